@@ -1,0 +1,107 @@
+# campaign-sync — build, test, run.
+#   make                       build build/campaign-sync
+#   make test                  unit + integration tests
+#   make test SANITIZE=address,undefined   the same under ASan and UBSan (build/san)
+#   make run                   local Redis (+ CRM simulators without credentials) and serve
+#   make fuzz / fuzz-run       libFuzzer targets (clang)
+#   make bench                 benchmarks (bench/)
+# Knobs: OPT (default -O2), SANITIZE, V=1 (show commands).
+
+CC ?= cc
+OPT ?= -O2
+SANITIZE ?=
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo 0.1.0)
+PYTHON ?= /usr/bin/python3
+
+ifeq ($(SANITIZE),)
+BUILD := build
+SANFLAGS :=
+else
+BUILD := build/san
+SANFLAGS := -fsanitize=$(SANITIZE) -fno-omit-frame-pointer -fno-sanitize-recover=all
+OPT := -O1
+endif
+
+ifeq ($(V),1)
+Q :=
+else
+Q := @
+endif
+
+PKGS := libmicrohttpd libcurl libcjson hiredis libxml-2.0 openssl
+# Evaluated once, when first used (after `deps` has installed pkg-config's files).
+PKG_CFLAGS = $(eval PKG_CFLAGS := $$(shell pkg-config --cflags $(PKGS)))$(PKG_CFLAGS)
+PKG_LIBS = $(eval PKG_LIBS := $$(shell pkg-config --libs $(PKGS)))$(PKG_LIBS)
+
+WARN := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wformat=2 -Wvla
+CFLAGS_ALL = -std=c11 $(WARN) $(OPT) -g -D_GNU_SOURCE -DCS_VERSION='"$(VERSION)"' \
+             -Iinclude $(PKG_CFLAGS) $(SANFLAGS) -MMD -MP $(CFLAGS)
+LDLIBS_ALL = $(PKG_LIBS) -lpthread -lm $(SANFLAGS) $(LDFLAGS)
+
+SRCS := $(wildcard service/*.c)
+LIB_SRCS := $(filter-out service/main.c,$(SRCS))
+LIB_OBJS := $(LIB_SRCS:service/%.c=$(BUILD)/obj/%.o)
+UNIT_SRCS := $(wildcard tests/unit/test_*.c)
+UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
+
+.PHONY: all deps test unit integration run fuzz fuzz-run bench clean format
+all: deps $(BUILD)/campaign-sync
+
+deps:
+	$(Q)scripts/deps.sh build
+
+$(BUILD)/obj/%.o: service/%.c | deps
+	@mkdir -p $(dir $@)
+	@[ "$(V)" = 1 ] || echo "  CC $<"
+	$(Q)$(CC) $(CFLAGS_ALL) -c $< -o $@
+
+$(BUILD)/libcs.a: $(LIB_OBJS)
+	$(Q)rm -f $@ && ar rcs $@ $^
+
+$(BUILD)/campaign-sync: $(BUILD)/obj/main.o $(BUILD)/libcs.a
+	@[ "$(V)" = 1 ] || echo "  LD $@"
+	$(Q)$(CC) -o $@ $^ $(LDLIBS_ALL)
+
+$(BUILD)/tests/%: tests/unit/%.c $(BUILD)/libcs.a | deps
+	@mkdir -p $(dir $@)
+	@[ "$(V)" = 1 ] || echo "  CC $<"
+	$(Q)$(CC) $(CFLAGS_ALL) -Itests/unit -o $@ $< $(BUILD)/libcs.a $(LDLIBS_ALL) -lcmocka
+
+test: deps-test $(BUILD)/campaign-sync $(UNIT_BINS)
+	$(Q)BUILD=$(BUILD) SANITIZE=$(SANITIZE) PYTHON=$(PYTHON) scripts/test.sh
+
+unit: deps-test $(UNIT_BINS)
+	$(Q)BUILD=$(BUILD) SANITIZE=$(SANITIZE) scripts/test.sh unit
+
+integration: deps-test $(BUILD)/campaign-sync
+	$(Q)BUILD=$(BUILD) SANITIZE=$(SANITIZE) PYTHON=$(PYTHON) scripts/test.sh integration
+
+.PHONY: deps-test
+deps-test:
+	$(Q)scripts/deps.sh test
+
+run: all
+	$(Q)BUILD=$(BUILD) scripts/run.sh
+
+FUZZ_SRCS := $(wildcard tests/fuzz/fuzz_*.c)
+FUZZ_BINS := $(FUZZ_SRCS:tests/fuzz/%.c=build/fuzz/%)
+FUZZ_SECONDS ?= 60
+build/fuzz/%: tests/fuzz/%.c $(LIB_SRCS) | deps-test
+	@mkdir -p $(dir $@)
+	@echo "  FUZZ $@"
+	$(Q)clang -std=c11 -g -O1 -D_GNU_SOURCE -Iinclude $(PKG_CFLAGS) \
+	  -fsanitize=fuzzer,address,undefined -o $@ $< $(LIB_SRCS) $(PKG_LIBS) -lpthread -lm
+fuzz: $(FUZZ_BINS)
+fuzz-run: $(FUZZ_BINS)
+	$(Q)FUZZ_SECONDS=$(FUZZ_SECONDS) scripts/fuzz.sh $(FUZZ_BINS)
+
+bench: all
+	$(Q)bench/run.sh
+
+format:
+	clang-format -i service/*.c include/*.h tests/unit/*.c tests/unit/*.h
+
+clean:
+	rm -rf build
+
+-include $(LIB_OBJS:.o=.d) $(BUILD)/obj/main.d

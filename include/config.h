@@ -1,0 +1,70 @@
+/* config — the environment (and `NAME_FILE` secrets) turned into one validated, immutable
+ * `struct config`.
+ *
+ * Owns the table of every setting of SPEC section 4 (name, type, default, limits, whether it
+ * is a secret and which commands require it). config_load reads the table once at start-up,
+ * reports each missing or malformed variable on its own line naming it, and the effective
+ * configuration can be logged with secrets redacted. REDIS_URL is parsed here too, so that a
+ * malformed URL stops start-up like any other bad variable. */
+#ifndef CS_CONFIG_H
+#define CS_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+typedef enum { CMD_SERVE = 0, CMD_INGEST, CMD_WORKER, CMD_CHECK, CMD_COUNT } cs_command;
+
+/* Parsed `redis://[:password@]host:port[/db]` (also `redis://[user:password@]...`). */
+struct redis_target {
+    char host[256];
+    int port;
+    int db;
+    char user[128];
+    char password[256];
+};
+
+struct config {
+    int port;
+    char *bind_addr;
+    char *redis_url;
+    struct redis_target redis;
+    int workers;
+    char *sf_login_url, *sf_client_id, *sf_client_secret, *sf_api_version, *sf_org_id;
+    char *sf_integration_user_id;
+    char *marketo_base_url, *marketo_client_id, *marketo_client_secret;
+    char *marketo_webhook_secret, *marketo_timezone;
+    int marketo_calls_per_20s, marketo_max_concurrent;
+    char *admin_token;
+    bool sync_enabled;
+    long max_body_bytes;
+    int max_attempts;
+    long retry_base_ms, retry_max_ms, claim_idle_ms;
+    int ready_stall_s, program_poll_interval_s, sf_deleted_poll_interval_s, reconcile_interval_s;
+    char *tls_cert_file, *tls_key_file, *tls_client_ca_file;
+    char *sf_allowed_cidrs, *marketo_allowed_cidrs, *trusted_proxies;
+    char *spool_dir;
+    int log_level, log_format;
+    int http_threads, http_connection_limit, http_timeout_s;
+};
+
+/* Called once per problem with a line such as
+ * "PORT: must be an integer from 1 to 65535 (got \"abc\")". */
+typedef void (*config_error_fn)(const char *line, void *ud);
+
+/* Fills cfg from the environment for the given command. Returns the number of problems
+ * (0 = usable); each is passed to on_error (NULL: logged at error level). cfg must be
+ * released with config_free whatever the result. */
+int config_load(struct config *cfg, cs_command cmd, config_error_fn on_error, void *ud);
+
+void config_free(struct config *cfg);
+
+/* Logs the effective configuration on one line, secrets shown as "[redacted]". */
+void config_log(const struct config *cfg);
+
+/* Parses a REDIS_URL; 0 on success, -1 with a reason in err. */
+int config_parse_redis_url(const char *url, struct redis_target *out, char *err, size_t errlen);
+
+/* Name of a command as typed on the command line ("serve", ...). */
+const char *config_command_name(cs_command cmd);
+
+#endif

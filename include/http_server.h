@@ -1,0 +1,92 @@
+/* http_server — the libmicrohttpd daemon: route table, bounded request bodies, JSON or SOAP
+ * error answers, per-route metrics and graceful shutdown.
+ *
+ * Owns every libmicrohttpd detail (no other module includes microhttpd.h). A route is a
+ * method, a path template whose `{name}` segments become parameters, a handler and an error
+ * renderer: the server itself answers 404 (JSON), 405 and 413 (in the matched route's error
+ * format, so the Salesforce webhook answers them as SOAP Faults) before a handler runs.
+ * Handlers run on the daemon's pool threads with the whole body in memory, capped at the
+ * configured maximum, and answer with http_reply. */
+#ifndef CS_HTTP_SERVER_H
+#define CS_HTTP_SERVER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+typedef struct http_server http_server;
+typedef struct http_request http_request;
+
+typedef void (*http_handler)(http_request *req, void *ud);
+
+/* Builds an error body for status/code/message; sets *content_type to a static string.
+ * Returns a malloc'd body (caller frees) with its length in *len. */
+typedef char *(*http_error_renderer)(int status, const char *code, const char *message,
+                                     const char **content_type, size_t *len);
+
+typedef struct {
+    const char *method;           /* "GET", "POST", ... */
+    const char *pattern;          /* "/v1/mappings/{programId}"; also the metrics label */
+    http_handler handler;
+    void *ud;
+    http_error_renderer on_error; /* NULL: JSON errors */
+} http_route;
+
+typedef struct {
+    const char *bind_addr;  /* IPv4 or IPv6 literal */
+    int port;
+    size_t max_body_bytes;  /* larger bodies get 413 */
+    int threads;            /* pool size */
+    int connection_limit;
+    int timeout_s;          /* idle connection timeout (slow clients) */
+} http_server_options;
+
+/* Starts listening; routes are copied. NULL with a sentence in err on failure. */
+http_server *http_server_start(const http_server_options *opt, const http_route *routes,
+                               size_t nroutes, char *err, size_t errlen);
+
+/* Stops accepting, waits up to grace_ms for requests in flight, then stops and frees. */
+void http_server_stop(http_server *srv, int grace_ms);
+
+/* Number of requests between their first byte and their completion. */
+int http_server_in_flight(const http_server *srv);
+
+/* --- request accessors (valid during the handler) --- */
+const char *http_req_method(const http_request *req);
+const char *http_req_path(const http_request *req);
+const char *http_req_route(const http_request *req);               /* the pattern */
+const char *http_req_param(const http_request *req, const char *name); /* {name} segment */
+const char *http_req_query(const http_request *req, const char *name); /* ?name= */
+const char *http_req_header(const http_request *req, const char *name); /* case-insensitive */
+const char *http_req_body(const http_request *req, size_t *len); /* NUL-terminated copy */
+const char *http_req_client_ip(const http_request *req);
+
+/* --- answering (exactly one reply per request; a second one is ignored) --- */
+
+/* Copies body; content_type must outlive the request (a literal). */
+void http_reply(http_request *req, int status, const char *content_type, const char *body,
+                size_t len);
+/* Takes ownership of a malloc'd body. */
+void http_reply_owned(http_request *req, int status, const char *content_type, char *body,
+                      size_t len);
+/* Error in the route's format: JSON {"error": code, "message": message} or a SOAP Fault. */
+void http_reply_error(http_request *req, int status, const char *code, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+/* Adds a header to the reply (name and value are copied). Call before http_reply*. */
+void http_reply_header(http_request *req, const char *name, const char *value);
+
+/* The default JSON error renderer; exposed for routes that want it explicitly. */
+char *http_json_error(int status, const char *code, const char *message,
+                      const char **content_type, size_t *len);
+
+#define HTTP_MAX_PARAMS 4
+typedef struct {
+    char name[32];
+    char value[256];
+} http_param;
+
+/* Matches a path against a template segment by segment; a `{name}` segment matches one
+ * non-empty segment of at most 255 bytes. Returns the number of parameters filled, or -1
+ * when the path does not match. Exposed for unit tests. */
+int http_match(const char *pattern, const char *path, http_param *params, int maxp);
+
+#endif

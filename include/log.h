@@ -1,0 +1,43 @@
+/* log — one line per event on stderr, as JSON objects or as text.
+ *
+ * Owns the process-wide log level and format. A line carries `ts` (UTC, ISO-8601 with
+ * milliseconds), `level`, `msg` and any number of string fields given as key/value pairs.
+ * The LOG_* macros test the level before any argument is formatted, so a debug line in a
+ * hot path costs one comparison when debug is off. Thread-safe: each line is written with
+ * one write(2). Secrets must never be passed here; config redacts them before logging. */
+#ifndef CS_LOG_H
+#define CS_LOG_H
+
+#include <stdbool.h>
+
+typedef enum { LOG_DEBUG = 0, LOG_INFO, LOG_WARN, LOG_ERROR } log_level;
+typedef enum { LOG_FORMAT_JSON = 0, LOG_FORMAT_TEXT } log_format;
+
+/* Sets level and format; both default to info and json. */
+void log_setup(log_level level, log_format format);
+
+/* Parses "debug", "info", "warn", "error" (and "json"/"text"); -1 when unknown. */
+int log_level_parse(const char *s);
+int log_format_parse(const char *s);
+
+bool log_enabled(log_level level);
+
+/* Writes one line: msg, then NULL-terminated key/value string pairs; a NULL value is skipped. */
+void log_kv(log_level level, const char *msg, ...);
+
+/* Same as log_kv with the n key/value pairs given as an array kv[2*n]. */
+void log_kvv(log_level level, const char *msg, const char *const *kv, int n);
+
+/* Writes one line whose msg is printf-formatted; no extra fields. */
+void log_fmt(log_level level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+#define LOG_KV(lvl, ...)                                                                          \
+    do {                                                                                          \
+        if (log_enabled(lvl)) log_kv(lvl, __VA_ARGS__, (const char *)0);                          \
+    } while (0)
+#define LOGF(lvl, ...)                                                                            \
+    do {                                                                                          \
+        if (log_enabled(lvl)) log_fmt(lvl, __VA_ARGS__);                                          \
+    } while (0)
+
+#endif

@@ -1,0 +1,29 @@
+/* routes_health — GET /healthz, /readyz and /metrics.
+ *
+ * Owns the readiness checks: Redis always (PING with a short timeout), plus checks that
+ * other parts register (worker progress where workers run; CRM checks, which are listed
+ * but never fail readiness). Also refreshes the queue gauges from Redis before each
+ * /metrics render. */
+#ifndef CS_ROUTES_HEALTH_H
+#define CS_ROUTES_HEALTH_H
+
+#include "http_server.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+
+/* A readiness check: 0 when fine; otherwise -1 with a sentence in detail. */
+typedef int (*health_check_fn)(void *ud, char *detail, size_t len);
+
+/* Adds a check shown under its name in /readyz; a failing `required` check makes /readyz
+ * answer 503. At most 8 checks. Call before the server starts. */
+void routes_health_add_check(const char *name, health_check_fn fn, void *ud, bool required);
+
+/* Writes the three routes into out (room for at least 3); returns how many. */
+size_t routes_health(http_route *out, size_t max);
+
+/* Registers the collector that copies queue depth and age from Redis into the gauges. */
+void routes_health_init(void);
+void routes_health_shutdown(void);
+
+#endif

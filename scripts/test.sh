@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# Runs the unit tests (cmocka binaries in $BUILD/tests) and the integration tests (pytest
+# against the real binary, a real redis-server and the CRM simulators), then prints counts.
+# Usage: scripts/test.sh [unit|integration|all]   (BUILD, SANITIZE and PYTHON from make)
+set -uo pipefail
+BUILD=${BUILD:-build}
+PYTHON=${PYTHON:-/usr/bin/python3}
+what=${1:-all}
+export CAMPAIGN_SYNC_BIN="$PWD/$BUILD/campaign-sync"
+
+if [ -n "${SANITIZE:-}" ]; then
+  # Stop at the first report; integration fixtures also fail on any report in stderr.
+  export ASAN_OPTIONS="halt_on_error=1:abort_on_error=0:detect_leaks=1:exitcode=86"
+  export UBSAN_OPTIONS="halt_on_error=1:print_stacktrace=1:exitcode=87"
+  export LSAN_OPTIONS="suppressions=$PWD/tests/lsan.supp:print_suppressions=0"
+  export CAMPAIGN_SYNC_SANITIZED=1
+fi
+
+unit_pass=0; unit_fail=0; failed_bins=()
+if [ "$what" != integration ]; then
+  for t in "$BUILD"/tests/test_*; do
+    [ -x "$t" ] || continue
+    out=$("$t" 2>&1); rc=$?
+    p=$(grep -Eo '\[  PASSED  \] [0-9]+' <<<"$out" | awk '{s+=$4} END {print s+0}')
+    f=$(grep -Eo '\[  FAILED  \] [0-9]+' <<<"$out" | awk '{s+=$4} END {print s+0}')
+    unit_pass=$((unit_pass + p)); unit_fail=$((unit_fail + f))
+    if [ $rc -ne 0 ]; then
+      failed_bins+=("$(basename "$t")")
+      [ "$f" -eq 0 ] && unit_fail=$((unit_fail + 1))
+      echo "$out"
+    fi
+  done
+  echo "unit: $unit_pass passed, $unit_fail failed"
+fi
+
+int_rc=0
+if [ "$what" != unit ]; then
+  "$PYTHON" -m pytest -q -p no:cacheprovider tests/integration ${PYTEST_ARGS:-} || int_rc=$?
+fi
+
+if [ "$what" != integration ] && [ ${#failed_bins[@]} -gt 0 ]; then
+  echo "unit test binaries failing: ${failed_bins[*]}"
+fi
+[ $unit_fail -eq 0 ] && [ $int_rc -eq 0 ]

@@ -1,0 +1,458 @@
+/* config — environment to struct config through one table. See include/config.h. */
+#include "config.h"
+
+#include "log.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#define SECRET_FILE_MAX 65536
+#define ERR_LINE 512
+
+typedef enum { T_STR, T_INT, T_LONG, T_BOOL, T_URL, T_ENUM_LEVEL, T_ENUM_FORMAT, T_ORGID, T_SFID,
+               T_APIVER, T_TZ, T_REDIS } setting_type;
+
+/* Bit per command that requires the setting. */
+#define REQ_SERVE (1u << CMD_SERVE)
+#define REQ_INGEST (1u << CMD_INGEST)
+#define REQ_WORKER (1u << CMD_WORKER)
+#define REQ_CHECK (1u << CMD_CHECK)
+#define REQ_CRM (REQ_SERVE | REQ_WORKER | REQ_CHECK)
+
+typedef struct {
+    const char *name;
+    setting_type type;
+    size_t offset;
+    const char *def; /* NULL: no default (unset) */
+    long min, max;   /* for T_INT */
+    bool secret;     /* redacted in logs; may be given as NAME_FILE */
+    unsigned required;
+    const char *hint; /* what a valid value looks like */
+} setting;
+
+#define OFF(f) offsetof(struct config, f)
+
+static const setting settings[] = {
+    {"PORT", T_INT, OFF(port), "8080", 1, 65535, false, 0, NULL},
+    {"BIND_ADDR", T_STR, OFF(bind_addr), "0.0.0.0", 0, 0, false, 0, "an IPv4 or IPv6 address"},
+    {"REDIS_URL", T_REDIS, OFF(redis_url), "redis://127.0.0.1:6379/0", 0, 0, true, 0, NULL},
+    {"WORKERS", T_INT, OFF(workers), "2", 0, 256, false, 0, NULL},
+    {"SF_LOGIN_URL", T_URL, OFF(sf_login_url), NULL, 0, 0, false, REQ_CRM,
+     "the org's My Domain URL, e.g. https://acme.my.salesforce.com"},
+    {"SF_CLIENT_ID", T_STR, OFF(sf_client_id), NULL, 0, 0, false, REQ_CRM,
+     "the connected app's consumer key"},
+    {"SF_CLIENT_SECRET", T_STR, OFF(sf_client_secret), NULL, 0, 0, true, REQ_CRM,
+     "the connected app's consumer secret"},
+    {"SF_API_VERSION", T_APIVER, OFF(sf_api_version), "v62.0", 0, 0, false, 0, NULL},
+    {"SF_ORG_ID", T_ORGID, OFF(sf_org_id), NULL, 0, 0, false, REQ_SERVE | REQ_INGEST,
+     "the org's 15- or 18-character id (Setup > Company Information)"},
+    {"SF_INTEGRATION_USER_ID", T_SFID, OFF(sf_integration_user_id), NULL, 0, 0, false, 0, NULL},
+    {"MARKETO_BASE_URL", T_URL, OFF(marketo_base_url), NULL, 0, 0, false, REQ_CRM,
+     "e.g. https://123-ABC-456.mktorest.com"},
+    {"MARKETO_CLIENT_ID", T_STR, OFF(marketo_client_id), NULL, 0, 0, false, REQ_CRM,
+     "the custom service's client id"},
+    {"MARKETO_CLIENT_SECRET", T_STR, OFF(marketo_client_secret), NULL, 0, 0, true, REQ_CRM,
+     "the custom service's client secret"},
+    {"MARKETO_WEBHOOK_SECRET", T_STR, OFF(marketo_webhook_secret), NULL, 0, 0, true,
+     REQ_SERVE | REQ_INGEST, "the value Marketo sends in X-Webhook-Secret"},
+    {"MARKETO_TIMEZONE", T_TZ, OFF(marketo_timezone), "UTC", 0, 0, false, 0, NULL},
+    {"MARKETO_CALLS_PER_20S", T_INT, OFF(marketo_calls_per_20s), "50", 1, 100, false, 0, NULL},
+    {"MARKETO_MAX_CONCURRENT", T_INT, OFF(marketo_max_concurrent), "5", 1, 10, false, 0, NULL},
+    {"ADMIN_TOKEN", T_STR, OFF(admin_token), NULL, 0, 0, true, 0, NULL},
+    {"SYNC_ENABLED", T_BOOL, OFF(sync_enabled), "true", 0, 0, false, 0, NULL},
+    {"MAX_BODY_BYTES", T_LONG, OFF(max_body_bytes), "1048576", 1024, 64L * 1024 * 1024, false,
+     0, NULL},
+    {"MAX_ATTEMPTS", T_INT, OFF(max_attempts), "10", 1, 1000, false, 0, NULL},
+    {"RETRY_BASE_MS", T_LONG, OFF(retry_base_ms), "500", 1, 3600000, false, 0, NULL},
+    {"RETRY_MAX_MS", T_LONG, OFF(retry_max_ms), "300000", 1, 86400000, false, 0, NULL},
+    {"CLAIM_IDLE_MS", T_LONG, OFF(claim_idle_ms), "30000", 100, 86400000, false, 0, NULL},
+    {"READY_STALL_S", T_INT, OFF(ready_stall_s), "120", 1, 86400, false, 0, NULL},
+    {"PROGRAM_POLL_INTERVAL_S", T_INT, OFF(program_poll_interval_s), "300", 1, 86400, false, 0,
+     NULL},
+    {"SF_DELETED_POLL_INTERVAL_S", T_INT, OFF(sf_deleted_poll_interval_s), "60", 1, 86400, false,
+     0, NULL},
+    {"RECONCILE_INTERVAL_S", T_INT, OFF(reconcile_interval_s), "3600", 1, 7 * 86400, false, 0,
+     NULL},
+    {"TLS_CERT_FILE", T_STR, OFF(tls_cert_file), NULL, 0, 0, false, 0, NULL},
+    {"TLS_KEY_FILE", T_STR, OFF(tls_key_file), NULL, 0, 0, false, 0, NULL},
+    {"TLS_CLIENT_CA_FILE", T_STR, OFF(tls_client_ca_file), NULL, 0, 0, false, 0, NULL},
+    {"SF_ALLOWED_CIDRS", T_STR, OFF(sf_allowed_cidrs), NULL, 0, 0, false, 0, NULL},
+    {"MARKETO_ALLOWED_CIDRS", T_STR, OFF(marketo_allowed_cidrs), NULL, 0, 0, false, 0, NULL},
+    {"TRUSTED_PROXIES", T_STR, OFF(trusted_proxies), NULL, 0, 0, false, 0, NULL},
+    {"SPOOL_DIR", T_STR, OFF(spool_dir), "./spool", 0, 0, false, 0, NULL},
+    {"LOG_LEVEL", T_ENUM_LEVEL, OFF(log_level), "info", 0, 0, false, 0, NULL},
+    {"LOG_FORMAT", T_ENUM_FORMAT, OFF(log_format), "json", 0, 0, false, 0, NULL},
+    /* Not in SPEC section 4; tuning knobs documented in the README. */
+    {"HTTP_THREADS", T_INT, OFF(http_threads), "8", 1, 256, false, 0, NULL},
+    {"HTTP_CONNECTION_LIMIT", T_INT, OFF(http_connection_limit), "1024", 4, 100000, false, 0,
+     NULL},
+    {"HTTP_TIMEOUT_S", T_INT, OFF(http_timeout_s), "30", 1, 3600, false, 0, NULL},
+};
+
+#define NSETTINGS (sizeof settings / sizeof settings[0])
+
+static const char *command_names[CMD_COUNT] = {"serve", "ingest", "worker", "check"};
+
+const char *config_command_name(cs_command cmd) { return command_names[cmd]; }
+
+/* Collects problems for the caller; each becomes one line. */
+typedef struct {
+    config_error_fn fn;
+    void *ud;
+    int count;
+} problems;
+
+static void problem(problems *p, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void problem(problems *p, const char *fmt, ...) {
+    char line[ERR_LINE];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(line, sizeof line, fmt, ap);
+    va_end(ap);
+    p->count++;
+    if (p->fn)
+        p->fn(line, p->ud);
+    else
+        LOG_KV(LOG_ERROR, line);
+}
+
+/* Reads a NAME_FILE secret: whole file, trailing newlines removed, bounded. */
+static char *read_secret_file(const char *path, char *why, size_t whylen) {
+    FILE *f = fopen(path, "rb");
+    if (!f) {
+        snprintf(why, whylen, "cannot read %s: %s", path, strerror(errno));
+        return NULL;
+    }
+    char *buf = malloc(SECRET_FILE_MAX + 1);
+    size_t n = buf ? fread(buf, 1, SECRET_FILE_MAX + 1, f) : 0;
+    fclose(f);
+    if (!buf) {
+        snprintf(why, whylen, "out of memory");
+        return NULL;
+    }
+    if (n > SECRET_FILE_MAX) {
+        free(buf);
+        snprintf(why, whylen, "%s is larger than %d bytes", path, SECRET_FILE_MAX);
+        return NULL;
+    }
+    while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == '\r')) n--;
+    buf[n] = '\0';
+    return buf;
+}
+
+static bool all_alnum(const char *s, size_t n) {
+    for (size_t i = 0; i < n; i++)
+        if (!isalnum((unsigned char)s[i])) return false;
+    return true;
+}
+
+static bool valid_tz(const char *tz) {
+    if (strcmp(tz, "UTC") == 0) return true;
+    if (!*tz || tz[0] == '/' || strstr(tz, "..")) return false;
+    for (const char *p = tz; *p; p++)
+        if (!isalnum((unsigned char)*p) && !strchr("/_-+", *p)) return false;
+    const char *dir = getenv("TZDIR");
+    char path[PATH_MAX];
+    snprintf(path, sizeof path, "%s/%s", dir && *dir ? dir : "/usr/share/zoneinfo", tz);
+    struct stat st;
+    return stat(path, &st) == 0 && S_ISREG(st.st_mode);
+}
+
+int config_parse_redis_url(const char *url, struct redis_target *out, char *err, size_t errlen) {
+    memset(out, 0, sizeof *out);
+    out->port = 6379;
+    const char *p;
+    if (strncmp(url, "redis://", 8) == 0)
+        p = url + 8;
+    else {
+        snprintf(err, errlen, "must start with redis://");
+        return -1;
+    }
+    const char *at = strrchr(p, '@');
+    if (at) {
+        const char *colon = memchr(p, ':', (size_t)(at - p));
+        size_t ulen = colon ? (size_t)(colon - p) : 0;
+        const char *pw = colon ? colon + 1 : p;
+        size_t pwlen = (size_t)(at - pw);
+        if (ulen >= sizeof out->user || pwlen >= sizeof out->password) {
+            snprintf(err, errlen, "user or password too long");
+            return -1;
+        }
+        memcpy(out->user, p, ulen);
+        memcpy(out->password, pw, pwlen);
+        p = at + 1;
+    }
+    const char *end = p + strcspn(p, "/");
+    const char *hs = p, *he;
+    const char *portp = NULL;
+    if (*p == '[') { /* [ipv6]:port */
+        const char *rb = memchr(p, ']', (size_t)(end - p));
+        if (!rb) {
+            snprintf(err, errlen, "unterminated [ in host");
+            return -1;
+        }
+        hs = p + 1;
+        he = rb;
+        if (rb + 1 < end && rb[1] == ':') portp = rb + 2;
+    } else {
+        const char *colon = memchr(p, ':', (size_t)(end - p));
+        he = colon ? colon : end;
+        if (colon) portp = colon + 1;
+    }
+    if (he == hs || (size_t)(he - hs) >= sizeof out->host) {
+        snprintf(err, errlen, "missing or too long host");
+        return -1;
+    }
+    memcpy(out->host, hs, (size_t)(he - hs));
+    if (portp) {
+        char *e;
+        long port = strtol(portp, &e, 10);
+        if (e != end || port < 1 || port > 65535) {
+            snprintf(err, errlen, "port must be 1-65535");
+            return -1;
+        }
+        out->port = (int)port;
+    }
+    if (*end == '/' && end[1]) {
+        char *e;
+        long db = strtol(end + 1, &e, 10);
+        if (*e || db < 0 || db > 10000 || !isdigit((unsigned char)end[1])) {
+            snprintf(err, errlen, "database must be a number");
+            return -1;
+        }
+        out->db = (int)db;
+    }
+    return 0;
+}
+
+static bool parse_long(const char *s, long *out) {
+    char *e;
+    errno = 0;
+    long v = strtol(s, &e, 10);
+    if (errno || e == s || *e) return false;
+    *out = v;
+    return true;
+}
+
+/* Stores one value; returns false with a reason when it does not fit the type. */
+static bool assign(const setting *st, struct config *cfg, const char *v, char *why, size_t wl) {
+    char *base = (char *)cfg;
+    long n;
+    switch (st->type) {
+    case T_INT:
+    case T_LONG:
+        if (!parse_long(v, &n) || n < st->min || n > st->max) {
+            snprintf(why, wl, "must be an integer from %ld to %ld", st->min, st->max);
+            return false;
+        }
+        if (st->type == T_LONG)
+            *(long *)(base + st->offset) = n;
+        else
+            *(int *)(base + st->offset) = (int)n;
+        return true;
+    case T_BOOL:
+        if (!strcmp(v, "true") || !strcmp(v, "1") || !strcmp(v, "yes"))
+            *(bool *)(base + st->offset) = true;
+        else if (!strcmp(v, "false") || !strcmp(v, "0") || !strcmp(v, "no"))
+            *(bool *)(base + st->offset) = false;
+        else {
+            snprintf(why, wl, "must be true or false");
+            return false;
+        }
+        return true;
+    case T_ENUM_LEVEL:
+        if ((n = log_level_parse(v)) < 0) {
+            snprintf(why, wl, "must be debug, info, warn or error");
+            return false;
+        }
+        *(int *)(base + st->offset) = (int)n;
+        return true;
+    case T_ENUM_FORMAT:
+        if ((n = log_format_parse(v)) < 0) {
+            snprintf(why, wl, "must be json or text");
+            return false;
+        }
+        *(int *)(base + st->offset) = (int)n;
+        return true;
+    case T_URL:
+        if ((strncmp(v, "https://", 8) != 0 && strncmp(v, "http://", 7) != 0) ||
+            strlen(v) < 10 || strpbrk(v, " \t\r\n")) {
+            snprintf(why, wl, "must be an http(s) URL%s%s", st->hint ? ", " : "",
+                     st->hint ? st->hint : "");
+            return false;
+        }
+        break;
+    case T_ORGID:
+        if (!((strlen(v) == 15 || strlen(v) == 18) && all_alnum(v, strlen(v)) &&
+              strncmp(v, "00D", 3) == 0)) {
+            snprintf(why, wl, "must be a Salesforce org id: 15 or 18 letters and digits "
+                              "starting with 00D");
+            return false;
+        }
+        break;
+    case T_SFID:
+        if (!((strlen(v) == 15 || strlen(v) == 18) && all_alnum(v, strlen(v)))) {
+            snprintf(why, wl, "must be a 15- or 18-character Salesforce id");
+            return false;
+        }
+        break;
+    case T_APIVER: {
+        const char *p = v;
+        bool ok = *p++ == 'v' && isdigit((unsigned char)*p);
+        while (ok && isdigit((unsigned char)*p)) p++;
+        ok = ok && *p++ == '.' && isdigit((unsigned char)*p);
+        while (ok && isdigit((unsigned char)*p)) p++;
+        if (!ok || *p) {
+            snprintf(why, wl, "must look like v62.0");
+            return false;
+        }
+        break;
+    }
+    case T_TZ:
+        if (!valid_tz(v)) {
+            snprintf(why, wl, "must be an IANA time zone name such as UTC or America/Chicago");
+            return false;
+        }
+        break;
+    case T_REDIS: {
+        char e[128];
+        if (config_parse_redis_url(v, &cfg->redis, e, sizeof e) != 0) {
+            snprintf(why, wl, "must be redis://[:password@]host:port[/db]: %s", e);
+            return false;
+        }
+        break;
+    }
+    case T_STR:
+        if (!*v) {
+            snprintf(why, wl, "must not be empty");
+            return false;
+        }
+        break;
+    }
+    char *copy = strdup(v);
+    if (!copy) {
+        snprintf(why, wl, "out of memory");
+        return false;
+    }
+    *(char **)(base + st->offset) = copy;
+    return true;
+}
+
+int config_load(struct config *cfg, cs_command cmd, config_error_fn on_error, void *ud) {
+    problems pr = {on_error, ud, 0};
+    memset(cfg, 0, sizeof *cfg);
+    for (size_t i = 0; i < NSETTINGS; i++) {
+        const setting *st = &settings[i];
+        char fname[96], why[256];
+        snprintf(fname, sizeof fname, "%s_FILE", st->name);
+        const char *v = getenv(st->name);
+        const char *vf = st->secret ? getenv(fname) : NULL;
+        char *fromfile = NULL;
+        if (v && !*v) v = NULL; /* an empty variable counts as unset, as in compose files */
+        if (vf && !*vf) vf = NULL;
+        if (v && vf) {
+            problem(&pr, "%s: set either %s or %s, not both", st->name, st->name, fname);
+            continue;
+        }
+        if (vf) {
+            fromfile = read_secret_file(vf, why, sizeof why);
+            if (!fromfile) {
+                problem(&pr, "%s: %s", fname, why);
+                continue;
+            }
+            v = fromfile;
+        }
+        bool from_default = false;
+        if (!v && st->def) {
+            v = st->def;
+            from_default = true;
+        }
+        if (!v) {
+            if (st->required & (1u << cmd))
+                problem(&pr, "%s: required for `campaign-sync %s`: %s", st->name,
+                        command_names[cmd], st->hint ? st->hint : "set it");
+            continue;
+        }
+        if (!assign(st, cfg, v, why, sizeof why)) {
+            /* Secret values are never echoed back, not even in an error line. */
+            if (st->secret || from_default)
+                problem(&pr, "%s: %s", st->name, why);
+            else
+                problem(&pr, "%s: %s (got \"%.80s\")", st->name, why, v);
+        }
+        free(fromfile);
+    }
+    if (pr.count == 0) {
+        if (cfg->retry_base_ms > cfg->retry_max_ms)
+            problem(&pr, "RETRY_BASE_MS: must not exceed RETRY_MAX_MS (%ld > %ld)",
+                    cfg->retry_base_ms, cfg->retry_max_ms);
+        if ((cfg->tls_cert_file == NULL) != (cfg->tls_key_file == NULL))
+            problem(&pr, "%s: TLS_CERT_FILE and TLS_KEY_FILE must be set together",
+                    cfg->tls_cert_file ? "TLS_KEY_FILE" : "TLS_CERT_FILE");
+        if (cfg->tls_client_ca_file && !cfg->tls_cert_file)
+            problem(&pr, "TLS_CLIENT_CA_FILE: needs TLS_CERT_FILE and TLS_KEY_FILE");
+    }
+    return pr.count;
+}
+
+void config_free(struct config *cfg) {
+    if (!cfg) return;
+    for (size_t i = 0; i < NSETTINGS; i++) {
+        const setting *st = &settings[i];
+        if (st->type != T_INT && st->type != T_LONG && st->type != T_BOOL &&
+            st->type != T_ENUM_LEVEL && st->type != T_ENUM_FORMAT) {
+            char **p = (char **)((char *)cfg + st->offset);
+            free(*p);
+            *p = NULL;
+        }
+    }
+    memset(&cfg->redis, 0, sizeof cfg->redis);
+}
+
+void config_log(const struct config *cfg) {
+    const char *kv[2 * NSETTINGS];
+    char nums[NSETTINGS][32];
+    char redis_shown[sizeof cfg->redis.host + 48];
+    static const char *const lvl[] = {"debug", "info", "warn", "error"};
+    int n = 0;
+    for (size_t i = 0; i < NSETTINGS; i++) {
+        const setting *st = &settings[i];
+        const char *base = (const char *)cfg;
+        const char *val = NULL;
+        switch (st->type) {
+        case T_INT:
+            snprintf(nums[i], sizeof nums[i], "%d", *(const int *)(base + st->offset));
+            val = nums[i];
+            break;
+        case T_LONG:
+            snprintf(nums[i], sizeof nums[i], "%ld", *(const long *)(base + st->offset));
+            val = nums[i];
+            break;
+        case T_BOOL: val = *(const bool *)(base + st->offset) ? "true" : "false"; break;
+        case T_ENUM_LEVEL: val = lvl[*(const int *)(base + st->offset) & 3]; break;
+        case T_ENUM_FORMAT: val = *(const int *)(base + st->offset) ? "text" : "json"; break;
+        case T_REDIS:
+            /* host, port and db are useful; the password is not shown. */
+            snprintf(redis_shown, sizeof redis_shown, "redis://%s%s:%d/%d",
+                     cfg->redis.password[0] ? "[redacted]@" : "", cfg->redis.host,
+                     cfg->redis.port, cfg->redis.db);
+            val = redis_shown;
+            break;
+        default:
+            val = *(char *const *)(base + st->offset);
+            if (!val) val = "";
+            else if (st->secret) val = "[redacted]";
+        }
+        kv[2 * n] = st->name;
+        kv[2 * n + 1] = val;
+        n++;
+    }
+    log_kvv(LOG_INFO, "effective configuration", kv, n);
+}

@@ -1,0 +1,413 @@
+/* http_server — libmicrohttpd daemon with a route table. See include/http_server.h. */
+#include "http_server.h"
+
+#include "log.h"
+#include "metrics.h"
+
+#include <arpa/inet.h>
+#include <cJSON.h>
+#include <errno.h>
+#include <microhttpd.h>
+#include <netinet/in.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#define MAX_REPLY_HEADERS 8
+#define METHOD_MAX 16
+
+struct http_server {
+    struct MHD_Daemon *daemon;
+    http_route *routes;
+    size_t nroutes;
+    http_server_options opt;
+    atomic_int in_flight;
+    atomic_bool stopping;
+};
+
+struct http_request {
+    http_server *srv;
+    struct MHD_Connection *conn;
+    const http_route *route; /* the matched path's route (its handler runs only on a method
+                                match); NULL: unknown path, JSON errors */
+    char method[METHOD_MAX];
+    char *path;
+    http_param params[HTTP_MAX_PARAMS];
+    int nparams;
+    char *body;
+    size_t len, cap;
+    bool replied;
+    int status;
+    char *hdr_name[MAX_REPLY_HEADERS], *hdr_value[MAX_REPLY_HEADERS];
+    int nhdrs;
+    struct timespec start;
+    char ip[INET6_ADDRSTRLEN];
+};
+
+/* ---- routing ---- */
+
+int http_match(const char *pattern, const char *path, http_param *params, int maxp) {
+    int n = 0;
+    const char *p = pattern, *u = path;
+    while (*p && *u) {
+        if (*p != '/' || *u != '/') return -1;
+        p++;
+        u++;
+        size_t plen = strcspn(p, "/"), ulen = strcspn(u, "/");
+        if (plen >= 2 && p[0] == '{' && p[plen - 1] == '}') {
+            if (ulen == 0 || ulen >= sizeof params[0].value || n >= maxp) return -1;
+            size_t nlen = plen - 2 < sizeof params[0].name - 1 ? plen - 2
+                                                                : sizeof params[0].name - 1;
+            memcpy(params[n].name, p + 1, nlen);
+            params[n].name[nlen] = '\0';
+            memcpy(params[n].value, u, ulen);
+            params[n].value[ulen] = '\0';
+            n++;
+        } else if (plen != ulen || strncmp(p, u, plen) != 0) {
+            return -1;
+        }
+        p += plen;
+        u += ulen;
+    }
+    return (*p == '\0' && *u == '\0') ? n : -1;
+}
+
+/* ---- error bodies ---- */
+
+char *http_json_error(int status, const char *code, const char *message,
+                      const char **content_type, size_t *len) {
+    (void)status;
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddStringToObject(o, "error", code);
+    cJSON_AddStringToObject(o, "message", message);
+    char *s = cJSON_PrintUnformatted(o);
+    cJSON_Delete(o);
+    *content_type = "application/json";
+    *len = s ? strlen(s) : 0;
+    return s;
+}
+
+/* ---- replies ---- */
+
+static void queue(http_request *r, int status, const char *ctype, char *body, size_t len) {
+    if (r->replied) {
+        free(body);
+        return;
+    }
+    r->replied = true;
+    r->status = status;
+    struct MHD_Response *resp =
+        MHD_create_response_from_buffer(len, body ? body : (void *)"", body ? MHD_RESPMEM_MUST_FREE
+                                                                        : MHD_RESPMEM_PERSISTENT);
+    if (!resp) {
+        free(body);
+        return;
+    }
+    if (ctype) MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, ctype);
+    for (int i = 0; i < r->nhdrs; i++) MHD_add_response_header(resp, r->hdr_name[i], r->hdr_value[i]);
+    /* While shutting down, ask keep-alive clients to go so in-flight work can drain. */
+    if (atomic_load(&r->srv->stopping))
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_CONNECTION, "close");
+    if (MHD_queue_response(r->conn, (unsigned)status, resp) != MHD_YES)
+        LOG_KV(LOG_WARN, "http: could not queue response", "path", r->path);
+    MHD_destroy_response(resp);
+}
+
+void http_reply_owned(http_request *r, int status, const char *content_type, char *body,
+                      size_t len) {
+    queue(r, status, content_type, body, len);
+}
+
+void http_reply(http_request *r, int status, const char *content_type, const char *body,
+                size_t len) {
+    char *copy = NULL;
+    if (len) {
+        copy = malloc(len);
+        if (!copy) {
+            queue(r, 500, NULL, NULL, 0);
+            return;
+        }
+        memcpy(copy, body, len);
+    }
+    queue(r, status, content_type, copy, len);
+}
+
+void http_reply_header(http_request *r, const char *name, const char *value) {
+    if (r->nhdrs >= MAX_REPLY_HEADERS) return;
+    r->hdr_name[r->nhdrs] = strdup(name);
+    r->hdr_value[r->nhdrs] = strdup(value);
+    if (r->hdr_name[r->nhdrs] && r->hdr_value[r->nhdrs])
+        r->nhdrs++;
+    else {
+        free(r->hdr_name[r->nhdrs]);
+        free(r->hdr_value[r->nhdrs]);
+    }
+}
+
+void http_reply_error(http_request *r, int status, const char *code, const char *fmt, ...) {
+    char msg[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    http_error_renderer render =
+        r->route && r->route->on_error ? r->route->on_error : http_json_error;
+    const char *ctype = NULL;
+    size_t len = 0;
+    char *body = render(status, code, msg, &ctype, &len);
+    queue(r, status, ctype, body, len);
+}
+
+/* ---- accessors ---- */
+
+const char *http_req_method(const http_request *r) { return r->method; }
+const char *http_req_path(const http_request *r) { return r->path; }
+/* A 405 on a known path keeps that path's template; only unknown paths are "other". */
+const char *http_req_route(const http_request *r) { return r->route ? r->route->pattern : "other"; }
+const char *http_req_param(const http_request *r, const char *name) {
+    for (int i = 0; i < r->nparams; i++)
+        if (strcmp(r->params[i].name, name) == 0) return r->params[i].value;
+    return NULL;
+}
+const char *http_req_query(const http_request *r, const char *name) {
+    return MHD_lookup_connection_value(r->conn, MHD_GET_ARGUMENT_KIND, name);
+}
+const char *http_req_header(const http_request *r, const char *name) {
+    return MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, name);
+}
+const char *http_req_body(const http_request *r, size_t *len) {
+    if (len) *len = r->len;
+    return r->body ? r->body : "";
+}
+const char *http_req_client_ip(const http_request *r) { return r->ip; }
+
+/* ---- daemon callbacks ---- */
+
+static void resolve_route(http_request *r) {
+    const http_server *srv = r->srv;
+    const http_route *same_path = NULL;
+    char allow[64] = "";
+    for (size_t i = 0; i < srv->nroutes; i++) {
+        const http_route *rt = &srv->routes[i];
+        http_param tmp[HTTP_MAX_PARAMS];
+        int n = http_match(rt->pattern, r->path, tmp, HTTP_MAX_PARAMS);
+        if (n < 0) continue;
+        if (strcmp(rt->method, r->method) == 0) {
+            r->route = rt;
+            memcpy(r->params, tmp, sizeof(http_param) * (size_t)n);
+            r->nparams = n;
+            return;
+        }
+        if (!same_path) same_path = rt;
+        if (strlen(allow) + strlen(rt->method) + 3 < sizeof allow) {
+            if (*allow) strcat(allow, ", ");
+            strcat(allow, rt->method);
+        }
+    }
+    if (same_path) {
+        r->route = same_path;
+        http_reply_header(r, "Allow", allow);
+        http_reply_error(r, 405, "method_not_allowed", "%s is not allowed on %s; use %s",
+                         r->method, r->path, allow);
+    } else {
+        http_reply_error(r, 404, "not_found", "no endpoint at %s", r->path);
+    }
+}
+
+static void client_ip(http_request *r) {
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(r->conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+    if (!ci || !ci->client_addr) return;
+    const struct sockaddr *sa = ci->client_addr;
+    if (sa->sa_family == AF_INET)
+        inet_ntop(AF_INET, &((const struct sockaddr_in *)(const void *)sa)->sin_addr, r->ip,
+                  sizeof r->ip);
+    else if (sa->sa_family == AF_INET6)
+        inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr, r->ip,
+                  sizeof r->ip);
+}
+
+static void too_large(http_request *r) {
+    http_reply_error(r, 413, "payload_too_large", "the request body exceeds %zu bytes",
+                     r->srv->opt.max_body_bytes);
+}
+
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
+                                  const char *method, const char *version,
+                                  const char *upload_data, size_t *upload_data_size,
+                                  void **req_cls) {
+    (void)version;
+    http_server *srv = cls;
+    http_request *r = *req_cls;
+    if (!r) {
+        r = calloc(1, sizeof *r);
+        if (!r) return MHD_NO;
+        *req_cls = r;
+        atomic_fetch_add(&srv->in_flight, 1);
+        r->srv = srv;
+        r->conn = conn;
+        clock_gettime(CLOCK_MONOTONIC, &r->start);
+        snprintf(r->method, sizeof r->method, "%s", method);
+        r->path = strdup(url);
+        if (!r->path) return MHD_NO;
+        client_ip(r);
+        resolve_route(r);
+        if (r->replied) return MHD_YES;
+        /* Refuse a declared oversized body before reading any of it. */
+        const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Content-Length");
+        if (cl) {
+            char *end;
+            unsigned long long n = strtoull(cl, &end, 10);
+            if (*end == '\0' && n > srv->opt.max_body_bytes) too_large(r);
+        }
+        return MHD_YES;
+    }
+    if (*upload_data_size) {
+        size_t chunk = *upload_data_size;
+        *upload_data_size = 0;
+        if (r->replied) return MHD_YES;
+        if (r->len + chunk > srv->opt.max_body_bytes) {
+            too_large(r); /* MHD discards the rest of the upload */
+            return MHD_YES;
+        }
+        if (r->len + chunk + 1 > r->cap) {
+            size_t ncap = r->cap ? r->cap : 4096;
+            while (ncap < r->len + chunk + 1) ncap *= 2;
+            if (ncap > srv->opt.max_body_bytes + 1) ncap = srv->opt.max_body_bytes + 1;
+            char *nb = realloc(r->body, ncap);
+            if (!nb) return MHD_NO;
+            r->body = nb;
+            r->cap = ncap;
+        }
+        memcpy(r->body + r->len, upload_data, chunk);
+        r->len += chunk;
+        r->body[r->len] = '\0';
+        return MHD_YES;
+    }
+    if (r->replied) return MHD_YES;
+    r->route->handler(r, r->route->ud);
+    if (!r->replied) {
+        LOG_KV(LOG_ERROR, "http: handler gave no answer", "route", r->route->pattern);
+        http_reply_error(r, 500, "internal", "the server could not answer this request");
+    }
+    return MHD_YES;
+}
+
+static void on_completed(void *cls, struct MHD_Connection *conn, void **req_cls,
+                         enum MHD_RequestTerminationCode toe) {
+    (void)conn;
+    (void)toe;
+    http_server *srv = cls;
+    http_request *r = *req_cls;
+    if (!r) return;
+    *req_cls = NULL;
+    if (r->replied) {
+        struct timespec now;
+        clock_gettime(CLOCK_MONOTONIC, &now);
+        double secs = (double)(now.tv_sec - r->start.tv_sec) +
+                      (double)(now.tv_nsec - r->start.tv_nsec) / 1e9;
+        char code[8];
+        snprintf(code, sizeof code, "%d", r->status);
+        const char *route = http_req_route(r);
+        metrics_add(M_HTTP_REQUESTS, 1, route, code);
+        metrics_observe(M_HTTP_SECONDS, secs, route);
+    }
+    for (int i = 0; i < r->nhdrs; i++) {
+        free(r->hdr_name[i]);
+        free(r->hdr_value[i]);
+    }
+    free(r->body);
+    free(r->path);
+    free(r);
+    atomic_fetch_sub(&srv->in_flight, 1);
+}
+
+static void mhd_log(void *cls, const char *fmt, va_list ap) {
+    (void)cls;
+    if (!log_enabled(LOG_DEBUG)) return;
+    char msg[512];
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    size_t n = strlen(msg);
+    while (n && (msg[n - 1] == '\n')) msg[--n] = '\0';
+    LOG_KV(LOG_DEBUG, "libmicrohttpd", "detail", msg);
+}
+
+http_server *http_server_start(const http_server_options *opt, const http_route *routes,
+                               size_t nroutes, char *err, size_t errlen) {
+    http_server *srv = calloc(1, sizeof *srv);
+    if (!srv) {
+        snprintf(err, errlen, "out of memory");
+        return NULL;
+    }
+    srv->opt = *opt;
+    srv->routes = malloc(sizeof *routes * (nroutes ? nroutes : 1));
+    if (!srv->routes) {
+        free(srv);
+        snprintf(err, errlen, "out of memory");
+        return NULL;
+    }
+    memcpy(srv->routes, routes, sizeof *routes * nroutes);
+    srv->nroutes = nroutes;
+
+    struct sockaddr_storage ss;
+    memset(&ss, 0, sizeof ss);
+    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ITC |
+                     MHD_USE_ERROR_LOG;
+    struct sockaddr_in *in4 = (struct sockaddr_in *)&ss;
+    struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)&ss;
+    if (inet_pton(AF_INET, opt->bind_addr, &in4->sin_addr) == 1) {
+        in4->sin_family = AF_INET;
+        in4->sin_port = htons((uint16_t)opt->port);
+    } else if (inet_pton(AF_INET6, opt->bind_addr, &in6->sin6_addr) == 1) {
+        in6->sin6_family = AF_INET6;
+        in6->sin6_port = htons((uint16_t)opt->port);
+        flags |= MHD_USE_IPv6;
+    } else {
+        snprintf(err, errlen, "BIND_ADDR: \"%s\" is not an IPv4 or IPv6 address",
+                 opt->bind_addr);
+        free(srv->routes);
+        free(srv);
+        return NULL;
+    }
+    errno = 0;
+    srv->daemon = MHD_start_daemon(
+        flags, (uint16_t)opt->port, NULL, NULL, on_request, srv, MHD_OPTION_SOCK_ADDR, &ss,
+        MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv, MHD_OPTION_THREAD_POOL_SIZE,
+        (unsigned)opt->threads, MHD_OPTION_CONNECTION_LIMIT, (unsigned)opt->connection_limit,
+        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)opt->timeout_s, MHD_OPTION_EXTERNAL_LOGGER,
+        mhd_log, NULL, MHD_OPTION_LISTENING_ADDRESS_REUSE, 1, MHD_OPTION_END);
+    if (!srv->daemon) {
+        snprintf(err, errlen, "cannot listen on %s port %d: %s", opt->bind_addr, opt->port,
+                 errno ? strerror(errno) : "libmicrohttpd refused the options");
+        free(srv->routes);
+        free(srv);
+        return NULL;
+    }
+    return srv;
+}
+
+int http_server_in_flight(const http_server *srv) {
+    return atomic_load(&((http_server *)srv)->in_flight);
+}
+
+void http_server_stop(http_server *srv, int grace_ms) {
+    if (!srv) return;
+    atomic_store(&srv->stopping, true);
+    MHD_socket fd = MHD_quiesce_daemon(srv->daemon);
+    if (fd != MHD_INVALID_SOCKET) close(fd);
+    struct timespec tick = {0, 10 * 1000000L};
+    for (int waited = 0; atomic_load(&srv->in_flight) > 0 && waited < grace_ms; waited += 10)
+        nanosleep(&tick, NULL);
+    if (atomic_load(&srv->in_flight) > 0)
+        LOGF(LOG_WARN, "http: %d requests still in flight after %d ms; closing them",
+             atomic_load(&srv->in_flight), grace_ms);
+    MHD_stop_daemon(srv->daemon);
+    free(srv->routes);
+    free(srv);
+}

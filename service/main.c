@@ -1,0 +1,129 @@
+/* main — command line, start-up and shutdown of the server (and, in later commands, the
+ * workers). Signals are taken synchronously with sigwait on the main thread, so no code runs
+ * in a signal handler. */
+#include "config.h"
+#include "http_server.h"
+#include "log.h"
+#include "metrics.h"
+#include "routes_health.h"
+#include "store.h"
+
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#ifndef CS_VERSION
+#define CS_VERSION "0.0.0-dev"
+#endif
+
+#define SHUTDOWN_GRACE_MS 8000
+#define MAX_ROUTES 32
+
+static void usage(FILE *f) {
+    fprintf(f,
+            "campaign-sync %s — two-way sync of Marketo programs and Salesforce campaigns\n"
+            "\n"
+            "usage: campaign-sync <command>\n"
+            "\n"
+            "commands:\n"
+            "  serve       HTTP ingest, admin, health and metrics (the container default)\n"
+            "  --version   print the version\n"
+            "  --help      print this text\n"
+            "\n"
+            "Configuration comes from environment variables; see README.md.\n",
+            CS_VERSION);
+}
+
+static void print_config_error(const char *line, void *ud) {
+    (void)ud;
+    LOG_KV(LOG_ERROR, line);
+}
+
+static int serve(cs_command cmd) {
+    struct config cfg;
+    /* Level and format first, so the lines about other variables come out as asked. */
+    const char *lv = getenv("LOG_LEVEL"), *lf = getenv("LOG_FORMAT");
+    log_setup(lv && log_level_parse(lv) >= 0 ? (log_level)log_level_parse(lv) : LOG_INFO,
+              lf && log_format_parse(lf) >= 0 ? (log_format)log_format_parse(lf)
+                                              : LOG_FORMAT_JSON);
+    int problems = config_load(&cfg, cmd, print_config_error, NULL);
+    if (problems) {
+        LOGF(LOG_ERROR, "campaign-sync %s: %d configuration problem%s; not starting",
+             config_command_name(cmd), problems, problems == 1 ? "" : "s");
+        config_free(&cfg);
+        return 2;
+    }
+    log_setup((log_level)cfg.log_level, (log_format)cfg.log_format);
+    /* Marketo's {{system.dateTime}} has no offset: local time means the account's zone. */
+    setenv("TZ", cfg.marketo_timezone, 1);
+    tzset();
+    config_log(&cfg);
+
+    metrics_init(CS_VERSION);
+    store_thread_setup(&cfg.redis);
+    routes_health_init();
+
+    /* Signals go to the main thread's sigwait only; every thread inherits this mask. */
+    sigset_t sigs;
+    sigemptyset(&sigs);
+    sigaddset(&sigs, SIGTERM);
+    sigaddset(&sigs, SIGINT);
+    pthread_sigmask(SIG_BLOCK, &sigs, NULL);
+    signal(SIGPIPE, SIG_IGN);
+
+    http_route routes[MAX_ROUTES];
+    size_t nroutes = routes_health(routes, MAX_ROUTES);
+
+    http_server_options opt = {cfg.bind_addr,
+                               cfg.port,
+                               (size_t)cfg.max_body_bytes,
+                               cfg.http_threads,
+                               cfg.http_connection_limit,
+                               cfg.http_timeout_s};
+    char err[256];
+    http_server *srv = http_server_start(&opt, routes, nroutes, err, sizeof err);
+    int rc = 0;
+    if (!srv) {
+        LOG_KV(LOG_ERROR, err);
+        rc = 1;
+        goto out;
+    }
+    char port[8];
+    snprintf(port, sizeof port, "%d", cfg.port);
+    LOG_KV(LOG_INFO, "listening", "command", config_command_name(cmd), "addr", cfg.bind_addr,
+           "port", port, "version", CS_VERSION);
+
+    int sig = 0;
+    sigwait(&sigs, &sig);
+    LOG_KV(LOG_INFO, "shutting down", "signal", sig == SIGTERM ? "SIGTERM" : "SIGINT");
+    http_server_stop(srv, SHUTDOWN_GRACE_MS);
+    LOG_KV(LOG_INFO, "stopped");
+out:
+    routes_health_shutdown();
+    store_thread_cleanup();
+    metrics_shutdown();
+    config_free(&cfg);
+    return rc;
+}
+
+int main(int argc, char **argv) {
+    if (argc < 2) {
+        usage(stderr);
+        return 2;
+    }
+    const char *c = argv[1];
+    if (!strcmp(c, "--version") || !strcmp(c, "-V")) {
+        printf("campaign-sync %s\n", CS_VERSION);
+        return 0;
+    }
+    if (!strcmp(c, "--help") || !strcmp(c, "-h") || !strcmp(c, "help")) {
+        usage(stdout);
+        return 0;
+    }
+    if (!strcmp(c, "serve")) return serve(CMD_SERVE);
+    fprintf(stderr, "campaign-sync: unknown command \"%s\"\n\n", c);
+    usage(stderr);
+    return 2;
+}

@@ -1,0 +1,409 @@
+/* metrics — registry and Prometheus text rendering. See include/metrics.h. */
+#include "metrics.h"
+
+#include <math.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define MAX_LABELS 4
+#define MAX_BUCKETS 24
+#define MAX_COLLECT 16
+
+typedef struct series {
+    char *values[MAX_LABELS];
+    double value;               /* counter/gauge value; histogram sum */
+    unsigned long long count;   /* histogram sample count */
+    unsigned long long *bucket; /* histogram: per-bucket (non-cumulative) counts */
+    struct series *next;
+} series;
+
+struct metric {
+    metric_type type;
+    char *name, *help;
+    int nlabels;
+    char *labels[MAX_LABELS];
+    int nbuckets;
+    double buckets[MAX_BUCKETS];
+    pthread_mutex_t lock;
+    series *head, *tail;
+    metric *next;
+};
+
+static pthread_mutex_t reg_lock = PTHREAD_MUTEX_INITIALIZER;
+static metric *reg_head, *reg_tail;
+static struct {
+    metrics_collect_fn fn;
+    void *ud;
+} collectors[MAX_COLLECT];
+
+metric *M_EVENTS_RECEIVED, *M_EVENTS_APPLIED, *M_EVENTS_DROPPED, *M_DEAD_LETTERS, *M_RETRIES,
+    *M_QUEUE_DEPTH, *M_QUEUE_OLDEST_AGE, *M_CRM_REQUESTS, *M_CRM_ERRORS, *M_CRM_SECONDS,
+    *M_SF_API_USAGE, *M_RECONCILE_DIFFS, *M_APPLY_LATENCY, *M_HTTP_REQUESTS, *M_HTTP_SECONDS;
+
+metric *metrics_register(metric_type type, const char *name, const char *help,
+                         const char *labels, const double *buckets, int nbuckets) {
+    if (nbuckets > MAX_BUCKETS) return NULL;
+    pthread_mutex_lock(&reg_lock);
+    for (metric *m = reg_head; m; m = m->next)
+        if (strcmp(m->name, name) == 0) {
+            pthread_mutex_unlock(&reg_lock);
+            return NULL;
+        }
+    metric *m = calloc(1, sizeof *m);
+    if (!m) goto out;
+    m->type = type;
+    m->name = strdup(name);
+    m->help = strdup(help);
+    if (labels && *labels) {
+        char *copy = strdup(labels), *save = NULL;
+        for (char *t = strtok_r(copy, ",", &save); t && m->nlabels < MAX_LABELS;
+             t = strtok_r(NULL, ",", &save))
+            m->labels[m->nlabels++] = strdup(t);
+        free(copy);
+    }
+    if (type == METRIC_HISTOGRAM) {
+        m->nbuckets = nbuckets;
+        memcpy(m->buckets, buckets, sizeof(double) * (size_t)nbuckets);
+    }
+    pthread_mutex_init(&m->lock, NULL);
+    if (reg_tail)
+        reg_tail->next = m;
+    else
+        reg_head = m;
+    reg_tail = m;
+out:
+    pthread_mutex_unlock(&reg_lock);
+    return m;
+}
+
+/* Finds or creates the series for the label values in ap; called with m->lock held. */
+static series *series_for(metric *m, va_list ap) {
+    const char *vals[MAX_LABELS];
+    for (int i = 0; i < m->nlabels; i++) {
+        vals[i] = va_arg(ap, const char *);
+        if (!vals[i]) vals[i] = "";
+    }
+    for (series *s = m->head; s; s = s->next) {
+        int i = 0;
+        while (i < m->nlabels && strcmp(s->values[i], vals[i]) == 0) i++;
+        if (i == m->nlabels) return s;
+    }
+    series *s = calloc(1, sizeof *s);
+    if (!s) return NULL;
+    for (int i = 0; i < m->nlabels; i++) s->values[i] = strdup(vals[i]);
+    if (m->type == METRIC_HISTOGRAM)
+        s->bucket = calloc((size_t)m->nbuckets + 1, sizeof *s->bucket);
+    if (m->tail)
+        m->tail->next = s;
+    else
+        m->head = s;
+    m->tail = s;
+    return s;
+}
+
+void metrics_add(metric *m, double v, ...) {
+    if (!m) return;
+    va_list ap;
+    va_start(ap, v);
+    pthread_mutex_lock(&m->lock);
+    series *s = series_for(m, ap);
+    if (s) s->value += v;
+    pthread_mutex_unlock(&m->lock);
+    va_end(ap);
+}
+
+void metrics_set(metric *m, double v, ...) {
+    if (!m) return;
+    va_list ap;
+    va_start(ap, v);
+    pthread_mutex_lock(&m->lock);
+    series *s = series_for(m, ap);
+    if (s) s->value = v;
+    pthread_mutex_unlock(&m->lock);
+    va_end(ap);
+}
+
+void metrics_observe(metric *m, double v, ...) {
+    if (!m || m->type != METRIC_HISTOGRAM) return;
+    va_list ap;
+    va_start(ap, v);
+    pthread_mutex_lock(&m->lock);
+    series *s = series_for(m, ap);
+    if (s && s->bucket) {
+        int i = 0;
+        while (i < m->nbuckets && v > m->buckets[i]) i++;
+        s->bucket[i]++;
+        s->count++;
+        s->value += v;
+    }
+    pthread_mutex_unlock(&m->lock);
+    va_end(ap);
+}
+
+double metrics_value(metric *m, ...) {
+    if (!m) return 0;
+    va_list ap;
+    va_start(ap, m);
+    pthread_mutex_lock(&m->lock);
+    series *s = series_for(m, ap);
+    double v = s ? (m->type == METRIC_HISTOGRAM ? (double)s->count : s->value) : 0;
+    pthread_mutex_unlock(&m->lock);
+    va_end(ap);
+    return v;
+}
+
+void metrics_on_collect(metrics_collect_fn fn, void *ud) {
+    pthread_mutex_lock(&reg_lock);
+    for (int i = 0; i < MAX_COLLECT; i++)
+        if (!collectors[i].fn) {
+            collectors[i].fn = fn;
+            collectors[i].ud = ud;
+            break;
+        }
+    pthread_mutex_unlock(&reg_lock);
+}
+
+void metrics_remove_collect(metrics_collect_fn fn, void *ud) {
+    pthread_mutex_lock(&reg_lock);
+    for (int i = 0; i < MAX_COLLECT; i++)
+        if (collectors[i].fn == fn && collectors[i].ud == ud) collectors[i].fn = NULL;
+    pthread_mutex_unlock(&reg_lock);
+}
+
+/* Growable text for rendering; the whole output is small (tens of KiB). */
+typedef struct {
+    char *b;
+    size_t n, cap;
+    bool oom;
+} text;
+
+static void tput(text *t, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void tput(text *t, const char *fmt, ...) {
+    if (t->oom) return;
+    for (;;) {
+        va_list ap;
+        va_start(ap, fmt);
+        int w = vsnprintf(t->b + t->n, t->cap - t->n, fmt, ap);
+        va_end(ap);
+        if (w < 0) {
+            t->oom = true;
+            return;
+        }
+        if ((size_t)w < t->cap - t->n) {
+            t->n += (size_t)w;
+            return;
+        }
+        size_t ncap = t->cap * 2 + (size_t)w;
+        char *nb = realloc(t->b, ncap);
+        if (!nb) {
+            t->oom = true;
+            return;
+        }
+        t->b = nb;
+        t->cap = ncap;
+    }
+}
+
+/* Label values escaped as the exposition format asks: backslash, quote, newline. */
+static void put_label_value(text *t, const char *v) {
+    for (; *v; v++) {
+        if (*v == '\\')
+            tput(t, "\\\\");
+        else if (*v == '"')
+            tput(t, "\\\"");
+        else if (*v == '\n')
+            tput(t, "\\n");
+        else
+            tput(t, "%c", *v);
+    }
+}
+
+static void put_labels(text *t, const metric *m, const series *s, const char *le) {
+    if (m->nlabels == 0 && !le) return;
+    tput(t, "{");
+    for (int i = 0; i < m->nlabels; i++) {
+        tput(t, "%s%s=\"", i ? "," : "", m->labels[i]);
+        put_label_value(t, s->values[i]);
+        tput(t, "\"");
+    }
+    if (le) tput(t, "%sle=\"%s\"", m->nlabels ? "," : "", le);
+    tput(t, "}");
+}
+
+static void put_number(text *t, double v) {
+    if (isinf(v))
+        tput(t, v > 0 ? "+Inf" : "-Inf");
+    else if (v == floor(v) && fabs(v) < 1e15)
+        tput(t, "%.0f", v);
+    else
+        tput(t, "%.9g", v);
+}
+
+char *metrics_render(size_t *len) {
+    metrics_collect_fn fns[MAX_COLLECT];
+    void *uds[MAX_COLLECT];
+    int nc = 0;
+    pthread_mutex_lock(&reg_lock);
+    for (int i = 0; i < MAX_COLLECT; i++)
+        if (collectors[i].fn) {
+            fns[nc] = collectors[i].fn;
+            uds[nc++] = collectors[i].ud;
+        }
+    pthread_mutex_unlock(&reg_lock);
+    for (int i = 0; i < nc; i++) fns[i](uds[i]);
+
+    text t = {malloc(8192), 0, 8192, false};
+    if (!t.b) return NULL;
+    static const char *const tname[] = {"counter", "gauge", "histogram"};
+    pthread_mutex_lock(&reg_lock);
+    for (metric *m = reg_head; m; m = m->next) {
+        tput(&t, "# HELP %s %s\n# TYPE %s %s\n", m->name, m->help, m->name, tname[m->type]);
+        pthread_mutex_lock(&m->lock);
+        for (series *s = m->head; s; s = s->next) {
+            if (m->type != METRIC_HISTOGRAM) {
+                tput(&t, "%s", m->name);
+                put_labels(&t, m, s, NULL);
+                tput(&t, " ");
+                put_number(&t, s->value);
+                tput(&t, "\n");
+                continue;
+            }
+            unsigned long long cum = 0;
+            char le[32];
+            for (int i = 0; i <= m->nbuckets; i++) {
+                cum += s->bucket[i];
+                if (i < m->nbuckets)
+                    snprintf(le, sizeof le, "%g", m->buckets[i]);
+                else
+                    snprintf(le, sizeof le, "+Inf");
+                tput(&t, "%s_bucket", m->name);
+                put_labels(&t, m, s, le);
+                tput(&t, " %llu\n", cum);
+            }
+            tput(&t, "%s_sum", m->name);
+            put_labels(&t, m, s, NULL);
+            tput(&t, " ");
+            put_number(&t, s->value);
+            tput(&t, "\n%s_count", m->name);
+            put_labels(&t, m, s, NULL);
+            tput(&t, " %llu\n", s->count);
+        }
+        pthread_mutex_unlock(&m->lock);
+    }
+    pthread_mutex_unlock(&reg_lock);
+    if (t.oom) {
+        free(t.b);
+        return NULL;
+    }
+    if (len) *len = t.n;
+    return t.b;
+}
+
+static const double latency_buckets[] = {0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1,
+                                         0.25,  0.5,    1,     2.5,  5,     10,   30};
+#define NLAT ((int)(sizeof latency_buckets / sizeof latency_buckets[0]))
+
+void metrics_init(const char *version) {
+    if (M_EVENTS_RECEIVED) return;
+    M_EVENTS_RECEIVED =
+        metrics_register(METRIC_COUNTER, "campaign_sync_events_received_total",
+                         "Events received by source and outcome (accepted, duplicate, spooled, "
+                         "rejected).",
+                         "source,outcome", NULL, 0);
+    M_EVENTS_APPLIED = metrics_register(METRIC_COUNTER, "campaign_sync_events_applied_total",
+                                        "Events applied to the target CRM.", "target", NULL, 0);
+    M_EVENTS_DROPPED =
+        metrics_register(METRIC_COUNTER, "campaign_sync_events_dropped_total",
+                         "Events dropped without a CRM write, by reason.", "reason", NULL, 0);
+    M_DEAD_LETTERS = metrics_register(METRIC_COUNTER, "campaign_sync_dead_letters_total",
+                                      "Events moved to the dead-letter list.", NULL, NULL, 0);
+    M_RETRIES = metrics_register(METRIC_COUNTER, "campaign_sync_retries_total",
+                                 "Retries scheduled after a retryable CRM failure.", "target",
+                                 NULL, 0);
+    M_QUEUE_DEPTH = metrics_register(METRIC_GAUGE, "campaign_sync_queue_depth",
+                                     "Events received and not yet applied, dropped or "
+                                     "dead-lettered.",
+                                     NULL, NULL, 0);
+    M_QUEUE_OLDEST_AGE =
+        metrics_register(METRIC_GAUGE, "campaign_sync_queue_oldest_age_seconds",
+                         "Age of the oldest event still waiting in the queue.", NULL, NULL, 0);
+    M_CRM_REQUESTS = metrics_register(METRIC_COUNTER, "campaign_sync_crm_requests_total",
+                                      "Requests made to a CRM, by HTTP status.", "target,code",
+                                      NULL, 0);
+    M_CRM_ERRORS = metrics_register(METRIC_COUNTER, "campaign_sync_crm_errors_total",
+                                    "CRM errors by the CRM's own error code.", "target,code",
+                                    NULL, 0);
+    M_CRM_SECONDS = metrics_register(METRIC_HISTOGRAM, "campaign_sync_crm_request_seconds",
+                                     "Duration of CRM requests.", "target", latency_buckets,
+                                     NLAT);
+    M_SF_API_USAGE = metrics_register(METRIC_GAUGE, "campaign_sync_salesforce_api_usage",
+                                      "Salesforce API usage from Sforce-Limit-Info.", "kind",
+                                      NULL, 0);
+    M_RECONCILE_DIFFS =
+        metrics_register(METRIC_COUNTER, "campaign_sync_reconcile_differences_total",
+                         "Differences found by reconciliation, by kind.", "kind", NULL, 0);
+    M_APPLY_LATENCY = metrics_register(METRIC_HISTOGRAM, "campaign_sync_apply_latency_seconds",
+                                       "Time from receiving an event to applying it.", NULL,
+                                       latency_buckets, NLAT);
+    M_HTTP_REQUESTS = metrics_register(METRIC_COUNTER, "campaign_sync_http_requests_total",
+                                       "HTTP requests served, by route template and status.",
+                                       "route,code", NULL, 0);
+    M_HTTP_SECONDS = metrics_register(METRIC_HISTOGRAM, "campaign_sync_http_request_seconds",
+                                      "HTTP request duration by route template.", "route",
+                                      latency_buckets, NLAT);
+    metric *bi = metrics_register(METRIC_GAUGE, "campaign_sync_build_info",
+                                  "Build information; the value is always 1.", "version", NULL,
+                                  0);
+    metrics_set(bi, 1, version);
+
+    /* Series that dashboards and alerts expect to exist at 0 from the start. */
+    static const char *const sources[] = {"salesforce", "marketo"};
+    static const char *const outcomes[] = {"accepted", "duplicate", "spooled", "rejected"};
+    for (int i = 0; i < 2; i++) {
+        for (int j = 0; j < 4; j++) metrics_add(M_EVENTS_RECEIVED, 0, sources[i], outcomes[j]);
+        metrics_add(M_EVENTS_APPLIED, 0, sources[i]);
+        metrics_add(M_RETRIES, 0, sources[i]);
+    }
+    static const char *const reasons[] = {"duplicate", "echo",  "stale",
+                                          "unmapped",  "empty", "backward_progression"};
+    for (int i = 0; i < 6; i++) metrics_add(M_EVENTS_DROPPED, 0, reasons[i]);
+    metrics_add(M_DEAD_LETTERS, 0);
+    metrics_set(M_QUEUE_DEPTH, 0);
+    metrics_set(M_QUEUE_OLDEST_AGE, 0);
+    static const char *const kinds[] = {"missing_in_marketo", "missing_in_salesforce",
+                                        "status_differs"};
+    for (int i = 0; i < 3; i++) metrics_add(M_RECONCILE_DIFFS, 0, kinds[i]);
+}
+
+void metrics_shutdown(void) {
+    pthread_mutex_lock(&reg_lock);
+    metric *m = reg_head;
+    while (m) {
+        metric *next = m->next;
+        series *s = m->head;
+        while (s) {
+            series *sn = s->next;
+            for (int i = 0; i < m->nlabels; i++) free(s->values[i]);
+            free(s->bucket);
+            free(s);
+            s = sn;
+        }
+        for (int i = 0; i < m->nlabels; i++) free(m->labels[i]);
+        pthread_mutex_destroy(&m->lock);
+        free(m->name);
+        free(m->help);
+        free(m);
+        m = next;
+    }
+    reg_head = reg_tail = NULL;
+    memset(collectors, 0, sizeof collectors);
+    M_EVENTS_RECEIVED = M_EVENTS_APPLIED = M_EVENTS_DROPPED = M_DEAD_LETTERS = M_RETRIES = NULL;
+    M_QUEUE_DEPTH = M_QUEUE_OLDEST_AGE = M_CRM_REQUESTS = M_CRM_ERRORS = M_CRM_SECONDS = NULL;
+    M_SF_API_USAGE = M_RECONCILE_DIFFS = M_APPLY_LATENCY = M_HTTP_REQUESTS = NULL;
+    M_HTTP_SECONDS = NULL;
+    pthread_mutex_unlock(&reg_lock);
+}

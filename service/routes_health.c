@@ -1,0 +1,118 @@
+/* routes_health — liveness, readiness and metrics. See include/routes_health.h. */
+#include "routes_health.h"
+
+#include "log.h"
+#include "metrics.h"
+#include "store.h"
+
+#include <cJSON.h>
+#include <stdio.h>
+#include <string.h>
+
+#define MAX_CHECKS 8
+#define READY_PING_TIMEOUT_MS 500
+
+static struct {
+    const char *name;
+    health_check_fn fn;
+    void *ud;
+    bool required;
+} checks[MAX_CHECKS];
+static int nchecks;
+
+void routes_health_add_check(const char *name, health_check_fn fn, void *ud, bool required) {
+    if (nchecks >= MAX_CHECKS) return;
+    checks[nchecks].name = name;
+    checks[nchecks].fn = fn;
+    checks[nchecks].ud = ud;
+    checks[nchecks].required = required;
+    nchecks++;
+}
+
+static void healthz(http_request *req, void *ud) {
+    (void)ud;
+    static const char body[] = "{\"status\":\"ok\"}";
+    http_reply(req, 200, "application/json", body, sizeof body - 1);
+}
+
+static void readyz(http_request *req, void *ud) {
+    (void)ud;
+    cJSON *o = cJSON_CreateObject();
+    cJSON *c = cJSON_CreateObject();
+    char failing[512] = "";
+    char detail[STORE_ERR_MAX];
+
+    store *st = store_thread();
+    if (!st || store_ping(st, READY_PING_TIMEOUT_MS, detail, sizeof detail) != 0) {
+        if (!st) snprintf(detail, sizeof detail, "out of memory");
+        cJSON_AddStringToObject(c, "redis", detail);
+        snprintf(failing, sizeof failing, "redis: %s", detail);
+    } else {
+        cJSON_AddStringToObject(c, "redis", "ok");
+    }
+    for (int i = 0; i < nchecks; i++) {
+        if (checks[i].fn(checks[i].ud, detail, sizeof detail) == 0) {
+            cJSON_AddStringToObject(c, checks[i].name, "ok");
+            continue;
+        }
+        cJSON_AddStringToObject(c, checks[i].name, detail);
+        if (checks[i].required && !failing[0])
+            snprintf(failing, sizeof failing, "%s: %s", checks[i].name, detail);
+    }
+    int status = failing[0] ? 503 : 200;
+    cJSON_AddStringToObject(o, "status", failing[0] ? "not_ready" : "ready");
+    if (failing[0]) {
+        cJSON_AddStringToObject(o, "error", "not_ready");
+        cJSON_AddStringToObject(o, "message", failing);
+    }
+    cJSON_AddItemToObject(o, "checks", c);
+    char *body = cJSON_PrintUnformatted(o);
+    cJSON_Delete(o);
+    if (!body) {
+        http_reply_error(req, 500, "internal", "out of memory");
+        return;
+    }
+    http_reply_owned(req, status, "application/json", body, strlen(body));
+}
+
+static void metrics_page(http_request *req, void *ud) {
+    (void)ud;
+    size_t len = 0;
+    char *body = metrics_render(&len);
+    if (!body) {
+        http_reply_error(req, 500, "internal", "out of memory while rendering metrics");
+        return;
+    }
+    http_reply_owned(req, 200, "text/plain; version=0.0.4; charset=utf-8", body, len);
+}
+
+/* Runs on the scraping thread; a Redis outage leaves the last values in place. */
+static void collect_queue(void *ud) {
+    (void)ud;
+    store *st = store_thread();
+    long long depth;
+    double age;
+    char err[STORE_ERR_MAX];
+    if (!st || store_queue_stats(st, &depth, &age, err, sizeof err) != 0) return;
+    metrics_set(M_QUEUE_DEPTH, (double)depth);
+    metrics_set(M_QUEUE_OLDEST_AGE, age);
+}
+
+void routes_health_init(void) { metrics_on_collect(collect_queue, NULL); }
+
+void routes_health_shutdown(void) {
+    metrics_remove_collect(collect_queue, NULL);
+    nchecks = 0;
+}
+
+size_t routes_health(http_route *out, size_t max) {
+    const http_route r[] = {
+        {"GET", "/healthz", healthz, NULL, NULL},
+        {"GET", "/readyz", readyz, NULL, NULL},
+        {"GET", "/metrics", metrics_page, NULL, NULL},
+    };
+    size_t n = sizeof r / sizeof r[0];
+    if (n > max) n = max;
+    memcpy(out, r, sizeof r[0] * n);
+    return n;
+}

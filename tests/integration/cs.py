@@ -1,0 +1,291 @@
+"""Helpers for the integration tests: a real redis-server on a free port, the real
+campaign-sync binary, and exact HTTP over loopback (http.client, so the tests see the
+bytes the service sent)."""
+import http.client
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+BIN = os.environ.get("CAMPAIGN_SYNC_BIN", os.path.join(ROOT, "build", "campaign-sync"))
+SANITIZED = os.environ.get("CAMPAIGN_SYNC_SANITIZED") == "1"
+DATA = os.path.join(ROOT, "tests", "data")
+
+ORG_ID = "00D000000000001AAA"
+WEBHOOK_SECRET = "mkto-webhook-secret-for-tests"
+ADMIN_TOKEN = "admin-token-for-tests"
+
+# Lines that mean a sanitizer found something in the service's stderr.
+SANITIZER_RE = re.compile(r"(ERROR: AddressSanitizer|ERROR: LeakSanitizer|runtime error:|"
+                          r"UndefinedBehaviorSanitizer)")
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def data(name, mode="rb"):
+    with open(os.path.join(DATA, name), mode) as f:
+        return f.read()
+
+
+def wait_until(pred, timeout=10.0, interval=0.02, what="condition"):
+    deadline = time.monotonic() + timeout
+    while True:
+        v = pred()
+        if v:
+            return v
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+        time.sleep(interval)
+
+
+class Redis:
+    """A redis-server of our own on a free port; stop() and start() again keep the port,
+    so a test can take Redis away from a running service and give it back."""
+
+    def __init__(self, workdir, appendonly=False, fsync="everysec"):
+        self.port = free_port()
+        self.dir = os.path.join(workdir, f"redis-{self.port}")
+        os.makedirs(self.dir, exist_ok=True)
+        self.appendonly = appendonly
+        self.fsync = fsync
+        self.proc = None
+
+    @property
+    def url(self):
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self):
+        args = ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1",
+                "--dir", self.dir, "--save", "", "--daemonize", "no",
+                "--appendonly", "yes" if self.appendonly else "no",
+                "--appendfsync", self.fsync, "--logfile", os.path.join(self.dir, "log")]
+        self.proc = subprocess.Popen(args)
+        wait_until(self.ping, 10, what="redis-server to answer")
+        return self
+
+    def ping(self):
+        try:
+            return self.cmd("PING") == "PONG"
+        except OSError:
+            return False
+
+    def stop(self, sig=signal.SIGTERM):
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(sig)
+            self.proc.wait(10)
+        self.proc = None
+
+    def cmd(self, *args):
+        """One command over RESP, without a client library."""
+        with socket.create_connection(("127.0.0.1", self.port), timeout=5) as s:
+            out = b"*%d\r\n" % len(args)
+            for a in args:
+                a = a if isinstance(a, bytes) else str(a).encode()
+                out += b"$%d\r\n%s\r\n" % (len(a), a)
+            s.sendall(out)
+            f = s.makefile("rb")
+            return _read_resp(f)
+
+
+def _read_resp(f):
+    line = f.readline()
+    if not line:
+        raise OSError("redis closed the connection")
+    kind, rest = line[:1], line[1:-2]
+    if kind == b"+":
+        return rest.decode()
+    if kind == b"-":
+        raise RuntimeError(rest.decode())
+    if kind == b":":
+        return int(rest)
+    if kind == b"$":
+        n = int(rest)
+        if n < 0:
+            return None
+        v = f.read(n + 2)[:-2]
+        return v.decode("utf-8", "replace")
+    if kind == b"*":
+        n = int(rest)
+        return None if n < 0 else [_read_resp(f) for _ in range(n)]
+    raise OSError(f"bad RESP line {line!r}")
+
+
+def stream_events(redis, key="cs:events"):
+    """The queued events, decoded, in stream order: [(id, event dict, fields dict)]."""
+    out = []
+    for entry_id, flat in redis.cmd("XRANGE", key, "-", "+"):
+        fields = dict(zip(flat[::2], flat[1::2]))
+        out.append((entry_id, json.loads(fields["event"]), fields))
+    return out
+
+
+class Response:
+    def __init__(self, status, headers, body):
+        self.status = status
+        self.headers = headers
+        self.body = body
+
+    def json(self):
+        return json.loads(self.body)
+
+    def header(self, name):
+        for k, v in self.headers:
+            if k.lower() == name.lower():
+                return v
+        return None
+
+
+def request(port, method, path, body=None, headers=None, timeout=10):
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+    try:
+        if isinstance(body, (dict, list)):
+            body = json.dumps(body).encode()
+        elif isinstance(body, str):
+            body = body.encode()
+        conn.request(method, path, body=body, headers=headers or {})
+        r = conn.getresponse()
+        return Response(r.status, r.getheaders(), r.read())
+    finally:
+        conn.close()
+
+
+def base_env(redis_url, workdir, **extra):
+    env = {
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        "REDIS_URL": redis_url,
+        "SF_ORG_ID": ORG_ID,
+        "MARKETO_WEBHOOK_SECRET": WEBHOOK_SECRET,
+        "SF_LOGIN_URL": "http://127.0.0.1:9",
+        "SF_CLIENT_ID": "sim-sf-client",
+        "SF_CLIENT_SECRET": "sim-sf-secret",
+        "MARKETO_BASE_URL": "http://127.0.0.1:9",
+        "MARKETO_CLIENT_ID": "sim-mkto-client",
+        "MARKETO_CLIENT_SECRET": "sim-mkto-secret",
+        "ADMIN_TOKEN": ADMIN_TOKEN,
+        "SPOOL_DIR": os.path.join(workdir, "spool"),
+        "LOG_FORMAT": "json",
+        "LOG_LEVEL": "info",
+    }
+    for k in ("ASAN_OPTIONS", "UBSAN_OPTIONS", "LSAN_OPTIONS"):
+        if k in os.environ:
+            env[k] = os.environ[k]
+    for k, v in extra.items():
+        if v is None:
+            env.pop(k, None)  # None removes a default
+        else:
+            env[k] = str(v)
+    return env
+
+
+class Service:
+    """The real binary as a child process, its stderr kept in a file for assertions."""
+
+    def __init__(self, workdir, env, command="serve", name="svc"):
+        self.workdir = workdir
+        self.env = env
+        self.command = command
+        self.port = int(env.setdefault("PORT", str(free_port())))
+        self.stderr_path = os.path.join(workdir, f"{name}-{self.port}.stderr")
+        self.proc = None
+        self.returncode = None
+
+    def start(self, wait=True):
+        self._err = open(self.stderr_path, "ab")
+        self.proc = subprocess.Popen([BIN, self.command], env=self.env,
+                                     stdout=subprocess.DEVNULL, stderr=self._err)
+        if wait:
+            wait_until(self._healthy, 15, what=f"campaign-sync {self.command} to serve /healthz")
+        return self
+
+    def _healthy(self):
+        if self.proc.poll() is not None:
+            raise AssertionError(f"campaign-sync exited with {self.proc.returncode}:\n"
+                                 + self.stderr())
+        try:
+            return request(self.port, "GET", "/healthz", timeout=2).status == 200
+        except OSError:
+            return False
+
+    def stderr(self):
+        with open(self.stderr_path, "rb") as f:
+            return f.read().decode("utf-8", "replace")
+
+    def logs(self):
+        out = []
+        for line in self.stderr().splitlines():
+            try:
+                out.append(json.loads(line))
+            except ValueError:
+                pass
+        return out
+
+    def req(self, method, path, body=None, headers=None, timeout=10):
+        return request(self.port, method, path, body, headers, timeout)
+
+    def stop(self, sig=signal.SIGTERM, timeout=15, expect_rc=0):
+        if self.proc is None:
+            return self.returncode
+        if self.proc.poll() is None:
+            self.proc.send_signal(sig)
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+                raise AssertionError(f"campaign-sync did not stop within {timeout}s")
+        self.returncode = self.proc.returncode
+        self.proc = None
+        self._err.close()
+        self.check_sanitizers()
+        if expect_rc is not None and sig != signal.SIGKILL:
+            assert self.returncode == expect_rc, (
+                f"exit status {self.returncode}, expected {expect_rc}:\n{self.stderr()[-4000:]}")
+        return self.returncode
+
+    def check_sanitizers(self):
+        m = SANITIZER_RE.search(self.stderr())
+        assert not m, "sanitizer report in the service's stderr:\n" + self.stderr()[-6000:]
+
+
+def run_command(env, *args, timeout=30):
+    """Runs the binary to completion; returns (rc, stdout, stderr)."""
+    p = subprocess.run([BIN, *args], env=env, capture_output=True, timeout=timeout)
+    err = p.stderr.decode("utf-8", "replace")
+    assert not SANITIZER_RE.search(err), "sanitizer report:\n" + err
+    return p.returncode, p.stdout.decode("utf-8", "replace"), err
+
+
+def promtool_check(text):
+    """Returns promtool's complaints ('' when the exposition is clean)."""
+    tool = shutil.which("promtool")
+    assert tool, "promtool is missing (Debian package prometheus)"
+    p = subprocess.run([tool, "check", "metrics"], input=text.encode(), capture_output=True)
+    return (p.stdout + p.stderr).decode().strip() if p.returncode else ""
+
+
+def metric_value(text, name, **labels):
+    """The value of one series in Prometheus text, or None."""
+    for line in text.splitlines():
+        if line.startswith("#") or not line.startswith(name):
+            continue
+        m = re.match(r"([a-zA-Z_:][a-zA-Z0-9_:]*)(\{(.*)\})? (.+)$", line)
+        if not m or m.group(1) != name:
+            continue
+        got = dict(re.findall(r'([a-zA-Z_]+)="((?:[^"\\]|\\.)*)"', m.group(3) or ""))
+        if got == {k: str(v) for k, v in labels.items()}:
+            return float(m.group(4))
+    return None
+
+
+def make_workdir():
+    return tempfile.mkdtemp(prefix="cs-it-")
