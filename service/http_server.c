@@ -42,6 +42,8 @@ struct http_request {
     int nparams;
     char *body;
     size_t len, cap;
+    size_t discarded; /* bytes of an oversized body read past the limit */
+    bool too_large;   /* answer 413 once the body has ended */
     bool replied;
     int status;
     char *hdr_name[MAX_REPLY_HEADERS], *hdr_value[MAX_REPLY_HEADERS];
@@ -272,9 +274,16 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         size_t chunk = *upload_data_size;
         *upload_data_size = 0;
         if (r->replied) return MHD_YES;
-        if (r->len + chunk > srv->opt.max_body_bytes) {
-            too_large(r); /* MHD discards the rest of the upload */
-            return MHD_YES;
+        if (r->too_large || r->len + chunk > srv->opt.max_body_bytes) {
+            /* libmicrohttpd takes a reply only before or after the body, so an oversized
+             * body of unknown length (chunked) is read and dropped; one that goes on past
+             * twice the limit is cut off by closing the connection. */
+            r->too_large = true;
+            r->discarded += chunk;
+            free(r->body);
+            r->body = NULL;
+            r->len = r->cap = 0;
+            return r->discarded > srv->opt.max_body_bytes ? MHD_NO : MHD_YES;
         }
         if (r->len + chunk + 1 > r->cap) {
             size_t ncap = r->cap ? r->cap : 4096;
@@ -291,6 +300,10 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         return MHD_YES;
     }
     if (r->replied) return MHD_YES;
+    if (r->too_large) {
+        too_large(r);
+        return MHD_YES;
+    }
     r->route->handler(r, r->route->ud);
     if (!r->replied) {
         LOG_KV(LOG_ERROR, "http: handler gave no answer", "route", r->route->pattern);

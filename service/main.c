@@ -6,6 +6,9 @@
 #include "log.h"
 #include "metrics.h"
 #include "routes_health.h"
+#include "routes_webhooks.h"
+#include "sf_outbound.h"
+#include "spool.h"
 #include "store.h"
 
 #include <signal.h>
@@ -29,6 +32,7 @@ static void usage(FILE *f) {
             "\n"
             "commands:\n"
             "  serve       HTTP ingest, admin, health and metrics (the container default)\n"
+            "  ingest      the same HTTP interface, without workers\n"
             "  --version   print the version\n"
             "  --help      print this text\n"
             "\n"
@@ -62,8 +66,20 @@ static int serve(cs_command cmd) {
     config_log(&cfg);
 
     metrics_init(CS_VERSION);
+    sf_outbound_init();
     store_thread_setup(&cfg.redis);
     routes_health_init();
+
+    int rc = 0;
+    http_server *srv = NULL;
+    char err[256];
+    webhooks_ctx hooks = {&cfg, NULL};
+    hooks.spool = spool_open(cfg.spool_dir, err, sizeof err);
+    if (!hooks.spool) {
+        LOG_KV(LOG_ERROR, err);
+        rc = 2;
+        goto out;
+    }
 
     /* Signals go to the main thread's sigwait only; every thread inherits this mask. */
     sigset_t sigs;
@@ -73,8 +89,16 @@ static int serve(cs_command cmd) {
     pthread_sigmask(SIG_BLOCK, &sigs, NULL);
     signal(SIGPIPE, SIG_IGN);
 
+    /* After the mask: the mover thread must not take SIGTERM. */
+    if (spool_start_mover(hooks.spool, &cfg.redis) != 0) {
+        LOG_KV(LOG_ERROR, "cannot start the spool mover thread");
+        rc = 1;
+        goto out;
+    }
+
     http_route routes[MAX_ROUTES];
     size_t nroutes = routes_health(routes, MAX_ROUTES);
+    nroutes += routes_webhooks(routes + nroutes, MAX_ROUTES - nroutes, &hooks);
 
     http_server_options opt = {cfg.bind_addr,
                                cfg.port,
@@ -82,9 +106,7 @@ static int serve(cs_command cmd) {
                                cfg.http_threads,
                                cfg.http_connection_limit,
                                cfg.http_timeout_s};
-    char err[256];
-    http_server *srv = http_server_start(&opt, routes, nroutes, err, sizeof err);
-    int rc = 0;
+    srv = http_server_start(&opt, routes, nroutes, err, sizeof err);
     if (!srv) {
         LOG_KV(LOG_ERROR, err);
         rc = 1;
@@ -101,9 +123,11 @@ static int serve(cs_command cmd) {
     http_server_stop(srv, SHUTDOWN_GRACE_MS);
     LOG_KV(LOG_INFO, "stopped");
 out:
+    spool_close(hooks.spool);
     routes_health_shutdown();
     store_thread_cleanup();
     metrics_shutdown();
+    sf_outbound_cleanup();
     config_free(&cfg);
     return rc;
 }
@@ -123,6 +147,7 @@ int main(int argc, char **argv) {
         return 0;
     }
     if (!strcmp(c, "serve")) return serve(CMD_SERVE);
+    if (!strcmp(c, "ingest")) return serve(CMD_INGEST);
     fprintf(stderr, "campaign-sync: unknown command \"%s\"\n\n", c);
     usage(stderr);
     return 2;

@@ -1,0 +1,43 @@
+/* spool — the local journal that keeps Marketo events while Redis cannot take them.
+ *
+ * Owns the files in SPOOL_DIR: `marketo.journal` (one event JSON per line, each append
+ * fsync'ed before the sender is answered), `marketo.offset` (how far the journal has been
+ * moved into Redis) and `.lock` (one process per directory). A mover thread drains the
+ * journal into Redis in order once Redis answers; a crash while moving may move an event
+ * twice, which the de-duplication key turns into a no-op, so nothing is lost or doubled.
+ * While the journal holds events, new Marketo events are appended behind them, keeping
+ * their order. */
+#ifndef CS_SPOOL_H
+#define CS_SPOOL_H
+
+#include "config.h"
+#include "event.h"
+#include "store.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+
+typedef struct spool spool;
+
+/* Opens (creating) the directory's journal and takes its lock. NULL with err on failure. */
+spool *spool_open(const char *dir, char *err, size_t errlen);
+/* Stops the mover (if started) and closes the files. */
+void spool_close(spool *sp);
+
+/* Appends n events and fsyncs them; 0 or -1 with err (nothing acknowledged then). */
+int spool_append(spool *sp, const event *evs, size_t n, char *err, size_t errlen);
+
+/* Events in the journal not yet moved into Redis. */
+size_t spool_pending(spool *sp);
+
+/* Moves up to max journaled events into Redis through st, oldest first. Returns the
+ * number moved (0 when empty), or -1 with err when Redis refused (nothing advanced).
+ * *added and *dups receive how many were new and how many Redis already had. */
+long spool_drain(spool *sp, store *st, size_t max, size_t *added, size_t *dups, char *err,
+                 size_t errlen);
+
+/* Starts the background mover, which drains into target whenever the journal is not empty
+ * and counts moved events in campaign_sync_events_received_total. */
+int spool_start_mover(spool *sp, const struct redis_target *target);
+
+#endif

@@ -1,0 +1,158 @@
+/* routes_webhooks — the two inbound webhooks. See include/routes_webhooks.h. */
+#include "routes_webhooks.h"
+
+#include "log.h"
+#include "metrics.h"
+#include "mkto_webhook.h"
+#include "secure.h"
+#include "sf_outbound.h"
+#include "store.h"
+
+#include <cJSON.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static void count(const char *source, const char *outcome, size_t n) {
+    if (n) metrics_add(M_EVENTS_RECEIVED, (double)n, source, outcome);
+}
+
+static void salesforce(http_request *req, void *ud) {
+    const webhooks_ctx *ctx = ud;
+    size_t len;
+    const char *body = http_req_body(req, &len);
+    sf_outbound_result res;
+    sf_outbound_parse(body, len, ctx->cfg->sf_org_id, event_now_ms(), &res);
+    if (res.status) {
+        count("salesforce", "rejected", 1);
+        LOG_KV(LOG_WARN, "salesforce: outbound message refused", "reason", res.message,
+               "client", http_req_client_ip(req));
+        http_reply_error(req, res.status, res.status == 403 ? "wrong_org" : "bad_request", "%s",
+                         res.message);
+        return;
+    }
+    bool added[SF_OUTBOUND_MAX_NOTIFICATIONS];
+    char err[STORE_ERR_MAX];
+    store *st = store_thread();
+    if (res.nevents &&
+        (!st || store_enqueue(st, res.events, res.nevents, added, err, sizeof err) != 0)) {
+        count("salesforce", "rejected", 1);
+        LOG_KV(LOG_WARN, "salesforce: cannot store the message; answering 503 so Salesforce "
+                         "retries", "error", st ? err : "out of memory");
+        http_reply_error(req, 503, "unavailable",
+                         "the message could not be stored (Redis is unavailable); Salesforce "
+                         "will deliver it again");
+        sf_outbound_result_free(&res);
+        return;
+    }
+    size_t n_added = 0;
+    for (size_t i = 0; i < res.nevents; i++) {
+        if (added[i]) n_added++;
+        if (log_enabled(LOG_DEBUG))
+            LOG_KV(LOG_DEBUG, added[i] ? "salesforce: queued" : "salesforce: duplicate",
+                   "event_id", res.events[i].id, "campaign_id", res.events[i].campaign_id);
+    }
+    count("salesforce", "accepted", n_added);
+    count("salesforce", "duplicate", res.nevents - n_added);
+    if (res.nempty) metrics_add(M_EVENTS_DROPPED, (double)res.nempty, "empty");
+    size_t alen;
+    const char *ack = sf_outbound_ack(&alen);
+    http_reply(req, 200, "text/xml; charset=utf-8", ack, alen);
+    sf_outbound_result_free(&res);
+}
+
+static void reply_counts(http_request *req, size_t accepted, size_t duplicates) {
+    char body[96];
+    int n = snprintf(body, sizeof body, "{\"accepted\":%zu,\"duplicates\":%zu}", accepted,
+                     duplicates);
+    http_reply(req, 202, "application/json", body, (size_t)n);
+}
+
+static void reply_invalid(http_request *req, const mkto_webhook_result *res) {
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddStringToObject(o, "error", "invalid_field");
+    cJSON_AddStringToObject(o, "message", res->message);
+    if (res->field[0]) cJSON_AddStringToObject(o, "field", res->field);
+    if (res->index >= 0) cJSON_AddNumberToObject(o, "index", (double)res->index);
+    char *s = cJSON_PrintUnformatted(o);
+    cJSON_Delete(o);
+    if (s)
+        http_reply_owned(req, 400, "application/json", s, strlen(s));
+    else
+        http_reply_error(req, 500, "internal", "out of memory");
+}
+
+static void marketo(http_request *req, void *ud) {
+    const webhooks_ctx *ctx = ud;
+    if (!secure_equals(http_req_header(req, "X-Webhook-Secret"),
+                       ctx->cfg->marketo_webhook_secret)) {
+        count("marketo", "rejected", 1);
+        LOG_KV(LOG_WARN, "marketo: webhook with a missing or wrong X-Webhook-Secret",
+               "client", http_req_client_ip(req));
+        http_reply_error(req, 401, "unauthorized",
+                         "missing or wrong X-Webhook-Secret header; set it in the Marketo "
+                         "webhook's custom headers");
+        return;
+    }
+    const char *ctype = http_req_header(req, "Content-Type");
+    if (!mkto_webhook_content_type_ok(ctype)) {
+        count("marketo", "rejected", 1);
+        http_reply_error(req, 415, "unsupported_media_type",
+                         "Content-Type must be application/json, got \"%.60s\"; add the custom "
+                         "header Content-Type: application/json to the webhook",
+                         ctype ? ctype : "(none)");
+        return;
+    }
+    size_t len;
+    const char *body = http_req_body(req, &len);
+    mkto_webhook_result res;
+    mkto_webhook_parse(body, len, event_now_ms(), &res);
+    if (res.status) {
+        count("marketo", "rejected", 1);
+        LOG_KV(LOG_WARN, "marketo: webhook refused", "reason", res.message);
+        reply_invalid(req, &res);
+        return;
+    }
+    if (res.nevents == 0) {
+        reply_counts(req, 0, 0);
+        return;
+    }
+    char err[STORE_ERR_MAX] = "";
+    bool *added = calloc(res.nevents, sizeof *added);
+    store *st = store_thread();
+    /* Behind a non-empty journal, new events queue up after it to keep their order. */
+    bool stored = added && st && spool_pending(ctx->spool) == 0 &&
+                  store_enqueue(st, res.events, res.nevents, added, err, sizeof err) == 0;
+    if (stored) {
+        size_t n_added = 0;
+        for (size_t i = 0; i < res.nevents; i++) n_added += added[i];
+        count("marketo", "accepted", n_added);
+        count("marketo", "duplicate", res.nevents - n_added);
+        reply_counts(req, n_added, res.nevents - n_added);
+    } else if (ctx->spool &&
+               spool_append(ctx->spool, res.events, res.nevents, err, sizeof err) == 0) {
+        count("marketo", "spooled", res.nevents);
+        LOGF(LOG_WARN, "marketo: %zu events written to the spool journal (Redis unavailable "
+                       "or journal not yet drained)", res.nevents);
+        reply_counts(req, res.nevents, 0);
+    } else {
+        count("marketo", "rejected", 1);
+        LOG_KV(LOG_ERROR, "marketo: events could not be stored anywhere", "error", err);
+        http_reply_error(req, 503, "unavailable",
+                         "the events could not be stored (Redis unavailable and the spool "
+                         "journal not writable): %s", err);
+    }
+    free(added);
+    mkto_webhook_result_free(&res);
+}
+
+size_t routes_webhooks(http_route *out, size_t max, webhooks_ctx *ctx) {
+    const http_route r[] = {
+        {"POST", "/webhooks/salesforce", salesforce, ctx, sf_outbound_fault},
+        {"POST", "/webhooks/marketo", marketo, ctx, NULL},
+    };
+    size_t n = sizeof r / sizeof r[0];
+    if (n > max) n = max;
+    memcpy(out, r, sizeof r[0] * n);
+    return n;
+}

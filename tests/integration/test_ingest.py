@@ -1,0 +1,363 @@
+"""Ingest over real HTTP into a real Redis: exact Ack/Fault bytes, what lands in the stream,
+duplicates, Redis outages for both sources (503 for Salesforce, the spool for Marketo),
+limits, and shutdown with a request in flight."""
+import json
+import os
+import signal
+import socket
+import threading
+import time
+
+import pytest
+
+import cs
+
+SF_HEADERS = {"Content-Type": "text/xml; charset=UTF-8", "SOAPAction": '""'}
+MK_HEADERS = {"Content-Type": "application/json", "X-Webhook-Secret": cs.WEBHOOK_SECRET}
+ACK = (b'<soapenv:Envelope xmlns:soapenv="http://schemas.xmlsoap.org/soap/envelope/">'
+       b'<soapenv:Body><notificationsResponse xmlns="http://soap.sforce.com/2005/09/outbound">'
+       b'<Ack>true</Ack></notificationsResponse></soapenv:Body></soapenv:Envelope>')
+# SPEC section 7's recommended template, rendered the way Marketo renders its tokens.
+TEMPLATE = ('{"type":"member_status_changed","programId":%(program)s,"leadId":%(lead)s,'
+            '"email":"%(email)s","firstName":"Ann","lastName":"Lee","company":"Acme Corp",'
+            '"occurredAt":"%(at)s"}')
+
+
+def template(lead=123, program=1001, email="ann.lee@example.com", at="2026-11-29 10:00:00"):
+    return TEMPLATE % {"program": program, "lead": lead, "email": email, "at": at}
+
+
+def fault(code, text):
+    return ('<soapenv:Envelope xmlns:soapenv="http://schemas.xmlsoap.org/soap/envelope/">'
+            '<soapenv:Body><soapenv:Fault><faultcode>soapenv:%s</faultcode><faultstring>%s'
+            '</faultstring></soapenv:Fault></soapenv:Body></soapenv:Envelope>' % (code, text)
+            ).encode()
+
+
+def sf(svc, name):
+    return svc.req("POST", "/webhooks/salesforce", cs.data("salesforce/" + name), SF_HEADERS)
+
+
+def metrics(svc):
+    return svc.req("GET", "/metrics").body.decode()
+
+
+def received(svc, source, outcome):
+    return cs.metric_value(metrics(svc), "campaign_sync_events_received_total",
+                           source=source, outcome=outcome)
+
+
+# ---------------------------------------------------------------- Salesforce
+
+def test_outbound_message_acked_with_exact_bytes_and_queued(redis, service):
+    r = sf(service, "cm_3.xml")
+    assert r.status == 200
+    assert r.header("Content-Type") == "text/xml; charset=utf-8"
+    assert r.body == ACK
+    evs = cs.stream_events(redis)
+    assert [e["id"] for _, e, _ in evs] == ["04l5g0000000001AAA", "04l5g0000000002AAA",
+                                            "04l5g0000000003AAA"]
+    first = evs[0][1]
+    assert first["source"] == "salesforce" and first["type"] == "campaign_member_changed"
+    assert first["memberId"] == "00v5g0000000001AAA"
+    assert first["campaignId"] == "7015g000000CampAAA"
+    assert first["sfLeadId"] == "00Q5g0000000001AAA"
+    assert first["status"] == "Sent" and first["email"] == "person1@example.com"
+    assert first["company"] == "Acme & Sons"
+    assert first["modifiedBy"] == "005000000000002AAA"
+    assert first["sourceTs"] == 1795946401000
+    assert abs(first["receivedAt"] / 1000 - time.time()) < 60
+    assert evs[1][1]["sfContactId"] == "0035g0000000002AAA" and "sfLeadId" not in evs[1][1]
+    assert "email" not in evs[2][1]
+    assert all(f["attempts"] == "0" for _, _, f in evs)
+    # De-duplication key per notification, kept longer than Salesforce redelivers (24 h).
+    ttl = redis.cmd("TTL", "cs:dedup:sf:04l5g0000000001AAA")
+    assert 25 * 3600 <= ttl <= 26 * 3600
+    assert received(service, "salesforce", "accepted") == 3
+
+
+def test_redelivered_notifications_acked_not_queued_again(redis, service):
+    assert sf(service, "cm_1.xml").body == ACK
+    assert sf(service, "cm_3.xml").body == ACK  # shares notification 1 with cm_1
+    assert sf(service, "cm_3.xml").body == ACK
+    assert len(cs.stream_events(redis)) == 3
+    assert received(service, "salesforce", "accepted") == 3
+    assert received(service, "salesforce", "duplicate") == 4
+
+
+def test_hundred_notifications_in_one_message(redis, service):
+    r = sf(service, "cm_100.xml")
+    assert r.body == ACK
+    ids = [e["id"] for _, e, _ in cs.stream_events(redis)]
+    assert len(ids) == 100 and len(set(ids)) == 100
+    r = sf(service, "cm_101.xml")
+    assert r.status == 400
+    assert b"1 to 100 Notification elements, this one has 101" in r.body
+    assert len(cs.stream_events(redis)) == 100
+
+
+@pytest.mark.parametrize("name,status,text", [
+    ("cm_wrong_org.xml", 403, "OrganizationId 00D999999999999AAA does not match this service's "
+                              "SF_ORG_ID"),
+    ("cm_wrong_type.xml", 400, "Notification 04l5g0000000001AAA: sObject type sf:Contact is not "
+                               "CampaignMember; point this endpoint at an Outbound Message on "
+                               "CampaignMember"),
+    ("xxe.xml", 400, "DOCTYPE declarations are not accepted"),
+    ("entity_bomb.xml", 400, "DOCTYPE declarations are not accepted"),
+    ("not_soap.xml", 400, "not a SOAP 1.1 Envelope; this endpoint takes Salesforce Outbound "
+                          "Messages"),
+])
+def test_refusals_are_exact_soap_faults(redis, service, name, status, text):
+    r = sf(service, name)
+    assert r.status == status
+    assert r.header("Content-Type") == "text/xml; charset=utf-8"
+    assert r.body == fault("Client", text)
+    assert cs.stream_events(redis) == []
+    assert received(service, "salesforce", "rejected") == 1
+
+
+def test_malformed_xml_fault_names_the_problem(redis, service):
+    r = sf(service, "cm_malformed.xml")
+    assert r.status == 400
+    assert r.body.startswith(b'<soapenv:Envelope xmlns:soapenv="http://schemas.xmlsoap.org/soap/'
+                             b'envelope/"><soapenv:Body><soapenv:Fault><faultcode>soapenv:Client'
+                             b'</faultcode><faultstring>the body is not well-formed XML (line ')
+    assert cs.stream_events(redis) == []
+
+
+def test_salesforce_405_and_413_are_soap_faults(redis, services):
+    svc = services(redis.url, MAX_BODY_BYTES=4096)
+    r = svc.req("GET", "/webhooks/salesforce")
+    assert r.status == 405
+    assert r.header("Content-Type") == "text/xml; charset=utf-8"
+    assert r.body == fault("Client", "GET is not allowed on /webhooks/salesforce; use POST")
+    big = cs.data("salesforce/cm_100.xml")
+    assert len(big) > 4096
+    r = svc.req("POST", "/webhooks/salesforce", big, SF_HEADERS)
+    assert r.status == 413
+    assert r.body == fault("Client", "the request body exceeds 4096 bytes")
+    # Marketo's 413 is JSON.
+    r = svc.req("POST", "/webhooks/marketo", b"[" + b" " * 5000 + b"]", MK_HEADERS)
+    assert r.status == 413
+    assert r.json() == {"error": "payload_too_large",
+                        "message": "the request body exceeds 4096 bytes"}
+    assert cs.stream_events(redis) == []
+
+
+def _chunked_post(port, nchunks, terminate):
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
+        s.sendall(b"POST /webhooks/marketo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n"
+                  b"Content-Type: application/json\r\nX-Webhook-Secret: "
+                  + cs.WEBHOOK_SECRET.encode() + b"\r\n\r\n")
+        chunk = b" " * 1000
+        try:
+            for _ in range(nchunks):
+                s.sendall(b"%x\r\n%s\r\n" % (len(chunk), chunk))
+            if terminate:
+                s.sendall(b"0\r\n\r\n")
+            return s.recv(65536)
+        except OSError:  # the server closed while we still sent
+            return b""
+
+
+def test_chunked_body_over_the_limit_is_refused(redis, services):
+    svc = services(redis.url, MAX_BODY_BYTES=4096)
+    # A little over the limit: read to its end and answered 413 in JSON.
+    answer = _chunked_post(svc.port, 6, True)
+    assert answer.startswith(b"HTTP/1.1 413 ")
+    assert answer.endswith(b'{"error":"payload_too_large",'
+                           b'"message":"the request body exceeds 4096 bytes"}')
+    # Far over it (a body that never ends): the connection is closed.
+    assert _chunked_post(svc.port, 200, False) == b""
+    assert cs.stream_events(redis) == []
+    assert svc.req("GET", "/healthz").status == 200
+
+
+def test_record_deleted_before_delivery_is_acked_and_counted(redis, service):
+    r = sf(service, "cm_empty_record.xml")
+    assert r.body == ACK
+    assert [e["id"] for _, e, _ in cs.stream_events(redis)] == ["04l5g0000000001AAA"]
+    assert cs.metric_value(metrics(service), "campaign_sync_events_dropped_total",
+                           reason="empty") == 1
+
+
+def test_salesforce_gets_503_while_redis_is_down_then_stored_once(redis, service):
+    redis.stop()
+    r = sf(service, "cm_3.xml")
+    assert r.status == 503
+    assert r.header("Content-Type") == "text/xml; charset=utf-8"
+    assert r.body == fault("Server", "the message could not be stored (Redis is unavailable); "
+                                     "Salesforce will deliver it again")
+    redis.start()
+    # Salesforce retries: the first retry after Redis is back is stored, later ones are not.
+    cs.wait_until(lambda: sf(service, "cm_3.xml").body == ACK, 10, what="Ack after Redis")
+    assert sf(service, "cm_3.xml").body == ACK
+    assert len(cs.stream_events(redis)) == 3
+
+
+def test_two_ingest_processes_share_deduplication(redis, services, workdir):
+    a = services(redis.url, command="ingest", name="a", SPOOL_DIR=workdir + "/spool-a")
+    b = services(redis.url, command="ingest", name="b", SPOOL_DIR=workdir + "/spool-b")
+    body = cs.data("salesforce/cm_100.xml")
+    results = []
+
+    def post(svc):
+        results.append(svc.req("POST", "/webhooks/salesforce", body, SF_HEADERS).body)
+
+    threads = [threading.Thread(target=post, args=(s,)) for s in (a, b, a, b)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert results == [ACK] * 4
+    assert len(cs.stream_events(redis)) == 100
+
+
+# ---------------------------------------------------------------- Marketo
+
+def test_marketo_template_accepted_and_queued(redis, service):
+    r = service.req("POST", "/webhooks/marketo", template(), MK_HEADERS)
+    assert r.status == 202
+    assert r.header("Content-Type") == "application/json"
+    assert r.body == b'{"accepted":1,"duplicates":0}'
+    (_, ev, _), = cs.stream_events(redis)
+    assert ev["source"] == "marketo" and ev["type"] == "member_status_changed"
+    assert ev["programId"] == "1001" and ev["mktoLeadId"] == "123"
+    assert ev["email"] == "ann.lee@example.com" and ev["company"] == "Acme Corp"
+    assert ev["sourceTs"] == 1795946400000
+    assert "status" not in ev
+    assert ev["id"].startswith("d:")
+    # Marketo calling twice with the same content is one event.
+    r = service.req("POST", "/webhooks/marketo", template(), MK_HEADERS)
+    assert r.body == b'{"accepted":0,"duplicates":1}'
+    assert len(cs.stream_events(redis)) == 1
+
+
+def test_marketo_array_with_explicit_ids(redis, service):
+    body = cs.data("marketo/batch_5.json")
+    r = service.req("POST", "/webhooks/marketo", body,
+                    {**MK_HEADERS, "Content-Type": "application/json; charset=utf-8"})
+    assert r.status == 202 and r.json() == {"accepted": 5, "duplicates": 0}
+    evs = [e for _, e, _ in cs.stream_events(redis)]
+    assert [e["type"] for e in evs] == ["member_status_changed", "member_removed",
+                                        "add_to_campaign", "change_campaign_status",
+                                        "remove_from_campaign"]
+    assert evs[1]["id"] == "e:evt-125-1" and evs[4]["id"] == "e:42"
+    assert evs[2]["campaignId"] == "7015g000000CampAAA" and evs[2]["status"] == "Sent"
+
+
+@pytest.mark.parametrize("headers,status,error", [
+    ({"Content-Type": "application/json"}, 401, "unauthorized"),
+    ({"Content-Type": "application/json", "X-Webhook-Secret": "wrong"}, 401, "unauthorized"),
+    ({"Content-Type": "text/plain", "X-Webhook-Secret": cs.WEBHOOK_SECRET}, 415,
+     "unsupported_media_type"),
+])
+def test_marketo_auth_and_content_type(redis, service, headers, status, error):
+    r = service.req("POST", "/webhooks/marketo", template(), headers)
+    assert r.status == status
+    assert r.json()["error"] == error
+    assert cs.stream_events(redis) == []
+
+
+def test_marketo_415_names_the_type(service):
+    r = service.req("POST", "/webhooks/marketo", "a=b",
+                    {"Content-Type": "application/x-www-form-urlencoded",
+                     "X-Webhook-Secret": cs.WEBHOOK_SECRET})
+    assert r.status == 415
+    assert 'got "application/x-www-form-urlencoded"' in r.json()["message"]
+
+
+def test_marketo_bad_event_rejects_the_whole_request(redis, service):
+    events = [json.loads(template(lead=1)), json.loads(template(lead=2)),
+              {"type": "member_status_changed", "programId": 1001}]
+    r = service.req("POST", "/webhooks/marketo", events, MK_HEADERS)
+    assert r.status == 400
+    assert r.json() == {"error": "invalid_field", "message": "event 2: leadId: is required",
+                        "field": "leadId", "index": 2}
+    assert cs.stream_events(redis) == []
+    assert received(service, "marketo", "rejected") == 1
+
+
+def test_marketo_spools_while_redis_is_down_and_moves_in_order(redis, service, workdir):
+    redis.stop()
+    for lead in (11, 12, 13):
+        r = service.req("POST", "/webhooks/marketo", template(lead=lead), MK_HEADERS)
+        assert r.status == 202 and r.json() == {"accepted": 1, "duplicates": 0}
+    journal = os.path.join(workdir, "spool", "marketo.journal")
+    assert len(open(journal).read().splitlines()) == 3
+    assert received(service, "marketo", "spooled") == 3
+    redis.start()
+    cs.wait_until(lambda: len(cs.stream_events(redis)) == 3, 15, what="spool moved to Redis")
+    assert [e["mktoLeadId"] for _, e, _ in cs.stream_events(redis)] == ["11", "12", "13"]
+    cs.wait_until(lambda: os.path.getsize(journal) == 0, 5, what="journal emptied")
+    assert received(service, "marketo", "accepted") == 3
+    # A resend after the move is a duplicate: the journal kept the derived ids.
+    r = service.req("POST", "/webhooks/marketo", template(lead=12), MK_HEADERS)
+    assert r.json() == {"accepted": 0, "duplicates": 1}
+
+
+def test_spool_survives_a_restart_and_a_crash_while_moving(redis, services, workdir):
+    svc = services(redis.url)
+    redis.stop()
+    body = [json.loads(template(lead=n)) for n in range(100, 120)]
+    assert svc.req("POST", "/webhooks/marketo", body, MK_HEADERS).json() == {
+        "accepted": 20, "duplicates": 0}
+    svc.stop()
+    spool = os.path.join(workdir, "spool")
+    journal = open(os.path.join(spool, "marketo.journal"), "rb").read()
+    assert journal.count(b"\n") == 20
+
+    redis.start()
+    svc2 = services(redis.url, name="svc2")
+    cs.wait_until(lambda: len(cs.stream_events(redis)) == 20, 15, what="journal moved")
+    svc2.stop()
+    # A crash after the move but before the offset was saved: the same journal again.
+    with open(os.path.join(spool, "marketo.journal"), "wb") as f:
+        f.write(journal + b'{"v":1,"source":"marketo","type":"member_re')  # torn last line
+    with open(os.path.join(spool, "marketo.offset"), "w") as f:
+        f.write("0\n")
+    svc3 = services(redis.url, name="svc3")
+    cs.wait_until(lambda: os.path.getsize(os.path.join(spool, "marketo.journal")) == 0, 15,
+                  what="journal drained again")
+    evs = cs.stream_events(redis)
+    assert len(evs) == 20
+    assert [e["mktoLeadId"] for _, e, _ in evs] == [str(n) for n in range(100, 120)]
+    assert cs.metric_value(metrics(svc3), "campaign_sync_events_received_total",
+                           source="marketo", outcome="duplicate") == 20
+
+
+def test_spool_dir_is_exclusive(redis, services, workdir):
+    services(redis.url, command="ingest", name="first")
+    env = cs.base_env(redis.url, workdir, PORT=cs.free_port())
+    rc, _, err = cs.run_command(env, "ingest", timeout=10)
+    assert rc == 2
+    assert "is in use by another campaign-sync process" in err
+
+
+def test_queue_depth_gauge_counts_the_stream(redis, service):
+    sf(service, "cm_3.xml")
+    service.req("POST", "/webhooks/marketo", template(), MK_HEADERS)
+    text = metrics(service)
+    assert cs.metric_value(text, "campaign_sync_queue_depth") == 4
+    assert cs.metric_value(text, "campaign_sync_queue_oldest_age_seconds") >= 0
+
+
+def test_shutdown_finishes_a_request_in_flight(redis, service):
+    body = template(lead=777).encode()
+    with socket.create_connection(("127.0.0.1", service.port), timeout=10) as s:
+        s.sendall(b"POST /webhooks/marketo HTTP/1.1\r\nHost: x\r\nContent-Type: application/json"
+                  b"\r\nX-Webhook-Secret: " + cs.WEBHOOK_SECRET.encode()
+                  + b"\r\nContent-Length: %d\r\n\r\n" % len(body) + body[:20])
+        time.sleep(0.2)
+        service.proc.send_signal(signal.SIGTERM)
+        time.sleep(0.3)
+        assert service.proc.poll() is None  # still finishing the request
+        s.sendall(body[20:])
+        answer = s.recv(65536)
+    assert answer.startswith(b"HTTP/1.1 202 ")
+    assert answer.endswith(b'{"accepted":1,"duplicates":0}')
+    assert service.stop() == 0
+    assert [e["mktoLeadId"] for _, e, _ in cs.stream_events(redis)] == ["777"]
+    # After the stop nothing listens any more.
+    with pytest.raises(OSError):
+        socket.create_connection(("127.0.0.1", service.port), timeout=1).close()
