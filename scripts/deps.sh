@@ -6,8 +6,8 @@ set -euo pipefail
 
 build_pkgs=(build-essential pkg-config libmicrohttpd-dev libcurl4-openssl-dev libcjson-dev
             libhiredis-dev libxml2-dev libssl-dev redis-server)
-test_pkgs=(libcmocka-dev python3 python3-pytest python3-yaml prometheus clang
-           libclang-rt-14-dev procps curl)
+test_pkgs=(libcmocka-dev python3 python3-pytest python3-yaml python3-jsonschema prometheus
+           clang libclang-rt-14-dev procps curl)
 
 case "${1:-all}" in
   build) want=("${build_pkgs[@]}") ;;

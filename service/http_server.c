@@ -200,7 +200,9 @@ static void resolve_route(http_request *r) {
         http_param tmp[HTTP_MAX_PARAMS];
         int n = http_match(rt->pattern, r->path, tmp, HTTP_MAX_PARAMS);
         if (n < 0) continue;
-        if (strcmp(rt->method, r->method) == 0) {
+        /* HEAD is GET without a body; libmicrohttpd leaves the body out itself. */
+        bool head_as_get = strcmp(r->method, "HEAD") == 0 && strcmp(rt->method, "GET") == 0;
+        if (strcmp(rt->method, r->method) == 0 || head_as_get) {
             r->route = rt;
             memcpy(r->params, tmp, sizeof(http_param) * (size_t)n);
             r->nparams = n;
@@ -235,6 +237,13 @@ static void client_ip(http_request *r) {
                   sizeof r->ip);
 }
 
+/* How much of an oversized body is read and dropped so the 413 reaches clients that write
+ * their whole body before reading: the limit again, at least 1 MiB. */
+static size_t discard_slack(const http_server *srv) {
+    size_t max = srv->opt.max_body_bytes;
+    return max > (1u << 20) ? max : (1u << 20);
+}
+
 static void too_large(http_request *r) {
     http_reply_error(r, 413, "payload_too_large", "the request body exceeds %zu bytes",
                      r->srv->opt.max_body_bytes);
@@ -261,12 +270,14 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         client_ip(r);
         resolve_route(r);
         if (r->replied) return MHD_YES;
-        /* Refuse a declared oversized body before reading any of it. */
+        /* A declared body far over the limit is refused before any of it is read (the
+         * connection closes); one a little over is read, dropped and answered 413, so a
+         * client that writes its whole body before reading still sees the answer. */
         const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Content-Length");
         if (cl) {
             char *end;
             unsigned long long n = strtoull(cl, &end, 10);
-            if (*end == '\0' && n > srv->opt.max_body_bytes) too_large(r);
+            if (*end == '\0' && n > srv->opt.max_body_bytes + discard_slack(srv)) too_large(r);
         }
         return MHD_YES;
     }
@@ -276,14 +287,14 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         if (r->replied) return MHD_YES;
         if (r->too_large || r->len + chunk > srv->opt.max_body_bytes) {
             /* libmicrohttpd takes a reply only before or after the body, so an oversized
-             * body of unknown length (chunked) is read and dropped; one that goes on past
-             * twice the limit is cut off by closing the connection. */
+             * body is read and dropped up to a slack past the limit, then answered 413; one
+             * that goes on further is cut off by closing the connection. */
             r->too_large = true;
             r->discarded += chunk;
             free(r->body);
             r->body = NULL;
             r->len = r->cap = 0;
-            return r->discarded > srv->opt.max_body_bytes ? MHD_NO : MHD_YES;
+            return r->discarded > discard_slack(srv) ? MHD_NO : MHD_YES;
         }
         if (r->len + chunk + 1 > r->cap) {
             size_t ncap = r->cap ? r->cap : 4096;

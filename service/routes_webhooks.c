@@ -70,7 +70,8 @@ static void reply_counts(http_request *req, size_t accepted, size_t duplicates) 
 
 static void reply_invalid(http_request *req, const mkto_webhook_result *res) {
     cJSON *o = cJSON_CreateObject();
-    cJSON_AddStringToObject(o, "error", "invalid_field");
+    /* A problem with one field is "invalid_field"; with the body as a whole "invalid_body". */
+    cJSON_AddStringToObject(o, "error", res->field[0] ? "invalid_field" : "invalid_body");
     cJSON_AddStringToObject(o, "message", res->message);
     if (res->field[0]) cJSON_AddStringToObject(o, "field", res->field);
     if (res->index >= 0) cJSON_AddNumberToObject(o, "index", (double)res->index);
@@ -139,8 +140,8 @@ static void marketo(http_request *req, void *ud) {
         count("marketo", "rejected", 1);
         LOG_KV(LOG_ERROR, "marketo: events could not be stored anywhere", "error", err);
         http_reply_error(req, 503, "unavailable",
-                         "the events could not be stored (Redis unavailable and the spool "
-                         "journal not writable): %s", err);
+                         "the events could not be stored: Redis is unavailable and the local "
+                         "journal cannot be written; see the service's log");
     }
     free(added);
     mkto_webhook_result_free(&res);
