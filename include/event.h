@@ -31,6 +31,7 @@ typedef enum {
 #define EV_NUMID_MAX 24  /* Marketo numeric ids as text */
 #define EV_TEXT_MAX 256  /* email, company, status */
 #define EV_NAME_MAX 128  /* first and last name */
+#define EV_STATUS_MAX 128 /* program or campaign member status label */
 
 typedef struct event {
     event_source source;
@@ -46,7 +47,7 @@ typedef struct event {
     char first_name[EV_NAME_MAX];
     char last_name[EV_NAME_MAX];
     char company[EV_TEXT_MAX];
-    char status[EV_TEXT_MAX]; /* empty: not given (read from the CRM when needed) */
+    char status[EV_STATUS_MAX]; /* empty: not given (read from the CRM when needed) */
     char modified_by[EV_SFID_MAX];
     int64_t source_ts_ms;     /* the source's time of the change; 0 = unknown */
     int64_t received_ms;      /* when we received it */

@@ -1,12 +1,26 @@
 /* store — everything the service keeps in Redis.
  *
- * Owns the Redis connection (the only module that includes hiredis) and the key layout:
- *   cs:events              stream of queued events (field `event` = event JSON,
- *                          `attempts`); consumer group `workers`
- *   cs:dedup:<src>:<id>    de-duplication key of a received event, value = stream id,
- *                          expires after STORE_DEDUP_TTL_S
- * An event and its de-duplication key are written by one Lua script, so Redis never holds
- * one without the other. A handle is one connection and is not thread-safe: each thread
+ * Owns the Redis connection (the only module that includes hiredis) and the key layout
+ * (campaign ids in keys are their first 15 characters, so 15- and 18-character forms meet):
+ *   cs:events                 stream of queued events: fields `event` (event JSON),
+ *                             `attempts`, `error` (last failure); consumer group `workers`
+ *   cs:dedup:<sf|mkto>:<id>   de-duplication key of a received event (value: stream id),
+ *                             expires after STORE_DEDUP_TTL_S
+ *   cs:retry, cs:retry:recv   events waiting for a retry: zsets of the same members scored by
+ *                             due time and by receive time
+ *   cs:dead:<id>, cs:deadletters  dead letters (JSON) and their index by time
+ *   cs:parked:<programId>, cs:parked:programs  events of a disabled mapping, in order
+ *   cs:mapping:<programId>, cs:mapping:campaign:<campaignId>, cs:mappings
+ *                             mappings (JSON), the campaign index, the list by program id
+ *   cs:sync:enabled           global switch ("1"/"0")
+ *   cs:member:<campaignId>:<mktoLeadId>, cs:members:<campaignId>
+ *                             recorded member state (hash) and the campaign's members
+ *   cs:link:mkto:<leadId>, cs:link:sf:<personId>, cs:sfperson:<email>
+ *                             person links between the CRMs (7 days)
+ *   cs:lock:<name>            short-lived locks (member, person creation)
+ *   cs:workers:progress       when a worker last finished events (ms)
+ * Every state change that must not half-happen (enqueue with its key, ack with retry, dead
+ * letter or park) is one Lua script, so Redis never holds one part without the other. A handle is one connection and is not thread-safe: each thread
  * uses its own (store_thread). Every call reconnects when the connection broke, with a
  * growing pause between failed attempts so a Redis outage never becomes a hot loop. */
 #ifndef CS_STORE_H
@@ -14,6 +28,8 @@
 
 #include "config.h"
 #include "event.h"
+#include "plan.h"
+#include "status_map.h"
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -41,6 +57,122 @@ int store_enqueue(store *s, const event *evs, size_t n, bool *added, char *err, 
 /* Events waiting (depth) and the age of the oldest, in seconds (0 when empty). */
 int store_queue_stats(store *s, long long *depth, double *oldest_age_s, char *err,
                       size_t errlen);
+
+/* ---- worker queue ---- */
+
+typedef struct {
+    char id[32];        /* stream entry id */
+    char *json;         /* event JSON (malloc'd) */
+    size_t len;
+    int attempts;       /* failed tries so far */
+    char error[256];    /* the last failure, if any */
+} store_entry;
+
+void store_entries_free(store_entry *e, size_t n);
+
+/* Creates the consumer group when missing (also after Redis lost it). */
+int store_group_ensure(store *s, char *err, size_t errlen);
+
+/* Reads up to max new entries for consumer, waiting up to block_ms. *out is malloc'd (free
+ * with store_entries_free); returns the count, or -1 with err. */
+long store_read(store *s, const char *consumer, size_t max, int block_ms, store_entry **out,
+                char *err, size_t errlen);
+
+/* Claims entries that another consumer has held for at least min_idle_ms. */
+long store_claim(store *s, const char *consumer, long min_idle_ms, size_t max, store_entry **out,
+                 char *err, size_t errlen);
+
+/* Acknowledges and deletes finished entries. */
+int store_ack(store *s, const char *const *ids, size_t n, char *err, size_t errlen);
+
+/* Moves an entry to the retry set, due at due_ms, with attempts and the error kept. */
+int store_retry(store *s, const store_entry *e, int attempts, int64_t due_ms,
+                const char *error, char *err, size_t errlen);
+
+/* Puts an entry back for another worker at once (a member lock was busy); attempts kept. */
+int store_defer(store *s, const store_entry *e, int64_t due_ms, char *err, size_t errlen);
+
+/* Moves retries due by now_ms back into the stream; returns how many. */
+long store_promote_due(store *s, int64_t now_ms, size_t max, char *err, size_t errlen);
+
+/* Moves an entry to the dead-letter list with the reason; returns 0 or -1. */
+int store_dead_letter(store *s, const store_entry *e, int attempts, const char *error,
+                      char *err, size_t errlen);
+
+/* Parks an entry of a disabled mapping; store_unpark puts a program's parked entries back
+ * into the stream, in order, and returns how many. */
+int store_park(store *s, const store_entry *e, const char *program_id, char *err,
+               size_t errlen);
+long store_unpark(store *s, const char *program_id, char *err, size_t errlen);
+/* Program ids with parked events (for a worker to re-check); caller frees each and the array. */
+long store_parked_programs(store *s, char ***out, char *err, size_t errlen);
+
+/* Dead letters, newest first: JSON items {"id","at","attempts","error","event"}. cursor: ""
+ * or a previous next; *next gets the cursor of the following page ("" at the end).
+ * Returns a malloc'd JSON array text, or NULL with err. */
+char *store_dead_list(store *s, const char *cursor, long limit, char *next, size_t nextlen,
+                      char *err, size_t errlen);
+/* 1 when done, 0 when no such dead letter, -1 on error. */
+int store_dead_replay(store *s, const char *id, char *err, size_t errlen);
+int store_dead_delete(store *s, const char *id, char *err, size_t errlen);
+
+/* ---- switches, mappings, member state, links ---- */
+
+/* The global switch; store_sync_init writes the default only when none is stored. */
+int store_sync_init(store *s, bool enabled, char *err, size_t errlen);
+int store_sync_get(store *s, bool *enabled, char *err, size_t errlen);
+int store_sync_set(store *s, bool enabled, char *err, size_t errlen);
+
+/* 1 found, 0 none, -1 error. */
+int store_mapping_get(store *s, const char *program_id, mapping *out, char *err, size_t errlen);
+int store_mapping_by_campaign(store *s, const char *campaign_id, mapping *out, char *err,
+                              size_t errlen);
+/* Stores m. 1 created, 0 replaced, 2 refused because conflict_program (filled) already maps
+ * the campaign, -1 on error. */
+int store_mapping_put(store *s, const mapping *m, char *conflict_program, size_t clen,
+                      char *err, size_t errlen);
+/* 1 deleted, 0 none, -1 error. */
+int store_mapping_delete(store *s, const char *program_id, char *err, size_t errlen);
+/* Mappings ordered by program id, after cursor (a program id, "" for the start). Returns
+ * the count put in out (room for limit), *next = last id when more follow, else "". */
+long store_mapping_list(store *s, const char *cursor, long limit, mapping *out, char *next,
+                        size_t nextlen, char *err, size_t errlen);
+
+/* 1 found (out filled), 0 none, -1 error. */
+int store_member_get(store *s, const char *campaign_id, const char *mkto_lead, member_state *out,
+                     char *err, size_t errlen);
+int store_member_put(store *s, const char *campaign_id, const char *mkto_lead,
+                     const member_state *st, char *err, size_t errlen);
+/* Members of a campaign, most recently changed first, after cursor ("" = start). */
+long store_member_list(store *s, const char *campaign_id, const char *cursor, long limit,
+                       member_state *out, char *next, size_t nextlen, char *err, size_t errlen);
+
+/* Person links. sf_person/mkto_lead out buffers of EV_SFID_MAX / EV_NUMID_MAX. 1/0/-1. */
+int store_link_put(store *s, const char *mkto_lead, const char *sf_person, const char *email,
+                   char *err, size_t errlen);
+int store_link_by_mkto(store *s, const char *mkto_lead, char *sf_person, char *err, size_t errlen);
+int store_link_by_sf(store *s, const char *sf_person, char *mkto_lead, char *err, size_t errlen);
+
+/* ---- locks and progress ---- */
+
+/* Tries to take each key (SET NX PX ttl_ms) for token; got[i] says which were taken. */
+int store_lock_many(store *s, const char *const *keys, size_t n, const char *token, long ttl_ms,
+                    bool *got, char *err, size_t errlen);
+/* Releases the keys still held by token. */
+int store_unlock_many(store *s, const char *const *keys, size_t n, const char *token, char *err,
+                      size_t errlen);
+
+/* The Marketo call budget shared by every process (cs:mkto:calls, cs:mkto:inflight): takes
+ * a permit when fewer than calls_per_window calls started in the last window_ms and fewer
+ * than max_concurrent are in flight. Returns 0 (permit taken, token recorded), or the
+ * milliseconds to wait before asking again (> 0), or -1 on a Redis error. */
+long store_mkto_acquire(store *s, const char *token, int calls_per_window, long window_ms,
+                        int max_concurrent, char *err, size_t errlen);
+int store_mkto_release(store *s, const char *token, char *err, size_t errlen);
+
+int store_progress_mark(store *s, char *err, size_t errlen);
+/* Milliseconds of the last progress, 0 when none yet. */
+int store_progress_get(store *s, int64_t *ms, char *err, size_t errlen);
 
 /* ---- one handle per thread ---- */
 

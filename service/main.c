@@ -5,11 +5,14 @@
 #include "http_server.h"
 #include "log.h"
 #include "metrics.h"
+#include "http_client.h"
+#include "routes_admin.h"
 #include "routes_health.h"
 #include "routes_webhooks.h"
 #include "sf_outbound.h"
 #include "spool.h"
 #include "store.h"
+#include "worker.h"
 
 #include <signal.h>
 #include <stdio.h>
@@ -33,6 +36,7 @@ static void usage(FILE *f) {
             "commands:\n"
             "  serve       HTTP ingest, admin, health and metrics (the container default)\n"
             "  ingest      the same HTTP interface, without workers\n"
+            "  worker      workers only; serves /healthz, /readyz and /metrics\n"
             "  --version   print the version\n"
             "  --help      print this text\n"
             "\n"
@@ -70,16 +74,25 @@ static int serve(cs_command cmd) {
     store_thread_setup(&cfg.redis);
     routes_health_init();
 
+    http_client_global_init();
+
     int rc = 0;
     http_server *srv = NULL;
+    worker_pool *workers = NULL;
     char err[256];
+    bool http_api = cmd != CMD_WORKER, run_workers = cmd != CMD_INGEST;
     webhooks_ctx hooks = {&cfg, NULL};
-    hooks.spool = spool_open(cfg.spool_dir, err, sizeof err);
-    if (!hooks.spool) {
-        LOG_KV(LOG_ERROR, err);
-        rc = 2;
-        goto out;
+    if (http_api) {
+        hooks.spool = spool_open(cfg.spool_dir, err, sizeof err);
+        if (!hooks.spool) {
+            LOG_KV(LOG_ERROR, err);
+            rc = 2;
+            goto out;
+        }
     }
+    /* The switch's first value; later /v1/sync rules. Workers retry this if Redis is down. */
+    store *boot = store_thread();
+    if (boot) store_sync_init(boot, cfg.sync_enabled, err, sizeof err);
 
     /* Signals go to the main thread's sigwait only; every thread inherits this mask. */
     sigset_t sigs;
@@ -89,16 +102,28 @@ static int serve(cs_command cmd) {
     pthread_sigmask(SIG_BLOCK, &sigs, NULL);
     signal(SIGPIPE, SIG_IGN);
 
-    /* After the mask: the mover thread must not take SIGTERM. */
-    if (spool_start_mover(hooks.spool, &cfg.redis) != 0) {
+    /* After the mask: background threads must not take SIGTERM. */
+    if (hooks.spool && spool_start_mover(hooks.spool, &cfg.redis) != 0) {
         LOG_KV(LOG_ERROR, "cannot start the spool mover thread");
         rc = 1;
         goto out;
     }
+    if (run_workers && cfg.workers > 0) {
+        workers = worker_pool_start(&cfg, cfg.workers, err, sizeof err);
+        if (!workers) {
+            LOG_KV(LOG_ERROR, err);
+            rc = 1;
+            goto out;
+        }
+        routes_health_add_check("workers", worker_ready_check, &cfg, true);
+    }
 
     http_route routes[MAX_ROUTES];
     size_t nroutes = routes_health(routes, MAX_ROUTES);
-    nroutes += routes_webhooks(routes + nroutes, MAX_ROUTES - nroutes, &hooks);
+    if (http_api) {
+        nroutes += routes_webhooks(routes + nroutes, MAX_ROUTES - nroutes, &hooks);
+        nroutes += routes_admin(routes + nroutes, MAX_ROUTES - nroutes, &cfg);
+    }
 
     http_server_options opt = {cfg.bind_addr,
                                cfg.port,
@@ -121,13 +146,17 @@ static int serve(cs_command cmd) {
     sigwait(&sigs, &sig);
     LOG_KV(LOG_INFO, "shutting down", "signal", sig == SIGTERM ? "SIGTERM" : "SIGINT");
     http_server_stop(srv, SHUTDOWN_GRACE_MS);
+    srv = NULL;
     LOG_KV(LOG_INFO, "stopped");
 out:
+    http_server_stop(srv, 0);
+    worker_pool_stop(workers);
     spool_close(hooks.spool);
     routes_health_shutdown();
     store_thread_cleanup();
     metrics_shutdown();
     sf_outbound_cleanup();
+    http_client_global_cleanup();
     config_free(&cfg);
     return rc;
 }
@@ -148,6 +177,7 @@ int main(int argc, char **argv) {
     }
     if (!strcmp(c, "serve")) return serve(CMD_SERVE);
     if (!strcmp(c, "ingest")) return serve(CMD_INGEST);
+    if (!strcmp(c, "worker")) return serve(CMD_WORKER);
     fprintf(stderr, "campaign-sync: unknown command \"%s\"\n\n", c);
     usage(stderr);
     return 2;

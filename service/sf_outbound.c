@@ -130,7 +130,7 @@ static const struct {
     {"CampaignId", offsetof(event, campaign_id), EV_SFID_MAX, true},
     {"LeadId", offsetof(event, sf_lead_id), EV_SFID_MAX, true},
     {"ContactId", offsetof(event, sf_contact_id), EV_SFID_MAX, true},
-    {"Status", offsetof(event, status), EV_TEXT_MAX, false},
+    {"Status", offsetof(event, status), EV_STATUS_MAX, false},
     {"Email", offsetof(event, email), EV_TEXT_MAX, false},
     {"FirstName", offsetof(event, first_name), EV_NAME_MAX, false},
     {"LastName", offsetof(event, last_name), EV_NAME_MAX, false},

@@ -4,6 +4,8 @@
 #include "log.h"
 
 #include <errno.h>
+#include <stdarg.h>
+#include <cJSON.h>
 #include <hiredis.h>
 #include <openssl/sha.h>
 #include <pthread.h>
@@ -48,6 +50,168 @@ static script enqueue_script = {
     "return out\n",
     ""};
 
+/* Acknowledges and deletes entries. KEYS: stream; ARGV: group, ids... */
+static script ack_script = {
+    "redis.call('XACK', KEYS[1], ARGV[1], unpack(ARGV, 2))\n"
+    "return redis.call('XDEL', KEYS[1], unpack(ARGV, 2))\n",
+    ""};
+
+/* Takes an entry out of the stream and into the retry sets. KEYS: stream, retry,
+ * retry:recv; ARGV: group, id, member, due ms, received ms. */
+static script retry_script = {
+    "redis.call('XACK', KEYS[1], ARGV[1], ARGV[2])\n"
+    "redis.call('XDEL', KEYS[1], ARGV[2])\n"
+    "redis.call('ZADD', KEYS[2], ARGV[4], ARGV[3])\n"
+    "redis.call('ZADD', KEYS[3], ARGV[5], ARGV[3])\n"
+    "return 1\n",
+    ""};
+
+/* Moves due retries back into the stream. KEYS: stream, retry, retry:recv; ARGV: now, max. */
+static script promote_script = {
+    "local items = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', ARGV[1], 'LIMIT', 0, "
+    "tonumber(ARGV[2]))\n"
+    "for _, m in ipairs(items) do\n"
+    "  local o = cjson.decode(m)\n"
+    "  redis.call('XADD', KEYS[1], '*', 'event', o.event, 'attempts', tostring(o.attempts), "
+    "'error', o.error or '')\n"
+    "  redis.call('ZREM', KEYS[2], m)\n"
+    "  redis.call('ZREM', KEYS[3], m)\n"
+    "end\n"
+    "return #items\n",
+    ""};
+
+/* Dead-letters an entry. KEYS: stream, cs:dead:<id>, cs:deadletters; ARGV: group, entry id,
+ * item JSON, raw event JSON, at ms. */
+static script dead_script = {
+    "redis.call('XACK', KEYS[1], ARGV[1], ARGV[2])\n"
+    "redis.call('XDEL', KEYS[1], ARGV[2])\n"
+    "redis.call('HSET', KEYS[2], 'item', ARGV[3], 'event', ARGV[4])\n"
+    "redis.call('ZADD', KEYS[3], ARGV[5], ARGV[2])\n"
+    "return 1\n",
+    ""};
+
+/* Re-queues a dead letter past de-duplication. KEYS: cs:dead:<id>, cs:deadletters, stream;
+ * ARGV: id. */
+static script replay_script = {
+    "local ev = redis.call('HGET', KEYS[1], 'event')\n"
+    "if not ev then return 0 end\n"
+    "redis.call('XADD', KEYS[3], '*', 'event', ev, 'attempts', '0')\n"
+    "redis.call('DEL', KEYS[1])\n"
+    "redis.call('ZREM', KEYS[2], ARGV[1])\n"
+    "return 1\n",
+    ""};
+
+/* Parks an entry. KEYS: stream, cs:parked:<pid>, cs:parked:programs; ARGV: group, id,
+ * member, pid. */
+static script park_script = {
+    "redis.call('XACK', KEYS[1], ARGV[1], ARGV[2])\n"
+    "redis.call('XDEL', KEYS[1], ARGV[2])\n"
+    "redis.call('RPUSH', KEYS[2], ARGV[3])\n"
+    "redis.call('SADD', KEYS[3], ARGV[4])\n"
+    "return 1\n",
+    ""};
+
+/* Puts a program's parked entries back, in order. KEYS: cs:parked:<pid>,
+ * cs:parked:programs, stream; ARGV: pid. */
+static script unpark_script = {
+    "local items = redis.call('LRANGE', KEYS[1], 0, -1)\n"
+    "for _, m in ipairs(items) do\n"
+    "  local o = cjson.decode(m)\n"
+    "  redis.call('XADD', KEYS[3], '*', 'event', o.event, 'attempts', tostring(o.attempts), "
+    "'error', o.error or '')\n"
+    "end\n"
+    "redis.call('DEL', KEYS[1])\n"
+    "redis.call('SREM', KEYS[2], ARGV[1])\n"
+    "return #items\n",
+    ""};
+
+/* Stores a mapping unless another program maps the campaign. KEYS: cs:mapping:<pid>,
+ * cs:mapping:campaign:<cid>, cs:mappings, cs:mapping:campaign:<old cid>; ARGV: pid, json.
+ * Returns {1 created | 0 replaced | 2 conflict, owner}. */
+static script mapping_put_script = {
+    "local owner = redis.call('GET', KEYS[2])\n"
+    "if owner and owner ~= ARGV[1] then return {2, owner} end\n"
+    "local existed = redis.call('EXISTS', KEYS[1])\n"
+    "if KEYS[4] ~= KEYS[2] and redis.call('GET', KEYS[4]) == ARGV[1] then\n"
+    "  redis.call('DEL', KEYS[4])\n"
+    "end\n"
+    "redis.call('SET', KEYS[1], ARGV[2])\n"
+    "redis.call('SET', KEYS[2], ARGV[1])\n"
+    "redis.call('ZADD', KEYS[3], tonumber(ARGV[1]), ARGV[1])\n"
+    "return {existed == 1 and 0 or 1, ''}\n",
+    ""};
+
+/* Deletes a mapping. KEYS: cs:mapping:<pid>, cs:mapping:campaign:<cid>, cs:mappings;
+ * ARGV: pid. */
+static script mapping_del_script = {
+    "if redis.call('DEL', KEYS[1]) == 0 then return 0 end\n"
+    "if redis.call('GET', KEYS[2]) == ARGV[1] then redis.call('DEL', KEYS[2]) end\n"
+    "redis.call('ZREM', KEYS[3], ARGV[1])\n"
+    "return 1\n",
+    ""};
+
+/* Takes each key for a token. ARGV: token, ttl ms. */
+static script lock_script = {
+    "local got = {}\n"
+    "for i, k in ipairs(KEYS) do\n"
+    "  if redis.call('SET', k, ARGV[1], 'NX', 'PX', ARGV[2]) then got[i] = 1\n"
+    "  elseif redis.call('GET', k) == ARGV[1] then\n"
+    "    redis.call('PEXPIRE', k, ARGV[2]); got[i] = 1\n"
+    "  else got[i] = 0 end\n"
+    "end\n"
+    "return got\n",
+    ""};
+
+/* Releases the keys a token holds. ARGV: token. */
+static script unlock_script = {
+    "local n = 0\n"
+    "for _, k in ipairs(KEYS) do\n"
+    "  if redis.call('GET', k) == ARGV[1] then redis.call('DEL', k); n = n + 1 end\n"
+    "end\n"
+    "return n\n",
+    ""};
+
+/* Queue depth and the receive time of the oldest waiting event. KEYS: stream, retry,
+ * retry:recv, parked:programs. */
+static script stats_script = {
+    "local depth = redis.call('XLEN', KEYS[1]) + redis.call('ZCARD', KEYS[2])\n"
+    "for _, p in ipairs(redis.call('SMEMBERS', KEYS[4])) do\n"
+    "  depth = depth + redis.call('LLEN', 'cs:parked:' .. p)\n"
+    "end\n"
+    "local oldest = 0\n"
+    "local first = redis.call('XRANGE', KEYS[1], '-', '+', 'COUNT', 1)\n"
+    "if #first > 0 then oldest = tonumber(string.match(first[1][1], '^(%d+)')) end\n"
+    "local r = redis.call('ZRANGE', KEYS[3], 0, 0, 'WITHSCORES')\n"
+    "if #r > 0 then\n"
+    "  local t = tonumber(r[2])\n"
+    "  if oldest == 0 or t < oldest then oldest = t end\n"
+    "end\n"
+    "return {depth, tostring(oldest)}\n",
+    ""};
+
+/* Shared Marketo budget. KEYS: cs:mkto:calls, cs:mkto:inflight; ARGV: token, calls per
+ * window, window ms, max concurrent, in-flight lease ms. Uses Redis's clock so that every
+ * process counts on the same one. Returns 0 when a permit was taken, else ms to wait. */
+static script mkto_acquire_script = {
+    "local t = redis.call('TIME')\n"
+    "local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)\n"
+    "local window = tonumber(ARGV[3])\n"
+    "redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - window)\n"
+    "redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now)\n"
+    "if redis.call('ZCARD', KEYS[2]) >= tonumber(ARGV[4]) then return 20 end\n"
+    "if redis.call('ZCARD', KEYS[1]) >= tonumber(ARGV[2]) then\n"
+    "  local first = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')\n"
+    "  local wait = tonumber(first[2]) + window - now\n"
+    "  if wait < 1 then wait = 1 end\n"
+    "  return wait\n"
+    "end\n"
+    "redis.call('ZADD', KEYS[1], now, ARGV[1])\n"
+    "redis.call('ZADD', KEYS[2], now + tonumber(ARGV[5]), ARGV[1])\n"
+    "redis.call('PEXPIRE', KEYS[1], window * 2)\n"
+    "redis.call('PEXPIRE', KEYS[2], tonumber(ARGV[5]) * 2)\n"
+    "return 0\n",
+    ""};
+
 static pthread_once_t sha_once = PTHREAD_ONCE_INIT;
 
 static void hash_script(script *sc) {
@@ -56,7 +220,13 @@ static void hash_script(script *sc) {
     for (int i = 0; i < SHA_DIGEST_LENGTH; i++) snprintf(sc->sha + 2 * i, 3, "%02x", d[i]);
 }
 
-static void hash_scripts(void) { hash_script(&enqueue_script); }
+static void hash_scripts(void) {
+    script *all[] = {&enqueue_script, &ack_script,         &retry_script,       &promote_script,
+                     &dead_script,    &replay_script,      &park_script,        &unpark_script,
+                     &mapping_put_script, &mapping_del_script, &lock_script, &unlock_script,
+                     &stats_script, &mkto_acquire_script};
+    for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) hash_script(all[i]);
+}
 
 /* ---- connection ---- */
 
@@ -179,6 +349,40 @@ static redisReply *run(store *s, int argc, const char **argv, const size_t *lens
     return NULL;
 }
 
+/* A formatted command (hiredis %s/%b/%d formats) with the same reconnect rule as run. */
+static redisReply *cmdf(store *s, char *err, size_t errlen, const char *fmt, ...) {
+    for (int attempt = 0; attempt < 2; attempt++) {
+        bool was_connected = s->c != NULL;
+        if (ensure(s, err, errlen) != 0) return NULL;
+        va_list ap;
+        va_start(ap, fmt);
+        redisReply *r = redisvCommand(s->c, fmt, ap);
+        va_end(ap);
+        if (r) return r;
+        snprintf(err, errlen, "Redis at %s:%d: %s", s->target.host, s->target.port,
+                 s->c->errstr);
+        bool retry = was_connected && stale_connection(s->c);
+        redisFree(s->c);
+        s->c = NULL;
+        if (!retry) {
+            fail_connect(s);
+            return NULL;
+        }
+    }
+    return NULL;
+}
+
+/* Turns an error reply into -1 with Redis's sentence; frees it. */
+static int reply_error(redisReply *r, char *err, size_t errlen) {
+    if (!r) return -1;
+    if (r->type == REDIS_REPLY_ERROR) {
+        snprintf(err, errlen, "Redis: %s", r->str);
+        freeReplyObject(r);
+        return -1;
+    }
+    return 0;
+}
+
 /* EVALSHA, falling back to EVAL when Redis lost its script cache (restart, SCRIPT FLUSH). */
 static redisReply *run_script(store *s, script *sc, int nkeys, int argc, const char **argv,
                               const size_t *lens, char *err, size_t errlen) {
@@ -284,26 +488,683 @@ out:
 
 int store_queue_stats(store *s, long long *depth, double *oldest_age_s, char *err,
                       size_t errlen) {
-    const char *xlen[] = {"XLEN", STORE_STREAM};
-    size_t xlen_l[] = {4, strlen(STORE_STREAM)};
-    redisReply *r = run(s, 2, xlen, xlen_l, err, errlen);
-    if (!r) return -1;
-    *depth = r->type == REDIS_REPLY_INTEGER ? r->integer : 0;
-    freeReplyObject(r);
+    const char *argv[] = {STORE_STREAM, "cs:retry", "cs:retry:recv", "cs:parked:programs"};
+    size_t lens[4];
+    for (int i = 0; i < 4; i++) lens[i] = strlen(argv[i]);
+    redisReply *r = run_script(s, &stats_script, 4, 4, argv, lens, err, errlen);
+    if (!r || reply_error(r, err, errlen)) return -1;
+    *depth = 0;
     *oldest_age_s = 0;
-    if (*depth == 0) return 0;
-    const char *xr[] = {"XRANGE", STORE_STREAM, "-", "+", "COUNT", "1"};
-    size_t xr_l[] = {6, strlen(STORE_STREAM), 1, 1, 5, 1};
-    r = run(s, 6, xr, xr_l, err, errlen);
-    if (!r) return -1;
-    /* The entry id starts with the millisecond time it was added. */
-    if (r->type == REDIS_REPLY_ARRAY && r->elements == 1 &&
-        r->element[0]->type == REDIS_REPLY_ARRAY && r->element[0]->elements >= 1) {
-        long long added_ms = strtoll(r->element[0]->element[0]->str, NULL, 10);
-        double age = (double)(event_now_ms() - added_ms) / 1000.0;
-        *oldest_age_s = age > 0 ? age : 0;
+    if (r->type == REDIS_REPLY_ARRAY && r->elements == 2) {
+        *depth = r->element[0]->integer;
+        long long oldest = r->element[1]->str ? strtoll(r->element[1]->str, NULL, 10) : 0;
+        if (oldest > 0 && *depth > 0) {
+            double age = (double)(event_now_ms() - oldest) / 1000.0;
+            *oldest_age_s = age > 0 ? age : 0;
+        }
     }
     freeReplyObject(r);
+    return 0;
+}
+
+/* ---- worker queue ---- */
+
+/* Campaign ids in keys: the case-sensitive 15-character form. */
+static void c15(char out[16], const char *campaign_id) {
+    snprintf(out, 16, "%.15s", campaign_id);
+}
+
+void store_entries_free(store_entry *e, size_t n) {
+    if (!e) return;
+    for (size_t i = 0; i < n; i++) free(e[i].json);
+    free(e);
+}
+
+int store_group_ensure(store *s, char *err, size_t errlen) {
+    redisReply *r = cmdf(s, err, errlen, "XGROUP CREATE %s %s 0 MKSTREAM", STORE_STREAM,
+                         STORE_GROUP);
+    if (!r) return -1;
+    int rc = 0;
+    if (r->type == REDIS_REPLY_ERROR && strncmp(r->str, "BUSYGROUP", 9) != 0) {
+        snprintf(err, errlen, "Redis: %s", r->str);
+        rc = -1;
+    }
+    freeReplyObject(r);
+    return rc;
+}
+
+/* Entries of an XREADGROUP/XAUTOCLAIM answer: [[id, [field, value, ...]], ...]; deleted
+ * entries (nil fields) are skipped. */
+static long parse_entries(const redisReply *list, store_entry **out) {
+    *out = NULL;
+    if (!list || list->type != REDIS_REPLY_ARRAY || list->elements == 0) return 0;
+    store_entry *e = calloc(list->elements, sizeof *e);
+    if (!e) return -1;
+    long n = 0;
+    for (size_t i = 0; i < list->elements; i++) {
+        const redisReply *it = list->element[i];
+        if (it->type != REDIS_REPLY_ARRAY || it->elements < 2 ||
+            it->element[0]->type != REDIS_REPLY_STRING ||
+            it->element[1]->type != REDIS_REPLY_ARRAY)
+            continue;
+        store_entry *x = &e[n];
+        snprintf(x->id, sizeof x->id, "%s", it->element[0]->str);
+        const redisReply *f = it->element[1];
+        for (size_t j = 0; j + 1 < f->elements; j += 2) {
+            const char *k = f->element[j]->str, *v = f->element[j + 1]->str;
+            if (!k || !v) continue;
+            if (strcmp(k, "event") == 0) {
+                x->json = malloc(f->element[j + 1]->len + 1);
+                if (x->json) {
+                    memcpy(x->json, v, f->element[j + 1]->len);
+                    x->json[f->element[j + 1]->len] = '\0';
+                    x->len = f->element[j + 1]->len;
+                }
+            } else if (strcmp(k, "attempts") == 0) {
+                x->attempts = atoi(v);
+            } else if (strcmp(k, "error") == 0) {
+                snprintf(x->error, sizeof x->error, "%s", v);
+            }
+        }
+        if (!x->json) { /* an entry without an event is unusable; keep it so it is acked */
+            x->json = strdup("");
+            x->len = 0;
+        }
+        n++;
+    }
+    *out = e;
+    return n;
+}
+
+long store_read(store *s, const char *consumer, size_t max, int block_ms, store_entry **out,
+                char *err, size_t errlen) {
+    *out = NULL;
+    redisReply *r = cmdf(s, err, errlen, "XREADGROUP GROUP %s %s COUNT %ld BLOCK %d STREAMS %s >",
+                         STORE_GROUP, consumer, (long)max, block_ms, STORE_STREAM);
+    if (!r) return -1;
+    if (r->type == REDIS_REPLY_ERROR) {
+        /* Redis restarted without persistence: recreate the group and read again later. */
+        if (strncmp(r->str, "NOGROUP", 7) == 0) {
+            freeReplyObject(r);
+            return store_group_ensure(s, err, errlen) == 0 ? 0 : -1;
+        }
+        return reply_error(r, err, errlen);
+    }
+    long n = 0;
+    if (r->type == REDIS_REPLY_ARRAY && r->elements == 1 && r->element[0]->elements == 2)
+        n = parse_entries(r->element[0]->element[1], out);
+    freeReplyObject(r);
+    if (n < 0) snprintf(err, errlen, "out of memory");
+    return n;
+}
+
+long store_claim(store *s, const char *consumer, long min_idle_ms, size_t max, store_entry **out,
+                 char *err, size_t errlen) {
+    *out = NULL;
+    redisReply *r = cmdf(s, err, errlen, "XAUTOCLAIM %s %s %s %ld 0-0 COUNT %ld", STORE_STREAM,
+                         STORE_GROUP, consumer, min_idle_ms, (long)max);
+    if (!r) return -1;
+    if (r->type == REDIS_REPLY_ERROR) {
+        if (strncmp(r->str, "NOGROUP", 7) == 0) {
+            freeReplyObject(r);
+            return store_group_ensure(s, err, errlen) == 0 ? 0 : -1;
+        }
+        return reply_error(r, err, errlen);
+    }
+    long n = 0;
+    if (r->type == REDIS_REPLY_ARRAY && r->elements >= 2) n = parse_entries(r->element[1], out);
+    /* Entries deleted while pending come back as ids only: acknowledge them away. */
+    if (r->type == REDIS_REPLY_ARRAY && r->elements >= 3 &&
+        r->element[2]->type == REDIS_REPLY_ARRAY && r->element[2]->elements > 0) {
+        const redisReply *gone = r->element[2];
+        const char **ids = calloc(gone->elements, sizeof *ids);
+        if (ids) {
+            for (size_t i = 0; i < gone->elements; i++) ids[i] = gone->element[i]->str;
+            char e2[STORE_ERR_MAX];
+            store_ack(s, ids, gone->elements, e2, sizeof e2);
+            free(ids);
+        }
+    }
+    freeReplyObject(r);
+    if (n < 0) snprintf(err, errlen, "out of memory");
+    return n;
+}
+
+/* Runs a script whose KEYS and ARGV are NUL-terminated strings; frees nothing of theirs. */
+static redisReply *script_strs(store *s, script *sc, int nkeys, const char *const *args, int n,
+                               char *err, size_t errlen) {
+    size_t *lens = malloc(sizeof *lens * (size_t)(n ? n : 1));
+    if (!lens) {
+        snprintf(err, errlen, "out of memory");
+        return NULL;
+    }
+    for (int i = 0; i < n; i++) lens[i] = strlen(args[i]);
+    redisReply *r = run_script(s, sc, nkeys, n, (const char **)args, lens, err, errlen);
+    free(lens);
+    if (r && r->type == REDIS_REPLY_ERROR) {
+        reply_error(r, err, errlen);
+        return NULL;
+    }
+    return r;
+}
+
+int store_ack(store *s, const char *const *ids, size_t n, char *err, size_t errlen) {
+    if (n == 0) return 0;
+    const char **args = malloc(sizeof *args * (n + 2));
+    if (!args) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    args[0] = STORE_STREAM;
+    args[1] = STORE_GROUP;
+    memcpy(args + 2, ids, sizeof *ids * n);
+    redisReply *r = script_strs(s, &ack_script, 1, args, (int)n + 2, err, errlen);
+    free(args);
+    if (!r) return -1;
+    freeReplyObject(r);
+    return 0;
+}
+
+/* {"event": <json text>, "attempts": n, "error": "..."}: how an entry waits outside the
+ * stream, so that the attempt count travels with the event. */
+static char *waiting_member(const store_entry *e, int attempts, const char *error) {
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddStringToObject(o, "event", e->json);
+    cJSON_AddNumberToObject(o, "attempts", attempts);
+    cJSON_AddStringToObject(o, "error", error ? error : "");
+    /* Two waits of one event differ by the entry id, so neither replaces the other. */
+    cJSON_AddStringToObject(o, "from", e->id);
+    char *m = cJSON_PrintUnformatted(o);
+    cJSON_Delete(o);
+    return m;
+}
+
+static int64_t received_of(const store_entry *e) {
+    event ev;
+    char why[64];
+    if (event_from_json(e->json, e->len, &ev, why, sizeof why) == 0 && ev.received_ms)
+        return ev.received_ms;
+    return event_now_ms();
+}
+
+int store_retry(store *s, const store_entry *e, int attempts, int64_t due_ms, const char *error,
+                char *err, size_t errlen) {
+    char *m = waiting_member(e, attempts, error);
+    if (!m) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    char due[24], rx[24];
+    snprintf(due, sizeof due, "%lld", (long long)due_ms);
+    snprintf(rx, sizeof rx, "%lld", (long long)received_of(e));
+    const char *args[] = {STORE_STREAM, "cs:retry", "cs:retry:recv", STORE_GROUP, e->id, m,
+                          due, rx};
+    redisReply *r = script_strs(s, &retry_script, 3, args, 8, err, errlen);
+    free(m);
+    if (!r) return -1;
+    freeReplyObject(r);
+    return 0;
+}
+
+int store_defer(store *s, const store_entry *e, int64_t due_ms, char *err, size_t errlen) {
+    return store_retry(s, e, e->attempts, due_ms, e->error, err, errlen);
+}
+
+long store_promote_due(store *s, int64_t now_ms, size_t max, char *err, size_t errlen) {
+    char now[24], mx[16];
+    snprintf(now, sizeof now, "%lld", (long long)now_ms);
+    snprintf(mx, sizeof mx, "%zu", max);
+    const char *args[] = {STORE_STREAM, "cs:retry", "cs:retry:recv", now, mx};
+    redisReply *r = script_strs(s, &promote_script, 3, args, 5, err, errlen);
+    if (!r) return -1;
+    long n = (long)r->integer;
+    freeReplyObject(r);
+    return n;
+}
+
+int store_dead_letter(store *s, const store_entry *e, int attempts, const char *error, char *err,
+                      size_t errlen) {
+    int64_t now = event_now_ms();
+    char at[40], atms[24], key[64];
+    event_format_time(now, at, sizeof at);
+    snprintf(atms, sizeof atms, "%lld", (long long)now);
+    snprintf(key, sizeof key, "cs:dead:%s", e->id);
+    cJSON *item = cJSON_CreateObject();
+    cJSON_AddStringToObject(item, "id", e->id);
+    cJSON_AddStringToObject(item, "at", at);
+    cJSON_AddNumberToObject(item, "attempts", attempts);
+    cJSON_AddStringToObject(item, "error", error);
+    cJSON *ev = cJSON_ParseWithLength(e->json, e->len);
+    if (ev)
+        cJSON_AddItemToObject(item, "event", ev);
+    else
+        cJSON_AddStringToObject(item, "event", e->json);
+    char *js = cJSON_PrintUnformatted(item);
+    cJSON_Delete(item);
+    if (!js) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    const char *args[] = {STORE_STREAM, key, "cs:deadletters", STORE_GROUP, e->id, js, e->json,
+                          atms};
+    redisReply *r = script_strs(s, &dead_script, 3, args, 8, err, errlen);
+    free(js);
+    if (!r) return -1;
+    freeReplyObject(r);
+    return 0;
+}
+
+int store_park(store *s, const store_entry *e, const char *program_id, char *err, size_t errlen) {
+    char *m = waiting_member(e, e->attempts, e->error);
+    if (!m) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    char key[64];
+    snprintf(key, sizeof key, "cs:parked:%s", program_id);
+    const char *args[] = {STORE_STREAM, key, "cs:parked:programs", STORE_GROUP, e->id, m,
+                          program_id};
+    redisReply *r = script_strs(s, &park_script, 3, args, 7, err, errlen);
+    free(m);
+    if (!r) return -1;
+    freeReplyObject(r);
+    return 0;
+}
+
+long store_unpark(store *s, const char *program_id, char *err, size_t errlen) {
+    char key[64];
+    snprintf(key, sizeof key, "cs:parked:%s", program_id);
+    const char *args[] = {key, "cs:parked:programs", STORE_STREAM, program_id};
+    redisReply *r = script_strs(s, &unpark_script, 3, args, 4, err, errlen);
+    if (!r) return -1;
+    long n = (long)r->integer;
+    freeReplyObject(r);
+    return n;
+}
+
+long store_parked_programs(store *s, char ***out, char *err, size_t errlen) {
+    *out = NULL;
+    redisReply *r = cmdf(s, err, errlen, "SMEMBERS cs:parked:programs");
+    if (!r || reply_error(r, err, errlen)) return -1;
+    long n = 0;
+    if (r->type == REDIS_REPLY_ARRAY && r->elements) {
+        *out = calloc(r->elements, sizeof **out);
+        for (size_t i = 0; *out && i < r->elements; i++)
+            if (r->element[i]->str) (*out)[n++] = strdup(r->element[i]->str);
+    }
+    freeReplyObject(r);
+    return n;
+}
+
+char *store_dead_list(store *s, const char *cursor, long limit, char *next, size_t nextlen,
+                      char *err, size_t errlen) {
+    next[0] = '\0';
+    /* Newest first; the cursor is the score (ms) and id of the last item given. */
+    char max[64] = "+inf";
+    if (cursor && *cursor) snprintf(max, sizeof max, "(%s", cursor);
+    redisReply *r = cmdf(s, err, errlen, "ZREVRANGEBYSCORE cs:deadletters %s -inf WITHSCORES "
+                                         "LIMIT 0 %ld", max, limit + 1);
+    if (!r || reply_error(r, err, errlen)) return NULL;
+    cJSON *arr = cJSON_CreateArray();
+    size_t count = r->type == REDIS_REPLY_ARRAY ? r->elements / 2 : 0;
+    for (size_t i = 0; i < count && (long)i < limit; i++) {
+        const char *id = r->element[2 * i]->str;
+        redisReply *it = cmdf(s, err, errlen, "HGET cs:dead:%s item", id);
+        if (it && it->type == REDIS_REPLY_STRING) {
+            cJSON *o = cJSON_ParseWithLength(it->str, it->len);
+            if (o) cJSON_AddItemToArray(arr, o);
+        }
+        if (it) freeReplyObject(it);
+        if ((long)i == limit - 1 && count > (size_t)limit)
+            snprintf(next, nextlen, "%s", r->element[2 * i + 1]->str);
+    }
+    freeReplyObject(r);
+    char *js = cJSON_PrintUnformatted(arr);
+    cJSON_Delete(arr);
+    return js;
+}
+
+int store_dead_replay(store *s, const char *id, char *err, size_t errlen) {
+    char key[64];
+    snprintf(key, sizeof key, "cs:dead:%.40s", id);
+    const char *args[] = {key, "cs:deadletters", STORE_STREAM, id};
+    redisReply *r = script_strs(s, &replay_script, 3, args, 4, err, errlen);
+    if (!r) return -1;
+    int rc = (int)r->integer;
+    freeReplyObject(r);
+    return rc;
+}
+
+int store_dead_delete(store *s, const char *id, char *err, size_t errlen) {
+    redisReply *r = cmdf(s, err, errlen, "DEL cs:dead:%s", id);
+    if (!r || reply_error(r, err, errlen)) return -1;
+    int rc = r->integer > 0;
+    freeReplyObject(r);
+    r = cmdf(s, err, errlen, "ZREM cs:deadletters %s", id);
+    if (!r || reply_error(r, err, errlen)) return -1;
+    freeReplyObject(r);
+    return rc;
+}
+
+/* ---- switches and mappings ---- */
+
+int store_sync_init(store *s, bool enabled, char *err, size_t errlen) {
+    redisReply *r = cmdf(s, err, errlen, "SET cs:sync:enabled %s NX", enabled ? "1" : "0");
+    if (!r || reply_error(r, err, errlen)) return -1;
+    freeReplyObject(r);
+    return 0;
+}
+
+int store_sync_get(store *s, bool *enabled, char *err, size_t errlen) {
+    redisReply *r = cmdf(s, err, errlen, "GET cs:sync:enabled");
+    if (!r || reply_error(r, err, errlen)) return -1;
+    *enabled = !(r->type == REDIS_REPLY_STRING && strcmp(r->str, "0") == 0);
+    freeReplyObject(r);
+    return 0;
+}
+
+int store_sync_set(store *s, bool enabled, char *err, size_t errlen) {
+    redisReply *r = cmdf(s, err, errlen, "SET cs:sync:enabled %s", enabled ? "1" : "0");
+    if (!r || reply_error(r, err, errlen)) return -1;
+    freeReplyObject(r);
+    return 0;
+}
+
+int store_mapping_get(store *s, const char *program_id, mapping *out, char *err, size_t errlen) {
+    redisReply *r = cmdf(s, err, errlen, "GET cs:mapping:%s", program_id);
+    if (!r || reply_error(r, err, errlen)) return -1;
+    int rc = 0;
+    if (r->type == REDIS_REPLY_STRING)
+        rc = mapping_from_json(r->str, r->len, out, err, errlen) == 0 ? 1 : -1;
+    freeReplyObject(r);
+    return rc;
+}
+
+int store_mapping_by_campaign(store *s, const char *campaign_id, mapping *out, char *err,
+                              size_t errlen) {
+    char c[16];
+    c15(c, campaign_id);
+    redisReply *r = cmdf(s, err, errlen, "GET cs:mapping:campaign:%s", c);
+    if (!r || reply_error(r, err, errlen)) return -1;
+    char pid[EV_NUMID_MAX] = "";
+    if (r->type == REDIS_REPLY_STRING) snprintf(pid, sizeof pid, "%s", r->str);
+    freeReplyObject(r);
+    return pid[0] ? store_mapping_get(s, pid, out, err, errlen) : 0;
+}
+
+int store_mapping_put(store *s, const mapping *m, char *conflict_program, size_t clen, char *err,
+                      size_t errlen) {
+    mapping old;
+    int had = store_mapping_get(s, m->program_id, &old, err, errlen);
+    if (had < 0) return -1;
+    char k1[64], k2[64], k4[64], c[16];
+    snprintf(k1, sizeof k1, "cs:mapping:%s", m->program_id);
+    c15(c, m->campaign_id);
+    snprintf(k2, sizeof k2, "cs:mapping:campaign:%s", c);
+    if (had) {
+        c15(c, old.campaign_id);
+        snprintf(k4, sizeof k4, "cs:mapping:campaign:%s", c);
+    } else {
+        snprintf(k4, sizeof k4, "%s", k2);
+    }
+    char *js = mapping_to_json(m);
+    if (!js) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    const char *args[] = {k1, k2, "cs:mappings", k4, m->program_id, js};
+    redisReply *r = script_strs(s, &mapping_put_script, 4, args, 6, err, errlen);
+    free(js);
+    if (!r) return -1;
+    int rc = (int)r->element[0]->integer;
+    if (rc == 2) snprintf(conflict_program, clen, "%s", r->element[1]->str);
+    freeReplyObject(r);
+    return rc;
+}
+
+int store_mapping_delete(store *s, const char *program_id, char *err, size_t errlen) {
+    mapping old;
+    int had = store_mapping_get(s, program_id, &old, err, errlen);
+    if (had <= 0) return had;
+    char k1[64], k2[64], c[16];
+    snprintf(k1, sizeof k1, "cs:mapping:%s", program_id);
+    c15(c, old.campaign_id);
+    snprintf(k2, sizeof k2, "cs:mapping:campaign:%s", c);
+    const char *args[] = {k1, k2, "cs:mappings", program_id};
+    redisReply *r = script_strs(s, &mapping_del_script, 3, args, 4, err, errlen);
+    if (!r) return -1;
+    int rc = (int)r->integer;
+    freeReplyObject(r);
+    return rc;
+}
+
+long store_mapping_list(store *s, const char *cursor, long limit, mapping *out, char *next,
+                        size_t nextlen, char *err, size_t errlen) {
+    next[0] = '\0';
+    char min[40] = "-inf";
+    if (cursor && *cursor) snprintf(min, sizeof min, "(%s", cursor);
+    redisReply *r = cmdf(s, err, errlen, "ZRANGEBYSCORE cs:mappings %s +inf LIMIT 0 %ld", min,
+                         limit + 1);
+    if (!r || reply_error(r, err, errlen)) return -1;
+    long n = 0;
+    for (size_t i = 0; r->type == REDIS_REPLY_ARRAY && i < r->elements && n < limit; i++) {
+        int got = store_mapping_get(s, r->element[i]->str, &out[n], err, errlen);
+        if (got < 0) {
+            freeReplyObject(r);
+            return -1;
+        }
+        if (got) n++;
+    }
+    if (r->type == REDIS_REPLY_ARRAY && (long)r->elements > limit && n > 0)
+        snprintf(next, nextlen, "%s", out[n - 1].program_id);
+    freeReplyObject(r);
+    return n;
+}
+
+/* ---- member state ---- */
+
+static void member_from_hash(const redisReply *r, member_state *st) {
+    memset(st, 0, sizeof *st);
+    for (size_t i = 0; i + 1 < r->elements; i += 2) {
+        const char *k = r->element[i]->str, *v = r->element[i + 1]->str;
+        if (!k || !v) continue;
+        st->known = true;
+        if (!strcmp(k, "sf_member")) st->sf_member = *v == '1';
+        else if (!strcmp(k, "sf_status")) snprintf(st->sf_status, sizeof st->sf_status, "%s", v);
+        else if (!strcmp(k, "cm_id")) snprintf(st->cm_id, sizeof st->cm_id, "%s", v);
+        else if (!strcmp(k, "sf_person")) snprintf(st->sf_person, sizeof st->sf_person, "%s", v);
+        else if (!strcmp(k, "mkto_member")) st->mkto_member = *v == '1';
+        else if (!strcmp(k, "mkto_status"))
+            snprintf(st->mkto_status, sizeof st->mkto_status, "%s", v);
+        else if (!strcmp(k, "mkto_lead")) snprintf(st->mkto_lead, sizeof st->mkto_lead, "%s", v);
+        else if (!strcmp(k, "email")) snprintf(st->email, sizeof st->email, "%s", v);
+        else if (!strcmp(k, "ts")) st->ts = strtoll(v, NULL, 10);
+        else if (!strcmp(k, "updated")) st->updated_ms = strtoll(v, NULL, 10);
+        else if (!strcmp(k, "src")) st->src = strcmp(v, "marketo") == 0 ? SRC_MARKETO : SRC_SALESFORCE;
+    }
+}
+
+int store_member_get(store *s, const char *campaign_id, const char *mkto_lead, member_state *out,
+                     char *err, size_t errlen) {
+    char c[16];
+    c15(c, campaign_id);
+    redisReply *r = cmdf(s, err, errlen, "HGETALL cs:member:%s:%s", c, mkto_lead);
+    if (!r || reply_error(r, err, errlen)) return -1;
+    member_from_hash(r, out);
+    freeReplyObject(r);
+    return out->known ? 1 : 0;
+}
+
+int store_member_put(store *s, const char *campaign_id, const char *mkto_lead,
+                     const member_state *st, char *err, size_t errlen) {
+    char c[16], ts[24], up[24];
+    c15(c, campaign_id);
+    int64_t now = st->updated_ms ? st->updated_ms : event_now_ms();
+    snprintf(ts, sizeof ts, "%lld", (long long)st->ts);
+    snprintf(up, sizeof up, "%lld", (long long)now);
+    redisReply *r = cmdf(s, err, errlen,
+                         "HSET cs:member:%s:%s sf_member %s sf_status %s cm_id %s sf_person %s "
+                         "mkto_member %s mkto_status %s mkto_lead %s email %s ts %s updated %s "
+                         "src %s",
+                         c, mkto_lead, st->sf_member ? "1" : "0", st->sf_status, st->cm_id,
+                         st->sf_person, st->mkto_member ? "1" : "0", st->mkto_status, mkto_lead,
+                         st->email, ts, up, event_source_name(st->src));
+    if (!r || reply_error(r, err, errlen)) return -1;
+    freeReplyObject(r);
+    r = cmdf(s, err, errlen, "ZADD cs:members:%s %s %s", c, up, mkto_lead);
+    if (!r || reply_error(r, err, errlen)) return -1;
+    freeReplyObject(r);
+    return 0;
+}
+
+long store_member_list(store *s, const char *campaign_id, const char *cursor, long limit,
+                       member_state *out, char *next, size_t nextlen, char *err, size_t errlen) {
+    char c[16];
+    c15(c, campaign_id);
+    next[0] = '\0';
+    long offset = cursor && *cursor ? strtol(cursor, NULL, 10) : 0;
+    if (offset < 0) offset = 0;
+    redisReply *r = cmdf(s, err, errlen, "ZREVRANGE cs:members:%s %ld %ld", c, offset,
+                         offset + limit);
+    if (!r || reply_error(r, err, errlen)) return -1;
+    long n = 0;
+    for (size_t i = 0; r->type == REDIS_REPLY_ARRAY && i < r->elements && n < limit; i++) {
+        int got = store_member_get(s, campaign_id, r->element[i]->str, &out[n], err, errlen);
+        if (got < 0) {
+            freeReplyObject(r);
+            return -1;
+        }
+        if (got) n++;
+    }
+    if (r->type == REDIS_REPLY_ARRAY && (long)r->elements > limit)
+        snprintf(next, nextlen, "%ld", offset + limit);
+    freeReplyObject(r);
+    return n;
+}
+
+/* ---- links ---- */
+
+#define LINK_TTL_S (7 * 86400)
+
+int store_link_put(store *s, const char *mkto_lead, const char *sf_person, const char *email,
+                   char *err, size_t errlen) {
+    char p[16];
+    snprintf(p, sizeof p, "%.15s", sf_person);
+    redisReply *r = cmdf(s, err, errlen, "SET cs:link:mkto:%s %s EX %d", mkto_lead, sf_person,
+                         LINK_TTL_S);
+    if (!r || reply_error(r, err, errlen)) return -1;
+    freeReplyObject(r);
+    r = cmdf(s, err, errlen, "SET cs:link:sf:%s %s EX %d", p, mkto_lead, LINK_TTL_S);
+    if (!r || reply_error(r, err, errlen)) return -1;
+    freeReplyObject(r);
+    (void)email;
+    return 0;
+}
+
+static int get_string(store *s, char *out, size_t size, char *err, size_t errlen,
+                      const char *fmt, const char *arg) {
+    redisReply *r = cmdf(s, err, errlen, fmt, arg);
+    if (!r || reply_error(r, err, errlen)) return -1;
+    int rc = 0;
+    out[0] = '\0';
+    if (r->type == REDIS_REPLY_STRING && r->len < size) {
+        memcpy(out, r->str, r->len + 1);
+        rc = 1;
+    }
+    freeReplyObject(r);
+    return rc;
+}
+
+int store_link_by_mkto(store *s, const char *mkto_lead, char *sf_person, char *err, size_t errlen) {
+    return get_string(s, sf_person, EV_SFID_MAX, err, errlen, "GET cs:link:mkto:%s", mkto_lead);
+}
+
+int store_link_by_sf(store *s, const char *sf_person, char *mkto_lead, char *err, size_t errlen) {
+    char p[16];
+    snprintf(p, sizeof p, "%.15s", sf_person);
+    return get_string(s, mkto_lead, EV_NUMID_MAX, err, errlen, "GET cs:link:sf:%s", p);
+}
+
+/* ---- locks and progress ---- */
+
+int store_lock_many(store *s, const char *const *keys, size_t n, const char *token, long ttl_ms,
+                    bool *got, char *err, size_t errlen) {
+    if (n == 0) return 0;
+    const char **args = malloc(sizeof *args * (n + 2));
+    char ttl[24];
+    if (!args) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    snprintf(ttl, sizeof ttl, "%ld", ttl_ms);
+    memcpy(args, keys, sizeof *keys * n);
+    args[n] = token;
+    args[n + 1] = ttl;
+    redisReply *r = script_strs(s, &lock_script, (int)n, args, (int)n + 2, err, errlen);
+    free(args);
+    if (!r) return -1;
+    for (size_t i = 0; i < n; i++)
+        got[i] = r->type == REDIS_REPLY_ARRAY && i < r->elements && r->element[i]->integer == 1;
+    freeReplyObject(r);
+    return 0;
+}
+
+int store_unlock_many(store *s, const char *const *keys, size_t n, const char *token, char *err,
+                      size_t errlen) {
+    if (n == 0) return 0;
+    const char **args = malloc(sizeof *args * (n + 1));
+    if (!args) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    memcpy(args, keys, sizeof *keys * n);
+    args[n] = token;
+    redisReply *r = script_strs(s, &unlock_script, (int)n, args, (int)n + 1, err, errlen);
+    free(args);
+    if (!r) return -1;
+    freeReplyObject(r);
+    return 0;
+}
+
+/* A permit is held at most this long, so a process that died holding one cannot block the
+ * budget for more than a minute. */
+#define MKTO_LEASE_MS 60000
+
+long store_mkto_acquire(store *s, const char *token, int calls_per_window, long window_ms,
+                        int max_concurrent, char *err, size_t errlen) {
+    char cpw[16], win[24], mc[16], lease[16];
+    snprintf(cpw, sizeof cpw, "%d", calls_per_window);
+    snprintf(win, sizeof win, "%ld", window_ms);
+    snprintf(mc, sizeof mc, "%d", max_concurrent);
+    snprintf(lease, sizeof lease, "%d", MKTO_LEASE_MS);
+    const char *args[] = {"cs:mkto:calls", "cs:mkto:inflight", token, cpw, win, mc, lease};
+    redisReply *r = script_strs(s, &mkto_acquire_script, 2, args, 7, err, errlen);
+    if (!r) return -1;
+    long wait = (long)r->integer;
+    freeReplyObject(r);
+    return wait;
+}
+
+int store_mkto_release(store *s, const char *token, char *err, size_t errlen) {
+    redisReply *r = cmdf(s, err, errlen, "ZREM cs:mkto:inflight %s", token);
+    if (!r || reply_error(r, err, errlen)) return -1;
+    freeReplyObject(r);
+    return 0;
+}
+
+int store_progress_mark(store *s, char *err, size_t errlen) {
+    redisReply *r = cmdf(s, err, errlen, "SET cs:workers:progress %lld",
+                         (long long)event_now_ms());
+    if (!r || reply_error(r, err, errlen)) return -1;
+    freeReplyObject(r);
+    return 0;
+}
+
+int store_progress_get(store *s, int64_t *ms, char *err, size_t errlen) {
+    char buf[32];
+    int rc = get_string(s, buf, sizeof buf, err, errlen, "GET %s", "cs:workers:progress");
+    if (rc < 0) return -1;
+    *ms = rc ? strtoll(buf, NULL, 10) : 0;
     return 0;
 }
 

@@ -21,10 +21,11 @@ def redis(workdir):
 
 @pytest.fixture
 def services(workdir):
-    """Factory: services(redis_url=..., command='serve', **env) -> started cs.Service."""
+    """Factory: services(redis_url=..., command='ingest', **env) -> started cs.Service.
+    `ingest` by default, so that no worker consumes what a receive-path test inspects."""
     started = []
 
-    def start(redis_url, command="serve", wait=True, name="svc", **env):
+    def start(redis_url, command="ingest", wait=True, name="svc", **env):
         s = cs.Service(workdir, cs.base_env(redis_url, workdir, **env), command, name)
         started.append(s)
         return s.start(wait=wait)

@@ -1,0 +1,79 @@
+/* marketo — the Marketo Engage REST API as the worker needs it.
+ *
+ * Owns the identity token (GET $MARKETO_BASE_URL/identity/oauth/token, client credentials;
+ * sent only as `Authorization: Bearer`; fetched again once on 601/602), the response
+ * envelope (errors arrive as HTTP 200 with success:false) and the classification of every
+ * error code of the reference: retry with backoff (502, 604, 606, 608, 611, 614, 615, 713,
+ * 719, transport failures, HTTP 5xx), wait for the daily reset (607), permanent (the rest).
+ * Before every REST call (identity calls excepted) it asks the limiter given with
+ * mkto_client_set_limiter for a permit and returns it after, so that all processes share
+ * one budget. One client per thread. */
+#ifndef CS_MARKETO_H
+#define CS_MARKETO_H
+
+#include "config.h"
+
+#include <cJSON.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+typedef enum { MK_OK = 0, MK_RETRY, MK_PERMANENT } mk_outcome;
+
+typedef struct {
+    mk_outcome outcome;
+    long status;         /* HTTP status, 0 for a transport failure */
+    char code[32];       /* Marketo error code ("606"), or "network"/"timeout"/"HTTP_503" */
+    char message[512];   /* Marketo's own message */
+    long retry_after_ms; /* at least this long before retrying; -1 when not known */
+} mk_error;
+
+typedef struct mkto_client mkto_client;
+
+/* acquire returns 0 when a call may start (waiting as needed), -1 when it cannot (Redis
+ * down: the caller retries later); release is called once per successful acquire. */
+typedef int (*mk_acquire_fn)(void *ud);
+typedef void (*mk_release_fn)(void *ud);
+
+mkto_client *mkto_client_new(const struct config *cfg);
+void mkto_client_free(mkto_client *c);
+void mkto_client_set_limiter(mkto_client *c, mk_acquire_fn acquire, mk_release_fn release,
+                             void *ud);
+
+/* One REST call; path starts with "/rest/". *envelope receives the parsed answer on
+ * success (success:true); the caller frees it. 0, or -1 with err. */
+int mkto_call(mkto_client *c, const char *method, const char *path, const char *body,
+              cJSON **envelope, mk_error *err);
+
+/* Fetches a token now (start-up checks). */
+int mkto_authenticate(mkto_client *c, mk_error *err);
+
+/* GET /rest/v1/leads.json by a filter (id, email, sfdcLeadId, sfdcContactId) for up to 300
+ * values; *result is the envelope's result array (caller frees). */
+int mkto_leads_by(mkto_client *c, const char *filter_type, const char *const *values, size_t n,
+                  const char *fields, cJSON **result, mk_error *err);
+
+/* GET /rest/v1/programs/{id}/members.json?filterType=leadId with statusName, for up to 300
+ * leads; *result is the result array (members not in the program are absent). */
+int mkto_member_statuses(mkto_client *c, const char *program_id, const char *const *lead_ids,
+                         size_t n, cJSON **result, mk_error *err);
+
+/* POST /rest/v1/programs/{id}/members/status.json for up to 300 leads; *result is the
+ * per-lead result array (seq, leadId, status created|updated|skipped, reasons). */
+int mkto_set_status(mkto_client *c, const char *program_id, const char *status,
+                    const char *const *lead_ids, size_t n, cJSON **result, mk_error *err);
+
+/* POST /rest/v1/programs/{id}/members/delete.json for up to 300 leads. */
+int mkto_remove_members(mkto_client *c, const char *program_id, const char *const *lead_ids,
+                        size_t n, cJSON **result, mk_error *err);
+
+/* POST /rest/v1/leads.json createOrUpdate on email for up to 300 people given as a JSON array
+ * of {email, firstName, lastName, company}; *result per input (id, status, reasons). */
+int mkto_upsert_leads(mkto_client *c, const cJSON *input, cJSON **result, mk_error *err);
+
+/* The first reason code of a skipped per-record result ("1037"), or "" when none. */
+const char *mkto_reason_code(const cJSON *item, char *buf, size_t size);
+
+/* Classifies a Marketo error code (also used for per-record reasons). */
+mk_outcome mkto_classify(const char *code);
+
+#endif

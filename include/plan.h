@@ -1,0 +1,82 @@
+/* plan — what one event means for both CRMs, given its mapping and the member's recorded
+ * state. The sync rules of SPEC section 8 live here and nowhere else.
+ *
+ * Pure: no I/O, no clock. For one event it decides to apply (and the member state wanted on
+ * each side), to drop it (duplicate, echo of our own write, stale, unmapped), to park it
+ * (its mapping is disabled), to dead-letter it (a status with no counterpart: never
+ * guessed), or that a status must be read from a CRM first. Rules, in order:
+ *   1. a Salesforce change by SF_INTEGRATION_USER_ID is our own write: echo;
+ *   2. program events need the program's mapping, Salesforce events the campaign's (else
+ *      unmapped); F7 flow actions need none, and also reach the program when the campaign
+ *      is mapped; a disabled mapping parks the event;
+ *   3. an event older than the recorded state is stale (newest source time wins per
+ *      member), before any status is read or translated;
+ *   4. a missing status is read first (NEED_STATUS); statuses translate through the
+ *      mapping; no counterpart → dead letter;
+ *   5. when the wanted state equals the recorded one on every side that would be written,
+ *      nothing is applied: an echo when the state was last written from the other side, a
+ *      duplicate otherwise. Such a drop still has `record` set: the event's own side and its
+ *      newer time are recorded in `next`, so that later-delivered older events stay stale. */
+#ifndef CS_PLAN_H
+#define CS_PLAN_H
+
+#include "event.h"
+#include "status_map.h"
+
+#include <stdbool.h>
+#include <stdint.h>
+
+/* What the service last recorded about one person's membership in one mapped pair (or one
+ * campaign for unmapped F7 actions). */
+typedef struct member_state {
+    bool known;
+    bool sf_member;
+    char sf_status[STATUS_LABEL_MAX];
+    char cm_id[EV_SFID_MAX];     /* CampaignMember id */
+    char sf_person[EV_SFID_MAX]; /* Lead or Contact id */
+    bool mkto_member;
+    char mkto_status[STATUS_LABEL_MAX];
+    char mkto_lead[EV_NUMID_MAX];
+    char email[EV_TEXT_MAX];
+    int64_t ts;                  /* newest source time recorded (ms) */
+    int64_t updated_ms;          /* when we recorded it */
+    event_source src;            /* side whose change was recorded last */
+} member_state;
+
+typedef enum {
+    PLAN_APPLY,
+    PLAN_DROP,
+    PLAN_PARK,        /* the mapping is disabled: keep the event until it is enabled */
+    PLAN_DEAD,        /* permanent: message says why */
+    PLAN_NEED_STATUS, /* read the status first (need_from says where), then plan again */
+} plan_kind;
+
+typedef enum { DROP_NONE = 0, DROP_DUPLICATE, DROP_ECHO, DROP_STALE, DROP_UNMAPPED } drop_reason;
+
+typedef struct {
+    plan_kind kind;
+    drop_reason reason;
+    event_source need_from;      /* PLAN_NEED_STATUS: Marketo member status or Salesforce
+                                    campaign default */
+    char message[512];           /* PLAN_DEAD */
+    char program_id[EV_NUMID_MAX];
+    char campaign_id[EV_SFID_MAX];
+    /* PLAN_APPLY: wanted state per side; to_* false when that side needs no write. */
+    bool to_sf, sf_member;
+    char sf_status[STATUS_LABEL_MAX];
+    bool to_mkto, mkto_member;
+    char mkto_status[STATUS_LABEL_MAX];
+    /* The member state to record once every write succeeded (PLAN_APPLY), or at once when
+     * `record` is set on a drop. */
+    member_state next;
+    bool record;
+} plan_result;
+
+/* m: the mapping found for the event (by program for Marketo program events, by campaign for
+ * Salesforce events and F7 actions), or NULL. st: recorded state, or NULL/unknown. */
+void plan_event(const event *ev, const mapping *m, const member_state *st,
+                const char *integration_user_id, plan_result *out);
+
+const char *plan_drop_reason_name(drop_reason r);
+
+#endif

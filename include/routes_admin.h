@@ -1,0 +1,19 @@
+/* routes_admin — the /v1 admin API: mappings (F1, F10), the global sync switch (F10) and the
+ * dead-letter list with replay (F11).
+ *
+ * Owns bearer-token authentication with ADMIN_TOKEN (compared in constant time; without
+ * ADMIN_TOKEN every /v1 path answers 404), the JSON shapes of SPEC section 5, paging
+ * (`?limit=` default 100, at most 1000, `?cursor=`), and the side effects of a mapping
+ * change on waiting events: enabling or deleting a mapping queues its parked events again. */
+#ifndef CS_ROUTES_ADMIN_H
+#define CS_ROUTES_ADMIN_H
+
+#include "config.h"
+#include "http_server.h"
+
+#include <stddef.h>
+
+/* Writes the admin routes into out; returns how many. cfg must outlive the server. */
+size_t routes_admin(http_route *out, size_t max, const struct config *cfg);
+
+#endif

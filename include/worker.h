@@ -1,0 +1,37 @@
+/* worker — the loop that turns queued events into CRM changes.
+ *
+ * Owns the worker threads: each reads a batch from the Redis stream's consumer group, takes
+ * a short lock per member (so two workers, in any process, never write the same member at
+ * once), plans every event (plan.h), reads what the plan needs (a Marketo member status, a
+ * campaign's default status), resolves people across the CRMs (creating a Lead in
+ * Salesforce or a lead in Marketo when missing, one creation per email at a time), writes in
+ * batches (sObject Collections of 200; Marketo status calls of 300 per program and status),
+ * records the member state, and acknowledges. Failures retry with exponential backoff and
+ * jitter (Retry-After honoured) until MAX_ATTEMPTS, then go to the dead-letter list with the
+ * CRM's own text; permanent failures go there at once. Entries held by a worker that died
+ * are claimed back after CLAIM_IDLE_MS. Nothing runs while sync is disabled. */
+#ifndef CS_WORKER_H
+#define CS_WORKER_H
+
+#include "config.h"
+
+#include <stddef.h>
+
+typedef struct worker_pool worker_pool;
+
+/* Starts `threads` workers; NULL with err on failure. cfg must outlive the pool. */
+worker_pool *worker_pool_start(const struct config *cfg, int threads, char *err, size_t errlen);
+
+/* Asks every worker to stop after its current batch and waits for them. */
+void worker_pool_stop(worker_pool *p);
+
+/* Readiness check (routes_health_add_check): fails when events wait, sync is enabled and no
+ * worker anywhere finished an event for READY_STALL_S. ud: the config. */
+int worker_ready_check(void *ud, char *detail, size_t len);
+
+/* Backoff before retry number `attempt` (1-based): base * 2^(attempt-1), capped, with
+ * jitter in [50%, 100%]; never shorter than retry_after_ms when that is >= 0. Exposed for
+ * unit tests; r is a random number. */
+long worker_backoff_ms(int attempt, long base_ms, long max_ms, long retry_after_ms, unsigned r);
+
+#endif

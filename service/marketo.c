@@ -1,0 +1,357 @@
+/* marketo — identity token, envelope and error classification. See include/marketo.h. */
+#include "marketo.h"
+
+#include "http_client.h"
+#include "log.h"
+#include "metrics.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define MK_TIMEOUT_MS 30000
+#define URL_MAX 8192 /* Marketo refuses longer GET URIs with 414 */
+
+struct mkto_client {
+    http_client *http;
+    char base[512];
+    char client_id[256];
+    char client_secret[256];
+    char token[512];
+    mk_acquire_fn acquire;
+    mk_release_fn release;
+    void *limiter;
+};
+
+mkto_client *mkto_client_new(const struct config *cfg) {
+    mkto_client *c = calloc(1, sizeof *c);
+    if (!c) return NULL;
+    c->http = http_client_new("marketo", MK_TIMEOUT_MS);
+    if (!c->http) {
+        free(c);
+        return NULL;
+    }
+    snprintf(c->base, sizeof c->base, "%s", cfg->marketo_base_url ? cfg->marketo_base_url : "");
+    size_t n = strlen(c->base);
+    while (n && c->base[n - 1] == '/') c->base[--n] = '\0';
+    snprintf(c->client_id, sizeof c->client_id, "%s",
+             cfg->marketo_client_id ? cfg->marketo_client_id : "");
+    snprintf(c->client_secret, sizeof c->client_secret, "%s",
+             cfg->marketo_client_secret ? cfg->marketo_client_secret : "");
+    return c;
+}
+
+void mkto_client_free(mkto_client *c) {
+    if (!c) return;
+    http_client_free(c->http);
+    free(c);
+}
+
+void mkto_client_set_limiter(mkto_client *c, mk_acquire_fn acquire, mk_release_fn release,
+                             void *ud) {
+    c->acquire = acquire;
+    c->release = release;
+    c->limiter = ud;
+}
+
+mk_outcome mkto_classify(const char *code) {
+    static const char *const retry[] = {"502", "604", "606", "608", "611", "614",
+                                        "615", "713", "719", "607"};
+    for (size_t i = 0; i < sizeof retry / sizeof retry[0]; i++)
+        if (strcmp(code, retry[i]) == 0) return MK_RETRY;
+    return MK_PERMANENT;
+}
+
+/* Milliseconds until Marketo's daily quota resets: midnight US Central time. */
+static long until_daily_reset_ms(void) {
+    time_t now = time(NULL);
+    /* Central time is UTC-6 (CST) or UTC-5 (CDT); waiting for the later of the two is safe. */
+    time_t central = now - 5 * 3600;
+    long into_day = (long)(central % 86400);
+    return (86400 - into_day) * 1000L + 60000L;
+}
+
+static void set_err(mk_error *e, mk_outcome o, long status, const char *code, const char *msg) {
+    e->outcome = o;
+    e->status = status;
+    snprintf(e->code, sizeof e->code, "%s", code);
+    snprintf(e->message, sizeof e->message, "%s", msg);
+    if (o != MK_OK) metrics_add(M_CRM_ERRORS, 1, "marketo", e->code);
+    if (strcmp(code, "607") == 0) e->retry_after_ms = until_daily_reset_ms();
+}
+
+int mkto_authenticate(mkto_client *c, mk_error *err) {
+    memset(err, 0, sizeof *err);
+    err->retry_after_ms = -1;
+    char *id = http_client_escape(c->http, c->client_id);
+    char *secret = http_client_escape(c->http, c->client_secret);
+    char *url = malloc(URL_MAX);
+    int rc = -1;
+    http_result res = {0};
+    if (!id || !secret || !url) {
+        set_err(err, MK_RETRY, 0, "internal", "out of memory");
+        goto out;
+    }
+    snprintf(url, URL_MAX,
+             "%s/identity/oauth/token?grant_type=client_credentials&client_id=%s&"
+             "client_secret=%s",
+             c->base, id, secret);
+    const char *hdr[] = {"Accept: application/json", NULL};
+    if (http_client_request(c->http, "GET", url, hdr, NULL, 0, &res) != 0) {
+        set_err(err, MK_RETRY, 0, "network", res.error);
+        goto out;
+    }
+    cJSON *o = cJSON_ParseWithLength(res.body, res.len);
+    const cJSON *tok = cJSON_GetObjectItemCaseSensitive(o, "access_token");
+    if (res.status == 200 && cJSON_IsString(tok)) {
+        snprintf(c->token, sizeof c->token, "%s", tok->valuestring);
+        rc = 0;
+    } else {
+        const cJSON *d = cJSON_GetObjectItemCaseSensitive(o, "error_description");
+        char msg[300];
+        snprintf(msg, sizeof msg, "Marketo refused the client credentials (HTTP %ld): %.200s",
+                 res.status, cJSON_IsString(d) ? d->valuestring : res.body);
+        set_err(err, MK_RETRY, res.status, "auth", msg);
+    }
+    cJSON_Delete(o);
+out:
+    free(id);
+    free(secret);
+    free(url);
+    http_result_free(&res);
+    return rc;
+}
+
+int mkto_call(mkto_client *c, const char *method, const char *path, const char *body,
+              cJSON **envelope, mk_error *err) {
+    *envelope = NULL;
+    memset(err, 0, sizeof *err);
+    err->retry_after_ms = -1;
+    if (!c->token[0] && mkto_authenticate(c, err) != 0) return -1;
+    for (int attempt = 0; attempt < 2; attempt++) {
+        if (c->acquire && c->acquire(c->limiter) != 0) {
+            set_err(err, MK_RETRY, 0, "limiter", "the shared Marketo call budget is unavailable "
+                                                 "(Redis unreachable)");
+            return -1;
+        }
+        char *url = malloc(URL_MAX);
+        char auth[600];
+        if (!url) {
+            if (c->release) c->release(c->limiter);
+            set_err(err, MK_RETRY, 0, "internal", "out of memory");
+            return -1;
+        }
+        snprintf(url, URL_MAX, "%s%s", c->base, path);
+        snprintf(auth, sizeof auth, "Authorization: Bearer %s", c->token);
+        const char *hdr[] = {auth, "Accept: application/json", "Content-Type: application/json",
+                             NULL};
+        http_result res;
+        int rc = http_client_request(c->http, method, url, hdr, body, body ? strlen(body) : 0,
+                                     &res);
+        free(url);
+        if (c->release) c->release(c->limiter);
+        if (rc != 0) {
+            set_err(err, MK_RETRY, 0, strstr(res.error, "imeout") ? "timeout" : "network",
+                    res.error);
+            http_result_free(&res);
+            return -1;
+        }
+        if (res.status != 200) {
+            char code[16], msg[400];
+            snprintf(code, sizeof code, "HTTP_%ld", res.status);
+            snprintf(msg, sizeof msg, "Marketo answered HTTP %ld: %.300s", res.status, res.body);
+            long ra = http_retry_after_ms(res.retry_after);
+            set_err(err, res.status >= 500 || res.status == 429 ? MK_RETRY : MK_PERMANENT,
+                    res.status, code, msg);
+            err->retry_after_ms = ra;
+            http_result_free(&res);
+            return -1;
+        }
+        cJSON *o = cJSON_ParseWithLength(res.body, res.len);
+        http_result_free(&res);
+        if (!cJSON_IsObject(o)) {
+            cJSON_Delete(o);
+            set_err(err, MK_RETRY, 200, "unexpected", "Marketo answered something that is not "
+                                                      "a JSON object");
+            return -1;
+        }
+        if (cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(o, "success"))) {
+            *envelope = o;
+            return 0;
+        }
+        const cJSON *e = cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(o, "errors"), 0);
+        const cJSON *code = cJSON_GetObjectItemCaseSensitive(e, "code");
+        const cJSON *msg = cJSON_GetObjectItemCaseSensitive(e, "message");
+        char cs[32];
+        if (cJSON_IsString(code))
+            snprintf(cs, sizeof cs, "%s", code->valuestring);
+        else if (cJSON_IsNumber(code))
+            snprintf(cs, sizeof cs, "%d", code->valueint);
+        else
+            snprintf(cs, sizeof cs, "unknown");
+        char text[400];
+        snprintf(text, sizeof text, "%.380s", cJSON_IsString(msg) ? msg->valuestring : "");
+        cJSON_Delete(o);
+        if ((strcmp(cs, "601") == 0 || strcmp(cs, "602") == 0) && attempt == 0) {
+            /* Expired or invalid token: get a new one and retry at once, once. */
+            metrics_add(M_CRM_ERRORS, 1, "marketo", cs);
+            c->token[0] = '\0';
+            if (mkto_authenticate(c, err) != 0) return -1;
+            continue;
+        }
+        bool auth_again = strcmp(cs, "601") == 0 || strcmp(cs, "602") == 0;
+        set_err(err, auth_again ? MK_RETRY : mkto_classify(cs), 200, cs, text);
+        return -1;
+    }
+    return -1;
+}
+
+/* "a,b,c" of up to n values, each URL-escaped, into a malloc'd string. */
+static char *joined(mkto_client *c, const char *const *values, size_t n) {
+    size_t cap = 64, len = 0;
+    char *out = malloc(cap);
+    if (!out) return NULL;
+    out[0] = '\0';
+    for (size_t i = 0; i < n; i++) {
+        char *e = http_client_escape(c->http, values[i]);
+        if (!e) {
+            free(out);
+            return NULL;
+        }
+        size_t el = strlen(e);
+        if (len + el + 4 > cap) {
+            while (len + el + 4 > cap) cap *= 2;
+            char *nb = realloc(out, cap);
+            if (!nb) {
+                free(e);
+                free(out);
+                return NULL;
+            }
+            out = nb;
+        }
+        len += (size_t)sprintf(out + len, "%s%s", i ? "," : "", e);
+        free(e);
+    }
+    return out;
+}
+
+static int get_result(mkto_client *c, const char *path, cJSON **result, mk_error *err) {
+    cJSON *env = NULL;
+    if (mkto_call(c, "GET", path, NULL, &env, err) != 0) return -1;
+    *result = cJSON_DetachItemFromObjectCaseSensitive(env, "result");
+    if (!*result) *result = cJSON_CreateArray();
+    cJSON_Delete(env);
+    return 0;
+}
+
+int mkto_leads_by(mkto_client *c, const char *filter_type, const char *const *values, size_t n,
+                  const char *fields, cJSON **result, mk_error *err) {
+    *result = NULL;
+    char *vals = joined(c, values, n);
+    char *path = vals ? malloc(strlen(vals) + 256) : NULL;
+    if (!path) {
+        free(vals);
+        set_err(err, MK_RETRY, 0, "internal", "out of memory");
+        return -1;
+    }
+    sprintf(path, "/rest/v1/leads.json?filterType=%s&filterValues=%s&fields=%s&batchSize=300",
+            filter_type, vals, fields);
+    free(vals);
+    int rc = get_result(c, path, result, err);
+    free(path);
+    return rc;
+}
+
+int mkto_member_statuses(mkto_client *c, const char *program_id, const char *const *lead_ids,
+                         size_t n, cJSON **result, mk_error *err) {
+    *result = NULL;
+    char *vals = joined(c, lead_ids, n);
+    char *path = vals ? malloc(strlen(vals) + 256) : NULL;
+    if (!path) {
+        free(vals);
+        set_err(err, MK_RETRY, 0, "internal", "out of memory");
+        return -1;
+    }
+    sprintf(path, "/rest/v1/programs/%s/members.json?filterType=leadId&filterValues=%s&"
+                  "fields=leadId,statusName&batchSize=300",
+            program_id, vals);
+    free(vals);
+    int rc = get_result(c, path, result, err);
+    free(path);
+    return rc;
+}
+
+/* POST with a JSON body; *result is the envelope's result array. */
+static int post_result(mkto_client *c, const char *path, cJSON *body, cJSON **result,
+                       mk_error *err) {
+    *result = NULL;
+    char *text = cJSON_PrintUnformatted(body);
+    if (!text) {
+        set_err(err, MK_RETRY, 0, "internal", "out of memory");
+        return -1;
+    }
+    cJSON *env = NULL;
+    int rc = mkto_call(c, "POST", path, text, &env, err);
+    free(text);
+    if (rc != 0) return -1;
+    *result = cJSON_DetachItemFromObjectCaseSensitive(env, "result");
+    if (!*result) *result = cJSON_CreateArray();
+    cJSON_Delete(env);
+    return 0;
+}
+
+static cJSON *lead_input(const char *const *lead_ids, size_t n) {
+    cJSON *in = cJSON_CreateArray();
+    for (size_t i = 0; i < n; i++) {
+        cJSON *o = cJSON_CreateObject();
+        cJSON_AddNumberToObject(o, "leadId", strtod(lead_ids[i], NULL));
+        cJSON_AddItemToArray(in, o);
+    }
+    return in;
+}
+
+int mkto_set_status(mkto_client *c, const char *program_id, const char *status,
+                    const char *const *lead_ids, size_t n, cJSON **result, mk_error *err) {
+    char path[128];
+    snprintf(path, sizeof path, "/rest/v1/programs/%s/members/status.json", program_id);
+    cJSON *body = cJSON_CreateObject();
+    cJSON_AddStringToObject(body, "statusName", status);
+    cJSON_AddItemToObject(body, "input", lead_input(lead_ids, n));
+    int rc = post_result(c, path, body, result, err);
+    cJSON_Delete(body);
+    return rc;
+}
+
+int mkto_remove_members(mkto_client *c, const char *program_id, const char *const *lead_ids,
+                        size_t n, cJSON **result, mk_error *err) {
+    char path[128];
+    snprintf(path, sizeof path, "/rest/v1/programs/%s/members/delete.json", program_id);
+    cJSON *body = cJSON_CreateObject();
+    cJSON_AddItemToObject(body, "input", lead_input(lead_ids, n));
+    int rc = post_result(c, path, body, result, err);
+    cJSON_Delete(body);
+    return rc;
+}
+
+int mkto_upsert_leads(mkto_client *c, const cJSON *input, cJSON **result, mk_error *err) {
+    cJSON *body = cJSON_CreateObject();
+    cJSON_AddStringToObject(body, "action", "createOrUpdate");
+    cJSON_AddStringToObject(body, "lookupField", "email");
+    cJSON_AddItemToObject(body, "input", cJSON_Duplicate(input, true));
+    int rc = post_result(c, "/rest/v1/leads.json", body, result, err);
+    cJSON_Delete(body);
+    return rc;
+}
+
+const char *mkto_reason_code(const cJSON *item, char *buf, size_t size) {
+    const cJSON *r = cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(item, "reasons"), 0);
+    const cJSON *code = cJSON_GetObjectItemCaseSensitive(r, "code");
+    if (cJSON_IsString(code))
+        snprintf(buf, size, "%s", code->valuestring);
+    else if (cJSON_IsNumber(code))
+        snprintf(buf, size, "%d", code->valueint);
+    else
+        buf[0] = '\0';
+    return buf;
+}

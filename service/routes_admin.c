@@ -1,0 +1,328 @@
+/* routes_admin — mappings, sync switch, dead letters. See include/routes_admin.h. */
+#include "routes_admin.h"
+
+#include "log.h"
+#include "secure.h"
+#include "status_map.h"
+#include "store.h"
+
+#include <cJSON.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define LIMIT_DEFAULT 100
+#define LIMIT_MAX 1000
+
+/* Checks the bearer token; answers and returns false when the request may not go on. */
+static bool authorized(http_request *req, const struct config *cfg) {
+    if (!cfg->admin_token) {
+        http_reply_error(req, 404, "not_found",
+                         "the admin API is disabled; set ADMIN_TOKEN to enable it");
+        return false;
+    }
+    const char *h = http_req_header(req, "Authorization");
+    const char *presented = h && strncmp(h, "Bearer ", 7) == 0 ? h + 7 : NULL;
+    if (!secure_equals(presented, cfg->admin_token)) {
+        http_reply_header(req, "WWW-Authenticate", "Bearer");
+        http_reply_error(req, 401, "unauthorized",
+                         "missing or wrong bearer token; send Authorization: Bearer "
+                         "<ADMIN_TOKEN>");
+        return false;
+    }
+    return true;
+}
+
+static store *redis_or_503(http_request *req) {
+    store *st = store_thread();
+    if (!st) http_reply_error(req, 503, "unavailable", "out of memory");
+    return st;
+}
+
+static void unavailable(http_request *req, const char *err) {
+    http_reply_error(req, 503, "unavailable", "Redis is unavailable: %s", err);
+}
+
+static void reply_json(http_request *req, int status, cJSON *o) {
+    char *s = cJSON_PrintUnformatted(o);
+    cJSON_Delete(o);
+    if (!s) {
+        http_reply_error(req, 500, "internal", "out of memory");
+        return;
+    }
+    http_reply_owned(req, status, "application/json", s, strlen(s));
+}
+
+/* ?limit= within 1..1000 (default 100); false after answering 400. */
+static bool read_limit(http_request *req, long *limit) {
+    const char *l = http_req_query(req, "limit");
+    *limit = LIMIT_DEFAULT;
+    if (!l) return true;
+    char *end;
+    long v = strtol(l, &end, 10);
+    if (*end || v < 1 || v > LIMIT_MAX) {
+        http_reply_error(req, 400, "invalid_parameter", "limit must be an integer from 1 to %d",
+                         LIMIT_MAX);
+        return false;
+    }
+    *limit = v;
+    return true;
+}
+
+static cJSON *mapping_object(const mapping *m) {
+    char *s = mapping_to_json(m);
+    cJSON *o = s ? cJSON_Parse(s) : NULL;
+    free(s);
+    return o;
+}
+
+static void list_page(http_request *req, cJSON *items, const char *next) {
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddItemToObject(o, "items", items);
+    if (next && *next)
+        cJSON_AddStringToObject(o, "next", next);
+    else
+        cJSON_AddNullToObject(o, "next");
+    reply_json(req, 200, o);
+}
+
+/* ---- mappings ---- */
+
+static void put_mapping(http_request *req, void *ud) {
+    const struct config *cfg = ud;
+    if (!authorized(req, cfg)) return;
+    const char *pid = http_req_param(req, "programId");
+    size_t len;
+    const char *body = http_req_body(req, &len);
+    mapping m;
+    bool force;
+    char err[STORE_ERR_MAX];
+    if (mapping_from_request(pid, body, len, &m, &force, err, sizeof err) != 0) {
+        http_reply_error(req, 400, "invalid_mapping", "%s", err);
+        return;
+    }
+    store *st = redis_or_503(req);
+    if (!st) return;
+    mapping old;
+    int had = store_mapping_get(st, pid, &old, err, sizeof err);
+    if (had < 0) {
+        unavailable(req, err);
+        return;
+    }
+    int64_t now = event_now_ms();
+    m.created_ms = had ? old.created_ms : now;
+    m.updated_ms = now;
+    char other[EV_NUMID_MAX] = "";
+    int rc = store_mapping_put(st, &m, other, sizeof other, err, sizeof err);
+    if (rc < 0) {
+        unavailable(req, err);
+        return;
+    }
+    if (rc == 2) {
+        http_reply_error(req, 409, "conflict",
+                         "campaign %s is already mapped to program %s; a campaign maps to one "
+                         "program: delete that mapping first", m.campaign_id, other);
+        return;
+    }
+    LOG_KV(LOG_INFO, rc == 1 ? "mapping created" : "mapping replaced", "program_id", pid,
+           "campaign_id", m.campaign_id, "enabled", m.enabled ? "true" : "false");
+    if (m.enabled) store_unpark(st, pid, err, sizeof err);
+    cJSON *o = mapping_object(&m);
+    /* Comparing both status lists needs the CRMs; until that runs the answer says so. */
+    cJSON_AddStringToObject(o, "statusCheck", "pending");
+    (void)force;
+    reply_json(req, rc == 1 ? 201 : 200, o);
+}
+
+static void get_mapping(http_request *req, void *ud) {
+    const struct config *cfg = ud;
+    if (!authorized(req, cfg)) return;
+    store *st = redis_or_503(req);
+    if (!st) return;
+    const char *pid = http_req_param(req, "programId");
+    mapping m;
+    char err[STORE_ERR_MAX];
+    int rc = store_mapping_get(st, pid, &m, err, sizeof err);
+    if (rc < 0)
+        unavailable(req, err);
+    else if (rc == 0)
+        http_reply_error(req, 404, "not_found", "no mapping for program %s", pid);
+    else
+        reply_json(req, 200, mapping_object(&m));
+}
+
+static void delete_mapping(http_request *req, void *ud) {
+    const struct config *cfg = ud;
+    if (!authorized(req, cfg)) return;
+    store *st = redis_or_503(req);
+    if (!st) return;
+    const char *pid = http_req_param(req, "programId");
+    char err[STORE_ERR_MAX];
+    int rc = store_mapping_delete(st, pid, err, sizeof err);
+    if (rc < 0) {
+        unavailable(req, err);
+        return;
+    }
+    if (rc == 0) {
+        http_reply_error(req, 404, "not_found", "no mapping for program %s", pid);
+        return;
+    }
+    LOG_KV(LOG_INFO, "mapping deleted", "program_id", pid);
+    /* Its parked events are now unmapped: queue them so workers count them as such. */
+    store_unpark(st, pid, err, sizeof err);
+    http_reply(req, 204, NULL, NULL, 0);
+}
+
+static void list_mappings(http_request *req, void *ud) {
+    const struct config *cfg = ud;
+    if (!authorized(req, cfg)) return;
+    long limit;
+    if (!read_limit(req, &limit)) return;
+    store *st = redis_or_503(req);
+    if (!st) return;
+    mapping *ms = calloc((size_t)limit, sizeof *ms);
+    char next[EV_NUMID_MAX], err[STORE_ERR_MAX];
+    if (!ms) {
+        http_reply_error(req, 500, "internal", "out of memory");
+        return;
+    }
+    const char *cursor = http_req_query(req, "cursor");
+    long n = store_mapping_list(st, cursor ? cursor : "", limit, ms, next, sizeof next, err,
+                                sizeof err);
+    if (n < 0) {
+        free(ms);
+        unavailable(req, err);
+        return;
+    }
+    cJSON *items = cJSON_CreateArray();
+    for (long i = 0; i < n; i++) cJSON_AddItemToArray(items, mapping_object(&ms[i]));
+    free(ms);
+    list_page(req, items, next);
+}
+
+/* ---- sync switch ---- */
+
+static void reply_sync(http_request *req, bool enabled) {
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddBoolToObject(o, "enabled", enabled);
+    reply_json(req, 200, o);
+}
+
+static void get_sync(http_request *req, void *ud) {
+    const struct config *cfg = ud;
+    if (!authorized(req, cfg)) return;
+    store *st = redis_or_503(req);
+    if (!st) return;
+    bool enabled;
+    char err[STORE_ERR_MAX];
+    if (store_sync_get(st, &enabled, err, sizeof err) != 0)
+        unavailable(req, err);
+    else
+        reply_sync(req, enabled);
+}
+
+static void put_sync(http_request *req, void *ud) {
+    const struct config *cfg = ud;
+    if (!authorized(req, cfg)) return;
+    size_t len;
+    const char *body = http_req_body(req, &len);
+    cJSON *o = cJSON_ParseWithLength(body, len);
+    const cJSON *en = cJSON_GetObjectItemCaseSensitive(o, "enabled");
+    if (!cJSON_IsBool(en)) {
+        cJSON_Delete(o);
+        http_reply_error(req, 400, "invalid_field", "the body must be {\"enabled\": true} or "
+                                                    "{\"enabled\": false}");
+        return;
+    }
+    bool enabled = cJSON_IsTrue(en);
+    cJSON_Delete(o);
+    store *st = redis_or_503(req);
+    if (!st) return;
+    char err[STORE_ERR_MAX];
+    if (store_sync_set(st, enabled, err, sizeof err) != 0) {
+        unavailable(req, err);
+        return;
+    }
+    LOG_KV(LOG_INFO, enabled ? "sync enabled" : "sync disabled");
+    reply_sync(req, enabled);
+}
+
+/* ---- dead letters ---- */
+
+static void list_dead(http_request *req, void *ud) {
+    const struct config *cfg = ud;
+    if (!authorized(req, cfg)) return;
+    long limit;
+    if (!read_limit(req, &limit)) return;
+    store *st = redis_or_503(req);
+    if (!st) return;
+    char next[64], err[STORE_ERR_MAX];
+    const char *cursor = http_req_query(req, "cursor");
+    char *items = store_dead_list(st, cursor ? cursor : "", limit, next, sizeof next, err,
+                                  sizeof err);
+    if (!items) {
+        unavailable(req, err);
+        return;
+    }
+    cJSON *arr = cJSON_Parse(items);
+    free(items);
+    list_page(req, arr ? arr : cJSON_CreateArray(), next);
+}
+
+static void replay_dead(http_request *req, void *ud) {
+    const struct config *cfg = ud;
+    if (!authorized(req, cfg)) return;
+    store *st = redis_or_503(req);
+    if (!st) return;
+    const char *id = http_req_param(req, "id");
+    char err[STORE_ERR_MAX];
+    int rc = store_dead_replay(st, id, err, sizeof err);
+    if (rc < 0) {
+        unavailable(req, err);
+        return;
+    }
+    if (rc == 0) {
+        http_reply_error(req, 404, "not_found", "no dead letter %s", id);
+        return;
+    }
+    LOG_KV(LOG_INFO, "dead letter replayed", "id", id);
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddStringToObject(o, "id", id);
+    cJSON_AddStringToObject(o, "status", "queued");
+    reply_json(req, 202, o);
+}
+
+static void delete_dead(http_request *req, void *ud) {
+    const struct config *cfg = ud;
+    if (!authorized(req, cfg)) return;
+    store *st = redis_or_503(req);
+    if (!st) return;
+    const char *id = http_req_param(req, "id");
+    char err[STORE_ERR_MAX];
+    int rc = store_dead_delete(st, id, err, sizeof err);
+    if (rc < 0)
+        unavailable(req, err);
+    else if (rc == 0)
+        http_reply_error(req, 404, "not_found", "no dead letter %s", id);
+    else
+        http_reply(req, 204, NULL, NULL, 0);
+}
+
+size_t routes_admin(http_route *out, size_t max, const struct config *cfg) {
+    void *ud = (void *)cfg;
+    const http_route r[] = {
+        {"GET", "/v1/mappings", list_mappings, ud, NULL},
+        {"PUT", "/v1/mappings/{programId}", put_mapping, ud, NULL},
+        {"GET", "/v1/mappings/{programId}", get_mapping, ud, NULL},
+        {"DELETE", "/v1/mappings/{programId}", delete_mapping, ud, NULL},
+        {"GET", "/v1/sync", get_sync, ud, NULL},
+        {"PUT", "/v1/sync", put_sync, ud, NULL},
+        {"GET", "/v1/deadletters", list_dead, ud, NULL},
+        {"POST", "/v1/deadletters/{id}/replay", replay_dead, ud, NULL},
+        {"DELETE", "/v1/deadletters/{id}", delete_dead, ud, NULL},
+    };
+    size_t n = sizeof r / sizeof r[0];
+    if (n > max) n = max;
+    memcpy(out, r, sizeof r[0] * n);
+    return n;
+}

@@ -1,0 +1,1391 @@
+/* worker — read, plan, resolve, write, record, acknowledge. See include/worker.h. */
+#include "worker.h"
+
+#include "event.h"
+#include "log.h"
+#include "marketo.h"
+#include "metrics.h"
+#include "plan.h"
+#include "salesforce.h"
+#include "status_map.h"
+#include "store.h"
+
+#include <ctype.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+#include <unistd.h>
+
+#define READ_MAX 1000          /* events per batch under load */
+#define BLOCK_MS 500           /* an idle read waits this long (and then checks the switch) */
+#define CLAIM_EVERY_MS 2000
+#define UNPARK_EVERY_MS 2000
+#define LOCK_TTL_MS 120000     /* longer than any batch; released explicitly */
+#define DEFER_MS 20            /* a busy member's event is tried again this soon */
+#define SOQL_IN_MAX 100        /* values per SOQL IN list, keeping the URL short */
+#define MKTO_BATCH 300
+#define MKTO_WINDOW_MS 21000   /* Marketo's 20 s, plus a second for clock and transit skew */
+#define PLACEHOLDER "[not provided]"
+
+struct worker_pool {
+    const struct config *cfg;
+    int n;
+    pthread_t *threads;
+    struct wctx *ctx;
+    atomic_bool stop;
+};
+
+typedef struct wctx {
+    worker_pool *pool;
+    const struct config *cfg;
+    int index;
+    store *st;
+    sf_client *sf;
+    mkto_client *mk;
+    char consumer[128];
+    unsigned long seq;
+    unsigned rnd;
+    char permit[192]; /* the Marketo permit this thread holds */
+} wctx;
+
+typedef enum { IT_PENDING = 0, IT_DONE, IT_DROP, IT_RETRY, IT_DEAD, IT_DEFER, IT_PARKED } it_state;
+
+typedef struct {
+    store_entry *e;
+    event ev;
+    bool parsed;
+    bool has_map;
+    mapping map;
+    char campaign[EV_SFID_MAX];
+    char lead[EV_NUMID_MAX]; /* Marketo lead id when known */
+    char lock_key[160];
+    bool locked;
+    member_state st;
+    plan_result p;
+    it_state state;
+    const char *target; /* CRM that failed, for retries_total */
+    char error[700];
+    long retry_after_ms;
+    /* resolution */
+    char sf_person[EV_SFID_MAX];
+    char cm_id[EV_SFID_MAX];
+    bool backward;
+} item;
+
+typedef struct {
+    wctx *w;
+    item *items;
+    size_t n;
+} batch;
+
+static int64_t now_ms(void) { return event_now_ms(); }
+
+static void sleep_ms(long ms) {
+    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+    nanosleep(&ts, NULL);
+}
+
+long worker_backoff_ms(int attempt, long base_ms, long max_ms, long retry_after_ms, unsigned r) {
+    long d = base_ms;
+    for (int i = 1; i < attempt && d < max_ms; i++) d *= 2;
+    if (d > max_ms) d = max_ms;
+    /* Jitter spreads retries of many events that failed together. */
+    long jittered = d / 2 + (long)(r % (unsigned)(d / 2 + 1));
+    if (retry_after_ms >= 0 && jittered < retry_after_ms) jittered = retry_after_ms;
+    return jittered;
+}
+
+static void fail(item *it, it_state s, const char *target, long retry_after_ms, const char *fmt,
+                 ...) __attribute__((format(printf, 5, 6)));
+static void fail(item *it, it_state s, const char *target, long retry_after_ms, const char *fmt,
+                 ...) {
+    if (it->state == IT_DEAD) return; /* the first permanent reason stays */
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(it->error, sizeof it->error, fmt, ap);
+    va_end(ap);
+    it->state = s;
+    it->target = target;
+    it->retry_after_ms = retry_after_ms;
+}
+
+static void lower(char *dst, size_t size, const char *src) {
+    size_t i = 0;
+    for (; src[i] && i + 1 < size; i++) dst[i] = (char)tolower((unsigned char)src[i]);
+    dst[i] = '\0';
+}
+
+/* ---------------------------------------------------------------- Marketo budget */
+
+static int permit_acquire(void *ud) {
+    wctx *w = ud;
+    char err[STORE_ERR_MAX];
+    snprintf(w->permit, sizeof w->permit, "%s:%lu", w->consumer, ++w->seq);
+    for (int tries = 0; !atomic_load(&w->pool->stop) || tries == 0; tries++) {
+        long wait = store_mkto_acquire(w->st, w->permit, w->cfg->marketo_calls_per_20s,
+                                       MKTO_WINDOW_MS, w->cfg->marketo_max_concurrent, err,
+                                       sizeof err);
+        if (wait < 0) return -1;
+        if (wait == 0) return 0;
+        sleep_ms(wait < 200 ? wait : 200);
+    }
+    return -1;
+}
+
+static void permit_release(void *ud) {
+    wctx *w = ud;
+    char err[STORE_ERR_MAX];
+    store_mkto_release(w->st, w->permit, err, sizeof err);
+}
+
+/* ---------------------------------------------------------------- preparation */
+
+static int load_mapping(batch *b, item *it, char *err, size_t errlen) {
+    bool by_program = it->ev.type == EV_MEMBER_STATUS_CHANGED || it->ev.type == EV_MEMBER_REMOVED;
+    /* Earlier items of the batch often ask for the same mapping. */
+    for (item *o = b->items; o < it; o++) {
+        if (!o->parsed) continue;
+        bool same = by_program ? (o->has_map && strcmp(o->map.program_id, it->ev.program_id) == 0)
+                               : (o->has_map &&
+                                  strncmp(o->map.campaign_id, it->ev.campaign_id, 15) == 0);
+        if (same) {
+            it->has_map = true;
+            it->map = o->map;
+            return 0;
+        }
+    }
+    int rc = by_program ? store_mapping_get(b->w->st, it->ev.program_id, &it->map, err, errlen)
+                        : store_mapping_by_campaign(b->w->st, it->ev.campaign_id, &it->map, err,
+                                                    errlen);
+    if (rc < 0) return -1;
+    it->has_map = rc == 1;
+    return 0;
+}
+
+static void member_key(item *it) {
+    snprintf(it->campaign, sizeof it->campaign, "%s",
+             it->has_map ? it->map.campaign_id : it->ev.campaign_id);
+    if (it->lead[0])
+        snprintf(it->lock_key, sizeof it->lock_key, "cs:lock:member:%.15s:%s", it->campaign,
+                 it->lead);
+    else {
+        const char *p = it->ev.sf_contact_id[0] ? it->ev.sf_contact_id : it->ev.sf_lead_id;
+        snprintf(it->lock_key, sizeof it->lock_key, "cs:lock:member:%.15s:sf:%.15s",
+                 it->campaign, p);
+    }
+}
+
+static void replan(batch *b, item *it) {
+    plan_event(&it->ev, it->has_map ? &it->map : NULL, it->st.known ? &it->st : NULL,
+               b->w->cfg->sf_integration_user_id, &it->p);
+}
+
+/* Reads the Marketo statuses that webhooks without "status" left out. */
+static void fill_marketo_statuses(batch *b) {
+    for (size_t i = 0; i < b->n; i++) {
+        item *first = &b->items[i];
+        if (first->state != IT_PENDING || first->p.kind != PLAN_NEED_STATUS ||
+            first->p.need_from != SRC_MARKETO)
+            continue;
+        const char *pid = first->ev.program_id;
+        const char *ids[MKTO_BATCH];
+        item *group[MKTO_BATCH];
+        size_t n = 0;
+        for (size_t j = i; j < b->n && n < MKTO_BATCH; j++) {
+            item *it = &b->items[j];
+            if (it->state == IT_PENDING && it->p.kind == PLAN_NEED_STATUS &&
+                it->p.need_from == SRC_MARKETO && strcmp(it->ev.program_id, pid) == 0) {
+                group[n] = it;
+                ids[n++] = it->ev.mkto_lead_id;
+            }
+        }
+        cJSON *res = NULL;
+        mk_error err;
+        if (mkto_member_statuses(b->w->mk, pid, ids, n, &res, &err) != 0) {
+            for (size_t k = 0; k < n; k++)
+                fail(group[k], err.outcome == MK_RETRY ? IT_RETRY : IT_DEAD, "marketo",
+                     err.retry_after_ms, "reading the member status from Marketo program %s: "
+                     "%s %s", pid, err.code, err.message);
+            continue;
+        }
+        for (size_t k = 0; k < n; k++) {
+            const char *status = NOT_IN_PROGRAM; /* not a member: the lead left the program */
+            const cJSON *m;
+            cJSON_ArrayForEach(m, res) {
+                const cJSON *lid = cJSON_GetObjectItemCaseSensitive(m, "leadId");
+                const cJSON *sn = cJSON_GetObjectItemCaseSensitive(m, "statusName");
+                char buf[EV_NUMID_MAX];
+                if (cJSON_IsNumber(lid)) snprintf(buf, sizeof buf, "%.0f", lid->valuedouble);
+                else if (cJSON_IsString(lid)) snprintf(buf, sizeof buf, "%s", lid->valuestring);
+                else continue;
+                if (strcmp(buf, group[k]->ev.mkto_lead_id) == 0 && cJSON_IsString(sn))
+                    status = sn->valuestring;
+            }
+            if (!event_set(group[k]->ev.status, sizeof group[k]->ev.status, status))
+                fail(group[k], IT_DEAD, "marketo", -1, "Marketo status \"%.60s...\" is too long",
+                     status);
+            else
+                replan(b, group[k]);
+        }
+        cJSON_Delete(res);
+    }
+}
+
+/* add_to_campaign without a status: the campaign's default member status. */
+static void fill_default_statuses(batch *b) {
+    for (size_t i = 0; i < b->n; i++) {
+        item *it = &b->items[i];
+        if (it->state != IT_PENDING || it->p.kind != PLAN_NEED_STATUS ||
+            it->p.need_from != SRC_SALESFORCE)
+            continue;
+        char soql[256] = "SELECT Label FROM CampaignMemberStatus WHERE IsDefault = true AND "
+                         "CampaignId = ";
+        sf_soql_quote(soql, sizeof soql, it->ev.campaign_id);
+        cJSON *recs = NULL;
+        sf_error err;
+        if (sf_query(b->w->sf, soql, &recs, &err) != 0) {
+            fail(it, err.outcome == SF_RETRY ? IT_RETRY : IT_DEAD, "salesforce",
+                 err.retry_after_ms, "reading campaign %s's default status: %s: %s",
+                 it->ev.campaign_id, err.code, err.message);
+            cJSON_Delete(recs);
+            continue;
+        }
+        const cJSON *label = cJSON_GetObjectItemCaseSensitive(cJSON_GetArrayItem(recs, 0), "Label");
+        /* Every other item of the batch for the same campaign gets the same answer. */
+        for (size_t j = i; j < b->n; j++) {
+            item *o = &b->items[j];
+            if (o->state != IT_PENDING || o->p.kind != PLAN_NEED_STATUS ||
+                o->p.need_from != SRC_SALESFORCE ||
+                strncmp(o->ev.campaign_id, it->ev.campaign_id, 15) != 0)
+                continue;
+            if (!cJSON_IsString(label))
+                fail(o, IT_DEAD, "salesforce", -1, "campaign %s has no default member status "
+                     "(or does not exist)", o->ev.campaign_id);
+            else if (!event_set(o->ev.status, sizeof o->ev.status, label->valuestring))
+                fail(o, IT_DEAD, "salesforce", -1, "campaign %s's default status is too long",
+                     o->ev.campaign_id);
+            else
+                replan(b, o);
+        }
+        cJSON_Delete(recs);
+    }
+}
+
+/* ---------------------------------------------------------------- Salesforce side */
+
+/* Fills email and names of items whose Marketo lead must be read first. */
+static void read_marketo_people(batch *b) {
+    const char *ids[MKTO_BATCH];
+    item *group[MKTO_BATCH];
+    size_t n = 0;
+    for (size_t i = 0; i < b->n; i++) {
+        item *it = &b->items[i];
+        if (it->state == IT_PENDING && it->p.kind == PLAN_APPLY && it->p.to_sf &&
+            it->p.sf_member && !it->sf_person[0] && !it->ev.email[0] && n < MKTO_BATCH) {
+            group[n] = it;
+            ids[n++] = it->ev.mkto_lead_id;
+        }
+    }
+    if (n == 0) return;
+    cJSON *res = NULL;
+    mk_error err;
+    if (mkto_leads_by(b->w->mk, "id", ids, n, "id,email,firstName,lastName,company", &res,
+                      &err) != 0) {
+        for (size_t k = 0; k < n; k++)
+            fail(group[k], err.outcome == MK_RETRY ? IT_RETRY : IT_DEAD, "marketo",
+                 err.retry_after_ms, "reading Marketo lead %s: %s %s", group[k]->ev.mkto_lead_id,
+                 err.code, err.message);
+        return;
+    }
+    for (size_t k = 0; k < n; k++) {
+        item *it = group[k];
+        const cJSON *l;
+        bool found = false;
+        cJSON_ArrayForEach(l, res) {
+            const cJSON *id = cJSON_GetObjectItemCaseSensitive(l, "id");
+            char buf[EV_NUMID_MAX];
+            snprintf(buf, sizeof buf, "%.0f", cJSON_IsNumber(id) ? id->valuedouble : -1.0);
+            if (strcmp(buf, it->ev.mkto_lead_id) != 0) continue;
+            found = true;
+            const struct {
+                const char *f;
+                char *dst;
+                size_t size;
+            } fields[] = {{"email", it->ev.email, sizeof it->ev.email},
+                          {"firstName", it->ev.first_name, sizeof it->ev.first_name},
+                          {"lastName", it->ev.last_name, sizeof it->ev.last_name},
+                          {"company", it->ev.company, sizeof it->ev.company}};
+            for (size_t f = 0; f < 4; f++) {
+                const cJSON *v = cJSON_GetObjectItemCaseSensitive(l, fields[f].f);
+                if (cJSON_IsString(v) && !fields[f].dst[0])
+                    event_set(fields[f].dst, fields[f].size, v->valuestring);
+            }
+        }
+        if (!found)
+            fail(it, IT_DEAD, "marketo", -1, "Marketo lead %s does not exist (deleted or "
+                 "merged?); nothing to add to campaign %s", it->ev.mkto_lead_id, it->campaign);
+        else if (!it->ev.email[0])
+            fail(it, IT_DEAD, "marketo", -1, "Marketo lead %s has no email address, so no "
+                 "Salesforce person can be found or created for it", it->ev.mkto_lead_id);
+    }
+    cJSON_Delete(res);
+}
+
+/* email (lower case) → Salesforce person, for one batch. */
+typedef struct {
+    char email[EV_TEXT_MAX];
+    char id[EV_SFID_MAX];
+    bool locked;
+    item *sample; /* an item with the names to create a Lead from */
+} person;
+
+static person *find_person(person *ps, size_t n, const char *email) {
+    for (size_t i = 0; i < n; i++)
+        if (strcmp(ps[i].email, email) == 0) return &ps[i];
+    return NULL;
+}
+
+/* SOQL "SELECT Id, Email FROM <object> WHERE <extra> Email IN (...)" for the unresolved
+ * people; fills ids. */
+static int lookup_people(wctx *w, person *ps, size_t n, const char *object, const char *extra,
+                         sf_error *err) {
+    for (size_t start = 0; start < n;) {
+        char *soql = malloc(64 * 1024);
+        if (!soql) return -1;
+        snprintf(soql, 64 * 1024, "SELECT Id, Email FROM %s WHERE %sEmail IN (", object, extra);
+        size_t used = 0;
+        size_t i = start;
+        for (; i < n && used < SOQL_IN_MAX; i++) {
+            if (ps[i].id[0] || !ps[i].locked) continue;
+            if (used) strcat(soql, ", ");
+            sf_soql_quote(soql, 64 * 1024, ps[i].email);
+            used++;
+        }
+        strcat(soql, ")");
+        start = i;
+        if (used == 0) {
+            free(soql);
+            continue;
+        }
+        cJSON *recs = NULL;
+        int rc = sf_query(w->sf, soql, &recs, err);
+        free(soql);
+        if (rc != 0) {
+            cJSON_Delete(recs);
+            return -1;
+        }
+        const cJSON *r;
+        cJSON_ArrayForEach(r, recs) {
+            const cJSON *id = cJSON_GetObjectItemCaseSensitive(r, "Id");
+            const cJSON *em = cJSON_GetObjectItemCaseSensitive(r, "Email");
+            if (!cJSON_IsString(id) || !cJSON_IsString(em)) continue;
+            char key[EV_TEXT_MAX];
+            lower(key, sizeof key, em->valuestring);
+            person *p = find_person(ps, n, key);
+            if (p && !p->id[0]) snprintf(p->id, sizeof p->id, "%s", id->valuestring);
+        }
+        cJSON_Delete(recs);
+    }
+    return 0;
+}
+
+/* Finds (Contact first, then Lead) or creates (as a Lead) the Salesforce person of every
+ * item that has none yet. Creations for one email are serialised across workers. */
+static void resolve_sf_people(batch *b) {
+    wctx *w = b->w;
+    char err[STORE_ERR_MAX];
+    person *ps = calloc(b->n, sizeof *ps);
+    if (!ps) return;
+    size_t np = 0;
+    for (size_t i = 0; i < b->n; i++) {
+        item *it = &b->items[i];
+        if (it->state != IT_PENDING || it->p.kind != PLAN_APPLY || !it->p.to_sf) continue;
+        if (!it->sf_person[0] && it->st.sf_person[0])
+            snprintf(it->sf_person, sizeof it->sf_person, "%s", it->st.sf_person);
+        if (!it->sf_person[0] && it->ev.mkto_lead_id[0] &&
+            store_link_by_mkto(w->st, it->ev.mkto_lead_id, it->sf_person, err, sizeof err) < 0)
+            fail(it, IT_RETRY, "salesforce", -1, "Redis: %s", err);
+        /* A removal of someone never linked needs no person: nothing to remove. */
+        if (it->sf_person[0] || !it->p.sf_member || it->state != IT_PENDING) continue;
+        char key[EV_TEXT_MAX];
+        lower(key, sizeof key, it->ev.email);
+        if (!key[0]) continue; /* read_marketo_people dead-lettered it */
+        if (!find_person(ps, np, key)) {
+            snprintf(ps[np].email, sizeof ps[np].email, "%s", key);
+            ps[np++].sample = it;
+        }
+    }
+    if (np == 0) {
+        free(ps);
+        return;
+    }
+    /* Lock each email for creation; an email another worker is creating waits a round. */
+    const char **keys = calloc(np, sizeof *keys);
+    char (*kbuf)[EV_TEXT_MAX + 32] = calloc(np, sizeof *kbuf);
+    bool *got = calloc(np, sizeof *got);
+    char token[200];
+    snprintf(token, sizeof token, "%s:p%lu", w->consumer, ++w->seq);
+    if (!keys || !kbuf || !got) goto out;
+    for (size_t i = 0; i < np; i++) {
+        snprintf(kbuf[i], sizeof kbuf[i], "cs:lock:person:sf:%s", ps[i].email);
+        keys[i] = kbuf[i];
+    }
+    if (store_lock_many(w->st, keys, np, token, LOCK_TTL_MS, got, err, sizeof err) != 0)
+        memset(got, 0, sizeof *got * np);
+    for (size_t i = 0; i < np; i++) ps[i].locked = got[i];
+
+    sf_error e;
+    const char *failed = NULL;
+    if (lookup_people(w, ps, np, "Contact", "", &e) != 0)
+        failed = "looking up Contacts by email";
+    else if (lookup_people(w, ps, np, "Lead", "IsConverted = false AND ", &e) != 0)
+        failed = "looking up Leads by email";
+    if (!failed) {
+        /* Create the missing ones as Leads, 200 a call. */
+        person *todo[SF_COLLECTION_MAX];
+        size_t nt = 0;
+        for (size_t i = 0; i <= np; i++) {
+            if (i < np && ps[i].locked && !ps[i].id[0]) todo[nt++] = &ps[i];
+            if (nt == 0 || (nt < SF_COLLECTION_MAX && i < np)) continue;
+            cJSON *recs = cJSON_CreateArray();
+            for (size_t k = 0; k < nt; k++) {
+                const event *ev = &todo[k]->sample->ev;
+                cJSON *r = cJSON_CreateObject();
+                cJSON *a = cJSON_AddObjectToObject(r, "attributes");
+                cJSON_AddStringToObject(a, "type", "Lead");
+                cJSON_AddStringToObject(r, "Email", ev->email);
+                if (ev->first_name[0]) cJSON_AddStringToObject(r, "FirstName", ev->first_name);
+                /* Salesforce requires both; a clear placeholder beats a refused sync. */
+                cJSON_AddStringToObject(r, "LastName", ev->last_name[0] ? ev->last_name : PLACEHOLDER);
+                cJSON_AddStringToObject(r, "Company", ev->company[0] ? ev->company : PLACEHOLDER);
+                cJSON_AddItemToArray(recs, r);
+            }
+            cJSON *res = NULL;
+            if (sf_collection_save(w->sf, "POST", recs, &res, &e) != 0) {
+                failed = "creating Leads";
+                cJSON_Delete(recs);
+                break;
+            }
+            for (size_t k = 0; k < nt; k++) {
+                const cJSON *r = cJSON_GetArrayItem(res, (int)k);
+                char code[64], msg[512];
+                sf_outcome o = sf_save_result(r, code, sizeof code, msg, sizeof msg);
+                const cJSON *id = cJSON_GetObjectItemCaseSensitive(r, "id");
+                if (o == SF_OK && cJSON_IsString(id)) {
+                    snprintf(todo[k]->id, sizeof todo[k]->id, "%s", id->valuestring);
+                    LOG_KV(LOG_INFO, "salesforce: created a Lead", "lead_id", id->valuestring,
+                           "event_id", todo[k]->sample->ev.id);
+                    continue;
+                }
+                for (size_t j = 0; j < b->n; j++) {
+                    item *it = &b->items[j];
+                    char key[EV_TEXT_MAX];
+                    lower(key, sizeof key, it->ev.email);
+                    if (it->state == IT_PENDING && !it->sf_person[0] &&
+                        strcmp(key, todo[k]->email) == 0)
+                        fail(it, o == SF_RETRY ? IT_RETRY : IT_DEAD, "salesforce", -1,
+                             "Salesforce refused to create a Lead for %s: %s: %s", key, code, msg);
+                }
+            }
+            cJSON_Delete(recs);
+            cJSON_Delete(res);
+            nt = 0;
+        }
+    }
+    for (size_t i = 0; i < b->n; i++) {
+        item *it = &b->items[i];
+        if (it->state != IT_PENDING || it->p.kind != PLAN_APPLY || !it->p.to_sf ||
+            it->sf_person[0] || !it->p.sf_member)
+            continue;
+        char key[EV_TEXT_MAX];
+        lower(key, sizeof key, it->ev.email);
+        person *p = find_person(ps, np, key);
+        if (!p) continue;
+        if (failed)
+            fail(it, e.outcome == SF_RETRY ? IT_RETRY : IT_DEAD, "salesforce",
+                 e.retry_after_ms, "%s: %s: %s", failed, e.code, e.message);
+        else if (!p->locked)
+            it->state = IT_DEFER; /* another worker is creating this person right now */
+        else if (p->id[0])
+            snprintf(it->sf_person, sizeof it->sf_person, "%s", p->id);
+    }
+    store_unlock_many(w->st, keys, np, token, err, sizeof err);
+out:
+    free(keys);
+    free(kbuf);
+    free(got);
+    free(ps);
+}
+
+static bool is_contact(const char *id) { return strncmp(id, "003", 3) == 0; }
+
+/* Finds the CampaignMember (id and status) of every item's person in its campaign. */
+static void find_members(batch *b, bool *cm_exists, char (*cm_status)[STATUS_LABEL_MAX]) {
+    wctx *w = b->w;
+    for (size_t i = 0; i < b->n; i++) {
+        item *first = &b->items[i];
+        if (first->state != IT_PENDING || first->p.kind != PLAN_APPLY || !first->p.to_sf ||
+            !first->sf_person[0] || first->cm_id[0] || cm_exists[i])
+            continue;
+        /* All pending items of this campaign, up to SOQL_IN_MAX people per query. */
+        size_t idx[SOQL_IN_MAX];
+        size_t n = 0;
+        char *soql = malloc(16384);
+        if (!soql) return;
+        char leads[8192] = "", contacts[8192] = "";
+        for (size_t j = i; j < b->n && n < SOQL_IN_MAX; j++) {
+            item *it = &b->items[j];
+            if (it->state != IT_PENDING || it->p.kind != PLAN_APPLY || !it->p.to_sf ||
+                !it->sf_person[0] || it->cm_id[0] || cm_exists[j] ||
+                strncmp(it->campaign, first->campaign, 15) != 0)
+                continue;
+            char *list = is_contact(it->sf_person) ? contacts : leads;
+            if (*list) strcat(list, ", ");
+            sf_soql_quote(list, sizeof leads, it->sf_person);
+            idx[n++] = j;
+        }
+        snprintf(soql, 16384, "SELECT Id, LeadId, ContactId, Status FROM CampaignMember WHERE "
+                              "CampaignId = ");
+        sf_soql_quote(soql, 16384, first->campaign);
+        strcat(soql, " AND (");
+        if (*leads) {
+            strcat(soql, "LeadId IN (");
+            strcat(soql, leads);
+            strcat(soql, ")");
+        }
+        if (*leads && *contacts) strcat(soql, " OR ");
+        if (*contacts) {
+            strcat(soql, "ContactId IN (");
+            strcat(soql, contacts);
+            strcat(soql, ")");
+        }
+        strcat(soql, ")");
+        cJSON *recs = NULL;
+        sf_error e;
+        int rc = sf_query(w->sf, soql, &recs, &e);
+        free(soql);
+        for (size_t k = 0; k < n; k++) {
+            item *it = &b->items[idx[k]];
+            if (rc != 0) {
+                fail(it, e.outcome == SF_RETRY ? IT_RETRY : IT_DEAD, "salesforce",
+                     e.retry_after_ms, "looking up campaign members of %s: %s: %s",
+                     it->campaign, e.code, e.message);
+                continue;
+            }
+            const cJSON *r;
+            cJSON_ArrayForEach(r, recs) {
+                const cJSON *lid = cJSON_GetObjectItemCaseSensitive(r, "LeadId");
+                const cJSON *cid = cJSON_GetObjectItemCaseSensitive(r, "ContactId");
+                const cJSON *who = is_contact(it->sf_person) ? cid : lid;
+                if (!cJSON_IsString(who) || strncmp(who->valuestring, it->sf_person, 15) != 0)
+                    continue;
+                const cJSON *id = cJSON_GetObjectItemCaseSensitive(r, "Id");
+                const cJSON *st = cJSON_GetObjectItemCaseSensitive(r, "Status");
+                if (cJSON_IsString(id)) snprintf(it->cm_id, sizeof it->cm_id, "%s", id->valuestring);
+                if (cJSON_IsString(st))
+                    snprintf(cm_status[idx[k]], STATUS_LABEL_MAX, "%s", st->valuestring);
+                cm_exists[idx[k]] = true;
+            }
+            /* Marks "looked up" so the outer loop does not ask again. */
+            if (!cm_exists[idx[k]]) it->cm_id[0] = '\0';
+        }
+        cJSON_Delete(recs);
+        /* Items whose member does not exist are marked looked-up through a sentinel. */
+        for (size_t k = 0; k < n; k++)
+            if (!cm_exists[idx[k]]) snprintf(cm_status[idx[k]], STATUS_LABEL_MAX, "%s", "\x01");
+    }
+}
+
+/* A status Salesforce refuses for a campaign (F11): dead letter naming everything. */
+static void bad_status(item *it, const char *code, const char *msg) {
+    if (it->has_map)
+        fail(it, IT_DEAD, "salesforce", -1,
+             "Salesforce campaign %s has no member status \"%s\" for Marketo program %s status "
+             "\"%s\" (%s: %s): add the status to the campaign or a statusMap entry, then "
+             "replay", it->campaign, it->p.sf_status, it->map.program_id, it->ev.status, code,
+             msg);
+    else
+        fail(it, IT_DEAD, "salesforce", -1,
+             "Salesforce campaign %s has no member status \"%s\" (%s: %s): add it to the "
+             "campaign, then replay", it->campaign, it->p.sf_status, code, msg);
+}
+
+static bool status_refused(const char *code) {
+    return !strcmp(code, "INVALID_OR_NULL_FOR_RESTRICTED_PICKLIST") ||
+           !strcmp(code, "INVALID_STATUS") || !strcmp(code, "BAD_STATUS");
+}
+
+/* One sObject Collections call over the given items; outcome per item. */
+static void run_collection(batch *b, const char *method, item **its, cJSON *recs,
+                           const char *what, bool *duplicate) {
+    size_t n = (size_t)cJSON_GetArraySize(recs);
+    cJSON *res = NULL;
+    sf_error e;
+    if (sf_collection_save(b->w->sf, method, recs, &res, &e) != 0) {
+        for (size_t k = 0; k < n; k++)
+            fail(its[k], e.outcome == SF_RETRY ? IT_RETRY : IT_DEAD, "salesforce",
+                 e.retry_after_ms, "%s campaign member: %s: %s", what, e.code, e.message);
+        return;
+    }
+    for (size_t k = 0; k < n; k++) {
+        const cJSON *r = cJSON_GetArrayItem(res, (int)k);
+        char code[64], msg[512];
+        sf_outcome o = sf_save_result(r, code, sizeof code, msg, sizeof msg);
+        const cJSON *id = cJSON_GetObjectItemCaseSensitive(r, "id");
+        if (o == SF_OK) {
+            if (cJSON_IsString(id)) snprintf(its[k]->cm_id, sizeof its[k]->cm_id, "%s", id->valuestring);
+            continue;
+        }
+        if (duplicate && !strcmp(code, "DUPLICATE_VALUE")) {
+            duplicate[k] = true; /* created meanwhile by someone else: look up, then update */
+            continue;
+        }
+        if (status_refused(code))
+            bad_status(its[k], code, msg);
+        else
+            fail(its[k], o == SF_RETRY ? IT_RETRY : IT_DEAD, "salesforce", -1,
+                 "Salesforce refused to %s the campaign member of %s in %s: %s: %s", what,
+                 its[k]->sf_person, its[k]->campaign, code, msg);
+    }
+    cJSON_Delete(res);
+}
+
+static cJSON *member_record(const item *it, bool create) {
+    cJSON *r = cJSON_CreateObject();
+    cJSON *a = cJSON_AddObjectToObject(r, "attributes");
+    cJSON_AddStringToObject(a, "type", "CampaignMember");
+    if (create) {
+        cJSON_AddStringToObject(r, "CampaignId", it->campaign);
+        cJSON_AddStringToObject(r, is_contact(it->sf_person) ? "ContactId" : "LeadId",
+                                it->sf_person);
+    } else {
+        cJSON_AddStringToObject(r, "id", it->cm_id);
+    }
+    if (it->p.sf_status[0]) cJSON_AddStringToObject(r, "Status", it->p.sf_status);
+    return r;
+}
+
+static void apply_salesforce(batch *b) {
+    read_marketo_people(b);
+    resolve_sf_people(b);
+    bool *exists = calloc(b->n, sizeof *exists);
+    char (*status)[STATUS_LABEL_MAX] = calloc(b->n, sizeof *status);
+    item **its = calloc(b->n, sizeof *its);
+    bool *dup = calloc(b->n, sizeof *dup);
+    if (!exists || !status || !its || !dup) goto out;
+    find_members(b, exists, status);
+
+    /* Creates, updates and deletes, 200 a call each. */
+    for (int pass = 0; pass < 3; pass++) {
+        const char *method = pass == 0 ? "POST" : "PATCH";
+        size_t n = 0;
+        cJSON *recs = cJSON_CreateArray();
+        const char *del_ids[SF_COLLECTION_MAX];
+        for (size_t i = 0; i <= b->n; i++) {
+            if (i < b->n) {
+                item *it = &b->items[i];
+                bool want = it->state == IT_PENDING && it->p.kind == PLAN_APPLY && it->p.to_sf;
+                if (want && !it->sf_person[0] && it->p.sf_member) want = false;
+                if (want) {
+                    bool ex = exists[i];
+                    if (pass == 0 && it->p.sf_member && !ex) {
+                        its[n] = it;
+                        cJSON_AddItemToArray(recs, member_record(it, true));
+                        n++;
+                    } else if (pass == 1 && it->p.sf_member && ex &&
+                               strcmp(status[i], it->p.sf_status) != 0 && it->p.sf_status[0]) {
+                        its[n] = it;
+                        cJSON_AddItemToArray(recs, member_record(it, false));
+                        n++;
+                    } else if (pass == 2 && !it->p.sf_member && ex) {
+                        its[n] = it;
+                        del_ids[n++] = it->cm_id;
+                    }
+                }
+            }
+            if (n == 0 || (n < SF_COLLECTION_MAX && i < b->n)) continue;
+            if (pass < 2) {
+                memset(dup, 0, sizeof *dup * b->n);
+                run_collection(b, method, its, recs, pass == 0 ? "create" : "update",
+                               pass == 0 ? dup : NULL);
+                for (size_t k = 0; pass == 0 && k < n; k++)
+                    if (dup[k]) its[k]->cm_id[0] = '\0', its[k]->state = IT_DEFER;
+            } else {
+                cJSON *res = NULL;
+                sf_error e;
+                if (sf_collection_delete(b->w->sf, del_ids, n, &res, &e) != 0) {
+                    for (size_t k = 0; k < n; k++)
+                        fail(its[k], e.outcome == SF_RETRY ? IT_RETRY : IT_DEAD, "salesforce",
+                             e.retry_after_ms, "removing campaign member: %s: %s", e.code,
+                             e.message);
+                } else {
+                    for (size_t k = 0; k < n; k++) {
+                        char code[64], msg[512];
+                        sf_outcome o = sf_save_result(cJSON_GetArrayItem(res, (int)k), code,
+                                                      sizeof code, msg, sizeof msg);
+                        /* Already gone is what we wanted. */
+                        if (o != SF_OK && strcmp(code, "ENTITY_IS_DELETED") != 0 &&
+                            strcmp(code, "NOT_FOUND") != 0 &&
+                            strcmp(code, "INVALID_CROSS_REFERENCE_KEY") != 0)
+                            fail(its[k], o == SF_RETRY ? IT_RETRY : IT_DEAD, "salesforce", -1,
+                                 "Salesforce refused to remove campaign member %s: %s: %s",
+                                 its[k]->cm_id, code, msg);
+                    }
+                }
+                cJSON_Delete(res);
+            }
+            cJSON_Delete(recs);
+            recs = cJSON_CreateArray();
+            n = 0;
+        }
+        cJSON_Delete(recs);
+    }
+    /* Everything still pending on the Salesforce side is done there. */
+    for (size_t i = 0; i < b->n; i++) {
+        item *it = &b->items[i];
+        if (it->state == IT_PENDING && it->p.kind == PLAN_APPLY && it->p.to_sf) {
+            if (!it->p.sf_member) it->cm_id[0] = '\0';
+            metrics_add(M_EVENTS_APPLIED, 1, "salesforce");
+        }
+    }
+out:
+    free(exists);
+    free(status);
+    free(its);
+    free(dup);
+}
+
+/* ---------------------------------------------------------------- Marketo side */
+
+/* Finds or creates the Marketo lead of Salesforce-side items (by link, email, sfdc ids). */
+static void resolve_marketo_leads(batch *b) {
+    wctx *w = b->w;
+    char err[STORE_ERR_MAX];
+    const char *emails[MKTO_BATCH];
+    item *by_email[MKTO_BATCH];
+    size_t ne = 0;
+    for (size_t i = 0; i < b->n; i++) {
+        item *it = &b->items[i];
+        if (it->state != IT_PENDING || it->p.kind != PLAN_APPLY || !it->p.to_mkto || it->lead[0])
+            continue;
+        if (it->ev.email[0] && ne < MKTO_BATCH) {
+            by_email[ne] = it;
+            emails[ne++] = it->ev.email;
+        }
+    }
+    /* By email (one call), then create the missing ones under a per-email lock. */
+    if (ne) {
+        cJSON *res = NULL;
+        mk_error e;
+        if (mkto_leads_by(w->mk, "email", emails, ne, "id,email", &res, &e) != 0) {
+            for (size_t k = 0; k < ne; k++)
+                fail(by_email[k], e.outcome == MK_RETRY ? IT_RETRY : IT_DEAD, "marketo",
+                     e.retry_after_ms, "looking up Marketo leads by email: %s %s", e.code,
+                     e.message);
+            ne = 0;
+        }
+        for (size_t k = 0; k < ne; k++) {
+            const cJSON *l;
+            double best = 0;
+            cJSON_ArrayForEach(l, res) {
+                const cJSON *em = cJSON_GetObjectItemCaseSensitive(l, "email");
+                const cJSON *id = cJSON_GetObjectItemCaseSensitive(l, "id");
+                /* Several leads may share an email in Marketo: the oldest (lowest id) wins. */
+                if (cJSON_IsString(em) && cJSON_IsNumber(id) &&
+                    strcasecmp(em->valuestring, by_email[k]->ev.email) == 0 &&
+                    (best == 0 || id->valuedouble < best))
+                    best = id->valuedouble;
+            }
+            if (best > 0) snprintf(by_email[k]->lead, sizeof by_email[k]->lead, "%.0f", best);
+        }
+        cJSON_Delete(res);
+    }
+    /* Creation, serialised per email across every worker. */
+    cJSON *input = cJSON_CreateArray();
+    item *creating[MKTO_BATCH];
+    const char *keys[MKTO_BATCH];
+    char kbuf[MKTO_BATCH][EV_TEXT_MAX + 32];
+    bool got[MKTO_BATCH];
+    size_t nc = 0;
+    for (size_t k = 0; k < ne; k++) {
+        item *it = by_email[k];
+        if (it->lead[0] || it->state != IT_PENDING || !it->p.mkto_member) continue;
+        char low[EV_TEXT_MAX];
+        lower(low, sizeof low, it->ev.email);
+        bool seen = false;
+        for (size_t j = 0; j < nc; j++) seen = seen || strcmp(kbuf[j] + 22, low) == 0;
+        if (seen) continue;
+        snprintf(kbuf[nc], sizeof kbuf[nc], "cs:lock:person:mkto:%s", low);
+        keys[nc] = kbuf[nc];
+        creating[nc++] = it;
+    }
+    char token[200];
+    snprintf(token, sizeof token, "%s:m%lu", w->consumer, ++w->seq);
+    if (nc && store_lock_many(w->st, keys, nc, token, LOCK_TTL_MS, got, err, sizeof err) != 0)
+        memset(got, 0, sizeof got);
+    size_t nlocked = 0;
+    const char *recheck[MKTO_BATCH];
+    for (size_t j = 0; j < nc; j++) {
+        if (!got[j]) {
+            creating[j]->state = IT_DEFER; /* another worker is creating this lead */
+            continue;
+        }
+        recheck[nlocked++] = creating[j]->ev.email;
+    }
+    if (nlocked) {
+        /* Under the lock, look again: the lead may have been created since the first look. */
+        cJSON *res = NULL;
+        mk_error e;
+        if (mkto_leads_by(w->mk, "email", recheck, nlocked, "id,email", &res, &e) == 0) {
+            for (size_t j = 0; j < nc; j++) {
+                if (!got[j]) continue;
+                const cJSON *l;
+                cJSON_ArrayForEach(l, res) {
+                    const cJSON *em = cJSON_GetObjectItemCaseSensitive(l, "email");
+                    const cJSON *id = cJSON_GetObjectItemCaseSensitive(l, "id");
+                    if (cJSON_IsString(em) && cJSON_IsNumber(id) &&
+                        strcasecmp(em->valuestring, creating[j]->ev.email) == 0)
+                        snprintf(creating[j]->lead, sizeof creating[j]->lead, "%.0f",
+                                 id->valuedouble);
+                }
+                if (creating[j]->lead[0]) continue;
+                const event *ev = &creating[j]->ev;
+                cJSON *o = cJSON_CreateObject();
+                cJSON_AddStringToObject(o, "email", ev->email);
+                if (ev->first_name[0]) cJSON_AddStringToObject(o, "firstName", ev->first_name);
+                if (ev->last_name[0]) cJSON_AddStringToObject(o, "lastName", ev->last_name);
+                if (ev->company[0]) cJSON_AddStringToObject(o, "company", ev->company);
+                cJSON_AddItemToArray(input, o);
+            }
+        } else {
+            for (size_t j = 0; j < nc; j++)
+                if (got[j])
+                    fail(creating[j], e.outcome == MK_RETRY ? IT_RETRY : IT_DEAD, "marketo",
+                         e.retry_after_ms, "looking up Marketo lead %s: %s %s",
+                         creating[j]->ev.email, e.code, e.message);
+        }
+        cJSON_Delete(res);
+        if (cJSON_GetArraySize(input) > 0) {
+            cJSON *out = NULL;
+            if (mkto_upsert_leads(w->mk, input, &out, &e) != 0) {
+                for (size_t j = 0; j < nc; j++)
+                    if (got[j] && !creating[j]->lead[0])
+                        fail(creating[j], e.outcome == MK_RETRY ? IT_RETRY : IT_DEAD, "marketo",
+                             e.retry_after_ms, "creating the Marketo lead: %s %s", e.code,
+                             e.message);
+            } else {
+                int k = 0;
+                for (size_t j = 0; j < nc; j++) {
+                    if (!got[j] || creating[j]->lead[0]) continue;
+                    const cJSON *r = cJSON_GetArrayItem(out, k++);
+                    const cJSON *id = cJSON_GetObjectItemCaseSensitive(r, "id");
+                    const cJSON *st = cJSON_GetObjectItemCaseSensitive(r, "status");
+                    if (cJSON_IsNumber(id) && cJSON_IsString(st) &&
+                        strcmp(st->valuestring, "skipped") != 0) {
+                        snprintf(creating[j]->lead, sizeof creating[j]->lead, "%.0f",
+                                 id->valuedouble);
+                        LOG_KV(LOG_INFO, "marketo: created a lead", "lead_id", creating[j]->lead,
+                               "event_id", creating[j]->ev.id);
+                    } else {
+                        char code[16];
+                        mkto_reason_code(r, code, sizeof code);
+                        fail(creating[j], IT_DEAD, "marketo", -1, "Marketo refused to create a "
+                             "lead for %s (reason %s)", creating[j]->ev.email, code);
+                    }
+                }
+            }
+            cJSON_Delete(out);
+        }
+    }
+    if (nc) store_unlock_many(w->st, keys, nc, token, err, sizeof err);
+    cJSON_Delete(input);
+    /* Items sharing an email with one that got a lead get the same lead. */
+    for (size_t i = 0; i < b->n; i++) {
+        item *it = &b->items[i];
+        if (it->state != IT_PENDING || it->p.kind != PLAN_APPLY || !it->p.to_mkto || it->lead[0])
+            continue;
+        for (size_t j = 0; j < b->n && !it->lead[0]; j++) {
+            item *o = &b->items[j];
+            if (o->lead[0] && o->ev.email[0] && strcasecmp(o->ev.email, it->ev.email) == 0)
+                snprintf(it->lead, sizeof it->lead, "%s", o->lead);
+        }
+        if (!it->lead[0] && !it->p.mkto_member) {
+            it->p.to_mkto = false; /* removing someone Marketo never had: nothing to do */
+            continue;
+        }
+        if (!it->lead[0] && it->state == IT_PENDING)
+            fail(it, IT_DEAD, "marketo", -1, "Salesforce person %s has no email address, so no "
+                 "Marketo lead can be found or created for it",
+                 it->ev.sf_contact_id[0] ? it->ev.sf_contact_id : it->ev.sf_lead_id);
+    }
+}
+
+/* After a Salesforce-side item learns its Marketo lead, its recorded state can be read and
+ * the plan made again (echo, stale and duplicate depend on it). */
+static void replan_with_lead(batch *b) {
+    char err[STORE_ERR_MAX];
+    for (size_t i = 0; i < b->n; i++) {
+        item *it = &b->items[i];
+        if (it->state != IT_PENDING || it->p.kind != PLAN_APPLY || !it->p.to_mkto ||
+            it->st.known || !it->lead[0])
+            continue;
+        if (store_member_get(b->w->st, it->campaign, it->lead, &it->st, err, sizeof err) < 0) {
+            fail(it, IT_RETRY, "marketo", -1, "Redis: %s", err);
+            continue;
+        }
+        if (it->st.known) replan(b, it);
+        if (it->p.kind == PLAN_DROP) it->state = IT_DROP;
+    }
+}
+
+static void apply_marketo(batch *b) {
+    resolve_marketo_leads(b);
+    replan_with_lead(b);
+    for (size_t i = 0; i < b->n; i++) {
+        item *first = &b->items[i];
+        if (first->state != IT_PENDING || first->p.kind != PLAN_APPLY || !first->p.to_mkto ||
+            !first->lead[0])
+            continue;
+        /* One call per program and wanted status (or removal), 300 leads at most. */
+        item *group[MKTO_BATCH];
+        const char *ids[MKTO_BATCH];
+        size_t n = 0;
+        for (size_t j = i; j < b->n && n < MKTO_BATCH; j++) {
+            item *it = &b->items[j];
+            if (it->state != IT_PENDING || it->p.kind != PLAN_APPLY || !it->p.to_mkto ||
+                !it->lead[0] || strcmp(it->p.program_id, first->p.program_id) != 0 ||
+                it->p.mkto_member != first->p.mkto_member ||
+                strcmp(it->p.mkto_status, first->p.mkto_status) != 0)
+                continue;
+            /* Marked so the outer loop skips it; cleared below per result. */
+            it->p.to_mkto = false;
+            group[n] = it;
+            ids[n++] = it->lead;
+        }
+        cJSON *res = NULL;
+        mk_error e;
+        int rc = first->p.mkto_member
+                     ? mkto_set_status(b->w->mk, first->p.program_id, first->p.mkto_status, ids,
+                                       n, &res, &e)
+                     : mkto_remove_members(b->w->mk, first->p.program_id, ids, n, &res, &e);
+        for (size_t k = 0; k < n; k++) {
+            item *it = group[k];
+            it->p.to_mkto = true;
+            if (rc != 0) {
+                if (!strcmp(e.code, "1025"))
+                    fail(it, IT_DEAD, "marketo", -1,
+                         "Marketo program %s has no status \"%s\" for Salesforce campaign %s "
+                         "status \"%s\" (%s %s): add it to the program's channel or a "
+                         "statusMap entry, then replay", it->p.program_id, it->p.mkto_status,
+                         it->campaign, it->ev.status, e.code, e.message);
+                else
+                    fail(it, e.outcome == MK_RETRY ? IT_RETRY : IT_DEAD, "marketo",
+                         e.retry_after_ms, "Marketo program %s: %s %s", it->p.program_id,
+                         e.code, e.message);
+                continue;
+            }
+            const cJSON *r = cJSON_GetArrayItem(res, (int)k); /* results follow input order */
+            const cJSON *st = cJSON_GetObjectItemCaseSensitive(r, "status");
+            const char *s = cJSON_IsString(st) ? st->valuestring : "";
+            if (!strcmp(s, "skipped")) {
+                char code[16];
+                mkto_reason_code(r, code, sizeof code);
+                if (!strcmp(code, "1037") && !it->p.mkto_member) {
+                    /* Not in the program: already removed. */
+                } else if (!strcmp(code, "1037")) {
+                    /* Already at that status (recorded) or past it (a backward move). */
+                    bool already = it->st.known && it->st.mkto_member &&
+                                   !strcmp(it->st.mkto_status, it->p.mkto_status);
+                    if (!already) it->backward = true;
+                } else {
+                    fail(it, mkto_classify(code) == MK_RETRY ? IT_RETRY : IT_DEAD, "marketo", -1,
+                         "Marketo skipped lead %s in program %s (reason %s)", it->lead,
+                         it->p.program_id, code);
+                }
+            }
+        }
+        cJSON_Delete(res);
+    }
+    for (size_t i = 0; i < b->n; i++) {
+        item *it = &b->items[i];
+        if (it->state != IT_PENDING || it->p.kind != PLAN_APPLY || !it->p.to_mkto) continue;
+        if (it->backward) {
+            metrics_add(M_EVENTS_DROPPED, 1, "backward_progression");
+            LOG_KV(LOG_INFO, "marketo: backward move not applied (Marketo keeps progression "
+                             "one-way)", "event_id", it->ev.id, "program_id", it->p.program_id,
+                   "lead_id", it->lead, "from", it->st.mkto_status, "to", it->p.mkto_status);
+        } else {
+            metrics_add(M_EVENTS_APPLIED, 1, "marketo");
+        }
+    }
+}
+
+/* ---------------------------------------------------------------- the batch */
+
+/* A drop whose plan asks for it still records the event's side and time. */
+static void record_drop(wctx *w, item *it) {
+    char err[STORE_ERR_MAX];
+    if (!it->p.record || !it->lead[0]) return;
+    member_state n = it->p.next;
+    n.updated_ms = now_ms();
+    if (store_member_put(w->st, it->campaign, it->lead, &n, err, sizeof err) != 0)
+        LOG_KV(LOG_WARN, "worker: could not record a dropped event's state", "error", err);
+}
+
+static void dead_letter(wctx *w, item *it) {
+    char err[STORE_ERR_MAX];
+    if (store_dead_letter(w->st, it->e, it->e->attempts + 1, it->error, err, sizeof err) == 0) {
+        metrics_add(M_DEAD_LETTERS, 1);
+        LOG_KV(LOG_ERROR, "worker: dead-lettered", "event_id", it->parsed ? it->ev.id : it->e->id,
+               "error", it->error);
+    } else {
+        LOG_KV(LOG_WARN, "worker: could not dead-letter; the entry stays pending", "error", err);
+    }
+}
+
+static void finish(batch *b) {
+    wctx *w = b->w;
+    char err[STORE_ERR_MAX];
+    const char **acks = calloc(b->n, sizeof *acks);
+    size_t na = 0;
+    int64_t now = now_ms();
+    for (size_t i = 0; i < b->n; i++) {
+        item *it = &b->items[i];
+        if (it->state == IT_PENDING && it->p.kind == PLAN_APPLY) {
+            member_state n = it->p.next;
+            if (it->sf_person[0]) snprintf(n.sf_person, sizeof n.sf_person, "%s", it->sf_person);
+            if (it->p.to_sf) snprintf(n.cm_id, sizeof n.cm_id, "%s", it->cm_id);
+            if (it->lead[0]) snprintf(n.mkto_lead, sizeof n.mkto_lead, "%s", it->lead);
+            if (it->backward) { /* Marketo kept its status: record that, not ours */
+                n.mkto_member = it->st.mkto_member;
+                snprintf(n.mkto_status, sizeof n.mkto_status, "%s", it->st.mkto_status);
+            }
+            n.updated_ms = now;
+            const char *lead = it->lead[0] ? it->lead : it->ev.mkto_lead_id;
+            if (lead[0] && store_member_put(w->st, it->campaign, lead, &n, err, sizeof err) != 0) {
+                fail(it, IT_RETRY, it->p.to_sf ? "salesforce" : "marketo", -1, "Redis: %s", err);
+            } else {
+                if (lead[0] && n.sf_person[0])
+                    store_link_put(w->st, lead, n.sf_person, n.email, err, sizeof err);
+                metrics_observe(M_APPLY_LATENCY,
+                                (double)(now - it->ev.received_ms) / 1000.0);
+                if (log_enabled(LOG_DEBUG))
+                    LOG_KV(LOG_DEBUG, "applied", "event_id", it->ev.id, "campaign_id",
+                           it->campaign, "program_id", it->p.program_id);
+                it->state = IT_DONE;
+            }
+        }
+        switch (it->state) {
+        case IT_PARKED: break;
+        case IT_DONE:
+        case IT_DROP: acks[na++] = it->e->id; break;
+        case IT_PENDING:
+            /* Planned to nothing left to write (both sides already there). */
+            acks[na++] = it->e->id;
+            break;
+        case IT_DEFER:
+            if (store_defer(w->st, it->e, now + DEFER_MS, err, sizeof err) != 0)
+                LOG_KV(LOG_WARN, "worker: could not defer; the entry stays pending", "error", err);
+            break;
+        case IT_RETRY: {
+            int attempts = it->e->attempts + 1;
+            if (attempts >= w->cfg->max_attempts) {
+                char why[sizeof it->error];
+                snprintf(why, sizeof why, "gave up after %d attempts: %.640s", attempts,
+                         it->error);
+                memcpy(it->error, why, sizeof why);
+                dead_letter(w, it);
+                break;
+            }
+            long d = worker_backoff_ms(attempts, w->cfg->retry_base_ms, w->cfg->retry_max_ms,
+                                       it->retry_after_ms, (unsigned)rand_r(&w->rnd));
+            if (store_retry(w->st, it->e, attempts, now + d, it->error, err, sizeof err) == 0) {
+                metrics_add(M_RETRIES, 1, it->target ? it->target : "salesforce");
+                LOG_KV(LOG_WARN, "worker: will retry", "event_id", it->ev.id, "error",
+                       it->error);
+            }
+            break;
+        }
+        case IT_DEAD: dead_letter(w, it); break;
+        }
+    }
+    if (na && store_ack(w->st, acks, na, err, sizeof err) != 0)
+        LOG_KV(LOG_WARN, "worker: could not acknowledge; entries will be claimed again", "error",
+               err);
+    free(acks);
+}
+
+static void process(wctx *w, store_entry *entries, size_t n) {
+    char err[STORE_ERR_MAX];
+    batch b = {w, calloc(n, sizeof(item)), n};
+    const char **keys = calloc(n, sizeof *keys);
+    bool *got = calloc(n, sizeof *got);
+    char token[200];
+    size_t nk = 0;
+    snprintf(token, sizeof token, "%s:b%lu", w->consumer, ++w->seq);
+    if (!b.items || !keys || !got) goto out;
+
+    /* Parse, find the mapping and the member. */
+    for (size_t i = 0; i < n; i++) {
+        item *it = &b.items[i];
+        it->e = &entries[i];
+        char why[128];
+        if (event_from_json(it->e->json, it->e->len, &it->ev, why, sizeof why) != 0) {
+            fail(it, IT_DEAD, NULL, -1, "unreadable queued event: %s", why);
+            continue;
+        }
+        it->parsed = true;
+        if (load_mapping(&b, it, err, sizeof err) != 0) goto redis_down;
+        if (it->ev.source == SRC_MARKETO)
+            snprintf(it->lead, sizeof it->lead, "%s", it->ev.mkto_lead_id);
+        else {
+            const char *p = it->ev.sf_contact_id[0] ? it->ev.sf_contact_id : it->ev.sf_lead_id;
+            if (*p && store_link_by_sf(w->st, p, it->lead, err, sizeof err) < 0) goto redis_down;
+        }
+        member_key(it);
+        /* One event per member per batch: later ones wait for the next round, in order. */
+        for (size_t j = 0; j < i; j++)
+            if (b.items[j].parsed && !strcmp(b.items[j].lock_key, it->lock_key)) {
+                it->state = IT_DEFER;
+                break;
+            }
+    }
+    for (size_t i = 0; i < n; i++)
+        if (b.items[i].state == IT_PENDING) keys[nk++] = b.items[i].lock_key;
+    if (store_lock_many(w->st, keys, nk, token, LOCK_TTL_MS, got, err, sizeof err) != 0)
+        goto redis_down;
+    for (size_t i = 0, k = 0; i < n; i++) {
+        item *it = &b.items[i];
+        if (it->state != IT_PENDING) continue;
+        it->locked = got[k++];
+        if (!it->locked) {
+            it->state = IT_DEFER; /* another worker holds this member */
+            continue;
+        }
+        if (it->lead[0] &&
+            store_member_get(w->st, it->campaign, it->lead, &it->st, err, sizeof err) < 0)
+            goto redis_down;
+        replan(&b, it);
+    }
+    fill_marketo_statuses(&b);
+    fill_default_statuses(&b);
+
+    for (size_t i = 0; i < n; i++) {
+        item *it = &b.items[i];
+        if (it->state != IT_PENDING) continue;
+        switch (it->p.kind) {
+        case PLAN_APPLY: break;
+        case PLAN_DROP:
+            it->state = IT_DROP;
+            metrics_add(M_EVENTS_DROPPED, 1, plan_drop_reason_name(it->p.reason));
+            record_drop(w, it);
+            if (log_enabled(LOG_DEBUG))
+                LOG_KV(LOG_DEBUG, "dropped", "event_id", it->ev.id, "reason",
+                       plan_drop_reason_name(it->p.reason));
+            break;
+        case PLAN_PARK:
+            /* The park script acknowledges the entry itself. */
+            if (store_park(w->st, it->e, it->map.program_id, err, sizeof err) == 0)
+                it->state = IT_PARKED;
+            else
+                fail(it, IT_DEFER, NULL, -1, "Redis: %s", err);
+            break;
+        case PLAN_DEAD: fail(it, IT_DEAD, NULL, -1, "%s", it->p.message); break;
+        case PLAN_NEED_STATUS: break; /* a read failed: its state says what to do */
+        }
+    }
+    apply_salesforce(&b);
+    apply_marketo(&b);
+    /* Dropped after a re-plan with the recorded state (Salesforce-side items). */
+    for (size_t i = 0; i < n; i++) {
+        item *it = &b.items[i];
+        if (it->state == IT_DROP && it->p.kind == PLAN_DROP && it->lead[0] &&
+            it->ev.source == SRC_SALESFORCE && it->p.reason != DROP_UNMAPPED &&
+            it->p.reason != DROP_ECHO)
+            metrics_add(M_EVENTS_DROPPED, 1, plan_drop_reason_name(it->p.reason));
+    }
+    finish(&b);
+    store_progress_mark(w->st, err, sizeof err);
+    goto unlock;
+
+redis_down:
+    /* Nothing was written; the entries stay pending and are claimed back later. */
+    LOG_KV(LOG_WARN, "worker: Redis failed mid-batch; entries will be claimed again", "error",
+           err);
+unlock:
+    if (nk) store_unlock_many(w->st, keys, nk, token, err, sizeof err);
+out:
+    free(b.items);
+    free(keys);
+    free(got);
+}
+
+/* ---------------------------------------------------------------- the loop */
+
+static void unpark_ready(wctx *w) {
+    char err[STORE_ERR_MAX];
+    char **pids = NULL;
+    long n = store_parked_programs(w->st, &pids, err, sizeof err);
+    for (long i = 0; i < n; i++) {
+        mapping m;
+        int rc = store_mapping_get(w->st, pids[i], &m, err, sizeof err);
+        /* Enabled again, or gone (its events are then unmapped and dropped as such). */
+        if (rc == 0 || (rc == 1 && m.enabled)) {
+            long moved = store_unpark(w->st, pids[i], err, sizeof err);
+            if (moved > 0)
+                LOGF(LOG_INFO, "worker: %ld parked events of program %s are queued again", moved,
+                     pids[i]);
+        }
+        free(pids[i]);
+    }
+    free(pids);
+}
+
+static void *worker_main(void *arg) {
+    wctx *w = arg;
+    char err[STORE_ERR_MAX];
+    bool failing = false, seeded = false;
+    int64_t last_claim = 0, last_unpark = 0;
+    long backoff = 100;
+    while (!atomic_load(&w->pool->stop)) {
+        bool enabled = true;
+        if (store_group_ensure(w->st, err, sizeof err) != 0 ||
+            store_sync_get(w->st, &enabled, err, sizeof err) != 0) {
+            if (!failing) LOG_KV(LOG_WARN, "worker: Redis unavailable; waiting", "error", err);
+            failing = true;
+            sleep_ms(backoff);
+            backoff = backoff * 2 > 5000 ? 5000 : backoff * 2;
+            continue;
+        }
+        if (failing || !seeded) {
+            if (failing) LOG_KV(LOG_INFO, "worker: Redis is back");
+            /* The switch's first value (a Redis that lost its data gets it again). */
+            seeded = store_sync_init(w->st, w->cfg->sync_enabled, err, sizeof err) == 0;
+            if (seeded) store_sync_get(w->st, &enabled, err, sizeof err);
+        }
+        failing = false;
+        backoff = 100;
+        if (!enabled) {
+            sleep_ms(250); /* sync disabled: events wait in the queue */
+            continue;
+        }
+        int64_t now = now_ms();
+        store_promote_due(w->st, now, 1000, err, sizeof err);
+        store_entry *entries = NULL;
+        long n = 0;
+        if (now - last_claim >= CLAIM_EVERY_MS) {
+            last_claim = now;
+            n = store_claim(w->st, w->consumer, w->cfg->claim_idle_ms, READ_MAX, &entries, err,
+                            sizeof err);
+            if (n > 0) LOGF(LOG_INFO, "worker: claimed %ld events held by a stopped worker", n);
+        }
+        if (now - last_unpark >= UNPARK_EVERY_MS) {
+            last_unpark = now;
+            unpark_ready(w);
+        }
+        if (n <= 0) {
+            store_entries_free(entries, 0);
+            n = store_read(w->st, w->consumer, READ_MAX, BLOCK_MS, &entries, err, sizeof err);
+        }
+        if (n < 0) {
+            if (!failing) LOG_KV(LOG_WARN, "worker: reading the queue failed", "error", err);
+            failing = true;
+            sleep_ms(backoff);
+            continue;
+        }
+        if (n > 0) process(w, entries, (size_t)n);
+        store_entries_free(entries, (size_t)(n > 0 ? n : 0));
+    }
+    return NULL;
+}
+
+worker_pool *worker_pool_start(const struct config *cfg, int threads, char *err, size_t errlen) {
+    worker_pool *p = calloc(1, sizeof *p);
+    if (!p) {
+        snprintf(err, errlen, "out of memory");
+        return NULL;
+    }
+    p->cfg = cfg;
+    p->threads = calloc((size_t)threads, sizeof *p->threads);
+    p->ctx = calloc((size_t)threads, sizeof *p->ctx);
+    if (!p->threads || !p->ctx) {
+        snprintf(err, errlen, "out of memory");
+        worker_pool_stop(p);
+        return NULL;
+    }
+    char host[64] = "host";
+    gethostname(host, sizeof host - 1);
+    for (int i = 0; i < threads; i++) {
+        wctx *w = &p->ctx[i];
+        w->pool = p;
+        w->cfg = cfg;
+        w->index = i;
+        w->rnd = (unsigned)(time(NULL) ^ (getpid() << 8) ^ i);
+        snprintf(w->consumer, sizeof w->consumer, "%s-%d-%d", host, (int)getpid(), i);
+        w->st = store_open(&cfg->redis);
+        w->sf = sf_client_new(cfg);
+        w->mk = mkto_client_new(cfg);
+        if (!w->st || !w->sf || !w->mk) {
+            snprintf(err, errlen, "out of memory");
+            worker_pool_stop(p);
+            return NULL;
+        }
+        mkto_client_set_limiter(w->mk, permit_acquire, permit_release, w);
+        if (pthread_create(&p->threads[i], NULL, worker_main, w) != 0) {
+            snprintf(err, errlen, "cannot start worker thread %d", i);
+            worker_pool_stop(p);
+            return NULL;
+        }
+        p->n++;
+    }
+    return p;
+}
+
+void worker_pool_stop(worker_pool *p) {
+    if (!p) return;
+    atomic_store(&p->stop, true);
+    for (int i = 0; i < p->n; i++) pthread_join(p->threads[i], NULL);
+    for (int i = 0; p->ctx && i < (p->n ? p->n : 0); i++) {
+        store_free(p->ctx[i].st);
+        sf_client_free(p->ctx[i].sf);
+        mkto_client_free(p->ctx[i].mk);
+    }
+    /* A thread that failed to start may have left clients behind. */
+    if (p->ctx && p->n == 0) {
+        store_free(p->ctx[0].st);
+        sf_client_free(p->ctx[0].sf);
+        mkto_client_free(p->ctx[0].mk);
+    }
+    free(p->threads);
+    free(p->ctx);
+    free(p);
+}
+
+int worker_ready_check(void *ud, char *detail, size_t len) {
+    const struct config *cfg = ud;
+    store *st = store_thread();
+    char err[STORE_ERR_MAX];
+    bool enabled = true;
+    int64_t last = 0;
+    long long depth = 0;
+    double age = 0;
+    if (!st || store_sync_get(st, &enabled, err, sizeof err) != 0 ||
+        store_progress_get(st, &last, err, sizeof err) != 0 ||
+        store_queue_stats(st, &depth, &age, err, sizeof err) != 0) {
+        snprintf(detail, len, "cannot read worker progress: %s", st ? err : "out of memory");
+        return -1;
+    }
+    if (!enabled || depth == 0) return 0;
+    int64_t idle = now_ms() - (last ? last : now_ms() - (int64_t)(age * 1000));
+    if (idle > (int64_t)cfg->ready_stall_s * 1000 && age > cfg->ready_stall_s) {
+        snprintf(detail, len, "%lld events wait and no worker finished one for %lld s",
+                 depth, (long long)(idle / 1000));
+        return -1;
+    }
+    return 0;
+}
