@@ -49,3 +49,17 @@ def service(redis, services):
 def pytest_report_header(config):
     return [f"campaign-sync binary: {cs.BIN}", f"sanitized: {cs.SANITIZED}",
             f"redis-server: {shutil.which('redis-server')}"]
+
+
+@pytest.fixture
+def sf_sim(workdir):
+    s = cs.Sim("salesforce_sim.py", workdir).start()
+    yield s
+    s.stop()
+
+
+@pytest.fixture
+def mkto_sim(workdir):
+    s = cs.Sim("marketo_sim.py", workdir).start()
+    yield s
+    s.stop()

@@ -289,3 +289,58 @@ def metric_value(text, name, **labels):
 
 def make_workdir():
     return tempfile.mkdtemp(prefix="cs-it-")
+
+
+class Sim:
+    """A CRM simulator (tests/sim/*.py) as a child process on a free port, with helpers for
+    its /_sim/ control API."""
+
+    def __init__(self, script, workdir, *args):
+        self.script = os.path.join(ROOT, "tests", "sim", script)
+        self.args = [str(a) for a in args]
+        self.log = open(os.path.join(workdir, script + ".stderr"), "ab")
+        self.proc = None
+        self.port = None
+
+    def start(self):
+        self.proc = subprocess.Popen(["/usr/bin/python3", self.script, "--port", "0", *self.args],
+                                     stdout=subprocess.PIPE, stderr=self.log)
+        line = self.proc.stdout.readline().decode()
+        assert line.startswith("READY port="), f"{self.script} did not start: {line!r}"
+        self.port = int(line.strip().split("=")[1])
+        return self
+
+    @property
+    def url(self):
+        return f"http://127.0.0.1:{self.port}"
+
+    def stop(self):
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+        self.log.close()
+
+    def ctl(self, method, path, body=None):
+        r = request(self.port, method, "/_sim/" + path, body,
+                    {"Content-Type": "application/json"} if body is not None else {})
+        assert r.status < 300, f"sim {method} {path}: {r.status} {r.body[:300]!r}"
+        return r.json() if r.body else None
+
+    def calls(self, since=0):
+        return self.ctl("GET", f"calls?since={since}")["calls"]
+
+
+def admin_headers(token=None):
+    return {"Authorization": f"Bearer {token or ADMIN_TOKEN}", "Content-Type": "application/json"}
+
+
+def crm_env(sf, mk, **extra):
+    """Environment pointing the service at the two simulators."""
+    env = {"SF_LOGIN_URL": sf.url, "MARKETO_BASE_URL": mk.url,
+           "SF_INTEGRATION_USER_ID": "005000000000001AAA",
+           "RETRY_BASE_MS": "100", "RETRY_MAX_MS": "1000", "CLAIM_IDLE_MS": "3000"}
+    env.update({k: str(v) for k, v in extra.items()})
+    return env

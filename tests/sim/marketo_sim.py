@@ -1184,6 +1184,9 @@ class SimHandler(BaseHTTPRequestHandler):
     """HTTP plumbing: limits on the wire, then faults, auth, rate limits and the REST handler."""
 
     protocol_version = "HTTP/1.1"
+    # Headers and body go out in separate writes; without TCP_NODELAY the second waits for
+    # the client's delayed ACK (~40 ms a call), which would make latency figures lie.
+    disable_nagle_algorithm = True
     server_version = "nginx"
     sys_version = ""
     sim = None   # set by Simulator on a subclass
