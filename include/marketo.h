@@ -70,6 +70,10 @@ int mkto_remove_members(mkto_client *c, const char *program_id, const char *cons
  * of {email, firstName, lastName, company}; *result per input (id, status, reasons). */
 int mkto_upsert_leads(mkto_client *c, const cJSON *input, cJSON **result, mk_error *err);
 
+/* GET /rest/asset/v1/program/{id}.json; *program is result[0] (caller frees), or NULL when
+ * Marketo has no such program. */
+int mkto_get_program(mkto_client *c, const char *program_id, cJSON **program, mk_error *err);
+
 /* The first reason code of a skipped per-record result ("1037"), or "" when none. */
 const char *mkto_reason_code(const cJSON *item, char *buf, size_t size);
 

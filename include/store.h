@@ -153,6 +153,20 @@ int store_link_put(store *s, const char *mkto_lead, const char *sf_person, const
 int store_link_by_mkto(store *s, const char *mkto_lead, char *sf_person, char *err, size_t errlen);
 int store_link_by_sf(store *s, const char *sf_person, char *mkto_lead, char *err, size_t errlen);
 
+/* CampaignMember id → (campaign, Marketo lead) of its recorded state, for the deleted-records
+ * poll. 1 found, 0 none, -1 error. */
+int store_cm_lookup(store *s, const char *cm_id, char *campaign, size_t clen, char *lead,
+                    size_t llen, char *err, size_t errlen);
+
+/* Small named values that pollers keep between runs (cursors, last written fields). */
+int store_kv_get(store *s, const char *key, char *out, size_t size, char *err, size_t errlen);
+int store_kv_set(store *s, const char *key, const char *value, char *err, size_t errlen);
+
+/* Programs whose channel and costs should be copied at once (new or enabled mapping). */
+int store_program_due_add(store *s, const char *program_id, char *err, size_t errlen);
+/* Takes up to max due program ids (removing them); caller frees each and the array. */
+long store_program_due_take(store *s, size_t max, char ***out, char *err, size_t errlen);
+
 /* ---- locks and progress ---- */
 
 /* Tries to take each key (SET NX PX ttl_ms) for token; got[i] says which were taken. */
@@ -169,6 +183,20 @@ int store_unlock_many(store *s, const char *const *keys, size_t n, const char *t
 long store_mkto_acquire(store *s, const char *token, int calls_per_window, long window_ms,
                         int max_concurrent, char *err, size_t errlen);
 int store_mkto_release(store *s, const char *token, char *err, size_t errlen);
+
+/* The Marketo budget as mkto_client's limiter: one per client (thread). acquire waits for a
+ * permit (returns -1 when Redis fails or *stop becomes true), release gives it back. */
+#define STORE_MKTO_WINDOW_MS 21000 /* Marketo's 20 s plus a second for clock and transit skew */
+typedef struct {
+    store *st;
+    int calls_per_20s, max_concurrent;
+    const _Atomic bool *stop;
+    char holder[128];
+    unsigned long seq;
+    char permit[160];
+} store_mkto_budget;
+int store_mkto_budget_acquire(void *budget);
+void store_mkto_budget_release(void *budget);
 
 int store_progress_mark(store *s, char *err, size_t errlen);
 /* Milliseconds of the last progress, 0 when none yet. */

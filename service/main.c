@@ -5,6 +5,7 @@
 #include "http_server.h"
 #include "log.h"
 #include "metrics.h"
+#include "poller.h"
 #include "http_client.h"
 #include "routes_admin.h"
 #include "routes_health.h"
@@ -79,6 +80,7 @@ static int serve(cs_command cmd) {
     int rc = 0;
     http_server *srv = NULL;
     worker_pool *workers = NULL;
+    poller *jobs = NULL;
     char err[256];
     bool http_api = cmd != CMD_WORKER, run_workers = cmd != CMD_INGEST;
     webhooks_ctx hooks = {&cfg, NULL};
@@ -116,6 +118,12 @@ static int serve(cs_command cmd) {
             goto out;
         }
         routes_health_add_check("workers", worker_ready_check, &cfg, true);
+        jobs = poller_start(&cfg, err, sizeof err);
+        if (!jobs) {
+            LOG_KV(LOG_ERROR, err);
+            rc = 1;
+            goto out;
+        }
     }
 
     http_route routes[MAX_ROUTES];
@@ -150,6 +158,7 @@ static int serve(cs_command cmd) {
     LOG_KV(LOG_INFO, "stopped");
 out:
     http_server_stop(srv, 0);
+    poller_stop(jobs);
     worker_pool_stop(workers);
     spool_close(hooks.spool);
     routes_health_shutdown();

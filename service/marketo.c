@@ -355,3 +355,15 @@ const char *mkto_reason_code(const cJSON *item, char *buf, size_t size) {
         buf[0] = '\0';
     return buf;
 }
+
+int mkto_get_program(mkto_client *c, const char *program_id, cJSON **program, mk_error *err) {
+    *program = NULL;
+    char path[128];
+    snprintf(path, sizeof path, "/rest/asset/v1/program/%s.json", program_id);
+    cJSON *result = NULL;
+    if (get_result(c, path, &result, err) != 0) return -1;
+    cJSON *first = cJSON_DetachItemFromArray(result, 0);
+    cJSON_Delete(result);
+    *program = first;
+    return 0;
+}

@@ -126,7 +126,11 @@ static void put_mapping(http_request *req, void *ud) {
     }
     LOG_KV(LOG_INFO, rc == 1 ? "mapping created" : "mapping replaced", "program_id", pid,
            "campaign_id", m.campaign_id, "enabled", m.enabled ? "true" : "false");
-    if (m.enabled) store_unpark(st, pid, err, sizeof err);
+    if (m.enabled) {
+        store_unpark(st, pid, err, sizeof err);
+        /* F2/F3: copy the program's channel and costs now, not at the next poll. */
+        store_program_due_add(st, pid, err, sizeof err);
+    }
     cJSON *o = mapping_object(&m);
     /* Comparing both status lists needs the CRMs; until that runs the answer says so. */
     cJSON_AddStringToObject(o, "statusCheck", "pending");

@@ -349,7 +349,8 @@ static redisReply *run(store *s, int argc, const char **argv, const size_t *lens
     return NULL;
 }
 
-/* A formatted command (hiredis %s/%b/%d formats) with the same reconnect rule as run. */
+/* A formatted command with the same reconnect rule as run. hiredis understands %s, %b and
+ * integer/double conversions, but no precision on %s ("%.15s" fails as a bad format). */
 static redisReply *cmdf(store *s, char *err, size_t errlen, const char *fmt, ...) {
     for (int attempt = 0; attempt < 2; attempt++) {
         bool was_connected = s->c != NULL;
@@ -505,6 +506,20 @@ int store_queue_stats(store *s, long long *depth, double *oldest_age_s, char *er
     }
     freeReplyObject(r);
     return 0;
+}
+
+static int get_string(store *s, char *out, size_t size, char *err, size_t errlen,
+                      const char *fmt, const char *arg) {
+    redisReply *r = cmdf(s, err, errlen, fmt, arg);
+    if (!r || reply_error(r, err, errlen)) return -1;
+    int rc = 0;
+    out[0] = '\0';
+    if (r->type == REDIS_REPLY_STRING && r->len < size) {
+        memcpy(out, r->str, r->len + 1);
+        rc = 1;
+    }
+    freeReplyObject(r);
+    return rc;
 }
 
 /* ---- worker queue ---- */
@@ -1014,7 +1029,64 @@ int store_member_put(store *s, const char *campaign_id, const char *mkto_lead,
     r = cmdf(s, err, errlen, "ZADD cs:members:%s %s %s", c, up, mkto_lead);
     if (!r || reply_error(r, err, errlen)) return -1;
     freeReplyObject(r);
+    if (st->cm_id[0]) {
+        /* The deleted-records poll only learns the CampaignMember id. */
+        char cm[16];
+        snprintf(cm, sizeof cm, "%.15s", st->cm_id); /* hiredis formats know no precision */
+        r = cmdf(s, err, errlen, "SET cs:cm:%s %s:%s", cm, c, mkto_lead);
+        if (!r || reply_error(r, err, errlen)) return -1;
+        freeReplyObject(r);
+    }
     return 0;
+}
+
+int store_cm_lookup(store *s, const char *cm_id, char *campaign, size_t clen, char *lead,
+                    size_t llen, char *err, size_t errlen) {
+    char v[128];
+    char key[32];
+    snprintf(key, sizeof key, "cs:cm:%.15s", cm_id);
+    int rc = get_string(s, v, sizeof v, err, errlen, "GET %s", key);
+    if (rc <= 0) return rc;
+    char *colon = strchr(v, ':');
+    if (!colon) return 0;
+    *colon = '\0';
+    snprintf(campaign, clen, "%s", v);
+    snprintf(lead, llen, "%s", colon + 1);
+    return 1;
+}
+
+int store_kv_get(store *s, const char *key, char *out, size_t size, char *err, size_t errlen) {
+    char k[160];
+    snprintf(k, sizeof k, "cs:kv:%s", key);
+    return get_string(s, out, size, err, errlen, "GET %s", k);
+}
+
+int store_kv_set(store *s, const char *key, const char *value, char *err, size_t errlen) {
+    redisReply *r = cmdf(s, err, errlen, "SET cs:kv:%s %s", key, value);
+    if (!r || reply_error(r, err, errlen)) return -1;
+    freeReplyObject(r);
+    return 0;
+}
+
+int store_program_due_add(store *s, const char *program_id, char *err, size_t errlen) {
+    redisReply *r = cmdf(s, err, errlen, "SADD cs:programs:due %s", program_id);
+    if (!r || reply_error(r, err, errlen)) return -1;
+    freeReplyObject(r);
+    return 0;
+}
+
+long store_program_due_take(store *s, size_t max, char ***out, char *err, size_t errlen) {
+    *out = NULL;
+    redisReply *r = cmdf(s, err, errlen, "SPOP cs:programs:due %ld", (long)max);
+    if (!r || reply_error(r, err, errlen)) return -1;
+    long n = 0;
+    if (r->type == REDIS_REPLY_ARRAY && r->elements) {
+        *out = calloc(r->elements, sizeof **out);
+        for (size_t i = 0; *out && i < r->elements; i++)
+            if (r->element[i]->str) (*out)[n++] = strdup(r->element[i]->str);
+    }
+    freeReplyObject(r);
+    return n;
 }
 
 long store_member_list(store *s, const char *campaign_id, const char *cursor, long limit,
@@ -1061,19 +1133,6 @@ int store_link_put(store *s, const char *mkto_lead, const char *sf_person, const
     return 0;
 }
 
-static int get_string(store *s, char *out, size_t size, char *err, size_t errlen,
-                      const char *fmt, const char *arg) {
-    redisReply *r = cmdf(s, err, errlen, fmt, arg);
-    if (!r || reply_error(r, err, errlen)) return -1;
-    int rc = 0;
-    out[0] = '\0';
-    if (r->type == REDIS_REPLY_STRING && r->len < size) {
-        memcpy(out, r->str, r->len + 1);
-        rc = 1;
-    }
-    freeReplyObject(r);
-    return rc;
-}
 
 int store_link_by_mkto(store *s, const char *mkto_lead, char *sf_person, char *err, size_t errlen) {
     return get_string(s, sf_person, EV_SFID_MAX, err, errlen, "GET cs:link:mkto:%s", mkto_lead);
@@ -1150,6 +1209,26 @@ int store_mkto_release(store *s, const char *token, char *err, size_t errlen) {
     if (!r || reply_error(r, err, errlen)) return -1;
     freeReplyObject(r);
     return 0;
+}
+
+int store_mkto_budget_acquire(void *budget) {
+    store_mkto_budget *b = budget;
+    char err[STORE_ERR_MAX];
+    snprintf(b->permit, sizeof b->permit, "%s:%lu", b->holder, ++b->seq);
+    for (;;) {
+        long wait = store_mkto_acquire(b->st, b->permit, b->calls_per_20s, STORE_MKTO_WINDOW_MS,
+                                       b->max_concurrent, err, sizeof err);
+        if (wait <= 0) return wait == 0 ? 0 : -1;
+        if (b->stop && *b->stop) return -1;
+        struct timespec ts = {0, (wait < 200 ? wait : 200) * 1000000L};
+        nanosleep(&ts, NULL);
+    }
+}
+
+void store_mkto_budget_release(void *budget) {
+    store_mkto_budget *b = budget;
+    char err[STORE_ERR_MAX];
+    store_mkto_release(b->st, b->permit, err, sizeof err);
 }
 
 int store_progress_mark(store *s, char *err, size_t errlen) {

@@ -29,7 +29,6 @@
 #define DEFER_MS 20            /* a busy member's event is tried again this soon */
 #define SOQL_IN_MAX 100        /* values per SOQL IN list, keeping the URL short */
 #define MKTO_BATCH 300
-#define MKTO_WINDOW_MS 21000   /* Marketo's 20 s, plus a second for clock and transit skew */
 #define PLACEHOLDER "[not provided]"
 
 struct worker_pool {
@@ -50,7 +49,7 @@ typedef struct wctx {
     char consumer[128];
     unsigned long seq;
     unsigned rnd;
-    char permit[192]; /* the Marketo permit this thread holds */
+    store_mkto_budget budget; /* this thread's share of the Marketo call budget */
 } wctx;
 
 typedef enum { IT_PENDING = 0, IT_DONE, IT_DROP, IT_RETRY, IT_DEAD, IT_DEFER, IT_PARKED } it_state;
@@ -118,29 +117,6 @@ static void lower(char *dst, size_t size, const char *src) {
     size_t i = 0;
     for (; src[i] && i + 1 < size; i++) dst[i] = (char)tolower((unsigned char)src[i]);
     dst[i] = '\0';
-}
-
-/* ---------------------------------------------------------------- Marketo budget */
-
-static int permit_acquire(void *ud) {
-    wctx *w = ud;
-    char err[STORE_ERR_MAX];
-    snprintf(w->permit, sizeof w->permit, "%s:%lu", w->consumer, ++w->seq);
-    for (int tries = 0; !atomic_load(&w->pool->stop) || tries == 0; tries++) {
-        long wait = store_mkto_acquire(w->st, w->permit, w->cfg->marketo_calls_per_20s,
-                                       MKTO_WINDOW_MS, w->cfg->marketo_max_concurrent, err,
-                                       sizeof err);
-        if (wait < 0) return -1;
-        if (wait == 0) return 0;
-        sleep_ms(wait < 200 ? wait : 200);
-    }
-    return -1;
-}
-
-static void permit_release(void *ud) {
-    wctx *w = ud;
-    char err[STORE_ERR_MAX];
-    store_mkto_release(w->st, w->permit, err, sizeof err);
 }
 
 /* ---------------------------------------------------------------- preparation */
@@ -1141,7 +1117,8 @@ static void process(wctx *w, store_entry *entries, size_t n) {
         }
         it->parsed = true;
         if (load_mapping(&b, it, err, sizeof err) != 0) goto redis_down;
-        if (it->ev.source == SRC_MARKETO)
+        /* Marketo events (and deletions found by the poller) name the Marketo lead. */
+        if (it->ev.mkto_lead_id[0])
             snprintf(it->lead, sizeof it->lead, "%s", it->ev.mkto_lead_id);
         else {
             const char *p = it->ev.sf_contact_id[0] ? it->ev.sf_contact_id : it->ev.sf_lead_id;
@@ -1335,7 +1312,11 @@ worker_pool *worker_pool_start(const struct config *cfg, int threads, char *err,
             worker_pool_stop(p);
             return NULL;
         }
-        mkto_client_set_limiter(w->mk, permit_acquire, permit_release, w);
+        w->budget = (store_mkto_budget){w->st, cfg->marketo_calls_per_20s,
+                                        cfg->marketo_max_concurrent, &p->stop, "", 0, ""};
+        snprintf(w->budget.holder, sizeof w->budget.holder, "%s", w->consumer);
+        mkto_client_set_limiter(w->mk, store_mkto_budget_acquire, store_mkto_budget_release,
+                                &w->budget);
         if (pthread_create(&p->threads[i], NULL, worker_main, w) != 0) {
             snprintf(err, errlen, "cannot start worker thread %d", i);
             worker_pool_stop(p);

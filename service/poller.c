@@ -1,0 +1,318 @@
+/* poller — deleted-records poll and program fields copy. See include/poller.h. */
+#include "poller.h"
+
+#include "event.h"
+#include "log.h"
+#include "marketo.h"
+#include "metrics.h"
+#include "salesforce.h"
+#include "status_map.h"
+#include "store.h"
+
+#include <math.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#define TICK_MS 500
+#define DELETED_MIN_WINDOW_MS 61000 /* Salesforce wants start and end a minute apart */
+#define DELETED_FIRST_WINDOW_MS (2 * 60000)
+#define PROGRAM_DEFER_MAX 12        /* times a periodic copy yields to waiting events */
+#define DELETED_BATCH 100
+
+struct poller {
+    const struct config *cfg;
+    pthread_t thread;
+    atomic_bool stop;
+    store *st;
+    sf_client *sf;
+    mkto_client *mk;
+    store_mkto_budget budget;
+    char token[128];
+};
+
+static void sleep_ms(long ms) {
+    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+    nanosleep(&ts, NULL);
+}
+
+/* Takes the job's lock for ttl_ms (left to expire: that spaces the runs of all processes). */
+static bool take_turn(poller *p, const char *job, long ttl_ms) {
+    char key[96], err[STORE_ERR_MAX];
+    snprintf(key, sizeof key, "cs:lock:poll:%s", job);
+    const char *keys[] = {key};
+    bool got = false;
+    if (store_lock_many(p->st, keys, 1, p->token, ttl_ms, &got, err, sizeof err) != 0) return false;
+    return got;
+}
+
+static void iso_seconds(int64_t ms, char *buf, size_t size) {
+    time_t secs = (time_t)(ms / 1000);
+    struct tm tm;
+    gmtime_r(&secs, &tm);
+    strftime(buf, size, "%Y-%m-%dT%H:%M:%SZ", &tm);
+}
+
+/* ---- Salesforce deletions ---- */
+
+static void poll_deleted(poller *p) {
+    char err[STORE_ERR_MAX], start_s[40] = "", end_s[40];
+    int64_t now = event_now_ms();
+    int64_t start = 0;
+    if (store_kv_get(p->st, "sf-deleted-start", start_s, sizeof start_s, err, sizeof err) < 0)
+        return;
+    if (!start_s[0] || event_parse_time(start_s, &start) != 0) {
+        start = now - DELETED_FIRST_WINDOW_MS;
+        iso_seconds(start, start_s, sizeof start_s);
+    }
+    if (now - start < DELETED_MIN_WINDOW_MS) return;
+    iso_seconds(now, end_s, sizeof end_s);
+    char path[256];
+    snprintf(path, sizeof path, "sobjects/CampaignMember/deleted/?start=%s&end=%s", start_s,
+             end_s);
+    cJSON *res = NULL;
+    sf_error e;
+    if (sf_call(p->sf, "GET", path, NULL, &res, &e) != 0) {
+        LOG_KV(LOG_WARN, "poller: reading deleted CampaignMembers failed", "code", e.code,
+               "error", e.message);
+        return;
+    }
+    const cJSON *recs = cJSON_GetObjectItemCaseSensitive(res, "deletedRecords");
+    event *evs = calloc(DELETED_BATCH, sizeof *evs);
+    bool added[DELETED_BATCH];
+    size_t n = 0, queued = 0;
+    bool ok = evs != NULL;
+    const cJSON *r;
+    cJSON_ArrayForEach(r, recs) {
+        if (!ok) break;
+        const cJSON *id = cJSON_GetObjectItemCaseSensitive(r, "id");
+        const cJSON *when = cJSON_GetObjectItemCaseSensitive(r, "deletedDate");
+        char campaign[EV_SFID_MAX], lead[EV_NUMID_MAX];
+        if (!cJSON_IsString(id) || !cJSON_IsString(when)) continue;
+        int known = store_cm_lookup(p->st, id->valuestring, campaign, sizeof campaign, lead,
+                                    sizeof lead, err, sizeof err);
+        if (known < 0) {
+            ok = false;
+            break;
+        }
+        if (known == 0) continue; /* a member this service never synced */
+        member_state st;
+        if (store_member_get(p->st, campaign, lead, &st, err, sizeof err) < 0) {
+            ok = false;
+            break;
+        }
+        event *ev = &evs[n];
+        memset(ev, 0, sizeof *ev);
+        ev->source = SRC_SALESFORCE;
+        ev->type = EV_SF_MEMBER_DELETED;
+        ev->received_ms = now;
+        event_parse_time(when->valuestring, &ev->source_ts_ms);
+        snprintf(ev->id, sizeof ev->id, "del:%.18s:%lld", id->valuestring,
+                 (long long)ev->source_ts_ms);
+        snprintf(ev->campaign_id, sizeof ev->campaign_id, "%s", campaign);
+        snprintf(ev->member_id, sizeof ev->member_id, "%.18s", id->valuestring);
+        snprintf(ev->mkto_lead_id, sizeof ev->mkto_lead_id, "%s", lead);
+        if (strncmp(st.sf_person, "003", 3) == 0)
+            snprintf(ev->sf_contact_id, sizeof ev->sf_contact_id, "%s", st.sf_person);
+        else
+            snprintf(ev->sf_lead_id, sizeof ev->sf_lead_id, "%s", st.sf_person);
+        snprintf(ev->email, sizeof ev->email, "%s", st.email);
+        if (++n == DELETED_BATCH) {
+            if (store_enqueue(p->st, evs, n, added, err, sizeof err) != 0) ok = false;
+            for (size_t i = 0; ok && i < n; i++) queued += added[i];
+            n = 0;
+        }
+    }
+    if (ok && n) {
+        if (store_enqueue(p->st, evs, n, added, err, sizeof err) != 0) ok = false;
+        for (size_t i = 0; ok && i < n; i++) queued += added[i];
+    }
+    free(evs);
+    /* The next window starts where Salesforce says this one ended. */
+    const cJSON *latest = cJSON_GetObjectItemCaseSensitive(res, "latestDateCovered");
+    int64_t latest_ms;
+    if (ok && cJSON_IsString(latest) && event_parse_time(latest->valuestring, &latest_ms) == 0) {
+        char next[40];
+        iso_seconds(latest_ms, next, sizeof next);
+        store_kv_set(p->st, "sf-deleted-start", next, err, sizeof err);
+    }
+    if (queued) {
+        metrics_add(M_EVENTS_RECEIVED, (double)queued, "salesforce", "accepted");
+        LOGF(LOG_INFO, "poller: %zu CampaignMember deletions queued", queued);
+    }
+    cJSON_Delete(res);
+}
+
+/* ---- program channel and costs (F2/F3) ---- */
+
+static void copy_program(poller *p, const char *program_id) {
+    char err[STORE_ERR_MAX];
+    mapping m;
+    if (store_mapping_get(p->st, program_id, &m, err, sizeof err) != 1 || !m.enabled) return;
+    cJSON *prog = NULL;
+    mk_error me;
+    if (mkto_get_program(p->mk, program_id, &prog, &me) != 0) {
+        LOG_KV(LOG_WARN, "poller: reading the Marketo program failed", "program_id", program_id,
+               "code", me.code, "error", me.message);
+        store_program_due_add(p->st, program_id, err, sizeof err); /* try again later */
+        return;
+    }
+    if (!prog) {
+        LOG_KV(LOG_WARN, "poller: Marketo has no such program", "program_id", program_id);
+        return;
+    }
+    const cJSON *channel = cJSON_GetObjectItemCaseSensitive(prog, "channel");
+    const cJSON *costs = cJSON_GetObjectItemCaseSensitive(prog, "costs");
+    double total = 0;
+    const cJSON *c;
+    cJSON_ArrayForEach(c, costs) {
+        const cJSON *v = cJSON_GetObjectItemCaseSensitive(c, "cost");
+        if (cJSON_IsNumber(v)) total += v->valuedouble;
+    }
+    char type[256];
+    snprintf(type, sizeof type, "%s", cJSON_IsString(channel) ? channel->valuestring : "");
+    cJSON_Delete(prog);
+
+    char key[96], want[320], have[320] = "";
+    snprintf(key, sizeof key, "program:%s:%.15s", program_id, m.campaign_id);
+    snprintf(want, sizeof want, "%s\x1f%.2f", type, total);
+    if (store_kv_get(p->st, key, have, sizeof have, err, sizeof err) < 0) return;
+    if (strcmp(have, want) == 0) return; /* unchanged: no write */
+    cJSON *body = cJSON_CreateObject();
+    if (type[0]) cJSON_AddStringToObject(body, "Type", type);
+    cJSON_AddNumberToObject(body, "ActualCost", total);
+    char *text = cJSON_PrintUnformatted(body);
+    cJSON_Delete(body);
+    char path[128];
+    snprintf(path, sizeof path, "sobjects/Campaign/%s", m.campaign_id);
+    cJSON *out = NULL;
+    sf_error se;
+    int rc = text ? sf_call(p->sf, "PATCH", path, text, &out, &se) : -1;
+    free(text);
+    cJSON_Delete(out);
+    if (rc != 0) {
+        LOG_KV(LOG_WARN, "poller: updating the campaign's Type/ActualCost failed", "campaign_id",
+               m.campaign_id, "code", se.code, "error", se.message);
+        store_program_due_add(p->st, program_id, err, sizeof err);
+        return;
+    }
+    store_kv_set(p->st, key, want, err, sizeof err);
+    char cost[32];
+    snprintf(cost, sizeof cost, "%.2f", total);
+    LOG_KV(LOG_INFO, "poller: campaign Type/ActualCost updated from the program", "program_id",
+           program_id, "campaign_id", m.campaign_id, "type", type, "actual_cost", cost);
+}
+
+static void copy_due_programs(poller *p) {
+    char err[STORE_ERR_MAX];
+    char **ids = NULL;
+    long n = store_program_due_take(p->st, 20, &ids, err, sizeof err);
+    for (long i = 0; i < n; i++) {
+        copy_program(p, ids[i]);
+        free(ids[i]);
+    }
+    free(ids);
+}
+
+static bool queue_busy(poller *p) {
+    long long depth = 0;
+    double age = 0;
+    char err[STORE_ERR_MAX];
+    return store_queue_stats(p->st, &depth, &age, err, sizeof err) == 0 && depth > 0;
+}
+
+static void copy_all_programs(poller *p) {
+    char err[STORE_ERR_MAX], next[EV_NUMID_MAX], cursor[EV_NUMID_MAX] = "";
+    mapping *ms = calloc(100, sizeof *ms);
+    if (!ms) return;
+    for (;;) {
+        long n = store_mapping_list(p->st, cursor, 100, ms, next, sizeof next, err, sizeof err);
+        for (long i = 0; i < n; i++)
+            if (ms[i].enabled) store_program_due_add(p->st, ms[i].program_id, err, sizeof err);
+        if (n <= 0 || !next[0]) break;
+        snprintf(cursor, sizeof cursor, "%s", next);
+    }
+    free(ms);
+}
+
+static void *poller_main(void *arg) {
+    poller *p = arg;
+    int64_t next_deleted = 0, next_programs = 0;
+    int deferred = 0;
+    while (!atomic_load(&p->stop)) {
+        int64_t now = event_now_ms();
+        bool enabled = true;
+        char err[STORE_ERR_MAX];
+        if (store_sync_get(p->st, &enabled, err, sizeof err) != 0 || !enabled) {
+            sleep_ms(TICK_MS);
+            continue;
+        }
+        if (now >= next_deleted) {
+            long iv = (long)p->cfg->sf_deleted_poll_interval_s * 1000;
+            next_deleted = now + iv;
+            if (take_turn(p, "sf-deleted", iv - TICK_MS > 0 ? iv - TICK_MS : iv)) poll_deleted(p);
+        }
+        if (now >= next_programs) {
+            long iv = (long)p->cfg->program_poll_interval_s * 1000;
+            /* Member changes first: a periodic copy waits while events wait (a while). */
+            if (queue_busy(p) && deferred < PROGRAM_DEFER_MAX) {
+                deferred++;
+                next_programs = now + 5000;
+            } else {
+                deferred = 0;
+                next_programs = now + iv;
+                if (take_turn(p, "programs", iv - TICK_MS > 0 ? iv - TICK_MS : iv))
+                    copy_all_programs(p);
+            }
+        }
+        copy_due_programs(p);
+        sleep_ms(TICK_MS);
+    }
+    return NULL;
+}
+
+poller *poller_start(const struct config *cfg, char *err, size_t errlen) {
+    poller *p = calloc(1, sizeof *p);
+    if (!p) {
+        snprintf(err, errlen, "out of memory");
+        return NULL;
+    }
+    p->cfg = cfg;
+    p->st = store_open(&cfg->redis);
+    p->sf = sf_client_new(cfg);
+    p->mk = mkto_client_new(cfg);
+    char host[64] = "host";
+    gethostname(host, sizeof host - 1);
+    snprintf(p->token, sizeof p->token, "%s-%d-poller", host, (int)getpid());
+    if (p->mk) {
+        /* Program reads share the Marketo budget with the workers. */
+        p->budget = (store_mkto_budget){p->st, cfg->marketo_calls_per_20s,
+                                        cfg->marketo_max_concurrent, &p->stop, "", 0, ""};
+        snprintf(p->budget.holder, sizeof p->budget.holder, "%s", p->token);
+        mkto_client_set_limiter(p->mk, store_mkto_budget_acquire, store_mkto_budget_release,
+                                &p->budget);
+    }
+    if (!p->st || !p->sf || !p->mk || pthread_create(&p->thread, NULL, poller_main, p) != 0) {
+        snprintf(err, errlen, "cannot start the poller");
+        store_free(p->st);
+        sf_client_free(p->sf);
+        mkto_client_free(p->mk);
+        free(p);
+        return NULL;
+    }
+    return p;
+}
+
+void poller_stop(poller *p) {
+    if (!p) return;
+    atomic_store(&p->stop, true);
+    pthread_join(p->thread, NULL);
+    store_free(p->st);
+    sf_client_free(p->sf);
+    mkto_client_free(p->mk);
+    free(p);
+}
