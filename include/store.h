@@ -108,8 +108,9 @@ long store_unpark(store *s, const char *program_id, char *err, size_t errlen);
 long store_parked_programs(store *s, char ***out, char *err, size_t errlen);
 
 /* Dead letters, newest first: JSON items {"id","at","attempts","error","event"}. cursor: ""
- * or a previous next; *next gets the cursor of the following page ("" at the end).
- * Returns a malloc'd JSON array text, or NULL with err. */
+ * or a previous next (the id of the last item of that page); *next gets the cursor of the
+ * following page ("" at the end). Returns a malloc'd JSON array text, or NULL with err
+ * (errno EINVAL when the cursor names no dead letter). */
 char *store_dead_list(store *s, const char *cursor, long limit, char *next, size_t nextlen,
                       char *err, size_t errlen);
 /* 1 when done, 0 when no such dead letter, -1 on error. */

@@ -7,6 +7,8 @@
 #include "store.h"
 
 #include <cJSON.h>
+#include <errno.h>
+#include <strings.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,7 +24,8 @@ static bool authorized(http_request *req, const struct config *cfg) {
         return false;
     }
     const char *h = http_req_header(req, "Authorization");
-    const char *presented = h && strncmp(h, "Bearer ", 7) == 0 ? h + 7 : NULL;
+    /* The scheme name is case-insensitive (RFC 9110). */
+    const char *presented = h && strncasecmp(h, "Bearer ", 7) == 0 ? h + 7 : NULL;
     if (!secure_equals(presented, cfg->admin_token)) {
         http_reply_header(req, "WWW-Authenticate", "Bearer");
         http_reply_error(req, 401, "unauthorized",
@@ -191,6 +194,12 @@ static void list_mappings(http_request *req, void *ud) {
         return;
     }
     const char *cursor = http_req_query(req, "cursor");
+    if (cursor && (!*cursor || strspn(cursor, "0123456789") != strlen(cursor) || strlen(cursor) > 15)) {
+        free(ms);
+        http_reply_error(req, 400, "invalid_parameter", "cursor must be the \"next\" value of a "
+                                                        "previous page (a program id)");
+        return;
+    }
     long n = store_mapping_list(st, cursor ? cursor : "", limit, ms, next, sizeof next, err,
                                 sizeof err);
     if (n < 0) {
@@ -230,9 +239,11 @@ static void put_sync(http_request *req, void *ud) {
     if (!authorized(req, cfg)) return;
     size_t len;
     const char *body = http_req_body(req, &len);
-    cJSON *o = cJSON_ParseWithLength(body, len);
+    const char *end = NULL;
+    cJSON *o = cJSON_ParseWithLengthOpts(body, len, &end, 0);
+    while (o && end && (size_t)(end - body) < len && strchr(" \t\r\n", *end)) end++;
     const cJSON *en = cJSON_GetObjectItemCaseSensitive(o, "enabled");
-    if (!cJSON_IsBool(en)) {
+    if (!cJSON_IsBool(en) || (end && (size_t)(end - body) < len && *end)) {
         cJSON_Delete(o);
         http_reply_error(req, 400, "invalid_field", "the body must be {\"enabled\": true} or "
                                                     "{\"enabled\": false}");
@@ -265,7 +276,10 @@ static void list_dead(http_request *req, void *ud) {
     char *items = store_dead_list(st, cursor ? cursor : "", limit, next, sizeof next, err,
                                   sizeof err);
     if (!items) {
-        unavailable(req, err);
+        if (errno == EINVAL)
+            http_reply_error(req, 400, "invalid_parameter", "%s", err);
+        else
+            unavailable(req, err);
         return;
     }
     cJSON *arr = cJSON_Parse(items);

@@ -152,10 +152,12 @@ int mapping_from_request(const char *program_id, const char *json, size_t len, m
         goto out;
     }
     size_t pl = strlen(program_id);
-    bool digits = pl > 0 && pl < sizeof out->program_id;
+    /* One spelling per program (no leading zeros), and exact as a sort score (< 2^53). */
+    bool digits = pl > 0 && pl <= 15 && program_id[0] != '0';
     for (size_t i = 0; digits && i < pl; i++) digits = isdigit((unsigned char)program_id[i]);
     if (!digits) {
-        snprintf(err, errlen, "programId must be the Marketo program's numeric id");
+        snprintf(err, errlen, "programId must be the Marketo program's numeric id (1 to 15 "
+                              "digits, no leading zero)");
         goto out;
     }
     strcpy(out->program_id, program_id);

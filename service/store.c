@@ -814,26 +814,39 @@ long store_parked_programs(store *s, char ***out, char *err, size_t errlen) {
 char *store_dead_list(store *s, const char *cursor, long limit, char *next, size_t nextlen,
                       char *err, size_t errlen) {
     next[0] = '\0';
-    /* Newest first; the cursor is the score (ms) and id of the last item given. */
-    char max[64] = "+inf";
-    if (cursor && *cursor) snprintf(max, sizeof max, "(%s", cursor);
-    redisReply *r = cmdf(s, err, errlen, "ZREVRANGEBYSCORE cs:deadletters %s -inf WITHSCORES "
-                                         "LIMIT 0 %ld", max, limit + 1);
+    /* Newest first. The cursor is the id of the last item given: the page goes on after its
+     * rank, so items with the same time are neither skipped nor repeated. */
+    long start = 0;
+    if (cursor && *cursor) {
+        redisReply *rk = cmdf(s, err, errlen, "ZREVRANK cs:deadletters %s", cursor);
+        if (!rk || reply_error(rk, err, errlen)) return NULL;
+        if (rk->type != REDIS_REPLY_INTEGER) {
+            freeReplyObject(rk);
+            snprintf(err, errlen, "cursor: no dead letter %.60s (replayed or deleted since); "
+                                  "start again without a cursor", cursor);
+            errno = EINVAL;
+            return NULL;
+        }
+        start = (long)rk->integer + 1;
+        freeReplyObject(rk);
+    }
+    redisReply *r = cmdf(s, err, errlen, "ZREVRANGE cs:deadletters %ld %ld", start,
+                         start + limit);
     if (!r || reply_error(r, err, errlen)) return NULL;
     cJSON *arr = cJSON_CreateArray();
-    size_t count = r->type == REDIS_REPLY_ARRAY ? r->elements / 2 : 0;
+    size_t count = r->type == REDIS_REPLY_ARRAY ? r->elements : 0;
     for (size_t i = 0; i < count && (long)i < limit; i++) {
-        const char *id = r->element[2 * i]->str;
+        const char *id = r->element[i]->str;
         redisReply *it = cmdf(s, err, errlen, "HGET cs:dead:%s item", id);
         if (it && it->type == REDIS_REPLY_STRING) {
             cJSON *o = cJSON_ParseWithLength(it->str, it->len);
             if (o) cJSON_AddItemToArray(arr, o);
         }
         if (it) freeReplyObject(it);
-        if ((long)i == limit - 1 && count > (size_t)limit)
-            snprintf(next, nextlen, "%s", r->element[2 * i + 1]->str);
+        if ((long)i == limit - 1 && count > (size_t)limit) snprintf(next, nextlen, "%s", id);
     }
     freeReplyObject(r);
+    errno = 0;
     char *js = cJSON_PrintUnformatted(arr);
     cJSON_Delete(arr);
     return js;
