@@ -41,6 +41,9 @@ if [ -z "${SF_CLIENT_ID:-}" ] && [ -z "${MARKETO_CLIENT_ID:-}" ] && [ -f tests/s
     --webhook-url "http://127.0.0.1:$PORT/webhooks/marketo" \
     --webhook-secret "$MARKETO_WEBHOOK_SECRET" >"$RUN_DIR/mkto-sim.out" 2>&1 &
   pids+=($!)
+  for port in "$SF_SIM_PORT" "$MKTO_SIM_PORT"; do
+    for _ in $(seq 50); do curl -s -o /dev/null "127.0.0.1:$port/_sim/config" && break; sleep 0.1; done
+  done
   echo "run: Salesforce simulator on :$SF_SIM_PORT, Marketo simulator on :$MKTO_SIM_PORT"
   [ -x scripts/demo.sh ] && (sleep 1 && scripts/demo.sh) &
 fi
