@@ -781,6 +781,43 @@ static void resolve_marketo_leads(batch *b) {
         }
         cJSON_Delete(res);
     }
+    /* Then by the Salesforce id Marketo's own sync may have stored on the lead. */
+    for (int kind = 0; kind < 2; kind++) {
+        const char *ids[MKTO_BATCH];
+        item *group[MKTO_BATCH];
+        size_t n = 0;
+        for (size_t i = 0; i < b->n && n < MKTO_BATCH; i++) {
+            item *it = &b->items[i];
+            const char *id = kind == 0 ? it->ev.sf_lead_id : it->ev.sf_contact_id;
+            if (it->state != IT_PENDING || it->p.kind != PLAN_APPLY || !it->p.to_mkto ||
+                it->lead[0] || !id[0])
+                continue;
+            group[n] = it;
+            ids[n++] = id;
+        }
+        if (n == 0) continue;
+        const char *filter = kind == 0 ? "sfdcLeadId" : "sfdcContactId";
+        cJSON *res = NULL;
+        mk_error e;
+        if (mkto_leads_by(w->mk, filter, ids, n, "id,sfdcLeadId,sfdcContactId", &res, &e) != 0) {
+            for (size_t k = 0; k < n; k++)
+                fail(group[k], e.outcome == MK_RETRY ? IT_RETRY : IT_DEAD, "marketo",
+                     e.retry_after_ms, "looking up Marketo leads by %s: %s %s", filter, e.code,
+                     e.message);
+            continue;
+        }
+        for (size_t k = 0; k < n; k++) {
+            const cJSON *l;
+            cJSON_ArrayForEach(l, res) {
+                const cJSON *v = cJSON_GetObjectItemCaseSensitive(l, filter);
+                const cJSON *id = cJSON_GetObjectItemCaseSensitive(l, "id");
+                if (cJSON_IsString(v) && cJSON_IsNumber(id) && !group[k]->lead[0] &&
+                    strncmp(v->valuestring, ids[k], 15) == 0)
+                    snprintf(group[k]->lead, sizeof group[k]->lead, "%.0f", id->valuedouble);
+            }
+        }
+        cJSON_Delete(res);
+    }
     /* Creation, serialised per email across every worker. */
     cJSON *input = cJSON_CreateArray();
     item *creating[MKTO_BATCH];
@@ -919,6 +956,21 @@ static void replan_with_lead(batch *b) {
     }
 }
 
+/* True when Marketo's member status of it's lead already is the wanted one. */
+static bool current_status_is(batch *b, item *it) {
+    const char *ids[] = {it->lead};
+    cJSON *res = NULL;
+    mk_error e;
+    bool same = false;
+    if (mkto_member_statuses(b->w->mk, it->p.program_id, ids, 1, &res, &e) == 0) {
+        const cJSON *sn = cJSON_GetObjectItemCaseSensitive(cJSON_GetArrayItem(res, 0),
+                                                           "statusName");
+        same = cJSON_IsString(sn) && strcmp(sn->valuestring, it->p.mkto_status) == 0;
+    }
+    cJSON_Delete(res);
+    return same;
+}
+
 static void apply_marketo(batch *b) {
     resolve_marketo_leads(b);
     replan_with_lead(b);
@@ -974,10 +1026,13 @@ static void apply_marketo(batch *b) {
                 if (!strcmp(code, "1037") && !it->p.mkto_member) {
                     /* Not in the program: already removed. */
                 } else if (!strcmp(code, "1037")) {
-                    /* Already at that status (recorded) or past it (a backward move). */
-                    bool already = it->st.known && it->st.mkto_member &&
-                                   !strcmp(it->st.mkto_status, it->p.mkto_status);
-                    if (!already) it->backward = true;
+                    /* Already at that status (success) or past it (a backward move): the
+                     * recorded state tells, or, on first sight, Marketo's current status. */
+                    if (it->st.known)
+                        it->backward = !(it->st.mkto_member &&
+                                         !strcmp(it->st.mkto_status, it->p.mkto_status));
+                    else
+                        it->backward = !current_status_is(b, it);
                 } else {
                     fail(it, mkto_classify(code) == MK_RETRY ? IT_RETRY : IT_DEAD, "marketo", -1,
                          "Marketo skipped lead %s in program %s (reason %s)", it->lead,
