@@ -74,6 +74,16 @@ int mkto_upsert_leads(mkto_client *c, const cJSON *input, cJSON **result, mk_err
  * Marketo has no such program. */
 int mkto_get_program(mkto_client *c, const char *program_id, cJSON **program, mk_error *err);
 
+/* The progression status names of a channel (channel/byName.json), "Not in Program"
+ * included; *names (malloc'd array of malloc'd strings) and *n; caller frees. */
+int mkto_channel_statuses(mkto_client *c, const char *channel, char ***names, size_t *n,
+                          mk_error *err);
+
+/* One page of a program's members with one status (filterType=statusName), with leadId,
+ * statusName and updatedAt; *token is the page token in and out ("" at start and end). */
+int mkto_members_page(mkto_client *c, const char *program_id, const char *status, char *token,
+                      size_t tokenlen, cJSON **result, mk_error *err);
+
 /* The first reason code of a skipped per-record result ("1037"), or "" when none. */
 const char *mkto_reason_code(const cJSON *item, char *buf, size_t size);
 

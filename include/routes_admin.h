@@ -1,5 +1,6 @@
-/* routes_admin — the /v1 admin API: mappings (F1, F10), the global sync switch (F10) and the
- * dead-letter list with replay (F11).
+/* routes_admin — the /v1 admin API: mappings (F1, F10), the global sync switch (F10), the
+ * dead-letter list with replay (F11), the synced members of a campaign (F9) and the audit
+ * log of applied changes.
  *
  * Owns bearer-token authentication with ADMIN_TOKEN (compared in constant time; without
  * ADMIN_TOKEN every /v1 path answers 404), the JSON shapes of SPEC section 5, paging

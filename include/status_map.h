@@ -52,4 +52,26 @@ int mapping_from_json(const char *json, size_t len, mapping *out, char *err, siz
 int mapping_from_request(const char *program_id, const char *json, size_t len, mapping *out,
                          bool *force, char *err, size_t errlen);
 
+/* The validation report (F11): both sides' status lists compared through the mapping. */
+#define REPORT_MAX 64
+typedef struct {
+    bool marketo_side; /* the status exists in Marketo (true) or in Salesforce (false) */
+    char status[STATUS_LABEL_MAX];
+    char fix[400];
+} status_unmatched;
+
+typedef struct {
+    int nmatched;
+    status_pair matched[REPORT_MAX];
+    int nunmatched;
+    status_unmatched unmatched[REPORT_MAX];
+} status_report;
+
+/* Compares the program's progression statuses (Marketo, "Not in Program" ignored) with the
+ * campaign's member statuses (Salesforce) through m. Every Marketo status either matches
+ * (its counterpart exists in Salesforce) or is unmatched with a one-line fix; every
+ * Salesforce status that no Marketo status reaches is unmatched too. */
+void status_map_compare(const mapping *m, const char *const *marketo, size_t nm,
+                        const char *const *salesforce, size_t ns, status_report *out);
+
 #endif

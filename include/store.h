@@ -168,6 +168,15 @@ int store_program_due_add(store *s, const char *program_id, char *err, size_t er
 /* Takes up to max due program ids (removing them); caller frees each and the array. */
 long store_program_due_take(store *s, size_t max, char ***out, char *err, size_t errlen);
 
+/* The audit log (cs:audit, a stream capped near STORE_AUDIT_MAX): one JSON text per applied
+ * change. store_audit_list answers newest first, filtered by program and/or campaign id
+ * ("" = any), as a malloc'd JSON array text; cursor/next are entry ids. */
+#define STORE_AUDIT_MAX 100000
+int store_audit_add(store *s, const char *const *entries, size_t n, char *err, size_t errlen);
+char *store_audit_list(store *s, const char *program_id, const char *campaign_id,
+                       const char *cursor, long limit, char *next, size_t nextlen, char *err,
+                       size_t errlen);
+
 /* ---- locks and progress ---- */
 
 /* Tries to take each key (SET NX PX ttl_ms) for token; got[i] says which were taken. */

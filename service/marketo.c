@@ -367,3 +367,66 @@ int mkto_get_program(mkto_client *c, const char *program_id, cJSON **program, mk
     *program = first;
     return 0;
 }
+
+int mkto_channel_statuses(mkto_client *c, const char *channel, char ***names, size_t *n,
+                          mk_error *err) {
+    *names = NULL;
+    *n = 0;
+    char *esc = http_client_escape(c->http, channel);
+    char path[1024];
+    if (!esc) {
+        set_err(err, MK_RETRY, 0, "internal", "out of memory");
+        return -1;
+    }
+    snprintf(path, sizeof path, "/rest/asset/v1/channel/byName.json?name=%.900s", esc);
+    free(esc);
+    cJSON *result = NULL;
+    if (get_result(c, path, &result, err) != 0) return -1;
+    const cJSON *st = cJSON_GetObjectItemCaseSensitive(cJSON_GetArrayItem(result, 0),
+                                                       "progressionStatuses");
+    int count = cJSON_GetArraySize(st);
+    *names = calloc((size_t)(count ? count : 1), sizeof **names);
+    const cJSON *it;
+    cJSON_ArrayForEach(it, st) {
+        const cJSON *name = cJSON_GetObjectItemCaseSensitive(it, "name");
+        if (*names && cJSON_IsString(name)) (*names)[(*n)++] = strdup(name->valuestring);
+    }
+    cJSON_Delete(result);
+    if (count == 0) {
+        set_err(err, MK_PERMANENT, 200, "channel", "Marketo has no channel of that name");
+        return -1;
+    }
+    return 0;
+}
+
+int mkto_members_page(mkto_client *c, const char *program_id, const char *status, char *token,
+                      size_t tokenlen, cJSON **result, mk_error *err) {
+    *result = NULL;
+    char *esc = http_client_escape(c->http, status);
+    char *tok = token[0] ? http_client_escape(c->http, token) : strdup("");
+    char path[2048];
+    if (!esc || !tok) {
+        free(esc);
+        free(tok);
+        set_err(err, MK_RETRY, 0, "internal", "out of memory");
+        return -1;
+    }
+    snprintf(path, sizeof path,
+             "/rest/v1/programs/%s/members.json?filterType=statusName&filterValues=%.300s&"
+             "fields=leadId,statusName,updatedAt&batchSize=300%s%.900s",
+             program_id, esc, tok[0] ? "&nextPageToken=" : "", tok);
+    free(esc);
+    free(tok);
+    cJSON *env = NULL;
+    if (mkto_call(c, "GET", path, NULL, &env, err) != 0) return -1;
+    *result = cJSON_DetachItemFromObjectCaseSensitive(env, "result");
+    if (!*result) *result = cJSON_CreateArray();
+    const cJSON *more = cJSON_GetObjectItemCaseSensitive(env, "moreResult");
+    const cJSON *next = cJSON_GetObjectItemCaseSensitive(env, "nextPageToken");
+    if (cJSON_IsTrue(more) && cJSON_IsString(next))
+        snprintf(token, tokenlen, "%s", next->valuestring);
+    else
+        token[0] = '\0';
+    cJSON_Delete(env);
+    return 0;
+}

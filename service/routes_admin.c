@@ -326,6 +326,89 @@ static void delete_dead(http_request *req, void *ud) {
         http_reply(req, 204, NULL, NULL, 0);
 }
 
+/* ---- members (F9) and audit ---- */
+
+static void campaign_members(http_request *req, void *ud) {
+    const struct config *cfg = ud;
+    if (!authorized(req, cfg)) return;
+    long limit;
+    if (!read_limit(req, &limit)) return;
+    const char *cid = http_req_param(req, "campaignId");
+    const char *cursor = http_req_query(req, "cursor");
+    if (cursor && strspn(cursor, "0123456789") != strlen(cursor)) {
+        http_reply_error(req, 400, "invalid_parameter", "cursor must be the \"next\" value of a "
+                                                        "previous page");
+        return;
+    }
+    store *st = redis_or_503(req);
+    if (!st) return;
+    member_state *ms = calloc((size_t)limit, sizeof *ms);
+    char next[32], err[STORE_ERR_MAX];
+    if (!ms) {
+        http_reply_error(req, 500, "internal", "out of memory");
+        return;
+    }
+    long n = store_member_list(st, cid, cursor ? cursor : "", limit, ms, next, sizeof next, err,
+                               sizeof err);
+    if (n < 0) {
+        free(ms);
+        unavailable(req, err);
+        return;
+    }
+    cJSON *items = cJSON_CreateArray();
+    for (long i = 0; i < n; i++) {
+        const member_state *m = &ms[i];
+        /* Former members stay recorded (their removal time matters), but are not listed. */
+        if (!m->sf_member && !m->mkto_member) continue;
+        cJSON *o = cJSON_CreateObject();
+        char at[40];
+        event_format_time(m->updated_ms, at, sizeof at);
+        cJSON_AddStringToObject(o, "email", m->email);
+        cJSON_AddStringToObject(o, "marketoLeadId", m->mkto_lead);
+        cJSON_AddStringToObject(o, "salesforceId", m->sf_person);
+        if (m->sf_member)
+            cJSON_AddStringToObject(o, "status", m->sf_status);
+        else
+            cJSON_AddNullToObject(o, "status");
+        if (m->mkto_member)
+            cJSON_AddStringToObject(o, "programStatus", m->mkto_status);
+        else
+            cJSON_AddNullToObject(o, "programStatus");
+        cJSON_AddStringToObject(o, "updatedAt", at);
+        cJSON_AddStringToObject(o, "source", event_source_name(m->src));
+        cJSON_AddItemToArray(items, o);
+    }
+    free(ms);
+    list_page(req, items, next);
+}
+
+static void audit_log(http_request *req, void *ud) {
+    const struct config *cfg = ud;
+    if (!authorized(req, cfg)) return;
+    long limit;
+    if (!read_limit(req, &limit)) return;
+    store *st = redis_or_503(req);
+    if (!st) return;
+    const char *pid = http_req_query(req, "programId");
+    const char *cid = http_req_query(req, "campaignId");
+    const char *cursor = http_req_query(req, "cursor");
+    if (cursor && (strlen(cursor) > 40 || strspn(cursor, "0123456789-") != strlen(cursor))) {
+        http_reply_error(req, 400, "invalid_parameter", "cursor must be the \"next\" value of a "
+                                                        "previous page");
+        return;
+    }
+    char next[48], err[STORE_ERR_MAX];
+    char *items = store_audit_list(st, pid ? pid : "", cid ? cid : "", cursor ? cursor : "",
+                                   limit, next, sizeof next, err, sizeof err);
+    if (!items) {
+        unavailable(req, err);
+        return;
+    }
+    cJSON *arr = cJSON_Parse(items);
+    free(items);
+    list_page(req, arr ? arr : cJSON_CreateArray(), next);
+}
+
 size_t routes_admin(http_route *out, size_t max, const struct config *cfg) {
     void *ud = (void *)cfg;
     const http_route r[] = {
@@ -338,6 +421,8 @@ size_t routes_admin(http_route *out, size_t max, const struct config *cfg) {
         {"GET", "/v1/deadletters", list_dead, ud, NULL},
         {"POST", "/v1/deadletters/{id}/replay", replay_dead, ud, NULL},
         {"DELETE", "/v1/deadletters/{id}", delete_dead, ud, NULL},
+        {"GET", "/v1/campaigns/{campaignId}/members", campaign_members, ud, NULL},
+        {"GET", "/v1/audit", audit_log, ud, NULL},
     };
     size_t n = sizeof r / sizeof r[0];
     if (n > max) n = max;

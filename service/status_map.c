@@ -188,3 +188,56 @@ out:
     cJSON_Delete(o);
     return rc;
 }
+
+static bool listed(const char *const *list, size_t n, const char *s) {
+    for (size_t i = 0; i < n; i++)
+        if (strcmp(list[i], s) == 0) return true;
+    return false;
+}
+
+void status_map_compare(const mapping *m, const char *const *marketo, size_t nm,
+                        const char *const *salesforce, size_t ns, status_report *out) {
+    memset(out, 0, sizeof *out);
+    for (size_t i = 0; i < nm && out->nunmatched < REPORT_MAX; i++) {
+        const char *mk = marketo[i];
+        if (strcmp(mk, NOT_IN_PROGRAM) == 0) continue;
+        char sf[STATUS_LABEL_MAX];
+        bool has = status_map_to_salesforce(m, mk, sf, sizeof sf);
+        if (has && listed(salesforce, ns, sf) && out->nmatched < REPORT_MAX) {
+            status_pair *p = &out->matched[out->nmatched++];
+            snprintf(p->marketo, sizeof p->marketo, "%s", mk);
+            snprintf(p->salesforce, sizeof p->salesforce, "%s", sf);
+            continue;
+        }
+        status_unmatched *u = &out->unmatched[out->nunmatched++];
+        u->marketo_side = true;
+        snprintf(u->status, sizeof u->status, "%s", mk);
+        if (has)
+            snprintf(u->fix, sizeof u->fix,
+                     "add the campaign member status \"%s\" to Salesforce campaign %s, or map "
+                     "\"%s\" to an existing status in statusMap", sf, m->campaign_id, mk);
+        else
+            snprintf(u->fix, sizeof u->fix,
+                     "\"%s\" is taken by another statusMap entry: map \"%s\" explicitly in "
+                     "statusMap", mk, mk);
+    }
+    for (size_t i = 0; i < ns && out->nunmatched < REPORT_MAX; i++) {
+        const char *sf = salesforce[i];
+        bool reached = false;
+        for (int j = 0; j < out->nmatched && !reached; j++)
+            reached = strcmp(out->matched[j].salesforce, sf) == 0;
+        if (reached) continue;
+        status_unmatched *u = &out->unmatched[out->nunmatched++];
+        u->marketo_side = false;
+        snprintf(u->status, sizeof u->status, "%s", sf);
+        char mk[STATUS_LABEL_MAX];
+        if (status_map_to_marketo(m, sf, mk, sizeof mk))
+            snprintf(u->fix, sizeof u->fix,
+                     "add the progression status \"%s\" to Marketo program %s's channel, or map "
+                     "it in statusMap", mk, m->program_id);
+        else
+            snprintf(u->fix, sizeof u->fix,
+                     "\"%s\" is taken by another statusMap entry: give it an explicit entry in "
+                     "statusMap", sf);
+    }
+}

@@ -212,6 +212,14 @@ static script mkto_acquire_script = {
     "return 0\n",
     ""};
 
+/* Appends audit entries. KEYS: cs:audit; ARGV: max length, entries... */
+static script audit_script = {
+    "for i = 2, #ARGV do\n"
+    "  redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[1], '*', 'entry', ARGV[i])\n"
+    "end\n"
+    "return #ARGV - 1\n",
+    ""};
+
 static pthread_once_t sha_once = PTHREAD_ONCE_INIT;
 
 static void hash_script(script *sc) {
@@ -224,7 +232,7 @@ static void hash_scripts(void) {
     script *all[] = {&enqueue_script, &ack_script,         &retry_script,       &promote_script,
                      &dead_script,    &replay_script,      &park_script,        &unpark_script,
                      &mapping_put_script, &mapping_del_script, &lock_script, &unlock_script,
-                     &stats_script, &mkto_acquire_script};
+                     &stats_script, &mkto_acquire_script, &audit_script};
     for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) hash_script(all[i]);
 }
 
@@ -1242,6 +1250,81 @@ void store_mkto_budget_release(void *budget) {
     store_mkto_budget *b = budget;
     char err[STORE_ERR_MAX];
     store_mkto_release(b->st, b->permit, err, sizeof err);
+}
+
+int store_audit_add(store *s, const char *const *entries, size_t n, char *err, size_t errlen) {
+    if (n == 0) return 0;
+    const char **args = malloc(sizeof *args * (n + 2));
+    char max[16];
+    if (!args) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    snprintf(max, sizeof max, "%d", STORE_AUDIT_MAX);
+    args[0] = "cs:audit";
+    args[1] = max;
+    memcpy(args + 2, entries, sizeof *entries * n);
+    redisReply *r = script_strs(s, &audit_script, 1, args, (int)n + 2, err, errlen);
+    free(args);
+    if (!r) return -1;
+    freeReplyObject(r);
+    return 0;
+}
+
+static bool audit_matches(const cJSON *o, const char *program_id, const char *campaign_id) {
+    const cJSON *p = cJSON_GetObjectItemCaseSensitive(o, "programId");
+    const cJSON *c = cJSON_GetObjectItemCaseSensitive(o, "campaignId");
+    if (*program_id && !(cJSON_IsString(p) && strcmp(p->valuestring, program_id) == 0))
+        return false;
+    if (*campaign_id && !(cJSON_IsString(c) && strncmp(c->valuestring, campaign_id, 15) == 0))
+        return false;
+    return true;
+}
+
+char *store_audit_list(store *s, const char *program_id, const char *campaign_id,
+                       const char *cursor, long limit, char *next, size_t nextlen, char *err,
+                       size_t errlen) {
+    next[0] = '\0';
+    char from[48] = "+";
+    if (cursor && *cursor) snprintf(from, sizeof from, "(%s", cursor);
+    cJSON *arr = cJSON_CreateArray();
+    long found = 0, scanned = 0;
+    char last[32] = "";
+    /* Filtered pages scan at most 50 pages' worth of entries per call. */
+    while (found < limit && scanned < limit * 50) {
+        redisReply *r = cmdf(s, err, errlen, "XREVRANGE cs:audit %s - COUNT %ld", from, limit);
+        if (!r || reply_error(r, err, errlen)) {
+            cJSON_Delete(arr);
+            return NULL;
+        }
+        size_t n = r->type == REDIS_REPLY_ARRAY ? r->elements : 0;
+        for (size_t i = 0; i < n && found < limit; i++) {
+            const redisReply *e = r->element[i];
+            snprintf(last, sizeof last, "%s", e->element[0]->str);
+            scanned++;
+            const redisReply *f = e->element[1];
+            for (size_t j = 0; j + 1 < f->elements; j += 2) {
+                if (strcmp(f->element[j]->str, "entry") != 0) continue;
+                cJSON *o = cJSON_ParseWithLength(f->element[j + 1]->str, f->element[j + 1]->len);
+                if (o && audit_matches(o, program_id, campaign_id)) {
+                    cJSON_AddItemToArray(arr, o);
+                    found++;
+                } else {
+                    cJSON_Delete(o);
+                }
+            }
+        }
+        freeReplyObject(r);
+        if ((long)n < limit) {
+            last[0] = '\0'; /* the log's end: no next page */
+            break;
+        }
+        snprintf(from, sizeof from, "(%s", last);
+    }
+    if (last[0]) snprintf(next, nextlen, "%s", last);
+    char *js = cJSON_PrintUnformatted(arr);
+    cJSON_Delete(arr);
+    return js;
 }
 
 int store_progress_mark(store *s, char *err, size_t errlen) {

@@ -25,7 +25,6 @@
 #define BLOCK_MS 500           /* an idle read waits this long (and then checks the switch) */
 #define CLAIM_EVERY_MS 2000
 #define UNPARK_EVERY_MS 2000
-#define LOCK_TTL_MS 120000     /* longer than any batch; released explicitly */
 #define DEFER_MS 20            /* a busy member's event is tried again this soon */
 #define SOQL_IN_MAX 100        /* values per SOQL IN list, keeping the URL short */
 #define MKTO_BATCH 300
@@ -98,6 +97,10 @@ long worker_backoff_ms(int attempt, long base_ms, long max_ms, long retry_after_
     if (retry_after_ms >= 0 && jittered < retry_after_ms) jittered = retry_after_ms;
     return jittered;
 }
+
+/* Member and person locks are released explicitly; their expiry only matters when a worker
+ * died holding them, and then it should come no later than the claim of its events. */
+static long lock_ttl_ms(const wctx *w) { return w->cfg->claim_idle_ms; }
 
 static void fail(item *it, it_state s, const char *target, long retry_after_ms, const char *fmt,
                  ...) __attribute__((format(printf, 5, 6)));
@@ -411,7 +414,7 @@ static void resolve_sf_people(batch *b) {
         snprintf(kbuf[i], sizeof kbuf[i], "cs:lock:person:sf:%s", ps[i].email);
         keys[i] = kbuf[i];
     }
-    if (store_lock_many(w->st, keys, np, token, LOCK_TTL_MS, got, err, sizeof err) != 0)
+    if (store_lock_many(w->st, keys, np, token, lock_ttl_ms(w), got, err, sizeof err) != 0)
         memset(got, 0, sizeof *got * np);
     for (size_t i = 0; i < np; i++) ps[i].locked = got[i];
 
@@ -839,7 +842,7 @@ static void resolve_marketo_leads(batch *b) {
     }
     char token[200];
     snprintf(token, sizeof token, "%s:m%lu", w->consumer, ++w->seq);
-    if (nc && store_lock_many(w->st, keys, nc, token, LOCK_TTL_MS, got, err, sizeof err) != 0)
+    if (nc && store_lock_many(w->st, keys, nc, token, lock_ttl_ms(w), got, err, sizeof err) != 0)
         memset(got, 0, sizeof got);
     size_t nlocked = 0;
     const char *recheck[MKTO_BATCH];
@@ -1079,6 +1082,35 @@ static void dead_letter(wctx *w, item *it) {
     }
 }
 
+/* One audit entry for a change applied (or found already applied) in one CRM. */
+static char *audit_entry(const item *it, const char *target, int64_t now) {
+    cJSON *o = cJSON_CreateObject();
+    char at[40];
+    event_format_time(now, at, sizeof at);
+    bool to_sf = strcmp(target, "salesforce") == 0;
+    bool member = to_sf ? it->p.sf_member : it->p.mkto_member;
+    const char *status = to_sf ? it->p.sf_status : it->p.mkto_status;
+    cJSON_AddStringToObject(o, "at", at);
+    cJSON_AddStringToObject(o, "eventId", it->ev.id);
+    cJSON_AddStringToObject(o, "source", event_source_name(it->ev.source));
+    cJSON_AddStringToObject(o, "target", target);
+    cJSON_AddStringToObject(o, "programId", it->p.program_id);
+    cJSON_AddStringToObject(o, "campaignId", it->campaign);
+    cJSON_AddStringToObject(o, "email", it->ev.email[0] ? it->ev.email : it->st.email);
+    cJSON_AddStringToObject(o, "action", member ? (to_sf ? "upsert_member" : "set_status")
+                                                : "remove_member");
+    if (member) cJSON_AddStringToObject(o, "status", status);
+    cJSON_AddStringToObject(o, "result", !to_sf && it->backward ? "skipped_backward_progression"
+                                                                  : "applied");
+    /* What the CRM answered, as ids a person can look up there. */
+    if (to_sf && it->cm_id[0]) cJSON_AddStringToObject(o, "campaignMemberId", it->cm_id);
+    if (to_sf && it->sf_person[0]) cJSON_AddStringToObject(o, "salesforceId", it->sf_person);
+    if (!to_sf && it->lead[0]) cJSON_AddStringToObject(o, "marketoLeadId", it->lead);
+    char *s = cJSON_PrintUnformatted(o);
+    cJSON_Delete(o);
+    return s;
+}
+
 static void finish(batch *b) {
     wctx *w = b->w;
     char err[STORE_ERR_MAX];
@@ -1145,6 +1177,21 @@ static void finish(batch *b) {
         case IT_DEAD: dead_letter(w, it); break;
         }
     }
+    /* The audit log, before the acknowledgement: a crash between them re-applies (a no-op)
+     * and logs twice rather than not at all. */
+    char **audit = calloc(2 * b->n, sizeof *audit);
+    size_t nau = 0;
+    for (size_t i = 0; audit && i < b->n; i++) {
+        item *it = &b->items[i];
+        if (it->state != IT_DONE) continue;
+        char *e;
+        if (it->p.to_sf && (e = audit_entry(it, "salesforce", now)) != NULL) audit[nau++] = e;
+        if (it->p.to_mkto && (e = audit_entry(it, "marketo", now)) != NULL) audit[nau++] = e;
+    }
+    if (nau && store_audit_add(w->st, (const char *const *)audit, nau, err, sizeof err) != 0)
+        LOG_KV(LOG_WARN, "worker: could not write the audit log", "error", err);
+    for (size_t i = 0; audit && i < nau; i++) free(audit[i]);
+    free(audit);
     if (na && store_ack(w->st, acks, na, err, sizeof err) != 0)
         LOG_KV(LOG_WARN, "worker: could not acknowledge; entries will be claimed again", "error",
                err);
@@ -1189,7 +1236,7 @@ static void process(wctx *w, store_entry *entries, size_t n) {
     }
     for (size_t i = 0; i < n; i++)
         if (b.items[i].state == IT_PENDING) keys[nk++] = b.items[i].lock_key;
-    if (store_lock_many(w->st, keys, nk, token, LOCK_TTL_MS, got, err, sizeof err) != 0)
+    if (store_lock_many(w->st, keys, nk, token, lock_ttl_ms(w), got, err, sizeof err) != 0)
         goto redis_down;
     for (size_t i = 0, k = 0; i < n; i++) {
         item *it = &b.items[i];
@@ -1329,6 +1376,15 @@ static void *worker_main(void *arg) {
             failing = true;
             sleep_ms(backoff);
             continue;
+        }
+        /* The switch may have been turned off while the read waited: then nothing of this
+         * batch is applied; the entries wait outside the stream until sync is on again. */
+        if (n > 0 && store_sync_get(w->st, &enabled, err, sizeof err) == 0 && !enabled) {
+            for (long i = 0; i < n; i++)
+                store_defer(w->st, &entries[i], event_now_ms(), err, sizeof err);
+            store_entries_free(entries, (size_t)n);
+            entries = NULL;
+            n = 0;
         }
         if (n > 0) process(w, entries, (size_t)n);
         store_entries_free(entries, (size_t)(n > 0 ? n : 0));
