@@ -14,6 +14,7 @@
 #include "status_map.h"
 
 #include <stddef.h>
+#include <stdio.h>
 
 /* Reads both status lists and compares them. 0 with out filled; -1 when a CRM could not be
  * asked (err says which and why). */

@@ -177,6 +177,10 @@ char *store_audit_list(store *s, const char *program_id, const char *campaign_id
                        const char *cursor, long limit, char *next, size_t nextlen, char *err,
                        size_t errlen);
 
+/* Whether Redis runs with AOF on, and its appendfsync setting ("" when CONFIG is refused,
+ * as some managed Redis services do). 0 or -1. */
+int store_aof_status(store *s, bool *aof, char *fsync, size_t size, char *err, size_t errlen);
+
 /* ---- locks and progress ---- */
 
 /* Tries to take each key (SET NX PX ttl_ms) for token; got[i] says which were taken. */

@@ -1,7 +1,9 @@
 /* main — command line, start-up and shutdown of the server (and, in later commands, the
  * workers). Signals are taken synchronously with sigwait on the main thread, so no code runs
  * in a signal handler. */
+#include "checks.h"
 #include "config.h"
+#include "crm.h"
 #include "http_server.h"
 #include "log.h"
 #include "metrics.h"
@@ -38,6 +40,8 @@ static void usage(FILE *f) {
             "  serve       HTTP ingest, admin, health and metrics (the container default)\n"
             "  ingest      the same HTTP interface, without workers\n"
             "  worker      workers only; serves /healthz, /readyz and /metrics\n"
+            "  check       start-up checks (config, Redis, both CRMs, mappings); exit 1 on a "
+            "FAIL\n"
             "  --version   print the version\n"
             "  --help      print this text\n"
             "\n"
@@ -110,6 +114,15 @@ static int serve(cs_command cmd) {
         rc = 1;
         goto out;
     }
+    if (http_api) {
+        /* CRM checks are listed in /readyz (never failing it), refreshed in the background. */
+        char missing[200];
+        if (crm_configured(&cfg, missing, sizeof missing)) {
+            checks_ready_start(&cfg);
+            routes_health_add_check("salesforce", checks_ready_salesforce, NULL, false);
+            routes_health_add_check("marketo", checks_ready_marketo, NULL, false);
+        }
+    }
     if (run_workers && cfg.workers > 0) {
         workers = worker_pool_start(&cfg, cfg.workers, err, sizeof err);
         if (!workers) {
@@ -158,14 +171,35 @@ static int serve(cs_command cmd) {
     LOG_KV(LOG_INFO, "stopped");
 out:
     http_server_stop(srv, 0);
+    checks_ready_stop();
     poller_stop(jobs);
     worker_pool_stop(workers);
     spool_close(hooks.spool);
     routes_health_shutdown();
+    crm_thread_cleanup();
     store_thread_cleanup();
     metrics_shutdown();
     sf_outbound_cleanup();
     http_client_global_cleanup();
+    config_free(&cfg);
+    return rc;
+}
+
+static int check(void) {
+    struct config cfg;
+    const char *lf = getenv("LOG_FORMAT");
+    log_setup(LOG_WARN, lf && log_format_parse(lf) >= 0 ? (log_format)log_format_parse(lf)
+                                                        : LOG_FORMAT_TEXT);
+    int problems = config_load(&cfg, CMD_CHECK, print_config_error, NULL);
+    if (!problems) {
+        setenv("TZ", cfg.marketo_timezone, 1);
+        tzset();
+    }
+    metrics_init(CS_VERSION);
+    http_client_global_init();
+    int rc = checks_cli(&cfg, problems, stdout);
+    http_client_global_cleanup();
+    metrics_shutdown();
     config_free(&cfg);
     return rc;
 }
@@ -187,6 +221,7 @@ int main(int argc, char **argv) {
     if (!strcmp(c, "serve")) return serve(CMD_SERVE);
     if (!strcmp(c, "ingest")) return serve(CMD_INGEST);
     if (!strcmp(c, "worker")) return serve(CMD_WORKER);
+    if (!strcmp(c, "check")) return check();
     fprintf(stderr, "campaign-sync: unknown command \"%s\"\n\n", c);
     usage(stderr);
     return 2;

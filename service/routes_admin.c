@@ -1,6 +1,8 @@
 /* routes_admin — mappings, sync switch, dead letters. See include/routes_admin.h. */
 #include "routes_admin.h"
 
+#include "checks.h"
+#include "crm.h"
 #include "log.h"
 #include "secure.h"
 #include "status_map.h"
@@ -112,33 +114,137 @@ static void put_mapping(http_request *req, void *ud) {
         unavailable(req, err);
         return;
     }
+    /* F11: an enabled mapping's statuses must match on both sides, unless forced. */
+    const char *check = "skipped";
+    char check_msg[600] = "";
+    status_report *rep = NULL;
+    char missing[200];
+    if (m.enabled && !crm_configured(cfg, missing, sizeof missing)) {
+        check = "pending";
+        snprintf(check_msg, sizeof check_msg, "this process has no CRM credentials (%s) to "
+                                              "compare the statuses; GET .../validation from a "
+                                              "process that has them", missing);
+    } else if (m.enabled) {
+        crm *c = crm_thread(cfg);
+        rep = calloc(1, sizeof *rep);
+        if (!c || !rep) {
+            free(rep);
+            http_reply_error(req, 500, "internal", "out of memory");
+            return;
+        }
+        if (checks_validate(c, &m, rep, err, sizeof err) != 0) {
+            check = "pending"; /* a CRM could not be asked: stored, compared later */
+            snprintf(check_msg, sizeof check_msg, "%s", err);
+        } else if (rep->nunmatched && !force) {
+            char names[500] = "";
+            for (int i = 0; i < rep->nunmatched; i++)
+                snprintf(names + strlen(names), sizeof names - strlen(names), "%s%s \"%s\"",
+                         i ? ", " : "", rep->unmatched[i].marketo_side ? "Marketo" : "Salesforce",
+                         rep->unmatched[i].status);
+            cJSON *o = cJSON_CreateObject();
+            cJSON_AddStringToObject(o, "error", "incompatible_statuses");
+            char msg[800];
+            snprintf(msg, sizeof msg, "statuses without a counterpart: %s; add them on the "
+                                      "other side or to statusMap, or send \"force\": true",
+                     names);
+            cJSON_AddStringToObject(o, "message", msg);
+            char *js = checks_report_json(&m, rep);
+            cJSON *report = js ? cJSON_Parse(js) : NULL;
+            free(js);
+            if (report)
+                cJSON_AddItemToObject(o, "unmatched",
+                                      cJSON_DetachItemFromObjectCaseSensitive(report, "unmatched"));
+            cJSON_Delete(report);
+            free(rep);
+            reply_json(req, 409, o);
+            return;
+        } else {
+            check = rep->nunmatched ? "forced" : "passed";
+        }
+    }
+
     int64_t now = event_now_ms();
     m.created_ms = had ? old.created_ms : now;
     m.updated_ms = now;
     char other[EV_NUMID_MAX] = "";
     int rc = store_mapping_put(st, &m, other, sizeof other, err, sizeof err);
     if (rc < 0) {
+        free(rep);
         unavailable(req, err);
         return;
     }
     if (rc == 2) {
+        free(rep);
         http_reply_error(req, 409, "conflict",
                          "campaign %s is already mapped to program %s; a campaign maps to one "
                          "program: delete that mapping first", m.campaign_id, other);
         return;
     }
     LOG_KV(LOG_INFO, rc == 1 ? "mapping created" : "mapping replaced", "program_id", pid,
-           "campaign_id", m.campaign_id, "enabled", m.enabled ? "true" : "false");
+           "campaign_id", m.campaign_id, "enabled", m.enabled ? "true" : "false",
+           "status_check", check);
     if (m.enabled) {
         store_unpark(st, pid, err, sizeof err);
         /* F2/F3: copy the program's channel and costs now, not at the next poll. */
         store_program_due_add(st, pid, err, sizeof err);
     }
     cJSON *o = mapping_object(&m);
-    /* Comparing both status lists needs the CRMs; until that runs the answer says so. */
-    cJSON_AddStringToObject(o, "statusCheck", "pending");
-    (void)force;
+    cJSON_AddStringToObject(o, "statusCheck", check);
+    if (check_msg[0]) cJSON_AddStringToObject(o, "statusCheckMessage", check_msg);
+    if (rep && rep->nunmatched) {
+        char *js = checks_report_json(&m, rep);
+        cJSON *report = js ? cJSON_Parse(js) : NULL;
+        free(js);
+        if (report)
+            cJSON_AddItemToObject(o, "unmatched",
+                                  cJSON_DetachItemFromObjectCaseSensitive(report, "unmatched"));
+        cJSON_Delete(report);
+    }
+    free(rep);
     reply_json(req, rc == 1 ? 201 : 200, o);
+}
+
+static void validate_mapping(http_request *req, void *ud) {
+    const struct config *cfg = ud;
+    if (!authorized(req, cfg)) return;
+    store *st = redis_or_503(req);
+    if (!st) return;
+    const char *pid = http_req_param(req, "programId");
+    mapping m;
+    char err[STORE_ERR_MAX * 2], missing[200];
+    int rc = store_mapping_get(st, pid, &m, err, sizeof err);
+    if (rc < 0) {
+        unavailable(req, err);
+        return;
+    }
+    if (rc == 0) {
+        http_reply_error(req, 404, "not_found", "no mapping for program %s", pid);
+        return;
+    }
+    if (!crm_configured(cfg, missing, sizeof missing)) {
+        http_reply_error(req, 503, "crm_not_configured",
+                         "this process has no CRM credentials: set %s", missing);
+        return;
+    }
+    crm *c = crm_thread(cfg);
+    status_report *rep = calloc(1, sizeof *rep);
+    if (!c || !rep) {
+        free(rep);
+        http_reply_error(req, 500, "internal", "out of memory");
+        return;
+    }
+    if (checks_validate(c, &m, rep, err, sizeof err) != 0) {
+        free(rep);
+        http_reply_error(req, 503, "crm_unavailable", "%s", err);
+        return;
+    }
+    char *js = checks_report_json(&m, rep);
+    free(rep);
+    if (!js) {
+        http_reply_error(req, 500, "internal", "out of memory");
+        return;
+    }
+    http_reply_owned(req, 200, "application/json", js, strlen(js));
 }
 
 static void get_mapping(http_request *req, void *ud) {
@@ -416,6 +522,7 @@ size_t routes_admin(http_route *out, size_t max, const struct config *cfg) {
         {"PUT", "/v1/mappings/{programId}", put_mapping, ud, NULL},
         {"GET", "/v1/mappings/{programId}", get_mapping, ud, NULL},
         {"DELETE", "/v1/mappings/{programId}", delete_mapping, ud, NULL},
+        {"GET", "/v1/mappings/{programId}/validation", validate_mapping, ud, NULL},
         {"GET", "/v1/sync", get_sync, ud, NULL},
         {"PUT", "/v1/sync", put_sync, ud, NULL},
         {"GET", "/v1/deadletters", list_dead, ud, NULL},

@@ -1327,6 +1327,20 @@ char *store_audit_list(store *s, const char *program_id, const char *campaign_id
     return js;
 }
 
+int store_aof_status(store *s, bool *aof, char *fsync, size_t size, char *err, size_t errlen) {
+    *aof = false;
+    fsync[0] = '\0';
+    redisReply *r = cmdf(s, err, errlen, "INFO persistence");
+    if (!r || reply_error(r, err, errlen)) return -1;
+    if (r->type == REDIS_REPLY_STRING) *aof = strstr(r->str, "aof_enabled:1") != NULL;
+    freeReplyObject(r);
+    r = cmdf(s, err, errlen, "CONFIG GET appendfsync");
+    if (r && r->type == REDIS_REPLY_ARRAY && r->elements == 2 && r->element[1]->str)
+        snprintf(fsync, size, "%s", r->element[1]->str);
+    if (r) freeReplyObject(r);
+    return 0;
+}
+
 int store_progress_mark(store *s, char *err, size_t errlen) {
     redisReply *r = cmdf(s, err, errlen, "SET cs:workers:progress %lld",
                          (long long)event_now_ms());

@@ -26,6 +26,8 @@ def services(workdir):
     started = []
 
     def start(redis_url, command="ingest", wait=True, name="svc", **env):
+        if command in ("serve", "worker"):
+            env = {**cs.NOWHERE_CRMS, **env}
         s = cs.Service(workdir, cs.base_env(redis_url, workdir, **env), command, name)
         started.append(s)
         return s.start(wait=wait)

@@ -165,12 +165,6 @@ def base_env(redis_url, workdir, **extra):
         "REDIS_URL": redis_url,
         "SF_ORG_ID": ORG_ID,
         "MARKETO_WEBHOOK_SECRET": WEBHOOK_SECRET,
-        "SF_LOGIN_URL": "http://127.0.0.1:9",
-        "SF_CLIENT_ID": "sim-sf-client",
-        "SF_CLIENT_SECRET": "sim-sf-secret",
-        "MARKETO_BASE_URL": "http://127.0.0.1:9",
-        "MARKETO_CLIENT_ID": "sim-mkto-client",
-        "MARKETO_CLIENT_SECRET": "sim-mkto-secret",
         "ADMIN_TOKEN": ADMIN_TOKEN,
         "SPOOL_DIR": os.path.join(workdir, "spool"),
         "LOG_FORMAT": "json",
@@ -185,6 +179,15 @@ def base_env(redis_url, workdir, **extra):
         else:
             env[k] = str(v)
     return env
+
+
+# CRM credentials that point nowhere: for `serve`/`worker` processes a test runs without
+# simulators (an `ingest` needs none, and then lists no CRM checks in /readyz).
+NOWHERE_CRMS = {
+    "SF_LOGIN_URL": "http://127.0.0.1:9", "SF_CLIENT_ID": "sim-sf-client",
+    "SF_CLIENT_SECRET": "sim-sf-secret", "MARKETO_BASE_URL": "http://127.0.0.1:9",
+    "MARKETO_CLIENT_ID": "sim-mkto-client", "MARKETO_CLIENT_SECRET": "sim-mkto-secret",
+}
 
 
 class Service:
@@ -339,7 +342,7 @@ def admin_headers(token=None):
 
 def crm_env(sf, mk, **extra):
     """Environment pointing the service at the two simulators."""
-    env = {"SF_LOGIN_URL": sf.url, "MARKETO_BASE_URL": mk.url,
+    env = {**NOWHERE_CRMS, "SF_LOGIN_URL": sf.url, "MARKETO_BASE_URL": mk.url,
            "SF_INTEGRATION_USER_ID": "005000000000001AAA",
            "RETRY_BASE_MS": "100", "RETRY_MAX_MS": "1000", "CLAIM_IDLE_MS": "3000"}
     env.update({k: str(v) for k, v in extra.items()})

@@ -1,0 +1,355 @@
+/* checks — validation report, start-up checks and the readiness cache. See include/checks.h. */
+#include "checks.h"
+
+#include "log.h"
+#include "store.h"
+
+#include <cJSON.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define READY_REFRESH_MS 60000
+
+/* ---------------------------------------------------------------- validation (F11) */
+
+static void free_names(char **names, size_t n) {
+    for (size_t i = 0; i < n; i++) free(names[i]);
+    free(names);
+}
+
+int checks_validate(crm *c, const mapping *m, status_report *out, char *err, size_t errlen) {
+    cJSON *prog = NULL;
+    mk_error me;
+    if (mkto_get_program(c->mk, m->program_id, &prog, &me) != 0) {
+        snprintf(err, errlen, "Marketo: reading program %s failed: %s %s", m->program_id,
+                 me.code, me.message);
+        return -1;
+    }
+    if (!prog) {
+        snprintf(err, errlen, "Marketo has no program %s", m->program_id);
+        return -1;
+    }
+    const cJSON *ch = cJSON_GetObjectItemCaseSensitive(prog, "channel");
+    char channel[256];
+    snprintf(channel, sizeof channel, "%s", cJSON_IsString(ch) ? ch->valuestring : "");
+    cJSON_Delete(prog);
+    char **mk = NULL;
+    size_t nm = 0;
+    if (mkto_channel_statuses(c->mk, channel, &mk, &nm, &me) != 0) {
+        snprintf(err, errlen, "Marketo: reading the statuses of channel \"%s\" failed: %s %s",
+                 channel, me.code, me.message);
+        free_names(mk, nm);
+        return -1;
+    }
+    char soql[256] = "SELECT Label FROM CampaignMemberStatus WHERE CampaignId = ";
+    sf_soql_quote(soql, sizeof soql, m->campaign_id);
+    strcat(soql, " ORDER BY SortOrder");
+    cJSON *recs = NULL;
+    sf_error se;
+    int rc = -1;
+    if (sf_query(c->sf, soql, &recs, &se) != 0) {
+        snprintf(err, errlen, "Salesforce: reading the member statuses of campaign %s failed: "
+                              "%s: %s", m->campaign_id, se.code, se.message);
+        goto out;
+    }
+    int ns = cJSON_GetArraySize(recs);
+    if (ns == 0) {
+        snprintf(err, errlen, "Salesforce campaign %s has no member statuses (does it exist?)",
+                 m->campaign_id);
+        goto out;
+    }
+    const char **sf = calloc((size_t)ns, sizeof *sf);
+    if (!sf) {
+        snprintf(err, errlen, "out of memory");
+        goto out;
+    }
+    size_t k = 0;
+    const cJSON *r;
+    cJSON_ArrayForEach(r, recs) {
+        const cJSON *l = cJSON_GetObjectItemCaseSensitive(r, "Label");
+        if (cJSON_IsString(l)) sf[k++] = l->valuestring;
+    }
+    status_map_compare(m, (const char *const *)mk, nm, sf, k, out);
+    free(sf);
+    rc = 0;
+out:
+    cJSON_Delete(recs);
+    free_names(mk, nm);
+    return rc;
+}
+
+char *checks_report_json(const mapping *m, const status_report *r) {
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddStringToObject(o, "programId", m->program_id);
+    cJSON_AddStringToObject(o, "campaignId", m->campaign_id);
+    cJSON_AddBoolToObject(o, "compatible", r->nunmatched == 0);
+    cJSON *matched = cJSON_AddArrayToObject(o, "matched");
+    for (int i = 0; i < r->nmatched; i++) {
+        cJSON *p = cJSON_CreateObject();
+        cJSON_AddStringToObject(p, "marketo", r->matched[i].marketo);
+        cJSON_AddStringToObject(p, "salesforce", r->matched[i].salesforce);
+        cJSON_AddItemToArray(matched, p);
+    }
+    cJSON *un = cJSON_AddArrayToObject(o, "unmatched");
+    for (int i = 0; i < r->nunmatched; i++) {
+        cJSON *p = cJSON_CreateObject();
+        cJSON_AddStringToObject(p, "side", r->unmatched[i].marketo_side ? "marketo" : "salesforce");
+        cJSON_AddStringToObject(p, "status", r->unmatched[i].status);
+        cJSON_AddStringToObject(p, "fix", r->unmatched[i].fix);
+        cJSON_AddItemToArray(un, p);
+    }
+    char *s = cJSON_PrintUnformatted(o);
+    cJSON_Delete(o);
+    return s;
+}
+
+/* ---------------------------------------------------------------- campaign-sync check */
+
+typedef struct {
+    FILE *out;
+    int fails, warns;
+} tally;
+
+static void line(tally *t, const char *level, const char *what, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+static void line(tally *t, const char *level, const char *what, const char *fmt, ...) {
+    char msg[1200];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    fprintf(t->out, "%-4s  %-22s %s\n", level, what, msg);
+    if (!strcmp(level, "FAIL")) t->fails++;
+    if (!strcmp(level, "WARN")) t->warns++;
+}
+
+static void check_sf_object(tally *t, crm *c, const char *object, bool need_write) {
+    char path[96], what[48];
+    snprintf(path, sizeof path, "sobjects/%s/describe", object);
+    snprintf(what, sizeof what, "salesforce %s", object);
+    cJSON *d = NULL;
+    sf_error e;
+    if (sf_call(c->sf, "GET", path, NULL, &d, &e) != 0) {
+        line(t, "FAIL", what, "cannot describe %s (%s: %s) — give the integration user access "
+                              "to %s (the Marketing User permission)", object, e.code, e.message,
+             object);
+        return;
+    }
+    const char *flags[] = {"queryable", "createable", "updateable"};
+    char missing[96] = "";
+    for (int i = 0; i < (need_write ? 3 : 1); i++)
+        if (!cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(d, flags[i])))
+            snprintf(missing + strlen(missing), sizeof missing - strlen(missing), "%s%s",
+                     missing[0] ? ", " : "", i == 0 ? "read" : i == 1 ? "create" : "edit");
+    cJSON_Delete(d);
+    if (missing[0])
+        line(t, "FAIL", what, "the integration user cannot %s %s — make it a Marketing User "
+                              "with read/create/edit on Campaign, CampaignMember and Lead",
+             missing, object);
+    else
+        line(t, "ok", what, need_write ? "read, create and edit allowed" : "read allowed");
+}
+
+static void check_mkto_read(tally *t, crm *c, const char *what, const char *path,
+                            const char *hint) {
+    cJSON *env = NULL;
+    mk_error e;
+    if (mkto_call(c->mk, "GET", path, NULL, &env, &e) != 0)
+        line(t, "FAIL", what, "%s %s — %s", e.code, e.message, hint);
+    else
+        line(t, "ok", what, "allowed");
+    cJSON_Delete(env);
+}
+
+static void check_mappings(tally *t, crm *c, store *st) {
+    char err[STORE_ERR_MAX], next[EV_NUMID_MAX], cursor[EV_NUMID_MAX] = "";
+    mapping *ms = calloc(100, sizeof *ms);
+    status_report *rep = calloc(1, sizeof *rep);
+    int count = 0;
+    if (!ms || !rep) goto out;
+    for (;;) {
+        long n = store_mapping_list(st, cursor, 100, ms, next, sizeof next, err, sizeof err);
+        if (n < 0) {
+            line(t, "FAIL", "mappings", "cannot read them from Redis: %s", err);
+            goto out;
+        }
+        for (long i = 0; i < n; i++, count++) {
+            char what[64];
+            snprintf(what, sizeof what, "mapping %s", ms[i].program_id);
+            if (checks_validate(c, &ms[i], rep, err, sizeof err) != 0) {
+                line(t, "FAIL", what, "%s", err);
+            } else if (rep->nunmatched) {
+                line(t, "FAIL", what, "%d status(es) without a counterpart, e.g. %s \"%s\": %s",
+                     rep->nunmatched, rep->unmatched[0].marketo_side ? "Marketo" : "Salesforce",
+                     rep->unmatched[0].status, rep->unmatched[0].fix);
+            } else {
+                line(t, "ok", what, "program %s <-> campaign %s: %d statuses match%s",
+                     ms[i].program_id, ms[i].campaign_id, rep->nmatched,
+                     ms[i].enabled ? "" : " (mapping disabled)");
+            }
+            /* Marketo's native campaign sync on the same program would write the same members. */
+            cJSON *prog = NULL;
+            mk_error me;
+            if (mkto_get_program(c->mk, ms[i].program_id, &prog, &me) == 0 && prog) {
+                const cJSON *sfdc = cJSON_GetObjectItemCaseSensitive(prog, "sfdcId");
+                if (cJSON_IsString(sfdc) && sfdc->valuestring[0])
+                    line(t, "WARN", what, "Marketo's native campaign sync also links this program "
+                                          "(to %s): both would write the same members — unlink "
+                                          "it in Marketo", sfdc->valuestring);
+            }
+            cJSON_Delete(prog);
+        }
+        if (n <= 0 || !next[0]) break;
+        snprintf(cursor, sizeof cursor, "%s", next);
+    }
+    if (count == 0) line(t, "WARN", "mappings", "none yet — PUT /v1/mappings/{programId}");
+out:
+    free(ms);
+    free(rep);
+}
+
+int checks_cli(const struct config *cfg, int cfg_problems, FILE *out) {
+    tally t = {out, 0, 0};
+    if (cfg_problems) {
+        line(&t, "FAIL", "config", "%d variable(s) missing or malformed (named above)",
+             cfg_problems);
+        return 1;
+    }
+    line(&t, "ok", "config", "all variables valid");
+    store *st = store_open(&cfg->redis);
+    char err[STORE_ERR_MAX], fsync[32];
+    bool aof = false;
+    if (!st || store_ping(st, 2000, err, sizeof err) != 0) {
+        line(&t, "FAIL", "redis", "%s — start Redis or fix REDIS_URL", st ? err : "out of memory");
+        store_free(st);
+        return 1;
+    }
+    if (store_aof_status(st, &aof, fsync, sizeof fsync, err, sizeof err) == 0 && aof)
+        line(&t, strcmp(fsync, "always") == 0 || !fsync[0] ? "ok" : "WARN", "redis",
+             "reachable, AOF on%s%s%s", fsync[0] ? " (appendfsync " : "", fsync,
+             fsync[0] ? (strcmp(fsync, "always") == 0
+                             ? ")"
+                             : "): a Redis crash can lose up to a second of acknowledged "
+                               "events; use appendfsync always")
+                      : "");
+    else
+        line(&t, "WARN", "redis", "reachable, but AOF is off: a Redis restart loses the queue — "
+                                 "set appendonly yes and appendfsync always");
+    crm *c = crm_new(cfg, st, "check");
+    if (!c) {
+        line(&t, "FAIL", "memory", "out of memory");
+        store_free(st);
+        return 1;
+    }
+    sf_error se;
+    bool sf_ok = sf_authenticate(c->sf, &se) == 0;
+    if (sf_ok)
+        line(&t, "ok", "salesforce token", "client credentials accepted");
+    else
+        line(&t, "FAIL", "salesforce token", "%s — check SF_LOGIN_URL (the My Domain URL), "
+                                             "SF_CLIENT_ID, SF_CLIENT_SECRET and that the app "
+                                             "allows the client credentials flow", se.message);
+    if (sf_ok) {
+        check_sf_object(&t, c, "Campaign", true);
+        check_sf_object(&t, c, "CampaignMember", true);
+        check_sf_object(&t, c, "Lead", true);
+        check_sf_object(&t, c, "Contact", false);
+    }
+    mk_error me;
+    bool mk_ok = mkto_authenticate(c->mk, &me) == 0;
+    if (mk_ok)
+        line(&t, "ok", "marketo token", "client credentials accepted");
+    else
+        line(&t, "FAIL", "marketo token", "%s — check MARKETO_BASE_URL, MARKETO_CLIENT_ID and "
+                                          "MARKETO_CLIENT_SECRET", me.message);
+    if (mk_ok) {
+        const char *hint = "give the API user's role this permission in Marketo Admin";
+        check_mkto_read(&t, c, "marketo channels", "/rest/asset/v1/channels.json?maxReturn=1",
+                        hint);
+        check_mkto_read(&t, c, "marketo leads",
+                        "/rest/v1/leads.json?filterType=id&filterValues=1&fields=id", hint);
+        check_mkto_read(&t, c, "marketo program members",
+                        "/rest/v1/programs/members/describe.json", hint);
+    }
+    if (sf_ok && mk_ok) check_mappings(&t, c, st);
+    bool enabled = true;
+    if (store_sync_get(st, &enabled, err, sizeof err) == 0)
+        line(&t, enabled ? "ok" : "WARN", "sync", enabled ? "enabled" : "disabled — events wait; "
+                                                           "PUT /v1/sync {\"enabled\": true}");
+    crm_free(c);
+    store_free(st);
+    fprintf(out, "%d FAIL, %d WARN\n", t.fails, t.warns);
+    return t.fails ? 1 : 0;
+}
+
+/* ---------------------------------------------------------------- readiness cache */
+
+static pthread_mutex_t ready_lock = PTHREAD_MUTEX_INITIALIZER;
+static char ready_sf[300] = "not checked yet", ready_mk[300] = "not checked yet";
+static pthread_t ready_thread;
+static atomic_bool ready_stop, ready_running;
+
+static void *ready_main(void *arg) {
+    const struct config *cfg = arg;
+    store *st = store_open(&cfg->redis);
+    crm *c = st ? crm_new(cfg, st, "ready") : NULL;
+    while (c && !atomic_load(&ready_stop)) {
+        char sf[300] = "ok", mk[300] = "ok";
+        sf_error se;
+        mk_error me;
+        if (sf_authenticate(c->sf, &se) != 0) snprintf(sf, sizeof sf, "%.280s", se.message);
+        if (mkto_authenticate(c->mk, &me) != 0) snprintf(mk, sizeof mk, "%.280s", me.message);
+        pthread_mutex_lock(&ready_lock);
+        memcpy(ready_sf, sf, sizeof sf);
+        memcpy(ready_mk, mk, sizeof mk);
+        pthread_mutex_unlock(&ready_lock);
+        for (int i = 0; i < READY_REFRESH_MS / 100 && !atomic_load(&ready_stop); i++) {
+            struct timespec ts = {0, 100 * 1000000L};
+            nanosleep(&ts, NULL);
+        }
+    }
+    crm_free(c);
+    store_free(st);
+    return NULL;
+}
+
+void checks_ready_start(const struct config *cfg) {
+    char missing[200];
+    if (!crm_configured(cfg, missing, sizeof missing)) {
+        snprintf(ready_sf, sizeof ready_sf, "not configured (%s)", missing);
+        snprintf(ready_mk, sizeof ready_mk, "not configured (%s)", missing);
+        return;
+    }
+    atomic_store(&ready_stop, false);
+    if (pthread_create(&ready_thread, NULL, ready_main, (void *)cfg) == 0)
+        atomic_store(&ready_running, true);
+}
+
+void checks_ready_stop(void) {
+    if (!atomic_load(&ready_running)) return;
+    atomic_store(&ready_stop, true);
+    pthread_join(ready_thread, NULL);
+    atomic_store(&ready_running, false);
+}
+
+static int ready_copy(const char *v, char *detail, size_t len) {
+    pthread_mutex_lock(&ready_lock);
+    snprintf(detail, len, "%s", v);
+    pthread_mutex_unlock(&ready_lock);
+    return strcmp(detail, "ok") == 0 ? 0 : -1;
+}
+
+int checks_ready_salesforce(void *ud, char *detail, size_t len) {
+    (void)ud;
+    return ready_copy(ready_sf, detail, len);
+}
+
+int checks_ready_marketo(void *ud, char *detail, size_t len) {
+    (void)ud;
+    return ready_copy(ready_mk, detail, len);
+}
