@@ -5,6 +5,7 @@
 #include "log.h"
 #include "marketo.h"
 #include "metrics.h"
+#include "reconcile.h"
 #include "salesforce.h"
 #include "status_map.h"
 #include "store.h"
@@ -239,9 +240,34 @@ static void copy_all_programs(poller *p) {
     free(ms);
 }
 
+/* Every enabled mapping, compared and corrected (RECONCILE_INTERVAL_S). */
+static void reconcile_all(poller *p) {
+    char err[STORE_ERR_MAX * 2], next[EV_NUMID_MAX], cursor[EV_NUMID_MAX] = "";
+    mapping *ms = calloc(100, sizeof *ms);
+    crm c = {p->sf, p->mk, p->st, p->budget};
+    if (!ms) return;
+    for (;;) {
+        long n = store_mapping_list(p->st, cursor, 100, ms, next, sizeof next, err, sizeof err);
+        for (long i = 0; i < n && !atomic_load(&p->stop); i++) {
+            if (!ms[i].enabled) continue;
+            char *report = reconcile_mapping(&c, p->st, &ms[i], err, sizeof err);
+            if (!report)
+                LOG_KV(LOG_WARN, "poller: reconciliation failed", "program_id", ms[i].program_id,
+                       "error", err);
+            free(report);
+        }
+        if (n <= 0 || !next[0]) break;
+        snprintf(cursor, sizeof cursor, "%s", next);
+    }
+    free(ms);
+}
+
 static void *poller_main(void *arg) {
     poller *p = arg;
+    int64_t start = event_now_ms();
     int64_t next_deleted = 0, next_programs = 0;
+    /* The first reconciliation waits a full interval: at start-up the queue has priority. */
+    int64_t next_reconcile = start + (int64_t)p->cfg->reconcile_interval_s * 1000;
     int deferred = 0;
     while (!atomic_load(&p->stop)) {
         int64_t now = event_now_ms();
@@ -268,6 +294,11 @@ static void *poller_main(void *arg) {
                 if (take_turn(p, "programs", iv - TICK_MS > 0 ? iv - TICK_MS : iv))
                     copy_all_programs(p);
             }
+        }
+        if (now >= next_reconcile) {
+            long iv = (long)p->cfg->reconcile_interval_s * 1000;
+            next_reconcile = now + iv;
+            if (take_turn(p, "reconcile", iv - TICK_MS > 0 ? iv - TICK_MS : iv)) reconcile_all(p);
         }
         copy_due_programs(p);
         sleep_ms(TICK_MS);

@@ -4,6 +4,7 @@
 #include "checks.h"
 #include "crm.h"
 #include "log.h"
+#include "reconcile.h"
 #include "secure.h"
 #include "status_map.h"
 #include "store.h"
@@ -432,6 +433,37 @@ static void delete_dead(http_request *req, void *ud) {
         http_reply(req, 204, NULL, NULL, 0);
 }
 
+static void reconcile_now(http_request *req, void *ud) {
+    const struct config *cfg = ud;
+    if (!authorized(req, cfg)) return;
+    store *st = redis_or_503(req);
+    if (!st) return;
+    const char *pid = http_req_param(req, "programId");
+    mapping m;
+    char err[STORE_ERR_MAX * 2], missing[200];
+    int rc = store_mapping_get(st, pid, &m, err, sizeof err);
+    if (rc < 0) {
+        unavailable(req, err);
+        return;
+    }
+    if (rc == 0) {
+        http_reply_error(req, 404, "not_found", "no mapping for program %s", pid);
+        return;
+    }
+    if (!crm_configured(cfg, missing, sizeof missing)) {
+        http_reply_error(req, 503, "crm_not_configured",
+                         "this process has no CRM credentials: set %s", missing);
+        return;
+    }
+    crm *c = crm_thread(cfg);
+    char *report = c ? reconcile_mapping(c, st, &m, err, sizeof err) : NULL;
+    if (!report) {
+        http_reply_error(req, 503, "crm_unavailable", "%s", c ? err : "out of memory");
+        return;
+    }
+    http_reply_owned(req, 200, "application/json", report, strlen(report));
+}
+
 /* ---- members (F9) and audit ---- */
 
 static void campaign_members(http_request *req, void *ud) {
@@ -523,6 +555,7 @@ size_t routes_admin(http_route *out, size_t max, const struct config *cfg) {
         {"GET", "/v1/mappings/{programId}", get_mapping, ud, NULL},
         {"DELETE", "/v1/mappings/{programId}", delete_mapping, ud, NULL},
         {"GET", "/v1/mappings/{programId}/validation", validate_mapping, ud, NULL},
+        {"POST", "/v1/mappings/{programId}/reconcile", reconcile_now, ud, NULL},
         {"GET", "/v1/sync", get_sync, ud, NULL},
         {"PUT", "/v1/sync", put_sync, ud, NULL},
         {"GET", "/v1/deadletters", list_dead, ud, NULL},

@@ -1,0 +1,338 @@
+/* reconcile — compare both member lists and queue corrections. See include/reconcile.h. */
+#include "reconcile.h"
+
+#include "event.h"
+#include "log.h"
+#include "metrics.h"
+
+#include <ctype.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#define DETAILS_MAX 1000
+#define LEADS_PER_CALL 300
+#define QUEUE_BATCH 100
+
+/* One person as seen on both sides. */
+typedef struct {
+    char email[EV_TEXT_MAX]; /* lower case; the join key */
+    char first[EV_NAME_MAX], last[EV_NAME_MAX], company[EV_TEXT_MAX];
+    bool in_mk;
+    char lead[EV_NUMID_MAX];
+    char mk_status[STATUS_LABEL_MAX];
+    int64_t mk_ts;
+    bool in_sf;
+    char cm_id[EV_SFID_MAX], sf_person[EV_SFID_MAX];
+    char sf_status[STATUS_LABEL_MAX];
+    int64_t sf_ts;
+} person;
+
+typedef struct {
+    person *p;
+    size_t n, cap;
+} people;
+
+static person *add_person(people *ps) {
+    if (ps->n == ps->cap) {
+        size_t ncap = ps->cap ? ps->cap * 2 : 256;
+        person *np = realloc(ps->p, ncap * sizeof *np);
+        if (!np) return NULL;
+        ps->p = np;
+        ps->cap = ncap;
+    }
+    person *p = &ps->p[ps->n++];
+    memset(p, 0, sizeof *p);
+    return p;
+}
+
+static person *by_lead(people *ps, const char *lead) {
+    for (size_t i = 0; i < ps->n; i++)
+        if (ps->p[i].in_mk && strcmp(ps->p[i].lead, lead) == 0) return &ps->p[i];
+    return NULL;
+}
+
+static person *by_email(people *ps, const char *email) {
+    if (!*email) return NULL;
+    for (size_t i = 0; i < ps->n; i++)
+        if (strcmp(ps->p[i].email, email) == 0) return &ps->p[i];
+    return NULL;
+}
+
+static void lower_copy(char *dst, size_t size, const char *src) {
+    size_t i = 0;
+    for (; src && src[i] && i + 1 < size; i++) dst[i] = (char)tolower((unsigned char)src[i]);
+    dst[i] = '\0';
+}
+
+static const char *str(const cJSON *o, const char *k) {
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, k);
+    return cJSON_IsString(v) ? v->valuestring : "";
+}
+
+/* The program's members, one listing per channel status (the endpoint needs a filter). */
+static int read_marketo(crm *c, const mapping *m, people *ps, char *err, size_t errlen) {
+    cJSON *prog = NULL;
+    mk_error e;
+    if (mkto_get_program(c->mk, m->program_id, &prog, &e) != 0 || !prog) {
+        snprintf(err, errlen, "Marketo: program %s: %s %s", m->program_id, prog ? "" : e.code,
+                 prog ? "not found" : e.message);
+        cJSON_Delete(prog);
+        return -1;
+    }
+    char channel[256];
+    snprintf(channel, sizeof channel, "%s", str(prog, "channel"));
+    cJSON_Delete(prog);
+    char **names = NULL;
+    size_t nn = 0;
+    if (mkto_channel_statuses(c->mk, channel, &names, &nn, &e) != 0) {
+        snprintf(err, errlen, "Marketo: channel \"%s\": %s %s", channel, e.code, e.message);
+        return -1;
+    }
+    int rc = 0;
+    for (size_t s = 0; s < nn && rc == 0; s++) {
+        if (strcmp(names[s], NOT_IN_PROGRAM) == 0) continue;
+        char token[1024] = "";
+        do {
+            cJSON *page = NULL;
+            if (mkto_members_page(c->mk, m->program_id, names[s], token, sizeof token, &page,
+                                  &e) != 0) {
+                snprintf(err, errlen, "Marketo: members of program %s: %s %s", m->program_id,
+                         e.code, e.message);
+                rc = -1;
+                break;
+            }
+            const cJSON *it;
+            cJSON_ArrayForEach(it, page) {
+                const cJSON *lid = cJSON_GetObjectItemCaseSensitive(it, "leadId");
+                if (!cJSON_IsNumber(lid)) continue;
+                person *p = add_person(ps);
+                if (!p) break;
+                p->in_mk = true;
+                snprintf(p->lead, sizeof p->lead, "%.0f", lid->valuedouble);
+                snprintf(p->mk_status, sizeof p->mk_status, "%s", names[s]);
+                event_parse_time(str(it, "updatedAt"), &p->mk_ts);
+            }
+            cJSON_Delete(page);
+        } while (token[0]);
+    }
+    for (size_t i = 0; i < nn; i++) free(names[i]);
+    free(names);
+    if (rc) return rc;
+    /* Emails and names, 300 leads a call. */
+    for (size_t start = 0; start < ps->n; start += LEADS_PER_CALL) {
+        const char *ids[LEADS_PER_CALL];
+        size_t k = 0;
+        for (size_t i = start; i < ps->n && k < LEADS_PER_CALL; i++) ids[k++] = ps->p[i].lead;
+        cJSON *leads = NULL;
+        if (mkto_leads_by(c->mk, "id", ids, k, "id,email,firstName,lastName,company", &leads,
+                          &e) != 0) {
+            snprintf(err, errlen, "Marketo: leads: %s %s", e.code, e.message);
+            return -1;
+        }
+        const cJSON *l;
+        cJSON_ArrayForEach(l, leads) {
+            const cJSON *id = cJSON_GetObjectItemCaseSensitive(l, "id");
+            char lead[EV_NUMID_MAX];
+            snprintf(lead, sizeof lead, "%.0f", cJSON_IsNumber(id) ? id->valuedouble : -1.0);
+            person *p = by_lead(ps, lead);
+            if (!p) continue;
+            lower_copy(p->email, sizeof p->email, str(l, "email"));
+            snprintf(p->first, sizeof p->first, "%s", str(l, "firstName"));
+            snprintf(p->last, sizeof p->last, "%s", str(l, "lastName"));
+            snprintf(p->company, sizeof p->company, "%s", str(l, "company"));
+        }
+        cJSON_Delete(leads);
+    }
+    return 0;
+}
+
+static int read_salesforce(crm *c, store *st, const mapping *m, people *ps, char *err,
+                           size_t errlen) {
+    char soql[512] = "SELECT Id, LeadId, ContactId, Status, Email, FirstName, LastName, "
+                     "CompanyOrAccount, LastModifiedDate FROM CampaignMember WHERE CampaignId = ";
+    sf_soql_quote(soql, sizeof soql, m->campaign_id);
+    cJSON *recs = NULL;
+    sf_error e;
+    if (sf_query(c->sf, soql, &recs, &e) != 0) {
+        snprintf(err, errlen, "Salesforce: members of campaign %s: %s: %s", m->campaign_id,
+                 e.code, e.message);
+        cJSON_Delete(recs);
+        return -1;
+    }
+    const cJSON *r;
+    cJSON_ArrayForEach(r, recs) {
+        const char *who = *str(r, "ContactId") ? str(r, "ContactId") : str(r, "LeadId");
+        char email[EV_TEXT_MAX], lead[EV_NUMID_MAX] = "", e2[STORE_ERR_MAX];
+        lower_copy(email, sizeof email, str(r, "Email"));
+        /* Join through the recorded link first, then by email. */
+        person *p = NULL;
+        if (*who && store_link_by_sf(st, who, lead, e2, sizeof e2) == 1) p = by_lead(ps, lead);
+        if (!p) p = by_email(ps, email);
+        if (!p && !(p = add_person(ps))) break;
+        if (!p->email[0]) snprintf(p->email, sizeof p->email, "%s", email);
+        if (!p->lead[0] && lead[0]) snprintf(p->lead, sizeof p->lead, "%s", lead);
+        if (!p->first[0]) snprintf(p->first, sizeof p->first, "%s", str(r, "FirstName"));
+        if (!p->last[0]) snprintf(p->last, sizeof p->last, "%s", str(r, "LastName"));
+        if (!p->company[0]) snprintf(p->company, sizeof p->company, "%s", str(r, "CompanyOrAccount"));
+        p->in_sf = true;
+        snprintf(p->cm_id, sizeof p->cm_id, "%s", str(r, "Id"));
+        snprintf(p->sf_person, sizeof p->sf_person, "%s", who);
+        snprintf(p->sf_status, sizeof p->sf_status, "%s", str(r, "Status"));
+        event_parse_time(str(r, "LastModifiedDate"), &p->sf_ts);
+    }
+    cJSON_Delete(recs);
+    return 0;
+}
+
+/* Fills an event that re-states one side's current membership. */
+static void correction(const mapping *m, const person *p, const member_state *rec, bool from_mk,
+                       int64_t now, event *ev) {
+    memset(ev, 0, sizeof *ev);
+    ev->received_ms = now;
+    snprintf(ev->email, sizeof ev->email, "%s", p->email);
+    snprintf(ev->first_name, sizeof ev->first_name, "%s", p->first);
+    snprintf(ev->last_name, sizeof ev->last_name, "%s", p->last);
+    snprintf(ev->company, sizeof ev->company, "%s", p->company);
+    snprintf(ev->mkto_lead_id, sizeof ev->mkto_lead_id, "%s", p->lead[0] ? p->lead : rec->mkto_lead);
+    int64_t t = from_mk ? p->mk_ts : p->sf_ts;
+    if (!t) t = now;
+    /* The decision is made here; an event no newer than the record would be dropped. */
+    if (rec->known && t <= rec->ts) t = rec->ts + 1;
+    ev->source_ts_ms = t;
+    if (from_mk) {
+        ev->source = SRC_MARKETO;
+        ev->type = p->in_mk ? EV_MEMBER_STATUS_CHANGED : EV_MEMBER_REMOVED;
+        snprintf(ev->program_id, sizeof ev->program_id, "%s", m->program_id);
+        if (p->in_mk) snprintf(ev->status, sizeof ev->status, "%s", p->mk_status);
+        snprintf(ev->id, sizeof ev->id, "rec:%s:%s:%lld", m->program_id, ev->mkto_lead_id,
+                 (long long)t);
+    } else {
+        ev->source = SRC_SALESFORCE;
+        ev->type = p->in_sf ? EV_SF_MEMBER_CHANGED : EV_SF_MEMBER_DELETED;
+        snprintf(ev->campaign_id, sizeof ev->campaign_id, "%s", m->campaign_id);
+        snprintf(ev->member_id, sizeof ev->member_id, "%s", p->in_sf ? p->cm_id : rec->cm_id);
+        const char *who = p->in_sf ? p->sf_person : rec->sf_person;
+        if (strncmp(who, "003", 3) == 0)
+            snprintf(ev->sf_contact_id, sizeof ev->sf_contact_id, "%s", who);
+        else
+            snprintf(ev->sf_lead_id, sizeof ev->sf_lead_id, "%s", who);
+        if (p->in_sf) snprintf(ev->status, sizeof ev->status, "%s", p->sf_status);
+        snprintf(ev->id, sizeof ev->id, "rec:%.18s:%.18s:%lld", m->campaign_id, who,
+                 (long long)t);
+    }
+}
+
+char *reconcile_mapping(crm *c, store *st, const mapping *m, char *err, size_t errlen) {
+    people ps = {0};
+    char *out = NULL;
+    event *queue = calloc(QUEUE_BATCH, sizeof *queue);
+    bool added[QUEUE_BATCH];
+    size_t nq = 0;
+    long compared = 0, differences = 0, queued = 0;
+    cJSON *details = cJSON_CreateArray();
+    if (!queue || !details) {
+        snprintf(err, errlen, "out of memory");
+        goto done;
+    }
+    if (read_marketo(c, m, &ps, err, errlen) != 0 || read_salesforce(c, st, m, &ps, err, errlen) != 0)
+        goto done;
+    int64_t now = event_now_ms();
+    for (size_t i = 0; i < ps.n; i++) {
+        person *p = &ps.p[i];
+        compared++;
+        char want_sf[STATUS_LABEL_MAX] = "";
+        bool mapped = p->in_mk && status_map_to_salesforce(m, p->mk_status, want_sf, sizeof want_sf);
+        if (p->in_mk && p->in_sf && mapped && strcmp(want_sf, p->sf_status) == 0) continue;
+        const char *kind = !p->in_sf ? "missing_in_salesforce"
+                           : !p->in_mk ? "missing_in_marketo"
+                                       : "status_differs";
+        differences++;
+        metrics_add(M_RECONCILE_DIFFS, 1, kind);
+        member_state rec = {0};
+        char e2[STORE_ERR_MAX];
+        const char *lead = p->lead;
+        if (*lead && store_member_get(st, m->campaign_id, lead, &rec, e2, sizeof e2) < 0) {
+            snprintf(err, errlen, "Redis: %s", e2);
+            goto done;
+        }
+        /* Which side moved since what was recorded? */
+        bool mk_changed = !rec.known || rec.mkto_member != p->in_mk ||
+                          (p->in_mk && strcmp(rec.mkto_status, p->mk_status) != 0);
+        bool sf_changed = !rec.known || rec.sf_member != p->in_sf ||
+                          (p->in_sf && strcmp(rec.sf_status, p->sf_status) != 0);
+        int winner = 0; /* 1 Marketo, 2 Salesforce, 0 none */
+        if (mk_changed && !sf_changed)
+            winner = 1;
+        else if (sf_changed && !mk_changed)
+            winner = 2;
+        else if (mk_changed && sf_changed)
+            /* A membership with a time beats an absence without one. */
+            winner = (p->in_mk ? p->mk_ts : 0) >= (p->in_sf ? p->sf_ts : 0) ? 1 : 2;
+        /* Salesforce deletions need the member we recorded; without it, Marketo's side wins. */
+        if (winner == 2 && !p->in_sf && !rec.cm_id[0]) winner = 1;
+        if (winner == 1 && !p->in_mk && !lead[0]) winner = 2;
+        char action[300];
+        if (winner == 1)
+            snprintf(action, sizeof action, p->in_mk ? "Salesforce set to Marketo's \"%s\""
+                                                     : "removed from Salesforce%s",
+                     p->in_mk ? p->mk_status : "");
+        else if (winner == 2)
+            snprintf(action, sizeof action, p->in_sf ? "Marketo set to Salesforce's \"%s\""
+                                                     : "removed from Marketo%s",
+                     p->in_sf ? p->sf_status : "");
+        else
+            snprintf(action, sizeof action, "none: neither side changed since recorded (e.g. a "
+                                            "backward move Marketo keeps)");
+        if (winner && (winner == 1 ? p->email[0] || lead[0] : p->email[0] || p->sf_person[0] ||
+                                                                  rec.sf_person[0])) {
+            correction(m, p, &rec, winner == 1, now, &queue[nq++]);
+            if (nq == QUEUE_BATCH) {
+                if (store_enqueue(st, queue, nq, added, e2, sizeof e2) != 0) {
+                    snprintf(err, errlen, "Redis: %s", e2);
+                    goto done;
+                }
+                for (size_t k = 0; k < nq; k++) queued += added[k];
+                nq = 0;
+            }
+        }
+        if (cJSON_GetArraySize(details) < DETAILS_MAX) {
+            cJSON *d = cJSON_CreateObject();
+            cJSON_AddStringToObject(d, "email", p->email);
+            if (p->in_mk) cJSON_AddStringToObject(d, "marketo", p->mk_status);
+            else cJSON_AddNullToObject(d, "marketo");
+            if (p->in_sf) cJSON_AddStringToObject(d, "salesforce", p->sf_status);
+            else cJSON_AddNullToObject(d, "salesforce");
+            cJSON_AddStringToObject(d, "action", action);
+            cJSON_AddItemToArray(details, d);
+        }
+    }
+    if (nq) {
+        char e2[STORE_ERR_MAX];
+        if (store_enqueue(st, queue, nq, added, e2, sizeof e2) != 0) {
+            snprintf(err, errlen, "Redis: %s", e2);
+            goto done;
+        }
+        for (size_t k = 0; k < nq; k++) queued += added[k];
+    }
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddStringToObject(o, "programId", m->program_id);
+    cJSON_AddStringToObject(o, "campaignId", m->campaign_id);
+    cJSON_AddNumberToObject(o, "compared", (double)compared);
+    cJSON_AddNumberToObject(o, "differences", (double)differences);
+    cJSON_AddNumberToObject(o, "queued", (double)queued);
+    cJSON_AddItemToObject(o, "details", details);
+    details = NULL;
+    out = cJSON_PrintUnformatted(o);
+    cJSON_Delete(o);
+    char line[160];
+    snprintf(line, sizeof line, "reconciled program %s: %ld compared, %ld differences, %ld queued",
+             m->program_id, compared, differences, queued);
+    LOG_KV(LOG_INFO, line);
+done:
+    cJSON_Delete(details);
+    free(queue);
+    free(ps.p);
+    return out;
+}
