@@ -81,6 +81,7 @@ deps-test:
 	$(Q)scripts/deps.sh test
 
 run: all
+	$(Q)scripts/deps.sh run
 	$(Q)BUILD=$(BUILD) scripts/run.sh
 
 FUZZ_SRCS := $(wildcard tests/fuzz/fuzz_*.c)

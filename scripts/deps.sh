@@ -1,18 +1,22 @@
 #!/usr/bin/env bash
 # Installs the Debian packages that building, running and testing campaign-sync need,
 # only when some are missing, so `make run` and `make test` work on a fresh machine.
-# Usage: scripts/deps.sh [build|test|all]   (default: all)
+# Usage: scripts/deps.sh [build|run|test|all]   (default: all)
 set -euo pipefail
 
+# Compiling only (also what docker/Dockerfile's build stage installs).
 build_pkgs=(build-essential pkg-config libmicrohttpd-dev libcurl4-openssl-dev libcjson-dev
-            libhiredis-dev libxml2-dev libssl-dev redis-server)
+            libhiredis-dev libxml2-dev libssl-dev)
+# `make run`: a local Redis, the simulators (Python) and curl for the demo.
+run_pkgs=(redis-server python3 curl tzdata)
 test_pkgs=(libcmocka-dev python3 python3-pytest python3-yaml python3-jsonschema prometheus
            clang libclang-rt-14-dev procps curl)
 
 case "${1:-all}" in
   build) want=("${build_pkgs[@]}") ;;
-  test|all) want=("${build_pkgs[@]}" "${test_pkgs[@]}") ;;
-  *) echo "usage: $0 [build|test|all]" >&2; exit 2 ;;
+  run) want=("${build_pkgs[@]}" "${run_pkgs[@]}") ;;
+  test|all) want=("${build_pkgs[@]}" "${run_pkgs[@]}" "${test_pkgs[@]}") ;;
+  *) echo "usage: $0 [build|run|test|all]" >&2; exit 2 ;;
 esac
 
 missing=()

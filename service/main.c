@@ -42,6 +42,8 @@ static void usage(FILE *f) {
             "  worker      workers only; serves /healthz, /readyz and /metrics\n"
             "  check       start-up checks (config, Redis, both CRMs, mappings); exit 1 on a "
             "FAIL\n"
+            "  healthcheck GET /healthz on 127.0.0.1:$PORT; exit 0 when it answers 200 (for "
+            "containers)\n"
             "  --version   print the version\n"
             "  --help      print this text\n"
             "\n"
@@ -204,6 +206,26 @@ static int check(void) {
     return rc;
 }
 
+/* A container HEALTHCHECK without curl in the image. */
+static int healthcheck(void) {
+    const char *port = getenv("PORT");
+    char url[64];
+    snprintf(url, sizeof url, "http://127.0.0.1:%s/healthz", port && *port ? port : "8080");
+    log_setup(LOG_ERROR, LOG_FORMAT_TEXT);
+    metrics_init(CS_VERSION);
+    http_client_global_init();
+    http_client *c = http_client_new("self", 3000);
+    http_result r = {0};
+    int ok = c && http_client_request(c, "GET", url, NULL, NULL, 0, &r) == 0 && r.status == 200;
+    if (!ok) fprintf(stderr, "campaign-sync healthcheck: %s: %s\n", url,
+                     r.status ? "not 200" : r.error);
+    http_result_free(&r);
+    http_client_free(c);
+    http_client_global_cleanup();
+    metrics_shutdown();
+    return ok ? 0 : 1;
+}
+
 int main(int argc, char **argv) {
     if (argc < 2) {
         usage(stderr);
@@ -222,6 +244,7 @@ int main(int argc, char **argv) {
     if (!strcmp(c, "ingest")) return serve(CMD_INGEST);
     if (!strcmp(c, "worker")) return serve(CMD_WORKER);
     if (!strcmp(c, "check")) return check();
+    if (!strcmp(c, "healthcheck")) return healthcheck();
     fprintf(stderr, "campaign-sync: unknown command \"%s\"\n\n", c);
     usage(stderr);
     return 2;
