@@ -28,7 +28,7 @@ else
 Q := @
 endif
 
-PKGS := libmicrohttpd libcurl libcjson hiredis libxml-2.0 openssl
+PKGS := libmicrohttpd libcurl libcjson hiredis libxml-2.0 openssl gnutls
 # Evaluated once, when first used (after `deps` has installed pkg-config's files).
 PKG_CFLAGS = $(eval PKG_CFLAGS := $$(shell pkg-config --cflags $(PKGS)))$(PKG_CFLAGS)
 PKG_LIBS = $(eval PKG_LIBS := $$(shell pkg-config --libs $(PKGS)))$(PKG_LIBS)

@@ -6,7 +6,9 @@
  * renderer: the server itself answers 404 (JSON), 405 and 413 (in the matched route's error
  * format, so the Salesforce webhook answers them as SOAP Faults) before a handler runs.
  * Handlers run on the daemon's pool threads with the whole body in memory, capped at the
- * configured maximum, and answer with http_reply. */
+ * configured maximum, and answer with http_reply. With a certificate it serves HTTPS
+ * (GnuTLS); with a client CA, a request without a client certificate that CA signed is
+ * answered 403 before its route runs. */
 #ifndef CS_HTTP_SERVER_H
 #define CS_HTTP_SERVER_H
 
@@ -38,6 +40,9 @@ typedef struct {
     int threads;            /* pool size */
     int connection_limit;
     int timeout_s;          /* idle connection timeout (slow clients) */
+    const char *tls_cert_pem; /* serve HTTPS when set (with tls_key_pem) */
+    const char *tls_key_pem;
+    const char *tls_ca_pem;   /* also require a client certificate signed by this CA */
 } http_server_options;
 
 /* Starts listening; routes are copied. NULL with a sentence in err on failure. */

@@ -4,12 +4,14 @@
  * then acknowledge. Salesforce gets a SOAP Ack or Fault (503 when Redis cannot take the
  * message: Salesforce retries); Marketo gets 202 {"accepted","duplicates"}, and its events go
  * to the spool journal when Redis is unreachable (Marketo never retries). Receiving never
- * calls a CRM. */
+ * calls a CRM. With SF_ALLOWED_CIDRS / MARKETO_ALLOWED_CIDRS set, other sources get 403 (the
+ * client address taken from X-Forwarded-For only behind TRUSTED_PROXIES). */
 #ifndef CS_ROUTES_WEBHOOKS_H
 #define CS_ROUTES_WEBHOOKS_H
 
 #include "config.h"
 #include "http_server.h"
+#include "netacl.h"
 #include "spool.h"
 
 #include <stddef.h>
@@ -17,7 +19,11 @@
 typedef struct {
     const struct config *cfg;
     spool *spool; /* Marketo journal; NULL: a Redis outage answers Marketo 503 */
+    netacl sf_allowed, mkto_allowed, trusted; /* empty allowlist: any source */
 } webhooks_ctx;
+
+/* Fills the allowlists from cfg (already validated by config_load). */
+void routes_webhooks_acl(webhooks_ctx *ctx);
 
 /* Writes the two routes into out; returns how many. ctx must outlive the server. */
 size_t routes_webhooks(http_route *out, size_t max, webhooks_ctx *ctx);

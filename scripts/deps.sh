@@ -6,11 +6,11 @@ set -euo pipefail
 
 # Compiling only (also what docker/Dockerfile's build stage installs).
 build_pkgs=(build-essential pkg-config libmicrohttpd-dev libcurl4-openssl-dev libcjson-dev
-            libhiredis-dev libxml2-dev libssl-dev)
+            libhiredis-dev libxml2-dev libssl-dev libgnutls28-dev)
 # `make run`: a local Redis, the simulators (Python) and curl for the demo.
 run_pkgs=(redis-server python3 curl tzdata)
 test_pkgs=(libcmocka-dev python3 python3-pytest python3-yaml python3-jsonschema prometheus
-           clang libclang-rt-14-dev procps curl)
+           clang libclang-rt-14-dev procps curl openssl)
 
 case "${1:-all}" in
   build) want=("${build_pkgs[@]}") ;;

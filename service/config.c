@@ -2,6 +2,7 @@
 #include "config.h"
 
 #include "log.h"
+#include "netacl.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -398,6 +399,18 @@ int config_load(struct config *cfg, cs_command cmd, config_error_fn on_error, vo
                     cfg->tls_cert_file ? "TLS_KEY_FILE" : "TLS_CERT_FILE");
         if (cfg->tls_client_ca_file && !cfg->tls_cert_file)
             problem(&pr, "TLS_CLIENT_CA_FILE: needs TLS_CERT_FILE and TLS_KEY_FILE");
+        const struct {
+            const char *name, *value;
+        } lists[] = {{"SF_ALLOWED_CIDRS", cfg->sf_allowed_cidrs},
+                     {"MARKETO_ALLOWED_CIDRS", cfg->marketo_allowed_cidrs},
+                     {"TRUSTED_PROXIES", cfg->trusted_proxies}};
+        for (size_t i = 0; i < 3; i++) {
+            netacl acl;
+            char why[160];
+            if (lists[i].value && netacl_parse(lists[i].value, &acl, why, sizeof why) != 0)
+                problem(&pr, "%s: must be a comma-separated list of CIDR ranges: %s",
+                        lists[i].name, why);
+        }
     }
     return pr.count;
 }

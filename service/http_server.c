@@ -7,6 +7,7 @@
 #include <arpa/inet.h>
 #include <cJSON.h>
 #include <errno.h>
+#include <gnutls/gnutls.h>
 #include <microhttpd.h>
 #include <netinet/in.h>
 #include <stdarg.h>
@@ -244,6 +245,29 @@ static size_t discard_slack(const http_server *srv) {
     return max > (1u << 20) ? max : (1u << 20);
 }
 
+/* With TLS_CLIENT_CA_FILE: the peer's certificate chain must verify against that CA. */
+static bool client_certificate_ok(http_request *r, char *why, size_t len) {
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(r->conn, MHD_CONNECTION_INFO_GNUTLS_SESSION);
+    if (!ci || !ci->tls_session) {
+        snprintf(why, len, "no TLS session");
+        return false;
+    }
+    gnutls_session_t session = (gnutls_session_t)ci->tls_session;
+    unsigned int n = 0;
+    if (!gnutls_certificate_get_peers(session, &n) || n == 0) {
+        snprintf(why, len, "a client certificate is required");
+        return false;
+    }
+    unsigned int status = 0;
+    int rc = gnutls_certificate_verify_peers2(session, &status);
+    if (rc < 0 || status != 0) {
+        snprintf(why, len, "the client certificate is not signed by TLS_CLIENT_CA_FILE's CA");
+        return false;
+    }
+    return true;
+}
+
 static void too_large(http_request *r) {
     http_reply_error(r, 413, "payload_too_large", "the request body exceeds %zu bytes",
                      r->srv->opt.max_body_bytes);
@@ -270,6 +294,11 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         client_ip(r);
         resolve_route(r);
         if (r->replied) return MHD_YES;
+        char why[160];
+        if (srv->opt.tls_ca_pem && !client_certificate_ok(r, why, sizeof why)) {
+            http_reply_error(r, 403, "forbidden", "%s", why);
+            return MHD_YES;
+        }
         /* A declared body far over the limit is refused before any of it is read (the
          * connection closes); one a little over is read, dropped and answered 413, so a
          * client that writes its whole body before reading still sees the answer. */
@@ -400,10 +429,21 @@ http_server *http_server_start(const http_server_options *opt, const http_route 
         return NULL;
     }
     errno = 0;
+    /* TLS options go first (an empty key/cert pair ends the list early when TLS is off). */
+    struct MHD_OptionItem tls[4];
+    int nt = 0;
+    if (opt->tls_cert_pem && opt->tls_key_pem) {
+        flags |= MHD_USE_TLS;
+        tls[nt++] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_MEM_CERT, 0, (void *)opt->tls_cert_pem};
+        tls[nt++] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_MEM_KEY, 0, (void *)opt->tls_key_pem};
+        if (opt->tls_ca_pem)
+            tls[nt++] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_MEM_TRUST, 0, (void *)opt->tls_ca_pem};
+    }
+    tls[nt] = (struct MHD_OptionItem){MHD_OPTION_END, 0, NULL};
     /* The logger must come first so that every message goes through it. */
     srv->daemon = MHD_start_daemon(
         flags, (uint16_t)opt->port, NULL, NULL, on_request, srv, MHD_OPTION_EXTERNAL_LOGGER,
-        mhd_log, NULL, MHD_OPTION_SOCK_ADDR, &ss,
+        mhd_log, NULL, MHD_OPTION_ARRAY, tls, MHD_OPTION_SOCK_ADDR, &ss,
         MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv, MHD_OPTION_THREAD_POOL_SIZE,
         (unsigned)opt->threads, MHD_OPTION_CONNECTION_LIMIT, (unsigned)opt->connection_limit,
         MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)opt->timeout_s,

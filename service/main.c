@@ -17,6 +17,7 @@
 #include "store.h"
 #include "worker.h"
 
+#include <errno.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -28,6 +29,7 @@
 #endif
 
 #define SHUTDOWN_GRACE_MS 8000
+#define PEM_MAX (1024 * 1024)
 #define MAX_ROUTES 32
 
 static void usage(FILE *f) {
@@ -49,6 +51,25 @@ static void usage(FILE *f) {
             "\n"
             "Configuration comes from environment variables; see README.md.\n",
             CS_VERSION);
+}
+
+/* A PEM file, whole, NUL-terminated; NULL with a reason. */
+static char *read_pem(const char *path, char *err, size_t errlen) {
+    FILE *f = fopen(path, "rb");
+    if (!f) {
+        snprintf(err, errlen, "cannot read %s: %s", path, strerror(errno));
+        return NULL;
+    }
+    char *buf = malloc(PEM_MAX + 1);
+    size_t n = buf ? fread(buf, 1, PEM_MAX + 1, f) : 0;
+    fclose(f);
+    if (!buf || n == 0 || n > PEM_MAX) {
+        snprintf(err, errlen, "%s is empty or larger than %d bytes", path, PEM_MAX);
+        free(buf);
+        return NULL;
+    }
+    buf[n] = '\0';
+    return buf;
 }
 
 static void print_config_error(const char *line, void *ud) {
@@ -87,9 +108,11 @@ static int serve(cs_command cmd) {
     http_server *srv = NULL;
     worker_pool *workers = NULL;
     poller *jobs = NULL;
+    char *tls_cert = NULL, *tls_key = NULL, *tls_ca = NULL;
     char err[256];
     bool http_api = cmd != CMD_WORKER, run_workers = cmd != CMD_INGEST;
-    webhooks_ctx hooks = {&cfg, NULL};
+    webhooks_ctx hooks = {.cfg = &cfg};
+    routes_webhooks_acl(&hooks);
     if (http_api) {
         hooks.spool = spool_open(cfg.spool_dir, err, sizeof err);
         if (!hooks.spool) {
@@ -148,12 +171,32 @@ static int serve(cs_command cmd) {
         nroutes += routes_admin(routes + nroutes, MAX_ROUTES - nroutes, &cfg);
     }
 
-    http_server_options opt = {cfg.bind_addr,
-                               cfg.port,
-                               (size_t)cfg.max_body_bytes,
-                               cfg.http_threads,
-                               cfg.http_connection_limit,
-                               cfg.http_timeout_s};
+    http_server_options opt = {.bind_addr = cfg.bind_addr,
+                               .port = cfg.port,
+                               .max_body_bytes = (size_t)cfg.max_body_bytes,
+                               .threads = cfg.http_threads,
+                               .connection_limit = cfg.http_connection_limit,
+                               .timeout_s = cfg.http_timeout_s};
+    if (cfg.tls_cert_file) {
+        const struct {
+            const char *var, *path;
+            char **dst;
+        } pem[] = {{"TLS_CERT_FILE", cfg.tls_cert_file, &tls_cert},
+                   {"TLS_KEY_FILE", cfg.tls_key_file, &tls_key},
+                   {"TLS_CLIENT_CA_FILE", cfg.tls_client_ca_file, &tls_ca}};
+        for (size_t i = 0; i < 3; i++) {
+            if (!pem[i].path) continue;
+            *pem[i].dst = read_pem(pem[i].path, err, sizeof err);
+            if (!*pem[i].dst) {
+                LOGF(LOG_ERROR, "%s: %s", pem[i].var, err);
+                rc = 2;
+                goto out;
+            }
+        }
+        opt.tls_cert_pem = tls_cert;
+        opt.tls_key_pem = tls_key;
+        opt.tls_ca_pem = tls_ca;
+    }
     srv = http_server_start(&opt, routes, nroutes, err, sizeof err);
     if (!srv) {
         LOG_KV(LOG_ERROR, err);
@@ -177,6 +220,10 @@ out:
     poller_stop(jobs);
     worker_pool_stop(workers);
     spool_close(hooks.spool);
+    free(tls_cert);
+    if (tls_key) memset(tls_key, 0, strlen(tls_key)); /* a private key does not linger */
+    free(tls_key);
+    free(tls_ca);
     routes_health_shutdown();
     crm_thread_cleanup();
     store_thread_cleanup();

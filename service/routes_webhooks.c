@@ -13,12 +13,35 @@
 #include <stdlib.h>
 #include <string.h>
 
+void routes_webhooks_acl(webhooks_ctx *ctx) {
+    char err[160];
+    netacl_parse(ctx->cfg->sf_allowed_cidrs, &ctx->sf_allowed, err, sizeof err);
+    netacl_parse(ctx->cfg->marketo_allowed_cidrs, &ctx->mkto_allowed, err, sizeof err);
+    netacl_parse(ctx->cfg->trusted_proxies, &ctx->trusted, err, sizeof err);
+}
+
+/* True when the request's client may use this webhook; otherwise answers 403. */
+static bool source_allowed(http_request *req, const webhooks_ctx *ctx, const netacl *allowed,
+                           const char *variable, const char *source) {
+    if (allowed->n == 0) return true;
+    char client[64];
+    netacl_client(&ctx->trusted, http_req_client_ip(req), http_req_header(req, "X-Forwarded-For"),
+                  client, sizeof client);
+    if (netacl_contains(allowed, client)) return true;
+    metrics_add(M_EVENTS_RECEIVED, 1, source, "rejected");
+    LOG_KV(LOG_WARN, "webhook from a source outside the allowlist", "client", client, "source",
+           source);
+    http_reply_error(req, 403, "forbidden", "source address %s is not in %s", client, variable);
+    return false;
+}
+
 static void count(const char *source, const char *outcome, size_t n) {
     if (n) metrics_add(M_EVENTS_RECEIVED, (double)n, source, outcome);
 }
 
 static void salesforce(http_request *req, void *ud) {
     const webhooks_ctx *ctx = ud;
+    if (!source_allowed(req, ctx, &ctx->sf_allowed, "SF_ALLOWED_CIDRS", "salesforce")) return;
     size_t len;
     const char *body = http_req_body(req, &len);
     sf_outbound_result res;
@@ -85,6 +108,7 @@ static void reply_invalid(http_request *req, const mkto_webhook_result *res) {
 
 static void marketo(http_request *req, void *ud) {
     const webhooks_ctx *ctx = ud;
+    if (!source_allowed(req, ctx, &ctx->mkto_allowed, "MARKETO_ALLOWED_CIDRS", "marketo")) return;
     if (!secure_equals(http_req_header(req, "X-Webhook-Secret"),
                        ctx->cfg->marketo_webhook_secret)) {
         count("marketo", "rejected", 1);
