@@ -1090,7 +1090,10 @@ static char *audit_entry(const item *it, const char *target, int64_t now) {
     bool to_sf = strcmp(target, "salesforce") == 0;
     bool member = to_sf ? it->p.sf_member : it->p.mkto_member;
     const char *status = to_sf ? it->p.sf_status : it->p.mkto_status;
+    char rx[40];
+    event_format_time(it->ev.received_ms, rx, sizeof rx);
     cJSON_AddStringToObject(o, "at", at);
+    cJSON_AddStringToObject(o, "receivedAt", rx); /* at − receivedAt: this change's latency */
     cJSON_AddStringToObject(o, "eventId", it->ev.id);
     cJSON_AddStringToObject(o, "source", event_source_name(it->ev.source));
     cJSON_AddStringToObject(o, "target", target);
