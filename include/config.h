@@ -44,7 +44,7 @@ struct config {
     char *sf_allowed_cidrs, *marketo_allowed_cidrs, *trusted_proxies;
     char *spool_dir;
     int log_level, log_format;
-    int http_threads, http_connection_limit, http_timeout_s;
+    int http_threads, http_connection_limit, http_per_ip_limit, http_timeout_s;
 };
 
 /* Called once per problem with a line such as

@@ -39,6 +39,7 @@ typedef struct {
     size_t max_body_bytes;  /* larger bodies get 413 */
     int threads;            /* pool size */
     int connection_limit;
+    int per_ip_limit;       /* connections from one address (0: no limit) */
     int timeout_s;          /* idle connection timeout (slow clients) */
     const char *tls_cert_pem; /* serve HTTPS when set (with tls_key_pem) */
     const char *tls_key_pem;

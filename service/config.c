@@ -94,6 +94,8 @@ static const setting settings[] = {
     {"HTTP_THREADS", T_INT, OFF(http_threads), "8", 1, 256, false, 0, NULL},
     {"HTTP_CONNECTION_LIMIT", T_INT, OFF(http_connection_limit), "1024", 4, 100000, false, 0,
      NULL},
+    {"HTTP_PER_IP_CONNECTION_LIMIT", T_INT, OFF(http_per_ip_limit), "256", 0, 100000, false, 0,
+     NULL},
     {"HTTP_TIMEOUT_S", T_INT, OFF(http_timeout_s), "30", 1, 3600, false, 0, NULL},
 };
 

@@ -47,6 +47,41 @@ bool event_is_removal(const event *ev) {
 
 int64_t event_time(const event *ev) { return ev->source_ts_ms ? ev->source_ts_ms : ev->received_ms; }
 
+bool event_text_ok(const char *s) {
+    const unsigned char *p = (const unsigned char *)s;
+    while (*p) {
+        unsigned c = *p;
+        if (c < 0x80) {
+            if (c < 0x20 && c != '\t' && c != '\r' && c != '\n') return false;
+            p++;
+            continue;
+        }
+        int n;
+        unsigned cp;
+        if (c >= 0xc2 && c <= 0xdf) {
+            n = 1;
+            cp = c & 0x1f;
+        } else if (c >= 0xe0 && c <= 0xef) {
+            n = 2;
+            cp = c & 0x0f;
+        } else if (c >= 0xf0 && c <= 0xf4) {
+            n = 3;
+            cp = c & 0x07;
+        } else {
+            return false;
+        }
+        for (int i = 1; i <= n; i++) {
+            if ((p[i] & 0xc0) != 0x80) return false;
+            cp = (cp << 6) | (p[i] & 0x3f);
+        }
+        if ((n == 2 && cp < 0x800) || (n == 3 && cp < 0x10000) || cp > 0x10ffff ||
+            (cp >= 0xd800 && cp <= 0xdfff))
+            return false;
+        p += n + 1;
+    }
+    return true;
+}
+
 bool event_set(char *field, size_t size, const char *src) {
     size_t n = src ? strlen(src) : 0;
     if (n >= size) {

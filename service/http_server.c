@@ -447,6 +447,7 @@ http_server *http_server_start(const http_server_options *opt, const http_route 
         MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv, MHD_OPTION_THREAD_POOL_SIZE,
         (unsigned)opt->threads, MHD_OPTION_CONNECTION_LIMIT, (unsigned)opt->connection_limit,
         MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)opt->timeout_s,
+        MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)opt->per_ip_limit,
         MHD_OPTION_LISTENING_ADDRESS_REUSE, 1, MHD_OPTION_END);
     if (!srv->daemon) {
         snprintf(err, errlen, "cannot listen on %s port %d: %s", opt->bind_addr, opt->port,

@@ -176,6 +176,7 @@ static int serve(cs_command cmd) {
                                .max_body_bytes = (size_t)cfg.max_body_bytes,
                                .threads = cfg.http_threads,
                                .connection_limit = cfg.http_connection_limit,
+                               .per_ip_limit = cfg.http_per_ip_limit,
                                .timeout_s = cfg.http_timeout_s};
     if (cfg.tls_cert_file) {
         const struct {

@@ -65,6 +65,8 @@ static bool read_text(const cJSON *o, const char *name, char *dst, size_t size, 
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, name);
     if (!v || cJSON_IsNull(v)) return true;
     if (!cJSON_IsString(v)) return bad(out, index, name, "must be a string or null");
+    if (!event_text_ok(v->valuestring))
+        return bad(out, index, name, "is not valid UTF-8 text");
     if (!event_set(dst, size, v->valuestring))
         return bad(out, index, name, "is longer than %zu bytes", size - 1);
     return true;

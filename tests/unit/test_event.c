@@ -139,12 +139,24 @@ static void format_time(void **state) {
     assert_string_equal(buf, "2015-08-14T18:27:02.045Z");
 }
 
+static void utf8_text(void **state) {
+    (void)state;
+    assert_true(event_text_ok("plain ASCII, tab\tand newline\n"));
+    assert_true(event_text_ok("Zoë Müller — 東京 🎉"));
+    assert_false(event_text_ok("\xc3"));             /* truncated */
+    assert_false(event_text_ok("\xc0\xaf"));         /* overlong '/' */
+    assert_false(event_text_ok("\xed\xa0\x80"));     /* a surrogate */
+    assert_false(event_text_ok("\xf4\x90\x80\x80")); /* past U+10FFFF */
+    assert_false(event_text_ok("\xff"));
+    assert_false(event_text_ok("bell\x07"));          /* control character */
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(json_round_trip),      cmocka_unit_test(json_rejects_garbage),
         cmocka_unit_test(removal_rule),         cmocka_unit_test(time_forms),
         cmocka_unit_test(time_in_account_zone), cmocka_unit_test(time_rejects),
-        cmocka_unit_test(format_time),
+        cmocka_unit_test(format_time),          cmocka_unit_test(utf8_text),
     };
     return cmocka_run_group_tests_name("event", tests, utc, NULL);
 }
