@@ -45,6 +45,7 @@ struct config {
     char *spool_dir;
     int log_level, log_format;
     int http_threads, http_connection_limit, http_per_ip_limit, http_timeout_s;
+    long crm_timeout_ms;
 };
 
 /* Called once per problem with a line such as

@@ -10,7 +10,6 @@
 #include <string.h>
 #include <time.h>
 
-#define MK_TIMEOUT_MS 30000
 #define URL_MAX 8192 /* Marketo refuses longer GET URIs with 414 */
 
 struct mkto_client {
@@ -27,7 +26,7 @@ struct mkto_client {
 mkto_client *mkto_client_new(const struct config *cfg) {
     mkto_client *c = calloc(1, sizeof *c);
     if (!c) return NULL;
-    c->http = http_client_new("marketo", MK_TIMEOUT_MS);
+    c->http = http_client_new("marketo", cfg->crm_timeout_ms);
     if (!c->http) {
         free(c);
         return NULL;

@@ -9,7 +9,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define SF_TIMEOUT_MS 20000
 #define URL_MAX 16384
 
 struct sf_client {
@@ -25,7 +24,7 @@ struct sf_client {
 sf_client *sf_client_new(const struct config *cfg) {
     sf_client *c = calloc(1, sizeof *c);
     if (!c) return NULL;
-    c->http = http_client_new("salesforce", SF_TIMEOUT_MS);
+    c->http = http_client_new("salesforce", cfg->crm_timeout_ms);
     if (!c->http) {
         free(c);
         return NULL;
