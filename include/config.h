@@ -65,6 +65,10 @@ void config_log(const struct config *cfg);
 /* Parses a REDIS_URL; 0 on success, -1 with a reason in err. */
 int config_parse_redis_url(const char *url, struct redis_target *out, char *err, size_t errlen);
 
+/* Reads a whole file of at most max bytes, NUL-terminated, trailing newlines kept; NULL with
+ * the reason in why. Caller frees. (Secrets' NAME_FILE, TLS PEM files.) */
+char *config_read_file(const char *path, size_t max, char *why, size_t whylen);
+
 /* Name of a command as typed on the command line ("serve", ...). */
 const char *config_command_name(cs_command cmd);
 

@@ -71,6 +71,9 @@ char *event_to_json(const event *ev);
 /* Parses the queue form; 0 on success, -1 with the reason in err. */
 int event_from_json(const char *json, size_t len, event *out, char *err, size_t errlen);
 
+/* True when s is a 15- or 18-character Salesforce id (letters and digits). */
+bool event_valid_sfid(const char *s);
+
 /* True when s is well-formed UTF-8 (no overlongs, surrogates or code points past U+10FFFF)
  * without control characters other than tab, CR and LF. */
 bool event_text_ok(const char *s);

@@ -127,27 +127,30 @@ static void problem(problems *p, const char *fmt, ...) {
         LOG_KV(LOG_ERROR, line);
 }
 
-/* Reads a NAME_FILE secret: whole file, trailing newlines removed, bounded. */
-static char *read_secret_file(const char *path, char *why, size_t whylen) {
+char *config_read_file(const char *path, size_t max, char *why, size_t whylen) {
     FILE *f = fopen(path, "rb");
     if (!f) {
         snprintf(why, whylen, "cannot read %s: %s", path, strerror(errno));
         return NULL;
     }
-    char *buf = malloc(SECRET_FILE_MAX + 1);
-    size_t n = buf ? fread(buf, 1, SECRET_FILE_MAX + 1, f) : 0;
+    char *buf = malloc(max + 1);
+    size_t n = buf ? fread(buf, 1, max + 1, f) : 0;
     fclose(f);
-    if (!buf) {
-        snprintf(why, whylen, "out of memory");
-        return NULL;
-    }
-    if (n > SECRET_FILE_MAX) {
+    if (!buf || n > max) {
+        snprintf(why, whylen, buf ? "%s is larger than %zu bytes" : "out of memory", path, max);
         free(buf);
-        snprintf(why, whylen, "%s is larger than %d bytes", path, SECRET_FILE_MAX);
         return NULL;
     }
-    while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == '\r')) n--;
     buf[n] = '\0';
+    return buf;
+}
+
+/* Reads a NAME_FILE secret: the whole file, trailing newlines removed. */
+static char *read_secret_file(const char *path, char *why, size_t whylen) {
+    char *buf = config_read_file(path, SECRET_FILE_MAX, why, whylen);
+    if (!buf) return NULL;
+    size_t n = strlen(buf);
+    while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == '\r')) buf[--n] = '\0';
     return buf;
 }
 

@@ -47,6 +47,14 @@ bool event_is_removal(const event *ev) {
 
 int64_t event_time(const event *ev) { return ev->source_ts_ms ? ev->source_ts_ms : ev->received_ms; }
 
+bool event_valid_sfid(const char *s) {
+    size_t n = strlen(s);
+    if (n != 15 && n != 18) return false;
+    for (size_t i = 0; i < n; i++)
+        if (!isalnum((unsigned char)s[i])) return false;
+    return true;
+}
+
 bool event_text_ok(const char *s) {
     const unsigned char *p = (const unsigned char *)s;
     while (*p) {

@@ -53,25 +53,6 @@ static void usage(FILE *f) {
             CS_VERSION);
 }
 
-/* A PEM file, whole, NUL-terminated; NULL with a reason. */
-static char *read_pem(const char *path, char *err, size_t errlen) {
-    FILE *f = fopen(path, "rb");
-    if (!f) {
-        snprintf(err, errlen, "cannot read %s: %s", path, strerror(errno));
-        return NULL;
-    }
-    char *buf = malloc(PEM_MAX + 1);
-    size_t n = buf ? fread(buf, 1, PEM_MAX + 1, f) : 0;
-    fclose(f);
-    if (!buf || n == 0 || n > PEM_MAX) {
-        snprintf(err, errlen, "%s is empty or larger than %d bytes", path, PEM_MAX);
-        free(buf);
-        return NULL;
-    }
-    buf[n] = '\0';
-    return buf;
-}
-
 static void print_config_error(const char *line, void *ud) {
     (void)ud;
     LOG_KV(LOG_ERROR, line);
@@ -187,8 +168,9 @@ static int serve(cs_command cmd) {
                    {"TLS_CLIENT_CA_FILE", cfg.tls_client_ca_file, &tls_ca}};
         for (size_t i = 0; i < 3; i++) {
             if (!pem[i].path) continue;
-            *pem[i].dst = read_pem(pem[i].path, err, sizeof err);
-            if (!*pem[i].dst) {
+            *pem[i].dst = config_read_file(pem[i].path, PEM_MAX, err, sizeof err);
+            if (*pem[i].dst && !**pem[i].dst) snprintf(err, sizeof err, "%s is empty", pem[i].path);
+            if (!*pem[i].dst || !**pem[i].dst) {
                 LOGF(LOG_ERROR, "%s: %s", pem[i].var, err);
                 rc = 2;
                 goto out;

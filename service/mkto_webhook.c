@@ -72,14 +72,6 @@ static bool read_text(const cJSON *o, const char *name, char *dst, size_t size, 
     return true;
 }
 
-static bool valid_sfid(const char *s) {
-    size_t n = strlen(s);
-    if (n != 15 && n != 18) return false;
-    for (size_t i = 0; i < n; i++)
-        if (!isalnum((unsigned char)s[i])) return false;
-    return true;
-}
-
 /* Stable text of an event's fields for the derived id; separators cannot occur in values
  * that matter (0x1f). */
 static void derive_id(event *ev, const char *occurred_at) {
@@ -125,7 +117,7 @@ static bool parse_one(const cJSON *o, long index, int64_t received_ms, event *ev
 
     const cJSON *cid = cJSON_GetObjectItemCaseSensitive(o, "campaignId");
     if (cid && !cJSON_IsNull(cid)) {
-        if (!cJSON_IsString(cid) || !valid_sfid(cid->valuestring))
+        if (!cJSON_IsString(cid) || !event_valid_sfid(cid->valuestring))
             return bad(out, index, "campaignId", "must be a 15- or 18-character Salesforce "
                                                  "campaign id");
         snprintf(ev->campaign_id, sizeof ev->campaign_id, "%s", cid->valuestring);

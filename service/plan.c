@@ -30,6 +30,18 @@ static void dead(plan_result *out, const char *fmt, ...) {
     out->kind = PLAN_DEAD;
 }
 
+/* A Salesforce status for the program; false (and a dead letter naming all three) when it
+ * has no counterpart (F11: never guessed). */
+static bool to_marketo(const mapping *m, const event *ev, char *out_status, size_t size,
+                       plan_result *out) {
+    if (status_map_to_marketo(m, ev->status, out_status, size)) return true;
+    dead(out, "Salesforce campaign %s status \"%s\" has no counterpart in Marketo program %s: "
+              "add the status to the program's channel or a statusMap entry to the mapping, "
+              "then replay this dead letter",
+         m->campaign_id, ev->status, m->program_id);
+    return false;
+}
+
 static bool same_side(bool member_a, const char *status_a, bool member_b, const char *status_b) {
     if (member_a != member_b) return false;
     return !member_a || strcmp(status_a, status_b) == 0;
@@ -118,24 +130,12 @@ void plan_event(const event *ev, const mapping *m, const member_state *st,
         if (m) {
             want_mk = true;
             mk_member = !removal;
-            if (mk_member && !status_map_to_marketo(m, ev->status, mk_status, sizeof mk_status)) {
-                dead(out, "Salesforce campaign %s status \"%s\" has no counterpart in Marketo "
-                          "program %s: add the status to the program's channel or a statusMap "
-                          "entry to the mapping, then replay this dead letter",
-                     m->campaign_id, ev->status, m->program_id);
-                return;
-            }
+            if (mk_member && !to_marketo(m, ev, mk_status, sizeof mk_status, out)) return;
         }
     } else { /* Salesforce campaign member change or deletion */
         want_mk = true;
         mk_member = !removal;
-        if (mk_member && !status_map_to_marketo(m, ev->status, mk_status, sizeof mk_status)) {
-            dead(out, "Salesforce campaign %s status \"%s\" has no counterpart in Marketo "
-                      "program %s: add the status to the program's channel or a statusMap "
-                      "entry to the mapping, then replay this dead letter",
-                 m->campaign_id, ev->status, m->program_id);
-            return;
-        }
+        if (mk_member && !to_marketo(m, ev, mk_status, sizeof mk_status, out)) return;
         sf_member = !removal;
         snprintf(sf_status, sizeof sf_status, "%s", removal ? "" : ev->status);
     }

@@ -205,32 +205,41 @@ static void put_mapping(http_request *req, void *ud) {
     reply_json(req, rc == 1 ? 201 : 200, o);
 }
 
-static void validate_mapping(http_request *req, void *ud) {
-    const struct config *cfg = ud;
-    if (!authorized(req, cfg)) return;
-    store *st = redis_or_503(req);
-    if (!st) return;
+/* The preamble of the endpoints that ask both CRMs about one mapping: token, Redis, the
+ * mapping ({programId}), and this process's CRM clients. Answers and returns NULL when the
+ * request cannot go on. */
+static crm *mapping_and_crm(http_request *req, const struct config *cfg, mapping *m,
+                            store **st) {
+    if (!authorized(req, cfg) || !(*st = redis_or_503(req))) return NULL;
     const char *pid = http_req_param(req, "programId");
-    mapping m;
-    char err[STORE_ERR_MAX * 2], missing[200];
-    int rc = store_mapping_get(st, pid, &m, err, sizeof err);
+    char err[STORE_ERR_MAX], missing[200];
+    int rc = store_mapping_get(*st, pid, m, err, sizeof err);
     if (rc < 0) {
         unavailable(req, err);
-        return;
+        return NULL;
     }
     if (rc == 0) {
         http_reply_error(req, 404, "not_found", "no mapping for program %s", pid);
-        return;
+        return NULL;
     }
     if (!crm_configured(cfg, missing, sizeof missing)) {
         http_reply_error(req, 503, "crm_not_configured",
                          "this process has no CRM credentials: set %s", missing);
-        return;
+        return NULL;
     }
     crm *c = crm_thread(cfg);
+    if (!c) http_reply_error(req, 500, "internal", "out of memory");
+    return c;
+}
+
+static void validate_mapping(http_request *req, void *ud) {
+    mapping m;
+    store *st;
+    char err[STORE_ERR_MAX * 2];
+    crm *c = mapping_and_crm(req, ud, &m, &st);
+    if (!c) return;
     status_report *rep = calloc(1, sizeof *rep);
-    if (!c || !rep) {
-        free(rep);
+    if (!rep) {
         http_reply_error(req, 500, "internal", "out of memory");
         return;
     }
@@ -434,31 +443,14 @@ static void delete_dead(http_request *req, void *ud) {
 }
 
 static void reconcile_now(http_request *req, void *ud) {
-    const struct config *cfg = ud;
-    if (!authorized(req, cfg)) return;
-    store *st = redis_or_503(req);
-    if (!st) return;
-    const char *pid = http_req_param(req, "programId");
     mapping m;
-    char err[STORE_ERR_MAX * 2], missing[200];
-    int rc = store_mapping_get(st, pid, &m, err, sizeof err);
-    if (rc < 0) {
-        unavailable(req, err);
-        return;
-    }
-    if (rc == 0) {
-        http_reply_error(req, 404, "not_found", "no mapping for program %s", pid);
-        return;
-    }
-    if (!crm_configured(cfg, missing, sizeof missing)) {
-        http_reply_error(req, 503, "crm_not_configured",
-                         "this process has no CRM credentials: set %s", missing);
-        return;
-    }
-    crm *c = crm_thread(cfg);
-    char *report = c ? reconcile_mapping(c, st, &m, err, sizeof err) : NULL;
+    store *st;
+    char err[STORE_ERR_MAX * 2];
+    crm *c = mapping_and_crm(req, ud, &m, &st);
+    if (!c) return;
+    char *report = reconcile_mapping(c, st, &m, err, sizeof err);
     if (!report) {
-        http_reply_error(req, 503, "crm_unavailable", "%s", c ? err : "out of memory");
+        http_reply_error(req, 503, "crm_unavailable", "%s", err);
         return;
     }
     http_reply_owned(req, 200, "application/json", report, strlen(report));

@@ -234,6 +234,18 @@ int sf_query(sf_client *c, const char *soql, cJSON **records, sf_error *err) {
     return 0;
 }
 
+/* A Collections call answers an array of SaveResults; anything else is retried. */
+static int expect_results(int rc, cJSON **results, sf_error *err) {
+    if (rc == 0 && !cJSON_IsArray(*results)) {
+        cJSON_Delete(*results);
+        *results = NULL;
+        set_err(err, SF_RETRY, 200, "unexpected", "sObject Collections answered without a "
+                                                  "result array");
+        return -1;
+    }
+    return rc;
+}
+
 int sf_collection_save(sf_client *c, const char *method, const cJSON *records, cJSON **results,
                        sf_error *err) {
     *results = NULL;
@@ -248,14 +260,7 @@ int sf_collection_save(sf_client *c, const char *method, const cJSON *records, c
     }
     int rc = sf_call(c, method, "composite/sobjects", body, results, err);
     free(body);
-    if (rc == 0 && !cJSON_IsArray(*results)) {
-        cJSON_Delete(*results);
-        *results = NULL;
-        set_err(err, SF_RETRY, 200, "unexpected", "sObject Collections answered without a "
-                                                  "result array");
-        return -1;
-    }
-    return rc;
+    return expect_results(rc, results, err);
 }
 
 int sf_collection_delete(sf_client *c, const char *const *ids, size_t n, cJSON **results,
@@ -272,14 +277,7 @@ int sf_collection_delete(sf_client *c, const char *const *ids, size_t n, cJSON *
         off += (size_t)snprintf(path + off, len - off, "%s%s", i ? "," : "", ids[i]);
     int rc = sf_call(c, "DELETE", path, NULL, results, err);
     free(path);
-    if (rc == 0 && !cJSON_IsArray(*results)) {
-        cJSON_Delete(*results);
-        *results = NULL;
-        set_err(err, SF_RETRY, 200, "unexpected", "sObject Collections answered without a "
-                                                  "result array");
-        return -1;
-    }
-    return rc;
+    return expect_results(rc, results, err);
 }
 
 sf_outcome sf_save_result(const cJSON *result, char *code, size_t codelen, char *msg,

@@ -112,14 +112,6 @@ static char *text_of(const xmlNode *n) {
     return s;
 }
 
-static bool valid_sfid(const char *s) {
-    size_t n = strlen(s);
-    if (n != 15 && n != 18) return false;
-    for (size_t i = 0; i < n; i++)
-        if (!isalnum((unsigned char)s[i])) return false;
-    return true;
-}
-
 /* Which event field a CampaignMember field fills, and whether it must be an id. */
 static const struct {
     const char *name;
@@ -182,7 +174,7 @@ static bool read_member(const xmlNode *so, const char *nid, event *ev, sf_outbou
             char *v = text_of(f);
             char *dst = (char *)ev + member_fields[i].off;
             bool ok = v && event_set(dst, member_fields[i].size, v);
-            if (ok && member_fields[i].is_id && *v && !valid_sfid(v)) ok = false;
+            if (ok && member_fields[i].is_id && *v && !event_valid_sfid(v)) ok = false;
             if (!ok)
                 reject(out, 400, "Notification %s: %s %s", nid, name,
                        member_fields[i].is_id ? "is not a 15- or 18-character Salesforce id"
@@ -267,7 +259,7 @@ static void parse_doc(xmlDocPtr doc, const char *expected_org, int64_t received_
                 so = c;
             }
         }
-        if (!valid_sfid(nid)) {
+        if (!event_valid_sfid(nid)) {
             reject(out, 400, "Notification %zu has no valid Id (a 15- or 18-character id)",
                    out->nevents + out->nempty + 1);
             return;

@@ -54,14 +54,6 @@ char *mapping_to_json(const mapping *m) {
     return s;
 }
 
-static bool valid_sfid(const char *s) {
-    size_t n = strlen(s);
-    if (n != 15 && n != 18) return false;
-    for (size_t i = 0; i < n; i++)
-        if (!isalnum((unsigned char)s[i])) return false;
-    return true;
-}
-
 /* Reads "statusMap" into m; a sentence in err on a bad entry. */
 static int read_status_map(const cJSON *sm, mapping *m, char *err, size_t errlen) {
     m->nmap = 0;
@@ -162,7 +154,7 @@ int mapping_from_request(const char *program_id, const char *json, size_t len, m
     }
     strcpy(out->program_id, program_id);
     const cJSON *cid = cJSON_GetObjectItemCaseSensitive(o, "campaignId");
-    if (!cJSON_IsString(cid) || !valid_sfid(cid->valuestring) ||
+    if (!cJSON_IsString(cid) || !event_valid_sfid(cid->valuestring) ||
         strncmp(cid->valuestring, "701", 3) != 0) {
         snprintf(err, errlen, "campaignId must be the 15- or 18-character Salesforce campaign "
                               "id (701...)");

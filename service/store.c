@@ -337,12 +337,16 @@ static bool stale_connection(const redisContext *c) {
 
 /* Sends one command; NULL with err on a connection problem. Error replies are returned as
  * replies (type REDIS_REPLY_ERROR) for the caller to judge. */
-static redisReply *run(store *s, int argc, const char **argv, const size_t *lens, char *err,
-                       size_t errlen) {
+/* One command, sent by send() on a live connection: a connection that Redis closed (a
+ * restart) gets one immediate retry on a fresh one; any other failure backs off. NULL with
+ * err on a connection problem; error replies are returned for the caller to judge. */
+typedef redisReply *(*sender)(redisContext *c, void *arg);
+
+static redisReply *with_reconnect(store *s, sender send, void *arg, char *err, size_t errlen) {
     for (int attempt = 0; attempt < 2; attempt++) {
         bool was_connected = s->c != NULL;
         if (ensure(s, err, errlen) != 0) return NULL;
-        redisReply *r = redisCommandArgv(s->c, argc, argv, lens);
+        redisReply *r = send(s->c, arg);
         if (r) return r;
         snprintf(err, errlen, "Redis at %s:%d: %s", s->target.host, s->target.port,
                  s->c->errstr);
@@ -357,28 +361,46 @@ static redisReply *run(store *s, int argc, const char **argv, const size_t *lens
     return NULL;
 }
 
+typedef struct {
+    int argc;
+    const char **argv;
+    const size_t *lens;
+} argv_cmd;
+
+static redisReply *send_argv(redisContext *c, void *arg) {
+    argv_cmd *a = arg;
+    return redisCommandArgv(c, a->argc, a->argv, a->lens);
+}
+
+static redisReply *run(store *s, int argc, const char **argv, const size_t *lens, char *err,
+                       size_t errlen) {
+    argv_cmd a = {argc, argv, lens};
+    return with_reconnect(s, send_argv, &a, err, errlen);
+}
+
+typedef struct {
+    const char *fmt;
+    va_list *ap;
+} fmt_cmd;
+
+static redisReply *send_fmt(redisContext *c, void *arg) {
+    fmt_cmd *f = arg;
+    va_list ap;
+    va_copy(ap, *f->ap); /* a retry formats again from the start */
+    redisReply *r = redisvCommand(c, f->fmt, ap);
+    va_end(ap);
+    return r;
+}
+
 /* A formatted command with the same reconnect rule as run. hiredis understands %s, %b and
  * integer/double conversions, but no precision on %s ("%.15s" fails as a bad format). */
 static redisReply *cmdf(store *s, char *err, size_t errlen, const char *fmt, ...) {
-    for (int attempt = 0; attempt < 2; attempt++) {
-        bool was_connected = s->c != NULL;
-        if (ensure(s, err, errlen) != 0) return NULL;
-        va_list ap;
-        va_start(ap, fmt);
-        redisReply *r = redisvCommand(s->c, fmt, ap);
-        va_end(ap);
-        if (r) return r;
-        snprintf(err, errlen, "Redis at %s:%d: %s", s->target.host, s->target.port,
-                 s->c->errstr);
-        bool retry = was_connected && stale_connection(s->c);
-        redisFree(s->c);
-        s->c = NULL;
-        if (!retry) {
-            fail_connect(s);
-            return NULL;
-        }
-    }
-    return NULL;
+    va_list ap;
+    va_start(ap, fmt);
+    fmt_cmd f = {fmt, &ap};
+    redisReply *r = with_reconnect(s, send_fmt, &f, err, errlen);
+    va_end(ap);
+    return r;
 }
 
 /* Turns an error reply into -1 with Redis's sentence; frees it. */
