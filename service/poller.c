@@ -1,6 +1,7 @@
 /* poller — deleted-records poll and program fields copy. See include/poller.h. */
 #include "poller.h"
 
+#include "crm.h"
 #include "event.h"
 #include "log.h"
 #include "marketo.h"
@@ -30,9 +31,7 @@ struct poller {
     pthread_t thread;
     atomic_bool stop;
     store *st;
-    sf_client *sf;
-    mkto_client *mk;
-    store_mkto_budget budget;
+    crm *c;
     char token[128];
 };
 
@@ -77,7 +76,7 @@ static void poll_deleted(poller *p) {
              end_s);
     cJSON *res = NULL;
     sf_error e;
-    if (sf_call(p->sf, "GET", path, NULL, &res, &e) != 0) {
+    if (sf_call(p->c->sf, "GET", path, NULL, &res, &e) != 0) {
         LOG_KV(LOG_WARN, "poller: reading deleted CampaignMembers failed", "code", e.code,
                "error", e.message);
         return;
@@ -156,7 +155,7 @@ static void copy_program(poller *p, const char *program_id) {
     if (store_mapping_get(p->st, program_id, &m, err, sizeof err) != 1 || !m.enabled) return;
     cJSON *prog = NULL;
     mk_error me;
-    if (mkto_get_program(p->mk, program_id, &prog, &me) != 0) {
+    if (mkto_get_program(p->c->mk, program_id, &prog, &me) != 0) {
         LOG_KV(LOG_WARN, "poller: reading the Marketo program failed", "program_id", program_id,
                "code", me.code, "error", me.message);
         store_program_due_add(p->st, program_id, err, sizeof err); /* try again later */
@@ -192,7 +191,7 @@ static void copy_program(poller *p, const char *program_id) {
     snprintf(path, sizeof path, "sobjects/Campaign/%s", m.campaign_id);
     cJSON *out = NULL;
     sf_error se;
-    int rc = text ? sf_call(p->sf, "PATCH", path, text, &out, &se) : -1;
+    int rc = text ? sf_call(p->c->sf, "PATCH", path, text, &out, &se) : -1;
     free(text);
     cJSON_Delete(out);
     if (rc != 0) {
@@ -244,13 +243,12 @@ static void copy_all_programs(poller *p) {
 static void reconcile_all(poller *p) {
     char err[STORE_ERR_MAX * 2], next[EV_NUMID_MAX], cursor[EV_NUMID_MAX] = "";
     mapping *ms = calloc(100, sizeof *ms);
-    crm c = {p->sf, p->mk, p->st, p->budget};
     if (!ms) return;
     for (;;) {
         long n = store_mapping_list(p->st, cursor, 100, ms, next, sizeof next, err, sizeof err);
         for (long i = 0; i < n && !atomic_load(&p->stop); i++) {
             if (!ms[i].enabled) continue;
-            char *report = reconcile_mapping(&c, p->st, &ms[i], err, sizeof err);
+            char *report = reconcile_mapping(p->c, p->st, &ms[i], err, sizeof err);
             if (!report)
                 LOG_KV(LOG_WARN, "poller: reconciliation failed", "program_id", ms[i].program_id,
                        "error", err);
@@ -313,25 +311,17 @@ poller *poller_start(const struct config *cfg, char *err, size_t errlen) {
         return NULL;
     }
     p->cfg = cfg;
-    p->st = store_open(&cfg->redis);
-    p->sf = sf_client_new(cfg);
-    p->mk = mkto_client_new(cfg);
     char host[64] = "host";
     gethostname(host, sizeof host - 1);
     snprintf(p->token, sizeof p->token, "%s-%d-poller", host, (int)getpid());
-    if (p->mk) {
-        /* Program reads share the Marketo budget with the workers. */
-        p->budget = (store_mkto_budget){p->st, cfg->marketo_calls_per_20s,
-                                        cfg->marketo_max_concurrent, &p->stop, "", 0, ""};
-        snprintf(p->budget.holder, sizeof p->budget.holder, "%s", p->token);
-        mkto_client_set_limiter(p->mk, store_mkto_budget_acquire, store_mkto_budget_release,
-                                &p->budget);
-    }
-    if (!p->st || !p->sf || !p->mk || pthread_create(&p->thread, NULL, poller_main, p) != 0) {
+    p->st = store_open(&cfg->redis);
+    /* Program reads share the Marketo budget with the workers. */
+    p->c = p->st ? crm_new(cfg, p->st, p->token) : NULL;
+    if (p->c) p->c->budget.stop = &p->stop;
+    if (!p->c || pthread_create(&p->thread, NULL, poller_main, p) != 0) {
         snprintf(err, errlen, "cannot start the poller");
+        crm_free(p->c);
         store_free(p->st);
-        sf_client_free(p->sf);
-        mkto_client_free(p->mk);
         free(p);
         return NULL;
     }
@@ -342,8 +332,7 @@ void poller_stop(poller *p) {
     if (!p) return;
     atomic_store(&p->stop, true);
     pthread_join(p->thread, NULL);
+    crm_free(p->c);
     store_free(p->st);
-    sf_client_free(p->sf);
-    mkto_client_free(p->mk);
     free(p);
 }

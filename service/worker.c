@@ -1,6 +1,7 @@
 /* worker — read, plan, resolve, write, record, acknowledge. See include/worker.h. */
 #include "worker.h"
 
+#include "crm.h"
 #include "event.h"
 #include "log.h"
 #include "marketo.h"
@@ -32,7 +33,7 @@
 
 struct worker_pool {
     const struct config *cfg;
-    int n;
+    int n, cap;
     pthread_t *threads;
     struct wctx *ctx;
     atomic_bool stop;
@@ -43,12 +44,10 @@ typedef struct wctx {
     const struct config *cfg;
     int index;
     store *st;
-    sf_client *sf;
-    mkto_client *mk;
+    crm *c; /* this thread's CRM clients, paced by the shared Marketo budget */
     char consumer[128];
     unsigned long seq;
     unsigned rnd;
-    store_mkto_budget budget; /* this thread's share of the Marketo call budget */
 } wctx;
 
 typedef enum { IT_PENDING = 0, IT_DONE, IT_DROP, IT_RETRY, IT_DEAD, IT_DEFER, IT_PARKED } it_state;
@@ -185,7 +184,7 @@ static void fill_marketo_statuses(batch *b) {
         }
         cJSON *res = NULL;
         mk_error err;
-        if (mkto_member_statuses(b->w->mk, pid, ids, n, &res, &err) != 0) {
+        if (mkto_member_statuses(b->w->c->mk, pid, ids, n, &res, &err) != 0) {
             for (size_t k = 0; k < n; k++)
                 fail(group[k], err.outcome == MK_RETRY ? IT_RETRY : IT_DEAD, "marketo",
                      err.retry_after_ms, "reading the member status from Marketo program %s: "
@@ -227,7 +226,7 @@ static void fill_default_statuses(batch *b) {
         sf_soql_quote(soql, sizeof soql, it->ev.campaign_id);
         cJSON *recs = NULL;
         sf_error err;
-        if (sf_query(b->w->sf, soql, &recs, &err) != 0) {
+        if (sf_query(b->w->c->sf, soql, &recs, &err) != 0) {
             fail(it, err.outcome == SF_RETRY ? IT_RETRY : IT_DEAD, "salesforce",
                  err.retry_after_ms, "reading campaign %s's default status: %s: %s",
                  it->ev.campaign_id, err.code, err.message);
@@ -273,7 +272,7 @@ static void read_marketo_people(batch *b) {
     if (n == 0) return;
     cJSON *res = NULL;
     mk_error err;
-    if (mkto_leads_by(b->w->mk, "id", ids, n, "id,email,firstName,lastName,company", &res,
+    if (mkto_leads_by(b->w->c->mk, "id", ids, n, "id,email,firstName,lastName,company", &res,
                       &err) != 0) {
         for (size_t k = 0; k < n; k++)
             fail(group[k], err.outcome == MK_RETRY ? IT_RETRY : IT_DEAD, "marketo",
@@ -352,7 +351,7 @@ static int lookup_people(wctx *w, person *ps, size_t n, const char *object, cons
             continue;
         }
         cJSON *recs = NULL;
-        int rc = sf_query(w->sf, soql, &recs, err);
+        int rc = sf_query(w->c->sf, soql, &recs, err);
         free(soql);
         if (rc != 0) {
             cJSON_Delete(recs);
@@ -445,7 +444,7 @@ static void resolve_sf_people(batch *b) {
                 cJSON_AddItemToArray(recs, r);
             }
             cJSON *res = NULL;
-            if (sf_collection_save(w->sf, "POST", recs, &res, &e) != 0) {
+            if (sf_collection_save(w->c->sf, "POST", recs, &res, &e) != 0) {
                 failed = "creating Leads";
                 cJSON_Delete(recs);
                 break;
@@ -546,7 +545,7 @@ static void find_members(batch *b, bool *cm_exists, char (*cm_status)[STATUS_LAB
         strcat(soql, ")");
         cJSON *recs = NULL;
         sf_error e;
-        int rc = sf_query(w->sf, soql, &recs, &e);
+        int rc = sf_query(w->c->sf, soql, &recs, &e);
         free(soql);
         for (size_t k = 0; k < n; k++) {
             item *it = &b->items[idx[k]];
@@ -605,7 +604,7 @@ static void run_collection(batch *b, const char *method, item **its, cJSON *recs
     size_t n = (size_t)cJSON_GetArraySize(recs);
     cJSON *res = NULL;
     sf_error e;
-    if (sf_collection_save(b->w->sf, method, recs, &res, &e) != 0) {
+    if (sf_collection_save(b->w->c->sf, method, recs, &res, &e) != 0) {
         for (size_t k = 0; k < n; k++)
             fail(its[k], e.outcome == SF_RETRY ? IT_RETRY : IT_DEAD, "salesforce",
                  e.retry_after_ms, "%s campaign member: %s: %s", what, e.code, e.message);
@@ -697,7 +696,7 @@ static void apply_salesforce(batch *b) {
             } else {
                 cJSON *res = NULL;
                 sf_error e;
-                if (sf_collection_delete(b->w->sf, del_ids, n, &res, &e) != 0) {
+                if (sf_collection_delete(b->w->c->sf, del_ids, n, &res, &e) != 0) {
                     for (size_t k = 0; k < n; k++)
                         fail(its[k], e.outcome == SF_RETRY ? IT_RETRY : IT_DEAD, "salesforce",
                              e.retry_after_ms, "removing campaign member: %s: %s", e.code,
@@ -761,7 +760,7 @@ static void resolve_marketo_leads(batch *b) {
     if (ne) {
         cJSON *res = NULL;
         mk_error e;
-        if (mkto_leads_by(w->mk, "email", emails, ne, "id,email", &res, &e) != 0) {
+        if (mkto_leads_by(w->c->mk, "email", emails, ne, "id,email", &res, &e) != 0) {
             for (size_t k = 0; k < ne; k++)
                 fail(by_email[k], e.outcome == MK_RETRY ? IT_RETRY : IT_DEAD, "marketo",
                      e.retry_after_ms, "looking up Marketo leads by email: %s %s", e.code,
@@ -802,7 +801,7 @@ static void resolve_marketo_leads(batch *b) {
         const char *filter = kind == 0 ? "sfdcLeadId" : "sfdcContactId";
         cJSON *res = NULL;
         mk_error e;
-        if (mkto_leads_by(w->mk, filter, ids, n, "id,sfdcLeadId,sfdcContactId", &res, &e) != 0) {
+        if (mkto_leads_by(w->c->mk, filter, ids, n, "id,sfdcLeadId,sfdcContactId", &res, &e) != 0) {
             for (size_t k = 0; k < n; k++)
                 fail(group[k], e.outcome == MK_RETRY ? IT_RETRY : IT_DEAD, "marketo",
                      e.retry_after_ms, "looking up Marketo leads by %s: %s %s", filter, e.code,
@@ -857,7 +856,7 @@ static void resolve_marketo_leads(batch *b) {
         /* Under the lock, look again: the lead may have been created since the first look. */
         cJSON *res = NULL;
         mk_error e;
-        if (mkto_leads_by(w->mk, "email", recheck, nlocked, "id,email", &res, &e) == 0) {
+        if (mkto_leads_by(w->c->mk, "email", recheck, nlocked, "id,email", &res, &e) == 0) {
             for (size_t j = 0; j < nc; j++) {
                 if (!got[j]) continue;
                 const cJSON *l;
@@ -888,7 +887,7 @@ static void resolve_marketo_leads(batch *b) {
         cJSON_Delete(res);
         if (cJSON_GetArraySize(input) > 0) {
             cJSON *out = NULL;
-            if (mkto_upsert_leads(w->mk, input, &out, &e) != 0) {
+            if (mkto_upsert_leads(w->c->mk, input, &out, &e) != 0) {
                 for (size_t j = 0; j < nc; j++)
                     if (got[j] && !creating[j]->lead[0])
                         fail(creating[j], e.outcome == MK_RETRY ? IT_RETRY : IT_DEAD, "marketo",
@@ -965,7 +964,7 @@ static bool current_status_is(batch *b, item *it) {
     cJSON *res = NULL;
     mk_error e;
     bool same = false;
-    if (mkto_member_statuses(b->w->mk, it->p.program_id, ids, 1, &res, &e) == 0) {
+    if (mkto_member_statuses(b->w->c->mk, it->p.program_id, ids, 1, &res, &e) == 0) {
         const cJSON *sn = cJSON_GetObjectItemCaseSensitive(cJSON_GetArrayItem(res, 0),
                                                            "statusName");
         same = cJSON_IsString(sn) && strcmp(sn->valuestring, it->p.mkto_status) == 0;
@@ -1001,9 +1000,9 @@ static void apply_marketo(batch *b) {
         cJSON *res = NULL;
         mk_error e;
         int rc = first->p.mkto_member
-                     ? mkto_set_status(b->w->mk, first->p.program_id, first->p.mkto_status, ids,
+                     ? mkto_set_status(b->w->c->mk, first->p.program_id, first->p.mkto_status, ids,
                                        n, &res, &e)
-                     : mkto_remove_members(b->w->mk, first->p.program_id, ids, n, &res, &e);
+                     : mkto_remove_members(b->w->c->mk, first->p.program_id, ids, n, &res, &e);
         for (size_t k = 0; k < n; k++) {
             item *it = group[k];
             it->p.to_mkto = true;
@@ -1404,6 +1403,7 @@ worker_pool *worker_pool_start(const struct config *cfg, int threads, char *err,
     p->cfg = cfg;
     p->threads = calloc((size_t)threads, sizeof *p->threads);
     p->ctx = calloc((size_t)threads, sizeof *p->ctx);
+    p->cap = threads;
     if (!p->threads || !p->ctx) {
         snprintf(err, errlen, "out of memory");
         worker_pool_stop(p);
@@ -1419,18 +1419,13 @@ worker_pool *worker_pool_start(const struct config *cfg, int threads, char *err,
         w->rnd = (unsigned)(time(NULL) ^ (getpid() << 8) ^ i);
         snprintf(w->consumer, sizeof w->consumer, "%s-%d-%d", host, (int)getpid(), i);
         w->st = store_open(&cfg->redis);
-        w->sf = sf_client_new(cfg);
-        w->mk = mkto_client_new(cfg);
-        if (!w->st || !w->sf || !w->mk) {
+        w->c = w->st ? crm_new(cfg, w->st, w->consumer) : NULL;
+        if (!w->c) {
             snprintf(err, errlen, "out of memory");
             worker_pool_stop(p);
             return NULL;
         }
-        w->budget = (store_mkto_budget){w->st, cfg->marketo_calls_per_20s,
-                                        cfg->marketo_max_concurrent, &p->stop, "", 0, ""};
-        snprintf(w->budget.holder, sizeof w->budget.holder, "%s", w->consumer);
-        mkto_client_set_limiter(w->mk, store_mkto_budget_acquire, store_mkto_budget_release,
-                                &w->budget);
+        w->c->budget.stop = &p->stop; /* a stopping worker does not wait for a permit */
         if (pthread_create(&p->threads[i], NULL, worker_main, w) != 0) {
             snprintf(err, errlen, "cannot start worker thread %d", i);
             worker_pool_stop(p);
@@ -1445,16 +1440,10 @@ void worker_pool_stop(worker_pool *p) {
     if (!p) return;
     atomic_store(&p->stop, true);
     for (int i = 0; i < p->n; i++) pthread_join(p->threads[i], NULL);
-    for (int i = 0; p->ctx && i < (p->n ? p->n : 0); i++) {
+    /* Also the clients of a thread that failed to start. */
+    for (int i = 0; p->ctx && i <= p->n && i < p->cap; i++) {
+        crm_free(p->ctx[i].c);
         store_free(p->ctx[i].st);
-        sf_client_free(p->ctx[i].sf);
-        mkto_client_free(p->ctx[i].mk);
-    }
-    /* A thread that failed to start may have left clients behind. */
-    if (p->ctx && p->n == 0) {
-        store_free(p->ctx[0].st);
-        sf_client_free(p->ctx[0].sf);
-        mkto_client_free(p->ctx[0].mk);
     }
     free(p->threads);
     free(p->ctx);
