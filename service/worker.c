@@ -1028,13 +1028,13 @@ static void apply_marketo(batch *b) {
                 if (!strcmp(code, "1037") && !it->p.mkto_member) {
                     /* Not in the program: already removed. */
                 } else if (!strcmp(code, "1037")) {
-                    /* Already at that status (success) or past it (a backward move): the
-                     * recorded state tells, or, on first sight, Marketo's current status. */
-                    if (it->st.known)
-                        it->backward = !(it->st.mkto_member &&
-                                         !strcmp(it->st.mkto_status, it->p.mkto_status));
-                    else
-                        it->backward = !current_status_is(b, it);
+                    /* Already at that status (success) or past it (a backward move). The
+                     * record tells when it already shows that status; otherwise Marketo's
+                     * current status does (an earlier try may have timed out after Marketo
+                     * applied it, or nothing is recorded yet). */
+                    bool recorded = it->st.known && it->st.mkto_member &&
+                                    !strcmp(it->st.mkto_status, it->p.mkto_status);
+                    it->backward = !recorded && !current_status_is(b, it);
                 } else {
                     fail(it, mkto_classify(code) == MK_RETRY ? IT_RETRY : IT_DEAD, "marketo", -1,
                          "Marketo skipped lead %s in program %s (reason %s)", it->lead,
