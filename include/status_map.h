@@ -53,7 +53,7 @@ int mapping_from_request(const char *program_id, const char *json, size_t len, m
                          bool *force, char *err, size_t errlen);
 
 /* The validation report (F11): both sides' status lists compared through the mapping. */
-#define REPORT_MAX 64
+#define REPORT_MAX 200 /* statuses per side; channels hold a handful */
 typedef struct {
     bool marketo_side; /* the status exists in Marketo (true) or in Salesforce (false) */
     char status[STATUS_LABEL_MAX];

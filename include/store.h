@@ -82,6 +82,11 @@ long store_read(store *s, const char *consumer, size_t max, int block_ms, store_
 long store_claim(store *s, const char *consumer, long min_idle_ms, size_t max, store_entry **out,
                  char *err, size_t errlen);
 
+/* Resets the idle time of entries consumer holds (XCLAIM ... JUSTID), so that a worker still
+ * working on them is not taken for a stopped one. */
+int store_touch(store *s, const char *consumer, const char *const *ids, size_t n, char *err,
+                size_t errlen);
+
 /* Acknowledges and deletes finished entries. */
 int store_ack(store *s, const char *const *ids, size_t n, char *err, size_t errlen);
 

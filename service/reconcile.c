@@ -75,10 +75,13 @@ static const char *str(const cJSON *o, const char *k) {
 static int read_marketo(crm *c, const mapping *m, people *ps, char *err, size_t errlen) {
     cJSON *prog = NULL;
     mk_error e;
-    if (mkto_get_program(c->mk, m->program_id, &prog, &e) != 0 || !prog) {
-        snprintf(err, errlen, "Marketo: program %s: %s %s", m->program_id, prog ? "" : e.code,
-                 prog ? "not found" : e.message);
-        cJSON_Delete(prog);
+    if (mkto_get_program(c->mk, m->program_id, &prog, &e) != 0) {
+        snprintf(err, errlen, "Marketo: reading program %s failed: %s %s", m->program_id,
+                 e.code, e.message);
+        return -1;
+    }
+    if (!prog) {
+        snprintf(err, errlen, "Marketo has no program %s", m->program_id);
         return -1;
     }
     char channel[256];

@@ -478,18 +478,35 @@ static void campaign_members(http_request *req, void *ud) {
         http_reply_error(req, 500, "internal", "out of memory");
         return;
     }
-    long n = store_member_list(st, cid, cursor ? cursor : "", limit, ms, next, sizeof next, err,
-                               sizeof err);
-    if (n < 0) {
+    /* Former members stay recorded (their removal time matters) but are not listed: read
+     * on until the page is full, so that a page is empty only at the end. */
+    char at_cursor[32];
+    snprintf(at_cursor, sizeof at_cursor, "%s", cursor ? cursor : "");
+    long n = 0;
+    member_state *page = calloc((size_t)limit, sizeof *page);
+    if (!page) {
         free(ms);
-        unavailable(req, err);
+        http_reply_error(req, 500, "internal", "out of memory");
         return;
     }
+    for (;;) {
+        long got = store_member_list(st, cid, at_cursor, limit - n, page, next, sizeof next, err,
+                                     sizeof err);
+        if (got < 0) {
+            free(ms);
+            free(page);
+            unavailable(req, err);
+            return;
+        }
+        for (long i = 0; i < got; i++)
+            if (page[i].sf_member || page[i].mkto_member) ms[n++] = page[i];
+        if (n >= limit || !next[0]) break;
+        snprintf(at_cursor, sizeof at_cursor, "%s", next);
+    }
+    free(page);
     cJSON *items = cJSON_CreateArray();
     for (long i = 0; i < n; i++) {
         const member_state *m = &ms[i];
-        /* Former members stay recorded (their removal time matters), but are not listed. */
-        if (!m->sf_member && !m->mkto_member) continue;
         cJSON *o = cJSON_CreateObject();
         char at[40];
         event_format_time(m->updated_ms, at, sizeof at);
@@ -512,6 +529,23 @@ static void campaign_members(http_request *req, void *ud) {
     list_page(req, items, next);
 }
 
+static bool valid_entry_id(const char *s) {
+    unsigned long long part[2] = {0, 0};
+    int parts = 0;
+    for (const char *p = s; parts < 2;) {
+        size_t n = strspn(p, "0123456789");
+        if (n == 0 || n > 20) return false;
+        errno = 0;
+        part[parts++] = strtoull(p, NULL, 10);
+        if (errno == ERANGE) return false;
+        p += n;
+        if (*p == '\0') break;
+        if (*p != '-' || parts == 2) return false;
+        p++;
+    }
+    return part[0] || part[1];
+}
+
 static void audit_log(http_request *req, void *ud) {
     const struct config *cfg = ud;
     if (!authorized(req, cfg)) return;
@@ -522,7 +556,8 @@ static void audit_log(http_request *req, void *ud) {
     const char *pid = http_req_query(req, "programId");
     const char *cid = http_req_query(req, "campaignId");
     const char *cursor = http_req_query(req, "cursor");
-    if (cursor && (strlen(cursor) > 40 || strspn(cursor, "0123456789-") != strlen(cursor))) {
+    /* A stream entry id: <ms> or <ms>-<seq>, each a 64-bit number, above 0-0. */
+    if (cursor && *cursor && !valid_entry_id(cursor)) {
         http_reply_error(req, 400, "invalid_parameter", "cursor must be the \"next\" value of a "
                                                         "previous page");
         return;

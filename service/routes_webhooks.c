@@ -139,6 +139,7 @@ static void marketo(http_request *req, void *ud) {
         return;
     }
     if (res.nevents == 0) {
+        mkto_webhook_result_free(&res);
         reply_counts(req, 0, 0);
         return;
     }

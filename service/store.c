@@ -675,6 +675,30 @@ long store_claim(store *s, const char *consumer, long min_idle_ms, size_t max, s
     return n;
 }
 
+int store_touch(store *s, const char *consumer, const char *const *ids, size_t n, char *err,
+                size_t errlen) {
+    if (n == 0) return 0;
+    const char **argv = malloc(sizeof *argv * (n + 6));
+    size_t *lens = malloc(sizeof *lens * (n + 6));
+    if (!argv || !lens) {
+        free(argv);
+        free(lens);
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    const char *head[] = {"XCLAIM", STORE_STREAM, STORE_GROUP, consumer, "0"};
+    memcpy(argv, head, sizeof head);
+    memcpy(argv + 5, ids, sizeof *ids * n);
+    argv[n + 5] = "JUSTID";
+    for (size_t i = 0; i < n + 6; i++) lens[i] = strlen(argv[i]);
+    redisReply *r = run(s, (int)n + 6, argv, lens, err, errlen);
+    free(argv);
+    free(lens);
+    if (!r || reply_error(r, err, errlen)) return -1;
+    freeReplyObject(r);
+    return 0;
+}
+
 /* Runs a script whose KEYS and ARGV are NUL-terminated strings; frees nothing of theirs. */
 static redisReply *script_strs(store *s, script *sc, int nkeys, const char *const *args, int n,
                                char *err, size_t errlen) {

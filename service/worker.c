@@ -30,6 +30,7 @@
 #define SOQL_IN_MAX 100        /* values per SOQL IN list, keeping the URL short */
 #define MKTO_BATCH 300
 #define PLACEHOLDER "[not provided]"
+#define MKTO_PERSON_LOCK "cs:lock:person:mkto:"
 
 struct worker_pool {
     const struct config *cfg;
@@ -37,7 +38,18 @@ struct worker_pool {
     pthread_t *threads;
     struct wctx *ctx;
     atomic_bool stop;
+    pthread_t heartbeat;
+    bool heartbeat_running;
+    store *hb_store;
 };
+
+/* What a worker holds while it works on a batch, for the heartbeat to keep alive. */
+typedef struct {
+    pthread_mutex_t lock;
+    char **ids, **keys;
+    size_t nids, nkeys, capkeys;
+    char token[200];
+} held;
 
 typedef struct wctx {
     worker_pool *pool;
@@ -48,6 +60,7 @@ typedef struct wctx {
     char consumer[128];
     unsigned long seq;
     unsigned rnd;
+    held hold;
 } wctx;
 
 typedef enum { IT_PENDING = 0, IT_DONE, IT_DROP, IT_RETRY, IT_DEAD, IT_DEFER, IT_PARKED } it_state;
@@ -62,6 +75,9 @@ typedef struct {
     char lead[EV_NUMID_MAX]; /* Marketo lead id when known */
     char lock_key[160];
     bool locked;
+    char lead_lock[160]; /* taken once a Salesforce item learns its Marketo lead */
+    int mk_chunk;        /* the lead-resolution chunk this item was looked up in (0: none) */
+    bool mk_grouped;     /* already part of a Marketo write call of this batch */
     member_state st;
     plan_result p;
     it_state state;
@@ -78,9 +94,43 @@ typedef struct {
     wctx *w;
     item *items;
     size_t n;
+    const char *token; /* this batch's lock token */
 } batch;
 
 static int64_t now_ms(void) { return event_now_ms(); }
+
+static void hold_clear(held *h) {
+    pthread_mutex_lock(&h->lock);
+    for (size_t i = 0; i < h->nids; i++) free(h->ids[i]);
+    for (size_t i = 0; i < h->nkeys; i++) free(h->keys[i]);
+    free(h->ids);
+    free(h->keys);
+    h->ids = h->keys = NULL;
+    h->nids = h->nkeys = h->capkeys = 0;
+    pthread_mutex_unlock(&h->lock);
+}
+
+/* Publishes the entries and locks of the batch now in progress. */
+static void hold_set(held *h, const store_entry *e, size_t n, const char *const *keys,
+                     size_t nk, const char *token) {
+    hold_clear(h);
+    pthread_mutex_lock(&h->lock);
+    h->ids = calloc(n ? n : 1, sizeof *h->ids);
+    h->capkeys = 2 * (nk + 1);
+    h->keys = calloc(h->capkeys, sizeof *h->keys);
+    for (size_t i = 0; h->ids && i < n; i++)
+        if ((h->ids[h->nids] = strdup(e[i].id)) != NULL) h->nids++;
+    for (size_t i = 0; h->keys && i < nk; i++)
+        if ((h->keys[h->nkeys] = strdup(keys[i])) != NULL) h->nkeys++;
+    snprintf(h->token, sizeof h->token, "%s", token);
+    pthread_mutex_unlock(&h->lock);
+}
+
+static void hold_add_key(held *h, const char *key) {
+    pthread_mutex_lock(&h->lock);
+    if (h->keys && h->nkeys < h->capkeys && (h->keys[h->nkeys] = strdup(key)) != NULL) h->nkeys++;
+    pthread_mutex_unlock(&h->lock);
+}
 
 static void sleep_ms(long ms) {
     struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
@@ -740,22 +790,29 @@ out:
 
 /* ---------------------------------------------------------------- Marketo side */
 
-/* Finds or creates the Marketo lead of Salesforce-side items (by link, email, sfdc ids). */
-static void resolve_marketo_leads(batch *b) {
+static bool needs_lead(const item *it) {
+    return it->state == IT_PENDING && it->p.kind == PLAN_APPLY && it->p.to_mkto && !it->lead[0];
+}
+
+/* Finds or creates the Marketo leads of up to 300 Salesforce-side items not looked up yet
+ * (by email, then the sfdc ids, then createOrUpdate on email); returns how many it took. */
+static size_t resolve_marketo_chunk(batch *b, int chunk) {
     wctx *w = b->w;
     char err[STORE_ERR_MAX];
     const char *emails[MKTO_BATCH];
     item *by_email[MKTO_BATCH];
-    size_t ne = 0;
-    for (size_t i = 0; i < b->n; i++) {
+    size_t ne = 0, taken = 0;
+    for (size_t i = 0; i < b->n && taken < MKTO_BATCH; i++) {
         item *it = &b->items[i];
-        if (it->state != IT_PENDING || it->p.kind != PLAN_APPLY || !it->p.to_mkto || it->lead[0])
-            continue;
-        if (it->ev.email[0] && ne < MKTO_BATCH) {
+        if (!needs_lead(it) || it->mk_chunk) continue;
+        it->mk_chunk = chunk;
+        taken++;
+        if (it->ev.email[0]) {
             by_email[ne] = it;
             emails[ne++] = it->ev.email;
         }
     }
+    if (taken == 0) return 0;
     /* By email (one call), then create the missing ones under a per-email lock. */
     if (ne) {
         cJSON *res = NULL;
@@ -791,9 +848,7 @@ static void resolve_marketo_leads(batch *b) {
         for (size_t i = 0; i < b->n && n < MKTO_BATCH; i++) {
             item *it = &b->items[i];
             const char *id = kind == 0 ? it->ev.sf_lead_id : it->ev.sf_contact_id;
-            if (it->state != IT_PENDING || it->p.kind != PLAN_APPLY || !it->p.to_mkto ||
-                it->lead[0] || !id[0])
-                continue;
+            if (!needs_lead(it) || it->mk_chunk != chunk || !id[0]) continue;
             group[n] = it;
             ids[n++] = id;
         }
@@ -833,9 +888,10 @@ static void resolve_marketo_leads(batch *b) {
         char low[EV_TEXT_MAX];
         lower(low, sizeof low, it->ev.email);
         bool seen = false;
-        for (size_t j = 0; j < nc; j++) seen = seen || strcmp(kbuf[j] + 22, low) == 0;
+        for (size_t j = 0; j < nc; j++)
+            seen = seen || strcmp(kbuf[j] + strlen(MKTO_PERSON_LOCK), low) == 0;
         if (seen) continue;
-        snprintf(kbuf[nc], sizeof kbuf[nc], "cs:lock:person:mkto:%s", low);
+        snprintf(kbuf[nc], sizeof kbuf[nc], MKTO_PERSON_LOCK "%s", low);
         keys[nc] = kbuf[nc];
         creating[nc++] = it;
     }
@@ -919,6 +975,13 @@ static void resolve_marketo_leads(batch *b) {
     }
     if (nc) store_unlock_many(w->st, keys, nc, token, err, sizeof err);
     cJSON_Delete(input);
+    return taken;
+}
+
+/* Finds or creates the Marketo lead of every Salesforce-side item, 300 at a time. */
+static void resolve_marketo_leads(batch *b) {
+    for (int chunk = 1; resolve_marketo_chunk(b, chunk) > 0; chunk++) {
+    }
     /* Items sharing an email with one that got a lead get the same lead. */
     for (size_t i = 0; i < b->n; i++) {
         item *it = &b->items[i];
@@ -933,15 +996,21 @@ static void resolve_marketo_leads(batch *b) {
             it->p.to_mkto = false; /* removing someone Marketo never had: nothing to do */
             continue;
         }
-        if (!it->lead[0] && it->state == IT_PENDING)
+        if (!it->lead[0] && it->state == IT_PENDING && !it->ev.email[0])
             fail(it, IT_DEAD, "marketo", -1, "Salesforce person %s has no email address, so no "
                  "Marketo lead can be found or created for it",
                  it->ev.sf_contact_id[0] ? it->ev.sf_contact_id : it->ev.sf_lead_id);
+        else if (!it->lead[0] && it->state == IT_PENDING)
+            fail(it, IT_RETRY, "marketo", -1, "no Marketo lead was found or created for %s",
+                 it->ev.email);
     }
 }
 
-/* After a Salesforce-side item learns its Marketo lead, its recorded state can be read and
- * the plan made again (echo, stale and duplicate depend on it). */
+/* After a Salesforce-side item learns its Marketo lead, it takes the member lock that the
+ * member's Marketo events use (it was locked by its Salesforce person only), then its
+ * recorded state can be read and the plan made again (echo, stale and duplicate depend on
+ * it). Without that lock, a Marketo event for the same member could be applied at the same
+ * time and an older change would overwrite a newer one. */
 static void replan_with_lead(batch *b) {
     char err[STORE_ERR_MAX];
     for (size_t i = 0; i < b->n; i++) {
@@ -949,6 +1018,19 @@ static void replan_with_lead(batch *b) {
         if (it->state != IT_PENDING || it->p.kind != PLAN_APPLY || !it->p.to_mkto ||
             it->st.known || !it->lead[0])
             continue;
+        if (strstr(it->lock_key, ":sf:")) {
+            char key[160];
+            snprintf(key, sizeof key, "cs:lock:member:%.15s:%s", it->campaign, it->lead);
+            const char *keys[] = {key};
+            bool got = false;
+            if (store_lock_many(b->w->st, keys, 1, b->token, lock_ttl_ms(b->w), &got, err,
+                                sizeof err) != 0 || !got) {
+                it->state = IT_DEFER; /* the member is being changed by another worker */
+                continue;
+            }
+            snprintf(it->lead_lock, sizeof it->lead_lock, "%s", key);
+            hold_add_key(&b->w->hold, key);
+        }
         if (store_member_get(b->w->st, it->campaign, it->lead, &it->st, err, sizeof err) < 0) {
             fail(it, IT_RETRY, "marketo", -1, "Redis: %s", err);
             continue;
@@ -979,7 +1061,7 @@ static void apply_marketo(batch *b) {
     for (size_t i = 0; i < b->n; i++) {
         item *first = &b->items[i];
         if (first->state != IT_PENDING || first->p.kind != PLAN_APPLY || !first->p.to_mkto ||
-            !first->lead[0])
+            !first->lead[0] || first->mk_grouped)
             continue;
         /* One call per program and wanted status (or removal), 300 leads at most. */
         item *group[MKTO_BATCH];
@@ -988,12 +1070,12 @@ static void apply_marketo(batch *b) {
         for (size_t j = i; j < b->n && n < MKTO_BATCH; j++) {
             item *it = &b->items[j];
             if (it->state != IT_PENDING || it->p.kind != PLAN_APPLY || !it->p.to_mkto ||
-                !it->lead[0] || strcmp(it->p.program_id, first->p.program_id) != 0 ||
+                !it->lead[0] || it->mk_grouped ||
+                strcmp(it->p.program_id, first->p.program_id) != 0 ||
                 it->p.mkto_member != first->p.mkto_member ||
                 strcmp(it->p.mkto_status, first->p.mkto_status) != 0)
                 continue;
-            /* Marked so the outer loop skips it; cleared below per result. */
-            it->p.to_mkto = false;
+            it->mk_grouped = true;
             group[n] = it;
             ids[n++] = it->lead;
         }
@@ -1005,7 +1087,6 @@ static void apply_marketo(batch *b) {
                      : mkto_remove_members(b->w->c->mk, first->p.program_id, ids, n, &res, &e);
         for (size_t k = 0; k < n; k++) {
             item *it = group[k];
-            it->p.to_mkto = true;
             if (rc != 0) {
                 if (!strcmp(e.code, "1025"))
                     fail(it, IT_DEAD, "marketo", -1,
@@ -1202,10 +1283,10 @@ static void finish(batch *b) {
 
 static void process(wctx *w, store_entry *entries, size_t n) {
     char err[STORE_ERR_MAX];
-    batch b = {w, calloc(n, sizeof(item)), n};
-    const char **keys = calloc(n, sizeof *keys);
-    bool *got = calloc(n, sizeof *got);
     char token[200];
+    batch b = {w, calloc(n, sizeof(item)), n, token};
+    const char **keys = calloc(2 * n, sizeof *keys) /* member locks, then lead locks */;
+    bool *got = calloc(n, sizeof *got);
     size_t nk = 0;
     snprintf(token, sizeof token, "%s:b%lu", w->consumer, ++w->seq);
     if (!b.items || !keys || !got) goto out;
@@ -1240,6 +1321,7 @@ static void process(wctx *w, store_entry *entries, size_t n) {
         if (b.items[i].state == IT_PENDING) keys[nk++] = b.items[i].lock_key;
     if (store_lock_many(w->st, keys, nk, token, lock_ttl_ms(w), got, err, sizeof err) != 0)
         goto redis_down;
+    hold_set(&w->hold, entries, n, keys, nk, token);
     for (size_t i = 0, k = 0; i < n; i++) {
         item *it = &b.items[i];
         if (it->state != IT_PENDING) continue;
@@ -1299,6 +1381,9 @@ redis_down:
     LOG_KV(LOG_WARN, "worker: Redis failed mid-batch; entries will be claimed again", "error",
            err);
 unlock:
+    hold_clear(&w->hold);
+    for (size_t i = 0; i < n; i++)
+        if (b.items[i].lead_lock[0]) keys[nk++] = b.items[i].lead_lock;
     if (nk) store_unlock_many(w->st, keys, nk, token, err, sizeof err);
 out:
     free(b.items);
@@ -1394,6 +1479,32 @@ static void *worker_main(void *arg) {
     return NULL;
 }
 
+/* Keeps every batch in progress alive: its entries' idle time and its locks are renewed
+ * three times per CLAIM_IDLE_MS, so only a worker that really stopped loses them. */
+static void *heartbeat_main(void *arg) {
+    worker_pool *p = arg;
+    long every = p->cfg->claim_idle_ms / 3 > 50 ? p->cfg->claim_idle_ms / 3 : 50;
+    char err[STORE_ERR_MAX];
+    while (!atomic_load(&p->stop)) {
+        for (long slept = 0; slept < every && !atomic_load(&p->stop); slept += 50) sleep_ms(50);
+        for (int i = 0; i < p->n; i++) {
+            held *h = &p->ctx[i].hold;
+            pthread_mutex_lock(&h->lock);
+            if (h->nids) {
+                store_touch(p->hb_store, p->ctx[i].consumer, (const char *const *)h->ids, h->nids,
+                            err, sizeof err);
+                bool *got = calloc(h->nkeys ? h->nkeys : 1, sizeof *got);
+                if (got && h->nkeys)
+                    store_lock_many(p->hb_store, (const char *const *)h->keys, h->nkeys, h->token,
+                                    p->cfg->claim_idle_ms, got, err, sizeof err);
+                free(got);
+            }
+            pthread_mutex_unlock(&h->lock);
+        }
+    }
+    return NULL;
+}
+
 worker_pool *worker_pool_start(const struct config *cfg, int threads, char *err, size_t errlen) {
     worker_pool *p = calloc(1, sizeof *p);
     if (!p) {
@@ -1404,6 +1515,7 @@ worker_pool *worker_pool_start(const struct config *cfg, int threads, char *err,
     p->threads = calloc((size_t)threads, sizeof *p->threads);
     p->ctx = calloc((size_t)threads, sizeof *p->ctx);
     p->cap = threads;
+    for (int i = 0; p->ctx && i < threads; i++) pthread_mutex_init(&p->ctx[i].hold.lock, NULL);
     if (!p->threads || !p->ctx) {
         snprintf(err, errlen, "out of memory");
         worker_pool_stop(p);
@@ -1433,6 +1545,13 @@ worker_pool *worker_pool_start(const struct config *cfg, int threads, char *err,
         }
         p->n++;
     }
+    p->hb_store = store_open(&cfg->redis);
+    if (!p->hb_store || pthread_create(&p->heartbeat, NULL, heartbeat_main, p) != 0) {
+        snprintf(err, errlen, "cannot start the worker heartbeat");
+        worker_pool_stop(p);
+        return NULL;
+    }
+    p->heartbeat_running = true;
     return p;
 }
 
@@ -1440,10 +1559,14 @@ void worker_pool_stop(worker_pool *p) {
     if (!p) return;
     atomic_store(&p->stop, true);
     for (int i = 0; i < p->n; i++) pthread_join(p->threads[i], NULL);
+    if (p->heartbeat_running) pthread_join(p->heartbeat, NULL);
+    store_free(p->hb_store);
     /* Also the clients of a thread that failed to start. */
-    for (int i = 0; p->ctx && i <= p->n && i < p->cap; i++) {
+    for (int i = 0; p->ctx && i < p->cap; i++) {
         crm_free(p->ctx[i].c);
         store_free(p->ctx[i].st);
+        hold_clear(&p->ctx[i].hold);
+        pthread_mutex_destroy(&p->ctx[i].hold.lock);
     }
     free(p->threads);
     free(p->ctx);

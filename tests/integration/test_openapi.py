@@ -32,18 +32,23 @@ HTTP_METHODS = ("get", "put", "post", "delete", "options", "head", "patch", "tra
 # the description fails there.
 ADMIN_ROUTES = {("GET", "/v1/mappings"), ("PUT", "/v1/mappings/{programId}"),
                 ("GET", "/v1/mappings/{programId}"), ("DELETE", "/v1/mappings/{programId}"),
+                ("GET", "/v1/mappings/{programId}/validation"),
+                ("POST", "/v1/mappings/{programId}/reconcile"),
                 ("GET", "/v1/sync"), ("PUT", "/v1/sync"), ("GET", "/v1/deadletters"),
-                ("POST", "/v1/deadletters/{id}/replay"), ("DELETE", "/v1/deadletters/{id}")}
+                ("POST", "/v1/deadletters/{id}/replay"), ("DELETE", "/v1/deadletters/{id}"),
+                ("GET", "/v1/campaigns/{campaignId}/members"), ("GET", "/v1/audit")}
 ROUTES = {("GET", "/healthz"), ("GET", "/readyz"), ("GET", "/metrics"),
           ("POST", "/webhooks/salesforce"), ("POST", "/webhooks/marketo")} | ADMIN_ROUTES
-# Paths that must not answer: the admin endpoints of SPEC section 5 that are not implemented
-# yet, and a few near misses of the real paths.
-NOT_ROUTED = ["/", "/v1", "/v1/", "/v1/mappings/", "/v1/mappings/1001/validation",
-              "/v1/mappings/1001/reconcile", "/v1/campaigns/7015g000000CampAAA/members",
-              "/v1/audit", "/v1/deadletters/", "/v1/deadletters/x/replay/y", "/v1/sync/x",
+# Paths that must not answer: near misses of the real paths.
+NOT_ROUTED = ["/", "/v1", "/v1/", "/v1/mappings/", "/v1/mappings/1001/validation/x",
+              "/v1/mappings/1001/reconcile/x", "/v1/mappings/1001/members", "/v1/campaigns",
+              "/v1/campaigns/", "/v1/campaigns/7015g000000CampAAA",
+              "/v1/campaigns/7015g000000CampAAA/members/x", "/v1/audit/", "/v1/audit/x",
+              "/v1/deadletters/", "/v1/deadletters/x/replay/y", "/v1/sync/x",
               "/webhooks", "/healthz/", "/webhooks/salesforce/x"]
 # Sample values for the path templates, to send real requests to every operation.
-SAMPLE_PARAMS = {"{programId}": "1001", "{id}": "1795946401234-0"}
+SAMPLE_PARAMS = {"{programId}": "1001", "{id}": "1795946401234-0",
+                 "{campaignId}": "7015g000000CampAAA"}
 
 
 def concrete(path):
@@ -181,7 +186,7 @@ def test_description_is_openapi_3_1_with_complete_operations():
                 # The admin API: bearer token, and the answers every admin call can give.
                 assert op["security"] == [{"bearerAuth": []}], f"{method} {path}"
                 assert {"401", "404", "503"} <= set(op["responses"]), f"{method} {path}"
-                assert op["tags"][0] in ("mappings", "sync", "deadletters")
+                assert op["tags"][0] in ("mappings", "sync", "deadletters", "members", "audit")
             else:
                 assert op["security"] in ([], [{"webhookSecret": []}]), f"{method} {path}"
             if "requestBody" in op:
@@ -191,8 +196,7 @@ def test_description_is_openapi_3_1_with_complete_operations():
                     for value in examples(media).values():
                         v.validate(value)
     assert len(ids) == len(set(ids))
-    # Only the implemented admin endpoints are described (no validation, reconcile,
-    # campaign members or audit yet).
+    # Every admin endpoint is described, and only those.
     assert {p for p in SPEC["paths"] if p.startswith("/v1")} == {p for _, p in ADMIN_ROUTES}
 
 
@@ -238,7 +242,7 @@ def test_readyz_with_redis_up_and_down(redis, service):
     r = service.req("GET", "/readyz")
     assert r.status == 200
     check(r, "/readyz", "GET")
-    assert r.json() == example("/readyz", "GET", 200)
+    assert r.json() == example("/readyz", "GET", 200, "redisOnly")
 
     redis.stop()
     r = service.req("GET", "/readyz")
@@ -494,6 +498,10 @@ SYNC = "/v1/sync"
 D = "/v1/deadletters"
 REPLAY = "/v1/deadletters/{id}/replay"
 DL = "/v1/deadletters/{id}"
+VALIDATION = "/v1/mappings/{programId}/validation"
+RECONCILE = "/v1/mappings/{programId}/reconcile"
+MEMBERS = "/v1/campaigns/{campaignId}/members"
+AUDIT = "/v1/audit"
 ADMIN = cs.admin_headers()
 CID = "7015g000000CampAAA"
 DISABLED = {"error": "not_found",
@@ -540,7 +548,8 @@ def untimed(mapping):
 
 def stored(answer):
     """The stored mapping of a PUT answer (what GET answers)."""
-    return {k: v for k, v in answer.items() if k != "statusCheck"}
+    return {k: v for k, v in answer.items()
+            if k not in ("statusCheck", "statusCheckMessage", "unmatched")}
 
 
 def disabled_example(template, method):
@@ -554,7 +563,8 @@ def test_mapping_create_replace_get_delete(redis, service):
     r = call(service, "PUT", M, request_example(M, "full", "put"))
     assert r.status == 201
     created = r.json()
-    assert untimed(created) == untimed(example(M, "PUT", 201))
+    # This process has no CRM credentials: the status check is pending.
+    assert untimed(created) == untimed(example(M, "PUT", 201, "pending"))
     assert created["createdAt"] == created["updatedAt"]
     assert t0 - 1 <= iso_ms(created["createdAt"]) <= now_ms() + 1
     r = call(service, "GET", M)
@@ -566,7 +576,7 @@ def test_mapping_create_replace_get_delete(redis, service):
     assert r.status == 200
     replaced = r.json()
     # Fields left out take their defaults: enabled, and no explicit status entries.
-    assert untimed(replaced) == untimed(example(M, "PUT", 200))
+    assert untimed(replaced) == untimed(example(M, "PUT", 200, "pending"))
     assert replaced["createdAt"] == created["createdAt"]
     assert iso_ms(replaced["updatedAt"]) > iso_ms(created["updatedAt"])
     assert call(service, "GET", M).json() == stored(replaced)
@@ -624,7 +634,7 @@ def test_mapping_list_pages(redis, service):
 
 def test_mapping_conflict_409(redis, service):
     assert call(service, "PUT", M, {"campaignId": CID}).status == 201
-    ex = example(M, "PUT", 409)
+    ex = example(M, "PUT", 409, "conflict")
     # 18- and 15-character forms of the same campaign.
     for cid in (CID, CID[:15]):
         r = call(service, "PUT", M, {"campaignId": cid}, path="/v1/mappings/1002")
@@ -718,14 +728,42 @@ def test_mapping_request_schema_agrees_with_the_service(redis, service, name):
         assert m["campaignId"] == body["campaignId"]
 
 
-@pytest.mark.parametrize("path", [ML, D])
+def example_400(path, name):
+    exs = examples(declared(path, "GET", 400)["content"]["application/json"])
+    return exs.get(name, exs.get(""))
+
+
+@pytest.mark.parametrize("path", [ML, D, MEMBERS, AUDIT])
 def test_limit_out_of_range_is_400(redis, service, path):
     for value in ("0", "1001", "-1", "x", "", "1.5"):
         r = call(service, "GET", path, query=f"?limit={value}")
         assert r.status == 400, value
-        assert r.json() == example(path, "GET", 400)
+        assert r.json() == example_400(path, "limit")
     for value in ("1", "1000"):
         assert call(service, "GET", path, query=f"?limit={value}").status == 200
+
+
+def test_audit_cursor_that_is_no_entry_id_is_400(redis, service):
+    for value in ("-", "1-2-3", "0-0", "9" * 23):
+        r = call(service, "GET", AUDIT, query=f"?cursor={value}")
+        assert r.status == 400, (value, r.status, r.body)
+        assert r.json() == example_400(AUDIT, "cursor")
+    assert service.req("GET", "/readyz").status == 200
+
+
+@pytest.mark.parametrize("path,bad,good", [
+    (MEMBERS, ["x", "1a", "-1", "1-0"], ["", "0", "5"]),
+    (AUDIT, ["x", "1795946401250-0a", "1" * 41, "%20"], ["", "5", "1795946401250-0"]),
+])
+def test_members_and_audit_cursor(redis, service, path, bad, good):
+    for value in bad:
+        r = call(service, "GET", path, query=f"?cursor={value}")
+        assert r.status == 400, value
+        assert r.json() == example_400(path, "cursor")
+    for value in good:
+        r = call(service, "GET", path, query=f"?cursor={value}")
+        assert r.status == 200, value
+        assert r.json() == {"items": [], "next": None}
 
 
 BAD_AUTH = [{}, {"Authorization": "Bearer wrong-token"}, {"Authorization": "Bearer "},
@@ -784,7 +822,7 @@ def test_admin_413(service, template):
 
 def test_head_answers_every_admin_get(redis, service):
     assert call(service, "PUT", M, {"campaignId": CID}).status == 201
-    for template in (ML, M, SYNC, D):
+    for template in (ML, M, SYNC, D, MEMBERS, AUDIT):
         g = service.req("GET", concrete(template), None, ADMIN)
         h = service.req("HEAD", concrete(template), None, ADMIN)
         assert g.status == h.status == 200, template
@@ -925,3 +963,185 @@ def test_deadletters_of_one_millisecond_are_all_listed_across_pages(redis, servi
         make_dead_letter(redis, eid, raw, at)
     pages = walk_dead_letters(service, 1)
     assert sorted(d["id"] for p in pages for d in p["items"]) == sorted(e for e, _ in events)
+
+
+# ------------------------------------------------------------------ status check, validation,
+# reconciliation, members and audit (issue 6): live answers with the CRM simulators
+
+ODD = ["Invited", "Registered", "Attended", "Attended On-demand", "Did Not Attend"]
+
+
+def seed(sf_sim, mkto_sim, statuses=ODD):
+    """A campaign with the given statuses and a Webinar program (id 1001): their ids."""
+    cid = sf_sim.ctl("POST", "seed", {"campaigns": [{"Name": "Webinar", "IsActive": True,
+                                                     "statuses": [
+        {"Label": s, "IsDefault": s == statuses[0], "HasResponded": s.startswith("Attended")}
+        for s in statuses]}]})["campaigns"][0]["Id"]
+    pid = mkto_sim.ctl("POST", "seed", {"programs": [{"name": "Webinar Nov",
+                                                       "channel": "Webinar"}]})["programs"][0]["id"]
+    assert pid == 1001
+    return cid, pid
+
+
+def with_campaign(value, cid):
+    """An example with its campaign id replaced by the simulator's."""
+    return json.loads(json.dumps(value).replace(CID, cid))
+
+
+def test_readyz_lists_the_crm_checks(redis, services, sf_sim, mkto_sim, workdir):
+    svc = services(redis.url, **cs.crm_env(sf_sim, mkto_sim))
+    r = cs.wait_until(lambda: (lambda r: r if r.json()["checks"].get("marketo") == "ok" and
+                               r.json()["checks"].get("salesforce") == "ok" else None)(
+        svc.req("GET", "/readyz")), 10, what="both CRM checks to pass")
+    assert r.status == 200
+    check(r, "/readyz", "GET")
+    assert r.json() == example("/readyz", "GET", 200, "withCrmChecks")
+    down = services(redis.url, name="down", SPOOL_DIR=os.path.join(workdir, "spool-down"),
+                    **cs.crm_env(sf_sim, mkto_sim, MARKETO_CLIENT_SECRET="wrong",
+                                 SF_LOGIN_URL=f"http://127.0.0.1:{cs.free_port()}"))
+    r = cs.wait_until(lambda: (lambda r: r if "not checked yet" not in r.body.decode() else None)(
+        down.req("GET", "/readyz")), 10, what="the CRM checks to run")
+    assert r.status == 200
+    check(r, "/readyz", "GET")
+    assert r.json() == example("/readyz", "GET", 200, "crmDown")
+
+
+def test_mapping_status_check_validation_and_reconcile(redis, services, sf_sim, mkto_sim):
+    svc = services(redis.url, **cs.crm_env(sf_sim, mkto_sim))
+    cid, pid = seed(sf_sim, mkto_sim)
+    # Incompatible statuses: refused, naming them.
+    r = call(svc, "PUT", M, {"campaignId": cid})
+    assert r.status == 409
+    assert r.json() == with_campaign(example(M, "PUT", 409, "incompatibleStatuses"), cid)
+    assert call(svc, "GET", M).status == 404
+    # Forced.
+    r = call(svc, "PUT", M, {"campaignId": cid, "force": True})
+    assert r.status == 201
+    assert untimed(r.json()) == untimed(with_campaign(example(M, "PUT", 201, "forced"), cid))
+    assert call(svc, "GET", M).json() == stored(r.json())
+    # The report, incompatible then compatible.
+    r = call(svc, "GET", VALIDATION)
+    assert r.status == 200
+    assert r.json() == with_campaign(example(VALIDATION, "GET", 200, "incompatible"), cid)
+    r = call(svc, "PUT", M, {"campaignId": cid, "statusMap": {"No Show": "Did Not Attend"}})
+    assert r.status == 200 and r.json()["statusCheck"] == "passed"
+    r = call(svc, "GET", VALIDATION)
+    assert r.status == 200
+    assert r.json() == with_campaign(example(VALIDATION, "GET", 200, "compatible"), cid)
+    # Passed on creation, as in the example (its campaign has the labels of its statusMap).
+    cid2 = sf_sim.ctl("POST", "seed", {"campaigns": [{"Name": "Other", "statuses": [
+        {"Label": s, "HasResponded": True} for s in
+        ("Sent", "Responded", "No Show", "Attended", "Attended On-demand")]}]}
+    )["campaigns"][0]["Id"]
+    pid2 = mkto_sim.ctl("POST", "seed", {"programs": [{"name": "Other", "channel": "Webinar"}]}
+                        )["programs"][0]["id"]
+    r = call(svc, "PUT", M, request_example(M, "full", "put") | {"campaignId": cid2},
+             path=f"/v1/mappings/{pid2}")
+    assert r.status == 201
+    ex = with_campaign(example(M, "PUT", 201, "passed"), cid2) | {"programId": str(pid2)}
+    assert untimed(r.json()) == untimed(ex)
+    # Disabled: skipped.
+    r = call(svc, "PUT", M, {"campaignId": cid, "enabled": False})
+    assert r.status == 200
+    ex = with_campaign(example(M, "PUT", 200, "skipped"), cid)
+    assert untimed(r.json()) == untimed(ex)
+    # Reconcile: nothing synced, nothing to do.
+    r = call(svc, "POST", RECONCILE)
+    assert r.status == 200
+    assert r.json() == {**with_campaign(example(RECONCILE, "POST", 200, "inSync"), cid),
+                        "compared": 0}
+    # A program Marketo does not have: pending, and 503 from the CRM endpoints.
+    r = call(svc, "PUT", M, {"campaignId": campaign(9)}, path="/v1/mappings/2002")
+    assert r.status == 201 and r.json()["statusCheck"] == "pending"
+    assert r.json()["statusCheckMessage"] == "Marketo has no program 2002"
+    r = call(svc, "GET", VALIDATION, path="/v1/mappings/2002/validation")
+    assert r.status == 503
+    ex = example(VALIDATION, "GET", 503, "crmUnavailable")
+    assert r.json() == {**ex, "message": ex["message"].replace("1001", "2002")}
+    r = call(svc, "POST", RECONCILE, path="/v1/mappings/2002/reconcile")
+    assert r.status == 503 and r.json()["error"] == "crm_unavailable"
+    # Unknown mappings.
+    for method, template in (("GET", VALIDATION), ("POST", RECONCILE)):
+        r = call(svc, method, template, path=concrete(template).replace("1001", "3003"))
+        assert r.status == 404
+        ex = example(template, method, 404, "noMapping")
+        assert r.json() == {**ex, "message": ex["message"].replace("1001", "3003")}
+
+
+def test_crm_endpoints_without_crm_credentials(redis, service):
+    assert call(service, "PUT", M, {"campaignId": CID, "enabled": False}).json()[
+        "statusCheck"] == "skipped"
+    for method, template in (("GET", VALIDATION), ("POST", RECONCILE)):
+        r = call(service, method, template)
+        assert r.status == 503
+        assert r.json() == example(template, method, 503, "crmNotConfigured")
+
+
+def test_members_and_audit(redis, services, sf_sim, mkto_sim):
+    cid, pid = seed(sf_sim, mkto_sim, statuses=["Invited", "Registered", "No Show", "Attended",
+                                                "Attended On-demand"])
+    env = cs.crm_env(sf_sim, mkto_sim, SF_DELETED_POLL_INTERVAL_S=86400,
+                     PROGRAM_POLL_INTERVAL_S=86400)
+    svc = services(redis.url, **env)
+    services(redis.url, command="worker", name="worker", **env)
+    ann = sf_sim.ctl("POST", "seed", {"contacts": [{"LastName": "Lee", "Email": "ann@example.com"}]}
+                     )["contacts"][0]["Id"]
+    bob = sf_sim.ctl("POST", "seed", {"leads": [{"LastName": "Ray", "Company": "Acme",
+                                                 "Email": "bob@example.com"}]})["leads"][0]["Id"]
+    leads = mkto_sim.ctl("POST", "seed", {"leads": [{"email": "ann@example.com"},
+                                                    {"email": "bob@example.com"}]})["leads"]
+    assert call(svc, "PUT", M, {"campaignId": cid}).json()["statusCheck"] == "passed"
+    sf_sim.ctl("POST", "config", {
+        "outboundUrl": f"http://127.0.0.1:{svc.port}/webhooks/salesforce"})
+    # ann from Marketo (a webhook), then bob from Salesforce (an Outbound Message).
+    hook = {**request_example("/webhooks/marketo", "template"), "programId": pid,
+            "leadId": leads[0]["id"], "email": "ann@example.com", "status": "Registered"}
+    assert mk(svc, hook).status == 202
+    cs.wait_until(lambda: sf_sim.ctl("GET", f"members?campaignId={cid}")["members"], 30,
+                  what="ann in the campaign")
+    sf_sim.ctl("POST", "members", {"CampaignId": cid, "LeadId": bob, "Status": "Attended"})
+    cs.wait_until(lambda: len(call(svc, "GET", AUDIT).json()["items"]) >= 2, 30,
+                  what="two audit entries")
+
+    r = call(svc, "GET", MEMBERS, path=f"/v1/campaigns/{cid}/members")
+    assert r.status == 200
+    page = r.json()
+    ex = example(MEMBERS, "GET", 200, "members")
+    assert set(page) == set(ex) and page["next"] is None
+    assert [set(m) for m in page["items"]] == [set(m) for m in ex["items"]]
+    got = {m["email"]: (m["status"], m["programStatus"], m["source"], m["marketoLeadId"],
+                        m["salesforceId"][:15]) for m in page["items"]}
+    assert got == {"ann@example.com": ("Registered", "Registered", "marketo",
+                                       str(leads[0]["id"]), ann[:15]),
+                   "bob@example.com": ("Attended", "Attended", "salesforce",
+                                       str(leads[1]["id"]), bob[:15])}
+    r = call(svc, "GET", MEMBERS, path=f"/v1/campaigns/{cid}/members", query="?limit=1")
+    ex = example(MEMBERS, "GET", 200, "morePages")
+    assert set(r.json()) == set(ex) and r.json()["next"] == ex["next"]
+    r = call(svc, "GET", MEMBERS, path=f"/v1/campaigns/{cid}/members",
+             query=f"?limit=1&cursor={r.json()['next']}")
+    assert r.status == 200 and len(r.json()["items"]) == 1
+
+    ex = example(AUDIT, "GET", 200, "changes")
+    for q in ("", f"?programId={pid}", f"?campaignId={cid}", f"?campaignId={cid[:15]}&limit=2"):
+        r = call(svc, "GET", AUDIT, query=q)
+        assert r.status == 200
+        items = r.json()["items"]
+        assert [(e["email"], e["source"], e["target"], e["action"], e["status"])
+                for e in items] == [
+            ("bob@example.com", "salesforce", "marketo", "set_status", "Attended"),
+            ("ann@example.com", "marketo", "salesforce", "upsert_member", "Registered")], q
+        assert [set(e) for e in items] == [set(e) for e in ex["items"]], q
+    r = call(svc, "GET", AUDIT, query="?limit=1")
+    assert r.json()["next"] is not None
+    nxt = call(svc, "GET", AUDIT, query=f"?limit=1&cursor={r.json()['next']}").json()
+    assert [e["email"] for e in nxt["items"]] == ["ann@example.com"]
+    assert call(svc, "GET", AUDIT, query="?programId=999").json() == example(
+        AUDIT, "GET", 200, "empty")
+
+
+def test_members_and_audit_empty(redis, service):
+    r = call(service, "GET", MEMBERS)
+    assert r.status == 200 and r.json() == example(MEMBERS, "GET", 200, "empty")
+    r = call(service, "GET", AUDIT)
+    assert r.status == 200 and r.json() == example(AUDIT, "GET", 200, "empty")

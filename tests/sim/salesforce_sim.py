@@ -152,14 +152,16 @@ def parse_dt(text: str) -> Optional[int]:
 
 
 class Clock:
-    """Write timestamps. Strictly increasing by at least 1 ms so that two writes never share a
-    LastModifiedDate (real Salesforce may; the sim prefers deterministic newest-wins tests)."""
+    """Write timestamps: the wall clock, never going backwards. Two writes in one millisecond
+    share a LastModifiedDate, as in real Salesforce. (Forcing +1 ms per write made the clock
+    run ahead of real time by one millisecond per record under load: a Collections call of
+    200 records put later human changes 200 ms in the future.)"""
 
     def __init__(self):
         self._last = 0
 
     def stamp(self) -> int:
-        self._last = max(now_ms(), self._last + 1)
+        self._last = max(now_ms(), self._last)
         return self._last
 
 

@@ -612,6 +612,263 @@ static void stored_form_rejects_garbage(void **state) {
     assert_int_equal(m.nmap, 0);
 }
 
+/* ------------------------------------------------------------------------------------------
+ * The validation report (F11): status_map_compare on both sides' status lists */
+
+/* Runs the comparison of a Marketo list and a Salesforce list (NULL-terminated). */
+static status_report *compare(const mapping *m, const char *const *mk, const char *const *sf) {
+    size_t nm = 0, ns = 0;
+    while (mk && mk[nm]) nm++;
+    while (sf && sf[ns]) ns++;
+    status_report *r = malloc(sizeof *r);
+    assert_non_null(r);
+    memset(r, 0x5a, sizeof *r); /* whatever was there before is overwritten */
+    status_map_compare(m, mk, nm, sf, ns, r);
+    return r;
+}
+
+static const status_unmatched *unmatched(const status_report *r, bool marketo_side,
+                                         const char *status) {
+    for (int i = 0; i < r->nunmatched; i++)
+        if (r->unmatched[i].marketo_side == marketo_side &&
+            strcmp(r->unmatched[i].status, status) == 0)
+            return &r->unmatched[i];
+    return NULL;
+}
+
+/* The fix of an unmatched status, or a failure naming what is missing. */
+static const char *fix_of(const status_report *r, bool marketo_side, const char *status) {
+    const status_unmatched *u = unmatched(r, marketo_side, status);
+    if (!u) fail_msg("%s status \"%s\" is not reported unmatched", marketo_side ? "Marketo"
+                                                                               : "Salesforce",
+                     status);
+    assert_null(strchr(u->fix, '\n')); /* one line */
+    return u->fix;
+}
+
+#define ASSERT_CONTAINS(hay, needle)                                                               \
+    do {                                                                                           \
+        if (!strstr((hay), (needle))) fail_msg("\"%s\" does not contain \"%s\"", (hay), (needle)); \
+    } while (0)
+
+#define ASSERT_PAIR(r, i, mk, sf)                                                                  \
+    do {                                                                                           \
+        assert_true((i) < (r)->nmatched);                                                          \
+        assert_string_equal((r)->matched[i].marketo, (mk));                                        \
+        assert_string_equal((r)->matched[i].salesforce, (sf));                                     \
+    } while (0)
+
+/* The Webinar channel of the simulators, with Marketo's "Not in Program" first. */
+static const char *const WEBINAR_MK[] = {"Not in Program", "Invited",  "Registered", "No Show",
+                                         "Attended",       "Attended On-demand", NULL};
+
+/* Same labels on both sides, no statusMap: every status matches itself, in Marketo's order;
+ * nothing is unmatched. */
+static void compare_same_labels(void **state) {
+    (void)state;
+    mapping m = make_map(NULL);
+    const char *sf[] = {"Attended On-demand", "Attended", "No Show", "Registered", "Invited",
+                        NULL};
+    status_report *r = compare(&m, WEBINAR_MK, sf);
+    assert_int_equal(r->nmatched, 5);
+    assert_int_equal(r->nunmatched, 0);
+    ASSERT_PAIR(r, 0, "Invited", "Invited");
+    ASSERT_PAIR(r, 1, "Registered", "Registered");
+    ASSERT_PAIR(r, 2, "No Show", "No Show");
+    ASSERT_PAIR(r, 3, "Attended", "Attended");
+    ASSERT_PAIR(r, 4, "Attended On-demand", "Attended On-demand");
+    free(r);
+    /* Nothing on either side: an empty report. */
+    r = compare(&m, NULL, NULL);
+    assert_int_equal(r->nmatched, 0);
+    assert_int_equal(r->nunmatched, 0);
+    free(r);
+}
+
+/* Explicit entries match through the map (both of its labels are then taken); the other
+ * statuses still match by label. */
+static void compare_explicit_entries(void **state) {
+    (void)state;
+    const char *pairs[] = {"Invited", "Sent", "No Show", "Did Not Attend", NULL};
+    mapping m = make_map(pairs);
+    const char *sf[] = {"Sent", "Registered", "Did Not Attend", "Attended", "Attended On-demand",
+                        NULL};
+    status_report *r = compare(&m, WEBINAR_MK, sf);
+    assert_int_equal(r->nunmatched, 0);
+    assert_int_equal(r->nmatched, 5);
+    ASSERT_PAIR(r, 0, "Invited", "Sent");
+    ASSERT_PAIR(r, 1, "Registered", "Registered");
+    ASSERT_PAIR(r, 2, "No Show", "Did Not Attend");
+    ASSERT_PAIR(r, 3, "Attended", "Attended");
+    free(r);
+
+    /* An entry whose Salesforce label the campaign lacks: the Marketo status is unmatched,
+     * and the fix names the missing label (not the Marketo one) and the campaign. */
+    const char *sf2[] = {"Sent", "Registered", "Attended", "Attended On-demand", NULL};
+    r = compare(&m, WEBINAR_MK, sf2);
+    assert_int_equal(r->nunmatched, 1);
+    const char *fix = fix_of(r, true, "No Show");
+    ASSERT_CONTAINS(fix, "\"Did Not Attend\"");
+    ASSERT_CONTAINS(fix, "7015g000000CampAAA");
+    ASSERT_CONTAINS(fix, "statusMap");
+    free(r);
+
+    /* An entry whose Marketo label the channel lacks: the Salesforce status is unmatched and
+     * the fix names the Marketo label to add, and the program. */
+    const char *pairs3[] = {"Webinar Attended", "Attended", NULL};
+    mapping m3 = make_map(pairs3);
+    const char *mk3[] = {"Not in Program", "Registered", NULL};
+    const char *sf3[] = {"Registered", "Attended", NULL};
+    r = compare(&m3, mk3, sf3);
+    assert_int_equal(r->nmatched, 1);
+    ASSERT_PAIR(r, 0, "Registered", "Registered");
+    assert_int_equal(r->nunmatched, 1);
+    fix = fix_of(r, false, "Attended");
+    ASSERT_CONTAINS(fix, "\"Webinar Attended\"");
+    ASSERT_CONTAINS(fix, "program 1001");
+    free(r);
+}
+
+/* Statuses on one side only: every Marketo status without its counterpart, and every
+ * Salesforce status no Marketo status reaches, is unmatched, once, with a fix naming the
+ * status and where to add it (the campaign in Salesforce, the program in Marketo). */
+static void compare_statuses_on_one_side_only(void **state) {
+    (void)state;
+    mapping m = make_map(NULL);
+    const char *sf[] = {"Invited", "Registered", "Attended", "Did Not Attend", "Responded", NULL};
+    status_report *r = compare(&m, WEBINAR_MK, sf);
+    assert_int_equal(r->nmatched, 3);
+    ASSERT_PAIR(r, 0, "Invited", "Invited");
+    ASSERT_PAIR(r, 1, "Registered", "Registered");
+    ASSERT_PAIR(r, 2, "Attended", "Attended");
+    assert_int_equal(r->nunmatched, 4);
+    /* Marketo's first, in channel order, then Salesforce's, in campaign order. */
+    assert_true(r->unmatched[0].marketo_side && r->unmatched[1].marketo_side);
+    assert_string_equal(r->unmatched[0].status, "No Show");
+    assert_string_equal(r->unmatched[1].status, "Attended On-demand");
+    assert_true(!r->unmatched[2].marketo_side && !r->unmatched[3].marketo_side);
+    assert_string_equal(r->unmatched[2].status, "Did Not Attend");
+    assert_string_equal(r->unmatched[3].status, "Responded");
+
+    const char *fix = fix_of(r, true, "No Show");
+    ASSERT_CONTAINS(fix, "\"No Show\"");
+    ASSERT_CONTAINS(fix, "Salesforce campaign 7015g000000CampAAA");
+    ASSERT_CONTAINS(fix, "statusMap");
+    fix = fix_of(r, true, "Attended On-demand");
+    ASSERT_CONTAINS(fix, "\"Attended On-demand\"");
+    ASSERT_CONTAINS(fix, "7015g000000CampAAA");
+    fix = fix_of(r, false, "Did Not Attend");
+    ASSERT_CONTAINS(fix, "\"Did Not Attend\"");
+    ASSERT_CONTAINS(fix, "Marketo program 1001");
+    ASSERT_CONTAINS(fix, "statusMap");
+    fix = fix_of(r, false, "Responded");
+    ASSERT_CONTAINS(fix, "\"Responded\"");
+    ASSERT_CONTAINS(fix, "1001");
+    free(r);
+
+    /* Only Marketo has statuses, or only Salesforce. */
+    r = compare(&m, WEBINAR_MK, NULL);
+    assert_int_equal(r->nmatched, 0);
+    assert_int_equal(r->nunmatched, 5);
+    for (int i = 0; i < r->nunmatched; i++) assert_true(r->unmatched[i].marketo_side);
+    free(r);
+    r = compare(&m, NULL, sf);
+    assert_int_equal(r->nmatched, 0);
+    assert_int_equal(r->nunmatched, 5);
+    for (int i = 0; i < r->nunmatched; i++) assert_false(r->unmatched[i].marketo_side);
+    free(r);
+}
+
+/* Marketo's "Not in Program" is the absence of membership: never matched, never reported,
+ * wherever it is in the channel's list. */
+static void compare_ignores_not_in_program(void **state) {
+    (void)state;
+    mapping m = make_map(NULL);
+    const char *mk[] = {"Registered", "Not in Program", "Attended", NULL};
+    const char *sf[] = {"Registered", "Attended", NULL};
+    status_report *r = compare(&m, mk, sf);
+    assert_int_equal(r->nmatched, 2);
+    assert_int_equal(r->nunmatched, 0);
+    for (int i = 0; i < r->nmatched; i++) {
+        assert_string_not_equal(r->matched[i].marketo, "Not in Program");
+        assert_string_not_equal(r->matched[i].salesforce, "Not in Program");
+    }
+    free(r);
+    /* A channel of "Not in Program" alone has nothing to compare. */
+    const char *only[] = {"Not in Program", NULL};
+    r = compare(&m, only, NULL);
+    assert_int_equal(r->nmatched, 0);
+    assert_int_equal(r->nunmatched, 0);
+    free(r);
+}
+
+/* A label taken by an explicit entry has no same-label counterpart: reported unmatched on
+ * its side, with a fix saying to give it its own entry; case matters. */
+static void compare_taken_labels_and_case(void **state) {
+    (void)state;
+    /* Marketo's "Invited" is Salesforce's "Registered", so Marketo's own "Registered" has no
+     * counterpart, and Salesforce's "Invited" is reached by nothing. */
+    const char *pairs[] = {"Invited", "Registered", NULL};
+    mapping m = make_map(pairs);
+    const char *mk[] = {"Not in Program", "Invited", "Registered", NULL};
+    const char *sf[] = {"Invited", "Registered", NULL};
+    status_report *r = compare(&m, mk, sf);
+    assert_int_equal(r->nmatched, 1);
+    ASSERT_PAIR(r, 0, "Invited", "Registered");
+    assert_int_equal(r->nunmatched, 2);
+    const char *fix = fix_of(r, true, "Registered");
+    ASSERT_CONTAINS(fix, "\"Registered\"");
+    ASSERT_CONTAINS(fix, "statusMap");
+    fix = fix_of(r, false, "Invited");
+    ASSERT_CONTAINS(fix, "\"Invited\"");
+    ASSERT_CONTAINS(fix, "statusMap");
+    free(r);
+
+    /* Labels are compared case-sensitively, as Marketo's own sync does. */
+    mapping plain = make_map(NULL);
+    const char *mk2[] = {"Registered", NULL};
+    const char *sf2[] = {"registered", NULL};
+    r = compare(&plain, mk2, sf2);
+    assert_int_equal(r->nmatched, 0);
+    assert_int_equal(r->nunmatched, 2);
+    assert_non_null(unmatched(r, true, "Registered"));
+    assert_non_null(unmatched(r, false, "registered"));
+    free(r);
+}
+
+/* Long lists stay within the report's bounds. */
+static void compare_stays_within_bounds(void **state) {
+    (void)state;
+    mapping m = make_map(NULL);
+    enum { N = 3 * REPORT_MAX };
+    static char mk_labels[N][16], sf_labels[N][16];
+    const char *mk[N + 1], *sf[N + 1];
+    for (int i = 0; i < N; i++) {
+        snprintf(mk_labels[i], sizeof mk_labels[i], "m%d", i);
+        snprintf(sf_labels[i], sizeof sf_labels[i], "s%d", i);
+        mk[i] = mk_labels[i];
+        sf[i] = sf_labels[i];
+    }
+    mk[N] = sf[N] = NULL;
+    status_report *r = compare(&m, mk, sf);
+    assert_int_equal(r->nmatched, 0);
+    assert_int_equal(r->nunmatched, REPORT_MAX);
+    /* The first ones are the ones reported. */
+    assert_string_equal(r->unmatched[0].status, "m0");
+    assert_true(r->unmatched[0].marketo_side);
+    free(r);
+    /* A label of the longest length (and the campaign id) still gives a whole fix line. */
+    char longest[STATUS_LABEL_MAX];
+    memset(longest, 'L', sizeof longest - 1);
+    longest[sizeof longest - 1] = '\0';
+    const char *mk1[] = {longest, NULL};
+    r = compare(&m, mk1, NULL);
+    assert_int_equal(r->nunmatched, 1);
+    assert_string_equal(r->unmatched[0].status, longest);
+    ASSERT_CONTAINS(r->unmatched[0].fix, "7015g000000CampAAA");
+    free(r);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         /* translation */
@@ -636,6 +893,13 @@ int main(void) {
         cmocka_unit_test(json_round_trip),
         cmocka_unit_test(request_then_store),
         cmocka_unit_test(stored_form_rejects_garbage),
+        /* validation report */
+        cmocka_unit_test(compare_same_labels),
+        cmocka_unit_test(compare_explicit_entries),
+        cmocka_unit_test(compare_statuses_on_one_side_only),
+        cmocka_unit_test(compare_ignores_not_in_program),
+        cmocka_unit_test(compare_taken_labels_and_case),
+        cmocka_unit_test(compare_stays_within_bounds),
     };
     return cmocka_run_group_tests_name("status_map", tests, utc, NULL);
 }

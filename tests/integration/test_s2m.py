@@ -1,0 +1,817 @@
+"""Salesforce -> Marketo, end to end: real Redis, both CRM simulators, and the real binary as
+one `ingest` process and two `worker` processes (SPEC sections 1, 6, 8; issue 5).
+
+Salesforce changes reach the service the way they do in production: a "human" change in the
+Salesforce simulator (`POST /_sim/members`) makes it fire a real Outbound Message at the
+ingest process. Where a test needs exact control (several notifications at once, a given
+LastModifiedById, 3,000 changes) it POSTs a SOAP body built from the simulator's real record
+ids, in the same wire form. The Marketo simulator's calls-per-20-s and concurrency limits are
+set equal to MARKETO_CALLS_PER_20S and MARKETO_MAX_CONCURRENT, so a limiter that only counted
+per process would meet 606/615. Outcomes are read where a user would see them: the Marketo
+simulator's members, leads, calls and counters, the Salesforce simulator's records, calls
+and Outbound Message deliveries, dead letters and /metrics."""
+import itertools
+import json
+import re
+import threading
+import time
+from datetime import datetime, timedelta, timezone
+from xml.sax.saxutils import escape
+
+import pytest
+
+import cs
+
+T = 30  # seconds to wait for an outcome (generous: the suite also runs under sanitizers)
+CALLS_PER_20S = 20  # the simulator's limit and MARKETO_CALLS_PER_20S
+MAX_CONCURRENT = 3  # the simulator's limit and MARKETO_MAX_CONCURRENT (< 4 worker threads + pollers)
+HUMAN = "005000000000002AAA"        # the Salesforce simulator's human user
+INTEGRATION = "005000000000001AAA"  # SF_INTEGRATION_USER_ID (cs.crm_env)
+OM_NS = "http://soap.sforce.com/2005/09/outbound"
+# Marketo's "Webinar" channel in the simulator (steps 10, 20, 30, 40, 40).
+WEBINAR = ["Invited", "Registered", "No Show", "Attended", "Attended On-demand"]
+RESPONDED = {"Attended", "Attended On-demand"}
+STATUS_CALL = re.compile(r"^/rest/v1/programs/(\d+)/members/status\.json$")
+DELETE_CALL = re.compile(r"^/rest/v1/programs/(\d+)/members/delete\.json$")
+
+
+# ------------------------------------------------------------------ Outbound Messages by hand
+
+_CHECKSUM = "ABCDEFGHIJKLMNOPQRSTUVWXYZ012345"
+_B62 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+_nid = itertools.count(1)
+
+
+def to18(id15):
+    out = ""
+    for chunk in range(3):
+        bits = sum(1 << j for j, ch in enumerate(id15[chunk * 5:chunk * 5 + 5]) if "A" <= ch <= "Z")
+        out += _CHECKSUM[bits]
+    return id15 + out
+
+
+def notification_id():
+    n, digits = next(_nid), ""
+    for _ in range(6):
+        n, r = divmod(n, 62)
+        digits = _B62[r] + digits
+    return to18("04lTst" + "0" * 3 + digits)
+
+
+def soap_time(dt=None):
+    """LastModifiedDate as Outbound Messages carry it: 2026-11-29T10:00:00.000Z."""
+    dt = dt or datetime.now(timezone.utc)
+    return dt.strftime("%Y-%m-%dT%H:%M:%S.") + f"{dt.microsecond // 1000:03d}Z"
+
+
+OM_FIELDS = ["CampaignId", "CompanyOrAccount", "ContactId", "Email", "FirstName", "LastModifiedById",
+             "LastModifiedDate", "LastName", "LeadId", "Status"]
+
+
+def om_body(records):
+    """One SOAP Outbound Message on CampaignMember with one Notification per record (a dict of
+    CampaignMember fields as the Salesforce simulator shows them); fields without a value are
+    left out, as Salesforce does."""
+    parts = ['<?xml version="1.0" encoding="UTF-8"?>\n'
+             '<soapenv:Envelope xmlns:soapenv="http://schemas.xmlsoap.org/soap/envelope/" '
+             'xmlns:xsd="http://www.w3.org/2001/XMLSchema" '
+             'xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance"><soapenv:Body>'
+             f'<notifications xmlns="{OM_NS}"><OrganizationId>{cs.ORG_ID}</OrganizationId>'
+             '<ActionId>04kSm0000000Om1AAA</ActionId><SessionId xsi:nil="true"/>'
+             '<EnterpriseUrl>https://acme.my.salesforce.com/services/Soap/c/62.0/00D000000000001'
+             '</EnterpriseUrl><PartnerUrl>https://acme.my.salesforce.com/services/Soap/u/62.0/'
+             '00D000000000001</PartnerUrl>']
+    for rec in records:
+        parts.append(f'<Notification><Id>{notification_id()}</Id>'
+                     '<sObject xsi:type="sf:CampaignMember" '
+                     'xmlns:sf="urn:sobject.enterprise.soap.sforce.com">'
+                     f'<sf:Id>{rec["Id"]}</sf:Id>')
+        for name in OM_FIELDS:
+            v = rec.get(name)
+            if v is not None:
+                parts.append(f"<sf:{name}>{escape(str(v))}</sf:{name}>")
+        parts.append("</sObject></Notification>")
+    parts.append("</notifications></soapenv:Body></soapenv:Envelope>")
+    return "".join(parts)
+
+
+def changed(member, status=None, by=HUMAN, when=None):
+    """The notification data of a CampaignMember record after a change: its fields, with the
+    given Status, LastModifiedById and a LastModifiedDate of now (or `when`)."""
+    rec = dict(member)
+    if status is not None:
+        rec["Status"] = status
+    rec["LastModifiedById"] = by
+    rec["LastModifiedDate"] = soap_time(when)
+    return rec
+
+
+# ------------------------------------------------------------------ the world
+
+class Person:
+    def __init__(self, email, first, last, company):
+        self.email, self.first, self.last, self.company = email, first, last, company
+        self.sf_id = None  # Salesforce Lead or Contact id
+        self.lead = None   # Marketo lead id, when seeded there
+
+
+class World:
+    """Both simulators seeded, one ingest and two worker processes on one Redis."""
+
+    def __init__(self, redis, services, sf, mk):
+        self.redis, self.services, self.sf, self.mk = redis, services, sf, mk
+        self.ingest = None
+        self.workers = []
+
+    # ---- processes
+
+    def start(self, workers=2, threads=2, calls=CALLS_PER_20S, concurrent=MAX_CONCURRENT,
+              outbound=True, **env):
+        self.mk.ctl("POST", "config", {"callsPer20s": calls, "maxConcurrent": concurrent})
+        common = cs.crm_env(self.sf, self.mk, MARKETO_CALLS_PER_20S=calls,
+                            MARKETO_MAX_CONCURRENT=concurrent, **env)
+        self.ingest = self.services(self.redis.url, command="ingest", name="ingest", **common)
+        for i in range(workers):
+            self.workers.append(self.services(self.redis.url, command="worker", name=f"w{i + 1}",
+                                              **dict(common, WORKERS=str(threads))))
+        if outbound:  # Salesforce's Outbound Message on CampaignMember points at the service
+            self.sf.ctl("POST", "config", {
+                "outboundUrl": f"http://127.0.0.1:{self.ingest.port}/webhooks/salesforce"})
+        return self
+
+    def stderr(self):
+        return "\n".join(f"--- {s.command} {s.port}\n{s.stderr()[-3000:]}"
+                         for s in [self.ingest] + self.workers if s)
+
+    # ---- seeding
+
+    def campaign(self, name="Webinar", statuses=tuple(WEBINAR), default=None):
+        default = default or statuses[0]
+        seed = self.sf.ctl("POST", "seed", {"campaigns": [{"Name": name, "IsActive": True, "statuses": [
+            {"Label": s, "IsDefault": s == default, "HasResponded": s in RESPONDED}
+            for s in statuses]}]})
+        return seed["campaigns"][0]["Id"]
+
+    def program(self, name="Webinar Nov", channel="Webinar", costs=None):
+        p = {"name": name, "channel": channel}
+        if costs is not None:
+            p["costs"] = costs
+        return self.mk.ctl("POST", "seed", {"programs": [p]})["programs"][0]["id"]
+
+    def people(self, n, prefix, kind="lead", marketo=True):
+        """n people in Salesforce (kind "lead" or "contact"), and as Marketo leads with the same
+        email unless marketo=False."""
+        ps = [Person(f"{prefix}{i}@example.com", f"First{i}", f"{prefix.title()}{i}",
+                     "Acme & Sons") for i in range(n)]
+        if kind == "contact":
+            seeded = self.sf.ctl("POST", "seed", {"contacts": [
+                {"FirstName": p.first, "LastName": p.last, "Email": p.email} for p in ps]})["contacts"]
+        else:
+            seeded = self.sf.ctl("POST", "seed", {"leads": [
+                {"FirstName": p.first, "LastName": p.last, "Company": p.company, "Email": p.email}
+                for p in ps]})["leads"]
+        for p, r in zip(ps, seeded):
+            p.sf_id = r["Id"]
+        if marketo:
+            leads = self.mk.ctl("POST", "seed", {"leads": [
+                {"email": p.email, "firstName": p.first, "lastName": p.last} for p in ps]})["leads"]
+            for p, l in zip(ps, leads):
+                p.lead = l["id"]
+        return ps
+
+    def person(self, prefix, **kw):
+        return self.people(1, prefix, **kw)[0]
+
+    def seed_members(self, campaign, people, status):
+        """CampaignMember records that exist in Salesforce already (no Outbound Message)."""
+        members = [{"CampaignId": campaign, "Status": status,
+                    ("ContactId" if p.sf_id.startswith("003") else "LeadId"): p.sf_id} for p in people]
+        return self.sf.ctl("POST", "seed", {"members": members})["members"]
+
+    # ---- a human in Salesforce (fires a real Outbound Message)
+
+    def human(self, campaign, p, status):
+        key = "ContactId" if p.sf_id.startswith("003") else "LeadId"
+        return self.sf.ctl("POST", "members", {"CampaignId": campaign, key: p.sf_id,
+                                               "Status": status})["member"]
+
+    # ---- admin API and webhooks
+
+    def admin(self, method, path, body=None, expect=None):
+        r = self.ingest.req(method, path, body, cs.admin_headers())
+        if expect is not None:
+            assert r.status == expect, f"{method} {path}: {r.status} {r.body[:500]!r}"
+        return r
+
+    def map(self, program, campaign, expect=(200, 201), **fields):
+        r = self.admin("PUT", f"/v1/mappings/{program}", dict({"campaignId": campaign}, **fields))
+        assert r.status in expect, f"PUT mapping: {r.status} {r.body!r}"
+        return r.json()
+
+    def post_om(self, records):
+        r = self.ingest.req("POST", "/webhooks/salesforce", om_body(records),
+                            {"Content-Type": "text/xml; charset=UTF-8", "SOAPAction": '""'},
+                            timeout=30)
+        assert r.status == 200 and b"<Ack>true</Ack>" in r.body, f"OM: {r.status} {r.body[:400]!r}"
+
+    def dead_letters(self):
+        return self.admin("GET", "/v1/deadletters?limit=1000", expect=200).json()["items"]
+
+    # ---- Marketo
+
+    def mk_members(self, program):
+        """{leadId: statusName} of the program's members."""
+        return {m["leadId"]: m["statusName"]
+                for m in self.mk.ctl("GET", f"members?programId={program}")["members"]}
+
+    def mk_status(self, program, lead):
+        return self.mk_members(program).get(lead)
+
+    def wait_mk(self, program, lead, status, timeout=T):
+        """Waits until the lead's status in the program is `status` (None: not a member)."""
+        try:
+            cs.wait_until(lambda: self.mk_status(program, lead) == status, timeout,
+                          what=f"lead {lead} to be {status!r} in program {program}")
+        except AssertionError:
+            raise AssertionError(f"lead {lead} in program {program} is "
+                                 f"{self.mk_status(program, lead)!r}, expected {status!r}\n"
+                                 f"{self.stderr()}") from None
+
+    def mk_leads(self, email):
+        return [l for l in self.mk.ctl("GET", "state")["leads"]
+                if (l["email"] or "").lower() == email.lower()]
+
+    def mk_calls(self, since=0):
+        return self.mk.calls(since)
+
+    def mk_seq(self):
+        return self.mk.ctl("GET", "calls")["next"]
+
+    def status_calls(self, since=0, program=None):
+        return [c for c in self.mk_calls(since) if c["method"] == "POST" and STATUS_CALL.match(c["path"])
+                and (program is None or STATUS_CALL.match(c["path"]).group(1) == str(program))]
+
+    def mk_writes(self, since=0):
+        """Calls that change Marketo: member status, member removal, lead upserts."""
+        return [c for c in self.mk_calls(since) if c["method"] == "POST" and
+                (STATUS_CALL.match(c["path"]) or DELETE_CALL.match(c["path"])
+                 or c["path"] == "/rest/v1/leads.json")]
+
+    def mk_stats(self):
+        return self.mk.ctl("GET", "stats")
+
+    # ---- metrics, summed over the processes
+
+    def metric(self, name, **labels):
+        return sum(cs.metric_value(s.req("GET", "/metrics").body.decode(), name, **labels) or 0.0
+                   for s in [self.ingest] + self.workers if s.proc is not None)
+
+    def wait_metric(self, name, at_least, timeout=T, **labels):
+        cs.wait_until(lambda: self.metric(name, **labels) >= at_least, timeout,
+                      what=f"{name}{labels} >= {at_least} (now {self.metric(name, **labels)})")
+
+    def queue_empty(self):
+        return self.redis.cmd("XLEN", "cs:events") == 0 and \
+            self.redis.cmd("XPENDING", "cs:events", "workers")[0] == 0
+
+
+@pytest.fixture
+def world(redis, services, sf_sim, mkto_sim):
+    return World(redis, services, sf_sim, mkto_sim)
+
+
+def no_dead_letters(w):
+    dl = w.dead_letters()
+    assert dl == [], f"unexpected dead letters: {json.dumps(dl, indent=1)[:2000]}"
+
+
+def no_rate_limit_answers(w):
+    s = w.mk_stats()
+    assert s["rateLimited606"] == 0 and s["concurrencyLimited615"] == 0, s
+    assert s["maxCallsIn20s"] <= CALLS_PER_20S and s["maxConcurrency"] <= MAX_CONCURRENT, s
+
+
+# ------------------------------------------------------------------ 1. three notifications
+
+def test_outbound_message_with_three_notifications(world):
+    w = world
+    # The campaign calls Marketo's "Invited" "Sent": a statusMap entry translates it.
+    cid = w.campaign(statuses=("Sent", "Registered", "No Show", "Attended", "Attended On-demand"))
+    pid = w.program()
+    ann = w.person("ann", kind="lead")
+    bob = w.person("bob", kind="contact")
+    cy = w.person("cy", kind="lead")
+    w.start()
+    w.map(pid, cid, enabled=True, statusMap={"Invited": "Sent"})
+    applied0 = w.metric("campaign_sync_events_applied_total", target="marketo")
+    leads0 = len(w.mk.ctl("GET", "state")["leads"])
+
+    # Three people changed at once: Salesforce sends them as one message of three.
+    w.sf.ctl("POST", "config", {"outboundBatchMs": 1500})
+    m_ann = w.human(cid, ann, "Sent")
+    m_bob = w.human(cid, bob, "Registered")
+    m_cy = w.human(cid, cy, "Attended")
+    w.wait_mk(pid, ann.lead, "Invited")
+    w.wait_mk(pid, bob.lead, "Registered")
+    w.wait_mk(pid, cy.lead, "Attended")
+
+    deliveries = w.sf.ctl("GET", "outbound")["deliveries"]
+    assert [sorted(d["memberIds"]) for d in deliveries] == \
+        [sorted([m_ann["Id"], m_bob["Id"], m_cy["Id"]])], deliveries
+    assert all(d["acked"] for d in deliveries), deliveries
+    assert w.mk_members(pid) == {ann.lead: "Invited", bob.lead: "Registered", cy.lead: "Attended"}
+    assert len(w.mk.ctl("GET", "state")["leads"]) == leads0, "known people: no lead created"
+    # One status call per status (the three differ), each naming its lead.
+    calls = sorted((c["body"]["statusName"], [i["leadId"] for i in c["body"]["input"]])
+                   for c in w.status_calls(program=pid))
+    assert calls == [("Attended", [cy.lead]), ("Invited", [ann.lead]), ("Registered", [bob.lead])], calls
+    assert not [c for c in w.mk_calls() if c["path"] == "/rest/v1/leads.json" and c["method"] == "POST"]
+    no_dead_letters(w)
+    w.wait_metric("campaign_sync_events_applied_total", applied0 + 3, target="marketo")
+    no_rate_limit_answers(w)
+
+
+def test_lead_found_by_salesforce_id_when_emails_differ(world):
+    w = world
+    cid, pid = w.campaign(), w.program()
+    p = w.person("moved", kind="lead", marketo=False)
+    q = w.person("movedc", kind="contact", marketo=False)
+    # Marketo's own CRM sync once linked these leads; their emails have changed since.
+    seeded = w.mk.ctl("POST", "seed", {"leads": [
+        {"email": "old-address@example.com", "sfdcLeadId": p.sf_id},
+        {"email": "older-address@example.com", "sfdcContactId": q.sf_id}]})["leads"]
+    w.start()
+    w.map(pid, cid, enabled=True)
+    w.human(cid, p, "Registered")
+    w.human(cid, q, "Invited")
+    w.wait_mk(pid, seeded[0]["id"], "Registered")
+    w.wait_mk(pid, seeded[1]["id"], "Invited")
+    assert w.mk_leads(p.email) == [] and w.mk_leads(q.email) == [], "no lead was created"
+    assert len(w.mk_members(pid)) == 2
+    no_dead_letters(w)
+
+
+# ------------------------------------------------------------------ 2. unknown person, race
+
+def test_unknown_person_lead_created_once_when_two_messages_race(world):
+    w = world
+    c1, c2 = w.campaign("Webinar A"), w.campaign("Webinar B")
+    p1, p2 = w.program("Webinar A"), w.program("Webinar B")
+    new = w.person("newbie", kind="lead", marketo=False)
+    (m1,), (m2,) = w.seed_members(c1, [new], "Invited"), w.seed_members(c2, [new], "Invited")
+    # Slow answers and a wide upsert window: two overlapping createOrUpdate calls for one new
+    # email would both create a lead. One thread per worker process, and the second message
+    # arrives while the first one's lookup is in flight: each process takes one.
+    w.mk.ctl("POST", "config", {"latencyMs": 200, "upsertWindowMs": 400})
+    w.start(threads=1, outbound=False)
+    w.map(p1, c1, enabled=True)
+    w.map(p2, c2, enabled=True)
+    seq = w.mk_seq()
+    w.post_om([changed(m1, "Registered")])
+    time.sleep(0.1)
+    w.post_om([changed(m2, "Attended")])
+    lead = cs.wait_until(lambda: w.mk_leads(new.email), T, what="the new lead")[0]["id"]
+    w.wait_mk(p1, lead, "Registered")
+    w.wait_mk(p2, lead, "Attended")
+
+    leads = w.mk_leads(new.email)
+    assert len(leads) == 1, f"one Marketo lead for one email, got {leads}"
+    assert (leads[0]["firstName"], leads[0]["lastName"]) == (new.first, new.last)
+    calls = w.mk_calls(seq)
+    creates = [c for c in calls if c["method"] == "POST" and c["path"] == "/rest/v1/leads.json"]
+    assert len(creates) == 1, creates
+    assert creates[0]["body"]["action"] == "createOrUpdate"
+    assert creates[0]["body"]["lookupField"] == "email"
+    assert [i["email"].lower() for i in creates[0]["body"]["input"]] == [new.email]
+    # The race did happen: both processes looked the email up, and the creator looked again
+    # under its lock, all before the lead was created.
+    looked = [c for c in calls if c["method"] == "GET" and c["path"] == "/rest/v1/leads.json"
+              and c["query"].get("filterType") == "email" and c["t_start"] < creates[0]["t_start"]]
+    assert len(looked) >= 3, "precondition: the two messages were handled at the same time"
+    no_dead_letters(w)
+
+
+def test_one_new_person_in_two_campaigns_of_one_message_is_one_upsert_record(world):
+    w = world
+    c1, c2 = w.campaign("Webinar A"), w.campaign("Webinar B")
+    p1, p2 = w.program("Webinar A"), w.program("Webinar B")
+    new = w.person("twice", kind="lead", marketo=False)
+    (m1,), (m2,) = w.seed_members(c1, [new], "Invited"), w.seed_members(c2, [new], "Invited")
+    w.start(outbound=False)
+    w.map(p1, c1, enabled=True)
+    w.map(p2, c2, enabled=True)
+    seq = w.mk_seq()
+    w.post_om([changed(m1, "Registered"), changed(m2, "Registered")])
+    lead = cs.wait_until(lambda: w.mk_leads(new.email), T, what="the new lead")[0]["id"]
+    w.wait_mk(p1, lead, "Registered")
+    w.wait_mk(p2, lead, "Registered")
+    assert len(w.mk_leads(new.email)) == 1
+    creates = [c for c in w.mk_calls(seq) if c["method"] == "POST" and c["path"] == "/rest/v1/leads.json"]
+    emails = [i["email"].lower() for c in creates for i in c["body"]["input"]]
+    assert emails == [new.email], f"the new person's email was sent {len(emails)} times: {creates}"
+    no_dead_letters(w)
+
+
+# ------------------------------------------------------------------ 3. echo
+
+def test_echo_of_own_salesforce_write_never_reaches_marketo(world):
+    w = world
+    cid, pid = w.campaign(), w.program()
+    p = w.person("echo", kind="contact")
+    w.start()
+    w.map(pid, cid, enabled=True)
+    # Marketo's trigger campaign "Program Status is Changed" calls our webhook.
+    w.mk.ctl("POST", "config", {"webhookUrl": f"http://127.0.0.1:{w.ingest.port}/webhooks/marketo",
+                                "webhookSecret": cs.WEBHOOK_SECRET})
+    echo0 = w.metric("campaign_sync_events_dropped_total", reason="echo")
+    seq = w.mk_seq()
+
+    # A person in Marketo registers the lead: the service writes the CampaignMember, and
+    # Salesforce fires its Outbound Message for that write (LastModifiedById = integration user).
+    w.mk.ctl("POST", "members", {"programId": pid, "leadId": p.lead, "statusName": "Registered"})
+    m = cs.wait_until(lambda: w.sf.ctl("GET", f"members?campaignId={cid}")["members"], T,
+                      what="the CampaignMember")[0]
+    assert (m["ContactId"], m["Status"], m["LastModifiedById"]) == (p.sf_id, "Registered", INTEGRATION)
+    cs.wait_until(lambda: any(m["Id"] in d["memberIds"] and d["acked"]
+                              for d in w.sf.ctl("GET", "outbound")["deliveries"]), T,
+                  what="Salesforce's Outbound Message for our own write, acknowledged")
+    w.wait_metric("campaign_sync_events_dropped_total", echo0 + 1, reason="echo")
+    cs.wait_until(w.queue_empty, T, what="every event handled")
+    assert w.mk_writes(seq) == [], "the echo was written back to Marketo"
+    assert w.mk_status(pid, p.lead) == "Registered"
+
+    # A change made by the integration user is ours even when its status differs from what was
+    # recorded (SPEC 8: LastModifiedById = SF_INTEGRATION_USER_ID is dropped, never applied).
+    w.post_om([changed(m, "Attended", by=INTEGRATION)])
+    w.wait_metric("campaign_sync_events_dropped_total", echo0 + 2, reason="echo")
+    cs.wait_until(w.queue_empty, T, what="every event handled")
+    assert w.mk_writes(seq) == [] and w.mk_status(pid, p.lead) == "Registered"
+
+    # The same change by a person does reach Marketo.
+    w.human(cid, p, "Attended")
+    w.wait_mk(pid, p.lead, "Attended")
+    assert len(w.status_calls(seq)) == 1
+    no_dead_letters(w)
+
+
+# ------------------------------------------------------------------ 4. deletion
+
+def test_salesforce_delete_removes_the_marketo_member(world):
+    w = world
+    cid, pid = w.campaign(), w.program()
+    p, q = w.people(2, "del", kind="lead")
+    w.start(SF_DELETED_POLL_INTERVAL_S=1)
+    w.map(pid, cid, enabled=True)
+    mp = w.human(cid, p, "Registered")
+    w.human(cid, q, "Registered")
+    w.wait_mk(pid, p.lead, "Registered")
+    w.wait_mk(pid, q.lead, "Registered")
+    seq = w.mk_seq()
+
+    w.sf.ctl("DELETE", f"members/{mp['Id']}")
+    # Salesforce's getDeleted needs start and end a minute apart: move the stored window
+    # start back so that the next poll (every second) covers the deletion at once. The second
+    # of the deletion is over before it moves, so the poll's end (whole seconds) covers it.
+    time.sleep(1.1)
+    w.redis.cmd("SET", "cs:kv:sf-deleted-start",
+                (datetime.now(timezone.utc) - timedelta(minutes=3)).strftime("%Y-%m-%dT%H:%M:%SZ"))
+    w.wait_mk(pid, p.lead, None)
+    assert w.mk_status(pid, q.lead) == "Registered", "only the deleted member leaves"
+    deletes = [c for c in w.mk_calls(seq) if c["method"] == "POST" and DELETE_CALL.match(c["path"])]
+    assert [[i["leadId"] for i in c["body"]["input"]] for c in deletes] == [[p.lead]], deletes
+    polls = [c for c in w.sf.calls() if "/sobjects/CampaignMember/deleted/" in c["path"]]
+    assert polls and all(c["status"] == 200 for c in polls), polls
+    cs.wait_until(w.queue_empty, T, what="every event handled")
+
+    # A second poll over the same window reports the same deletion: it is not applied again.
+    def deleted_polls():
+        return len([c for c in w.sf.calls() if "/sobjects/CampaignMember/deleted/" in c["path"]])
+    polls0 = deleted_polls()
+    w.redis.cmd("SET", "cs:kv:sf-deleted-start",
+                (datetime.now(timezone.utc) - timedelta(minutes=3)).strftime("%Y-%m-%dT%H:%M:%SZ"))
+    cs.wait_until(lambda: deleted_polls() > polls0, T, what="another deleted-records poll")
+    time.sleep(1.0)  # what it found is queued, then handled
+    cs.wait_until(w.queue_empty, T, what="every event handled")
+    assert len([c for c in w.mk_calls(seq) if DELETE_CALL.match(c["path"])]) == 1
+    assert w.status_calls(seq) == [] and w.mk_status(pid, q.lead) == "Registered"
+    no_dead_letters(w)
+
+
+# ------------------------------------------------------------------ 5. backward move
+
+def test_backward_move_is_counted_not_retried_and_forward_move_applies(world):
+    w = world
+    cid, pid = w.campaign(), w.program()
+    p = w.person("back", kind="contact")
+    w.start()
+    w.map(pid, cid, enabled=True)
+    w.human(cid, p, "Registered")
+    w.wait_mk(pid, p.lead, "Registered")
+    back0 = w.metric("campaign_sync_events_dropped_total", reason="backward_progression")
+    retries0 = w.metric("campaign_sync_retries_total", target="marketo")
+    seq = w.mk_seq()
+
+    # Registered (step 20) -> Invited (step 10): Marketo skips it with 1037.
+    w.human(cid, p, "Invited")
+    w.wait_metric("campaign_sync_events_dropped_total", back0 + 1, reason="backward_progression")
+    cs.wait_until(w.queue_empty, T, what="the event handled")
+    calls = w.status_calls(seq)
+    assert [(c["body"]["statusName"], [i["leadId"] for i in c["body"]["input"]]) for c in calls] == \
+        [("Invited", [p.lead])], calls
+    time.sleep(1.5)  # time for a retry (RETRY_BASE_MS is 100): none comes
+    assert len(w.status_calls(seq)) == 1, "a backward move is not retried"
+    assert w.mk_status(pid, p.lead) == "Registered"
+    assert w.metric("campaign_sync_retries_total", target="marketo") == retries0
+    assert w.redis.cmd("ZCARD", "cs:retry") == 0
+    no_dead_letters(w)
+    logged = [l for s in w.workers for l in s.logs() if "backward" in (l.get("msg") or "")]
+    assert logged, "the backward move is logged"
+    assert {"Registered", "Invited"} <= set(map(str, logged[0].values())), \
+        f"logged with both statuses: {logged[0]}"
+
+    # A later forward move applies as usual.
+    w.human(cid, p, "Attended")
+    w.wait_mk(pid, p.lead, "Attended")
+    assert w.metric("campaign_sync_events_dropped_total", reason="backward_progression") == back0 + 1
+    no_dead_letters(w)
+
+
+# ------------------------------------------------------------------ 6. channel and costs
+
+def campaign_patches(w, cid):
+    return [c for c in w.sf.calls() if c["method"] == "PATCH"
+            and c["path"].endswith(f"/sobjects/Campaign/{cid}")]
+
+
+def test_program_channel_and_costs_copied_to_campaign_once_per_change(world):
+    w = world
+    cid = w.campaign()
+    pid = w.program(costs=[{"startDate": "2026-11-01", "cost": 200, "note": "Ads"},
+                           {"startDate": "2026-11-02", "cost": 50}])
+    w.start(PROGRAM_POLL_INTERVAL_S=1)
+
+    def campaign():
+        return next(c for c in w.sf.ctl("GET", "state")["campaigns"] if c["Id"] == cid)
+
+    def wait_campaign(type_, cost):
+        cs.wait_until(lambda: (campaign()["Type"], campaign()["ActualCost"]) == (type_, cost), T,
+                      what=f"campaign Type/ActualCost {type_!r}/{cost}")
+
+    def program_reads():
+        return len([c for c in w.mk_calls() if c["path"] == f"/rest/asset/v1/program/{pid}.json"])
+
+    # Copied at once when the mapping is created.
+    w.map(pid, cid, enabled=True)
+    wait_campaign("Webinar", 250)
+    assert len(campaign_patches(w, cid)) == 1
+    # Polled every second; nothing changed: no write.
+    reads = program_reads()
+    cs.wait_until(lambda: program_reads() >= reads + 2, T, what="two more program polls")
+    assert len(campaign_patches(w, cid)) == 1, campaign_patches(w, cid)
+
+    # A cost entry added in Marketo: ActualCost is the sum.
+    w.mk.ctl("POST", f"programs/{pid}", {"costs": [
+        {"startDate": "2026-11-01", "cost": 200}, {"startDate": "2026-11-02", "cost": 50},
+        {"startDate": "2026-11-20", "cost": 125}]})
+    wait_campaign("Webinar", 375)
+    reads = program_reads()
+    cs.wait_until(lambda: program_reads() >= reads + 2, T, what="two more program polls")
+    patches = campaign_patches(w, cid)
+    assert len(patches) == 2, patches
+    assert patches[-1]["body"].get("ActualCost") == 375
+
+    # The channel changes: Type follows.
+    w.mk.ctl("POST", f"programs/{pid}", {"channel": "Online Advertising"})
+    wait_campaign("Online Advertising", 375)
+    reads = program_reads()
+    cs.wait_until(lambda: program_reads() >= reads + 2, T, what="two more program polls")
+    patches = campaign_patches(w, cid)
+    assert len(patches) == 3, patches
+    assert patches[-1]["body"].get("Type") == "Online Advertising"
+    assert all(c["status"] == 204 for c in patches), patches
+    no_rate_limit_answers(w)
+
+
+# ------------------------------------------------------------------ 7. Marketo faults
+
+def fault(w, code=None, kind="error"):
+    rule = {"method": "POST", "path": r"/members/status\.json$", "kind": kind, "count": 1}
+    if code:
+        rule["code"] = code
+    w.mk.ctl("POST", "faults", {"rules": [rule]})
+
+
+def test_marketo_faults_are_recovered(world):
+    w = world
+    cid, pid = w.campaign(), w.program()
+    a, b, c = w.people(3, "flt", kind="lead")
+    w.start()
+    w.map(pid, cid, enabled=True)
+    cs.wait_until(lambda: campaign_patches(w, cid), T, what="the mapping's program copy")
+    retries0 = w.metric("campaign_sync_retries_total", target="marketo")
+    errs0 = {code: w.metric("campaign_sync_crm_errors_total", target="marketo", code=code)
+             for code in ("601", "602", "606", "615")}
+
+    def status_calls_and_tokens(since):
+        """From the first status call on: status calls and identity calls ((is identity, code))."""
+        calls = [x for x in w.mk_calls(since)
+                 if STATUS_CALL.match(x["path"]) or x["path"] == "/identity/oauth/token"]
+        while calls and not STATUS_CALL.match(calls[0]["path"]):
+            calls.pop(0)  # a worker thread's first token
+        return [(x["path"] == "/identity/oauth/token", x["code"]) for x in calls]
+
+    # 601 (token invalid): a new token, then the same call again at once.
+    seq = w.mk_seq()
+    fault(w, "601")
+    w.human(cid, a, "Registered")
+    w.wait_mk(pid, a.lead, "Registered")
+    seen = status_calls_and_tokens(seq)
+    assert seen == [(False, "601"), (True, None), (False, None)], seen
+
+    # 602 (token expired): the same.
+    seq = w.mk_seq()
+    fault(w, kind="expire_tokens")
+    w.human(cid, b, "Attended")
+    w.wait_mk(pid, b.lead, "Attended")
+    seen = status_calls_and_tokens(seq)
+    assert seen == [(False, "602"), (True, None), (False, None)], seen
+    assert w.metric("campaign_sync_retries_total", target="marketo") == retries0, \
+        "a token refresh is not a retry with backoff"
+
+    # 606 (rate limit) then 615 (concurrency limit): retried with backoff.
+    seq = w.mk_seq()
+    fault(w, "606")
+    fault(w, "615")
+    w.human(cid, c, "No Show")
+    w.wait_mk(pid, c.lead, "No Show")
+    calls = w.status_calls(seq)
+    assert [x["code"] for x in calls] == ["606", "615", None], calls
+    for failed, retry in zip(calls, calls[1:]):
+        assert retry["t_start"] - failed["t_end"] >= 0.04, "retried after a backoff"
+
+    assert w.mk_members(pid) == {a.lead: "Registered", b.lead: "Attended", c.lead: "No Show"}
+    cs.wait_until(w.queue_empty, T, what="every event handled")
+    no_dead_letters(w)
+    assert w.metric("campaign_sync_retries_total", target="marketo") >= retries0 + 2
+    for code in ("601", "602", "606", "615"):
+        assert w.metric("campaign_sync_crm_errors_total", target="marketo", code=code) >= \
+            errs0[code] + 1, f"crm_errors_total{{target=marketo,code={code}}}"
+    assert w.mk.ctl("GET", "faults")["rules"] == []
+
+
+# ------------------------------------------------------------------ 8. shared limits
+
+BURST_LIMIT = 10  # calls per 20 s for the burst tests, in the simulator and MARKETO_CALLS_PER_20S
+
+
+def claims(w):
+    """Log lines of workers that took over events held by another worker."""
+    return [l for s in w.workers for l in s.logs() if "claimed" in (l.get("msg") or "")]
+
+
+def burst(w, stop=lambda: False, **env):
+    """Two mapped programs, three people in each, one change each, every change with its own
+    program and status (so that batching cannot fold them together): six Outbound Messages at
+    once, each its own batch for whichever of the four worker threads (two processes) is free.
+    With the mappings' own program and channel reads they need more than the 10 Marketo calls
+    any 20 s allow, and more at once than the 3 allowed. Waits until Marketo holds every
+    change (or stop() is true); returns {(programId, leadId): status}."""
+    w.mk.ctl("POST", "config", {"latencyMs": 150})  # calls overlap: concurrency matters
+    pairs = [(w.campaign(f"Burst {k}"), w.program(f"Burst {k}")) for k in range(2)]
+    people = w.people(6, "lim", kind="contact")
+    w.start(outbound=False, calls=BURST_LIMIT, **env)
+    want, oms = {}, []
+    for k, (cid, pid) in enumerate(pairs):
+        w.map(pid, cid, enabled=True)
+        group = people[k * 3:(k + 1) * 3]
+        for p, m, status in zip(group, w.seed_members(cid, group, "Invited"), WEBINAR[1:]):
+            want[(pid, p.lead)] = status
+            oms.append([changed(m, status)])
+    threads = [threading.Thread(target=w.post_om, args=(om,)) for om in oms]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+
+    def holds():
+        return {(pid, lead): st for _, pid in pairs for lead, st in w.mk_members(pid).items()}
+    try:
+        cs.wait_until(lambda: holds() == want or stop(), 60, interval=0.5,
+                      what="every change in Marketo")
+    except AssertionError:
+        calls = [(round(c["t_start"] % 100, 2), c["method"], c["path"].rsplit("/", 1)[-1],
+                  c["query"].get("filterValues"), c["code"],
+                  (c["body"] or {}).get("statusName") if isinstance(c["body"], dict) else None,
+                  [i.get("leadId", i.get("email")) for i in (c["body"] or {}).get("input", [])]
+                  if isinstance(c["body"], dict) else None) for c in w.mk_calls()]
+        raise AssertionError(f"Marketo holds {holds()}, expected {want}; simulator "
+                             f"{w.mk_stats()}; calls {calls}\n{w.stderr()}") from None
+    return want
+
+
+def test_burst_from_two_processes_stays_within_the_shared_marketo_limits(world):
+    w = world
+    # CLAIM_IDLE_MS at its default: see the next test for shorter ones.
+    burst(w, CLAIM_IDLE_MS=30000)
+    assert claims(w) == []
+    stats = w.mk_stats()
+    assert stats["totalCalls"] > BURST_LIMIT, f"precondition: a burst over the limit, {stats}"
+    assert stats["rateLimited606"] == 0 and stats["concurrencyLimited615"] == 0, stats
+    assert stats["maxCallsIn20s"] <= BURST_LIMIT and stats["maxConcurrency"] <= MAX_CONCURRENT, stats
+    assert not [c for c in w.mk_calls() if c["code"] in ("606", "615")]
+    no_dead_letters(w)
+
+
+def test_worker_waiting_for_the_marketo_budget_keeps_its_events(world):
+    w = world
+    burst(w, stop=lambda: claims(w), CLAIM_IDLE_MS=2000)
+    assert claims(w) == [], "a running worker's events were claimed by another"
+    leads = [i["leadId"] for c in w.status_calls() for i in c["body"]["input"]]
+    assert sorted(leads) == sorted(set(leads)), f"changes sent more than once: {sorted(leads)}"
+    no_dead_letters(w)
+
+
+# ------------------------------------------------------------------ 9. batching, 3,000 changes
+
+BATCHING_BUG = (
+    "service bug: apply_marketo (worker.c) restores p.to_mkto on every item of a status group "
+    "after its call, so the next item of the group starts a new group: k changes with one "
+    "program and status go out as k members/status.json calls (k, k-1, ... leads), and each "
+    "lead Marketo skips as already there (1037) costs one more members.json read")
+
+
+def test_same_status_changes_of_one_message_go_out_in_one_call(world):
+    w = world
+    cid, pid = w.campaign(), w.program()
+    people = w.people(5, "same", kind="contact")
+    members = w.seed_members(cid, people, "Invited")
+    w.start(outbound=False)
+    w.map(pid, cid, enabled=True)
+    seq = w.mk_seq()
+    w.post_om([changed(m, "Registered") for m in members])
+    for p in people:
+        w.wait_mk(pid, p.lead, "Registered")
+    cs.wait_until(w.queue_empty, T, what="every event handled")
+    calls = w.status_calls(seq)
+    assert [sorted(i["leadId"] for i in c["body"]["input"]) for c in calls] == \
+        [sorted(p.lead for p in people)], [[i["leadId"] for i in c["body"]["input"]] for c in calls]
+    reads = [c for c in w.mk_calls(seq) if c["path"].endswith("/members.json")]
+    assert reads == [], f"{len(reads)} member reads"
+    no_dead_letters(w)
+
+
+def test_3000_changes_for_one_status_within_limits_and_15_status_calls(world):
+    w = world
+    n = 3000
+    cid, pid = w.campaign(), w.program()
+    people = w.people(n // 2, "bl", kind="lead") + w.people(n // 2, "bc", kind="contact")
+    members = w.seed_members(cid, people, "Invited")
+    # CLAIM_IDLE_MS at its default: a batch waiting its turn in the shared budget for more than
+    # a few seconds is not held by a stopped worker.
+    w.start(outbound=False, CLAIM_IDLE_MS=30000)
+    w.map(pid, cid, enabled=True)
+    applied0 = w.metric("campaign_sync_events_applied_total", target="marketo")
+    # The events accumulate while sync is disabled and are applied together once it is enabled
+    # again (the bound "<= 15 status calls for 3,000 changes" is about a backlog; the 0.7 s
+    # lets workers already blocked on the queue see the switch).
+    w.admin("PUT", "/v1/sync", {"enabled": False}, expect=200)
+    time.sleep(0.7)
+    seq = w.mk_seq()
+    # Everyone was added to the campaign as "Registered": 30 Outbound Messages of 100.
+    for i in range(0, n, 100):
+        w.post_om([changed(m, "Registered") for m in members[i:i + 100]])
+    assert w.redis.cmd("XLEN", "cs:events") == n
+    w.admin("PUT", "/v1/sync", {"enabled": True}, expect=200)
+
+    def sent_twice():
+        leads = [i["leadId"] for c in w.status_calls(seq) for i in c["body"]["input"]]
+        return len(leads) != len(set(leads))
+
+    def done():  # or failed already: a dead letter, more than 15 calls, a lead sent twice
+        return (len(w.mk_members(pid)) >= n or w.dead_letters() or
+                len(w.status_calls(seq)) > 15 or sent_twice())
+    try:
+        cs.wait_until(done, 90, interval=0.5, what=f"{n} members in Marketo")
+    except AssertionError:
+        summary = [(c["method"], c["path"], c["query"].get("filterType"), c["code"],
+                    len((c["body"] or {}).get("input", [])) if isinstance(c["body"], dict) else None)
+                   for c in w.mk_calls(seq)]
+        raise AssertionError(
+            f"{len(w.mk_members(pid))} of {n} members in Marketo after 90 s; queue "
+            f"{w.redis.cmd('XLEN', 'cs:events')}, retries {w.redis.cmd('ZCARD', 'cs:retry')}; "
+            f"simulator {w.mk_stats()}; calls {summary[:60]}\n{w.stderr()}") from None
+    dl = w.dead_letters()
+    assert dl == [], f"{len(dl)} dead letters, e.g. {[d['error'] for d in dl[:3]]}"
+    calls = w.status_calls(seq)
+    assert not sent_twice(), [len(c["body"]["input"]) for c in calls]
+    assert len(calls) <= 15, f"{len(calls)} status calls"
+    ms = w.mk_members(pid)
+    assert len(ms) == n and set(ms.values()) == {"Registered"}
+    assert set(ms) == {p.lead for p in people}
+    assert all(len(c["body"]["input"]) <= 300 for c in calls)
+    assert sum(len(c["body"]["input"]) for c in calls) == n
+    assert not [c for c in w.mk_calls(seq) if c["code"] in ("606", "615")]
+    no_rate_limit_answers(w)
+    assert not [c for c in w.mk_calls(seq) if c["path"] == "/rest/v1/leads.json"
+                and c["method"] == "POST"], "everyone exists in Marketo: no lead created"
+    w.wait_metric("campaign_sync_events_applied_total", applied0 + n, target="marketo")
