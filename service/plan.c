@@ -141,6 +141,14 @@ void plan_event(const event *ev, const mapping *m, const member_state *st,
     }
 
     int64_t t = event_time(ev);
+    /* 4b. We wrote the event's own side after the event happened there (an older change from
+     * the other side, applied late): that write overwrote this newer change, which must be
+     * put back on its own side as well. */
+    if (st->known && ev->source == SRC_MARKETO && is_program_event(ev->type) &&
+        t < st->mkto_written_ms)
+        want_mk = true;
+    if (st->known && ev->source == SRC_SALESFORCE && t < st->sf_written_ms) want_sf = true;
+
     /* 5. Nothing to write when every side already is as wanted. */
     bool sf_needed = want_sf && !same_side(sf_member, sf_status, st->known && st->sf_member,
                                            st->sf_status);

@@ -1063,6 +1063,8 @@ static void member_from_hash(const redisReply *r, member_state *st) {
         else if (!strcmp(k, "ts")) st->ts = strtoll(v, NULL, 10);
         else if (!strcmp(k, "updated")) st->updated_ms = strtoll(v, NULL, 10);
         else if (!strcmp(k, "src")) st->src = strcmp(v, "marketo") == 0 ? SRC_MARKETO : SRC_SALESFORCE;
+        else if (!strcmp(k, "sf_written")) st->sf_written_ms = strtoll(v, NULL, 10);
+        else if (!strcmp(k, "mkto_written")) st->mkto_written_ms = strtoll(v, NULL, 10);
     }
 }
 
@@ -1079,18 +1081,20 @@ int store_member_get(store *s, const char *campaign_id, const char *mkto_lead, m
 
 int store_member_put(store *s, const char *campaign_id, const char *mkto_lead,
                      const member_state *st, char *err, size_t errlen) {
-    char c[16], ts[24], up[24];
+    char c[16], ts[24], up[24], sfw[24], mkw[24];
     c15(c, campaign_id);
     int64_t now = st->updated_ms ? st->updated_ms : event_now_ms();
     snprintf(ts, sizeof ts, "%lld", (long long)st->ts);
     snprintf(up, sizeof up, "%lld", (long long)now);
+    snprintf(sfw, sizeof sfw, "%lld", (long long)st->sf_written_ms);
+    snprintf(mkw, sizeof mkw, "%lld", (long long)st->mkto_written_ms);
     redisReply *r = cmdf(s, err, errlen,
                          "HSET cs:member:%s:%s sf_member %s sf_status %s cm_id %s sf_person %s "
                          "mkto_member %s mkto_status %s mkto_lead %s email %s ts %s updated %s "
-                         "src %s",
+                         "src %s sf_written %s mkto_written %s",
                          c, mkto_lead, st->sf_member ? "1" : "0", st->sf_status, st->cm_id,
                          st->sf_person, st->mkto_member ? "1" : "0", st->mkto_status, mkto_lead,
-                         st->email, ts, up, event_source_name(st->src));
+                         st->email, ts, up, event_source_name(st->src), sfw, mkw);
     if (!r || reply_error(r, err, errlen)) return -1;
     freeReplyObject(r);
     r = cmdf(s, err, errlen, "ZADD cs:members:%s %s %s", c, up, mkto_lead);

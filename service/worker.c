@@ -370,6 +370,7 @@ typedef struct {
     char id[EV_SFID_MAX];
     bool locked;
     item *sample; /* an item with the names to create a Lead from */
+    bool create;  /* some item wants a membership: create the Lead when none exists */
 } person;
 
 static person *find_person(person *ps, size_t n, const char *email) {
@@ -435,17 +436,29 @@ static void resolve_sf_people(batch *b) {
         if (it->state != IT_PENDING || it->p.kind != PLAN_APPLY || !it->p.to_sf) continue;
         if (!it->sf_person[0] && it->st.sf_person[0])
             snprintf(it->sf_person, sizeof it->sf_person, "%s", it->st.sf_person);
+        /* A Salesforce event re-asserted on its own side (plan.h 4b) names its person. */
+        if (!it->sf_person[0] && it->ev.source == SRC_SALESFORCE)
+            snprintf(it->sf_person, sizeof it->sf_person, "%s",
+                     it->ev.sf_contact_id[0] ? it->ev.sf_contact_id : it->ev.sf_lead_id);
         if (!it->sf_person[0] && it->ev.mkto_lead_id[0] &&
             store_link_by_mkto(w->st, it->ev.mkto_lead_id, it->sf_person, err, sizeof err) < 0)
             fail(it, IT_RETRY, "salesforce", -1, "Redis: %s", err);
-        /* A removal of someone never linked needs no person: nothing to remove. */
-        if (it->sf_person[0] || !it->p.sf_member || it->state != IT_PENDING) continue;
+        /* A removal of someone never linked is looked up too (a membership may exist that
+         * no record tells of, e.g. written by a worker that died before recording it), but
+         * no Lead is created for it. */
+        if (it->sf_person[0] || it->state != IT_PENDING) continue;
         char key[EV_TEXT_MAX];
         lower(key, sizeof key, it->ev.email);
-        if (!key[0]) continue; /* read_marketo_people dead-lettered it */
-        if (!find_person(ps, np, key)) {
-            snprintf(ps[np].email, sizeof ps[np].email, "%s", key);
-            ps[np++].sample = it;
+        if (!key[0]) continue; /* read_marketo_people dead-lettered it, or a removal without one */
+        person *p = find_person(ps, np, key);
+        if (!p) {
+            p = &ps[np++];
+            snprintf(p->email, sizeof p->email, "%s", key);
+            p->sample = it;
+        }
+        if (it->p.sf_member) {
+            p->create = true;
+            p->sample = it;
         }
     }
     if (np == 0) {
@@ -478,7 +491,7 @@ static void resolve_sf_people(batch *b) {
         person *todo[SF_COLLECTION_MAX];
         size_t nt = 0;
         for (size_t i = 0; i <= np; i++) {
-            if (i < np && ps[i].locked && !ps[i].id[0]) todo[nt++] = &ps[i];
+            if (i < np && ps[i].locked && !ps[i].id[0] && ps[i].create) todo[nt++] = &ps[i];
             if (nt == 0 || (nt < SF_COLLECTION_MAX && i < np)) continue;
             cJSON *recs = cJSON_CreateArray();
             for (size_t k = 0; k < nt; k++) {
@@ -528,7 +541,7 @@ static void resolve_sf_people(batch *b) {
     for (size_t i = 0; i < b->n; i++) {
         item *it = &b->items[i];
         if (it->state != IT_PENDING || it->p.kind != PLAN_APPLY || !it->p.to_sf ||
-            it->sf_person[0] || !it->p.sf_member)
+            it->sf_person[0])
             continue;
         char key[EV_TEXT_MAX];
         lower(key, sizeof key, it->ev.email);
@@ -1021,6 +1034,16 @@ static void replan_with_lead(batch *b) {
         if (strstr(it->lock_key, ":sf:")) {
             char key[160];
             snprintf(key, sizeof key, "cs:lock:member:%.15s:%s", it->campaign, it->lead);
+            /* Another event of this batch may be about the same member (found by lead): one
+             * event per member per batch, so this one waits for the next round. */
+            bool twin = false;
+            for (size_t j = 0; j < b->n && !twin; j++)
+                twin = j != i && b->items[j].state != IT_DEFER &&
+                       (!strcmp(b->items[j].lock_key, key) || !strcmp(b->items[j].lead_lock, key));
+            if (twin) {
+                it->state = IT_DEFER;
+                continue;
+            }
             const char *keys[] = {key};
             bool got = false;
             if (store_lock_many(b->w->st, keys, 1, b->token, lock_ttl_ms(b->w), &got, err,
@@ -1211,6 +1234,9 @@ static void finish(batch *b) {
                 n.mkto_member = it->st.mkto_member;
                 snprintf(n.mkto_status, sizeof n.mkto_status, "%s", it->st.mkto_status);
             }
+            /* When each side was last written by us (see plan.h, rule 4b). */
+            if (it->p.to_sf) n.sf_written_ms = now;
+            if (it->p.to_mkto && !it->backward) n.mkto_written_ms = now;
             n.updated_ms = now;
             const char *lead = it->lead[0] ? it->lead : it->ev.mkto_lead_id;
             if (lead[0] && store_member_put(w->st, it->campaign, lead, &n, err, sizeof err) != 0) {

@@ -1668,6 +1668,36 @@ static void convergence_readd_recording_drops(void **state) {
     check_convergence(&m, evs3, 5, &want3, true);
 }
 
+/* Rule 4b: an older Salesforce change (t2) was written to Marketo after a newer Marketo
+ * removal (t3) happened there; when the removal's webhook arrives, the removal is put back
+ * in Marketo too (newest wins in both CRMs), not only applied to Salesforce. */
+static void newer_change_overwritten_by_a_late_write_is_reasserted(void **state) {
+    (void)state;
+    mapping m = the_map(true, true);
+    member_state st = rec(true, "Attended", true, "Attended", T(2), SRC_SALESFORCE);
+    st.mkto_written_ms = T(4); /* our write of the t2 change landed at t4 */
+    event rm = mkto_ev(MRM, NULL, T(3));
+    plan_result r = plan(&rm, &m, &st);
+    assert_int_equal(r.kind, PLAN_APPLY);
+    assert_true(r.to_sf && !r.sf_member);
+    assert_true(r.to_mkto && !r.mkto_member);
+    /* Without a later write of ours, the Marketo side is left as the event says. */
+    st.mkto_written_ms = T(1);
+    r = plan(&rm, &m, &st);
+    assert_int_equal(r.kind, PLAN_APPLY);
+    assert_true(r.to_sf);
+    assert_false(r.to_mkto);
+    /* The same on the Salesforce side for a Salesforce event. */
+    member_state s2 = rec(true, "Came", true, "Attended", T(2), SRC_MARKETO);
+    s2.sf_written_ms = T(4);
+    event sf = sf_ev(SFC, "Signed Up", T(3), NULL);
+    r = plan(&sf, &m, &s2);
+    assert_int_equal(r.kind, PLAN_APPLY);
+    assert_true(r.to_sf && r.sf_member);
+    assert_string_equal(r.sf_status, "Signed Up");
+    assert_true(r.to_mkto);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         /* Marketo program events */
@@ -1688,6 +1718,7 @@ int main(void) {
         /* echo and duplicate */
         cmocka_unit_test(echo_and_duplicate),
         cmocka_unit_test(own_side_change_is_not_a_duplicate),
+        cmocka_unit_test(newer_change_overwritten_by_a_late_write_is_reasserted),
         cmocka_unit_test(first_sight_with_equal_fields),
         /* next */
         cmocka_unit_test(next_after_marketo_event),
