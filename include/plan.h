@@ -13,9 +13,9 @@
  *      member), before any status is read or translated;
  *   4. a missing status is read first (NEED_STATUS); statuses translate through the
  *      mapping; no counterpart → dead letter;
- *   4b. an event from a side we wrote *after* the event's time (an older change from the other
- *      side landed there later) re-asserts the event's state on its own side too, so the
- *      newest change wins in both CRMs;
+ *   4b. an event from a side we wrote (or may have written: a pending write) *after* the
+ *      event's time (an older change from the other side landed there later) re-asserts the
+ *      event's state on its own side too, so the newest change wins in both CRMs;
  *   5. when the wanted state equals the recorded one on every side that would be written,
  *      nothing is applied: an echo when the state was last written from the other side, a
  *      duplicate otherwise. Such a drop still has `record` set: the event's own side and its
@@ -43,8 +43,12 @@ typedef struct member_state {
     char email[EV_TEXT_MAX];
     int64_t ts;                  /* newest source time recorded (ms) */
     int64_t updated_ms;          /* when we recorded it */
-    int64_t sf_written_ms;       /* when we last wrote the Salesforce side (0: never) */
-    int64_t mkto_written_ms;     /* when we last wrote the Marketo side (0: never) */
+    int64_t sf_written_ms;       /* when our last write to the Salesforce side completed */
+    int64_t mkto_written_ms;     /* when our last write to the Marketo side completed */
+    int64_t sf_pending_ms;       /* latest time a write of ours whose outcome is unknown (in
+                                    flight, timed out, worker died) may land; 0: none */
+    int64_t mkto_pending_ms;
+    int64_t version;             /* the record's version when read (compare-and-set) */
     event_source src;            /* side whose change was recorded last */
 } member_state;
 

@@ -147,8 +147,20 @@ long store_mapping_list(store *s, const char *cursor, long limit, mapping *out, 
 /* 1 found (out filled), 0 none, -1 error. */
 int store_member_get(store *s, const char *campaign_id, const char *mkto_lead, member_state *out,
                      char *err, size_t errlen);
+/* Records st if the record is still at st->version (as read by store_member_get; 0 when
+ * there was none): 1 recorded, 0 refused because another worker recorded in between (read
+ * and plan again), -1 on error. The completed-write times only move forward; the pending
+ * marks equal to sf_done / mkto_done (this batch's own marks, 0: none) are cleared. */
 int store_member_put(store *s, const char *campaign_id, const char *mkto_lead,
-                     const member_state *st, char *err, size_t errlen);
+                     const member_state *st, int64_t sf_done, int64_t mkto_done, char *err,
+                     size_t errlen);
+/* Marks, before a CRM write, that the members (campaign id, Marketo lead pairs) have a
+ * write pending on one side ("sf_pending" or "mkto_pending") that may land until ms: a
+ * worker that dies between its write and recording it still leaves that trace (plan.h,
+ * rule 4b). store_member_put clears a mark once the write completed. */
+int store_mark_written(store *s, const char *const *campaigns, const char *const *leads,
+                       size_t n, const char *field, int64_t ms, char *err, size_t errlen);
+
 /* Members of a campaign, most recently changed first, after cursor ("" = start). */
 long store_member_list(store *s, const char *campaign_id, const char *cursor, long limit,
                        member_state *out, char *next, size_t nextlen, char *err, size_t errlen);

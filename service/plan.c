@@ -144,10 +144,13 @@ void plan_event(const event *ev, const mapping *m, const member_state *st,
     /* 4b. We wrote the event's own side after the event happened there (an older change from
      * the other side, applied late): that write overwrote this newer change, which must be
      * put back on its own side as well. */
-    if (st->known && ev->source == SRC_MARKETO && is_program_event(ev->type) &&
-        t < st->mkto_written_ms)
-        want_mk = true;
-    if (st->known && ev->source == SRC_SALESFORCE && t < st->sf_written_ms) want_sf = true;
+    /* The marks count even without a record: a worker may have died between its write and
+     * recording it. */
+    int64_t mk_w = st->mkto_written_ms > st->mkto_pending_ms ? st->mkto_written_ms
+                                                              : st->mkto_pending_ms;
+    int64_t sf_w = st->sf_written_ms > st->sf_pending_ms ? st->sf_written_ms : st->sf_pending_ms;
+    if (ev->source == SRC_MARKETO && is_program_event(ev->type) && t < mk_w) want_mk = true;
+    if (ev->source == SRC_SALESFORCE && t < sf_w) want_sf = true;
 
     /* 5. Nothing to write when every side already is as wanted. */
     bool sf_needed = want_sf && !same_side(sf_member, sf_status, st->known && st->sf_member,

@@ -151,7 +151,12 @@ static void marketo(http_request *req, void *ud) {
                   store_enqueue(st, res.events, res.nevents, added, err, sizeof err) == 0;
     if (stored) {
         size_t n_added = 0;
-        for (size_t i = 0; i < res.nevents; i++) n_added += added[i];
+        for (size_t i = 0; i < res.nevents; i++) {
+            n_added += added[i];
+            if (log_enabled(LOG_DEBUG))
+                LOG_KV(LOG_DEBUG, added[i] ? "marketo: queued" : "marketo: duplicate",
+                       "event_id", res.events[i].id);
+        }
         count("marketo", "accepted", n_added);
         count("marketo", "duplicate", res.nevents - n_added);
         reply_counts(req, n_added, res.nevents - n_added);

@@ -23,6 +23,7 @@ struct store {
     struct redis_target target;
     redisContext *c;
     int64_t next_try_ms; /* monotonic; no reconnect before this after a failure */
+    int64_t failed_ms;   /* monotonic time of the last failed connect */
     int backoff_ms;
     struct store *next; /* per-thread registry */
 };
@@ -220,6 +221,40 @@ static script audit_script = {
     "return #ARGV - 1\n",
     ""};
 
+/* Records a member if its version is unchanged. KEYS: member key, the campaign's members
+ * zset, the CampaignMember index key ("" when none); ARGV: expected version, updated ms,
+ * lead, CampaignMember index value, sf_written, mkto_written, the sf_pending and
+ * mkto_pending values to clear (0: none), then field/value pairs. */
+static script member_put_script = {
+    "local v = tonumber(redis.call('HGET', KEYS[1], 'ver') or '0')\n"
+    "if v ~= tonumber(ARGV[1]) then return 0 end\n"
+    "for i = 9, #ARGV, 2 do redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1]) end\n"
+    "for j, f in ipairs({'sf_written', 'mkto_written'}) do\n"
+    "  local cur = tonumber(redis.call('HGET', KEYS[1], f) or '0')\n"
+    "  if tonumber(ARGV[4 + j]) > cur then redis.call('HSET', KEYS[1], f, ARGV[4 + j]) end\n"
+    "end\n"
+    "for j, f in ipairs({'sf_pending', 'mkto_pending'}) do\n"
+    "  if ARGV[6 + j] ~= '0' and redis.call('HGET', KEYS[1], f) == ARGV[6 + j] then\n"
+    "    redis.call('HSET', KEYS[1], f, '0')\n"
+    "  end\n"
+    "end\n"
+    "redis.call('HSET', KEYS[1], 'ver', v + 1)\n"
+    "redis.call('ZADD', KEYS[2], ARGV[2], ARGV[3])\n"
+    "if KEYS[3] ~= '' then redis.call('SET', KEYS[3], ARGV[4]) end\n"
+    "return 1\n",
+    ""};
+
+/* Raises one field on several member hashes (never lowers it). KEYS: member keys; ARGV:
+ * field, value. */
+static script mark_script = {
+    "for _, k in ipairs(KEYS) do\n"
+    "  if tonumber(redis.call('HGET', k, ARGV[1]) or '0') < tonumber(ARGV[2]) then\n"
+    "    redis.call('HSET', k, ARGV[1], ARGV[2])\n"
+    "  end\n"
+    "end\n"
+    "return #KEYS\n",
+    ""};
+
 static pthread_once_t sha_once = PTHREAD_ONCE_INIT;
 
 static void hash_script(script *sc) {
@@ -232,7 +267,7 @@ static void hash_scripts(void) {
     script *all[] = {&enqueue_script, &ack_script,         &retry_script,       &promote_script,
                      &dead_script,    &replay_script,      &park_script,        &unpark_script,
                      &mapping_put_script, &mapping_del_script, &lock_script, &unlock_script,
-                     &stats_script, &mkto_acquire_script, &audit_script};
+                     &stats_script, &mkto_acquire_script, &audit_script, &mark_script, &member_put_script};
     for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) hash_script(all[i]);
 }
 
@@ -262,10 +297,15 @@ void store_free(store *s) {
     free(s);
 }
 
+/* When any handle of this process last connected: once Redis is back for one thread, the
+ * others need not sit out their backoff. */
+static _Atomic int64_t last_connect_ms;
+
 static void fail_connect(store *s) {
     s->backoff_ms = s->backoff_ms ? s->backoff_ms * 2 : BACKOFF_MIN_MS;
     if (s->backoff_ms > BACKOFF_MAX_MS) s->backoff_ms = BACKOFF_MAX_MS;
-    s->next_try_ms = mono_ms() + s->backoff_ms;
+    s->failed_ms = mono_ms();
+    s->next_try_ms = s->failed_ms + s->backoff_ms;
 }
 
 /* Runs AUTH/SELECT on a fresh connection; 0 or -1 with err. */
@@ -304,7 +344,7 @@ static int ensure(store *s, char *err, size_t errlen) {
         redisFree(s->c);
         s->c = NULL;
     }
-    if (mono_ms() < s->next_try_ms) {
+    if (mono_ms() < s->next_try_ms && last_connect_ms <= s->failed_ms) {
         snprintf(err, errlen, "Redis at %s:%d is unreachable (next attempt in %d ms)",
                  s->target.host, s->target.port, (int)(s->next_try_ms - mono_ms()));
         return -1;
@@ -326,6 +366,7 @@ static int ensure(store *s, char *err, size_t errlen) {
     }
     s->c = c;
     s->backoff_ms = 0;
+    last_connect_ms = mono_ms();
     return 0;
 }
 
@@ -1050,7 +1091,8 @@ static void member_from_hash(const redisReply *r, member_state *st) {
     for (size_t i = 0; i + 1 < r->elements; i += 2) {
         const char *k = r->element[i]->str, *v = r->element[i + 1]->str;
         if (!k || !v) continue;
-        st->known = true;
+        /* A hash holding only write marks (store_mark_written) is no record yet. */
+        if (strcmp(k, "sf_pending") != 0 && strcmp(k, "mkto_pending") != 0) st->known = true;
         if (!strcmp(k, "sf_member")) st->sf_member = *v == '1';
         else if (!strcmp(k, "sf_status")) snprintf(st->sf_status, sizeof st->sf_status, "%s", v);
         else if (!strcmp(k, "cm_id")) snprintf(st->cm_id, sizeof st->cm_id, "%s", v);
@@ -1065,6 +1107,9 @@ static void member_from_hash(const redisReply *r, member_state *st) {
         else if (!strcmp(k, "src")) st->src = strcmp(v, "marketo") == 0 ? SRC_MARKETO : SRC_SALESFORCE;
         else if (!strcmp(k, "sf_written")) st->sf_written_ms = strtoll(v, NULL, 10);
         else if (!strcmp(k, "mkto_written")) st->mkto_written_ms = strtoll(v, NULL, 10);
+        else if (!strcmp(k, "ver")) st->version = strtoll(v, NULL, 10);
+        else if (!strcmp(k, "sf_pending")) st->sf_pending_ms = strtoll(v, NULL, 10);
+        else if (!strcmp(k, "mkto_pending")) st->mkto_pending_ms = strtoll(v, NULL, 10);
     }
 }
 
@@ -1080,35 +1125,37 @@ int store_member_get(store *s, const char *campaign_id, const char *mkto_lead, m
 }
 
 int store_member_put(store *s, const char *campaign_id, const char *mkto_lead,
-                     const member_state *st, char *err, size_t errlen) {
-    char c[16], ts[24], up[24], sfw[24], mkw[24];
+                     const member_state *st, int64_t sf_done, int64_t mkto_done, char *err,
+                     size_t errlen) {
+    char c[16], key[96], zkey[64], cmkey[48] = "", cmval[64] = "", ver[24], up[24], ts[24],
+        sfw[24], mkw[24], sfd[24], mkd[24];
     c15(c, campaign_id);
-    int64_t now = st->updated_ms ? st->updated_ms : event_now_ms();
-    snprintf(ts, sizeof ts, "%lld", (long long)st->ts);
-    snprintf(up, sizeof up, "%lld", (long long)now);
-    snprintf(sfw, sizeof sfw, "%lld", (long long)st->sf_written_ms);
-    snprintf(mkw, sizeof mkw, "%lld", (long long)st->mkto_written_ms);
-    redisReply *r = cmdf(s, err, errlen,
-                         "HSET cs:member:%s:%s sf_member %s sf_status %s cm_id %s sf_person %s "
-                         "mkto_member %s mkto_status %s mkto_lead %s email %s ts %s updated %s "
-                         "src %s sf_written %s mkto_written %s",
-                         c, mkto_lead, st->sf_member ? "1" : "0", st->sf_status, st->cm_id,
-                         st->sf_person, st->mkto_member ? "1" : "0", st->mkto_status, mkto_lead,
-                         st->email, ts, up, event_source_name(st->src), sfw, mkw);
-    if (!r || reply_error(r, err, errlen)) return -1;
-    freeReplyObject(r);
-    r = cmdf(s, err, errlen, "ZADD cs:members:%s %s %s", c, up, mkto_lead);
-    if (!r || reply_error(r, err, errlen)) return -1;
-    freeReplyObject(r);
+    snprintf(key, sizeof key, "cs:member:%s:%s", c, mkto_lead);
+    snprintf(zkey, sizeof zkey, "cs:members:%s", c);
     if (st->cm_id[0]) {
         /* The deleted-records poll only learns the CampaignMember id. */
-        char cm[16];
-        snprintf(cm, sizeof cm, "%.15s", st->cm_id); /* hiredis formats know no precision */
-        r = cmdf(s, err, errlen, "SET cs:cm:%s %s:%s", cm, c, mkto_lead);
-        if (!r || reply_error(r, err, errlen)) return -1;
-        freeReplyObject(r);
+        snprintf(cmkey, sizeof cmkey, "cs:cm:%.15s", st->cm_id);
+        snprintf(cmval, sizeof cmval, "%s:%s", c, mkto_lead);
     }
-    return 0;
+    snprintf(ver, sizeof ver, "%lld", (long long)st->version);
+    snprintf(up, sizeof up, "%lld", (long long)(st->updated_ms ? st->updated_ms : event_now_ms()));
+    snprintf(ts, sizeof ts, "%lld", (long long)st->ts);
+    snprintf(sfw, sizeof sfw, "%lld", (long long)st->sf_written_ms);
+    snprintf(mkw, sizeof mkw, "%lld", (long long)st->mkto_written_ms);
+    snprintf(sfd, sizeof sfd, "%lld", (long long)sf_done);
+    snprintf(mkd, sizeof mkd, "%lld", (long long)mkto_done);
+    const char *args[] = {key, zkey, cmkey, ver, up, mkto_lead, cmval, sfw, mkw, sfd, mkd,
+                          "sf_member", st->sf_member ? "1" : "0", "sf_status", st->sf_status,
+                          "cm_id", st->cm_id, "sf_person", st->sf_person,
+                          "mkto_member", st->mkto_member ? "1" : "0", "mkto_status",
+                          st->mkto_status, "mkto_lead", mkto_lead, "email", st->email, "ts", ts,
+                          "updated", up, "src", event_source_name(st->src)};
+    redisReply *r = script_strs(s, &member_put_script, 3, args,
+                                (int)(sizeof args / sizeof args[0]), err, errlen);
+    if (!r) return -1;
+    int rc = (int)r->integer;
+    freeReplyObject(r);
+    return rc;
 }
 
 int store_cm_lookup(store *s, const char *cm_id, char *campaign, size_t clen, char *lead,
@@ -1158,6 +1205,37 @@ long store_program_due_take(store *s, size_t max, char ***out, char *err, size_t
     }
     freeReplyObject(r);
     return n;
+}
+
+int store_mark_written(store *s, const char *const *campaigns, const char *const *leads,
+                       size_t n, const char *field, int64_t ms, char *err, size_t errlen) {
+    if (n == 0) return 0;
+    char (*keys)[64] = calloc(n, sizeof *keys);
+    const char **args = calloc(n + 2, sizeof *args);
+    char value[24];
+    int rc = -1;
+    if (!keys || !args) {
+        snprintf(err, errlen, "out of memory");
+        goto out;
+    }
+    for (size_t i = 0; i < n; i++) {
+        char c[16];
+        c15(c, campaigns[i]);
+        snprintf(keys[i], sizeof keys[i], "cs:member:%s:%s", c, leads[i]);
+        args[i] = keys[i];
+    }
+    snprintf(value, sizeof value, "%lld", (long long)ms);
+    args[n] = field;
+    args[n + 1] = value;
+    redisReply *r = script_strs(s, &mark_script, (int)n, args, (int)n + 2, err, errlen);
+    if (r) {
+        freeReplyObject(r);
+        rc = 0;
+    }
+out:
+    free(keys);
+    free(args);
+    return rc;
 }
 
 long store_member_list(store *s, const char *campaign_id, const char *cursor, long limit,

@@ -77,6 +77,7 @@ typedef struct {
     bool locked;
     char lead_lock[160]; /* taken once a Salesforce item learns its Marketo lead */
     int mk_chunk;        /* the lead-resolution chunk this item was looked up in (0: none) */
+    int64_t defer_until; /* IT_DEFER: not before this time (0: at once) */
     bool mk_grouped;     /* already part of a Marketo write call of this batch */
     member_state st;
     plan_result p;
@@ -94,7 +95,8 @@ typedef struct {
     wctx *w;
     item *items;
     size_t n;
-    const char *token; /* this batch's lock token */
+    const char *token;          /* this batch's lock token */
+    int64_t sf_mark, mkto_mark; /* this batch's pending-write marks (0: none set) */
 } batch;
 
 static int64_t now_ms(void) { return event_now_ms(); }
@@ -209,8 +211,18 @@ static void member_key(item *it) {
 }
 
 static void replan(batch *b, item *it) {
-    plan_event(&it->ev, it->has_map ? &it->map : NULL, it->st.known ? &it->st : NULL,
+    /* The state goes in even when not known: its write marks still count. */
+    plan_event(&it->ev, it->has_map ? &it->map : NULL, &it->st,
                b->w->cfg->sf_integration_user_id, &it->p);
+    /* A write of ours to this event's own side may still be landing (see mark_writes): put
+     * the event back on that side only once it has, or the late write would win. */
+    int64_t mark = it->ev.source == SRC_MARKETO ? it->st.mkto_pending_ms : it->st.sf_pending_ms;
+    int64_t now = now_ms();
+    if (it->p.kind == PLAN_APPLY && mark > now && event_time(&it->ev) < mark &&
+        (it->ev.source == SRC_MARKETO ? it->p.to_mkto : it->p.to_sf)) {
+        it->state = IT_DEFER;
+        it->defer_until = mark + DEFER_MS;
+    }
 }
 
 /* Reads the Marketo statuses that webhooks without "status" left out. */
@@ -711,6 +723,40 @@ static cJSON *member_record(const item *it, bool create) {
     return r;
 }
 
+/* Marks the members about to be written on one side, before the write (see store.h). */
+static void mark_writes(batch *b, bool salesforce) {
+    const char **camps = calloc(b->n, sizeof *camps), **leads = calloc(b->n, sizeof *leads);
+    size_t n = 0;
+    char err[STORE_ERR_MAX];
+    for (size_t i = 0; camps && leads && i < b->n; i++) {
+        item *it = &b->items[i];
+        const char *lead = it->lead[0] ? it->lead : it->ev.mkto_lead_id;
+        if (it->state != IT_PENDING || it->p.kind != PLAN_APPLY || !lead[0] ||
+            !(salesforce ? it->p.to_sf : it->p.to_mkto))
+            continue;
+        camps[n] = it->campaign;
+        leads[n++] = lead;
+    }
+    /* The latest time our write may land: a call that times out can still be applied by the
+     * CRM a little later. Marking too late only costs an idempotent re-assertion; too early
+     * would let an older change of ours win. */
+    int64_t until = now_ms() + 2 * b->w->cfg->crm_timeout_ms;
+    if (n) *(salesforce ? &b->sf_mark : &b->mkto_mark) = until;
+    if (n && store_mark_written(b->w->st, camps, leads, n, salesforce ? "sf_pending"
+                                                                      : "mkto_pending",
+                                until, err, sizeof err) != 0) {
+        /* Without the mark a write could go unrecorded: do not write this round. */
+        for (size_t i = 0; i < b->n; i++) {
+            item *it = &b->items[i];
+            if (it->state == IT_PENDING && it->p.kind == PLAN_APPLY &&
+                (salesforce ? it->p.to_sf : it->p.to_mkto))
+                fail(it, IT_RETRY, salesforce ? "salesforce" : "marketo", -1, "Redis: %s", err);
+        }
+    }
+    free(camps);
+    free(leads);
+}
+
 static void apply_salesforce(batch *b) {
     read_marketo_people(b);
     resolve_sf_people(b);
@@ -720,6 +766,7 @@ static void apply_salesforce(batch *b) {
     bool *dup = calloc(b->n, sizeof *dup);
     if (!exists || !status || !its || !dup) goto out;
     find_members(b, exists, status);
+    mark_writes(b, true);
 
     /* Creates, updates and deletes, 200 a call each. */
     for (int pass = 0; pass < 3; pass++) {
@@ -1058,7 +1105,7 @@ static void replan_with_lead(batch *b) {
             fail(it, IT_RETRY, "marketo", -1, "Redis: %s", err);
             continue;
         }
-        if (it->st.known) replan(b, it);
+        if (it->st.known || it->st.mkto_pending_ms || it->st.sf_pending_ms) replan(b, it);
         if (it->p.kind == PLAN_DROP) it->state = IT_DROP;
     }
 }
@@ -1081,6 +1128,7 @@ static bool current_status_is(batch *b, item *it) {
 static void apply_marketo(batch *b) {
     resolve_marketo_leads(b);
     replan_with_lead(b);
+    mark_writes(b, false);
     for (size_t i = 0; i < b->n; i++) {
         item *first = &b->items[i];
         if (first->state != IT_PENDING || first->p.kind != PLAN_APPLY || !first->p.to_mkto ||
@@ -1170,7 +1218,10 @@ static void record_drop(wctx *w, item *it) {
     if (!it->p.record || !it->lead[0]) return;
     member_state n = it->p.next;
     n.updated_ms = now_ms();
-    if (store_member_put(w->st, it->campaign, it->lead, &n, err, sizeof err) != 0)
+    int rc = store_member_put(w->st, it->campaign, it->lead, &n, 0, 0, err, sizeof err);
+    if (rc == 0)
+        it->state = IT_DEFER; /* recorded meanwhile by another worker: plan it again */
+    else if (rc < 0)
         LOG_KV(LOG_WARN, "worker: could not record a dropped event's state", "error", err);
 }
 
@@ -1239,8 +1290,18 @@ static void finish(batch *b) {
             if (it->p.to_mkto && !it->backward) n.mkto_written_ms = now;
             n.updated_ms = now;
             const char *lead = it->lead[0] ? it->lead : it->ev.mkto_lead_id;
-            if (lead[0] && store_member_put(w->st, it->campaign, lead, &n, err, sizeof err) != 0) {
+            /* The writes completed: their pending marks go. */
+            int rc = lead[0] ? store_member_put(w->st, it->campaign, lead, &n,
+                                                it->p.to_sf ? b->sf_mark : 0,
+                                                it->p.to_mkto ? b->mkto_mark : 0, err, sizeof err)
+                             : 1;
+            if (rc < 0) {
                 fail(it, IT_RETRY, it->p.to_sf ? "salesforce" : "marketo", -1, "Redis: %s", err);
+            } else if (rc == 0) {
+                /* Another worker recorded this member meanwhile (its lock expired during an
+                 * outage): the writes are done and idempotent; plan again on the new record so
+                 * the newest change still wins on both sides. */
+                it->state = IT_DEFER;
             } else {
                 if (lead[0] && n.sf_person[0])
                     store_link_put(w->st, lead, n.sf_person, n.email, err, sizeof err);
@@ -1261,7 +1322,8 @@ static void finish(batch *b) {
             acks[na++] = it->e->id;
             break;
         case IT_DEFER:
-            if (store_defer(w->st, it->e, now + DEFER_MS, err, sizeof err) != 0)
+            if (store_defer(w->st, it->e, it->defer_until > now ? it->defer_until : now + DEFER_MS,
+                            err, sizeof err) != 0)
                 LOG_KV(LOG_WARN, "worker: could not defer; the entry stays pending", "error", err);
             break;
         case IT_RETRY: {
@@ -1310,7 +1372,7 @@ static void finish(batch *b) {
 static void process(wctx *w, store_entry *entries, size_t n) {
     char err[STORE_ERR_MAX];
     char token[200];
-    batch b = {w, calloc(n, sizeof(item)), n, token};
+    batch b = {w, calloc(n, sizeof(item)), n, token, 0, 0};
     const char **keys = calloc(2 * n, sizeof *keys) /* member locks, then lead locks */;
     bool *got = calloc(n, sizeof *got);
     size_t nk = 0;

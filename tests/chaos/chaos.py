@@ -61,7 +61,8 @@ class World:
         return cs.base_env(self.redis.url, self.wd, **cs.crm_env(
             self.sf, self.mk, CRM_TIMEOUT_MS=1500, RETRY_BASE_MS=100, RETRY_MAX_MS=2000,
             MAX_ATTEMPTS=60, CLAIM_IDLE_MS=3000, MARKETO_CALLS_PER_20S=100,
-            MARKETO_MAX_CONCURRENT=10, SF_DELETED_POLL_INTERVAL_S=2, LOG_LEVEL="warn",
+            MARKETO_MAX_CONCURRENT=10, SF_DELETED_POLL_INTERVAL_S=2,
+            LOG_LEVEL=os.environ.get("CHAOS_LOG_LEVEL", "warn"),
             RECONCILE_INTERVAL_S=86400, PROGRAM_POLL_INTERVAL_S=86400), **extra)
 
     def start(self, name, command, **extra):
@@ -130,8 +131,9 @@ class World:
                 break
             except (AssertionError, OSError):
                 time.sleep(0.1)  # the simulator is busy: the user tries again
-        at = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime()) + ".%03dZ" % (
-            int(time.time() * 1000) % 1000)
+        now = time.time()  # one clock reading for seconds and milliseconds
+        at = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(now)) + ".%03dZ" % (
+            int(now * 1000) % 1000)
         body = {"type": "member_status_changed" if status else "member_removed",
                 "programId": self.program, "leadId": lead, "occurredAt": at,
                 "eventId": event_id, "email": f"p{self.leads.index(lead)}@chaos.test"}
@@ -250,6 +252,7 @@ def main():
     ap.add_argument("--short", action="store_true", help="CI's short form (2,000 changes)")
     ap.add_argument("--out", default="")
     ap.add_argument("--seed", type=int, default=20261129)
+    ap.add_argument("--rate", type=float, default=100.0, help="changes sent per second")
     args = ap.parse_args()
     if args.short:
         args.changes = 2000
@@ -270,9 +273,21 @@ def main():
         counter = [0]
         done = threading.Event()
 
+        # Paced, so that the faults fall while changes flow (about RATE changes a second).
+        rate = args.rate
+        pace = threading.Semaphore(0)
+
+        def pacer():
+            while not done.is_set():
+                pace.release()
+                time.sleep(1.0 / rate)
+
+        threading.Thread(target=pacer, daemon=True).start()
+
         def person(job):
             i, seq = job
             for n, (side, status) in enumerate(seq):
+                pace.acquire()
                 if side == "marketo":
                     tries = w.marketo_change(w.leads[i], status, f"chaos-{i}-{n}")
                     with w.lock:
@@ -296,8 +311,6 @@ def main():
             for mark, act in zip(marks, acts):
                 while counter[0] < mark * total and not done.is_set():
                     time.sleep(0.05)
-                if done.is_set():
-                    return
                 act()
                 if act is w.expire_tokens:
                     w.note("tokens expired in both CRMs")
@@ -414,8 +427,15 @@ def main():
         if wrong:
             failures.append(f"{len(wrong)} people end in the wrong state, e.g. {wrong[:3]}")
             # What the service did for them, to see why.
-            audit = w.procs["ingest"].req("GET", "/v1/audit?limit=1000&campaignId=" + w.campaign,
-                                          headers=cs.admin_headers()).json()["items"]
+            audit, cursor = [], ""
+            while True:
+                page = w.procs["ingest"].req(
+                    "GET", f"/v1/audit?limit=1000&campaignId={w.campaign}&cursor={cursor}",
+                    headers=cs.admin_headers()).json()
+                audit += page["items"]
+                if not page["next"]:
+                    break
+                cursor = page["next"]
             for x in wrong[:3]:
                 email = f"p{x['person']}@chaos.test"
                 x["audit"] = [{k: a.get(k) for k in ("at", "receivedAt", "eventId", "source",

@@ -76,7 +76,7 @@ class Redis:
     def ping(self):
         try:
             return self.cmd("PING") == "PONG"
-        except OSError:
+        except (OSError, RuntimeError):  # not up yet, or still loading its AOF
             return False
 
     def stop(self, sig=signal.SIGTERM):
