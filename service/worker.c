@@ -69,8 +69,7 @@ typedef struct {
     store_entry *e;
     event ev;
     bool parsed;
-    bool has_map;
-    mapping map;
+    const mapping *map; /* the batch's copy of the event's mapping; NULL: none */
     char campaign[EV_SFID_MAX];
     char lead[EV_NUMID_MAX]; /* Marketo lead id when known */
     char lock_key[160];
@@ -96,6 +95,8 @@ typedef struct {
     item *items;
     size_t n;
     const char *token;          /* this batch's lock token */
+    mapping **maps;             /* the mappings this batch read, one copy each */
+    size_t nmaps;
     int64_t sf_mark, mkto_mark; /* this batch's pending-write marks (0: none set) */
 } batch;
 
@@ -177,29 +178,37 @@ static void lower(char *dst, size_t size, const char *src) {
 
 static int load_mapping(batch *b, item *it, char *err, size_t errlen) {
     bool by_program = it->ev.type == EV_MEMBER_STATUS_CHANGED || it->ev.type == EV_MEMBER_REMOVED;
-    /* Earlier items of the batch often ask for the same mapping. */
-    for (item *o = b->items; o < it; o++) {
-        if (!o->parsed) continue;
-        bool same = by_program ? (o->has_map && strcmp(o->map.program_id, it->ev.program_id) == 0)
-                               : (o->has_map &&
-                                  strncmp(o->map.campaign_id, it->ev.campaign_id, 15) == 0);
-        if (same) {
-            it->has_map = true;
-            it->map = o->map;
+    /* Events of a batch mostly share a few mappings: one copy each. */
+    for (size_t i = 0; i < b->nmaps; i++) {
+        const mapping *m = b->maps[i];
+        if (by_program ? strcmp(m->program_id, it->ev.program_id) == 0
+                       : strncmp(m->campaign_id, it->ev.campaign_id, 15) == 0) {
+            it->map = m;
             return 0;
         }
     }
-    int rc = by_program ? store_mapping_get(b->w->st, it->ev.program_id, &it->map, err, errlen)
-                        : store_mapping_by_campaign(b->w->st, it->ev.campaign_id, &it->map, err,
-                                                    errlen);
-    if (rc < 0) return -1;
-    it->has_map = rc == 1;
+    mapping *m = malloc(sizeof *m);
+    mapping **grown = m ? realloc(b->maps, (b->nmaps + 1) * sizeof *grown) : NULL;
+    if (!grown) {
+        free(m);
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    b->maps = grown;
+    int rc = by_program ? store_mapping_get(b->w->st, it->ev.program_id, m, err, errlen)
+                        : store_mapping_by_campaign(b->w->st, it->ev.campaign_id, m, err, errlen);
+    if (rc != 1) {
+        free(m);
+        return rc < 0 ? -1 : 0; /* no mapping: it->map stays NULL */
+    }
+    b->maps[b->nmaps++] = m;
+    it->map = m;
     return 0;
 }
 
 static void member_key(item *it) {
     snprintf(it->campaign, sizeof it->campaign, "%s",
-             it->has_map ? it->map.campaign_id : it->ev.campaign_id);
+             it->map ? it->map->campaign_id : it->ev.campaign_id);
     if (it->lead[0])
         snprintf(it->lock_key, sizeof it->lock_key, "cs:lock:member:%.15s:%s", it->campaign,
                  it->lead);
@@ -212,7 +221,7 @@ static void member_key(item *it) {
 
 static void replan(batch *b, item *it) {
     /* The state goes in even when not known: its write marks still count. */
-    plan_event(&it->ev, it->has_map ? &it->map : NULL, &it->st,
+    plan_event(&it->ev, it->map, &it->st,
                b->w->cfg->sf_integration_user_id, &it->p);
     /* A write of ours to this event's own side may still be landing (see mark_writes): put
      * the event back on that side only once it has, or the late write would win. */
@@ -580,23 +589,26 @@ static bool is_contact(const char *id) { return strncmp(id, "003", 3) == 0; }
 /* Finds the CampaignMember (id and status) of every item's person in its campaign. */
 static void find_members(batch *b, bool *cm_exists, char (*cm_status)[STATUS_LABEL_MAX]) {
     wctx *w = b->w;
+    bool *looked = calloc(b->n, sizeof *looked); /* asked, whether found or not */
+    if (!looked) return;
     for (size_t i = 0; i < b->n; i++) {
         item *first = &b->items[i];
         if (first->state != IT_PENDING || first->p.kind != PLAN_APPLY || !first->p.to_sf ||
-            !first->sf_person[0] || first->cm_id[0] || cm_exists[i])
+            !first->sf_person[0] || first->cm_id[0] || looked[i])
             continue;
         /* All pending items of this campaign, up to SOQL_IN_MAX people per query. */
         size_t idx[SOQL_IN_MAX];
         size_t n = 0;
         char *soql = malloc(16384);
-        if (!soql) return;
+        if (!soql) break;
         char leads[8192] = "", contacts[8192] = "";
         for (size_t j = i; j < b->n && n < SOQL_IN_MAX; j++) {
             item *it = &b->items[j];
             if (it->state != IT_PENDING || it->p.kind != PLAN_APPLY || !it->p.to_sf ||
-                !it->sf_person[0] || it->cm_id[0] || cm_exists[j] ||
+                !it->sf_person[0] || it->cm_id[0] || looked[j] ||
                 strncmp(it->campaign, first->campaign, 15) != 0)
                 continue;
+            looked[j] = true;
             char *list = is_contact(it->sf_person) ? contacts : leads;
             if (*list) strcat(list, ", ");
             sf_soql_quote(list, sizeof leads, it->sf_person);
@@ -644,23 +656,19 @@ static void find_members(batch *b, bool *cm_exists, char (*cm_status)[STATUS_LAB
                     snprintf(cm_status[idx[k]], STATUS_LABEL_MAX, "%s", st->valuestring);
                 cm_exists[idx[k]] = true;
             }
-            /* Marks "looked up" so the outer loop does not ask again. */
-            if (!cm_exists[idx[k]]) it->cm_id[0] = '\0';
         }
         cJSON_Delete(recs);
-        /* Items whose member does not exist are marked looked-up through a sentinel. */
-        for (size_t k = 0; k < n; k++)
-            if (!cm_exists[idx[k]]) snprintf(cm_status[idx[k]], STATUS_LABEL_MAX, "%s", "\x01");
     }
+    free(looked);
 }
 
 /* A status Salesforce refuses for a campaign (F11): dead letter naming everything. */
 static void bad_status(item *it, const char *code, const char *msg) {
-    if (it->has_map)
+    if (it->map)
         fail(it, IT_DEAD, "salesforce", -1,
              "Salesforce campaign %s has no member status \"%s\" for Marketo program %s status "
              "\"%s\" (%s: %s): add the status to the campaign or a statusMap entry, then "
-             "replay", it->campaign, it->p.sf_status, it->map.program_id, it->ev.status, code,
+             "replay", it->campaign, it->p.sf_status, it->map->program_id, it->ev.status, code,
              msg);
     else
         fail(it, IT_DEAD, "salesforce", -1,
@@ -1372,7 +1380,7 @@ static void finish(batch *b) {
 static void process(wctx *w, store_entry *entries, size_t n) {
     char err[STORE_ERR_MAX];
     char token[200];
-    batch b = {w, calloc(n, sizeof(item)), n, token, 0, 0};
+    batch b = {w, calloc(n, sizeof(item)), n, token, NULL, 0, 0, 0};
     const char **keys = calloc(2 * n, sizeof *keys) /* member locks, then lead locks */;
     bool *got = calloc(n, sizeof *got);
     size_t nk = 0;
@@ -1441,7 +1449,7 @@ static void process(wctx *w, store_entry *entries, size_t n) {
             break;
         case PLAN_PARK:
             /* The park script acknowledges the entry itself. */
-            if (store_park(w->st, it->e, it->map.program_id, err, sizeof err) == 0)
+            if (store_park(w->st, it->e, it->map->program_id, err, sizeof err) == 0)
                 it->state = IT_PARKED;
             else
                 fail(it, IT_DEFER, NULL, -1, "Redis: %s", err);
@@ -1474,6 +1482,8 @@ unlock:
         if (b.items[i].lead_lock[0]) keys[nk++] = b.items[i].lead_lock;
     if (nk) store_unlock_many(w->st, keys, nk, token, err, sizeof err);
 out:
+    for (size_t i = 0; i < b.nmaps; i++) free(b.maps[i]);
+    free(b.maps);
     free(b.items);
     free(keys);
     free(got);
