@@ -17,7 +17,9 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-typedef enum { MK_OK = 0, MK_RETRY, MK_PERMANENT } mk_outcome;
+/* MK_BUSY: the shared call budget has no permit soon enough (the limiter's answer); nothing
+ * was sent, retry_after_ms says when one frees up. */
+typedef enum { MK_OK = 0, MK_RETRY, MK_PERMANENT, MK_BUSY } mk_outcome;
 
 typedef struct {
     mk_outcome outcome;
@@ -30,7 +32,8 @@ typedef struct {
 typedef struct mkto_client mkto_client;
 
 /* acquire returns 0 when a call may start (waiting as needed), -1 when it cannot (Redis
- * down: the caller retries later); release is called once per successful acquire. */
+ * down: the caller retries later), or the milliseconds until a permit frees up when the
+ * limiter will not wait that long (MK_BUSY); release is called once per successful acquire. */
 typedef int (*mk_acquire_fn)(void *ud);
 typedef void (*mk_release_fn)(void *ud);
 

@@ -216,11 +216,14 @@ long store_mkto_acquire(store *s, const char *token, int calls_per_window, long 
 int store_mkto_release(store *s, const char *token, char *err, size_t errlen);
 
 /* The Marketo budget as mkto_client's limiter: one per client (thread). acquire waits for a
- * permit (returns -1 when Redis fails or *stop becomes true), release gives it back. */
+ * permit (returns -1 when Redis fails or *stop becomes true); with max_wait_ms > 0 it waits
+ * no longer than that and returns the milliseconds still to wait instead (> 0), so that a
+ * worker can put Marketo-bound events aside and go on with others. release gives it back. */
 #define STORE_MKTO_WINDOW_MS 21000 /* Marketo's 20 s plus a second for clock and transit skew */
 typedef struct {
     store *st;
     int calls_per_20s, max_concurrent;
+    long max_wait_ms; /* 0: wait as long as it takes */
     const _Atomic bool *stop;
     char holder[128];
     unsigned long seq;

@@ -17,8 +17,9 @@ crm *crm_new(const struct config *cfg, store *st, const char *holder) {
         crm_free(c);
         return NULL;
     }
-    c->budget = (store_mkto_budget){st, cfg->marketo_calls_per_20s, cfg->marketo_max_concurrent,
-                                    NULL, "", 0, ""};
+    c->budget = (store_mkto_budget){.st = st,
+                                    .calls_per_20s = cfg->marketo_calls_per_20s,
+                                    .max_concurrent = cfg->marketo_max_concurrent};
     snprintf(c->budget.holder, sizeof c->budget.holder, "%s", holder);
     mkto_client_set_limiter(c->mk, store_mkto_budget_acquire, store_mkto_budget_release,
                             &c->budget);

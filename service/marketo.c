@@ -129,7 +129,16 @@ int mkto_call(mkto_client *c, const char *method, const char *path, const char *
     err->retry_after_ms = -1;
     if (!c->token[0] && mkto_authenticate(c, err) != 0) return -1;
     for (int attempt = 0; attempt < 2; attempt++) {
-        if (c->acquire && c->acquire(c->limiter) != 0) {
+        int permit = c->acquire ? c->acquire(c->limiter) : 0;
+        if (permit > 0) {
+            char msg[160];
+            snprintf(msg, sizeof msg, "the shared Marketo call budget is spent; the next permit "
+                                      "frees up in %d ms", permit);
+            set_err(err, MK_BUSY, 0, "budget", msg);
+            err->retry_after_ms = permit;
+            return -1;
+        }
+        if (permit != 0) {
             set_err(err, MK_RETRY, 0, "limiter", "the shared Marketo call budget is unavailable "
                                                  "(Redis unreachable)");
             return -1;

@@ -4,6 +4,7 @@
 #include "log.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <stdarg.h>
 #include <cJSON.h>
 #include <hiredis.h>
@@ -1363,12 +1364,16 @@ int store_mkto_release(store *s, const char *token, char *err, size_t errlen) {
 int store_mkto_budget_acquire(void *budget) {
     store_mkto_budget *b = budget;
     char err[STORE_ERR_MAX];
+    long waited = 0;
     snprintf(b->permit, sizeof b->permit, "%s:%lu", b->holder, ++b->seq);
     for (;;) {
         long wait = store_mkto_acquire(b->st, b->permit, b->calls_per_20s, STORE_MKTO_WINDOW_MS,
                                        b->max_concurrent, err, sizeof err);
         if (wait <= 0) return wait == 0 ? 0 : -1;
         if (b->stop && *b->stop) return -1;
+        if (b->max_wait_ms > 0 && waited + wait > b->max_wait_ms)
+            return wait > INT_MAX ? INT_MAX : (int)wait;
+        waited += wait < 200 ? wait : 200;
         struct timespec ts = {0, (wait < 200 ? wait : 200) * 1000000L};
         nanosleep(&ts, NULL);
     }

@@ -27,6 +27,7 @@
 #define CLAIM_EVERY_MS 2000
 #define UNPARK_EVERY_MS 2000
 #define DEFER_MS 20            /* a busy member's event is tried again this soon */
+#define BUDGET_WAIT_MS 5000    /* longest wait for a Marketo permit before deferring */
 #define SOQL_IN_MAX 100        /* values per SOQL IN list, keeping the URL short */
 #define MKTO_BATCH 300
 #define PLACEHOLDER "[not provided]"
@@ -166,6 +167,16 @@ static void fail(item *it, it_state s, const char *target, long retry_after_ms, 
     it->state = s;
     it->target = target;
     it->retry_after_ms = retry_after_ms;
+    if (s == IT_DEFER && retry_after_ms > 0) it->defer_until = now_ms() + retry_after_ms;
+}
+
+/* What a failed Marketo call makes of the items it was for. */
+static it_state mk_state(const mk_error *e) {
+    switch (e->outcome) {
+    case MK_BUSY: return IT_DEFER; /* nothing was sent: no attempt spent */
+    case MK_RETRY: return IT_RETRY;
+    default: return IT_DEAD;
+    }
 }
 
 static void lower(char *dst, size_t size, const char *src) {
@@ -257,7 +268,7 @@ static void fill_marketo_statuses(batch *b) {
         mk_error err;
         if (mkto_member_statuses(b->w->c->mk, pid, ids, n, &res, &err) != 0) {
             for (size_t k = 0; k < n; k++)
-                fail(group[k], err.outcome == MK_RETRY ? IT_RETRY : IT_DEAD, "marketo",
+                fail(group[k], mk_state(&err), "marketo",
                      err.retry_after_ms, "reading the member status from Marketo program %s: "
                      "%s %s", pid, err.code, err.message);
             continue;
@@ -346,7 +357,7 @@ static void read_marketo_people(batch *b) {
     if (mkto_leads_by(b->w->c->mk, "id", ids, n, "id,email,firstName,lastName,company", &res,
                       &err) != 0) {
         for (size_t k = 0; k < n; k++)
-            fail(group[k], err.outcome == MK_RETRY ? IT_RETRY : IT_DEAD, "marketo",
+            fail(group[k], mk_state(&err), "marketo",
                  err.retry_after_ms, "reading Marketo lead %s: %s %s", group[k]->ev.mkto_lead_id,
                  err.code, err.message);
         return;
@@ -887,7 +898,7 @@ static size_t resolve_marketo_chunk(batch *b, int chunk) {
         mk_error e;
         if (mkto_leads_by(w->c->mk, "email", emails, ne, "id,email", &res, &e) != 0) {
             for (size_t k = 0; k < ne; k++)
-                fail(by_email[k], e.outcome == MK_RETRY ? IT_RETRY : IT_DEAD, "marketo",
+                fail(by_email[k], mk_state(&e), "marketo",
                      e.retry_after_ms, "looking up Marketo leads by email: %s %s", e.code,
                      e.message);
             ne = 0;
@@ -926,7 +937,7 @@ static size_t resolve_marketo_chunk(batch *b, int chunk) {
         mk_error e;
         if (mkto_leads_by(w->c->mk, filter, ids, n, "id,sfdcLeadId,sfdcContactId", &res, &e) != 0) {
             for (size_t k = 0; k < n; k++)
-                fail(group[k], e.outcome == MK_RETRY ? IT_RETRY : IT_DEAD, "marketo",
+                fail(group[k], mk_state(&e), "marketo",
                      e.retry_after_ms, "looking up Marketo leads by %s: %s %s", filter, e.code,
                      e.message);
             continue;
@@ -1004,7 +1015,7 @@ static size_t resolve_marketo_chunk(batch *b, int chunk) {
         } else {
             for (size_t j = 0; j < nc; j++)
                 if (got[j])
-                    fail(creating[j], e.outcome == MK_RETRY ? IT_RETRY : IT_DEAD, "marketo",
+                    fail(creating[j], mk_state(&e), "marketo",
                          e.retry_after_ms, "looking up Marketo lead %s: %s %s",
                          creating[j]->ev.email, e.code, e.message);
         }
@@ -1014,7 +1025,7 @@ static size_t resolve_marketo_chunk(batch *b, int chunk) {
             if (mkto_upsert_leads(w->c->mk, input, &out, &e) != 0) {
                 for (size_t j = 0; j < nc; j++)
                     if (got[j] && !creating[j]->lead[0])
-                        fail(creating[j], e.outcome == MK_RETRY ? IT_RETRY : IT_DEAD, "marketo",
+                        fail(creating[j], mk_state(&e), "marketo",
                              e.retry_after_ms, "creating the Marketo lead: %s %s", e.code,
                              e.message);
             } else {
@@ -1174,7 +1185,7 @@ static void apply_marketo(batch *b) {
                          "statusMap entry, then replay", it->p.program_id, it->p.mkto_status,
                          it->campaign, it->ev.status, e.code, e.message);
                 else
-                    fail(it, e.outcome == MK_RETRY ? IT_RETRY : IT_DEAD, "marketo",
+                    fail(it, mk_state(&e), "marketo",
                          e.retry_after_ms, "Marketo program %s: %s %s", it->p.program_id,
                          e.code, e.message);
                 continue;
@@ -1377,7 +1388,9 @@ static void finish(batch *b) {
     free(acks);
 }
 
-static void process(wctx *w, store_entry *entries, size_t n) {
+/* Applies entries[0..n); the heartbeat keeps entries[0..nhold) alive meanwhile (nhold >= n:
+ * the rest of the read waits its turn without being claimed by another worker). */
+static void process(wctx *w, store_entry *entries, size_t n, size_t nhold) {
     char err[STORE_ERR_MAX];
     char token[200];
     batch b = {w, calloc(n, sizeof(item)), n, token, NULL, 0, 0, 0};
@@ -1417,7 +1430,7 @@ static void process(wctx *w, store_entry *entries, size_t n) {
         if (b.items[i].state == IT_PENDING) keys[nk++] = b.items[i].lock_key;
     if (store_lock_many(w->st, keys, nk, token, lock_ttl_ms(w), got, err, sizeof err) != 0)
         goto redis_down;
-    hold_set(&w->hold, entries, n, keys, nk, token);
+    hold_set(&w->hold, entries, nhold, keys, nk, token);
     for (size_t i = 0, k = 0; i < n; i++) {
         item *it = &b.items[i];
         if (it->state != IT_PENDING) continue;
@@ -1487,6 +1500,41 @@ out:
     free(b.items);
     free(keys);
     free(got);
+}
+
+/* Whether an entry's change goes to Marketo (it came from Salesforce). */
+static bool marketo_bound(const store_entry *e) {
+    cJSON *o = cJSON_ParseWithLength(e->json, e->len);
+    const cJSON *src = cJSON_GetObjectItemCaseSensitive(o, "source");
+    bool yes = cJSON_IsString(src) && !strcmp(src->valuestring, event_source_name(SRC_SALESFORCE));
+    cJSON_Delete(o);
+    return yes;
+}
+
+/* Salesforce-bound changes first, then Marketo-bound ones, each in queue order and each as
+ * its own batch: the Salesforce side is then acknowledged without waiting for Marketo's
+ * slower, rate-limited calls, and a spent Marketo budget holds up only Marketo's side. */
+static void process_by_direction(wctx *w, store_entry *entries, size_t n) {
+    store_entry *sorted = malloc(n * sizeof *sorted);
+    bool *to_mkto = calloc(n, sizeof *to_mkto);
+    if (!sorted || !to_mkto) {
+        free(sorted);
+        free(to_mkto);
+        process(w, entries, n, n);
+        return;
+    }
+    size_t nsf = 0, k = 0;
+    for (size_t i = 0; i < n; i++)
+        if (!(to_mkto[i] = marketo_bound(&entries[i]))) nsf++;
+    for (size_t i = 0; i < n; i++)
+        if (!to_mkto[i]) sorted[k++] = entries[i];
+    for (size_t i = 0; i < n; i++)
+        if (to_mkto[i]) sorted[k++] = entries[i];
+    memcpy(entries, sorted, n * sizeof *entries); /* the same entries, reordered */
+    free(sorted);
+    free(to_mkto);
+    if (nsf) process(w, entries, nsf, n);
+    if (n > nsf && !atomic_load(&w->pool->stop)) process(w, entries + nsf, n - nsf, n - nsf);
 }
 
 /* ---------------------------------------------------------------- the loop */
@@ -1571,7 +1619,7 @@ static void *worker_main(void *arg) {
             entries = NULL;
             n = 0;
         }
-        if (n > 0) process(w, entries, (size_t)n);
+        if (n > 0) process_by_direction(w, entries, (size_t)n);
         store_entries_free(entries, (size_t)(n > 0 ? n : 0));
     }
     return NULL;
@@ -1636,6 +1684,9 @@ worker_pool *worker_pool_start(const struct config *cfg, int threads, char *err,
             return NULL;
         }
         w->c->budget.stop = &p->stop; /* a stopping worker does not wait for a permit */
+        /* Nor long for one at all: Marketo-bound events wait in the queue for the budget
+         * (without spending an attempt) while the thread goes on with Salesforce-bound ones. */
+        w->c->budget.max_wait_ms = BUDGET_WAIT_MS;
         if (pthread_create(&p->threads[i], NULL, worker_main, w) != 0) {
             snprintf(err, errlen, "cannot start worker thread %d", i);
             worker_pool_stop(p);

@@ -610,6 +610,47 @@ def test_retry_after_is_honoured(world):
     no_dead_letters(w)
 
 
+def test_spent_marketo_budget_holds_only_marketo_bound_changes(world):
+    """With the shared Marketo budget spent, changes toward Marketo wait in the queue (no call,
+    no attempt spent) while changes toward Salesforce are applied at once; the Marketo-bound
+    ones go out when the budget frees up."""
+    w = world
+    cid, pid = w.campaign(), w.program()
+    ann = w.person("spa", sf="contact")
+    bobs = w.people(2, "spb", sf="contact")
+    w.start(workers=1)  # one thread: waiting for a permit would hold everything up
+    w.map(pid, cid, enabled=True)
+    w.sf.ctl("POST", "config", {
+        "outboundUrl": f"http://127.0.0.1:{w.ingest.port}/webhooks/salesforce"})
+    # The budget of every process (cs:mkto:calls, Redis's clock), spent for about 15 s more.
+    sec, usec = w.redis.cmd("TIME")
+    now = int(sec) * 1000 + int(usec) // 1000
+    w.redis.cmd("ZADD", "cs:mkto:calls", *[x for i in range(50)
+                                            for x in (str(now - 6000), f"test-spent-{i}")])
+    mk_seq = w.mk.ctl("GET", "calls")["next"]
+    # Two Salesforce changes (two Outbound Messages), then a Marketo one.
+    for b in bobs:
+        w.sf.ctl("POST", "members", {"CampaignId": cid, "ContactId": b.sf_id, "Status": "Registered"})
+    cs.wait_until(lambda: (cs.metric_value(w.ingest.req("GET", "/metrics").body.decode(),
+                                           "campaign_sync_events_received_total",
+                                           source="salesforce", outcome="accepted") or 0) >= 2,
+                  T, what="the two Outbound Messages")
+    w.send(hook(ann, at(0), pid, "Registered"))
+    w.wait_status(cid, ann.email, "Registered")
+    # Toward Salesforce applied; toward Marketo nothing sent yet (the budget is still spent).
+    rest = [c["path"] for c in w.mk.calls(mk_seq) if c["path"].startswith("/rest/")]
+    assert rest == [], rest
+    members = {m["leadId"] for m in w.mk.ctl("GET", f"members?programId={pid}")["members"]}
+    assert not members & {b.lead for b in bobs}, members
+    # Then the budget frees up and both go out, without a retry or a dead letter.
+    for b in bobs:
+        cs.wait_until(lambda: any(m["leadId"] == b.lead and m["statusName"] == "Registered"
+                                  for m in w.mk.ctl("GET", f"members?programId={pid}")["members"]),
+                      T, what=f"lead {b.lead} Registered in Marketo")
+    assert w.metric("campaign_sync_retries_total", target="marketo") == 0
+    no_dead_letters(w)
+
+
 def test_permanent_salesforce_error_is_dead_lettered_with_its_text(world):
     w = world
     cid, pid = w.campaign(), w.program()
