@@ -97,6 +97,7 @@ fuzz-run: $(FUZZ_BINS)
 	$(Q)FUZZ_SECONDS=$(FUZZ_SECONDS) scripts/fuzz.sh $(FUZZ_BINS)
 
 bench: all
+	$(Q)scripts/deps.sh bench
 	$(Q)bench/run.sh
 
 format:

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs the Debian packages that building, running and testing campaign-sync need,
 # only when some are missing, so `make run` and `make test` work on a fresh machine.
-# Usage: scripts/deps.sh [build|run|test|all]   (default: all)
+# Usage: scripts/deps.sh [build|run|test|bench|all]   (default: all)
 set -euo pipefail
 
 # Compiling only (also what docker/Dockerfile's build stage installs).
@@ -11,12 +11,16 @@ build_pkgs=(build-essential pkg-config libmicrohttpd-dev libcurl4-openssl-dev li
 run_pkgs=(redis-server python3 curl tzdata)
 test_pkgs=(libcmocka-dev python3 python3-pytest python3-yaml python3-jsonschema prometheus
            clang libclang-rt-14-dev procps curl openssl)
+# `make bench`: load generator and Redis's own benchmark (the ceilings).
+bench_pkgs=(wrk redis-tools)
 
 case "${1:-all}" in
   build) want=("${build_pkgs[@]}") ;;
   run) want=("${build_pkgs[@]}" "${run_pkgs[@]}") ;;
-  test|all) want=("${build_pkgs[@]}" "${run_pkgs[@]}" "${test_pkgs[@]}") ;;
-  *) echo "usage: $0 [build|run|test|all]" >&2; exit 2 ;;
+  test) want=("${build_pkgs[@]}" "${run_pkgs[@]}" "${test_pkgs[@]}") ;;
+  bench) want=("${build_pkgs[@]}" "${run_pkgs[@]}" "${bench_pkgs[@]}") ;;
+  all) want=("${build_pkgs[@]}" "${run_pkgs[@]}" "${test_pkgs[@]}" "${bench_pkgs[@]}") ;;
+  *) echo "usage: $0 [build|run|test|bench|all]" >&2; exit 2 ;;
 esac
 
 missing=()
