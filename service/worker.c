@@ -1129,17 +1129,20 @@ static void replan_with_lead(batch *b) {
     }
 }
 
-/* True when Marketo's member status of it's lead already is the wanted one. */
-static bool current_status_is(batch *b, item *it) {
+/* Whether Marketo's member status of it's lead already is the wanted one: 1 yes, 0 no, -1
+ * when the read failed (it then carries the failure: the outcome of the write is unknown). */
+static int current_status_is(batch *b, item *it) {
     const char *ids[] = {it->lead};
     cJSON *res = NULL;
     mk_error e;
-    bool same = false;
-    if (mkto_member_statuses(b->w->c->mk, it->p.program_id, ids, 1, &res, &e) == 0) {
-        const cJSON *sn = cJSON_GetObjectItemCaseSensitive(cJSON_GetArrayItem(res, 0),
-                                                           "statusName");
-        same = cJSON_IsString(sn) && strcmp(sn->valuestring, it->p.mkto_status) == 0;
+    if (mkto_member_statuses(b->w->c->mk, it->p.program_id, ids, 1, &res, &e) != 0) {
+        fail(it, mk_state(&e), "marketo", e.retry_after_ms,
+             "Marketo program %s skipped lead %s (1037) and its status could not be read: %s %s",
+             it->p.program_id, it->lead, e.code, e.message);
+        return -1;
     }
+    const cJSON *sn = cJSON_GetObjectItemCaseSensitive(cJSON_GetArrayItem(res, 0), "statusName");
+    int same = cJSON_IsString(sn) && strcmp(sn->valuestring, it->p.mkto_status) == 0;
     cJSON_Delete(res);
     return same;
 }
@@ -1205,7 +1208,7 @@ static void apply_marketo(batch *b) {
                      * applied it, or nothing is recorded yet). */
                     bool recorded = it->st.known && it->st.mkto_member &&
                                     !strcmp(it->st.mkto_status, it->p.mkto_status);
-                    it->backward = !recorded && !current_status_is(b, it);
+                    it->backward = !recorded && current_status_is(b, it) == 0;
                 } else {
                     fail(it, mkto_classify(code) == MK_RETRY ? IT_RETRY : IT_DEAD, "marketo", -1,
                          "Marketo skipped lead %s in program %s (reason %s)", it->lead,
@@ -1306,7 +1309,9 @@ static void finish(batch *b) {
             }
             /* When each side was last written by us (see plan.h, rule 4b). */
             if (it->p.to_sf) n.sf_written_ms = now;
-            if (it->p.to_mkto && !it->backward) n.mkto_written_ms = now;
+            /* Also after a backward move: an earlier try of it may have landed (a timeout)
+             * before Marketo moved on, so a newer Marketo change may need putting back. */
+            if (it->p.to_mkto) n.mkto_written_ms = now;
             n.updated_ms = now;
             const char *lead = it->lead[0] ? it->lead : it->ev.mkto_lead_id;
             /* The writes completed: their pending marks go. */
