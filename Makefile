@@ -5,6 +5,7 @@
 #   make run                   local Redis (+ CRM simulators without credentials) and serve
 #   make fuzz / fuzz-run       libFuzzer targets (clang)
 #   make bench                 benchmarks (bench/)
+#   make chaos [CHAOS_ARGS=--short]   faults while changes flow (tests/chaos/, RELIABILITY.md)
 # Knobs: OPT (default -O2), SANITIZE, V=1 (show commands).
 
 CC ?= cc
@@ -44,7 +45,7 @@ LIB_OBJS := $(LIB_SRCS:service/%.c=$(BUILD)/obj/%.o)
 UNIT_SRCS := $(wildcard tests/unit/test_*.c)
 UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
 
-.PHONY: all deps test unit integration run fuzz fuzz-run bench clean format
+.PHONY: all deps test unit integration run fuzz fuzz-run bench chaos clean format
 all: deps $(BUILD)/campaign-sync
 
 deps:
@@ -95,6 +96,10 @@ build/fuzz/%: tests/fuzz/%.c $(LIB_SRCS) | deps-test
 fuzz: $(FUZZ_BINS)
 fuzz-run: $(FUZZ_BINS)
 	$(Q)FUZZ_SECONDS=$(FUZZ_SECONDS) scripts/fuzz.sh $(FUZZ_BINS)
+
+CHAOS_ARGS ?= --changes 20000 --rate 150 --out build/chaos.json
+chaos: deps-test $(BUILD)/campaign-sync
+	$(Q)CAMPAIGN_SYNC_BIN=$(abspath $(BUILD)/campaign-sync) $(PYTHON) tests/chaos/chaos.py $(CHAOS_ARGS)
 
 bench: all
 	$(Q)scripts/deps.sh bench
