@@ -88,7 +88,7 @@ run: all
 FUZZ_SRCS := $(wildcard tests/fuzz/fuzz_*.c)
 FUZZ_BINS := $(FUZZ_SRCS:tests/fuzz/%.c=build/fuzz/%)
 FUZZ_SECONDS ?= 60
-build/fuzz/%: tests/fuzz/%.c $(LIB_SRCS) | deps-test
+build/fuzz/%: tests/fuzz/%.c tests/fuzz/roundtrip.h $(LIB_SRCS) | deps-test
 	@mkdir -p $(dir $@)
 	@echo "  FUZZ $@"
 	$(Q)clang -std=c11 -g -O1 -D_GNU_SOURCE -Iinclude $(PKG_CFLAGS) \

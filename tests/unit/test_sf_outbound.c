@@ -145,6 +145,40 @@ static void missing_field_named(void **state) {
                                    "Status; add it to the Outbound Message's fields");
 }
 
+/* Found by fuzzing: Salesforce never repeats a field, but when a body does, the later value
+ * wins and the queue form round-trips (the earlier, longer value leaves no trace). */
+static void repeated_field_later_wins(void **state) {
+    (void)state;
+    size_t len;
+    char *xml = read_data("salesforce/cm_1.xml", &len);
+    const char *one = "<sf:Email>person1@example.com</sf:Email>";
+    char *at = strstr(xml, one);
+    assert_non_null(at);
+    const char *two = "<sf:Email>a-much-longer-address@example.com</sf:Email>"
+                      "<sf:Email>person1@example.com</sf:Email>";
+    char *body = malloc(len + strlen(two));
+    size_t head = (size_t)(at - xml);
+    memcpy(body, xml, head);
+    strcpy(body + head, two);
+    strcat(body, at + strlen(one));
+    sf_outbound_result r;
+    sf_outbound_parse(body, strlen(body), ORG, RX, &r);
+    assert_int_equal(r.status, 0);
+    assert_int_equal(r.nevents, 1);
+    assert_string_equal(r.events[0].email, "person1@example.com");
+    char *j = event_to_json(&r.events[0]);
+    event back;
+    char err[128];
+    assert_int_equal(event_from_json(j, strlen(j), &back, err, sizeof err), 0);
+    char *j2 = event_to_json(&back);
+    assert_string_equal(j, j2);
+    free(j);
+    free(j2);
+    free(body);
+    free(xml);
+    sf_outbound_result_free(&r);
+}
+
 static void malformed_and_foreign_xml(void **state) {
     (void)state;
     sf_outbound_result r = parse_file("cm_malformed.xml", ORG);
@@ -222,6 +256,7 @@ int main(void) {
         cmocka_unit_test(wrong_sobject_type_named),
         cmocka_unit_test(empty_record_counted_not_queued),
         cmocka_unit_test(missing_field_named),
+        cmocka_unit_test(repeated_field_later_wins),
         cmocka_unit_test(malformed_and_foreign_xml),
         cmocka_unit_test(dtds_refused),
         cmocka_unit_test(bad_ids_and_dates),
