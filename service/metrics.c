@@ -347,7 +347,8 @@ void metrics_init(const char *version) {
         metrics_register(METRIC_COUNTER, "campaign_sync_reconcile_differences_total",
                          "Differences found by reconciliation, by kind.", "kind", NULL, 0);
     M_APPLY_LATENCY = metrics_register(METRIC_HISTOGRAM, "campaign_sync_apply_latency_seconds",
-                                       "Time from receiving an event to applying it.", NULL,
+                                       "Time from receiving an event to applying it, by target CRM.",
+                                       "target",
                                        latency_buckets, NLAT);
     M_HTTP_REQUESTS = metrics_register(METRIC_COUNTER, "campaign_sync_http_requests_total",
                                        "HTTP requests served, by route template and status.",

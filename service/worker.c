@@ -1329,8 +1329,8 @@ static void finish(batch *b) {
             } else {
                 if (lead[0] && n.sf_person[0])
                     store_link_put(w->st, lead, n.sf_person, n.email, err, sizeof err);
-                metrics_observe(M_APPLY_LATENCY,
-                                (double)(now - it->ev.received_ms) / 1000.0);
+                metrics_observe(M_APPLY_LATENCY, (double)(now - it->ev.received_ms) / 1000.0,
+                                it->p.to_sf ? "salesforce" : "marketo");
                 if (log_enabled(LOG_DEBUG))
                     LOG_KV(LOG_DEBUG, "applied", "event_id", it->ev.id, "campaign_id",
                            it->campaign, "program_id", it->p.program_id);

@@ -78,6 +78,7 @@ static void collectors_run_before_render(void **state) {
 static void spec_families_present(void **state) {
     (void)state;
     metrics_init("1.2.3");
+    metrics_observe(M_APPLY_LATENCY, 0.2, "salesforce");
     char *txt = metrics_render(NULL);
     const char *names[] = {
         "campaign_sync_events_received_total{source=\"marketo\",outcome=\"spooled\"} 0",
@@ -91,6 +92,7 @@ static void spec_families_present(void **state) {
         "# TYPE campaign_sync_salesforce_api_usage gauge",
         "campaign_sync_reconcile_differences_total{kind=\"status_differs\"} 0",
         "# TYPE campaign_sync_apply_latency_seconds histogram",
+        "campaign_sync_apply_latency_seconds_bucket{target=\"salesforce\",le=\"0.25\"} 1",
         "# TYPE campaign_sync_http_requests_total counter",
         "# TYPE campaign_sync_http_request_seconds histogram",
         "campaign_sync_build_info{version=\"1.2.3\"} 1"};
