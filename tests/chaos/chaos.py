@@ -41,6 +41,17 @@ STEPS = ["Invited", "Registered", "Attended"]           # forward only, in both 
 BAD_STATUS = "Attended On-demand"                        # in Marketo's channel, not in Salesforce
 
 
+def outbound_figures(ob):
+    """What Salesforce's Outbound Message queue saw: messages and notifications acknowledged,
+    attempts refused or failed (retried by the simulator, as Salesforce does), dropped."""
+    acked = [d for d in ob["deliveries"] if d["acked"]]
+    dropped = [d for d in ob["deliveries"] if (d["error"] or "").startswith("dropped")]
+    return {"pending": ob["pending"], "messages_acked": len(acked),
+            "notifications_acked": sum(len(d["notificationIds"]) for d in acked),
+            "attempts_not_acked": len(ob["deliveries"]) - len(acked) - len(dropped),
+            "dropped": len(dropped)}
+
+
 def log(msg):
     print(f"[{time.strftime('%H:%M:%S')}] {msg}", flush=True)
 
@@ -402,8 +413,7 @@ def main():
         fig.update({
             "changes": total, "people": people, "sent": sent,
             "send_seconds": round(send_s, 1), "drain_seconds": round(drain_s, 1),
-            "salesforce_outbound": {k: v for k, v in w.sf.ctl("GET", "outbound").items()
-                                    if k != "deliveries"},
+            "salesforce_outbound": outbound_figures(w.sf.ctl("GET", "outbound")),
             "wrong_final_states": len(wrong), "duplicate_campaign_members": len(dup_sf),
             "duplicate_program_members": len(dup_mk), "duplicate_marketo_leads": len(dup_leads),
             "duplicate_salesforce_people": len(dup_people),
@@ -451,6 +461,9 @@ def main():
                             f"{dup_people[:3]}")
         if dead_ids != want_dead:
             failures.append(f"dead letters {dead_ids[:10]} != expected {want_dead}")
+        ob = fig["salesforce_outbound"]
+        if ob["pending"] or ob["dropped"]:
+            failures.append(f"Outbound Messages never acknowledged: {ob}")
         if fig.get("ingest_exit_status") not in (0, None):
             failures.append(f"ingest exited {fig['ingest_exit_status']} on SIGTERM")
         for name, svc in w.procs.items():
