@@ -1,0 +1,431 @@
+"""Building blocks of the benchmarks: a redis-server of our own, the real campaign-sync binary,
+the CRM simulators of tests/sim, keep-alive HTTP, /proc readings (CPU seconds, peak RSS) and
+Prometheus text parsing. Standard library only (Debian's /usr/bin/python3).
+
+Every process started here is written to $BENCH_PIDFILE (one pid a line) so that bench/run.sh's
+trap can stop whatever a crashed Python left behind, by pid."""
+import http.client
+import json
+import os
+import re
+import socket
+import subprocess
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+BIN = os.environ.get("CAMPAIGN_SYNC_BIN", os.path.join(ROOT, "build", "campaign-sync"))
+PY = "/usr/bin/python3"
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+
+ORG_ID = "00D000000000001AAA"
+WEBHOOK_SECRET = "bench-webhook-secret"
+ADMIN_TOKEN = "bench-admin-token"
+INTEGRATION_USER = "005000000000001AAA"
+HUMAN_USER = "005000000000002AAA"
+
+_started = []  # every live child we started, stopped in reverse order by stop_all()
+
+
+def _remember(proc):
+    _started.append(proc)
+    path = os.environ.get("BENCH_PIDFILE")
+    if path:
+        with open(path, "a") as f:
+            f.write(f"{proc.pid}\n")
+
+
+def stop_all():
+    for p in reversed(_started):
+        if p.poll() is None:
+            try:
+                p.terminate()
+                p.wait(10)
+            except (subprocess.TimeoutExpired, OSError):
+                p.kill()
+                p.wait()
+    _started.clear()
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_until(pred, timeout, interval=0.05, what="condition"):
+    deadline = time.monotonic() + timeout
+    while True:
+        v = pred()
+        if v:
+            return v
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"timed out after {timeout}s waiting for {what}")
+        time.sleep(interval)
+
+
+# ------------------------------------------------------------------ /proc
+
+def proc_cpu(pid):
+    """utime + stime of a process (all its threads), in seconds."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / CLK_TCK
+
+
+def proc_status(pid, key):
+    """A kB value of /proc/<pid>/status (VmHWM, VmRSS), in MiB."""
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith(key + ":"):
+                return int(line.split()[1]) / 1024.0
+    return None
+
+
+def reset_peak_rss(pid):
+    """Resets VmHWM to the current RSS (Linux: 5 > clear_refs), so that the next reading is
+    the peak of the load that follows."""
+    try:
+        with open(f"/proc/{pid}/clear_refs", "w") as f:
+            f.write("5")
+        return True
+    except OSError:
+        return False
+
+
+class CpuMeter:
+    """CPU seconds of a set of named processes between start() and stop()."""
+
+    def __init__(self, procs):
+        self.procs = {k: p for k, p in procs.items() if p is not None}
+        self.t0 = self.c0 = None
+
+    def start(self):
+        self.t0 = time.monotonic()
+        self.c0 = {k: _safe_cpu(p) for k, p in self.procs.items()}
+        return self
+
+    def stop(self):
+        wall = time.monotonic() - self.t0
+        out = {}
+        for k, p in self.procs.items():
+            c1 = _safe_cpu(p)
+            if c1 is not None and self.c0.get(k) is not None:
+                out[k] = {"cpu_s": round(c1 - self.c0[k], 3),
+                          "cores": round((c1 - self.c0[k]) / wall, 3) if wall > 0 else None}
+        return {"wall_s": round(wall, 3), "procs": out}
+
+
+def _safe_cpu(pid):
+    try:
+        return proc_cpu(pid)
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+# ------------------------------------------------------------------ HTTP
+
+class Response:
+    def __init__(self, status, headers, body):
+        self.status, self.headers, self.body = status, headers, body
+
+    def json(self):
+        return json.loads(self.body)
+
+
+def request(port, method, path, body=None, headers=None, timeout=30):
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+    try:
+        if isinstance(body, (dict, list)):
+            body = json.dumps(body).encode()
+        elif isinstance(body, str):
+            body = body.encode()
+        conn.request(method, path, body=body, headers=headers or {})
+        r = conn.getresponse()
+        return Response(r.status, r.getheaders(), r.read())
+    finally:
+        conn.close()
+
+
+def admin_headers():
+    return {"Authorization": f"Bearer {ADMIN_TOKEN}", "Content-Type": "application/json"}
+
+
+MK_HEADERS = {"Content-Type": "application/json", "X-Webhook-Secret": WEBHOOK_SECRET}
+SF_HEADERS = {"Content-Type": "text/xml; charset=UTF-8", "SOAPAction": '""'}
+
+
+# ------------------------------------------------------------------ Prometheus text
+
+_LINE = re.compile(r"([a-zA-Z_:][a-zA-Z0-9_:]*)(\{(.*)\})? (\S+)$")
+_LABEL = re.compile(r'([a-zA-Z_]+)="((?:[^"\\]|\\.)*)"')
+
+
+def parse_metrics(text):
+    """[(name, {labels}, value)] of a Prometheus text exposition."""
+    out = []
+    for line in text.splitlines():
+        if not line or line.startswith("#"):
+            continue
+        m = _LINE.match(line)
+        if not m:
+            continue
+        try:
+            v = float(m.group(4))
+        except ValueError:
+            continue
+        out.append((m.group(1), dict(_LABEL.findall(m.group(3) or "")), v))
+    return out
+
+
+def metric_sum(samples, name, **labels):
+    return sum(v for n, l, v in samples
+               if n == name and all(l.get(k) == str(x) for k, x in labels.items()))
+
+
+def histogram(samples, name, **match):
+    """{le: cumulative count} of a histogram, summed over the samples (and label sets) given,
+    or only over those whose labels match."""
+    buckets = {}
+    for n, l, v in samples:
+        if n == name + "_bucket" and all(l.get(k) == x for k, x in match.items()):
+            le = float("inf") if l["le"] == "+Inf" else float(l["le"])
+            buckets[le] = buckets.get(le, 0) + v
+    return dict(sorted(buckets.items()))
+
+
+def histogram_delta(after, before):
+    return {le: after[le] - before.get(le, 0) for le in after}
+
+
+def histogram_quantile(buckets, q):
+    """Prometheus' histogram_quantile: linear interpolation inside the bucket that holds the
+    q-th observation (the answer is only as fine as the buckets)."""
+    if not buckets:
+        return None
+    total = buckets[max(buckets)]
+    if total <= 0:
+        return None
+    rank, prev_le, prev_c = q * total, 0.0, 0.0
+    for le, c in buckets.items():
+        if c >= rank:
+            if le == float("inf"):
+                return prev_le  # beyond the last finite bucket: its bound is all we know
+            return prev_le + (le - prev_le) * ((rank - prev_c) / (c - prev_c) if c > prev_c else 1)
+        prev_le, prev_c = le, c
+    return prev_le
+
+
+def histogram_max_bucket(buckets):
+    """The upper bound of the highest non-empty bucket ("max is at most ...")."""
+    prev = 0
+    top = None
+    for le, c in buckets.items():
+        if c > prev:
+            top = le
+        prev = c
+    return top
+
+
+def quantiles(values, qs=(0.5, 0.99)):
+    if not values:
+        return {f"p{int(q * 100)}": None for q in qs} | {"max": None, "n": 0}
+    v = sorted(values)
+    out = {f"p{int(q * 100)}": v[min(len(v) - 1, int(q * len(v)))] for q in qs}
+    out["max"] = v[-1]
+    out["n"] = len(v)
+    return out
+
+
+# ------------------------------------------------------------------ processes
+
+class Redis:
+    """A redis-server of our own on a free port (AOF with fsync always by default)."""
+
+    def __init__(self, workdir, appendonly=True, fsync="always"):
+        self.port = free_port()
+        self.dir = os.path.join(workdir, f"redis-{self.port}")
+        os.makedirs(self.dir, exist_ok=True)
+        self.appendonly, self.fsync = appendonly, fsync
+        self.proc = None
+
+    @property
+    def url(self):
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    @property
+    def pid(self):
+        return self.proc.pid if self.proc else None
+
+    def start(self):
+        self.proc = subprocess.Popen(
+            ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--dir", self.dir,
+             "--save", "", "--daemonize", "no", "--appendonly",
+             "yes" if self.appendonly else "no", "--appendfsync", self.fsync,
+             "--logfile", os.path.join(self.dir, "log")])
+        _remember(self.proc)
+        wait_until(self.ping, 10, what="redis-server")
+        return self
+
+    def ping(self):
+        try:
+            return self.cmd("PING") == "PONG"
+        except OSError:
+            return False
+
+    def stop(self):
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            self.proc.wait(15)
+        self.proc = None
+
+    def cmd(self, *args):
+        with socket.create_connection(("127.0.0.1", self.port), timeout=30) as s:
+            out = b"*%d\r\n" % len(args)
+            for a in args:
+                a = a if isinstance(a, bytes) else str(a).encode()
+                out += b"$%d\r\n%s\r\n" % (len(a), a)
+            s.sendall(out)
+            return _read_resp(s.makefile("rb"))
+
+
+def _read_resp(f):
+    line = f.readline()
+    if not line:
+        raise OSError("redis closed the connection")
+    kind, rest = line[:1], line[1:-2]
+    if kind == b"+":
+        return rest.decode()
+    if kind == b"-":
+        raise RuntimeError(rest.decode())
+    if kind == b":":
+        return int(rest)
+    if kind == b"$":
+        n = int(rest)
+        return None if n < 0 else f.read(n + 2)[:-2].decode("utf-8", "replace")
+    if kind == b"*":
+        n = int(rest)
+        return None if n < 0 else [_read_resp(f) for _ in range(n)]
+    raise OSError(f"bad RESP line {line!r}")
+
+
+class Service:
+    """campaign-sync serve|ingest|worker as a child process; stderr kept in a file."""
+
+    def __init__(self, workdir, command, redis_url, name, **env):
+        self.command, self.name = command, name
+        self.port = free_port()
+        self.env = {
+            "PATH": os.environ.get("PATH", "/usr/bin:/bin"), "REDIS_URL": redis_url,
+            "PORT": str(self.port), "BIND_ADDR": "127.0.0.1", "SF_ORG_ID": ORG_ID,
+            "MARKETO_WEBHOOK_SECRET": WEBHOOK_SECRET, "ADMIN_TOKEN": ADMIN_TOKEN,
+            "SPOOL_DIR": os.path.join(workdir, f"spool-{name}-{self.port}"),
+            "LOG_FORMAT": "json", "LOG_LEVEL": "warn",
+        }
+        self.env.update({k: str(v) for k, v in env.items() if v is not None})
+        self.stderr_path = os.path.join(workdir, f"{name}-{self.port}.stderr")
+        self.proc = None
+
+    @property
+    def pid(self):
+        return self.proc.pid if self.proc else None
+
+    def start(self):
+        self._err = open(self.stderr_path, "ab")
+        self.proc = subprocess.Popen([BIN, self.command], env=self.env,
+                                     stdout=subprocess.DEVNULL, stderr=self._err)
+        _remember(self.proc)
+        wait_until(self._healthy, 20, what=f"campaign-sync {self.command} /healthz")
+        return self
+
+    def _healthy(self):
+        if self.proc.poll() is not None:
+            raise RuntimeError(f"campaign-sync {self.command} exited with "
+                               f"{self.proc.returncode}: {self.stderr_tail()}")
+        try:
+            return request(self.port, "GET", "/healthz", timeout=2).status == 200
+        except OSError:
+            return False
+
+    def stderr_tail(self, n=1500):
+        try:
+            with open(self.stderr_path, "rb") as f:
+                return f.read().decode("utf-8", "replace")[-n:]
+        except OSError:
+            return ""
+
+    def req(self, method, path, body=None, headers=None, timeout=30):
+        return request(self.port, method, path, body, headers, timeout)
+
+    def metrics(self):
+        return parse_metrics(self.req("GET", "/metrics").body.decode())
+
+    def stop(self):
+        if self.proc is None:
+            return None
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(20)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        rc = self.proc.returncode
+        self.proc = None
+        self._err.close()
+        return rc
+
+
+class Sim:
+    """tests/sim/<script> on a free port; ctl() speaks its /_sim/ control API."""
+
+    def __init__(self, script, workdir, *args):
+        self.script = os.path.join(ROOT, "tests", "sim", script)
+        self.args = [str(a) for a in args]
+        self.log = open(os.path.join(workdir, script + ".stderr"), "ab")
+        self.proc = self.port = None
+
+    @property
+    def pid(self):
+        return self.proc.pid if self.proc else None
+
+    def start(self):
+        self.proc = subprocess.Popen([PY, self.script, "--port", "0", *self.args],
+                                     stdout=subprocess.PIPE, stderr=self.log)
+        _remember(self.proc)
+        line = self.proc.stdout.readline().decode()
+        if not line.startswith("READY port="):
+            raise RuntimeError(f"{self.script} did not start: {line!r}")
+        self.port = int(line.strip().split("=")[1])
+        return self
+
+    @property
+    def url(self):
+        return f"http://127.0.0.1:{self.port}"
+
+    def stop(self):
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.proc = None
+        self.log.close()
+
+    def ctl(self, method, path, body=None, timeout=300):
+        r = request(self.port, method, "/_sim/" + path, body,
+                    {"Content-Type": "application/json"} if body is not None else {}, timeout)
+        if r.status >= 300:
+            raise RuntimeError(f"sim {method} {path}: {r.status} {r.body[:300]!r}")
+        return r.json() if r.body else None
+
+
+def crm_env(sf, mk, **extra):
+    """Environment pointing serve/worker processes at the two simulators."""
+    env = {"SF_LOGIN_URL": sf.url, "SF_CLIENT_ID": "sim-sf-client",
+           "SF_CLIENT_SECRET": "sim-sf-secret", "MARKETO_BASE_URL": mk.url,
+           "MARKETO_CLIENT_ID": "sim-mkto-client", "MARKETO_CLIENT_SECRET": "sim-mkto-secret",
+           "SF_INTEGRATION_USER_ID": INTEGRATION_USER}
+    env.update({k: str(v) for k, v in extra.items()})
+    return env
