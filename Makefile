@@ -56,6 +56,14 @@ $(BUILD)/obj/%.o: service/%.c | deps
 	@[ "$(V)" = 1 ] || echo "  CC $<"
 	$(Q)$(CC) $(CFLAGS_ALL) -c $< -o $@
 
+# main.o carries the version (git describe): rebuilt whenever it changes, not only with main.c.
+$(BUILD)/version.stamp: FORCE
+	@mkdir -p $(dir $@)
+	@echo '$(VERSION)' | cmp -s - $@ || echo '$(VERSION)' > $@
+$(BUILD)/obj/main.o: $(BUILD)/version.stamp
+.PHONY: FORCE
+FORCE:
+
 $(BUILD)/libcs.a: $(LIB_OBJS)
 	$(Q)rm -f $@ && ar rcs $@ $^
 
