@@ -90,6 +90,7 @@ typedef struct {
     char sf_person[EV_SFID_MAX];
     char cm_id[EV_SFID_MAX];
     bool backward;
+    bool drop_counted;   /* counted in dropped_total already (a drop is counted once) */
 } item;
 
 typedef struct {
@@ -1460,6 +1461,7 @@ static void process(wctx *w, store_entry *entries, size_t n, size_t nhold) {
         case PLAN_APPLY: break;
         case PLAN_DROP:
             it->state = IT_DROP;
+            it->drop_counted = true;
             metrics_add(M_EVENTS_DROPPED, 1, plan_drop_reason_name(it->p.reason));
             record_drop(w, it);
             if (log_enabled(LOG_DEBUG))
@@ -1482,7 +1484,7 @@ static void process(wctx *w, store_entry *entries, size_t n, size_t nhold) {
     /* Dropped after a re-plan with the recorded state (Salesforce-side items). */
     for (size_t i = 0; i < n; i++) {
         item *it = &b.items[i];
-        if (it->state == IT_DROP && it->p.kind == PLAN_DROP && it->lead[0] &&
+        if (it->state == IT_DROP && it->p.kind == PLAN_DROP && !it->drop_counted && it->lead[0] &&
             it->ev.source == SRC_SALESFORCE && it->p.reason != DROP_UNMAPPED &&
             it->p.reason != DROP_ECHO)
             metrics_add(M_EVENTS_DROPPED, 1, plan_drop_reason_name(it->p.reason));

@@ -456,6 +456,29 @@ def test_echo_of_own_salesforce_write_never_reaches_marketo(world):
 
 # ------------------------------------------------------------------ 4. deletion
 
+def test_older_salesforce_change_is_dropped_as_stale_and_counted_once(world):
+    w = world
+    cid, pid = w.campaign(), w.program()
+    p = w.person("stale", kind="contact")
+    w.start()
+    w.map(pid, cid, enabled=True)
+    m = w.human(cid, p, "Attended")
+    w.wait_mk(pid, p.lead, "Attended")
+    cs.wait_until(w.queue_empty, T, what="the change handled")
+    stale0 = w.metric("campaign_sync_events_dropped_total", reason="stale")
+    seq = w.mk_seq()
+
+    # A notification (new id) of an older state of the member: newest wins, nothing is written.
+    w.post_om([changed(m, "Registered", when=datetime.now(timezone.utc) - timedelta(hours=1))])
+    w.wait_metric("campaign_sync_events_dropped_total", stale0 + 1, reason="stale")
+    cs.wait_until(w.queue_empty, T, what="the stale change handled")
+    assert w.metric("campaign_sync_events_dropped_total", reason="stale") == stale0 + 1, \
+        "one stale change is counted once"
+    assert w.mk_writes(seq) == []
+    assert w.mk_status(pid, p.lead) == "Attended"
+    no_dead_letters(w)
+
+
 def test_salesforce_delete_removes_the_marketo_member(world):
     w = world
     cid, pid = w.campaign(), w.program()
