@@ -124,7 +124,7 @@ def main():
         "scaling": {"changes_per_side": 1000 if q else 5000,
                     "layouts": [[1], [2], [4], [2, 2]]},
         "service": {"MARKETO_CALLS_PER_20S": e2e.MARKETO_CALLS_PER_20S,
-                    "MARKETO_MAX_CONCURRENT": e2e.MARKETO_MAX_CONCURRENT, "HTTP_THREADS": 8,
+                    "MARKETO_MAX_CONCURRENT": e2e.MARKETO_MAX_CONCURRENT, "HTTP_THREADS": 32,
                     "other": "defaults"},
         "simulators": {"latency_ms": 0, "marketo_calls_per_20s": e2e.SIM_CALLS_PER_20S,
                        "marketo_max_concurrent": e2e.SIM_MAX_CONCURRENT,

@@ -75,7 +75,7 @@ def redis_benchmark(port, pipeline, n, payload, clients):
 
 def run(workdir, seconds=10, conns=64, threads=2, log=print):
     res = {"config": {"wrk_threads": threads, "connections": conns, "seconds": seconds,
-                      "redis": "appendonly yes, appendfsync always", "http_threads": 8}}
+                      "redis": "appendonly yes, appendfsync always", "http_threads": 32}}
     redis = lib.Redis(os.path.join(workdir, "ingest")).start()
     svc = lib.Service(os.path.join(workdir, "ingest"), "ingest", redis.url, "ingest").start()
     res["runs"] = {}
