@@ -18,9 +18,6 @@
 #include "worker.h"
 
 #include <errno.h>
-#ifdef __linux__
-#include <sys/prctl.h>
-#endif
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -259,15 +256,6 @@ static int healthcheck(void) {
     return ok ? 0 : 1;
 }
 
-/* Where transparent huge pages are "always" on, khugepaged fills every 2 MiB region a
- * thread stack or malloc arena has touched, so 32 HTTP threads grew RSS by hundreds of
- * MiB with nothing leaked. Redis opts out the same way (disable-thp). */
-static void no_huge_pages(void) {
-#if defined(__linux__) && defined(PR_SET_THP_DISABLE)
-    (void)prctl(PR_SET_THP_DISABLE, 1, 0, 0, 0);
-#endif
-}
-
 int main(int argc, char **argv) {
     if (argc < 2) {
         usage(stderr);
@@ -282,7 +270,6 @@ int main(int argc, char **argv) {
         usage(stdout);
         return 0;
     }
-    no_huge_pages();
     if (!strcmp(c, "serve")) return serve(CMD_SERVE);
     if (!strcmp(c, "ingest")) return serve(CMD_INGEST);
     if (!strcmp(c, "worker")) return serve(CMD_WORKER);

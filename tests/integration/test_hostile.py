@@ -20,13 +20,6 @@ def rss_kib(pid):
     return 0
 
 
-def anon_huge_kib(pid):
-    for line in open(f"/proc/{pid}/smaps_rollup"):
-        if line.startswith("AnonHugePages:"):
-            return int(line.split()[1])
-    return 0
-
-
 def template_body(i):
     return (b'{"type":"member_status_changed","programId":1001,"leadId":%d,'
             b'"email":"p%d@example.com","occurredAt":"2026-11-29 10:00:00"}' % (i, i))
@@ -155,9 +148,11 @@ def test_ten_thousand_malformed_requests(redis, services):
     assert svc.proc.poll() is None, "the service died"
     assert svc.req("GET", "/healthz").status == 200
     assert cs.stream_events(redis) == [], "garbage was queued"
-    # Flat memory: no growth beyond a few MiB of allocator noise over 10,000 requests.
-    # (The service opts out of transparent huge pages; the figure shows if a kernel ignored it.)
-    assert rss_after - rss_before < 8 * 1024, (rss_before, rss_after, anon_huge_kib(svc.proc.pid))
+    # Flat memory: no growth beyond a few MiB of allocator noise over 10,000 requests. Under
+    # AddressSanitizer RSS says nothing (its quarantine keeps up to 256 MiB of freed memory on
+    # purpose: CI saw 127 -> 375 MiB); there LeakSanitizer checks the service at exit instead.
+    if not cs.SANITIZED:
+        assert rss_after - rss_before < 8 * 1024, (rss_before, rss_after)
     assert statuses.get(400, 0) > 0 and statuses.get(413, 0) > 0, statuses
 
 
