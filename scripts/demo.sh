@@ -9,8 +9,9 @@ for _ in $(seq 100); do curl -sf "localhost:$PORT/healthz" >/dev/null && break; 
 
 sf_seed=$(curl -sf -X POST "localhost:$SF/_sim/seed" -H 'Content-Type: application/json' -d '{
   "campaigns": [{"Name": "Webinar November", "statuses": [
-     {"Label": "Invited", "IsDefault": true}, {"Label": "Registered"},
-     {"Label": "Attended", "HasResponded": true}]}],
+     {"Label": "Invited", "IsDefault": true}, {"Label": "Registered"}, {"Label": "No Show"},
+     {"Label": "Attended", "HasResponded": true},
+     {"Label": "Attended On-demand", "HasResponded": true}]}],
   "contacts": [{"Email": "ann.lee@example.com", "FirstName": "Ann", "LastName": "Lee"}]}')
 mk_seed=$(curl -sf -X POST "localhost:$MK/_sim/seed" -H 'Content-Type: application/json' -d '{
   "programs": [{"name": "Webinar November", "channel": "Webinar",
@@ -22,9 +23,14 @@ campaign=$(field 'd["campaigns"][0]["Id"]' <<<"$sf_seed")
 contact=$(field 'd["contacts"][0]["Id"]' <<<"$sf_seed")
 program=$(field 'd["programs"][0]["id"]' <<<"$mk_seed")
 lead=$(field 'd["leads"][0]["id"]' <<<"$mk_seed")
-curl -sf -X PUT "localhost:$PORT/v1/mappings/$program" -H "Authorization: Bearer $TOKEN" \
-  -H 'Content-Type: application/json' \
-  -d "{\"campaignId\": \"$campaign\", \"enabled\": true, \"statusMap\": {\"No Show\": \"Invited\"}}" >/dev/null
+# The campaign has the statuses of the program's channel (Webinar), so the mapping validates
+# and can be enabled; otherwise the answer names what is missing on which side.
+if ! answer=$(curl -s -w '\n%{http_code}' -X PUT "localhost:$PORT/v1/mappings/$program" \
+    -H "Authorization: Bearer $TOKEN" -H 'Content-Type: application/json' \
+    -d "{\"campaignId\": \"$campaign\", \"enabled\": true}") || [[ "${answer##*$'\n'}" != 20? ]]; then
+  echo "demo: mapping program $program to campaign $campaign failed: ${answer:-no answer}" >&2
+  exit 1
+fi
 
 cat <<MSG
 
