@@ -22,7 +22,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#define READ_MAX 1000          /* events per batch under load */
+#define READ_MAX 1200          /* events per read under load: 6 x 200 (Salesforce), 4 x 300 */
 #define BLOCK_MS 500           /* an idle read waits this long (and then checks the switch) */
 #define CLAIM_EVERY_MS 2000
 #define UNPARK_EVERY_MS 2000
