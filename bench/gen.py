@@ -11,11 +11,9 @@ import socket
 import threading
 import time
 from datetime import datetime, timezone
-from xml.sax.saxutils import escape
 
 import lib
 
-OM_NS = "http://soap.sforce.com/2005/09/outbound"
 _CHECKSUM = "ABCDEFGHIJKLMNOPQRSTUVWXYZ012345"
 _B62 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
 
@@ -56,33 +54,8 @@ def mkto_time(ts):
     return datetime.fromtimestamp(ts, timezone.utc).strftime("%Y-%m-%d %H:%M:%S")
 
 
-OM_FIELDS = ["CampaignId", "CompanyOrAccount", "ContactId", "Email", "FirstName",
-             "LastModifiedById", "LastModifiedDate", "LastName", "LeadId", "Status"]
-
-
 def om_body(notifications):
-    """One SOAP Outbound Message on CampaignMember; notifications: [(notification id, record
-    dict)]; fields without a value are left out, as Salesforce does."""
-    parts = ['<?xml version="1.0" encoding="UTF-8"?>\n'
-             '<soapenv:Envelope xmlns:soapenv="http://schemas.xmlsoap.org/soap/envelope/" '
-             'xmlns:xsd="http://www.w3.org/2001/XMLSchema" '
-             'xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance"><soapenv:Body>'
-             f'<notifications xmlns="{OM_NS}"><OrganizationId>{lib.ORG_ID}</OrganizationId>'
-             '<ActionId>04kSm0000000Om1AAA</ActionId><SessionId xsi:nil="true"/>'
-             '<EnterpriseUrl>https://acme.my.salesforce.com/services/Soap/c/62.0/00D000000000001'
-             '</EnterpriseUrl><PartnerUrl>https://acme.my.salesforce.com/services/Soap/u/62.0/'
-             '00D000000000001</PartnerUrl>']
-    for nid, rec in notifications:
-        parts.append(f'<Notification><Id>{nid}</Id><sObject xsi:type="sf:CampaignMember" '
-                     'xmlns:sf="urn:sobject.enterprise.soap.sforce.com">'
-                     f'<sf:Id>{rec["Id"]}</sf:Id>')
-        for name in OM_FIELDS:
-            v = rec.get(name)
-            if v is not None:
-                parts.append(f"<sf:{name}>{escape(str(v))}</sf:{name}>")
-        parts.append("</sObject></Notification>")
-    parts.append("</notifications></soapenv:Body></soapenv:Envelope>")
-    return "".join(parts).encode()
+    return lib.cs.outbound_message(notifications, lib.ORG_ID).encode()
 
 
 def mkto_event(person, program_id, status, ts):

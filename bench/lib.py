@@ -10,9 +10,12 @@ import os
 import re
 import socket
 import subprocess
+import sys
 import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(ROOT, "tests", "integration"))
+import cs  # noqa: E402  the integration tests' helpers: HTTP requests, simulator processes
 BIN = os.environ.get("CAMPAIGN_SYNC_BIN", os.path.join(ROOT, "build", "campaign-sync"))
 PY = "/usr/bin/python3"
 CLK_TCK = os.sysconf("SC_CLK_TCK")
@@ -124,26 +127,11 @@ def _safe_cpu(pid):
 
 # ------------------------------------------------------------------ HTTP
 
-class Response:
-    def __init__(self, status, headers, body):
-        self.status, self.headers, self.body = status, headers, body
-
-    def json(self):
-        return json.loads(self.body)
+Response = cs.Response
 
 
 def request(port, method, path, body=None, headers=None, timeout=30):
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
-    try:
-        if isinstance(body, (dict, list)):
-            body = json.dumps(body).encode()
-        elif isinstance(body, str):
-            body = body.encode()
-        conn.request(method, path, body=body, headers=headers or {})
-        r = conn.getresponse()
-        return Response(r.status, r.getheaders(), r.read())
-    finally:
-        conn.close()
+    return cs.request(port, method, path, body, headers, timeout)
 
 
 def admin_headers():
@@ -375,50 +363,21 @@ class Service:
         return rc
 
 
-class Sim:
-    """tests/sim/<script> on a free port; ctl() speaks its /_sim/ control API."""
-
-    def __init__(self, script, workdir, *args):
-        self.script = os.path.join(ROOT, "tests", "sim", script)
-        self.args = [str(a) for a in args]
-        self.log = open(os.path.join(workdir, script + ".stderr"), "ab")
-        self.proc = self.port = None
+class Sim(cs.Sim):
+    """tests/sim/<script> on a free port (cs.Sim), remembered for bench/run.sh's clean-up; its
+    control calls may take long (seeding 10,000 people)."""
 
     @property
     def pid(self):
         return self.proc.pid if self.proc else None
 
     def start(self):
-        self.proc = subprocess.Popen([PY, self.script, "--port", "0", *self.args],
-                                     stdout=subprocess.PIPE, stderr=self.log)
+        super().start()
         _remember(self.proc)
-        line = self.proc.stdout.readline().decode()
-        if not line.startswith("READY port="):
-            raise RuntimeError(f"{self.script} did not start: {line!r}")
-        self.port = int(line.strip().split("=")[1])
         return self
 
-    @property
-    def url(self):
-        return f"http://127.0.0.1:{self.port}"
-
-    def stop(self):
-        if self.proc and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        self.proc = None
-        self.log.close()
-
     def ctl(self, method, path, body=None, timeout=300):
-        r = request(self.port, method, "/_sim/" + path, body,
-                    {"Content-Type": "application/json"} if body is not None else {}, timeout)
-        if r.status >= 300:
-            raise RuntimeError(f"sim {method} {path}: {r.status} {r.body[:300]!r}")
-        return r.json() if r.body else None
+        return super().ctl(method, path, body, timeout)
 
 
 def crm_env(sf, mk, **extra):

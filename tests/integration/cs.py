@@ -11,6 +11,7 @@ import socket
 import subprocess
 import tempfile
 import time
+from xml.sax.saxutils import escape
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 BIN = os.environ.get("CAMPAIGN_SYNC_BIN", os.path.join(ROOT, "build", "campaign-sync"))
@@ -157,6 +158,37 @@ def request(port, method, path, body=None, headers=None, timeout=10):
         return Response(r.status, r.getheaders(), r.read())
     finally:
         conn.close()
+
+
+OM_NS = "http://soap.sforce.com/2005/09/outbound"
+OM_FIELDS = ["CampaignId", "CompanyOrAccount", "ContactId", "Email", "FirstName",
+             "LastModifiedById", "LastModifiedDate", "LastName", "LeadId", "Status"]
+
+
+def outbound_message(notifications, org_id=ORG_ID):
+    """One SOAP Outbound Message on CampaignMember, as text; notifications: [(notification id,
+    record dict of CampaignMember fields as the Salesforce simulator shows them)]; fields
+    without a value are left out, as Salesforce does."""
+    parts = ['<?xml version="1.0" encoding="UTF-8"?>\n'
+             '<soapenv:Envelope xmlns:soapenv="http://schemas.xmlsoap.org/soap/envelope/" '
+             'xmlns:xsd="http://www.w3.org/2001/XMLSchema" '
+             'xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance"><soapenv:Body>'
+             f'<notifications xmlns="{OM_NS}"><OrganizationId>{org_id}</OrganizationId>'
+             '<ActionId>04kSm0000000Om1AAA</ActionId><SessionId xsi:nil="true"/>'
+             '<EnterpriseUrl>https://acme.my.salesforce.com/services/Soap/c/62.0/00D000000000001'
+             '</EnterpriseUrl><PartnerUrl>https://acme.my.salesforce.com/services/Soap/u/62.0/'
+             '00D000000000001</PartnerUrl>']
+    for nid, rec in notifications:
+        parts.append(f'<Notification><Id>{nid}</Id><sObject xsi:type="sf:CampaignMember" '
+                     'xmlns:sf="urn:sobject.enterprise.soap.sforce.com">'
+                     f'<sf:Id>{rec["Id"]}</sf:Id>')
+        for name in OM_FIELDS:
+            v = rec.get(name)
+            if v is not None:
+                parts.append(f"<sf:{name}>{escape(str(v))}</sf:{name}>")
+        parts.append("</sObject></Notification>")
+    parts.append("</notifications></soapenv:Body></soapenv:Envelope>")
+    return "".join(parts)
 
 
 def base_env(redis_url, workdir, **extra):
@@ -324,11 +356,12 @@ class Sim:
                 self.proc.wait(10)
             except subprocess.TimeoutExpired:
                 self.proc.kill()
+                self.proc.wait()
         self.log.close()
 
-    def ctl(self, method, path, body=None):
+    def ctl(self, method, path, body=None, timeout=10):
         r = request(self.port, method, "/_sim/" + path, body,
-                    {"Content-Type": "application/json"} if body is not None else {})
+                    {"Content-Type": "application/json"} if body is not None else {}, timeout)
         assert r.status < 300, f"sim {method} {path}: {r.status} {r.body[:300]!r}"
         return r.json() if r.body else None
 

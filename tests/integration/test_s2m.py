@@ -16,7 +16,6 @@ import re
 import threading
 import time
 from datetime import datetime, timedelta, timezone
-from xml.sax.saxutils import escape
 
 import pytest
 
@@ -27,7 +26,6 @@ CALLS_PER_20S = 20  # the simulator's limit and MARKETO_CALLS_PER_20S
 MAX_CONCURRENT = 3  # the simulator's limit and MARKETO_MAX_CONCURRENT (< 4 worker threads + pollers)
 HUMAN = "005000000000002AAA"        # the Salesforce simulator's human user
 INTEGRATION = "005000000000001AAA"  # SF_INTEGRATION_USER_ID (cs.crm_env)
-OM_NS = "http://soap.sforce.com/2005/09/outbound"
 # Marketo's "Webinar" channel in the simulator (steps 10, 20, 30, 40, 40).
 WEBINAR = ["Invited", "Registered", "No Show", "Attended", "Attended On-demand"]
 RESPONDED = {"Attended", "Attended On-demand"}
@@ -64,35 +62,9 @@ def soap_time(dt=None):
     return dt.strftime("%Y-%m-%dT%H:%M:%S.") + f"{dt.microsecond // 1000:03d}Z"
 
 
-OM_FIELDS = ["CampaignId", "CompanyOrAccount", "ContactId", "Email", "FirstName", "LastModifiedById",
-             "LastModifiedDate", "LastName", "LeadId", "Status"]
-
-
 def om_body(records):
-    """One SOAP Outbound Message on CampaignMember with one Notification per record (a dict of
-    CampaignMember fields as the Salesforce simulator shows them); fields without a value are
-    left out, as Salesforce does."""
-    parts = ['<?xml version="1.0" encoding="UTF-8"?>\n'
-             '<soapenv:Envelope xmlns:soapenv="http://schemas.xmlsoap.org/soap/envelope/" '
-             'xmlns:xsd="http://www.w3.org/2001/XMLSchema" '
-             'xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance"><soapenv:Body>'
-             f'<notifications xmlns="{OM_NS}"><OrganizationId>{cs.ORG_ID}</OrganizationId>'
-             '<ActionId>04kSm0000000Om1AAA</ActionId><SessionId xsi:nil="true"/>'
-             '<EnterpriseUrl>https://acme.my.salesforce.com/services/Soap/c/62.0/00D000000000001'
-             '</EnterpriseUrl><PartnerUrl>https://acme.my.salesforce.com/services/Soap/u/62.0/'
-             '00D000000000001</PartnerUrl>']
-    for rec in records:
-        parts.append(f'<Notification><Id>{notification_id()}</Id>'
-                     '<sObject xsi:type="sf:CampaignMember" '
-                     'xmlns:sf="urn:sobject.enterprise.soap.sforce.com">'
-                     f'<sf:Id>{rec["Id"]}</sf:Id>')
-        for name in OM_FIELDS:
-            v = rec.get(name)
-            if v is not None:
-                parts.append(f"<sf:{name}>{escape(str(v))}</sf:{name}>")
-        parts.append("</sObject></Notification>")
-    parts.append("</notifications></soapenv:Body></soapenv:Envelope>")
-    return "".join(parts)
+    """One Outbound Message with one Notification (a fresh id) per CampaignMember record."""
+    return cs.outbound_message([(notification_id(), rec) for rec in records])
 
 
 def changed(member, status=None, by=HUMAN, when=None):
