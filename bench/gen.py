@@ -14,16 +14,10 @@ from datetime import datetime, timezone
 
 import lib
 
-_CHECKSUM = "ABCDEFGHIJKLMNOPQRSTUVWXYZ012345"
 _B62 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
 
 
-def to18(id15):
-    out = ""
-    for chunk in range(3):
-        bits = sum(1 << j for j, ch in enumerate(id15[chunk * 5:chunk * 5 + 5]) if "A" <= ch <= "Z")
-        out += _CHECKSUM[bits]
-    return id15 + out
+to18 = lib.cs.to18
 
 
 class NotificationIds:

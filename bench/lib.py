@@ -8,7 +8,6 @@ import http.client
 import json
 import os
 import re
-import socket
 import subprocess
 import sys
 import time
@@ -49,21 +48,11 @@ def stop_all():
     _started.clear()
 
 
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+free_port = cs.free_port
 
 
 def wait_until(pred, timeout, interval=0.05, what="condition"):
-    deadline = time.monotonic() + timeout
-    while True:
-        v = pred()
-        if v:
-            return v
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"timed out after {timeout}s waiting for {what}")
-        time.sleep(interval)
+    return cs.wait_until(pred, timeout, interval, what)
 
 
 # ------------------------------------------------------------------ /proc
@@ -226,74 +215,26 @@ def quantiles(values, qs=(0.5, 0.99)):
 
 # ------------------------------------------------------------------ processes
 
-class Redis:
-    """A redis-server of our own on a free port (AOF with fsync always by default)."""
-
-    def __init__(self, workdir, appendonly=True, fsync="always"):
-        self.port = free_port()
-        self.dir = os.path.join(workdir, f"redis-{self.port}")
-        os.makedirs(self.dir, exist_ok=True)
-        self.appendonly, self.fsync = appendonly, fsync
-        self.proc = None
-
-    @property
-    def url(self):
-        return f"redis://127.0.0.1:{self.port}/0"
+class _Remembered:
+    """A child process (cs.Redis, cs.Sim) whose pid bench/run.sh stops on exit."""
 
     @property
     def pid(self):
         return self.proc.pid if self.proc else None
 
     def start(self):
-        self.proc = subprocess.Popen(
-            ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--dir", self.dir,
-             "--save", "", "--daemonize", "no", "--appendonly",
-             "yes" if self.appendonly else "no", "--appendfsync", self.fsync,
-             "--logfile", os.path.join(self.dir, "log")])
+        super().start()
         _remember(self.proc)
-        wait_until(self.ping, 10, what="redis-server")
         return self
 
-    def ping(self):
-        try:
-            return self.cmd("PING") == "PONG"
-        except OSError:
-            return False
 
-    def stop(self):
-        if self.proc and self.proc.poll() is None:
-            self.proc.terminate()
-            self.proc.wait(15)
-        self.proc = None
+class Redis(_Remembered, cs.Redis):
+    """cs.Redis with AOF and fsync always by default, remembered for bench/run.sh's clean-up;
+    its commands may take long (a loaded Redis)."""
 
-    def cmd(self, *args):
-        with socket.create_connection(("127.0.0.1", self.port), timeout=30) as s:
-            out = b"*%d\r\n" % len(args)
-            for a in args:
-                a = a if isinstance(a, bytes) else str(a).encode()
-                out += b"$%d\r\n%s\r\n" % (len(a), a)
-            s.sendall(out)
-            return _read_resp(s.makefile("rb"))
-
-
-def _read_resp(f):
-    line = f.readline()
-    if not line:
-        raise OSError("redis closed the connection")
-    kind, rest = line[:1], line[1:-2]
-    if kind == b"+":
-        return rest.decode()
-    if kind == b"-":
-        raise RuntimeError(rest.decode())
-    if kind == b":":
-        return int(rest)
-    if kind == b"$":
-        n = int(rest)
-        return None if n < 0 else f.read(n + 2)[:-2].decode("utf-8", "replace")
-    if kind == b"*":
-        n = int(rest)
-        return None if n < 0 else [_read_resp(f) for _ in range(n)]
-    raise OSError(f"bad RESP line {line!r}")
+    def __init__(self, workdir, appendonly=True, fsync="always"):
+        super().__init__(workdir, appendonly, fsync)
+        self.timeout = 30
 
 
 class Service:
@@ -363,18 +304,9 @@ class Service:
         return rc
 
 
-class Sim(cs.Sim):
+class Sim(_Remembered, cs.Sim):
     """tests/sim/<script> on a free port (cs.Sim), remembered for bench/run.sh's clean-up; its
     control calls may take long (seeding 10,000 people)."""
-
-    @property
-    def pid(self):
-        return self.proc.pid if self.proc else None
-
-    def start(self):
-        super().start()
-        _remember(self.proc)
-        return self
 
     def ctl(self, method, path, body=None, timeout=300):
         return super().ctl(method, path, body, timeout)

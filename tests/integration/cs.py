@@ -60,6 +60,7 @@ class Redis:
         self.appendonly = appendonly
         self.fsync = fsync
         self.proc = None
+        self.timeout = 5  # seconds per command
 
     @property
     def url(self):
@@ -88,7 +89,7 @@ class Redis:
 
     def cmd(self, *args):
         """One command over RESP, without a client library."""
-        with socket.create_connection(("127.0.0.1", self.port), timeout=5) as s:
+        with socket.create_connection(("127.0.0.1", self.port), timeout=self.timeout) as s:
             out = b"*%d\r\n" % len(args)
             for a in args:
                 a = a if isinstance(a, bytes) else str(a).encode()
@@ -158,6 +159,18 @@ def request(port, method, path, body=None, headers=None, timeout=10):
         return Response(r.status, r.getheaders(), r.read())
     finally:
         conn.close()
+
+
+_CHECKSUM = "ABCDEFGHIJKLMNOPQRSTUVWXYZ012345"
+
+
+def to18(id15):
+    """A 15-character Salesforce id in its 18-character form (the case-safe suffix)."""
+    out = ""
+    for chunk in range(3):
+        bits = sum(1 << j for j, ch in enumerate(id15[chunk * 5:chunk * 5 + 5]) if "A" <= ch <= "Z")
+        out += _CHECKSUM[bits]
+    return id15 + out
 
 
 OM_NS = "http://soap.sforce.com/2005/09/outbound"

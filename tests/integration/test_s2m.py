@@ -35,17 +35,11 @@ DELETE_CALL = re.compile(r"^/rest/v1/programs/(\d+)/members/delete\.json$")
 
 # ------------------------------------------------------------------ Outbound Messages by hand
 
-_CHECKSUM = "ABCDEFGHIJKLMNOPQRSTUVWXYZ012345"
 _B62 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
 _nid = itertools.count(1)
 
 
-def to18(id15):
-    out = ""
-    for chunk in range(3):
-        bits = sum(1 << j for j, ch in enumerate(id15[chunk * 5:chunk * 5 + 5]) if "A" <= ch <= "Z")
-        out += _CHECKSUM[bits]
-    return id15 + out
+to18 = cs.to18
 
 
 def notification_id():
