@@ -90,7 +90,6 @@ typedef struct {
     char sf_person[EV_SFID_MAX];
     char cm_id[EV_SFID_MAX];
     bool backward;
-    bool drop_counted;   /* counted in dropped_total already (a drop is counted once) */
 } item;
 
 typedef struct {
@@ -1127,7 +1126,11 @@ static void replan_with_lead(batch *b) {
             continue;
         }
         if (it->st.known || it->st.mkto_pending_ms || it->st.sf_pending_ms) replan(b, it);
-        if (it->p.kind == PLAN_DROP) it->state = IT_DROP;
+        if (it->p.kind == PLAN_DROP) {
+            it->state = IT_DROP;
+            if (it->p.reason != DROP_UNMAPPED && it->p.reason != DROP_ECHO)
+                metrics_add(M_EVENTS_DROPPED, 1, plan_drop_reason_name(it->p.reason));
+        }
     }
 }
 
@@ -1395,9 +1398,16 @@ static void finish(batch *b) {
     free(acks);
 }
 
-/* Applies entries[0..n); the heartbeat keeps entries[0..nhold) alive meanwhile (nhold >= n:
- * the rest of the read waits its turn without being claimed by another worker). */
-static void process(wctx *w, store_entry *entries, size_t n, size_t nhold) {
+/* A queued entry parsed once per read: its event, or why it could not be read. */
+typedef struct {
+    event ev;
+    char why[128]; /* empty: parsed */
+} parsed_entry;
+
+/* Applies entries[0..n) (parsed as *pe[0..n)); the heartbeat keeps entries[0..nhold) alive
+ * meanwhile (nhold >= n: the rest of the read waits its turn, not claimed by another worker). */
+static void process(wctx *w, store_entry *entries, const parsed_entry *const *pe, size_t n,
+                    size_t nhold) {
     char err[STORE_ERR_MAX];
     char token[200];
     batch b = {w, calloc(n, sizeof(item)), n, token, NULL, 0, 0, 0};
@@ -1411,11 +1421,11 @@ static void process(wctx *w, store_entry *entries, size_t n, size_t nhold) {
     for (size_t i = 0; i < n; i++) {
         item *it = &b.items[i];
         it->e = &entries[i];
-        char why[128];
-        if (event_from_json(it->e->json, it->e->len, &it->ev, why, sizeof why) != 0) {
-            fail(it, IT_DEAD, NULL, -1, "unreadable queued event: %s", why);
+        if (pe[i]->why[0]) {
+            fail(it, IT_DEAD, NULL, -1, "unreadable queued event: %s", pe[i]->why);
             continue;
         }
+        it->ev = pe[i]->ev;
         it->parsed = true;
         if (load_mapping(&b, it, err, sizeof err) != 0) goto redis_down;
         /* Marketo events (and deletions found by the poller) name the Marketo lead. */
@@ -1461,7 +1471,6 @@ static void process(wctx *w, store_entry *entries, size_t n, size_t nhold) {
         case PLAN_APPLY: break;
         case PLAN_DROP:
             it->state = IT_DROP;
-            it->drop_counted = true;
             metrics_add(M_EVENTS_DROPPED, 1, plan_drop_reason_name(it->p.reason));
             record_drop(w, it);
             if (log_enabled(LOG_DEBUG))
@@ -1481,14 +1490,6 @@ static void process(wctx *w, store_entry *entries, size_t n, size_t nhold) {
     }
     apply_salesforce(&b);
     apply_marketo(&b);
-    /* Dropped after a re-plan with the recorded state (Salesforce-side items). */
-    for (size_t i = 0; i < n; i++) {
-        item *it = &b.items[i];
-        if (it->state == IT_DROP && it->p.kind == PLAN_DROP && !it->drop_counted && it->lead[0] &&
-            it->ev.source == SRC_SALESFORCE && it->p.reason != DROP_UNMAPPED &&
-            it->p.reason != DROP_ECHO)
-            metrics_add(M_EVENTS_DROPPED, 1, plan_drop_reason_name(it->p.reason));
-    }
     finish(&b);
     store_progress_mark(w->st, err, sizeof err);
     goto unlock;
@@ -1510,49 +1511,51 @@ out:
     free(got);
 }
 
-/* Whether an entry's change goes to Marketo (it came from Salesforce). */
-static bool marketo_bound(const store_entry *e) {
-    cJSON *o = cJSON_ParseWithLength(e->json, e->len);
-    const cJSON *src = cJSON_GetObjectItemCaseSensitive(o, "source");
-    bool yes = cJSON_IsString(src) && !strcmp(src->valuestring, event_source_name(SRC_SALESFORCE));
-    cJSON_Delete(o);
-    return yes;
+/* Salesforce-bound (or unreadable, to be dead-lettered) rather than Marketo-bound. */
+static bool first_half(const parsed_entry *p) {
+    return p->why[0] || p->ev.source != SRC_SALESFORCE;
 }
 
 /* Salesforce-bound changes first, then Marketo-bound ones, each in queue order and each as
  * its own batch: the Salesforce side is then acknowledged without waiting for Marketo's
- * slower, rate-limited calls, and a spent Marketo budget holds up only Marketo's side. */
+ * slower, rate-limited calls, and a spent Marketo budget holds up only Marketo's side.
+ * (Out of memory, the read is left pending: the claim loop hands it out again.) */
 static void process_by_direction(wctx *w, store_entry *entries, size_t n) {
+    parsed_entry *pe = malloc(n * sizeof *pe);
+    const parsed_entry **order = malloc(n * sizeof *order);
     store_entry *sorted = malloc(n * sizeof *sorted);
-    bool *to_mkto = calloc(n, sizeof *to_mkto);
-    if (!sorted || !to_mkto) {
-        free(sorted);
-        free(to_mkto);
-        process(w, entries, n, n);
-        return;
+    size_t nsf = 0;
+    if (pe && order && sorted) {
+        for (size_t i = 0; i < n; i++) {
+            pe[i].why[0] = '\0';
+            if (event_from_json(entries[i].json, entries[i].len, &pe[i].ev, pe[i].why,
+                                sizeof pe[i].why) != 0 && !pe[i].why[0])
+                snprintf(pe[i].why, sizeof pe[i].why, "not an event");
+            if (first_half(&pe[i])) nsf++;
+        }
+        /* A stable partition: Salesforce-bound (and unreadable) entries, then the rest. */
+        for (size_t i = 0, a = 0, m = nsf; i < n; i++) {
+            size_t to = first_half(&pe[i]) ? a++ : m++;
+            sorted[to] = entries[i];
+            order[to] = &pe[i];
+        }
+        memcpy(entries, sorted, n * sizeof *entries); /* the same entries, reordered */
+        if (nsf) process(w, entries, order, nsf, n);
+        if (n > nsf && !atomic_load(&w->pool->stop)) {
+            /* One thread of the pool waits for a spent Marketo budget; the others take only
+             * a permit free at once and otherwise put their Marketo-bound events aside, so
+             * that Salesforce-bound events never queue behind the Marketo budget (bench: p50
+             * toward Salesforce was BUDGET_WAIT_MS with every thread waiting). */
+            bool waiter = !atomic_exchange(&w->pool->mkto_waiter, true);
+            w->c->budget.max_wait_ms = waiter ? BUDGET_WAIT_MS : 1;
+            process(w, entries + nsf, order + nsf, n - nsf, n - nsf);
+            if (waiter) atomic_store(&w->pool->mkto_waiter, false);
+            w->c->budget.max_wait_ms = BUDGET_WAIT_MS;
+        }
     }
-    size_t nsf = 0, k = 0;
-    for (size_t i = 0; i < n; i++)
-        if (!(to_mkto[i] = marketo_bound(&entries[i]))) nsf++;
-    for (size_t i = 0; i < n; i++)
-        if (!to_mkto[i]) sorted[k++] = entries[i];
-    for (size_t i = 0; i < n; i++)
-        if (to_mkto[i]) sorted[k++] = entries[i];
-    memcpy(entries, sorted, n * sizeof *entries); /* the same entries, reordered */
+    free(pe);
+    free(order);
     free(sorted);
-    free(to_mkto);
-    if (nsf) process(w, entries, nsf, n);
-    if (n > nsf && !atomic_load(&w->pool->stop)) {
-        /* One thread of the pool waits for a spent Marketo budget; the others take only a
-         * permit free at once and otherwise put their Marketo-bound events aside, so that
-         * Salesforce-bound events never queue behind the Marketo budget (bench: p50 toward
-         * Salesforce was BUDGET_WAIT_MS with every thread waiting). */
-        bool waiter = !atomic_exchange(&w->pool->mkto_waiter, true);
-        w->c->budget.max_wait_ms = waiter ? BUDGET_WAIT_MS : 1;
-        process(w, entries + nsf, n - nsf, n - nsf);
-        if (waiter) atomic_store(&w->pool->mkto_waiter, false);
-        w->c->budget.max_wait_ms = BUDGET_WAIT_MS;
-    }
 }
 
 /* ---------------------------------------------------------------- the loop */

@@ -230,6 +230,21 @@ def no_dead_letters(w):
 
 # ------------------------------------------------------------------ 1. add, change, remove
 
+def test_unreadable_queued_entry_is_dead_lettered_and_its_read_applied(world):
+    w = world
+    cid, pid = w.campaign(), w.program()
+    ann = w.person("ann", sf="contact")
+    w.start()
+    w.map(pid, cid, enabled=True)
+    # Something other than our ingest wrote to the queue: it must not hold up the changes
+    # read with it.
+    w.redis.cmd("XADD", "cs:events", "*", "event", "{not json", "attempts", "0")
+    assert w.send(hook(ann, at(0), pid, "Registered")) == {"accepted": 1, "duplicates": 0}
+    w.wait_status(cid, ann.email, "Registered")
+    dead = cs.wait_until(w.dead_letters, T, what="the unreadable entry dead-lettered")
+    assert len(dead) == 1 and dead[0]["error"].startswith("unreadable queued event: "), dead
+
+
 def test_add_change_remove_and_metrics(world):
     w = world
     cid, pid = w.campaign(), w.program()
