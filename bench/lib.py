@@ -314,9 +314,7 @@ class Sim(_Remembered, cs.Sim):
 
 def crm_env(sf, mk, **extra):
     """Environment pointing serve/worker processes at the two simulators."""
-    env = {"SF_LOGIN_URL": sf.url, "SF_CLIENT_ID": "sim-sf-client",
-           "SF_CLIENT_SECRET": "sim-sf-secret", "MARKETO_BASE_URL": mk.url,
-           "MARKETO_CLIENT_ID": "sim-mkto-client", "MARKETO_CLIENT_SECRET": "sim-mkto-secret",
+    env = {**cs.NOWHERE_CRMS, "SF_LOGIN_URL": sf.url, "MARKETO_BASE_URL": mk.url,
            "SF_INTEGRATION_USER_ID": INTEGRATION_USER}
     env.update({k: str(v) for k, v in extra.items()})
     return env
