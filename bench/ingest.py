@@ -89,9 +89,10 @@ def run(workdir, seconds=10, conns=64, threads=2, log=print):
         res["runs"]["healthz"] = _one(svc, redis, url + "/healthz", "healthz.lua", ["Hz", "1"], 1,
                                       threads, conns, seconds, "healthz", log)
         # The queue ceiling: XADD of an event-sized entry on the same Redis, 64 clients.
-        sample = redis.cmd("XRANGE", "cs:events", "-", "+", "COUNT", "1")
+        sample = (redis.cmd("XRANGE", lib.cs.STREAM_SF, "-", "+", "COUNT", "1")
+                  or redis.cmd("XRANGE", lib.cs.STREAM_MKTO, "-", "+", "COUNT", "1"))
         payload = sample[0][1][1] if sample else "x" * 430
-        res["queue_length_after"] = redis.cmd("XLEN", "cs:events")
+        res["queue_length_after"] = lib.cs.queue_len(redis)
         for key, pipe, n in (("redis_xadd", 1, 250_000), ("redis_xadd_p16", 16, 1_000_000)):
             try:
                 cpu = lib.CpuMeter({"redis": redis.pid}).start()

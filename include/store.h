@@ -2,13 +2,21 @@
  *
  * Owns the Redis connection (the only module that includes hiredis) and the key layout
  * (campaign ids in keys are their first 15 characters, so 15- and 18-character forms meet):
- *   cs:events                 stream of queued events: fields `event` (event JSON),
- *                             `attempts`, `error` (last failure); consumer group `workers`
+ *   cs:events:sf, cs:events:mkto
+ *                             the two queues: streams of the events received from Salesforce
+ *                             (applied toward Marketo) and from Marketo (toward Salesforce);
+ *                             fields `event` (event JSON), `attempts`, `error` (last
+ *                             failure); consumer group `workers` on each. Two queues so that
+ *                             changes toward Salesforce never wait in line behind the
+ *                             rate-limited ones toward Marketo, and the latter gather in
+ *                             order while Marketo's budget is spent
  *   cs:dedup:<sf|mkto>:<id>   de-duplication key of a received event (value: stream id),
  *                             expires after STORE_DEDUP_TTL_S
- *   cs:retry, cs:retry:recv   events waiting for a retry: zsets of the same members scored by
- *                             due time and by receive time
- *   cs:dead:<id>, cs:deadletters  dead letters (JSON) and their index by time
+ *   cs:retry, cs:retry:recv   events waiting for a retry (of both queues; each member names
+ *                             its queue): zsets of the same members scored by due time and by
+ *                             receive time
+ *   cs:dead:<id>, cs:deadletters  dead letters (JSON) and their index by time; the id is the
+ *                             entry id it had, made unique across the two queues
  *   cs:parked:<programId>, cs:parked:programs  events of a disabled mapping, in order
  *   cs:mapping:<programId>, cs:mapping:campaign:<campaignId>, cs:mappings
  *                             mappings (JSON), the campaign index, the list by program id
@@ -37,8 +45,15 @@
 
 #define STORE_ERR_MAX 256
 #define STORE_DEDUP_TTL_S (26 * 3600) /* > Salesforce's 24 h redelivery window */
-#define STORE_STREAM "cs:events"
 #define STORE_GROUP "workers"
+
+/* The queues, named by where their events come from. */
+typedef enum { STORE_Q_SF = 0, STORE_Q_MKTO = 1 } store_queue;
+#define STORE_NQUEUES 2
+/* The stream key of a queue ("cs:events:sf", "cs:events:mkto"). */
+const char *store_stream(store_queue q);
+/* The queue an event goes to: the one of its source. */
+store_queue store_queue_of(const event *ev);
 
 typedef struct store store;
 
@@ -49,12 +64,13 @@ void store_free(store *s);
 /* PING with the given timeout; 0 when Redis answered, -1 with the reason in err. */
 int store_ping(store *s, int timeout_ms, char *err, size_t errlen);
 
-/* Appends n events, skipping those whose de-duplication key exists, atomically.
+/* Appends n events, each to its source's queue, skipping those whose de-duplication key exists, atomically.
  * added[i] is set to true for an event stored, false for a duplicate. Returns 0, or -1 when
  * Redis could not take them (then nothing of the batch was stored). */
 int store_enqueue(store *s, const event *evs, size_t n, bool *added, char *err, size_t errlen);
 
-/* Events waiting (depth) and the age of the oldest, in seconds (0 when empty). */
+/* Events waiting in both queues (depth) and the age of the oldest, in seconds (0 when
+ * empty). */
 int store_queue_stats(store *s, long long *depth, double *oldest_age_s, char *err,
                       size_t errlen);
 
@@ -62,6 +78,7 @@ int store_queue_stats(store *s, long long *depth, double *oldest_age_s, char *er
 
 typedef struct {
     char id[32];        /* stream entry id */
+    store_queue q;      /* the queue it was read from */
     char *json;         /* event JSON (malloc'd) */
     size_t len;
     int attempts;       /* failed tries so far */
@@ -70,25 +87,27 @@ typedef struct {
 
 void store_entries_free(store_entry *e, size_t n);
 
-/* Creates the consumer group when missing (also after Redis lost it). */
+/* Creates the consumer groups when missing (also after Redis lost them). */
 int store_group_ensure(store *s, char *err, size_t errlen);
 
-/* Reads up to max new entries for consumer, waiting up to block_ms. *out is malloc'd (free
- * with store_entries_free); returns the count, or -1 with err. */
-long store_read(store *s, const char *consumer, size_t max, int block_ms, store_entry **out,
+/* Reads up to max new entries of each queue q with want[q] for consumer, waiting up to
+ * block_ms for any (< 0: not at all). *out is malloc'd (free with store_entries_free); returns the count, or
+ * -1 with err. */
+long store_read(store *s, const char *consumer, const bool want[STORE_NQUEUES], size_t max,
+                int block_ms, store_entry **out, char *err, size_t errlen);
+
+/* Claims entries of queue q that another consumer has held for at least min_idle_ms. */
+long store_claim(store *s, store_queue q, const char *consumer, long min_idle_ms, size_t max,
+                 store_entry **out, char *err, size_t errlen);
+
+/* Resets the idle time of entries of queue q that consumer holds (XCLAIM ... JUSTID), so
+ * that a worker still working on them is not taken for a stopped one. */
+int store_touch(store *s, store_queue q, const char *consumer, const char *const *ids, size_t n,
                 char *err, size_t errlen);
 
-/* Claims entries that another consumer has held for at least min_idle_ms. */
-long store_claim(store *s, const char *consumer, long min_idle_ms, size_t max, store_entry **out,
-                 char *err, size_t errlen);
-
-/* Resets the idle time of entries consumer holds (XCLAIM ... JUSTID), so that a worker still
- * working on them is not taken for a stopped one. */
-int store_touch(store *s, const char *consumer, const char *const *ids, size_t n, char *err,
-                size_t errlen);
-
-/* Acknowledges and deletes finished entries. */
-int store_ack(store *s, const char *const *ids, size_t n, char *err, size_t errlen);
+/* Acknowledges and deletes finished entries of queue q. */
+int store_ack(store *s, store_queue q, const char *const *ids, size_t n, char *err,
+              size_t errlen);
 
 /* Moves an entry to the retry set, due at due_ms, with attempts and the error kept. */
 int store_retry(store *s, const store_entry *e, int attempts, int64_t due_ms,
@@ -97,7 +116,7 @@ int store_retry(store *s, const store_entry *e, int attempts, int64_t due_ms,
 /* Puts an entry back for another worker at once (a member lock was busy); attempts kept. */
 int store_defer(store *s, const store_entry *e, int64_t due_ms, char *err, size_t errlen);
 
-/* Moves retries due by now_ms back into the stream; returns how many. */
+/* Moves retries due by now_ms back into their queues; returns how many. */
 long store_promote_due(store *s, int64_t now_ms, size_t max, char *err, size_t errlen);
 
 /* Moves an entry to the dead-letter list with the reason; returns 0 or -1. */
@@ -105,7 +124,7 @@ int store_dead_letter(store *s, const store_entry *e, int attempts, const char *
                       char *err, size_t errlen);
 
 /* Parks an entry of a disabled mapping; store_unpark puts a program's parked entries back
- * into the stream, in order, and returns how many. */
+ * into their queues, in order, and returns how many. */
 int store_park(store *s, const store_entry *e, const char *program_id, char *err,
                size_t errlen);
 long store_unpark(store *s, const char *program_id, char *err, size_t errlen);
@@ -214,6 +233,22 @@ int store_unlock_many(store *s, const char *const *keys, size_t n, const char *t
 long store_mkto_acquire(store *s, const char *token, int calls_per_window, long window_ms,
                         int max_concurrent, char *err, size_t errlen);
 int store_mkto_release(store *s, const char *token, char *err, size_t errlen);
+
+/* Whether a worker may read the queue toward Marketo (STORE_Q_SF) now: 0, or the ms to wait
+ * (-1 on a Redis error). Reading waits for a permit of the budget above and, unless
+ * full_batch events wait, also for the pace: the calls made (every permit counts, in every
+ * process) may run only a few ahead of one per window / calls_per_window (cs:mkto:pace).
+ * So a steady stream is written in calls spaced evenly, each carrying what gathered since
+ * the last, instead of the window's calls being spent at once on a few changes each and the
+ * rest waiting for the next window. A light load is not held by the pace: *mode says how
+ * much a read that returned 0 may take. */
+typedef enum {
+    STORE_GATE_GO = 0, /* any amount, waiting for the first to come */
+    STORE_GATE_NOW,    /* fewer than light wait: those, without waiting for more */
+    STORE_GATE_LIGHT   /* none waits: fewer than light of what comes first */
+} store_gate_mode;
+long store_mkto_gate(store *s, int calls_per_window, int max_concurrent, long full_batch,
+                     long light, store_gate_mode *mode, char *err, size_t errlen);
 
 /* The Marketo budget as mkto_client's limiter: one per client (thread). acquire waits for a
  * permit (returns -1 when Redis fails or *stop becomes true); with max_wait_ms > 0 it waits

@@ -37,16 +37,18 @@ typedef struct {
 } script;
 
 /* Appends events whose de-duplication key is absent, and sets that key to the new entry's
- * id, in one atomic step. KEYS: stream, dedup keys...; ARGV: ttl, event JSON... */
+ * id, in one atomic step. KEYS: per event its stream and its dedup key; ARGV: ttl, event
+ * JSON... */
 static script enqueue_script = {
     "local out = {}\n"
-    "for i = 2, #KEYS do\n"
-    "  if redis.call('EXISTS', KEYS[i]) == 1 then\n"
-    "    out[i - 1] = false\n"
+    "for i = 1, #KEYS / 2 do\n"
+    "  if redis.call('EXISTS', KEYS[2 * i]) == 1 then\n"
+    "    out[i] = false\n"
     "  else\n"
-    "    local id = redis.call('XADD', KEYS[1], '*', 'event', ARGV[i], 'attempts', '0')\n"
-    "    redis.call('SET', KEYS[i], id, 'EX', ARGV[1])\n"
-    "    out[i - 1] = id\n"
+    "    local id = redis.call('XADD', KEYS[2 * i - 1], '*', 'event', ARGV[i + 1], "
+    "'attempts', '0')\n"
+    "    redis.call('SET', KEYS[2 * i], id, 'EX', ARGV[1])\n"
+    "    out[i] = id\n"
     "  end\n"
     "end\n"
     "return out\n",
@@ -68,36 +70,45 @@ static script retry_script = {
     "return 1\n",
     ""};
 
-/* Moves due retries back into the stream. KEYS: stream, retry, retry:recv; ARGV: now, max. */
+/* Moves due retries back into their streams (a member's "q": 1 the second stream).
+ * KEYS: stream of queue 0, retry, retry:recv, stream of queue 1; ARGV: now, max. */
 static script promote_script = {
     "local items = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', ARGV[1], 'LIMIT', 0, "
     "tonumber(ARGV[2]))\n"
     "for _, m in ipairs(items) do\n"
     "  local o = cjson.decode(m)\n"
-    "  redis.call('XADD', KEYS[1], '*', 'event', o.event, 'attempts', tostring(o.attempts), "
-    "'error', o.error or '')\n"
+    "  redis.call('XADD', o.q == 1 and KEYS[4] or KEYS[1], '*', 'event', o.event, "
+    "'attempts', tostring(o.attempts), 'error', o.error or '')\n"
     "  redis.call('ZREM', KEYS[2], m)\n"
     "  redis.call('ZREM', KEYS[3], m)\n"
     "end\n"
     "return #items\n",
     ""};
 
-/* Dead-letters an entry. KEYS: stream, cs:dead:<id>, cs:deadletters; ARGV: group, entry id,
- * item JSON, raw event JSON, at ms. */
+/* Dead-letters an entry under its entry id, or the next free id of the same millisecond
+ * when an entry of the other queue already took it (both streams make ids the same way).
+ * KEYS: stream, cs:deadletters; ARGV: group, entry id, item JSON, raw event JSON, at ms,
+ * queue. Returns the dead letter's id. */
 static script dead_script = {
     "redis.call('XACK', KEYS[1], ARGV[1], ARGV[2])\n"
     "redis.call('XDEL', KEYS[1], ARGV[2])\n"
-    "redis.call('HSET', KEYS[2], 'item', ARGV[3], 'event', ARGV[4])\n"
-    "redis.call('ZADD', KEYS[3], ARGV[5], ARGV[2])\n"
-    "return 1\n",
+    "local ms, seq = string.match(ARGV[2], '^(%d+)-(%d+)$')\n"
+    "local id = ARGV[2]\n"
+    "while redis.call('EXISTS', 'cs:dead:' .. id) == 1 do\n"
+    "  seq = tonumber(seq) + 1; id = ms .. '-' .. seq\n"
+    "end\n"
+    "redis.call('HSET', 'cs:dead:' .. id, 'item', ARGV[3], 'event', ARGV[4], 'q', ARGV[6])\n"
+    "redis.call('ZADD', KEYS[2], ARGV[5], id)\n"
+    "return id\n",
     ""};
 
-/* Re-queues a dead letter past de-duplication. KEYS: cs:dead:<id>, cs:deadletters, stream;
- * ARGV: id. */
+/* Re-queues a dead letter past de-duplication, into the queue it came from. KEYS:
+ * cs:dead:<id>, cs:deadletters, stream of queue 0, stream of queue 1; ARGV: id. */
 static script replay_script = {
     "local ev = redis.call('HGET', KEYS[1], 'event')\n"
     "if not ev then return 0 end\n"
-    "redis.call('XADD', KEYS[3], '*', 'event', ev, 'attempts', '0')\n"
+    "local q = redis.call('HGET', KEYS[1], 'q')\n"
+    "redis.call('XADD', q == '1' and KEYS[4] or KEYS[3], '*', 'event', ev, 'attempts', '0')\n"
     "redis.call('DEL', KEYS[1])\n"
     "redis.call('ZREM', KEYS[2], ARGV[1])\n"
     "return 1\n",
@@ -113,14 +124,14 @@ static script park_script = {
     "return 1\n",
     ""};
 
-/* Puts a program's parked entries back, in order. KEYS: cs:parked:<pid>,
- * cs:parked:programs, stream; ARGV: pid. */
+/* Puts a program's parked entries back into their queues, in order. KEYS: cs:parked:<pid>,
+ * cs:parked:programs, stream of queue 0, stream of queue 1; ARGV: pid. */
 static script unpark_script = {
     "local items = redis.call('LRANGE', KEYS[1], 0, -1)\n"
     "for _, m in ipairs(items) do\n"
     "  local o = cjson.decode(m)\n"
-    "  redis.call('XADD', KEYS[3], '*', 'event', o.event, 'attempts', tostring(o.attempts), "
-    "'error', o.error or '')\n"
+    "  redis.call('XADD', o.q == 1 and KEYS[4] or KEYS[3], '*', 'event', o.event, "
+    "'attempts', tostring(o.attempts), 'error', o.error or '')\n"
     "end\n"
     "redis.call('DEL', KEYS[1])\n"
     "redis.call('SREM', KEYS[2], ARGV[1])\n"
@@ -173,16 +184,22 @@ static script unlock_script = {
     "return n\n",
     ""};
 
-/* Queue depth and the receive time of the oldest waiting event. KEYS: stream, retry,
- * retry:recv, parked:programs. */
+/* Queue depth and the receive time of the oldest waiting event. KEYS: stream of queue 0,
+ * retry, retry:recv, parked:programs, stream of queue 1. */
 static script stats_script = {
-    "local depth = redis.call('XLEN', KEYS[1]) + redis.call('ZCARD', KEYS[2])\n"
+    "local depth = redis.call('XLEN', KEYS[1]) + redis.call('XLEN', KEYS[5]) + "
+    "redis.call('ZCARD', KEYS[2])\n"
     "for _, p in ipairs(redis.call('SMEMBERS', KEYS[4])) do\n"
     "  depth = depth + redis.call('LLEN', 'cs:parked:' .. p)\n"
     "end\n"
     "local oldest = 0\n"
-    "local first = redis.call('XRANGE', KEYS[1], '-', '+', 'COUNT', 1)\n"
-    "if #first > 0 then oldest = tonumber(string.match(first[1][1], '^(%d+)')) end\n"
+    "for _, k in ipairs({KEYS[1], KEYS[5]}) do\n"
+    "  local first = redis.call('XRANGE', k, '-', '+', 'COUNT', 1)\n"
+    "  if #first > 0 then\n"
+    "    local t = tonumber(string.match(first[1][1], '^(%d+)'))\n"
+    "    if oldest == 0 or t < oldest then oldest = t end\n"
+    "  end\n"
+    "end\n"
     "local r = redis.call('ZRANGE', KEYS[3], 0, 0, 'WITHSCORES')\n"
     "if #r > 0 then\n"
     "  local t = tonumber(r[2])\n"
@@ -191,7 +208,16 @@ static script stats_script = {
     "return {depth, tostring(oldest)}\n",
     ""};
 
-/* Shared Marketo budget. KEYS: cs:mkto:calls, cs:mkto:inflight; ARGV: token, calls per
+/* Calls a partial read toward Marketo may run ahead of an even pace (a cell rate
+ * algorithm's tolerance). The pace is window / (calls - burst), so that pace and burst
+ * together stay within the window's calls: a steady stream never hits the window's hard
+ * stop. Lua that sets `burst` and `pace` from the calls per window (ARGV[i]) and `window`. */
+#define MKTO_PACE_LUA(i)                                                                      \
+    "local calls = tonumber(ARGV[" i "])\n"                                                    \
+    "local burst = math.max(1, math.min(3, calls - 1))\n"                                     \
+    "local pace = math.floor(window / math.max(1, calls - burst))\n"
+
+/* Shared Marketo budget. KEYS: cs:mkto:calls, cs:mkto:inflight, cs:mkto:pace; ARGV: token, calls per
  * window, window ms, max concurrent, in-flight lease ms. Uses Redis's clock so that every
  * process counts on the same one. Returns 0 when a permit was taken, else ms to wait. */
 static script mkto_acquire_script = {
@@ -211,7 +237,44 @@ static script mkto_acquire_script = {
     "redis.call('ZADD', KEYS[2], now + tonumber(ARGV[5]), ARGV[1])\n"
     "redis.call('PEXPIRE', KEYS[1], window * 2)\n"
     "redis.call('PEXPIRE', KEYS[2], tonumber(ARGV[5]) * 2)\n"
+    /* The pace: each call moves the time the next partial read may start one share of
+     * the window further (see store_mkto_gate). */
+    MKTO_PACE_LUA("2")
+    "local tat = tonumber(redis.call('GET', KEYS[3]) or '0')\n"
+    "if tat < now then tat = now end\n"
+    "redis.call('SET', KEYS[3], tat + pace, 'PX', window * 2)\n"
     "return 0\n",
+    ""};
+
+/* Whether the Marketo-bound queue may be read now. KEYS: cs:mkto:calls, cs:mkto:inflight,
+ * cs:mkto:pace, the stream; ARGV: calls per window, window ms, max concurrent, group, full
+ * batch, light load. Returns 0 (read now), -2 (read what waits now, without waiting for
+ * more), -3 (nothing waits: read a light load's worth of what comes) or the ms to wait. A full batch goes as soon as the budget has a permit; less waits
+ * until the calls made are no more than a burst ahead of an even pace (a cell rate
+ * algorithm on cs:mkto:pace), unless it is a light load. */
+static script mkto_gate_script = {
+    "local t = redis.call('TIME')\n"
+    "local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)\n"
+    "local window = tonumber(ARGV[2])\n"
+    "redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - window)\n"
+    "redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now)\n"
+    "if redis.call('ZCARD', KEYS[2]) >= tonumber(ARGV[3]) then return 20 end\n"
+    "if redis.call('ZCARD', KEYS[1]) >= tonumber(ARGV[1]) then\n"
+    "  local first = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')\n"
+    "  local wait = tonumber(first[2]) + window - now\n"
+    "  if wait < 1 then wait = 1 end\n"
+    "  return wait\n"
+    "end\n"
+    "local ok, p = pcall(redis.call, 'XPENDING', KEYS[4], ARGV[4])\n"
+    "local waiting = redis.call('XLEN', KEYS[4]) - (ok and p[1] or 0)\n"
+    "if waiting >= tonumber(ARGV[5]) then return 0 end\n"
+    MKTO_PACE_LUA("1")
+    "local ahead = tonumber(redis.call('GET', KEYS[3]) or '0') - now\n"
+    "local over = ahead - (burst - 1) * pace\n"
+    "if over <= 0 then return 0 end\n"
+    "if waiting == 0 then return -3 end\n"
+    "if waiting < tonumber(ARGV[6]) then return -2 end\n"
+    "return over\n",
     ""};
 
 /* Appends audit entries. KEYS: cs:audit; ARGV: max length, entries... */
@@ -512,7 +575,7 @@ int store_ping(store *s, int timeout_ms, char *err, size_t errlen) {
 
 int store_enqueue(store *s, const event *evs, size_t n, bool *added, char *err, size_t errlen) {
     if (n == 0) return 0;
-    size_t argc = 1 + n + 1 + n; /* stream, keys, ttl, payloads */
+    size_t argc = 2 * n + 1 + n; /* (stream, dedup key) per event, ttl, payloads */
     const char **argv = calloc(argc, sizeof *argv);
     size_t *lens = calloc(argc, sizeof *lens);
     char **owned = calloc(2 * n, sizeof *owned);
@@ -524,8 +587,7 @@ int store_enqueue(store *s, const event *evs, size_t n, bool *added, char *err, 
         goto out;
     }
     snprintf(ttl, sizeof ttl, "%d", STORE_DEDUP_TTL_S);
-    argv[0] = STORE_STREAM;
-    argv[n + 1] = ttl;
+    argv[2 * n] = ttl;
     for (size_t i = 0; i < n; i++) {
         size_t klen = strlen(evs[i].id) + 32;
         owned[i] = malloc(klen);
@@ -536,11 +598,12 @@ int store_enqueue(store *s, const event *evs, size_t n, bool *added, char *err, 
         }
         snprintf(owned[i], klen, "cs:dedup:%s:%s",
                  evs[i].source == SRC_SALESFORCE ? "sf" : "mkto", evs[i].id);
-        argv[1 + i] = owned[i];
-        argv[n + 2 + i] = owned[n + i];
+        argv[2 * i] = store_stream(store_queue_of(&evs[i]));
+        argv[2 * i + 1] = owned[i];
+        argv[2 * n + 1 + i] = owned[n + i];
     }
     for (size_t i = 0; i < argc; i++) lens[i] = strlen(argv[i]);
-    r = run_script(s, &enqueue_script, (int)(n + 1), (int)argc, argv, lens, err, errlen);
+    r = run_script(s, &enqueue_script, (int)(2 * n), (int)argc, argv, lens, err, errlen);
     if (!r) goto out;
     if (r->type != REDIS_REPLY_ARRAY || r->elements != n) {
         snprintf(err, errlen, "Redis refused the events: %s",
@@ -561,10 +624,11 @@ out:
 
 int store_queue_stats(store *s, long long *depth, double *oldest_age_s, char *err,
                       size_t errlen) {
-    const char *argv[] = {STORE_STREAM, "cs:retry", "cs:retry:recv", "cs:parked:programs"};
-    size_t lens[4];
-    for (int i = 0; i < 4; i++) lens[i] = strlen(argv[i]);
-    redisReply *r = run_script(s, &stats_script, 4, 4, argv, lens, err, errlen);
+    const char *argv[] = {store_stream(STORE_Q_SF), "cs:retry", "cs:retry:recv",
+                          "cs:parked:programs", store_stream(STORE_Q_MKTO)};
+    size_t lens[5];
+    for (int i = 0; i < 5; i++) lens[i] = strlen(argv[i]);
+    redisReply *r = run_script(s, &stats_script, 5, 5, argv, lens, err, errlen);
     if (!r || reply_error(r, err, errlen)) return -1;
     *depth = 0;
     *oldest_age_s = 0;
@@ -596,6 +660,14 @@ static int get_string(store *s, char *out, size_t size, char *err, size_t errlen
 
 /* ---- worker queue ---- */
 
+const char *store_stream(store_queue q) {
+    return q == STORE_Q_MKTO ? "cs:events:mkto" : "cs:events:sf";
+}
+
+store_queue store_queue_of(const event *ev) {
+    return ev->source == SRC_MARKETO ? STORE_Q_MKTO : STORE_Q_SF;
+}
+
 /* Campaign ids in keys: the case-sensitive 15-character form. */
 static void c15(char out[16], const char *campaign_id) {
     snprintf(out, 16, "%.15s", campaign_id);
@@ -608,26 +680,27 @@ void store_entries_free(store_entry *e, size_t n) {
 }
 
 int store_group_ensure(store *s, char *err, size_t errlen) {
-    redisReply *r = cmdf(s, err, errlen, "XGROUP CREATE %s %s 0 MKSTREAM", STORE_STREAM,
-                         STORE_GROUP);
-    if (!r) return -1;
-    int rc = 0;
-    if (r->type == REDIS_REPLY_ERROR && strncmp(r->str, "BUSYGROUP", 9) != 0) {
-        snprintf(err, errlen, "Redis: %s", r->str);
-        rc = -1;
+    for (int q = 0; q < STORE_NQUEUES; q++) {
+        redisReply *r = cmdf(s, err, errlen, "XGROUP CREATE %s %s 0 MKSTREAM",
+                             store_stream((store_queue)q), STORE_GROUP);
+        if (!r) return -1;
+        bool bad = r->type == REDIS_REPLY_ERROR && strncmp(r->str, "BUSYGROUP", 9) != 0;
+        if (bad) snprintf(err, errlen, "Redis: %s", r->str);
+        freeReplyObject(r);
+        if (bad) return -1;
     }
-    freeReplyObject(r);
-    return rc;
+    return 0;
 }
 
-/* Entries of an XREADGROUP/XAUTOCLAIM answer: [[id, [field, value, ...]], ...]; deleted
- * entries (nil fields) are skipped. */
-static long parse_entries(const redisReply *list, store_entry **out) {
-    *out = NULL;
-    if (!list || list->type != REDIS_REPLY_ARRAY || list->elements == 0) return 0;
-    store_entry *e = calloc(list->elements, sizeof *e);
+/* Appends the entries of an XREADGROUP/XAUTOCLAIM answer of queue q, [[id, [field, value,
+ * ...]], ...], to *out (holding *n); deleted entries (nil fields) are skipped. Returns the
+ * new count, or -1 when out of memory. */
+static long parse_entries(const redisReply *list, store_queue q, store_entry **out, long n) {
+    if (!list || list->type != REDIS_REPLY_ARRAY || list->elements == 0) return n;
+    store_entry *e = realloc(*out, sizeof *e * ((size_t)n + list->elements));
     if (!e) return -1;
-    long n = 0;
+    *out = e;
+    memset(e + n, 0, sizeof *e * list->elements);
     for (size_t i = 0; i < list->elements; i++) {
         const redisReply *it = list->element[i];
         if (it->type != REDIS_REPLY_ARRAY || it->elements < 2 ||
@@ -635,6 +708,7 @@ static long parse_entries(const redisReply *list, store_entry **out) {
             it->element[1]->type != REDIS_REPLY_ARRAY)
             continue;
         store_entry *x = &e[n];
+        x->q = q;
         snprintf(x->id, sizeof x->id, "%s", it->element[0]->str);
         const redisReply *f = it->element[1];
         for (size_t j = 0; j + 1 < f->elements; j += 2) {
@@ -659,15 +733,30 @@ static long parse_entries(const redisReply *list, store_entry **out) {
         }
         n++;
     }
-    *out = e;
     return n;
 }
 
-long store_read(store *s, const char *consumer, size_t max, int block_ms, store_entry **out,
-                char *err, size_t errlen) {
+long store_read(store *s, const char *consumer, const bool want[STORE_NQUEUES], size_t max,
+                int block_ms, store_entry **out, char *err, size_t errlen) {
     *out = NULL;
-    redisReply *r = cmdf(s, err, errlen, "XREADGROUP GROUP %s %s COUNT %ld BLOCK %d STREAMS %s >",
-                         STORE_GROUP, consumer, (long)max, block_ms, STORE_STREAM);
+    char count[24], block[24];
+    snprintf(count, sizeof count, "%zu", max);
+    snprintf(block, sizeof block, "%d", block_ms);
+    const char *argv[16] = {"XREADGROUP", "GROUP", STORE_GROUP, consumer, "COUNT", count,
+                            "BLOCK", block, "STREAMS"};
+    int argc = 9, nq = 0;
+    if (block_ms < 0) { /* no wait: without BLOCK */
+        argv[6] = "STREAMS";
+        argc = 7;
+    }
+    for (int q = 0; q < STORE_NQUEUES; q++)
+        if (want[q]) argv[argc + nq++] = store_stream((store_queue)q);
+    if (nq == 0) return 0;
+    for (int i = 0; i < nq; i++) argv[argc + nq + i] = ">";
+    argc += 2 * nq;
+    size_t lens[16];
+    for (int i = 0; i < argc; i++) lens[i] = strlen(argv[i]);
+    redisReply *r = run(s, argc, argv, lens, err, errlen);
     if (!r) return -1;
     if (r->type == REDIS_REPLY_ERROR) {
         /* Redis restarted without persistence: recreate the group and read again later. */
@@ -678,18 +767,28 @@ long store_read(store *s, const char *consumer, size_t max, int block_ms, store_
         return reply_error(r, err, errlen);
     }
     long n = 0;
-    if (r->type == REDIS_REPLY_ARRAY && r->elements == 1 && r->element[0]->elements == 2)
-        n = parse_entries(r->element[0]->element[1], out);
+    for (size_t i = 0; n >= 0 && r->type == REDIS_REPLY_ARRAY && i < r->elements; i++) {
+        const redisReply *sr = r->element[i]; /* [stream name, entries] */
+        if (sr->type != REDIS_REPLY_ARRAY || sr->elements != 2 || !sr->element[0]->str) continue;
+        store_queue q = strcmp(sr->element[0]->str, store_stream(STORE_Q_MKTO)) == 0
+                            ? STORE_Q_MKTO
+                            : STORE_Q_SF;
+        n = parse_entries(sr->element[1], q, out, n);
+    }
     freeReplyObject(r);
-    if (n < 0) snprintf(err, errlen, "out of memory");
+    if (n < 0) {
+        snprintf(err, errlen, "out of memory");
+        free(*out); /* nothing acknowledged: the entries stay pending and are claimed back */
+        *out = NULL;
+    }
     return n;
 }
 
-long store_claim(store *s, const char *consumer, long min_idle_ms, size_t max, store_entry **out,
-                 char *err, size_t errlen) {
+long store_claim(store *s, store_queue q, const char *consumer, long min_idle_ms, size_t max,
+                 store_entry **out, char *err, size_t errlen) {
     *out = NULL;
-    redisReply *r = cmdf(s, err, errlen, "XAUTOCLAIM %s %s %s %ld 0-0 COUNT %ld", STORE_STREAM,
-                         STORE_GROUP, consumer, min_idle_ms, (long)max);
+    redisReply *r = cmdf(s, err, errlen, "XAUTOCLAIM %s %s %s %ld 0-0 COUNT %ld",
+                         store_stream(q), STORE_GROUP, consumer, min_idle_ms, (long)max);
     if (!r) return -1;
     if (r->type == REDIS_REPLY_ERROR) {
         if (strncmp(r->str, "NOGROUP", 7) == 0) {
@@ -699,7 +798,8 @@ long store_claim(store *s, const char *consumer, long min_idle_ms, size_t max, s
         return reply_error(r, err, errlen);
     }
     long n = 0;
-    if (r->type == REDIS_REPLY_ARRAY && r->elements >= 2) n = parse_entries(r->element[1], out);
+    if (r->type == REDIS_REPLY_ARRAY && r->elements >= 2)
+        n = parse_entries(r->element[1], q, out, 0);
     /* Entries deleted while pending come back as ids only: acknowledge them away. */
     if (r->type == REDIS_REPLY_ARRAY && r->elements >= 3 &&
         r->element[2]->type == REDIS_REPLY_ARRAY && r->element[2]->elements > 0) {
@@ -708,17 +808,21 @@ long store_claim(store *s, const char *consumer, long min_idle_ms, size_t max, s
         if (ids) {
             for (size_t i = 0; i < gone->elements; i++) ids[i] = gone->element[i]->str;
             char e2[STORE_ERR_MAX];
-            store_ack(s, ids, gone->elements, e2, sizeof e2);
+            store_ack(s, q, ids, gone->elements, e2, sizeof e2);
             free(ids);
         }
     }
     freeReplyObject(r);
-    if (n < 0) snprintf(err, errlen, "out of memory");
+    if (n < 0) {
+        snprintf(err, errlen, "out of memory");
+        free(*out);
+        *out = NULL;
+    }
     return n;
 }
 
-int store_touch(store *s, const char *consumer, const char *const *ids, size_t n, char *err,
-                size_t errlen) {
+int store_touch(store *s, store_queue q, const char *consumer, const char *const *ids, size_t n,
+                char *err, size_t errlen) {
     if (n == 0) return 0;
     const char **argv = malloc(sizeof *argv * (n + 6));
     size_t *lens = malloc(sizeof *lens * (n + 6));
@@ -728,7 +832,7 @@ int store_touch(store *s, const char *consumer, const char *const *ids, size_t n
         snprintf(err, errlen, "out of memory");
         return -1;
     }
-    const char *head[] = {"XCLAIM", STORE_STREAM, STORE_GROUP, consumer, "0"};
+    const char *head[] = {"XCLAIM", store_stream(q), STORE_GROUP, consumer, "0"};
     memcpy(argv, head, sizeof head);
     memcpy(argv + 5, ids, sizeof *ids * n);
     argv[n + 5] = "JUSTID";
@@ -759,14 +863,15 @@ static redisReply *script_strs(store *s, script *sc, int nkeys, const char *cons
     return r;
 }
 
-int store_ack(store *s, const char *const *ids, size_t n, char *err, size_t errlen) {
+int store_ack(store *s, store_queue q, const char *const *ids, size_t n, char *err,
+              size_t errlen) {
     if (n == 0) return 0;
     const char **args = malloc(sizeof *args * (n + 2));
     if (!args) {
         snprintf(err, errlen, "out of memory");
         return -1;
     }
-    args[0] = STORE_STREAM;
+    args[0] = store_stream(q);
     args[1] = STORE_GROUP;
     memcpy(args + 2, ids, sizeof *ids * n);
     redisReply *r = script_strs(s, &ack_script, 1, args, (int)n + 2, err, errlen);
@@ -785,6 +890,7 @@ static char *waiting_member(const store_entry *e, int attempts, const char *erro
     cJSON_AddStringToObject(o, "error", error ? error : "");
     /* Two waits of one event differ by the entry id, so neither replaces the other. */
     cJSON_AddStringToObject(o, "from", e->id);
+    cJSON_AddNumberToObject(o, "q", e->q); /* the queue it goes back to */
     char *m = cJSON_PrintUnformatted(o);
     cJSON_Delete(o);
     return m;
@@ -808,8 +914,8 @@ int store_retry(store *s, const store_entry *e, int attempts, int64_t due_ms, co
     char due[24], rx[24];
     snprintf(due, sizeof due, "%lld", (long long)due_ms);
     snprintf(rx, sizeof rx, "%lld", (long long)received_of(e));
-    const char *args[] = {STORE_STREAM, "cs:retry", "cs:retry:recv", STORE_GROUP, e->id, m,
-                          due, rx};
+    const char *args[] = {store_stream(e->q), "cs:retry", "cs:retry:recv", STORE_GROUP, e->id,
+                          m, due, rx};
     redisReply *r = script_strs(s, &retry_script, 3, args, 8, err, errlen);
     free(m);
     if (!r) return -1;
@@ -825,8 +931,9 @@ long store_promote_due(store *s, int64_t now_ms, size_t max, char *err, size_t e
     char now[24], mx[16];
     snprintf(now, sizeof now, "%lld", (long long)now_ms);
     snprintf(mx, sizeof mx, "%zu", max);
-    const char *args[] = {STORE_STREAM, "cs:retry", "cs:retry:recv", now, mx};
-    redisReply *r = script_strs(s, &promote_script, 3, args, 5, err, errlen);
+    const char *args[] = {store_stream(STORE_Q_SF), "cs:retry", "cs:retry:recv",
+                          store_stream(STORE_Q_MKTO), now, mx};
+    redisReply *r = script_strs(s, &promote_script, 4, args, 6, err, errlen);
     if (!r) return -1;
     long n = (long)r->integer;
     freeReplyObject(r);
@@ -836,12 +943,12 @@ long store_promote_due(store *s, int64_t now_ms, size_t max, char *err, size_t e
 int store_dead_letter(store *s, const store_entry *e, int attempts, const char *error, char *err,
                       size_t errlen) {
     int64_t now = event_now_ms();
-    char at[40], atms[24], key[64];
+    char at[40], atms[24], q[4];
     event_format_time(now, at, sizeof at);
     snprintf(atms, sizeof atms, "%lld", (long long)now);
-    snprintf(key, sizeof key, "cs:dead:%s", e->id);
+    snprintf(q, sizeof q, "%d", (int)e->q);
     cJSON *item = cJSON_CreateObject();
-    cJSON_AddStringToObject(item, "id", e->id);
+    cJSON_AddStringToObject(item, "id", e->id); /* replaced when listed if the script chose another */
     cJSON_AddStringToObject(item, "at", at);
     cJSON_AddNumberToObject(item, "attempts", attempts);
     cJSON_AddStringToObject(item, "error", error);
@@ -856,9 +963,9 @@ int store_dead_letter(store *s, const store_entry *e, int attempts, const char *
         snprintf(err, errlen, "out of memory");
         return -1;
     }
-    const char *args[] = {STORE_STREAM, key, "cs:deadletters", STORE_GROUP, e->id, js, e->json,
-                          atms};
-    redisReply *r = script_strs(s, &dead_script, 3, args, 8, err, errlen);
+    const char *args[] = {store_stream(e->q), "cs:deadletters", STORE_GROUP, e->id, js,
+                          e->json, atms, q};
+    redisReply *r = script_strs(s, &dead_script, 2, args, 8, err, errlen);
     free(js);
     if (!r) return -1;
     freeReplyObject(r);
@@ -873,8 +980,8 @@ int store_park(store *s, const store_entry *e, const char *program_id, char *err
     }
     char key[64];
     snprintf(key, sizeof key, "cs:parked:%s", program_id);
-    const char *args[] = {STORE_STREAM, key, "cs:parked:programs", STORE_GROUP, e->id, m,
-                          program_id};
+    const char *args[] = {store_stream(e->q), key, "cs:parked:programs", STORE_GROUP, e->id,
+                          m, program_id};
     redisReply *r = script_strs(s, &park_script, 3, args, 7, err, errlen);
     free(m);
     if (!r) return -1;
@@ -885,8 +992,9 @@ int store_park(store *s, const store_entry *e, const char *program_id, char *err
 long store_unpark(store *s, const char *program_id, char *err, size_t errlen) {
     char key[64];
     snprintf(key, sizeof key, "cs:parked:%s", program_id);
-    const char *args[] = {key, "cs:parked:programs", STORE_STREAM, program_id};
-    redisReply *r = script_strs(s, &unpark_script, 3, args, 4, err, errlen);
+    const char *args[] = {key, "cs:parked:programs", store_stream(STORE_Q_SF),
+                          store_stream(STORE_Q_MKTO), program_id};
+    redisReply *r = script_strs(s, &unpark_script, 4, args, 5, err, errlen);
     if (!r) return -1;
     long n = (long)r->integer;
     freeReplyObject(r);
@@ -936,7 +1044,11 @@ char *store_dead_list(store *s, const char *cursor, long limit, char *next, size
         redisReply *it = cmdf(s, err, errlen, "HGET cs:dead:%s item", id);
         if (it && it->type == REDIS_REPLY_STRING) {
             cJSON *o = cJSON_ParseWithLength(it->str, it->len);
-            if (o) cJSON_AddItemToArray(arr, o);
+            if (o) {
+                /* The id the script gave it (another only after a clash between queues). */
+                cJSON_ReplaceItemInObjectCaseSensitive(o, "id", cJSON_CreateString(id));
+                cJSON_AddItemToArray(arr, o);
+            }
         }
         if (it) freeReplyObject(it);
         if ((long)i == limit - 1 && count > (size_t)limit) snprintf(next, nextlen, "%s", id);
@@ -951,8 +1063,9 @@ char *store_dead_list(store *s, const char *cursor, long limit, char *next, size
 int store_dead_replay(store *s, const char *id, char *err, size_t errlen) {
     char key[64];
     snprintf(key, sizeof key, "cs:dead:%.40s", id);
-    const char *args[] = {key, "cs:deadletters", STORE_STREAM, id};
-    redisReply *r = script_strs(s, &replay_script, 3, args, 4, err, errlen);
+    const char *args[] = {key, "cs:deadletters", store_stream(STORE_Q_SF),
+                          store_stream(STORE_Q_MKTO), id};
+    redisReply *r = script_strs(s, &replay_script, 4, args, 5, err, errlen);
     if (!r) return -1;
     int rc = (int)r->integer;
     freeReplyObject(r);
@@ -1346,12 +1459,31 @@ long store_mkto_acquire(store *s, const char *token, int calls_per_window, long 
     snprintf(win, sizeof win, "%ld", window_ms);
     snprintf(mc, sizeof mc, "%d", max_concurrent);
     snprintf(lease, sizeof lease, "%d", MKTO_LEASE_MS);
-    const char *args[] = {"cs:mkto:calls", "cs:mkto:inflight", token, cpw, win, mc, lease};
-    redisReply *r = script_strs(s, &mkto_acquire_script, 2, args, 7, err, errlen);
+    const char *args[] = {"cs:mkto:calls", "cs:mkto:inflight", "cs:mkto:pace",
+                          token, cpw, win, mc, lease};
+    redisReply *r = script_strs(s, &mkto_acquire_script, 3, args, 8, err, errlen);
     if (!r) return -1;
     long wait = (long)r->integer;
     freeReplyObject(r);
     return wait;
+}
+
+long store_mkto_gate(store *s, int calls_per_window, int max_concurrent, long full_batch,
+                     long light, store_gate_mode *mode, char *err, size_t errlen) {
+    char cpw[16], win[24], mc[16], full[24], lt[24];
+    snprintf(cpw, sizeof cpw, "%d", calls_per_window);
+    snprintf(win, sizeof win, "%d", STORE_MKTO_WINDOW_MS);
+    snprintf(mc, sizeof mc, "%d", max_concurrent);
+    snprintf(full, sizeof full, "%ld", full_batch);
+    snprintf(lt, sizeof lt, "%ld", light);
+    const char *args[] = {"cs:mkto:calls", "cs:mkto:inflight", "cs:mkto:pace",
+                          store_stream(STORE_Q_SF), cpw, win, mc, STORE_GROUP, full, lt};
+    redisReply *r = script_strs(s, &mkto_gate_script, 4, args, 10, err, errlen);
+    if (!r) return -1;
+    long wait = (long)r->integer;
+    freeReplyObject(r);
+    *mode = wait == -2 ? STORE_GATE_NOW : wait == -3 ? STORE_GATE_LIGHT : STORE_GATE_GO;
+    return wait < -1 ? 0 : wait;
 }
 
 int store_mkto_release(store *s, const char *token, char *err, size_t errlen) {

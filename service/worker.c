@@ -30,6 +30,7 @@
 #define BUDGET_WAIT_MS 5000    /* longest wait for a Marketo permit before deferring */
 #define SOQL_IN_MAX 100        /* values per SOQL IN list, keeping the URL short */
 #define MKTO_BATCH 300
+#define MKTO_LIGHT 50          /* fewer Marketo-bound changes waiting go at once, unpaced */
 #define PLACEHOLDER "[not provided]"
 #define MKTO_PERSON_LOCK "cs:lock:person:mkto:"
 
@@ -39,7 +40,8 @@ struct worker_pool {
     pthread_t *threads;
     struct wctx *ctx;
     atomic_bool stop;
-    atomic_bool mkto_waiter; /* a thread of this pool is waiting for the Marketo budget */
+    atomic_int mkto_readers; /* threads now reading or applying the queue toward Marketo */
+    int mkto_readers_max;
     pthread_t heartbeat;
     bool heartbeat_running;
     store *hb_store;
@@ -49,6 +51,7 @@ struct worker_pool {
 typedef struct {
     pthread_mutex_t lock;
     char **ids, **keys;
+    store_queue *qs; /* the queue of each id */
     size_t nids, nkeys, capkeys;
     char token[200];
 } held;
@@ -110,6 +113,8 @@ static void hold_clear(held *h) {
     for (size_t i = 0; i < h->nkeys; i++) free(h->keys[i]);
     free(h->ids);
     free(h->keys);
+    free(h->qs);
+    h->qs = NULL;
     h->ids = h->keys = NULL;
     h->nids = h->nkeys = h->capkeys = 0;
     pthread_mutex_unlock(&h->lock);
@@ -121,10 +126,11 @@ static void hold_set(held *h, const store_entry *e, size_t n, const char *const 
     hold_clear(h);
     pthread_mutex_lock(&h->lock);
     h->ids = calloc(n ? n : 1, sizeof *h->ids);
+    h->qs = calloc(n ? n : 1, sizeof *h->qs);
     h->capkeys = 2 * (nk + 1);
     h->keys = calloc(h->capkeys, sizeof *h->keys);
-    for (size_t i = 0; h->ids && i < n; i++)
-        if ((h->ids[h->nids] = strdup(e[i].id)) != NULL) h->nids++;
+    for (size_t i = 0; h->ids && h->qs && i < n; i++)
+        if ((h->ids[h->nids] = strdup(e[i].id)) != NULL) h->qs[h->nids++] = e[i].q;
     for (size_t i = 0; h->keys && i < nk; i++)
         if ((h->keys[h->nkeys] = strdup(keys[i])) != NULL) h->nkeys++;
     snprintf(h->token, sizeof h->token, "%s", token);
@@ -1392,7 +1398,8 @@ static void finish(batch *b) {
         LOG_KV(LOG_WARN, "worker: could not write the audit log", "error", err);
     for (size_t i = 0; audit && i < nau; i++) free(audit[i]);
     free(audit);
-    if (na && store_ack(w->st, acks, na, err, sizeof err) != 0)
+    /* A batch holds entries of one queue (process_by_queue). */
+    if (na && store_ack(w->st, b->items[0].e->q, acks, na, err, sizeof err) != 0)
         LOG_KV(LOG_WARN, "worker: could not acknowledge; entries will be claimed again", "error",
                err);
     free(acks);
@@ -1511,47 +1518,34 @@ out:
     free(got);
 }
 
-/* Salesforce-bound (or unreadable, to be dead-lettered) rather than Marketo-bound. */
-static bool first_half(const parsed_entry *p) {
-    return p->why[0] || p->ev.source != SRC_SALESFORCE;
-}
-
-/* Salesforce-bound changes first, then Marketo-bound ones, each in queue order and each as
- * its own batch: the Salesforce side is then acknowledged without waiting for Marketo's
- * slower, rate-limited calls, and a spent Marketo budget holds up only Marketo's side.
- * (Out of memory, the read is left pending: the claim loop hands it out again.) */
-static void process_by_direction(wctx *w, store_entry *entries, size_t n) {
+/* The changes toward Salesforce (read from Marketo's queue) first, then those toward
+ * Marketo, each in queue order and each as a batch of its own: the Salesforce side is
+ * acknowledged without waiting for Marketo's slower, rate-limited calls. Every entry is
+ * parsed once here. (Out of memory, the read is left pending: the claim loop hands it out
+ * again.) */
+static void process_by_queue(wctx *w, store_entry *entries, size_t n) {
     parsed_entry *pe = malloc(n * sizeof *pe);
     const parsed_entry **order = malloc(n * sizeof *order);
     store_entry *sorted = malloc(n * sizeof *sorted);
-    size_t nsf = 0;
+    size_t nfirst = 0;
     if (pe && order && sorted) {
         for (size_t i = 0; i < n; i++) {
             pe[i].why[0] = '\0';
             if (event_from_json(entries[i].json, entries[i].len, &pe[i].ev, pe[i].why,
                                 sizeof pe[i].why) != 0 && !pe[i].why[0])
                 snprintf(pe[i].why, sizeof pe[i].why, "not an event");
-            if (first_half(&pe[i])) nsf++;
+            if (entries[i].q == STORE_Q_MKTO) nfirst++;
         }
-        /* A stable partition: Salesforce-bound (and unreadable) entries, then the rest. */
-        for (size_t i = 0, a = 0, m = nsf; i < n; i++) {
-            size_t to = first_half(&pe[i]) ? a++ : m++;
+        /* A stable partition: Marketo's queue, then Salesforce's. */
+        for (size_t i = 0, a = 0, m = nfirst; i < n; i++) {
+            size_t to = entries[i].q == STORE_Q_MKTO ? a++ : m++;
             sorted[to] = entries[i];
             order[to] = &pe[i];
         }
         memcpy(entries, sorted, n * sizeof *entries); /* the same entries, reordered */
-        if (nsf) process(w, entries, order, nsf, n);
-        if (n > nsf && !atomic_load(&w->pool->stop)) {
-            /* One thread of the pool waits for a spent Marketo budget; the others take only
-             * a permit free at once and otherwise put their Marketo-bound events aside, so
-             * that Salesforce-bound events never queue behind the Marketo budget (bench: p50
-             * toward Salesforce was BUDGET_WAIT_MS with every thread waiting). */
-            bool waiter = !atomic_exchange(&w->pool->mkto_waiter, true);
-            w->c->budget.max_wait_ms = waiter ? BUDGET_WAIT_MS : 1;
-            process(w, entries + nsf, order + nsf, n - nsf, n - nsf);
-            if (waiter) atomic_store(&w->pool->mkto_waiter, false);
-            w->c->budget.max_wait_ms = BUDGET_WAIT_MS;
-        }
+        if (nfirst) process(w, entries, order, nfirst, n);
+        if (n > nfirst && !atomic_load(&w->pool->stop))
+            process(w, entries + nfirst, order + nfirst, n - nfirst, n - nfirst);
     }
     free(pe);
     free(order);
@@ -1613,19 +1607,58 @@ static void *worker_main(void *arg) {
         long n = 0;
         if (now - last_claim >= CLAIM_EVERY_MS) {
             last_claim = now;
-            n = store_claim(w->st, w->consumer, w->cfg->claim_idle_ms, READ_MAX, &entries, err,
-                            sizeof err);
+            for (int q = 0; q < STORE_NQUEUES && n <= 0; q++) {
+                store_entries_free(entries, 0);
+                n = store_claim(w->st, (store_queue)q, w->consumer, w->cfg->claim_idle_ms,
+                                READ_MAX, &entries, err, sizeof err);
+            }
             if (n > 0) LOGF(LOG_INFO, "worker: claimed %ld events held by a stopped worker", n);
         }
         if (now - last_unpark >= UNPARK_EVERY_MS) {
             last_unpark = now;
             unpark_ready(w);
         }
+        bool reader = false;
         if (n <= 0) {
             store_entries_free(entries, 0);
-            n = store_read(w->st, w->consumer, READ_MAX, BLOCK_MS, &entries, err, sizeof err);
+            entries = NULL;
+            /* Marketo's queue (toward Salesforce) always; Salesforce's (toward Marketo) only
+             * with a reader slot and when the Marketo budget and pace let a read go now:
+             * otherwise its changes gather in the stream, in order, for a fuller call. */
+            bool want[STORE_NQUEUES] = {[STORE_Q_SF] = false, [STORE_Q_MKTO] = true};
+            int block = BLOCK_MS;
+            size_t count = READ_MAX;
+            store_gate_mode mode = STORE_GATE_GO;
+            if (atomic_fetch_add(&w->pool->mkto_readers, 1) < w->pool->mkto_readers_max) {
+                long g = store_mkto_gate(w->st, w->cfg->marketo_calls_per_20s,
+                                         w->cfg->marketo_max_concurrent, MKTO_BATCH,
+                                         MKTO_LIGHT, &mode, err, sizeof err);
+                reader = g == 0;
+                if (g > 0 && g < block) block = (int)g;
+            }
+            if (reader && mode == STORE_GATE_NOW) {
+                block = -1; /* a light load past the pace: what waits, not what comes next */
+            } else if (reader && mode == STORE_GATE_LIGHT) {
+                /* Nothing waits toward Marketo: take only a light load's worth of what comes
+                 * first (a whole Outbound Message may), after what waits toward Salesforce
+                 * (which a small count must not hold back). */
+                n = store_read(w->st, w->consumer, want, READ_MAX, -1, &entries, err,
+                               sizeof err);
+                if (n == 0) {
+                    store_entries_free(entries, 0);
+                    entries = NULL;
+                    count = MKTO_LIGHT - 1;
+                } else {
+                    reader = false;
+                }
+            }
+            if (!reader) atomic_fetch_sub(&w->pool->mkto_readers, 1);
+            want[STORE_Q_SF] = reader;
+            if (n == 0)
+                n = store_read(w->st, w->consumer, want, count, block, &entries, err, sizeof err);
         }
         if (n < 0) {
+            if (reader) atomic_fetch_sub(&w->pool->mkto_readers, 1);
             if (!failing) LOG_KV(LOG_WARN, "worker: reading the queue failed", "error", err);
             failing = true;
             sleep_ms(backoff);
@@ -1640,7 +1673,8 @@ static void *worker_main(void *arg) {
             entries = NULL;
             n = 0;
         }
-        if (n > 0) process_by_direction(w, entries, (size_t)n);
+        if (n > 0) process_by_queue(w, entries, (size_t)n);
+        if (reader) atomic_fetch_sub(&w->pool->mkto_readers, 1);
         store_entries_free(entries, (size_t)(n > 0 ? n : 0));
     }
     return NULL;
@@ -1658,8 +1692,17 @@ static void *heartbeat_main(void *arg) {
             held *h = &p->ctx[i].hold;
             pthread_mutex_lock(&h->lock);
             if (h->nids) {
-                store_touch(p->hb_store, p->ctx[i].consumer, (const char *const *)h->ids, h->nids,
-                            err, sizeof err);
+                /* XCLAIM names one stream: the ids of each queue apart. */
+                const char **ids = calloc(h->nids, sizeof *ids);
+                for (int q = 0; ids && q < STORE_NQUEUES; q++) {
+                    size_t k = 0;
+                    for (size_t j = 0; j < h->nids; j++)
+                        if (h->qs[j] == (store_queue)q) ids[k++] = h->ids[j];
+                    if (k)
+                        store_touch(p->hb_store, (store_queue)q, p->ctx[i].consumer, ids, k, err,
+                                    sizeof err);
+                }
+                free(ids);
                 bool *got = calloc(h->nkeys ? h->nkeys : 1, sizeof *got);
                 if (got && h->nkeys)
                     store_lock_many(p->hb_store, (const char *const *)h->keys, h->nkeys, h->token,
@@ -1679,6 +1722,12 @@ worker_pool *worker_pool_start(const struct config *cfg, int threads, char *err,
         return NULL;
     }
     p->cfg = cfg;
+    /* Threads that may work on the queue toward Marketo at once: all but one (so that one
+     * is always free for changes toward Salesforce), and no more than Marketo calls may be
+     * in flight. A single thread does both. */
+    p->mkto_readers_max = threads <= 1 ? 1 : threads - 1;
+    if (p->mkto_readers_max > cfg->marketo_max_concurrent)
+        p->mkto_readers_max = cfg->marketo_max_concurrent;
     p->threads = calloc((size_t)threads, sizeof *p->threads);
     p->ctx = calloc((size_t)threads, sizeof *p->ctx);
     p->cap = threads;
@@ -1705,8 +1754,8 @@ worker_pool *worker_pool_start(const struct config *cfg, int threads, char *err,
             return NULL;
         }
         w->c->budget.stop = &p->stop; /* a stopping worker does not wait for a permit */
-        /* Nor long for one at all: Marketo-bound events wait in the queue for the budget
-         * (without spending an attempt) while the thread goes on with Salesforce-bound ones. */
+        /* Nor long for one: after that, Marketo-bound events wait outside the queue for the
+         * budget (without spending an attempt) while the thread goes on. */
         w->c->budget.max_wait_ms = BUDGET_WAIT_MS;
         if (pthread_create(&p->threads[i], NULL, worker_main, w) != 0) {
             snprintf(err, errlen, "cannot start worker thread %d", i);

@@ -344,10 +344,10 @@ def main():
         deadline = t_drain + (600 if not args.short else 300)
         while time.monotonic() < deadline:
             ob = w.sf.ctl("GET", "outbound")
-            depth = w.redis.cmd("XLEN", "cs:events") + w.redis.cmd("ZCARD", "cs:retry")
+            depth = cs.queue_len(w.redis) + w.redis.cmd("ZCARD", "cs:retry")
             if ob.get("pending", 0) == 0 and depth == 0:
                 time.sleep(3)  # late redeliveries and echoes
-                depth = w.redis.cmd("XLEN", "cs:events") + w.redis.cmd("ZCARD", "cs:retry")
+                depth = cs.queue_len(w.redis) + w.redis.cmd("ZCARD", "cs:retry")
                 if depth == 0 and w.sf.ctl("GET", "outbound").get("pending", 0) == 0:
                     break
             time.sleep(0.5)

@@ -215,7 +215,7 @@ class World:
 
     def queue_empty(self):
         """Every queued event acknowledged (nothing pending, nothing waiting for a retry)."""
-        return self.redis.cmd("XPENDING", "cs:events", "workers")[0] == 0
+        return cs.queue_pending(self.redis) == 0
 
 
 @pytest.fixture
@@ -238,7 +238,7 @@ def test_unreadable_queued_entry_is_dead_lettered_and_its_read_applied(world):
     w.map(pid, cid, enabled=True)
     # Something other than our ingest wrote to the queue: it must not hold up the changes
     # read with it.
-    w.redis.cmd("XADD", "cs:events", "*", "event", "{not json", "attempts", "0")
+    w.redis.cmd("XADD", cs.STREAM_MKTO, "*", "event", "{not json", "attempts", "0")
     assert w.send(hook(ann, at(0), pid, "Registered")) == {"accepted": 1, "duplicates": 0}
     w.wait_status(cid, ann.email, "Registered")
     dead = cs.wait_until(w.dead_letters, T, what="the unreadable entry dead-lettered")
@@ -705,7 +705,7 @@ def test_worker_killed_mid_batch_other_worker_finishes(world):
     # Once a worker holds the events and has created the Leads (mid-batch), SIGKILL it.
     cs.wait_until(lambda: any(is_lead_create(c) for c in w.calls()), T,
                   what="the batch's Lead creation")
-    holders = [c[0] for c in w.redis.cmd("XPENDING", "cs:events", "workers")[3] or []]
+    holders = [c[0] for c in w.redis.cmd("XPENDING", cs.STREAM_MKTO, "workers")[3] or []]
     victim = next(s for s in w.workers if any(f"-{s.proc.pid}-" in name for name in holders))
     victim.stop(sig=signal.SIGKILL)
     assert len(w.members(cid)) < len(everyone), "killed mid-batch"

@@ -858,9 +858,11 @@ def make_dead_letter(redis, entry_id, raw_event, at_ms, attempts=1, error="gave 
     (the item as store_dead_letter builds it, the raw event beside it)."""
     item = {"id": entry_id, "at": iso(at_ms), "attempts": attempts, "error": error,
             "event": json.loads(raw_event)}
-    redis.cmd("XDEL", "cs:events", entry_id)
+    queue = next(i for i, k in enumerate(cs.STREAMS)
+                 if redis.cmd("XRANGE", k, entry_id, entry_id))
+    redis.cmd("XDEL", cs.STREAMS[queue], entry_id)
     redis.cmd("HSET", f"cs:dead:{entry_id}", "item", json.dumps(item, separators=(",", ":")),
-              "event", raw_event)
+              "event", raw_event, "q", queue)
     redis.cmd("ZADD", "cs:deadletters", at_ms, entry_id)
     return item
 

@@ -195,8 +195,8 @@ class World:
         """No webhook waiting in either simulator and every queued event handled."""
         return (self.sf.ctl("GET", "outbound")["pending"] == 0
                 and self.mk.ctl("GET", "webhooks")["pending"] == 0
-                and self.redis.cmd("XLEN", "cs:events") == 0
-                and self.redis.cmd("XPENDING", "cs:events", "workers")[0] == 0
+                and cs.queue_len(self.redis) == 0
+                and cs.queue_pending(self.redis) == 0
                 and self.redis.cmd("ZCARD", "cs:retry") == 0)
 
     def wait_settled(self):
@@ -782,7 +782,7 @@ def test_reconcile_heals_drift_made_directly_in_each_crm(world):
     assert w.sf.ctl("GET", "outbound")["pending"] == 0
     assert w.mk.ctl("GET", "webhooks")["pending"] == 0
     w.wait_settled()
-    assert w.redis.cmd("XLEN", "cs:events") == 0, "no event reached the service"
+    assert cs.queue_len(w.redis) == 0, "no event reached the service"
 
     r = w.admin("POST", f"/v1/mappings/{pid}/reconcile", expect=200)
     rep = r.json()

@@ -237,8 +237,7 @@ class World:
                       what=f"{name}{labels} >= {at_least} (now {self.metric(name, **labels)})")
 
     def queue_empty(self):
-        return self.redis.cmd("XLEN", "cs:events") == 0 and \
-            self.redis.cmd("XPENDING", "cs:events", "workers")[0] == 0
+        return cs.queue_len(self.redis) == 0 and cs.queue_pending(self.redis) == 0
 
 
 @pytest.fixture
@@ -769,7 +768,7 @@ def test_3000_changes_for_one_status_within_limits_and_15_status_calls(world):
     # Everyone was added to the campaign as "Registered": 30 Outbound Messages of 100.
     for i in range(0, n, 100):
         w.post_om([changed(m, "Registered") for m in members[i:i + 100]])
-    assert w.redis.cmd("XLEN", "cs:events") == n
+    assert cs.queue_len(w.redis) == n
     w.admin("PUT", "/v1/sync", {"enabled": True}, expect=200)
 
     def sent_twice():
@@ -787,7 +786,7 @@ def test_3000_changes_for_one_status_within_limits_and_15_status_calls(world):
                    for c in w.mk_calls(seq)]
         raise AssertionError(
             f"{len(w.mk_members(pid))} of {n} members in Marketo after 90 s; queue "
-            f"{w.redis.cmd('XLEN', 'cs:events')}, retries {w.redis.cmd('ZCARD', 'cs:retry')}; "
+            f"{cs.queue_len(w.redis)}, retries {w.redis.cmd('ZCARD', 'cs:retry')}; "
             f"simulator {w.mk_stats()}; calls {summary[:60]}\n{w.stderr()}") from None
     dl = w.dead_letters()
     assert dl == [], f"{len(dl)} dead letters, e.g. {[d['error'] for d in dl[:3]]}"
@@ -804,3 +803,120 @@ def test_3000_changes_for_one_status_within_limits_and_15_status_calls(world):
     assert not [c for c in w.mk_calls(seq) if c["path"] == "/rest/v1/leads.json"
                 and c["method"] == "POST"], "everyone exists in Marketo: no lead created"
     w.wait_metric("campaign_sync_events_applied_total", applied0 + n, target="marketo")
+
+
+# ------------------------------------------------------------------ 10. the queue toward Marketo
+
+def redis_ms(w):
+    sec, usec = w.redis.cmd("TIME")
+    return int(sec) * 1000 + int(usec) // 1000
+
+
+def spend_budget(w, calls=CALLS_PER_20S):
+    """Marks the shared Marketo budget as spent: `calls` calls started just now."""
+    now = redis_ms(w)
+    for i in range(calls):
+        w.redis.cmd("ZADD", "cs:mkto:calls", now, f"test-spent-{i}")
+
+
+def queue_sf(w):
+    """(entries in the queue toward Marketo, how many of them a worker has read)."""
+    try:
+        pending = w.redis.cmd("XPENDING", cs.STREAM_SF, "workers")[0]
+    except RuntimeError:
+        pending = 0
+    return w.redis.cmd("XLEN", cs.STREAM_SF), pending
+
+
+def mk_hook(p, program, status):
+    """A Marketo webhook (the recommended template) for person p, occurred now."""
+    return json.dumps({"type": "member_status_changed", "programId": int(program),
+                       "leadId": int(p.lead), "email": p.email, "firstName": p.first,
+                       "lastName": p.last, "company": p.company, "status": status,
+                       "occurredAt": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M:%S")})
+
+
+def test_changes_toward_marketo_gather_in_their_queue_while_the_budget_is_spent(world):
+    w = world
+    cid, pid = w.campaign(), w.program()
+    people = w.people(31, "gather", kind="contact")
+    members = w.seed_members(cid, people, "Invited")
+    w.start(workers=1, outbound=False)
+    w.map(pid, cid, enabled=True)
+    cs.wait_until(w.queue_empty, T, what="the mapping's own work done")
+    seq = w.mk_seq()
+    spend_budget(w)
+    time.sleep(1.0)  # a read that began before waits at most 500 ms (BLOCK_MS) for a first entry
+    w.post_om([changed(m, "Registered") for m in members[:30]])
+    # A change toward Salesforce is applied meanwhile: it has a queue of its own.
+    alone = people[30]
+    r = w.ingest.req("POST", "/webhooks/marketo", mk_hook(alone, pid, "Attended"),
+                     {"Content-Type": "application/json", "X-Webhook-Secret": cs.WEBHOOK_SECRET})
+    assert r.status == 202, r.body
+    cs.wait_until(lambda: [m["Status"] for m in w.sf.ctl("GET", f"members?campaignId={cid}")["members"]
+                           if m.get("ContactId") == alone.sf_id] == ["Attended"], T,
+                  what="the change toward Salesforce applied")
+    # The 30 wait in their stream, unread and in order: not read and put aside as retries.
+    assert queue_sf(w) == (30, 0)
+    assert w.redis.cmd("ZCARD", "cs:retry") == 0
+    assert w.status_calls(seq) == []
+    # The budget back: one call carries all of them.
+    w.redis.cmd("DEL", "cs:mkto:calls")
+    for p in people[:30]:
+        w.wait_mk(pid, p.lead, "Registered")
+    calls = w.status_calls(seq)
+    assert [sorted(i["leadId"] for i in c["body"]["input"]) for c in calls] == \
+        [sorted(p.lead for p in people[:30])]
+    cs.wait_until(w.queue_empty, T, what="every event handled")
+    no_dead_letters(w)
+
+
+def test_a_steady_stream_toward_marketo_keeps_the_pace_and_a_light_one_does_not_wait(world):
+    w = world
+    cid, pid = w.campaign(), w.program()
+    people = w.people(510, "pace", kind="lead")
+    members = w.seed_members(cid, people, "Invited")
+    w.start(workers=1, outbound=False, calls=100, concurrent=10)
+    w.map(pid, cid, enabled=True)
+    cs.wait_until(w.queue_empty, T, what="the mapping's own work done")
+
+    def far_ahead():  # the calls made ran ten minutes ahead of the pace
+        w.redis.cmd("SET", "cs:mkto:pace", redis_ms(w) + 600_000, "PX", 600_000)
+        time.sleep(1.0)  # a read that began before waits at most 500 ms (BLOCK_MS) for a first entry
+
+    def sent(seq):
+        return [len(c["body"]["input"]) for c in w.status_calls(seq)]
+
+    # A light load (fewer than 50 changes) is not held by the pace.
+    far_ahead()
+    seq = w.mk_seq()
+    w.post_om([changed(m, "Registered") for m in members[:10]])
+    for p in people[:10]:
+        w.wait_mk(pid, p.lead, "Registered")
+    assert sum(sent(seq)) == 10
+    # 100 at once are more than a light load and less than a full call: an idle worker takes
+    # at most 49 of them as they come; the rest wait for the pace, unread, and then go in one
+    # call.
+    w.post_om([changed(m, "Registered") for m in members[10:110]])
+    time.sleep(0.5)
+    waiting, pending = queue_sf(w)
+    assert 51 <= waiting <= 100 and pending == 0, (waiting, pending)
+    for _ in range(10):
+        time.sleep(0.1)
+        assert queue_sf(w) == (waiting, 0), "read although the pace is ahead"
+    assert sum(sent(seq)) == 10 + 100 - waiting
+    n_calls = len(sent(seq))
+    w.redis.cmd("DEL", "cs:mkto:pace")
+    for p in people[10:110]:
+        w.wait_mk(pid, p.lead, "Registered")
+    assert sent(seq)[n_calls:] == [waiting]
+    # A full call's worth (300) waiting goes whatever the pace.
+    cs.wait_until(w.queue_empty, T, what="the 100 handled")
+    far_ahead()
+    seq = w.mk_seq()
+    for i in range(110, 510, 100):
+        w.post_om([changed(m, "Registered") for m in members[i:i + 100]])
+    for p in people[110:510]:
+        w.wait_mk(pid, p.lead, "Registered")
+    assert 300 in sent(seq) and sum(sent(seq)) == 400, sent(seq)
+    no_dead_letters(w)
