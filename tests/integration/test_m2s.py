@@ -245,6 +245,33 @@ def test_unreadable_queued_entry_is_dead_lettered_and_its_read_applied(world):
     assert len(dead) == 1 and dead[0]["error"].startswith("unreadable queued event: "), dead
 
 
+def test_dead_letters_of_the_two_queues_with_one_entry_id_are_both_kept(world):
+    w = world
+    w.start()
+    # The two queue streams make entry ids the same way, so one id can exist in both. A dead
+    # letter from the other queue already holds it:
+    sec, _ = w.redis.cmd("TIME")
+    entry_id = f"{int(sec) * 1000 + 60_000}-0"
+    raw = '{"not":"an event"}'
+    w.redis.cmd("XADD", cs.STREAM_SF, entry_id, "event", raw, "attempts", "0")
+    first = cs.wait_until(w.dead_letters, T, what="the first dead letter")
+    assert [d["id"] for d in first] == [entry_id]
+    w.redis.cmd("XADD", cs.STREAM_MKTO, entry_id, "event", raw, "attempts", "0")
+    both = cs.wait_until(lambda: len(w.dead_letters()) == 2 and w.dead_letters(), T,
+                         what="the second dead letter")
+    ms = entry_id.split("-")[0]
+    assert sorted(d["id"] for d in both) == [entry_id, f"{ms}-1"], both
+    assert w.redis.cmd("HGET", f"cs:dead:{entry_id}", "q") == "0"  # from Salesforce's queue
+    assert w.redis.cmd("HGET", f"cs:dead:{ms}-1", "q") == "1"      # from Marketo's
+    # Each replays into the queue it came from (and is dead-lettered from there again).
+    for d in both:
+        assert w.admin("POST", f"/v1/deadletters/{d['id']}/replay").status == 202
+    again = cs.wait_until(lambda: (lambda d: len(d) == 2 and d)(w.dead_letters()), T,
+                          what="both dead-lettered again")
+    assert entry_id not in [d["id"] for d in again]
+    assert sorted(w.redis.cmd("HGET", f"cs:dead:{d['id']}", "q") for d in again) == ["0", "1"]
+
+
 def test_add_change_remove_and_metrics(world):
     w = world
     cid, pid = w.campaign(), w.program()
