@@ -235,20 +235,15 @@ long store_mkto_acquire(store *s, const char *token, int calls_per_window, long 
 int store_mkto_release(store *s, const char *token, char *err, size_t errlen);
 
 /* Whether a worker may read the queue toward Marketo (STORE_Q_SF) now: 0, or the ms to wait
- * (-1 on a Redis error). Reading waits for a permit of the budget above and, unless
- * full_batch events wait, also for the pace: the calls made (every permit counts, in every
- * process) may run only a few ahead of one per window / calls_per_window (cs:mkto:pace).
- * So a steady stream is written in calls spaced evenly, each carrying what gathered since
- * the last, instead of the window's calls being spent at once on a few changes each and the
- * rest waiting for the next window. A light load is not held by the pace: *mode says how
- * much a read that returned 0 may take. */
-typedef enum {
-    STORE_GATE_GO = 0, /* any amount, waiting for the first to come */
-    STORE_GATE_NOW,    /* fewer than light wait: those, without waiting for more */
-    STORE_GATE_LIGHT   /* none waits: fewer than light of what comes first */
-} store_gate_mode;
-long store_mkto_gate(store *s, int calls_per_window, int max_concurrent, long full_batch,
-                     long light, store_gate_mode *mode, char *err, size_t errlen);
+ * (-1 on a Redis error). Reading waits for a permit of the budget above. While changes
+ * arrive at light_rate per second or more, it also waits for the pace: the calls made (every
+ * permit counts, in every process) may run at most one ahead of one per window /
+ * (calls_per_window - 4) (cs:mkto:pace); then *now_only is set: read what waits, not what
+ * comes next. So a steady stream is written in evenly spaced calls, each carrying
+ * what gathered since the last, instead of spending the window's calls at once on a few
+ * changes each and waiting for the next window; an occasional change is not held. */
+long store_mkto_gate(store *s, int calls_per_window, int max_concurrent, long light_rate,
+                     bool *now_only, char *err, size_t errlen);
 
 /* The Marketo budget as mkto_client's limiter: one per client (thread). acquire waits for a
  * permit (returns -1 when Redis fails or *stop becomes true); with max_wait_ms > 0 it waits

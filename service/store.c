@@ -208,14 +208,16 @@ static script stats_script = {
     "return {depth, tostring(oldest)}\n",
     ""};
 
-/* Calls a partial read toward Marketo may run ahead of an even pace (a cell rate
- * algorithm's tolerance). The pace is window / (calls - burst), so that pace and burst
- * together stay within the window's calls: a steady stream never hits the window's hard
- * stop. Lua that sets `burst` and `pace` from the calls per window (ARGV[i]) and `window`. */
+/* The pace of reads toward Marketo: a read may start while the calls made are at most
+ * `burst` - 1 paces ahead of one per `pace` (a cell rate algorithm's tolerance). The pace
+ * is window / (calls - 4): four of the window's calls are kept for that tolerance and for
+ * the further calls one read may make (another status, a lead lookup), so that a steady
+ * stream does not run into the window's hard stop. Lua that sets `calls`, `burst` and `pace`
+ * from the calls per window (ARGV[i]) and `window`. */
 #define MKTO_PACE_LUA(i)                                                                      \
     "local calls = tonumber(ARGV[" i "])\n"                                                    \
-    "local burst = math.max(1, math.min(3, calls - 1))\n"                                     \
-    "local pace = math.floor(window / math.max(1, calls - burst))\n"
+    "local burst = math.max(1, math.min(2, calls - 1))\n"                                     \
+    "local pace = math.floor(window / math.max(1, calls - 4))\n"
 
 /* Shared Marketo budget. KEYS: cs:mkto:calls, cs:mkto:inflight, cs:mkto:pace; ARGV: token, calls per
  * window, window ms, max concurrent, in-flight lease ms. Uses Redis's clock so that every
@@ -247,11 +249,14 @@ static script mkto_acquire_script = {
     ""};
 
 /* Whether the Marketo-bound queue may be read now. KEYS: cs:mkto:calls, cs:mkto:inflight,
- * cs:mkto:pace, the stream; ARGV: calls per window, window ms, max concurrent, group, full
- * batch, light load. Returns 0 (read now), -2 (read what waits now, without waiting for
- * more), -3 (nothing waits: read a light load's worth of what comes) or the ms to wait. A full batch goes as soon as the budget has a permit; less waits
- * until the calls made are no more than a burst ahead of an even pace (a cell rate
- * algorithm on cs:mkto:pace), unless it is a light load. */
+ * cs:mkto:pace, the stream, cs:mkto:rate; ARGV: calls per window, window ms, max
+ * concurrent, group, light rate. Returns 0 (read now), -2 (read what waits now,
+ * without waiting for more) or the ms to wait. While changes arrive slower than the light
+ * rate (measured over spans of a second or more from the stream's entries-added, in
+ * cs:mkto:rate) a read goes as soon as the budget has a permit. Under a steadier stream it
+ * waits until the calls made are no more than a burst ahead of an even pace (a cell rate
+ * algorithm on cs:mkto:pace), then takes what waited: a full call's worth is no reason to
+ * run further ahead, as the window's hard stop would then hold every change for seconds. */
 static script mkto_gate_script = {
     "local t = redis.call('TIME')\n"
     "local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)\n"
@@ -267,14 +272,30 @@ static script mkto_gate_script = {
     "end\n"
     "local ok, p = pcall(redis.call, 'XPENDING', KEYS[4], ARGV[4])\n"
     "local waiting = redis.call('XLEN', KEYS[4]) - (ok and p[1] or 0)\n"
-    "if waiting >= tonumber(ARGV[5]) then return 0 end\n"
+    /* The arrival rate toward Marketo. */
+    "local added = 0\n"
+    "local iok, info = pcall(redis.call, 'XINFO', 'STREAM', KEYS[4])\n"
+    "if iok then\n"
+    "  for i = 1, #info, 2 do\n"
+    "    if info[i] == 'entries-added' then added = tonumber(info[i + 1]) end\n"
+    "  end\n"
+    "end\n"
+    "local r = redis.call('HMGET', KEYS[5], 't', 'n', 'rate')\n"
+    "local t0, n0, rate = tonumber(r[1] or '0'), tonumber(r[2] or '0'), tonumber(r[3] or '0')\n"
+    "if now - t0 >= 1000 then\n"
+    "  rate = 0\n"
+    "  if t0 > 0 and added >= n0 then rate = math.floor((added - n0) * 1000 / (now - t0)) end\n"
+    "  redis.call('HSET', KEYS[5], 't', now, 'n', added, 'rate', rate)\n"
+    "  redis.call('PEXPIRE', KEYS[5], 60000)\n"
+    "end\n"
+    "if rate < tonumber(ARGV[5]) then return 0 end\n"
     MKTO_PACE_LUA("1")
     "local ahead = tonumber(redis.call('GET', KEYS[3]) or '0') - now\n"
     "local over = ahead - (burst - 1) * pace\n"
-    "if over <= 0 then return 0 end\n"
-    "if waiting == 0 then return -3 end\n"
-    "if waiting < tonumber(ARGV[6]) then return -2 end\n"
-    "return over\n",
+    "if over > 0 then return over end\n"
+    /* Nothing gathered yet: let some come rather than read them one by one. */
+    "if waiting == 0 then return math.max(1, math.floor(pace / 2)) end\n"
+    "return -2\n",
     ""};
 
 /* Appends audit entries. KEYS: cs:audit; ARGV: max length, entries... */
@@ -1468,22 +1489,22 @@ long store_mkto_acquire(store *s, const char *token, int calls_per_window, long 
     return wait;
 }
 
-long store_mkto_gate(store *s, int calls_per_window, int max_concurrent, long full_batch,
-                     long light, store_gate_mode *mode, char *err, size_t errlen) {
-    char cpw[16], win[24], mc[16], full[24], lt[24];
+long store_mkto_gate(store *s, int calls_per_window, int max_concurrent, long light_rate,
+                     bool *now_only, char *err, size_t errlen) {
+    char cpw[16], win[24], mc[16], lt[24];
     snprintf(cpw, sizeof cpw, "%d", calls_per_window);
     snprintf(win, sizeof win, "%d", STORE_MKTO_WINDOW_MS);
     snprintf(mc, sizeof mc, "%d", max_concurrent);
-    snprintf(full, sizeof full, "%ld", full_batch);
-    snprintf(lt, sizeof lt, "%ld", light);
+    snprintf(lt, sizeof lt, "%ld", light_rate);
     const char *args[] = {"cs:mkto:calls", "cs:mkto:inflight", "cs:mkto:pace",
-                          store_stream(STORE_Q_SF), cpw, win, mc, STORE_GROUP, full, lt};
-    redisReply *r = script_strs(s, &mkto_gate_script, 4, args, 10, err, errlen);
+                          store_stream(STORE_Q_SF), "cs:mkto:rate", cpw, win, mc, STORE_GROUP,
+                          lt};
+    redisReply *r = script_strs(s, &mkto_gate_script, 5, args, 10, err, errlen);
     if (!r) return -1;
     long wait = (long)r->integer;
     freeReplyObject(r);
-    *mode = wait == -2 ? STORE_GATE_NOW : wait == -3 ? STORE_GATE_LIGHT : STORE_GATE_GO;
-    return wait < -1 ? 0 : wait;
+    *now_only = wait == -2;
+    return wait == -2 ? 0 : wait;
 }
 
 int store_mkto_release(store *s, const char *token, char *err, size_t errlen) {

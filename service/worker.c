@@ -30,7 +30,7 @@
 #define BUDGET_WAIT_MS 5000    /* longest wait for a Marketo permit before deferring */
 #define SOQL_IN_MAX 100        /* values per SOQL IN list, keeping the URL short */
 #define MKTO_BATCH 300
-#define MKTO_LIGHT 50          /* fewer Marketo-bound changes waiting go at once, unpaced */
+#define MKTO_LIGHT_RATE 50     /* changes/s toward Marketo below which reads are not paced */
 #define PLACEHOLDER "[not provided]"
 #define MKTO_PERSON_LOCK "cs:lock:person:mkto:"
 
@@ -1627,35 +1627,19 @@ static void *worker_main(void *arg) {
              * otherwise its changes gather in the stream, in order, for a fuller call. */
             bool want[STORE_NQUEUES] = {[STORE_Q_SF] = false, [STORE_Q_MKTO] = true};
             int block = BLOCK_MS;
-            size_t count = READ_MAX;
-            store_gate_mode mode = STORE_GATE_GO;
+            bool now_only = false;
             if (atomic_fetch_add(&w->pool->mkto_readers, 1) < w->pool->mkto_readers_max) {
                 long g = store_mkto_gate(w->st, w->cfg->marketo_calls_per_20s,
-                                         w->cfg->marketo_max_concurrent, MKTO_BATCH,
-                                         MKTO_LIGHT, &mode, err, sizeof err);
+                                         w->cfg->marketo_max_concurrent, MKTO_LIGHT_RATE,
+                                         &now_only, err, sizeof err);
                 reader = g == 0;
                 if (g > 0 && g < block) block = (int)g;
             }
-            if (reader && mode == STORE_GATE_NOW) {
-                block = -1; /* a light load past the pace: what waits, not what comes next */
-            } else if (reader && mode == STORE_GATE_LIGHT) {
-                /* Nothing waits toward Marketo: take only a light load's worth of what comes
-                 * first (a whole Outbound Message may), after what waits toward Salesforce
-                 * (which a small count must not hold back). */
-                n = store_read(w->st, w->consumer, want, READ_MAX, -1, &entries, err,
-                               sizeof err);
-                if (n == 0) {
-                    store_entries_free(entries, 0);
-                    entries = NULL;
-                    count = MKTO_LIGHT - 1;
-                } else {
-                    reader = false;
-                }
-            }
             if (!reader) atomic_fetch_sub(&w->pool->mkto_readers, 1);
             want[STORE_Q_SF] = reader;
-            if (n == 0)
-                n = store_read(w->st, w->consumer, want, count, block, &entries, err, sizeof err);
+            /* A paced read takes what waits, not what comes next. */
+            n = store_read(w->st, w->consumer, want, READ_MAX, reader && now_only ? -1 : block,
+                           &entries, err, sizeof err);
         }
         if (n < 0) {
             if (reader) atomic_fetch_sub(&w->pool->mkto_readers, 1);

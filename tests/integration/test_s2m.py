@@ -874,49 +874,54 @@ def test_changes_toward_marketo_gather_in_their_queue_while_the_budget_is_spent(
 def test_a_steady_stream_toward_marketo_keeps_the_pace_and_a_light_one_does_not_wait(world):
     w = world
     cid, pid = w.campaign(), w.program()
-    people = w.people(510, "pace", kind="lead")
+    people = w.people(600, "pace", kind="lead")
     members = w.seed_members(cid, people, "Invited")
     w.start(workers=1, outbound=False, calls=100, concurrent=10)
     w.map(pid, cid, enabled=True)
     cs.wait_until(w.queue_empty, T, what="the mapping's own work done")
 
-    def far_ahead():  # the calls made ran ten minutes ahead of the pace
-        w.redis.cmd("SET", "cs:mkto:pace", redis_ms(w) + 600_000, "PX", 600_000)
+    def state(rate):
+        """Changes toward Marketo arrive at `rate` per second (frozen: measured "in ten
+        minutes"), and the calls made ran ten minutes ahead of the pace."""
+        now = redis_ms(w)
+        w.redis.cmd("HSET", "cs:mkto:rate", "t", now + 600_000, "n", 0, "rate", rate)
+        w.redis.cmd("SET", "cs:mkto:pace", now + 600_000, "PX", 600_000)
         time.sleep(1.0)  # a read that began before waits at most 500 ms (BLOCK_MS) for a first entry
 
     def sent(seq):
         return [len(c["body"]["input"]) for c in w.status_calls(seq)]
 
-    # A light load (fewer than 50 changes) is not held by the pace.
-    far_ahead()
+    # Changes arriving slowly are not held by the pace: 100 at once go in one call.
+    state(rate=0)
     seq = w.mk_seq()
-    w.post_om([changed(m, "Registered") for m in members[:10]])
-    for p in people[:10]:
+    w.post_om([changed(m, "Registered") for m in members[:100]])
+    for p in people[:100]:
         w.wait_mk(pid, p.lead, "Registered")
-    assert sum(sent(seq)) == 10
-    # 100 at once are more than a light load and less than a full call: an idle worker takes
-    # at most 49 of them as they come; the rest wait for the pace, unread, and then go in one
-    # call.
-    w.post_om([changed(m, "Registered") for m in members[10:110]])
-    time.sleep(0.5)
-    waiting, pending = queue_sf(w)
-    assert 51 <= waiting <= 100 and pending == 0, (waiting, pending)
+    assert sent(seq) == [100]
+    # In a steady stream (1,000/s), fewer than a full call wait for the pace, unread; then
+    # they go in one call.
+    cs.wait_until(w.queue_empty, T, what="the first 100 handled")
+    state(rate=1000)
+    w.post_om([changed(m, "Registered") for m in members[100:200]])
     for _ in range(10):
         time.sleep(0.1)
-        assert queue_sf(w) == (waiting, 0), "read although the pace is ahead"
-    assert sum(sent(seq)) == 10 + 100 - waiting
-    n_calls = len(sent(seq))
+        assert queue_sf(w) == (100, 0), "read although the pace is ahead"
+    assert sent(seq) == [100]
     w.redis.cmd("DEL", "cs:mkto:pace")
-    for p in people[10:110]:
+    for p in people[100:200]:
         w.wait_mk(pid, p.lead, "Registered")
-    assert sent(seq)[n_calls:] == [waiting]
-    # A full call's worth (300) waiting goes whatever the pace.
-    cs.wait_until(w.queue_empty, T, what="the 100 handled")
-    far_ahead()
-    seq = w.mk_seq()
-    for i in range(110, 510, 100):
+    assert sent(seq) == [100, 100]
+    # More than a call carries waits for the pace too (running ahead for it would only meet
+    # the window's hard stop later); then one read takes them all.
+    cs.wait_until(w.queue_empty, T, what="the second 100 handled")
+    state(rate=1000)
+    for i in range(200, 600, 100):
         w.post_om([changed(m, "Registered") for m in members[i:i + 100]])
-    for p in people[110:510]:
+    for _ in range(10):
+        time.sleep(0.1)
+        assert queue_sf(w) == (400, 0), "read although the pace is ahead"
+    w.redis.cmd("DEL", "cs:mkto:pace")
+    for p in people[200:600]:
         w.wait_mk(pid, p.lead, "Registered")
-    assert 300 in sent(seq) and sum(sent(seq)) == 400, sent(seq)
+    assert sent(seq) == [100, 100, 300, 100], sent(seq)
     no_dead_letters(w)
