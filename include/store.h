@@ -173,6 +173,19 @@ int store_member_get(store *s, const char *campaign_id, const char *mkto_lead, m
 int store_member_put(store *s, const char *campaign_id, const char *mkto_lead,
                      const member_state *st, int64_t sf_done, int64_t mkto_done, char *err,
                      size_t errlen);
+/* store_member_get and store_member_put for many members in one round trip. get_many fills
+ * out[i] (its `known` says whether a record exists); 0 or -1 with err. put_many sets rc[i]
+ * as store_member_put returns it, and returns -1 (err) only when Redis could not be asked. */
+int store_member_get_many(store *s, size_t n, const char *const *campaigns,
+                          const char *const *leads, member_state *out, char *err, size_t errlen);
+typedef struct {
+    const char *campaign, *lead;
+    const member_state *st;
+    int64_t sf_done, mkto_done;
+} store_member_write;
+int store_member_put_many(store *s, size_t n, const store_member_write *w, int *rc, char *err,
+                          size_t errlen);
+
 /* Marks, before a CRM write, that the members (campaign id, Marketo lead pairs) have a
  * write pending on one side ("sf_pending" or "mkto_pending") that may land until ms: a
  * worker that dies between its write and recording it still leaves that trace (plan.h,
@@ -184,11 +197,16 @@ int store_mark_written(store *s, const char *const *campaigns, const char *const
 long store_member_list(store *s, const char *campaign_id, const char *cursor, long limit,
                        member_state *out, char *next, size_t nextlen, char *err, size_t errlen);
 
-/* Person links. sf_person/mkto_lead out buffers of EV_SFID_MAX / EV_NUMID_MAX. 1/0/-1. */
-int store_link_put(store *s, const char *mkto_lead, const char *sf_person, const char *email,
-                   char *err, size_t errlen);
+/* Person links (a Marketo lead and its Salesforce Contact or Lead, both ways, 7 days).
+ * sf_person/mkto_lead out buffers of EV_SFID_MAX / EV_NUMID_MAX. 1/0/-1. */
 int store_link_by_mkto(store *s, const char *mkto_lead, char *sf_person, char *err, size_t errlen);
 int store_link_by_sf(store *s, const char *sf_person, char *mkto_lead, char *err, size_t errlen);
+/* The same for many, in one round trip: mkto_leads[i] is "" where no link is known;
+ * store_link_put_many records the pairs (mkto_leads[i], sf_persons[i]). 0 or -1. */
+int store_link_by_sf_many(store *s, size_t n, const char *const *sf_persons,
+                          char (*mkto_leads)[EV_NUMID_MAX], char *err, size_t errlen);
+int store_link_put_many(store *s, size_t n, const char *const *mkto_leads,
+                        const char *const *sf_persons, char *err, size_t errlen);
 
 /* CampaignMember id → (campaign, Marketo lead) of its recorded state, for the deleted-records
  * poll. 1 found, 0 none, -1 error. */

@@ -282,13 +282,19 @@ static script mkto_gate_script = {
     "end\n"
     "local r = redis.call('HMGET', KEYS[5], 't', 'n', 'rate')\n"
     "local t0, n0, rate = tonumber(r[1] or '0'), tonumber(r[2] or '0'), tonumber(r[3] or '0')\n"
+    /* The rate of the span now running counts as soon as it shows (over at least 250 ms, so
+     * that two changes a few ms apart are no stream): a stream that starts is paced from
+     * its first quarter second, not after the next full span. */
+    "local now_rate = 0\n"
+    "if t0 > 0 and added >= n0 then\n"
+    "  now_rate = math.floor((added - n0) * 1000 / math.max(now - t0, 250))\n"
+    "end\n"
     "if now - t0 >= 1000 then\n"
-    "  rate = 0\n"
-    "  if t0 > 0 and added >= n0 then rate = math.floor((added - n0) * 1000 / (now - t0)) end\n"
+    "  rate = now_rate\n"
     "  redis.call('HSET', KEYS[5], 't', now, 'n', added, 'rate', rate)\n"
     "  redis.call('PEXPIRE', KEYS[5], 60000)\n"
     "end\n"
-    "if rate < tonumber(ARGV[5]) then return 0 end\n"
+    "if rate < tonumber(ARGV[5]) and now_rate < tonumber(ARGV[5]) then return 0 end\n"
     MKTO_PACE_LUA("1")
     "local ahead = tonumber(redis.call('GET', KEYS[3]) or '0') - now\n"
     "local over = ahead - (burst - 1) * pace\n"
@@ -352,7 +358,8 @@ static void hash_scripts(void) {
     script *all[] = {&enqueue_script, &ack_script,         &retry_script,       &promote_script,
                      &dead_script,    &replay_script,      &park_script,        &unpark_script,
                      &mapping_put_script, &mapping_del_script, &lock_script, &unlock_script,
-                     &stats_script, &mkto_acquire_script, &audit_script, &mark_script, &member_put_script};
+                     &stats_script, &mkto_acquire_script, &mkto_gate_script, &audit_script,
+                     &mark_script, &member_put_script};
     for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) hash_script(all[i]);
 }
 
@@ -527,6 +534,125 @@ static redisReply *cmdf(store *s, char *err, size_t errlen, const char *fmt, ...
     redisReply *r = with_reconnect(s, send_fmt, &f, err, errlen);
     va_end(ap);
     return r;
+}
+
+/* ---- pipelines: many commands, one round trip ----
+ * A worker's batch reads and records hundreds of members; one round trip per member made
+ * Redis's latency, not its work, the limit (bench: ~7 round trips per change). Commands are
+ * kept formatted, so that a pipeline cut by a Redis restart is sent again whole on a fresh
+ * connection (every command put in one is a read or an idempotent write). */
+typedef struct {
+    char **cmd;
+    size_t *len;
+    size_t n, cap;
+    bool oom;
+} pipeline;
+
+static void pipe_push(pipeline *p, char *cmd, long long len) {
+    if (!cmd || len < 0) {
+        p->oom = true;
+        return;
+    }
+    if (p->n == p->cap) {
+        size_t cap = p->cap ? 2 * p->cap : 64;
+        char **c = realloc(p->cmd, cap * sizeof *c);
+        if (c) p->cmd = c;
+        size_t *l = c ? realloc(p->len, cap * sizeof *l) : NULL;
+        if (l) p->len = l;
+        if (!c || !l) {
+            free(cmd);
+            p->oom = true;
+            return;
+        }
+        p->cap = cap;
+    }
+    p->cmd[p->n] = cmd;
+    p->len[p->n++] = (size_t)len;
+}
+
+static void pipe_addf(pipeline *p, const char *fmt, ...) {
+    char *cmd = NULL;
+    va_list ap;
+    va_start(ap, fmt);
+    int len = redisvFormatCommand(&cmd, fmt, ap);
+    va_end(ap);
+    pipe_push(p, cmd, len);
+}
+
+static void pipe_add_argv(pipeline *p, int argc, const char **argv, const size_t *lens) {
+    char *cmd = NULL;
+    long long len = redisFormatCommandArgv(&cmd, argc, argv, lens);
+    pipe_push(p, cmd, len);
+}
+
+static void pipe_free(pipeline *p) {
+    for (size_t i = 0; i < p->n; i++) redisFreeCommand(p->cmd[i]);
+    free(p->cmd);
+    free(p->len);
+    memset(p, 0, sizeof *p);
+}
+
+/* Sends every command and reads every reply into out[0..n) (the caller frees each): 0, or
+ * -1 with err (then out holds nothing). A connection Redis closed gets one retry, as in
+ * with_reconnect. */
+static int pipe_run(store *s, pipeline *p, redisReply **out, char *err, size_t errlen) {
+    if (p->oom) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    for (int attempt = 0; attempt < 2; attempt++) {
+        bool was_connected = s->c != NULL;
+        if (ensure(s, err, errlen) != 0) return -1;
+        size_t got = 0;
+        bool ok = true;
+        for (size_t i = 0; ok && i < p->n; i++)
+            ok = redisAppendFormattedCommand(s->c, p->cmd[i], p->len[i]) == REDIS_OK;
+        for (; ok && got < p->n; got++) {
+            void *r = NULL;
+            ok = redisGetReply(s->c, &r) == REDIS_OK && r;
+            out[got] = r;
+        }
+        if (ok) return 0;
+        for (size_t i = 0; i < got; i++) {
+            if (out[i]) freeReplyObject(out[i]);
+            out[i] = NULL;
+        }
+        snprintf(err, errlen, "Redis at %s:%d: %s", s->target.host, s->target.port,
+                 s->c->errstr[0] ? s->c->errstr : "no answer");
+        bool retry = was_connected && stale_connection(s->c);
+        redisFree(s->c);
+        s->c = NULL;
+        if (!retry) {
+            fail_connect(s);
+            return -1;
+        }
+    }
+    return -1;
+}
+
+/* Runs the pipeline and hands each reply to each(i, reply, ud), which must not keep it.
+ * Stops at the first error reply (-1, with Redis's sentence in err) unless each judges
+ * errors itself (tolerate_errors). */
+static int pipe_each(store *s, pipeline *p, bool tolerate_errors,
+                     int (*each)(size_t i, redisReply *r, void *ud), void *ud, char *err,
+                     size_t errlen) {
+    if (p->n == 0) return 0;
+    redisReply **out = calloc(p->n, sizeof *out);
+    if (!out) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    int rc = pipe_run(s, p, out, err, errlen);
+    for (size_t i = 0; i < p->n; i++) {
+        if (rc == 0 && !tolerate_errors && out[i]->type == REDIS_REPLY_ERROR) {
+            snprintf(err, errlen, "Redis: %s", out[i]->str);
+            rc = -1;
+        }
+        if (rc == 0 && each(i, out[i], ud) != 0) rc = -1;
+        if (out[i]) freeReplyObject(out[i]);
+    }
+    free(out);
+    return rc;
 }
 
 /* Turns an error reply into -1 with Redis's sentence; frees it. */
@@ -1259,38 +1385,130 @@ int store_member_get(store *s, const char *campaign_id, const char *mkto_lead, m
     return out->known ? 1 : 0;
 }
 
-int store_member_put(store *s, const char *campaign_id, const char *mkto_lead,
-                     const member_state *st, int64_t sf_done, int64_t mkto_done, char *err,
-                     size_t errlen) {
-    char c[16], key[96], zkey[64], cmkey[48] = "", cmval[64] = "", ver[24], up[24], ts[24],
-        sfw[24], mkw[24], sfd[24], mkd[24];
-    c15(c, campaign_id);
-    snprintf(key, sizeof key, "cs:member:%s:%s", c, mkto_lead);
-    snprintf(zkey, sizeof zkey, "cs:members:%s", c);
+static int member_get_each(size_t i, redisReply *r, void *ud) {
+    member_from_hash(r, &((member_state *)ud)[i]);
+    return 0;
+}
+
+int store_member_get_many(store *s, size_t n, const char *const *campaigns,
+                          const char *const *leads, member_state *out, char *err, size_t errlen) {
+    pipeline p = {0};
+    for (size_t i = 0; i < n; i++) {
+        char c[16];
+        c15(c, campaigns[i]);
+        pipe_addf(&p, "HGETALL cs:member:%s:%s", c, leads[i]);
+    }
+    int rc = pipe_each(s, &p, false, member_get_each, out, err, errlen);
+    pipe_free(&p);
+    return rc;
+}
+
+/* The KEYS and ARGV of member_put_script for one member, with the buffers they point into. */
+typedef struct {
+    char c[16], key[96], zkey[64], cmkey[48], cmval[64], ver[24], up[24], ts[24], sfw[24],
+        mkw[24], sfd[24], mkd[24];
+    const char *args[33];
+} member_put_args;
+
+static void member_put_build(member_put_args *a, const char *campaign_id, const char *mkto_lead,
+                             const member_state *st, int64_t sf_done, int64_t mkto_done) {
+    memset(a, 0, sizeof *a);
+    c15(a->c, campaign_id);
+    snprintf(a->key, sizeof a->key, "cs:member:%s:%s", a->c, mkto_lead);
+    snprintf(a->zkey, sizeof a->zkey, "cs:members:%s", a->c);
     if (st->cm_id[0]) {
         /* The deleted-records poll only learns the CampaignMember id. */
-        snprintf(cmkey, sizeof cmkey, "cs:cm:%.15s", st->cm_id);
-        snprintf(cmval, sizeof cmval, "%s:%s", c, mkto_lead);
+        snprintf(a->cmkey, sizeof a->cmkey, "cs:cm:%.15s", st->cm_id);
+        snprintf(a->cmval, sizeof a->cmval, "%s:%s", a->c, mkto_lead);
     }
-    snprintf(ver, sizeof ver, "%lld", (long long)st->version);
-    snprintf(up, sizeof up, "%lld", (long long)(st->updated_ms ? st->updated_ms : event_now_ms()));
-    snprintf(ts, sizeof ts, "%lld", (long long)st->ts);
-    snprintf(sfw, sizeof sfw, "%lld", (long long)st->sf_written_ms);
-    snprintf(mkw, sizeof mkw, "%lld", (long long)st->mkto_written_ms);
-    snprintf(sfd, sizeof sfd, "%lld", (long long)sf_done);
-    snprintf(mkd, sizeof mkd, "%lld", (long long)mkto_done);
-    const char *args[] = {key, zkey, cmkey, ver, up, mkto_lead, cmval, sfw, mkw, sfd, mkd,
+    snprintf(a->ver, sizeof a->ver, "%lld", (long long)st->version);
+    snprintf(a->up, sizeof a->up, "%lld",
+             (long long)(st->updated_ms ? st->updated_ms : event_now_ms()));
+    snprintf(a->ts, sizeof a->ts, "%lld", (long long)st->ts);
+    snprintf(a->sfw, sizeof a->sfw, "%lld", (long long)st->sf_written_ms);
+    snprintf(a->mkw, sizeof a->mkw, "%lld", (long long)st->mkto_written_ms);
+    snprintf(a->sfd, sizeof a->sfd, "%lld", (long long)sf_done);
+    snprintf(a->mkd, sizeof a->mkd, "%lld", (long long)mkto_done);
+    const char *args[] = {a->key, a->zkey, a->cmkey, a->ver, a->up, mkto_lead, a->cmval, a->sfw,
+                          a->mkw, a->sfd, a->mkd,
                           "sf_member", st->sf_member ? "1" : "0", "sf_status", st->sf_status,
                           "cm_id", st->cm_id, "sf_person", st->sf_person,
                           "mkto_member", st->mkto_member ? "1" : "0", "mkto_status",
-                          st->mkto_status, "mkto_lead", mkto_lead, "email", st->email, "ts", ts,
-                          "updated", up, "src", event_source_name(st->src)};
-    redisReply *r = script_strs(s, &member_put_script, 3, args,
-                                (int)(sizeof args / sizeof args[0]), err, errlen);
+                          st->mkto_status, "mkto_lead", mkto_lead, "email", st->email, "ts",
+                          a->ts, "updated", a->up, "src", event_source_name(st->src)};
+    _Static_assert(sizeof args == sizeof a->args, "member_put_args.args holds every argument");
+    memcpy(a->args, args, sizeof args);
+}
+
+#define MEMBER_PUT_NARGS ((int)(sizeof((member_put_args *)0)->args / sizeof(const char *)))
+
+int store_member_put(store *s, const char *campaign_id, const char *mkto_lead,
+                     const member_state *st, int64_t sf_done, int64_t mkto_done, char *err,
+                     size_t errlen) {
+    member_put_args a;
+    member_put_build(&a, campaign_id, mkto_lead, st, sf_done, mkto_done);
+    redisReply *r = script_strs(s, &member_put_script, 3, a.args, MEMBER_PUT_NARGS, err, errlen);
     if (!r) return -1;
     int rc = (int)r->integer;
     freeReplyObject(r);
     return rc;
+}
+
+typedef struct {
+    int *rc;
+    bool *noscript;
+    char *err;
+    size_t errlen;
+} member_put_ud;
+
+static int member_put_each(size_t i, redisReply *r, void *ud) {
+    member_put_ud *u = ud;
+    if (r->type == REDIS_REPLY_ERROR) {
+        if (strncmp(r->str, "NOSCRIPT", 8) == 0) {
+            u->noscript[i] = true; /* Redis lost its script cache: sent alone, with EVAL */
+        } else {
+            snprintf(u->err, u->errlen, "Redis: %s", r->str);
+            u->rc[i] = -1;
+        }
+        return 0;
+    }
+    u->rc[i] = r->type == REDIS_REPLY_INTEGER ? (int)r->integer : -1;
+    return 0;
+}
+
+int store_member_put_many(store *s, size_t n, const store_member_write *w, int *rc, char *err,
+                          size_t errlen) {
+    if (n == 0) return 0;
+    pipeline p = {0};
+    bool *noscript = calloc(n, sizeof *noscript);
+    member_put_args *a = malloc(sizeof *a);
+    const char *argv[3 + 33];
+    size_t lens[3 + 33];
+    argv[0] = "EVALSHA";
+    argv[1] = member_put_script.sha;
+    argv[2] = "3";
+    for (size_t i = 0; a && noscript && i < n; i++) {
+        member_put_build(a, w[i].campaign, w[i].lead, w[i].st, w[i].sf_done, w[i].mkto_done);
+        memcpy(argv + 3, a->args, sizeof a->args);
+        for (int k = 0; k < 3 + MEMBER_PUT_NARGS; k++) lens[k] = strlen(argv[k]);
+        pipe_add_argv(&p, 3 + MEMBER_PUT_NARGS, argv, lens);
+    }
+    int out = -1;
+    if (!a || !noscript) {
+        snprintf(err, errlen, "out of memory");
+    } else {
+        for (size_t i = 0; i < n; i++) rc[i] = -1;
+        member_put_ud u = {rc, noscript, err, errlen};
+        out = pipe_each(s, &p, true, member_put_each, &u, err, errlen);
+        for (size_t i = 0; out == 0 && i < n; i++)
+            if (noscript[i])
+                rc[i] = store_member_put(s, w[i].campaign, w[i].lead, w[i].st, w[i].sf_done,
+                                         w[i].mkto_done, err, errlen);
+    }
+    pipe_free(&p);
+    free(noscript);
+    free(a);
+    return out;
 }
 
 int store_cm_lookup(store *s, const char *cm_id, char *campaign, size_t clen, char *lead,
@@ -1402,24 +1620,47 @@ long store_member_list(store *s, const char *campaign_id, const char *cursor, lo
 
 #define LINK_TTL_S (7 * 86400)
 
-int store_link_put(store *s, const char *mkto_lead, const char *sf_person, const char *email,
-                   char *err, size_t errlen) {
-    char p[16];
-    snprintf(p, sizeof p, "%.15s", sf_person);
-    redisReply *r = cmdf(s, err, errlen, "SET cs:link:mkto:%s %s EX %d", mkto_lead, sf_person,
-                         LINK_TTL_S);
-    if (!r || reply_error(r, err, errlen)) return -1;
-    freeReplyObject(r);
-    r = cmdf(s, err, errlen, "SET cs:link:sf:%s %s EX %d", p, mkto_lead, LINK_TTL_S);
-    if (!r || reply_error(r, err, errlen)) return -1;
-    freeReplyObject(r);
-    (void)email;
+int store_link_by_mkto(store *s, const char *mkto_lead, char *sf_person, char *err, size_t errlen) {
+    return get_string(s, sf_person, EV_SFID_MAX, err, errlen, "GET cs:link:mkto:%s", mkto_lead);
+}
+
+static int ignore_reply(size_t i, redisReply *r, void *ud) {
+    (void)i, (void)r, (void)ud;
     return 0;
 }
 
+int store_link_put_many(store *s, size_t n, const char *const *mkto_leads,
+                        const char *const *sf_persons, char *err, size_t errlen) {
+    pipeline p = {0};
+    for (size_t i = 0; i < n; i++) {
+        char p15[16]; /* hiredis formats take no precision: the 15-character form by hand */
+        snprintf(p15, sizeof p15, "%.15s", sf_persons[i]);
+        pipe_addf(&p, "SET cs:link:mkto:%s %s EX %d", mkto_leads[i], sf_persons[i], LINK_TTL_S);
+        pipe_addf(&p, "SET cs:link:sf:%s %s EX %d", p15, mkto_leads[i], LINK_TTL_S);
+    }
+    int rc = pipe_each(s, &p, false, ignore_reply, NULL, err, errlen);
+    pipe_free(&p);
+    return rc;
+}
 
-int store_link_by_mkto(store *s, const char *mkto_lead, char *sf_person, char *err, size_t errlen) {
-    return get_string(s, sf_person, EV_SFID_MAX, err, errlen, "GET cs:link:mkto:%s", mkto_lead);
+static int link_get_each(size_t i, redisReply *r, void *ud) {
+    char (*out)[EV_NUMID_MAX] = ud;
+    out[i][0] = '\0';
+    if (r->type == REDIS_REPLY_STRING && r->len < EV_NUMID_MAX) memcpy(out[i], r->str, r->len + 1);
+    return 0;
+}
+
+int store_link_by_sf_many(store *s, size_t n, const char *const *sf_persons,
+                          char (*mkto_leads)[EV_NUMID_MAX], char *err, size_t errlen) {
+    pipeline p = {0};
+    for (size_t i = 0; i < n; i++) {
+        char p15[16];
+        snprintf(p15, sizeof p15, "%.15s", sf_persons[i]);
+        pipe_addf(&p, "GET cs:link:sf:%s", p15);
+    }
+    int rc = pipe_each(s, &p, false, link_get_each, mkto_leads, err, errlen);
+    pipe_free(&p);
+    return rc;
 }
 
 int store_link_by_sf(store *s, const char *sf_person, char *mkto_lead, char *err, size_t errlen) {

@@ -1099,6 +1099,19 @@ static void resolve_marketo_leads(batch *b) {
  * time and an older change would overwrite a newer one. */
 static void replan_with_lead(batch *b) {
     char err[STORE_ERR_MAX];
+    size_t *rd = calloc(b->n, sizeof *rd), *lk = calloc(b->n, sizeof *lk);
+    const char **keys = calloc(b->n, sizeof *keys), **camps = calloc(b->n, sizeof *camps),
+               **leads = calloc(b->n, sizeof *leads);
+    bool *got = calloc(b->n, sizeof *got);
+    member_state *sts = calloc(b->n, sizeof *sts);
+    size_t nr = 0, nl = 0;
+    if (!rd || !lk || !keys || !camps || !leads || !got || !sts) {
+        for (size_t i = 0; i < b->n; i++)
+            if (b->items[i].state == IT_PENDING && b->items[i].p.kind == PLAN_APPLY &&
+                b->items[i].p.to_mkto && !b->items[i].st.known && b->items[i].lead[0])
+                b->items[i].state = IT_DEFER;
+        goto out;
+    }
     for (size_t i = 0; i < b->n; i++) {
         item *it = &b->items[i];
         if (it->state != IT_PENDING || it->p.kind != PLAN_APPLY || !it->p.to_mkto ||
@@ -1117,20 +1130,42 @@ static void replan_with_lead(batch *b) {
                 it->state = IT_DEFER;
                 continue;
             }
-            const char *keys[] = {key};
-            bool got = false;
-            if (store_lock_many(b->w->st, keys, 1, b->token, lock_ttl_ms(b->w), &got, err,
-                                sizeof err) != 0 || !got) {
-                it->state = IT_DEFER; /* the member is being changed by another worker */
-                continue;
-            }
-            snprintf(it->lead_lock, sizeof it->lead_lock, "%s", key);
-            hold_add_key(&b->w->hold, key);
+            snprintf(it->lead_lock, sizeof it->lead_lock, "%s", key); /* if taken, below */
+            lk[nl] = i;
+            keys[nl++] = it->lead_lock;
         }
-        if (store_member_get(b->w->st, it->campaign, it->lead, &it->st, err, sizeof err) < 0) {
+        rd[nr++] = i;
+    }
+    /* All the lead locks, then all the recorded states, each in one round trip. */
+    if (nl && store_lock_many(b->w->st, keys, nl, b->token, lock_ttl_ms(b->w), got, err,
+                              sizeof err) != 0)
+        memset(got, 0, nl * sizeof *got);
+    for (size_t k = 0; k < nl; k++) {
+        item *it = &b->items[lk[k]];
+        if (got[k]) {
+            hold_add_key(&b->w->hold, it->lead_lock);
+        } else {
+            it->state = IT_DEFER; /* the member is being changed by another worker */
+            it->lead_lock[0] = '\0';
+        }
+    }
+    size_t nm = 0;
+    for (size_t k = 0; k < nr; k++) {
+        item *it = &b->items[rd[k]];
+        if (it->state != IT_PENDING) continue;
+        rd[nm] = rd[k];
+        camps[nm] = it->campaign;
+        leads[nm++] = it->lead;
+    }
+    bool read_ok = !nm || store_member_get_many(b->w->st, nm, camps, leads, sts, err,
+                                                sizeof err) == 0;
+    for (size_t k = 0; k < nm; k++) {
+        item *it = &b->items[rd[k]];
+        if (!read_ok) {
             fail(it, IT_RETRY, "marketo", -1, "Redis: %s", err);
             continue;
         }
+        it->st = sts[k];
         if (it->st.known || it->st.mkto_pending_ms || it->st.sf_pending_ms) replan(b, it);
         if (it->p.kind == PLAN_DROP) {
             it->state = IT_DROP;
@@ -1138,6 +1173,14 @@ static void replan_with_lead(batch *b) {
                 metrics_add(M_EVENTS_DROPPED, 1, plan_drop_reason_name(it->p.reason));
         }
     }
+out:
+    free(rd);
+    free(lk);
+    free(keys);
+    free(camps);
+    free(leads);
+    free(got);
+    free(sts);
 }
 
 /* Whether Marketo's member status of it's lead already is the wanted one: 1 yes, 0 no, -1
@@ -1301,12 +1344,19 @@ static char *audit_entry(const item *it, const char *target, int64_t now) {
     return s;
 }
 
-static void finish(batch *b) {
-    wctx *w = b->w;
-    char err[STORE_ERR_MAX];
-    const char **acks = calloc(b->n, sizeof *acks);
-    size_t na = 0;
-    int64_t now = now_ms();
+/* Records what each applied item wrote (the member's new state, one round trip for the
+ * batch): rc[i] as store_member_put answers for item i (1 when it has nothing to record). */
+static void record_members(batch *b, int64_t now, int *rc, char *err, size_t errlen) {
+    member_state *ns = calloc(b->n, sizeof *ns);
+    store_member_write *wr = calloc(b->n, sizeof *wr);
+    size_t *idx = calloc(b->n, sizeof *idx);
+    size_t nw = 0;
+    for (size_t i = 0; i < b->n; i++) rc[i] = 1;
+    if (!ns || !wr || !idx) {
+        snprintf(err, errlen, "out of memory");
+        for (size_t i = 0; i < b->n; i++) rc[i] = -1;
+        goto out;
+    }
     for (size_t i = 0; i < b->n; i++) {
         item *it = &b->items[i];
         if (it->state == IT_PENDING && it->p.kind == PLAN_APPLY) {
@@ -1325,11 +1375,59 @@ static void finish(batch *b) {
             if (it->p.to_mkto) n.mkto_written_ms = now;
             n.updated_ms = now;
             const char *lead = it->lead[0] ? it->lead : it->ev.mkto_lead_id;
+            if (!lead[0]) continue;
+            ns[nw] = n;
             /* The writes completed: their pending marks go. */
-            int rc = lead[0] ? store_member_put(w->st, it->campaign, lead, &n,
-                                                it->p.to_sf ? b->sf_mark : 0,
-                                                it->p.to_mkto ? b->mkto_mark : 0, err, sizeof err)
-                             : 1;
+            wr[nw] = (store_member_write){it->campaign, lead, &ns[nw],
+                                          it->p.to_sf ? b->sf_mark : 0,
+                                          it->p.to_mkto ? b->mkto_mark : 0};
+            idx[nw++] = i;
+        }
+    }
+    int *got = calloc(nw ? nw : 1, sizeof *got);
+    if (!got || (nw && store_member_put_many(b->w->st, nw, wr, got, err, errlen) != 0)) {
+        for (size_t k = 0; k < nw; k++) rc[idx[k]] = -1;
+    } else {
+        for (size_t k = 0; k < nw; k++) rc[idx[k]] = got[k];
+    }
+    free(got);
+    /* Person links of the members recorded, also in one round trip. */
+    const char **ll = calloc(nw ? nw : 1, sizeof *ll), **pp = calloc(nw ? nw : 1, sizeof *pp);
+    size_t nl = 0;
+    for (size_t k = 0; ll && pp && k < nw; k++)
+        if (rc[idx[k]] == 1 && ns[k].sf_person[0]) {
+            ll[nl] = wr[k].lead;
+            pp[nl++] = ns[k].sf_person;
+        }
+    char e2[STORE_ERR_MAX];
+    if (nl && store_link_put_many(b->w->st, nl, ll, pp, e2, sizeof e2) != 0)
+        LOG_KV(LOG_WARN, "worker: could not record person links", "error", e2);
+    free(ll);
+    free(pp);
+out:
+    free(ns);
+    free(wr);
+    free(idx);
+}
+
+static void finish(batch *b) {
+    wctx *w = b->w;
+    char err[STORE_ERR_MAX];
+    const char **acks = calloc(b->n, sizeof *acks);
+    int *put = calloc(b->n ? b->n : 1, sizeof *put);
+    size_t na = 0;
+    int64_t now = now_ms();
+    if (!acks || !put) {
+        /* Nothing acknowledged: the entries stay pending and are claimed back later. */
+        free(acks);
+        free(put);
+        return;
+    }
+    record_members(b, now, put, err, sizeof err);
+    for (size_t i = 0; i < b->n; i++) {
+        item *it = &b->items[i];
+        if (it->state == IT_PENDING && it->p.kind == PLAN_APPLY) {
+            int rc = put[i];
             if (rc < 0) {
                 fail(it, IT_RETRY, it->p.to_sf ? "salesforce" : "marketo", -1, "Redis: %s", err);
             } else if (rc == 0) {
@@ -1338,8 +1436,6 @@ static void finish(batch *b) {
                  * the newest change still wins on both sides. */
                 it->state = IT_DEFER;
             } else {
-                if (lead[0] && n.sf_person[0])
-                    store_link_put(w->st, lead, n.sf_person, n.email, err, sizeof err);
                 metrics_observe(M_APPLY_LATENCY, (double)(now - it->ev.received_ms) / 1000.0,
                                 it->p.to_sf ? "salesforce" : "marketo");
                 if (log_enabled(LOG_DEBUG))
@@ -1403,6 +1499,7 @@ static void finish(batch *b) {
         LOG_KV(LOG_WARN, "worker: could not acknowledge; entries will be claimed again", "error",
                err);
     free(acks);
+    free(put);
 }
 
 /* A queued entry parsed once per read: its event, or why it could not be read. */
@@ -1420,9 +1517,12 @@ static void process(wctx *w, store_entry *entries, const parsed_entry *const *pe
     batch b = {w, calloc(n, sizeof(item)), n, token, NULL, 0, 0, 0};
     const char **keys = calloc(2 * n, sizeof *keys) /* member locks, then lead locks */;
     bool *got = calloc(n, sizeof *got);
-    size_t nk = 0;
+    size_t *idx = calloc(n, sizeof *idx);
+    const char **persons = calloc(n, sizeof *persons);
+    char (*leads)[EV_NUMID_MAX] = calloc(n, sizeof *leads);
+    size_t nk = 0, np = 0;
     snprintf(token, sizeof token, "%s:b%lu", w->consumer, ++w->seq);
-    if (!b.items || !keys || !got) goto out;
+    if (!b.items || !keys || !got || !idx || !persons || !leads) goto out;
 
     /* Parse, find the mapping and the member. */
     for (size_t i = 0; i < n; i++) {
@@ -1435,13 +1535,25 @@ static void process(wctx *w, store_entry *entries, const parsed_entry *const *pe
         it->ev = pe[i]->ev;
         it->parsed = true;
         if (load_mapping(&b, it, err, sizeof err) != 0) goto redis_down;
-        /* Marketo events (and deletions found by the poller) name the Marketo lead. */
-        if (it->ev.mkto_lead_id[0])
+        /* Marketo events (and deletions found by the poller) name the Marketo lead; a
+         * Salesforce person's lead is known once linked (all looked up at once below). */
+        if (it->ev.mkto_lead_id[0]) {
             snprintf(it->lead, sizeof it->lead, "%s", it->ev.mkto_lead_id);
-        else {
+        } else {
             const char *p = it->ev.sf_contact_id[0] ? it->ev.sf_contact_id : it->ev.sf_lead_id;
-            if (*p && store_link_by_sf(w->st, p, it->lead, err, sizeof err) < 0) goto redis_down;
+            if (*p) {
+                idx[np] = i;
+                persons[np++] = p;
+            }
         }
+    }
+    if (np && store_link_by_sf_many(w->st, np, persons, leads, err, sizeof err) != 0)
+        goto redis_down;
+    for (size_t k = 0; k < np; k++)
+        snprintf(b.items[idx[k]].lead, sizeof b.items[idx[k]].lead, "%s", leads[k]);
+    for (size_t i = 0; i < n; i++) {
+        item *it = &b.items[i];
+        if (!it->parsed) continue;
         member_key(it);
         /* One event per member per batch: later ones wait for the next round, in order. */
         for (size_t j = 0; j < i; j++)
@@ -1455,18 +1567,39 @@ static void process(wctx *w, store_entry *entries, const parsed_entry *const *pe
     if (store_lock_many(w->st, keys, nk, token, lock_ttl_ms(w), got, err, sizeof err) != 0)
         goto redis_down;
     hold_set(&w->hold, entries, nhold, keys, nk, token);
-    for (size_t i = 0, k = 0; i < n; i++) {
-        item *it = &b.items[i];
-        if (it->state != IT_PENDING) continue;
-        it->locked = got[k++];
-        if (!it->locked) {
-            it->state = IT_DEFER; /* another worker holds this member */
-            continue;
-        }
-        if (it->lead[0] &&
-            store_member_get(w->st, it->campaign, it->lead, &it->st, err, sizeof err) < 0)
+    {
+        /* The recorded state of every locked member, in one round trip. */
+        const char **camps = persons; /* reused: campaigns, then leads, of the members read */
+        const char **mleads = calloc(n, sizeof *mleads);
+        member_state *sts = calloc(n, sizeof *sts);
+        size_t nm = 0;
+        if (!mleads || !sts) {
+            free(mleads);
+            free(sts);
+            snprintf(err, sizeof err, "out of memory");
             goto redis_down;
-        replan(&b, it);
+        }
+        for (size_t i = 0, k = 0; i < n; i++) {
+            item *it = &b.items[i];
+            if (it->state != IT_PENDING) continue;
+            it->locked = got[k++];
+            if (!it->locked) {
+                it->state = IT_DEFER; /* another worker holds this member */
+                continue;
+            }
+            if (it->lead[0]) {
+                idx[nm] = i;
+                camps[nm] = it->campaign;
+                mleads[nm++] = it->lead;
+            }
+        }
+        int rc = nm ? store_member_get_many(w->st, nm, camps, mleads, sts, err, sizeof err) : 0;
+        for (size_t k = 0; rc == 0 && k < nm; k++) b.items[idx[k]].st = sts[k];
+        free(mleads);
+        free(sts);
+        if (rc != 0) goto redis_down;
+        for (size_t i = 0; i < n; i++)
+            if (b.items[i].state == IT_PENDING) replan(&b, &b.items[i]);
     }
     fill_marketo_statuses(&b);
     fill_default_statuses(&b);
@@ -1516,6 +1649,9 @@ out:
     free(b.items);
     free(keys);
     free(got);
+    free(idx);
+    free(persons);
+    free(leads);
 }
 
 /* The changes toward Salesforce (read from Marketo's queue) first, then those toward
