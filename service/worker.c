@@ -30,6 +30,8 @@
 #define BUDGET_WAIT_MS 5000    /* longest wait for a Marketo permit before deferring */
 #define SOQL_IN_MAX 100        /* values per SOQL IN list, keeping the URL short */
 #define MKTO_BATCH 300
+#define SF_BATCH 200           /* records per sObject Collections call */
+#define SF_FILL_MS 50          /* under load, batches toward Salesforce start this far apart */
 #define MKTO_LIGHT_RATE 50     /* changes/s toward Marketo below which reads are not paced */
 #define PLACEHOLDER "[not provided]"
 #define MKTO_PERSON_LOCK "cs:lock:person:mkto:"
@@ -42,6 +44,9 @@ struct worker_pool {
     atomic_bool stop;
     atomic_int mkto_readers; /* threads now reading or applying the queue toward Marketo */
     int mkto_readers_max;
+    atomic_int sf_readers;   /* threads now reading or applying the queue toward Salesforce */
+    atomic_bool sf_backlog;  /* the last read toward Salesforce filled a call or more */
+    _Atomic int64_t sf_last_ms; /* when the last read toward Salesforce took something */
     pthread_t heartbeat;
     bool heartbeat_running;
     store *hb_store;
@@ -1657,9 +1662,9 @@ out:
 /* The changes toward Salesforce (read from Marketo's queue) first, then those toward
  * Marketo, each in queue order and each as a batch of its own: the Salesforce side is
  * acknowledged without waiting for Marketo's slower, rate-limited calls. Every entry is
- * parsed once here. (Out of memory, the read is left pending: the claim loop hands it out
- * again.) */
-static void process_by_queue(wctx *w, store_entry *entries, size_t n) {
+ * parsed once here; *sf_slot, when held, is given back as soon as the Salesforce side is
+ * done. (Out of memory, the read is left pending: the claim loop hands it out again.) */
+static void process_by_queue(wctx *w, store_entry *entries, size_t n, bool *sf_slot) {
     parsed_entry *pe = malloc(n * sizeof *pe);
     const parsed_entry **order = malloc(n * sizeof *order);
     store_entry *sorted = malloc(n * sizeof *sorted);
@@ -1680,6 +1685,10 @@ static void process_by_queue(wctx *w, store_entry *entries, size_t n) {
         }
         memcpy(entries, sorted, n * sizeof *entries); /* the same entries, reordered */
         if (nfirst) process(w, entries, order, nfirst, n);
+        if (*sf_slot) { /* the next batch toward Salesforce need not wait for Marketo's calls */
+            atomic_fetch_sub(&w->pool->sf_readers, 1);
+            *sf_slot = false;
+        }
         if (n > nfirst && !atomic_load(&w->pool->stop))
             process(w, entries + nfirst, order + nfirst, n - nfirst, n - nfirst);
     }
@@ -1754,14 +1763,23 @@ static void *worker_main(void *arg) {
             last_unpark = now;
             unpark_ready(w);
         }
-        bool reader = false;
+        bool reader = false, sf_slot = false;
         if (n <= 0) {
             store_entries_free(entries, 0);
             entries = NULL;
-            /* Marketo's queue (toward Salesforce) always; Salesforce's (toward Marketo) only
-             * with a reader slot and when the Marketo budget and pace let a read go now:
-             * otherwise its changes gather in the stream, in order, for a fuller call. */
-            bool want[STORE_NQUEUES] = {[STORE_Q_SF] = false, [STORE_Q_MKTO] = true};
+            /* Salesforce's queue (toward Marketo) only with a reader slot and when the
+             * Marketo budget and pace let a read go now: otherwise its changes gather in the
+             * stream, in order, for a fuller call. */
+            bool want[STORE_NQUEUES] = {[STORE_Q_SF] = false, [STORE_Q_MKTO] = false};
+            /* Toward Salesforce one batch at a time while a batch is not full: what arrives
+             * meanwhile waits for that batch's calls and goes in the next one, so that a
+             * steady stream is written in fuller (fewer) calls, not in one small batch per
+             * thread (bench: 9.8 changes per Collections call with every thread reading).
+             * A backlog of a full call or more is worked on by every thread. */
+            sf_slot = atomic_fetch_add(&w->pool->sf_readers, 1) == 0 ||
+                      atomic_load(&w->pool->sf_backlog);
+            if (!sf_slot) atomic_fetch_sub(&w->pool->sf_readers, 1);
+            want[STORE_Q_MKTO] = sf_slot;
             int block = BLOCK_MS;
             bool now_only = false;
             if (atomic_fetch_add(&w->pool->mkto_readers, 1) < w->pool->mkto_readers_max) {
@@ -1773,12 +1791,29 @@ static void *worker_main(void *arg) {
             }
             if (!reader) atomic_fetch_sub(&w->pool->mkto_readers, 1);
             want[STORE_Q_SF] = reader;
+            if (!want[STORE_Q_SF] && !want[STORE_Q_MKTO]) {
+                sleep_ms(block < 10 ? block : 10); /* another thread has both queues in hand */
+                continue;
+            }
+            /* A batch toward Salesforce that would start right after the last one lets the
+             * next changes gather a moment (each batch costs a query and a write of the
+             * daily API allowance); an isolated change is not held. */
+            int64_t since = now_ms() - atomic_load(&w->pool->sf_last_ms);
+            if (sf_slot && !reader && since < SF_FILL_MS && !atomic_load(&w->pool->sf_backlog))
+                sleep_ms((long)(SF_FILL_MS - since));
             /* A paced read takes what waits, not what comes next. */
             n = store_read(w->st, w->consumer, want, READ_MAX, reader && now_only ? -1 : block,
                            &entries, err, sizeof err);
+            if (sf_slot && n >= 0) {
+                long k = 0;
+                for (long i = 0; i < n; i++) k += entries[i].q == STORE_Q_MKTO;
+                atomic_store(&w->pool->sf_backlog, k >= SF_BATCH);
+                if (k) atomic_store(&w->pool->sf_last_ms, now_ms());
+            }
         }
         if (n < 0) {
             if (reader) atomic_fetch_sub(&w->pool->mkto_readers, 1);
+            if (sf_slot) atomic_fetch_sub(&w->pool->sf_readers, 1);
             if (!failing) LOG_KV(LOG_WARN, "worker: reading the queue failed", "error", err);
             failing = true;
             sleep_ms(backoff);
@@ -1793,8 +1828,9 @@ static void *worker_main(void *arg) {
             entries = NULL;
             n = 0;
         }
-        if (n > 0) process_by_queue(w, entries, (size_t)n);
+        if (n > 0) process_by_queue(w, entries, (size_t)n, &sf_slot);
         if (reader) atomic_fetch_sub(&w->pool->mkto_readers, 1);
+        if (sf_slot) atomic_fetch_sub(&w->pool->sf_readers, 1);
         store_entries_free(entries, (size_t)(n > 0 ? n : 0));
     }
     return NULL;

@@ -418,6 +418,7 @@ def main():
             "duplicate_program_members": len(dup_mk), "duplicate_marketo_leads": len(dup_leads),
             "duplicate_salesforce_people": len(dup_people),
             "dead_letters": dead_ids, "dead_letters_expected": want_dead,
+            "dead_letter_errors": sorted({d["error"][:300] for d in dead})[:10],
             "marketo_stats": w.mk.ctl("GET", "stats"),
             "ingest_since_restart": {
                 o: mv(ingest_metrics, "campaign_sync_events_received_total", source=s, outcome=o)
