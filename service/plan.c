@@ -162,6 +162,13 @@ void plan_event(const event *ev, const mapping *m, const member_state *st,
         sf_needed = want_sf;
         mk_needed = want_mk;
     }
+    /* A write of ours to the event's own side may have landed after the event without being
+     * recorded (its worker died): what that side holds is unknown, so the event is put back
+     * there whatever the record says (chaos: a re-asserted "Registered" landed after the
+     * newer removal, which was then taken as already in place). */
+    if (ev->source == SRC_MARKETO && is_program_event(ev->type) && t < st->mkto_pending_ms)
+        mk_needed = want_mk;
+    if (ev->source == SRC_SALESFORCE && t < st->sf_pending_ms) sf_needed = want_sf;
 
     member_state *n = &out->next;
     *n = *st;

@@ -1698,6 +1698,37 @@ static void newer_change_overwritten_by_a_late_write_is_reasserted(void **state)
     assert_true(r.to_mkto);
 }
 
+/* Rule 4b with a write of unknown outcome: a pending mark later than the event means a
+ * write of ours may have landed on the event's own side after it, unrecorded, so the record
+ * says nothing about that side: the event is put back there even when the record already
+ * matches it. */
+static void event_is_reasserted_over_a_write_of_unknown_outcome(void **state) {
+    (void)state;
+    mapping m = the_map(true, true);
+    /* Recorded: not a member in Marketo; a re-assert of an older "Registered" was in flight
+     * at t4 when its worker died. */
+    member_state st = rec(true, "Invited", false, "", T(2), SRC_SALESFORCE);
+    st.mkto_written_ms = T(1);
+    st.mkto_pending_ms = T(4);
+    event rm = mkto_ev(MRM, NULL, T(3));
+    plan_result r = plan(&rm, &m, &st);
+    assert_int_equal(r.kind, PLAN_APPLY);
+    assert_true(r.to_mkto && !r.mkto_member);
+    /* The same for a Salesforce event and a pending Salesforce write. */
+    member_state s2 = rec(true, "Signed Up", true, "Attended", T(2), SRC_MARKETO);
+    s2.sf_pending_ms = T(4);
+    event sf = sf_ev(SFC, "Signed Up", T(3), NULL);
+    r = plan(&sf, &m, &s2);
+    assert_int_equal(r.kind, PLAN_APPLY);
+    assert_true(r.to_sf && r.sf_member);
+    assert_string_equal(r.sf_status, "Signed Up");
+    /* A pending mark older than the event says nothing about it: Salesforce, which the
+     * record says already holds the event's status, is not written. */
+    s2.sf_pending_ms = T(1);
+    r = plan(&sf, &m, &s2);
+    assert_false(r.kind == PLAN_APPLY && r.to_sf);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         /* Marketo program events */
@@ -1719,6 +1750,7 @@ int main(void) {
         cmocka_unit_test(echo_and_duplicate),
         cmocka_unit_test(own_side_change_is_not_a_duplicate),
         cmocka_unit_test(newer_change_overwritten_by_a_late_write_is_reasserted),
+        cmocka_unit_test(event_is_reasserted_over_a_write_of_unknown_outcome),
         cmocka_unit_test(first_sight_with_equal_fields),
         /* next */
         cmocka_unit_test(next_after_marketo_event),
