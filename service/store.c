@@ -219,22 +219,27 @@ static script stats_script = {
     "local burst = math.max(1, math.min(2, calls - 1))\n"                                     \
     "local pace = math.floor(window / math.max(1, calls - 4))\n"
 
+/* The budget's hard limits, on Redis's clock (so that every process counts on the same one):
+ * sets `now` and `window` (ARGV[w]), forgets calls older than the window and leases that
+ * ended, and returns the ms to wait while max concurrent (ARGV[m]) calls are in flight or
+ * the window holds its calls (ARGV[c]). KEYS[1] cs:mkto:calls, KEYS[2] cs:mkto:inflight. */
+#define MKTO_WINDOW_LUA(c, w, m)                                                              \
+    "local t = redis.call('TIME')\n"                                                           \
+    "local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)\n"                  \
+    "local window = tonumber(ARGV[" w "])\n"                                                   \
+    "redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - window)\n"                          \
+    "redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now)\n"                                   \
+    "if redis.call('ZCARD', KEYS[2]) >= tonumber(ARGV[" m "]) then return 20 end\n"            \
+    "if redis.call('ZCARD', KEYS[1]) >= tonumber(ARGV[" c "]) then\n"                          \
+    "  local first = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')\n"                      \
+    "  return math.max(1, tonumber(first[2]) + window - now)\n"                               \
+    "end\n"
+
 /* Shared Marketo budget. KEYS: cs:mkto:calls, cs:mkto:inflight, cs:mkto:pace; ARGV: token, calls per
  * window, window ms, max concurrent, in-flight lease ms. Uses Redis's clock so that every
  * process counts on the same one. Returns 0 when a permit was taken, else ms to wait. */
 static script mkto_acquire_script = {
-    "local t = redis.call('TIME')\n"
-    "local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)\n"
-    "local window = tonumber(ARGV[3])\n"
-    "redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - window)\n"
-    "redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now)\n"
-    "if redis.call('ZCARD', KEYS[2]) >= tonumber(ARGV[4]) then return 20 end\n"
-    "if redis.call('ZCARD', KEYS[1]) >= tonumber(ARGV[2]) then\n"
-    "  local first = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')\n"
-    "  local wait = tonumber(first[2]) + window - now\n"
-    "  if wait < 1 then wait = 1 end\n"
-    "  return wait\n"
-    "end\n"
+    MKTO_WINDOW_LUA("2", "3", "4")
     "redis.call('ZADD', KEYS[1], now, ARGV[1])\n"
     "redis.call('ZADD', KEYS[2], now + tonumber(ARGV[5]), ARGV[1])\n"
     "redis.call('PEXPIRE', KEYS[1], window * 2)\n"
@@ -258,18 +263,7 @@ static script mkto_acquire_script = {
  * algorithm on cs:mkto:pace), then takes what waited: a full call's worth is no reason to
  * run further ahead, as the window's hard stop would then hold every change for seconds. */
 static script mkto_gate_script = {
-    "local t = redis.call('TIME')\n"
-    "local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)\n"
-    "local window = tonumber(ARGV[2])\n"
-    "redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - window)\n"
-    "redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now)\n"
-    "if redis.call('ZCARD', KEYS[2]) >= tonumber(ARGV[3]) then return 20 end\n"
-    "if redis.call('ZCARD', KEYS[1]) >= tonumber(ARGV[1]) then\n"
-    "  local first = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')\n"
-    "  local wait = tonumber(first[2]) + window - now\n"
-    "  if wait < 1 then wait = 1 end\n"
-    "  return wait\n"
-    "end\n"
+    MKTO_WINDOW_LUA("1", "2", "3")
     "local ok, p = pcall(redis.call, 'XPENDING', KEYS[4], ARGV[4])\n"
     "local waiting = redis.call('XLEN', KEYS[4]) - (ok and p[1] or 0)\n"
     /* The arrival rate toward Marketo. */
