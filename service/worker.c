@@ -30,7 +30,6 @@
 #define BUDGET_WAIT_MS 5000    /* longest wait for a Marketo permit before deferring */
 #define SOQL_IN_MAX 100        /* values per SOQL IN list, keeping the URL short */
 #define MKTO_BATCH 300
-#define SF_BATCH 200           /* records per sObject Collections call */
 #define SF_FILL_MS 50          /* under load, batches toward Salesforce start this far apart */
 #define MKTO_LIGHT_RATE 50     /* changes/s toward Marketo below which reads are not paced */
 #define PLACEHOLDER "[not provided]"
@@ -1097,6 +1096,29 @@ static void resolve_marketo_leads(batch *b) {
     }
 }
 
+/* Reads the recorded state of the items idx[0..n) (each with its campaign and lead) in one
+ * round trip: 0, or -1 with err (then no item's state changed). */
+static int read_states(batch *b, const size_t *idx, size_t n, char *err, size_t errlen) {
+    if (n == 0) return 0;
+    const char **camps = calloc(n, sizeof *camps), **leads = calloc(n, sizeof *leads);
+    member_state *sts = calloc(n, sizeof *sts);
+    int rc = -1;
+    if (!camps || !leads || !sts) {
+        snprintf(err, errlen, "out of memory");
+    } else {
+        for (size_t k = 0; k < n; k++) {
+            camps[k] = b->items[idx[k]].campaign;
+            leads[k] = b->items[idx[k]].lead;
+        }
+        rc = store_member_get_many(b->w->st, n, camps, leads, sts, err, errlen);
+        for (size_t k = 0; rc == 0 && k < n; k++) b->items[idx[k]].st = sts[k];
+    }
+    free(camps);
+    free(leads);
+    free(sts);
+    return rc;
+}
+
 /* After a Salesforce-side item learns its Marketo lead, it takes the member lock that the
  * member's Marketo events use (it was locked by its Salesforce person only), then its
  * recorded state can be read and the plan made again (echo, stale and duplicate depend on
@@ -1105,12 +1127,10 @@ static void resolve_marketo_leads(batch *b) {
 static void replan_with_lead(batch *b) {
     char err[STORE_ERR_MAX];
     size_t *rd = calloc(b->n, sizeof *rd), *lk = calloc(b->n, sizeof *lk);
-    const char **keys = calloc(b->n, sizeof *keys), **camps = calloc(b->n, sizeof *camps),
-               **leads = calloc(b->n, sizeof *leads);
+    const char **keys = calloc(b->n, sizeof *keys);
     bool *got = calloc(b->n, sizeof *got);
-    member_state *sts = calloc(b->n, sizeof *sts);
     size_t nr = 0, nl = 0;
-    if (!rd || !lk || !keys || !camps || !leads || !got || !sts) {
+    if (!rd || !lk || !keys || !got) {
         for (size_t i = 0; i < b->n; i++)
             if (b->items[i].state == IT_PENDING && b->items[i].p.kind == PLAN_APPLY &&
                 b->items[i].p.to_mkto && !b->items[i].st.known && b->items[i].lead[0])
@@ -1155,22 +1175,15 @@ static void replan_with_lead(batch *b) {
         }
     }
     size_t nm = 0;
-    for (size_t k = 0; k < nr; k++) {
-        item *it = &b->items[rd[k]];
-        if (it->state != IT_PENDING) continue;
-        rd[nm] = rd[k];
-        camps[nm] = it->campaign;
-        leads[nm++] = it->lead;
-    }
-    bool read_ok = !nm || store_member_get_many(b->w->st, nm, camps, leads, sts, err,
-                                                sizeof err) == 0;
+    for (size_t k = 0; k < nr; k++)
+        if (b->items[rd[k]].state == IT_PENDING) rd[nm++] = rd[k];
+    bool read_ok = read_states(b, rd, nm, err, sizeof err) == 0;
     for (size_t k = 0; k < nm; k++) {
         item *it = &b->items[rd[k]];
         if (!read_ok) {
             fail(it, IT_RETRY, "marketo", -1, "Redis: %s", err);
             continue;
         }
-        it->st = sts[k];
         if (it->st.known || it->st.mkto_pending_ms || it->st.sf_pending_ms) replan(b, it);
         if (it->p.kind == PLAN_DROP) {
             it->state = IT_DROP;
@@ -1182,10 +1195,7 @@ out:
     free(rd);
     free(lk);
     free(keys);
-    free(camps);
-    free(leads);
     free(got);
-    free(sts);
 }
 
 /* Whether Marketo's member status of it's lead already is the wanted one: 1 yes, 0 no, -1
@@ -1572,40 +1582,20 @@ static void process(wctx *w, store_entry *entries, const parsed_entry *const *pe
     if (store_lock_many(w->st, keys, nk, token, lock_ttl_ms(w), got, err, sizeof err) != 0)
         goto redis_down;
     hold_set(&w->hold, entries, nhold, keys, nk, token);
-    {
-        /* The recorded state of every locked member, in one round trip. */
-        const char **camps = persons; /* reused: campaigns, then leads, of the members read */
-        const char **mleads = calloc(n, sizeof *mleads);
-        member_state *sts = calloc(n, sizeof *sts);
-        size_t nm = 0;
-        if (!mleads || !sts) {
-            free(mleads);
-            free(sts);
-            snprintf(err, sizeof err, "out of memory");
-            goto redis_down;
-        }
-        for (size_t i = 0, k = 0; i < n; i++) {
-            item *it = &b.items[i];
-            if (it->state != IT_PENDING) continue;
-            it->locked = got[k++];
-            if (!it->locked) {
-                it->state = IT_DEFER; /* another worker holds this member */
-                continue;
-            }
-            if (it->lead[0]) {
-                idx[nm] = i;
-                camps[nm] = it->campaign;
-                mleads[nm++] = it->lead;
-            }
-        }
-        int rc = nm ? store_member_get_many(w->st, nm, camps, mleads, sts, err, sizeof err) : 0;
-        for (size_t k = 0; rc == 0 && k < nm; k++) b.items[idx[k]].st = sts[k];
-        free(mleads);
-        free(sts);
-        if (rc != 0) goto redis_down;
-        for (size_t i = 0; i < n; i++)
-            if (b.items[i].state == IT_PENDING) replan(&b, &b.items[i]);
+    /* The recorded state of every locked member, in one round trip. */
+    size_t nm = 0;
+    for (size_t i = 0, k = 0; i < n; i++) {
+        item *it = &b.items[i];
+        if (it->state != IT_PENDING) continue;
+        it->locked = got[k++];
+        if (!it->locked)
+            it->state = IT_DEFER; /* another worker holds this member */
+        else if (it->lead[0])
+            idx[nm++] = i;
     }
+    if (read_states(&b, idx, nm, err, sizeof err) != 0) goto redis_down;
+    for (size_t i = 0; i < n; i++)
+        if (b.items[i].state == IT_PENDING) replan(&b, &b.items[i]);
     fill_marketo_statuses(&b);
     fill_default_statuses(&b);
 
@@ -1807,7 +1797,7 @@ static void *worker_main(void *arg) {
             if (sf_slot && n >= 0) {
                 long k = 0;
                 for (long i = 0; i < n; i++) k += entries[i].q == STORE_Q_MKTO;
-                atomic_store(&w->pool->sf_backlog, k >= SF_BATCH);
+                atomic_store(&w->pool->sf_backlog, k >= SF_COLLECTION_MAX);
                 if (k) atomic_store(&w->pool->sf_last_ms, now_ms());
             }
         }
