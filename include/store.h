@@ -90,11 +90,13 @@ void store_entries_free(store_entry *e, size_t n);
 /* Creates the consumer groups when missing (also after Redis lost them). */
 int store_group_ensure(store *s, char *err, size_t errlen);
 
-/* Reads up to max new entries of each queue q with want[q] for consumer, waiting up to
- * block_ms for any (< 0: not at all). *out is malloc'd (free with store_entries_free); returns the count, or
- * -1 with err. */
-long store_read(store *s, const char *consumer, const bool want[STORE_NQUEUES], size_t max,
-                int block_ms, store_entry **out, char *err, size_t errlen);
+/* Reads up to max[q] new entries of each queue q with want[q] for consumer, waiting up to
+ * block_ms for any (< 0: not at all; queues with different limits are read one after the
+ * other, each waiting). *out is malloc'd (free with store_entries_free); returns the count,
+ * or -1 with err. */
+long store_read(store *s, const char *consumer, const bool want[STORE_NQUEUES],
+                const size_t max[STORE_NQUEUES], int block_ms, store_entry **out, char *err,
+                size_t errlen);
 
 /* Claims entries of queue q that another consumer has held for at least min_idle_ms. */
 long store_claim(store *s, store_queue q, const char *consumer, long min_idle_ms, size_t max,
@@ -254,14 +256,16 @@ int store_mkto_release(store *s, const char *token, char *err, size_t errlen);
 
 /* Whether a worker may read the queue toward Marketo (STORE_Q_SF) now: 0, or the ms to wait
  * (-1 on a Redis error). Reading waits for a permit of the budget above. While changes
- * arrive at light_rate per second or more, it also waits for the pace: the calls made (every
- * permit counts, in every process) may run at most one ahead of one per window /
- * (calls_per_window - 4) (cs:mkto:pace); then *now_only is set: read what waits, not what
- * comes next. So a steady stream is written in evenly spaced calls, each carrying
- * what gathered since the last, instead of spending the window's calls at once on a few
- * changes each and waiting for the next window; an occasional change is not held. */
+ * arrive at light_rate per second or more, it also waits for the pace (every process shares
+ * it, cs:mkto:read and cs:mkto:pace): a paced read starts at most once per window /
+ * (calls_per_window - 3), and only while the calls made (every permit counts) are at most
+ * two ahead of one per that pace; then *paced_ms is set to the pace (else 0) and *calls to
+ * the calls that tolerance has room for now: read what waits, not what comes next, and no
+ * more than those calls carry. So a steady stream is written in evenly spaced calls, each
+ * carrying what gathered since the last, instead of spending the window's calls at once on a
+ * few changes each and waiting for the next window; an occasional change is not held. */
 long store_mkto_gate(store *s, int calls_per_window, int max_concurrent, long light_rate,
-                     bool *now_only, char *err, size_t errlen);
+                     long *paced_ms, int *calls, char *err, size_t errlen);
 
 /* The Marketo budget as mkto_client's limiter: one per client (thread). acquire waits for a
  * permit (returns -1 when Redis fails or *stop becomes true); with max_wait_ms > 0 it waits

@@ -925,3 +925,70 @@ def test_a_steady_stream_toward_marketo_keeps_the_pace_and_a_light_one_does_not_
         w.wait_mk(pid, p.lead, "Registered")
     assert sent(seq) == [100, 100, 300, 100], sent(seq)
     no_dead_letters(w)
+
+
+def test_a_paced_read_makes_no_more_calls_than_the_pace_has_room_for(world):
+    """In a steady stream, a read whose changes would take more Marketo calls than the pace's
+    tolerance has room for sends the oldest change's status now and holds the smaller group of
+    another status, received within the last pace, for the next read (instead of pushing
+    every later read back a pace)."""
+    w = world
+    cid, pid = w.campaign(), w.program()
+    people = w.people(100, "room", kind="lead")
+    members = w.seed_members(cid, people, "Invited")
+    w.start(workers=1, outbound=False, calls=100, concurrent=10)
+    w.map(pid, cid, enabled=True)
+    cs.wait_until(w.queue_empty, T, what="the mapping's own work done")
+    pace = 21_000 // (100 - 3)
+    # A stream of 1,000/s (frozen), and the pace ahead: nothing is read meanwhile.
+    now = redis_ms(w)
+    w.redis.cmd("HSET", "cs:mkto:rate", "t", now + 600_000, "n", 0, "rate", 1000)
+    w.redis.cmd("SET", "cs:mkto:pace", now + 600_000, "PX", 600_000)
+    time.sleep(1.0)
+    seq = w.mk_seq()
+    w.post_om([changed(m, "Registered") for m in members[:90]] +
+              [changed(m, "Attended") for m in members[90:]])
+    assert queue_sf(w) == (100, 0)
+    # Room for one call: the calls made are just within the tolerance (two paces ahead).
+    w.redis.cmd("SET", "cs:mkto:pace", redis_ms(w) + 2 * pace + 20, "PX", 600_000)
+    for p in people[90:]:
+        w.wait_mk(pid, p.lead, "Attended")
+    for p in people[:90]:
+        w.wait_mk(pid, p.lead, "Registered")
+    calls = [(c["body"]["statusName"], len(c["body"]["input"])) for c in w.status_calls(seq)]
+    assert calls == [("Registered", 90), ("Attended", 10)], calls
+    # The Attended ones went with a later read: they waited (at least half a pace) outside
+    # the read that wrote the Registered ones.
+    t = [c["t_start"] for c in w.status_calls(seq)]
+    assert t[1] - t[0] >= pace / 2 / 1000, t
+    cs.wait_until(w.queue_empty, T, what="every event handled")
+    no_dead_letters(w)
+
+
+def test_paced_reads_start_a_pace_apart(world):
+    w = world
+    cid, pid = w.campaign(), w.program()
+    people = w.people(20, "apart", kind="lead")
+    members = w.seed_members(cid, people, "Invited")
+    w.start(workers=1, outbound=False, calls=100, concurrent=10)
+    w.map(pid, cid, enabled=True)
+    cs.wait_until(w.queue_empty, T, what="the mapping's own work done")
+    now = redis_ms(w)
+    w.redis.cmd("HSET", "cs:mkto:rate", "t", now + 600_000, "n", 0, "rate", 1000)
+    # The last read began "now + 10 minutes": the next waits, with the calls' pace clear.
+    w.redis.cmd("SET", "cs:mkto:read", now + 600_000, "PX", 600_000)
+    w.redis.cmd("DEL", "cs:mkto:pace")
+    time.sleep(1.0)
+    seq = w.mk_seq()
+    w.post_om([changed(m, "Registered") for m in members])
+    for _ in range(10):
+        time.sleep(0.1)
+        assert queue_sf(w) == (20, 0), "read within a pace of the last read"
+    w.redis.cmd("DEL", "cs:mkto:read")
+    for p in people:
+        w.wait_mk(pid, p.lead, "Registered")
+    assert [len(c["body"]["input"]) for c in w.status_calls(seq)] == [20]
+    # Light arrivals are not held, but two reads are a quarter pace apart at least: the
+    # mark of this read is there.
+    assert int(w.redis.cmd("GET", "cs:mkto:read")) > now
+    no_dead_letters(w)
