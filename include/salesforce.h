@@ -59,4 +59,8 @@ sf_outcome sf_save_result(const cJSON *result, char *code, size_t codelen, char 
 /* Reads a token now (start-up checks); 0 or -1 with err. */
 int sf_authenticate(sf_client *c, sf_error *err);
 
+/* The share of the org's API allowance used (0..1) as the last Sforce-Limit-Info this process
+ * saw said (0 when none yet). Every client of the process updates it. */
+double sf_api_usage_share(void);
+
 #endif

@@ -5,6 +5,7 @@
 #include "log.h"
 #include "metrics.h"
 
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -53,6 +54,11 @@ static void set_err(sf_error *e, sf_outcome o, long status, const char *code, co
     if (o != SF_OK) metrics_add(M_CRM_ERRORS, 1, "salesforce", e->code);
 }
 
+/* The last usage share seen, in millionths (atomic: every worker thread's client sets it). */
+static _Atomic long api_share_ppm;
+
+double sf_api_usage_share(void) { return (double)atomic_load(&api_share_ppm) / 1e6; }
+
 /* Sforce-Limit-Info: api-usage=18/5000[; per-app-api-usage=...] */
 static void export_limits(const char *v) {
     const char *p = strstr(v, "api-usage=");
@@ -61,6 +67,8 @@ static void export_limits(const char *v) {
     if (sscanf(p + 10, "%ld/%ld", &used, &limit) == 2) {
         metrics_set(M_SF_API_USAGE, (double)used, "used");
         metrics_set(M_SF_API_USAGE, (double)limit, "limit");
+        if (limit > 0 && used >= 0)
+            atomic_store(&api_share_ppm, used >= limit ? 1000000L : (long)(used * 1e6 / limit));
     }
 }
 

@@ -1791,6 +1791,13 @@ static void process_by_queue(wctx *w, store_entry *entries, size_t n, bool *sf_s
     free(sorted);
 }
 
+long worker_sf_fill_ms(double api_share) {
+    if (api_share >= 0.9) return 5000;
+    if (api_share >= 0.8) return 1000;
+    if (api_share >= 0.5) return 250;
+    return SF_FILL_MS;
+}
+
 /* ---------------------------------------------------------------- the loop */
 
 static void unpark_ready(wctx *w) {
@@ -1900,10 +1907,20 @@ static void *worker_main(void *arg) {
             }
             /* A batch toward Salesforce that would start right after the last one lets the
              * next changes gather a moment (each batch costs a query and a write of the
-             * daily API allowance); an isolated change is not held. */
+             * org's API allowance); an isolated change is not held. The moment grows as the
+             * allowance is used up: spending it stops every integration of the org. */
             int64_t since = now_ms() - atomic_load(&w->pool->sf_last_ms);
-            if (sf_slot && !reader && since < SF_FILL_MS && !atomic_load(&w->pool->sf_backlog))
-                sleep_ms((long)(SF_FILL_MS - since));
+            long fill = worker_sf_fill_ms(sf_api_usage_share());
+            if (sf_slot && since < fill && !atomic_load(&w->pool->sf_backlog)) {
+                atomic_fetch_sub(&w->pool->sf_readers, 1);
+                sf_slot = false;
+                want[STORE_Q_MKTO] = false;
+                if (!reader) {
+                    long left = fill - (long)since;
+                    sleep_ms(left < block ? (left < 10 ? left : 10) : (block < 10 ? block : 10));
+                    continue;
+                }
+            }
             /* A paced read takes what waits, not what comes next. */
             size_t max[STORE_NQUEUES] = {[STORE_Q_SF] = READ_MAX, [STORE_Q_MKTO] = READ_MAX};
             if (reader && paced_ms) max[STORE_Q_SF] = (size_t)paced_calls * MKTO_BATCH;

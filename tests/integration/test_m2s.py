@@ -783,3 +783,32 @@ def test_burst_of_1000_changes_in_at_most_10_member_writes(world):
     cs.wait_until(lambda: w.metric("campaign_sync_events_applied_total", target="salesforce")
                   >= applied0 + 1000, 10, what="applied_total to count 1000")
     no_dead_letters(w)
+
+
+def test_batches_toward_salesforce_spread_as_the_api_allowance_is_used(world):
+    """With half of the org's API allowance used (Sforce-Limit-Info), batches toward
+    Salesforce start 250 ms apart instead of 50 ms: changes arriving 40 ms apart after a first
+    one are written together, in fewer calls of the allowance."""
+    w = world
+    cid, pid = w.campaign(), w.program()
+    people = w.people(6, "allowance", sf="contact")
+    w.start()
+    w.map(pid, cid, enabled=True)
+    cs.wait_until(w.queue_empty, T, what="the mapping's own work done")
+    # Other integrations of the org have used 60 % of its allowance.
+    limit = w.sf.ctl("GET", "config")["apiLimit"]
+    used = w.sf.ctl("POST", "api_usage", {"used": limit * 6 // 10})["apiUsage"]
+    # A first change, applied at once, shows the service the usage.
+    w.send(hook(people[0], at(0), pid, "Registered"))
+    w.wait_status(cid, people[0].email, "Registered")
+    assert w.metric_values("campaign_sync_salesforce_api_usage", kind="used")[0] >= used
+    seq = w.last_seq()
+    for p in people[1:]:
+        w.send(hook(p, at(1), pid, "Registered"))
+        time.sleep(0.04)
+    for p in people[1:]:
+        w.wait_status(cid, p.email, "Registered")
+    writes = w.cm_writes(seq)
+    assert sum(len(c["body"]["records"]) for c in writes) == 5
+    assert len(writes) <= 2, f"{len(writes)} CampaignMember write calls for 5 changes 40 ms apart"
+    no_dead_letters(w)

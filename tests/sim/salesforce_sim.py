@@ -2126,6 +2126,7 @@ class ControlApi:
             ("GET", "/_sim/config"): lambda: Reply(200, self.sim.config.public()),
             ("POST", "/_sim/config"): lambda: self._configure(body),
             ("GET", "/_sim/outbound"): lambda: Reply(200, self.sim.outbound.public()),
+            ("POST", "/_sim/api_usage"): lambda: self._api_usage(body),
         }
         try:
             with self.sim.lock:
@@ -2154,6 +2155,14 @@ class ControlApi:
         self.sim.config = self._changed(base, body)
         self.sim.reset()
         return Reply(200, {"config": self.sim.config.public()})
+
+    def _api_usage(self, body):
+        """The calls of the org's allowance used so far (by other integrations too)."""
+        used = self._object(body, "api_usage").get("used")
+        if not isinstance(used, int) or isinstance(used, bool) or used < 0:
+            raise ControlError(400, "bad_request", "api_usage: used must be an integer >= 0")
+        self.sim.api_used = used
+        return Reply(200, {"apiUsage": used, "apiLimit": self.sim.config.apiLimit})
 
     def _configure(self, body):
         self.sim.config = self._changed(self.sim.config, self._object(body, "config"))
