@@ -90,13 +90,11 @@ void store_entries_free(store_entry *e, size_t n);
 /* Creates the consumer groups when missing (also after Redis lost them). */
 int store_group_ensure(store *s, char *err, size_t errlen);
 
-/* Reads up to max[q] new entries of each queue q with want[q] for consumer, waiting up to
- * block_ms for any (< 0: not at all; queues with different limits are read one after the
- * other, each waiting). *out is malloc'd (free with store_entries_free); returns the count,
- * or -1 with err. */
-long store_read(store *s, const char *consumer, const bool want[STORE_NQUEUES],
-                const size_t max[STORE_NQUEUES], int block_ms, store_entry **out, char *err,
-                size_t errlen);
+/* Reads up to max new entries of each queue q with want[q] for consumer, waiting up to
+ * block_ms for any (< 0: not at all). *out is malloc'd (free with store_entries_free);
+ * returns the count, or -1 with err. */
+long store_read(store *s, const char *consumer, const bool want[STORE_NQUEUES], size_t max,
+                int block_ms, store_entry **out, char *err, size_t errlen);
 
 /* Claims entries of queue q that another consumer has held for at least min_idle_ms. */
 long store_claim(store *s, store_queue q, const char *consumer, long min_idle_ms, size_t max,

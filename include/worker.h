@@ -34,9 +34,4 @@ int worker_ready_check(void *ud, char *detail, size_t len);
  * unit tests; r is a random number. */
 long worker_backoff_ms(int attempt, long base_ms, long max_ms, long retry_after_ms, unsigned r);
 
-/* How far apart batches toward Salesforce start under load (a full call's worth goes at
- * once), by the share of the org's API allowance used (sf_api_usage_share): 50 ms below
- * half, 250 ms up to 80 %, 1 s up to 90 %, 5 s beyond. Exposed for unit tests. */
-long worker_sf_fill_ms(double api_share);
-
 #endif

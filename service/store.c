@@ -897,9 +897,8 @@ static long parse_entries(const redisReply *list, store_queue q, store_entry **o
     return n;
 }
 
-/* One XREADGROUP of the wanted queues, up to max entries of each. */
-static long read_queues(store *s, const char *consumer, const bool want[STORE_NQUEUES],
-                        size_t max, int block_ms, store_entry **out, char *err, size_t errlen) {
+long store_read(store *s, const char *consumer, const bool want[STORE_NQUEUES], size_t max,
+                int block_ms, store_entry **out, char *err, size_t errlen) {
     *out = NULL;
     char count[24], block[24];
     snprintf(count, sizeof count, "%zu", max);
@@ -942,43 +941,6 @@ static long read_queues(store *s, const char *consumer, const bool want[STORE_NQ
         snprintf(err, errlen, "out of memory");
         free(*out); /* nothing acknowledged: the entries stay pending and are claimed back */
         *out = NULL;
-    }
-    return n;
-}
-
-long store_read(store *s, const char *consumer, const bool want[STORE_NQUEUES],
-                const size_t max[STORE_NQUEUES], int block_ms, store_entry **out, char *err,
-                size_t errlen) {
-    size_t m = 0;
-    int nq = 0;
-    bool same = true;
-    for (int q = 0; q < STORE_NQUEUES; q++)
-        if (want[q]) {
-            same = same && (nq == 0 || max[q] == m);
-            m = max[q];
-            nq++;
-        }
-    if (same) return read_queues(s, consumer, want, m, block_ms, out, err, errlen);
-    /* COUNT is one for every stream of a read: a queue with its own limit is read apart. */
-    *out = NULL;
-    long n = 0;
-    for (int q = 0; q < STORE_NQUEUES; q++) {
-        if (!want[q]) continue;
-        bool one[STORE_NQUEUES] = {false};
-        one[q] = true;
-        store_entry *part = NULL;
-        long k = read_queues(s, consumer, one, max[q], block_ms, &part, err, errlen);
-        if (k < 0) return n > 0 ? n : -1; /* what was read is handled; the rest waits */
-        if (k == 0) continue;
-        store_entry *all = realloc(*out, sizeof *all * (size_t)(n + k));
-        if (!all) { /* nothing of part acknowledged: it stays pending and is claimed back */
-            store_entries_free(part, (size_t)k);
-            return n > 0 ? n : -1;
-        }
-        memcpy(all + n, part, sizeof *all * (size_t)k);
-        free(part); /* its strings now belong to *out */
-        *out = all;
-        n += k;
     }
     return n;
 }

@@ -1306,11 +1306,11 @@ static void hold_for_pace(batch *b) {
                 (pick == ng || count[g] < count[pick]))
                 pick = g;
         if (pick == ng) break;
-        item key = *reps[pick]; /* the group's fields: its members change state below */
+        const item *key = reps[pick]; /* deferred with its group: only its plan is compared */
         for (size_t j = 0; j < b->n; j++)
-            if (to_marketo(&b->items[j]) && same_mkto_call(&key, &b->items[j]))
+            if (to_marketo(&b->items[j]) && same_mkto_call(key, &b->items[j]))
                 fail(&b->items[j], IT_DEFER, NULL, b->paced_ms / 2,
-                     "written with the next read's changes of status %s", key.p.mkto_status);
+                     "written with the next read's changes of status %s", key->p.mkto_status);
         calls = mkto_calls_planned(b, reps, count, young, &ng, now, b->paced_ms);
     }
 out:
@@ -1793,7 +1793,9 @@ static void process_by_queue(wctx *w, store_entry *entries, size_t n, bool *sf_s
     free(sorted);
 }
 
-long worker_sf_fill_ms(double api_share) {
+/* How far apart batches toward Salesforce start under load (a full call's worth goes at
+ * once), by the share of the org's API allowance used (sf_api_usage_share). */
+static long sf_fill_ms(double api_share) {
     if (api_share >= 0.9) return 5000;
     if (api_share >= 0.8) return 1000;
     if (api_share >= 0.5) return 250;
@@ -1904,38 +1906,29 @@ static void *worker_main(void *arg) {
                 atomic_store(&w->pool->mkto_keeper, false);
                 w->keeping = false;
             }
+            /* A batch toward Salesforce that would start right after the last one lets the
+             * next changes gather a moment (each batch costs a query and a write of the
+             * org's API allowance); an isolated change is not held. The moment grows as the
+             * allowance is used up: spending it stops every integration of the org. */
+            bool sf_due = atomic_load(&w->pool->sf_backlog) ||
+                          now_ms() - atomic_load(&w->pool->sf_last_ms) >=
+                              sf_fill_ms(sf_api_usage_share());
             bool paced_soon = (reader && paced_ms) || w->keeping;
-            if (!paced_soon) {
+            if (!paced_soon && sf_due) {
                 sf_slot = atomic_fetch_add(&w->pool->sf_readers, 1) == 0 ||
                           atomic_load(&w->pool->sf_backlog);
                 if (!sf_slot) atomic_fetch_sub(&w->pool->sf_readers, 1);
             }
             want[STORE_Q_MKTO] = sf_slot;
             if (!want[STORE_Q_SF] && !want[STORE_Q_MKTO]) {
-                sleep_ms(block < 10 ? block : 10); /* another thread has both queues in hand */
+                sleep_ms(block < 10 ? block : 10); /* nothing to read now, or not here */
                 continue;
             }
-            /* A batch toward Salesforce that would start right after the last one lets the
-             * next changes gather a moment (each batch costs a query and a write of the
-             * org's API allowance); an isolated change is not held. The moment grows as the
-             * allowance is used up: spending it stops every integration of the org. */
-            int64_t since = now_ms() - atomic_load(&w->pool->sf_last_ms);
-            long fill = worker_sf_fill_ms(sf_api_usage_share());
-            if (sf_slot && since < fill && !atomic_load(&w->pool->sf_backlog)) {
-                atomic_fetch_sub(&w->pool->sf_readers, 1);
-                sf_slot = false;
-                want[STORE_Q_MKTO] = false;
-                if (!reader) {
-                    long left = fill - (long)since;
-                    sleep_ms(left < block ? (left < 10 ? left : 10) : (block < 10 ? block : 10));
-                    continue;
-                }
-            }
-            /* A paced read takes what waits, not what comes next. */
-            size_t max[STORE_NQUEUES] = {[STORE_Q_SF] = READ_MAX, [STORE_Q_MKTO] = READ_MAX};
-            if (reader && paced_ms) max[STORE_Q_SF] = (size_t)paced_calls * MKTO_BATCH;
-            n = store_read(w->st, w->consumer, want, max, reader && paced_ms ? -1 : block,
-                           &entries, err, sizeof err);
+            /* A paced read takes what waits, not what comes next, and no more than the
+             * calls with room carry (it never reads toward Salesforce as well). */
+            n = store_read(w->st, w->consumer, want,
+                           reader && paced_ms ? (size_t)paced_calls * MKTO_BATCH : READ_MAX,
+                           reader && paced_ms ? -1 : block, &entries, err, sizeof err);
             if (sf_slot && n >= 0) {
                 long k = 0;
                 for (long i = 0; i < n; i++) k += entries[i].q == STORE_Q_MKTO;

@@ -871,20 +871,34 @@ def test_changes_toward_marketo_gather_in_their_queue_while_the_budget_is_spent(
     no_dead_letters(w)
 
 
-def test_a_steady_stream_toward_marketo_keeps_the_pace_and_a_light_one_does_not_wait(world):
-    w = world
+def paced_world(w, n, tag):
+    """n Leads invited to a mapped campaign; one worker, Marketo budget 100 calls per 20 s
+    (pace 21 s / 97 = 216 ms), the mapping's own work done. Returns (program, people, members)."""
     cid, pid = w.campaign(), w.program()
-    people = w.people(600, "pace", kind="lead")
+    people = w.people(n, tag, kind="lead")
     members = w.seed_members(cid, people, "Invited")
     w.start(workers=1, outbound=False, calls=100, concurrent=10)
     w.map(pid, cid, enabled=True)
     cs.wait_until(w.queue_empty, T, what="the mapping's own work done")
+    return pid, people, members
+
+
+def freeze_rate(w, rate):
+    """Changes toward Marketo arrive at `rate` per second (measured "in ten minutes", so the
+    measure stays); returns Redis's time now (ms)."""
+    now = redis_ms(w)
+    w.redis.cmd("HSET", "cs:mkto:rate", "t", now + 600_000, "n", 0, "rate", rate)
+    return now
+
+
+def test_a_steady_stream_toward_marketo_keeps_the_pace_and_a_light_one_does_not_wait(world):
+    w = world
+    pid, people, members = paced_world(w, 600, "pace")
 
     def state(rate):
-        """Changes toward Marketo arrive at `rate` per second (frozen: measured "in ten
-        minutes"), and the calls made ran ten minutes ahead of the pace."""
-        now = redis_ms(w)
-        w.redis.cmd("HSET", "cs:mkto:rate", "t", now + 600_000, "n", 0, "rate", rate)
+        """Changes toward Marketo arrive at `rate` per second, and the calls made ran ten
+        minutes ahead of the pace."""
+        now = freeze_rate(w, rate)
         w.redis.cmd("SET", "cs:mkto:pace", now + 600_000, "PX", 600_000)
         time.sleep(1.0)  # a read that began before waits at most 500 ms (BLOCK_MS) for a first entry
 
@@ -933,16 +947,10 @@ def test_a_paced_read_makes_no_more_calls_than_the_pace_has_room_for(world):
     another status, received within the last pace, for the next read (instead of pushing
     every later read back a pace)."""
     w = world
-    cid, pid = w.campaign(), w.program()
-    people = w.people(100, "room", kind="lead")
-    members = w.seed_members(cid, people, "Invited")
-    w.start(workers=1, outbound=False, calls=100, concurrent=10)
-    w.map(pid, cid, enabled=True)
-    cs.wait_until(w.queue_empty, T, what="the mapping's own work done")
+    pid, people, members = paced_world(w, 100, "room")
     pace = 21_000 // (100 - 3)
-    # A stream of 1,000/s (frozen), and the pace ahead: nothing is read meanwhile.
-    now = redis_ms(w)
-    w.redis.cmd("HSET", "cs:mkto:rate", "t", now + 600_000, "n", 0, "rate", 1000)
+    # A stream of 1,000/s, and the pace ahead: nothing is read meanwhile.
+    now = freeze_rate(w, 1000)
     w.redis.cmd("SET", "cs:mkto:pace", now + 600_000, "PX", 600_000)
     time.sleep(1.0)
     seq = w.mk_seq()
@@ -967,14 +975,8 @@ def test_a_paced_read_makes_no_more_calls_than_the_pace_has_room_for(world):
 
 def test_paced_reads_start_a_pace_apart(world):
     w = world
-    cid, pid = w.campaign(), w.program()
-    people = w.people(20, "apart", kind="lead")
-    members = w.seed_members(cid, people, "Invited")
-    w.start(workers=1, outbound=False, calls=100, concurrent=10)
-    w.map(pid, cid, enabled=True)
-    cs.wait_until(w.queue_empty, T, what="the mapping's own work done")
-    now = redis_ms(w)
-    w.redis.cmd("HSET", "cs:mkto:rate", "t", now + 600_000, "n", 0, "rate", 1000)
+    pid, people, members = paced_world(w, 20, "apart")
+    now = freeze_rate(w, 1000)
     # The last read began "now + 10 minutes": the next waits, with the calls' pace clear.
     w.redis.cmd("SET", "cs:mkto:read", now + 600_000, "PX", 600_000)
     w.redis.cmd("DEL", "cs:mkto:pace")
