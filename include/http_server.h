@@ -66,6 +66,15 @@ const char *http_req_header(const http_request *req, const char *name); /* case-
 const char *http_req_body(const http_request *req, size_t *len); /* NUL-terminated copy */
 const char *http_req_client_ip(const http_request *req);
 
+/* --- answering later --- */
+/* Lets the handler answer after work done on another thread: it calls http_req_defer and
+ * returns without a reply; that work calls http_req_resume once (from any thread, also
+ * before the handler returned); the route's handler then runs again on a pool thread, with
+ * http_req_state() == state, and answers. The connection holds no thread meanwhile. state is
+ * freed with free_state (if not NULL) when the request ends. */
+void http_req_defer(http_request *req, void *state, void (*free_state)(void *));
+void *http_req_state(const http_request *req); /* NULL on a request's first run */
+void http_req_resume(http_request *req);
 /* --- answering (exactly one reply per request; a second one is ignored) --- */
 
 /* Copies body; content_type must outlive the request (a literal). */

@@ -1,14 +1,16 @@
 /* routes_webhooks — POST /webhooks/salesforce and POST /webhooks/marketo.
  *
  * Owns the receive path of SPEC sections 6–8: authenticate, parse, store durably, and only
- * then acknowledge. Salesforce gets a SOAP Ack or Fault (503 when Redis cannot take the
- * message: Salesforce retries); Marketo gets 202 {"accepted","duplicates"}, and its events go
+ * then acknowledge (the events go to Redis through commit's groups; the request waits
+ * suspended, holding no thread). Salesforce gets a SOAP Ack or Fault (503 when Redis cannot take
+ * the message: Salesforce retries); Marketo gets 202 {"accepted","duplicates"}, and its events go
  * to the spool journal when Redis is unreachable (Marketo never retries). Receiving never
  * calls a CRM. With SF_ALLOWED_CIDRS / MARKETO_ALLOWED_CIDRS set, other sources get 403 (the
  * client address taken from X-Forwarded-For only behind TRUSTED_PROXIES). */
 #ifndef CS_ROUTES_WEBHOOKS_H
 #define CS_ROUTES_WEBHOOKS_H
 
+#include "commit.h"
 #include "config.h"
 #include "http_server.h"
 #include "netacl.h"
@@ -18,7 +20,8 @@
 
 typedef struct {
     const struct config *cfg;
-    spool *spool; /* Marketo journal; NULL: a Redis outage answers Marketo 503 */
+    spool *spool;      /* Marketo journal; NULL: a Redis outage answers Marketo 503 */
+    committer *commit; /* stores the events of many requests in one round trip */
     netacl sf_allowed, mkto_allowed, trusted; /* empty allowlist: any source */
 } webhooks_ctx;
 

@@ -69,6 +69,10 @@ int store_ping(store *s, int timeout_ms, char *err, size_t errlen);
  * Redis could not take them (then nothing of the batch was stored). */
 int store_enqueue(store *s, const event *evs, size_t n, bool *added, char *err, size_t errlen);
 
+/* As store_enqueue, for events spread over many requests (commit.c's groups). */
+int store_enqueue_refs(store *s, const event *const *evs, size_t n, bool *added, char *err,
+                       size_t errlen);
+
 /* Events waiting in both queues (depth) and the age of the oldest, in seconds (0 when
  * empty). */
 int store_queue_stats(store *s, long long *depth, double *oldest_age_s, char *err,

@@ -91,7 +91,7 @@ static const setting settings[] = {
     {"LOG_LEVEL", T_ENUM_LEVEL, OFF(log_level), "info", 0, 0, false, 0, NULL},
     {"LOG_FORMAT", T_ENUM_FORMAT, OFF(log_format), "json", 0, 0, false, 0, NULL},
     /* Not in SPEC section 4; tuning knobs documented in the README. */
-    {"HTTP_THREADS", T_INT, OFF(http_threads), "32", 1, 256, false, 0, NULL},
+    {"HTTP_THREADS", T_INT, OFF(http_threads), "8", 1, 256, false, 0, NULL},
     {"HTTP_CONNECTION_LIMIT", T_INT, OFF(http_connection_limit), "1024", 4, 100000, false, 0,
      NULL},
     {"HTTP_PER_IP_CONNECTION_LIMIT", T_INT, OFF(http_per_ip_limit), "256", 0, 100000, false, 0,

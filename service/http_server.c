@@ -10,6 +10,7 @@
 #include <gnutls/gnutls.h>
 #include <microhttpd.h>
 #include <netinet/in.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -29,7 +30,12 @@ struct http_server {
     size_t nroutes;
     http_server_options opt;
     atomic_int in_flight;
+    atomic_int suspended; /* deferred requests whose connection is suspended */
     atomic_bool stopping;
+    /* Orders a deferred request's suspension before its resumption (a resume may come from
+     * another thread before the handler has returned). Server-wide, not per request: the
+     * request may end, and be freed, as soon as its connection is resumed. */
+    pthread_mutex_t defer_lock;
 };
 
 struct http_request {
@@ -46,6 +52,11 @@ struct http_request {
     size_t discarded; /* bytes of an oversized body read past the limit */
     bool too_large;   /* answer 413 once the body has ended */
     bool replied;
+    bool deferred;  /* the handler called http_req_defer and awaits http_req_resume */
+    bool suspended; /* its connection is suspended (under defer_lock) */
+    bool resumed;   /* http_req_resume came before the suspension (under defer_lock) */
+    void *state;    /* http_req_defer's state, freed with free_state when the request ends */
+    void (*free_state)(void *);
     int status;
     char *hdr_name[MAX_REPLY_HEADERS], *hdr_value[MAX_REPLY_HEADERS];
     int nhdrs;
@@ -189,6 +200,54 @@ const char *http_req_body(const http_request *r, size_t *len) {
     return r->body ? r->body : "";
 }
 const char *http_req_client_ip(const http_request *r) { return r->ip; }
+
+/* ---- deferred answers ---- */
+
+void http_req_defer(http_request *r, void *state, void (*free_state)(void *)) {
+    r->deferred = true;
+    r->state = state;
+    r->free_state = free_state;
+}
+
+void *http_req_state(const http_request *r) { return r->state; }
+
+void http_req_resume(http_request *r) {
+    http_server *srv = r->srv;
+    pthread_mutex_lock(&srv->defer_lock);
+    if (r->suspended) {
+        r->suspended = false;
+        atomic_fetch_sub(&srv->suspended, 1);
+        MHD_resume_connection(r->conn); /* r may be gone once the lock is released */
+    } else {
+        r->resumed = true;
+    }
+    pthread_mutex_unlock(&srv->defer_lock);
+}
+
+/* Runs the route's handler; a deferred request is suspended until http_req_resume, or runs
+ * again at once when that came first. */
+static void run_handler(http_request *r) {
+    for (;;) {
+        r->deferred = false;
+        r->route->handler(r, r->route->ud);
+        if (r->replied || !r->deferred) break;
+        http_server *srv = r->srv;
+        pthread_mutex_lock(&srv->defer_lock);
+        bool again = r->resumed;
+        r->resumed = false;
+        if (!again) {
+            MHD_suspend_connection(r->conn);
+            r->suspended = true;
+            atomic_fetch_add(&srv->suspended, 1);
+        }
+        pthread_mutex_unlock(&srv->defer_lock);
+        if (!again) return;
+    }
+    if (!r->replied) {
+        LOG_KV(LOG_ERROR, "http: handler gave no answer", "route", r->route->pattern);
+        http_reply_error(r, 500, "internal", "the server could not answer this request");
+    }
+}
 
 /* ---- daemon callbacks ---- */
 
@@ -344,11 +403,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         too_large(r);
         return MHD_YES;
     }
-    r->route->handler(r, r->route->ud);
-    if (!r->replied) {
-        LOG_KV(LOG_ERROR, "http: handler gave no answer", "route", r->route->pattern);
-        http_reply_error(r, 500, "internal", "the server could not answer this request");
-    }
+    run_handler(r);
     return MHD_YES;
 }
 
@@ -375,6 +430,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **req_cls,
         free(r->hdr_name[i]);
         free(r->hdr_value[i]);
     }
+    if (r->free_state) r->free_state(r->state);
     free(r->body);
     free(r->path);
     free(r);
@@ -407,11 +463,12 @@ http_server *http_server_start(const http_server_options *opt, const http_route 
     }
     memcpy(srv->routes, routes, sizeof *routes * nroutes);
     srv->nroutes = nroutes;
+    pthread_mutex_init(&srv->defer_lock, NULL);
 
     struct sockaddr_storage ss;
     memset(&ss, 0, sizeof ss);
     unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ITC |
-                     MHD_USE_ERROR_LOG;
+                     MHD_USE_ERROR_LOG | MHD_ALLOW_SUSPEND_RESUME;
     struct sockaddr_in *in4 = (struct sockaddr_in *)&ss;
     struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)&ss;
     if (inet_pton(AF_INET, opt->bind_addr, &in4->sin_addr) == 1) {
@@ -474,7 +531,11 @@ void http_server_stop(http_server *srv, int grace_ms) {
     if (atomic_load(&srv->in_flight) > 0)
         LOGF(LOG_WARN, "http: %d requests still in flight after %d ms; closing them",
              atomic_load(&srv->in_flight), grace_ms);
+    /* libmicrohttpd cannot stop with a connection suspended; a deferred request's work ends
+     * within Redis's timeouts, so wait for it. */
+    while (atomic_load(&srv->suspended) > 0) nanosleep(&tick, NULL);
     MHD_stop_daemon(srv->daemon);
+    pthread_mutex_destroy(&srv->defer_lock);
     free(srv->routes);
     free(srv);
 }

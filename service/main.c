@@ -145,6 +145,15 @@ static int serve(cs_command cmd) {
         }
     }
 
+    if (http_api) {
+        hooks.commit = committer_start(&cfg.redis, err, sizeof err);
+        if (!hooks.commit) {
+            LOG_KV(LOG_ERROR, err);
+            rc = 1;
+            goto out;
+        }
+    }
+
     http_route routes[MAX_ROUTES];
     size_t nroutes = routes_health(routes, MAX_ROUTES);
     if (http_api) {
@@ -199,6 +208,7 @@ static int serve(cs_command cmd) {
     LOG_KV(LOG_INFO, "stopped");
 out:
     http_server_stop(srv, 0);
+    committer_stop(hooks.commit); /* after the server: its deferred requests need it */
     checks_ready_stop();
     poller_stop(jobs);
     worker_pool_stop(workers);

@@ -6,6 +6,7 @@
 #include "mkto_webhook.h"
 #include "secure.h"
 #include "sf_outbound.h"
+#include "spool.h"
 #include "store.h"
 
 #include <cJSON.h>
@@ -39,55 +40,112 @@ static void count(const char *source, const char *outcome, size_t n) {
     if (n) metrics_add(M_EVENTS_RECEIVED, (double)n, source, outcome);
 }
 
+/* A request's events on their way to Redis: kept with the request while it is deferred. */
+typedef struct {
+    commit_job job;
+    bool *added;
+    union {
+        sf_outbound_result sf;
+        mkto_webhook_result mkto;
+    } res;
+    bool is_sf;
+} pending;
+
+static void pending_free(void *p) {
+    pending *pd = p;
+    if (pd->is_sf)
+        sf_outbound_result_free(&pd->res.sf);
+    else
+        mkto_webhook_result_free(&pd->res.mkto);
+    free(pd->added);
+    free(pd);
+}
+
+static void pending_done(commit_job *job, void *ud) {
+    (void)job;
+    http_req_resume(ud);
+}
+
+/* Defers the request until the committer has stored the events of pd (the parse result,
+ * freed with the request). */
+static void defer_store(http_request *req, const webhooks_ctx *ctx, pending *pd) {
+    const event *evs = pd->is_sf ? pd->res.sf.events : pd->res.mkto.events;
+    size_t n = pd->is_sf ? pd->res.sf.nevents : pd->res.mkto.nevents;
+    pd->added = calloc(n, sizeof *pd->added);
+    if (!pd->added) {
+        pending_free(pd);
+        http_reply_error(req, 500, "internal", "out of memory");
+        return;
+    }
+    pd->job = (commit_job){.evs = evs, .n = n, .added = pd->added, .done = pending_done, .ud = req};
+    http_req_defer(req, pd, pending_free);
+    committer_submit(ctx->commit, &pd->job);
+}
+
 static void salesforce(http_request *req, void *ud) {
     const webhooks_ctx *ctx = ud;
-    if (!source_allowed(req, ctx, &ctx->sf_allowed, "SF_ALLOWED_CIDRS", "salesforce")) return;
-    size_t len;
-    const char *body = http_req_body(req, &len);
-    sf_outbound_result res;
-    sf_outbound_parse(body, len, ctx->cfg->sf_org_id, event_now_ms(), &res);
-    if (res.status) {
-        count("salesforce", "rejected", 1);
-        LOG_KV(LOG_WARN, "salesforce: outbound message refused", "reason", res.message,
-               "client", http_req_client_ip(req));
-        http_reply_error(req, res.status, res.status == 403 ? "wrong_org" : "bad_request", "%s",
-                         res.message);
-        return;
-    }
-    bool added[SF_OUTBOUND_MAX_NOTIFICATIONS];
-    char err[STORE_ERR_MAX];
-    store *st = store_thread();
-    if (res.nevents &&
-        (!st || store_enqueue(st, res.events, res.nevents, added, err, sizeof err) != 0)) {
-        count("salesforce", "rejected", 1);
-        LOG_KV(LOG_WARN, "salesforce: cannot store the message; answering 503 so Salesforce "
-                         "retries", "error", st ? err : "out of memory");
-        http_reply_error(req, 503, "unavailable",
-                         "the message could not be stored (Redis is unavailable); Salesforce "
-                         "will deliver it again");
+    pending *pd = http_req_state(req);
+    if (!pd) {
+        if (!source_allowed(req, ctx, &ctx->sf_allowed, "SF_ALLOWED_CIDRS", "salesforce")) return;
+        size_t len;
+        const char *body = http_req_body(req, &len);
+        sf_outbound_result res;
+        sf_outbound_parse(body, len, ctx->cfg->sf_org_id, event_now_ms(), &res);
+        if (res.status) {
+            count("salesforce", "rejected", 1);
+            LOG_KV(LOG_WARN, "salesforce: outbound message refused", "reason", res.message,
+                   "client", http_req_client_ip(req));
+            http_reply_error(req, res.status, res.status == 403 ? "wrong_org" : "bad_request", "%s",
+                             res.message);
+            return;
+        }
+        if (res.nevents) {
+            pd = calloc(1, sizeof *pd);
+            if (!pd) {
+                sf_outbound_result_free(&res);
+                http_reply_error(req, 500, "internal", "out of memory");
+                return;
+            }
+            *pd = (pending){.is_sf = true, .res.sf = res};
+            defer_store(req, ctx, pd);
+            return;
+        }
+        /* Only empty notifications: nothing to store. */
+        if (res.nempty) metrics_add(M_EVENTS_DROPPED, (double)res.nempty, "empty");
         sf_outbound_result_free(&res);
-        return;
+    } else {
+        const sf_outbound_result *res = &pd->res.sf;
+        if (pd->job.rc != 0) {
+            count("salesforce", "rejected", 1);
+            LOG_KV(LOG_WARN,
+                   "salesforce: cannot store the message; answering 503 so "
+                   "Salesforce retries",
+                   "error", pd->job.err);
+            http_reply_error(req, 503, "unavailable",
+                             "the message could not be stored (Redis is unavailable); "
+                             "Salesforce will deliver it again");
+            return;
+        }
+        size_t n_added = 0;
+        for (size_t i = 0; i < res->nevents; i++) {
+            if (pd->added[i]) n_added++;
+            if (log_enabled(LOG_DEBUG))
+                LOG_KV(LOG_DEBUG, pd->added[i] ? "salesforce: queued" : "salesforce: duplicate",
+                       "event_id", res->events[i].id, "campaign_id", res->events[i].campaign_id);
+        }
+        count("salesforce", "accepted", n_added);
+        count("salesforce", "duplicate", res->nevents - n_added);
+        if (res->nempty) metrics_add(M_EVENTS_DROPPED, (double)res->nempty, "empty");
     }
-    size_t n_added = 0;
-    for (size_t i = 0; i < res.nevents; i++) {
-        if (added[i]) n_added++;
-        if (log_enabled(LOG_DEBUG))
-            LOG_KV(LOG_DEBUG, added[i] ? "salesforce: queued" : "salesforce: duplicate",
-                   "event_id", res.events[i].id, "campaign_id", res.events[i].campaign_id);
-    }
-    count("salesforce", "accepted", n_added);
-    count("salesforce", "duplicate", res.nevents - n_added);
-    if (res.nempty) metrics_add(M_EVENTS_DROPPED, (double)res.nempty, "empty");
     size_t alen;
     const char *ack = sf_outbound_ack(&alen);
     http_reply(req, 200, "text/xml; charset=utf-8", ack, alen);
-    sf_outbound_result_free(&res);
 }
 
 static void reply_counts(http_request *req, size_t accepted, size_t duplicates) {
     char body[96];
-    int n = snprintf(body, sizeof body, "{\"accepted\":%zu,\"duplicates\":%zu}", accepted,
-                     duplicates);
+    int n =
+        snprintf(body, sizeof body, "{\"accepted\":%zu,\"duplicates\":%zu}", accepted, duplicates);
     http_reply(req, 202, "application/json", body, (size_t)n);
 }
 
@@ -106,14 +164,38 @@ static void reply_invalid(http_request *req, const mkto_webhook_result *res) {
         http_reply_error(req, 500, "internal", "out of memory");
 }
 
+/* Redis could not take the events (why): the spool journal keeps them, or 503. */
+static void spool_or_refuse(http_request *req, const webhooks_ctx *ctx,
+                            const mkto_webhook_result *res, const char *why) {
+    char err[STORE_ERR_MAX] = "";
+    if (ctx->spool && spool_append(ctx->spool, res->events, res->nevents, err, sizeof err) == 0) {
+        count("marketo", "spooled", res->nevents);
+        LOGF(LOG_WARN, "marketo: %zu events written to the spool journal (%s)", res->nevents, why);
+        reply_counts(req, res->nevents, 0);
+        return;
+    }
+    count("marketo", "rejected", 1);
+    LOG_KV(LOG_ERROR, "marketo: events could not be stored anywhere", "error", why, "spool", err);
+    http_reply_error(req, 503, "unavailable",
+                     "the events could not be stored: Redis is unavailable and the local "
+                     "journal cannot be written; see the service's log");
+}
+
+static void marketo_stored(http_request *req, const webhooks_ctx *ctx, const pending *pd);
+
 static void marketo(http_request *req, void *ud) {
     const webhooks_ctx *ctx = ud;
+    const pending *pd = http_req_state(req);
+    if (pd) {
+        marketo_stored(req, ctx, pd);
+        return;
+    }
     if (!source_allowed(req, ctx, &ctx->mkto_allowed, "MARKETO_ALLOWED_CIDRS", "marketo")) return;
     if (!secure_equals(http_req_header(req, "X-Webhook-Secret"),
                        ctx->cfg->marketo_webhook_secret)) {
         count("marketo", "rejected", 1);
-        LOG_KV(LOG_WARN, "marketo: webhook with a missing or wrong X-Webhook-Secret",
-               "client", http_req_client_ip(req));
+        LOG_KV(LOG_WARN, "marketo: webhook with a missing or wrong X-Webhook-Secret", "client",
+               http_req_client_ip(req));
         http_reply_error(req, 401, "unauthorized",
                          "missing or wrong X-Webhook-Secret header; set it in the Marketo "
                          "webhook's custom headers");
@@ -143,38 +225,39 @@ static void marketo(http_request *req, void *ud) {
         reply_counts(req, 0, 0);
         return;
     }
-    char err[STORE_ERR_MAX] = "";
-    bool *added = calloc(res.nevents, sizeof *added);
-    store *st = store_thread();
     /* Behind a non-empty journal, new events queue up after it to keep their order. */
-    bool stored = added && st && spool_pending(ctx->spool) == 0 &&
-                  store_enqueue(st, res.events, res.nevents, added, err, sizeof err) == 0;
-    if (stored) {
-        size_t n_added = 0;
-        for (size_t i = 0; i < res.nevents; i++) {
-            n_added += added[i];
-            if (log_enabled(LOG_DEBUG))
-                LOG_KV(LOG_DEBUG, added[i] ? "marketo: queued" : "marketo: duplicate",
-                       "event_id", res.events[i].id);
-        }
-        count("marketo", "accepted", n_added);
-        count("marketo", "duplicate", res.nevents - n_added);
-        reply_counts(req, n_added, res.nevents - n_added);
-    } else if (ctx->spool &&
-               spool_append(ctx->spool, res.events, res.nevents, err, sizeof err) == 0) {
-        count("marketo", "spooled", res.nevents);
-        LOGF(LOG_WARN, "marketo: %zu events written to the spool journal (Redis unavailable "
-                       "or journal not yet drained)", res.nevents);
-        reply_counts(req, res.nevents, 0);
-    } else {
-        count("marketo", "rejected", 1);
-        LOG_KV(LOG_ERROR, "marketo: events could not be stored anywhere", "error", err);
-        http_reply_error(req, 503, "unavailable",
-                         "the events could not be stored: Redis is unavailable and the local "
-                         "journal cannot be written; see the service's log");
+    if (spool_pending(ctx->spool) > 0) {
+        spool_or_refuse(req, ctx, &res, "the spool journal is not yet drained");
+        mkto_webhook_result_free(&res);
+        return;
     }
-    free(added);
-    mkto_webhook_result_free(&res);
+    pending *np = calloc(1, sizeof *np);
+    if (!np) {
+        mkto_webhook_result_free(&res);
+        http_reply_error(req, 500, "internal", "out of memory");
+        return;
+    }
+    *np = (pending){.res.mkto = res};
+    defer_store(req, ctx, np);
+}
+
+/* The second run, once the committer stored the events (or could not). */
+static void marketo_stored(http_request *req, const webhooks_ctx *ctx, const pending *pd) {
+    const mkto_webhook_result *res = &pd->res.mkto;
+    if (pd->job.rc != 0) {
+        spool_or_refuse(req, ctx, res, pd->job.err);
+        return;
+    }
+    size_t n_added = 0;
+    for (size_t i = 0; i < res->nevents; i++) {
+        n_added += pd->added[i];
+        if (log_enabled(LOG_DEBUG))
+            LOG_KV(LOG_DEBUG, pd->added[i] ? "marketo: queued" : "marketo: duplicate", "event_id",
+                   res->events[i].id);
+    }
+    count("marketo", "accepted", n_added);
+    count("marketo", "duplicate", res->nevents - n_added);
+    reply_counts(req, n_added, res->nevents - n_added);
 }
 
 size_t routes_webhooks(http_route *out, size_t max, webhooks_ctx *ctx) {

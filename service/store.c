@@ -734,7 +734,8 @@ int store_ping(store *s, int timeout_ms, char *err, size_t errlen) {
     return rc;
 }
 
-int store_enqueue(store *s, const event *evs, size_t n, bool *added, char *err, size_t errlen) {
+int store_enqueue_refs(store *s, const event *const *evs, size_t n, bool *added, char *err,
+                       size_t errlen) {
     if (n == 0) return 0;
     size_t argc = 2 * n + 1 + n; /* (stream, dedup key) per event, ttl, payloads */
     const char **argv = calloc(argc, sizeof *argv);
@@ -750,16 +751,16 @@ int store_enqueue(store *s, const event *evs, size_t n, bool *added, char *err, 
     snprintf(ttl, sizeof ttl, "%d", STORE_DEDUP_TTL_S);
     argv[2 * n] = ttl;
     for (size_t i = 0; i < n; i++) {
-        size_t klen = strlen(evs[i].id) + 32;
+        size_t klen = strlen(evs[i]->id) + 32;
         owned[i] = malloc(klen);
-        owned[n + i] = event_to_json(&evs[i]);
+        owned[n + i] = event_to_json(evs[i]);
         if (!owned[i] || !owned[n + i]) {
             snprintf(err, errlen, "out of memory");
             goto out;
         }
         snprintf(owned[i], klen, "cs:dedup:%s:%s",
-                 evs[i].source == SRC_SALESFORCE ? "sf" : "mkto", evs[i].id);
-        argv[2 * i] = store_stream(store_queue_of(&evs[i]));
+                 evs[i]->source == SRC_SALESFORCE ? "sf" : "mkto", evs[i]->id);
+        argv[2 * i] = store_stream(store_queue_of(evs[i]));
         argv[2 * i + 1] = owned[i];
         argv[2 * n + 1 + i] = owned[n + i];
     }
@@ -780,6 +781,19 @@ out:
     free(owned);
     free(argv);
     free(lens);
+    return rc;
+}
+
+int store_enqueue(store *s, const event *evs, size_t n, bool *added, char *err, size_t errlen) {
+    if (n == 0) return 0;
+    const event **p = malloc(sizeof *p * n);
+    if (!p) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    for (size_t i = 0; i < n; i++) p[i] = &evs[i];
+    int rc = store_enqueue_refs(s, p, n, added, err, errlen);
+    free(p);
     return rc;
 }
 

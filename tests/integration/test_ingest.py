@@ -371,3 +371,87 @@ def test_shutdown_finishes_a_request_in_flight(redis, service):
     # After the stop nothing listens any more.
     with pytest.raises(OSError):
         socket.create_connection(("127.0.0.1", service.port), timeout=1).close()
+
+
+# ---------------------------------------------------------------- group commit
+
+def _evalsha_calls(redis):
+    stats = redis.cmd("INFO", "commandstats")
+    for line in stats.splitlines():
+        if line.startswith("cmdstat_evalsha:"):
+            return int(line.split("calls=")[1].split(",")[0])
+    return 0
+
+
+def test_requests_waiting_together_share_one_round_trip_and_keep_their_own_answers(
+        redis, service):
+    """120 requests (60 Outbound Messages, 60 Marketo events; every notification id and every
+    Marketo event twice) arrive while Redis holds writes: they are stored in a few enqueue
+    scripts, not one each, and every request still gets its own answer."""
+    def member(k):
+        return {"Id": "00v5g00000%05dAAA" % k, "CampaignId": "7015g000000CampAAA",
+                "LeadId": "00Q5g00000%05dAAA" % k, "Status": "Sent"}
+    sf_bodies = [cs.outbound_message([("04l5g00000%05dAAA" % (i // 2), member(i // 2))])
+                 for i in range(60)]
+    mk_bodies = [template(lead=500 + i // 2) for i in range(60)]
+    redis.cmd("CONFIG", "RESETSTAT")
+    redis.cmd("CLIENT", "PAUSE", "700", "WRITE")
+    answers = [None] * 120
+
+    def post(i):
+        if i < 60:
+            answers[i] = service.req("POST", "/webhooks/salesforce", sf_bodies[i], SF_HEADERS)
+        else:
+            answers[i] = service.req("POST", "/webhooks/marketo", mk_bodies[i - 60], MK_HEADERS)
+
+    threads = [threading.Thread(target=post, args=(i,)) for i in range(120)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert all(a.status == 200 and a.body == ACK for a in answers[:60])
+    mk = [json.loads(a.body) for a in answers[60:]]
+    assert all(a.status == 202 for a in answers[60:])
+    assert sorted((m["accepted"], m["duplicates"]) for m in mk) == [(0, 1)] * 30 + [(1, 0)] * 30
+    evs = [e for _, e, _ in cs.stream_events(redis)]
+    assert sorted(e["id"] for e in evs if e["source"] == "salesforce") == \
+        ["04l5g00000%05dAAA" % i for i in range(30)]
+    assert sorted(int(e["mktoLeadId"]) for e in evs if e["source"] == "marketo") == \
+        list(range(500, 530))
+    assert received(service, "salesforce", "accepted") == 30
+    assert received(service, "salesforce", "duplicate") == 30
+    assert received(service, "marketo", "accepted") == 30
+    calls = _evalsha_calls(redis)
+    assert 1 <= calls <= 20, f"{calls} enqueue scripts for 120 requests"
+
+
+def test_a_request_waiting_for_redis_holds_no_http_thread(redis, services):
+    svc = services(redis.url, HTTP_THREADS=1)
+    redis.cmd("CLIENT", "PAUSE", "1500", "WRITE")
+    answer = []
+    t = threading.Thread(target=lambda: answer.append(sf(svc, "cm_1.xml")))
+    t.start()
+    time.sleep(0.3)
+    # The only HTTP thread answers other requests while the webhook waits for Redis.
+    assert svc.req("GET", "/healthz", timeout=1).status == 200
+    assert not answer
+    t.join()
+    assert answer[0].status == 200 and answer[0].body == ACK
+    assert [e["id"] for _, e, _ in cs.stream_events(redis)] == ["04l5g0000000001AAA"]
+
+
+def test_shutdown_answers_the_requests_waiting_for_redis(redis, service):
+    redis.cmd("CLIENT", "PAUSE", "1000", "WRITE")
+    answers = []
+    threads = [threading.Thread(target=lambda n=n: answers.append(sf(service, n)))
+               for n in ("cm_1.xml", "cm_3.xml")]
+    for t in threads:
+        t.start()
+    time.sleep(0.3)
+    service.proc.send_signal(signal.SIGTERM)
+    for t in threads:
+        t.join()
+    assert [a.body for a in answers] == [ACK, ACK]
+    assert service.stop() == 0
+    assert sorted(e["id"] for _, e, _ in cs.stream_events(redis)) == [
+        "04l5g0000000001AAA", "04l5g0000000002AAA", "04l5g0000000003AAA"]

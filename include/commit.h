@@ -1,0 +1,47 @@
+/* commit — group commit of the events the webhooks receive.
+ *
+ * Owns one thread and its Redis handle. A request hands its events in as a job and waits
+ * without holding an HTTP thread (http_req_defer); the thread takes every job waiting, up to
+ * COMMIT_MAX_EVENTS events, stores them with one enqueue script (one round trip, one fsync),
+ * and calls each job's done callback, which resumes its request. Jobs that arrive during a
+ * round trip form the next group, so under load Redis runs one script per group instead of
+ * one per request and no HTTP thread blocks on Redis. Each job's outcome is its own: all of
+ * its events stored (each either added or found a duplicate) or none. */
+#ifndef CS_COMMIT_H
+#define CS_COMMIT_H
+
+#include "config.h"
+#include "event.h"
+#include "store.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#define COMMIT_MAX_EVENTS 1000
+
+typedef struct committer committer;
+
+typedef struct commit_job {
+    const event *evs; /* the events, kept alive by the submitter until done is called */
+    size_t n;
+    bool *added; /* n flags: stored (true) or a duplicate (false); set when rc == 0 */
+    int rc;      /* 0 stored, -1 not stored (err says why) */
+    char err[STORE_ERR_MAX];
+    /* Called once on the committer's thread with rc, added and err set; the job is not
+     * touched after it. */
+    void (*done)(struct commit_job *job, void *ud);
+    void *ud;
+    struct commit_job *next;
+} commit_job;
+
+/* Starts the thread; NULL with the reason in err. */
+committer *committer_start(const struct redis_target *target, char *err, size_t errlen);
+
+/* Queues a job (n > 0). After committer_stop it fails at once: done runs on the calling
+ * thread with rc -1. */
+void committer_submit(committer *c, commit_job *job);
+
+/* Stores every job queued, then stops the thread and frees c. */
+void committer_stop(committer *c);
+
+#endif
