@@ -4,7 +4,9 @@
 #include <ctype.h>
 #include <libxml/parser.h>
 #include <libxml/tree.h>
+#include <libxml/dict.h>
 #include <libxml/xmlerror.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -28,13 +30,54 @@ static void silent(void *ctx, const char *msg, ...) {
     (void)msg;
 }
 
+/* Each thread keeps its parser context: creating one (buffers, name dictionary) cost as much
+ * as parsing a one-notification message. A context is replaced after CTXT_USES parses or
+ * once its dictionary holds CTXT_DICT_MAX names, so hostile names cannot grow it for good. */
+#define CTXT_USES 1000
+#define CTXT_DICT_MAX 4096
+static pthread_key_t ctxt_key;
+static _Thread_local int ctxt_uses;
+
+static void ctxt_free(void *pc) { xmlFreeParserCtxt(pc); }
+
+static void ctxt_key_create(void) { pthread_key_create(&ctxt_key, ctxt_free); }
+
+/* A DTD is refused as soon as the parser meets it, before any entity is declared. */
+static void refuse_dtd(void *ctx, const xmlChar *name, const xmlChar *ext, const xmlChar *sys);
+
+static xmlParserCtxtPtr thread_ctxt(void) {
+    xmlParserCtxtPtr pc = pthread_getspecific(ctxt_key);
+    if (pc && (ctxt_uses >= CTXT_USES || (pc->dict && xmlDictSize(pc->dict) > CTXT_DICT_MAX))) {
+        xmlFreeParserCtxt(pc);
+        pc = NULL;
+    }
+    if (!pc) {
+        pc = xmlNewParserCtxt();
+        if (pc) pc->sax->internalSubset = refuse_dtd;
+        pthread_setspecific(ctxt_key, pc);
+        ctxt_uses = 0;
+    }
+    ctxt_uses++;
+    return pc;
+}
+
 void sf_outbound_init(void) {
+    static pthread_once_t once = PTHREAD_ONCE_INIT;
+    pthread_once(&once, ctxt_key_create);
     xmlInitParser();
     /* Parse errors are reported through the fault, not printed by libxml2. */
     xmlSetGenericErrorFunc(NULL, silent);
 }
 
-void sf_outbound_cleanup(void) { xmlCleanupParser(); }
+void sf_outbound_cleanup(void) {
+    /* The calling thread's context; the others went with their threads. */
+    xmlParserCtxtPtr pc = pthread_getspecific(ctxt_key);
+    if (pc) {
+        xmlFreeParserCtxt(pc);
+        pthread_setspecific(ctxt_key, NULL);
+    }
+    xmlCleanupParser();
+}
 
 char *sf_outbound_fault(int status, const char *code, const char *message,
                         const char **content_type, size_t *len) {
@@ -69,7 +112,6 @@ static void reject(sf_outbound_result *out, int status, const char *fmt, ...) {
     out->status = status;
 }
 
-/* A DTD is refused as soon as the parser meets it, before any entity is declared. */
 static void refuse_dtd(void *ctx, const xmlChar *name, const xmlChar *ext, const xmlChar *sys) {
     (void)name;
     (void)ext;
@@ -286,16 +328,16 @@ void sf_outbound_parse(const char *xml, size_t len, const char *expected_org, in
         reject(out, 400, "empty request body; expected a SOAP Outbound Message");
         return;
     }
-    xmlParserCtxtPtr pc = xmlNewParserCtxt();
+    xmlParserCtxtPtr pc = thread_ctxt();
     if (!pc) {
         reject(out, 500, "out of memory");
         return;
     }
     bool saw_dtd = false;
     pc->_private = &saw_dtd;
-    pc->sax->internalSubset = refuse_dtd;
     xmlDocPtr doc = xmlCtxtReadMemory(pc, xml, (int)len, NULL, NULL,
-                                      XML_PARSE_NONET | XML_PARSE_NOERROR | XML_PARSE_NOWARNING);
+                                      XML_PARSE_NONET | XML_PARSE_NOERROR | XML_PARSE_NOWARNING |
+                                          XML_PARSE_NOBLANKS | XML_PARSE_COMPACT);
     if (saw_dtd) {
         reject(out, 400, "DOCTYPE declarations are not accepted");
     } else if (!doc || !pc->wellFormed) {
@@ -313,7 +355,7 @@ void sf_outbound_parse(const char *xml, size_t len, const char *expected_org, in
         parse_doc(doc, expected_org, received_ms, out);
     }
     if (doc) xmlFreeDoc(doc);
-    xmlFreeParserCtxt(pc);
+    pc->_private = NULL;
     if (out->status) {
         free(out->events);
         out->events = NULL;
