@@ -34,11 +34,15 @@ typedef struct commit_job {
     struct commit_job *next;
 } commit_job;
 
-/* Starts the thread; NULL with the reason in err. */
-committer *committer_start(const struct redis_target *target, char *err, size_t errlen);
+/* Starts the thread; NULL with the reason in err. At most max_waiting events may wait for
+ * Redis at once (~1.2 KB each, plus their requests): while Redis is slow or away, requests
+ * beyond that fail at once (Salesforce gets 503 and delivers again; Marketo's events go to
+ * the spool) instead of piling up in memory. */
+committer *committer_start(const struct redis_target *target, size_t max_waiting, char *err,
+                           size_t errlen);
 
-/* Queues a job (n > 0). After committer_stop it fails at once: done runs on the calling
- * thread with rc -1. */
+/* Queues a job (n > 0). After committer_stop, or when max_waiting events would be exceeded,
+ * it fails at once: done runs on the calling thread with rc -1. */
 void committer_submit(committer *c, commit_job *job);
 
 /* Stores every job queued, then stops the thread and frees c. */

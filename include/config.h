@@ -45,6 +45,7 @@ struct config {
     char *spool_dir;
     int log_level, log_format;
     int http_threads, http_connection_limit, http_per_ip_limit, http_timeout_s;
+    int ingest_max_waiting; /* events that may wait for Redis at once (commit.c) */
     long crm_timeout_ms;
 };
 

@@ -10,6 +10,8 @@ struct committer {
     pthread_mutex_t lock;
     pthread_cond_t wake;
     commit_job *head, *tail; /* FIFO: groups keep the order requests arrived in */
+    size_t waiting;          /* events queued or being stored */
+    size_t max_waiting;
     bool stopping;
     store *st;
     pthread_t thread;
@@ -31,8 +33,7 @@ static void run_group(store *st, commit_job *group, size_t n_ev) {
     if (evs && added) {
         size_t k = 0;
         for (commit_job *j = group; j; j = j->next)
-            for (size_t i = 0; i < j->n; i++)
-                evs[k++] = &j->evs[i];
+            for (size_t i = 0; i < j->n; i++) evs[k++] = &j->evs[i];
         rc = store_enqueue_refs(st, evs, n_ev, added, err, sizeof err);
     }
     size_t k = 0;
@@ -73,17 +74,20 @@ static void *committer_main(void *arg) {
         pthread_mutex_unlock(&c->lock);
         run_group(st, group, n_ev);
         pthread_mutex_lock(&c->lock);
+        c->waiting -= n_ev;
     }
     pthread_mutex_unlock(&c->lock);
     return NULL;
 }
 
-committer *committer_start(const struct redis_target *target, char *err, size_t errlen) {
+committer *committer_start(const struct redis_target *target, size_t max_waiting, char *err,
+                           size_t errlen) {
     committer *c = calloc(1, sizeof *c);
     if (!c) {
         snprintf(err, errlen, "out of memory");
         return NULL;
     }
+    c->max_waiting = max_waiting;
     pthread_mutex_init(&c->lock, NULL);
     pthread_cond_init(&c->wake, NULL);
     c->st = store_open(target);
@@ -99,11 +103,17 @@ committer *committer_start(const struct redis_target *target, char *err, size_t 
 void committer_submit(committer *c, commit_job *job) {
     job->next = NULL;
     pthread_mutex_lock(&c->lock);
-    if (c->stopping) {
+    if (c->stopping || c->waiting + job->n > c->max_waiting) {
+        char why[STORE_ERR_MAX];
+        if (c->stopping)
+            snprintf(why, sizeof why, "the service is shutting down");
+        else
+            snprintf(why, sizeof why, "%zu events already wait for Redis", c->waiting);
         pthread_mutex_unlock(&c->lock);
-        fail(job, "the service is shutting down");
+        fail(job, why);
         return;
     }
+    c->waiting += job->n;
     if (c->tail)
         c->tail->next = job;
     else

@@ -97,6 +97,8 @@ static const setting settings[] = {
     {"HTTP_PER_IP_CONNECTION_LIMIT", T_INT, OFF(http_per_ip_limit), "256", 0, 100000, false, 0,
      NULL},
     {"HTTP_TIMEOUT_S", T_INT, OFF(http_timeout_s), "30", 1, 3600, false, 0, NULL},
+    {"INGEST_MAX_WAITING_EVENTS", T_INT, OFF(ingest_max_waiting), "20000", 100, 1000000, false,
+     0, NULL},
     {"CRM_TIMEOUT_MS", T_LONG, OFF(crm_timeout_ms), "20000", 100, 600000, false, 0, NULL},
 };
 

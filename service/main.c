@@ -146,7 +146,7 @@ static int serve(cs_command cmd) {
     }
 
     if (http_api) {
-        hooks.commit = committer_start(&cfg.redis, err, sizeof err);
+        hooks.commit = committer_start(&cfg.redis, (size_t)cfg.ingest_max_waiting, err, sizeof err);
         if (!hooks.commit) {
             LOG_KV(LOG_ERROR, err);
             rc = 1;

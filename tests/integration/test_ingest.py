@@ -455,3 +455,45 @@ def test_shutdown_answers_the_requests_waiting_for_redis(redis, service):
     assert service.stop() == 0
     assert sorted(e["id"] for _, e, _ in cs.stream_events(redis)) == [
         "04l5g0000000001AAA", "04l5g0000000002AAA", "04l5g0000000003AAA"]
+
+
+def test_requests_past_the_waiting_bound_are_refused_at_once_and_nothing_else_is_lost(
+        redis, services, workdir):
+    """INGEST_MAX_WAITING_EVENTS=250 while Redis holds writes: two 100-notification messages
+    wait, a third gets a 503 Fault at once, and 100 Marketo events past the bound go to the
+    spool (202); after Redis resumes, exactly what was acknowledged is stored."""
+    svc = services(redis.url, INGEST_MAX_WAITING_EVENTS=250)
+
+    def message(k):
+        return cs.outbound_message([
+            ("04l5g%04d%06dAAA" % (k, i), {"Id": "00v5g%04d%06dAAA" % (k, i),
+                                          "CampaignId": "7015g000000CampAAA",
+                                          "LeadId": "00Q5g%04d%06dAAA" % (k, i),
+                                          "Status": "Sent"}) for i in range(100)])
+    redis.cmd("CLIENT", "PAUSE", "2500", "WRITE")
+    answers = {}
+
+    def post(k):
+        answers[k] = svc.req("POST", "/webhooks/salesforce", message(k), SF_HEADERS)
+
+    waiting = [threading.Thread(target=post, args=(k,)) for k in (1, 2)]
+    for t in waiting:
+        t.start()
+    cs.wait_until(lambda: redis.cmd("CLIENT", "LIST").count("cmd=evalsha") >= 1, 5,
+                  what="the first group to reach Redis")
+    time.sleep(0.5)  # the second message parsed and waiting too
+    started = time.monotonic()
+    post(3)
+    refused_in = time.monotonic() - started
+    mk = svc.req("POST", "/webhooks/marketo",
+                 "[" + ",".join(template(lead=900 + i) for i in range(100)) + "]", MK_HEADERS)
+    for t in waiting:
+        t.join()
+    assert answers[3].status == 503 and answers[3].body.startswith(b"<soapenv:Envelope")
+    assert refused_in < 1.0  # not after the pause
+    assert answers[1].body == ACK and answers[2].body == ACK
+    assert mk.status == 202 and json.loads(mk.body) == {"accepted": 100, "duplicates": 0}
+    assert received(svc, "marketo", "spooled") == 100
+    cs.wait_until(lambda: len(cs.stream_events(redis)) == 300, 10, what="the spool to move")
+    ids = {e["id"] for _, e, _ in cs.stream_events(redis) if e["source"] == "salesforce"}
+    assert ids == {"04l5g%04d%06dAAA" % (k, i) for k in (1, 2) for i in range(100)}
