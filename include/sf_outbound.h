@@ -1,8 +1,9 @@
 /* sf_outbound — Salesforce Outbound Messages (SOAP 1.1) on CampaignMember turned into events,
  * and the exact Ack and SOAP Fault bodies we answer with.
  *
- * Pure: no I/O. Parsing uses libxml2 with network access off, entities left unexpanded and
- * any DTD refused before it is read, and decides by namespace URI, never by prefix. One
+ * Pure: no I/O. Parsing is one libxml2 SAX2 pass (no tree) with network access off, entities
+ * left unexpanded and any DTD refused before it is read, and decides by namespace URI, never
+ * by prefix. One
  * event per Notification, keyed by the notification Id; a notification whose sObject carries
  * no fields (the record was deleted before delivery) is counted, not turned into an event.
  * Call sf_outbound_init once per process before threads parse. */

@@ -44,6 +44,7 @@ static void ctxt_key_create(void) { pthread_key_create(&ctxt_key, ctxt_free); }
 
 /* A DTD is refused as soon as the parser meets it, before any entity is declared. */
 static void refuse_dtd(void *ctx, const xmlChar *name, const xmlChar *ext, const xmlChar *sys);
+static void sax_setup(xmlSAXHandler *h);
 
 static xmlParserCtxtPtr thread_ctxt(void) {
     xmlParserCtxtPtr pc = pthread_getspecific(ctxt_key);
@@ -53,7 +54,7 @@ static xmlParserCtxtPtr thread_ctxt(void) {
     }
     if (!pc) {
         pc = xmlNewParserCtxt();
-        if (pc) pc->sax->internalSubset = refuse_dtd;
+        if (pc) sax_setup(pc->sax);
         pthread_setspecific(ctxt_key, pc);
         ctxt_uses = 0;
     }
@@ -99,7 +100,11 @@ char *sf_outbound_fault(int status, const char *code, const char *message,
     return body;
 }
 
-/* ---- parsing ---- */
+/* ---- parsing ----
+ * A SAX2 pass (no tree: building and freeing one cost more than the parse). It keeps what
+ * the message says, then judges it in the order a reader would: the envelope, the org, the
+ * count, then each notification in order, so that the first problem named is the same
+ * whatever order the elements came in. */
 
 static void reject(sf_outbound_result *out, int status, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
@@ -110,48 +115,6 @@ static void reject(sf_outbound_result *out, int status, const char *fmt, ...) {
     vsnprintf(out->message, sizeof out->message, fmt, ap);
     va_end(ap);
     out->status = status;
-}
-
-static void refuse_dtd(void *ctx, const xmlChar *name, const xmlChar *ext, const xmlChar *sys) {
-    (void)name;
-    (void)ext;
-    (void)sys;
-    xmlParserCtxtPtr pc = ctx;
-    *(bool *)pc->_private = true;
-    xmlStopParser(pc);
-}
-
-static bool in_ns(const xmlNode *n, const char *ns, const char *local) {
-    return n->type == XML_ELEMENT_NODE && n->ns && n->ns->href &&
-           strcmp((const char *)n->ns->href, ns) == 0 &&
-           (!local || strcmp((const char *)n->name, local) == 0);
-}
-
-static const xmlNode *first_element(const xmlNode *n) {
-    for (; n; n = n->next)
-        if (n->type == XML_ELEMENT_NODE) return n;
-    return NULL;
-}
-
-static bool is_nil(const xmlNode *n) {
-    xmlChar *v = xmlGetNsProp(n, (const xmlChar *)"nil", (const xmlChar *)XSI_NS);
-    bool nil = v && (strcmp((const char *)v, "true") == 0 || strcmp((const char *)v, "1") == 0);
-    xmlFree(v);
-    return nil;
-}
-
-/* Text of an element, trimmed of surrounding white space; caller frees with xmlFree. */
-static char *text_of(const xmlNode *n) {
-    xmlChar *raw = xmlNodeGetContent(n);
-    if (!raw) return NULL;
-    char *s = (char *)raw;
-    size_t len = strlen(s);
-    size_t a = 0;
-    while (a < len && isspace((unsigned char)s[a])) a++;
-    while (len > a && isspace((unsigned char)s[len - 1])) len--;
-    memmove(s, s + a, len - a);
-    s[len - a] = '\0';
-    return s;
 }
 
 /* Which event field a CampaignMember field fills, and whether it must be an id. */
@@ -171,154 +134,393 @@ static const struct {
     {"CompanyOrAccount", offsetof(event, company), EV_TEXT_MAX, false},
     {"LastModifiedById", offsetof(event, modified_by), EV_SFID_MAX, true},
 };
+#define NFIELDS (sizeof member_fields / sizeof member_fields[0])
+#define FIELD_DATE ((int)NFIELDS) /* LastModifiedDate */
 
-/* Checks xsi:type names CampaignMember in the enterprise sObject namespace. */
-static bool check_type(const xmlNode *so, const char *nid, sf_outbound_result *out) {
-    xmlChar *t = xmlGetNsProp(so, (const xmlChar *)"type", (const xmlChar *)XSI_NS);
-    if (!t) {
-        reject(out, 400, "Notification %s: sObject has no xsi:type; this endpoint takes "
-                         "Outbound Messages on CampaignMember", nid);
-        return false;
-    }
-    const char *colon = strchr((const char *)t, ':');
-    const char *local = colon ? colon + 1 : (const char *)t;
-    char prefix[64] = "";
-    if (colon && (size_t)(colon - (const char *)t) < sizeof prefix)
-        memcpy(prefix, t, (size_t)(colon - (const char *)t));
-    xmlNsPtr ns = xmlSearchNs(so->doc, (xmlNodePtr)so, colon ? (const xmlChar *)prefix : NULL);
-    bool ok = ns && strcmp((const char *)ns->href, SF_SOBJECT_NS) == 0 &&
-              strcmp(local, "CampaignMember") == 0;
-    if (!ok)
-        reject(out, 400, "Notification %s: sObject type %.80s is not CampaignMember; point "
-                         "this endpoint at an Outbound Message on CampaignMember", nid,
-               (const char *)t);
-    xmlFree(t);
-    return ok;
+/* One Notification as read: its Id, and its (last) sObject. */
+typedef struct {
+    char nid[EV_ID_MAX];
+    bool has_so, so_nil, so_has_child;
+    bool type_present, type_ok;
+    char type[96];      /* xsi:type as written, for the fault */
+    int bad_field;      /* -1, or the first field that is not usable (FIELD_DATE: the date) */
+    char bad_value[48]; /* the date as written */
+    event ev;
+} notif;
+
+/* What a text being read belongs to. */
+enum { TEXT_NONE, TEXT_ORG, TEXT_NID, TEXT_FIELD };
+
+/* Namespace declarations in scope, innermost last. */
+typedef struct {
+    const xmlChar *prefix, *uri;
+} ns_decl;
+
+typedef struct {
+    bool *saw_dtd;
+    int depth;          /* of the element being read; the root is 0 */
+    bool root_seen, root_ok;
+    bool in_body;       /* inside the last Body seen so far (depth 1) */
+    bool body_first;    /* the Body's first element child was seen */
+    bool body_ok;       /* ... and it is notifications in the Outbound namespace */
+    bool in_notifs;     /* inside that notifications element (depth 2) */
+    bool org_seen;
+    char org[64];
+    bool org_too_long;
+    size_t count;       /* Notification elements */
+    notif *notifs;      /* the first SF_OUTBOUND_MAX_NOTIFICATIONS of them */
+    size_t notifs_cap;
+    notif *cur;         /* the Notification being read (NULL past the limit) */
+    bool in_so;         /* inside cur's sObject (depth 4) */
+    int text_kind, text_depth, text_field;
+    char *text;
+    size_t text_len, text_cap;
+    bool oom;
+    ns_decl *ns;
+    int *ns_mark;       /* per depth: the ns count before the element's declarations */
+    size_t nns, ns_cap, mark_cap;
+} sax_state;
+
+static bool same(const xmlChar *a, const char *b) { return a && strcmp((const char *)a, b) == 0; }
+
+static void text_start(sax_state *st, int kind, int field) {
+    st->text_kind = kind;
+    st->text_depth = st->depth - 1; /* the element's own depth (on_start counted it in) */
+    st->text_field = field;
+    st->text_len = 0;
 }
 
-/* Fills ev from the sObject's fields; false (with out->status set) when unusable. */
-static bool read_member(const xmlNode *so, const char *nid, event *ev, sf_outbound_result *out) {
-    for (const xmlNode *f = so->children; f; f = f->next) {
-        if (!in_ns(f, SF_SOBJECT_NS, NULL) || is_nil(f)) continue;
-        const char *name = (const char *)f->name;
-        if (strcmp(name, "LastModifiedDate") == 0) {
-            char *v = text_of(f);
-            bool ok = v && event_parse_time(v, &ev->source_ts_ms) == 0;
-            if (!ok)
-                reject(out, 400, "Notification %s: LastModifiedDate \"%.40s\" is not a "
-                                 "date-time", nid, v ? v : "");
-            xmlFree(v);
-            if (!ok) return false;
-            continue;
+/* The text read, trimmed of surrounding white space (NUL-terminated in place). */
+static char *text_end(sax_state *st) {
+    st->text_kind = TEXT_NONE;
+    if (!st->text) return "";
+    size_t a = 0, len = st->text_len;
+    while (a < len && isspace((unsigned char)st->text[a])) a++;
+    while (len > a && isspace((unsigned char)st->text[len - 1])) len--;
+    st->text[len] = '\0';
+    return st->text + a;
+}
+
+static void on_text(void *ctx, const xmlChar *ch, int len) {
+    sax_state *st = ((xmlParserCtxtPtr)ctx)->_private;
+    if (st->text_kind == TEXT_NONE || len <= 0) return;
+    if (st->text_len + (size_t)len + 1 > st->text_cap) {
+        size_t cap = st->text_cap ? st->text_cap : 256;
+        while (cap < st->text_len + (size_t)len + 1) cap *= 2;
+        char *t = realloc(st->text, cap);
+        if (!t) {
+            st->oom = true;
+            xmlStopParser(ctx);
+            return;
         }
-        for (size_t i = 0; i < sizeof member_fields / sizeof member_fields[0]; i++) {
-            if (strcmp(name, member_fields[i].name) != 0) continue;
-            char *v = text_of(f);
-            char *dst = (char *)ev + member_fields[i].off;
-            bool ok = v && event_set(dst, member_fields[i].size, v);
-            if (ok && member_fields[i].is_id && *v && !event_valid_sfid(v)) ok = false;
-            if (!ok)
-                reject(out, 400, "Notification %s: %s %s", nid, name,
-                       member_fields[i].is_id ? "is not a 15- or 18-character Salesforce id"
-                                              : "is too long");
-            xmlFree(v);
-            if (!ok) return false;
-            break;
-        }
+        st->text = t;
+        st->text_cap = cap;
     }
-    const char *missing = !ev->member_id[0]                        ? "Id"
-                          : !ev->campaign_id[0]                    ? "CampaignId"
-                          : !ev->sf_lead_id[0] && !ev->sf_contact_id[0] ? "LeadId or ContactId"
-                          : !ev->status[0]                         ? "Status"
-                                                                   : NULL;
-    if (missing) {
-        reject(out, 400, "Notification %s: the CampaignMember has no %s; add it to the "
-                         "Outbound Message's fields", nid, missing);
-        return false;
+    memcpy(st->text + st->text_len, ch, (size_t)len);
+    st->text_len += (size_t)len;
+}
+
+static bool push_ns(sax_state *st, int nb, const xmlChar **namespaces) {
+    if ((size_t)st->depth >= st->mark_cap) {
+        size_t cap = st->mark_cap ? 2 * st->mark_cap : 32;
+        int *m = realloc(st->ns_mark, sizeof *m * cap);
+        if (!m) return false;
+        st->ns_mark = m;
+        st->mark_cap = cap;
     }
+    st->ns_mark[st->depth] = (int)st->nns;
+    if (st->nns + (size_t)nb > st->ns_cap) {
+        size_t cap = st->ns_cap ? st->ns_cap : 16;
+        while (cap < st->nns + (size_t)nb) cap *= 2;
+        ns_decl *n = realloc(st->ns, sizeof *n * cap);
+        if (!n) return false;
+        st->ns = n;
+        st->ns_cap = cap;
+    }
+    for (int i = 0; i < nb; i++)
+        st->ns[st->nns++] = (ns_decl){namespaces[2 * i], namespaces[2 * i + 1]};
     return true;
 }
 
-static void parse_doc(xmlDocPtr doc, const char *expected_org, int64_t received_ms,
-                      sf_outbound_result *out) {
-    const xmlNode *env = xmlDocGetRootElement(doc);
-    if (!env || !in_ns(env, SOAP_ENV_NS, "Envelope")) {
+/* The namespace a prefix (NULL: the default one) names where the element is. */
+static const xmlChar *ns_lookup(const sax_state *st, const char *prefix) {
+    for (size_t i = st->nns; i-- > 0;) {
+        const xmlChar *p = st->ns[i].prefix;
+        if ((!prefix && !p) || (prefix && p && strcmp((const char *)p, prefix) == 0))
+            return st->ns[i].uri;
+    }
+    return NULL;
+}
+
+/* The value of attribute XSI_NS:name, copied into buf; false when absent. */
+static bool xsi_attr(int nb, const xmlChar **attrs, const char *name, char *buf, size_t size) {
+    for (int i = 0; i < nb; i++) {
+        const xmlChar **a = attrs + 5 * i;
+        if (same(a[0], name) && same(a[2], XSI_NS)) {
+            size_t n = (size_t)(a[4] - a[3]);
+            snprintf(buf, size, "%.*s", (int)(n < size ? n : size - 1), (const char *)a[3]);
+            return true;
+        }
+    }
+    return false;
+}
+
+static bool nil_attr(int nb, const xmlChar **attrs) {
+    char v[8];
+    return xsi_attr(nb, attrs, "nil", v, sizeof v) &&
+           (strcmp(v, "true") == 0 || strcmp(v, "1") == 0);
+}
+
+/* A new sObject of the current Notification: the last one counts. */
+static void sobject_start(sax_state *st, int nb_attrs, const xmlChar **attrs) {
+    notif *n = st->cur;
+    char nid[EV_ID_MAX];
+    memcpy(nid, n->nid, sizeof nid);
+    memset(n, 0, sizeof *n);
+    memcpy(n->nid, nid, sizeof nid);
+    n->bad_field = -1;
+    n->has_so = true;
+    n->so_nil = nil_attr(nb_attrs, attrs);
+    char t[256];
+    n->type_present = xsi_attr(nb_attrs, attrs, "type", t, sizeof t);
+    if (n->type_present) {
+        snprintf(n->type, sizeof n->type, "%.90s", t);
+        const char *colon = strchr(t, ':');
+        const char *local = colon ? colon + 1 : t;
+        char prefix[64] = "";
+        if (colon && (size_t)(colon - t) < sizeof prefix) memcpy(prefix, t, (size_t)(colon - t));
+        const xmlChar *uri = ns_lookup(st, colon ? prefix : NULL);
+        n->type_ok = same(uri, SF_SOBJECT_NS) && strcmp(local, "CampaignMember") == 0;
+    }
+}
+
+/* A field of the sObject has been read: into the event, unless an earlier one was bad. */
+static void field_end(sax_state *st) {
+    notif *n = st->cur;
+    int f = st->text_field;
+    char *v = text_end(st);
+    if (n->bad_field >= 0) return;
+    if (f == FIELD_DATE) {
+        if (event_parse_time(v, &n->ev.source_ts_ms) != 0) {
+            n->bad_field = FIELD_DATE;
+            snprintf(n->bad_value, sizeof n->bad_value, "%.40s", v);
+        }
+        return;
+    }
+    char *dst = (char *)&n->ev + member_fields[f].off;
+    bool ok = event_set(dst, member_fields[f].size, v);
+    if (ok && member_fields[f].is_id && *v && !event_valid_sfid(v)) ok = false;
+    if (!ok) n->bad_field = f;
+}
+
+static void on_start(void *ctx, const xmlChar *local, const xmlChar *prefix, const xmlChar *uri,
+                     int nb_ns, const xmlChar **namespaces, int nb_attrs, int nb_defaulted,
+                     const xmlChar **attrs) {
+    (void)prefix;
+    (void)nb_defaulted;
+    sax_state *st = ((xmlParserCtxtPtr)ctx)->_private;
+    if (!push_ns(st, nb_ns, namespaces)) {
+        st->oom = true;
+        xmlStopParser(ctx);
+        return;
+    }
+    int d = st->depth++;
+    if (st->text_kind != TEXT_NONE) return; /* inside a text being read */
+    if (d == 0) {
+        st->root_seen = true;
+        st->root_ok = same(uri, SOAP_ENV_NS) && same(local, "Envelope");
+    } else if (d == 1 && st->root_ok) {
+        if (same(uri, SOAP_ENV_NS) && same(local, "Body")) {
+            /* The last Body counts: forget what an earlier one held. */
+            st->in_body = true;
+            st->body_first = st->body_ok = st->org_seen = st->org_too_long = false;
+            st->org[0] = '\0';
+            st->count = 0;
+        }
+    } else if (d == 2 && st->in_body && !st->body_first) {
+        st->body_first = true;
+        st->body_ok = st->in_notifs = same(uri, SF_OUTBOUND_NS) && same(local, "notifications");
+    } else if (d == 3 && st->in_notifs) {
+        if (same(uri, SF_OUTBOUND_NS) && same(local, "OrganizationId") && !st->org_seen) {
+            text_start(st, TEXT_ORG, 0);
+        } else if (same(uri, SF_OUTBOUND_NS) && same(local, "Notification")) {
+            st->cur = NULL;
+            if (st->count < SF_OUTBOUND_MAX_NOTIFICATIONS) {
+                if (st->count == st->notifs_cap) { /* grows: most messages hold one */
+                    size_t cap = st->notifs_cap ? 4 * st->notifs_cap : 1;
+                    if (cap > SF_OUTBOUND_MAX_NOTIFICATIONS) cap = SF_OUTBOUND_MAX_NOTIFICATIONS;
+                    notif *nn = realloc(st->notifs, sizeof *nn * cap);
+                    if (!nn) {
+                        st->oom = true;
+                        xmlStopParser(ctx);
+                        return;
+                    }
+                    st->notifs = nn;
+                    st->notifs_cap = cap;
+                }
+                st->cur = &st->notifs[st->count];
+                memset(st->cur, 0, sizeof *st->cur);
+                st->cur->bad_field = -1;
+            }
+            st->count++;
+        }
+    } else if (d == 4 && st->cur) {
+        if (same(uri, SF_OUTBOUND_NS) && same(local, "Id")) {
+            text_start(st, TEXT_NID, 0);
+        } else if (same(uri, SF_OUTBOUND_NS) && same(local, "sObject")) {
+            sobject_start(st, nb_attrs, attrs);
+            st->in_so = true;
+        }
+    } else if (d == 5 && st->in_so) {
+        st->cur->so_has_child = true;
+        if (!same(uri, SF_SOBJECT_NS) || nil_attr(nb_attrs, attrs)) return;
+        if (same(local, "LastModifiedDate")) {
+            text_start(st, TEXT_FIELD, FIELD_DATE);
+            return;
+        }
+        for (size_t i = 0; i < NFIELDS; i++)
+            if (same(local, member_fields[i].name)) {
+                text_start(st, TEXT_FIELD, (int)i);
+                return;
+            }
+    }
+}
+
+static void on_end(void *ctx, const xmlChar *local, const xmlChar *prefix, const xmlChar *uri) {
+    (void)local;
+    (void)prefix;
+    (void)uri;
+    sax_state *st = ((xmlParserCtxtPtr)ctx)->_private;
+    int d = --st->depth;
+    st->nns = (size_t)st->ns_mark[d];
+    if (st->text_kind != TEXT_NONE && d == st->text_depth) {
+        if (st->text_kind == TEXT_ORG) {
+            char *v = text_end(st);
+            st->org_seen = true;
+            snprintf(st->org, sizeof st->org, "%s", v);
+            st->org_too_long = strlen(v) >= sizeof st->org;
+        } else if (st->text_kind == TEXT_NID) {
+            char *v = text_end(st);
+            if (!event_set(st->cur->nid, sizeof st->cur->nid, v)) st->cur->nid[0] = '\0';
+        } else {
+            field_end(st);
+        }
+        return;
+    }
+    if (st->text_kind != TEXT_NONE) return;
+    if (d == 4) st->in_so = false;
+    if (d == 3) st->cur = NULL;
+    if (d == 2) st->in_notifs = false;
+    if (d == 1) st->in_body = false;
+}
+
+/* Judges what was read, in order; fills out. */
+static void judge(sax_state *st, const char *expected_org, int64_t received_ms,
+                  sf_outbound_result *out) {
+    if (!st->root_ok) {
         reject(out, 400, "not a SOAP 1.1 Envelope; this endpoint takes Salesforce Outbound "
                          "Messages");
         return;
     }
-    const xmlNode *body = NULL;
-    for (const xmlNode *n = env->children; n; n = n->next)
-        if (in_ns(n, SOAP_ENV_NS, "Body")) body = n;
-    const xmlNode *notifs = body ? first_element(body->children) : NULL;
-    if (!notifs || !in_ns(notifs, SF_OUTBOUND_NS, "notifications")) {
+    if (!st->body_ok) {
         reject(out, 400, "not a Salesforce Outbound Message: the SOAP Body holds no "
                          "notifications element in " SF_OUTBOUND_NS);
         return;
     }
-    size_t count = 0;
-    for (const xmlNode *n = notifs->children; n; n = n->next)
-        if (in_ns(n, SF_OUTBOUND_NS, "Notification")) count++;
-    bool have_org = false;
-    for (const xmlNode *n = notifs->children; n; n = n->next) {
-        if (!in_ns(n, SF_OUTBOUND_NS, "OrganizationId")) continue;
-        char *org = text_of(n);
-        have_org = org && *org;
-        if (have_org && !event_set(out->org_id, sizeof out->org_id, org))
-            snprintf(out->org_id, sizeof out->org_id, "%.18s", org);
-        xmlFree(org);
-        break;
-    }
-    if (!have_org) {
+    if (!st->org_seen || !st->org[0]) {
         reject(out, 400, "the Outbound Message has no OrganizationId");
         return;
     }
+    if (st->org_too_long || !event_set(out->org_id, sizeof out->org_id, st->org))
+        snprintf(out->org_id, sizeof out->org_id, "%.18s", st->org);
     if (strlen(out->org_id) < 15 || strncmp(out->org_id, expected_org, 15) != 0) {
         reject(out, 403, "OrganizationId %s does not match this service's SF_ORG_ID",
                out->org_id);
         return;
     }
-    if (count == 0 || count > SF_OUTBOUND_MAX_NOTIFICATIONS) {
+    if (st->count == 0 || st->count > SF_OUTBOUND_MAX_NOTIFICATIONS) {
         reject(out, 400, "an Outbound Message holds 1 to %d Notification elements, this one "
-                         "has %zu", SF_OUTBOUND_MAX_NOTIFICATIONS, count);
+                         "has %zu", SF_OUTBOUND_MAX_NOTIFICATIONS, st->count);
         return;
     }
-    out->events = calloc(count, sizeof *out->events);
+    out->events = calloc(st->count, sizeof *out->events);
     if (!out->events) {
         reject(out, 500, "out of memory");
         return;
     }
-    for (const xmlNode *n = notifs->children; n; n = n->next) {
-        if (!in_ns(n, SF_OUTBOUND_NS, "Notification")) continue;
-        char nid[EV_ID_MAX] = "";
-        const xmlNode *so = NULL;
-        for (const xmlNode *c = n->children; c; c = c->next) {
-            if (in_ns(c, SF_OUTBOUND_NS, "Id")) {
-                char *v = text_of(c);
-                if (v && !event_set(nid, sizeof nid, v)) nid[0] = '\0';
-                xmlFree(v);
-            } else if (in_ns(c, SF_OUTBOUND_NS, "sObject")) {
-                so = c;
-            }
-        }
+    for (size_t k = 0; k < st->count; k++) {
+        notif *n = &st->notifs[k];
+        const char *nid = n->nid;
         if (!event_valid_sfid(nid)) {
             reject(out, 400, "Notification %zu has no valid Id (a 15- or 18-character id)",
                    out->nevents + out->nempty + 1);
             return;
         }
-        if (!so || is_nil(so) || !first_element(so->children)) {
+        if (!n->has_so || n->so_nil || !n->so_has_child) {
             out->nempty++; /* deleted before delivery: acknowledged, nothing to sync */
             continue;
         }
-        if (!check_type(so, nid, out)) return;
-        event *ev = &out->events[out->nevents];
+        if (!n->type_present) {
+            reject(out, 400, "Notification %s: sObject has no xsi:type; this endpoint takes "
+                             "Outbound Messages on CampaignMember", nid);
+            return;
+        }
+        if (!n->type_ok) {
+            reject(out, 400, "Notification %s: sObject type %.80s is not CampaignMember; point "
+                             "this endpoint at an Outbound Message on CampaignMember", nid,
+                   n->type);
+            return;
+        }
+        if (n->bad_field == FIELD_DATE) {
+            reject(out, 400, "Notification %s: LastModifiedDate \"%.40s\" is not a date-time",
+                   nid, n->bad_value);
+            return;
+        }
+        if (n->bad_field >= 0) {
+            reject(out, 400, "Notification %s: %s %s", nid, member_fields[n->bad_field].name,
+                   member_fields[n->bad_field].is_id
+                       ? "is not a 15- or 18-character Salesforce id"
+                       : "is too long");
+            return;
+        }
+        event *ev = &n->ev;
+        const char *missing = !ev->member_id[0]                        ? "Id"
+                              : !ev->campaign_id[0]                    ? "CampaignId"
+                              : !ev->sf_lead_id[0] && !ev->sf_contact_id[0] ? "LeadId or ContactId"
+                              : !ev->status[0]                         ? "Status"
+                                                                       : NULL;
+        if (missing) {
+            reject(out, 400, "Notification %s: the CampaignMember has no %s; add it to the "
+                             "Outbound Message's fields", nid, missing);
+            return;
+        }
         ev->source = SRC_SALESFORCE;
         ev->type = EV_SF_MEMBER_CHANGED;
         ev->received_ms = received_ms;
-        memcpy(ev->id, nid, sizeof nid);
-        if (!read_member(so, nid, ev, out)) return;
-        out->nevents++;
+        memcpy(ev->id, nid, sizeof ev->id);
+        out->events[out->nevents++] = *ev;
     }
+}
+
+static void refuse_dtd(void *ctx, const xmlChar *name, const xmlChar *ext, const xmlChar *sys) {
+    (void)name;
+    (void)ext;
+    (void)sys;
+    sax_state *st = ((xmlParserCtxtPtr)ctx)->_private;
+    *st->saw_dtd = true;
+    xmlStopParser(ctx);
+}
+
+/* The SAX handler of every thread's parser context. */
+static void sax_setup(xmlSAXHandler *h) {
+    memset(h, 0, sizeof *h);
+    h->initialized = XML_SAX2_MAGIC;
+    h->startElementNs = on_start;
+    h->endElementNs = on_end;
+    h->characters = on_text;
+    h->ignorableWhitespace = on_text;
+    h->cdataBlock = on_text;
+    h->internalSubset = refuse_dtd;
 }
 
 void sf_outbound_parse(const char *xml, size_t len, const char *expected_org, int64_t received_ms,
@@ -334,13 +536,15 @@ void sf_outbound_parse(const char *xml, size_t len, const char *expected_org, in
         return;
     }
     bool saw_dtd = false;
-    pc->_private = &saw_dtd;
+    sax_state st = {.saw_dtd = &saw_dtd};
+    pc->_private = &st;
     xmlDocPtr doc = xmlCtxtReadMemory(pc, xml, (int)len, NULL, NULL,
-                                      XML_PARSE_NONET | XML_PARSE_NOERROR | XML_PARSE_NOWARNING |
-                                          XML_PARSE_NOBLANKS | XML_PARSE_COMPACT);
+                                      XML_PARSE_NONET | XML_PARSE_NOERROR | XML_PARSE_NOWARNING);
     if (saw_dtd) {
         reject(out, 400, "DOCTYPE declarations are not accepted");
-    } else if (!doc || !pc->wellFormed) {
+    } else if (st.oom) {
+        reject(out, 500, "out of memory");
+    } else if (!pc->wellFormed || !st.root_seen) {
         const xmlError *e = xmlCtxtGetLastError(pc);
         if (e && e->message) {
             char msg[200];
@@ -352,10 +556,14 @@ void sf_outbound_parse(const char *xml, size_t len, const char *expected_org, in
             reject(out, 400, "the body is not well-formed XML");
         }
     } else {
-        parse_doc(doc, expected_org, received_ms, out);
+        judge(&st, expected_org, received_ms, out);
     }
-    if (doc) xmlFreeDoc(doc);
+    if (doc) xmlFreeDoc(doc); /* none: the handler builds no tree */
     pc->_private = NULL;
+    free(st.notifs);
+    free(st.text);
+    free(st.ns);
+    free(st.ns_mark);
     if (out->status) {
         free(out->events);
         out->events = NULL;

@@ -179,6 +179,78 @@ static void repeated_field_later_wins(void **state) {
     sf_outbound_result_free(&r);
 }
 
+/* A message built from parts, for the cases the fixtures do not show. */
+#define ENV_OPEN                                                                             \
+    "<e:Envelope xmlns:e=\"http://schemas.xmlsoap.org/soap/envelope/\" "                     \
+    "xmlns:xsi=\"http://www.w3.org/2001/XMLSchema-instance\">"
+#define NOTIFS_OPEN "<notifications xmlns=\"http://soap.sforce.com/2005/09/outbound\">"
+#define ORG_EL "<OrganizationId>" ORG "</OrganizationId>"
+#define SOBJ(fields)                                                                         \
+    "<sObject xsi:type=\"sf:CampaignMember\" xmlns:sf=\"urn:sobject.enterprise.soap.sforce.com\">" \
+    fields "</sObject>"
+#define MEMBER(status)                                                                       \
+    "<sf:Id>00v5g0000000001AAA</sf:Id><sf:CampaignId>7015g000000CampAAA</sf:CampaignId>"   \
+    "<sf:LeadId>00Q5g0000000001AAA</sf:LeadId><sf:Status>" status "</sf:Status>"
+
+static sf_outbound_result parse_str(const char *xml) {
+    sf_outbound_result r;
+    sf_outbound_parse(xml, strlen(xml), ORG, RX, &r);
+    return r;
+}
+
+static void order_of_elements_does_not_matter(void **state) {
+    (void)state;
+    /* The Id after the sObject; OrganizationId after the Notification. */
+    sf_outbound_result r = parse_str(
+        ENV_OPEN "<e:Body>" NOTIFS_OPEN "<Notification>" SOBJ(MEMBER("Sent"))
+                 "<Id>04l5g0000000001AAA</Id></Notification>" ORG_EL
+                 "</notifications></e:Body></e:Envelope>");
+    assert_int_equal(r.status, 0);
+    assert_int_equal(r.nevents, 1);
+    assert_string_equal(r.events[0].id, "04l5g0000000001AAA");
+    assert_string_equal(r.events[0].status, "Sent");
+    sf_outbound_result_free(&r);
+    /* The org is judged before the notifications, wherever it stands. */
+    r = parse_str(ENV_OPEN "<e:Body>" NOTIFS_OPEN "<Notification><Id>bad</Id></Notification>"
+                           "<OrganizationId>00D999999999999AAA</OrganizationId>"
+                           "</notifications></e:Body></e:Envelope>");
+    assert_int_equal(r.status, 403);
+}
+
+static void last_sobject_and_last_body_count(void **state) {
+    (void)state;
+    sf_outbound_result r = parse_str(
+        ENV_OPEN "<e:Body><x/></e:Body><e:Body>" NOTIFS_OPEN ORG_EL
+                 "<Notification><Id>04l5g0000000001AAA</Id>" SOBJ(MEMBER("Sent"))
+                     SOBJ(MEMBER("Responded")) "</Notification></notifications></e:Body>"
+                 "</e:Envelope>");
+    assert_int_equal(r.status, 0);
+    assert_string_equal(r.events[0].status, "Responded");
+    sf_outbound_result_free(&r);
+    /* A Body whose first element is not notifications, after a good one. */
+    r = parse_str(ENV_OPEN "<e:Body>" NOTIFS_OPEN ORG_EL
+                           "<Notification><Id>04l5g0000000001AAA</Id>" SOBJ(MEMBER("Sent"))
+                           "</Notification></notifications></e:Body><e:Body><x/></e:Body>"
+                           "</e:Envelope>");
+    assert_int_equal(r.status, 400);
+    assert_non_null(strstr(r.message, "holds no notifications element"));
+}
+
+static void field_text_includes_nested_text_and_cdata(void **state) {
+    (void)state;
+    sf_outbound_result r = parse_str(
+        ENV_OPEN "<e:Body>" NOTIFS_OPEN ORG_EL "<Notification><Id> 04l5g0000000001AAA </Id>"
+                 SOBJ(MEMBER("Re<b>spond</b>ed") "<sf:Email> <![CDATA[a&b]]>@x.org </sf:Email>"
+                      "<sf:FirstName xsi:nil=\"true\"/>")
+                 "</Notification></notifications></e:Body></e:Envelope>");
+    assert_int_equal(r.status, 0);
+    assert_string_equal(r.events[0].id, "04l5g0000000001AAA");
+    assert_string_equal(r.events[0].status, "Responded");
+    assert_string_equal(r.events[0].email, "a&b@x.org");
+    assert_string_equal(r.events[0].first_name, "");
+    sf_outbound_result_free(&r);
+}
+
 static void malformed_and_foreign_xml(void **state) {
     (void)state;
     sf_outbound_result r = parse_file("cm_malformed.xml", ORG);
@@ -257,6 +329,9 @@ int main(void) {
         cmocka_unit_test(empty_record_counted_not_queued),
         cmocka_unit_test(missing_field_named),
         cmocka_unit_test(repeated_field_later_wins),
+        cmocka_unit_test(order_of_elements_does_not_matter),
+        cmocka_unit_test(last_sobject_and_last_body_count),
+        cmocka_unit_test(field_text_includes_nested_text_and_cdata),
         cmocka_unit_test(malformed_and_foreign_xml),
         cmocka_unit_test(dtds_refused),
         cmocka_unit_test(bad_ids_and_dates),
