@@ -19,13 +19,16 @@
 
 #define COMMIT_MAX_EVENTS 1000
 
+#define COMMIT_BUSY (-2)
+
 typedef struct committer committer;
 
 typedef struct commit_job {
     const event *evs; /* the events, kept alive by the submitter until done is called */
     size_t n;
     bool *added; /* n flags: stored (true) or a duplicate (false); set when rc == 0 */
-    int rc;      /* 0 stored, -1 not stored (err says why) */
+    int rc;      /* 0 stored; -1 not stored (err says why); COMMIT_BUSY: refused, too many
+                    events wait for Redis already */
     char err[STORE_ERR_MAX];
     /* Called once on the committer's thread with rc, added and err set; the job is not
      * touched after it. */

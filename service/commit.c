@@ -18,8 +18,8 @@ struct committer {
     bool started;
 };
 
-static void fail(commit_job *job, const char *why) {
-    job->rc = -1;
+static void fail(commit_job *job, int rc, const char *why) {
+    job->rc = rc;
     snprintf(job->err, sizeof job->err, "%s", why);
     job->done(job, job->ud);
 }
@@ -45,7 +45,7 @@ static void run_group(store *st, commit_job *group, size_t n_ev) {
             j->rc = 0;
             j->done(j, j->ud);
         } else {
-            fail(j, err);
+            fail(j, -1, err);
         }
         k += n;
     }
@@ -109,8 +109,9 @@ void committer_submit(committer *c, commit_job *job) {
             snprintf(why, sizeof why, "the service is shutting down");
         else
             snprintf(why, sizeof why, "%zu events already wait for Redis", c->waiting);
+        bool busy = !c->stopping;
         pthread_mutex_unlock(&c->lock);
-        fail(job, why);
+        fail(job, busy ? COMMIT_BUSY : -1, why);
         return;
     }
     c->waiting += job->n;

@@ -121,9 +121,15 @@ static void salesforce(http_request *req, void *ud) {
                    "salesforce: cannot store the message; answering 503 so "
                    "Salesforce retries",
                    "error", pd->job.err);
-            http_reply_error(req, 503, "unavailable",
-                             "the message could not be stored (Redis is unavailable); "
-                             "Salesforce will deliver it again");
+            if (pd->job.rc == COMMIT_BUSY)
+                http_reply_error(req, 503, "unavailable",
+                                 "the message could not be stored now (%s); Salesforce will "
+                                 "deliver it again",
+                                 pd->job.err);
+            else
+                http_reply_error(req, 503, "unavailable",
+                                 "the message could not be stored (Redis is unavailable); "
+                                 "Salesforce will deliver it again");
             return;
         }
         size_t n_added = 0;
