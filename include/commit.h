@@ -44,8 +44,8 @@ typedef struct commit_job {
 committer *committer_start(const struct redis_target *target, size_t max_waiting, char *err,
                            size_t errlen);
 
-/* Queues a job (n > 0). After committer_stop, or when max_waiting events would be exceeded,
- * it fails at once: done runs on the calling thread with rc -1. */
+/* Queues a job (n > 0). It fails at once, done running on the calling thread, after
+ * committer_stop (rc -1) or when max_waiting events would be exceeded (rc COMMIT_BUSY). */
 void committer_submit(committer *c, commit_job *job);
 
 /* Stores every job queued, then stops the thread and frees c. */

@@ -104,14 +104,12 @@ void committer_submit(committer *c, commit_job *job) {
     job->next = NULL;
     pthread_mutex_lock(&c->lock);
     if (c->stopping || c->waiting + job->n > c->max_waiting) {
-        char why[STORE_ERR_MAX];
-        if (c->stopping)
-            snprintf(why, sizeof why, "the service is shutting down");
-        else
+        char why[STORE_ERR_MAX] = "the service is shutting down";
+        int rc = c->stopping ? -1 : COMMIT_BUSY;
+        if (rc == COMMIT_BUSY)
             snprintf(why, sizeof why, "%zu events already wait for Redis", c->waiting);
-        bool busy = !c->stopping;
         pthread_mutex_unlock(&c->lock);
-        fail(job, busy ? COMMIT_BUSY : -1, why);
+        fail(job, rc, why);
         return;
     }
     c->waiting += job->n;

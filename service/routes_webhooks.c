@@ -42,8 +42,7 @@ static void count(const char *source, const char *outcome, size_t n) {
 
 /* A request's events on their way to Redis: kept with the request while it is deferred. */
 typedef struct {
-    commit_job job;
-    bool *added;
+    commit_job job; /* job.added: malloc'd, one flag per event */
     union {
         sf_outbound_result sf;
         mkto_webhook_result mkto;
@@ -57,7 +56,7 @@ static void pending_free(void *p) {
         sf_outbound_result_free(&pd->res.sf);
     else
         mkto_webhook_result_free(&pd->res.mkto);
-    free(pd->added);
+    free(pd->job.added);
     free(pd);
 }
 
@@ -71,13 +70,13 @@ static void pending_done(commit_job *job, void *ud) {
 static void defer_store(http_request *req, const webhooks_ctx *ctx, pending *pd) {
     const event *evs = pd->is_sf ? pd->res.sf.events : pd->res.mkto.events;
     size_t n = pd->is_sf ? pd->res.sf.nevents : pd->res.mkto.nevents;
-    pd->added = calloc(n, sizeof *pd->added);
-    if (!pd->added) {
+    pd->job = (commit_job){.evs = evs, .n = n, .added = calloc(n, sizeof(bool)),
+                           .done = pending_done, .ud = req};
+    if (!pd->job.added) {
         pending_free(pd);
         http_reply_error(req, 500, "internal", "out of memory");
         return;
     }
-    pd->job = (commit_job){.evs = evs, .n = n, .added = pd->added, .done = pending_done, .ud = req};
     http_req_defer(req, pd, pending_free);
     committer_submit(ctx->commit, &pd->job);
 }
@@ -134,9 +133,9 @@ static void salesforce(http_request *req, void *ud) {
         }
         size_t n_added = 0;
         for (size_t i = 0; i < res->nevents; i++) {
-            if (pd->added[i]) n_added++;
+            if (pd->job.added[i]) n_added++;
             if (log_enabled(LOG_DEBUG))
-                LOG_KV(LOG_DEBUG, pd->added[i] ? "salesforce: queued" : "salesforce: duplicate",
+                LOG_KV(LOG_DEBUG, pd->job.added[i] ? "salesforce: queued" : "salesforce: duplicate",
                        "event_id", res->events[i].id, "campaign_id", res->events[i].campaign_id);
         }
         count("salesforce", "accepted", n_added);
@@ -256,9 +255,9 @@ static void marketo_stored(http_request *req, const webhooks_ctx *ctx, const pen
     }
     size_t n_added = 0;
     for (size_t i = 0; i < res->nevents; i++) {
-        n_added += pd->added[i];
+        n_added += pd->job.added[i];
         if (log_enabled(LOG_DEBUG))
-            LOG_KV(LOG_DEBUG, pd->added[i] ? "marketo: queued" : "marketo: duplicate", "event_id",
+            LOG_KV(LOG_DEBUG, pd->job.added[i] ? "marketo: queued" : "marketo: duplicate", "event_id",
                    res->events[i].id);
     }
     count("marketo", "accepted", n_added);

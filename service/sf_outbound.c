@@ -191,7 +191,7 @@ static void text_start(sax_state *st, int kind, int field) {
 }
 
 /* The text read, trimmed of surrounding white space (NUL-terminated in place). */
-static char *text_end(sax_state *st) {
+static const char *text_end(sax_state *st) {
     st->text_kind = TEXT_NONE;
     if (!st->text) return "";
     size_t a = 0, len = st->text_len;
@@ -201,42 +201,44 @@ static char *text_end(sax_state *st) {
     return st->text + a;
 }
 
+/* p (room for *cap elements of size elem) with room for need, allocated on first use and
+ * grown by doubling from first; NULL when out of memory (p is left as it was). */
+static void *reserve(void *p, size_t *cap, size_t need, size_t elem, size_t first) {
+    if (p && need <= *cap) return p;
+    size_t n = *cap ? *cap : first;
+    while (n < need) n *= 2;
+    void *q = realloc(p, n * elem);
+    if (q) *cap = n;
+    return q;
+}
+
+/* Out of memory while reading: the parse stops and the message is refused. */
+static void stop_oom(void *ctx, sax_state *st) {
+    st->oom = true;
+    xmlStopParser(ctx);
+}
+
 static void on_text(void *ctx, const xmlChar *ch, int len) {
     sax_state *st = ((xmlParserCtxtPtr)ctx)->_private;
     if (st->text_kind == TEXT_NONE || len <= 0) return;
-    if (st->text_len + (size_t)len + 1 > st->text_cap) {
-        size_t cap = st->text_cap ? st->text_cap : 256;
-        while (cap < st->text_len + (size_t)len + 1) cap *= 2;
-        char *t = realloc(st->text, cap);
-        if (!t) {
-            st->oom = true;
-            xmlStopParser(ctx);
-            return;
-        }
-        st->text = t;
-        st->text_cap = cap;
+    char *t = reserve(st->text, &st->text_cap, st->text_len + (size_t)len + 1, 1, 256);
+    if (!t) {
+        stop_oom(ctx, st);
+        return;
     }
+    st->text = t;
     memcpy(st->text + st->text_len, ch, (size_t)len);
     st->text_len += (size_t)len;
 }
 
 static bool push_ns(sax_state *st, int nb, const xmlChar **namespaces) {
-    if ((size_t)st->depth >= st->mark_cap) {
-        size_t cap = st->mark_cap ? 2 * st->mark_cap : 32;
-        int *m = realloc(st->ns_mark, sizeof *m * cap);
-        if (!m) return false;
-        st->ns_mark = m;
-        st->mark_cap = cap;
-    }
+    int *m = reserve(st->ns_mark, &st->mark_cap, (size_t)st->depth + 1, sizeof *m, 32);
+    if (!m) return false;
+    st->ns_mark = m;
     st->ns_mark[st->depth] = (int)st->nns;
-    if (st->nns + (size_t)nb > st->ns_cap) {
-        size_t cap = st->ns_cap ? st->ns_cap : 16;
-        while (cap < st->nns + (size_t)nb) cap *= 2;
-        ns_decl *n = realloc(st->ns, sizeof *n * cap);
-        if (!n) return false;
-        st->ns = n;
-        st->ns_cap = cap;
-    }
+    ns_decl *n = reserve(st->ns, &st->ns_cap, st->nns + (size_t)nb, sizeof *n, 16);
+    if (!n) return false;
+    st->ns = n;
     for (int i = 0; i < nb; i++)
         st->ns[st->nns++] = (ns_decl){namespaces[2 * i], namespaces[2 * i + 1]};
     return true;
@@ -298,7 +300,7 @@ static void sobject_start(sax_state *st, int nb_attrs, const xmlChar **attrs) {
 static void field_end(sax_state *st) {
     notif *n = st->cur;
     int f = st->text_field;
-    char *v = text_end(st);
+    const char *v = text_end(st);
     if (n->bad_field >= 0) return;
     if (f == FIELD_DATE) {
         if (event_parse_time(v, &n->ev.source_ts_ms) != 0) {
@@ -320,8 +322,7 @@ static void on_start(void *ctx, const xmlChar *local, const xmlChar *prefix, con
     (void)nb_defaulted;
     sax_state *st = ((xmlParserCtxtPtr)ctx)->_private;
     if (!push_ns(st, nb_ns, namespaces)) {
-        st->oom = true;
-        xmlStopParser(ctx);
+        stop_oom(ctx, st);
         return;
     }
     int d = st->depth++;
@@ -346,18 +347,13 @@ static void on_start(void *ctx, const xmlChar *local, const xmlChar *prefix, con
         } else if (same(uri, SF_OUTBOUND_NS) && same(local, "Notification")) {
             st->cur = NULL;
             if (st->count < SF_OUTBOUND_MAX_NOTIFICATIONS) {
-                if (st->count == st->notifs_cap) { /* grows: most messages hold one */
-                    size_t cap = st->notifs_cap ? 4 * st->notifs_cap : 1;
-                    if (cap > SF_OUTBOUND_MAX_NOTIFICATIONS) cap = SF_OUTBOUND_MAX_NOTIFICATIONS;
-                    notif *nn = realloc(st->notifs, sizeof *nn * cap);
-                    if (!nn) {
-                        st->oom = true;
-                        xmlStopParser(ctx);
-                        return;
-                    }
-                    st->notifs = nn;
-                    st->notifs_cap = cap;
+                /* Grown from one: most messages hold one, and 100 are 140 KB. */
+                notif *nn = reserve(st->notifs, &st->notifs_cap, st->count + 1, sizeof *nn, 1);
+                if (!nn) {
+                    stop_oom(ctx, st);
+                    return;
                 }
+                st->notifs = nn;
                 st->cur = &st->notifs[st->count];
                 memset(st->cur, 0, sizeof *st->cur);
                 st->cur->bad_field = -1;
@@ -395,12 +391,12 @@ static void on_end(void *ctx, const xmlChar *local, const xmlChar *prefix, const
     st->nns = (size_t)st->ns_mark[d];
     if (st->text_kind != TEXT_NONE && d == st->text_depth) {
         if (st->text_kind == TEXT_ORG) {
-            char *v = text_end(st);
+            const char *v = text_end(st);
             st->org_seen = true;
             snprintf(st->org, sizeof st->org, "%s", v);
             st->org_too_long = strlen(v) >= sizeof st->org;
         } else if (st->text_kind == TEXT_NID) {
-            char *v = text_end(st);
+            const char *v = text_end(st);
             if (!event_set(st->cur->nid, sizeof st->cur->nid, v)) st->cur->nid[0] = '\0';
         } else {
             field_end(st);
