@@ -50,34 +50,37 @@ typedef struct {
     bool is_sf;
 } pending;
 
-static void pending_free(void *p) {
-    pending *pd = p;
+static void pending_free(pending *pd, bool owned) {
     if (pd->is_sf)
         sf_outbound_result_free(&pd->res.sf);
     else
         mkto_webhook_result_free(&pd->res.mkto);
     free(pd->job.added);
-    free(pd);
+    if (owned) free(pd);
 }
+
+static void pending_release(void *pd) { pending_free(pd, true); }
 
 static void pending_done(commit_job *job, void *ud) {
     (void)job;
     http_req_resume(ud);
 }
 
-/* Defers the request until the committer has stored the events of pd (the parse result,
- * freed with the request). */
-static void defer_store(http_request *req, const webhooks_ctx *ctx, pending *pd) {
-    const event *evs = pd->is_sf ? pd->res.sf.events : pd->res.mkto.events;
-    size_t n = pd->is_sf ? pd->res.sf.nevents : pd->res.mkto.nevents;
-    pd->job = (commit_job){.evs = evs, .n = n, .added = calloc(n, sizeof(bool)),
-                           .done = pending_done, .ud = req};
-    if (!pd->job.added) {
-        pending_free(pd);
+/* Defers the request until the committer has stored the events of p's parse result, which
+ * it takes (freed with the request). */
+static void defer_store(http_request *req, const webhooks_ctx *ctx, pending p) {
+    const event *evs = p.is_sf ? p.res.sf.events : p.res.mkto.events;
+    size_t n = p.is_sf ? p.res.sf.nevents : p.res.mkto.nevents;
+    p.job = (commit_job){.evs = evs, .n = n, .added = calloc(n, sizeof(bool)),
+                         .done = pending_done, .ud = req};
+    pending *pd = p.job.added ? malloc(sizeof *pd) : NULL;
+    if (!pd) {
+        pending_free(&p, false);
         http_reply_error(req, 500, "internal", "out of memory");
         return;
     }
-    http_req_defer(req, pd, pending_free);
+    *pd = p;
+    http_req_defer(req, pd, pending_release);
     committer_submit(ctx->commit, &pd->job);
 }
 
@@ -99,14 +102,7 @@ static void salesforce(http_request *req, void *ud) {
             return;
         }
         if (res.nevents) {
-            pd = calloc(1, sizeof *pd);
-            if (!pd) {
-                sf_outbound_result_free(&res);
-                http_reply_error(req, 500, "internal", "out of memory");
-                return;
-            }
-            *pd = (pending){.is_sf = true, .res.sf = res};
-            defer_store(req, ctx, pd);
+            defer_store(req, ctx, (pending){.is_sf = true, .res.sf = res});
             return;
         }
         /* Only empty notifications: nothing to store. */
@@ -236,14 +232,7 @@ static void marketo(http_request *req, void *ud) {
         mkto_webhook_result_free(&res);
         return;
     }
-    pending *np = calloc(1, sizeof *np);
-    if (!np) {
-        mkto_webhook_result_free(&res);
-        http_reply_error(req, 500, "internal", "out of memory");
-        return;
-    }
-    *np = (pending){.res.mkto = res};
-    defer_store(req, ctx, np);
+    defer_store(req, ctx, (pending){.res.mkto = res});
 }
 
 /* The second run, once the committer stored the events (or could not). */
