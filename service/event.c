@@ -3,6 +3,7 @@
 
 #include <cJSON.h>
 #include <ctype.h>
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -131,6 +132,12 @@ static const struct {
 #undef F
 #define NTEXT (sizeof text_fields / sizeof text_fields[0])
 
+static void add_ms(cJSON *o, const char *name, int64_t ms) {
+    char num[24];
+    snprintf(num, sizeof num, "%" PRId64, ms);
+    cJSON_AddRawToObject(o, name, num);
+}
+
 char *event_to_json(const event *ev) {
     cJSON *o = cJSON_CreateObject();
     if (!o) return NULL;
@@ -141,9 +148,10 @@ char *event_to_json(const event *ev) {
         const char *v = (const char *)ev + text_fields[i].off;
         if (*v) cJSON_AddStringToObject(o, text_fields[i].name, v);
     }
-    /* Milliseconds since the epoch stay exact in a double (< 2^53). */
-    if (ev->source_ts_ms) cJSON_AddNumberToObject(o, "sourceTs", (double)ev->source_ts_ms);
-    cJSON_AddNumberToObject(o, "receivedAt", (double)ev->received_ms);
+    /* Milliseconds since the epoch, written as integers: cJSON prints a number beyond an int
+     * with "%1.15g" and reads it back to check it: 2.2 -> 1.8 us per event. */
+    if (ev->source_ts_ms) add_ms(o, "sourceTs", ev->source_ts_ms);
+    add_ms(o, "receivedAt", ev->received_ms);
     char *s = cJSON_PrintUnformatted(o);
     cJSON_Delete(o);
     return s;

@@ -35,6 +35,8 @@ static void json_round_trip(void **state) {
     /* Absent fields are left out of the queue form. */
     assert_null(strstr(json, "mktoLeadId"));
     assert_non_null(strstr(json, "\"type\":\"campaign_member_changed\""));
+    /* Times are plain integers, the form earlier versions queued (cJSON's "%1.15g"). */
+    assert_non_null(strstr(json, "\"sourceTs\":1732870800123,\"receivedAt\":1732870801000}"));
     free(json);
 }
 
