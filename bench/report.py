@@ -56,6 +56,10 @@ def targets(r):
     add("ingest: single Marketo events vs /healthz ceiling (not a target of the issue)",
         f"{_fmt(m1)} / {_fmt(hz)} req/s = {_pct(ratio_m)}", "(>= 50%, by analogy)",
         None if ratio_m is None else ratio_m >= 0.5)
+    s1r = _g(runs, "sf_outbound_1_refused", "requests_per_s")
+    ratio_r = s1r / hz if s1r and hz else None
+    add("ingest: the same messages refused (403) before the Redis write, vs /healthz (not a target)",
+        f"{_fmt(s1r)} / {_fmt(hz)} req/s = {_pct(ratio_r)}", "(none)", None)
     s100 = _g(runs, "sf_outbound_100", "changes_per_s")
     x16 = _g(runs, "redis_xadd_p16", "ops_per_s")
     ratio = s100 / x16 if s100 and x16 else None
@@ -150,7 +154,7 @@ def print_table(r):
     if runs:
         rows = []
         for name in ("sf_outbound_1", "sf_outbound_100", "mkto_webhook_1", "mkto_webhook_100",
-                     "healthz"):
+                     "sf_outbound_1_refused", "healthz"):
             v = runs.get(name) or {}
             if "error" in v:
                 rows.append([name, "FAILED: " + v["error"][:60], "", "", "", "", "", "", ""])

@@ -1,13 +1,15 @@
 -- POST /webhooks/salesforce: a CampaignMember Outbound Message (SPEC section 6, the shape of
 -- tests/data/salesforce/cm_1.xml) with args[2] notifications, every Notification Id unique.
+-- args[3], if given, is another OrganizationId: the service must refuse the message with 403
+-- after parsing it, before storing anything (the ingest's cost without its Redis write).
 dofile(os.getenv("BENCH_WRK_DIR") .. "/common.lua")
 
-local head = '<?xml version="1.0" encoding="UTF-8"?>\n' ..
+local head_fmt = '<?xml version="1.0" encoding="UTF-8"?>\n' ..
   '<soapenv:Envelope xmlns:soapenv="http://schemas.xmlsoap.org/soap/envelope/" ' ..
   'xmlns:xsd="http://www.w3.org/2001/XMLSchema" xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance">\n' ..
   ' <soapenv:Body>\n' ..
   '  <notifications xmlns="http://soap.sforce.com/2005/09/outbound">\n' ..
-  '   <OrganizationId>00D000000000001AAA</OrganizationId>\n' ..
+  '   <OrganizationId>%s</OrganizationId>\n' ..
   '   <ActionId>04k5g000000TestAAA</ActionId>\n' ..
   '   <SessionId xsi:nil="true"/>\n' ..
   '   <EnterpriseUrl>https://acme.my.salesforce.com/services/Soap/c/62.0/00D000000000001</EnterpriseUrl>\n' ..
@@ -18,6 +20,8 @@ local statuses = {"Sent", "Responded"}
 function init(args)
   common_init(args)
   headers = {["Content-Type"] = "text/xml; charset=UTF-8", ["SOAPAction"] = '""'}
+  other_org = args[3]
+  head = string.format(head_fmt, other_org or "00D000000000001AAA")
 end
 
 local function notification(now)
@@ -47,5 +51,9 @@ function request()
 end
 
 function response(status, headers, body)
-  check(status, body, 200, "<Ack>true</Ack>")
+  if other_org then
+    check(status, body, 403, "<faultstring>")
+  else
+    check(status, body, 200, "<Ack>true</Ack>")
+  end
 end
