@@ -132,9 +132,25 @@ def _ratio(a, b):
     return round(a / b, 4) if a is not None and b else None
 
 
+def _settled_metrics(svc, quiet_s=0.2, cap_s=5.0):
+    """The service's metrics once its event counters stop moving: the requests wrk left in
+    flight when the previous run ended are still being stored, and belong to that run."""
+    def counts(m):
+        return [v for n, _, v in m if n == "campaign_sync_events_received_total"]
+    end = time.time() + cap_s
+    m = svc.metrics()
+    while time.time() < end:
+        time.sleep(quiet_s)
+        m2 = svc.metrics()
+        if counts(m2) == counts(m):
+            return m2
+        m = m2
+    return m
+
+
 def _one(svc, redis, url, script, args, per, threads, conns, seconds, name, log):
     lib.reset_peak_rss(svc.pid)
-    before = svc.metrics()
+    before = _settled_metrics(svc)
     cpu = lib.CpuMeter({"ingest": svc.pid, "redis": redis.pid}).start()
     t = time.time()
     try:
@@ -147,7 +163,7 @@ def _one(svc, redis, url, script, args, per, threads, conns, seconds, name, log)
     c["procs"]["wrk"] = {"cpu_s": wrk_cpu, "cores": round(wrk_cpu / c["wall_s"], 3)}
     out["cpu"] = c
     out["peak_rss_mib"] = lib.proc_status(svc.pid, "VmHWM")
-    after = svc.metrics()
+    after = _settled_metrics(svc)
     recv = {}
     for src in ("salesforce", "marketo"):
         for oc in ("accepted", "duplicate", "spooled", "rejected"):
