@@ -4,10 +4,14 @@
  * milliseconds), `level`, `msg` and any number of string fields given as key/value pairs.
  * The LOG_* macros test the level before any argument is formatted, so a debug line in a
  * hot path costs one comparison when debug is off. Thread-safe: each line is written with
- * one write(2). Secrets must never be passed here; config redacts them before logging. */
+ * one write(2). Secrets must never be passed here; config redacts them before logging.
+ * Lines that outside input can cause at any rate (a refused request) go through a per-site
+ * limit (LOG_KV_LIMITED): at most LOG_LIMIT_PER_S a second, and the next line written says
+ * how many were held back ("suppressed"); the metrics count every one. */
 #ifndef CS_LOG_H
 #define CS_LOG_H
 
+#include <stdatomic.h>
 #include <stdbool.h>
 
 typedef enum { LOG_DEBUG = 0, LOG_INFO, LOG_WARN, LOG_ERROR } log_level;
@@ -31,6 +35,27 @@ void log_kvv(log_level level, const char *msg, const char *const *kv, int n);
 /* Writes one line whose msg is printf-formatted; no extra fields. */
 void log_fmt(log_level level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
+/* Lines a second per call site of LOG_KV_LIMITED / LOGF_LIMITED. */
+#define LOG_LIMIT_PER_S 10
+
+typedef struct {
+    _Atomic long long second; /* the monotonic second whose lines are counted */
+    atomic_int lines;         /* lines asked for in that second */
+    atomic_long held;         /* lines held back since the last one written */
+} log_limit;
+
+/* True when a line may be written at monotonic second now_s; *held is then the number held
+ * back before it (and starts again from 0). Thread-safe. */
+bool log_limit_take(log_limit *l, long long now_s, long *held);
+
+/* The monotonic clock's second, for log_limit_take. */
+long long log_now_s(void);
+
+/* log_kv / log_fmt with a "suppressed" field when held > 0. */
+void log_kv_held(log_level level, long held, const char *msg, ...);
+void log_fmt_held(log_level level, long held, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
 #define LOG_KV(lvl, ...)                                                                          \
     do {                                                                                          \
         if (log_enabled(lvl)) log_kv(lvl, __VA_ARGS__, (const char *)0);                          \
@@ -38,6 +63,21 @@ void log_fmt(log_level level, const char *fmt, ...) __attribute__((format(printf
 #define LOGF(lvl, ...)                                                                            \
     do {                                                                                          \
         if (log_enabled(lvl)) log_fmt(lvl, __VA_ARGS__);                                          \
+    } while (0)
+
+#define LOG_KV_LIMITED(lvl, ...)                                                                  \
+    do {                                                                                          \
+        static log_limit limit_;                                                                  \
+        long held_;                                                                               \
+        if (log_enabled(lvl) && log_limit_take(&limit_, log_now_s(), &held_))                     \
+            log_kv_held(lvl, held_, __VA_ARGS__, (const char *)0);                                \
+    } while (0)
+#define LOGF_LIMITED(lvl, ...)                                                                    \
+    do {                                                                                          \
+        static log_limit limit_;                                                                  \
+        long held_;                                                                               \
+        if (log_enabled(lvl) && log_limit_take(&limit_, log_now_s(), &held_))                     \
+            log_fmt_held(lvl, held_, __VA_ARGS__);                                                \
     } while (0)
 
 #endif

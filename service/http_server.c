@@ -129,7 +129,7 @@ static void queue(http_request *r, int status, const char *ctype, char *body, si
     if (atomic_load(&r->srv->stopping))
         MHD_add_response_header(resp, MHD_HTTP_HEADER_CONNECTION, "close");
     if (MHD_queue_response(r->conn, (unsigned)status, resp) != MHD_YES)
-        LOG_KV(LOG_WARN, "http: could not queue response", "path", r->path);
+        LOG_KV_LIMITED(LOG_WARN, "http: could not queue response", "path", r->path);
     MHD_destroy_response(resp);
 }
 

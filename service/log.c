@@ -126,19 +126,38 @@ static void finish(line *l) {
     (void)w;
 }
 
-void log_kv(log_level level, const char *msg, ...) {
+static void held_field(line *l, long held) {
+    if (held <= 0) return;
+    char n[24];
+    snprintf(n, sizeof n, "%ld", held);
+    field(l, "suppressed", n);
+}
+
+static void vlog_kv(log_level level, long held, const char *msg, va_list ap) {
     line l;
-    va_list ap;
     begin(&l, level, msg);
-    va_start(ap, msg);
     for (;;) {
         const char *k = va_arg(ap, const char *);
         if (!k) break;
         const char *v = va_arg(ap, const char *);
         if (v) field(&l, k, v);
     }
-    va_end(ap);
+    held_field(&l, held);
     finish(&l);
+}
+
+void log_kv(log_level level, const char *msg, ...) {
+    va_list ap;
+    va_start(ap, msg);
+    vlog_kv(level, 0, msg, ap);
+    va_end(ap);
+}
+
+void log_kv_held(log_level level, long held, const char *msg, ...) {
+    va_list ap;
+    va_start(ap, msg);
+    vlog_kv(level, held, msg, ap);
+    va_end(ap);
 }
 
 void log_kvv(log_level level, const char *msg, const char *const *kv, int n) {
@@ -149,13 +168,46 @@ void log_kvv(log_level level, const char *msg, const char *const *kv, int n) {
     finish(&l);
 }
 
-void log_fmt(log_level level, const char *fmt, ...) {
+static void vlog_fmt(log_level level, long held, const char *fmt, va_list ap) {
     char msg[2048];
-    va_list ap;
-    va_start(ap, fmt);
     vsnprintf(msg, sizeof msg, fmt, ap);
-    va_end(ap);
     line l;
     begin(&l, level, msg);
+    held_field(&l, held);
     finish(&l);
+}
+
+void log_fmt(log_level level, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    vlog_fmt(level, 0, fmt, ap);
+    va_end(ap);
+}
+
+void log_fmt_held(log_level level, long held, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    vlog_fmt(level, held, fmt, ap);
+    va_end(ap);
+}
+
+long long log_now_s(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+    return (long long)ts.tv_sec;
+}
+
+bool log_limit_take(log_limit *l, long long now_s, long *held) {
+    long long was = atomic_load(&l->second);
+    /* The thread that moves the second on restarts its count; a line racing with that may be
+     * counted in either second, which only moves the limit by one. */
+    if (was != now_s && atomic_compare_exchange_strong(&l->second, &was, now_s))
+        atomic_store(&l->lines, 0);
+    if (atomic_fetch_add(&l->lines, 1) >= LOG_LIMIT_PER_S) {
+        atomic_fetch_add(&l->lines, -1); /* stays bounded however many arrive */
+        atomic_fetch_add(&l->held, 1);
+        return false;
+    }
+    *held = atomic_exchange(&l->held, 0);
+    return true;
 }

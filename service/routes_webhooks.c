@@ -30,7 +30,7 @@ static bool source_allowed(http_request *req, const webhooks_ctx *ctx, const net
                   client, sizeof client);
     if (netacl_contains(allowed, client)) return true;
     metrics_add(M_EVENTS_RECEIVED, 1, source, "rejected");
-    LOG_KV(LOG_WARN, "webhook from a source outside the allowlist", "client", client, "source",
+    LOG_KV_LIMITED(LOG_WARN, "webhook from a source outside the allowlist", "client", client, "source",
            source);
     http_reply_error(req, 403, "forbidden", "source address %s is not in %s", client, variable);
     return false;
@@ -95,7 +95,7 @@ static void salesforce(http_request *req, void *ud) {
         sf_outbound_parse(body, len, ctx->cfg->sf_org_id, event_now_ms(), &res);
         if (res.status) {
             count("salesforce", "rejected", 1);
-            LOG_KV(LOG_WARN, "salesforce: outbound message refused", "reason", res.message,
+            LOG_KV_LIMITED(LOG_WARN, "salesforce: outbound message refused", "reason", res.message,
                    "client", http_req_client_ip(req));
             http_reply_error(req, res.status, res.status == 403 ? "wrong_org" : "bad_request", "%s",
                              res.message);
@@ -112,10 +112,10 @@ static void salesforce(http_request *req, void *ud) {
         const sf_outbound_result *res = &pd->res.sf;
         if (pd->job.rc != 0) {
             count("salesforce", "rejected", 1);
-            LOG_KV(LOG_WARN,
-                   "salesforce: cannot store the message; answering 503 so "
-                   "Salesforce retries",
-                   "error", pd->job.err);
+            LOG_KV_LIMITED(LOG_WARN,
+                           "salesforce: cannot store the message; answering 503 so "
+                           "Salesforce retries",
+                           "error", pd->job.err);
             if (pd->job.rc == COMMIT_BUSY)
                 http_reply_error(req, 503, "unavailable",
                                  "the message could not be stored now (%s); Salesforce will "
@@ -171,12 +171,12 @@ static void spool_or_refuse(http_request *req, const webhooks_ctx *ctx,
     char err[STORE_ERR_MAX] = "";
     if (ctx->spool && spool_append(ctx->spool, res->events, res->nevents, err, sizeof err) == 0) {
         count("marketo", "spooled", res->nevents);
-        LOGF(LOG_WARN, "marketo: %zu events written to the spool journal (%s)", res->nevents, why);
+        LOGF_LIMITED(LOG_WARN, "marketo: %zu events written to the spool journal (%s)", res->nevents, why);
         reply_counts(req, res->nevents, 0);
         return;
     }
     count("marketo", "rejected", 1);
-    LOG_KV(LOG_ERROR, "marketo: events could not be stored anywhere", "error", why, "spool", err);
+    LOG_KV_LIMITED(LOG_ERROR, "marketo: events could not be stored anywhere", "error", why, "spool", err);
     http_reply_error(req, 503, "unavailable",
                      "the events could not be stored: Redis is unavailable and the local "
                      "journal cannot be written; see the service's log");
@@ -195,7 +195,7 @@ static void marketo(http_request *req, void *ud) {
     if (!secure_equals(http_req_header(req, "X-Webhook-Secret"),
                        ctx->cfg->marketo_webhook_secret)) {
         count("marketo", "rejected", 1);
-        LOG_KV(LOG_WARN, "marketo: webhook with a missing or wrong X-Webhook-Secret", "client",
+        LOG_KV_LIMITED(LOG_WARN, "marketo: webhook with a missing or wrong X-Webhook-Secret", "client",
                http_req_client_ip(req));
         http_reply_error(req, 401, "unauthorized",
                          "missing or wrong X-Webhook-Secret header; set it in the Marketo "
@@ -217,7 +217,7 @@ static void marketo(http_request *req, void *ud) {
     mkto_webhook_parse(body, len, event_now_ms(), &res);
     if (res.status) {
         count("marketo", "rejected", 1);
-        LOG_KV(LOG_WARN, "marketo: webhook refused", "reason", res.message);
+        LOG_KV_LIMITED(LOG_WARN, "marketo: webhook refused", "reason", res.message);
         reply_invalid(req, &res);
         return;
     }

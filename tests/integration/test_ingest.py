@@ -116,6 +116,25 @@ def test_refusals_are_exact_soap_faults(redis, service, name, status, text):
     assert received(service, "salesforce", "rejected") == 1
 
 
+def test_a_flood_of_refused_messages_logs_a_few_lines_and_counts_every_one(redis, service):
+    """Whoever reaches the webhook can send refused requests at any rate: their warning is
+    written at most 10 times a second, the next line written says how many were held back,
+    and the metric counts every refusal."""
+    n = 60
+    for _ in range(n):
+        assert sf(service, "cm_wrong_org.xml").status == 403
+    time.sleep(1.1)  # into the next second of the limit's clock
+    assert sf(service, "cm_wrong_org.xml").status == 403
+    lines = [l for l in service.logs() if l.get("msg") == "salesforce: outbound message refused"]
+    assert 10 <= len(lines) < n
+    assert all(l["reason"].startswith("OrganizationId 00D999999999999AAA") for l in lines)
+    # Nothing unaccounted for: each refusal is a line, or in a later line's "suppressed".
+    assert sum(1 + int(l.get("suppressed", "0")) for l in lines) == n + 1
+    assert int(lines[-1]["suppressed"]) > 0
+    assert received(service, "salesforce", "rejected") == n + 1
+    assert cs.stream_events(redis) == []
+
+
 def test_malformed_xml_fault_names_the_problem(redis, service):
     r = sf(service, "cm_malformed.xml")
     assert r.status == 400
