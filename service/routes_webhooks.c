@@ -30,8 +30,8 @@ static bool source_allowed(http_request *req, const webhooks_ctx *ctx, const net
                   client, sizeof client);
     if (netacl_contains(allowed, client)) return true;
     metrics_add(M_EVENTS_RECEIVED, 1, source, "rejected");
-    LOG_KV_LIMITED(LOG_WARN, "webhook from a source outside the allowlist", "client", client, "source",
-           source);
+    LOG_KV_LIMITED(LOG_WARN, "webhook from a source outside the allowlist", "client", client,
+                   "source", source);
     http_reply_error(req, 403, "forbidden", "source address %s is not in %s", client, variable);
     return false;
 }
@@ -96,7 +96,7 @@ static void salesforce(http_request *req, void *ud) {
         if (res.status) {
             count("salesforce", "rejected", 1);
             LOG_KV_LIMITED(LOG_WARN, "salesforce: outbound message refused", "reason", res.message,
-                   "client", http_req_client_ip(req));
+                           "client", http_req_client_ip(req));
             http_reply_error(req, res.status, res.status == 403 ? "wrong_org" : "bad_request", "%s",
                              res.message);
             return;
@@ -171,12 +171,14 @@ static void spool_or_refuse(http_request *req, const webhooks_ctx *ctx,
     char err[STORE_ERR_MAX] = "";
     if (ctx->spool && spool_append(ctx->spool, res->events, res->nevents, err, sizeof err) == 0) {
         count("marketo", "spooled", res->nevents);
-        LOGF_LIMITED(LOG_WARN, "marketo: %zu events written to the spool journal (%s)", res->nevents, why);
+        LOGF_LIMITED(LOG_WARN, "marketo: %zu events written to the spool journal (%s)",
+                     res->nevents, why);
         reply_counts(req, res->nevents, 0);
         return;
     }
     count("marketo", "rejected", 1);
-    LOG_KV_LIMITED(LOG_ERROR, "marketo: events could not be stored anywhere", "error", why, "spool", err);
+    LOG_KV_LIMITED(LOG_ERROR, "marketo: events could not be stored anywhere", "error", why, "spool",
+                   err);
     http_reply_error(req, 503, "unavailable",
                      "the events could not be stored: Redis is unavailable and the local "
                      "journal cannot be written; see the service's log");
@@ -195,8 +197,8 @@ static void marketo(http_request *req, void *ud) {
     if (!secure_equals(http_req_header(req, "X-Webhook-Secret"),
                        ctx->cfg->marketo_webhook_secret)) {
         count("marketo", "rejected", 1);
-        LOG_KV_LIMITED(LOG_WARN, "marketo: webhook with a missing or wrong X-Webhook-Secret", "client",
-               http_req_client_ip(req));
+        LOG_KV_LIMITED(LOG_WARN, "marketo: webhook with a missing or wrong X-Webhook-Secret",
+                       "client", http_req_client_ip(req));
         http_reply_error(req, 401, "unauthorized",
                          "missing or wrong X-Webhook-Secret header; set it in the Marketo "
                          "webhook's custom headers");
