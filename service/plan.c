@@ -145,12 +145,13 @@ void plan_event(const event *ev, const mapping *m, const member_state *st,
      * the other side, applied late): that write overwrote this newer change, which must be
      * put back on its own side as well. */
     /* The marks count even without a record: a worker may have died between its write and
-     * recording it. */
+     * recording it. A write in the event's own millisecond may have landed after it as well
+     * (chaos: our late "Attended" and the user's Marketo removal, both at 20:14:37.583). */
     int64_t mk_w = st->mkto_written_ms > st->mkto_pending_ms ? st->mkto_written_ms
                                                               : st->mkto_pending_ms;
     int64_t sf_w = st->sf_written_ms > st->sf_pending_ms ? st->sf_written_ms : st->sf_pending_ms;
-    if (ev->source == SRC_MARKETO && is_program_event(ev->type) && t < mk_w) want_mk = true;
-    if (ev->source == SRC_SALESFORCE && t < sf_w) want_sf = true;
+    if (ev->source == SRC_MARKETO && is_program_event(ev->type) && t <= mk_w) want_mk = true;
+    if (ev->source == SRC_SALESFORCE && t <= sf_w) want_sf = true;
 
     /* 5. Nothing to write when every side already is as wanted. */
     bool sf_needed = want_sf && !same_side(sf_member, sf_status, st->known && st->sf_member,
@@ -166,9 +167,9 @@ void plan_event(const event *ev, const mapping *m, const member_state *st,
      * recorded (its worker died): what that side holds is unknown, so the event is put back
      * there whatever the record says (chaos: a re-asserted "Registered" landed after the
      * newer removal, which was then taken as already in place). */
-    if (ev->source == SRC_MARKETO && is_program_event(ev->type) && t < st->mkto_pending_ms)
+    if (ev->source == SRC_MARKETO && is_program_event(ev->type) && t <= st->mkto_pending_ms)
         mk_needed = want_mk;
-    if (ev->source == SRC_SALESFORCE && t < st->sf_pending_ms) sf_needed = want_sf;
+    if (ev->source == SRC_SALESFORCE && t <= st->sf_pending_ms) sf_needed = want_sf;
 
     member_state *n = &out->next;
     *n = *st;
