@@ -100,6 +100,7 @@ typedef struct {
     char sf_person[EV_SFID_MAX];
     char cm_id[EV_SFID_MAX];
     bool backward;
+    char mkto_now[STATUS_LABEL_MAX]; /* Marketo's status as read after its 1037 */
 } item;
 
 typedef struct {
@@ -1217,6 +1218,7 @@ static int current_status_is(batch *b, item *it) {
     }
     const cJSON *sn = cJSON_GetObjectItemCaseSensitive(cJSON_GetArrayItem(res, 0), "statusName");
     int same = cJSON_IsString(sn) && strcmp(sn->valuestring, it->p.mkto_status) == 0;
+    if (cJSON_IsString(sn)) snprintf(it->mkto_now, sizeof it->mkto_now, "%s", sn->valuestring);
     cJSON_Delete(res);
     return same;
 }
@@ -1483,7 +1485,14 @@ static void record_members(batch *b, int64_t now, int *rc, char *err, size_t err
             if (it->sf_person[0]) snprintf(n.sf_person, sizeof n.sf_person, "%s", it->sf_person);
             if (it->p.to_sf) snprintf(n.cm_id, sizeof n.cm_id, "%s", it->cm_id);
             if (it->lead[0]) snprintf(n.mkto_lead, sizeof n.mkto_lead, "%s", it->lead);
-            if (it->backward) { /* Marketo kept its status: record that, not ours */
+            if (it->backward && it->mkto_now[0]) {
+                /* Marketo kept its status: record the one it holds, not ours. Not the record's
+                 * old Marketo side: on a first sight that says "not a member", and a later
+                 * removal in Marketo was then taken as already in place there while Marketo
+                 * held the member (chaos). */
+                n.mkto_member = true;
+                snprintf(n.mkto_status, sizeof n.mkto_status, "%s", it->mkto_now);
+            } else if (it->backward) {
                 n.mkto_member = it->st.mkto_member;
                 snprintf(n.mkto_status, sizeof n.mkto_status, "%s", it->st.mkto_status);
             }

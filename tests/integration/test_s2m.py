@@ -524,6 +524,48 @@ def test_backward_move_is_counted_not_retried_and_forward_move_applies(world):
     no_dead_letters(w)
 
 
+def test_a_backward_move_on_first_sight_records_what_marketo_holds(world):
+    """The service first hears of a person from a Salesforce change that Marketo refuses as a
+    backward move (1037). The record must say what Marketo holds — a member at its later
+    status — not "not a member": a newer removal in Marketo, arriving after our write, is
+    then put back in Marketo too (chaos: one person ended "Attended" in Marketo)."""
+    w = world
+    cid, pid = w.campaign(), w.program()
+    p = w.person("firstback", kind="contact")
+    w.start()
+    w.map(pid, cid, enabled=True)
+    # Marketo holds the lead as Registered; no webhook tells the service.
+    w.mk.ctl("POST", "members", {"programId": pid, "leadId": p.lead, "statusName": "Registered"})
+    back0 = w.metric("campaign_sync_events_dropped_total", reason="backward_progression")
+    seq = w.mk_seq()
+    w.human(cid, p, "Invited")
+    w.wait_metric("campaign_sync_events_dropped_total", back0 + 1, reason="backward_progression")
+    cs.wait_until(w.queue_empty, T, what="the event handled")
+    rec = w.redis.cmd("HGETALL", "cs:member:%s:%s" % (cid[:15], p.lead))
+    rec = dict(zip(rec[0::2], rec[1::2]))
+    assert (rec["mkto_member"], rec["mkto_status"]) == ("1", "Registered"), rec
+    assert (rec["sf_member"], rec["sf_status"]) == ("1", "Invited"), rec
+
+    # A removal in Marketo made after the Salesforce change and before our write of it ended
+    # (as when that write landed late) is applied to both sides.
+    m = w.sf.ctl("GET", f"members?campaignId={cid}")["members"][0]
+    changed_at = m["LastModifiedDate"]
+    t = datetime.strptime(changed_at[:23], "%Y-%m-%dT%H:%M:%S.%f").replace(
+        tzinfo=timezone.utc).timestamp() + 0.001
+    assert int(rec["mkto_written"]) / 1000 >= t, (rec, changed_at)
+    at = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(t)) + ".%03dZ" % (round(t * 1000) % 1000)
+    r = w.ingest.req("POST", "/webhooks/marketo",
+                     {"type": "member_removed", "programId": pid, "leadId": p.lead,
+                      "occurredAt": at, "eventId": "firstback-rm", "email": p.email},
+                     {"Content-Type": "application/json", "X-Webhook-Secret": cs.WEBHOOK_SECRET})
+    assert r.status == 202, r.body
+    cs.wait_until(lambda: w.mk_status(pid, p.lead) is None, T, what="the removal in Marketo")
+    cs.wait_until(lambda: w.sf.ctl("GET", f"members?campaignId={cid}")["members"] == [], T,
+                  what="the removal in Salesforce")
+    assert len(w.status_calls(seq)) == 1
+    no_dead_letters(w)
+
+
 # ------------------------------------------------------------------ 6. channel and costs
 
 def campaign_patches(w, cid):
