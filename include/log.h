@@ -26,14 +26,17 @@ int log_format_parse(const char *s);
 
 bool log_enabled(log_level level);
 
-/* Writes one line: msg, then NULL-terminated key/value string pairs; a NULL value is skipped. */
-void log_kv(log_level level, const char *msg, ...);
+/* Writes one line: msg, then NULL-terminated key/value string pairs; a NULL value is skipped.
+ * held > 0 adds a "suppressed" field: the lines of this kind held back before it (see
+ * LOG_KV_LIMITED); 0 otherwise. */
+void log_kv(log_level level, long held, const char *msg, ...);
 
 /* Same as log_kv with the n key/value pairs given as an array kv[2*n]. */
 void log_kvv(log_level level, const char *msg, const char *const *kv, int n);
 
-/* Writes one line whose msg is printf-formatted; no extra fields. */
-void log_fmt(log_level level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Writes one line whose msg is printf-formatted; no extra fields but "suppressed" (as log_kv). */
+void log_fmt(log_level level, long held, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 
 /* Lines a second per call site of LOG_KV_LIMITED / LOGF_LIMITED. */
 #define LOG_LIMIT_PER_S 10
@@ -51,33 +54,23 @@ bool log_limit_take(log_limit *l, long long now_s, long *held);
 /* The monotonic clock's second, for log_limit_take. */
 long long log_now_s(void);
 
-/* log_kv / log_fmt with a "suppressed" field when held > 0. */
-void log_kv_held(log_level level, long held, const char *msg, ...);
-void log_fmt_held(log_level level, long held, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
 #define LOG_KV(lvl, ...)                                                                          \
     do {                                                                                          \
-        if (log_enabled(lvl)) log_kv(lvl, __VA_ARGS__, (const char *)0);                          \
+        if (log_enabled(lvl)) log_kv(lvl, 0, __VA_ARGS__, (const char *)0);                       \
     } while (0)
 #define LOGF(lvl, ...)                                                                            \
     do {                                                                                          \
-        if (log_enabled(lvl)) log_fmt(lvl, __VA_ARGS__);                                          \
+        if (log_enabled(lvl)) log_fmt(lvl, 0, __VA_ARGS__);                                       \
     } while (0)
 
-#define LOG_KV_LIMITED(lvl, ...)                                                                  \
+/* One log_limit per call site; `write` is the call that writes the line, given held_. */
+#define LOG_LIMITED_(lvl, write)                                                                  \
     do {                                                                                          \
         static log_limit limit_;                                                                  \
         long held_;                                                                               \
-        if (log_enabled(lvl) && log_limit_take(&limit_, log_now_s(), &held_))                     \
-            log_kv_held(lvl, held_, __VA_ARGS__, (const char *)0);                                \
+        if (log_enabled(lvl) && log_limit_take(&limit_, log_now_s(), &held_)) write;              \
     } while (0)
-#define LOGF_LIMITED(lvl, ...)                                                                    \
-    do {                                                                                          \
-        static log_limit limit_;                                                                  \
-        long held_;                                                                               \
-        if (log_enabled(lvl) && log_limit_take(&limit_, log_now_s(), &held_))                     \
-            log_fmt_held(lvl, held_, __VA_ARGS__);                                                \
-    } while (0)
+#define LOG_KV_LIMITED(lvl, ...) LOG_LIMITED_(lvl, log_kv(lvl, held_, __VA_ARGS__, (const char *)0))
+#define LOGF_LIMITED(lvl, ...) LOG_LIMITED_(lvl, log_fmt(lvl, held_, __VA_ARGS__))
 
 #endif

@@ -3,9 +3,9 @@
  *
  * Pure: no I/O. Parsing is one libxml2 SAX2 pass (no tree) with network access off, entities
  * left unexpanded and any DTD refused before it is read, and decides by namespace URI, never
- * by prefix. One
- * event per Notification, keyed by the notification Id; a notification whose sObject carries
- * no fields (the record was deleted before delivery) is counted, not turned into an event.
+ * by prefix. One event per Notification, keyed by the notification Id; a notification whose
+ * sObject carries no fields (the record was deleted before delivery) is counted, not turned
+ * into an event.
  * Call sf_outbound_init once per process before threads parse. */
 #ifndef CS_SF_OUTBOUND_H
 #define CS_SF_OUTBOUND_H

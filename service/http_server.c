@@ -19,7 +19,6 @@
 #include <strings.h>
 #include <sys/socket.h>
 #include <time.h>
-#include <unistd.h>
 
 #define MAX_REPLY_HEADERS 8
 #define METHOD_MAX 16
@@ -450,7 +449,7 @@ static void mhd_log(void *cls, const char *fmt, va_list ap) {
 /* Once the server stops, a new connection is closed as soon as it is accepted. This stands in
  * for MHD_quiesce_daemon, which races with the epoll workers of the libmicrohttpd we run
  * (both remove the listen socket from the epoll set, and the loser aborts the process: a
- * SIGTERM right after start-up did so in CI). */
+ * SIGTERM during CI's tests did so). */
 static enum MHD_Result accept_policy(void *cls, const struct sockaddr *addr, socklen_t len) {
     (void)addr;
     (void)len;
@@ -510,8 +509,8 @@ http_server *http_server_start(const http_server_options *opt, const http_route 
     tls[nt] = (struct MHD_OptionItem){MHD_OPTION_END, 0, NULL};
     /* The logger must come first so that every message goes through it. */
     srv->daemon = MHD_start_daemon(
-        flags, (uint16_t)opt->port, accept_policy, srv, on_request, srv, MHD_OPTION_EXTERNAL_LOGGER,
-        mhd_log, NULL, MHD_OPTION_ARRAY, tls, MHD_OPTION_SOCK_ADDR, &ss,
+        flags, (uint16_t)opt->port, accept_policy, srv, on_request, srv,
+        MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL, MHD_OPTION_ARRAY, tls, MHD_OPTION_SOCK_ADDR, &ss,
         MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv, MHD_OPTION_THREAD_POOL_SIZE,
         (unsigned)opt->threads, MHD_OPTION_CONNECTION_LIMIT, (unsigned)opt->connection_limit,
         MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)opt->timeout_s,

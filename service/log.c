@@ -133,31 +133,20 @@ static void held_field(line *l, long held) {
     field(l, "suppressed", n);
 }
 
-static void vlog_kv(log_level level, long held, const char *msg, va_list ap) {
+void log_kv(log_level level, long held, const char *msg, ...) {
     line l;
+    va_list ap;
     begin(&l, level, msg);
+    va_start(ap, msg);
     for (;;) {
         const char *k = va_arg(ap, const char *);
         if (!k) break;
         const char *v = va_arg(ap, const char *);
         if (v) field(&l, k, v);
     }
+    va_end(ap);
     held_field(&l, held);
     finish(&l);
-}
-
-void log_kv(log_level level, const char *msg, ...) {
-    va_list ap;
-    va_start(ap, msg);
-    vlog_kv(level, 0, msg, ap);
-    va_end(ap);
-}
-
-void log_kv_held(log_level level, long held, const char *msg, ...) {
-    va_list ap;
-    va_start(ap, msg);
-    vlog_kv(level, held, msg, ap);
-    va_end(ap);
 }
 
 void log_kvv(log_level level, const char *msg, const char *const *kv, int n) {
@@ -168,27 +157,16 @@ void log_kvv(log_level level, const char *msg, const char *const *kv, int n) {
     finish(&l);
 }
 
-static void vlog_fmt(log_level level, long held, const char *fmt, va_list ap) {
+void log_fmt(log_level level, long held, const char *fmt, ...) {
     char msg[2048];
+    va_list ap;
+    va_start(ap, fmt);
     vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
     line l;
     begin(&l, level, msg);
     held_field(&l, held);
     finish(&l);
-}
-
-void log_fmt(log_level level, const char *fmt, ...) {
-    va_list ap;
-    va_start(ap, fmt);
-    vlog_fmt(level, 0, fmt, ap);
-    va_end(ap);
-}
-
-void log_fmt_held(log_level level, long held, const char *fmt, ...) {
-    va_list ap;
-    va_start(ap, fmt);
-    vlog_fmt(level, held, fmt, ap);
-    va_end(ap);
 }
 
 long long log_now_s(void) {

@@ -1485,16 +1485,14 @@ static void record_members(batch *b, int64_t now, int *rc, char *err, size_t err
             if (it->sf_person[0]) snprintf(n.sf_person, sizeof n.sf_person, "%s", it->sf_person);
             if (it->p.to_sf) snprintf(n.cm_id, sizeof n.cm_id, "%s", it->cm_id);
             if (it->lead[0]) snprintf(n.mkto_lead, sizeof n.mkto_lead, "%s", it->lead);
-            if (it->backward && it->mkto_now[0]) {
-                /* Marketo kept its status: record the one it holds, not ours. Not the record's
-                 * old Marketo side: on a first sight that says "not a member", and a later
-                 * removal in Marketo was then taken as already in place there while Marketo
-                 * held the member (chaos). */
-                n.mkto_member = true;
-                snprintf(n.mkto_status, sizeof n.mkto_status, "%s", it->mkto_now);
-            } else if (it->backward) {
-                n.mkto_member = it->st.mkto_member;
-                snprintf(n.mkto_status, sizeof n.mkto_status, "%s", it->st.mkto_status);
+            if (it->backward) {
+                /* Marketo kept its status: record the one it answered with, not ours nor the
+                 * record's old Marketo side (on a first sight that says "not a member", and a
+                 * later removal in Marketo was taken as already in place there; chaos). */
+                bool read = it->mkto_now[0] != '\0';
+                n.mkto_member = read || it->st.mkto_member;
+                snprintf(n.mkto_status, sizeof n.mkto_status, "%s",
+                         read ? it->mkto_now : it->st.mkto_status);
             }
             /* When each side was last written by us (see plan.h, rule 4b). */
             if (it->p.to_sf) n.sf_written_ms = now;

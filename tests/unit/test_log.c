@@ -59,11 +59,11 @@ static void limit_per_second(void **state) {
 
 static void write_held_lines(void) {
     log_setup(LOG_INFO, LOG_FORMAT_JSON);
-    log_kv_held(LOG_WARN, 15, "webhook refused", "reason", "bad \"x\"", (const char *)0);
-    log_kv_held(LOG_WARN, 0, "webhook refused", "reason", "y", (const char *)0);
-    log_fmt_held(LOG_ERROR, 3, "%d events lost", 2);
+    log_kv(LOG_WARN, 15, "webhook refused", "reason", "bad \"x\"", (const char *)0);
+    log_kv(LOG_WARN, 0, "webhook refused", "reason", "y", (const char *)0);
+    log_fmt(LOG_ERROR, 3, "%d events lost", 2);
     log_setup(LOG_INFO, LOG_FORMAT_TEXT);
-    log_kv_held(LOG_WARN, 7, "webhook refused", "reason", "z", (const char *)0);
+    log_kv(LOG_WARN, 7, "webhook refused", "reason", "z", (const char *)0);
     log_setup(LOG_INFO, LOG_FORMAT_JSON);
 }
 
