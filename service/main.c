@@ -86,6 +86,7 @@ static int serve(cs_command cmd) {
     http_client_global_init();
 
     int rc = 0;
+    bool signalled = false;
     http_server *srv = NULL;
     worker_pool *workers = NULL;
     poller *jobs = NULL;
@@ -205,7 +206,7 @@ static int serve(cs_command cmd) {
     LOG_KV(LOG_INFO, "shutting down", "signal", sig == SIGTERM ? "SIGTERM" : "SIGINT");
     http_server_stop(srv, SHUTDOWN_GRACE_MS);
     srv = NULL;
-    LOG_KV(LOG_INFO, "stopped");
+    signalled = true;
 out:
     http_server_stop(srv, 0);
     committer_stop(hooks.commit); /* after the server: its deferred requests need it */
@@ -213,6 +214,8 @@ out:
     poller_stop(jobs);
     worker_pool_stop(workers);
     spool_close(hooks.spool);
+    /* Last, so that no worker or poller line follows it: an operator reads it as "all done". */
+    if (signalled) LOG_KV(LOG_INFO, "stopped");
     free(tls_cert);
     if (tls_key) memset(tls_key, 0, strlen(tls_key)); /* a private key does not linger */
     free(tls_key);

@@ -717,6 +717,36 @@ def test_permanent_salesforce_error_is_dead_lettered_with_its_text(world):
 
 # ------------------------------------------------------------------ 10. worker killed
 
+def test_sigterm_mid_call_keeps_the_answer_and_stopped_comes_last(world):
+    """A worker stopped (SIGTERM) while its write is in flight waits for the answer, schedules
+    the retry that answer asks for, and says "stopped" only then, as its last line: an operator
+    reads "stopped" as "all done". Another worker applies the change later: nothing lost."""
+    w = world
+    cid, pid = w.campaign(), w.program()
+    p = w.person("term", sf="contact")
+    w.start(workers=1)
+    w.map(pid, cid, enabled=True)
+    w.sf.ctl("POST", "faults", {"rules": [{"kind": "status", "status": 503, "method": "POST",
+                                           "path": "/composite/sobjects$", "delay_ms": 1500}]})
+    w.send(hook(p, at(0), pid, "Registered"))
+    cs.wait_until(lambda: w.sf.ctl("GET", "faults")["rules"][0]["fired"] == 1, T,
+                  what="the member write in flight")
+    victim = w.workers.pop()
+    assert victim.stop(signal.SIGTERM) == 0
+    msgs = [l.get("msg") for l in victim.logs()]
+    assert "worker: will retry" in msgs, "the 503 that came after SIGTERM was handled"
+    assert msgs.count("stopped") == 1 and msgs[-1] == "stopped", msgs[-6:]
+    assert w.status_of(cid, p.email) is None
+
+    w.workers.append(w.services(w.redis.url, command="worker", name="w-after",
+                                **cs.crm_env(w.sf, w.mk, WORKERS="1")))
+    w.wait_status(cid, p.email, "Registered")
+    writes = [c for c in w.cm_writes() if c["path"].endswith("/composite/sobjects")]
+    assert [c["status"] for c in writes] == [503, 200], writes
+    cs.wait_until(w.queue_empty, T, what="the event acknowledged")
+    no_dead_letters(w)
+
+
 def test_worker_killed_mid_batch_other_worker_finishes(world):
     w = world
     cid, pid = w.campaign(), w.program()
