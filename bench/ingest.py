@@ -78,11 +78,15 @@ def redis_benchmark(port, pipeline, n, payload, clients):
             "payload_bytes": len(payload)}
 
 
+HTTP_THREADS = 8  # the service's default, set explicitly so that results.json says what ran
+
+
 def run(workdir, seconds=10, conns=64, threads=2, log=print):
     res = {"config": {"wrk_threads": threads, "connections": conns, "seconds": seconds,
-                      "redis": "appendonly yes, appendfsync always", "http_threads": 32}}
+                      "redis": "appendonly yes, appendfsync always", "http_threads": HTTP_THREADS}}
     redis = lib.Redis(os.path.join(workdir, "ingest")).start()
-    svc = lib.Service(os.path.join(workdir, "ingest"), "ingest", redis.url, "ingest").start()
+    svc = lib.Service(os.path.join(workdir, "ingest"), "ingest", redis.url, "ingest",
+                      HTTP_THREADS=HTTP_THREADS).start()
     res["runs"] = {}
     try:
         url = f"http://127.0.0.1:{svc.port}"
