@@ -262,6 +262,22 @@ static void replan(batch *b, item *it) {
     }
 }
 
+/* The statusName of lead in a members.json result, or NULL when it is not a member. */
+static const char *member_status_of(const cJSON *res, const char *lead) {
+    const char *status = NULL;
+    const cJSON *m;
+    cJSON_ArrayForEach(m, res) {
+        const cJSON *lid = cJSON_GetObjectItemCaseSensitive(m, "leadId");
+        const cJSON *sn = cJSON_GetObjectItemCaseSensitive(m, "statusName");
+        char buf[EV_NUMID_MAX];
+        if (cJSON_IsNumber(lid)) snprintf(buf, sizeof buf, "%.0f", lid->valuedouble);
+        else if (cJSON_IsString(lid)) snprintf(buf, sizeof buf, "%s", lid->valuestring);
+        else continue;
+        if (strcmp(buf, lead) == 0 && cJSON_IsString(sn)) status = sn->valuestring;
+    }
+    return status;
+}
+
 /* Reads the Marketo statuses that webhooks without "status" left out. */
 static void fill_marketo_statuses(batch *b) {
     for (size_t i = 0; i < b->n; i++) {
@@ -291,18 +307,8 @@ static void fill_marketo_statuses(batch *b) {
             continue;
         }
         for (size_t k = 0; k < n; k++) {
-            const char *status = NOT_IN_PROGRAM; /* not a member: the lead left the program */
-            const cJSON *m;
-            cJSON_ArrayForEach(m, res) {
-                const cJSON *lid = cJSON_GetObjectItemCaseSensitive(m, "leadId");
-                const cJSON *sn = cJSON_GetObjectItemCaseSensitive(m, "statusName");
-                char buf[EV_NUMID_MAX];
-                if (cJSON_IsNumber(lid)) snprintf(buf, sizeof buf, "%.0f", lid->valuedouble);
-                else if (cJSON_IsString(lid)) snprintf(buf, sizeof buf, "%s", lid->valuestring);
-                else continue;
-                if (strcmp(buf, group[k]->ev.mkto_lead_id) == 0 && cJSON_IsString(sn))
-                    status = sn->valuestring;
-            }
+            const char *status = member_status_of(res, group[k]->ev.mkto_lead_id);
+            if (!status) status = NOT_IN_PROGRAM; /* not a member: the lead left the program */
             if (!event_set(group[k]->ev.status, sizeof group[k]->ev.status, status))
                 fail(group[k], IT_DEAD, "marketo", -1, "Marketo status \"%.60s...\" is too long",
                      status);
@@ -1204,23 +1210,28 @@ out:
     free(got);
 }
 
-/* Whether Marketo's member status of it's lead already is the wanted one: 1 yes, 0 no, -1
- * when the read failed (it then carries the failure: the outcome of the write is unknown). */
-static int current_status_is(batch *b, item *it) {
-    const char *ids[] = {it->lead};
+/* Marketo's member statuses of the leads of one status call that it skipped (1037) and whose
+ * record does not already show the wanted status, in one read for all of them (they share the
+ * program): a lead not at the wanted status was a backward move. One read per lead spent the
+ * Marketo budget on reads when many members moved back at once (a bulk reset in Salesforce).
+ * A failed read fails them all: the outcome of their write is unknown. */
+static void read_skipped_statuses(batch *b, item **its, const char **ids, size_t n) {
+    if (!n) return;
     cJSON *res = NULL;
     mk_error e;
-    if (mkto_member_statuses(b->w->c->mk, it->p.program_id, ids, 1, &res, &e) != 0) {
-        fail(it, mk_state(&e), "marketo", e.retry_after_ms,
-             "Marketo program %s skipped lead %s (1037) and its status could not be read: %s %s",
-             it->p.program_id, it->lead, e.code, e.message);
-        return -1;
+    if (mkto_member_statuses(b->w->c->mk, its[0]->p.program_id, ids, n, &res, &e) != 0) {
+        for (size_t k = 0; k < n; k++)
+            fail(its[k], mk_state(&e), "marketo", e.retry_after_ms,
+                 "Marketo program %s skipped lead %s (1037) and its status could not be read: "
+                 "%s %s", its[k]->p.program_id, its[k]->lead, e.code, e.message);
+        return;
     }
-    const cJSON *sn = cJSON_GetObjectItemCaseSensitive(cJSON_GetArrayItem(res, 0), "statusName");
-    int same = cJSON_IsString(sn) && strcmp(sn->valuestring, it->p.mkto_status) == 0;
-    if (cJSON_IsString(sn)) snprintf(it->mkto_now, sizeof it->mkto_now, "%s", sn->valuestring);
+    for (size_t k = 0; k < n; k++) {
+        const char *now = member_status_of(res, its[k]->lead);
+        if (now) snprintf(its[k]->mkto_now, sizeof its[k]->mkto_now, "%s", now);
+        its[k]->backward = !now || strcmp(now, its[k]->p.mkto_status) != 0;
+    }
     cJSON_Delete(res);
-    return same;
 }
 
 static bool to_marketo(const item *it) {
@@ -1332,9 +1343,9 @@ static void apply_marketo(batch *b) {
             !first->lead[0] || first->mk_grouped)
             continue;
         /* One call per program and wanted status (or removal), 300 leads at most. */
-        item *group[MKTO_BATCH];
-        const char *ids[MKTO_BATCH];
-        size_t n = 0;
+        item *group[MKTO_BATCH], *unread[MKTO_BATCH];
+        const char *ids[MKTO_BATCH], *unread_ids[MKTO_BATCH];
+        size_t n = 0, nu = 0;
         for (size_t j = i; j < b->n && n < MKTO_BATCH; j++) {
             item *it = &b->items[j];
             if (it->state != IT_PENDING || it->p.kind != PLAN_APPLY || !it->p.to_mkto ||
@@ -1383,7 +1394,10 @@ static void apply_marketo(batch *b) {
                      * applied it, or nothing is recorded yet). */
                     bool recorded = it->st.known && it->st.mkto_member &&
                                     !strcmp(it->st.mkto_status, it->p.mkto_status);
-                    it->backward = !recorded && current_status_is(b, it) == 0;
+                    if (!recorded) {
+                        unread[nu] = it;
+                        unread_ids[nu++] = it->lead;
+                    }
                 } else {
                     fail(it, mkto_classify(code) == MK_RETRY ? IT_RETRY : IT_DEAD, "marketo", -1,
                          "Marketo skipped lead %s in program %s (reason %s)", it->lead,
@@ -1392,6 +1406,7 @@ static void apply_marketo(batch *b) {
             }
         }
         cJSON_Delete(res);
+        read_skipped_statuses(b, unread, unread_ids, nu);
     }
     for (size_t i = 0; i < b->n; i++) {
         item *it = &b->items[i];

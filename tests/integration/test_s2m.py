@@ -566,6 +566,46 @@ def test_a_backward_move_on_first_sight_records_what_marketo_holds(world):
     no_dead_letters(w)
 
 
+def test_members_moved_back_together_are_read_in_one_call(world):
+    """A bulk reset in Salesforce moves many members back at once. Marketo skips each with
+    1037 (a backward move, or already at that status); what Marketo holds is then read for all
+    of them in one members.json call, not one call per member, which spent the Marketo budget
+    on reads (a steady run stalled on it)."""
+    w = world
+    cid, pid = w.campaign(), w.program()
+    ps = w.people(5, "bulkback", kind="contact")
+    ms = w.seed_members(cid, ps, "Registered")
+    w.start(outbound=False)
+    w.map(pid, cid, enabled=True)
+    for p in ps[:4]:  # Marketo holds four at a later status; no webhook tells the service
+        w.mk.ctl("POST", "members", {"programId": pid, "leadId": p.lead, "statusName": "Attended"})
+    w.mk.ctl("POST", "members", {"programId": pid, "leadId": ps[4].lead, "statusName": "Invited"})
+    back0 = w.metric("campaign_sync_events_dropped_total", reason="backward_progression")
+    applied0 = w.metric("campaign_sync_events_applied_total", target="marketo")
+    seq = w.mk_seq()
+
+    w.post_om([changed(m, "Invited") for m in ms])
+    w.wait_metric("campaign_sync_events_dropped_total", back0 + 4, reason="backward_progression")
+    cs.wait_until(w.queue_empty, T, what="the events handled")
+    calls = w.status_calls(seq)
+    assert [(c["body"]["statusName"], sorted(i["leadId"] for i in c["body"]["input"]))
+            for c in calls] == [("Invited", sorted(p.lead for p in ps))], calls
+    reads = [c for c in w.mk_calls(seq) if c["method"] == "GET" and
+             c["path"] == f"/rest/v1/programs/{pid}/members.json"]
+    assert len(reads) == 1, reads
+    assert reads[0]["query"]["filterType"] == "leadId"
+    assert sorted(map(int, reads[0]["query"]["filterValues"].split(","))) == \
+        sorted(p.lead for p in ps), reads[0]
+    assert w.metric("campaign_sync_events_applied_total", target="marketo") == applied0 + 1
+    assert w.mk_members(pid) == {**{p.lead: "Attended" for p in ps[:4]}, ps[4].lead: "Invited"}
+    for p in ps:  # each record holds what Marketo answered
+        rec = w.redis.cmd("HGETALL", "cs:member:%s:%s" % (cid[:15], p.lead))
+        rec = dict(zip(rec[0::2], rec[1::2]))
+        want = "Invited" if p is ps[4] else "Attended"
+        assert (rec["mkto_member"], rec["mkto_status"]) == ("1", want), (p.lead, rec)
+    no_dead_letters(w)
+
+
 # ------------------------------------------------------------------ 6. channel and costs
 
 def campaign_patches(w, cid):
