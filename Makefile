@@ -6,6 +6,7 @@
 #   make fuzz / fuzz-run       libFuzzer targets (clang)
 #   make bench                 benchmarks (bench/)
 #   make chaos [CHAOS_ARGS=--short]   faults while changes flow (tests/chaos/, RELIABILITY.md)
+#   make soak [SOAK_ARGS=--minutes 30] a long steady run that watches memory (bench/soak.py)
 # Knobs: OPT (default -O2), SANITIZE, V=1 (show commands).
 
 CC ?= cc
@@ -45,7 +46,7 @@ LIB_OBJS := $(LIB_SRCS:service/%.c=$(BUILD)/obj/%.o)
 UNIT_SRCS := $(wildcard tests/unit/test_*.c)
 UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
 
-.PHONY: all deps test unit integration run fuzz fuzz-run bench chaos clean format
+.PHONY: all deps test unit integration run fuzz fuzz-run bench chaos soak clean format
 all: deps $(BUILD)/campaign-sync
 
 deps:
@@ -112,6 +113,11 @@ chaos: deps-test $(BUILD)/campaign-sync
 bench: all
 	$(Q)scripts/deps.sh bench
 	$(Q)bench/run.sh
+
+SOAK_ARGS ?= --minutes 20 --out build/soak.json
+soak: all
+	$(Q)scripts/deps.sh bench
+	$(Q)CAMPAIGN_SYNC_BIN=$(abspath $(BUILD)/campaign-sync) bench/soak.sh $(SOAK_ARGS)
 
 format:
 	clang-format -i service/*.c include/*.h tests/unit/*.c tests/unit/*.h
