@@ -91,8 +91,8 @@ def slice_streams(w, ids, rate, j0, j1, t0):
         k = j % n
         p = w.people[k]
         status = e2e.WEBINAR[(j // n + 1) % len(e2e.WEBINAR)]
-        at = t0 + (j - j0) / rate
         off = (j - j0) / rate
+        at = t0 + off
         ev = gen.mkto_event(p, w.program_a, status, at)
         mk_items.append((off, gen.mkto_request(gen.mkto_body([ev])), 1, []))
         rec = gen.sf_record(p, w.campaign_b, p["member_b"], status, at)
@@ -120,11 +120,12 @@ def summarize(rows, procs, warmup_s, duration_s):
         pts = [(r["t"], r[key]) for r in ok if key in r]
         after = [v for t, v in pts if t >= warmup_s]
         half = [(t, v) for t, v in pts if t >= duration_s / 2 and t <= duration_s]
+        growth = slope_per_hour(half)
         out[name] = {"rss_after_warmup_mib": after[0] if after else None,
                      "rss_end_mib": pts[-1][1] if pts else None,
                      "rss_max_mib": max(v for _, v in pts) if pts else None,
-                     "growth_second_half_mib_per_h": (round(slope_per_hour(half), 2)
-                                                      if slope_per_hour(half) is not None else None)}
+                     "growth_second_half_mib_per_h": (round(growth, 2)
+                                                      if growth is not None else None)}
     red = [r for r in ok if warmup_s <= r["t"] <= duration_s and r.get("redis_used_mib") is not None]
     if len(red) >= 2:
         a, b = red[0], red[-1]

@@ -239,6 +239,11 @@ class World:
     def queue_empty(self):
         return cs.queue_len(self.redis) == 0 and cs.queue_pending(self.redis) == 0
 
+    def record(self, campaign, lead):
+        """The service's recorded member state (cs:member:<campaign15>:<lead>) as a dict."""
+        rec = self.redis.cmd("HGETALL", "cs:member:%s:%s" % (campaign[:15], lead))
+        return dict(zip(rec[0::2], rec[1::2]))
+
 
 @pytest.fixture
 def world(redis, services, sf_sim, mkto_sim):
@@ -541,8 +546,7 @@ def test_a_backward_move_on_first_sight_records_what_marketo_holds(world):
     w.human(cid, p, "Invited")
     w.wait_metric("campaign_sync_events_dropped_total", back0 + 1, reason="backward_progression")
     cs.wait_until(w.queue_empty, T, what="the event handled")
-    rec = w.redis.cmd("HGETALL", "cs:member:%s:%s" % (cid[:15], p.lead))
-    rec = dict(zip(rec[0::2], rec[1::2]))
+    rec = w.record(cid, p.lead)
     assert (rec["mkto_member"], rec["mkto_status"]) == ("1", "Registered"), rec
     assert (rec["sf_member"], rec["sf_status"]) == ("1", "Invited"), rec
 
@@ -599,8 +603,7 @@ def test_members_moved_back_together_are_read_in_one_call(world):
     assert w.metric("campaign_sync_events_applied_total", target="marketo") == applied0 + 1
     assert w.mk_members(pid) == {**{p.lead: "Attended" for p in ps[:4]}, ps[4].lead: "Invited"}
     for p in ps:  # each record holds what Marketo answered
-        rec = w.redis.cmd("HGETALL", "cs:member:%s:%s" % (cid[:15], p.lead))
-        rec = dict(zip(rec[0::2], rec[1::2]))
+        rec = w.record(cid, p.lead)
         want = "Invited" if p is ps[4] else "Attended"
         assert (rec["mkto_member"], rec["mkto_status"]) == ("1", want), (p.lead, rec)
     no_dead_letters(w)
