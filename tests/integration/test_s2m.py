@@ -420,6 +420,8 @@ def test_echo_of_own_salesforce_write_never_reaches_marketo(world):
     # The same change by a person does reach Marketo.
     w.human(cid, p, "Attended")
     w.wait_mk(pid, p.lead, "Attended")
+    # The simulator logs a call once it has answered, after its state changed: wait for it.
+    cs.wait_until(lambda: w.status_calls(seq), T, what="the status call in the call log")
     assert len(w.status_calls(seq)) == 1
     no_dead_letters(w)
 
