@@ -1203,6 +1203,7 @@ class SimHandler(BaseHTTPRequestHandler):
     def _send(self, status, body, content_type="application/json;charset=UTF-8"):
         if isinstance(body, (dict, list)):
             body = json.dumps(body).encode()
+        self._log_call(status)
         self.send_response(status)
         self.send_header("Content-Type", content_type)
         self.send_header("Content-Length", str(len(body)))
@@ -1251,18 +1252,25 @@ class SimHandler(BaseHTTPRequestHandler):
         sim = self.sim
         url = urllib.parse.urlsplit(self.path)
         query = dict(urllib.parse.parse_qsl(url.query, keep_blank_values=True))
+        self._record = None
         if url.path.startswith("/_sim/"):
             body = self._read_body()
             status, answer = sim.control.handle(self.command, url.path, query, body or b"")
             return self._send(status, answer)
-        record = {"method": self.command, "path": url.path, "query": query, "body": None,
-                  "code": None, "http": None, "fault": None, "t_start": time.time()}
-        status = None
+        self._record = {"method": self.command, "path": url.path, "query": query, "body": None,
+                        "code": None, "http": None, "fault": None, "t_start": time.time()}
         try:
-            status = self._marketo(url, query, record)
+            self._marketo(url, query, self._record)
         finally:
+            self._log_call(None)     # a dropped connection, or a simulator bug, sent nothing
+
+    def _log_call(self, status):
+        """Logs the request being answered, before its answer is written: a client that has
+        read an answer finds its call in the log, in the order the answers were given."""
+        record, self._record = getattr(self, "_record", None), None
+        if record is not None:
             record.update(http=status, t_end=time.time())
-            sim.calls.add(record)
+            self.sim.calls.add(record)
 
     def _marketo(self, url, query, record):
         """Answer one identity or REST request; returns the HTTP status sent (None if dropped)."""
