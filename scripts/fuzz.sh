@@ -11,6 +11,7 @@ for bin in "$@"; do
   case "$name" in
     fuzz_sf_outbound) seeds=tests/data/salesforce ;;
     fuzz_mkto_webhook) seeds=tests/data/marketo ;;
+    fuzz_mapping) seeds=tests/data/mappings ;;
     *) seeds=tests/data ;;
   esac
   echo "fuzz: $name for ${secs}s (seeds: $seeds)"
