@@ -620,7 +620,27 @@ out:
 
 static bool is_contact(const char *id) { return strncmp(id, "003", 3) == 0; }
 
-/* Finds the CampaignMember (id and status) of every item's person in its campaign. */
+/* True when Salesforce holds a save of this member made after the item's event by someone
+ * else, that its Outbound Message has not brought yet. Writing now would overwrite that newer
+ * change, and Salesforce then sends only the latest data (our write: an echo), so the change
+ * would be lost on both sides. Judged as its Outbound Message will be (newest save wins,
+ * whatever it changed), the event is stale; the message brings the newer change. Without
+ * SF_INTEGRATION_USER_ID, a save up to our last write (or a pending one) may be ours. */
+static bool superseded(const wctx *w, const item *it, const cJSON *rec) {
+    const cJSON *lmd = cJSON_GetObjectItemCaseSensitive(rec, "LastModifiedDate");
+    const cJSON *by = cJSON_GetObjectItemCaseSensitive(rec, "LastModifiedById");
+    int64_t modified;
+    if (!cJSON_IsString(lmd) || event_parse_time(lmd->valuestring, &modified) != 0) return false;
+    if (modified <= event_time(&it->ev)) return false;
+    const char *ours = w->cfg->sf_integration_user_id;
+    if (ours && *ours) return !cJSON_IsString(by) || strncmp(by->valuestring, ours, 15) != 0;
+    int64_t ours_until = it->st.sf_written_ms > it->st.sf_pending_ms ? it->st.sf_written_ms
+                                                                      : it->st.sf_pending_ms;
+    return modified > ours_until;
+}
+
+/* Finds the CampaignMember (id and status) of every item's person in its campaign, and drops
+ * the items whose member Salesforce changed after them (superseded). */
 static void find_members(batch *b, bool *cm_exists, char (*cm_status)[STATUS_LABEL_MAX]) {
     wctx *w = b->w;
     bool *looked = calloc(b->n, sizeof *looked); /* asked, whether found or not */
@@ -648,8 +668,8 @@ static void find_members(batch *b, bool *cm_exists, char (*cm_status)[STATUS_LAB
             sf_soql_quote(list, sizeof leads, it->sf_person);
             idx[n++] = j;
         }
-        snprintf(soql, 16384, "SELECT Id, LeadId, ContactId, Status FROM CampaignMember WHERE "
-                              "CampaignId = ");
+        snprintf(soql, 16384, "SELECT Id, LeadId, ContactId, Status, LastModifiedDate, "
+                              "LastModifiedById FROM CampaignMember WHERE CampaignId = ");
         sf_soql_quote(soql, 16384, first->campaign);
         strcat(soql, " AND (");
         if (*leads) {
@@ -689,6 +709,13 @@ static void find_members(batch *b, bool *cm_exists, char (*cm_status)[STATUS_LAB
                 if (cJSON_IsString(st))
                     snprintf(cm_status[idx[k]], STATUS_LABEL_MAX, "%s", st->valuestring);
                 cm_exists[idx[k]] = true;
+                if (superseded(w, it, r)) {
+                    it->state = IT_DROP;
+                    metrics_add(M_EVENTS_DROPPED, 1, plan_drop_reason_name(DROP_STALE));
+                    LOG_KV(LOG_INFO, "dropped: a newer Salesforce change is on its way",
+                           "event_id", it->ev.id, "campaign_member_id", it->cm_id, "status",
+                           cm_status[idx[k]]);
+                }
             }
         }
         cJSON_Delete(recs);

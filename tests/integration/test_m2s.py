@@ -92,12 +92,18 @@ class World:
     # ---- processes
 
     def start(self, workers=2, threads=1, **env):
-        common = cs.crm_env(self.sf, self.mk, **env)
-        self.ingest = self.services(self.redis.url, command="ingest", name="ingest", **common)
-        for i in range(workers):
-            self.workers.append(self.services(self.redis.url, command="worker", name=f"w{i + 1}",
-                                              **dict(common, WORKERS=str(threads))))
+        self.env = cs.crm_env(self.sf, self.mk, **env)
+        self.ingest = self.services(self.redis.url, command="ingest", name="ingest", **self.env)
+        for _ in range(workers):
+            self.worker(threads)
         return self
+
+    def worker(self, threads=1):
+        """One more worker process (after start)."""
+        w = self.services(self.redis.url, command="worker", name=f"w{len(self.workers) + 1}",
+                          **dict(self.env, WORKERS=str(threads)))
+        self.workers.append(w)
+        return w
 
     def stderr(self):
         return "\n".join(f"--- {s.command} {s.port}\n{s.stderr()[-3000:]}"
@@ -691,6 +697,52 @@ def test_spent_marketo_budget_holds_only_marketo_bound_changes(world):
                                   for m in w.mk.ctl("GET", f"members?programId={pid}")["members"]),
                       T, what=f"lead {b.lead} Registered in Marketo")
     assert w.metric("campaign_sync_retries_total", target="marketo") == 0
+    no_dead_letters(w)
+
+
+def test_newer_salesforce_change_on_its_way_is_not_overwritten(world):
+    """A Marketo change waits in the queue (no worker running) while a user changes the same
+    member in Salesforce, whose Outbound Message is still on its way when a worker takes the
+    older Marketo change. Written, it would overwrite the newer change, and Salesforce would
+    then send only the latest data (our write: an echo), so the user's change would be lost
+    in both CRMs. The worker reads the member before writing, finds the newer change and
+    drops the Marketo change as stale; the Outbound Message then brings the user's status to
+    Marketo (newest wins on both sides)."""
+    w = world
+    cid, pid = w.campaign(), w.program()
+    p = w.person("newer", sf="contact")
+    w.start(workers=1)
+    w.map(pid, cid, enabled=True)
+    w.mk.ctl("POST", "members", {"programId": pid, "leadId": p.lead, "statusName": "Invited"})
+    w.send(hook(p, at(0), pid, "Invited"))
+    w.wait_status(cid, p.email, "Invited")
+    cs.wait_until(w.queue_empty, T, what="the first change acknowledged")
+    w.workers.pop().stop()
+
+    # Marketo's change (at BASE + 60 s, minutes ago) waits; the user's change in Salesforce
+    # (now) is held in Salesforce's Outbound Message queue.
+    w.mk.ctl("POST", "members", {"programId": pid, "leadId": p.lead, "statusName": "Registered"})
+    w.send(hook(p, at(60), pid, "Registered"))
+    w.sf.ctl("POST", "config", {
+        "outboundUrl": f"http://127.0.0.1:{w.ingest.port}/webhooks/salesforce",
+        "outboundBatchMs": 600_000})
+    w.sf.ctl("POST", "members", {"CampaignId": cid, "ContactId": p.sf_id, "Status": "Attended"})
+    seq = w.last_seq()
+    worker = w.worker()
+    cs.wait_until(lambda: cs.metric_value(worker.req("GET", "/metrics").body.decode(),
+                                          "campaign_sync_events_dropped_total", reason="stale"),
+                  T, what="dropped{reason=stale}")
+    cs.wait_until(w.queue_empty, T, what="the Marketo change acknowledged")
+    assert w.status_of(cid, p.email) == "Attended"
+    assert w.cm_writes(seq) == [], "nothing written over the newer change"
+
+    # Salesforce delivers the user's change: Marketo follows it.
+    w.sf.ctl("POST", "config", {"outboundBatchMs": 50})
+    cs.wait_until(lambda: [m["statusName"] for m in
+                           w.mk.ctl("GET", f"members?programId={pid}")["members"]
+                           if m["leadId"] == p.lead] == ["Attended"],
+                  T, what="Marketo to follow the user's change")
+    assert w.status_of(cid, p.email) == "Attended"
     no_dead_letters(w)
 
 

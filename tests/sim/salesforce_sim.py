@@ -409,6 +409,7 @@ class Transaction:
         self.store = store
         self.before = {}
         self.notify = []
+        self.journal = []     # CampaignMember saves, for the member journal once committed
 
     def touch(self, id15: str):
         if id15 not in self.before:
@@ -419,6 +420,7 @@ class Transaction:
             self.store.restore(id15, snap)
         self.before.clear()
         self.notify.clear()
+        self.journal.clear()
 
 
 class Store:
@@ -604,6 +606,8 @@ class Dml:
             self.add_statuses(tx, rec["Id"], statuses or DEFAULT_STATUSES, user)
         if objdef.name == "CampaignMember":
             tx.notify.append(rec["Id"])
+            tx.journal.append({"t": modified, "op": "create", "id": rec["Id"], "by": user,
+                               "status": rec.get("Status")})
         return rec["Id"]
 
     def update(self, tx, objdef, rec, values, user, *, check_access=True):
@@ -625,6 +629,8 @@ class Dml:
         self.store.save(tx, objdef.name, new)
         if objdef.name == "CampaignMember":
             tx.notify.append(new["Id"])
+            tx.journal.append({"t": at, "op": "update", "id": new["Id"], "by": user,
+                               "status": new.get("Status")})
 
     def delete(self, tx, objdef, rec, user, *, check_access=True, cascading=False):
         if check_access:
@@ -633,6 +639,9 @@ class Dml:
         if hook and not cascading:
             hook(rec)
         at = self.sim.clock.stamp()
+        if objdef.name == "CampaignMember":
+            tx.journal.append({"t": at, "op": "delete", "id": rec["Id"], "by": user,
+                               "status": rec.get("Status")})
         self.store.discard(tx, objdef.name, rec["Id"],
                            dict(rec, IsDeleted=True, LastModifiedDate=at, LastModifiedById=user,
                                 SystemModstamp=at, deletedDate=at))
@@ -1194,6 +1203,10 @@ class QueryEngine:
             rows = rows[:q.limit]
         if q.select is None:
             return {"totalSize": len(rows), "done": True, "records": []}
+        if q.objdef.name == "CampaignMember":
+            t = now_ms()
+            self.sim.member_journal.extend({"t": t, "op": "read", "id": r["Id"],
+                                            "status": r.get("Status")} for r in rows)
         records = [self._render(q, r, version) for r in rows]
         return self.page(records, 0, version, resource, batch, None)
 
@@ -1603,6 +1616,10 @@ class Simulator:
         self.calls = CallLog()
         self.base_url = ""
         self.outbound = OutboundDispatcher(self)
+        # Every committed CampaignMember save and every query that returned a member, with
+        # when and by whom: lets a test tell a change overwritten in the window between a
+        # client's read and its write from one overwritten although it had been read.
+        self.member_journal = collections.deque(maxlen=200_000)
         self._fresh_state()
 
     def _fresh_state(self):
@@ -1618,6 +1635,7 @@ class Simulator:
         self.auth.expire_all()
         self.faults.rules = []
         self.calls.clear()
+        self.member_journal.clear()
         self.outbound.reset()
 
     def user(self, which: str) -> str:
@@ -1627,6 +1645,7 @@ class Simulator:
     def commit(self, txs):
         for tx in txs:
             self.outbound.notify(tx.notify)
+            self.member_journal.extend(tx.journal)
 
     def usage_header(self):
         return {"Sforce-Limit-Info": f"api-usage={self.api_used}/{self.config.apiLimit}"}
@@ -2126,6 +2145,7 @@ class ControlApi:
             ("GET", "/_sim/config"): lambda: Reply(200, self.sim.config.public()),
             ("POST", "/_sim/config"): lambda: self._configure(body),
             ("GET", "/_sim/outbound"): lambda: Reply(200, self.sim.outbound.public()),
+            ("GET", "/_sim/journal"): lambda: self._journal(req.query.get("id")),
             ("POST", "/_sim/api_usage"): lambda: self._api_usage(body),
         }
         try:
@@ -2163,6 +2183,16 @@ class ControlApi:
             raise ControlError(400, "bad_request", "api_usage: used must be an integer >= 0")
         self.sim.api_used = used
         return Reply(200, {"apiUsage": used, "apiLimit": self.sim.config.apiLimit})
+
+    def _journal(self, member_id):
+        """The member journal of one CampaignMember (its saves and the queries that read it),
+        oldest first."""
+        id15 = canonical_id(member_id)
+        if not id15:
+            raise ControlError(400, "bad_request", "journal: give ?id=<CampaignMember id>")
+        return Reply(200, {"id": to18(id15),
+                           "entries": [dict(e, id=to18(e["id"])) for e in self.sim.member_journal
+                                       if canonical_id(e["id"]) == id15]})
 
     def _configure(self, body):
         self.sim.config = self._changed(self.sim.config, self._object(body, "config"))
