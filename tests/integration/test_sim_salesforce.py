@@ -885,6 +885,31 @@ def test_outbound_retries_same_notifications_until_acked(sim, world, receiver_fa
     assert len(rx.requests) == 4, "nothing is sent after the ack"
 
 
+def test_member_journal_orders_saves_and_reads_with_who_and_when(sim, world):
+    """The journal a test reads to tell a change made between a client's read and its write:
+    committed CampaignMember saves (who, status, LastModifiedDate) and the queries that
+    returned the member, in order; a rolled-back save leaves nothing."""
+    status, out = sim.control("POST", "members", {"CampaignId": world["campaign"],
+                                                  "LeadId": world["lead"], "Status": "Sent"})
+    member = out["member"]["Id"]
+    status, _, body = sim.query(f"SELECT Id, Status FROM CampaignMember WHERE Id = '{member}'")
+    assert status == 200 and body["totalSize"] == 1
+    sim.ok("PATCH", f"sobjects/CampaignMember/{member}", {"Status": "Responded"}, 204)
+    status, _, _ = sim.api("PATCH", f"sobjects/CampaignMember/{member}", {"Status": "No Such"})
+    assert status == 400
+    status, out = sim.control("GET", f"journal?id={member[:15]}")
+    assert status == 200 and out["id"] == member
+    entries = out["entries"]
+    assert [(e["op"], e.get("by"), e["status"]) for e in entries] == [
+        ("create", HUMAN_USER[:15], "Sent"), ("read", None, "Sent"),
+        ("update", INTEGRATION_USER[:15], "Responded")]
+    assert entries[0]["t"] <= entries[1]["t"] <= entries[2]["t"]
+    rec = sim.ok("GET", f"sobjects/CampaignMember/{member}")
+    modified = datetime.strptime(rec["LastModifiedDate"], "%Y-%m-%dT%H:%M:%S.%f%z")
+    assert round(modified.timestamp() * 1000) == entries[2]["t"]
+    assert sim.control("GET", "journal")[0] == 400
+
+
 def test_outbound_sends_latest_data_and_human_changes_but_not_deletes(sim, world, receiver_factory):
     rx = receiver_factory()
     sim.configure(outboundBatchMs=300)
