@@ -286,8 +286,9 @@ def overwritten_between_read_and_write(journal):
     if not ours:
         return False
     w = ours[-1]
-    reads = [e["t"] for e in entries[:w] if e["op"] == "read"]
-    human = [e["t"] for e in entries[:w]
+    # Journal order, not times: a read and a save can share a millisecond.
+    reads = [k for k, e in enumerate(entries[:w]) if e["op"] == "read"]
+    human = [k for k, e in enumerate(entries[:w])
              if e["op"] != "read" and (e.get("by") or "")[:15] != INTEGRATION_USER15]
     return bool(reads and human and human[-1] > reads[-1])
 
@@ -423,10 +424,12 @@ def main():
                  "marketo": mk_now}
             # Counted apart, not a failure: a change lost in the read-to-write window, after
             # which both CRMs still agree.
-            if sf_member.get("Id") and sf_now == mk_now and overwritten_between_read_and_write(
-                    w.sf.ctl("GET", f"journal?id={sf_member['Id']}")):
+            journal = (w.sf.ctl("GET", f"journal?id={sf_member['Id']}")
+                       if sf_member.get("Id") else {"entries": []})
+            if sf_now == mk_now and overwritten_between_read_and_write(journal):
                 raced.append(x)
             else:
+                x["journal"] = journal["entries"][-12:]
                 wrong.append(x)
         dead = w.procs["ingest"].req("GET", "/v1/deadletters?limit=1000",
                                      headers=cs.admin_headers()).json()["items"]

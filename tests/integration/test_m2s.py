@@ -700,18 +700,21 @@ def test_spent_marketo_budget_holds_only_marketo_bound_changes(world):
     no_dead_letters(w)
 
 
-def test_newer_salesforce_change_on_its_way_is_not_overwritten(world):
+@pytest.mark.parametrize("integration_user", ["005000000000001AAA", ""],
+                         ids=["integration-user", "no-integration-user"])
+def test_newer_salesforce_change_on_its_way_is_not_overwritten(world, integration_user):
     """A Marketo change waits in the queue (no worker running) while a user changes the same
     member in Salesforce, whose Outbound Message is still on its way when a worker takes the
     older Marketo change. Written, it would overwrite the newer change, and Salesforce would
     then send only the latest data (our write: an echo), so the user's change would be lost
     in both CRMs. The worker reads the member before writing, finds the newer change and
     drops the Marketo change as stale; the Outbound Message then brings the user's status to
-    Marketo (newest wins on both sides)."""
+    Marketo (newest wins on both sides). Without SF_INTEGRATION_USER_ID, a save after our
+    last recorded write is someone else's."""
     w = world
     cid, pid = w.campaign(), w.program()
     p = w.person("newer", sf="contact")
-    w.start(workers=1)
+    w.start(workers=1, SF_INTEGRATION_USER_ID=integration_user)
     w.map(pid, cid, enabled=True)
     w.mk.ctl("POST", "members", {"programId": pid, "leadId": p.lead, "statusName": "Invited"})
     w.send(hook(p, at(0), pid, "Invited"))
