@@ -712,9 +712,9 @@ static void find_members(batch *b, bool *cm_exists, char (*cm_status)[STATUS_LAB
                 if (superseded(w, it, r)) {
                     it->state = IT_DROP;
                     metrics_add(M_EVENTS_DROPPED, 1, plan_drop_reason_name(DROP_STALE));
-                    LOG_KV(LOG_INFO, "dropped: a newer Salesforce change is on its way",
-                           "event_id", it->ev.id, "campaign_member_id", it->cm_id, "status",
-                           cm_status[idx[k]]);
+                    LOG_KV_LIMITED(LOG_INFO, "dropped: a newer Salesforce change is on its way",
+                                   "event_id", it->ev.id, "campaign_member_id", it->cm_id,
+                                   "status", cm_status[idx[k]]);
                 }
             }
         }
