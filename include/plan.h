@@ -88,4 +88,14 @@ void plan_event(const event *ev, const mapping *m, const member_state *st,
 
 const char *plan_drop_reason_name(drop_reason r);
 
+/* Rule 3 for what Salesforce holds now: true when the member was saved after the event
+ * (modified_ms, modified_by: its LastModifiedDate and LastModifiedById as read before a
+ * write) by someone else, a save whose Outbound Message has not arrived yet. Writing the
+ * event would overwrite that newer change, and Salesforce would then send only the latest
+ * data (our write: an echo), losing it on both sides; judged as its message will be (newest
+ * save wins, whatever it changed), the event is stale. Without an integration user id, a
+ * save up to our last recorded or pending write (st) may be ours. */
+bool plan_superseded_by_salesforce(const event *ev, const member_state *st, int64_t modified_ms,
+                                   const char *modified_by, const char *integration_user_id);
+
 #endif

@@ -211,3 +211,13 @@ void plan_event(const event *ev, const mapping *m, const member_state *st,
     out->mkto_member = mk_member;
     snprintf(out->mkto_status, sizeof out->mkto_status, "%s", mk_status);
 }
+
+bool plan_superseded_by_salesforce(const event *ev, const member_state *st, int64_t modified_ms,
+                                   const char *modified_by, const char *integration_user_id) {
+    if (modified_ms <= event_time(ev)) return false;
+    if (integration_user_id && *integration_user_id)
+        return !modified_by || strncmp(modified_by, integration_user_id, 15) != 0;
+    int64_t ours_until = st->sf_written_ms > st->sf_pending_ms ? st->sf_written_ms
+                                                                : st->sf_pending_ms;
+    return modified_ms > ours_until;
+}

@@ -620,23 +620,16 @@ out:
 
 static bool is_contact(const char *id) { return strncmp(id, "003", 3) == 0; }
 
-/* True when Salesforce holds a save of this member made after the item's event by someone
- * else, that its Outbound Message has not brought yet. Writing now would overwrite that newer
- * change, and Salesforce then sends only the latest data (our write: an echo), so the change
- * would be lost on both sides. Judged as its Outbound Message will be (newest save wins,
- * whatever it changed), the event is stale; the message brings the newer change. Without
- * SF_INTEGRATION_USER_ID, a save up to our last write (or a pending one) may be ours. */
+/* The member as read from Salesforce was saved after the item's event by someone else
+ * (plan_superseded_by_salesforce). */
 static bool superseded(const wctx *w, const item *it, const cJSON *rec) {
     const cJSON *lmd = cJSON_GetObjectItemCaseSensitive(rec, "LastModifiedDate");
     const cJSON *by = cJSON_GetObjectItemCaseSensitive(rec, "LastModifiedById");
     int64_t modified;
     if (!cJSON_IsString(lmd) || event_parse_time(lmd->valuestring, &modified) != 0) return false;
-    if (modified <= event_time(&it->ev)) return false;
-    const char *ours = w->cfg->sf_integration_user_id;
-    if (ours && *ours) return !cJSON_IsString(by) || strncmp(by->valuestring, ours, 15) != 0;
-    int64_t ours_until = it->st.sf_written_ms > it->st.sf_pending_ms ? it->st.sf_written_ms
-                                                                      : it->st.sf_pending_ms;
-    return modified > ours_until;
+    return plan_superseded_by_salesforce(&it->ev, &it->st, modified,
+                                         cJSON_IsString(by) ? by->valuestring : NULL,
+                                         w->cfg->sf_integration_user_id);
 }
 
 /* Finds the CampaignMember (id and status) of every item's person in its campaign, and drops

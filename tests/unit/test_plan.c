@@ -1741,6 +1741,33 @@ static void event_is_reasserted_over_a_write_of_unknown_outcome(void **state) {
     assert_false(r.kind == PLAN_APPLY && r.to_sf);
 }
 
+/* A save in Salesforce after the event, not by us, supersedes it: its Outbound Message is on
+ * its way with the newer change (chaos: the user's "Attended" overwritten by our older
+ * "Registered" and then sent back as ours). */
+static void salesforce_save_after_the_event_supersedes_it(void **state) {
+    (void)state;
+    member_state st = rec(true, "Invited", true, "Invited", T(1), SRC_MARKETO);
+    st.sf_written_ms = T(1);
+    event ev = mkto_ev(MSC, "Registered", T(3));
+    /* With an integration user: who saved decides (15 or 18 characters). */
+    assert_true(plan_superseded_by_salesforce(&ev, &st, T(4), SOMEONE, IUSER));
+    assert_false(plan_superseded_by_salesforce(&ev, &st, T(4), IUSER, IUSER));
+    assert_false(plan_superseded_by_salesforce(&ev, &st, T(4), IUSER15, IUSER));
+    assert_true(plan_superseded_by_salesforce(&ev, &st, T(4), NULL, IUSER));
+    /* A save at or before the event's time is older: newest wins, ties to the event. */
+    assert_false(plan_superseded_by_salesforce(&ev, &st, T(3), SOMEONE, IUSER));
+    assert_false(plan_superseded_by_salesforce(&ev, &st, T(2), SOMEONE, IUSER));
+    /* Without one: a save up to our last write, recorded or pending, may be ours. */
+    assert_true(plan_superseded_by_salesforce(&ev, &st, T(4), SOMEONE, NULL));
+    assert_true(plan_superseded_by_salesforce(&ev, &st, T(4), SOMEONE, ""));
+    st.sf_written_ms = T(5);
+    assert_false(plan_superseded_by_salesforce(&ev, &st, T(4), SOMEONE, ""));
+    st.sf_written_ms = T(1);
+    st.sf_pending_ms = T(4);
+    assert_false(plan_superseded_by_salesforce(&ev, &st, T(4), SOMEONE, ""));
+    assert_true(plan_superseded_by_salesforce(&ev, &st, T(4) + 1, SOMEONE, ""));
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         /* Marketo program events */
@@ -1763,6 +1790,7 @@ int main(void) {
         cmocka_unit_test(own_side_change_is_not_a_duplicate),
         cmocka_unit_test(newer_change_overwritten_by_a_late_write_is_reasserted),
         cmocka_unit_test(event_is_reasserted_over_a_write_of_unknown_outcome),
+        cmocka_unit_test(salesforce_save_after_the_event_supersedes_it),
         cmocka_unit_test(first_sight_with_equal_fields),
         /* next */
         cmocka_unit_test(next_after_marketo_event),
