@@ -46,7 +46,7 @@ LIB_OBJS := $(LIB_SRCS:service/%.c=$(BUILD)/obj/%.o)
 UNIT_SRCS := $(wildcard tests/unit/test_*.c)
 UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
 
-.PHONY: all deps test unit integration run fuzz fuzz-run bench chaos soak clean format
+.PHONY: all deps test unit integration run fuzz fuzz-run bench chaos soak clean format format-check
 all: deps $(BUILD)/campaign-sync
 
 deps:
@@ -119,8 +119,13 @@ soak: all
 	$(Q)scripts/deps.sh bench
 	$(Q)CAMPAIGN_SYNC_BIN=$(abspath $(BUILD)/campaign-sync) bench/soak.sh $(SOAK_ARGS)
 
+FORMAT_FILES = service/*.c include/*.h tests/unit/*.c tests/unit/*.h tests/fuzz/*.c tests/fuzz/*.h
 format:
-	clang-format -i service/*.c include/*.h tests/unit/*.c tests/unit/*.h
+	clang-format -i $(FORMAT_FILES)
+
+# Fails when a file differs from what `make format` would make of it (CI runs it).
+format-check:
+	clang-format --dry-run --Werror $(FORMAT_FILES)
 
 clean:
 	rm -rf build

@@ -26,11 +26,11 @@ typedef enum {
     EV_TYPE_COUNT
 } event_type;
 
-#define EV_ID_MAX 96     /* notification id, Marketo eventId or derived key */
-#define EV_SFID_MAX 19   /* 18-character Salesforce id + NUL */
-#define EV_NUMID_MAX 24  /* Marketo numeric ids as text */
-#define EV_TEXT_MAX 256  /* email, company, status */
-#define EV_NAME_MAX 128  /* first and last name */
+#define EV_ID_MAX     96  /* notification id, Marketo eventId or derived key */
+#define EV_SFID_MAX   19  /* 18-character Salesforce id + NUL */
+#define EV_NUMID_MAX  24  /* Marketo numeric ids as text */
+#define EV_TEXT_MAX   256 /* email, company, status */
+#define EV_NAME_MAX   128 /* first and last name */
 #define EV_STATUS_MAX 128 /* program or campaign member status label */
 
 typedef struct event {
@@ -49,8 +49,8 @@ typedef struct event {
     char company[EV_TEXT_MAX];
     char status[EV_STATUS_MAX]; /* empty: not given (read from the CRM when needed) */
     char modified_by[EV_SFID_MAX];
-    int64_t source_ts_ms;     /* the source's time of the change; 0 = unknown */
-    int64_t received_ms;      /* when we received it */
+    int64_t source_ts_ms; /* the source's time of the change; 0 = unknown */
+    int64_t received_ms;  /* when we received it */
 } event;
 
 const char *event_source_name(event_source s);

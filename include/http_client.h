@@ -15,12 +15,12 @@
 typedef struct http_client http_client;
 
 typedef struct {
-    long status;            /* HTTP status; 0 when no answer came */
-    char *body;             /* NUL-terminated, malloc'd (may be empty) */
+    long status; /* HTTP status; 0 when no answer came */
+    char *body;  /* NUL-terminated, malloc'd (may be empty) */
     size_t len;
-    char retry_after[64];   /* Retry-After header, if any */
-    char limit_info[256];   /* Sforce-Limit-Info header, if any */
-    char error[256];        /* transport failure sentence when status == 0 */
+    char retry_after[64]; /* Retry-After header, if any */
+    char limit_info[256]; /* Sforce-Limit-Info header, if any */
+    char error[256];      /* transport failure sentence when status == 0 */
     double seconds;
 } http_result;
 
@@ -36,8 +36,7 @@ void http_client_free(http_client *c);
  * be NULL. Returns 0 when an HTTP answer arrived (any status), -1 on a transport failure;
  * out is filled either way and must be released with http_result_free. */
 int http_client_request(http_client *c, const char *method, const char *url,
-                        const char *const *headers, const char *body, size_t len,
-                        http_result *out);
+                        const char *const *headers, const char *body, size_t len, http_result *out);
 void http_result_free(http_result *r);
 
 /* Percent-encodes s for a URL query or form value; caller frees. */

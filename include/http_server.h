@@ -26,24 +26,24 @@ typedef char *(*http_error_renderer)(int status, const char *code, const char *m
                                      const char **content_type, size_t *len);
 
 typedef struct {
-    const char *method;           /* "GET", "POST", ... */
-    const char *pattern;          /* "/v1/mappings/{programId}"; also the metrics label */
+    const char *method;  /* "GET", "POST", ... */
+    const char *pattern; /* "/v1/mappings/{programId}"; also the metrics label */
     http_handler handler;
     void *ud;
     http_error_renderer on_error; /* NULL: JSON errors */
 } http_route;
 
 typedef struct {
-    const char *bind_addr;  /* IPv4 or IPv6 literal */
+    const char *bind_addr; /* IPv4 or IPv6 literal */
     int port;
-    size_t max_body_bytes;  /* larger bodies get 413 */
-    int threads;            /* pool size */
+    size_t max_body_bytes; /* larger bodies get 413 */
+    int threads;           /* pool size */
     int connection_limit;
-    int per_ip_limit;       /* connections from one address (0: no limit) */
-    int timeout_s;          /* idle connection timeout (slow clients) */
+    int per_ip_limit;         /* connections from one address (0: no limit) */
+    int timeout_s;            /* idle connection timeout (slow clients) */
     const char *tls_cert_pem; /* serve HTTPS when set (with tls_key_pem) */
     const char *tls_key_pem;
-    const char *tls_ca_pem;   /* also require a client certificate signed by this CA */
+    const char *tls_ca_pem; /* also require a client certificate signed by this CA */
 } http_server_options;
 
 /* Starts listening; routes are copied. NULL with a sentence in err on failure. */
@@ -59,11 +59,11 @@ int http_server_in_flight(const http_server *srv);
 /* --- request accessors (valid during the handler) --- */
 const char *http_req_method(const http_request *req);
 const char *http_req_path(const http_request *req);
-const char *http_req_route(const http_request *req);               /* the pattern */
-const char *http_req_param(const http_request *req, const char *name); /* {name} segment */
-const char *http_req_query(const http_request *req, const char *name); /* ?name= */
+const char *http_req_route(const http_request *req);                    /* the pattern */
+const char *http_req_param(const http_request *req, const char *name);  /* {name} segment */
+const char *http_req_query(const http_request *req, const char *name);  /* ?name= */
 const char *http_req_header(const http_request *req, const char *name); /* case-insensitive */
-const char *http_req_body(const http_request *req, size_t *len); /* NUL-terminated copy */
+const char *http_req_body(const http_request *req, size_t *len);        /* NUL-terminated copy */
 const char *http_req_client_ip(const http_request *req);
 
 /* --- answering later --- */
@@ -90,8 +90,8 @@ void http_reply_error(http_request *req, int status, const char *code, const cha
 void http_reply_header(http_request *req, const char *name, const char *value);
 
 /* The default JSON error renderer; exposed for routes that want it explicitly. */
-char *http_json_error(int status, const char *code, const char *message,
-                      const char **content_type, size_t *len);
+char *http_json_error(int status, const char *code, const char *message, const char **content_type,
+                      size_t *len);
 
 #define HTTP_MAX_PARAMS 4
 typedef struct {

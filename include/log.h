@@ -54,23 +54,23 @@ bool log_limit_take(log_limit *l, long long now_s, long *held);
 /* The monotonic clock's second, for log_limit_take. */
 long long log_now_s(void);
 
-#define LOG_KV(lvl, ...)                                                                          \
-    do {                                                                                          \
-        if (log_enabled(lvl)) log_kv(lvl, 0, __VA_ARGS__, (const char *)0);                       \
+#define LOG_KV(lvl, ...)                                                                           \
+    do {                                                                                           \
+        if (log_enabled(lvl)) log_kv(lvl, 0, __VA_ARGS__, (const char *)0);                        \
     } while (0)
-#define LOGF(lvl, ...)                                                                            \
-    do {                                                                                          \
-        if (log_enabled(lvl)) log_fmt(lvl, 0, __VA_ARGS__);                                       \
+#define LOGF(lvl, ...)                                                                             \
+    do {                                                                                           \
+        if (log_enabled(lvl)) log_fmt(lvl, 0, __VA_ARGS__);                                        \
     } while (0)
 
 /* One log_limit per call site; `write` is the call that writes the line, given held_. */
-#define LOG_LIMITED_(lvl, write)                                                                  \
-    do {                                                                                          \
-        static log_limit limit_;                                                                  \
-        long held_;                                                                               \
-        if (log_enabled(lvl) && log_limit_take(&limit_, log_now_s(), &held_)) write;              \
+#define LOG_LIMITED_(lvl, write)                                                                   \
+    do {                                                                                           \
+        static log_limit limit_;                                                                   \
+        long held_;                                                                                \
+        if (log_enabled(lvl) && log_limit_take(&limit_, log_now_s(), &held_)) write;               \
     } while (0)
 #define LOG_KV_LIMITED(lvl, ...) LOG_LIMITED_(lvl, log_kv(lvl, held_, __VA_ARGS__, (const char *)0))
-#define LOGF_LIMITED(lvl, ...) LOG_LIMITED_(lvl, log_fmt(lvl, held_, __VA_ARGS__))
+#define LOGF_LIMITED(lvl, ...)   LOG_LIMITED_(lvl, log_fmt(lvl, held_, __VA_ARGS__))
 
 #endif

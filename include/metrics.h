@@ -16,8 +16,8 @@ typedef enum { METRIC_COUNTER, METRIC_GAUGE, METRIC_HISTOGRAM } metric_type;
 
 /* Registers a family. labels: comma-separated label names or NULL; buckets: upper bounds
  * for histograms (ascending, +Inf implied). Returns NULL when the name is already taken. */
-metric *metrics_register(metric_type type, const char *name, const char *help,
-                         const char *labels, const double *buckets, int nbuckets);
+metric *metrics_register(metric_type type, const char *name, const char *help, const char *labels,
+                         const double *buckets, int nbuckets);
 
 /* Label values follow v, one const char * per label name of the family. */
 void metrics_add(metric *m, double v, ...);     /* counter or gauge += v */

@@ -17,14 +17,14 @@
 #include <stdint.h>
 
 #define MKTO_WEBHOOK_MAX_EVENTS 1000
-#define MKTO_EVENT_ID_MAX 80
+#define MKTO_EVENT_ID_MAX       80
 
 typedef struct {
-    int status;           /* 0 when usable; otherwise 400 */
-    char field[32];       /* the offending field ("" for the body as a whole) */
-    long index;           /* its event's index in an array, -1 for a single object */
+    int status;     /* 0 when usable; otherwise 400 */
+    char field[32]; /* the offending field ("" for the body as a whole) */
+    long index;     /* its event's index in an array, -1 for a single object */
     char message[512];
-    event *events;        /* malloc'd; free with mkto_webhook_result_free */
+    event *events; /* malloc'd; free with mkto_webhook_result_free */
     size_t nevents;
 } mkto_webhook_result;
 

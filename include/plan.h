@@ -41,15 +41,15 @@ typedef struct member_state {
     char mkto_status[STATUS_LABEL_MAX];
     char mkto_lead[EV_NUMID_MAX];
     char email[EV_TEXT_MAX];
-    int64_t ts;                  /* newest source time recorded (ms) */
-    int64_t updated_ms;          /* when we recorded it */
-    int64_t sf_written_ms;       /* when our last write to the Salesforce side completed */
-    int64_t mkto_written_ms;     /* when our last write to the Marketo side completed */
-    int64_t sf_pending_ms;       /* latest time a write of ours whose outcome is unknown (in
-                                    flight, timed out, worker died) may land; 0: none */
+    int64_t ts;              /* newest source time recorded (ms) */
+    int64_t updated_ms;      /* when we recorded it */
+    int64_t sf_written_ms;   /* when our last write to the Salesforce side completed */
+    int64_t mkto_written_ms; /* when our last write to the Marketo side completed */
+    int64_t sf_pending_ms;   /* latest time a write of ours whose outcome is unknown (in
+                                flight, timed out, worker died) may land; 0: none */
     int64_t mkto_pending_ms;
-    int64_t version;             /* the record's version when read (compare-and-set) */
-    event_source src;            /* side whose change was recorded last */
+    int64_t version;  /* the record's version when read (compare-and-set) */
+    event_source src; /* side whose change was recorded last */
 } member_state;
 
 typedef enum {
@@ -65,9 +65,9 @@ typedef enum { DROP_NONE = 0, DROP_DUPLICATE, DROP_ECHO, DROP_STALE, DROP_UNMAPP
 typedef struct {
     plan_kind kind;
     drop_reason reason;
-    event_source need_from;      /* PLAN_NEED_STATUS: Marketo member status or Salesforce
-                                    campaign default */
-    char message[512];           /* PLAN_DEAD */
+    event_source need_from; /* PLAN_NEED_STATUS: Marketo member status or Salesforce
+                               campaign default */
+    char message[512];      /* PLAN_DEAD */
     char program_id[EV_NUMID_MAX];
     char campaign_id[EV_SFID_MAX];
     /* PLAN_APPLY: wanted state per side; to_* false when that side needs no write. */

@@ -21,10 +21,10 @@ typedef enum { SF_OK = 0, SF_RETRY, SF_PERMANENT } sf_outcome;
 
 typedef struct {
     sf_outcome outcome;
-    long status;          /* HTTP status, 0 for a transport failure */
-    char code[64];        /* Salesforce errorCode (or "network", "timeout") */
-    char message[512];    /* Salesforce's own text, or the transport error */
-    long retry_after_ms;  /* from Retry-After, -1 when not given */
+    long status;         /* HTTP status, 0 for a transport failure */
+    char code[64];       /* Salesforce errorCode (or "network", "timeout") */
+    char message[512];   /* Salesforce's own text, or the transport error */
+    long retry_after_ms; /* from Retry-After, -1 when not given */
 } sf_error;
 
 typedef struct sf_client sf_client;

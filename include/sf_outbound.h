@@ -16,16 +16,16 @@
 #include <stdint.h>
 
 #define SF_OUTBOUND_MAX_NOTIFICATIONS 100
-#define SF_OUTBOUND_NS "http://soap.sforce.com/2005/09/outbound"
-#define SF_SOBJECT_NS "urn:sobject.enterprise.soap.sforce.com"
-#define SOAP_ENV_NS "http://schemas.xmlsoap.org/soap/envelope/"
+#define SF_OUTBOUND_NS                "http://soap.sforce.com/2005/09/outbound"
+#define SF_SOBJECT_NS                 "urn:sobject.enterprise.soap.sforce.com"
+#define SOAP_ENV_NS                   "http://schemas.xmlsoap.org/soap/envelope/"
 
 typedef struct {
-    int status;         /* 0 when usable; otherwise the HTTP status for the fault (400, 403) */
-    char message[512];  /* the fault's sentence when status != 0 */
-    event *events;      /* nevents events, malloc'd; free with sf_outbound_result_free */
+    int status;        /* 0 when usable; otherwise the HTTP status for the fault (400, 403) */
+    char message[512]; /* the fault's sentence when status != 0 */
+    event *events;     /* nevents events, malloc'd; free with sf_outbound_result_free */
     size_t nevents;
-    size_t nempty;      /* notifications without record data */
+    size_t nempty; /* notifications without record data */
     char org_id[EV_SFID_MAX];
 } sf_outbound_result;
 

@@ -16,9 +16,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define MAP_MAX_ENTRIES 50
+#define MAP_MAX_ENTRIES  50
 #define STATUS_LABEL_MAX EV_STATUS_MAX /* bytes incl. NUL; Salesforce's Status holds 40 chars */
-#define NOT_IN_PROGRAM "Not in Program"
+#define NOT_IN_PROGRAM   "Not in Program"
 
 typedef struct {
     char marketo[STATUS_LABEL_MAX];

@@ -28,9 +28,10 @@
  *   cs:lock:<name>            short-lived locks (member, person creation)
  *   cs:workers:progress       when a worker last finished events (ms)
  * Every state change that must not half-happen (enqueue with its key, ack with retry, dead
- * letter or park) is one Lua script, so Redis never holds one part without the other. A handle is one connection and is not thread-safe: each thread
- * uses its own (store_thread). Every call reconnects when the connection broke, with a
- * growing pause between failed attempts so a Redis outage never becomes a hot loop. */
+ * letter or park) is one Lua script, so Redis never holds one part without the other. A handle is
+ * one connection and is not thread-safe: each thread uses its own (store_thread). Every call
+ * reconnects when the connection broke, with a growing pause between failed attempts so a Redis
+ * outage never becomes a hot loop. */
 #ifndef CS_STORE_H
 #define CS_STORE_H
 
@@ -43,9 +44,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define STORE_ERR_MAX 256
+#define STORE_ERR_MAX     256
 #define STORE_DEDUP_TTL_S (26 * 3600) /* > Salesforce's 24 h redelivery window */
-#define STORE_GROUP "workers"
+#define STORE_GROUP       "workers"
 
 /* The queues, named by where their events come from. */
 typedef enum { STORE_Q_SF = 0, STORE_Q_MKTO = 1 } store_queue;
@@ -64,9 +65,9 @@ void store_free(store *s);
 /* PING with the given timeout; 0 when Redis answered, -1 with the reason in err. */
 int store_ping(store *s, int timeout_ms, char *err, size_t errlen);
 
-/* Appends n events, each to its source's queue, skipping those whose de-duplication key exists, atomically.
- * added[i] is set to true for an event stored, false for a duplicate. Returns 0, or -1 when
- * Redis could not take them (then nothing of the batch was stored). */
+/* Appends n events, each to its source's queue, skipping those whose de-duplication key exists,
+ * atomically. added[i] is set to true for an event stored, false for a duplicate. Returns 0, or -1
+ * when Redis could not take them (then nothing of the batch was stored). */
 int store_enqueue(store *s, const event *evs, size_t n, bool *added, char *err, size_t errlen);
 
 /* As store_enqueue, for events spread over many requests (commit.c's groups). */
@@ -75,18 +76,17 @@ int store_enqueue_refs(store *s, const event *const *evs, size_t n, bool *added,
 
 /* Events waiting in both queues (depth) and the age of the oldest, in seconds (0 when
  * empty). */
-int store_queue_stats(store *s, long long *depth, double *oldest_age_s, char *err,
-                      size_t errlen);
+int store_queue_stats(store *s, long long *depth, double *oldest_age_s, char *err, size_t errlen);
 
 /* ---- worker queue ---- */
 
 typedef struct {
-    char id[32];        /* stream entry id */
-    store_queue q;      /* the queue it was read from */
-    char *json;         /* event JSON (malloc'd) */
+    char id[32];   /* stream entry id */
+    store_queue q; /* the queue it was read from */
+    char *json;    /* event JSON (malloc'd) */
     size_t len;
-    int attempts;       /* failed tries so far */
-    char error[256];    /* the last failure, if any */
+    int attempts;    /* failed tries so far */
+    char error[256]; /* the last failure, if any */
 } store_entry;
 
 void store_entries_free(store_entry *e, size_t n);
@@ -110,12 +110,11 @@ int store_touch(store *s, store_queue q, const char *consumer, const char *const
                 char *err, size_t errlen);
 
 /* Acknowledges and deletes finished entries of queue q. */
-int store_ack(store *s, store_queue q, const char *const *ids, size_t n, char *err,
-              size_t errlen);
+int store_ack(store *s, store_queue q, const char *const *ids, size_t n, char *err, size_t errlen);
 
 /* Moves an entry to the retry set, due at due_ms, with attempts and the error kept. */
-int store_retry(store *s, const store_entry *e, int attempts, int64_t due_ms,
-                const char *error, char *err, size_t errlen);
+int store_retry(store *s, const store_entry *e, int attempts, int64_t due_ms, const char *error,
+                char *err, size_t errlen);
 
 /* Puts an entry back for another worker at once (a member lock was busy); attempts kept. */
 int store_defer(store *s, const store_entry *e, int64_t due_ms, char *err, size_t errlen);
@@ -124,13 +123,12 @@ int store_defer(store *s, const store_entry *e, int64_t due_ms, char *err, size_
 long store_promote_due(store *s, int64_t now_ms, size_t max, char *err, size_t errlen);
 
 /* Moves an entry to the dead-letter list with the reason; returns 0 or -1. */
-int store_dead_letter(store *s, const store_entry *e, int attempts, const char *error,
-                      char *err, size_t errlen);
+int store_dead_letter(store *s, const store_entry *e, int attempts, const char *error, char *err,
+                      size_t errlen);
 
 /* Parks an entry of a disabled mapping; store_unpark puts a program's parked entries back
  * into their queues, in order, and returns how many. */
-int store_park(store *s, const store_entry *e, const char *program_id, char *err,
-               size_t errlen);
+int store_park(store *s, const store_entry *e, const char *program_id, char *err, size_t errlen);
 long store_unpark(store *s, const char *program_id, char *err, size_t errlen);
 /* Program ids with parked events (for a worker to re-check); caller frees each and the array. */
 long store_parked_programs(store *s, char ***out, char *err, size_t errlen);
@@ -158,8 +156,8 @@ int store_mapping_by_campaign(store *s, const char *campaign_id, mapping *out, c
                               size_t errlen);
 /* Stores m. 1 created, 0 replaced, 2 refused because conflict_program (filled) already maps
  * the campaign, -1 on error. */
-int store_mapping_put(store *s, const mapping *m, char *conflict_program, size_t clen,
-                      char *err, size_t errlen);
+int store_mapping_put(store *s, const mapping *m, char *conflict_program, size_t clen, char *err,
+                      size_t errlen);
 /* 1 deleted, 0 none, -1 error. */
 int store_mapping_delete(store *s, const char *program_id, char *err, size_t errlen);
 /* Mappings ordered by program id, after cursor (a program id, "" for the start). Returns
@@ -194,8 +192,8 @@ int store_member_put_many(store *s, size_t n, const store_member_write *w, int *
  * write pending on one side ("sf_pending" or "mkto_pending") that may land until ms: a
  * worker that dies between its write and recording it still leaves that trace (plan.h,
  * rule 4b). store_member_put clears a mark once the write completed. */
-int store_mark_written(store *s, const char *const *campaigns, const char *const *leads,
-                       size_t n, const char *field, int64_t ms, char *err, size_t errlen);
+int store_mark_written(store *s, const char *const *campaigns, const char *const *leads, size_t n,
+                       const char *field, int64_t ms, char *err, size_t errlen);
 
 /* Members of a campaign, most recently changed first, after cursor ("" = start). */
 long store_member_list(store *s, const char *campaign_id, const char *cursor, long limit,

@@ -18,7 +18,8 @@
 /* ---------------------------------------------------------------- validation (F11) */
 
 static void free_names(char **names, size_t n) {
-    for (size_t i = 0; i < n; i++) free(names[i]);
+    for (size_t i = 0; i < n; i++)
+        free(names[i]);
     free(names);
 }
 
@@ -26,8 +27,8 @@ int checks_validate(crm *c, const mapping *m, status_report *out, char *err, siz
     cJSON *prog = NULL;
     mk_error me;
     if (mkto_get_program(c->mk, m->program_id, &prog, &me) != 0) {
-        snprintf(err, errlen, "Marketo: reading program %s failed: %s %s", m->program_id,
-                 me.code, me.message);
+        snprintf(err, errlen, "Marketo: reading program %s failed: %s %s", m->program_id, me.code,
+                 me.message);
         return -1;
     }
     if (!prog) {
@@ -53,8 +54,10 @@ int checks_validate(crm *c, const mapping *m, status_report *out, char *err, siz
     sf_error se;
     int rc = -1;
     if (sf_query(c->sf, soql, &recs, &se) != 0) {
-        snprintf(err, errlen, "Salesforce: reading the member statuses of campaign %s failed: "
-                              "%s: %s", m->campaign_id, se.code, se.message);
+        snprintf(err, errlen,
+                 "Salesforce: reading the member statuses of campaign %s failed: "
+                 "%s: %s",
+                 m->campaign_id, se.code, se.message);
         goto out;
     }
     int ns = cJSON_GetArraySize(recs);
@@ -135,9 +138,10 @@ static void check_sf_object(tally *t, crm *c, const char *object, bool need_writ
     cJSON *d = NULL;
     sf_error e;
     if (sf_call(c->sf, "GET", path, NULL, &d, &e) != 0) {
-        line(t, "FAIL", what, "cannot describe %s (%s: %s) — give the integration user access "
-                              "to %s (the Marketing User permission)", object, e.code, e.message,
-             object);
+        line(t, "FAIL", what,
+             "cannot describe %s (%s: %s) — give the integration user access "
+             "to %s (the Marketing User permission)",
+             object, e.code, e.message, object);
         return;
     }
     const char *flags[] = {"queryable", "createable", "updateable"};
@@ -145,11 +149,15 @@ static void check_sf_object(tally *t, crm *c, const char *object, bool need_writ
     for (int i = 0; i < (need_write ? 3 : 1); i++)
         if (!cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(d, flags[i])))
             snprintf(missing + strlen(missing), sizeof missing - strlen(missing), "%s%s",
-                     missing[0] ? ", " : "", i == 0 ? "read" : i == 1 ? "create" : "edit");
+                     missing[0] ? ", " : "",
+                     i == 0   ? "read"
+                     : i == 1 ? "create"
+                              : "edit");
     cJSON_Delete(d);
     if (missing[0])
-        line(t, "FAIL", what, "the integration user cannot %s %s — make it a Marketing User "
-                              "with read/create/edit on Campaign, CampaignMember and Lead",
+        line(t, "FAIL", what,
+             "the integration user cannot %s %s — make it a Marketing User "
+             "with read/create/edit on Campaign, CampaignMember and Lead",
              missing, object);
     else
         line(t, "ok", what, need_write ? "read, create and edit allowed" : "read allowed");
@@ -198,9 +206,11 @@ static void check_mappings(tally *t, crm *c, store *st) {
             if (mkto_get_program(c->mk, ms[i].program_id, &prog, &me) == 0 && prog) {
                 const cJSON *sfdc = cJSON_GetObjectItemCaseSensitive(prog, "sfdcId");
                 if (cJSON_IsString(sfdc) && sfdc->valuestring[0])
-                    line(t, "WARN", what, "Marketo's native campaign sync also links this program "
-                                          "(to %s): both would write the same members — unlink "
-                                          "it in Marketo", sfdc->valuestring);
+                    line(t, "WARN", what,
+                         "Marketo's native campaign sync also links this program "
+                         "(to %s): both would write the same members — unlink "
+                         "it in Marketo",
+                         sfdc->valuestring);
             }
             cJSON_Delete(prog);
         }
@@ -238,8 +248,9 @@ int checks_cli(const struct config *cfg, int cfg_problems, FILE *out) {
                                "events; use appendfsync always")
                       : "");
     else
-        line(&t, "WARN", "redis", "reachable, but AOF is off: a Redis restart loses the queue — "
-                                 "set appendonly yes and appendfsync always");
+        line(&t, "WARN", "redis",
+             "reachable, but AOF is off: a Redis restart loses the queue — "
+             "set appendonly yes and appendfsync always");
     crm *c = crm_new(cfg, st, "check");
     if (!c) {
         line(&t, "FAIL", "memory", "out of memory");
@@ -251,9 +262,11 @@ int checks_cli(const struct config *cfg, int cfg_problems, FILE *out) {
     if (sf_ok)
         line(&t, "ok", "salesforce token", "client credentials accepted");
     else
-        line(&t, "FAIL", "salesforce token", "%s — check SF_LOGIN_URL (the My Domain URL), "
-                                             "SF_CLIENT_ID, SF_CLIENT_SECRET and that the app "
-                                             "allows the client credentials flow", se.message);
+        line(&t, "FAIL", "salesforce token",
+             "%s — check SF_LOGIN_URL (the My Domain URL), "
+             "SF_CLIENT_ID, SF_CLIENT_SECRET and that the app "
+             "allows the client credentials flow",
+             se.message);
     if (sf_ok) {
         check_sf_object(&t, c, "Campaign", true);
         check_sf_object(&t, c, "CampaignMember", true);
@@ -265,22 +278,26 @@ int checks_cli(const struct config *cfg, int cfg_problems, FILE *out) {
     if (mk_ok)
         line(&t, "ok", "marketo token", "client credentials accepted");
     else
-        line(&t, "FAIL", "marketo token", "%s — check MARKETO_BASE_URL, MARKETO_CLIENT_ID and "
-                                          "MARKETO_CLIENT_SECRET", me.message);
+        line(&t, "FAIL", "marketo token",
+             "%s — check MARKETO_BASE_URL, MARKETO_CLIENT_ID and "
+             "MARKETO_CLIENT_SECRET",
+             me.message);
     if (mk_ok) {
         const char *hint = "give the API user's role this permission in Marketo Admin";
         check_mkto_read(&t, c, "marketo channels", "/rest/asset/v1/channels.json?maxReturn=1",
                         hint);
         check_mkto_read(&t, c, "marketo leads",
                         "/rest/v1/leads.json?filterType=id&filterValues=1&fields=id", hint);
-        check_mkto_read(&t, c, "marketo program members",
-                        "/rest/v1/programs/members/describe.json", hint);
+        check_mkto_read(&t, c, "marketo program members", "/rest/v1/programs/members/describe.json",
+                        hint);
     }
     if (sf_ok && mk_ok) check_mappings(&t, c, st);
     bool enabled = true;
     if (store_sync_get(st, &enabled, err, sizeof err) == 0)
-        line(&t, enabled ? "ok" : "WARN", "sync", enabled ? "enabled" : "disabled — events wait; "
-                                                           "PUT /v1/sync {\"enabled\": true}");
+        line(&t, enabled ? "ok" : "WARN", "sync",
+             enabled ? "enabled"
+                     : "disabled — events wait; "
+                       "PUT /v1/sync {\"enabled\": true}");
     crm_free(c);
     store_free(st);
     fprintf(out, "%d FAIL, %d WARN\n", t.fails, t.warns);

@@ -33,7 +33,8 @@ static void run_group(store *st, commit_job *group, size_t n_ev) {
     if (evs && added) {
         size_t k = 0;
         for (commit_job *j = group; j; j = j->next)
-            for (size_t i = 0; i < j->n; i++) evs[k++] = &j->evs[i];
+            for (size_t i = 0; i < j->n; i++)
+                evs[k++] = &j->evs[i];
         rc = store_enqueue_refs(st, evs, n_ev, added, err, sizeof err);
     }
     size_t k = 0;

@@ -15,17 +15,29 @@
 #include <sys/stat.h>
 
 #define SECRET_FILE_MAX 65536
-#define ERR_LINE 512
+#define ERR_LINE        512
 
-typedef enum { T_STR, T_INT, T_LONG, T_BOOL, T_URL, T_ENUM_LEVEL, T_ENUM_FORMAT, T_ORGID, T_SFID,
-               T_APIVER, T_TZ, T_REDIS } setting_type;
+typedef enum {
+    T_STR,
+    T_INT,
+    T_LONG,
+    T_BOOL,
+    T_URL,
+    T_ENUM_LEVEL,
+    T_ENUM_FORMAT,
+    T_ORGID,
+    T_SFID,
+    T_APIVER,
+    T_TZ,
+    T_REDIS
+} setting_type;
 
 /* Bit per command that requires the setting. */
-#define REQ_SERVE (1u << CMD_SERVE)
+#define REQ_SERVE  (1u << CMD_SERVE)
 #define REQ_INGEST (1u << CMD_INGEST)
 #define REQ_WORKER (1u << CMD_WORKER)
-#define REQ_CHECK (1u << CMD_CHECK)
-#define REQ_CRM (REQ_SERVE | REQ_WORKER | REQ_CHECK)
+#define REQ_CHECK  (1u << CMD_CHECK)
+#define REQ_CRM    (REQ_SERVE | REQ_WORKER | REQ_CHECK)
 
 typedef struct {
     const char *name;
@@ -68,8 +80,8 @@ static const setting settings[] = {
     {"MARKETO_MAX_CONCURRENT", T_INT, OFF(marketo_max_concurrent), "5", 1, 10, false, 0, NULL},
     {"ADMIN_TOKEN", T_STR, OFF(admin_token), NULL, 0, 0, true, 0, NULL},
     {"SYNC_ENABLED", T_BOOL, OFF(sync_enabled), "true", 0, 0, false, 0, NULL},
-    {"MAX_BODY_BYTES", T_LONG, OFF(max_body_bytes), "1048576", 1024, 64L * 1024 * 1024, false,
-     0, NULL},
+    {"MAX_BODY_BYTES", T_LONG, OFF(max_body_bytes), "1048576", 1024, 64L * 1024 * 1024, false, 0,
+     NULL},
     {"MAX_ATTEMPTS", T_INT, OFF(max_attempts), "10", 1, 1000, false, 0, NULL},
     {"RETRY_BASE_MS", T_LONG, OFF(retry_base_ms), "500", 1, 3600000, false, 0, NULL},
     {"RETRY_MAX_MS", T_LONG, OFF(retry_max_ms), "300000", 1, 86400000, false, 0, NULL},
@@ -77,8 +89,8 @@ static const setting settings[] = {
     {"READY_STALL_S", T_INT, OFF(ready_stall_s), "120", 1, 86400, false, 0, NULL},
     {"PROGRAM_POLL_INTERVAL_S", T_INT, OFF(program_poll_interval_s), "300", 1, 86400, false, 0,
      NULL},
-    {"SF_DELETED_POLL_INTERVAL_S", T_INT, OFF(sf_deleted_poll_interval_s), "60", 1, 86400, false,
-     0, NULL},
+    {"SF_DELETED_POLL_INTERVAL_S", T_INT, OFF(sf_deleted_poll_interval_s), "60", 1, 86400, false, 0,
+     NULL},
     {"RECONCILE_INTERVAL_S", T_INT, OFF(reconcile_interval_s), "3600", 1, 7 * 86400, false, 0,
      NULL},
     {"TLS_CERT_FILE", T_STR, OFF(tls_cert_file), NULL, 0, 0, false, 0, NULL},
@@ -92,13 +104,12 @@ static const setting settings[] = {
     {"LOG_FORMAT", T_ENUM_FORMAT, OFF(log_format), "json", 0, 0, false, 0, NULL},
     /* Not in SPEC section 4; tuning knobs documented in the README. */
     {"HTTP_THREADS", T_INT, OFF(http_threads), "8", 1, 256, false, 0, NULL},
-    {"HTTP_CONNECTION_LIMIT", T_INT, OFF(http_connection_limit), "1024", 4, 100000, false, 0,
-     NULL},
+    {"HTTP_CONNECTION_LIMIT", T_INT, OFF(http_connection_limit), "1024", 4, 100000, false, 0, NULL},
     {"HTTP_PER_IP_CONNECTION_LIMIT", T_INT, OFF(http_per_ip_limit), "256", 0, 100000, false, 0,
      NULL},
     {"HTTP_TIMEOUT_S", T_INT, OFF(http_timeout_s), "30", 1, 3600, false, 0, NULL},
-    {"INGEST_MAX_WAITING_EVENTS", T_INT, OFF(ingest_max_waiting), "20000", 100, 1000000, false,
-     0, NULL},
+    {"INGEST_MAX_WAITING_EVENTS", T_INT, OFF(ingest_max_waiting), "20000", 100, 1000000, false, 0,
+     NULL},
     {"CRM_TIMEOUT_MS", T_LONG, OFF(crm_timeout_ms), "20000", 100, 600000, false, 0, NULL},
 };
 
@@ -106,7 +117,9 @@ static const setting settings[] = {
 
 static const char *command_names[CMD_COUNT] = {"serve", "ingest", "worker", "check"};
 
-const char *config_command_name(cs_command cmd) { return command_names[cmd]; }
+const char *config_command_name(cs_command cmd) {
+    return command_names[cmd];
+}
 
 /* Collects problems for the caller; each becomes one line. */
 typedef struct {
@@ -152,7 +165,8 @@ static char *read_secret_file(const char *path, char *why, size_t whylen) {
     char *buf = config_read_file(path, SECRET_FILE_MAX, why, whylen);
     if (!buf) return NULL;
     size_t n = strlen(buf);
-    while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == '\r')) buf[--n] = '\0';
+    while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == '\r'))
+        buf[--n] = '\0';
     return buf;
 }
 
@@ -291,8 +305,8 @@ static bool assign(const setting *st, struct config *cfg, const char *v, char *w
         *(int *)(base + st->offset) = (int)n;
         return true;
     case T_URL:
-        if ((strncmp(v, "https://", 8) != 0 && strncmp(v, "http://", 7) != 0) ||
-            strlen(v) < 10 || strpbrk(v, " \t\r\n")) {
+        if ((strncmp(v, "https://", 8) != 0 && strncmp(v, "http://", 7) != 0) || strlen(v) < 10 ||
+            strpbrk(v, " \t\r\n")) {
             snprintf(why, wl, "must be an http(s) URL%s%s", st->hint ? ", " : "",
                      st->hint ? st->hint : "");
             return false;
@@ -301,8 +315,9 @@ static bool assign(const setting *st, struct config *cfg, const char *v, char *w
     case T_ORGID:
         if (!((strlen(v) == 15 || strlen(v) == 18) && all_alnum(v, strlen(v)) &&
               strncmp(v, "00D", 3) == 0)) {
-            snprintf(why, wl, "must be a Salesforce org id: 15 or 18 letters and digits "
-                              "starting with 00D");
+            snprintf(why, wl,
+                     "must be a Salesforce org id: 15 or 18 letters and digits "
+                     "starting with 00D");
             return false;
         }
         break;
@@ -315,9 +330,11 @@ static bool assign(const setting *st, struct config *cfg, const char *v, char *w
     case T_APIVER: {
         const char *p = v;
         bool ok = *p++ == 'v' && isdigit((unsigned char)*p);
-        while (ok && isdigit((unsigned char)*p)) p++;
+        while (ok && isdigit((unsigned char)*p))
+            p++;
         ok = ok && *p++ == '.' && isdigit((unsigned char)*p);
-        while (ok && isdigit((unsigned char)*p)) p++;
+        while (ok && isdigit((unsigned char)*p))
+            p++;
         if (!ok || *p) {
             snprintf(why, wl, "must look like v62.0");
             return false;
@@ -416,8 +433,8 @@ int config_load(struct config *cfg, cs_command cmd, config_error_fn on_error, vo
             netacl acl;
             char why[160];
             if (lists[i].value && netacl_parse(lists[i].value, &acl, why, sizeof why) != 0)
-                problem(&pr, "%s: must be a comma-separated list of CIDR ranges: %s",
-                        lists[i].name, why);
+                problem(&pr, "%s: must be a comma-separated list of CIDR ranges: %s", lists[i].name,
+                        why);
         }
     }
     return pr.count;
@@ -462,14 +479,16 @@ void config_log(const struct config *cfg) {
         case T_REDIS:
             /* host, port and db are useful; the password is not shown. */
             snprintf(redis_shown, sizeof redis_shown, "redis://%s%s:%d/%d",
-                     cfg->redis.password[0] ? "[redacted]@" : "", cfg->redis.host,
-                     cfg->redis.port, cfg->redis.db);
+                     cfg->redis.password[0] ? "[redacted]@" : "", cfg->redis.host, cfg->redis.port,
+                     cfg->redis.db);
             val = redis_shown;
             break;
         default:
             val = *(char *const *)(base + st->offset);
-            if (!val) val = "";
-            else if (st->secret) val = "[redacted]";
+            if (!val)
+                val = "";
+            else if (st->secret)
+                val = "[redacted]";
         }
         kv[2 * n] = st->name;
         kv[2 * n + 1] = val;

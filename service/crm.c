@@ -37,8 +37,10 @@ bool crm_configured(const struct config *cfg, char *missing, size_t len) {
     const struct {
         const char *name;
         const char *value;
-    } need[] = {{"SF_LOGIN_URL", cfg->sf_login_url},       {"SF_CLIENT_ID", cfg->sf_client_id},
-                {"SF_CLIENT_SECRET", cfg->sf_client_secret}, {"MARKETO_BASE_URL", cfg->marketo_base_url},
+    } need[] = {{"SF_LOGIN_URL", cfg->sf_login_url},
+                {"SF_CLIENT_ID", cfg->sf_client_id},
+                {"SF_CLIENT_SECRET", cfg->sf_client_secret},
+                {"MARKETO_BASE_URL", cfg->marketo_base_url},
                 {"MARKETO_CLIENT_ID", cfg->marketo_client_id},
                 {"MARKETO_CLIENT_SECRET", cfg->marketo_client_secret}};
     missing[0] = '\0';
@@ -72,7 +74,8 @@ crm *crm_thread(const struct config *cfg) {
 
 void crm_thread_cleanup(void) {
     pthread_mutex_lock(&reg_lock);
-    for (int i = 0; i < nregistry; i++) crm_free(registry[i]);
+    for (int i = 0; i < nregistry; i++)
+        crm_free(registry[i]);
     nregistry = 0;
     pthread_mutex_unlock(&reg_lock);
     mine = NULL;

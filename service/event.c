@@ -10,8 +10,8 @@
 #include <time.h>
 
 static const char *const type_names[EV_TYPE_COUNT] = {
-    "member_status_changed", "member_removed",         "add_to_campaign",
-    "change_campaign_status", "remove_from_campaign",  "campaign_member_changed",
+    "member_status_changed",  "member_removed",       "add_to_campaign",
+    "change_campaign_status", "remove_from_campaign", "campaign_member_changed",
     "campaign_member_deleted"};
 
 const char *event_source_name(event_source s) {
@@ -46,7 +46,9 @@ bool event_is_removal(const event *ev) {
     return false;
 }
 
-int64_t event_time(const event *ev) { return ev->source_ts_ms ? ev->source_ts_ms : ev->received_ms; }
+int64_t event_time(const event *ev) {
+    return ev->source_ts_ms ? ev->source_ts_ms : ev->received_ms;
+}
 
 bool event_valid_sfid(const char *s) {
     size_t n = strlen(s);
@@ -110,7 +112,8 @@ int64_t event_now_ms(void) {
 /* ---- queue form ---- */
 
 /* The text fields, in one table so that to_json and from_json cannot drift apart. */
-#define F(name, member) {name, offsetof(event, member), sizeof(((event *)0)->member)}
+#define F(name, member)                                                                            \
+    { name, offsetof(event, member), sizeof(((event *)0)->member) }
 static const struct {
     const char *name;
     size_t off, size;
@@ -216,7 +219,9 @@ static int digits(const char **p, int n) {
     return v;
 }
 
-static bool leap(int y) { return (y % 4 == 0 && y % 100 != 0) || y % 400 == 0; }
+static bool leap(int y) {
+    return (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+}
 
 static int days_in_month(int y, int m) {
     static const int d[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
@@ -264,7 +269,8 @@ int event_parse_time(const char *s, int64_t *ms) {
             p++;
         }
         if (nd == 0) return -1;
-        for (; nd < 3; nd++) frac_ms *= 10;
+        for (; nd < 3; nd++)
+            frac_ms *= 10;
     }
     struct tm tm = {0};
     tm.tm_year = y - 1900;

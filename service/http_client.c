@@ -25,8 +25,12 @@ typedef struct {
     bool too_big;
 } sink;
 
-void http_client_global_init(void) { curl_global_init(CURL_GLOBAL_DEFAULT); }
-void http_client_global_cleanup(void) { curl_global_cleanup(); }
+void http_client_global_init(void) {
+    curl_global_init(CURL_GLOBAL_DEFAULT);
+}
+void http_client_global_cleanup(void) {
+    curl_global_cleanup();
+}
 
 http_client *http_client_new(const char *target, long timeout_ms) {
     http_client *c = calloc(1, sizeof *c);
@@ -57,7 +61,8 @@ static size_t on_body(char *ptr, size_t size, size_t nmemb, void *ud) {
     }
     if (r->len + n + 1 > s->cap) {
         size_t ncap = s->cap ? s->cap * 2 : 8192;
-        while (ncap < r->len + n + 1) ncap *= 2;
+        while (ncap < r->len + n + 1)
+            ncap *= 2;
         char *nb = realloc(r->body, ncap);
         if (!nb) return 0;
         r->body = nb;
@@ -75,8 +80,10 @@ static void keep(const char *line, size_t n, const char *name, char *dst, size_t
     if (n <= nl + 1 || strncasecmp(line, name, nl) != 0 || line[nl] != ':') return;
     const char *v = line + nl + 1;
     const char *end = line + n;
-    while (v < end && isspace((unsigned char)*v)) v++;
-    while (end > v && isspace((unsigned char)end[-1])) end--;
+    while (v < end && isspace((unsigned char)*v))
+        v++;
+    while (end > v && isspace((unsigned char)end[-1]))
+        end--;
     size_t len = (size_t)(end - v) < size - 1 ? (size_t)(end - v) : size - 1;
     memcpy(dst, v, len);
     dst[len] = '\0';
@@ -121,7 +128,8 @@ int http_client_request(http_client *c, const char *method, const char *url,
     struct curl_slist *hl = NULL;
     /* No "Expect: 100-continue" round trip on larger bodies. */
     hl = curl_slist_append(hl, "Expect:");
-    for (size_t i = 0; headers && headers[i]; i++) hl = curl_slist_append(hl, headers[i]);
+    for (size_t i = 0; headers && headers[i]; i++)
+        hl = curl_slist_append(hl, headers[i]);
     curl_easy_setopt(h, CURLOPT_HTTPHEADER, hl);
 
     struct timespec t0, t1;

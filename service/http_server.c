@@ -21,7 +21,7 @@
 #include <time.h>
 
 #define MAX_REPLY_HEADERS 8
-#define METHOD_MAX 16
+#define METHOD_MAX        16
 
 struct http_server {
     struct MHD_Daemon *daemon;
@@ -75,8 +75,8 @@ int http_match(const char *pattern, const char *path, http_param *params, int ma
         size_t plen = strcspn(p, "/"), ulen = strcspn(u, "/");
         if (plen >= 2 && p[0] == '{' && p[plen - 1] == '}') {
             if (ulen == 0 || ulen >= sizeof params[0].value || n >= maxp) return -1;
-            size_t nlen = plen - 2 < sizeof params[0].name - 1 ? plen - 2
-                                                                : sizeof params[0].name - 1;
+            size_t nlen =
+                plen - 2 < sizeof params[0].name - 1 ? plen - 2 : sizeof params[0].name - 1;
             memcpy(params[n].name, p + 1, nlen);
             params[n].name[nlen] = '\0';
             memcpy(params[n].value, u, ulen);
@@ -93,8 +93,8 @@ int http_match(const char *pattern, const char *path, http_param *params, int ma
 
 /* ---- error bodies ---- */
 
-char *http_json_error(int status, const char *code, const char *message,
-                      const char **content_type, size_t *len) {
+char *http_json_error(int status, const char *code, const char *message, const char **content_type,
+                      size_t *len) {
     (void)status;
     cJSON *o = cJSON_CreateObject();
     cJSON_AddStringToObject(o, "error", code);
@@ -115,15 +115,15 @@ static void queue(http_request *r, int status, const char *ctype, char *body, si
     }
     r->replied = true;
     r->status = status;
-    struct MHD_Response *resp =
-        MHD_create_response_from_buffer(len, body ? body : (void *)"", body ? MHD_RESPMEM_MUST_FREE
-                                                                        : MHD_RESPMEM_PERSISTENT);
+    struct MHD_Response *resp = MHD_create_response_from_buffer(
+        len, body ? body : (void *)"", body ? MHD_RESPMEM_MUST_FREE : MHD_RESPMEM_PERSISTENT);
     if (!resp) {
         free(body);
         return;
     }
     if (ctype) MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, ctype);
-    for (int i = 0; i < r->nhdrs; i++) MHD_add_response_header(resp, r->hdr_name[i], r->hdr_value[i]);
+    for (int i = 0; i < r->nhdrs; i++)
+        MHD_add_response_header(resp, r->hdr_name[i], r->hdr_value[i]);
     /* While shutting down, ask keep-alive clients to go so in-flight work can drain. */
     if (atomic_load(&r->srv->stopping))
         MHD_add_response_header(resp, MHD_HTTP_HEADER_CONNECTION, "close");
@@ -179,10 +179,16 @@ void http_reply_error(http_request *r, int status, const char *code, const char 
 
 /* ---- accessors ---- */
 
-const char *http_req_method(const http_request *r) { return r->method; }
-const char *http_req_path(const http_request *r) { return r->path; }
+const char *http_req_method(const http_request *r) {
+    return r->method;
+}
+const char *http_req_path(const http_request *r) {
+    return r->path;
+}
 /* A 405 on a known path keeps that path's template; only unknown paths are "other". */
-const char *http_req_route(const http_request *r) { return r->route ? r->route->pattern : "other"; }
+const char *http_req_route(const http_request *r) {
+    return r->route ? r->route->pattern : "other";
+}
 const char *http_req_param(const http_request *r, const char *name) {
     for (int i = 0; i < r->nparams; i++)
         if (strcmp(r->params[i].name, name) == 0) return r->params[i].value;
@@ -198,7 +204,9 @@ const char *http_req_body(const http_request *r, size_t *len) {
     if (len) *len = r->len;
     return r->body ? r->body : "";
 }
-const char *http_req_client_ip(const http_request *r) { return r->ip; }
+const char *http_req_client_ip(const http_request *r) {
+    return r->ip;
+}
 
 /* ---- deferred answers ---- */
 
@@ -208,7 +216,9 @@ void http_req_defer(http_request *r, void *state, void (*free_state)(void *)) {
     r->free_state = free_state;
 }
 
-void *http_req_state(const http_request *r) { return r->state; }
+void *http_req_state(const http_request *r) {
+    return r->state;
+}
 
 void http_req_resume(http_request *r) {
     http_server *srv = r->srv;
@@ -276,8 +286,8 @@ static void resolve_route(http_request *r) {
     if (same_path) {
         r->route = same_path;
         http_reply_header(r, "Allow", allow);
-        http_reply_error(r, 405, "method_not_allowed", "%s is not allowed on %s; use %s",
-                         r->method, r->path, allow);
+        http_reply_error(r, 405, "method_not_allowed", "%s is not allowed on %s; use %s", r->method,
+                         r->path, allow);
     } else {
         http_reply_error(r, 404, "not_found", "no endpoint at %s", r->path);
     }
@@ -332,9 +342,8 @@ static void too_large(http_request *r) {
 }
 
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
-                                  const char *method, const char *version,
-                                  const char *upload_data, size_t *upload_data_size,
-                                  void **req_cls) {
+                                  const char *method, const char *version, const char *upload_data,
+                                  size_t *upload_data_size, void **req_cls) {
     (void)version;
     http_server *srv = cls;
     http_request *r = *req_cls;
@@ -385,7 +394,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         }
         if (r->len + chunk + 1 > r->cap) {
             size_t ncap = r->cap ? r->cap : 4096;
-            while (ncap < r->len + chunk + 1) ncap *= 2;
+            while (ncap < r->len + chunk + 1)
+                ncap *= 2;
             if (ncap > srv->opt.max_body_bytes + 1) ncap = srv->opt.max_body_bytes + 1;
             char *nb = realloc(r->body, ncap);
             if (!nb) return MHD_NO;
@@ -417,8 +427,8 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **req_cls,
     if (r->replied) {
         struct timespec now;
         clock_gettime(CLOCK_MONOTONIC, &now);
-        double secs = (double)(now.tv_sec - r->start.tv_sec) +
-                      (double)(now.tv_nsec - r->start.tv_nsec) / 1e9;
+        double secs =
+            (double)(now.tv_sec - r->start.tv_sec) + (double)(now.tv_nsec - r->start.tv_nsec) / 1e9;
         char code[8];
         snprintf(code, sizeof code, "%d", r->status);
         const char *route = http_req_route(r);
@@ -442,7 +452,8 @@ static void mhd_log(void *cls, const char *fmt, va_list ap) {
     char msg[512];
     vsnprintf(msg, sizeof msg, fmt, ap);
     size_t n = strlen(msg);
-    while (n && (msg[n - 1] == '\n')) msg[--n] = '\0';
+    while (n && (msg[n - 1] == '\n'))
+        msg[--n] = '\0';
     LOG_KV(LOG_DEBUG, "libmicrohttpd", "detail", msg);
 }
 
@@ -489,8 +500,7 @@ http_server *http_server_start(const http_server_options *opt, const http_route 
         in6->sin6_port = htons((uint16_t)opt->port);
         flags |= MHD_USE_IPv6;
     } else {
-        snprintf(err, errlen, "BIND_ADDR: \"%s\" is not an IPv4 or IPv6 address",
-                 opt->bind_addr);
+        snprintf(err, errlen, "BIND_ADDR: \"%s\" is not an IPv4 or IPv6 address", opt->bind_addr);
         free(srv->routes);
         free(srv);
         return NULL;
@@ -501,21 +511,22 @@ http_server *http_server_start(const http_server_options *opt, const http_route 
     int nt = 0;
     if (opt->tls_cert_pem && opt->tls_key_pem) {
         flags |= MHD_USE_TLS;
-        tls[nt++] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_MEM_CERT, 0, (void *)opt->tls_cert_pem};
+        tls[nt++] =
+            (struct MHD_OptionItem){MHD_OPTION_HTTPS_MEM_CERT, 0, (void *)opt->tls_cert_pem};
         tls[nt++] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_MEM_KEY, 0, (void *)opt->tls_key_pem};
         if (opt->tls_ca_pem)
-            tls[nt++] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_MEM_TRUST, 0, (void *)opt->tls_ca_pem};
+            tls[nt++] =
+                (struct MHD_OptionItem){MHD_OPTION_HTTPS_MEM_TRUST, 0, (void *)opt->tls_ca_pem};
     }
     tls[nt] = (struct MHD_OptionItem){MHD_OPTION_END, 0, NULL};
     /* The logger must come first so that every message goes through it. */
     srv->daemon = MHD_start_daemon(
-        flags, (uint16_t)opt->port, accept_policy, srv, on_request, srv,
-        MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL, MHD_OPTION_ARRAY, tls, MHD_OPTION_SOCK_ADDR, &ss,
+        flags, (uint16_t)opt->port, accept_policy, srv, on_request, srv, MHD_OPTION_EXTERNAL_LOGGER,
+        mhd_log, NULL, MHD_OPTION_ARRAY, tls, MHD_OPTION_SOCK_ADDR, &ss,
         MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv, MHD_OPTION_THREAD_POOL_SIZE,
         (unsigned)opt->threads, MHD_OPTION_CONNECTION_LIMIT, (unsigned)opt->connection_limit,
-        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)opt->timeout_s,
-        MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)opt->per_ip_limit,
-        MHD_OPTION_LISTENING_ADDRESS_REUSE, 1, MHD_OPTION_END);
+        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)opt->timeout_s, MHD_OPTION_PER_IP_CONNECTION_LIMIT,
+        (unsigned)opt->per_ip_limit, MHD_OPTION_LISTENING_ADDRESS_REUSE, 1, MHD_OPTION_END);
     if (!srv->daemon) {
         snprintf(err, errlen, "cannot listen on %s port %d: %s", opt->bind_addr, opt->port,
                  errno ? strerror(errno) : "libmicrohttpd refused the options");
@@ -541,7 +552,8 @@ void http_server_stop(http_server *srv, int grace_ms) {
              atomic_load(&srv->in_flight), grace_ms);
     /* libmicrohttpd cannot stop with a connection suspended; a deferred request's work ends
      * within Redis's timeouts, so wait for it. */
-    while (atomic_load(&srv->suspended) > 0) nanosleep(&tick, NULL);
+    while (atomic_load(&srv->suspended) > 0)
+        nanosleep(&tick, NULL);
     MHD_stop_daemon(srv->daemon);
     pthread_mutex_destroy(&srv->defer_lock);
     free(srv->routes);

@@ -32,7 +32,9 @@ int log_format_parse(const char *s) {
     return -1;
 }
 
-bool log_enabled(log_level level) { return (int)level >= atomic_load(&cur_level); }
+bool log_enabled(log_level level) {
+    return (int)level >= atomic_load(&cur_level);
+}
 
 /* A bounded line under construction; text past the end is cut, never overflowed. */
 typedef struct {
@@ -47,7 +49,9 @@ static void put(line *l, const char *s, size_t len) {
     l->n += len;
 }
 
-static void puts_(line *l, const char *s) { put(l, s, strlen(s)); }
+static void puts_(line *l, const char *s) {
+    put(l, s, strlen(s));
+}
 
 /* JSON string body escaping; control bytes become \u00XX so a line stays one line. */
 static void put_json_str(line *l, const char *s) {

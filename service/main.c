@@ -29,8 +29,8 @@
 #endif
 
 #define SHUTDOWN_GRACE_MS 8000
-#define PEM_MAX (1024 * 1024)
-#define MAX_ROUTES 32
+#define PEM_MAX           (1024 * 1024)
+#define MAX_ROUTES        32
 
 static void usage(FILE *f) {
     fprintf(f,
@@ -63,8 +63,7 @@ static int serve(cs_command cmd) {
     /* Level and format first, so the lines about other variables come out as asked. */
     const char *lv = getenv("LOG_LEVEL"), *lf = getenv("LOG_FORMAT");
     log_setup(lv && log_level_parse(lv) >= 0 ? (log_level)log_level_parse(lv) : LOG_INFO,
-              lf && log_format_parse(lf) >= 0 ? (log_format)log_format_parse(lf)
-                                              : LOG_FORMAT_JSON);
+              lf && log_format_parse(lf) >= 0 ? (log_format)log_format_parse(lf) : LOG_FORMAT_JSON);
     int problems = config_load(&cfg, cmd, print_config_error, NULL);
     if (problems) {
         LOGF(LOG_ERROR, "campaign-sync %s: %d configuration problem%s; not starting",
@@ -233,8 +232,8 @@ out:
 static int check(void) {
     struct config cfg;
     const char *lf = getenv("LOG_FORMAT");
-    log_setup(LOG_WARN, lf && log_format_parse(lf) >= 0 ? (log_format)log_format_parse(lf)
-                                                        : LOG_FORMAT_TEXT);
+    log_setup(LOG_WARN,
+              lf && log_format_parse(lf) >= 0 ? (log_format)log_format_parse(lf) : LOG_FORMAT_TEXT);
     int problems = config_load(&cfg, CMD_CHECK, print_config_error, NULL);
     if (!problems) {
         setenv("TZ", cfg.marketo_timezone, 1);
@@ -260,8 +259,8 @@ static int healthcheck(void) {
     http_client *c = http_client_new("self", 3000);
     http_result r = {0};
     int ok = c && http_client_request(c, "GET", url, NULL, NULL, 0, &r) == 0 && r.status == 200;
-    if (!ok) fprintf(stderr, "campaign-sync healthcheck: %s: %s\n", url,
-                     r.status ? "not 200" : r.error);
+    if (!ok)
+        fprintf(stderr, "campaign-sync healthcheck: %s: %s\n", url, r.status ? "not 200" : r.error);
     http_result_free(&r);
     http_client_free(c);
     http_client_global_cleanup();

@@ -33,7 +33,8 @@ mkto_client *mkto_client_new(const struct config *cfg) {
     }
     snprintf(c->base, sizeof c->base, "%s", cfg->marketo_base_url ? cfg->marketo_base_url : "");
     size_t n = strlen(c->base);
-    while (n && c->base[n - 1] == '/') c->base[--n] = '\0';
+    while (n && c->base[n - 1] == '/')
+        c->base[--n] = '\0';
     snprintf(c->client_id, sizeof c->client_id, "%s",
              cfg->marketo_client_id ? cfg->marketo_client_id : "");
     snprintf(c->client_secret, sizeof c->client_secret, "%s",
@@ -55,8 +56,8 @@ void mkto_client_set_limiter(mkto_client *c, mk_acquire_fn acquire, mk_release_f
 }
 
 mk_outcome mkto_classify(const char *code) {
-    static const char *const retry[] = {"502", "604", "606", "608", "611", "614",
-                                        "615", "713", "719", "607"};
+    static const char *const retry[] = {"502", "604", "606", "608", "611",
+                                        "614", "615", "713", "719", "607"};
     for (size_t i = 0; i < sizeof retry / sizeof retry[0]; i++)
         if (strcmp(code, retry[i]) == 0) return MK_RETRY;
     return MK_PERMANENT;
@@ -132,15 +133,18 @@ int mkto_call(mkto_client *c, const char *method, const char *path, const char *
         int permit = c->acquire ? c->acquire(c->limiter) : 0;
         if (permit > 0) {
             char msg[160];
-            snprintf(msg, sizeof msg, "the shared Marketo call budget is spent; the next permit "
-                                      "frees up in %d ms", permit);
+            snprintf(msg, sizeof msg,
+                     "the shared Marketo call budget is spent; the next permit "
+                     "frees up in %d ms",
+                     permit);
             set_err(err, MK_BUSY, 0, "budget", msg);
             err->retry_after_ms = permit;
             return -1;
         }
         if (permit != 0) {
-            set_err(err, MK_RETRY, 0, "limiter", "the shared Marketo call budget is unavailable "
-                                                 "(Redis unreachable)");
+            set_err(err, MK_RETRY, 0, "limiter",
+                    "the shared Marketo call budget is unavailable "
+                    "(Redis unreachable)");
             return -1;
         }
         char *url = malloc(URL_MAX);
@@ -155,8 +159,8 @@ int mkto_call(mkto_client *c, const char *method, const char *path, const char *
         const char *hdr[] = {auth, "Accept: application/json", "Content-Type: application/json",
                              NULL};
         http_result res;
-        int rc = http_client_request(c->http, method, url, hdr, body, body ? strlen(body) : 0,
-                                     &res);
+        int rc =
+            http_client_request(c->http, method, url, hdr, body, body ? strlen(body) : 0, &res);
         free(url);
         if (c->release) c->release(c->limiter);
         if (rc != 0) {
@@ -180,8 +184,9 @@ int mkto_call(mkto_client *c, const char *method, const char *path, const char *
         http_result_free(&res);
         if (!cJSON_IsObject(o)) {
             cJSON_Delete(o);
-            set_err(err, MK_RETRY, 200, "unexpected", "Marketo answered something that is not "
-                                                      "a JSON object");
+            set_err(err, MK_RETRY, 200, "unexpected",
+                    "Marketo answered something that is not "
+                    "a JSON object");
             return -1;
         }
         if (cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(o, "success"))) {
@@ -229,7 +234,8 @@ static char *joined(mkto_client *c, const char *const *values, size_t n) {
         }
         size_t el = strlen(e);
         if (len + el + 4 > cap) {
-            while (len + el + 4 > cap) cap *= 2;
+            while (len + el + 4 > cap)
+                cap *= 2;
             char *nb = realloc(out, cap);
             if (!nb) {
                 free(e);
@@ -281,8 +287,9 @@ int mkto_member_statuses(mkto_client *c, const char *program_id, const char *con
         set_err(err, MK_RETRY, 0, "internal", "out of memory");
         return -1;
     }
-    sprintf(path, "/rest/v1/programs/%s/members.json?filterType=leadId&filterValues=%s&"
-                  "fields=leadId,statusName&batchSize=300",
+    sprintf(path,
+            "/rest/v1/programs/%s/members.json?filterType=leadId&filterValues=%s&"
+            "fields=leadId,statusName&batchSize=300",
             program_id, vals);
     free(vals);
     int rc = get_result(c, path, result, err);
@@ -390,8 +397,8 @@ int mkto_channel_statuses(mkto_client *c, const char *channel, char ***names, si
     free(esc);
     cJSON *result = NULL;
     if (get_result(c, path, &result, err) != 0) return -1;
-    const cJSON *st = cJSON_GetObjectItemCaseSensitive(cJSON_GetArrayItem(result, 0),
-                                                       "progressionStatuses");
+    const cJSON *st =
+        cJSON_GetObjectItemCaseSensitive(cJSON_GetArrayItem(result, 0), "progressionStatuses");
     int count = cJSON_GetArraySize(st);
     *names = calloc((size_t)(count ? count : 1), sizeof **names);
     const cJSON *it;

@@ -9,7 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define MAX_LABELS 4
+#define MAX_LABELS  4
 #define MAX_BUCKETS 24
 #define MAX_COLLECT 16
 
@@ -44,8 +44,8 @@ metric *M_EVENTS_RECEIVED, *M_EVENTS_APPLIED, *M_EVENTS_DROPPED, *M_DEAD_LETTERS
     *M_QUEUE_DEPTH, *M_QUEUE_OLDEST_AGE, *M_CRM_REQUESTS, *M_CRM_ERRORS, *M_CRM_SECONDS,
     *M_SF_API_USAGE, *M_RECONCILE_DIFFS, *M_APPLY_LATENCY, *M_HTTP_REQUESTS, *M_HTTP_SECONDS;
 
-metric *metrics_register(metric_type type, const char *name, const char *help,
-                         const char *labels, const double *buckets, int nbuckets) {
+metric *metrics_register(metric_type type, const char *name, const char *help, const char *labels,
+                         const double *buckets, int nbuckets) {
     if (nbuckets > MAX_BUCKETS) return NULL;
     pthread_mutex_lock(&reg_lock);
     for (metric *m = reg_head; m; m = m->next)
@@ -89,14 +89,15 @@ static series *series_for(metric *m, va_list ap) {
     }
     for (series *s = m->head; s; s = s->next) {
         int i = 0;
-        while (i < m->nlabels && strcmp(s->values[i], vals[i]) == 0) i++;
+        while (i < m->nlabels && strcmp(s->values[i], vals[i]) == 0)
+            i++;
         if (i == m->nlabels) return s;
     }
     series *s = calloc(1, sizeof *s);
     if (!s) return NULL;
-    for (int i = 0; i < m->nlabels; i++) s->values[i] = strdup(vals[i]);
-    if (m->type == METRIC_HISTOGRAM)
-        s->bucket = calloc((size_t)m->nbuckets + 1, sizeof *s->bucket);
+    for (int i = 0; i < m->nlabels; i++)
+        s->values[i] = strdup(vals[i]);
+    if (m->type == METRIC_HISTOGRAM) s->bucket = calloc((size_t)m->nbuckets + 1, sizeof *s->bucket);
     if (m->tail)
         m->tail->next = s;
     else
@@ -135,7 +136,8 @@ void metrics_observe(metric *m, double v, ...) {
     series *s = series_for(m, ap);
     if (s && s->bucket) {
         int i = 0;
-        while (i < m->nbuckets && v > m->buckets[i]) i++;
+        while (i < m->nbuckets && v > m->buckets[i])
+            i++;
         s->bucket[i]++;
         s->count++;
         s->value += v;
@@ -254,7 +256,8 @@ char *metrics_render(size_t *len) {
             uds[nc++] = collectors[i].ud;
         }
     pthread_mutex_unlock(&reg_lock);
-    for (int i = 0; i < nc; i++) fns[i](uds[i]);
+    for (int i = 0; i < nc; i++)
+        fns[i](uds[i]);
 
     text t = {malloc(8192), 0, 8192, false};
     if (!t.b) return NULL;
@@ -321,9 +324,9 @@ void metrics_init(const char *version) {
                          "Events dropped without a CRM write, by reason.", "reason", NULL, 0);
     M_DEAD_LETTERS = metrics_register(METRIC_COUNTER, "campaign_sync_dead_letters_total",
                                       "Events moved to the dead-letter list.", NULL, NULL, 0);
-    M_RETRIES = metrics_register(METRIC_COUNTER, "campaign_sync_retries_total",
-                                 "Retries scheduled after a retryable CRM failure.", "target",
-                                 NULL, 0);
+    M_RETRIES =
+        metrics_register(METRIC_COUNTER, "campaign_sync_retries_total",
+                         "Retries scheduled after a retryable CRM failure.", "target", NULL, 0);
     M_QUEUE_DEPTH = metrics_register(METRIC_GAUGE, "campaign_sync_queue_depth",
                                      "Events received and not yet applied, dropped or "
                                      "dead-lettered.",
@@ -331,25 +334,24 @@ void metrics_init(const char *version) {
     M_QUEUE_OLDEST_AGE =
         metrics_register(METRIC_GAUGE, "campaign_sync_queue_oldest_age_seconds",
                          "Age of the oldest event still waiting in the queue.", NULL, NULL, 0);
-    M_CRM_REQUESTS = metrics_register(METRIC_COUNTER, "campaign_sync_crm_requests_total",
-                                      "Requests made to a CRM, by HTTP status.", "target,code",
-                                      NULL, 0);
-    M_CRM_ERRORS = metrics_register(METRIC_COUNTER, "campaign_sync_crm_errors_total",
-                                    "CRM errors by the CRM's own error code.", "target,code",
-                                    NULL, 0);
+    M_CRM_REQUESTS =
+        metrics_register(METRIC_COUNTER, "campaign_sync_crm_requests_total",
+                         "Requests made to a CRM, by HTTP status.", "target,code", NULL, 0);
+    M_CRM_ERRORS =
+        metrics_register(METRIC_COUNTER, "campaign_sync_crm_errors_total",
+                         "CRM errors by the CRM's own error code.", "target,code", NULL, 0);
     M_CRM_SECONDS = metrics_register(METRIC_HISTOGRAM, "campaign_sync_crm_request_seconds",
-                                     "Duration of CRM requests.", "target", latency_buckets,
-                                     NLAT);
-    M_SF_API_USAGE = metrics_register(METRIC_GAUGE, "campaign_sync_salesforce_api_usage",
-                                      "Salesforce API usage from Sforce-Limit-Info.", "kind",
-                                      NULL, 0);
+                                     "Duration of CRM requests.", "target", latency_buckets, NLAT);
+    M_SF_API_USAGE =
+        metrics_register(METRIC_GAUGE, "campaign_sync_salesforce_api_usage",
+                         "Salesforce API usage from Sforce-Limit-Info.", "kind", NULL, 0);
     M_RECONCILE_DIFFS =
         metrics_register(METRIC_COUNTER, "campaign_sync_reconcile_differences_total",
                          "Differences found by reconciliation, by kind.", "kind", NULL, 0);
-    M_APPLY_LATENCY = metrics_register(METRIC_HISTOGRAM, "campaign_sync_apply_latency_seconds",
-                                       "Time from receiving an event to applying it, by target CRM.",
-                                       "target",
-                                       latency_buckets, NLAT);
+    M_APPLY_LATENCY =
+        metrics_register(METRIC_HISTOGRAM, "campaign_sync_apply_latency_seconds",
+                         "Time from receiving an event to applying it, by target CRM.", "target",
+                         latency_buckets, NLAT);
     M_HTTP_REQUESTS = metrics_register(METRIC_COUNTER, "campaign_sync_http_requests_total",
                                        "HTTP requests served, by route template and status.",
                                        "route,code", NULL, 0);
@@ -357,27 +359,29 @@ void metrics_init(const char *version) {
                                       "HTTP request duration by route template.", "route",
                                       latency_buckets, NLAT);
     metric *bi = metrics_register(METRIC_GAUGE, "campaign_sync_build_info",
-                                  "Build information; the value is always 1.", "version", NULL,
-                                  0);
+                                  "Build information; the value is always 1.", "version", NULL, 0);
     metrics_set(bi, 1, version);
 
     /* Series that dashboards and alerts expect to exist at 0 from the start. */
     static const char *const sources[] = {"salesforce", "marketo"};
     static const char *const outcomes[] = {"accepted", "duplicate", "spooled", "rejected"};
     for (int i = 0; i < 2; i++) {
-        for (int j = 0; j < 4; j++) metrics_add(M_EVENTS_RECEIVED, 0, sources[i], outcomes[j]);
+        for (int j = 0; j < 4; j++)
+            metrics_add(M_EVENTS_RECEIVED, 0, sources[i], outcomes[j]);
         metrics_add(M_EVENTS_APPLIED, 0, sources[i]);
         metrics_add(M_RETRIES, 0, sources[i]);
     }
     static const char *const reasons[] = {"duplicate", "echo",  "stale",
                                           "unmapped",  "empty", "backward_progression"};
-    for (int i = 0; i < 6; i++) metrics_add(M_EVENTS_DROPPED, 0, reasons[i]);
+    for (int i = 0; i < 6; i++)
+        metrics_add(M_EVENTS_DROPPED, 0, reasons[i]);
     metrics_add(M_DEAD_LETTERS, 0);
     metrics_set(M_QUEUE_DEPTH, 0);
     metrics_set(M_QUEUE_OLDEST_AGE, 0);
     static const char *const kinds[] = {"missing_in_marketo", "missing_in_salesforce",
                                         "status_differs"};
-    for (int i = 0; i < 3; i++) metrics_add(M_RECONCILE_DIFFS, 0, kinds[i]);
+    for (int i = 0; i < 3; i++)
+        metrics_add(M_RECONCILE_DIFFS, 0, kinds[i]);
 }
 
 void metrics_shutdown(void) {
@@ -388,12 +392,14 @@ void metrics_shutdown(void) {
         series *s = m->head;
         while (s) {
             series *sn = s->next;
-            for (int i = 0; i < m->nlabels; i++) free(s->values[i]);
+            for (int i = 0; i < m->nlabels; i++)
+                free(s->values[i]);
             free(s->bucket);
             free(s);
             s = sn;
         }
-        for (int i = 0; i < m->nlabels; i++) free(m->labels[i]);
+        for (int i = 0; i < m->nlabels; i++)
+            free(m->labels[i]);
         pthread_mutex_destroy(&m->lock);
         free(m->name);
         free(m->help);

@@ -34,11 +34,13 @@ static bool bad(mkto_webhook_result *out, long index, const char *field, const c
 
 bool mkto_webhook_content_type_ok(const char *ct) {
     if (!ct) return false;
-    while (*ct == ' ') ct++;
+    while (*ct == ' ')
+        ct++;
     size_t n = strlen("application/json");
     if (strncasecmp(ct, "application/json", n) != 0) return false;
     ct += n;
-    while (*ct == ' ' || *ct == '\t') ct++;
+    while (*ct == ' ' || *ct == '\t')
+        ct++;
     return *ct == '\0' || *ct == ';';
 }
 
@@ -65,8 +67,7 @@ static bool read_text(const cJSON *o, const char *name, char *dst, size_t size, 
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, name);
     if (!v || cJSON_IsNull(v)) return true;
     if (!cJSON_IsString(v)) return bad(out, index, name, "must be a string or null");
-    if (!event_text_ok(v->valuestring))
-        return bad(out, index, name, "is not valid UTF-8 text");
+    if (!event_text_ok(v->valuestring)) return bad(out, index, name, "is not valid UTF-8 text");
     if (!event_set(dst, size, v->valuestring))
         return bad(out, index, name, "is longer than %zu bytes", size - 1);
     return true;
@@ -81,9 +82,8 @@ static void derive_id(event *ev, const char *occurred_at) {
     else
         snprintf(t, sizeof t, "rx:%lld", (long long)(ev->received_ms / 1000));
     int n = snprintf(buf, sizeof buf, "%s\x1f%s\x1f%s\x1f%s\x1f%s\x1f%s\x1f%s\x1f%s\x1f%s\x1f%s",
-                     event_type_name(ev->type), ev->program_id, ev->campaign_id,
-                     ev->mkto_lead_id, ev->email, ev->first_name, ev->last_name, ev->company,
-                     ev->status, t);
+                     event_type_name(ev->type), ev->program_id, ev->campaign_id, ev->mkto_lead_id,
+                     ev->email, ev->first_name, ev->last_name, ev->company, ev->status, t);
     char hex[65];
     secure_sha256_hex(buf, (size_t)(n < (int)sizeof buf ? n : (int)sizeof buf - 1), hex);
     snprintf(ev->id, sizeof ev->id, "d:%s", hex);
@@ -109,8 +109,9 @@ static bool parse_one(const cJSON *o, long index, int64_t received_ms, event *ev
     const cJSON *pid = cJSON_GetObjectItemCaseSensitive(o, "programId");
     if (pid && !cJSON_IsNull(pid)) {
         if (!read_numeric_id(pid, ev->program_id, sizeof ev->program_id))
-            return bad(out, index, "programId", "must be a positive integer or a string of "
-                                                "digits");
+            return bad(out, index, "programId",
+                       "must be a positive integer or a string of "
+                       "digits");
     } else if (program_side) {
         return bad(out, index, "programId", "is required for type %s", type->valuestring);
     }
@@ -118,8 +119,9 @@ static bool parse_one(const cJSON *o, long index, int64_t received_ms, event *ev
     const cJSON *cid = cJSON_GetObjectItemCaseSensitive(o, "campaignId");
     if (cid && !cJSON_IsNull(cid)) {
         if (!cJSON_IsString(cid) || !event_valid_sfid(cid->valuestring))
-            return bad(out, index, "campaignId", "must be a 15- or 18-character Salesforce "
-                                                 "campaign id");
+            return bad(out, index, "campaignId",
+                       "must be a 15- or 18-character Salesforce "
+                       "campaign id");
         snprintf(ev->campaign_id, sizeof ev->campaign_id, "%s", cid->valuestring);
     } else if (!program_side) {
         return bad(out, index, "campaignId", "is required for type %s", type->valuestring);
@@ -156,8 +158,9 @@ static bool parse_one(const cJSON *o, long index, int64_t received_ms, event *ev
         }
         for (const char *p = tmp; *p; p++)
             if ((unsigned char)*p < 0x21 || *p == 0x7f)
-                return bad(out, index, "eventId", "must not contain spaces or control "
-                                                  "characters");
+                return bad(out, index, "eventId",
+                           "must not contain spaces or control "
+                           "characters");
         snprintf(ev->id, sizeof ev->id, "e:%s", tmp);
     } else {
         derive_id(ev, occurred);
@@ -172,15 +175,14 @@ void mkto_webhook_parse(const char *json, size_t len, int64_t received_ms,
     const char *end = NULL;
     cJSON *root = cJSON_ParseWithLengthOpts(json, len, &end, 0);
     if (!root) {
-        bad(out, -1, "", "the body is not valid JSON (at byte %ld)",
-            end ? (long)(end - json) : 0L);
+        bad(out, -1, "", "the body is not valid JSON (at byte %ld)", end ? (long)(end - json) : 0L);
         return;
     }
     /* Only white space may follow the value. */
-    while (end && (size_t)(end - json) < len && strchr(" \t\r\n", *end)) end++;
+    while (end && (size_t)(end - json) < len && strchr(" \t\r\n", *end))
+        end++;
     if (end && (size_t)(end - json) < len && *end) {
-        bad(out, -1, "", "unexpected text after the JSON value (at byte %ld)",
-            (long)(end - json));
+        bad(out, -1, "", "unexpected text after the JSON value (at byte %ld)", (long)(end - json));
         goto done;
     }
     if (cJSON_IsArray(root)) {

@@ -31,7 +31,8 @@ int netacl_parse(const char *list, netacl *out, char *err, size_t errlen) {
     if (!list) return 0;
     const char *p = list;
     while (*p) {
-        while (*p == ',' || isspace((unsigned char)*p)) p++;
+        while (*p == ',' || isspace((unsigned char)*p))
+            p++;
         if (!*p) break;
         size_t len = strcspn(p, ", \t");
         char entry[80];
@@ -98,9 +99,11 @@ void netacl_client(const netacl *trusted, const char *peer, const char *xff, cha
     for (;;) {
         char *comma = strrchr(buf, ',');
         char *entry = comma ? comma + 1 : buf;
-        while (isspace((unsigned char)*entry)) entry++;
+        while (isspace((unsigned char)*entry))
+            entry++;
         size_t n = strlen(entry);
-        while (n && isspace((unsigned char)entry[n - 1])) entry[--n] = '\0';
+        while (n && isspace((unsigned char)entry[n - 1]))
+            entry[--n] = '\0';
         unsigned char tmp[16];
         bool v4;
         if (!to16(entry, tmp, &v4)) return; /* garbage: keep the last trustworthy address */

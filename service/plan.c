@@ -35,9 +35,10 @@ static void dead(plan_result *out, const char *fmt, ...) {
 static bool to_marketo(const mapping *m, const event *ev, char *out_status, size_t size,
                        plan_result *out) {
     if (status_map_to_marketo(m, ev->status, out_status, size)) return true;
-    dead(out, "Salesforce campaign %s status \"%s\" has no counterpart in Marketo program %s: "
-              "add the status to the program's channel or a statusMap entry to the mapping, "
-              "then replay this dead letter",
+    dead(out,
+         "Salesforce campaign %s status \"%s\" has no counterpart in Marketo program %s: "
+         "add the status to the program's channel or a statusMap entry to the mapping, "
+         "then replay this dead letter",
          m->campaign_id, ev->status, m->program_id);
     return false;
 }
@@ -83,8 +84,7 @@ void plan_event(const event *ev, const mapping *m, const member_state *st,
         return;
     }
     snprintf(out->program_id, sizeof out->program_id, "%s", m ? m->program_id : "");
-    snprintf(out->campaign_id, sizeof out->campaign_id, "%s",
-             m ? m->campaign_id : ev->campaign_id);
+    snprintf(out->campaign_id, sizeof out->campaign_id, "%s", m ? m->campaign_id : ev->campaign_id);
 
     /* 3. Newest source time wins per member; a stale event needs no reading or translating. */
     if (st->known && event_time(ev) < st->ts) {
@@ -104,9 +104,10 @@ void plan_event(const event *ev, const mapping *m, const member_state *st,
         want_sf = true;
         sf_member = !removal;
         if (sf_member && !status_map_to_salesforce(m, ev->status, sf_status, sizeof sf_status)) {
-            dead(out, "Marketo program %s status \"%s\" has no counterpart in Salesforce campaign "
-                      "%s: add a campaign member status \"%s\" to the campaign or a statusMap "
-                      "entry to the mapping, then replay this dead letter",
+            dead(out,
+                 "Marketo program %s status \"%s\" has no counterpart in Salesforce campaign "
+                 "%s: add a campaign member status \"%s\" to the campaign or a statusMap "
+                 "entry to the mapping, then replay this dead letter",
                  m->program_id, ev->status, m->campaign_id, ev->status);
             return;
         }
@@ -116,8 +117,10 @@ void plan_event(const event *ev, const mapping *m, const member_state *st,
     } else if (is_flow_action(ev->type)) {
         if (!removal && !ev->status[0]) {
             if (ev->type == EV_CHANGE_CAMPAIGN_STATUS) {
-                dead(out, "change_campaign_status for campaign %s has no status: give the "
-                          "webhook a \"status\"", ev->campaign_id);
+                dead(out,
+                     "change_campaign_status for campaign %s has no status: give the "
+                     "webhook a \"status\"",
+                     ev->campaign_id);
                 return;
             }
             out->kind = PLAN_NEED_STATUS; /* add_to_campaign: the campaign's default status */
@@ -147,17 +150,17 @@ void plan_event(const event *ev, const mapping *m, const member_state *st,
     /* The marks count even without a record: a worker may have died between its write and
      * recording it. A write in the event's own millisecond may have landed after it as well
      * (chaos: our late "Attended" and the user's Marketo removal, both at 20:14:37.583). */
-    int64_t mk_w = st->mkto_written_ms > st->mkto_pending_ms ? st->mkto_written_ms
-                                                              : st->mkto_pending_ms;
+    int64_t mk_w =
+        st->mkto_written_ms > st->mkto_pending_ms ? st->mkto_written_ms : st->mkto_pending_ms;
     int64_t sf_w = st->sf_written_ms > st->sf_pending_ms ? st->sf_written_ms : st->sf_pending_ms;
     if (ev->source == SRC_MARKETO && is_program_event(ev->type) && t <= mk_w) want_mk = true;
     if (ev->source == SRC_SALESFORCE && t <= sf_w) want_sf = true;
 
     /* 5. Nothing to write when every side already is as wanted. */
-    bool sf_needed = want_sf && !same_side(sf_member, sf_status, st->known && st->sf_member,
-                                           st->sf_status);
-    bool mk_needed = want_mk && !same_side(mk_member, mk_status, st->known && st->mkto_member,
-                                           st->mkto_status);
+    bool sf_needed =
+        want_sf && !same_side(sf_member, sf_status, st->known && st->sf_member, st->sf_status);
+    bool mk_needed =
+        want_mk && !same_side(mk_member, mk_status, st->known && st->mkto_member, st->mkto_status);
     /* A first sight has nothing recorded to compare with: apply it. */
     if (!st->known) {
         sf_needed = want_sf;
@@ -217,7 +220,7 @@ bool plan_superseded_by_salesforce(const event *ev, const member_state *st, int6
     if (modified_ms <= event_time(ev)) return false;
     if (integration_user_id && *integration_user_id)
         return !modified_by || strncmp(modified_by, integration_user_id, 15) != 0;
-    int64_t ours_until = st->sf_written_ms > st->sf_pending_ms ? st->sf_written_ms
-                                                                : st->sf_pending_ms;
+    int64_t ours_until =
+        st->sf_written_ms > st->sf_pending_ms ? st->sf_written_ms : st->sf_pending_ms;
     return modified_ms > ours_until;
 }

@@ -20,11 +20,11 @@
 #include <time.h>
 #include <unistd.h>
 
-#define TICK_MS 500
-#define DELETED_MIN_WINDOW_MS 61000 /* Salesforce wants start and end a minute apart */
+#define TICK_MS                 500
+#define DELETED_MIN_WINDOW_MS   61000 /* Salesforce wants start and end a minute apart */
 #define DELETED_FIRST_WINDOW_MS (2 * 60000)
-#define PROGRAM_DEFER_MAX 12        /* times a periodic copy yields to waiting events */
-#define DELETED_BATCH 100
+#define PROGRAM_DEFER_MAX       12 /* times a periodic copy yields to waiting events */
+#define DELETED_BATCH           100
 
 struct poller {
     const struct config *cfg;
@@ -72,13 +72,12 @@ static void poll_deleted(poller *p) {
     if (now - start < DELETED_MIN_WINDOW_MS) return;
     iso_seconds(now, end_s, sizeof end_s);
     char path[256];
-    snprintf(path, sizeof path, "sobjects/CampaignMember/deleted/?start=%s&end=%s", start_s,
-             end_s);
+    snprintf(path, sizeof path, "sobjects/CampaignMember/deleted/?start=%s&end=%s", start_s, end_s);
     cJSON *res = NULL;
     sf_error e;
     if (sf_call(p->c->sf, "GET", path, NULL, &res, &e) != 0) {
-        LOG_KV(LOG_WARN, "poller: reading deleted CampaignMembers failed", "code", e.code,
-               "error", e.message);
+        LOG_KV(LOG_WARN, "poller: reading deleted CampaignMembers failed", "code", e.code, "error",
+               e.message);
         return;
     }
     const cJSON *recs = cJSON_GetObjectItemCaseSensitive(res, "deletedRecords");
@@ -123,13 +122,15 @@ static void poll_deleted(poller *p) {
         snprintf(ev->email, sizeof ev->email, "%s", st.email);
         if (++n == DELETED_BATCH) {
             if (store_enqueue(p->st, evs, n, added, err, sizeof err) != 0) ok = false;
-            for (size_t i = 0; ok && i < n; i++) queued += added[i];
+            for (size_t i = 0; ok && i < n; i++)
+                queued += added[i];
             n = 0;
         }
     }
     if (ok && n) {
         if (store_enqueue(p->st, evs, n, added, err, sizeof err) != 0) ok = false;
-        for (size_t i = 0; ok && i < n; i++) queued += added[i];
+        for (size_t i = 0; ok && i < n; i++)
+            queued += added[i];
     }
     free(evs);
     /* The next window starts where Salesforce says this one ended. */

@@ -11,9 +11,9 @@
 #include <string.h>
 #include <strings.h>
 
-#define DETAILS_MAX 1000
+#define DETAILS_MAX    1000
 #define LEADS_PER_CALL 300
-#define QUEUE_BATCH 100
+#define QUEUE_BATCH    100
 
 /* One person as seen on both sides. */
 typedef struct {
@@ -62,7 +62,8 @@ static person *by_email(people *ps, const char *email) {
 
 static void lower_copy(char *dst, size_t size, const char *src) {
     size_t i = 0;
-    for (; src && src[i] && i + 1 < size; i++) dst[i] = (char)tolower((unsigned char)src[i]);
+    for (; src && src[i] && i + 1 < size; i++)
+        dst[i] = (char)tolower((unsigned char)src[i]);
     dst[i] = '\0';
 }
 
@@ -76,8 +77,8 @@ static int read_marketo(crm *c, const mapping *m, people *ps, char *err, size_t 
     cJSON *prog = NULL;
     mk_error e;
     if (mkto_get_program(c->mk, m->program_id, &prog, &e) != 0) {
-        snprintf(err, errlen, "Marketo: reading program %s failed: %s %s", m->program_id,
-                 e.code, e.message);
+        snprintf(err, errlen, "Marketo: reading program %s failed: %s %s", m->program_id, e.code,
+                 e.message);
         return -1;
     }
     if (!prog) {
@@ -99,8 +100,8 @@ static int read_marketo(crm *c, const mapping *m, people *ps, char *err, size_t 
         char token[1024] = "";
         do {
             cJSON *page = NULL;
-            if (mkto_members_page(c->mk, m->program_id, names[s], token, sizeof token, &page,
-                                  &e) != 0) {
+            if (mkto_members_page(c->mk, m->program_id, names[s], token, sizeof token, &page, &e) !=
+                0) {
                 snprintf(err, errlen, "Marketo: members of program %s: %s %s", m->program_id,
                          e.code, e.message);
                 rc = -1;
@@ -120,17 +121,19 @@ static int read_marketo(crm *c, const mapping *m, people *ps, char *err, size_t 
             cJSON_Delete(page);
         } while (token[0]);
     }
-    for (size_t i = 0; i < nn; i++) free(names[i]);
+    for (size_t i = 0; i < nn; i++)
+        free(names[i]);
     free(names);
     if (rc) return rc;
     /* Emails and names, 300 leads a call. */
     for (size_t start = 0; start < ps->n; start += LEADS_PER_CALL) {
         const char *ids[LEADS_PER_CALL];
         size_t k = 0;
-        for (size_t i = start; i < ps->n && k < LEADS_PER_CALL; i++) ids[k++] = ps->p[i].lead;
+        for (size_t i = start; i < ps->n && k < LEADS_PER_CALL; i++)
+            ids[k++] = ps->p[i].lead;
         cJSON *leads = NULL;
-        if (mkto_leads_by(c->mk, "id", ids, k, "id,email,firstName,lastName,company", &leads,
-                          &e) != 0) {
+        if (mkto_leads_by(c->mk, "id", ids, k, "id,email,firstName,lastName,company", &leads, &e) !=
+            0) {
             snprintf(err, errlen, "Marketo: leads: %s %s", e.code, e.message);
             return -1;
         }
@@ -159,8 +162,8 @@ static int read_salesforce(crm *c, store *st, const mapping *m, people *ps, char
     cJSON *recs = NULL;
     sf_error e;
     if (sf_query(c->sf, soql, &recs, &e) != 0) {
-        snprintf(err, errlen, "Salesforce: members of campaign %s: %s: %s", m->campaign_id,
-                 e.code, e.message);
+        snprintf(err, errlen, "Salesforce: members of campaign %s: %s: %s", m->campaign_id, e.code,
+                 e.message);
         cJSON_Delete(recs);
         return -1;
     }
@@ -178,7 +181,8 @@ static int read_salesforce(crm *c, store *st, const mapping *m, people *ps, char
         if (!p->lead[0] && lead[0]) snprintf(p->lead, sizeof p->lead, "%s", lead);
         if (!p->first[0]) snprintf(p->first, sizeof p->first, "%s", str(r, "FirstName"));
         if (!p->last[0]) snprintf(p->last, sizeof p->last, "%s", str(r, "LastName"));
-        if (!p->company[0]) snprintf(p->company, sizeof p->company, "%s", str(r, "CompanyOrAccount"));
+        if (!p->company[0])
+            snprintf(p->company, sizeof p->company, "%s", str(r, "CompanyOrAccount"));
         p->in_sf = true;
         snprintf(p->cm_id, sizeof p->cm_id, "%s", str(r, "Id"));
         snprintf(p->sf_person, sizeof p->sf_person, "%s", who);
@@ -198,7 +202,8 @@ static void correction(const mapping *m, const person *p, const member_state *re
     snprintf(ev->first_name, sizeof ev->first_name, "%s", p->first);
     snprintf(ev->last_name, sizeof ev->last_name, "%s", p->last);
     snprintf(ev->company, sizeof ev->company, "%s", p->company);
-    snprintf(ev->mkto_lead_id, sizeof ev->mkto_lead_id, "%s", p->lead[0] ? p->lead : rec->mkto_lead);
+    snprintf(ev->mkto_lead_id, sizeof ev->mkto_lead_id, "%s",
+             p->lead[0] ? p->lead : rec->mkto_lead);
     int64_t t = from_mk ? p->mk_ts : p->sf_ts;
     if (!t) t = now;
     /* The decision is made here; an event no newer than the record would be dropped. */
@@ -222,8 +227,7 @@ static void correction(const mapping *m, const person *p, const member_state *re
         else
             snprintf(ev->sf_lead_id, sizeof ev->sf_lead_id, "%s", who);
         if (p->in_sf) snprintf(ev->status, sizeof ev->status, "%s", p->sf_status);
-        snprintf(ev->id, sizeof ev->id, "rec:%.18s:%.18s:%lld", m->campaign_id, who,
-                 (long long)t);
+        snprintf(ev->id, sizeof ev->id, "rec:%.18s:%.18s:%lld", m->campaign_id, who, (long long)t);
     }
 }
 
@@ -239,16 +243,18 @@ char *reconcile_mapping(crm *c, store *st, const mapping *m, char *err, size_t e
         snprintf(err, errlen, "out of memory");
         goto done;
     }
-    if (read_marketo(c, m, &ps, err, errlen) != 0 || read_salesforce(c, st, m, &ps, err, errlen) != 0)
+    if (read_marketo(c, m, &ps, err, errlen) != 0 ||
+        read_salesforce(c, st, m, &ps, err, errlen) != 0)
         goto done;
     int64_t now = event_now_ms();
     for (size_t i = 0; i < ps.n; i++) {
         person *p = &ps.p[i];
         compared++;
         char want_sf[STATUS_LABEL_MAX] = "";
-        bool mapped = p->in_mk && status_map_to_salesforce(m, p->mk_status, want_sf, sizeof want_sf);
+        bool mapped =
+            p->in_mk && status_map_to_salesforce(m, p->mk_status, want_sf, sizeof want_sf);
         if (p->in_mk && p->in_sf && mapped && strcmp(want_sf, p->sf_status) == 0) continue;
-        const char *kind = !p->in_sf ? "missing_in_salesforce"
+        const char *kind = !p->in_sf   ? "missing_in_salesforce"
                            : !p->in_mk ? "missing_in_marketo"
                                        : "status_differs";
         differences++;
@@ -278,35 +284,41 @@ char *reconcile_mapping(crm *c, store *st, const mapping *m, char *err, size_t e
         if (winner == 1 && !p->in_mk && !lead[0]) winner = 2;
         char action[300];
         if (winner == 1)
-            snprintf(action, sizeof action, p->in_mk ? "Salesforce set to Marketo's \"%s\""
-                                                     : "removed from Salesforce%s",
+            snprintf(action, sizeof action,
+                     p->in_mk ? "Salesforce set to Marketo's \"%s\"" : "removed from Salesforce%s",
                      p->in_mk ? p->mk_status : "");
         else if (winner == 2)
-            snprintf(action, sizeof action, p->in_sf ? "Marketo set to Salesforce's \"%s\""
-                                                     : "removed from Marketo%s",
+            snprintf(action, sizeof action,
+                     p->in_sf ? "Marketo set to Salesforce's \"%s\"" : "removed from Marketo%s",
                      p->in_sf ? p->sf_status : "");
         else
-            snprintf(action, sizeof action, "none: neither side changed since recorded (e.g. a "
-                                            "backward move Marketo keeps)");
-        if (winner && (winner == 1 ? p->email[0] || lead[0] : p->email[0] || p->sf_person[0] ||
-                                                                  rec.sf_person[0])) {
+            snprintf(action, sizeof action,
+                     "none: neither side changed since recorded (e.g. a "
+                     "backward move Marketo keeps)");
+        if (winner && (winner == 1 ? p->email[0] || lead[0]
+                                   : p->email[0] || p->sf_person[0] || rec.sf_person[0])) {
             correction(m, p, &rec, winner == 1, now, &queue[nq++]);
             if (nq == QUEUE_BATCH) {
                 if (store_enqueue(st, queue, nq, added, e2, sizeof e2) != 0) {
                     snprintf(err, errlen, "Redis: %s", e2);
                     goto done;
                 }
-                for (size_t k = 0; k < nq; k++) queued += added[k];
+                for (size_t k = 0; k < nq; k++)
+                    queued += added[k];
                 nq = 0;
             }
         }
         if (cJSON_GetArraySize(details) < DETAILS_MAX) {
             cJSON *d = cJSON_CreateObject();
             cJSON_AddStringToObject(d, "email", p->email);
-            if (p->in_mk) cJSON_AddStringToObject(d, "marketo", p->mk_status);
-            else cJSON_AddNullToObject(d, "marketo");
-            if (p->in_sf) cJSON_AddStringToObject(d, "salesforce", p->sf_status);
-            else cJSON_AddNullToObject(d, "salesforce");
+            if (p->in_mk)
+                cJSON_AddStringToObject(d, "marketo", p->mk_status);
+            else
+                cJSON_AddNullToObject(d, "marketo");
+            if (p->in_sf)
+                cJSON_AddStringToObject(d, "salesforce", p->sf_status);
+            else
+                cJSON_AddNullToObject(d, "salesforce");
             cJSON_AddStringToObject(d, "action", action);
             cJSON_AddItemToArray(details, d);
         }
@@ -317,7 +329,8 @@ char *reconcile_mapping(crm *c, store *st, const mapping *m, char *err, size_t e
             snprintf(err, errlen, "Redis: %s", e2);
             goto done;
         }
-        for (size_t k = 0; k < nq; k++) queued += added[k];
+        for (size_t k = 0; k < nq; k++)
+            queued += added[k];
     }
     cJSON *o = cJSON_CreateObject();
     cJSON_AddStringToObject(o, "programId", m->program_id);

@@ -17,7 +17,7 @@
 #include <string.h>
 
 #define LIMIT_DEFAULT 100
-#define LIMIT_MAX 1000
+#define LIMIT_MAX     1000
 
 /* Checks the bearer token; answers and returns false when the request may not go on. */
 static bool authorized(http_request *req, const struct config *cfg) {
@@ -122,9 +122,11 @@ static void put_mapping(http_request *req, void *ud) {
     char missing[200];
     if (m.enabled && !crm_configured(cfg, missing, sizeof missing)) {
         check = "pending";
-        snprintf(check_msg, sizeof check_msg, "this process has no CRM credentials (%s) to "
-                                              "compare the statuses; GET .../validation from a "
-                                              "process that has them", missing);
+        snprintf(check_msg, sizeof check_msg,
+                 "this process has no CRM credentials (%s) to "
+                 "compare the statuses; GET .../validation from a "
+                 "process that has them",
+                 missing);
     } else if (m.enabled) {
         crm *c = crm_thread(cfg);
         rep = calloc(1, sizeof *rep);
@@ -145,8 +147,9 @@ static void put_mapping(http_request *req, void *ud) {
             cJSON *o = cJSON_CreateObject();
             cJSON_AddStringToObject(o, "error", "incompatible_statuses");
             char msg[800];
-            snprintf(msg, sizeof msg, "statuses without a counterpart: %s; add them on the "
-                                      "other side or to statusMap, or send \"force\": true",
+            snprintf(msg, sizeof msg,
+                     "statuses without a counterpart: %s; add them on the "
+                     "other side or to statusMap, or send \"force\": true",
                      names);
             cJSON_AddStringToObject(o, "message", msg);
             char *js = checks_report_json(&m, rep);
@@ -178,12 +181,13 @@ static void put_mapping(http_request *req, void *ud) {
         free(rep);
         http_reply_error(req, 409, "conflict",
                          "campaign %s is already mapped to program %s; a campaign maps to one "
-                         "program: delete that mapping first", m.campaign_id, other);
+                         "program: delete that mapping first",
+                         m.campaign_id, other);
         return;
     }
     LOG_KV(LOG_INFO, rc == 1 ? "mapping created" : "mapping replaced", "program_id", pid,
-           "campaign_id", m.campaign_id, "enabled", m.enabled ? "true" : "false",
-           "status_check", check);
+           "campaign_id", m.campaign_id, "enabled", m.enabled ? "true" : "false", "status_check",
+           check);
     if (m.enabled) {
         store_unpark(st, pid, err, sizeof err);
         /* F2/F3: copy the program's channel and costs now, not at the next poll. */
@@ -208,8 +212,7 @@ static void put_mapping(http_request *req, void *ud) {
 /* The preamble of the endpoints that ask both CRMs about one mapping: token, Redis, the
  * mapping ({programId}), and this process's CRM clients. Answers and returns NULL when the
  * request cannot go on. */
-static crm *mapping_and_crm(http_request *req, const struct config *cfg, mapping *m,
-                            store **st) {
+static crm *mapping_and_crm(http_request *req, const struct config *cfg, mapping *m, store **st) {
     if (!authorized(req, cfg) || !(*st = redis_or_503(req))) return NULL;
     const char *pid = http_req_param(req, "programId");
     char err[STORE_ERR_MAX], missing[200];
@@ -310,21 +313,24 @@ static void list_mappings(http_request *req, void *ud) {
         return;
     }
     const char *cursor = http_req_query(req, "cursor");
-    if (cursor && (!*cursor || strspn(cursor, "0123456789") != strlen(cursor) || strlen(cursor) > 15)) {
+    if (cursor &&
+        (!*cursor || strspn(cursor, "0123456789") != strlen(cursor) || strlen(cursor) > 15)) {
         free(ms);
-        http_reply_error(req, 400, "invalid_parameter", "cursor must be the \"next\" value of a "
-                                                        "previous page (a program id)");
+        http_reply_error(req, 400, "invalid_parameter",
+                         "cursor must be the \"next\" value of a "
+                         "previous page (a program id)");
         return;
     }
-    long n = store_mapping_list(st, cursor ? cursor : "", limit, ms, next, sizeof next, err,
-                                sizeof err);
+    long n =
+        store_mapping_list(st, cursor ? cursor : "", limit, ms, next, sizeof next, err, sizeof err);
     if (n < 0) {
         free(ms);
         unavailable(req, err);
         return;
     }
     cJSON *items = cJSON_CreateArray();
-    for (long i = 0; i < n; i++) cJSON_AddItemToArray(items, mapping_object(&ms[i]));
+    for (long i = 0; i < n; i++)
+        cJSON_AddItemToArray(items, mapping_object(&ms[i]));
     free(ms);
     list_page(req, items, next);
 }
@@ -357,12 +363,14 @@ static void put_sync(http_request *req, void *ud) {
     const char *body = http_req_body(req, &len);
     const char *end = NULL;
     cJSON *o = cJSON_ParseWithLengthOpts(body, len, &end, 0);
-    while (o && end && (size_t)(end - body) < len && strchr(" \t\r\n", *end)) end++;
+    while (o && end && (size_t)(end - body) < len && strchr(" \t\r\n", *end))
+        end++;
     const cJSON *en = cJSON_GetObjectItemCaseSensitive(o, "enabled");
     if (!cJSON_IsBool(en) || (end && (size_t)(end - body) < len && *end)) {
         cJSON_Delete(o);
-        http_reply_error(req, 400, "invalid_field", "the body must be {\"enabled\": true} or "
-                                                    "{\"enabled\": false}");
+        http_reply_error(req, 400, "invalid_field",
+                         "the body must be {\"enabled\": true} or "
+                         "{\"enabled\": false}");
         return;
     }
     bool enabled = cJSON_IsTrue(en);
@@ -389,8 +397,8 @@ static void list_dead(http_request *req, void *ud) {
     if (!st) return;
     char next[64], err[STORE_ERR_MAX];
     const char *cursor = http_req_query(req, "cursor");
-    char *items = store_dead_list(st, cursor ? cursor : "", limit, next, sizeof next, err,
-                                  sizeof err);
+    char *items =
+        store_dead_list(st, cursor ? cursor : "", limit, next, sizeof next, err, sizeof err);
     if (!items) {
         if (errno == EINVAL)
             http_reply_error(req, 400, "invalid_parameter", "%s", err);
@@ -466,8 +474,9 @@ static void campaign_members(http_request *req, void *ud) {
     const char *cid = http_req_param(req, "campaignId");
     const char *cursor = http_req_query(req, "cursor");
     if (cursor && strspn(cursor, "0123456789") != strlen(cursor)) {
-        http_reply_error(req, 400, "invalid_parameter", "cursor must be the \"next\" value of a "
-                                                        "previous page");
+        http_reply_error(req, 400, "invalid_parameter",
+                         "cursor must be the \"next\" value of a "
+                         "previous page");
         return;
     }
     store *st = redis_or_503(req);
@@ -558,13 +567,14 @@ static void audit_log(http_request *req, void *ud) {
     const char *cursor = http_req_query(req, "cursor");
     /* A stream entry id: <ms> or <ms>-<seq>, each a 64-bit number, above 0-0. */
     if (cursor && *cursor && !valid_entry_id(cursor)) {
-        http_reply_error(req, 400, "invalid_parameter", "cursor must be the \"next\" value of a "
-                                                        "previous page");
+        http_reply_error(req, 400, "invalid_parameter",
+                         "cursor must be the \"next\" value of a "
+                         "previous page");
         return;
     }
     char next[48], err[STORE_ERR_MAX];
-    char *items = store_audit_list(st, pid ? pid : "", cid ? cid : "", cursor ? cursor : "",
-                                   limit, next, sizeof next, err, sizeof err);
+    char *items = store_audit_list(st, pid ? pid : "", cid ? cid : "", cursor ? cursor : "", limit,
+                                   next, sizeof next, err, sizeof err);
     if (!items) {
         unavailable(req, err);
         return;

@@ -9,7 +9,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#define MAX_CHECKS 8
+#define MAX_CHECKS            8
 #define READY_PING_TIMEOUT_MS 500
 
 static struct {
@@ -98,7 +98,9 @@ static void collect_queue(void *ud) {
     metrics_set(M_QUEUE_OLDEST_AGE, age);
 }
 
-void routes_health_init(void) { metrics_on_collect(collect_queue, NULL); }
+void routes_health_init(void) {
+    metrics_on_collect(collect_queue, NULL);
+}
 
 void routes_health_shutdown(void) {
     metrics_remove_collect(collect_queue, NULL);

@@ -59,7 +59,9 @@ static void pending_free(pending *pd, bool owned) {
     if (owned) free(pd);
 }
 
-static void pending_release(void *pd) { pending_free(pd, true); }
+static void pending_release(void *pd) {
+    pending_free(pd, true);
+}
 
 static void pending_done(commit_job *job, void *ud) {
     (void)job;
@@ -71,8 +73,8 @@ static void pending_done(commit_job *job, void *ud) {
 static void defer_store(http_request *req, const webhooks_ctx *ctx, pending p) {
     const event *evs = p.is_sf ? p.res.sf.events : p.res.mkto.events;
     size_t n = p.is_sf ? p.res.sf.nevents : p.res.mkto.nevents;
-    p.job = (commit_job){.evs = evs, .n = n, .added = calloc(n, sizeof(bool)),
-                         .done = pending_done, .ud = req};
+    p.job = (commit_job){
+        .evs = evs, .n = n, .added = calloc(n, sizeof(bool)), .done = pending_done, .ud = req};
     pending *pd = p.job.added ? malloc(sizeof *pd) : NULL;
     if (!pd) {
         pending_free(&p, false);
@@ -248,8 +250,8 @@ static void marketo_stored(http_request *req, const webhooks_ctx *ctx, const pen
     for (size_t i = 0; i < res->nevents; i++) {
         n_added += pd->job.added[i];
         if (log_enabled(LOG_DEBUG))
-            LOG_KV(LOG_DEBUG, pd->job.added[i] ? "marketo: queued" : "marketo: duplicate", "event_id",
-                   res->events[i].id);
+            LOG_KV(LOG_DEBUG, pd->job.added[i] ? "marketo: queued" : "marketo: duplicate",
+                   "event_id", res->events[i].id);
     }
     count("marketo", "accepted", n_added);
     count("marketo", "duplicate", res->nevents - n_added);

@@ -32,7 +32,8 @@ sf_client *sf_client_new(const struct config *cfg) {
     }
     snprintf(c->login_url, sizeof c->login_url, "%s", cfg->sf_login_url ? cfg->sf_login_url : "");
     size_t n = strlen(c->login_url);
-    while (n && c->login_url[n - 1] == '/') c->login_url[--n] = '\0';
+    while (n && c->login_url[n - 1] == '/')
+        c->login_url[--n] = '\0';
     snprintf(c->client_id, sizeof c->client_id, "%s", cfg->sf_client_id ? cfg->sf_client_id : "");
     snprintf(c->client_secret, sizeof c->client_secret, "%s",
              cfg->sf_client_secret ? cfg->sf_client_secret : "");
@@ -57,7 +58,9 @@ static void set_err(sf_error *e, sf_outcome o, long status, const char *code, co
 /* The last usage share seen, in millionths (atomic: every worker thread's client sets it). */
 static _Atomic long api_share_ppm;
 
-double sf_api_usage_share(void) { return (double)atomic_load(&api_share_ppm) / 1e6; }
+double sf_api_usage_share(void) {
+    return (double)atomic_load(&api_share_ppm) / 1e6;
+}
 
 /* Sforce-Limit-Info: api-usage=18/5000[; per-app-api-usage=...] */
 static void export_limits(const char *v) {
@@ -88,8 +91,7 @@ int sf_authenticate(sf_client *c, sf_error *err) {
         set_err(err, SF_RETRY, 0, "internal", "out of memory");
         goto out;
     }
-    snprintf(body, blen, "grant_type=client_credentials&client_id=%s&client_secret=%s", id,
-             secret);
+    snprintf(body, blen, "grant_type=client_credentials&client_id=%s&client_secret=%s", id, secret);
     snprintf(url, sizeof url, "%s/services/oauth2/token", c->login_url);
     const char *hdr[] = {"Content-Type: application/x-www-form-urlencoded",
                          "Accept: application/json", NULL};
@@ -108,9 +110,10 @@ int sf_authenticate(sf_client *c, sf_error *err) {
         const cJSON *e = cJSON_GetObjectItemCaseSensitive(o, "error");
         const cJSON *d = cJSON_GetObjectItemCaseSensitive(o, "error_description");
         char msg[400];
-        snprintf(msg, sizeof msg, "Salesforce refused the client credentials at %.200s: %.80s%s%.100s",
-                 url, cJSON_IsString(e) ? e->valuestring : "HTTP error",
-                 cJSON_IsString(d) ? ": " : "", cJSON_IsString(d) ? d->valuestring : "");
+        snprintf(msg, sizeof msg,
+                 "Salesforce refused the client credentials at %.200s: %.80s%s%.100s", url,
+                 cJSON_IsString(e) ? e->valuestring : "HTTP error", cJSON_IsString(d) ? ": " : "",
+                 cJSON_IsString(d) ? d->valuestring : "");
         /* Credentials are fixed by an operator, not by the event: retry, never drop. */
         set_err(err, SF_RETRY, res.status, cJSON_IsString(e) ? e->valuestring : "auth", msg);
     }
@@ -150,11 +153,11 @@ int sf_call(sf_client *c, const char *method, const char *path, const char *body
         else
             snprintf(url, URL_MAX, "%s/services/data/%s/%s", c->instance, c->version, path);
         snprintf(auth, sizeof auth, "Authorization: Bearer %s", c->token);
-        const char *hdr[] = {auth, "Accept: application/json",
-                             "Content-Type: application/json", NULL};
+        const char *hdr[] = {auth, "Accept: application/json", "Content-Type: application/json",
+                             NULL};
         http_result res;
-        int rc = http_client_request(c->http, method, url, hdr, body, body ? strlen(body) : 0,
-                                     &res);
+        int rc =
+            http_client_request(c->http, method, url, hdr, body, body ? strlen(body) : 0, &res);
         free(url);
         if (res.limit_info[0]) export_limits(res.limit_info);
         err->retry_after_ms = http_retry_after_ms(res.retry_after);
@@ -247,8 +250,9 @@ static int expect_results(int rc, cJSON **results, sf_error *err) {
     if (rc == 0 && !cJSON_IsArray(*results)) {
         cJSON_Delete(*results);
         *results = NULL;
-        set_err(err, SF_RETRY, 200, "unexpected", "sObject Collections answered without a "
-                                                  "result array");
+        set_err(err, SF_RETRY, 200, "unexpected",
+                "sObject Collections answered without a "
+                "result array");
         return -1;
     }
     return rc;

@@ -18,5 +18,6 @@ bool secure_equals(const char *presented, const char *expected) {
 void secure_sha256_hex(const void *data, size_t len, char out[65]) {
     unsigned char d[SHA256_DIGEST_LENGTH];
     SHA256(data, len, d);
-    for (int i = 0; i < SHA256_DIGEST_LENGTH; i++) snprintf(out + 2 * i, 3, "%02x", d[i]);
+    for (int i = 0; i < SHA256_DIGEST_LENGTH; i++)
+        snprintf(out + 2 * i, 3, "%02x", d[i]);
 }

@@ -33,14 +33,18 @@ static void silent(void *ctx, const char *msg, ...) {
 /* Each thread keeps its parser context: creating one (buffers, name dictionary) cost as much
  * as parsing a one-notification message. A context is replaced after CTXT_USES parses or
  * once its dictionary holds CTXT_DICT_MAX names, so hostile names cannot grow it for good. */
-#define CTXT_USES 1000
+#define CTXT_USES     1000
 #define CTXT_DICT_MAX 4096
 static pthread_key_t ctxt_key;
 static _Thread_local int ctxt_uses;
 
-static void ctxt_free(void *pc) { xmlFreeParserCtxt(pc); }
+static void ctxt_free(void *pc) {
+    xmlFreeParserCtxt(pc);
+}
 
-static void ctxt_key_create(void) { pthread_key_create(&ctxt_key, ctxt_free); }
+static void ctxt_key_create(void) {
+    pthread_key_create(&ctxt_key, ctxt_free);
+}
 
 /* A DTD is refused as soon as the parser meets it, before any entity is declared. */
 static void refuse_dtd(void *ctx, const xmlChar *name, const xmlChar *ext, const xmlChar *sys);
@@ -84,9 +88,9 @@ char *sf_outbound_fault(int status, const char *code, const char *message,
                         const char **content_type, size_t *len) {
     (void)code;
     xmlChar *esc = xmlEncodeSpecialChars(NULL, (const xmlChar *)message);
-#define FAULT_FMT                                                                          \
-    "<soapenv:Envelope xmlns:soapenv=\"http://schemas.xmlsoap.org/soap/envelope/\">"          \
-    "<soapenv:Body><soapenv:Fault><faultcode>soapenv:%s</faultcode>"                           \
+#define FAULT_FMT                                                                                  \
+    "<soapenv:Envelope xmlns:soapenv=\"http://schemas.xmlsoap.org/soap/envelope/\">"               \
+    "<soapenv:Body><soapenv:Fault><faultcode>soapenv:%s</faultcode>"                               \
     "<faultstring>%s</faultstring></soapenv:Fault></soapenv:Body></soapenv:Envelope>"
     const char *who = status >= 500 ? "Server" : "Client";
     const char *text = esc ? (const char *)esc : "error";
@@ -134,7 +138,7 @@ static const struct {
     {"CompanyOrAccount", offsetof(event, company), EV_TEXT_MAX, false},
     {"LastModifiedById", offsetof(event, modified_by), EV_SFID_MAX, true},
 };
-#define NFIELDS (sizeof member_fields / sizeof member_fields[0])
+#define NFIELDS    (sizeof member_fields / sizeof member_fields[0])
 #define FIELD_DATE ((int)NFIELDS) /* LastModifiedDate */
 
 /* One Notification as read: its Id, and its (last) sObject. */
@@ -158,30 +162,32 @@ typedef struct {
 
 typedef struct {
     bool *saw_dtd;
-    int depth;          /* of the element being read; the root is 0 */
+    int depth; /* of the element being read; the root is 0 */
     bool root_seen, root_ok;
-    bool in_body;       /* inside the last Body seen so far (depth 1) */
-    bool body_first;    /* the Body's first element child was seen */
-    bool body_ok;       /* ... and it is notifications in the Outbound namespace */
-    bool in_notifs;     /* inside that notifications element (depth 2) */
+    bool in_body;    /* inside the last Body seen so far (depth 1) */
+    bool body_first; /* the Body's first element child was seen */
+    bool body_ok;    /* ... and it is notifications in the Outbound namespace */
+    bool in_notifs;  /* inside that notifications element (depth 2) */
     bool org_seen;
     char org[64];
     bool org_too_long;
-    size_t count;       /* Notification elements */
-    notif *notifs;      /* the first SF_OUTBOUND_MAX_NOTIFICATIONS of them */
+    size_t count;  /* Notification elements */
+    notif *notifs; /* the first SF_OUTBOUND_MAX_NOTIFICATIONS of them */
     size_t notifs_cap;
-    notif *cur;         /* the Notification being read (NULL past the limit) */
-    bool in_so;         /* inside cur's sObject (depth 4) */
+    notif *cur; /* the Notification being read (NULL past the limit) */
+    bool in_so; /* inside cur's sObject (depth 4) */
     int text_kind, text_depth, text_field;
     char *text;
     size_t text_len, text_cap;
     bool oom;
     ns_decl *ns;
-    int *ns_mark;       /* per depth: the ns count before the element's declarations */
+    int *ns_mark; /* per depth: the ns count before the element's declarations */
     size_t nns, ns_cap, mark_cap;
 } sax_state;
 
-static bool same(const xmlChar *a, const char *b) { return a && strcmp((const char *)a, b) == 0; }
+static bool same(const xmlChar *a, const char *b) {
+    return a && strcmp((const char *)a, b) == 0;
+}
 
 static void text_start(sax_state *st, int kind, int field) {
     st->text_kind = kind;
@@ -195,8 +201,10 @@ static const char *text_end(sax_state *st) {
     st->text_kind = TEXT_NONE;
     if (!st->text) return "";
     size_t a = 0, len = st->text_len;
-    while (a < len && isspace((unsigned char)st->text[a])) a++;
-    while (len > a && isspace((unsigned char)st->text[len - 1])) len--;
+    while (a < len && isspace((unsigned char)st->text[a]))
+        a++;
+    while (len > a && isspace((unsigned char)st->text[len - 1]))
+        len--;
     st->text[len] = '\0';
     return st->text + a;
 }
@@ -206,7 +214,8 @@ static const char *text_end(sax_state *st) {
 static void *reserve(void *p, size_t *cap, size_t need, size_t elem, size_t first) {
     if (p && need <= *cap) return p;
     size_t n = *cap ? *cap : first;
-    while (n < need) n *= 2;
+    while (n < need)
+        n *= 2;
     void *q = realloc(p, n * elem);
     if (q) *cap = n;
     return q;
@@ -414,13 +423,15 @@ static void on_end(void *ctx, const xmlChar *local, const xmlChar *prefix, const
 static void judge(sax_state *st, const char *expected_org, int64_t received_ms,
                   sf_outbound_result *out) {
     if (!st->root_ok) {
-        reject(out, 400, "not a SOAP 1.1 Envelope; this endpoint takes Salesforce Outbound "
-                         "Messages");
+        reject(out, 400,
+               "not a SOAP 1.1 Envelope; this endpoint takes Salesforce Outbound "
+               "Messages");
         return;
     }
     if (!st->body_ok) {
-        reject(out, 400, "not a Salesforce Outbound Message: the SOAP Body holds no "
-                         "notifications element in " SF_OUTBOUND_NS);
+        reject(out, 400,
+               "not a Salesforce Outbound Message: the SOAP Body holds no "
+               "notifications element in " SF_OUTBOUND_NS);
         return;
     }
     if (!st->org_seen || !st->org[0]) {
@@ -430,13 +441,14 @@ static void judge(sax_state *st, const char *expected_org, int64_t received_ms,
     if (st->org_too_long || !event_set(out->org_id, sizeof out->org_id, st->org))
         snprintf(out->org_id, sizeof out->org_id, "%.18s", st->org);
     if (strlen(out->org_id) < 15 || strncmp(out->org_id, expected_org, 15) != 0) {
-        reject(out, 403, "OrganizationId %s does not match this service's SF_ORG_ID",
-               out->org_id);
+        reject(out, 403, "OrganizationId %s does not match this service's SF_ORG_ID", out->org_id);
         return;
     }
     if (st->count == 0 || st->count > SF_OUTBOUND_MAX_NOTIFICATIONS) {
-        reject(out, 400, "an Outbound Message holds 1 to %d Notification elements, this one "
-                         "has %zu", SF_OUTBOUND_MAX_NOTIFICATIONS, st->count);
+        reject(out, 400,
+               "an Outbound Message holds 1 to %d Notification elements, this one "
+               "has %zu",
+               SF_OUTBOUND_MAX_NOTIFICATIONS, st->count);
         return;
     }
     out->events = calloc(st->count, sizeof *out->events);
@@ -457,37 +469,41 @@ static void judge(sax_state *st, const char *expected_org, int64_t received_ms,
             continue;
         }
         if (!n->type_present) {
-            reject(out, 400, "Notification %s: sObject has no xsi:type; this endpoint takes "
-                             "Outbound Messages on CampaignMember", nid);
+            reject(out, 400,
+                   "Notification %s: sObject has no xsi:type; this endpoint takes "
+                   "Outbound Messages on CampaignMember",
+                   nid);
             return;
         }
         if (!n->type_ok) {
-            reject(out, 400, "Notification %s: sObject type %.80s is not CampaignMember; point "
-                             "this endpoint at an Outbound Message on CampaignMember", nid,
-                   n->type);
+            reject(out, 400,
+                   "Notification %s: sObject type %.80s is not CampaignMember; point "
+                   "this endpoint at an Outbound Message on CampaignMember",
+                   nid, n->type);
             return;
         }
         if (n->bad_field == FIELD_DATE) {
-            reject(out, 400, "Notification %s: LastModifiedDate \"%.40s\" is not a date-time",
-                   nid, n->bad_value);
+            reject(out, 400, "Notification %s: LastModifiedDate \"%.40s\" is not a date-time", nid,
+                   n->bad_value);
             return;
         }
         if (n->bad_field >= 0) {
             reject(out, 400, "Notification %s: %s %s", nid, member_fields[n->bad_field].name,
-                   member_fields[n->bad_field].is_id
-                       ? "is not a 15- or 18-character Salesforce id"
-                       : "is too long");
+                   member_fields[n->bad_field].is_id ? "is not a 15- or 18-character Salesforce id"
+                                                     : "is too long");
             return;
         }
         event *ev = &n->ev;
-        const char *missing = !ev->member_id[0]                        ? "Id"
-                              : !ev->campaign_id[0]                    ? "CampaignId"
+        const char *missing = !ev->member_id[0]                             ? "Id"
+                              : !ev->campaign_id[0]                         ? "CampaignId"
                               : !ev->sf_lead_id[0] && !ev->sf_contact_id[0] ? "LeadId or ContactId"
-                              : !ev->status[0]                         ? "Status"
-                                                                       : NULL;
+                              : !ev->status[0]                              ? "Status"
+                                                                            : NULL;
         if (missing) {
-            reject(out, 400, "Notification %s: the CampaignMember has no %s; add it to the "
-                             "Outbound Message's fields", nid, missing);
+            reject(out, 400,
+                   "Notification %s: the CampaignMember has no %s; add it to the "
+                   "Outbound Message's fields",
+                   nid, missing);
             return;
         }
         ev->source = SRC_SALESFORCE;
@@ -546,7 +562,8 @@ void sf_outbound_parse(const char *xml, size_t len, const char *expected_org, in
             char msg[200];
             snprintf(msg, sizeof msg, "%s", e->message);
             size_t n = strlen(msg);
-            while (n && (msg[n - 1] == '\n' || msg[n - 1] == ' ')) msg[--n] = '\0';
+            while (n && (msg[n - 1] == '\n' || msg[n - 1] == ' '))
+                msg[--n] = '\0';
             reject(out, 400, "the body is not well-formed XML (line %d): %s", e->line, msg);
         } else {
             reject(out, 400, "the body is not well-formed XML");

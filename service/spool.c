@@ -16,18 +16,18 @@
 #include <time.h>
 #include <unistd.h>
 
-#define READ_CHUNK (1024 * 1024)
-#define MOVE_BATCH 500
-#define MOVER_IDLE_MS 200
+#define READ_CHUNK     (1024 * 1024)
+#define MOVE_BATCH     500
+#define MOVER_IDLE_MS  200
 #define MOVER_RETRY_MS 250
 
 struct spool {
     char dir[1024];
     int lock_fd, journal_fd, offset_fd;
-    pthread_mutex_t lock;     /* appends, offset and truncation */
-    pthread_cond_t wake;      /* an append happened, or stop */
-    off_t offset;             /* bytes of the journal already in Redis */
-    atomic_size_t pending;    /* events after offset */
+    pthread_mutex_t lock;  /* appends, offset and truncation */
+    pthread_cond_t wake;   /* an append happened, or stop */
+    off_t offset;          /* bytes of the journal already in Redis */
+    atomic_size_t pending; /* events after offset */
     bool mover_running;
     atomic_bool stop;
     pthread_t mover;
@@ -164,7 +164,8 @@ int spool_append(spool *sp, const event *evs, size_t n, char *err, size_t errlen
         if (!j) goto oom;
         size_t jl = strlen(j);
         if (len + jl + 1 > cap) {
-            while (len + jl + 1 > cap) cap *= 2;
+            while (len + jl + 1 > cap)
+                cap *= 2;
             char *nb = realloc(buf, cap);
             if (!nb) {
                 free(j);
@@ -179,8 +180,7 @@ int spool_append(spool *sp, const event *evs, size_t n, char *err, size_t errlen
     }
     pthread_mutex_lock(&sp->lock);
     if (write_all(sp->journal_fd, buf, len) != 0 || fdatasync(sp->journal_fd) != 0) {
-        snprintf(err, errlen, "cannot write the spool journal in %s: %s", sp->dir,
-                 strerror(errno));
+        snprintf(err, errlen, "cannot write the spool journal in %s: %s", sp->dir, strerror(errno));
     } else {
         atomic_fetch_add(&sp->pending, n);
         pthread_cond_signal(&sp->wake);
@@ -195,10 +195,12 @@ oom:
     return -1;
 }
 
-size_t spool_pending(spool *sp) { return sp ? atomic_load(&sp->pending) : 0; }
+size_t spool_pending(spool *sp) {
+    return sp ? atomic_load(&sp->pending) : 0;
+}
 
-long spool_drain(spool *sp, store *st, size_t max, size_t *added_out, size_t *dups_out,
-                 char *err, size_t errlen) {
+long spool_drain(spool *sp, store *st, size_t max, size_t *added_out, size_t *dups_out, char *err,
+                 size_t errlen) {
     *added_out = *dups_out = 0;
     if (atomic_load(&sp->pending) == 0) return 0;
     pthread_mutex_lock(&sp->lock);
@@ -235,7 +237,8 @@ long spool_drain(spool *sp, store *st, size_t max, size_t *added_out, size_t *du
         used = pos;
     }
     if (nev && store_enqueue(st, evs, nev, added, err, errlen) != 0) goto out;
-    for (size_t i = 0; i < nev; i++) (added[i] ? (*added_out)++ : (*dups_out)++);
+    for (size_t i = 0; i < nev; i++)
+        (added[i] ? (*added_out)++ : (*dups_out)++);
 
     pthread_mutex_lock(&sp->lock);
     sp->offset = start + (off_t)used;
@@ -247,8 +250,10 @@ long spool_drain(spool *sp, store *st, size_t max, size_t *added_out, size_t *du
         if (ftruncate(sp->journal_fd, 0) == 0) sp->offset = 0;
     }
     if (save_offset(sp, sp->offset) != 0)
-        LOGF(LOG_WARN, "spool: cannot save the journal offset: %s (events may be moved twice; "
-                       "de-duplication absorbs it)", strerror(errno));
+        LOGF(LOG_WARN,
+             "spool: cannot save the journal offset: %s (events may be moved twice; "
+             "de-duplication absorbs it)",
+             strerror(errno));
     pthread_mutex_unlock(&sp->lock);
     moved = (long)lines;
 out:
@@ -292,8 +297,10 @@ static void *mover_main(void *arg) {
         metrics_add(M_EVENTS_RECEIVED, (double)added, "marketo", "accepted");
         metrics_add(M_EVENTS_RECEIVED, (double)dups, "marketo", "duplicate");
         if (moved)
-            LOGF(LOG_INFO, "spool: moved %ld journaled events into Redis (%zu new, %zu already "
-                           "there), %zu left", moved, added, dups, spool_pending(sp));
+            LOGF(LOG_INFO,
+                 "spool: moved %ld journaled events into Redis (%zu new, %zu already "
+                 "there), %zu left",
+                 moved, added, dups, spool_pending(sp));
     }
     return NULL;
 }

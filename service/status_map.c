@@ -28,7 +28,8 @@ bool status_map_to_salesforce(const mapping *m, const char *marketo, char *out, 
 bool status_map_to_marketo(const mapping *m, const char *salesforce, char *out, size_t size) {
     if (!*salesforce) return false;
     for (int i = 0; i < m->nmap; i++)
-        if (strcmp(m->map[i].salesforce, salesforce) == 0) return copy(out, size, m->map[i].marketo);
+        if (strcmp(m->map[i].salesforce, salesforce) == 0)
+            return copy(out, size, m->map[i].marketo);
     for (int i = 0; i < m->nmap; i++)
         if (strcmp(m->map[i].marketo, salesforce) == 0) return false;
     if (strcmp(salesforce, NOT_IN_PROGRAM) == 0) return false;
@@ -59,8 +60,9 @@ static int read_status_map(const cJSON *sm, mapping *m, char *err, size_t errlen
     m->nmap = 0;
     if (!sm || cJSON_IsNull(sm)) return 0;
     if (!cJSON_IsObject(sm)) {
-        snprintf(err, errlen, "statusMap must be an object of \"<Marketo status>\": "
-                              "\"<Salesforce status>\"");
+        snprintf(err, errlen,
+                 "statusMap must be an object of \"<Marketo status>\": "
+                 "\"<Salesforce status>\"");
         return -1;
     }
     for (const cJSON *e = sm->child; e; e = e->next) {
@@ -69,20 +71,23 @@ static int read_status_map(const cJSON *sm, mapping *m, char *err, size_t errlen
             return -1;
         }
         if (!cJSON_IsString(e) || !*e->string || !*e->valuestring) {
-            snprintf(err, errlen, "statusMap[\"%.60s\"] must be a non-empty Salesforce status "
-                                  "label", e->string ? e->string : "");
+            snprintf(err, errlen,
+                     "statusMap[\"%.60s\"] must be a non-empty Salesforce status "
+                     "label",
+                     e->string ? e->string : "");
             return -1;
         }
         if (strcmp(e->string, NOT_IN_PROGRAM) == 0 || strcmp(e->valuestring, NOT_IN_PROGRAM) == 0) {
-            snprintf(err, errlen, "statusMap: \"Not in Program\" is the absence of membership "
-                                  "in Marketo and cannot be mapped");
+            snprintf(err, errlen,
+                     "statusMap: \"Not in Program\" is the absence of membership "
+                     "in Marketo and cannot be mapped");
             return -1;
         }
         status_pair *p = &m->map[m->nmap];
         if (!copy(p->marketo, sizeof p->marketo, e->string) ||
             !copy(p->salesforce, sizeof p->salesforce, e->valuestring)) {
-            snprintf(err, errlen, "statusMap[\"%.60s\"]: labels are at most %d bytes",
-                     e->string, STATUS_LABEL_MAX - 1);
+            snprintf(err, errlen, "statusMap[\"%.60s\"]: labels are at most %d bytes", e->string,
+                     STATUS_LABEL_MAX - 1);
             return -1;
         }
         for (int i = 0; i < m->nmap; i++) {
@@ -91,9 +96,10 @@ static int read_status_map(const cJSON *sm, mapping *m, char *err, size_t errlen
                 return -1;
             }
             if (strcmp(m->map[i].salesforce, p->salesforce) == 0) {
-                snprintf(err, errlen, "statusMap is not one-to-one: \"%.60s\" and \"%.60s\" both "
-                                      "map to \"%.60s\"", m->map[i].marketo, p->marketo,
-                         p->salesforce);
+                snprintf(err, errlen,
+                         "statusMap is not one-to-one: \"%.60s\" and \"%.60s\" both "
+                         "map to \"%.60s\"",
+                         m->map[i].marketo, p->marketo, p->salesforce);
                 return -1;
             }
         }
@@ -137,27 +143,32 @@ int mapping_from_request(const char *program_id, const char *json, size_t len, m
     int rc = -1;
     const char *end = NULL;
     cJSON *o = cJSON_ParseWithLengthOpts(json, len, &end, 0);
-    while (o && end && (size_t)(end - json) < len && strchr(" \t\r\n", *end)) end++;
+    while (o && end && (size_t)(end - json) < len && strchr(" \t\r\n", *end))
+        end++;
     if (!cJSON_IsObject(o) || (end && (size_t)(end - json) < len && *end)) {
-        snprintf(err, errlen, "the body must be one JSON object {\"campaignId\", \"enabled\", "
-                              "\"statusMap\", \"force\"}");
+        snprintf(err, errlen,
+                 "the body must be one JSON object {\"campaignId\", \"enabled\", "
+                 "\"statusMap\", \"force\"}");
         goto out;
     }
     size_t pl = strlen(program_id);
     /* One spelling per program (no leading zeros), and exact as a sort score (< 2^53). */
     bool digits = pl > 0 && pl <= 15 && program_id[0] != '0';
-    for (size_t i = 0; digits && i < pl; i++) digits = isdigit((unsigned char)program_id[i]);
+    for (size_t i = 0; digits && i < pl; i++)
+        digits = isdigit((unsigned char)program_id[i]);
     if (!digits) {
-        snprintf(err, errlen, "programId must be the Marketo program's numeric id (1 to 15 "
-                              "digits, no leading zero)");
+        snprintf(err, errlen,
+                 "programId must be the Marketo program's numeric id (1 to 15 "
+                 "digits, no leading zero)");
         goto out;
     }
     strcpy(out->program_id, program_id);
     const cJSON *cid = cJSON_GetObjectItemCaseSensitive(o, "campaignId");
     if (!cJSON_IsString(cid) || !event_valid_sfid(cid->valuestring) ||
         strncmp(cid->valuestring, "701", 3) != 0) {
-        snprintf(err, errlen, "campaignId must be the 15- or 18-character Salesforce campaign "
-                              "id (701...)");
+        snprintf(err, errlen,
+                 "campaignId must be the 15- or 18-character Salesforce campaign "
+                 "id (701...)");
         goto out;
     }
     strcpy(out->campaign_id, cid->valuestring);
@@ -207,11 +218,13 @@ void status_map_compare(const mapping *m, const char *const *marketo, size_t nm,
         if (has)
             snprintf(u->fix, sizeof u->fix,
                      "add the campaign member status \"%s\" to Salesforce campaign %s, or map "
-                     "\"%s\" to an existing status in statusMap", sf, m->campaign_id, mk);
+                     "\"%s\" to an existing status in statusMap",
+                     sf, m->campaign_id, mk);
         else
             snprintf(u->fix, sizeof u->fix,
                      "\"%s\" is taken by another statusMap entry: map \"%s\" explicitly in "
-                     "statusMap", mk, mk);
+                     "statusMap",
+                     mk, mk);
     }
     for (size_t i = 0; i < ns && out->nunmatched < REPORT_MAX; i++) {
         const char *sf = salesforce[i];
@@ -226,10 +239,12 @@ void status_map_compare(const mapping *m, const char *const *marketo, size_t nm,
         if (status_map_to_marketo(m, sf, mk, sizeof mk))
             snprintf(u->fix, sizeof u->fix,
                      "add the progression status \"%s\" to Marketo program %s's channel, or map "
-                     "it in statusMap", mk, m->program_id);
+                     "it in statusMap",
+                     mk, m->program_id);
         else
             snprintf(u->fix, sizeof u->fix,
                      "\"%s\" is taken by another statusMap entry: give it an explicit entry in "
-                     "statusMap", sf);
+                     "statusMap",
+                     sf);
     }
 }

@@ -17,8 +17,8 @@
 
 #define CONNECT_TIMEOUT_MS 1000
 #define COMMAND_TIMEOUT_MS 3000
-#define BACKOFF_MIN_MS 50
-#define BACKOFF_MAX_MS 2000
+#define BACKOFF_MIN_MS     50
+#define BACKOFF_MAX_MS     2000
 
 struct store {
     struct redis_target target;
@@ -55,20 +55,18 @@ static script enqueue_script = {
     ""};
 
 /* Acknowledges and deletes entries. KEYS: stream; ARGV: group, ids... */
-static script ack_script = {
-    "redis.call('XACK', KEYS[1], ARGV[1], unpack(ARGV, 2))\n"
-    "return redis.call('XDEL', KEYS[1], unpack(ARGV, 2))\n",
-    ""};
+static script ack_script = {"redis.call('XACK', KEYS[1], ARGV[1], unpack(ARGV, 2))\n"
+                            "return redis.call('XDEL', KEYS[1], unpack(ARGV, 2))\n",
+                            ""};
 
 /* Takes an entry out of the stream and into the retry sets. KEYS: stream, retry,
  * retry:recv; ARGV: group, id, member, due ms, received ms. */
-static script retry_script = {
-    "redis.call('XACK', KEYS[1], ARGV[1], ARGV[2])\n"
-    "redis.call('XDEL', KEYS[1], ARGV[2])\n"
-    "redis.call('ZADD', KEYS[2], ARGV[4], ARGV[3])\n"
-    "redis.call('ZADD', KEYS[3], ARGV[5], ARGV[3])\n"
-    "return 1\n",
-    ""};
+static script retry_script = {"redis.call('XACK', KEYS[1], ARGV[1], ARGV[2])\n"
+                              "redis.call('XDEL', KEYS[1], ARGV[2])\n"
+                              "redis.call('ZADD', KEYS[2], ARGV[4], ARGV[3])\n"
+                              "redis.call('ZADD', KEYS[3], ARGV[5], ARGV[3])\n"
+                              "return 1\n",
+                              ""};
 
 /* Moves due retries back into their streams (a member's "q": 1 the second stream).
  * KEYS: stream of queue 0, retry, retry:recv, stream of queue 1; ARGV: now, max. */
@@ -116,13 +114,12 @@ static script replay_script = {
 
 /* Parks an entry. KEYS: stream, cs:parked:<pid>, cs:parked:programs; ARGV: group, id,
  * member, pid. */
-static script park_script = {
-    "redis.call('XACK', KEYS[1], ARGV[1], ARGV[2])\n"
-    "redis.call('XDEL', KEYS[1], ARGV[2])\n"
-    "redis.call('RPUSH', KEYS[2], ARGV[3])\n"
-    "redis.call('SADD', KEYS[3], ARGV[4])\n"
-    "return 1\n",
-    ""};
+static script park_script = {"redis.call('XACK', KEYS[1], ARGV[1], ARGV[2])\n"
+                             "redis.call('XDEL', KEYS[1], ARGV[2])\n"
+                             "redis.call('RPUSH', KEYS[2], ARGV[3])\n"
+                             "redis.call('SADD', KEYS[3], ARGV[4])\n"
+                             "return 1\n",
+                             ""};
 
 /* Puts a program's parked entries back into their queues, in order. KEYS: cs:parked:<pid>,
  * cs:parked:programs, stream of queue 0, stream of queue 1; ARGV: pid. */
@@ -217,43 +214,41 @@ static script stats_script = {
  * pace = window / (calls - 3): in any window the calls stay within window / pace + debt +
  * the first call of a read = calls. Lua that sets `calls`, `debt` and `pace` from the calls
  * per window (ARGV[i]) and `window`. */
-#define MKTO_PACE_LUA(i)                                                                      \
-    "local calls = tonumber(ARGV[" i "])\n"                                                    \
-    "local debt = math.max(0, math.min(2, calls - 2))\n"                                      \
+#define MKTO_PACE_LUA(i)                                                                           \
+    "local calls = tonumber(ARGV[" i "])\n"                                                        \
+    "local debt = math.max(0, math.min(2, calls - 2))\n"                                           \
     "local pace = math.floor(window / math.max(1, calls - 3))\n"
 
 /* The budget's hard limits, on Redis's clock (so that every process counts on the same one):
  * sets `now` and `window` (ARGV[w]), forgets calls older than the window and leases that
  * ended, and returns the ms to wait while max concurrent (ARGV[m]) calls are in flight or
  * the window holds its calls (ARGV[c]). KEYS[1] cs:mkto:calls, KEYS[2] cs:mkto:inflight. */
-#define MKTO_WINDOW_LUA(c, w, m)                                                              \
-    "local t = redis.call('TIME')\n"                                                           \
-    "local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)\n"                  \
-    "local window = tonumber(ARGV[" w "])\n"                                                   \
-    "redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - window)\n"                          \
-    "redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now)\n"                                   \
-    "if redis.call('ZCARD', KEYS[2]) >= tonumber(ARGV[" m "]) then return 20 end\n"            \
-    "if redis.call('ZCARD', KEYS[1]) >= tonumber(ARGV[" c "]) then\n"                          \
-    "  local first = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')\n"                      \
-    "  return math.max(1, tonumber(first[2]) + window - now)\n"                               \
+#define MKTO_WINDOW_LUA(c, w, m)                                                                   \
+    "local t = redis.call('TIME')\n"                                                               \
+    "local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)\n"                      \
+    "local window = tonumber(ARGV[" w "])\n"                                                       \
+    "redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - window)\n"                              \
+    "redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now)\n"                                       \
+    "if redis.call('ZCARD', KEYS[2]) >= tonumber(ARGV[" m "]) then return 20 end\n"                \
+    "if redis.call('ZCARD', KEYS[1]) >= tonumber(ARGV[" c "]) then\n"                              \
+    "  local first = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')\n"                          \
+    "  return math.max(1, tonumber(first[2]) + window - now)\n"                                    \
     "end\n"
 
-/* Shared Marketo budget. KEYS: cs:mkto:calls, cs:mkto:inflight, cs:mkto:pace; ARGV: token, calls per
- * window, window ms, max concurrent, in-flight lease ms. Uses Redis's clock so that every
+/* Shared Marketo budget. KEYS: cs:mkto:calls, cs:mkto:inflight, cs:mkto:pace; ARGV: token, calls
+ * per window, window ms, max concurrent, in-flight lease ms. Uses Redis's clock so that every
  * process counts on the same one. Returns 0 when a permit was taken, else ms to wait. */
 static script mkto_acquire_script = {
-    MKTO_WINDOW_LUA("2", "3", "4")
-    "redis.call('ZADD', KEYS[1], now, ARGV[1])\n"
-    "redis.call('ZADD', KEYS[2], now + tonumber(ARGV[5]), ARGV[1])\n"
-    "redis.call('PEXPIRE', KEYS[1], window * 2)\n"
-    "redis.call('PEXPIRE', KEYS[2], tonumber(ARGV[5]) * 2)\n"
+    MKTO_WINDOW_LUA("2", "3", "4") "redis.call('ZADD', KEYS[1], now, ARGV[1])\n"
+                                   "redis.call('ZADD', KEYS[2], now + tonumber(ARGV[5]), ARGV[1])\n"
+                                   "redis.call('PEXPIRE', KEYS[1], window * 2)\n"
+                                   "redis.call('PEXPIRE', KEYS[2], tonumber(ARGV[5]) * 2)\n"
     /* The pace: each call moves the time the next partial read may start one share of
      * the window further (see store_mkto_gate). */
-    MKTO_PACE_LUA("2")
-    "local tat = tonumber(redis.call('GET', KEYS[3]) or '0')\n"
-    "if tat < now then tat = now end\n"
-    "redis.call('SET', KEYS[3], tat + pace, 'PX', window * 2)\n"
-    "return 0\n",
+    MKTO_PACE_LUA("2") "local tat = tonumber(redis.call('GET', KEYS[3]) or '0')\n"
+                       "if tat < now then tat = now end\n"
+                       "redis.call('SET', KEYS[3], tat + pace, 'PX', window * 2)\n"
+                       "return 0\n",
     ""};
 
 /* Whether the Marketo-bound queue may be read now. KEYS: cs:mkto:calls, cs:mkto:inflight,
@@ -268,54 +263,59 @@ static script mkto_acquire_script = {
  * takes what waited: a full call's worth is no reason to run further ahead, as the window's
  * hard stop would then hold every change for seconds. */
 static script mkto_gate_script = {
-    MKTO_WINDOW_LUA("1", "2", "3")
-    "local ok, p = pcall(redis.call, 'XPENDING', KEYS[4], ARGV[4])\n"
-    "local waiting = redis.call('XLEN', KEYS[4]) - (ok and p[1] or 0)\n"
-    /* The arrival rate toward Marketo. */
-    "local added = 0\n"
-    "local iok, info = pcall(redis.call, 'XINFO', 'STREAM', KEYS[4])\n"
-    "if iok then\n"
-    "  for i = 1, #info, 2 do\n"
-    "    if info[i] == 'entries-added' then added = tonumber(info[i + 1]) end\n"
-    "  end\n"
-    "end\n"
-    "local r = redis.call('HMGET', KEYS[5], 't', 'n', 'rate')\n"
-    "local t0, n0, rate = tonumber(r[1] or '0'), tonumber(r[2] or '0'), tonumber(r[3] or '0')\n"
-    /* The rate of the span now running counts as soon as it shows (over at least 100 ms, so
-     * that two changes a few ms apart are no stream): a stream that starts is paced from
-     * its first quarter second, not after the next full span. */
-    "local now_rate = 0\n"
-    "if t0 > 0 and added >= n0 then\n"
-    "  now_rate = math.floor((added - n0) * 1000 / math.max(now - t0, 100))\n"
-    "end\n"
-    "if now - t0 >= 1000 then\n"
-    "  rate = now_rate\n"
-    "  redis.call('HSET', KEYS[5], 't', now, 'n', added, 'rate', rate)\n"
-    "  redis.call('PEXPIRE', KEYS[5], 60000)\n"
-    "end\n"
-    MKTO_PACE_LUA("1")
-    "local since = now - tonumber(redis.call('GET', KEYS[6]) or '0')\n"
-    "if rate < tonumber(ARGV[5]) and now_rate < tonumber(ARGV[5]) then\n"
-    /* Light arrivals go at once, but reads no closer than a quarter pace: a stream that
-     * starts is not measured as one yet, and every read of its first tenth of a second
-     * cost a call that pushed the first paced read back (bench: four calls in 66 ms). */
-    "  local quarter = math.floor(pace / 4)\n"
-    "  if since < quarter then return quarter - since end\n"
-    "  redis.call('SET', KEYS[6], now, 'PX', window)\n"
-    "  return 0\n"
-    "end\n"
-    "local ahead = tonumber(redis.call('GET', KEYS[3]) or '0') - now\n"
-    "local over = ahead - debt * pace\n"
-    "if over > 0 then return over end\n"
-    "if since < pace then return pace - since end\n"
-    /* Nothing gathered yet: let some come rather than read them one by one. */
-    "if waiting == 0 then return math.max(1, math.floor(pace / 2)) end\n"
-    /* This read is the pace's: the next one, in any process, waits a pace from now. */
-    "redis.call('SET', KEYS[6], now, 'PX', window)\n"
-    /* The calls the tolerance has room for now: the read takes no more than they carry, so
-     * that a backlog goes in full calls one pace apart (and the pace comes back to one call
-     * per read) rather than in a few calls at once that push the next read back as far. */
-    "return {-2, pace, 1 + math.floor((debt * pace - math.max(0, ahead)) / pace)}\n",
+    MKTO_WINDOW_LUA(
+        "1", "2",
+        "3") "local ok, p = pcall(redis.call, 'XPENDING', KEYS[4], ARGV[4])\n"
+             "local waiting = redis.call('XLEN', KEYS[4]) - (ok and p[1] or 0)\n"
+             /* The arrival rate toward Marketo. */
+             "local added = 0\n"
+             "local iok, info = pcall(redis.call, 'XINFO', 'STREAM', KEYS[4])\n"
+             "if iok then\n"
+             "  for i = 1, #info, 2 do\n"
+             "    if info[i] == 'entries-added' then added = tonumber(info[i + 1]) end\n"
+             "  end\n"
+             "end\n"
+             "local r = redis.call('HMGET', KEYS[5], 't', 'n', 'rate')\n"
+             "local t0, n0, rate = tonumber(r[1] or '0'), tonumber(r[2] or '0'), tonumber(r[3] or "
+             "'0')\n"
+             /* The rate of the span now running counts as soon as it shows (over at least 100 ms,
+              * so that two changes a few ms apart are no stream): a stream that starts is paced
+              * from its first quarter second, not after the next full span. */
+             "local now_rate = 0\n"
+             "if t0 > 0 and added >= n0 then\n"
+             "  now_rate = math.floor((added - n0) * 1000 / math.max(now - t0, 100))\n"
+             "end\n"
+             "if now - t0 >= 1000 then\n"
+             "  rate = now_rate\n"
+             "  redis.call('HSET', KEYS[5], 't', now, 'n', added, 'rate', rate)\n"
+             "  redis.call('PEXPIRE', KEYS[5], 60000)\n"
+             "end\n" MKTO_PACE_LUA(
+                 "1") "local since = now - tonumber(redis.call('GET', KEYS[6]) or '0')\n"
+                      "if rate < tonumber(ARGV[5]) and now_rate < tonumber(ARGV[5]) then\n"
+                      /* Light arrivals go at once, but reads no closer than a quarter pace: a
+                       * stream that starts is not measured as one yet, and every read of its first
+                       * tenth of a second cost a call that pushed the first paced read back (bench:
+                       * four calls in 66 ms). */
+                      "  local quarter = math.floor(pace / 4)\n"
+                      "  if since < quarter then return quarter - since end\n"
+                      "  redis.call('SET', KEYS[6], now, 'PX', window)\n"
+                      "  return 0\n"
+                      "end\n"
+                      "local ahead = tonumber(redis.call('GET', KEYS[3]) or '0') - now\n"
+                      "local over = ahead - debt * pace\n"
+                      "if over > 0 then return over end\n"
+                      "if since < pace then return pace - since end\n"
+                      /* Nothing gathered yet: let some come rather than read them one by one. */
+                      "if waiting == 0 then return math.max(1, math.floor(pace / 2)) end\n"
+                      /* This read is the pace's: the next one, in any process, waits a pace from
+                         now. */
+                      "redis.call('SET', KEYS[6], now, 'PX', window)\n"
+                      /* The calls the tolerance has room for now: the read takes no more than they
+                       * carry, so that a backlog goes in full calls one pace apart (and the pace
+                       * comes back to one call per read) rather than in a few calls at once that
+                       * push the next read back as far. */
+                      "return {-2, pace, 1 + math.floor((debt * pace - math.max(0, ahead)) / "
+                      "pace)}\n",
     ""};
 
 /* Appends audit entries. KEYS: cs:audit; ARGV: max length, entries... */
@@ -365,16 +365,18 @@ static pthread_once_t sha_once = PTHREAD_ONCE_INIT;
 static void hash_script(script *sc) {
     unsigned char d[SHA_DIGEST_LENGTH];
     SHA1((const unsigned char *)sc->text, strlen(sc->text), d);
-    for (int i = 0; i < SHA_DIGEST_LENGTH; i++) snprintf(sc->sha + 2 * i, 3, "%02x", d[i]);
+    for (int i = 0; i < SHA_DIGEST_LENGTH; i++)
+        snprintf(sc->sha + 2 * i, 3, "%02x", d[i]);
 }
 
 static void hash_scripts(void) {
-    script *all[] = {&enqueue_script, &ack_script,         &retry_script,       &promote_script,
-                     &dead_script,    &replay_script,      &park_script,        &unpark_script,
-                     &mapping_put_script, &mapping_del_script, &lock_script, &unlock_script,
-                     &stats_script, &mkto_acquire_script, &mkto_gate_script, &audit_script,
-                     &mark_script, &member_put_script};
-    for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) hash_script(all[i]);
+    script *all[] = {&enqueue_script,     &ack_script,          &retry_script,     &promote_script,
+                     &dead_script,        &replay_script,       &park_script,      &unpark_script,
+                     &mapping_put_script, &mapping_del_script,  &lock_script,      &unlock_script,
+                     &stats_script,       &mkto_acquire_script, &mkto_gate_script, &audit_script,
+                     &mark_script,        &member_put_script};
+    for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
+        hash_script(all[i]);
 }
 
 /* ---- connection ---- */
@@ -455,8 +457,8 @@ static int ensure(store *s, char *err, size_t errlen) {
                  s->target.host, s->target.port, (int)(s->next_try_ms - mono_ms()));
         return -1;
     }
-    redisContext *c = redisConnectWithTimeout(s->target.host, s->target.port,
-                                              tv_ms(CONNECT_TIMEOUT_MS));
+    redisContext *c =
+        redisConnectWithTimeout(s->target.host, s->target.port, tv_ms(CONNECT_TIMEOUT_MS));
     if (!c || c->err) {
         snprintf(err, errlen, "cannot connect to Redis at %s:%d: %s", s->target.host,
                  s->target.port, c ? c->errstr : "out of memory");
@@ -495,8 +497,7 @@ static redisReply *with_reconnect(store *s, sender send, void *arg, char *err, s
         if (ensure(s, err, errlen) != 0) return NULL;
         redisReply *r = send(s->c, arg);
         if (r) return r;
-        snprintf(err, errlen, "Redis at %s:%d: %s", s->target.host, s->target.port,
-                 s->c->errstr);
+        snprintf(err, errlen, "Redis at %s:%d: %s", s->target.host, s->target.port, s->c->errstr);
         bool retry = was_connected && stale_connection(s->c);
         redisFree(s->c);
         s->c = NULL;
@@ -600,7 +601,8 @@ static void pipe_add_argv(pipeline *p, int argc, const char **argv, const size_t
 }
 
 static void pipe_free(pipeline *p) {
-    for (size_t i = 0; i < p->n; i++) redisFreeCommand(p->cmd[i]);
+    for (size_t i = 0; i < p->n; i++)
+        redisFreeCommand(p->cmd[i]);
     free(p->cmd);
     free(p->len);
     memset(p, 0, sizeof *p);
@@ -758,13 +760,14 @@ int store_enqueue_refs(store *s, const event *const *evs, size_t n, bool *added,
             snprintf(err, errlen, "out of memory");
             goto out;
         }
-        snprintf(owned[i], klen, "cs:dedup:%s:%s",
-                 evs[i]->source == SRC_SALESFORCE ? "sf" : "mkto", evs[i]->id);
+        snprintf(owned[i], klen, "cs:dedup:%s:%s", evs[i]->source == SRC_SALESFORCE ? "sf" : "mkto",
+                 evs[i]->id);
         argv[2 * i] = store_stream(store_queue_of(evs[i]));
         argv[2 * i + 1] = owned[i];
         argv[2 * n + 1 + i] = owned[n + i];
     }
-    for (size_t i = 0; i < argc; i++) lens[i] = strlen(argv[i]);
+    for (size_t i = 0; i < argc; i++)
+        lens[i] = strlen(argv[i]);
     r = run_script(s, &enqueue_script, (int)(2 * n), (int)argc, argv, lens, err, errlen);
     if (!r) goto out;
     if (r->type != REDIS_REPLY_ARRAY || r->elements != n) {
@@ -772,12 +775,14 @@ int store_enqueue_refs(store *s, const event *const *evs, size_t n, bool *added,
                  r->type == REDIS_REPLY_ERROR ? r->str : "unexpected answer");
         goto out;
     }
-    for (size_t i = 0; i < n; i++) added[i] = r->element[i]->type == REDIS_REPLY_STRING;
+    for (size_t i = 0; i < n; i++)
+        added[i] = r->element[i]->type == REDIS_REPLY_STRING;
     rc = 0;
 out:
     if (r) freeReplyObject(r);
     if (owned)
-        for (size_t i = 0; i < 2 * n; i++) free(owned[i]);
+        for (size_t i = 0; i < 2 * n; i++)
+            free(owned[i]);
     free(owned);
     free(argv);
     free(lens);
@@ -791,18 +796,19 @@ int store_enqueue(store *s, const event *evs, size_t n, bool *added, char *err, 
         snprintf(err, errlen, "out of memory");
         return -1;
     }
-    for (size_t i = 0; i < n; i++) p[i] = &evs[i];
+    for (size_t i = 0; i < n; i++)
+        p[i] = &evs[i];
     int rc = store_enqueue_refs(s, p, n, added, err, errlen);
     free(p);
     return rc;
 }
 
-int store_queue_stats(store *s, long long *depth, double *oldest_age_s, char *err,
-                      size_t errlen) {
+int store_queue_stats(store *s, long long *depth, double *oldest_age_s, char *err, size_t errlen) {
     const char *argv[] = {store_stream(STORE_Q_SF), "cs:retry", "cs:retry:recv",
                           "cs:parked:programs", store_stream(STORE_Q_MKTO)};
     size_t lens[5];
-    for (int i = 0; i < 5; i++) lens[i] = strlen(argv[i]);
+    for (int i = 0; i < 5; i++)
+        lens[i] = strlen(argv[i]);
     redisReply *r = run_script(s, &stats_script, 5, 5, argv, lens, err, errlen);
     if (!r || reply_error(r, err, errlen)) return -1;
     *depth = 0;
@@ -819,8 +825,8 @@ int store_queue_stats(store *s, long long *depth, double *oldest_age_s, char *er
     return 0;
 }
 
-static int get_string(store *s, char *out, size_t size, char *err, size_t errlen,
-                      const char *fmt, const char *arg) {
+static int get_string(store *s, char *out, size_t size, char *err, size_t errlen, const char *fmt,
+                      const char *arg) {
     redisReply *r = cmdf(s, err, errlen, fmt, arg);
     if (!r || reply_error(r, err, errlen)) return -1;
     int rc = 0;
@@ -850,7 +856,8 @@ static void c15(char out[16], const char *campaign_id) {
 
 void store_entries_free(store_entry *e, size_t n) {
     if (!e) return;
-    for (size_t i = 0; i < n; i++) free(e[i].json);
+    for (size_t i = 0; i < n; i++)
+        free(e[i].json);
     free(e);
 }
 
@@ -879,8 +886,7 @@ static long parse_entries(const redisReply *list, store_queue q, store_entry **o
     for (size_t i = 0; i < list->elements; i++) {
         const redisReply *it = list->element[i];
         if (it->type != REDIS_REPLY_ARRAY || it->elements < 2 ||
-            it->element[0]->type != REDIS_REPLY_STRING ||
-            it->element[1]->type != REDIS_REPLY_ARRAY)
+            it->element[0]->type != REDIS_REPLY_STRING || it->element[1]->type != REDIS_REPLY_ARRAY)
             continue;
         store_entry *x = &e[n];
         x->q = q;
@@ -917,8 +923,8 @@ long store_read(store *s, const char *consumer, const bool want[STORE_NQUEUES], 
     char count[24], block[24];
     snprintf(count, sizeof count, "%zu", max);
     snprintf(block, sizeof block, "%d", block_ms);
-    const char *argv[16] = {"XREADGROUP", "GROUP", STORE_GROUP, consumer, "COUNT", count,
-                            "BLOCK", block, "STREAMS"};
+    const char *argv[16] = {"XREADGROUP", "GROUP", STORE_GROUP, consumer, "COUNT",
+                            count,        "BLOCK", block,       "STREAMS"};
     int argc = 9, nq = 0;
     if (block_ms < 0) { /* no wait: without BLOCK */
         argv[6] = "STREAMS";
@@ -927,10 +933,12 @@ long store_read(store *s, const char *consumer, const bool want[STORE_NQUEUES], 
     for (int q = 0; q < STORE_NQUEUES; q++)
         if (want[q]) argv[argc + nq++] = store_stream((store_queue)q);
     if (nq == 0) return 0;
-    for (int i = 0; i < nq; i++) argv[argc + nq + i] = ">";
+    for (int i = 0; i < nq; i++)
+        argv[argc + nq + i] = ">";
     argc += 2 * nq;
     size_t lens[16];
-    for (int i = 0; i < argc; i++) lens[i] = strlen(argv[i]);
+    for (int i = 0; i < argc; i++)
+        lens[i] = strlen(argv[i]);
     redisReply *r = run(s, argc, argv, lens, err, errlen);
     if (!r) return -1;
     if (r->type == REDIS_REPLY_ERROR) {
@@ -945,9 +953,8 @@ long store_read(store *s, const char *consumer, const bool want[STORE_NQUEUES], 
     for (size_t i = 0; n >= 0 && r->type == REDIS_REPLY_ARRAY && i < r->elements; i++) {
         const redisReply *sr = r->element[i]; /* [stream name, entries] */
         if (sr->type != REDIS_REPLY_ARRAY || sr->elements != 2 || !sr->element[0]->str) continue;
-        store_queue q = strcmp(sr->element[0]->str, store_stream(STORE_Q_MKTO)) == 0
-                            ? STORE_Q_MKTO
-                            : STORE_Q_SF;
+        store_queue q = strcmp(sr->element[0]->str, store_stream(STORE_Q_MKTO)) == 0 ? STORE_Q_MKTO
+                                                                                     : STORE_Q_SF;
         n = parse_entries(sr->element[1], q, out, n);
     }
     freeReplyObject(r);
@@ -962,8 +969,8 @@ long store_read(store *s, const char *consumer, const bool want[STORE_NQUEUES], 
 long store_claim(store *s, store_queue q, const char *consumer, long min_idle_ms, size_t max,
                  store_entry **out, char *err, size_t errlen) {
     *out = NULL;
-    redisReply *r = cmdf(s, err, errlen, "XAUTOCLAIM %s %s %s %ld 0-0 COUNT %ld",
-                         store_stream(q), STORE_GROUP, consumer, min_idle_ms, (long)max);
+    redisReply *r = cmdf(s, err, errlen, "XAUTOCLAIM %s %s %s %ld 0-0 COUNT %ld", store_stream(q),
+                         STORE_GROUP, consumer, min_idle_ms, (long)max);
     if (!r) return -1;
     if (r->type == REDIS_REPLY_ERROR) {
         if (strncmp(r->str, "NOGROUP", 7) == 0) {
@@ -981,7 +988,8 @@ long store_claim(store *s, store_queue q, const char *consumer, long min_idle_ms
         const redisReply *gone = r->element[2];
         const char **ids = calloc(gone->elements, sizeof *ids);
         if (ids) {
-            for (size_t i = 0; i < gone->elements; i++) ids[i] = gone->element[i]->str;
+            for (size_t i = 0; i < gone->elements; i++)
+                ids[i] = gone->element[i]->str;
             char e2[STORE_ERR_MAX];
             store_ack(s, q, ids, gone->elements, e2, sizeof e2);
             free(ids);
@@ -1011,7 +1019,8 @@ int store_touch(store *s, store_queue q, const char *consumer, const char *const
     memcpy(argv, head, sizeof head);
     memcpy(argv + 5, ids, sizeof *ids * n);
     argv[n + 5] = "JUSTID";
-    for (size_t i = 0; i < n + 6; i++) lens[i] = strlen(argv[i]);
+    for (size_t i = 0; i < n + 6; i++)
+        lens[i] = strlen(argv[i]);
     redisReply *r = run(s, (int)n + 6, argv, lens, err, errlen);
     free(argv);
     free(lens);
@@ -1028,7 +1037,8 @@ static redisReply *script_strs(store *s, script *sc, int nkeys, const char *cons
         snprintf(err, errlen, "out of memory");
         return NULL;
     }
-    for (int i = 0; i < n; i++) lens[i] = strlen(args[i]);
+    for (int i = 0; i < n; i++)
+        lens[i] = strlen(args[i]);
     redisReply *r = run_script(s, sc, nkeys, n, (const char **)args, lens, err, errlen);
     free(lens);
     if (r && r->type == REDIS_REPLY_ERROR) {
@@ -1038,8 +1048,7 @@ static redisReply *script_strs(store *s, script *sc, int nkeys, const char *cons
     return r;
 }
 
-int store_ack(store *s, store_queue q, const char *const *ids, size_t n, char *err,
-              size_t errlen) {
+int store_ack(store *s, store_queue q, const char *const *ids, size_t n, char *err, size_t errlen) {
     if (n == 0) return 0;
     const char **args = malloc(sizeof *args * (n + 2));
     if (!args) {
@@ -1089,8 +1098,8 @@ int store_retry(store *s, const store_entry *e, int attempts, int64_t due_ms, co
     char due[24], rx[24];
     snprintf(due, sizeof due, "%lld", (long long)due_ms);
     snprintf(rx, sizeof rx, "%lld", (long long)received_of(e));
-    const char *args[] = {store_stream(e->q), "cs:retry", "cs:retry:recv", STORE_GROUP, e->id,
-                          m, due, rx};
+    const char *args[] = {
+        store_stream(e->q), "cs:retry", "cs:retry:recv", STORE_GROUP, e->id, m, due, rx};
     redisReply *r = script_strs(s, &retry_script, 3, args, 8, err, errlen);
     free(m);
     if (!r) return -1;
@@ -1106,8 +1115,8 @@ long store_promote_due(store *s, int64_t now_ms, size_t max, char *err, size_t e
     char now[24], mx[16];
     snprintf(now, sizeof now, "%lld", (long long)now_ms);
     snprintf(mx, sizeof mx, "%zu", max);
-    const char *args[] = {store_stream(STORE_Q_SF), "cs:retry", "cs:retry:recv",
-                          store_stream(STORE_Q_MKTO), now, mx};
+    const char *args[] = {store_stream(STORE_Q_SF),   "cs:retry", "cs:retry:recv",
+                          store_stream(STORE_Q_MKTO), now,        mx};
     redisReply *r = script_strs(s, &promote_script, 4, args, 6, err, errlen);
     if (!r) return -1;
     long n = (long)r->integer;
@@ -1123,7 +1132,8 @@ int store_dead_letter(store *s, const store_entry *e, int attempts, const char *
     snprintf(atms, sizeof atms, "%lld", (long long)now);
     snprintf(q, sizeof q, "%d", (int)e->q);
     cJSON *item = cJSON_CreateObject();
-    cJSON_AddStringToObject(item, "id", e->id); /* replaced when listed if the script chose another */
+    cJSON_AddStringToObject(item, "id",
+                            e->id); /* replaced when listed if the script chose another */
     cJSON_AddStringToObject(item, "at", at);
     cJSON_AddNumberToObject(item, "attempts", attempts);
     cJSON_AddStringToObject(item, "error", error);
@@ -1138,8 +1148,8 @@ int store_dead_letter(store *s, const store_entry *e, int attempts, const char *
         snprintf(err, errlen, "out of memory");
         return -1;
     }
-    const char *args[] = {store_stream(e->q), "cs:deadletters", STORE_GROUP, e->id, js,
-                          e->json, atms, q};
+    const char *args[] = {
+        store_stream(e->q), "cs:deadletters", STORE_GROUP, e->id, js, e->json, atms, q};
     redisReply *r = script_strs(s, &dead_script, 2, args, 8, err, errlen);
     free(js);
     if (!r) return -1;
@@ -1155,8 +1165,8 @@ int store_park(store *s, const store_entry *e, const char *program_id, char *err
     }
     char key[64];
     snprintf(key, sizeof key, "cs:parked:%s", program_id);
-    const char *args[] = {store_stream(e->q), key, "cs:parked:programs", STORE_GROUP, e->id,
-                          m, program_id};
+    const char *args[] = {store_stream(e->q), key, "cs:parked:programs", STORE_GROUP, e->id, m,
+                          program_id};
     redisReply *r = script_strs(s, &park_script, 3, args, 7, err, errlen);
     free(m);
     if (!r) return -1;
@@ -1201,16 +1211,17 @@ char *store_dead_list(store *s, const char *cursor, long limit, char *next, size
         if (!rk || reply_error(rk, err, errlen)) return NULL;
         if (rk->type != REDIS_REPLY_INTEGER) {
             freeReplyObject(rk);
-            snprintf(err, errlen, "cursor: no dead letter %.60s (replayed or deleted since); "
-                                  "start again without a cursor", cursor);
+            snprintf(err, errlen,
+                     "cursor: no dead letter %.60s (replayed or deleted since); "
+                     "start again without a cursor",
+                     cursor);
             errno = EINVAL;
             return NULL;
         }
         start = (long)rk->integer + 1;
         freeReplyObject(rk);
     }
-    redisReply *r = cmdf(s, err, errlen, "ZREVRANGE cs:deadletters %ld %ld", start,
-                         start + limit);
+    redisReply *r = cmdf(s, err, errlen, "ZREVRANGE cs:deadletters %ld %ld", start, start + limit);
     if (!r || reply_error(r, err, errlen)) return NULL;
     cJSON *arr = cJSON_CreateArray();
     size_t count = r->type == REDIS_REPLY_ARRAY ? r->elements : 0;
@@ -1355,8 +1366,8 @@ long store_mapping_list(store *s, const char *cursor, long limit, mapping *out, 
     next[0] = '\0';
     char min[40] = "-inf";
     if (cursor && *cursor) snprintf(min, sizeof min, "(%s", cursor);
-    redisReply *r = cmdf(s, err, errlen, "ZRANGEBYSCORE cs:mappings %s +inf LIMIT 0 %ld", min,
-                         limit + 1);
+    redisReply *r =
+        cmdf(s, err, errlen, "ZRANGEBYSCORE cs:mappings %s +inf LIMIT 0 %ld", min, limit + 1);
     if (!r || reply_error(r, err, errlen)) return -1;
     long n = 0;
     for (size_t i = 0; r->type == REDIS_REPLY_ARRAY && i < r->elements && n < limit; i++) {
@@ -1382,23 +1393,38 @@ static void member_from_hash(const redisReply *r, member_state *st) {
         if (!k || !v) continue;
         /* A hash holding only write marks (store_mark_written) is no record yet. */
         if (strcmp(k, "sf_pending") != 0 && strcmp(k, "mkto_pending") != 0) st->known = true;
-        if (!strcmp(k, "sf_member")) st->sf_member = *v == '1';
-        else if (!strcmp(k, "sf_status")) snprintf(st->sf_status, sizeof st->sf_status, "%s", v);
-        else if (!strcmp(k, "cm_id")) snprintf(st->cm_id, sizeof st->cm_id, "%s", v);
-        else if (!strcmp(k, "sf_person")) snprintf(st->sf_person, sizeof st->sf_person, "%s", v);
-        else if (!strcmp(k, "mkto_member")) st->mkto_member = *v == '1';
+        if (!strcmp(k, "sf_member"))
+            st->sf_member = *v == '1';
+        else if (!strcmp(k, "sf_status"))
+            snprintf(st->sf_status, sizeof st->sf_status, "%s", v);
+        else if (!strcmp(k, "cm_id"))
+            snprintf(st->cm_id, sizeof st->cm_id, "%s", v);
+        else if (!strcmp(k, "sf_person"))
+            snprintf(st->sf_person, sizeof st->sf_person, "%s", v);
+        else if (!strcmp(k, "mkto_member"))
+            st->mkto_member = *v == '1';
         else if (!strcmp(k, "mkto_status"))
             snprintf(st->mkto_status, sizeof st->mkto_status, "%s", v);
-        else if (!strcmp(k, "mkto_lead")) snprintf(st->mkto_lead, sizeof st->mkto_lead, "%s", v);
-        else if (!strcmp(k, "email")) snprintf(st->email, sizeof st->email, "%s", v);
-        else if (!strcmp(k, "ts")) st->ts = strtoll(v, NULL, 10);
-        else if (!strcmp(k, "updated")) st->updated_ms = strtoll(v, NULL, 10);
-        else if (!strcmp(k, "src")) st->src = strcmp(v, "marketo") == 0 ? SRC_MARKETO : SRC_SALESFORCE;
-        else if (!strcmp(k, "sf_written")) st->sf_written_ms = strtoll(v, NULL, 10);
-        else if (!strcmp(k, "mkto_written")) st->mkto_written_ms = strtoll(v, NULL, 10);
-        else if (!strcmp(k, "ver")) st->version = strtoll(v, NULL, 10);
-        else if (!strcmp(k, "sf_pending")) st->sf_pending_ms = strtoll(v, NULL, 10);
-        else if (!strcmp(k, "mkto_pending")) st->mkto_pending_ms = strtoll(v, NULL, 10);
+        else if (!strcmp(k, "mkto_lead"))
+            snprintf(st->mkto_lead, sizeof st->mkto_lead, "%s", v);
+        else if (!strcmp(k, "email"))
+            snprintf(st->email, sizeof st->email, "%s", v);
+        else if (!strcmp(k, "ts"))
+            st->ts = strtoll(v, NULL, 10);
+        else if (!strcmp(k, "updated"))
+            st->updated_ms = strtoll(v, NULL, 10);
+        else if (!strcmp(k, "src"))
+            st->src = strcmp(v, "marketo") == 0 ? SRC_MARKETO : SRC_SALESFORCE;
+        else if (!strcmp(k, "sf_written"))
+            st->sf_written_ms = strtoll(v, NULL, 10);
+        else if (!strcmp(k, "mkto_written"))
+            st->mkto_written_ms = strtoll(v, NULL, 10);
+        else if (!strcmp(k, "ver"))
+            st->version = strtoll(v, NULL, 10);
+        else if (!strcmp(k, "sf_pending"))
+            st->sf_pending_ms = strtoll(v, NULL, 10);
+        else if (!strcmp(k, "mkto_pending"))
+            st->mkto_pending_ms = strtoll(v, NULL, 10);
     }
 }
 
@@ -1433,8 +1459,8 @@ int store_member_get_many(store *s, size_t n, const char *const *campaigns,
 
 /* The KEYS and ARGV of member_put_script for one member, with the buffers they point into. */
 typedef struct {
-    char c[16], key[96], zkey[64], cmkey[48], cmval[64], ver[24], up[24], ts[24], sfw[24],
-        mkw[24], sfd[24], mkd[24];
+    char c[16], key[96], zkey[64], cmkey[48], cmval[64], ver[24], up[24], ts[24], sfw[24], mkw[24],
+        sfd[24], mkd[24];
     const char *args[33];
 } member_put_args;
 
@@ -1457,13 +1483,39 @@ static void member_put_build(member_put_args *a, const char *campaign_id, const 
     snprintf(a->mkw, sizeof a->mkw, "%lld", (long long)st->mkto_written_ms);
     snprintf(a->sfd, sizeof a->sfd, "%lld", (long long)sf_done);
     snprintf(a->mkd, sizeof a->mkd, "%lld", (long long)mkto_done);
-    const char *args[] = {a->key, a->zkey, a->cmkey, a->ver, a->up, mkto_lead, a->cmval, a->sfw,
-                          a->mkw, a->sfd, a->mkd,
-                          "sf_member", st->sf_member ? "1" : "0", "sf_status", st->sf_status,
-                          "cm_id", st->cm_id, "sf_person", st->sf_person,
-                          "mkto_member", st->mkto_member ? "1" : "0", "mkto_status",
-                          st->mkto_status, "mkto_lead", mkto_lead, "email", st->email, "ts",
-                          a->ts, "updated", a->up, "src", event_source_name(st->src)};
+    const char *args[] = {a->key,
+                          a->zkey,
+                          a->cmkey,
+                          a->ver,
+                          a->up,
+                          mkto_lead,
+                          a->cmval,
+                          a->sfw,
+                          a->mkw,
+                          a->sfd,
+                          a->mkd,
+                          "sf_member",
+                          st->sf_member ? "1" : "0",
+                          "sf_status",
+                          st->sf_status,
+                          "cm_id",
+                          st->cm_id,
+                          "sf_person",
+                          st->sf_person,
+                          "mkto_member",
+                          st->mkto_member ? "1" : "0",
+                          "mkto_status",
+                          st->mkto_status,
+                          "mkto_lead",
+                          mkto_lead,
+                          "email",
+                          st->email,
+                          "ts",
+                          a->ts,
+                          "updated",
+                          a->up,
+                          "src",
+                          event_source_name(st->src)};
     _Static_assert(sizeof args == sizeof a->args, "member_put_args.args holds every argument");
     memcpy(a->args, args, sizeof args);
 }
@@ -1518,14 +1570,16 @@ int store_member_put_many(store *s, size_t n, const store_member_write *w, int *
     for (size_t i = 0; a && noscript && i < n; i++) {
         member_put_build(a, w[i].campaign, w[i].lead, w[i].st, w[i].sf_done, w[i].mkto_done);
         memcpy(argv + 3, a->args, sizeof a->args);
-        for (int k = 0; k < 3 + MEMBER_PUT_NARGS; k++) lens[k] = strlen(argv[k]);
+        for (int k = 0; k < 3 + MEMBER_PUT_NARGS; k++)
+            lens[k] = strlen(argv[k]);
         pipe_add_argv(&p, 3 + MEMBER_PUT_NARGS, argv, lens);
     }
     int out = -1;
     if (!a || !noscript) {
         snprintf(err, errlen, "out of memory");
     } else {
-        for (size_t i = 0; i < n; i++) rc[i] = -1;
+        for (size_t i = 0; i < n; i++)
+            rc[i] = -1;
         member_put_ud u = {rc, noscript, err, errlen};
         out = pipe_each(s, &p, true, member_put_each, &u, err, errlen);
         for (size_t i = 0; out == 0 && i < n; i++)
@@ -1588,10 +1642,10 @@ long store_program_due_take(store *s, size_t max, char ***out, char *err, size_t
     return n;
 }
 
-int store_mark_written(store *s, const char *const *campaigns, const char *const *leads,
-                       size_t n, const char *field, int64_t ms, char *err, size_t errlen) {
+int store_mark_written(store *s, const char *const *campaigns, const char *const *leads, size_t n,
+                       const char *field, int64_t ms, char *err, size_t errlen) {
     if (n == 0) return 0;
-    char (*keys)[64] = calloc(n, sizeof *keys);
+    char(*keys)[64] = calloc(n, sizeof *keys);
     const char **args = calloc(n + 2, sizeof *args);
     char value[24];
     int rc = -1;
@@ -1626,8 +1680,8 @@ long store_member_list(store *s, const char *campaign_id, const char *cursor, lo
     next[0] = '\0';
     long offset = cursor && *cursor ? strtol(cursor, NULL, 10) : 0;
     if (offset < 0) offset = 0;
-    redisReply *r = cmdf(s, err, errlen, "ZREVRANGE cs:members:%s %ld %ld", c, offset,
-                         offset + limit);
+    redisReply *r =
+        cmdf(s, err, errlen, "ZREVRANGE cs:members:%s %ld %ld", c, offset, offset + limit);
     if (!r || reply_error(r, err, errlen)) return -1;
     long n = 0;
     for (size_t i = 0; r->type == REDIS_REPLY_ARRAY && i < r->elements && n < limit; i++) {
@@ -1672,7 +1726,7 @@ int store_link_put_many(store *s, size_t n, const char *const *mkto_leads,
 }
 
 static int link_get_each(size_t i, redisReply *r, void *ud) {
-    char (*out)[EV_NUMID_MAX] = ud;
+    char(*out)[EV_NUMID_MAX] = ud;
     out[i][0] = '\0';
     if (r->type == REDIS_REPLY_STRING && r->len < EV_NUMID_MAX) memcpy(out[i], r->str, r->len + 1);
     return 0;
@@ -1749,8 +1803,8 @@ long store_mkto_acquire(store *s, const char *token, int calls_per_window, long 
     snprintf(win, sizeof win, "%ld", window_ms);
     snprintf(mc, sizeof mc, "%d", max_concurrent);
     snprintf(lease, sizeof lease, "%d", MKTO_LEASE_MS);
-    const char *args[] = {"cs:mkto:calls", "cs:mkto:inflight", "cs:mkto:pace",
-                          token, cpw, win, mc, lease};
+    const char *args[] = {
+        "cs:mkto:calls", "cs:mkto:inflight", "cs:mkto:pace", token, cpw, win, mc, lease};
     redisReply *r = script_strs(s, &mkto_acquire_script, 3, args, 8, err, errlen);
     if (!r) return -1;
     long wait = (long)r->integer;
@@ -1765,9 +1819,17 @@ long store_mkto_gate(store *s, int calls_per_window, int max_concurrent, long li
     snprintf(win, sizeof win, "%d", STORE_MKTO_WINDOW_MS);
     snprintf(mc, sizeof mc, "%d", max_concurrent);
     snprintf(lt, sizeof lt, "%ld", light_rate);
-    const char *args[] = {"cs:mkto:calls", "cs:mkto:inflight", "cs:mkto:pace",
-                          store_stream(STORE_Q_SF), "cs:mkto:rate", "cs:mkto:read", cpw, win, mc,
-                          STORE_GROUP, lt};
+    const char *args[] = {"cs:mkto:calls",
+                          "cs:mkto:inflight",
+                          "cs:mkto:pace",
+                          store_stream(STORE_Q_SF),
+                          "cs:mkto:rate",
+                          "cs:mkto:read",
+                          cpw,
+                          win,
+                          mc,
+                          STORE_GROUP,
+                          lt};
     redisReply *r = script_strs(s, &mkto_gate_script, 6, args, 11, err, errlen);
     if (!r) return -1;
     long wait = (long)r->integer;
@@ -1903,8 +1965,7 @@ int store_aof_status(store *s, bool *aof, char *fsync, size_t size, char *err, s
 }
 
 int store_progress_mark(store *s, char *err, size_t errlen) {
-    redisReply *r = cmdf(s, err, errlen, "SET cs:workers:progress %lld",
-                         (long long)event_now_ms());
+    redisReply *r = cmdf(s, err, errlen, "SET cs:workers:progress %lld", (long long)event_now_ms());
     if (!r || reply_error(r, err, errlen)) return -1;
     freeReplyObject(r);
     return 0;
@@ -1925,7 +1986,9 @@ static pthread_mutex_t thread_lock = PTHREAD_MUTEX_INITIALIZER;
 static store *thread_stores;
 static _Thread_local store *thread_store;
 
-void store_thread_setup(const struct redis_target *target) { thread_target = *target; }
+void store_thread_setup(const struct redis_target *target) {
+    thread_target = *target;
+}
 
 store *store_thread(void) {
     if (thread_store) return thread_store;

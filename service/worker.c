@@ -22,18 +22,18 @@
 #include <time.h>
 #include <unistd.h>
 
-#define READ_MAX 1200          /* events per read under load: 6 x 200 (Salesforce), 4 x 300 */
-#define BLOCK_MS 500           /* an idle read waits this long (and then checks the switch) */
-#define CLAIM_EVERY_MS 2000
-#define UNPARK_EVERY_MS 2000
-#define DEFER_MS 20            /* a busy member's event is tried again this soon */
-#define BUDGET_WAIT_MS 5000    /* longest wait for a Marketo permit before deferring */
-#define SOQL_IN_MAX 100        /* values per SOQL IN list, keeping the URL short */
-#define MKTO_BATCH 300
-#define SF_FILL_MS 50          /* under load, batches toward Salesforce start this far apart */
-#define MKTO_LIGHT_RATE 50     /* changes/s toward Marketo below which reads are not paced */
-#define MKTO_SOON_MS 100       /* a paced read due this soon keeps its thread free for it */
-#define PLACEHOLDER "[not provided]"
+#define READ_MAX         1200 /* events per read under load: 6 x 200 (Salesforce), 4 x 300 */
+#define BLOCK_MS         500  /* an idle read waits this long (and then checks the switch) */
+#define CLAIM_EVERY_MS   2000
+#define UNPARK_EVERY_MS  2000
+#define DEFER_MS         20   /* a busy member's event is tried again this soon */
+#define BUDGET_WAIT_MS   5000 /* longest wait for a Marketo permit before deferring */
+#define SOQL_IN_MAX      100  /* values per SOQL IN list, keeping the URL short */
+#define MKTO_BATCH       300
+#define SF_FILL_MS       50  /* under load, batches toward Salesforce start this far apart */
+#define MKTO_LIGHT_RATE  50  /* changes/s toward Marketo below which reads are not paced */
+#define MKTO_SOON_MS     100 /* a paced read due this soon keeps its thread free for it */
+#define PLACEHOLDER      "[not provided]"
 #define MKTO_PERSON_LOCK "cs:lock:person:mkto:"
 
 struct worker_pool {
@@ -44,9 +44,9 @@ struct worker_pool {
     atomic_bool stop;
     atomic_int mkto_readers; /* threads now reading or applying the queue toward Marketo */
     int mkto_readers_max;
-    atomic_int sf_readers;   /* threads now reading or applying the queue toward Salesforce */
-    atomic_bool mkto_keeper; /* a thread keeps itself free for a paced read due soon */
-    atomic_bool sf_backlog;  /* the last read toward Salesforce filled a call or more */
+    atomic_int sf_readers;      /* threads now reading or applying the queue toward Salesforce */
+    atomic_bool mkto_keeper;    /* a thread keeps itself free for a paced read due soon */
+    atomic_bool sf_backlog;     /* the last read toward Salesforce filled a call or more */
     _Atomic int64_t sf_last_ms; /* when the last read toward Salesforce took something */
     pthread_t heartbeat;
     bool heartbeat_running;
@@ -107,20 +107,24 @@ typedef struct {
     wctx *w;
     item *items;
     size_t n;
-    const char *token;          /* this batch's lock token */
-    mapping **maps;             /* the mappings this batch read, one copy each */
+    const char *token; /* this batch's lock token */
+    mapping **maps;    /* the mappings this batch read, one copy each */
     size_t nmaps;
     int64_t sf_mark, mkto_mark; /* this batch's pending-write marks (0: none set) */
     long paced_ms;              /* a paced read toward Marketo: its pace (else 0) */
     int paced_calls;            /* and the calls the pace has room for */
 } batch;
 
-static int64_t now_ms(void) { return event_now_ms(); }
+static int64_t now_ms(void) {
+    return event_now_ms();
+}
 
 static void hold_clear(held *h) {
     pthread_mutex_lock(&h->lock);
-    for (size_t i = 0; i < h->nids; i++) free(h->ids[i]);
-    for (size_t i = 0; i < h->nkeys; i++) free(h->keys[i]);
+    for (size_t i = 0; i < h->nids; i++)
+        free(h->ids[i]);
+    for (size_t i = 0; i < h->nkeys; i++)
+        free(h->keys[i]);
     free(h->ids);
     free(h->keys);
     free(h->qs);
@@ -131,8 +135,8 @@ static void hold_clear(held *h) {
 }
 
 /* Publishes the entries and locks of the batch now in progress. */
-static void hold_set(held *h, const store_entry *e, size_t n, const char *const *keys,
-                     size_t nk, const char *token) {
+static void hold_set(held *h, const store_entry *e, size_t n, const char *const *keys, size_t nk,
+                     const char *token) {
     hold_clear(h);
     pthread_mutex_lock(&h->lock);
     h->ids = calloc(n ? n : 1, sizeof *h->ids);
@@ -160,7 +164,8 @@ static void sleep_ms(long ms) {
 
 long worker_backoff_ms(int attempt, long base_ms, long max_ms, long retry_after_ms, unsigned r) {
     long d = base_ms;
-    for (int i = 1; i < attempt && d < max_ms; i++) d *= 2;
+    for (int i = 1; i < attempt && d < max_ms; i++)
+        d *= 2;
     if (d > max_ms) d = max_ms;
     /* Jitter spreads retries of many events that failed together. */
     long jittered = d / 2 + (long)(r % (unsigned)(d / 2 + 1));
@@ -170,7 +175,9 @@ long worker_backoff_ms(int attempt, long base_ms, long max_ms, long retry_after_
 
 /* Member and person locks are released explicitly; their expiry only matters when a worker
  * died holding them, and then it should come no later than the claim of its events. */
-static long lock_ttl_ms(const wctx *w) { return w->cfg->claim_idle_ms; }
+static long lock_ttl_ms(const wctx *w) {
+    return w->cfg->claim_idle_ms;
+}
 
 static void fail(item *it, it_state s, const char *target, long retry_after_ms, const char *fmt,
                  ...) __attribute__((format(printf, 5, 6)));
@@ -198,7 +205,8 @@ static it_state mk_state(const mk_error *e) {
 
 static void lower(char *dst, size_t size, const char *src) {
     size_t i = 0;
-    for (; src[i] && i + 1 < size; i++) dst[i] = (char)tolower((unsigned char)src[i]);
+    for (; src[i] && i + 1 < size; i++)
+        dst[i] = (char)tolower((unsigned char)src[i]);
     dst[i] = '\0';
 }
 
@@ -242,15 +250,14 @@ static void member_key(item *it) {
                  it->lead);
     else {
         const char *p = it->ev.sf_contact_id[0] ? it->ev.sf_contact_id : it->ev.sf_lead_id;
-        snprintf(it->lock_key, sizeof it->lock_key, "cs:lock:member:%.15s:sf:%.15s",
-                 it->campaign, p);
+        snprintf(it->lock_key, sizeof it->lock_key, "cs:lock:member:%.15s:sf:%.15s", it->campaign,
+                 p);
     }
 }
 
 static void replan(batch *b, item *it) {
     /* The state goes in even when not known: its write marks still count. */
-    plan_event(&it->ev, it->map, &it->st,
-               b->w->cfg->sf_integration_user_id, &it->p);
+    plan_event(&it->ev, it->map, &it->st, b->w->cfg->sf_integration_user_id, &it->p);
     /* A write of ours to this event's own side may still be landing (see mark_writes): put
      * the event back on that side only once it has, or the late write would win. */
     int64_t mark = it->ev.source == SRC_MARKETO ? it->st.mkto_pending_ms : it->st.sf_pending_ms;
@@ -270,9 +277,12 @@ static const char *member_status_of(const cJSON *res, const char *lead) {
         const cJSON *lid = cJSON_GetObjectItemCaseSensitive(m, "leadId");
         const cJSON *sn = cJSON_GetObjectItemCaseSensitive(m, "statusName");
         char buf[EV_NUMID_MAX];
-        if (cJSON_IsNumber(lid)) snprintf(buf, sizeof buf, "%.0f", lid->valuedouble);
-        else if (cJSON_IsString(lid)) snprintf(buf, sizeof buf, "%s", lid->valuestring);
-        else continue;
+        if (cJSON_IsNumber(lid))
+            snprintf(buf, sizeof buf, "%.0f", lid->valuedouble);
+        else if (cJSON_IsString(lid))
+            snprintf(buf, sizeof buf, "%s", lid->valuestring);
+        else
+            continue;
         if (strcmp(buf, lead) == 0 && cJSON_IsString(sn)) status = sn->valuestring;
     }
     return status;
@@ -301,9 +311,10 @@ static void fill_marketo_statuses(batch *b) {
         mk_error err;
         if (mkto_member_statuses(b->w->c->mk, pid, ids, n, &res, &err) != 0) {
             for (size_t k = 0; k < n; k++)
-                fail(group[k], mk_state(&err), "marketo",
-                     err.retry_after_ms, "reading the member status from Marketo program %s: "
-                     "%s %s", pid, err.code, err.message);
+                fail(group[k], mk_state(&err), "marketo", err.retry_after_ms,
+                     "reading the member status from Marketo program %s: "
+                     "%s %s",
+                     pid, err.code, err.message);
             continue;
         }
         for (size_t k = 0; k < n; k++) {
@@ -332,9 +343,9 @@ static void fill_default_statuses(batch *b) {
         cJSON *recs = NULL;
         sf_error err;
         if (sf_query(b->w->c->sf, soql, &recs, &err) != 0) {
-            fail(it, err.outcome == SF_RETRY ? IT_RETRY : IT_DEAD, "salesforce",
-                 err.retry_after_ms, "reading campaign %s's default status: %s: %s",
-                 it->ev.campaign_id, err.code, err.message);
+            fail(it, err.outcome == SF_RETRY ? IT_RETRY : IT_DEAD, "salesforce", err.retry_after_ms,
+                 "reading campaign %s's default status: %s: %s", it->ev.campaign_id, err.code,
+                 err.message);
             cJSON_Delete(recs);
             continue;
         }
@@ -347,8 +358,10 @@ static void fill_default_statuses(batch *b) {
                 strncmp(o->ev.campaign_id, it->ev.campaign_id, 15) != 0)
                 continue;
             if (!cJSON_IsString(label))
-                fail(o, IT_DEAD, "salesforce", -1, "campaign %s has no default member status "
-                     "(or does not exist)", o->ev.campaign_id);
+                fail(o, IT_DEAD, "salesforce", -1,
+                     "campaign %s has no default member status "
+                     "(or does not exist)",
+                     o->ev.campaign_id);
             else if (!event_set(o->ev.status, sizeof o->ev.status, label->valuestring))
                 fail(o, IT_DEAD, "salesforce", -1, "campaign %s's default status is too long",
                      o->ev.campaign_id);
@@ -368,8 +381,8 @@ static void read_marketo_people(batch *b) {
     size_t n = 0;
     for (size_t i = 0; i < b->n; i++) {
         item *it = &b->items[i];
-        if (it->state == IT_PENDING && it->p.kind == PLAN_APPLY && it->p.to_sf &&
-            it->p.sf_member && !it->sf_person[0] && !it->ev.email[0] && n < MKTO_BATCH) {
+        if (it->state == IT_PENDING && it->p.kind == PLAN_APPLY && it->p.to_sf && it->p.sf_member &&
+            !it->sf_person[0] && !it->ev.email[0] && n < MKTO_BATCH) {
             group[n] = it;
             ids[n++] = it->ev.mkto_lead_id;
         }
@@ -380,9 +393,9 @@ static void read_marketo_people(batch *b) {
     if (mkto_leads_by(b->w->c->mk, "id", ids, n, "id,email,firstName,lastName,company", &res,
                       &err) != 0) {
         for (size_t k = 0; k < n; k++)
-            fail(group[k], mk_state(&err), "marketo",
-                 err.retry_after_ms, "reading Marketo lead %s: %s %s", group[k]->ev.mkto_lead_id,
-                 err.code, err.message);
+            fail(group[k], mk_state(&err), "marketo", err.retry_after_ms,
+                 "reading Marketo lead %s: %s %s", group[k]->ev.mkto_lead_id, err.code,
+                 err.message);
         return;
     }
     for (size_t k = 0; k < n; k++) {
@@ -410,11 +423,15 @@ static void read_marketo_people(batch *b) {
             }
         }
         if (!found)
-            fail(it, IT_DEAD, "marketo", -1, "Marketo lead %s does not exist (deleted or "
-                 "merged?); nothing to add to campaign %s", it->ev.mkto_lead_id, it->campaign);
+            fail(it, IT_DEAD, "marketo", -1,
+                 "Marketo lead %s does not exist (deleted or "
+                 "merged?); nothing to add to campaign %s",
+                 it->ev.mkto_lead_id, it->campaign);
         else if (!it->ev.email[0])
-            fail(it, IT_DEAD, "marketo", -1, "Marketo lead %s has no email address, so no "
-                 "Salesforce person can be found or created for it", it->ev.mkto_lead_id);
+            fail(it, IT_DEAD, "marketo", -1,
+                 "Marketo lead %s has no email address, so no "
+                 "Salesforce person can be found or created for it",
+                 it->ev.mkto_lead_id);
     }
     cJSON_Delete(res);
 }
@@ -522,7 +539,7 @@ static void resolve_sf_people(batch *b) {
     }
     /* Lock each email for creation; an email another worker is creating waits a round. */
     const char **keys = calloc(np, sizeof *keys);
-    char (*kbuf)[EV_TEXT_MAX + 32] = calloc(np, sizeof *kbuf);
+    char(*kbuf)[EV_TEXT_MAX + 32] = calloc(np, sizeof *kbuf);
     bool *got = calloc(np, sizeof *got);
     char token[200];
     snprintf(token, sizeof token, "%s:p%lu", w->consumer, ++w->seq);
@@ -533,7 +550,8 @@ static void resolve_sf_people(batch *b) {
     }
     if (store_lock_many(w->st, keys, np, token, lock_ttl_ms(w), got, err, sizeof err) != 0)
         memset(got, 0, sizeof *got * np);
-    for (size_t i = 0; i < np; i++) ps[i].locked = got[i];
+    for (size_t i = 0; i < np; i++)
+        ps[i].locked = got[i];
 
     sf_error e;
     const char *failed = NULL;
@@ -557,7 +575,8 @@ static void resolve_sf_people(batch *b) {
                 cJSON_AddStringToObject(r, "Email", ev->email);
                 if (ev->first_name[0]) cJSON_AddStringToObject(r, "FirstName", ev->first_name);
                 /* Salesforce requires both; a clear placeholder beats a refused sync. */
-                cJSON_AddStringToObject(r, "LastName", ev->last_name[0] ? ev->last_name : PLACEHOLDER);
+                cJSON_AddStringToObject(r, "LastName",
+                                        ev->last_name[0] ? ev->last_name : PLACEHOLDER);
                 cJSON_AddStringToObject(r, "Company", ev->company[0] ? ev->company : PLACEHOLDER);
                 cJSON_AddItemToArray(recs, r);
             }
@@ -595,16 +614,15 @@ static void resolve_sf_people(batch *b) {
     }
     for (size_t i = 0; i < b->n; i++) {
         item *it = &b->items[i];
-        if (it->state != IT_PENDING || it->p.kind != PLAN_APPLY || !it->p.to_sf ||
-            it->sf_person[0])
+        if (it->state != IT_PENDING || it->p.kind != PLAN_APPLY || !it->p.to_sf || it->sf_person[0])
             continue;
         char key[EV_TEXT_MAX];
         lower(key, sizeof key, it->ev.email);
         person *p = find_person(ps, np, key);
         if (!p) continue;
         if (failed)
-            fail(it, e.outcome == SF_RETRY ? IT_RETRY : IT_DEAD, "salesforce",
-                 e.retry_after_ms, "%s: %s: %s", failed, e.code, e.message);
+            fail(it, e.outcome == SF_RETRY ? IT_RETRY : IT_DEAD, "salesforce", e.retry_after_ms,
+                 "%s: %s: %s", failed, e.code, e.message);
         else if (!p->locked)
             it->state = IT_DEFER; /* another worker is creating this person right now */
         else if (p->id[0])
@@ -618,7 +636,9 @@ out:
     free(ps);
 }
 
-static bool is_contact(const char *id) { return strncmp(id, "003", 3) == 0; }
+static bool is_contact(const char *id) {
+    return strncmp(id, "003", 3) == 0;
+}
 
 /* The member as read from Salesforce was saved after the item's event by someone else
  * (plan_superseded_by_salesforce). */
@@ -661,8 +681,9 @@ static void find_members(batch *b, bool *cm_exists, char (*cm_status)[STATUS_LAB
             sf_soql_quote(list, sizeof leads, it->sf_person);
             idx[n++] = j;
         }
-        snprintf(soql, 16384, "SELECT Id, LeadId, ContactId, Status, LastModifiedDate, "
-                              "LastModifiedById FROM CampaignMember WHERE CampaignId = ");
+        snprintf(soql, 16384,
+                 "SELECT Id, LeadId, ContactId, Status, LastModifiedDate, "
+                 "LastModifiedById FROM CampaignMember WHERE CampaignId = ");
         sf_soql_quote(soql, 16384, first->campaign);
         strcat(soql, " AND (");
         if (*leads) {
@@ -684,9 +705,8 @@ static void find_members(batch *b, bool *cm_exists, char (*cm_status)[STATUS_LAB
         for (size_t k = 0; k < n; k++) {
             item *it = &b->items[idx[k]];
             if (rc != 0) {
-                fail(it, e.outcome == SF_RETRY ? IT_RETRY : IT_DEAD, "salesforce",
-                     e.retry_after_ms, "looking up campaign members of %s: %s: %s",
-                     it->campaign, e.code, e.message);
+                fail(it, e.outcome == SF_RETRY ? IT_RETRY : IT_DEAD, "salesforce", e.retry_after_ms,
+                     "looking up campaign members of %s: %s: %s", it->campaign, e.code, e.message);
                 continue;
             }
             const cJSON *r;
@@ -698,7 +718,8 @@ static void find_members(batch *b, bool *cm_exists, char (*cm_status)[STATUS_LAB
                     continue;
                 const cJSON *id = cJSON_GetObjectItemCaseSensitive(r, "Id");
                 const cJSON *st = cJSON_GetObjectItemCaseSensitive(r, "Status");
-                if (cJSON_IsString(id)) snprintf(it->cm_id, sizeof it->cm_id, "%s", id->valuestring);
+                if (cJSON_IsString(id))
+                    snprintf(it->cm_id, sizeof it->cm_id, "%s", id->valuestring);
                 if (cJSON_IsString(st))
                     snprintf(cm_status[idx[k]], STATUS_LABEL_MAX, "%s", st->valuestring);
                 cm_exists[idx[k]] = true;
@@ -706,8 +727,8 @@ static void find_members(batch *b, bool *cm_exists, char (*cm_status)[STATUS_LAB
                     it->state = IT_DROP;
                     metrics_add(M_EVENTS_DROPPED, 1, plan_drop_reason_name(DROP_STALE));
                     LOG_KV_LIMITED(LOG_INFO, "dropped: a newer Salesforce change is on its way",
-                                   "event_id", it->ev.id, "campaign_member_id", it->cm_id,
-                                   "status", cm_status[idx[k]]);
+                                   "event_id", it->ev.id, "campaign_member_id", it->cm_id, "status",
+                                   cm_status[idx[k]]);
                 }
             }
         }
@@ -722,12 +743,13 @@ static void bad_status(item *it, const char *code, const char *msg) {
         fail(it, IT_DEAD, "salesforce", -1,
              "Salesforce campaign %s has no member status \"%s\" for Marketo program %s status "
              "\"%s\" (%s: %s): add the status to the campaign or a statusMap entry, then "
-             "replay", it->campaign, it->p.sf_status, it->map->program_id, it->ev.status, code,
-             msg);
+             "replay",
+             it->campaign, it->p.sf_status, it->map->program_id, it->ev.status, code, msg);
     else
         fail(it, IT_DEAD, "salesforce", -1,
              "Salesforce campaign %s has no member status \"%s\" (%s: %s): add it to the "
-             "campaign, then replay", it->campaign, it->p.sf_status, code, msg);
+             "campaign, then replay",
+             it->campaign, it->p.sf_status, code, msg);
 }
 
 static bool status_refused(const char *code) {
@@ -736,15 +758,15 @@ static bool status_refused(const char *code) {
 }
 
 /* One sObject Collections call over the given items; outcome per item. */
-static void run_collection(batch *b, const char *method, item **its, cJSON *recs,
-                           const char *what, bool *duplicate) {
+static void run_collection(batch *b, const char *method, item **its, cJSON *recs, const char *what,
+                           bool *duplicate) {
     size_t n = (size_t)cJSON_GetArraySize(recs);
     cJSON *res = NULL;
     sf_error e;
     if (sf_collection_save(b->w->c->sf, method, recs, &res, &e) != 0) {
         for (size_t k = 0; k < n; k++)
-            fail(its[k], e.outcome == SF_RETRY ? IT_RETRY : IT_DEAD, "salesforce",
-                 e.retry_after_ms, "%s campaign member: %s: %s", what, e.code, e.message);
+            fail(its[k], e.outcome == SF_RETRY ? IT_RETRY : IT_DEAD, "salesforce", e.retry_after_ms,
+                 "%s campaign member: %s: %s", what, e.code, e.message);
         return;
     }
     for (size_t k = 0; k < n; k++) {
@@ -753,7 +775,8 @@ static void run_collection(batch *b, const char *method, item **its, cJSON *recs
         sf_outcome o = sf_save_result(r, code, sizeof code, msg, sizeof msg);
         const cJSON *id = cJSON_GetObjectItemCaseSensitive(r, "id");
         if (o == SF_OK) {
-            if (cJSON_IsString(id)) snprintf(its[k]->cm_id, sizeof its[k]->cm_id, "%s", id->valuestring);
+            if (cJSON_IsString(id))
+                snprintf(its[k]->cm_id, sizeof its[k]->cm_id, "%s", id->valuestring);
             continue;
         }
         if (duplicate && !strcmp(code, "DUPLICATE_VALUE")) {
@@ -804,9 +827,9 @@ static void mark_writes(batch *b, bool salesforce) {
      * would let an older change of ours win. */
     int64_t until = now_ms() + 2 * b->w->cfg->crm_timeout_ms;
     if (n) *(salesforce ? &b->sf_mark : &b->mkto_mark) = until;
-    if (n && store_mark_written(b->w->st, camps, leads, n, salesforce ? "sf_pending"
-                                                                      : "mkto_pending",
-                                until, err, sizeof err) != 0) {
+    if (n &&
+        store_mark_written(b->w->st, camps, leads, n, salesforce ? "sf_pending" : "mkto_pending",
+                           until, err, sizeof err) != 0) {
         /* Without the mark a write could go unrecorded: do not write this round. */
         for (size_t i = 0; i < b->n; i++) {
             item *it = &b->items[i];
@@ -823,7 +846,7 @@ static void apply_salesforce(batch *b) {
     read_marketo_people(b);
     resolve_sf_people(b);
     bool *exists = calloc(b->n, sizeof *exists);
-    char (*status)[STATUS_LABEL_MAX] = calloc(b->n, sizeof *status);
+    char(*status)[STATUS_LABEL_MAX] = calloc(b->n, sizeof *status);
     item **its = calloc(b->n, sizeof *its);
     bool *dup = calloc(b->n, sizeof *dup);
     if (!exists || !status || !its || !dup) goto out;
@@ -941,9 +964,8 @@ static size_t resolve_marketo_chunk(batch *b, int chunk) {
         mk_error e;
         if (mkto_leads_by(w->c->mk, "email", emails, ne, "id,email", &res, &e) != 0) {
             for (size_t k = 0; k < ne; k++)
-                fail(by_email[k], mk_state(&e), "marketo",
-                     e.retry_after_ms, "looking up Marketo leads by email: %s %s", e.code,
-                     e.message);
+                fail(by_email[k], mk_state(&e), "marketo", e.retry_after_ms,
+                     "looking up Marketo leads by email: %s %s", e.code, e.message);
             ne = 0;
         }
         for (size_t k = 0; k < ne; k++) {
@@ -980,9 +1002,8 @@ static size_t resolve_marketo_chunk(batch *b, int chunk) {
         mk_error e;
         if (mkto_leads_by(w->c->mk, filter, ids, n, "id,sfdcLeadId,sfdcContactId", &res, &e) != 0) {
             for (size_t k = 0; k < n; k++)
-                fail(group[k], mk_state(&e), "marketo",
-                     e.retry_after_ms, "looking up Marketo leads by %s: %s %s", filter, e.code,
-                     e.message);
+                fail(group[k], mk_state(&e), "marketo", e.retry_after_ms,
+                     "looking up Marketo leads by %s: %s %s", filter, e.code, e.message);
             continue;
         }
         for (size_t k = 0; k < n; k++) {
@@ -1058,9 +1079,9 @@ static size_t resolve_marketo_chunk(batch *b, int chunk) {
         } else {
             for (size_t j = 0; j < nc; j++)
                 if (got[j])
-                    fail(creating[j], mk_state(&e), "marketo",
-                         e.retry_after_ms, "looking up Marketo lead %s: %s %s",
-                         creating[j]->ev.email, e.code, e.message);
+                    fail(creating[j], mk_state(&e), "marketo", e.retry_after_ms,
+                         "looking up Marketo lead %s: %s %s", creating[j]->ev.email, e.code,
+                         e.message);
         }
         cJSON_Delete(res);
         if (cJSON_GetArraySize(input) > 0) {
@@ -1068,9 +1089,8 @@ static size_t resolve_marketo_chunk(batch *b, int chunk) {
             if (mkto_upsert_leads(w->c->mk, input, &out, &e) != 0) {
                 for (size_t j = 0; j < nc; j++)
                     if (got[j] && !creating[j]->lead[0])
-                        fail(creating[j], mk_state(&e), "marketo",
-                             e.retry_after_ms, "creating the Marketo lead: %s %s", e.code,
-                             e.message);
+                        fail(creating[j], mk_state(&e), "marketo", e.retry_after_ms,
+                             "creating the Marketo lead: %s %s", e.code, e.message);
             } else {
                 int k = 0;
                 for (size_t j = 0; j < nc; j++) {
@@ -1087,8 +1107,10 @@ static size_t resolve_marketo_chunk(batch *b, int chunk) {
                     } else {
                         char code[16];
                         mkto_reason_code(r, code, sizeof code);
-                        fail(creating[j], IT_DEAD, "marketo", -1, "Marketo refused to create a "
-                             "lead for %s (reason %s)", creating[j]->ev.email, code);
+                        fail(creating[j], IT_DEAD, "marketo", -1,
+                             "Marketo refused to create a "
+                             "lead for %s (reason %s)",
+                             creating[j]->ev.email, code);
                     }
                 }
             }
@@ -1119,7 +1141,8 @@ static void resolve_marketo_leads(batch *b) {
             continue;
         }
         if (!it->lead[0] && it->state == IT_PENDING && !it->ev.email[0])
-            fail(it, IT_DEAD, "marketo", -1, "Salesforce person %s has no email address, so no "
+            fail(it, IT_DEAD, "marketo", -1,
+                 "Salesforce person %s has no email address, so no "
                  "Marketo lead can be found or created for it",
                  it->ev.sf_contact_id[0] ? it->ev.sf_contact_id : it->ev.sf_lead_id);
         else if (!it->lead[0] && it->state == IT_PENDING)
@@ -1143,7 +1166,8 @@ static int read_states(batch *b, const size_t *idx, size_t n, char *err, size_t 
             leads[k] = b->items[idx[k]].lead;
         }
         rc = store_member_get_many(b->w->st, n, camps, leads, sts, err, errlen);
-        for (size_t k = 0; rc == 0 && k < n; k++) b->items[idx[k]].st = sts[k];
+        for (size_t k = 0; rc == 0 && k < n; k++)
+            b->items[idx[k]].st = sts[k];
     }
     free(camps);
     free(leads);
@@ -1171,8 +1195,8 @@ static void replan_with_lead(batch *b) {
     }
     for (size_t i = 0; i < b->n; i++) {
         item *it = &b->items[i];
-        if (it->state != IT_PENDING || it->p.kind != PLAN_APPLY || !it->p.to_mkto ||
-            it->st.known || !it->lead[0])
+        if (it->state != IT_PENDING || it->p.kind != PLAN_APPLY || !it->p.to_mkto || it->st.known ||
+            !it->lead[0])
             continue;
         if (strstr(it->lock_key, ":sf:")) {
             char key[160];
@@ -1194,8 +1218,8 @@ static void replan_with_lead(batch *b) {
         rd[nr++] = i;
     }
     /* All the lead locks, then all the recorded states, each in one round trip. */
-    if (nl && store_lock_many(b->w->st, keys, nl, b->token, lock_ttl_ms(b->w), got, err,
-                              sizeof err) != 0)
+    if (nl &&
+        store_lock_many(b->w->st, keys, nl, b->token, lock_ttl_ms(b->w), got, err, sizeof err) != 0)
         memset(got, 0, nl * sizeof *got);
     for (size_t k = 0; k < nl; k++) {
         item *it = &b->items[lk[k]];
@@ -1243,7 +1267,8 @@ static void read_skipped_statuses(batch *b, item **its, const char **ids, size_t
         for (size_t k = 0; k < n; k++)
             fail(its[k], mk_state(&e), "marketo", e.retry_after_ms,
                  "Marketo program %s skipped lead %s (1037) and its status could not be read: "
-                 "%s %s", its[k]->p.program_id, its[k]->lead, e.code, e.message);
+                 "%s %s",
+                 its[k]->p.program_id, its[k]->lead, e.code, e.message);
         return;
     }
     for (size_t k = 0; k < n; k++) {
@@ -1277,7 +1302,8 @@ static int mkto_calls_planned(const batch *b, const item **reps, size_t *count, 
         if (!to_marketo(it)) continue;
         lookup = lookup || needs_lead(it);
         size_t g = 0;
-        while (g < *ng && !same_mkto_call(reps[g], it)) g++;
+        while (g < *ng && !same_mkto_call(reps[g], it))
+            g++;
         if (g == *ng) {
             reps[(*ng)++] = it;
             count[g] = 0;
@@ -1286,7 +1312,8 @@ static int mkto_calls_planned(const batch *b, const item **reps, size_t *count, 
         count[g]++;
         young[g] = young[g] && now - it->ev.received_ms < young_ms;
     }
-    for (size_t g = 0; g < *ng; g++) calls += (int)((count[g] + MKTO_BATCH - 1) / MKTO_BATCH);
+    for (size_t g = 0; g < *ng; g++)
+        calls += (int)((count[g] + MKTO_BATCH - 1) / MKTO_BATCH);
     return calls + lookup;
 }
 
@@ -1391,12 +1418,12 @@ static void apply_marketo(batch *b) {
                     fail(it, IT_DEAD, "marketo", -1,
                          "Marketo program %s has no status \"%s\" for Salesforce campaign %s "
                          "status \"%s\" (%s %s): add it to the program's channel or a "
-                         "statusMap entry, then replay", it->p.program_id, it->p.mkto_status,
-                         it->campaign, it->ev.status, e.code, e.message);
+                         "statusMap entry, then replay",
+                         it->p.program_id, it->p.mkto_status, it->campaign, it->ev.status, e.code,
+                         e.message);
                 else
-                    fail(it, mk_state(&e), "marketo",
-                         e.retry_after_ms, "Marketo program %s: %s %s", it->p.program_id,
-                         e.code, e.message);
+                    fail(it, mk_state(&e), "marketo", e.retry_after_ms, "Marketo program %s: %s %s",
+                         it->p.program_id, e.code, e.message);
                 continue;
             }
             const cJSON *r = cJSON_GetArrayItem(res, (int)k); /* results follow input order */
@@ -1433,9 +1460,11 @@ static void apply_marketo(batch *b) {
         if (it->state != IT_PENDING || it->p.kind != PLAN_APPLY || !it->p.to_mkto) continue;
         if (it->backward) {
             metrics_add(M_EVENTS_DROPPED, 1, "backward_progression");
-            LOG_KV(LOG_INFO, "marketo: backward move not applied (Marketo keeps progression "
-                             "one-way)", "event_id", it->ev.id, "program_id", it->p.program_id,
-                   "lead_id", it->lead, "from", it->st.mkto_status, "to", it->p.mkto_status);
+            LOG_KV(LOG_INFO,
+                   "marketo: backward move not applied (Marketo keeps progression "
+                   "one-way)",
+                   "event_id", it->ev.id, "program_id", it->p.program_id, "lead_id", it->lead,
+                   "from", it->st.mkto_status, "to", it->p.mkto_status);
         } else {
             metrics_add(M_EVENTS_APPLIED, 1, "marketo");
         }
@@ -1486,11 +1515,11 @@ static char *audit_entry(const item *it, const char *target, int64_t now) {
     cJSON_AddStringToObject(o, "programId", it->p.program_id);
     cJSON_AddStringToObject(o, "campaignId", it->campaign);
     cJSON_AddStringToObject(o, "email", it->ev.email[0] ? it->ev.email : it->st.email);
-    cJSON_AddStringToObject(o, "action", member ? (to_sf ? "upsert_member" : "set_status")
-                                                : "remove_member");
+    cJSON_AddStringToObject(o, "action",
+                            member ? (to_sf ? "upsert_member" : "set_status") : "remove_member");
     if (member) cJSON_AddStringToObject(o, "status", status);
-    cJSON_AddStringToObject(o, "result", !to_sf && it->backward ? "skipped_backward_progression"
-                                                                  : "applied");
+    cJSON_AddStringToObject(o, "result",
+                            !to_sf && it->backward ? "skipped_backward_progression" : "applied");
     /* What the CRM answered, as ids a person can look up there. */
     if (to_sf && it->cm_id[0]) cJSON_AddStringToObject(o, "campaignMemberId", it->cm_id);
     if (to_sf && it->sf_person[0]) cJSON_AddStringToObject(o, "salesforceId", it->sf_person);
@@ -1507,10 +1536,12 @@ static void record_members(batch *b, int64_t now, int *rc, char *err, size_t err
     store_member_write *wr = calloc(b->n, sizeof *wr);
     size_t *idx = calloc(b->n, sizeof *idx);
     size_t nw = 0;
-    for (size_t i = 0; i < b->n; i++) rc[i] = 1;
+    for (size_t i = 0; i < b->n; i++)
+        rc[i] = 1;
     if (!ns || !wr || !idx) {
         snprintf(err, errlen, "out of memory");
-        for (size_t i = 0; i < b->n; i++) rc[i] = -1;
+        for (size_t i = 0; i < b->n; i++)
+            rc[i] = -1;
         goto out;
     }
     for (size_t i = 0; i < b->n; i++) {
@@ -1539,17 +1570,18 @@ static void record_members(batch *b, int64_t now, int *rc, char *err, size_t err
             if (!lead[0]) continue;
             ns[nw] = n;
             /* The writes completed: their pending marks go. */
-            wr[nw] = (store_member_write){it->campaign, lead, &ns[nw],
-                                          it->p.to_sf ? b->sf_mark : 0,
+            wr[nw] = (store_member_write){it->campaign, lead, &ns[nw], it->p.to_sf ? b->sf_mark : 0,
                                           it->p.to_mkto ? b->mkto_mark : 0};
             idx[nw++] = i;
         }
     }
     int *got = calloc(nw ? nw : 1, sizeof *got);
     if (!got || (nw && store_member_put_many(b->w->st, nw, wr, got, err, errlen) != 0)) {
-        for (size_t k = 0; k < nw; k++) rc[idx[k]] = -1;
+        for (size_t k = 0; k < nw; k++)
+            rc[idx[k]] = -1;
     } else {
-        for (size_t k = 0; k < nw; k++) rc[idx[k]] = got[k];
+        for (size_t k = 0; k < nw; k++)
+            rc[idx[k]] = got[k];
     }
     free(got);
     /* Person links of the members recorded, also in one round trip. */
@@ -1600,8 +1632,8 @@ static void finish(batch *b) {
                 metrics_observe(M_APPLY_LATENCY, (double)(now - it->ev.received_ms) / 1000.0,
                                 it->p.to_sf ? "salesforce" : "marketo");
                 if (log_enabled(LOG_DEBUG))
-                    LOG_KV(LOG_DEBUG, "applied", "event_id", it->ev.id, "campaign_id",
-                           it->campaign, "program_id", it->p.program_id);
+                    LOG_KV(LOG_DEBUG, "applied", "event_id", it->ev.id, "campaign_id", it->campaign,
+                           "program_id", it->p.program_id);
                 it->state = IT_DONE;
             }
         }
@@ -1622,8 +1654,7 @@ static void finish(batch *b) {
             int attempts = it->e->attempts + 1;
             if (attempts >= w->cfg->max_attempts) {
                 char why[sizeof it->error];
-                snprintf(why, sizeof why, "gave up after %d attempts: %.640s", attempts,
-                         it->error);
+                snprintf(why, sizeof why, "gave up after %d attempts: %.640s", attempts, it->error);
                 memcpy(it->error, why, sizeof why);
                 dead_letter(w, it);
                 break;
@@ -1632,8 +1663,7 @@ static void finish(batch *b) {
                                        it->retry_after_ms, (unsigned)rand_r(&w->rnd));
             if (store_retry(w->st, it->e, attempts, now + d, it->error, err, sizeof err) == 0) {
                 metrics_add(M_RETRIES, 1, it->target ? it->target : "salesforce");
-                LOG_KV(LOG_WARN, "worker: will retry", "event_id", it->ev.id, "error",
-                       it->error);
+                LOG_KV(LOG_WARN, "worker: will retry", "event_id", it->ev.id, "error", it->error);
             }
             break;
         }
@@ -1653,7 +1683,8 @@ static void finish(batch *b) {
     }
     if (nau && store_audit_add(w->st, (const char *const *)audit, nau, err, sizeof err) != 0)
         LOG_KV(LOG_WARN, "worker: could not write the audit log", "error", err);
-    for (size_t i = 0; audit && i < nau; i++) free(audit[i]);
+    for (size_t i = 0; audit && i < nau; i++)
+        free(audit[i]);
     free(audit);
     /* A batch holds entries of one queue (process_by_queue). */
     if (na && store_ack(w->st, b->items[0].e->q, acks, na, err, sizeof err) != 0)
@@ -1680,7 +1711,7 @@ static void process(wctx *w, store_entry *entries, const parsed_entry *const *pe
     bool *got = calloc(n, sizeof *got);
     size_t *idx = calloc(n, sizeof *idx);
     const char **persons = calloc(n, sizeof *persons);
-    char (*leads)[EV_NUMID_MAX] = calloc(n, sizeof *leads);
+    char(*leads)[EV_NUMID_MAX] = calloc(n, sizeof *leads);
     size_t nk = 0, np = 0;
     snprintf(token, sizeof token, "%s:b%lu", w->consumer, ++w->seq);
     if (!b.items || !keys || !got || !idx || !persons || !leads) goto out;
@@ -1777,15 +1808,15 @@ static void process(wctx *w, store_entry *entries, const parsed_entry *const *pe
 
 redis_down:
     /* Nothing was written; the entries stay pending and are claimed back later. */
-    LOG_KV(LOG_WARN, "worker: Redis failed mid-batch; entries will be claimed again", "error",
-           err);
+    LOG_KV(LOG_WARN, "worker: Redis failed mid-batch; entries will be claimed again", "error", err);
 unlock:
     hold_clear(&w->hold);
     for (size_t i = 0; i < n; i++)
         if (b.items[i].lead_lock[0]) keys[nk++] = b.items[i].lead_lock;
     if (nk) store_unlock_many(w->st, keys, nk, token, err, sizeof err);
 out:
-    for (size_t i = 0; i < b.nmaps; i++) free(b.maps[i]);
+    for (size_t i = 0; i < b.nmaps; i++)
+        free(b.maps[i]);
     free(b.maps);
     free(b.items);
     free(keys);
@@ -1800,8 +1831,8 @@ out:
  * acknowledged without waiting for Marketo's slower, rate-limited calls. Every entry is
  * parsed once here; *sf_slot, when held, is given back as soon as the Salesforce side is
  * done. (Out of memory, the read is left pending: the claim loop hands it out again.) */
-static void process_by_queue(wctx *w, store_entry *entries, size_t n, bool *sf_slot,
-                             long paced_ms, int paced_calls) {
+static void process_by_queue(wctx *w, store_entry *entries, size_t n, bool *sf_slot, long paced_ms,
+                             int paced_calls) {
     parsed_entry *pe = malloc(n * sizeof *pe);
     const parsed_entry **order = malloc(n * sizeof *order);
     store_entry *sorted = malloc(n * sizeof *sorted);
@@ -1810,7 +1841,8 @@ static void process_by_queue(wctx *w, store_entry *entries, size_t n, bool *sf_s
         for (size_t i = 0; i < n; i++) {
             pe[i].why[0] = '\0';
             if (event_from_json(entries[i].json, entries[i].len, &pe[i].ev, pe[i].why,
-                                sizeof pe[i].why) != 0 && !pe[i].why[0])
+                                sizeof pe[i].why) != 0 &&
+                !pe[i].why[0])
                 snprintf(pe[i].why, sizeof pe[i].why, "not an event");
             if (entries[i].q == STORE_Q_MKTO) nfirst++;
         }
@@ -1901,8 +1933,8 @@ static void *worker_main(void *arg) {
             last_claim = now;
             for (int q = 0; q < STORE_NQUEUES && n <= 0; q++) {
                 store_entries_free(entries, 0);
-                n = store_claim(w->st, (store_queue)q, w->consumer, w->cfg->claim_idle_ms,
-                                READ_MAX, &entries, err, sizeof err);
+                n = store_claim(w->st, (store_queue)q, w->consumer, w->cfg->claim_idle_ms, READ_MAX,
+                                &entries, err, sizeof err);
             }
             if (n > 0) LOGF(LOG_INFO, "worker: claimed %ld events held by a stopped worker", n);
         }
@@ -1952,9 +1984,9 @@ static void *worker_main(void *arg) {
              * next changes gather a moment (each batch costs a query and a write of the
              * org's API allowance); an isolated change is not held. The moment grows as the
              * allowance is used up: spending it stops every integration of the org. */
-            bool sf_due = atomic_load(&w->pool->sf_backlog) ||
-                          now_ms() - atomic_load(&w->pool->sf_last_ms) >=
-                              sf_fill_ms(sf_api_usage_share());
+            bool sf_due =
+                atomic_load(&w->pool->sf_backlog) ||
+                now_ms() - atomic_load(&w->pool->sf_last_ms) >= sf_fill_ms(sf_api_usage_share());
             bool paced_soon = (reader && paced_ms) || w->keeping;
             if (!paced_soon && sf_due) {
                 sf_slot = atomic_fetch_add(&w->pool->sf_readers, 1) == 0 ||
@@ -1973,7 +2005,8 @@ static void *worker_main(void *arg) {
                            reader && paced_ms ? -1 : block, &entries, err, sizeof err);
             if (sf_slot && n >= 0) {
                 long k = 0;
-                for (long i = 0; i < n; i++) k += entries[i].q == STORE_Q_MKTO;
+                for (long i = 0; i < n; i++)
+                    k += entries[i].q == STORE_Q_MKTO;
                 atomic_store(&w->pool->sf_backlog, k >= SF_COLLECTION_MAX);
                 if (k) atomic_store(&w->pool->sf_last_ms, now_ms());
             }
@@ -2011,7 +2044,8 @@ static void *heartbeat_main(void *arg) {
     long every = p->cfg->claim_idle_ms / 3 > 50 ? p->cfg->claim_idle_ms / 3 : 50;
     char err[STORE_ERR_MAX];
     while (!atomic_load(&p->stop)) {
-        for (long slept = 0; slept < every && !atomic_load(&p->stop); slept += 50) sleep_ms(50);
+        for (long slept = 0; slept < every && !atomic_load(&p->stop); slept += 50)
+            sleep_ms(50);
         for (int i = 0; i < p->n; i++) {
             held *h = &p->ctx[i].hold;
             pthread_mutex_lock(&h->lock);
@@ -2055,7 +2089,8 @@ worker_pool *worker_pool_start(const struct config *cfg, int threads, char *err,
     p->threads = calloc((size_t)threads, sizeof *p->threads);
     p->ctx = calloc((size_t)threads, sizeof *p->ctx);
     p->cap = threads;
-    for (int i = 0; p->ctx && i < threads; i++) pthread_mutex_init(&p->ctx[i].hold.lock, NULL);
+    for (int i = 0; p->ctx && i < threads; i++)
+        pthread_mutex_init(&p->ctx[i].hold.lock, NULL);
     if (!p->threads || !p->ctx) {
         snprintf(err, errlen, "out of memory");
         worker_pool_stop(p);
@@ -2101,7 +2136,8 @@ worker_pool *worker_pool_start(const struct config *cfg, int threads, char *err,
 void worker_pool_stop(worker_pool *p) {
     if (!p) return;
     atomic_store(&p->stop, true);
-    for (int i = 0; i < p->n; i++) pthread_join(p->threads[i], NULL);
+    for (int i = 0; i < p->n; i++)
+        pthread_join(p->threads[i], NULL);
     if (p->heartbeat_running) pthread_join(p->heartbeat, NULL);
     store_free(p->hb_store);
     /* Also the clients of a thread that failed to start. */
@@ -2133,8 +2169,8 @@ int worker_ready_check(void *ud, char *detail, size_t len) {
     if (!enabled || depth == 0) return 0;
     int64_t idle = now_ms() - (last ? last : now_ms() - (int64_t)(age * 1000));
     if (idle > (int64_t)cfg->ready_stall_s * 1000 && age > cfg->ready_stall_s) {
-        snprintf(detail, len, "%lld events wait and no worker finished one for %lld s",
-                 depth, (long long)(idle / 1000));
+        snprintf(detail, len, "%lld events wait and no worker finished one for %lld s", depth,
+                 (long long)(idle / 1000));
         return -1;
     }
     return 0;

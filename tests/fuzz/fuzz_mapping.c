@@ -59,9 +59,10 @@ int LLVMFuzzerTestOneInput(const unsigned char *data, size_t size) {
             check_both_ways(&m, m.map[i].marketo);
             check_both_ways(&m, m.map[i].salesforce);
         }
-        static const char *const common[] = {NOT_IN_PROGRAM, "Invited", "Registered", "Attended",
-                                             "Responded", "Sent"};
-        for (size_t i = 0; i < sizeof common / sizeof *common; i++) check_both_ways(&m, common[i]);
+        static const char *const common[] = {NOT_IN_PROGRAM, "Invited",   "Registered",
+                                             "Attended",     "Responded", "Sent"};
+        for (size_t i = 0; i < sizeof common / sizeof *common; i++)
+            check_both_ways(&m, common[i]);
         check_stored_roundtrip(&m);
     } else if (!err[0]) {
         abort();

@@ -21,7 +21,8 @@ int LLVMFuzzerTestOneInput(const unsigned char *data, size_t size) {
     mkto_webhook_parse((const char *)data, size, 1795946400000LL, &r);
     if (r.status == 0) {
         if (r.nevents > MKTO_WEBHOOK_MAX_EVENTS) abort();
-        for (size_t i = 0; i < r.nevents; i++) check_roundtrip(&r.events[i]);
+        for (size_t i = 0; i < r.nevents; i++)
+            check_roundtrip(&r.events[i]);
     } else if (r.status != 400 || r.events || r.nevents || !r.message[0]) {
         abort();
     }

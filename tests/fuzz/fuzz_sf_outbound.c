@@ -23,7 +23,8 @@ int LLVMFuzzerTestOneInput(const unsigned char *data, size_t size) {
     sf_outbound_parse((const char *)data, size, "00D000000000001AAA", 1, &r);
     if (r.status == 0) {
         if (r.nevents + r.nempty == 0 || r.nevents > 100) abort();
-        for (size_t i = 0; i < r.nevents; i++) check_roundtrip(&r.events[i]);
+        for (size_t i = 0; i < r.nevents; i++)
+            check_roundtrip(&r.events[i]);
     } else if (r.status != 400 && r.status != 403) {
         abort();
     }

@@ -15,19 +15,48 @@ static void collect(const char *line, void *ud) {
     if (c->n < 16) snprintf(c->lines[c->n++], sizeof c->lines[0], "%s", line);
 }
 
-static const char *const all_vars[] = {
-    "PORT", "BIND_ADDR", "REDIS_URL", "WORKERS", "SF_LOGIN_URL", "SF_CLIENT_ID",
-    "SF_CLIENT_SECRET", "SF_CLIENT_SECRET_FILE", "SF_API_VERSION", "SF_ORG_ID",
-    "SF_INTEGRATION_USER_ID", "MARKETO_BASE_URL", "MARKETO_CLIENT_ID", "MARKETO_CLIENT_SECRET",
-    "MARKETO_CLIENT_SECRET_FILE", "MARKETO_WEBHOOK_SECRET", "MARKETO_WEBHOOK_SECRET_FILE",
-    "MARKETO_TIMEZONE", "MARKETO_CALLS_PER_20S", "MARKETO_MAX_CONCURRENT", "ADMIN_TOKEN",
-    "ADMIN_TOKEN_FILE", "SYNC_ENABLED", "MAX_BODY_BYTES", "MAX_ATTEMPTS", "RETRY_BASE_MS",
-    "RETRY_MAX_MS", "CLAIM_IDLE_MS", "READY_STALL_S", "TLS_CERT_FILE", "TLS_KEY_FILE",
-    "TLS_CLIENT_CA_FILE", "SPOOL_DIR", "LOG_LEVEL", "LOG_FORMAT", "REDIS_URL_FILE", NULL};
+static const char *const all_vars[] = {"PORT",
+                                       "BIND_ADDR",
+                                       "REDIS_URL",
+                                       "WORKERS",
+                                       "SF_LOGIN_URL",
+                                       "SF_CLIENT_ID",
+                                       "SF_CLIENT_SECRET",
+                                       "SF_CLIENT_SECRET_FILE",
+                                       "SF_API_VERSION",
+                                       "SF_ORG_ID",
+                                       "SF_INTEGRATION_USER_ID",
+                                       "MARKETO_BASE_URL",
+                                       "MARKETO_CLIENT_ID",
+                                       "MARKETO_CLIENT_SECRET",
+                                       "MARKETO_CLIENT_SECRET_FILE",
+                                       "MARKETO_WEBHOOK_SECRET",
+                                       "MARKETO_WEBHOOK_SECRET_FILE",
+                                       "MARKETO_TIMEZONE",
+                                       "MARKETO_CALLS_PER_20S",
+                                       "MARKETO_MAX_CONCURRENT",
+                                       "ADMIN_TOKEN",
+                                       "ADMIN_TOKEN_FILE",
+                                       "SYNC_ENABLED",
+                                       "MAX_BODY_BYTES",
+                                       "MAX_ATTEMPTS",
+                                       "RETRY_BASE_MS",
+                                       "RETRY_MAX_MS",
+                                       "CLAIM_IDLE_MS",
+                                       "READY_STALL_S",
+                                       "TLS_CERT_FILE",
+                                       "TLS_KEY_FILE",
+                                       "TLS_CLIENT_CA_FILE",
+                                       "SPOOL_DIR",
+                                       "LOG_LEVEL",
+                                       "LOG_FORMAT",
+                                       "REDIS_URL_FILE",
+                                       NULL};
 
 static int clear_env(void **state) {
     (void)state;
-    for (int i = 0; all_vars[i]; i++) unsetenv(all_vars[i]);
+    for (int i = 0; all_vars[i]; i++)
+        unsetenv(all_vars[i]);
     return 0;
 }
 
@@ -108,13 +137,17 @@ static void malformed_values_named(void **state) {
     struct config cfg;
     collected c = {0};
     assert_int_equal(config_load(&cfg, CMD_INGEST, collect, &c), 7);
-    const char *expect[] = {"REDIS_URL: must be redis://", "PORT: must be an integer from 1 to 65535 (got \"80a\")",
-                            "WORKERS: must be an integer", "SF_LOGIN_URL: must be an http(s) URL",
+    const char *expect[] = {"REDIS_URL: must be redis://",
+                            "PORT: must be an integer from 1 to 65535 (got \"80a\")",
+                            "WORKERS: must be an integer",
+                            "SF_LOGIN_URL: must be an http(s) URL",
                             "MARKETO_TIMEZONE: must be an IANA time zone",
-                            "SYNC_ENABLED: must be true or false", "LOG_LEVEL: must be debug"};
+                            "SYNC_ENABLED: must be true or false",
+                            "LOG_LEVEL: must be debug"};
     for (int i = 0; i < 7; i++) {
         bool found = false;
-        for (int j = 0; j < c.n; j++) found = found || strstr(c.lines[j], expect[i]) != NULL;
+        for (int j = 0; j < c.n; j++)
+            found = found || strstr(c.lines[j], expect[i]) != NULL;
         if (!found) fail_msg("no line contains \"%s\"", expect[i]);
     }
     config_free(&cfg);
@@ -168,7 +201,8 @@ static void secret_from_file_and_never_echoed(void **state) {
     setenv("REDIS_URL", "redis://:hunter2@", 1);
     memset(&c, 0, sizeof c);
     assert_int_equal(config_load(&cfg, CMD_INGEST, collect, &c), 2);
-    for (int i = 0; i < c.n; i++) assert_null(strstr(c.lines[i], "hunter2"));
+    for (int i = 0; i < c.n; i++)
+        assert_null(strstr(c.lines[i], "hunter2"));
     config_free(&cfg);
 }
 
@@ -187,7 +221,8 @@ static void redis_urls(void **state) {
     (void)state;
     struct redis_target t;
     char err[128];
-    assert_int_equal(config_parse_redis_url("redis://:pw@redis.internal:6380/3", &t, err, sizeof err), 0);
+    assert_int_equal(
+        config_parse_redis_url("redis://:pw@redis.internal:6380/3", &t, err, sizeof err), 0);
     assert_string_equal(t.host, "redis.internal");
     assert_int_equal(t.port, 6380);
     assert_int_equal(t.db, 3);

@@ -52,7 +52,8 @@ static void json_rejects_garbage(void **state) {
         assert_int_equal(event_from_json(bad[i], strlen(bad[i]), &ev, err, sizeof err), -1);
     /* A field longer than its buffer is refused, not cut. */
     char big[400];
-    snprintf(big, sizeof big, "{\"source\":\"marketo\",\"type\":\"member_removed\",\"status\":\"%0300d\"}", 0);
+    snprintf(big, sizeof big,
+             "{\"source\":\"marketo\",\"type\":\"member_removed\",\"status\":\"%0300d\"}", 0);
     assert_int_equal(event_from_json(big, strlen(big), &ev, err, sizeof err), -1);
     assert_non_null(strstr(err, "status"));
 }
@@ -150,7 +151,7 @@ static void utf8_text(void **state) {
     assert_false(event_text_ok("\xed\xa0\x80"));     /* a surrogate */
     assert_false(event_text_ok("\xf4\x90\x80\x80")); /* past U+10FFFF */
     assert_false(event_text_ok("\xff"));
-    assert_false(event_text_ok("bell\x07"));          /* control character */
+    assert_false(event_text_ok("bell\x07")); /* control character */
 }
 
 int main(void) {

@@ -20,9 +20,8 @@ static void parameters(void **state) {
     assert_int_equal(http_match("/v1/mappings/{programId}", "/v1/mappings/1001", p, 4), 1);
     assert_string_equal(p[0].name, "programId");
     assert_string_equal(p[0].value, "1001");
-    assert_int_equal(http_match("/v1/mappings/{programId}/validation",
-                                "/v1/mappings/77/validation", p, 4),
-                     1);
+    assert_int_equal(
+        http_match("/v1/mappings/{programId}/validation", "/v1/mappings/77/validation", p, 4), 1);
     assert_string_equal(p[0].value, "77");
     assert_int_equal(http_match("/v1/mappings/{programId}", "/v1/mappings/", p, 4), -1);
     assert_int_equal(http_match("/v1/mappings/{programId}", "/v1/mappings/1/x", p, 4), -1);

@@ -27,7 +27,8 @@ static char *capture_stderr(void (*fn)(void)) {
 
 static int count_lines(const char *s, const char *needle) {
     int n = 0;
-    for (const char *p = s; (p = strstr(p, needle)); p += strlen(needle)) n++;
+    for (const char *p = s; (p = strstr(p, needle)); p += strlen(needle))
+        n++;
     return n;
 }
 
@@ -81,8 +82,10 @@ static void held_count_in_the_line(void **state) {
 
 static void limited_lines(void) {
     log_setup(LOG_INFO, LOG_FORMAT_JSON);
-    for (int i = 0; i < 25; i++) LOG_KV_LIMITED(LOG_WARN, "refused", "n", "1");
-    for (int i = 0; i < 25; i++) LOG_KV_LIMITED(LOG_DEBUG, "debug refused", "n", "1");
+    for (int i = 0; i < 25; i++)
+        LOG_KV_LIMITED(LOG_WARN, "refused", "n", "1");
+    for (int i = 0; i < 25; i++)
+        LOG_KV_LIMITED(LOG_DEBUG, "debug refused", "n", "1");
 }
 
 static void macro_limits_its_own_site(void **state) {

@@ -11,8 +11,8 @@ static int teardown(void **state) {
 
 static void counter_with_labels(void **state) {
     (void)state;
-    metric *m = metrics_register(METRIC_COUNTER, "t_requests_total", "Requests.", "route,code",
-                                 NULL, 0);
+    metric *m =
+        metrics_register(METRIC_COUNTER, "t_requests_total", "Requests.", "route,code", NULL, 0);
     assert_non_null(m);
     metrics_add(m, 1, "/a", "200");
     metrics_add(m, 2, "/a", "200");
@@ -84,8 +84,10 @@ static void spec_families_present(void **state) {
         "campaign_sync_events_received_total{source=\"marketo\",outcome=\"spooled\"} 0",
         "campaign_sync_events_applied_total{target=\"salesforce\"} 0",
         "campaign_sync_events_dropped_total{reason=\"backward_progression\"} 0",
-        "campaign_sync_dead_letters_total 0", "campaign_sync_retries_total{target=\"marketo\"} 0",
-        "campaign_sync_queue_depth 0", "campaign_sync_queue_oldest_age_seconds 0",
+        "campaign_sync_dead_letters_total 0",
+        "campaign_sync_retries_total{target=\"marketo\"} 0",
+        "campaign_sync_queue_depth 0",
+        "campaign_sync_queue_oldest_age_seconds 0",
         "# TYPE campaign_sync_crm_requests_total counter",
         "# TYPE campaign_sync_crm_errors_total counter",
         "# TYPE campaign_sync_crm_request_seconds histogram",

@@ -164,7 +164,8 @@ static void limits(void **state) {
     for (int count = 1000; count <= 1001; count++) {
         char *p = big;
         *p++ = '[';
-        for (int i = 0; i < count; i++, p += n1) memcpy(p, one, n1);
+        for (int i = 0; i < count; i++, p += n1)
+            memcpy(p, one, n1);
         p[-1] = ']';
         *p = '\0';
         mkto_webhook_result r = parse(big);
@@ -181,7 +182,8 @@ static void limits(void **state) {
     /* Over-long strings are refused by name, never cut. */
     char longer[600];
     snprintf(longer, sizeof longer,
-             "{\"type\":\"member_removed\",\"programId\":1,\"leadId\":2,\"company\":\"%0300d\"}", 0);
+             "{\"type\":\"member_removed\",\"programId\":1,\"leadId\":2,\"company\":\"%0300d\"}",
+             0);
     mkto_webhook_result r = parse(longer);
     assert_int_equal(r.status, 400);
     assert_string_equal(r.field, "company");
@@ -204,9 +206,12 @@ static void content_types(void **state) {
 
 int main(void) {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(recommended_template),   cmocka_unit_test(template_in_account_zone),
-        cmocka_unit_test(every_type_and_id_form), cmocka_unit_test(not_in_program_is_removal),
-        cmocka_unit_test(errors_name_field_and_index), cmocka_unit_test(limits),
+        cmocka_unit_test(recommended_template),
+        cmocka_unit_test(template_in_account_zone),
+        cmocka_unit_test(every_type_and_id_form),
+        cmocka_unit_test(not_in_program_is_removal),
+        cmocka_unit_test(errors_name_field_and_index),
+        cmocka_unit_test(limits),
         cmocka_unit_test(content_types),
     };
     return cmocka_run_group_tests_name("mkto_webhook", tests, setup, NULL);

@@ -7,9 +7,9 @@ static void parse_and_match(void **state) {
     (void)state;
     netacl a;
     char err[160];
-    assert_int_equal(netacl_parse("10.0.0.0/8, 192.168.1.0/24,203.0.113.7 ,2001:db8::/32", &a,
-                                  err, sizeof err),
-                     0);
+    assert_int_equal(
+        netacl_parse("10.0.0.0/8, 192.168.1.0/24,203.0.113.7 ,2001:db8::/32", &a, err, sizeof err),
+        0);
     assert_int_equal(a.n, 4);
     assert_true(netacl_contains(&a, "10.1.2.3"));
     assert_false(netacl_contains(&a, "11.0.0.1"));

@@ -4,7 +4,7 @@
 #include "sf_outbound.h"
 
 #define ORG "00D000000000001AAA"
-#define RX 1764410000000LL
+#define RX  1764410000000LL
 
 static sf_outbound_result parse_file(const char *name, const char *org) {
     char path[256];
@@ -180,16 +180,16 @@ static void repeated_field_later_wins(void **state) {
 }
 
 /* A message built from parts, for the cases the fixtures do not show. */
-#define ENV_OPEN                                                                             \
-    "<e:Envelope xmlns:e=\"http://schemas.xmlsoap.org/soap/envelope/\" "                     \
+#define ENV_OPEN                                                                                   \
+    "<e:Envelope xmlns:e=\"http://schemas.xmlsoap.org/soap/envelope/\" "                           \
     "xmlns:xsi=\"http://www.w3.org/2001/XMLSchema-instance\">"
 #define NOTIFS_OPEN "<notifications xmlns=\"http://soap.sforce.com/2005/09/outbound\">"
-#define ORG_EL "<OrganizationId>" ORG "</OrganizationId>"
-#define SOBJ(fields)                                                                         \
-    "<sObject xsi:type=\"sf:CampaignMember\" xmlns:sf=\"urn:sobject.enterprise.soap.sforce.com\">" \
-    fields "</sObject>"
-#define MEMBER(status)                                                                       \
-    "<sf:Id>00v5g0000000001AAA</sf:Id><sf:CampaignId>7015g000000CampAAA</sf:CampaignId>"   \
+#define ORG_EL      "<OrganizationId>" ORG "</OrganizationId>"
+#define SOBJ(fields)                                                                               \
+    "<sObject xsi:type=\"sf:CampaignMember\" "                                                     \
+    "xmlns:sf=\"urn:sobject.enterprise.soap.sforce.com\">" fields "</sObject>"
+#define MEMBER(status)                                                                             \
+    "<sf:Id>00v5g0000000001AAA</sf:Id><sf:CampaignId>7015g000000CampAAA</sf:CampaignId>"           \
     "<sf:LeadId>00Q5g0000000001AAA</sf:LeadId><sf:Status>" status "</sf:Status>"
 
 static sf_outbound_result parse_str(const char *xml) {
@@ -201,10 +201,9 @@ static sf_outbound_result parse_str(const char *xml) {
 static void order_of_elements_does_not_matter(void **state) {
     (void)state;
     /* The Id after the sObject; OrganizationId after the Notification. */
-    sf_outbound_result r = parse_str(
-        ENV_OPEN "<e:Body>" NOTIFS_OPEN "<Notification>" SOBJ(MEMBER("Sent"))
-                 "<Id>04l5g0000000001AAA</Id></Notification>" ORG_EL
-                 "</notifications></e:Body></e:Envelope>");
+    sf_outbound_result r = parse_str(ENV_OPEN "<e:Body>" NOTIFS_OPEN "<Notification>" SOBJ(
+        MEMBER("Sent")) "<Id>04l5g0000000001AAA</Id></Notification>" ORG_EL
+                        "</notifications></e:Body></e:Envelope>");
     assert_int_equal(r.status, 0);
     assert_int_equal(r.nevents, 1);
     assert_string_equal(r.events[0].id, "04l5g0000000001AAA");
@@ -219,19 +218,19 @@ static void order_of_elements_does_not_matter(void **state) {
 
 static void last_sobject_and_last_body_count(void **state) {
     (void)state;
-    sf_outbound_result r = parse_str(
-        ENV_OPEN "<e:Body><x/></e:Body><e:Body>" NOTIFS_OPEN ORG_EL
-                 "<Notification><Id>04l5g0000000001AAA</Id>" SOBJ(MEMBER("Sent"))
-                     SOBJ(MEMBER("Responded")) "</Notification></notifications></e:Body>"
-                 "</e:Envelope>");
+    sf_outbound_result r =
+        parse_str(ENV_OPEN "<e:Body><x/></e:Body><e:Body>" NOTIFS_OPEN ORG_EL
+                           "<Notification><Id>04l5g0000000001AAA</Id>" SOBJ(MEMBER("Sent"))
+                               SOBJ(MEMBER("Responded")) "</Notification></notifications></e:Body>"
+                                                         "</e:Envelope>");
     assert_int_equal(r.status, 0);
     assert_string_equal(r.events[0].status, "Responded");
     sf_outbound_result_free(&r);
     /* A Body whose first element is not notifications, after a good one. */
-    r = parse_str(ENV_OPEN "<e:Body>" NOTIFS_OPEN ORG_EL
-                           "<Notification><Id>04l5g0000000001AAA</Id>" SOBJ(MEMBER("Sent"))
-                           "</Notification></notifications></e:Body><e:Body><x/></e:Body>"
-                           "</e:Envelope>");
+    r = parse_str(
+        ENV_OPEN "<e:Body>" NOTIFS_OPEN ORG_EL "<Notification><Id>04l5g0000000001AAA</Id>" SOBJ(
+            MEMBER("Sent")) "</Notification></notifications></e:Body><e:Body><x/></e:Body>"
+                            "</e:Envelope>");
     assert_int_equal(r.status, 400);
     assert_non_null(strstr(r.message, "holds no notifications element"));
 }
@@ -239,10 +238,11 @@ static void last_sobject_and_last_body_count(void **state) {
 static void field_text_includes_nested_text_and_cdata(void **state) {
     (void)state;
     sf_outbound_result r = parse_str(
-        ENV_OPEN "<e:Body>" NOTIFS_OPEN ORG_EL "<Notification><Id> 04l5g0000000001AAA </Id>"
-                 SOBJ(MEMBER("Re<b>spond</b>ed") "<sf:Email> <![CDATA[a&b]]>@x.org </sf:Email>"
-                      "<sf:FirstName xsi:nil=\"true\"/>")
-                 "</Notification></notifications></e:Body></e:Envelope>");
+        ENV_OPEN "<e:Body>" NOTIFS_OPEN ORG_EL "<Notification><Id> 04l5g0000000001AAA </Id>" SOBJ(
+            MEMBER("Re<b>spond</b>ed") "<sf:Email> <![CDATA[a&b]]>@x.org </sf:Email>"
+                                       "<sf:FirstName xsi:nil=\"true\"/>") "</Notification></"
+                                                                           "notifications></"
+                                                                           "e:Body></e:Envelope>");
     assert_int_equal(r.status, 0);
     assert_string_equal(r.events[0].id, "04l5g0000000001AAA");
     assert_string_equal(r.events[0].status, "Responded");
@@ -299,11 +299,10 @@ static void ack_and_fault_bytes(void **state) {
     (void)state;
     size_t len;
     const char *ack = sf_outbound_ack(&len);
-    assert_string_equal(ack,
-                        "<soapenv:Envelope xmlns:soapenv=\"http://schemas.xmlsoap.org/soap/"
-                        "envelope/\"><soapenv:Body><notificationsResponse xmlns=\"http://"
-                        "soap.sforce.com/2005/09/outbound\"><Ack>true</Ack></"
-                        "notificationsResponse></soapenv:Body></soapenv:Envelope>");
+    assert_string_equal(ack, "<soapenv:Envelope xmlns:soapenv=\"http://schemas.xmlsoap.org/soap/"
+                             "envelope/\"><soapenv:Body><notificationsResponse xmlns=\"http://"
+                             "soap.sforce.com/2005/09/outbound\"><Ack>true</Ack></"
+                             "notificationsResponse></soapenv:Body></soapenv:Envelope>");
     assert_int_equal(len, strlen(ack));
     const char *ct;
     char *f = sf_outbound_fault(400, "bad_request", "a <b> & \"c\"", &ct, &len);

@@ -618,8 +618,10 @@ static void stored_form_rejects_garbage(void **state) {
 /* Runs the comparison of a Marketo list and a Salesforce list (NULL-terminated). */
 static status_report *compare(const mapping *m, const char *const *mk, const char *const *sf) {
     size_t nm = 0, ns = 0;
-    while (mk && mk[nm]) nm++;
-    while (sf && sf[ns]) ns++;
+    while (mk && mk[nm])
+        nm++;
+    while (sf && sf[ns])
+        ns++;
     status_report *r = malloc(sizeof *r);
     assert_non_null(r);
     memset(r, 0x5a, sizeof *r); /* whatever was there before is overwritten */
@@ -639,9 +641,9 @@ static const status_unmatched *unmatched(const status_report *r, bool marketo_si
 /* The fix of an unmatched status, or a failure naming what is missing. */
 static const char *fix_of(const status_report *r, bool marketo_side, const char *status) {
     const status_unmatched *u = unmatched(r, marketo_side, status);
-    if (!u) fail_msg("%s status \"%s\" is not reported unmatched", marketo_side ? "Marketo"
-                                                                               : "Salesforce",
-                     status);
+    if (!u)
+        fail_msg("%s status \"%s\" is not reported unmatched",
+                 marketo_side ? "Marketo" : "Salesforce", status);
     assert_null(strchr(u->fix, '\n')); /* one line */
     return u->fix;
 }
@@ -659,16 +661,15 @@ static const char *fix_of(const status_report *r, bool marketo_side, const char 
     } while (0)
 
 /* The Webinar channel of the simulators, with Marketo's "Not in Program" first. */
-static const char *const WEBINAR_MK[] = {"Not in Program", "Invited",  "Registered", "No Show",
-                                         "Attended",       "Attended On-demand", NULL};
+static const char *const WEBINAR_MK[] = {
+    "Not in Program", "Invited", "Registered", "No Show", "Attended", "Attended On-demand", NULL};
 
 /* Same labels on both sides, no statusMap: every status matches itself, in Marketo's order;
  * nothing is unmatched. */
 static void compare_same_labels(void **state) {
     (void)state;
     mapping m = make_map(NULL);
-    const char *sf[] = {"Attended On-demand", "Attended", "No Show", "Registered", "Invited",
-                        NULL};
+    const char *sf[] = {"Attended On-demand", "Attended", "No Show", "Registered", "Invited", NULL};
     status_report *r = compare(&m, WEBINAR_MK, sf);
     assert_int_equal(r->nmatched, 5);
     assert_int_equal(r->nunmatched, 0);
@@ -691,8 +692,8 @@ static void compare_explicit_entries(void **state) {
     (void)state;
     const char *pairs[] = {"Invited", "Sent", "No Show", "Did Not Attend", NULL};
     mapping m = make_map(pairs);
-    const char *sf[] = {"Sent", "Registered", "Did Not Attend", "Attended", "Attended On-demand",
-                        NULL};
+    const char *sf[] = {"Sent",     "Registered",         "Did Not Attend",
+                        "Attended", "Attended On-demand", NULL};
     status_report *r = compare(&m, WEBINAR_MK, sf);
     assert_int_equal(r->nunmatched, 0);
     assert_int_equal(r->nmatched, 5);
@@ -770,12 +771,14 @@ static void compare_statuses_on_one_side_only(void **state) {
     r = compare(&m, WEBINAR_MK, NULL);
     assert_int_equal(r->nmatched, 0);
     assert_int_equal(r->nunmatched, 5);
-    for (int i = 0; i < r->nunmatched; i++) assert_true(r->unmatched[i].marketo_side);
+    for (int i = 0; i < r->nunmatched; i++)
+        assert_true(r->unmatched[i].marketo_side);
     free(r);
     r = compare(&m, NULL, sf);
     assert_int_equal(r->nmatched, 0);
     assert_int_equal(r->nunmatched, 5);
-    for (int i = 0; i < r->nunmatched; i++) assert_false(r->unmatched[i].marketo_side);
+    for (int i = 0; i < r->nunmatched; i++)
+        assert_false(r->unmatched[i].marketo_side);
     free(r);
 }
 
