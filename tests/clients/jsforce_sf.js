@@ -103,6 +103,19 @@ async function main() {
     return r.records.map((x) => ({ Id: x.Id, LeadId: x.LeadId, Status: x.Status }));
   });
 
+  // SOQL as jsforce's query builder writes it: IN list, datetime literal, relationship LIKE.
+  await step('find', async () => {
+    const since = jsforce.SfDate.toDateTimeLiteral(new Date(Date.now() - 3600000));
+    const recs = await cm.find({
+      CampaignId: cfg.campaignId,
+      LeadId: { $in: [l3, l4] },
+      LastModifiedDate: { $gte: since },
+      'Lead.Email': { $like: '%@example.com' },
+      Status: { $ne: null },
+    }, ['Id', 'LeadId', 'Status']).sort({ LeadId: -1 }).limit(10);
+    return recs.map((x) => ({ LeadId: x.LeadId, Status: x.Status }));
+  });
+
   // queryAll (scanAll) over the batch size: jsforce follows the locator as /query/<locator>.
   await step('queryAllDeleted', async () => {
     const records = [];

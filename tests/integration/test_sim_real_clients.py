@@ -173,6 +173,11 @@ def test_jsforce_talks_to_the_salesforce_simulator(node_modules, sf_sim):
     assert sorted((m["Id"], m["Status"]) for m in sf_sim.ctl("GET", f"members?campaignId={campaign}")["members"]) \
         == sorted([(ids[2], "Responded"), (partial[0]["id"], "Sent")])
 
+    assert ok(r, "find") == [{"LeadId": leads[4], "Status": "Sent"}, {"LeadId": leads[3], "Status": "Responded"}]
+    (q,) = [c["query"]["q"] for c in calls if "LIKE" in c["query"].get("q", "")]
+    assert re.search(r"LeadId IN \('\w{18}', '\w{18}'\) AND LastModifiedDate >= \d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ "
+                     r"AND Lead\.Email LIKE '%@example\.com' AND Status != null ORDER BY LeadId DESC LIMIT 10$", q), q
+
     # queryAll over the batch size: jsforce asks for the next page as /query/<locator>.
     assert ok(r, "queryAllDeleted") == [{"Id": i, "IsDeleted": True} for i in sorted([id0, ids[0], ids[1]])]
 
