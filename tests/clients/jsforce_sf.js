@@ -2,7 +2,8 @@
 // real Salesforce client. Run by tests/integration/test_sim_real_clients.py:
 //   NODE_PATH=build/npm-clients/node_modules node tests/clients/jsforce_sf.js '<json>'
 // <json>: {"url": sim base URL, "clientId", "clientSecret", "version": "62.0",
-//          "campaignId", "leadIds": [5 Lead ids, none a member yet], "statuses": [2 labels]}
+//          "campaignId", "leadIds": [5 Lead ids, none a member yet], "statuses": [2 labels],
+//          "deletedStart", "deletedEnd": the getDeleted window (ISO-8601)}
 // Prints one JSON object: what each step returned (or the error jsforce raised), so the test
 // can compare it with the simulator's state and call log. Exits 1 only on a harness error.
 'use strict';
@@ -129,8 +130,7 @@ async function main() {
   });
 
   // getDeleted: SObject#deleted(start, end); jsforce formats and encodes the times itself.
-  const now = Date.now();
-  await step('deleted', () => cm.deleted(new Date(now - 10 * 60000), new Date(now)));
+  await step('deleted', () => cm.deleted(new Date(cfg.deletedStart), new Date(cfg.deletedEnd)));
   // limits (after the test expired the token: a 401, a new token, the call again).
   await step('limits', async () => ({ limits: await conn.limits(), limitInfo: conn.limitInfo }));
 }

@@ -18,8 +18,9 @@ import os
 import re
 import shutil
 import subprocess
+import time
 import urllib.parse
-from datetime import datetime
+from datetime import datetime, timezone
 
 import pytest
 
@@ -114,11 +115,16 @@ def test_jsforce_talks_to_the_salesforce_simulator(node_modules, sf_sim):
                   for i in range(5)]})
     campaign, leads = seed["campaigns"][0]["Id"], [l["Id"] for l in seed["leads"]]
     emails = [f"jsf{i}@example.com" for i in range(5)]
+    # getDeleted window: from this minute (not before the simulator's earliestDateAvailable,
+    # its start), two minutes long.
+    start = int(time.time()) // 60 * 60
+    window = [datetime.fromtimestamp(t, timezone.utc).isoformat() for t in (start, start + 120)]
     sf_sim.ctl("POST", "config", {"queryBatchSize": 2})
     sf_sim.ctl("POST", "faults", {"rules": [{"kind": "expire_tokens", "path": "/limits$"}]})
     r = run_client(node_modules, "jsforce_sf.js", {
         "url": sf_sim.url, "clientId": "sim-sf-client", "clientSecret": "sim-sf-secret",
-        "version": "62.0", "campaignId": campaign, "leadIds": leads, "statuses": ["Sent", "Responded"]})
+        "version": "62.0", "campaignId": campaign, "leadIds": leads, "statuses": ["Sent", "Responded"],
+        "deletedStart": window[0], "deletedEnd": window[1]})
     calls = sf_sim.calls()
 
     auth = ok(r, "authorize")
@@ -189,8 +195,8 @@ def test_jsforce_talks_to_the_salesforce_simulator(node_modules, sf_sim):
     (call,) = [c for c in calls if c["path"] == "/services/data/v62.0/sobjects/CampaignMember/deleted"]
     assert call["status"] == 200 and set(call["query"]) == {"start", "end"}, call
     assert all(JSFORCE_TIME.match(call["query"][k]) for k in ("start", "end")), call["query"]
-    span = (datetime.fromisoformat(call["query"]["end"]) - datetime.fromisoformat(call["query"]["start"]))
-    assert span.total_seconds() == 600
+    assert [datetime.fromisoformat(call["query"][k]).timestamp() for k in ("start", "end")] == \
+        [start, start + 120], call["query"]
 
     # limits: the expired token gives a 401 INVALID_SESSION_ID; jsforce gets a new token and
     # asks again.
