@@ -11,6 +11,13 @@ build_pkgs=(build-essential pkg-config libmicrohttpd-dev libcurl4-openssl-dev li
 run_pkgs=(redis-server python3 curl tzdata)
 test_pkgs=(libcmocka-dev python3 python3-pytest python3-yaml python3-jsonschema prometheus
            clang libclang-rt-14-dev procps curl openssl)
+# Node.js and npm run the real CRM clients (jsforce, node-marketo-rest) that
+# tests/integration/test_sim_real_clients.py installs from tests/clients/package-lock.json.
+# A machine that has both commands already keeps them (NodeSource's nodejs bundles npm and
+# conflicts with Debian's npm package); otherwise Debian's nodejs and npm are installed.
+if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
+  test_pkgs+=(nodejs npm)
+fi
 # `make bench`: load generator and Redis's own benchmark (the ceilings).
 bench_pkgs=(wrk redis-tools)
 

@@ -496,12 +496,37 @@ def test_member_status_create_forward_same_backward_and_unknown_lead(sim, webina
                                 {"seq": 1, "status": "skipped", "reasons": [SKIP_PAST]},
                                 {"seq": 2, "status": "skipped",
                                  "reasons": [{"code": "1004", "message": "Lead not found"}]}]
-    # another status on the same step is not a forward move either
-    assert _status(sim, webinar, "Attended On-demand", [1])["result"][0]["reasons"] == [SKIP_PAST]
     assert sim.members(webinar) == {1: "Attended", 2: "Registered"}
     m = sim.rest("GET", f"/rest/v1/programs/{webinar}/members.json",
                  {"filterType": "leadId", "filterValues": "1", "fields": "statusName"})["result"][0]
     assert m["reachedSuccess"] is True and m["statusName"] == "Attended"
+
+
+def test_member_status_same_step_applies_only_a_greater_step_skips(sim):
+    """Adobe "Program Members" > Program Member Status: a lead is skipped when its status has a
+    GREATER step than the new one (or it already has that status); another status on the same
+    step applies, in both directions."""
+    sim.seed(channels=[{"name": "Same Step", "progressionStatuses": [
+                 {"name": "Invited", "step": 10}, {"name": "Attended", "step": 40, "success": True},
+                 {"name": "Attended On-demand", "step": 40, "success": True},
+                 {"name": "Engaged", "step": 40}]}],
+             programs=[{"id": 1002, "name": "Same step", "channel": "Same Step"}],
+             leads=[{"email": f"step{i}@example.com"} for i in (1, 2)])
+    assert _status(sim, 1002, "Attended", [1, 2])["result"] == [
+        {"seq": 0, "status": "created", "leadId": 1}, {"seq": 1, "status": "created", "leadId": 2}]
+    assert _status(sim, 1002, "Attended On-demand", [1])["result"] == [
+        {"seq": 0, "status": "updated", "leadId": 1}]
+    assert _status(sim, 1002, "Attended", [1])["result"] == [{"seq": 0, "status": "updated", "leadId": 1}]
+    assert _status(sim, 1002, "Engaged", [2])["result"] == [{"seq": 0, "status": "updated", "leadId": 2}]
+    assert sim.members(1002) == {1: "Attended", 2: "Engaged"}
+    # the same status, and a lower step, are skipped
+    assert _status(sim, 1002, "Engaged", [2])["result"] == [{"seq": 0, "status": "skipped", "reasons": [SKIP_PAST]}]
+    assert _status(sim, 1002, "Invited", [1])["result"] == [{"seq": 0, "status": "skipped", "reasons": [SKIP_PAST]}]
+    assert sim.members(1002) == {1: "Attended", 2: "Engaged"}
+    # success once reached stays reached (a same-step move to a non-success status keeps it)
+    m = sim.rest("GET", "/rest/v1/programs/1002/members.json",
+                 {"filterType": "leadId", "filterValues": "2", "fields": "statusName,reachedSuccess"})["result"][0]
+    assert (m["statusName"], m["reachedSuccess"]) == ("Engaged", True)
 
 
 @pytest.mark.parametrize("body, code", [

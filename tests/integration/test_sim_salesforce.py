@@ -520,6 +520,29 @@ def test_collections_more_than_200_rejected(sim):
     assert len(out) == 200 and all(r["success"] for r in out)
 
 
+def test_collections_retrieve_by_get_and_by_post_body(sim, world):
+    """sObject Collections retrieve: GET ?ids=&fields=, or POST {"ids": [...], "fields": [...]}
+    for lists too long for a URL (REST guide "Get Records With a Request Body Using sObject
+    Collections"; jsforce's SObject#retrieve([ids]) sends the POST). An unknown or deleted id
+    gives null in its place; an unknown field is a 400."""
+    created = sim.ok("POST", "composite/sobjects", {"records": [
+        {"attributes": {"type": "CampaignMember"}, "CampaignId": world["campaign"], "LeadId": world["lead"]},
+        {"attributes": {"type": "CampaignMember"}, "CampaignId": world["campaign"], "ContactId": world["contact"]}]})
+    a, b = created[0]["id"], created[1]["id"]
+    sim.ok("DELETE", f"composite/sobjects?ids={b}")
+    want = [{"attributes": {"type": "CampaignMember", "url": f"{API}sobjects/CampaignMember/{a}"},
+             "Id": a, "Status": "Sent"}, None, None]
+    assert sim.ok("GET", f"composite/sobjects/CampaignMember?ids={a},{b},00vSm00000000ZZ&fields=Id,Status") == want
+    body = {"ids": [a, b, "00vSm00000000ZZ"], "fields": ["Id", "Status"]}
+    assert sim.ok("POST", "composite/sobjects/CampaignMember", body) == want
+    status, _, out = sim.api("POST", "composite/sobjects/CampaignMember", {"ids": [a], "fields": ["Nope"]})
+    assert (status, out[0]["errorCode"]) == (400, "INVALID_FIELD")
+    status, _, out = sim.api("POST", "composite/sobjects/CampaignMember", {"ids": [a]})
+    assert (status, out[0]["errorCode"]) == (400, "JSON_PARSER_ERROR")
+    status, _, out = sim.api("PATCH", "composite/sobjects/CampaignMember", body)
+    assert (status, out[0]["errorCode"]) == (405, "METHOD_NOT_ALLOWED")
+
+
 # ----------------------------------------------------------------------------- SOQL
 
 @pytest.fixture

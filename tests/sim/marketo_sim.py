@@ -731,7 +731,8 @@ class MarketoState:
         steps = self._statuses(program)
         if member is not None:
             current = steps[member["statusName"]]
-            if member["statusName"] == status["name"] or forward_only and current["step"] >= status["step"]:
+            # Adobe REST docs "Program Members" > Program Member Status: skipped from a greater step only
+            if member["statusName"] == status["name"] or forward_only and current["step"] > status["step"]:
                 raise MarketoError("1037", message=SKIP_PAST_STATUS)
         now = utcnow()
         outcome = "updated" if member else "created"

@@ -1879,10 +1879,12 @@ class DataRoutes:
 
     def _fields_param(self, objdef):
         raw = self.req.query.get("fields")
-        if not raw:
-            return None
+        return self._field_defs(objdef, raw.split(",")) if raw else None
+
+    @staticmethod
+    def _field_defs(objdef, names):
         out = []
-        for name in raw.split(","):
+        for name in names:
             f = objdef.field(name.strip())
             if f is None:
                 raise ApiError(400, "INVALID_FIELD",
@@ -1972,7 +1974,8 @@ class DataRoutes:
             objdef = self.sim.object_def(p[0])
             if objdef is None:
                 raise not_found()
-            return self._allow({"GET"}, lambda: self._retrieve(objdef))
+            # "Get Records With a Request Body Using sObject Collections": POST {ids, fields}
+            return self._allow({"GET", "POST"}, lambda: self._retrieve(objdef))
         if p:
             raise not_found()
         handlers = {"POST": self._collection_save, "PATCH": self._collection_save,
@@ -1980,13 +1983,24 @@ class DataRoutes:
         return self._allow(set(handlers), lambda: handlers[self.req.method]())
 
     def _retrieve(self, objdef) -> Reply:
-        ids = [i for i in (self.req.query.get("ids") or "").split(",") if i]
-        if not ids or not self.req.query.get("fields"):
+        """Records by id: GET ?ids=&fields= (comma-separated), or POST {"ids": [], "fields": []}
+        for lists too long for a URL; an unknown id gives null in its place."""
+        if self.req.method == "POST":
+            self._check_content_type()
+            body = self.req.json()
+            ids, names = (body.get("ids"), body.get("fields")) if isinstance(body, dict) else (None, None)
+            if not all(isinstance(v, list) and all(isinstance(x, str) for x in v) for v in (ids, names)):
+                # guess: the code for a body without ids and fields lists
+                raise ApiError(400, "JSON_PARSER_ERROR", "Request body must be an object with ids and fields lists")
+        else:
+            ids = [i for i in (self.req.query.get("ids") or "").split(",") if i]
+            names = [n for n in (self.req.query.get("fields") or "").split(",") if n]
+        if not ids or not names:
             raise ApiError(400, "MISSING_ARGUMENT", "ids and fields are required")
         if len(ids) > RETRIEVE_LIMIT:
             raise ApiError(400, "EXCEEDED_ID_LIMIT",
                            f"record limit reached. cannot submit more than {RETRIEVE_LIMIT} records into this call")
-        fields = self._fields_param(objdef)
+        fields = self._field_defs(objdef, names)
         out = []
         for raw in ids:
             rec = self.sim.store.get(objdef.name, canonical_id(raw))
