@@ -34,9 +34,8 @@ typedef struct {
     char email[96];
     char s1_mk[STATUS_LABEL_MAX], s1_sf[STATUS_LABEL_MAX]; /* set in Marketo */
     char s2_mk[STATUS_LABEL_MAX], s2_sf[STATUS_LABEL_MAX]; /* then set in Salesforce */
-    bool lead_sent;              /* the lead was (maybe) created: clean up */
-    char lead[EV_NUMID_MAX];     /* its Marketo id, once known */
-    char cm_id[EV_SFID_MAX];     /* its CampaignMember, once seen */
+    char lead[EV_NUMID_MAX];                               /* its Marketo id, once known */
+    char cm_id[EV_SFID_MAX];                               /* its CampaignMember, once seen */
     int64_t last_mkto_change_ms; /* wall clock of the latest Marketo change that fired a webhook */
 } trip;
 
@@ -162,10 +161,13 @@ static bool step_mapping(trip *t, const char *program_id) {
 static cJSON *channel_steps(trip *t, char *err, size_t errlen) {
     cJSON *prog = NULL, *steps = NULL;
     mk_error me;
-    if (mkto_get_program(t->c->mk, t->map.program_id, &prog, &me) != 0 || !prog) {
-        snprintf(err, errlen, "Marketo: reading program %s: %s %s", t->map.program_id,
-                 prog ? me.code : "no such program", prog ? me.message : "");
-        cJSON_Delete(prog);
+    if (mkto_get_program(t->c->mk, t->map.program_id, &prog, &me) != 0) {
+        snprintf(err, errlen, "Marketo: reading program %s: %s %s", t->map.program_id, me.code,
+                 me.message);
+        return NULL;
+    }
+    if (!prog) {
+        snprintf(err, errlen, "Marketo has no program %s", t->map.program_id);
         return NULL;
     }
     const cJSON *ch = cJSON_GetObjectItemCaseSensitive(prog, "channel");
@@ -194,11 +196,17 @@ static bool pick_statuses(trip *t, const status_report *rep, const cJSON *steps)
     int s1 = -1, s2 = -1, k1 = -1, k2 = -1;
     for (int i = 0; i < rep->nmatched; i++) {
         int k = step_of(steps, rep->matched[i].marketo);
-        if (k > 0 && (k1 < 0 || k < k1)) k1 = k, s1 = i;
+        if (k > 0 && (k1 < 0 || k < k1)) {
+            k1 = k;
+            s1 = i;
+        }
     }
     for (int i = 0; s1 >= 0 && i < rep->nmatched; i++) {
         int k = step_of(steps, rep->matched[i].marketo);
-        if (k > k1 && (k2 < 0 || k < k2)) k2 = k, s2 = i;
+        if (k > k1 && (k2 < 0 || k < k2)) {
+            k2 = k;
+            s2 = i;
+        }
     }
     if (s2 < 0) return false;
     snprintf(t->s1_mk, sizeof t->s1_mk, "%s", rep->matched[s1].marketo);
@@ -252,7 +260,6 @@ static bool step_marketo_lead(trip *t) {
     cJSON_AddStringToObject(p, "company", "campaign-sync check --roundtrip");
     cJSON_AddItemToArray(in, p);
     mk_error e;
-    t->lead_sent = true;
     int rc = mkto_upsert_leads(t->c->mk, in, &res, &e);
     cJSON_Delete(in);
     const cJSON *r = cJSON_GetArrayItem(res, 0);
