@@ -10,6 +10,8 @@ with the service's own credentials, waits for Marketo, and cleans up. What is ch
 a user sees: the command's lines and exit status, the calls each simulator received, and that
 neither simulator holds the test person afterwards."""
 import re
+import signal
+import subprocess
 import time
 
 import pytest
@@ -206,7 +208,7 @@ def test_marketo_webhook_not_firing_fails_with_its_hint_and_cleans_up(world):
                 and "Lead" in str(c.get("body"))]
 
 
-def test_wrong_webhook_secret_names_the_dead_letter_free_hint(world):
+def test_wrong_webhook_secret_fails_and_marketo_logs_the_401(world):
     w = world.start()
     pid, _ = w.pair()
     w.mk.ctl("POST", "config", {"webhookSecret": "not-the-secret"})
@@ -239,6 +241,49 @@ def test_outbound_message_not_firing_fails_and_the_service_removes_the_member(wo
     assert lines[8][3].startswith("the service removed the campaign member"), lines[8]
     no_leftovers(w)
     assert w.dead_letters() == []
+
+
+def test_a_dead_letter_of_the_test_person_is_named(world):
+    w = world.start()
+    pid, _ = w.pair()
+    # The integration user may not create Leads: the service dead-letters the change.
+    w.sf.ctl("POST", "config", {"permissions": {"Lead": {"createable": False}}})
+    rc, lines, out = w.roundtrip(pid, timeout=5)
+    assert rc == 1, out
+    assert ("FAIL", "marketo -> salesforce") in steps(lines), out
+    text = [t for _, s, _, t in lines if s == "marketo -> salesforce"][0]
+    dead = w.dead_letters()
+    assert len(dead) == 1 and TESTER.match(dead[0]["event"]["email"]), dead
+    assert f"The service dead-lettered it: {dead[0]['error']}" in text, (text, dead)
+    no_leftovers(w)
+
+
+def test_interrupt_ends_the_wait_and_still_cleans_up(world):
+    w = world.start()
+    pid, _ = w.pair()
+    w.mk.ctl("POST", "config", {"fireOnApi": False})
+    e = cs.base_env(w.redis.url, w.workdir, **w.env)
+    p = subprocess.Popen([cs.BIN, "check", "--roundtrip", str(pid), "--timeout", "600"], env=e,
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        seen = []
+        while not any(l.startswith("ok    marketo status") for l in seen):
+            line = p.stdout.readline()
+            assert line, f"ended early: {seen} {p.stderr.read()}"
+            seen.append(line)
+        p.send_signal(signal.SIGINT)
+        out, err = p.communicate(timeout=60)
+    finally:
+        if p.poll() is None:
+            p.kill()
+    assert p.returncode == 1, (out, err)
+    assert not cs.SANITIZER_RE.search(err), err
+    rest = [l for l in out.splitlines()]
+    assert re.match(r"^FAIL  marketo -> salesforce +\d+ ms  interrupted$", rest[0]), rest
+    assert [l.split()[0:3] for l in rest[1:4]] == [["ok", "cleanup", "program"],
+                                                   ["ok", "cleanup", "salesforce"],
+                                                   ["ok", "cleanup", "marketo"]], rest
+    no_leftovers(w)
 
 
 def test_disabled_mapping_fails_at_once_and_touches_no_crm(world):
