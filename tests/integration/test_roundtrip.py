@@ -226,13 +226,13 @@ def test_outbound_message_not_firing_fails_and_the_service_removes_the_member(wo
     pid, cid = w.pair()
     # Marketo -> Salesforce works; then Salesforce's Outbound Message stops.
     w.sf.ctl("POST", "config", {"outboundUrl": None})
-    rc, lines, out = w.roundtrip(pid, timeout=3)
+    rc, lines, out = w.roundtrip(pid, timeout=8)
     assert rc == 1, out
     assert steps(lines) == [("ok", s) for s in STEPS[:6]] + [
         ("FAIL", "salesforce -> marketo"), ("ok", "cleanup program"),
         ("ok", "cleanup salesforce"), ("ok", "cleanup marketo lead")], out
     text = lines[6][3]
-    assert text.startswith("after 3 s Marketo shows lead "), text
+    assert text.startswith("after 8 s Marketo shows lead "), text
     assert '"Invited" in program' in text and '(wanted "Registered")' in text, text
     for hint in ("Outbound Messages", "Delivery Status", "/webhooks/salesforce", "every update",
                  "SF_ORG_ID"):
@@ -248,7 +248,7 @@ def test_a_dead_letter_of_the_test_person_is_named(world):
     pid, _ = w.pair()
     # The integration user may not create Leads: the service dead-letters the change.
     w.sf.ctl("POST", "config", {"permissions": {"Lead": {"createable": False}}})
-    rc, lines, out = w.roundtrip(pid, timeout=5)
+    rc, lines, out = w.roundtrip(pid, timeout=8)
     assert rc == 1, out
     assert ("FAIL", "marketo -> salesforce") in steps(lines), out
     text = [t for _, s, _, t in lines if s == "marketo -> salesforce"][0]
