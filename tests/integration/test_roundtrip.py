@@ -141,6 +141,11 @@ def test_roundtrip_passes_both_ways_and_leaves_nothing(world):
         patches
     no_leftovers(w)
     assert w.dead_letters() == []
+    # The service lists no member of the campaign; its audit log keeps the round trip.
+    r = w.svc.req("GET", f"/v1/campaigns/{cid}/members", None, cs.admin_headers())
+    assert r.json() == {"items": [], "next": None}, r.body
+    r = w.svc.req("GET", f"/v1/audit?programId={pid}", None, cs.admin_headers())
+    assert {e["email"] for e in r.json()["items"]} == {email}, r.body
 
 
 def sf_api(sf, method, path, body=None):
