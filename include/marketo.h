@@ -93,4 +93,14 @@ const char *mkto_reason_code(const cJSON *item, char *buf, size_t size);
 /* Classifies a Marketo error code (also used for per-record reasons). */
 mk_outcome mkto_classify(const char *code);
 
+/* A channel's progression statuses as Marketo lists them (channel/byName.json): *statuses is
+ * the array of {name, step, success, hidden, description} (step 0: "Not in Program"); caller
+ * frees. */
+int mkto_channel_steps(mkto_client *c, const char *channel, cJSON **statuses, mk_error *err);
+
+/* POST /rest/v1/leads/delete.json for up to 300 leads; *result per lead (id, status deleted or
+ * skipped with reasons). */
+int mkto_delete_leads(mkto_client *c, const char *const *lead_ids, size_t n, cJSON **result,
+                      mk_error *err);
+
 #endif

@@ -5,7 +5,8 @@
  * each side), to drop it (duplicate, echo of our own write, stale, unmapped), to park it
  * (its mapping is disabled), to dead-letter it (a status with no counterpart: never
  * guessed), or that a status must be read from a CRM first. Rules, in order:
- *   1. a Salesforce change by SF_INTEGRATION_USER_ID is our own write: echo;
+ *   1. a Salesforce change by SF_INTEGRATION_USER_ID is our own write: echo (except for
+ *      the round trip's marked test person, see plan_roundtrip_person);
  *   2. program events need the program's mapping, Salesforce events the campaign's (else
  *      unmapped); F7 flow actions need none, and also reach the program when the campaign
  *      is mapped; a disabled mapping parks the event;
@@ -97,5 +98,16 @@ const char *plan_drop_reason_name(drop_reason r);
  * save up to our last recorded or pending write (st) may be ours. */
 bool plan_superseded_by_salesforce(const event *ev, const member_state *st, int64_t modified_ms,
                                    const char *modified_by, const char *integration_user_id);
+
+/* The marked test person of `campaign-sync check --roundtrip`: an email
+ * campaign-sync-roundtrip+<digits>@example.com (any case). example.com is reserved for
+ * examples (RFC 2606), so no real person has it. The round trip changes this person's
+ * campaign member in Salesforce with the service's own credentials, so who saved it cannot
+ * tell the tool's change from the service's write: for this person alone plan_event and
+ * plan_superseded_by_salesforce act as if SF_INTEGRATION_USER_ID were unset, and the echo of
+ * our own write is still dropped by the state comparison (rule 5) and the write times. */
+#define PLAN_ROUNDTRIP_PREFIX "campaign-sync-roundtrip+"
+#define PLAN_ROUNDTRIP_DOMAIN "@example.com"
+bool plan_roundtrip_person(const char *email);
 
 #endif

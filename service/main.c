@@ -12,6 +12,7 @@
 #include "routes_admin.h"
 #include "routes_health.h"
 #include "routes_webhooks.h"
+#include "roundtrip.h"
 #include "sf_outbound.h"
 #include "spool.h"
 #include "store.h"
@@ -44,13 +45,18 @@ static void usage(FILE *f) {
             "  worker      workers only; serves /healthz, /readyz and /metrics\n"
             "  check       start-up checks (config, Redis, both CRMs, mappings); exit 1 on a "
             "FAIL\n"
+            "  check --roundtrip PROGRAM_ID [--timeout SECONDS]\n"
+            "              against a running service: a marked test person changed in Marketo,\n"
+            "              awaited in Salesforce, changed there, awaited in Marketo, then removed\n"
+            "              and deleted on both sides; each wait at most SECONDS (default %d);\n"
+            "              exit 1 on a FAIL. Run it against sandboxes before go-live\n"
             "  healthcheck GET /healthz on 127.0.0.1:$PORT; exit 0 when it answers 200 (for "
             "containers)\n"
             "  --version   print the version\n"
             "  --help      print this text\n"
             "\n"
             "Configuration comes from environment variables; see README.md.\n",
-            CS_VERSION);
+            CS_VERSION, ROUNDTRIP_TIMEOUT_S);
 }
 
 static void print_config_error(const char *line, void *ud) {
@@ -229,7 +235,48 @@ out:
     return rc;
 }
 
-static int check(void) {
+/* `check [--roundtrip PROGRAM_ID [--timeout SECONDS]]`: 0, or -1 with a sentence on stderr. */
+static int check_args(int argc, char **argv, const char **program, int *timeout_s) {
+    bool timeout_given = false;
+    for (int i = 0; i < argc; i++) {
+        const char *v = i + 1 < argc ? argv[i + 1] : NULL;
+        char *end = NULL;
+        if (!strcmp(argv[i], "--roundtrip") && v && v[0] && strlen(v) < 20 &&
+            strspn(v, "0123456789") == strlen(v)) {
+            *program = argv[++i];
+        } else if (!strcmp(argv[i], "--timeout") && v) {
+            long n = strtol(v, &end, 10);
+            if (*end || n < 1 || n > ROUNDTRIP_TIMEOUT_MAX_S) {
+                fprintf(stderr,
+                        "campaign-sync check: --timeout takes 1 to %d seconds, not \"%s\"\n",
+                        ROUNDTRIP_TIMEOUT_MAX_S, v);
+                return -1;
+            }
+            *timeout_s = (int)n;
+            timeout_given = true;
+            i++;
+        } else {
+            fprintf(stderr, "campaign-sync check: %s\n",
+                    !strcmp(argv[i], "--roundtrip")
+                        ? "--roundtrip takes a Marketo program id (digits)"
+                        : "unexpected argument");
+            return -1;
+        }
+    }
+    if (timeout_given && !*program) {
+        fprintf(stderr, "campaign-sync check: --timeout goes with --roundtrip\n");
+        return -1;
+    }
+    return 0;
+}
+
+static int check(int argc, char **argv) {
+    const char *roundtrip = NULL;
+    int timeout_s = ROUNDTRIP_TIMEOUT_S;
+    if (check_args(argc, argv, &roundtrip, &timeout_s) != 0) {
+        usage(stderr);
+        return 2;
+    }
     struct config cfg;
     const char *lf = getenv("LOG_FORMAT");
     log_setup(LOG_WARN,
@@ -241,7 +288,13 @@ static int check(void) {
     }
     metrics_init(CS_VERSION);
     http_client_global_init();
-    int rc = checks_cli(&cfg, problems, stdout);
+    int rc = 1;
+    if (roundtrip && problems)
+        printf("FAIL  config: %d variable(s) missing or malformed (named above)\n", problems);
+    else if (roundtrip)
+        rc = roundtrip_run(&cfg, roundtrip, timeout_s, stdout);
+    else
+        rc = checks_cli(&cfg, problems, stdout);
     http_client_global_cleanup();
     metrics_shutdown();
     config_free(&cfg);
@@ -285,7 +338,7 @@ int main(int argc, char **argv) {
     if (!strcmp(c, "serve")) return serve(CMD_SERVE);
     if (!strcmp(c, "ingest")) return serve(CMD_INGEST);
     if (!strcmp(c, "worker")) return serve(CMD_WORKER);
-    if (!strcmp(c, "check")) return check();
+    if (!strcmp(c, "check")) return check(argc - 2, argv + 2);
     if (!strcmp(c, "healthcheck")) return healthcheck();
     fprintf(stderr, "campaign-sync: unknown command \"%s\"\n\n", c);
     usage(stderr);

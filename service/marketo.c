@@ -445,3 +445,43 @@ int mkto_members_page(mkto_client *c, const char *program_id, const char *status
     cJSON_Delete(env);
     return 0;
 }
+
+int mkto_channel_steps(mkto_client *c, const char *channel, cJSON **statuses, mk_error *err) {
+    *statuses = NULL;
+    char *esc = http_client_escape(c->http, channel);
+    if (!esc) {
+        set_err(err, MK_RETRY, 0, "internal", "out of memory");
+        return -1;
+    }
+    char path[1024];
+    snprintf(path, sizeof path, "/rest/asset/v1/channel/byName.json?name=%.900s", esc);
+    free(esc);
+    cJSON *result = NULL;
+    if (get_result(c, path, &result, err) != 0) return -1;
+    *statuses = cJSON_DetachItemFromObjectCaseSensitive(cJSON_GetArrayItem(result, 0),
+                                                        "progressionStatuses");
+    cJSON_Delete(result);
+    if (!cJSON_IsArray(*statuses) || cJSON_GetArraySize(*statuses) == 0) {
+        cJSON_Delete(*statuses);
+        *statuses = NULL;
+        set_err(err, MK_PERMANENT, 200, "channel", "Marketo has no channel of that name");
+        return -1;
+    }
+    return 0;
+}
+
+/* Adobe developer docs, "Leads" ("Delete"): POST /rest/v1/leads/delete.json {"input":[{"id"}]}. */
+int mkto_delete_leads(mkto_client *c, const char *const *lead_ids, size_t n, cJSON **result,
+                      mk_error *err) {
+    cJSON *in = cJSON_CreateArray();
+    for (size_t i = 0; i < n; i++) {
+        cJSON *o = cJSON_CreateObject();
+        cJSON_AddNumberToObject(o, "id", strtod(lead_ids[i], NULL));
+        cJSON_AddItemToArray(in, o);
+    }
+    cJSON *body = cJSON_CreateObject();
+    cJSON_AddItemToObject(body, "input", in);
+    int rc = post_result(c, "/rest/v1/leads/delete.json", body, result, err);
+    cJSON_Delete(body);
+    return rc;
+}

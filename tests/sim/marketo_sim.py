@@ -760,6 +760,21 @@ class MarketoState:
                     self._notifier.status_changed(program, self.leads[lead_id], NOT_IN_PROGRAM)
             return results
 
+    def delete_leads(self, lead_ids):
+        """leads/delete.json (Adobe "Leads", Delete): each lead goes with its memberships.
+        GUESS: an unknown id is skipped with 1004, and a deletion fires no trigger."""
+        with self.lock:
+            results = []
+            for lead_id in lead_ids:
+                if self.leads.pop(lead_id, None) is None:
+                    results.append({"id": lead_id, "status": "skipped",
+                                    "reasons": [MarketoError("1004").reason()]})
+                    continue
+                for key in [k for k in self.members if k[1] == lead_id]:
+                    del self.members[key]
+                results.append({"id": lead_id, "status": "deleted"})
+            return results
+
     # ---------------------------------------------------------------- assets
     def channel_view(self, c):
         return {"id": c["id"], "name": c["name"], "applicableProgramType": c["applicableProgramType"],
@@ -941,6 +956,7 @@ class RestApi:
         ("GET", r"/rest/asset/v1/channels\.json", "get_channels"),
         ("GET", r"/rest/asset/v1/channel/byName\.json", "get_channel_by_name"),
         ("GET", r"/rest/asset/v1/program/(\d+)\.json", "get_program"),
+        ("POST", r"/rest/v1/leads/delete\.json", "delete_leads"),
     ]
 
     def __init__(self, state):
@@ -1081,6 +1097,12 @@ class RestApi:
 
     def delete_members(self, query, body, program_id):
         return self.ok(self.state.delete_members(program_id, self._lead_ids(body)))
+
+    def delete_leads(self, query, body):
+        records = self._inputs(body)
+        if not all(isinstance(r, dict) and "id" in r for r in records):
+            raise MarketoError("1003")
+        return self.ok(self.state.delete_leads([as_int(r["id"]) for r in records]))
 
     def _lead_ids(self, body):
         """``input`` as ``[{"leadId": n}, ...]``; a malformed entry fails the whole request."""

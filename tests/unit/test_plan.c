@@ -1768,6 +1768,101 @@ static void salesforce_save_after_the_event_supersedes_it(void **state) {
     assert_true(plan_superseded_by_salesforce(&ev, &st, T(4) + 1, SOMEONE, ""));
 }
 
+/* ------------------------------------------------------------------------------------------
+ * The round trip's marked test person (plan.h, plan_roundtrip_person): `campaign-sync check
+ * --roundtrip` saves its campaign member with the service's own Salesforce credentials, so
+ * rule 1 must not drop that change; the echo of our own write is still dropped (rule 5). */
+
+#define TESTER "campaign-sync-roundtrip+1795946400@example.com"
+
+static void roundtrip_person_is_narrow(void **state) {
+    (void)state;
+    assert_true(plan_roundtrip_person(TESTER));
+    assert_true(plan_roundtrip_person("Campaign-Sync-Roundtrip+7@EXAMPLE.com"));
+    const char *others[] = {
+        NULL,
+        "",
+        "campaign-sync-roundtrip+@example.com",           /* no digits */
+        "campaign-sync-roundtrip@example.com",            /* no '+' */
+        "campaign-sync-roundtrip+12a@example.com",        /* not only digits */
+        "campaign-sync-roundtrip+1@example.org",          /* another domain */
+        "campaign-sync-roundtrip+1@example.com.evil.org", /* example.com only as a prefix */
+        "campaign-sync-roundtrip+1@sub.example.com",
+        "x.campaign-sync-roundtrip+1@example.com", /* the prefix must start the address */
+        "campaign-sync-roundtrip+123456789012345678901@example.com", /* over 20 digits */
+        "ann.lee@example.com",
+    };
+    for (size_t i = 0; i < sizeof others / sizeof others[0]; i++)
+        if (plan_roundtrip_person(others[i])) fail_msg("taken for the test person: %s", others[i]);
+}
+
+/* What the service recorded after applying the round trip's Marketo change ("Registered")
+ * to Salesforce ("Signed Up") at T(2). */
+static member_state after_marketo_step(void) {
+    member_state st = rec(true, "Signed Up", true, "Registered", T(1), SRC_MARKETO);
+    strcpy(st.email, TESTER);
+    st.sf_written_ms = T(2);
+    return st;
+}
+
+static void roundtrip_person_change_by_integration_user_applies(void **state) {
+    (void)state;
+    mapping m = the_map(true, true);
+    member_state st = after_marketo_step();
+    /* The tool moves the member on in Salesforce, saved as the integration user. */
+    event e = sf_ev(SFC, "Came", T(5), IUSER);
+    strcpy(e.email, TESTER);
+    plan_result r = plan(&e, &m, &st);
+    assert_int_equal(r.kind, PLAN_APPLY);
+    assert_true(r.to_mkto);
+    assert_false(r.to_sf);
+    assert_string_equal(r.mkto_status, "Attended");
+    /* Anyone else's member saved by the integration user stays our own write. */
+    strcpy(e.email, "ann.lee@example.com");
+    r = plan(&e, &m, &st);
+    assert_int_equal(r.kind, PLAN_DROP);
+    assert_int_equal(r.reason, DROP_ECHO);
+    assert_false(r.record);
+}
+
+static void roundtrip_person_echoes_are_still_dropped(void **state) {
+    (void)state;
+    mapping m = the_map(true, true);
+    member_state st = after_marketo_step();
+    /* The Outbound Message of our own write of "Signed Up" (LastModifiedDate T(2)). */
+    event echo = sf_ev(SFC, "Signed Up", T(2), IUSER);
+    strcpy(echo.email, TESTER);
+    plan_result r = plan(&echo, &m, &st);
+    assert_int_equal(r.kind, PLAN_DROP);
+    assert_int_equal(r.reason, DROP_ECHO);
+    assert_true(r.record);
+    assert_int_equal(r.next.src, SRC_MARKETO);
+    /* After the tool's change reached Marketo ("Attended", written at T(6)), Marketo's
+     * webhook of our write is an echo too. */
+    member_state after = rec(true, "Came", true, "Attended", T(5), SRC_SALESFORCE);
+    strcpy(after.email, TESTER);
+    after.sf_written_ms = T(2);
+    after.mkto_written_ms = T(6);
+    event mk = mkto_ev(MSC, "Attended", T(6));
+    strcpy(mk.email, TESTER);
+    r = plan(&mk, &m, &after);
+    assert_int_equal(r.kind, PLAN_DROP);
+    assert_int_equal(r.reason, DROP_ECHO);
+}
+
+static void roundtrip_person_save_by_integration_user_supersedes(void **state) {
+    (void)state;
+    member_state st = after_marketo_step();
+    event ev = mkto_ev(MSC, "Attended", T(3));
+    strcpy(ev.email, TESTER);
+    /* Saved by the integration user after the event and after our last write: the tool. */
+    assert_true(plan_superseded_by_salesforce(&ev, &st, T(4), IUSER, IUSER));
+    /* Up to our own last write it may be ours. */
+    assert_false(plan_superseded_by_salesforce(&ev, &st, T(2), IUSER, IUSER));
+    strcpy(ev.email, "ann.lee@example.com");
+    assert_false(plan_superseded_by_salesforce(&ev, &st, T(4), IUSER, IUSER));
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         /* Marketo program events */
@@ -1791,6 +1886,11 @@ int main(void) {
         cmocka_unit_test(newer_change_overwritten_by_a_late_write_is_reasserted),
         cmocka_unit_test(event_is_reasserted_over_a_write_of_unknown_outcome),
         cmocka_unit_test(salesforce_save_after_the_event_supersedes_it),
+        /* the round trip's test person */
+        cmocka_unit_test(roundtrip_person_is_narrow),
+        cmocka_unit_test(roundtrip_person_change_by_integration_user_applies),
+        cmocka_unit_test(roundtrip_person_echoes_are_still_dropped),
+        cmocka_unit_test(roundtrip_person_save_by_integration_user_supersedes),
         cmocka_unit_test(first_sight_with_equal_fields),
         /* next */
         cmocka_unit_test(next_after_marketo_event),

@@ -1,0 +1,626 @@
+/* roundtrip — one marked test person through a mapped pair and back. See include/roundtrip.h. */
+#include "roundtrip.h"
+
+#include "checks.h"
+#include "crm.h"
+#include "log.h"
+#include "plan.h"
+#include "store.h"
+
+#include <cJSON.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+#include <unistd.h>
+
+#define POLL_FIRST_MS     250
+#define POLL_MAX_MS       2000
+#define CLEANUP_WAIT_MS   30000 /* for the service to remove the member it wrote */
+#define DEAD_LETTERS_SCAN 200   /* newest dead letters searched for the test person */
+
+typedef struct {
+    crm *c;
+    store *st;
+    FILE *out;
+    int fails, warns, oks;
+    int64_t step_ms;    /* when the current step began (monotonic) */
+    int64_t timeout_ms; /* each wait */
+    mapping map;
+    char email[96];
+    char s1_mk[STATUS_LABEL_MAX], s1_sf[STATUS_LABEL_MAX]; /* set in Marketo */
+    char s2_mk[STATUS_LABEL_MAX], s2_sf[STATUS_LABEL_MAX]; /* then set in Salesforce */
+    char lead[EV_NUMID_MAX];                               /* its Marketo id, once known */
+    char cm_id[EV_SFID_MAX];                               /* its CampaignMember, once seen */
+    int64_t last_mkto_change_ms; /* wall clock of the latest Marketo change that fired a webhook */
+} trip;
+
+static volatile sig_atomic_t stop_requested;
+
+static void on_signal(int sig) {
+    (void)sig;
+    stop_requested = 1;
+}
+
+static int64_t mono_ms(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static int64_t wall_ms(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void sleep_ms(int64_t ms) {
+    struct timespec ts = {(time_t)(ms / 1000), (long)(ms % 1000) * 1000000L};
+    nanosleep(&ts, NULL); /* a signal cuts it short: the caller looks at stop_requested */
+}
+
+static void begin(trip *t) {
+    t->step_ms = mono_ms();
+}
+
+/* One report line: level, step, the step's time, what happened (and on FAIL what to check). */
+static void line(trip *t, const char *level, const char *step, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+static void line(trip *t, const char *level, const char *step, const char *fmt, ...) {
+    char msg[2048];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    fprintf(t->out, "%-4s  %-22s %7lld ms  %s\n", level, step, (long long)(mono_ms() - t->step_ms),
+            msg);
+    fflush(t->out);
+    if (!strcmp(level, "FAIL")) t->fails++;
+    if (!strcmp(level, "WARN")) t->warns++;
+    if (!strcmp(level, "ok")) t->oks++;
+}
+
+/* The newest dead letter of the test person, as "the service dead-lettered it: <error>", or
+ * "" when there is none (or Redis cannot tell). */
+static void dead_letter_note(trip *t, char *buf, size_t size) {
+    char next[64], err[STORE_ERR_MAX];
+    buf[0] = '\0';
+    char *text = store_dead_list(t->st, "", DEAD_LETTERS_SCAN, next, sizeof next, err, sizeof err);
+    cJSON *items = text ? cJSON_Parse(text) : NULL;
+    free(text);
+    const cJSON *it;
+    cJSON_ArrayForEach(it, items) {
+        const cJSON *ev = cJSON_GetObjectItemCaseSensitive(it, "event");
+        const cJSON *email = cJSON_GetObjectItemCaseSensitive(ev, "email");
+        const cJSON *why = cJSON_GetObjectItemCaseSensitive(it, "error");
+        if (cJSON_IsString(email) && strcasecmp(email->valuestring, t->email) == 0 &&
+            cJSON_IsString(why)) {
+            snprintf(buf, size, " The service dead-lettered it: %.900s", why->valuestring);
+            break;
+        }
+    }
+    cJSON_Delete(items);
+}
+
+/* Polls probe until it answers 1 (done), fails for good (-1) or the step's time is up; probe
+ * writes what it saw into seen. Returns 1, 0 (timed out or interrupted) or -1. */
+typedef int (*probe_fn)(trip *t, char *seen, size_t size);
+static int wait_for(trip *t, probe_fn probe, int64_t limit_ms, char *seen, size_t size) {
+    int64_t deadline = mono_ms() + limit_ms, pause = POLL_FIRST_MS;
+    for (;;) {
+        int rc = probe(t, seen, size);
+        if (rc != 0) return rc;
+        int64_t left = deadline - mono_ms();
+        if (left <= 0 || stop_requested) return 0;
+        sleep_ms(pause < left ? pause : left);
+        pause = pause * 2 > POLL_MAX_MS ? POLL_MAX_MS : pause * 2;
+    }
+}
+
+/* ---------------------------------------------------------------- set-up */
+
+static bool step_mapping(trip *t, const char *program_id) {
+    begin(t);
+    char err[STORE_ERR_MAX];
+    int found = store_mapping_get(t->st, program_id, &t->map, err, sizeof err);
+    bool enabled = true;
+    if (found < 0 || store_sync_get(t->st, &enabled, err, sizeof err) != 0) {
+        line(t, "FAIL", "mapping", "cannot read Redis: %s — check REDIS_URL (the service's)", err);
+        return false;
+    }
+    if (found == 0) {
+        line(t, "FAIL", "mapping",
+             "no mapping for program %s in Redis — map it first (PUT /v1/mappings/%s), and "
+             "give this command the service's REDIS_URL",
+             program_id, program_id);
+        return false;
+    }
+    if (!t->map.enabled) {
+        line(t, "FAIL", "mapping",
+             "the mapping of program %s is disabled: changes would wait, not sync — enable it "
+             "(PUT /v1/mappings/%s with \"enabled\": true)",
+             program_id, program_id);
+        return false;
+    }
+    if (!enabled) {
+        line(t, "FAIL", "mapping",
+             "sync is switched off: changes would wait, not sync — PUT /v1/sync "
+             "{\"enabled\": true}");
+        return false;
+    }
+    line(t, "ok", "mapping", "program %s <-> campaign %s, enabled", t->map.program_id,
+         t->map.campaign_id);
+    return true;
+}
+
+/* The step of each of the program's channel statuses (by name), from Marketo. */
+static cJSON *channel_steps(trip *t, char *err, size_t errlen) {
+    cJSON *prog = NULL, *steps = NULL;
+    mk_error me;
+    if (mkto_get_program(t->c->mk, t->map.program_id, &prog, &me) != 0) {
+        snprintf(err, errlen, "Marketo: reading program %s: %s %s", t->map.program_id, me.code,
+                 me.message);
+        return NULL;
+    }
+    if (!prog) {
+        snprintf(err, errlen, "Marketo has no program %s", t->map.program_id);
+        return NULL;
+    }
+    const cJSON *ch = cJSON_GetObjectItemCaseSensitive(prog, "channel");
+    if (mkto_channel_steps(t->c->mk, cJSON_IsString(ch) ? ch->valuestring : "", &steps, &me) != 0)
+        snprintf(err, errlen, "Marketo: reading the program's channel: %s %s", me.code, me.message);
+    cJSON_Delete(prog);
+    return steps;
+}
+
+static int step_of(const cJSON *steps, const char *name) {
+    const cJSON *s;
+    cJSON_ArrayForEach(s, steps) {
+        const cJSON *n = cJSON_GetObjectItemCaseSensitive(s, "name");
+        const cJSON *k = cJSON_GetObjectItemCaseSensitive(s, "step");
+        if (cJSON_IsString(n) && !strcmp(n->valuestring, name) && cJSON_IsNumber(k))
+            return k->valueint;
+    }
+    return -1;
+}
+
+/* Picks the mapped status of the lowest step (set in Marketo), then the mapped status of the
+ * next higher step (set in Salesforce): Marketo skips a move to a lower step made through its
+ * API (Adobe developer docs, "Program Members": "If a lead's status has a greater step value
+ * than the designated statusName, then that lead will be skipped"). */
+static bool pick_statuses(trip *t, const status_report *rep, const cJSON *steps) {
+    int s1 = -1, s2 = -1, k1 = -1, k2 = -1;
+    for (int i = 0; i < rep->nmatched; i++) {
+        int k = step_of(steps, rep->matched[i].marketo);
+        if (k > 0 && (k1 < 0 || k < k1)) {
+            k1 = k;
+            s1 = i;
+        }
+    }
+    for (int i = 0; s1 >= 0 && i < rep->nmatched; i++) {
+        int k = step_of(steps, rep->matched[i].marketo);
+        if (k > k1 && (k2 < 0 || k < k2)) {
+            k2 = k;
+            s2 = i;
+        }
+    }
+    if (s2 < 0) return false;
+    snprintf(t->s1_mk, sizeof t->s1_mk, "%s", rep->matched[s1].marketo);
+    snprintf(t->s1_sf, sizeof t->s1_sf, "%s", rep->matched[s1].salesforce);
+    snprintf(t->s2_mk, sizeof t->s2_mk, "%s", rep->matched[s2].marketo);
+    snprintf(t->s2_sf, sizeof t->s2_sf, "%s", rep->matched[s2].salesforce);
+    return true;
+}
+
+static bool step_statuses(trip *t) {
+    begin(t);
+    char err[1024];
+    status_report *rep = calloc(1, sizeof *rep);
+    cJSON *steps = NULL;
+    bool ok = false;
+    if (!rep) {
+        line(t, "FAIL", "statuses", "out of memory");
+        return false;
+    }
+    if (checks_validate(t->c, &t->map, rep, err, sizeof err) != 0 ||
+        !(steps = channel_steps(t, err, sizeof err))) {
+        line(t, "FAIL", "statuses", "%s — run `campaign-sync check` for the credentials and rights",
+             err);
+    } else if (!pick_statuses(t, rep, steps)) {
+        line(t, "FAIL", "statuses",
+             "the round trip needs two statuses that map to each other on two different steps of "
+             "the program's channel; %d status(es) map — GET /v1/mappings/%s/validation lists them",
+             rep->nmatched, t->map.program_id);
+    } else {
+        line(t, "ok", "statuses",
+             "Marketo \"%s\" = Salesforce \"%s\" first, then Salesforce \"%s\" = Marketo \"%s\"",
+             t->s1_mk, t->s1_sf, t->s2_sf, t->s2_mk);
+        ok = true;
+    }
+    cJSON_Delete(steps);
+    free(rep);
+    return ok;
+}
+
+/* ---------------------------------------------------------------- Marketo → Salesforce */
+
+static bool step_marketo_lead(trip *t) {
+    begin(t);
+    snprintf(t->email, sizeof t->email, "%s%lld%s", PLAN_ROUNDTRIP_PREFIX,
+             (long long)(wall_ms() / 1000), PLAN_ROUNDTRIP_DOMAIN);
+    cJSON *in = cJSON_CreateArray(), *res = NULL;
+    cJSON *p = cJSON_CreateObject();
+    cJSON_AddStringToObject(p, "email", t->email);
+    cJSON_AddStringToObject(p, "firstName", "campaign-sync");
+    cJSON_AddStringToObject(p, "lastName", "round trip test person (delete me)");
+    cJSON_AddStringToObject(p, "company", "campaign-sync check --roundtrip");
+    cJSON_AddItemToArray(in, p);
+    mk_error e;
+    int rc = mkto_upsert_leads(t->c->mk, in, &res, &e);
+    cJSON_Delete(in);
+    const cJSON *r = cJSON_GetArrayItem(res, 0);
+    const cJSON *id = cJSON_GetObjectItemCaseSensitive(r, "id");
+    bool ok = rc == 0 && cJSON_IsNumber(id);
+    char code[32];
+    if (ok) {
+        snprintf(t->lead, sizeof t->lead, "%.0f", id->valuedouble);
+        const cJSON *st = cJSON_GetObjectItemCaseSensitive(r, "status");
+        line(t, "ok", "marketo test lead", "lead %s %s (%s)", t->lead, t->email,
+             cJSON_IsString(st) ? st->valuestring : "?");
+    } else if (rc != 0) {
+        line(t, "FAIL", "marketo test lead", "Marketo: %s %s — the API user needs Read-Write Lead",
+             e.code, e.message);
+    } else {
+        line(t, "FAIL", "marketo test lead", "Marketo skipped the lead %s: reason %s", t->email,
+             mkto_reason_code(r, code, sizeof code));
+    }
+    cJSON_Delete(res);
+    return ok;
+}
+
+/* A successful members/status.json call writes a "Change Program Status" activity (Adobe
+ * developer docs, "Program Members"), which the program's trigger campaign on "Program Status
+ * is Changed" answers with the service's webhook (the simulator's fireOnApi switch plays an
+ * instance where it does not: the next step then fails with its hint). */
+static bool step_marketo_status(trip *t) {
+    begin(t);
+    const char *ids[] = {t->lead};
+    cJSON *res = NULL;
+    mk_error e;
+    int rc = mkto_set_status(t->c->mk, t->map.program_id, t->s1_mk, ids, 1, &res, &e);
+    const cJSON *st = cJSON_GetObjectItemCaseSensitive(cJSON_GetArrayItem(res, 0), "status");
+    bool ok = rc == 0 && cJSON_IsString(st) && strcmp(st->valuestring, "skipped") != 0;
+    char code[32];
+    if (ok) {
+        t->last_mkto_change_ms = wall_ms();
+        line(t, "ok", "marketo status", "program %s: lead %s is \"%s\" (%s)", t->map.program_id,
+             t->lead, t->s1_mk, st->valuestring);
+    } else if (rc != 0) {
+        line(t, "FAIL", "marketo status", "Marketo: %s %s", e.code, e.message);
+    } else {
+        line(t, "FAIL", "marketo status", "Marketo skipped the status change: reason %s",
+             mkto_reason_code(cJSON_GetArrayItem(res, 0), code, sizeof code));
+    }
+    cJSON_Delete(res);
+    return ok;
+}
+
+/* The test person's CampaignMember records in the campaign; NULL with e. */
+/* Salesforce Object Reference, "CampaignMember": Email (the lead's or contact's) is filterable. */
+static cJSON *campaign_members(trip *t, sf_error *e) {
+    char soql[512] = "SELECT Id, Status, LeadId, ContactId FROM CampaignMember WHERE CampaignId = ";
+    sf_soql_quote(soql, sizeof soql, t->map.campaign_id);
+    strcat(soql, " AND Email = ");
+    sf_soql_quote(soql, sizeof soql, t->email);
+    cJSON *recs = NULL;
+    if (sf_query(t->c->sf, soql, &recs, e) != 0) return NULL;
+    return recs;
+}
+
+static int probe_salesforce(trip *t, char *seen, size_t size) {
+    sf_error e;
+    cJSON *recs = campaign_members(t, &e);
+    if (!recs) {
+        snprintf(seen, size, "Salesforce: %s: %s", e.code, e.message);
+        return e.outcome == SF_RETRY ? 0 : -1;
+    }
+    const cJSON *r = cJSON_GetArrayItem(recs, 0);
+    const cJSON *id = cJSON_GetObjectItemCaseSensitive(r, "Id");
+    const cJSON *st = cJSON_GetObjectItemCaseSensitive(r, "Status");
+    int done = 0;
+    if (!cJSON_IsString(id)) {
+        snprintf(seen, size, "no campaign member of campaign %s for %s", t->map.campaign_id,
+                 t->email);
+    } else {
+        snprintf(t->cm_id, sizeof t->cm_id, "%s", id->valuestring);
+        snprintf(seen, size, "campaign member %s with Status \"%s\"", t->cm_id,
+                 cJSON_IsString(st) ? st->valuestring : "");
+        done = cJSON_IsString(st) && strcmp(st->valuestring, t->s1_sf) == 0;
+    }
+    cJSON_Delete(recs);
+    return done;
+}
+
+static bool step_to_salesforce(trip *t) {
+    begin(t);
+    char seen[600], note[1000];
+    int rc = wait_for(t, probe_salesforce, t->timeout_ms, seen, sizeof seen);
+    if (rc == 1) {
+        line(t, "ok", "marketo -> salesforce", "%s", seen);
+        return true;
+    }
+    dead_letter_note(t, note, sizeof note);
+    if (rc < 0 || stop_requested)
+        line(t, "FAIL", "marketo -> salesforce", "%s%s", stop_requested ? "interrupted" : seen,
+             note);
+    else
+        line(t, "FAIL", "marketo -> salesforce",
+             "after %lld s Salesforce shows %s (wanted Status \"%s\"): the service did not hear "
+             "of Marketo's "
+             "change or could not write it.%s Check in Marketo that program %s's trigger "
+             "campaign (Program Status is Changed, flow Call Webhook) is active and runs for each "
+             "person every time, that the webhook posts to https://<this service>/webhooks/"
+             "marketo with X-Webhook-Secret = MARKETO_WEBHOOK_SECRET (Admin > Webhooks: its "
+             "activity log shows our answer), that a serve or worker process runs, and "
+             "GET /v1/deadletters",
+             (long long)(t->timeout_ms / 1000), seen, t->s1_sf, note, t->map.program_id);
+    return false;
+}
+
+/* ---------------------------------------------------------------- Salesforce → Marketo */
+
+static bool step_salesforce_status(trip *t) {
+    begin(t);
+    cJSON *recs = cJSON_CreateArray(), *res = NULL;
+    cJSON *r = cJSON_CreateObject();
+    cJSON_AddStringToObject(cJSON_AddObjectToObject(r, "attributes"), "type", "CampaignMember");
+    cJSON_AddStringToObject(r, "Id", t->cm_id);
+    cJSON_AddStringToObject(r, "Status", t->s2_sf);
+    cJSON_AddItemToArray(recs, r);
+    sf_error e;
+    char code[64], msg[512];
+    int rc = sf_collection_save(t->c->sf, "PATCH", recs, &res, &e);
+    cJSON_Delete(recs);
+    bool ok = rc == 0 && sf_save_result(cJSON_GetArrayItem(res, 0), code, sizeof code, msg,
+                                        sizeof msg) == SF_OK;
+    if (ok)
+        line(t, "ok", "salesforce status", "campaign member %s: Status \"%s\"", t->cm_id, t->s2_sf);
+    else
+        line(t, "FAIL", "salesforce status",
+             "Salesforce: %s: %s — the integration user needs "
+             "edit rights on CampaignMember",
+             rc ? e.code : code, rc ? e.message : msg);
+    cJSON_Delete(res);
+    return ok;
+}
+
+static int probe_marketo(trip *t, char *seen, size_t size) {
+    const char *ids[] = {t->lead};
+    cJSON *res = NULL;
+    mk_error e;
+    if (mkto_member_statuses(t->c->mk, t->map.program_id, ids, 1, &res, &e) != 0) {
+        snprintf(seen, size, "Marketo: %s %s", e.code, e.message);
+        return e.outcome == MK_PERMANENT ? -1 : 0;
+    }
+    const cJSON *st = cJSON_GetObjectItemCaseSensitive(cJSON_GetArrayItem(res, 0), "statusName");
+    const char *now = cJSON_IsString(st) ? st->valuestring : NOT_IN_PROGRAM;
+    snprintf(seen, size, "lead %s \"%s\" in program %s", t->lead, now, t->map.program_id);
+    int done = strcmp(now, t->s2_mk) == 0;
+    cJSON_Delete(res);
+    return done;
+}
+
+static bool step_to_marketo(trip *t) {
+    begin(t);
+    char seen[600], note[1000];
+    int rc = wait_for(t, probe_marketo, t->timeout_ms, seen, sizeof seen);
+    if (rc == 1) {
+        t->last_mkto_change_ms = wall_ms(); /* the service's write fired the webhook */
+        line(t, "ok", "salesforce -> marketo", "%s", seen);
+        return true;
+    }
+    dead_letter_note(t, note, sizeof note);
+    if (rc < 0 || stop_requested)
+        line(t, "FAIL", "salesforce -> marketo", "%s%s", stop_requested ? "interrupted" : seen,
+             note);
+    else
+        line(t, "FAIL", "salesforce -> marketo",
+             "after %lld s Marketo shows %s (wanted \"%s\"): the service did not hear of "
+             "Salesforce's change or could not write it.%s Check in Salesforce Setup > Outbound "
+             "Messages > View Message Delivery Status (our Fault text says why), that the "
+             "Outbound Message on CampaignMember posts to https://<this service>/webhooks/"
+             "salesforce on create and every update with the fields the README lists, that "
+             "SF_ORG_ID is this org's, that a serve or worker process of this version runs "
+             "(older ones take the round trip's change for their own), and GET /v1/deadletters",
+             (long long)(t->timeout_ms / 1000), seen, t->s2_mk, note);
+    t->last_mkto_change_ms = wall_ms(); /* the service may still have written */
+    return false;
+}
+
+/* ---------------------------------------------------------------- clean-up */
+
+/* The test lead's Marketo id, looked up by email when its creation gave none. */
+static bool find_lead(trip *t) {
+    if (t->lead[0]) return true;
+    const char *emails[] = {t->email};
+    cJSON *res = NULL;
+    mk_error e;
+    if (mkto_leads_by(t->c->mk, "email", emails, 1, "id", &res, &e) == 0) {
+        const cJSON *id = cJSON_GetObjectItemCaseSensitive(cJSON_GetArrayItem(res, 0), "id");
+        if (cJSON_IsNumber(id)) snprintf(t->lead, sizeof t->lead, "%.0f", id->valuedouble);
+    }
+    cJSON_Delete(res);
+    return t->lead[0] != '\0';
+}
+
+/* Removes the lead from the program. The removal's webhook must not fall in the same second
+ * as the last one: the README's template dates it to the second only ({{system.dateTime}}
+ * renders "2013-08-08 16:36:13", Adobe "System Tokens Glossary"), so the service would take
+ * it for a resend of that one. */
+static void cleanup_program(trip *t) {
+    begin(t);
+    if (!find_lead(t)) {
+        line(t, "ok", "cleanup program", "no Marketo lead %s to remove", t->email);
+        return;
+    }
+    int64_t next_second = (t->last_mkto_change_ms / 1000 + 1) * 1000 + 50;
+    if (wall_ms() < next_second) sleep_ms(next_second - wall_ms());
+    const char *ids[] = {t->lead};
+    cJSON *res = NULL;
+    mk_error e;
+    if (mkto_remove_members(t->c->mk, t->map.program_id, ids, 1, &res, &e) != 0)
+        line(t, "FAIL", "cleanup program",
+             "left behind: lead %s in program %s (Marketo: %s %s) — remove it in Marketo", t->lead,
+             t->map.program_id, e.code, e.message);
+    else
+        line(t, "ok", "cleanup program", "lead %s removed from program %s", t->lead,
+             t->map.program_id);
+    cJSON_Delete(res);
+}
+
+static int probe_member_gone(trip *t, char *seen, size_t size) {
+    sf_error e;
+    cJSON *recs = campaign_members(t, &e);
+    int gone = recs && cJSON_GetArraySize(recs) == 0;
+    snprintf(seen, size, "%s", recs ? "" : e.message);
+    cJSON_Delete(recs);
+    return gone;
+}
+
+/* Deletes every record of one SOQL answer (ids of one object); appends what is left to left. */
+static void delete_all(trip *t, const char *soql, const char *what, char *left, size_t size) {
+    cJSON *recs = NULL, *res = NULL;
+    sf_error e;
+    if (sf_query(t->c->sf, soql, &recs, &e) != 0) {
+        snprintf(left + strlen(left), size - strlen(left), " %s (cannot list them: %s: %s);", what,
+                 e.code, e.message);
+        return;
+    }
+    const char *ids[SF_COLLECTION_MAX];
+    size_t n = 0;
+    const cJSON *r;
+    cJSON_ArrayForEach(r, recs) {
+        const cJSON *id = cJSON_GetObjectItemCaseSensitive(r, "Id");
+        if (cJSON_IsString(id) && n < SF_COLLECTION_MAX) ids[n++] = id->valuestring;
+    }
+    int rc = n ? sf_collection_delete(t->c->sf, ids, n, &res, &e) : 0;
+    for (size_t i = 0; i < n; i++) {
+        char code[64], msg[512];
+        if (rc == 0 && sf_save_result(cJSON_GetArrayItem(res, (int)i), code, sizeof code, msg,
+                                      sizeof msg) == SF_OK)
+            continue;
+        snprintf(left + strlen(left), size - strlen(left), " %s %s (%s: %s);", what, ids[i],
+                 rc ? e.code : code, rc ? e.message : msg);
+    }
+    cJSON_Delete(res);
+    cJSON_Delete(recs);
+}
+
+/* Waits for the service to remove the campaign member it wrote (the removal from the program
+ * reaches it like any other change), then deletes what is left: members, and the test Leads. */
+static void cleanup_salesforce(trip *t) {
+    begin(t);
+    char seen[600] = "", members[1200] = "", leads[1200] = "", soql[512];
+    const char *how = "none to remove";
+    if (t->cm_id[0]) {
+        int64_t limit = t->timeout_ms < CLEANUP_WAIT_MS ? t->timeout_ms : CLEANUP_WAIT_MS;
+        how = wait_for(t, probe_member_gone, limit, seen, sizeof seen) == 1
+                  ? "the service removed the campaign member"
+                  : "the service had not removed the campaign member: deleted it directly";
+    }
+    snprintf(soql, sizeof soql, "SELECT Id FROM CampaignMember WHERE CampaignId = ");
+    sf_soql_quote(soql, sizeof soql, t->map.campaign_id);
+    strcat(soql, " AND Email = ");
+    sf_soql_quote(soql, sizeof soql, t->email);
+    delete_all(t, soql, "campaign member", members, sizeof members);
+    snprintf(soql, sizeof soql, "SELECT Id FROM Lead WHERE Email = ");
+    sf_soql_quote(soql, sizeof soql, t->email);
+    delete_all(t, soql, "Lead", leads, sizeof leads);
+    if (members[0])
+        line(t, "FAIL", "cleanup salesforce",
+             "left behind in campaign %s:%s%s — delete them in Salesforce (the integration user "
+             "needs delete rights on Lead to clean up)",
+             t->map.campaign_id, members, leads);
+    else if (leads[0])
+        line(t, "WARN", "cleanup salesforce",
+             "%s; left behind:%s — delete it in Salesforce, or give the integration user delete "
+             "rights on Lead",
+             how, leads);
+    else
+        line(t, "ok", "cleanup salesforce", "%s; no Lead or member of %s left", how, t->email);
+}
+
+static void cleanup_marketo_lead(trip *t) {
+    begin(t);
+    if (!t->lead[0]) {
+        line(t, "ok", "cleanup marketo lead", "none to delete");
+        return;
+    }
+    const char *ids[] = {t->lead};
+    cJSON *res = NULL;
+    mk_error e;
+    char code[32] = "";
+    int rc = mkto_delete_leads(t->c->mk, ids, 1, &res, &e);
+    const cJSON *r = cJSON_GetArrayItem(res, 0);
+    const cJSON *st = cJSON_GetObjectItemCaseSensitive(r, "status");
+    if (rc == 0 && cJSON_IsString(st) && !strcmp(st->valuestring, "deleted"))
+        line(t, "ok", "cleanup marketo lead", "lead %s deleted", t->lead);
+    else
+        line(t, "WARN", "cleanup marketo lead",
+             "left behind: Marketo lead %s (%s): %s %s — delete it in Marketo (Database), or give "
+             "the API user's role the Read-Write Lead permission",
+             t->lead, t->email, rc ? e.code : mkto_reason_code(r, code, sizeof code),
+             rc ? e.message : "skipped");
+    cJSON_Delete(res);
+}
+
+/* ---------------------------------------------------------------- the run */
+
+static void run_steps(trip *t, const char *program_id) {
+    if (!step_mapping(t, program_id) || !step_statuses(t)) return;
+    if (step_marketo_lead(t) && step_marketo_status(t) && step_to_salesforce(t) &&
+        step_salesforce_status(t))
+        step_to_marketo(t);
+    /* After a failed step too: no test person stays in the program or the campaign. */
+    cleanup_program(t);
+    cleanup_salesforce(t);
+    cleanup_marketo_lead(t);
+}
+
+int roundtrip_run(const struct config *cfg, const char *program_id, int timeout_s, FILE *out) {
+    trip *t = calloc(1, sizeof *t);
+    if (!t) {
+        fprintf(out, "FAIL  out of memory\n");
+        return 1;
+    }
+    t->out = out;
+    t->timeout_ms = (int64_t)timeout_s * 1000;
+    t->st = store_open(&cfg->redis);
+    char holder[64];
+    snprintf(holder, sizeof holder, "roundtrip-%d", (int)getpid());
+    t->c = t->st ? crm_new(cfg, t->st, holder) : NULL;
+    struct sigaction sa = {0}, old_int, old_term;
+    sa.sa_handler = on_signal; /* no SA_RESTART: a wait ends at once */
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, &old_int);
+    sigaction(SIGTERM, &sa, &old_term);
+    if (!t->c) {
+        begin(t);
+        line(t, "FAIL", "memory", "out of memory");
+    } else {
+        run_steps(t, program_id);
+    }
+    sigaction(SIGINT, &old_int, NULL);
+    sigaction(SIGTERM, &old_term, NULL);
+    fprintf(out, "%d ok, %d FAIL, %d WARN%s%s\n", t->oks, t->fails, t->warns,
+            t->email[0] ? "; test person " : "", t->email);
+    int rc = t->fails ? 1 : 0;
+    crm_free(t->c);
+    store_free(t->st);
+    free(t);
+    return rc;
+}
