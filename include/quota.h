@@ -20,9 +20,9 @@
 
 typedef struct {
     store *st;
-    sf_client *sf;       /* Salesforce: the client whose `limits` probe decides; else NULL */
-    const char *crm;     /* "salesforce" or "marketo" */
-    char token[160];     /* this gate's probe-lock token */
+    sf_client *sf;   /* Salesforce: the client whose `limits` probe decides; else NULL */
+    const char *crm; /* "salesforce" or "marketo" */
+    char token[160]; /* this gate's probe-lock token */
     unsigned long seq;
 } quota_gate;
 
