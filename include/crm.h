@@ -9,6 +9,7 @@
 
 #include "config.h"
 #include "marketo.h"
+#include "quota.h"
 #include "salesforce.h"
 #include "store.h"
 
@@ -20,6 +21,7 @@ typedef struct crm {
     mkto_client *mk;
     store *st;
     store_mkto_budget budget;
+    quota_gate sf_quota, mk_quota; /* pauses while a daily allowance is spent */
 } crm;
 
 /* Creates the clients; st is borrowed (not freed by crm_free). NULL when out of memory. */

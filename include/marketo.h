@@ -16,9 +16,11 @@
 #include <cJSON.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
-/* MK_BUSY: the shared call budget has no permit soon enough (the limiter's answer); nothing
- * was sent, retry_after_ms says when one frees up. */
+/* MK_BUSY: only a wait, no failure: the shared call budget has no permit soon enough (the
+ * limiter's answer; nothing was sent), or Marketo's daily quota is spent (607). retry_after_ms
+ * says when to ask again; a caller spends no attempt on it. */
 typedef enum { MK_OK = 0, MK_RETRY, MK_PERMANENT, MK_BUSY } mk_outcome;
 
 typedef struct {
@@ -37,10 +39,22 @@ typedef struct mkto_client mkto_client;
 typedef int (*mk_acquire_fn)(void *ud);
 typedef void (*mk_release_fn)(void *ud);
 
+/* Asked before every REST call: 0 lets it go, > 0 is the milliseconds to wait (the call is
+ * not made: MK_BUSY, code 607). Told when Marketo answered 607 (daily quota spent), with
+ * when the quota resets (epoch ms). */
+typedef long (*mk_gate_fn)(void *ud);
+typedef void (*mk_quota_fn)(void *ud, int64_t reset_ms);
+
 mkto_client *mkto_client_new(const struct config *cfg);
 void mkto_client_free(mkto_client *c);
 void mkto_client_set_limiter(mkto_client *c, mk_acquire_fn acquire, mk_release_fn release,
                              void *ud);
+
+void mkto_client_set_quota(mkto_client *c, mk_gate_fn gate, mk_quota_fn spent, void *ud);
+
+/* When Marketo's daily quota next resets after now_ms: midnight US Central time (CST or
+ * CDT), as epoch ms. */
+int64_t mkto_quota_reset_ms(int64_t now_ms);
 
 /* One REST call; path starts with "/rest/". *envelope receives the parsed answer on
  * success (success:true); the caller frees it. 0, or -1 with err. */

@@ -11,7 +11,8 @@
  *      unmapped); F7 flow actions need none, and also reach the program when the campaign
  *      is mapped; a disabled mapping parks the event;
  *   3. an event older than the recorded state is stale (newest source time wins per
- *      member), before any status is read or translated;
+ *      member), before any status is read or translated; so is the deletion of a
+ *      CampaignMember other than the one recorded (a newer membership replaced it);
  *   4. a missing status is read first (NEED_STATUS); statuses translate through the
  *      mapping; no counterpart → dead letter;
  *   4b. an event from a side we wrote (or may have written: a pending write) *after* the

@@ -17,7 +17,10 @@
 
 #define SF_COLLECTION_MAX 200
 
-typedef enum { SF_OK = 0, SF_RETRY, SF_PERMANENT } sf_outcome;
+/* SF_BUSY: only a wait, no failure: the org's API allowance is spent (REQUEST_LIMIT_EXCEEDED)
+ * or the gate (sf_client_set_gate) holds calls until it has room again; retry_after_ms says
+ * when to ask again, and a caller spends no attempt on it. */
+typedef enum { SF_OK = 0, SF_RETRY, SF_PERMANENT, SF_BUSY } sf_outcome;
 
 typedef struct {
     sf_outcome outcome;
@@ -31,6 +34,15 @@ typedef struct sf_client sf_client;
 
 sf_client *sf_client_new(const struct config *cfg);
 void sf_client_free(sf_client *c);
+
+/* Asked before every call: 0 lets it go, > 0 is the milliseconds to wait (the call is not
+ * made: SF_BUSY). Told when Salesforce answered REQUEST_LIMIT_EXCEEDED. */
+typedef long (*sf_gate_fn)(void *ud);
+typedef void (*sf_spent_fn)(void *ud);
+void sf_client_set_gate(sf_client *c, sf_gate_fn gate, sf_spent_fn spent, void *ud);
+
+/* GET limits, past the gate: the org's DailyApiRequests Max and Remaining. 0 or -1. */
+int sf_daily_requests(sf_client *c, long *max, long *remaining, sf_error *err);
 
 /* One REST call under /services/data/<version>/ (path without that prefix, e.g.
  * "composite/sobjects"), or an absolute path starting with "/services/". *out receives the

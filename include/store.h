@@ -297,4 +297,26 @@ store *store_thread(void);
 /* Frees every per-thread handle; call after all threads using them stopped. */
 void store_thread_cleanup(void);
 
+/* ---- our own CampaignMember deletions ---- */
+
+/* Records that the service is deleting these CampaignMembers (cs:sfdel:<id>, ttl_s), before
+ * the delete call, so that the deleted-records poll takes them for echoes. 0 or -1. */
+int store_sf_deleted_mark(store *s, const char *const *cm_ids, size_t n, long ttl_s, char *err,
+                          size_t errlen);
+/* 1 when the service deleted cm_id (within the marks' ttl), 0 when not, -1 on error. */
+int store_sf_deleted_ours(store *s, const char *cm_id, char *err, size_t errlen);
+
+/* ---- CRM allowances (quota.c) ---- */
+
+/* A CRM's spent allowance, shared by every process: cs:quota:<crm> (its value the epoch ms
+ * when calls may resume, expiring then) and cs:quota:<crm>:probe (calls may resume only once
+ * a probe found room). crm is "salesforce" or "marketo". get: *pause_ms the time left (0:
+ * none); set: pause for pause_ms, with probe also marking that a probe must come first;
+ * clear: both gone. 0 or -1. */
+int store_quota_get(store *s, const char *crm, long *pause_ms, bool *probe, char *err,
+                    size_t errlen);
+int store_quota_pause(store *s, const char *crm, long pause_ms, bool probe, char *err,
+                      size_t errlen);
+int store_quota_clear(store *s, const char *crm, char *err, size_t errlen);
+
 #endif

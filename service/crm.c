@@ -23,6 +23,10 @@ crm *crm_new(const struct config *cfg, store *st, const char *holder) {
     snprintf(c->budget.holder, sizeof c->budget.holder, "%s", holder);
     mkto_client_set_limiter(c->mk, store_mkto_budget_acquire, store_mkto_budget_release,
                             &c->budget);
+    quota_gate_init(&c->sf_quota, st, "salesforce", c->sf, holder);
+    quota_gate_init(&c->mk_quota, st, "marketo", NULL, holder);
+    sf_client_set_gate(c->sf, quota_gate_check, quota_salesforce_spent, &c->sf_quota);
+    mkto_client_set_quota(c->mk, quota_gate_check, quota_marketo_spent, &c->mk_quota);
     return c;
 }
 

@@ -8,6 +8,7 @@
 #include "log.h"
 #include "metrics.h"
 #include "poller.h"
+#include "quota.h"
 #include "http_client.h"
 #include "routes_admin.h"
 #include "routes_health.h"
@@ -135,6 +136,10 @@ static int serve(cs_command cmd) {
             routes_health_add_check("marketo", checks_ready_marketo, NULL, false);
         }
     }
+    /* A spent CRM allowance pauses every process: each one's /readyz and /metrics say so. */
+    routes_health_add_check("salesforce_quota", quota_ready_salesforce, NULL, false);
+    routes_health_add_check("marketo_quota", quota_ready_marketo, NULL, false);
+    quota_metrics_start();
     if (run_workers && cfg.workers > 0) {
         workers = worker_pool_start(&cfg, cfg.workers, err, sizeof err);
         if (!workers) {
@@ -226,6 +231,7 @@ out:
     free(tls_key);
     free(tls_ca);
     routes_health_shutdown();
+    quota_metrics_stop();
     crm_thread_cleanup();
     store_thread_cleanup();
     metrics_shutdown();

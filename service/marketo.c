@@ -1,6 +1,7 @@
 /* marketo — identity token, envelope and error classification. See include/marketo.h. */
 #include "marketo.h"
 
+#include "event.h"
 #include "http_client.h"
 #include "log.h"
 #include "metrics.h"
@@ -21,6 +22,9 @@ struct mkto_client {
     mk_acquire_fn acquire;
     mk_release_fn release;
     void *limiter;
+    mk_gate_fn gate;
+    mk_quota_fn spent;
+    void *quota_ud;
 };
 
 mkto_client *mkto_client_new(const struct config *cfg) {
@@ -55,21 +59,62 @@ void mkto_client_set_limiter(mkto_client *c, mk_acquire_fn acquire, mk_release_f
     c->limiter = ud;
 }
 
+void mkto_client_set_quota(mkto_client *c, mk_gate_fn gate, mk_quota_fn spent, void *ud) {
+    c->gate = gate;
+    c->spent = spent;
+    c->quota_ud = ud;
+}
+
 mk_outcome mkto_classify(const char *code) {
+    /* Adobe "Error Codes": 607 "Daily quota reached" is a wait, not a failure. */
+    if (strcmp(code, "607") == 0) return MK_BUSY;
     static const char *const retry[] = {"502", "604", "606", "608", "611",
-                                        "614", "615", "713", "719", "607"};
+                                        "614", "615", "713", "719"};
     for (size_t i = 0; i < sizeof retry / sizeof retry[0]; i++)
         if (strcmp(code, retry[i]) == 0) return MK_RETRY;
     return MK_PERMANENT;
 }
 
-/* Milliseconds until Marketo's daily quota resets: midnight US Central time. */
-static long until_daily_reset_ms(void) {
-    time_t now = time(NULL);
-    /* Central time is UTC-6 (CST) or UTC-5 (CDT); waiting for the later of the two is safe. */
-    time_t central = now - 5 * 3600;
-    long into_day = (long)(central % 86400);
-    return (86400 - into_day) * 1000L + 60000L;
+/* Days since 1970-01-01 of a civil date (proleptic Gregorian calendar). */
+static int64_t days_from_civil(int64_t y, int m, int d) {
+    y -= m <= 2;
+    int64_t era = (y >= 0 ? y : y - 399) / 400;
+    int64_t yoe = y - era * 400;
+    int64_t doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
+    return era * 146097 + yoe * 365 + yoe / 4 - yoe / 100 + doy - 719468;
+}
+
+/* The year of a day since the epoch. */
+static int64_t year_of_day(int64_t day) {
+    int64_t z = day + 719468, era = (z >= 0 ? z : z - 146096) / 146097;
+    int64_t doe = z - era * 146097, yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+    int64_t doy = doe - (365 * yoe + yoe / 4 - yoe / 100), mp = (5 * doy + 2) / 153;
+    return yoe + era * 400 + (mp >= 10);
+}
+
+/* The day (since the epoch) of the n-th Sunday of a month. */
+static int64_t nth_sunday(int64_t y, int m, int n) {
+    int64_t first = days_from_civil(y, m, 1);
+    int64_t dow = ((first + 4) % 7 + 7) % 7; /* 1970-01-01 was a Thursday; 0 = Sunday */
+    return first + (7 - dow) % 7 + 7 * (n - 1);
+}
+
+/* Whether US Central time is on daylight saving time at the midnight that starts local day
+ * `day`: from the second Sunday of March to the first Sunday of November, both at 02:00
+ * (US Energy Policy Act of 2005), so the midnight of a change day is still on the old side. */
+static bool central_dst_at_midnight(int64_t day) {
+    int64_t y = year_of_day(day);
+    return day > nth_sunday(y, 3, 2) && day <= nth_sunday(y, 11, 1);
+}
+
+int64_t mkto_quota_reset_ms(int64_t now_ms) {
+    /* Adobe "Error Codes", 607: the daily quota resets at 12:00 AM US Central time. */
+    const int64_t day_ms = 86400000, hour_ms = 3600000;
+    for (int64_t day = (now_ms - 6 * hour_ms) / day_ms;; day++) {
+        int64_t behind = central_dst_at_midnight(day + 1) ? 5 : 6; /* hours behind UTC */
+        int64_t midnight = (day + 1) * day_ms + behind * hour_ms;
+        if (midnight > now_ms) return midnight;
+    }
 }
 
 static void set_err(mk_error *e, mk_outcome o, long status, const char *code, const char *msg) {
@@ -78,7 +123,17 @@ static void set_err(mk_error *e, mk_outcome o, long status, const char *code, co
     snprintf(e->code, sizeof e->code, "%s", code);
     snprintf(e->message, sizeof e->message, "%s", msg);
     if (o != MK_OK) metrics_add(M_CRM_ERRORS, 1, "marketo", e->code);
-    if (strcmp(code, "607") == 0) e->retry_after_ms = until_daily_reset_ms();
+}
+
+/* 607: nothing more can be done today; every process waits for the reset (the hook). */
+static void quota_spent(mkto_client *c, mk_error *err) {
+    int64_t now = event_now_ms(), reset = mkto_quota_reset_ms(now);
+    err->retry_after_ms = (long)(reset - now);
+    snprintf(err->message, sizeof err->message,
+             "Marketo's daily API quota is spent (607); calls resume after its reset at "
+             "midnight US Central time, in %ld min",
+             err->retry_after_ms / 60000);
+    if (c->spent) c->spent(c->quota_ud, reset);
 }
 
 int mkto_authenticate(mkto_client *c, mk_error *err) {
@@ -129,6 +184,16 @@ int mkto_call(mkto_client *c, const char *method, const char *path, const char *
     memset(err, 0, sizeof *err);
     err->retry_after_ms = -1;
     if (!c->token[0] && mkto_authenticate(c, err) != 0) return -1;
+    long wait = c->gate ? c->gate(c->quota_ud) : 0;
+    if (wait > 0) { /* not sent, so not counted as a Marketo error */
+        err->outcome = MK_BUSY;
+        snprintf(err->code, sizeof err->code, "607");
+        snprintf(err->message, sizeof err->message,
+                 "Marketo's daily API quota is spent; calls resume after its reset (in %ld min)",
+                 wait / 60000);
+        err->retry_after_ms = wait;
+        return -1;
+    }
     for (int attempt = 0; attempt < 2; attempt++) {
         int permit = c->acquire ? c->acquire(c->limiter) : 0;
         if (permit > 0) {
@@ -215,6 +280,7 @@ int mkto_call(mkto_client *c, const char *method, const char *path, const char *
         }
         bool auth_again = strcmp(cs, "601") == 0 || strcmp(cs, "602") == 0;
         set_err(err, auth_again ? MK_RETRY : mkto_classify(cs), 200, cs, text);
+        if (strcmp(cs, "607") == 0) quota_spent(c, err);
         return -1;
     }
     return -1;

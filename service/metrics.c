@@ -43,6 +43,7 @@ static struct {
 metric *M_EVENTS_RECEIVED, *M_EVENTS_APPLIED, *M_EVENTS_DROPPED, *M_DEAD_LETTERS, *M_RETRIES,
     *M_QUEUE_DEPTH, *M_QUEUE_OLDEST_AGE, *M_CRM_REQUESTS, *M_CRM_ERRORS, *M_CRM_SECONDS,
     *M_SF_API_USAGE, *M_RECONCILE_DIFFS, *M_APPLY_LATENCY, *M_HTTP_REQUESTS, *M_HTTP_SECONDS;
+metric *M_CRM_QUOTA_WAITING, *M_SF_DELETED_GAPS;
 
 metric *metrics_register(metric_type type, const char *name, const char *help, const char *labels,
                          const double *buckets, int nbuckets) {
@@ -358,6 +359,14 @@ void metrics_init(const char *version) {
     M_HTTP_SECONDS = metrics_register(METRIC_HISTOGRAM, "campaign_sync_http_request_seconds",
                                       "HTTP request duration by route template.", "route",
                                       latency_buckets, NLAT);
+    M_CRM_QUOTA_WAITING = metrics_register(
+        METRIC_GAUGE, "campaign_sync_crm_quota_waiting",
+        "1 while calls to a CRM wait because its daily API allowance is spent.", "target", NULL, 0);
+    M_SF_DELETED_GAPS = metrics_register(
+        METRIC_COUNTER, "campaign_sync_salesforce_deleted_gaps_total",
+        "Times Salesforce's delete log no longer reached back to where the deleted-records poll "
+        "had got (deletions in between unseen); each queues a reconciliation of every mapping.",
+        NULL, NULL, 0);
     metric *bi = metrics_register(METRIC_GAUGE, "campaign_sync_build_info",
                                   "Build information; the value is always 1.", "version", NULL, 0);
     metrics_set(bi, 1, version);
@@ -370,7 +379,9 @@ void metrics_init(const char *version) {
             metrics_add(M_EVENTS_RECEIVED, 0, sources[i], outcomes[j]);
         metrics_add(M_EVENTS_APPLIED, 0, sources[i]);
         metrics_add(M_RETRIES, 0, sources[i]);
+        metrics_set(M_CRM_QUOTA_WAITING, 0, sources[i]);
     }
+    metrics_add(M_SF_DELETED_GAPS, 0);
     static const char *const reasons[] = {"duplicate", "echo",  "stale",
                                           "unmapped",  "empty", "backward_progression"};
     for (int i = 0; i < 6; i++)
@@ -412,5 +423,6 @@ void metrics_shutdown(void) {
     M_QUEUE_DEPTH = M_QUEUE_OLDEST_AGE = M_CRM_REQUESTS = M_CRM_ERRORS = M_CRM_SECONDS = NULL;
     M_SF_API_USAGE = M_RECONCILE_DIFFS = M_APPLY_LATENCY = M_HTTP_REQUESTS = NULL;
     M_HTTP_SECONDS = NULL;
+    M_CRM_QUOTA_WAITING = M_SF_DELETED_GAPS = NULL;
     pthread_mutex_unlock(&reg_lock);
 }

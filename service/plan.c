@@ -89,7 +89,14 @@ void plan_event(const event *ev, const mapping *m, const member_state *st,
     snprintf(out->program_id, sizeof out->program_id, "%s", m ? m->program_id : "");
     snprintf(out->campaign_id, sizeof out->campaign_id, "%s", m ? m->campaign_id : ev->campaign_id);
 
-    /* 3. Newest source time wins per member; a stale event needs no reading or translating. */
+    /* 3. Newest source time wins per member; a stale event needs no reading or translating. A
+     * deleted CampaignMember that is not the one recorded ended a membership that a newer one
+     * has replaced since (a remove and re-add): whatever its deletedDate, it is older. */
+    if (ev->type == EV_SF_MEMBER_DELETED && st->known && st->cm_id[0] && ev->member_id[0] &&
+        strncmp(st->cm_id, ev->member_id, 15) != 0) {
+        drop(out, DROP_STALE);
+        return;
+    }
     if (st->known && event_time(ev) < st->ts) {
         drop(out, DROP_STALE);
         return;

@@ -20,11 +20,16 @@
 #include <time.h>
 #include <unistd.h>
 
-#define TICK_MS                 500
-#define DELETED_MIN_WINDOW_MS   61000 /* Salesforce wants start and end a minute apart */
-#define DELETED_FIRST_WINDOW_MS (2 * 60000)
-#define PROGRAM_DEFER_MAX       12 /* times a periodic copy yields to waiting events */
-#define DELETED_BATCH           100
+#define TICK_MS           500
+#define PROGRAM_DEFER_MAX 12 /* times a periodic copy yields to waiting events */
+#define DELETED_BATCH     100
+#define MINUTE_MS         60000
+/* REST API guide, "sObject Get Deleted": results reach back no more than 15 days (an hour of
+ * margin for clocks and the call's own day boundary). */
+#define DELETED_MAX_BACK_MS (15 * 86400000LL - 3600000LL)
+/* SOAP API guide, getDeleted(): start must precede end by more than one minute, and the
+ * seconds are ignored; two whole minutes satisfy both readings. */
+#define DELETED_MIN_WINDOW_MS (2 * MINUTE_MS)
 
 struct poller {
     const struct config *cfg;
@@ -33,6 +38,8 @@ struct poller {
     store *st;
     crm *c;
     char token[128];
+    int64_t deleted_span_ms;  /* after EXCEEDED_ID_LIMIT: the shorter window to ask (0: all) */
+    int64_t deleted_earliest; /* the delete log's last earliestDateAvailable (0: unknown) */
 };
 
 static void sleep_ms(long ms) {
@@ -50,100 +57,182 @@ static bool take_turn(poller *p, const char *job, long ttl_ms) {
     return got;
 }
 
-static void iso_seconds(int64_t ms, char *buf, size_t size) {
+/* `2026-05-05T00:00:00+00:00` URL-encoded, as the REST guide's getDeleted example sends it. */
+static void deleted_param(int64_t ms, char *buf, size_t size) {
     time_t secs = (time_t)(ms / 1000);
     struct tm tm;
     gmtime_r(&secs, &tm);
-    strftime(buf, size, "%Y-%m-%dT%H:%M:%SZ", &tm);
+    strftime(buf, size, "%Y-%m-%dT%H%%3A%M%%3A%S%%2B00%%3A00", &tm);
 }
 
 /* ---- Salesforce deletions ---- */
 
-static void poll_deleted(poller *p) {
-    char err[STORE_ERR_MAX], start_s[40] = "", end_s[40];
-    int64_t now = event_now_ms();
-    int64_t start = 0;
-    if (store_kv_get(p->st, "sf-deleted-start", start_s, sizeof start_s, err, sizeof err) < 0)
-        return;
-    if (!start_s[0] || event_parse_time(start_s, &start) != 0) {
-        start = now - DELETED_FIRST_WINDOW_MS;
-        iso_seconds(start, start_s, sizeof start_s);
+/* The deleted-records poll's cursor: where the delete log has been read up to (the last
+ * latestDateCovered), as an ISO time in cs:kv:sf-deleted-start. 0 when none yet. */
+static int64_t deleted_cursor(poller *p) {
+    char err[STORE_ERR_MAX], text[40] = "";
+    int64_t ms = 0;
+    if (store_kv_get(p->st, "sf-deleted-start", text, sizeof text, err, sizeof err) <= 0 ||
+        event_parse_time(text, &ms) != 0)
+        return 0;
+    return ms;
+}
+
+static void deleted_cursor_set(poller *p, int64_t ms) {
+    char err[STORE_ERR_MAX], text[40];
+    event_format_time(ms, text, sizeof text);
+    store_kv_set(p->st, "sf-deleted-start", text, err, sizeof err);
+}
+
+/* Deletions the service never saw (the delete log no longer reaches back to the cursor):
+ * every mapping is compared again soon (the poller's reconciliation). */
+static void deleted_gap(poller *p, const char *why) {
+    char err[STORE_ERR_MAX];
+    metrics_add(M_SF_DELETED_GAPS, 1);
+    store_kv_set(p->st, "reconcile-due", "1", err, sizeof err);
+    LOG_KV(LOG_WARN,
+           "poller: Salesforce's delete log no longer reaches back to the last poll; removals "
+           "in between may be missed, so every mapping is reconciled",
+           "reason", why);
+}
+
+/* One deleted CampaignMember as a removal event, unless the service never synced it or
+ * deleted it itself (an echo). 1 filled, 0 skipped, -1 Redis failed. */
+static int deleted_event(poller *p, const cJSON *r, int64_t now, event *ev) {
+    char err[STORE_ERR_MAX], campaign[EV_SFID_MAX], lead[EV_NUMID_MAX];
+    const cJSON *id = cJSON_GetObjectItemCaseSensitive(r, "id");
+    const cJSON *when = cJSON_GetObjectItemCaseSensitive(r, "deletedDate");
+    if (!cJSON_IsString(id) || !cJSON_IsString(when) || !event_valid_sfid(id->valuestring))
+        return 0;
+    int known = store_cm_lookup(p->st, id->valuestring, campaign, sizeof campaign, lead,
+                                sizeof lead, err, sizeof err);
+    if (known <= 0) return known; /* 0: a member this service never synced */
+    int ours = store_sf_deleted_ours(p->st, id->valuestring, err, sizeof err);
+    if (ours != 0) {
+        if (ours > 0) metrics_add(M_EVENTS_DROPPED, 1, "echo");
+        return ours > 0 ? 0 : -1;
     }
-    if (now - start < DELETED_MIN_WINDOW_MS) return;
-    iso_seconds(now, end_s, sizeof end_s);
-    char path[256];
-    snprintf(path, sizeof path, "sobjects/CampaignMember/deleted/?start=%s&end=%s", start_s, end_s);
-    cJSON *res = NULL;
-    sf_error e;
-    if (sf_call(p->c->sf, "GET", path, NULL, &res, &e) != 0) {
-        LOG_KV(LOG_WARN, "poller: reading deleted CampaignMembers failed", "code", e.code, "error",
-               e.message);
-        return;
-    }
-    const cJSON *recs = cJSON_GetObjectItemCaseSensitive(res, "deletedRecords");
-    event *evs = calloc(DELETED_BATCH, sizeof *evs);
+    member_state st;
+    if (store_member_get(p->st, campaign, lead, &st, err, sizeof err) < 0) return -1;
+    memset(ev, 0, sizeof *ev);
+    ev->source = SRC_SALESFORCE;
+    ev->type = EV_SF_MEMBER_DELETED;
+    ev->received_ms = now;
+    event_parse_time(when->valuestring, &ev->source_ts_ms);
+    snprintf(ev->id, sizeof ev->id, "del:%.18s:%lld", id->valuestring, (long long)ev->source_ts_ms);
+    snprintf(ev->campaign_id, sizeof ev->campaign_id, "%s", campaign);
+    snprintf(ev->member_id, sizeof ev->member_id, "%.18s", id->valuestring);
+    snprintf(ev->mkto_lead_id, sizeof ev->mkto_lead_id, "%s", lead);
+    if (strncmp(st.sf_person, "003", 3) == 0)
+        snprintf(ev->sf_contact_id, sizeof ev->sf_contact_id, "%s", st.sf_person);
+    else
+        snprintf(ev->sf_lead_id, sizeof ev->sf_lead_id, "%s", st.sf_person);
+    snprintf(ev->email, sizeof ev->email, "%s", st.email);
+    return 1;
+}
+
+/* Stores n events; adds how many were new to *queued. */
+static bool deleted_store(poller *p, const event *evs, size_t n, size_t *queued) {
+    char err[STORE_ERR_MAX];
     bool added[DELETED_BATCH];
+    if (n == 0) return true;
+    if (store_enqueue(p->st, evs, n, added, err, sizeof err) != 0) return false;
+    for (size_t i = 0; i < n; i++)
+        *queued += added[i];
+    return true;
+}
+
+/* Queues the removals of one getDeleted answer, DELETED_BATCH at a time; false when Redis
+ * failed (the window is then read again). */
+static bool deleted_enqueue(poller *p, const cJSON *recs, int64_t now) {
+    event *evs = calloc(DELETED_BATCH, sizeof *evs);
     size_t n = 0, queued = 0;
     bool ok = evs != NULL;
     const cJSON *r;
     cJSON_ArrayForEach(r, recs) {
-        if (!ok) break;
-        const cJSON *id = cJSON_GetObjectItemCaseSensitive(r, "id");
-        const cJSON *when = cJSON_GetObjectItemCaseSensitive(r, "deletedDate");
-        char campaign[EV_SFID_MAX], lead[EV_NUMID_MAX];
-        if (!cJSON_IsString(id) || !cJSON_IsString(when)) continue;
-        int known = store_cm_lookup(p->st, id->valuestring, campaign, sizeof campaign, lead,
-                                    sizeof lead, err, sizeof err);
-        if (known < 0) {
-            ok = false;
-            break;
-        }
-        if (known == 0) continue; /* a member this service never synced */
-        member_state st;
-        if (store_member_get(p->st, campaign, lead, &st, err, sizeof err) < 0) {
-            ok = false;
-            break;
-        }
-        event *ev = &evs[n];
-        memset(ev, 0, sizeof *ev);
-        ev->source = SRC_SALESFORCE;
-        ev->type = EV_SF_MEMBER_DELETED;
-        ev->received_ms = now;
-        event_parse_time(when->valuestring, &ev->source_ts_ms);
-        snprintf(ev->id, sizeof ev->id, "del:%.18s:%lld", id->valuestring,
-                 (long long)ev->source_ts_ms);
-        snprintf(ev->campaign_id, sizeof ev->campaign_id, "%s", campaign);
-        snprintf(ev->member_id, sizeof ev->member_id, "%.18s", id->valuestring);
-        snprintf(ev->mkto_lead_id, sizeof ev->mkto_lead_id, "%s", lead);
-        if (strncmp(st.sf_person, "003", 3) == 0)
-            snprintf(ev->sf_contact_id, sizeof ev->sf_contact_id, "%s", st.sf_person);
-        else
-            snprintf(ev->sf_lead_id, sizeof ev->sf_lead_id, "%s", st.sf_person);
-        snprintf(ev->email, sizeof ev->email, "%s", st.email);
-        if (++n == DELETED_BATCH) {
-            if (store_enqueue(p->st, evs, n, added, err, sizeof err) != 0) ok = false;
-            for (size_t i = 0; ok && i < n; i++)
-                queued += added[i];
+        int rc = ok ? deleted_event(p, r, now, &evs[n]) : -1;
+        if (rc < 0) ok = false;
+        if (rc > 0 && ++n == DELETED_BATCH) {
+            ok = deleted_store(p, evs, n, &queued);
             n = 0;
         }
     }
-    if (ok && n) {
-        if (store_enqueue(p->st, evs, n, added, err, sizeof err) != 0) ok = false;
-        for (size_t i = 0; ok && i < n; i++)
-            queued += added[i];
-    }
+    ok = ok && deleted_store(p, evs, n, &queued);
     free(evs);
-    /* The next window starts where Salesforce says this one ended. */
-    const cJSON *latest = cJSON_GetObjectItemCaseSensitive(res, "latestDateCovered");
-    int64_t latest_ms;
-    if (ok && cJSON_IsString(latest) && event_parse_time(latest->valuestring, &latest_ms) == 0) {
-        char next[40];
-        iso_seconds(latest_ms, next, sizeof next);
-        store_kv_set(p->st, "sf-deleted-start", next, err, sizeof err);
-    }
     if (queued) {
         metrics_add(M_EVENTS_RECEIVED, (double)queued, "salesforce", "accepted");
         LOGF(LOG_INFO, "poller: %zu CampaignMember deletions queued", queued);
+    }
+    return ok;
+}
+
+/* The window of the next poll: from the cursor (at least two whole minutes back, so that a
+ * poll every SF_DELETED_POLL_INTERVAL_S always has a valid window, overlapping the last one
+ * where needed: the queue drops what it has seen), never further back than the delete log
+ * reaches. True when the cursor was further back than that (a gap, already counted). */
+static bool deleted_window(poller *p, int64_t now, int64_t *start, int64_t *end) {
+    int64_t cursor = deleted_cursor(p);
+    int64_t latest_start = now - now % MINUTE_MS - DELETED_MIN_WINDOW_MS;
+    *start = cursor && cursor < latest_start ? cursor : latest_start;
+    /* The overlap never reaches before the log's start (a cursor before it is a gap, which
+     * the answer shows). */
+    if (*start < p->deleted_earliest && (!cursor || cursor >= p->deleted_earliest))
+        *start = p->deleted_earliest;
+    bool gap = *start < now - DELETED_MAX_BACK_MS;
+    if (gap) {
+        deleted_gap(p, "the service's cursor is older than the 15 days Salesforce keeps");
+        *start = now - DELETED_MAX_BACK_MS;
+    }
+    *end = now;
+    if (p->deleted_span_ms && *end - *start > p->deleted_span_ms)
+        *end = *start + p->deleted_span_ms;
+    return gap;
+}
+
+/* What a failed getDeleted call means for the cursor; logs it. */
+static void deleted_failed(poller *p, const sf_error *e, int64_t start, int64_t end) {
+    if (e->outcome == SF_BUSY) return; /* the allowance is spent: quota.c says so */
+    if (!strcmp(e->code, "EXCEEDED_ID_LIMIT")) {
+        /* REST "sObject Get Deleted": more than 600,000 ids; ask for a shorter window. */
+        int64_t span = (end - start) / 2;
+        p->deleted_span_ms = span > DELETED_MIN_WINDOW_MS ? span : DELETED_MIN_WINDOW_MS;
+    } else if (!strcmp(e->code, "INVALID_REPLICATION_DATE")) {
+        /* SOAP getDeleted(): the delete log was purged past start. Start afresh from now. */
+        deleted_gap(p, e->message);
+        deleted_cursor_set(p, event_now_ms() - DELETED_MIN_WINDOW_MS);
+    }
+    LOG_KV_LIMITED(LOG_WARN, "poller: reading deleted CampaignMembers failed", "code", e->code,
+                   "error", e->message);
+}
+
+static void poll_deleted(poller *p) {
+    int64_t now = event_now_ms(), start, end, cursor = deleted_cursor(p);
+    bool gap = deleted_window(p, now, &start, &end);
+    char path[256], s[80], e[80];
+    deleted_param(start, s, sizeof s);
+    deleted_param(end, e, sizeof e);
+    snprintf(path, sizeof path, "sobjects/CampaignMember/deleted/?start=%s&end=%s", s, e);
+    cJSON *res = NULL;
+    sf_error err;
+    if (sf_call(p->c->sf, "GET", path, NULL, &res, &err) != 0) {
+        deleted_failed(p, &err, start, end);
+        return;
+    }
+    const cJSON *earliest = cJSON_GetObjectItemCaseSensitive(res, "earliestDateAvailable");
+    const cJSON *latest = cJSON_GetObjectItemCaseSensitive(res, "latestDateCovered");
+    int64_t earliest_ms = 0, latest_ms = 0;
+    /* GetDeletedResult: an earliestDateAvailable after where we had read up to means
+     * deletions were lost. */
+    if (cJSON_IsString(earliest) && event_parse_time(earliest->valuestring, &earliest_ms) == 0) {
+        if (cursor && earliest_ms > cursor && !gap)
+            deleted_gap(p, "earliestDateAvailable is later than the last poll's end");
+        p->deleted_earliest = earliest_ms;
+    }
+    bool ok = deleted_enqueue(p, cJSON_GetObjectItemCaseSensitive(res, "deletedRecords"), now);
+    /* GetDeletedResult: the next call starts at latestDateCovered. */
+    if (ok && cJSON_IsString(latest) && event_parse_time(latest->valuestring, &latest_ms) == 0) {
+        deleted_cursor_set(p, latest_ms);
+        if (p->deleted_span_ms && latest_ms >= end - MINUTE_MS) p->deleted_span_ms = 0;
     }
     cJSON_Delete(res);
 }
@@ -261,6 +350,25 @@ static void reconcile_all(poller *p) {
     free(ms);
 }
 
+/* The deleted-records poll, every SF_DELETED_POLL_INTERVAL_S, by one process at a time; it
+ * runs while sync is disabled too (the removals then wait in the queue like other events). */
+static void deleted_tick(poller *p, int64_t now, int64_t *next) {
+    if (now < *next) return;
+    long iv = (long)p->cfg->sf_deleted_poll_interval_s * 1000;
+    *next = now + iv;
+    if (take_turn(p, "sf-deleted", iv - TICK_MS > 0 ? iv - TICK_MS : iv)) poll_deleted(p);
+}
+
+/* A reconciliation of every mapping asked for by a gap in the delete log. */
+static void reconcile_when_due(poller *p) {
+    char err[STORE_ERR_MAX], v[8] = "";
+    if (store_kv_get(p->st, "reconcile-due", v, sizeof v, err, sizeof err) <= 0 || v[0] != '1')
+        return;
+    if (!take_turn(p, "reconcile-due", 60000)) return;
+    store_kv_set(p->st, "reconcile-due", "0", err, sizeof err);
+    reconcile_all(p);
+}
+
 static void *poller_main(void *arg) {
     poller *p = arg;
     int64_t start = event_now_ms();
@@ -272,14 +380,14 @@ static void *poller_main(void *arg) {
         int64_t now = event_now_ms();
         bool enabled = true;
         char err[STORE_ERR_MAX];
-        if (store_sync_get(p->st, &enabled, err, sizeof err) != 0 || !enabled) {
+        if (store_sync_get(p->st, &enabled, err, sizeof err) != 0) {
             sleep_ms(TICK_MS);
             continue;
         }
-        if (now >= next_deleted) {
-            long iv = (long)p->cfg->sf_deleted_poll_interval_s * 1000;
-            next_deleted = now + iv;
-            if (take_turn(p, "sf-deleted", iv - TICK_MS > 0 ? iv - TICK_MS : iv)) poll_deleted(p);
+        deleted_tick(p, now, &next_deleted);
+        if (!enabled) { /* F10: nothing else reaches a CRM while sync is off */
+            sleep_ms(TICK_MS);
+            continue;
         }
         if (now >= next_programs) {
             long iv = (long)p->cfg->program_poll_interval_s * 1000;
@@ -299,6 +407,7 @@ static void *poller_main(void *arg) {
             next_reconcile = now + iv;
             if (take_turn(p, "reconcile", iv - TICK_MS > 0 ? iv - TICK_MS : iv)) reconcile_all(p);
         }
+        reconcile_when_due(p);
         copy_due_programs(p);
         sleep_ms(TICK_MS);
     }

@@ -20,6 +20,9 @@ struct sf_client {
     char version[16];
     char token[1024];
     char instance[512];
+    sf_gate_fn gate;
+    sf_spent_fn spent;
+    void *gate_ud;
 };
 
 sf_client *sf_client_new(const struct config *cfg) {
@@ -45,6 +48,12 @@ void sf_client_free(sf_client *c) {
     if (!c) return;
     http_client_free(c->http);
     free(c);
+}
+
+void sf_client_set_gate(sf_client *c, sf_gate_fn gate, sf_spent_fn spent, void *ud) {
+    c->gate = gate;
+    c->spent = spent;
+    c->gate_ud = ud;
 }
 
 static void set_err(sf_error *e, sf_outcome o, long status, const char *code, const char *msg) {
@@ -135,8 +144,8 @@ static void first_error(const cJSON *o, char *code, size_t cl, char *msg, size_t
     snprintf(msg, ml, "%s", cJSON_IsString(m) ? m->valuestring : "");
 }
 
-int sf_call(sf_client *c, const char *method, const char *path, const char *body, cJSON **out,
-            sf_error *err) {
+static int call(sf_client *c, const char *method, const char *path, const char *body, cJSON **out,
+                sf_error *err) {
     *out = NULL;
     memset(err, 0, sizeof *err);
     err->retry_after_ms = -1;
@@ -185,14 +194,62 @@ int sf_call(sf_client *c, const char *method, const char *path, const char *body
             continue;
         }
         sf_outcome kind = SF_PERMANENT;
-        if (st >= 500 || st == 401 || st == 429 || strcmp(code, "REQUEST_LIMIT_EXCEEDED") == 0 ||
-            strcmp(code, "UNABLE_TO_LOCK_ROW") == 0 || strcmp(code, "SERVER_UNAVAILABLE") == 0)
+        if (st >= 500 || st == 401 || st == 429 || strcmp(code, "UNABLE_TO_LOCK_ROW") == 0 ||
+            strcmp(code, "SERVER_UNAVAILABLE") == 0)
             kind = SF_RETRY;
+        /* REST API guide, "Status Codes and Error Responses": 403 REQUEST_LIMIT_EXCEEDED is the
+         * org's rolling 24-hour allowance: wait for room, never give up on the change. */
+        if (strcmp(code, "REQUEST_LIMIT_EXCEEDED") == 0) kind = SF_BUSY;
         if (!code[0]) snprintf(code, sizeof code, "HTTP_%ld", st);
         set_err(err, kind, st, code, msg);
         return -1;
     }
     return -1;
+}
+
+/* How long after a REQUEST_LIMIT_EXCEEDED the allowance is probed again. */
+#define SPENT_WAIT_MS (5 * 60 * 1000L)
+
+int sf_call(sf_client *c, const char *method, const char *path, const char *body, cJSON **out,
+            sf_error *err) {
+    long wait = c->gate ? c->gate(c->gate_ud) : 0;
+    if (wait > 0) {
+        *out = NULL;
+        memset(err, 0, sizeof *err);
+        err->outcome = SF_BUSY;
+        err->retry_after_ms = wait;
+        snprintf(err->code, sizeof err->code, "REQUEST_LIMIT_EXCEEDED");
+        snprintf(err->message, sizeof err->message,
+                 "the org's daily API allowance is spent; calls wait for room (next look in "
+                 "%ld s)",
+                 wait / 1000);
+        return -1;
+    }
+    int rc = call(c, method, path, body, out, err);
+    if (rc != 0 && err->outcome == SF_BUSY) {
+        if (c->spent) c->spent(c->gate_ud);
+        if (err->retry_after_ms < SPENT_WAIT_MS) err->retry_after_ms = SPENT_WAIT_MS;
+    }
+    return rc;
+}
+
+int sf_daily_requests(sf_client *c, long *max, long *remaining, sf_error *err) {
+    cJSON *o = NULL;
+    /* REST API guide, "Limits": DailyApiRequests {Max, Remaining}. */
+    if (call(c, "GET", "limits", NULL, &o, err) != 0) return -1;
+    const cJSON *d = cJSON_GetObjectItemCaseSensitive(o, "DailyApiRequests");
+    const cJSON *m = cJSON_GetObjectItemCaseSensitive(d, "Max");
+    const cJSON *r = cJSON_GetObjectItemCaseSensitive(d, "Remaining");
+    int rc = 0;
+    if (cJSON_IsNumber(m) && cJSON_IsNumber(r)) {
+        *max = (long)m->valuedouble;
+        *remaining = (long)r->valuedouble;
+    } else {
+        set_err(err, SF_RETRY, 200, "unexpected", "limits answered without DailyApiRequests");
+        rc = -1;
+    }
+    cJSON_Delete(o);
+    return rc;
 }
 
 void sf_soql_quote(char *buf, size_t size, const char *s) {

@@ -2014,3 +2014,82 @@ void store_thread_cleanup(void) {
     }
     thread_store = NULL;
 }
+
+/* ---- our own CampaignMember deletions ---- */
+
+static int count_each(size_t i, redisReply *r, void *ud) {
+    (void)i;
+    if (r->type == REDIS_REPLY_INTEGER) *(long long *)ud += r->integer;
+    return 0;
+}
+
+int store_sf_deleted_mark(store *s, const char *const *cm_ids, size_t n, long ttl_s, char *err,
+                          size_t errlen) {
+    pipeline p = {0};
+    for (size_t i = 0; i < n; i++) {
+        char id[16];
+        c15(id, cm_ids[i]);
+        pipe_addf(&p, "SET cs:sfdel:%s 1 EX %ld", id, ttl_s);
+    }
+    long long ignored = 0;
+    int rc = pipe_each(s, &p, false, count_each, &ignored, err, errlen);
+    pipe_free(&p);
+    return rc;
+}
+
+int store_sf_deleted_ours(store *s, const char *cm_id, char *err, size_t errlen) {
+    char id[16];
+    c15(id, cm_id);
+    redisReply *r = cmdf(s, err, errlen, "EXISTS cs:sfdel:%s", id);
+    if (!r || reply_error(r, err, errlen)) return -1;
+    int rc = r->type == REDIS_REPLY_INTEGER && r->integer > 0;
+    freeReplyObject(r);
+    return rc;
+}
+
+/* ---- CRM allowances (quota.c) ---- */
+
+typedef struct {
+    long *pause_ms;
+    bool *probe;
+} quota_ud;
+
+static int quota_each(size_t i, redisReply *r, void *ud) {
+    quota_ud *q = ud;
+    long long v = r->type == REDIS_REPLY_INTEGER ? r->integer : 0;
+    if (i == 0) *q->pause_ms = v > 0 ? (long)v : 0; /* PTTL: -2 none, -1 no expiry */
+    if (i == 1) *q->probe = v > 0;
+    return 0;
+}
+
+int store_quota_get(store *s, const char *crm, long *pause_ms, bool *probe, char *err,
+                    size_t errlen) {
+    pipeline p = {0};
+    pipe_addf(&p, "PTTL cs:quota:%s", crm);
+    pipe_addf(&p, "EXISTS cs:quota:%s:probe", crm);
+    quota_ud q = {pause_ms, probe};
+    *pause_ms = 0;
+    *probe = false;
+    int rc = pipe_each(s, &p, false, quota_each, &q, err, errlen);
+    pipe_free(&p);
+    return rc;
+}
+
+int store_quota_pause(store *s, const char *crm, long pause_ms, bool probe, char *err,
+                      size_t errlen) {
+    pipeline p = {0};
+    pipe_addf(&p, "SET cs:quota:%s %lld PX %ld", crm, (long long)(event_now_ms() + pause_ms),
+              pause_ms > 0 ? pause_ms : 1);
+    if (probe) pipe_addf(&p, "SET cs:quota:%s:probe 1", crm);
+    long long ignored = 0;
+    int rc = pipe_each(s, &p, false, count_each, &ignored, err, errlen);
+    pipe_free(&p);
+    return rc;
+}
+
+int store_quota_clear(store *s, const char *crm, char *err, size_t errlen) {
+    redisReply *r = cmdf(s, err, errlen, "DEL cs:quota:%s cs:quota:%s:probe", crm, crm);
+    if (!r || reply_error(r, err, errlen)) return -1;
+    freeReplyObject(r);
+    return 0;
+}

@@ -75,7 +75,18 @@ typedef struct wctx {
     held hold;
 } wctx;
 
-typedef enum { IT_PENDING = 0, IT_DONE, IT_DROP, IT_RETRY, IT_DEAD, IT_DEFER, IT_PARKED } it_state;
+/* IT_QUOTA: the target CRM's daily allowance is spent; the entry waits parked until it has
+ * room again (quota.h), spending no attempt. */
+typedef enum {
+    IT_PENDING = 0,
+    IT_DONE,
+    IT_DROP,
+    IT_RETRY,
+    IT_DEAD,
+    IT_DEFER,
+    IT_PARKED,
+    IT_QUOTA
+} it_state;
 
 typedef struct {
     store_entry *e;
@@ -197,10 +208,22 @@ static void fail(item *it, it_state s, const char *target, long retry_after_ms, 
 /* What a failed Marketo call makes of the items it was for. */
 static it_state mk_state(const mk_error *e) {
     switch (e->outcome) {
-    case MK_BUSY: return IT_DEFER; /* nothing was sent: no attempt spent */
+    case MK_BUSY: /* a wait, not a failure: no attempt spent */
+        return strcmp(e->code, "607") == 0 ? IT_QUOTA : IT_DEFER;
     case MK_RETRY: return IT_RETRY;
     default: return IT_DEAD;
     }
+}
+
+/* What a failed Salesforce call makes of the items it was for. */
+static it_state sf_state(sf_outcome o) {
+    switch (o) {
+    case SF_BUSY: return IT_QUOTA; /* a spent allowance: no attempt spent */
+    case SF_RETRY: return IT_RETRY;
+    case SF_OK:
+    case SF_PERMANENT: return IT_DEAD;
+    }
+    return IT_DEAD;
 }
 
 static void lower(char *dst, size_t size, const char *src) {
@@ -343,7 +366,7 @@ static void fill_default_statuses(batch *b) {
         cJSON *recs = NULL;
         sf_error err;
         if (sf_query(b->w->c->sf, soql, &recs, &err) != 0) {
-            fail(it, err.outcome == SF_RETRY ? IT_RETRY : IT_DEAD, "salesforce", err.retry_after_ms,
+            fail(it, sf_state(err.outcome), "salesforce", err.retry_after_ms,
                  "reading campaign %s's default status: %s: %s", it->ev.campaign_id, err.code,
                  err.message);
             cJSON_Delete(recs);
@@ -603,7 +626,7 @@ static void resolve_sf_people(batch *b) {
                     lower(key, sizeof key, it->ev.email);
                     if (it->state == IT_PENDING && !it->sf_person[0] &&
                         strcmp(key, todo[k]->email) == 0)
-                        fail(it, o == SF_RETRY ? IT_RETRY : IT_DEAD, "salesforce", -1,
+                        fail(it, sf_state(o), "salesforce", -1,
                              "Salesforce refused to create a Lead for %s: %s: %s", key, code, msg);
                 }
             }
@@ -621,8 +644,8 @@ static void resolve_sf_people(batch *b) {
         person *p = find_person(ps, np, key);
         if (!p) continue;
         if (failed)
-            fail(it, e.outcome == SF_RETRY ? IT_RETRY : IT_DEAD, "salesforce", e.retry_after_ms,
-                 "%s: %s: %s", failed, e.code, e.message);
+            fail(it, sf_state(e.outcome), "salesforce", e.retry_after_ms, "%s: %s: %s", failed,
+                 e.code, e.message);
         else if (!p->locked)
             it->state = IT_DEFER; /* another worker is creating this person right now */
         else if (p->id[0])
@@ -705,7 +728,7 @@ static void find_members(batch *b, bool *cm_exists, char (*cm_status)[STATUS_LAB
         for (size_t k = 0; k < n; k++) {
             item *it = &b->items[idx[k]];
             if (rc != 0) {
-                fail(it, e.outcome == SF_RETRY ? IT_RETRY : IT_DEAD, "salesforce", e.retry_after_ms,
+                fail(it, sf_state(e.outcome), "salesforce", e.retry_after_ms,
                      "looking up campaign members of %s: %s: %s", it->campaign, e.code, e.message);
                 continue;
             }
@@ -765,7 +788,7 @@ static void run_collection(batch *b, const char *method, item **its, cJSON *recs
     sf_error e;
     if (sf_collection_save(b->w->c->sf, method, recs, &res, &e) != 0) {
         for (size_t k = 0; k < n; k++)
-            fail(its[k], e.outcome == SF_RETRY ? IT_RETRY : IT_DEAD, "salesforce", e.retry_after_ms,
+            fail(its[k], sf_state(e.outcome), "salesforce", e.retry_after_ms,
                  "%s campaign member: %s: %s", what, e.code, e.message);
         return;
     }
@@ -786,7 +809,7 @@ static void run_collection(batch *b, const char *method, item **its, cJSON *recs
         if (status_refused(code))
             bad_status(its[k], code, msg);
         else
-            fail(its[k], o == SF_RETRY ? IT_RETRY : IT_DEAD, "salesforce", -1,
+            fail(its[k], sf_state(o), "salesforce", -1,
                  "Salesforce refused to %s the campaign member of %s in %s: %s: %s", what,
                  its[k]->sf_person, its[k]->campaign, code, msg);
     }
@@ -842,6 +865,41 @@ static void mark_writes(batch *b, bool salesforce) {
     free(leads);
 }
 
+/* The Salesforce deleted-records poll reports every deletion, ours too: marked before the
+ * call (a crash after it still leaves the mark), kept as long as the poll can return them
+ * (REST API guide, "sObject Get Deleted": no more than 15 days back). */
+#define OWN_DELETION_TTL_S (16 * 24 * 3600L)
+
+/* One sObject Collections delete of n campaign members (its[k]: the item of ids[k]). */
+static void remove_members(batch *b, item **its, const char *const *ids, size_t n) {
+    char err[STORE_ERR_MAX];
+    if (store_sf_deleted_mark(b->w->st, ids, n, OWN_DELETION_TTL_S, err, sizeof err) != 0) {
+        for (size_t k = 0; k < n; k++)
+            fail(its[k], IT_RETRY, "salesforce", -1, "Redis: %s", err);
+        return;
+    }
+    cJSON *res = NULL;
+    sf_error e;
+    if (sf_collection_delete(b->w->c->sf, ids, n, &res, &e) != 0) {
+        for (size_t k = 0; k < n; k++)
+            fail(its[k], sf_state(e.outcome), "salesforce", e.retry_after_ms,
+                 "removing campaign member: %s: %s", e.code, e.message);
+        return;
+    }
+    for (size_t k = 0; k < n; k++) {
+        char code[64], msg[512];
+        sf_outcome o =
+            sf_save_result(cJSON_GetArrayItem(res, (int)k), code, sizeof code, msg, sizeof msg);
+        /* Already gone is what we wanted. */
+        if (o != SF_OK && strcmp(code, "ENTITY_IS_DELETED") != 0 &&
+            strcmp(code, "NOT_FOUND") != 0 && strcmp(code, "INVALID_CROSS_REFERENCE_KEY") != 0)
+            fail(its[k], sf_state(o), "salesforce", -1,
+                 "Salesforce refused to remove campaign member %s: %s: %s", its[k]->cm_id, code,
+                 msg);
+    }
+    cJSON_Delete(res);
+}
+
 static void apply_salesforce(batch *b) {
     read_marketo_people(b);
     resolve_sf_people(b);
@@ -889,28 +947,7 @@ static void apply_salesforce(batch *b) {
                 for (size_t k = 0; pass == 0 && k < n; k++)
                     if (dup[k]) its[k]->cm_id[0] = '\0', its[k]->state = IT_DEFER;
             } else {
-                cJSON *res = NULL;
-                sf_error e;
-                if (sf_collection_delete(b->w->c->sf, del_ids, n, &res, &e) != 0) {
-                    for (size_t k = 0; k < n; k++)
-                        fail(its[k], e.outcome == SF_RETRY ? IT_RETRY : IT_DEAD, "salesforce",
-                             e.retry_after_ms, "removing campaign member: %s: %s", e.code,
-                             e.message);
-                } else {
-                    for (size_t k = 0; k < n; k++) {
-                        char code[64], msg[512];
-                        sf_outcome o = sf_save_result(cJSON_GetArrayItem(res, (int)k), code,
-                                                      sizeof code, msg, sizeof msg);
-                        /* Already gone is what we wanted. */
-                        if (o != SF_OK && strcmp(code, "ENTITY_IS_DELETED") != 0 &&
-                            strcmp(code, "NOT_FOUND") != 0 &&
-                            strcmp(code, "INVALID_CROSS_REFERENCE_KEY") != 0)
-                            fail(its[k], o == SF_RETRY ? IT_RETRY : IT_DEAD, "salesforce", -1,
-                                 "Salesforce refused to remove campaign member %s: %s: %s",
-                                 its[k]->cm_id, code, msg);
-                    }
-                }
-                cJSON_Delete(res);
+                remove_members(b, its, del_ids, n);
             }
             cJSON_Delete(recs);
             recs = cJSON_CreateArray();
@@ -1603,6 +1640,19 @@ out:
     free(idx);
 }
 
+/* The parking place of entries waiting for a CRM's allowance (cs:parked:quota:<crm>). */
+static void quota_park_key(const char *target, char *buf, size_t size) {
+    snprintf(buf, size, "quota:%s",
+             target && !strcmp(target, "marketo") ? "marketo" : "salesforce");
+}
+
+static void park_for_quota(wctx *w, const store_entry *e, const char *target) {
+    char key[32], err[STORE_ERR_MAX];
+    quota_park_key(target, key, sizeof key);
+    if (store_park(w->st, e, key, err, sizeof err) != 0)
+        LOG_KV(LOG_WARN, "worker: could not park; the entry stays pending", "error", err);
+}
+
 static void finish(batch *b) {
     wctx *w = b->w;
     char err[STORE_ERR_MAX];
@@ -1639,6 +1689,7 @@ static void finish(batch *b) {
         }
         switch (it->state) {
         case IT_PARKED: break;
+        case IT_QUOTA: park_for_quota(w, it->e, it->target); break;
         case IT_DONE:
         case IT_DROP: acks[na++] = it->e->id; break;
         case IT_PENDING:
@@ -1700,6 +1751,16 @@ typedef struct {
     char why[128]; /* empty: parsed */
 } parsed_entry;
 
+/* A batch whose target CRM's allowance is spent waits parked, whole, without a call
+ * (entries of one queue: Marketo's go toward Salesforce, Salesforce's toward Marketo). */
+static bool park_while_spent(wctx *w, const store_entry *entries, size_t n) {
+    bool to_sf = n && entries[0].q == STORE_Q_MKTO;
+    if (n == 0 || quota_gate_check(to_sf ? &w->c->sf_quota : &w->c->mk_quota) == 0) return false;
+    for (size_t i = 0; i < n; i++)
+        park_for_quota(w, &entries[i], to_sf ? "salesforce" : "marketo");
+    return true;
+}
+
 /* Applies entries[0..n) (parsed as *pe[0..n)); the heartbeat keeps entries[0..nhold) alive
  * meanwhile (nhold >= n: the rest of the read waits its turn, not claimed by another worker). */
 static void process(wctx *w, store_entry *entries, const parsed_entry *const *pe, size_t n,
@@ -1715,6 +1776,7 @@ static void process(wctx *w, store_entry *entries, const parsed_entry *const *pe
     size_t nk = 0, np = 0;
     snprintf(token, sizeof token, "%s:b%lu", w->consumer, ++w->seq);
     if (!b.items || !keys || !got || !idx || !persons || !leads) goto out;
+    if (park_while_spent(w, entries, n)) goto out;
 
     /* Parse, find the mapping and the member. */
     for (size_t i = 0; i < n; i++) {
@@ -1878,19 +1940,28 @@ static long sf_fill_ms(double api_share) {
 
 /* ---------------------------------------------------------------- the loop */
 
+/* Whether the events parked under `pid` may go back into their queues: a program's once its
+ * mapping is enabled again (or gone: its events are then unmapped and dropped as such), a
+ * spent allowance's once the CRM has room again (quota.h). */
+static bool may_unpark(wctx *w, const char *pid) {
+    char err[STORE_ERR_MAX];
+    if (strncmp(pid, "quota:", 6) == 0)
+        return quota_gate_check(strcmp(pid + 6, "marketo") == 0 ? &w->c->mk_quota
+                                                                : &w->c->sf_quota) == 0;
+    mapping m;
+    int rc = store_mapping_get(w->st, pid, &m, err, sizeof err);
+    return rc == 0 || (rc == 1 && m.enabled);
+}
+
 static void unpark_ready(wctx *w) {
     char err[STORE_ERR_MAX];
     char **pids = NULL;
     long n = store_parked_programs(w->st, &pids, err, sizeof err);
     for (long i = 0; i < n; i++) {
-        mapping m;
-        int rc = store_mapping_get(w->st, pids[i], &m, err, sizeof err);
-        /* Enabled again, or gone (its events are then unmapped and dropped as such). */
-        if (rc == 0 || (rc == 1 && m.enabled)) {
+        if (may_unpark(w, pids[i])) {
             long moved = store_unpark(w->st, pids[i], err, sizeof err);
             if (moved > 0)
-                LOGF(LOG_INFO, "worker: %ld parked events of program %s are queued again", moved,
-                     pids[i]);
+                LOGF(LOG_INFO, "worker: %ld parked events of %s are queued again", moved, pids[i]);
         }
         free(pids[i]);
     }

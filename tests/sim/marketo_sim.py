@@ -30,7 +30,6 @@ Behaviours no public source pins down are marked GUESS where they are implemente
     at most 7 days apart (documented) and fail with 1003 otherwise;
   * an empty lead token renders as ``null`` in a webhook body; non-ASCII is sent as UTF-8; no
     X-Webhook-Secret header is sent while no secret is configured;
-  * a daily quota day starts at 00:00 UTC-6 ("12:00AM CST").
 Deliberate choices: failure envelopes carry no ``result`` (as real ones); skipped program-member
 items carry ``seq`` and ``reasons`` but no ``leadId`` (as the doc sample); success envelopes
 always carry ``errors: []`` and ``warnings: []`` although real lead-database answers often omit
@@ -63,6 +62,7 @@ MAX_ASSET_RETURN = 200                # asset API maxReturn limit
 RATE_WINDOW_S = 20.0
 WEBHOOK_TIMEOUT_S = 30.0              # Marketo waits at most 30 s for a webhook, never retries
 NOT_IN_PROGRAM = "Not in Program"
+CENTRAL = zoneinfo.ZoneInfo("America/Chicago")
 NO_ASSETS = "No assets found for the given search criteria."
 
 # Response-level messages as the error-code reference words them; %s slots are filled per call.
@@ -284,7 +284,9 @@ class RateLimiter:
 
     @staticmethod
     def _today():
-        return (utcnow() - timedelta(hours=6)).date()   # resets at 12:00 AM CST (GUESS: fixed UTC-6)
+        # Adobe "Error Codes", 607: the quota resets daily at 12:00 AM US Central time (CST in
+        # winter, CDT in summer: the America/Chicago zone).
+        return utcnow().astimezone(CENTRAL).date()
 
     def admit(self):
         """Take a slot for a call or raise the limit error; on success the caller must release()."""

@@ -331,6 +331,14 @@ class Config:
     integrationUserId: str = "005000000000001AAA"
     humanUserId: str = "005000000000002AAA"
     apiLimit: int = 15000
+    # Whether `limits` still answers once the allowance is spent (undocumented: "answer", or
+    # "refuse" with REQUEST_LIMIT_EXCEEDED like every other call).
+    limitsWhenSpent: str = "answer"
+    # getDeleted with a start before earliestDateAvailable (the delete log was purged): the
+    # SOAP guide's getDeleted() says INVALID_REPLICATION_DATE ("error"); GetDeletedResult's
+    # field text reads as if the call answers and the client must compare ("answer").
+    deletedStartBeforeEarliest: str = "error"
+    deletedIdLimit: int = 600_000          # more ids than this: EXCEEDED_ID_LIMIT
     latencyMs: int = 0
     queryBatchSize: int = 2000
     tokenTtlS: int = 7200
@@ -365,6 +373,12 @@ class Config:
                     raise ControlError(400, "bad_setting",
                                        "outboundFields must list CampaignMember field names")
                 self.outboundFields = [cm.field(v).name for v in value]
+            elif key in ("limitsWhenSpent", "deletedStartBeforeEarliest"):
+                allowed = {"limitsWhenSpent": ("answer", "refuse"),
+                           "deletedStartBeforeEarliest": ("error", "answer")}[key]
+                if value not in allowed:
+                    raise ControlError(400, "bad_setting", f"{key} must be one of {allowed}")
+                setattr(self, key, value)
             elif isinstance(current, int) and not isinstance(current, bool):
                 if not isinstance(value, int) or isinstance(value, bool) or value < 0:
                     raise ControlError(400, "bad_setting", f"{key} must be a non-negative integer")
@@ -1629,6 +1643,10 @@ class Simulator:
         self.queries = QueryEngine(self)
         self.api_used = 0
         self.started_ms = now_ms()
+        # The delete log reaches back to here (moved by /_sim/purge_deleted): a log that
+        # nothing has purged yet reaches back the 15 days getDeleted serves.
+        earliest = self.started_ms - 15 * DAY_MS
+        self.earliest_deleted_ms = earliest - earliest % 60_000
 
     def reset(self):
         self._fresh_state()
@@ -1714,7 +1732,8 @@ class RestApi:
                 return Reply(401, [{"message": "Session expired or invalid", "errorCode": "INVALID_SESSION_ID"}],
                              dict(sim.usage_header(), **{"WWW-Authenticate": "Token"}))
             sim.api_used += 1
-            if sim.api_used > sim.config.apiLimit:
+            spent = sim.api_used > sim.config.apiLimit
+            if spent and not (data.group(2) == "limits" and sim.config.limitsWhenSpent == "answer"):
                 return Reply(403, self._limit_body(), sim.usage_header())
             try:
                 reply = DataRoutes(sim, req, data.group(1), data.group(2) or "").dispatch()
@@ -1923,28 +1942,40 @@ class DataRoutes:
         return out
 
     def _deleted(self, objdef) -> Reply:
+        """sObject Get Deleted, with the rules of the SOAP API guide's getDeleted(): the window
+        in whole minutes (seconds are ignored), start more than a minute before end, no more
+        than 15 days back, nothing before the delete log's earliestDateAvailable, at most
+        600,000 ids; only deletions of minutes that have ended are reported
+        (latestDateCovered)."""
         q = self.req.query
 
-        def bad(msg):
-            return ApiError(400, "INVALID_REPLICATION_DATE", msg)
+        def bad(msg, code="INVALID_REPLICATION_DATE"):
+            return ApiError(400, code, msg)
 
         start, end = parse_dt(q.get("start", "")), parse_dt(q.get("end", ""))
         if start is None or end is None:
             raise bad("start and end must be ISO-8601 date-times with a zone, e.g. "
                       "2026-11-29T10:00:00+00:00 (URL-encode the '+')")
         now = now_ms()
+        start, end = start - start % 60_000, end - end % 60_000
         if end - start < 60_000:
             raise bad("end must be at least one minute after start")
-        if start < now - 30 * DAY_MS:
-            raise bad("start must be within the last 30 days")
+        if start < now - 15 * DAY_MS:
+            raise bad("start must be within the last 15 days")
+        earliest = self.sim.earliest_deleted_ms
+        if start < earliest and self.sim.config.deletedStartBeforeEarliest == "error":
+            raise bad(f"the delete log starts at {fmt_dt(earliest)}: start is before it")
+        covered = min(end, now - now % 60_000)
         records = sorted(((id15, rec["deletedDate"]) for id15, (obj, rec) in self.sim.store.recycle.items()
-                          if obj == objdef.name and start <= rec["deletedDate"] <= end),
+                          if obj == objdef.name and start <= rec["deletedDate"] < covered),
                          key=lambda x: x[1])
-        covered = min(end, now)
+        if len(records) > self.sim.config.deletedIdLimit:
+            raise bad("more ids than getDeleted returns: choose start and end closer together",
+                      "EXCEEDED_ID_LIMIT")
         return Reply(200, {
             "deletedRecords": [{"id": to18(i), "deletedDate": fmt_dt(d)} for i, d in records],
-            "earliestDateAvailable": fmt_dt(self.sim.started_ms - self.sim.started_ms % 60_000),
-            "latestDateCovered": fmt_dt(covered - covered % 60_000)})
+            "earliestDateAvailable": fmt_dt(earliest),
+            "latestDateCovered": fmt_dt(covered)})
 
     # ---- query
 
@@ -2149,7 +2180,8 @@ class ControlApi:
             ("GET", "/_sim/state"): self._state,
             ("GET", "/_sim/members"): lambda: self._members(req.query.get("campaignId")),
             ("POST", "/_sim/members"): lambda: self._human_member(body),
-            ("DELETE", "/_sim/members/{id}"): lambda: self._delete_member(m.group(1)),
+            ("DELETE", "/_sim/members/{id}"): lambda: self._delete_member(m.group(1),
+                                                                          req.query.get("deletedDate")),
             ("POST", "/_sim/statuses"): lambda: self._human_status(body),
             ("GET", "/_sim/calls"): lambda: Reply(200, self.sim.calls.since(int(req.query.get("since") or 0))),
             ("DELETE", "/_sim/calls"): self._clear_calls,
@@ -2161,6 +2193,8 @@ class ControlApi:
             ("GET", "/_sim/outbound"): lambda: Reply(200, self.sim.outbound.public()),
             ("GET", "/_sim/journal"): lambda: self._journal(req.query.get("id")),
             ("POST", "/_sim/api_usage"): lambda: self._api_usage(body),
+            ("POST", "/_sim/purge_deleted"): lambda: self._purge_deleted(body),
+            ("POST", "/_sim/age_deleted"): lambda: self._age_deleted(body),
         }
         try:
             with self.sim.lock:
@@ -2387,14 +2421,43 @@ class ControlApi:
             raise ControlError(400, e.code, e.message) from None
         return Reply(201, self._plain("CampaignMemberStatus", self.sim.store.get("CampaignMemberStatus", new_id)))
 
-    def _delete_member(self, raw_id):
+    def _delete_member(self, raw_id, deleted_date=None):
+        """A human deletes a campaign member; ?deletedDate= backdates the delete log entry (so a
+        test need not wait for the minute to end before getDeleted reports it)."""
         rec = self.sim.store.get("CampaignMember", canonical_id(raw_id))
         if rec is None:
             raise ControlError(404, "not_found", f"no live CampaignMember {raw_id}")
+        at = parse_dt(deleted_date) if deleted_date else None
+        if deleted_date and at is None:
+            raise ControlError(400, "bad_request", "deletedDate must be an ISO-8601 date-time")
         tx = Transaction(self.sim.store)
         self.sim.dml.delete(tx, self.sim.schema["CampaignMember"], rec, self.sim.user("humanUserId"),
                             check_access=False)
+        if at is not None:
+            self.sim.store.recycle[canonical_id(raw_id)][1]["deletedDate"] = at
         return Reply(204)
+
+    def _age_deleted(self, body):
+        """Moves every delete log entry `seconds` into the past, as if that much time had gone
+        by since (getDeleted reports only deletions of minutes that have ended)."""
+        seconds = self._object(body, "age_deleted").get("seconds")
+        if not isinstance(seconds, int) or isinstance(seconds, bool) or seconds < 0:
+            raise ControlError(400, "bad_request", "age_deleted: seconds must be an integer >= 0")
+        for _, rec in self.sim.store.recycle.values():
+            rec["deletedDate"] -= seconds * 1000
+        return Reply(200, {"aged": len(self.sim.store.recycle)})
+
+    def _purge_deleted(self, body):
+        """Salesforce's background purge of a large delete log: entries before `before` (ISO
+        date-time) are gone and earliestDateAvailable moves there."""
+        before = parse_dt(self._object(body, "purge_deleted").get("before", ""))
+        if before is None:
+            raise ControlError(400, "bad_request", "purge_deleted: before must be an ISO-8601 date-time")
+        recycle = self.sim.store.recycle
+        for id15 in [i for i, (obj, rec) in recycle.items() if rec["deletedDate"] < before]:
+            del recycle[id15]
+        self.sim.earliest_deleted_ms = max(self.sim.earliest_deleted_ms, before)
+        return Reply(200, {"earliestDateAvailable": fmt_dt(self.sim.earliest_deleted_ms)})
 
 
 # --------------------------------------------------------------------------- HTTP

@@ -104,7 +104,7 @@ static member_state rec(bool sf_member, const char *sf_status, bool mk_member,
     strcpy(s.sf_status, sf_status);
     s.mkto_member = mk_member;
     strcpy(s.mkto_status, mk_status);
-    strcpy(s.cm_id, "00v5g000000OldMAAA");
+    strcpy(s.cm_id, CM_ID); /* the one the events name (see deletion_of_a_replaced_member) */
     strcpy(s.sf_person, "00Q5g000000OldLAAA");
     strcpy(s.mkto_lead, "99");
     strcpy(s.email, "old@example.com");
@@ -1333,6 +1333,31 @@ static void next_after_salesforce_event(void **state) {
     assert_int_equal(r.next.src, SRC_SALESFORCE);
 }
 
+/* A remove and re-add: the deleted-records poll reports the deletion of the CampaignMember
+ * that the re-add replaced; its deletedDate may be later than the re-add's own time (our
+ * delete ran after the re-add was made in Marketo), but it ended the older membership. */
+static void deletion_of_a_replaced_member(void **state) {
+    (void)state;
+    mapping m = the_map(true, true);
+    member_state st = rec(true, "Signed Up", true, "Registered", T(5), SRC_MARKETO);
+    event d = sf_ev(SFD, NULL, T(9), NULL);
+    strcpy(d.member_id, "00v5g000000GoneAAA");
+    plan_result r = plan(&d, &m, &st);
+    assert_int_equal(r.kind, PLAN_DROP);
+    assert_int_equal(r.reason, DROP_STALE);
+    /* The recorded member itself (15-character form too) is removed as before. */
+    strcpy(d.member_id, CM_ID);
+    d.member_id[15] = '\0';
+    r = plan(&d, &m, &st);
+    assert_int_equal(r.kind, PLAN_APPLY);
+    assert_false(r.next.mkto_member);
+    /* Nothing recorded about the CampaignMember: newest time decides, as before. */
+    st.cm_id[0] = '\0';
+    strcpy(d.member_id, "00v5g000000GoneAAA");
+    r = plan(&d, &m, &st);
+    assert_int_equal(r.kind, PLAN_APPLY);
+}
+
 static void next_after_flow_action(void **state) {
     (void)state;
     mapping m = the_map(true, true);
@@ -1895,6 +1920,7 @@ int main(void) {
         /* next */
         cmocka_unit_test(next_after_marketo_event),
         cmocka_unit_test(next_after_salesforce_event),
+        cmocka_unit_test(deletion_of_a_replaced_member),
         cmocka_unit_test(next_after_flow_action),
         cmocka_unit_test(next_after_unmapped_flow_action_keeps_marketo_side),
         cmocka_unit_test(no_plan_fields_on_non_apply),

@@ -1,0 +1,47 @@
+/* quota — the CRMs' daily API allowances, shared by every process through Redis.
+ *
+ * Owns what happens when an allowance is spent: Marketo's daily quota (607) or Salesforce's
+ * rolling 24-hour API allowance (REQUEST_LIMIT_EXCEEDED). Neither is a failure of the change
+ * being written, so nothing is retried against it or dead-lettered: the CRM client that met
+ * it pauses every call to that CRM in every process (store_quota_*), its gate refuses calls
+ * (SF_BUSY / MK_BUSY: callers put the change aside without spending an attempt) until
+ * Marketo's quota resets at midnight US Central time, or until a probe of Salesforce's
+ * `limits` finds room again (every few minutes, one process at a time). The wait shows in
+ * /readyz (a named check that never fails readiness) and in the gauge
+ * campaign_sync_crm_quota_waiting{target}. */
+#ifndef CS_QUOTA_H
+#define CS_QUOTA_H
+
+#include "salesforce.h"
+#include "store.h"
+
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct {
+    store *st;
+    sf_client *sf;   /* Salesforce: the client whose `limits` probe decides; else NULL */
+    const char *crm; /* "salesforce" or "marketo" */
+    char token[160]; /* this gate's probe-lock token */
+    unsigned long seq;
+} quota_gate;
+
+/* Sets a gate up for one CRM client (holder: a name unique to the thread). */
+void quota_gate_init(quota_gate *g, store *st, const char *crm, sf_client *sf, const char *holder);
+
+/* The clients' hooks (ud: the quota_gate): sf_gate_fn / mk_gate_fn, sf_spent_fn,
+ * mk_quota_fn. */
+long quota_gate_check(void *ud);
+void quota_salesforce_spent(void *ud);
+void quota_marketo_spent(void *ud, int64_t reset_ms);
+
+/* /readyz checks (routes_health_add_check, never required; ud unused): 0 when calls go,
+ * -1 with the wait described in detail. */
+int quota_ready_salesforce(void *ud, char *detail, size_t len);
+int quota_ready_marketo(void *ud, char *detail, size_t len);
+
+/* Refreshes campaign_sync_crm_quota_waiting from Redis before each /metrics render. */
+void quota_metrics_start(void);
+void quota_metrics_stop(void);
+
+#endif
