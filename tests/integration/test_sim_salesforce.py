@@ -296,11 +296,20 @@ def test_usage_header_counts_each_data_call(sim, world):
 
 def test_request_limit_exceeded(sim):
     sim.configure(apiLimit=2)
-    assert [sim.api("GET", "limits")[0] for _ in range(2)] == [200, 200]
-    status, headers, body = sim.api("GET", "limits")
+    assert [sim.api("GET", "sobjects")[0] for _ in range(2)] == [200, 200]
+    status, headers, body = sim.api("GET", "sobjects")
     assert status == 403
     assert body == [{"message": "TotalRequests Limit exceeded.", "errorCode": "REQUEST_LIMIT_EXCEEDED"}]
     assert headers["Sforce-Limit-Info"] == "api-usage=3/2"
+    # Whether `limits` still answers then is not documented: a switch, both ways.
+    status, _, body = sim.api("GET", "limits")
+    assert status == 200 and body["DailyApiRequests"] == {"Max": 2, "Remaining": 0}
+    sim.configure(limitsWhenSpent="refuse")
+    status, _, body = sim.api("GET", "limits")
+    assert status == 403 and body[0]["errorCode"] == "REQUEST_LIMIT_EXCEEDED"
+    # Other integrations' calls age out of the rolling 24 hours.
+    sim.control("POST", "api_usage", {"used": 0})
+    assert sim.api("GET", "sobjects")[0] == 200
 
 
 # ----------------------------------------------------------------------------- sObject rows
@@ -636,21 +645,26 @@ def test_soql_missing_query(sim):
 
 # ----------------------------------------------------------------------------- getDeleted
 
+def deleted(sim, start, end):
+    return sim.api("GET", f"sobjects/CampaignMember/deleted/?start={urllib.parse.quote(iso(start))}"
+                          f"&end={urllib.parse.quote(iso(end))}")
+
+
 def test_deleted_endpoint_window_rules(sim):
     now = datetime.now(timezone.utc)
-    cases = [(now - timedelta(seconds=30), now),                       # shorter than a minute
-             (now - timedelta(days=31), now),                          # older than 30 days
-             ("yesterday", iso(now))]
+    cases = [(now, now),                                              # not a minute apart
+             (now - timedelta(days=16), now)]                         # older than 15 days
     for start, end in cases:
-        start = start if isinstance(start, str) else iso(start)
-        end = end if isinstance(end, str) else iso(end)
-        status, _, out = sim.api("GET", f"sobjects/CampaignMember/deleted/?start={urllib.parse.quote(start)}"
-                                        f"&end={urllib.parse.quote(end)}")
+        status, _, out = deleted(sim, start, end)
         assert (status, out[0]["errorCode"]) == (400, "INVALID_REPLICATION_DATE"), (start, end)
+    status, _, out = sim.api("GET", "sobjects/CampaignMember/deleted/?start=yesterday&end="
+                             + urllib.parse.quote(iso(now)))
+    assert (status, out[0]["errorCode"]) == (400, "INVALID_REPLICATION_DATE")
     # an unencoded '+' arrives as a space and does not parse
     status, _, out = sim.api("GET", f"sobjects/CampaignMember/deleted/?start={iso(now - timedelta(hours=1))}"
                                     f"&end={iso(now)}")
     assert (status, out[0]["errorCode"]) == (400, "INVALID_REPLICATION_DATE")
+    assert deleted(sim, now - timedelta(days=14), now)[0] == 200
 
 
 def test_deleted_endpoint_results(sim, people):
@@ -658,17 +672,60 @@ def test_deleted_endpoint_results(sim, people):
     sim.ok("DELETE", f"sobjects/CampaignMember/{gone}", expect=204)
     sim.ok("DELETE", f"sobjects/Lead/{people['leads'][4]}", expect=204)     # not a member
     now = datetime.now(timezone.utc)
-    start, end = iso(now - timedelta(minutes=5)), iso(now + timedelta(minutes=5))
-    out = sim.ok("GET", f"sobjects/CampaignMember/deleted/?start={urllib.parse.quote(start)}"
-                        f"&end={urllib.parse.quote(end)}")
-    assert [r["id"] for r in out["deletedRecords"]] == [gone]
-    assert re.match(SF_DATETIME, out["deletedRecords"][0]["deletedDate"])
+    # A deletion of the current minute is not reported until the minute has ended.
+    status, _, out = deleted(sim, now - timedelta(minutes=5), now + timedelta(minutes=5))
+    assert status == 200 and out["deletedRecords"] == []
     covered = datetime.strptime(out["latestDateCovered"], "%Y-%m-%dT%H:%M:%S.%f%z")
     assert covered.second == 0 and covered.microsecond == 0 and covered <= now
     assert now - covered < timedelta(minutes=1, seconds=5)
-    earlier = iso(now - timedelta(minutes=20)), iso(now - timedelta(minutes=10))
-    out = sim.ok("GET", "sobjects/CampaignMember/deleted/?start=%s&end=%s" % tuple(map(urllib.parse.quote, earlier)))
+    sim.control("POST", "age_deleted", {"seconds": 60})
+    status, _, out = deleted(sim, now - timedelta(minutes=5), now + timedelta(minutes=5))
+    assert [r["id"] for r in out["deletedRecords"]] == [gone]
+    assert re.match(SF_DATETIME, out["deletedRecords"][0]["deletedDate"])
+    status, _, out = deleted(sim, now - timedelta(minutes=20), now - timedelta(minutes=10))
     assert out["deletedRecords"] == []
+
+
+def test_deleted_endpoint_seconds_are_ignored(sim, people):
+    gone = people["members"][0]
+    sim.ok("DELETE", f"sobjects/CampaignMember/{gone}", expect=204)
+    sim.control("POST", "age_deleted", {"seconds": 120})
+    at = datetime.strptime(sim.state()["deleted"][0]["deletedDate"], "%Y-%m-%dT%H:%M:%S.%f%z")
+    # A start later in the deletion's own minute still reports it: seconds are ignored.
+    status, _, out = deleted(sim, at.replace(second=59), datetime.now(timezone.utc))
+    assert status == 200 and [r["id"] for r in out["deletedRecords"]] == [gone]
+
+
+@pytest.mark.parametrize("mode", ["error", "answer"])
+def test_deleted_endpoint_after_a_purge(sim, people, mode):
+    gone = people["members"][0]
+    sim.ok("DELETE", f"sobjects/CampaignMember/{gone}", expect=204)
+    sim.control("POST", "age_deleted", {"seconds": 600})
+    now = datetime.now(timezone.utc)
+    sim.configure(deletedStartBeforeEarliest=mode)
+    _, purge = sim.control("POST", "purge_deleted", {"before": iso(now - timedelta(minutes=3))})
+    earliest = datetime.strptime(purge["earliestDateAvailable"], "%Y-%m-%dT%H:%M:%S.%f%z")
+    assert earliest == (now - timedelta(minutes=3)).replace(microsecond=0)
+    status, _, out = deleted(sim, now - timedelta(minutes=20), now)
+    if mode == "error":
+        assert (status, out[0]["errorCode"]) == (400, "INVALID_REPLICATION_DATE")
+    else:
+        assert status == 200 and out["deletedRecords"] == []
+        assert datetime.strptime(out["earliestDateAvailable"], "%Y-%m-%dT%H:%M:%S.%f%z") == earliest
+    status, _, out = deleted(sim, now - timedelta(minutes=2), now)
+    assert status == 200 and out["deletedRecords"] == []
+
+
+def test_deleted_endpoint_id_limit(sim, people):
+    for m in people["members"][:2]:
+        sim.ok("DELETE", f"sobjects/CampaignMember/{m}", expect=204)
+    sim.control("POST", "age_deleted", {"seconds": 120})
+    sim.configure(deletedIdLimit=1)
+    now = datetime.now(timezone.utc)
+    status, _, out = deleted(sim, now - timedelta(minutes=10), now)
+    assert (status, out[0]["errorCode"]) == (400, "EXCEEDED_ID_LIMIT")
+    sim.configure(deletedIdLimit=2)
+    assert len(deleted(sim, now - timedelta(minutes=10), now)[2]["deletedRecords"]) == 2
 
 
 def test_deleting_a_lead_cascades_to_its_members(sim, people):
