@@ -97,7 +97,7 @@ static void in_list_splits_by_encoded_length(void **state) {
     /* 300 emails of 80 characters: every query stays within the budget, none is cut, and
      * together they carry every value exactly once, in order. */
     enum { N = 300 };
-    char(*emails)[81] = calloc(N, sizeof *emails);
+    char(*emails)[128] = calloc(N, sizeof *emails);
     const char **v = calloc(N, sizeof *v);
     assert_non_null(emails);
     assert_non_null(v);
