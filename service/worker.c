@@ -533,6 +533,7 @@ static bool use_duplicate(wctx *w, const cJSON *result, person *p, char *code, s
                           char *msg, size_t msglen, sf_outcome *o) {
     char id[EV_SFID_MAX] = "";
     cJSON *single = NULL;
+    bool created = false;
     if (!sf_duplicate_match(result, id, sizeof id)) {
         cJSON *rec = lead_record(&p->sample->ev);
         sf_error e;
@@ -546,9 +547,10 @@ static bool use_duplicate(wctx *w, const cJSON *result, person *p, char *code, s
         }
         const cJSON *nid = cJSON_GetObjectItemCaseSensitive(single, "id");
         if (cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(single, "success")) &&
-            cJSON_IsString(nid))
+            cJSON_IsString(nid)) {
             snprintf(id, sizeof id, "%s", nid->valuestring);
-        else if (!sf_duplicate_match(single, id, sizeof id)) {
+            created = true;
+        } else if (!sf_duplicate_match(single, id, sizeof id)) {
             *o = sf_save_result(single, code, codelen, msg, msglen);
             cJSON_Delete(single);
             return false;
@@ -556,8 +558,9 @@ static bool use_duplicate(wctx *w, const cJSON *result, person *p, char *code, s
     }
     cJSON_Delete(single);
     snprintf(p->id, sizeof p->id, "%s", id);
-    LOG_KV(LOG_INFO, "salesforce: a duplicate rule named the existing person", "person_id", id,
-           "event_id", p->sample->ev.id);
+    LOG_KV(LOG_INFO,
+           created ? "salesforce: created a Lead" : "salesforce: a duplicate rule named the person",
+           "person_id", id, "event_id", p->sample->ev.id);
     return true;
 }
 
