@@ -57,7 +57,8 @@ void mkto_client_set_quota(mkto_client *c, mk_gate_fn gate, mk_quota_fn spent, v
 int64_t mkto_quota_reset_ms(int64_t now_ms);
 
 /* One REST call; path starts with "/rest/". *envelope receives the parsed answer on
- * success (success:true); the caller frees it. 0, or -1 with err. */
+ * success (success:true); the caller frees it. 0, or -1 with err. A URL over 8 KB is not
+ * sent: -1 with code "URI_TOO_LONG". */
 int mkto_call(mkto_client *c, const char *method, const char *path, const char *body,
               cJSON **envelope, mk_error *err);
 
@@ -65,12 +66,15 @@ int mkto_call(mkto_client *c, const char *method, const char *path, const char *
 int mkto_authenticate(mkto_client *c, mk_error *err);
 
 /* GET /rest/v1/leads.json by a filter (id, email, sfdcLeadId, sfdcContactId) for up to 300
- * values; *result is the envelope's result array (caller frees). */
+ * values; *result holds the records of every page (caller frees). A query whose URL would pass
+ * ~7 KB goes as POST ...?_method=GET with the query as a form body (Marketo answers 414 over
+ * 8 KB); no URL is ever cut. */
 int mkto_leads_by(mkto_client *c, const char *filter_type, const char *const *values, size_t n,
                   const char *fields, cJSON **result, mk_error *err);
 
 /* GET /rest/v1/programs/{id}/members.json?filterType=leadId with statusName, for up to 300
- * leads; *result is the result array (members not in the program are absent). */
+ * leads (long queries as for mkto_leads_by); *result holds the members of every page (leads
+ * not in the program are absent). */
 int mkto_member_statuses(mkto_client *c, const char *program_id, const char *const *lead_ids,
                          size_t n, cJSON **result, mk_error *err);
 

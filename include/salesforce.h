@@ -50,11 +50,43 @@ int sf_daily_requests(sf_client *c, long *max, long *remaining, sf_error *err);
 int sf_call(sf_client *c, const char *method, const char *path, const char *body, cJSON **out,
             sf_error *err);
 
-/* Runs a SOQL query and follows nextRecordsUrl; *records is a JSON array the caller frees. */
+/* Runs a SOQL query and follows nextRecordsUrl; *records is a JSON array the caller frees.
+ * A query whose URL would pass SF_URI_MAX is not sent: -1 with code "URI_TOO_LONG". */
 int sf_query(sf_client *c, const char *soql, cJSON **records, sf_error *err);
 
-/* Appends s to buf as a SOQL string literal ('...' with \\ and \' escaped). */
-void sf_soql_quote(char *buf, size_t size, const char *s);
+/* Salesforce refuses a request URI over 16,384 bytes (414 URI Too Long; URI and headers
+ * together: 431), and recommends URIs of at most 2,000 characters because the server expands
+ * a query before running it (Salesforce Help 000386264). sf_call never sends a longer URI;
+ * the IN-lists built by sf_soql_in keep query URLs within SF_QUERY_URI_BUDGET. */
+#define SF_URI_MAX          16384
+#define SF_QUERY_URI_BUDGET 2000
+#define SF_EMAIL_MAX        80 /* Lead.Email and Contact.Email (Salesforce Field Reference) */
+
+/* Writes s as a SOQL string literal ('...') into out, with SOQL's escape sequences for
+ * newline, carriage return, tab, form feed, both quotes and backslash ("Quoted String Escape
+ * Sequences", SOQL and SOSL Reference). Returns the literal's length, or -1 when s holds
+ * another control character (no Salesforce text value can) or out is too small. */
+long sf_soql_literal(char *out, size_t size, const char *s);
+
+/* Appends the literal of s to the NUL-terminated buf; 0, or -1 (buf unchanged) as above. */
+int sf_soql_quote(char *buf, size_t size, const char *s);
+
+/* The length of s once percent-encoded for a URL query (every byte other than A-Z a-z 0-9
+ * - . _ ~ takes three), as http_client_escape encodes it. */
+size_t sf_url_escaped_len(const char *s);
+
+/* Builds head + "'v0', 'v1', ..." + tail into *soql (malloc'd; caller frees), taking values
+ * from the front, at most max, while the query's URL (/services/data/vNN.N/query?q= and the
+ * encoded text) stays within SF_QUERY_URI_BUDGET. Returns how many it took; 0 when values[0]
+ * cannot be a literal or alone passes the budget (*soql NULL; the caller fails that value's
+ * own item); -1 when out of memory. */
+long sf_soql_in(const char *head, const char *tail, const char *const *values, size_t n, size_t max,
+                char **soql);
+
+/* Whether email can be a Salesforce Lead's or Contact's Email (and so be looked up): not
+ * empty, at most SF_EMAIL_MAX characters, no control characters. 0, or -1 with a sentence
+ * naming the problem in why. */
+int sf_email_check(const char *email, char *why, size_t whylen);
 
 /* sObject Collections create (POST) or update (PATCH) of up to 200 records (a JSON array of
  * objects with attributes.type); *results is the array of SaveResults in request order. */
@@ -63,6 +95,21 @@ int sf_collection_save(sf_client *c, const char *method, const cJSON *records, c
 /* sObject Collections delete of up to 200 ids. */
 int sf_collection_delete(sf_client *c, const char *const *ids, size_t n, cJSON **results,
                          sf_error *err);
+
+/* Creates one record (POST sobjects/<type>; record is a JSON object, attributes ignored).
+ * *result is a SaveResult: {"id","success":true} or, when Salesforce refused the record
+ * (HTTP 400), {"success":false,"errors":[...]} holding its error objects as sent (with
+ * "statusCode" added from "errorCode"); the caller frees it. 0, or -1 with err when the call
+ * itself failed (transport, token, 5xx, limits). */
+int sf_create_record(sf_client *c, const char *type, const cJSON *record, cJSON **result,
+                     sf_error *err);
+
+/* The existing record a DUPLICATES_DETECTED SaveResult names, from its error's
+ * duplicateResult.matchResults[].matchRecords[].record.Id (also read under
+ * "duplicateResut", the spelling REST answers have been seen to use): a Contact when one is
+ * named (a Contact wins, SPEC section 8), else a Lead. 1 with id filled, 0 when it names
+ * none (another error, or an error without match details). */
+int sf_duplicate_match(const cJSON *result, char *id, size_t idlen);
 
 /* Classifies one SaveResult: SF_OK, or the error's outcome with its code and message. */
 sf_outcome sf_save_result(const cJSON *result, char *code, size_t codelen, char *msg,

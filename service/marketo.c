@@ -6,12 +6,17 @@
 #include "log.h"
 #include "metrics.h"
 
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
-#define URL_MAX 8192 /* Marketo refuses longer GET URIs with 414 */
+/* Marketo answers 414 to a URI over 8 KB; a longer query goes as POST with _method=GET and
+ * the query string as a form body (Adobe developer docs, "Leads", Query section). */
+#define URI_MAX     8192
+#define GET_URL_MAX 7168 /* a GET whose URL would pass this goes as POST _method=GET */
+#define QUERY_PAGES 10   /* pages of one lookup (each up to 300 records) before giving up */
 
 struct mkto_client {
     http_client *http;
@@ -141,14 +146,15 @@ int mkto_authenticate(mkto_client *c, mk_error *err) {
     err->retry_after_ms = -1;
     char *id = http_client_escape(c->http, c->client_id);
     char *secret = http_client_escape(c->http, c->client_secret);
-    char *url = malloc(URL_MAX);
+    size_t ulen = strlen(c->base) + (id ? strlen(id) : 0) + (secret ? strlen(secret) : 0) + 96;
+    char *url = malloc(ulen);
     int rc = -1;
     http_result res = {0};
     if (!id || !secret || !url) {
         set_err(err, MK_RETRY, 0, "internal", "out of memory");
         goto out;
     }
-    snprintf(url, URL_MAX,
+    snprintf(url, ulen,
              "%s/identity/oauth/token?grant_type=client_credentials&client_id=%s&"
              "client_secret=%s",
              c->base, id, secret);
@@ -178,11 +184,23 @@ out:
     return rc;
 }
 
-int mkto_call(mkto_client *c, const char *method, const char *path, const char *body,
-              cJSON **envelope, mk_error *err) {
+/* mkto_call with the body's content type. */
+static int request(mkto_client *c, const char *method, const char *path, const char *body,
+                   const char *content_type, cJSON **envelope, mk_error *err) {
     *envelope = NULL;
     memset(err, 0, sizeof *err);
     err->retry_after_ms = -1;
+    size_t ulen = strlen(c->base) + strlen(path) + 1;
+    if (ulen - 1 > URI_MAX) {
+        /* Never cut a URL to fit: the values past the cut would look missing. */
+        char msg[160];
+        snprintf(msg, sizeof msg,
+                 "the request URL would be %zu bytes, over Marketo's 8 KB limit; nothing "
+                 "was sent",
+                 ulen - 1);
+        set_err(err, MK_PERMANENT, 414, "URI_TOO_LONG", msg);
+        return -1;
+    }
     if (!c->token[0] && mkto_authenticate(c, err) != 0) return -1;
     long wait = c->gate ? c->gate(c->quota_ud) : 0;
     if (wait > 0) { /* not sent, so not counted as a Marketo error */
@@ -212,17 +230,18 @@ int mkto_call(mkto_client *c, const char *method, const char *path, const char *
                     "(Redis unreachable)");
             return -1;
         }
-        char *url = malloc(URL_MAX);
+        char *url = malloc(ulen);
         char auth[600];
         if (!url) {
             if (c->release) c->release(c->limiter);
             set_err(err, MK_RETRY, 0, "internal", "out of memory");
             return -1;
         }
-        snprintf(url, URL_MAX, "%s%s", c->base, path);
+        char ctype[96];
+        snprintf(url, ulen, "%s%s", c->base, path);
         snprintf(auth, sizeof auth, "Authorization: Bearer %s", c->token);
-        const char *hdr[] = {auth, "Accept: application/json", "Content-Type: application/json",
-                             NULL};
+        snprintf(ctype, sizeof ctype, "Content-Type: %s", content_type);
+        const char *hdr[] = {auth, "Accept: application/json", ctype, NULL};
         http_result res;
         int rc =
             http_client_request(c->http, method, url, hdr, body, body ? strlen(body) : 0, &res);
@@ -286,6 +305,11 @@ int mkto_call(mkto_client *c, const char *method, const char *path, const char *
     return -1;
 }
 
+int mkto_call(mkto_client *c, const char *method, const char *path, const char *body,
+              cJSON **envelope, mk_error *err) {
+    return request(c, method, path, body, "application/json", envelope, err);
+}
+
 /* "a,b,c" of up to n values, each URL-escaped, into a malloc'd string. */
 static char *joined(mkto_client *c, const char *const *values, size_t n) {
     size_t cap = 64, len = 0;
@@ -316,6 +340,87 @@ static char *joined(mkto_client *c, const char *const *values, size_t n) {
     return out;
 }
 
+/* printf into a malloc'd string; NULL when out of memory. */
+static char *format(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static char *format(const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(NULL, 0, fmt, ap);
+    va_end(ap);
+    char *out = n >= 0 ? malloc((size_t)n + 1) : NULL;
+    if (!out) return NULL;
+    va_start(ap, fmt);
+    vsnprintf(out, (size_t)n + 1, fmt, ap);
+    va_end(ap);
+    return out;
+}
+
+/* One page of GET path?query: as a GET while the URL stays within GET_URL_MAX, else as
+ * POST path?_method=GET with the query as an application/x-www-form-urlencoded body. */
+static int get_page(mkto_client *c, const char *path, const char *query, cJSON **envelope,
+                    mk_error *err) {
+    bool as_post = strlen(c->base) + strlen(path) + 1 + strlen(query) > GET_URL_MAX;
+    char *target = as_post ? format("%s?_method=GET", path) : format("%s?%s", path, query);
+    if (!target) {
+        set_err(err, MK_RETRY, 0, "internal", "out of memory");
+        return -1;
+    }
+    int rc = as_post ? request(c, "POST", target, query, "application/x-www-form-urlencoded",
+                               envelope, err)
+                     : request(c, "GET", target, NULL, "application/json", envelope, err);
+    free(target);
+    return rc;
+}
+
+/* GET path?query and every further page (nextPageToken); *result holds the records of all
+ * pages (caller frees). */
+static int get_all(mkto_client *c, const char *path, const char *query, cJSON **result,
+                   mk_error *err) {
+    *result = cJSON_CreateArray();
+    char *q = strdup(query);
+    int rc = *result && q ? 0 : -1;
+    if (rc) set_err(err, MK_RETRY, 0, "internal", "out of memory");
+    for (int page = 0; rc == 0; page++) {
+        cJSON *env = NULL;
+        if (get_page(c, path, q, &env, err) != 0) {
+            rc = -1;
+            break;
+        }
+        cJSON *recs = cJSON_DetachItemFromObjectCaseSensitive(env, "result");
+        cJSON *r;
+        while (recs && (r = cJSON_DetachItemFromArray(recs, 0)) != NULL)
+            cJSON_AddItemToArray(*result, r);
+        cJSON_Delete(recs);
+        const cJSON *more = cJSON_GetObjectItemCaseSensitive(env, "moreResult");
+        const cJSON *next = cJSON_GetObjectItemCaseSensitive(env, "nextPageToken");
+        char *tok = cJSON_IsTrue(more) && cJSON_IsString(next)
+                        ? http_client_escape(c->http, next->valuestring)
+                        : NULL;
+        cJSON_Delete(env);
+        if (!tok) break;
+        if (page + 1 >= QUERY_PAGES) {
+            free(tok);
+            set_err(err, MK_PERMANENT, 200, "too_many_pages",
+                    "the lookup matched more records than campaign-sync reads in one call");
+            rc = -1;
+            break;
+        }
+        free(q);
+        q = format("%s&nextPageToken=%s", query, tok);
+        free(tok);
+        if (!q) {
+            set_err(err, MK_RETRY, 0, "internal", "out of memory");
+            rc = -1;
+        }
+    }
+    free(q);
+    if (rc != 0) {
+        cJSON_Delete(*result);
+        *result = NULL;
+    }
+    return rc;
+}
+
 static int get_result(mkto_client *c, const char *path, cJSON **result, mk_error *err) {
     cJSON *env = NULL;
     if (mkto_call(c, "GET", path, NULL, &env, err) != 0) return -1;
@@ -329,17 +434,16 @@ int mkto_leads_by(mkto_client *c, const char *filter_type, const char *const *va
                   const char *fields, cJSON **result, mk_error *err) {
     *result = NULL;
     char *vals = joined(c, values, n);
-    char *path = vals ? malloc(strlen(vals) + 256) : NULL;
-    if (!path) {
-        free(vals);
+    char *query = vals ? format("filterType=%s&filterValues=%s&fields=%s&batchSize=300",
+                                filter_type, vals, fields)
+                       : NULL;
+    free(vals);
+    if (!query) {
         set_err(err, MK_RETRY, 0, "internal", "out of memory");
         return -1;
     }
-    sprintf(path, "/rest/v1/leads.json?filterType=%s&filterValues=%s&fields=%s&batchSize=300",
-            filter_type, vals, fields);
-    free(vals);
-    int rc = get_result(c, path, result, err);
-    free(path);
+    int rc = get_all(c, "/rest/v1/leads.json", query, result, err);
+    free(query);
     return rc;
 }
 
@@ -347,19 +451,19 @@ int mkto_member_statuses(mkto_client *c, const char *program_id, const char *con
                          size_t n, cJSON **result, mk_error *err) {
     *result = NULL;
     char *vals = joined(c, lead_ids, n);
-    char *path = vals ? malloc(strlen(vals) + 256) : NULL;
-    if (!path) {
-        free(vals);
+    char *path = format("/rest/v1/programs/%s/members.json", program_id);
+    char *query =
+        vals ? format("filterType=leadId&filterValues=%s&fields=leadId,statusName&batchSize=300",
+                      vals)
+             : NULL;
+    int rc = -1;
+    if (!path || !query)
         set_err(err, MK_RETRY, 0, "internal", "out of memory");
-        return -1;
-    }
-    sprintf(path,
-            "/rest/v1/programs/%s/members.json?filterType=leadId&filterValues=%s&"
-            "fields=leadId,statusName&batchSize=300",
-            program_id, vals);
+    else
+        rc = get_all(c, path, query, result, err);
     free(vals);
-    int rc = get_result(c, path, result, err);
     free(path);
+    free(query);
     return rc;
 }
 
@@ -454,15 +558,16 @@ int mkto_channel_statuses(mkto_client *c, const char *channel, char ***names, si
     *names = NULL;
     *n = 0;
     char *esc = http_client_escape(c->http, channel);
-    char path[1024];
-    if (!esc) {
+    char *path = esc ? format("/rest/asset/v1/channel/byName.json?name=%s", esc) : NULL;
+    free(esc);
+    if (!path) {
         set_err(err, MK_RETRY, 0, "internal", "out of memory");
         return -1;
     }
-    snprintf(path, sizeof path, "/rest/asset/v1/channel/byName.json?name=%.900s", esc);
-    free(esc);
     cJSON *result = NULL;
-    if (get_result(c, path, &result, err) != 0) return -1;
+    int rc = get_result(c, path, &result, err);
+    free(path);
+    if (rc != 0) return -1;
     const cJSON *st =
         cJSON_GetObjectItemCaseSensitive(cJSON_GetArrayItem(result, 0), "progressionStatuses");
     int count = cJSON_GetArraySize(st);
@@ -485,21 +590,22 @@ int mkto_members_page(mkto_client *c, const char *program_id, const char *status
     *result = NULL;
     char *esc = http_client_escape(c->http, status);
     char *tok = token[0] ? http_client_escape(c->http, token) : strdup("");
-    char path[2048];
-    if (!esc || !tok) {
-        free(esc);
-        free(tok);
-        set_err(err, MK_RETRY, 0, "internal", "out of memory");
-        return -1;
-    }
-    snprintf(path, sizeof path,
-             "/rest/v1/programs/%s/members.json?filterType=statusName&filterValues=%.300s&"
-             "fields=leadId,statusName,updatedAt&batchSize=300%s%.900s",
-             program_id, esc, tok[0] ? "&nextPageToken=" : "", tok);
+    char *path = format("/rest/v1/programs/%s/members.json", program_id);
+    char *query = esc && tok ? format("filterType=statusName&filterValues=%s&"
+                                      "fields=leadId,statusName,updatedAt&batchSize=300%s%s",
+                                      esc, tok[0] ? "&nextPageToken=" : "", tok)
+                             : NULL;
     free(esc);
     free(tok);
     cJSON *env = NULL;
-    if (mkto_call(c, "GET", path, NULL, &env, err) != 0) return -1;
+    int rc = -1;
+    if (!path || !query)
+        set_err(err, MK_RETRY, 0, "internal", "out of memory");
+    else
+        rc = get_page(c, path, query, &env, err);
+    free(path);
+    free(query);
+    if (rc != 0) return -1;
     *result = cJSON_DetachItemFromObjectCaseSensitive(env, "result");
     if (!*result) *result = cJSON_CreateArray();
     const cJSON *more = cJSON_GetObjectItemCaseSensitive(env, "moreResult");

@@ -10,8 +10,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define URL_MAX 16384
-
 struct sf_client {
     http_client *http;
     char login_url[512];
@@ -144,23 +142,52 @@ static void first_error(const cJSON *o, char *code, size_t cl, char *msg, size_t
     snprintf(msg, ml, "%s", cJSON_IsString(m) ? m->valuestring : "");
 }
 
+/* "<instance>/services/data/<version>/<path>" (or "<instance><path>" for an absolute path),
+ * malloc'd; *target_len is the length of the request target (the URL without the instance). */
+static char *request_url(const sf_client *c, const char *path, size_t *target_len) {
+    bool absolute = strncmp(path, "/services/", 10) == 0;
+    size_t target =
+        absolute ? strlen(path) : strlen("/services/data//") + strlen(c->version) + strlen(path);
+    size_t len = strlen(c->instance) + target + 1;
+    char *url = malloc(len);
+    if (!url) return NULL;
+    if (absolute)
+        snprintf(url, len, "%s%s", c->instance, path);
+    else
+        snprintf(url, len, "%s/services/data/%s/%s", c->instance, c->version, path);
+    *target_len = target;
+    return url;
+}
+
+/* sf_call; when errbody is not NULL, an error answer's parsed body (HTTP 400 and up) goes
+ * there (caller frees) instead of being dropped. */
 static int call(sf_client *c, const char *method, const char *path, const char *body, cJSON **out,
-                sf_error *err) {
+                cJSON **errbody, sf_error *err) {
     *out = NULL;
+    if (errbody) *errbody = NULL;
     memset(err, 0, sizeof *err);
     err->retry_after_ms = -1;
     if (!c->token[0] && sf_authenticate(c, err) != 0) return -1;
     for (int attempt = 0; attempt < 2; attempt++) {
-        char *url = malloc(URL_MAX);
+        size_t target = 0;
+        char *url = request_url(c, path, &target);
         char auth[1100];
         if (!url) {
             set_err(err, SF_RETRY, 0, "internal", "out of memory");
             return -1;
         }
-        if (strncmp(path, "/services/", 10) == 0)
-            snprintf(url, URL_MAX, "%s%s", c->instance, path);
-        else
-            snprintf(url, URL_MAX, "%s/services/data/%s/%s", c->instance, c->version, path);
+        if (target > SF_URI_MAX) {
+            /* Salesforce answers 414 URI Too Long (Salesforce Help 000386264): never cut a
+             * URI to fit, say so and send nothing. */
+            char msg[200];
+            snprintf(msg, sizeof msg,
+                     "the request URI would be %zu bytes, over Salesforce's limit of %d; "
+                     "nothing was sent",
+                     target, SF_URI_MAX);
+            free(url);
+            set_err(err, SF_PERMANENT, 414, "URI_TOO_LONG", msg);
+            return -1;
+        }
         snprintf(auth, sizeof auth, "Authorization: Bearer %s", c->token);
         const char *hdr[] = {auth, "Accept: application/json", "Content-Type: application/json",
                              NULL};
@@ -186,13 +213,17 @@ static int call(sf_client *c, const char *method, const char *path, const char *
             *out = o;
             return 0;
         }
-        cJSON_Delete(o);
         if (st == 401 && attempt == 0) {
             /* Expired or revoked token: fetch a new one and retry at once, once. */
+            cJSON_Delete(o);
             c->token[0] = '\0';
             if (sf_authenticate(c, err) != 0) return -1;
             continue;
         }
+        if (errbody && st >= 400)
+            *errbody = o;
+        else
+            cJSON_Delete(o);
         sf_outcome kind = SF_PERMANENT;
         if (st >= 500 || st == 401 || st == 429 || strcmp(code, "UNABLE_TO_LOCK_ROW") == 0 ||
             strcmp(code, "SERVER_UNAVAILABLE") == 0)
@@ -210,11 +241,14 @@ static int call(sf_client *c, const char *method, const char *path, const char *
 /* How long after a REQUEST_LIMIT_EXCEEDED the allowance is probed again. */
 #define SPENT_WAIT_MS (5 * 60 * 1000L)
 
-int sf_call(sf_client *c, const char *method, const char *path, const char *body, cJSON **out,
-            sf_error *err) {
+/* call, unless the gate holds calls (a spent allowance: SF_BUSY, nothing sent); tells the
+ * gate when Salesforce answered REQUEST_LIMIT_EXCEEDED. */
+static int gated_call(sf_client *c, const char *method, const char *path, const char *body,
+                      cJSON **out, cJSON **errbody, sf_error *err) {
     long wait = c->gate ? c->gate(c->gate_ud) : 0;
     if (wait > 0) {
         *out = NULL;
+        if (errbody) *errbody = NULL;
         memset(err, 0, sizeof *err);
         err->outcome = SF_BUSY;
         err->retry_after_ms = wait;
@@ -225,7 +259,7 @@ int sf_call(sf_client *c, const char *method, const char *path, const char *body
                  wait / 1000);
         return -1;
     }
-    int rc = call(c, method, path, body, out, err);
+    int rc = call(c, method, path, body, out, errbody, err);
     if (rc != 0 && err->outcome == SF_BUSY) {
         if (c->spent) c->spent(c->gate_ud);
         if (err->retry_after_ms < SPENT_WAIT_MS) err->retry_after_ms = SPENT_WAIT_MS;
@@ -236,7 +270,7 @@ int sf_call(sf_client *c, const char *method, const char *path, const char *body
 int sf_daily_requests(sf_client *c, long *max, long *remaining, sf_error *err) {
     cJSON *o = NULL;
     /* REST API guide, "Limits": DailyApiRequests {Max, Remaining}. */
-    if (call(c, "GET", "limits", NULL, &o, err) != 0) return -1;
+    if (call(c, "GET", "limits", NULL, &o, NULL, err) != 0) return -1;
     const cJSON *d = cJSON_GetObjectItemCaseSensitive(o, "DailyApiRequests");
     const cJSON *m = cJSON_GetObjectItemCaseSensitive(d, "Max");
     const cJSON *r = cJSON_GetObjectItemCaseSensitive(d, "Remaining");
@@ -252,15 +286,125 @@ int sf_daily_requests(sf_client *c, long *max, long *remaining, sf_error *err) {
     return rc;
 }
 
-void sf_soql_quote(char *buf, size_t size, const char *s) {
-    size_t n = strlen(buf);
-    if (n + 1 < size) buf[n++] = '\'';
-    for (; *s && n + 3 < size; s++) {
-        if (*s == '\'' || *s == '\\') buf[n++] = '\\';
-        buf[n++] = *s;
+int sf_call(sf_client *c, const char *method, const char *path, const char *body, cJSON **out,
+            sf_error *err) {
+    return gated_call(c, method, path, body, out, NULL, err);
+}
+
+/* The escape sequence SOQL defines for a character, or NULL when it needs none. \b is left
+ * out: the reference calls it "Bell" in English and backspace elsewhere; neither can be in a
+ * Salesforce text value we look up. */
+static const char *soql_escape(unsigned char ch) {
+    switch (ch) {
+    case '\n': return "\\n";
+    case '\r': return "\\r";
+    case '\t': return "\\t";
+    case '\f': return "\\f";
+    case '"': return "\\\"";
+    case '\'': return "\\'";
+    case '\\': return "\\\\";
+    default: return NULL;
     }
-    if (n + 1 < size) buf[n++] = '\'';
-    buf[n] = '\0';
+}
+
+long sf_soql_literal(char *out, size_t size, const char *s) {
+    size_t n = 0;
+    if (size < 3) return -1;
+    out[n++] = '\'';
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+        const char *esc = soql_escape(*p);
+        if (!esc && (*p < 0x20 || *p == 0x7f)) return -1;
+        size_t len = esc ? strlen(esc) : 1;
+        if (n + len + 2 > size) return -1; /* room for the closing quote and the NUL */
+        if (esc)
+            memcpy(out + n, esc, len);
+        else
+            out[n] = (char)*p;
+        n += len;
+    }
+    out[n++] = '\'';
+    out[n] = '\0';
+    return (long)n;
+}
+
+int sf_soql_quote(char *buf, size_t size, const char *s) {
+    size_t used = strlen(buf);
+    if (used >= size) return -1;
+    long n = sf_soql_literal(buf + used, size - used, s);
+    if (n < 0) {
+        buf[used] = '\0';
+        return -1;
+    }
+    return 0;
+}
+
+size_t sf_url_escaped_len(const char *s) {
+    size_t n = 0;
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+        bool plain = (*p >= 'A' && *p <= 'Z') || (*p >= 'a' && *p <= 'z') ||
+                     (*p >= '0' && *p <= '9') || *p == '-' || *p == '.' || *p == '_' || *p == '~';
+        n += plain ? 1 : 3;
+    }
+    return n;
+}
+
+/* "/services/data/vNN.N/query?q=" with room for a longer version. */
+#define QUERY_PREFIX_LEN 32
+
+long sf_soql_in(const char *head, const char *tail, const char *const *values, size_t n, size_t max,
+                char **soql) {
+    *soql = NULL;
+    static const char sep[] = ", ";
+    size_t url = QUERY_PREFIX_LEN + sf_url_escaped_len(head) + sf_url_escaped_len(tail);
+    size_t text = strlen(head) + strlen(tail);
+    size_t sep_url = sf_url_escaped_len(sep);
+    /* First pass: how many values fit, and how long the text is. */
+    size_t k = 0;
+    char lit[2 * 4096 + 3];
+    for (; k < n && k < max; k++) {
+        long len = sf_soql_literal(lit, sizeof lit, values[k]);
+        if (len < 0) break;
+        size_t add = sf_url_escaped_len(lit) + (k ? sep_url : 0);
+        if (url + add > SF_QUERY_URI_BUDGET) break;
+        url += add;
+        text += (size_t)len + (k ? strlen(sep) : 0);
+    }
+    if (k == 0) return 0;
+    char *out = malloc(text + 1);
+    if (!out) return -1;
+    size_t off = (size_t)sprintf(out, "%s", head);
+    for (size_t i = 0; i < k; i++) {
+        if (i) off += (size_t)sprintf(out + off, "%s", sep);
+        off += (size_t)sf_soql_literal(out + off, text + 1 - off, values[i]);
+    }
+    sprintf(out + off, "%s", tail);
+    *soql = out;
+    return (long)k;
+}
+
+int sf_email_check(const char *email, char *why, size_t whylen) {
+    size_t chars = 0;
+    for (const unsigned char *p = (const unsigned char *)email; *p; p++) {
+        if (*p < 0x20 || *p == 0x7f) {
+            snprintf(why, whylen,
+                     "it contains the control character U+%04X, which no Salesforce email "
+                     "address can hold",
+                     *p);
+            return -1;
+        }
+        if ((*p & 0xC0) != 0x80) chars++; /* count UTF-8 characters, not bytes */
+    }
+    if (chars == 0) {
+        snprintf(why, whylen, "it is empty");
+        return -1;
+    }
+    if (chars > SF_EMAIL_MAX) {
+        snprintf(why, whylen,
+                 "it is %zu characters long and Salesforce's Email field holds at most %d", chars,
+                 SF_EMAIL_MAX);
+        return -1;
+    }
+    return 0;
 }
 
 int sf_query(sf_client *c, const char *soql, cJSON **records, sf_error *err) {
@@ -347,6 +491,82 @@ int sf_collection_delete(sf_client *c, const char *const *ids, size_t n, cJSON *
     int rc = sf_call(c, "DELETE", path, NULL, results, err);
     free(path);
     return expect_results(rc, results, err);
+}
+
+int sf_create_record(sf_client *c, const char *type, const cJSON *record, cJSON **result,
+                     sf_error *err) {
+    *result = NULL;
+    cJSON *rec = cJSON_Duplicate(record, true);
+    cJSON_DeleteItemFromObjectCaseSensitive(rec, "attributes");
+    char *body = rec ? cJSON_PrintUnformatted(rec) : NULL;
+    cJSON_Delete(rec);
+    char path[128];
+    snprintf(path, sizeof path, "sobjects/%.100s", type);
+    cJSON *out = NULL, *errbody = NULL;
+    if (!body) {
+        set_err(err, SF_RETRY, 0, "internal", "out of memory");
+        return -1;
+    }
+    int rc = gated_call(c, "POST", path, body, &out, &errbody, err);
+    free(body);
+    if (rc == 0) {
+        *result = out ? out : cJSON_CreateObject();
+        return 0;
+    }
+    if (err->status != 400 || !cJSON_IsArray(errbody)) {
+        cJSON_Delete(errbody);
+        return -1;
+    }
+    /* The record itself was refused: the error array as a SaveResult's errors, with the
+     * Collections key "statusCode" beside the REST key "errorCode". */
+    cJSON *e;
+    cJSON_ArrayForEach(e, errbody) {
+        const cJSON *code = cJSON_GetObjectItemCaseSensitive(e, "errorCode");
+        if (cJSON_IsString(code) && !cJSON_GetObjectItemCaseSensitive(e, "statusCode"))
+            cJSON_AddStringToObject(e, "statusCode", code->valuestring);
+    }
+    *result = cJSON_CreateObject();
+    cJSON_AddBoolToObject(*result, "success", false);
+    cJSON_AddItemToObject(*result, "errors", errbody);
+    return 0;
+}
+
+/* The duplicateResult of a DUPLICATES_DETECTED error object, under either spelling. */
+static const cJSON *duplicate_result(const cJSON *e) {
+    const cJSON *code = cJSON_GetObjectItemCaseSensitive(e, "statusCode");
+    if (!cJSON_IsString(code)) code = cJSON_GetObjectItemCaseSensitive(e, "errorCode");
+    if (!cJSON_IsString(code) || strcmp(code->valuestring, "DUPLICATES_DETECTED") != 0) return NULL;
+    const cJSON *d = cJSON_GetObjectItemCaseSensitive(e, "duplicateResult");
+    return cJSON_IsObject(d) ? d : cJSON_GetObjectItemCaseSensitive(e, "duplicateResut");
+}
+
+int sf_duplicate_match(const cJSON *result, char *id, size_t idlen) {
+    char lead[19] = ""; /* an 18-character id */
+    const cJSON *e;
+    cJSON_ArrayForEach(e, cJSON_GetObjectItemCaseSensitive(result, "errors")) {
+        const cJSON *mr;
+        cJSON_ArrayForEach(mr,
+                           cJSON_GetObjectItemCaseSensitive(duplicate_result(e), "matchResults")) {
+            const cJSON *rec;
+            cJSON_ArrayForEach(rec, cJSON_GetObjectItemCaseSensitive(mr, "matchRecords")) {
+                const cJSON *rid = cJSON_GetObjectItemCaseSensitive(
+                    cJSON_GetObjectItemCaseSensitive(rec, "record"), "Id");
+                if (!cJSON_IsString(rid)) continue;
+                size_t len = strlen(rid->valuestring);
+                if ((len != 15 && len != 18) || len >= idlen) continue;
+                /* Key prefixes: 003 Contact, 00Q Lead; other objects are not people. */
+                if (strncmp(rid->valuestring, "003", 3) == 0) {
+                    snprintf(id, idlen, "%s", rid->valuestring);
+                    return 1;
+                }
+                if (strncmp(rid->valuestring, "00Q", 3) == 0 && !lead[0])
+                    snprintf(lead, sizeof lead, "%s", rid->valuestring);
+            }
+        }
+    }
+    if (!lead[0]) return 0;
+    snprintf(id, idlen, "%s", lead);
+    return 1;
 }
 
 sf_outcome sf_save_result(const cJSON *result, char *code, size_t codelen, char *msg,

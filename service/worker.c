@@ -464,8 +464,9 @@ typedef struct {
     char email[EV_TEXT_MAX];
     char id[EV_SFID_MAX];
     bool locked;
-    item *sample; /* an item with the names to create a Lead from */
-    bool create;  /* some item wants a membership: create the Lead when none exists */
+    item *sample;  /* an item with the names to create a Lead from */
+    bool create;   /* some item wants a membership: create the Lead when none exists */
+    bool unusable; /* its email cannot be put in a query: its items fail alone */
 } person;
 
 static person *find_person(person *ps, size_t n, const char *email) {
@@ -474,37 +475,50 @@ static person *find_person(person *ps, size_t n, const char *email) {
     return NULL;
 }
 
+static void sf_oom(sf_error *err) {
+    memset(err, 0, sizeof *err);
+    err->outcome = SF_RETRY;
+    err->retry_after_ms = -1;
+    snprintf(err->code, sizeof err->code, "internal");
+    snprintf(err->message, sizeof err->message, "out of memory");
+}
+
 /* SOQL "SELECT Id, Email FROM <object> WHERE <extra> Email IN (...)" for the unresolved
- * people; fills ids. */
+ * people, as many queries as their emails need (sf_soql_in keeps each URL within Salesforce's
+ * recommended length); fills ids. Emails passed sf_email_check. */
 static int lookup_people(wctx *w, person *ps, size_t n, const char *object, const char *extra,
                          sf_error *err) {
-    for (size_t start = 0; start < n;) {
-        char *soql = malloc(64 * 1024);
-        if (!soql) return -1;
-        snprintf(soql, 64 * 1024, "SELECT Id, Email FROM %s WHERE %sEmail IN (", object, extra);
-        size_t used = 0;
-        size_t i = start;
-        for (; i < n && used < SOQL_IN_MAX; i++) {
-            if (ps[i].id[0] || !ps[i].locked) continue;
-            if (used) strcat(soql, ", ");
-            sf_soql_quote(soql, 64 * 1024, ps[i].email);
-            used++;
+    const char **emails = calloc(n ? n : 1, sizeof *emails);
+    char head[160];
+    size_t ne = 0;
+    int rc = 0;
+    if (!emails) {
+        sf_oom(err);
+        return -1;
+    }
+    for (size_t i = 0; i < n; i++)
+        if (!ps[i].id[0] && ps[i].locked) emails[ne++] = ps[i].email;
+    snprintf(head, sizeof head, "SELECT Id, Email FROM %s WHERE %sEmail IN (", object, extra);
+    for (size_t start = 0; start < ne && rc == 0;) {
+        char *soql = NULL;
+        long k = sf_soql_in(head, ")", emails + start, ne - start, SOQL_IN_MAX, &soql);
+        if (k < 0) {
+            sf_oom(err);
+            rc = -1;
+            break;
         }
-        strcat(soql, ")");
-        start = i;
-        if (used == 0) {
-            free(soql);
+        if (k == 0) { /* cannot happen for a checked email; never cut, never guess */
+            person *p = find_person(ps, n, emails[start++]);
+            if (p) p->unusable = true;
             continue;
         }
+        start += (size_t)k;
         cJSON *recs = NULL;
-        int rc = sf_query(w->c->sf, soql, &recs, err);
+        rc = sf_query(w->c->sf, soql, &recs, err);
         free(soql);
-        if (rc != 0) {
-            cJSON_Delete(recs);
-            return -1;
-        }
         const cJSON *r;
-        cJSON_ArrayForEach(r, recs) {
+        const cJSON *rows = rc == 0 ? recs : NULL;
+        cJSON_ArrayForEach(r, rows) {
             const cJSON *id = cJSON_GetObjectItemCaseSensitive(r, "Id");
             const cJSON *em = cJSON_GetObjectItemCaseSensitive(r, "Email");
             if (!cJSON_IsString(id) || !cJSON_IsString(em)) continue;
@@ -515,7 +529,62 @@ static int lookup_people(wctx *w, person *ps, size_t n, const char *object, cons
         }
         cJSON_Delete(recs);
     }
-    return 0;
+    free(emails);
+    return rc;
+}
+
+/* The Lead to create for the person of ev. */
+static cJSON *lead_record(const event *ev) {
+    cJSON *r = cJSON_CreateObject();
+    cJSON *a = cJSON_AddObjectToObject(r, "attributes");
+    cJSON_AddStringToObject(a, "type", "Lead");
+    cJSON_AddStringToObject(r, "Email", ev->email);
+    if (ev->first_name[0]) cJSON_AddStringToObject(r, "FirstName", ev->first_name);
+    /* Salesforce requires both; a clear placeholder beats a refused sync. */
+    cJSON_AddStringToObject(r, "LastName", ev->last_name[0] ? ev->last_name : PLACEHOLDER);
+    cJSON_AddStringToObject(r, "Company", ev->company[0] ? ev->company : PLACEHOLDER);
+    return r;
+}
+
+/* A Lead creation refused with DUPLICATES_DETECTED: an active duplicate rule matched an
+ * existing Lead or Contact, which is then the person (the error's duplicateResult names it;
+ * Salesforce docs, "DuplicateError" / "MatchRecord"). When the Collections answer carries no
+ * match details (its documented example has none), one single-record create asks again: a
+ * REST error answer carries them, and the Lead is created if the rule no longer matches.
+ * Returns true with p->id set; else code, msg and *o say why. */
+static bool use_duplicate(wctx *w, const cJSON *result, person *p, char *code, size_t codelen,
+                          char *msg, size_t msglen, sf_outcome *o) {
+    char id[EV_SFID_MAX] = "";
+    cJSON *single = NULL;
+    bool created = false;
+    if (!sf_duplicate_match(result, id, sizeof id)) {
+        cJSON *rec = lead_record(&p->sample->ev);
+        sf_error e;
+        int rc = sf_create_record(w->c->sf, "Lead", rec, &single, &e);
+        cJSON_Delete(rec);
+        if (rc != 0) {
+            snprintf(code, codelen, "%s", e.code);
+            snprintf(msg, msglen, "%s", e.message);
+            *o = e.outcome;
+            return false;
+        }
+        const cJSON *nid = cJSON_GetObjectItemCaseSensitive(single, "id");
+        if (cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(single, "success")) &&
+            cJSON_IsString(nid)) {
+            snprintf(id, sizeof id, "%s", nid->valuestring);
+            created = true;
+        } else if (!sf_duplicate_match(single, id, sizeof id)) {
+            *o = sf_save_result(single, code, codelen, msg, msglen);
+            cJSON_Delete(single);
+            return false;
+        }
+    }
+    cJSON_Delete(single);
+    snprintf(p->id, sizeof p->id, "%s", id);
+    LOG_KV(LOG_INFO,
+           created ? "salesforce: created a Lead" : "salesforce: a duplicate rule named the person",
+           "person_id", id, "event_id", p->sample->ev.id);
+    return true;
 }
 
 /* Finds (Contact first, then Lead) or creates (as a Lead) the Salesforce person of every
@@ -542,9 +611,19 @@ static void resolve_sf_people(batch *b) {
          * no record tells of, e.g. written by a worker that died before recording it), but
          * no Lead is created for it. */
         if (it->sf_person[0] || it->state != IT_PENDING) continue;
-        char key[EV_TEXT_MAX];
+        char key[EV_TEXT_MAX], why[160];
         lower(key, sizeof key, it->ev.email);
         if (!key[0]) continue; /* read_marketo_people dead-lettered it, or a removal without one */
+        if (sf_email_check(key, why, sizeof why) != 0) {
+            /* No Salesforce person can have this email: a removal has nothing to remove; an
+             * addition fails alone, never the lookup of the others. */
+            if (it->p.sf_member)
+                fail(it, IT_DEAD, "salesforce", -1,
+                     "Marketo lead %s with email \"%s\" cannot be found or created in "
+                     "Salesforce: %s",
+                     it->ev.mkto_lead_id, it->ev.email, why);
+            continue;
+        }
         person *p = find_person(ps, np, key);
         if (!p) {
             p = &ps[np++];
@@ -587,22 +666,12 @@ static void resolve_sf_people(batch *b) {
         person *todo[SF_COLLECTION_MAX];
         size_t nt = 0;
         for (size_t i = 0; i <= np; i++) {
-            if (i < np && ps[i].locked && !ps[i].id[0] && ps[i].create) todo[nt++] = &ps[i];
+            if (i < np && ps[i].locked && !ps[i].id[0] && ps[i].create && !ps[i].unusable)
+                todo[nt++] = &ps[i];
             if (nt == 0 || (nt < SF_COLLECTION_MAX && i < np)) continue;
             cJSON *recs = cJSON_CreateArray();
-            for (size_t k = 0; k < nt; k++) {
-                const event *ev = &todo[k]->sample->ev;
-                cJSON *r = cJSON_CreateObject();
-                cJSON *a = cJSON_AddObjectToObject(r, "attributes");
-                cJSON_AddStringToObject(a, "type", "Lead");
-                cJSON_AddStringToObject(r, "Email", ev->email);
-                if (ev->first_name[0]) cJSON_AddStringToObject(r, "FirstName", ev->first_name);
-                /* Salesforce requires both; a clear placeholder beats a refused sync. */
-                cJSON_AddStringToObject(r, "LastName",
-                                        ev->last_name[0] ? ev->last_name : PLACEHOLDER);
-                cJSON_AddStringToObject(r, "Company", ev->company[0] ? ev->company : PLACEHOLDER);
-                cJSON_AddItemToArray(recs, r);
-            }
+            for (size_t k = 0; k < nt; k++)
+                cJSON_AddItemToArray(recs, lead_record(&todo[k]->sample->ev));
             cJSON *res = NULL;
             if (sf_collection_save(w->c->sf, "POST", recs, &res, &e) != 0) {
                 failed = "creating Leads";
@@ -620,6 +689,9 @@ static void resolve_sf_people(batch *b) {
                            "event_id", todo[k]->sample->ev.id);
                     continue;
                 }
+                if (strcmp(code, "DUPLICATES_DETECTED") == 0 &&
+                    use_duplicate(w, r, todo[k], code, sizeof code, msg, sizeof msg, &o))
+                    continue;
                 for (size_t j = 0; j < b->n; j++) {
                     item *it = &b->items[j];
                     char key[EV_TEXT_MAX];
@@ -646,6 +718,10 @@ static void resolve_sf_people(batch *b) {
         if (failed)
             fail(it, sf_state(e.outcome), "salesforce", e.retry_after_ms, "%s: %s: %s", failed,
                  e.code, e.message);
+        else if (p->unusable)
+            fail(it, IT_DEAD, "salesforce", -1,
+                 "the email \"%s\" of Marketo lead %s cannot be put in a Salesforce query",
+                 it->ev.email, it->ev.mkto_lead_id);
         else if (!p->locked)
             it->state = IT_DEFER; /* another worker is creating this person right now */
         else if (p->id[0])
@@ -675,89 +751,105 @@ static bool superseded(const wctx *w, const item *it, const cJSON *rec) {
                                          w->cfg->sf_integration_user_id);
 }
 
+/* An item whose person's CampaignMember is still to be looked up. */
+static bool wants_member(const item *it) {
+    return it->state == IT_PENDING && it->p.kind == PLAN_APPLY && it->p.to_sf && it->sf_person[0] &&
+           !it->cm_id[0];
+}
+
+/* Takes the CampaignMember rows of one query for the items idx[0..n). */
+static void take_members(batch *b, const cJSON *recs, const size_t *idx, size_t n, bool *cm_exists,
+                         char (*cm_status)[STATUS_LABEL_MAX]) {
+    for (size_t k = 0; k < n; k++) {
+        item *it = &b->items[idx[k]];
+        const cJSON *r;
+        cJSON_ArrayForEach(r, recs) {
+            const cJSON *lid = cJSON_GetObjectItemCaseSensitive(r, "LeadId");
+            const cJSON *cid = cJSON_GetObjectItemCaseSensitive(r, "ContactId");
+            const cJSON *who = is_contact(it->sf_person) ? cid : lid;
+            if (!cJSON_IsString(who) || strncmp(who->valuestring, it->sf_person, 15) != 0) continue;
+            const cJSON *id = cJSON_GetObjectItemCaseSensitive(r, "Id");
+            const cJSON *st = cJSON_GetObjectItemCaseSensitive(r, "Status");
+            if (cJSON_IsString(id)) snprintf(it->cm_id, sizeof it->cm_id, "%s", id->valuestring);
+            if (cJSON_IsString(st))
+                snprintf(cm_status[idx[k]], STATUS_LABEL_MAX, "%s", st->valuestring);
+            cm_exists[idx[k]] = true;
+            if (superseded(b->w, it, r)) {
+                it->state = IT_DROP;
+                metrics_add(M_EVENTS_DROPPED, 1, plan_drop_reason_name(DROP_STALE));
+                LOG_KV_LIMITED(LOG_INFO, "dropped: a newer Salesforce change is on its way",
+                               "event_id", it->ev.id, "campaign_member_id", it->cm_id, "status",
+                               cm_status[idx[k]]);
+            }
+        }
+    }
+}
+
+/* Looks up the CampaignMembers in campaign of the people ids[0..n) (the items idx[0..n)),
+ * all Leads or all Contacts, in as many queries as the IN-list needs. */
+static void query_members(batch *b, const char *campaign, bool contacts, const size_t *idx,
+                          const char *const *ids, size_t n, bool *cm_exists,
+                          char (*cm_status)[STATUS_LABEL_MAX]) {
+    char head[256] = "SELECT Id, LeadId, ContactId, Status, LastModifiedDate, LastModifiedById "
+                     "FROM CampaignMember WHERE CampaignId = ";
+    bool usable = sf_soql_quote(head, sizeof head, campaign) == 0;
+    strcat(head, contacts ? " AND ContactId IN (" : " AND LeadId IN (");
+    for (size_t start = 0; start < n;) {
+        char *soql = NULL;
+        long k = usable ? sf_soql_in(head, ")", ids + start, n - start, SOQL_IN_MAX, &soql) : 0;
+        if (k < 0) {
+            fail(&b->items[idx[start++]], IT_RETRY, "salesforce", -1,
+                 "looking up campaign members of %s: out of memory", campaign);
+            continue;
+        }
+        if (k == 0) { /* ids from Salesforce always fit: say so rather than cut one off */
+            fail(&b->items[idx[start]], IT_DEAD, "salesforce", -1,
+                 "campaign %s or person %s cannot be used in a SOQL query", campaign, ids[start]);
+            start++;
+            continue;
+        }
+        cJSON *recs = NULL;
+        sf_error e;
+        if (sf_query(b->w->c->sf, soql, &recs, &e) != 0) {
+            for (size_t j = start; j < start + (size_t)k; j++)
+                fail(&b->items[idx[j]], sf_state(e.outcome), "salesforce", e.retry_after_ms,
+                     "looking up campaign members of %s: %s: %s", campaign, e.code, e.message);
+        } else {
+            take_members(b, recs, idx + start, (size_t)k, cm_exists, cm_status);
+        }
+        cJSON_Delete(recs);
+        free(soql);
+        start += (size_t)k;
+    }
+}
+
 /* Finds the CampaignMember (id and status) of every item's person in its campaign, and drops
  * the items whose member Salesforce changed after them (superseded). */
 static void find_members(batch *b, bool *cm_exists, char (*cm_status)[STATUS_LABEL_MAX]) {
-    wctx *w = b->w;
     bool *looked = calloc(b->n, sizeof *looked); /* asked, whether found or not */
-    if (!looked) return;
-    for (size_t i = 0; i < b->n; i++) {
-        item *first = &b->items[i];
-        if (first->state != IT_PENDING || first->p.kind != PLAN_APPLY || !first->p.to_sf ||
-            !first->sf_person[0] || first->cm_id[0] || looked[i])
-            continue;
-        /* All pending items of this campaign, up to SOQL_IN_MAX people per query. */
-        size_t idx[SOQL_IN_MAX];
-        size_t n = 0;
-        char *soql = malloc(16384);
-        if (!soql) break;
-        char leads[8192] = "", contacts[8192] = "";
-        for (size_t j = i; j < b->n && n < SOQL_IN_MAX; j++) {
-            item *it = &b->items[j];
-            if (it->state != IT_PENDING || it->p.kind != PLAN_APPLY || !it->p.to_sf ||
-                !it->sf_person[0] || it->cm_id[0] || looked[j] ||
-                strncmp(it->campaign, first->campaign, 15) != 0)
-                continue;
-            looked[j] = true;
-            char *list = is_contact(it->sf_person) ? contacts : leads;
-            if (*list) strcat(list, ", ");
-            sf_soql_quote(list, sizeof leads, it->sf_person);
-            idx[n++] = j;
-        }
-        snprintf(soql, 16384,
-                 "SELECT Id, LeadId, ContactId, Status, LastModifiedDate, "
-                 "LastModifiedById FROM CampaignMember WHERE CampaignId = ");
-        sf_soql_quote(soql, 16384, first->campaign);
-        strcat(soql, " AND (");
-        if (*leads) {
-            strcat(soql, "LeadId IN (");
-            strcat(soql, leads);
-            strcat(soql, ")");
-        }
-        if (*leads && *contacts) strcat(soql, " OR ");
-        if (*contacts) {
-            strcat(soql, "ContactId IN (");
-            strcat(soql, contacts);
-            strcat(soql, ")");
-        }
-        strcat(soql, ")");
-        cJSON *recs = NULL;
-        sf_error e;
-        int rc = sf_query(w->c->sf, soql, &recs, &e);
-        free(soql);
-        for (size_t k = 0; k < n; k++) {
-            item *it = &b->items[idx[k]];
-            if (rc != 0) {
-                fail(it, sf_state(e.outcome), "salesforce", e.retry_after_ms,
-                     "looking up campaign members of %s: %s: %s", it->campaign, e.code, e.message);
-                continue;
-            }
-            const cJSON *r;
-            cJSON_ArrayForEach(r, recs) {
-                const cJSON *lid = cJSON_GetObjectItemCaseSensitive(r, "LeadId");
-                const cJSON *cid = cJSON_GetObjectItemCaseSensitive(r, "ContactId");
-                const cJSON *who = is_contact(it->sf_person) ? cid : lid;
-                if (!cJSON_IsString(who) || strncmp(who->valuestring, it->sf_person, 15) != 0)
+    size_t *idx = calloc(b->n, sizeof *idx);
+    const char **ids = calloc(b->n, sizeof *ids);
+    for (size_t i = 0; looked && idx && ids && i < b->n; i++) {
+        const item *first = &b->items[i];
+        if (!wants_member(first) || looked[i]) continue;
+        /* The pending items of this campaign: their Leads, then their Contacts. */
+        for (int contacts = 0; contacts < 2; contacts++) {
+            size_t n = 0;
+            for (size_t j = i; j < b->n; j++) {
+                const item *it = &b->items[j];
+                if (!wants_member(it) || looked[j] || is_contact(it->sf_person) != contacts ||
+                    strncmp(it->campaign, first->campaign, 15) != 0)
                     continue;
-                const cJSON *id = cJSON_GetObjectItemCaseSensitive(r, "Id");
-                const cJSON *st = cJSON_GetObjectItemCaseSensitive(r, "Status");
-                if (cJSON_IsString(id))
-                    snprintf(it->cm_id, sizeof it->cm_id, "%s", id->valuestring);
-                if (cJSON_IsString(st))
-                    snprintf(cm_status[idx[k]], STATUS_LABEL_MAX, "%s", st->valuestring);
-                cm_exists[idx[k]] = true;
-                if (superseded(w, it, r)) {
-                    it->state = IT_DROP;
-                    metrics_add(M_EVENTS_DROPPED, 1, plan_drop_reason_name(DROP_STALE));
-                    LOG_KV_LIMITED(LOG_INFO, "dropped: a newer Salesforce change is on its way",
-                                   "event_id", it->ev.id, "campaign_member_id", it->cm_id, "status",
-                                   cm_status[idx[k]]);
-                }
+                looked[j] = true;
+                idx[n] = j;
+                ids[n++] = it->sf_person;
             }
+            query_members(b, first->campaign, contacts, idx, ids, n, cm_exists, cm_status);
         }
-        cJSON_Delete(recs);
     }
     free(looked);
+    free(idx);
+    free(ids);
 }
 
 /* A status Salesforce refuses for a campaign (F11): dead letter naming everything. */

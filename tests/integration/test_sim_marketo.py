@@ -840,3 +840,44 @@ def test_seed_is_all_or_nothing_and_config_is_validated(sim):
                       members=[{"programId": 1001, "leadId": 1, "statusName": "Attended"}])
     assert seeded["members"][0]["statusName"] == "Attended" and seeded["members"][0]["step"] == 40
     assert sim.ctl("GET", "/_sim/members?programId=1001")["members"][0]["reachedSuccess"] is True
+
+
+def test_long_lookups_go_as_post_with_method_get_for_leads_and_members(sim):
+    """Adobe developer docs, "Leads" (Query): a GET over 8 KB is answered 414; as a workaround
+    the GET becomes a POST with _method=GET and the query string in the body
+    (application/x-www-form-urlencoded). The same works for program members, and the call log
+    shows the form each call took."""
+    sim.seed(programs=[{"id": 1001, "name": "W", "channel": "Webinar"}])
+    emails = [f"long.lookup.person.{i:03d}@example-company.com" for i in range(300)]
+    leads = sim.seed(leads=[{"email": e} for e in emails])["leads"]
+    ids = [l["id"] for l in leads]
+    sim.seed(members=[{"programId": 1001, "leadId": i, "statusName": "Registered"} for i in ids[::2]])
+    sim.ctl("DELETE", "/_sim/calls")
+    query = {"filterType": "email", "filterValues": ",".join(emails), "fields": "id,email",
+             "batchSize": "300"}
+    status, _, _ = sim.raw("GET", "/rest/v1/leads.json", query)
+    assert status == 414
+    form = urllib.parse.urlencode(query).encode()
+    answer = sim.rest("POST", "/rest/v1/leads.json", {"_method": "GET"}, form,
+                      content_type="application/x-www-form-urlencoded")
+    assert sorted(l["email"] for l in answer["result"]) == sorted(emails)
+    mquery = {"filterType": "leadId", "filterValues": ",".join(map(str, ids)) + "," + "9" * 7000,
+              "fields": "statusName"}
+    status, _, _ = sim.raw("GET", "/rest/v1/programs/1001/members.json", mquery)
+    assert status == 414
+    mquery["filterValues"] = ",".join(map(str, ids))
+    answer = sim.rest("POST", "/rest/v1/programs/1001/members.json", {"_method": "GET"},
+                      urllib.parse.urlencode(mquery).encode(),
+                      content_type="application/x-www-form-urlencoded")
+    assert sorted(m["leadId"] for m in answer["result"]) == sorted(ids[::2])
+    assert {m["statusName"] for m in answer["result"]} == {"Registered"}
+    calls = sim.ctl("GET", "/_sim/calls")["calls"]
+    assert [(c["method"], c["path"], c["http"]) for c in calls] == [
+        ("GET", "/rest/v1/leads.json", 414), ("POST", "/rest/v1/leads.json", 200),
+        ("GET", "/rest/v1/programs/1001/members.json", 414),
+        ("POST", "/rest/v1/programs/1001/members.json", 200)]
+    assert calls[1]["query"] == {"_method": "GET"} and calls[1]["form"] == query
+    assert calls[3]["form"]["filterType"] == "leadId" and "form" not in calls[0]
+    # A JSON body is not a query string: 612, as for any POST with the wrong content type.
+    answer = sim.rest("POST", "/rest/v1/leads.json", {"_method": "GET"}, query)
+    assert error_code(answer) == "612"

@@ -1031,3 +1031,92 @@ def test_outbound_gives_up_after_max_age(sim, world, receiver_factory):
     assert count >= 2
     time.sleep(0.3)
     assert len(rx.requests) == count
+
+
+# ----------------------------------------------------------------------------- URI length, duplicate rules
+
+def test_uri_over_16384_bytes_is_414_and_uri_with_headers_over_it_431(sim, world):
+    """Salesforce Help 000386264: URI and headers together may take 16,384 bytes; a longer URI
+    is answered 414 URI Too Long, longer headers 431. Neither is applied nor counted."""
+    def soql_of(n):
+        emails = ", ".join(f"'person.{i:05d}@example-company.com'" for i in range(n))
+        return f"SELECT Id FROM Lead WHERE Email IN ({emails})"
+
+    def uri_len(soql):
+        return len(API) + len("query?q=") + len(urllib.parse.quote(soql))
+
+    fits = max(n for n in range(1, 400) if uri_len(soql_of(n)) <= 15000)
+    over = min(n for n in range(1, 400) if uri_len(soql_of(n)) > 16384)
+    status, _, body = sim.query(soql_of(fits))
+    assert status == 200 and body["totalSize"] == 0, body
+    used = sim.state()["apiUsage"]
+    status, headers, body = sim.query(soql_of(over))
+    assert status == 414 and "414 URI Too Long" in body, (status, body)
+    assert "Sforce-Limit-Info" not in headers
+    # Within the URI limit, but the headers take the request over it: 431.
+    status, _, body = sim.api("GET", "query?q=" + urllib.parse.quote(soql_of(fits)),
+                              headers={"X-Padding": "x" * 2000})
+    assert status == 431 and "431 Request Header Fields Too Large" in body, (status, body)
+    assert sim.state()["apiUsage"] == used, "refused requests are not API calls"
+    calls = sim.control("GET", "calls")[1]["calls"]
+    assert [c["status"] for c in calls[-3:]] == [200, 414, 431]
+    assert calls[-2]["uriBytes"] == uri_len(soql_of(over)), "the call log gives each URI's length"
+
+
+def _lead(email, **more):
+    return {"attributes": {"type": "Lead"}, "LastName": "New", "Company": "C", "Email": email, **more}
+
+
+def test_duplicate_rule_on_lead_blocks_with_the_matched_records(sim, world):
+    # Off (the default): a second Lead with a known email is created.
+    out = sim.ok("POST", "composite/sobjects", {"records": [_lead("lea@example.com")]})
+    assert out[0]["success"] is True
+    sim.configure(duplicateRuleLead="block")
+    status, out = sim.control("POST", "config", {"duplicateRuleLead": "sometimes"})
+    assert status == 400 and "duplicateRuleLead" in out["message"]
+    sim.seed(contacts=[{"Email": "LEA@Example.com", "LastName": "Twin"}],
+             leads=[{"Email": "conv@example.com", "LastName": "C", "Company": "C"}])
+    lead_ids = [l["Id"] for l in sim.state()["leads"] if l["Email"].lower() == "lea@example.com"]
+    contact_id = next(c["Id"] for c in sim.state()["contacts"] if c["LastName"] == "Twin")
+    before = len(sim.state()["leads"])
+    out = sim.ok("POST", "composite/sobjects",
+                 {"records": [_lead("Lea@EXAMPLE.com"), _lead("fresh@example.com")]})
+    assert out[1]["success"] is True
+    err = out[0]["errors"][0]
+    assert out[0]["success"] is False and "id" not in out[0]
+    assert (err["statusCode"], err["message"], err["fields"]) == \
+        ("DUPLICATES_DETECTED", "Use one of these records?", [])
+    dup = err["duplicateResult"]
+    assert (dup["allowSave"], dup["duplicateRuleEntityType"]) == (False, "Lead")
+    found = {r["entityType"]: [m["record"]["Id"] for m in r["matchRecords"]] for r in dup["matchResults"]}
+    assert sorted(found) == ["Contact", "Lead"]
+    assert sorted(i[:15] for i in found["Lead"]) == sorted(i[:15] for i in lead_ids)
+    assert [i[:15] for i in found["Contact"]] == [contact_id[:15]]
+    rec = dup["matchResults"][0]["matchRecords"][0]["record"]
+    assert rec["attributes"]["url"] == f"{API}sobjects/{rec['attributes']['type']}/{rec['Id']}"
+    assert all(len(i) == 18 for ids in found.values() for i in ids)
+    assert len(sim.state()["leads"]) == before + 1, "only the fresh Lead was created"
+
+    # A single-record create answers 400 with the match under "duplicateResut".
+    status, _, body = sim.api("POST", "sobjects/Lead", {"LastName": "X", "Company": "C",
+                                                        "Email": "cody@example.com"})
+    assert status == 400 and body[0]["errorCode"] == "DUPLICATES_DETECTED", body
+    assert "fields" not in body[0] and "duplicateResult" not in body[0]
+    assert [m["record"]["Id"][:15] for r in body[0]["duplicateResut"]["matchResults"]
+            for m in r["matchRecords"]] == [world["contact"][:15]]
+
+    # Without details: the Collections error names nothing; the single-record answer still does.
+    sim.configure(duplicateRuleLead="blockWithoutDetails")
+    out = sim.ok("POST", "composite/sobjects", {"records": [_lead("cody@example.com")]})
+    assert out[0]["errors"] == [{"statusCode": "DUPLICATES_DETECTED",
+                                 "message": "Use one of these records?", "fields": []}]
+    status, _, body = sim.api("POST", "sobjects/Lead", {"LastName": "X", "Company": "C",
+                                                        "Email": "cody@example.com"})
+    assert status == 400 and "duplicateResut" in body[0]
+    # Seeding (like a person in the UI) bypasses the rule.
+    sim.seed(leads=[{"Email": "cody@example.com", "LastName": "Seeded", "Company": "C"}])
+
+
+def test_email_with_a_control_character_is_refused(sim, world):
+    out = sim.ok("POST", "composite/sobjects", {"records": [_lead("bad\u0001one@example.com")]})
+    assert out[0]["errors"][0]["statusCode"] == "INVALID_EMAIL_ADDRESS", out

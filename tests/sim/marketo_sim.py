@@ -1376,8 +1376,13 @@ class SimHandler(BaseHTTPRequestHandler):
         sim = self.sim
         auth = self.headers.get("Authorization", "")
         token = auth[7:].strip() if auth[:7].lower() == "bearer " else None
-        # The documented 414 workaround: POST with _method=GET and the query in a form body.
+        # The documented 414 workaround: POST with _method=GET and the query in a form body
+        # (Adobe developer docs, "Leads", Query). The log keeps method POST and query _method,
+        # and the body's parameters as "form", so a test sees which form a call took.
         method = "GET" if self.command == "POST" and query.get("_method") == "GET" else self.command
+        if method != self.command:
+            record["form"] = dict(urllib.parse.parse_qsl(body.decode("utf-8", "replace"),
+                                                         keep_blank_values=True))
         try:
             # 601/602 and 605 are not counted against the rate limit or the quota (codes with *).
             sim.tokens.check(token)

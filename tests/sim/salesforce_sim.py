@@ -41,6 +41,7 @@ from xml.sax.saxutils import escape as xml_escape
 
 JSON_CT = "application/json;charset=UTF-8"
 MAX_BODY = 64 * 1024 * 1024
+URI_MAX = 16_384                      # URI (+ headers) bytes a REST call may take (Help 000386264)
 COLLECTION_LIMIT = 200
 RETRIEVE_LIMIT = 2000
 DAY_MS = 86_400_000
@@ -168,14 +169,17 @@ class Clock:
 # --------------------------------------------------------------------------- errors
 
 class ApiError(Exception):
-    """A whole-request REST error: answered as [{"message","errorCode"(,"fields")}]."""
+    """A whole-request REST error: answered as [{"message","errorCode"(,"fields")}], plus
+    `extra` keys when given (a duplicate rule's match details)."""
 
-    def __init__(self, status: int, code: str, message: str, fields=None):
+    def __init__(self, status: int, code: str, message: str, fields=None, extra=None):
         super().__init__(message)
         self.status, self.code, self.message, self.fields = status, code, message, fields
+        self.extra = extra or {}
 
     def body(self):
-        err = {"message": self.message, "errorCode": self.code}
+        err = dict(self.extra)
+        err.update(message=self.message, errorCode=self.code)
         if self.fields is not None:
             err["fields"] = self.fields
         return [err]
@@ -188,11 +192,59 @@ class DmlError(Exception):
         super().__init__(message)
         self.code, self.message, self.fields = code, message, list(fields)
 
-    def save_error(self):
+    def save_error(self, version=None):
         return {"statusCode": self.code, "message": self.message, "fields": self.fields}
 
-    def api_error(self):
+    def api_error(self, version=None):
         return ApiError(400, self.code, self.message, self.fields)
+
+
+DUPLICATE_MESSAGE = "Use one of these records?"
+MATCH_RULES = {"Lead": "Standard_Lead_Match_Rule_v1_0", "Contact": "Standard_Contact_Match_Rule_v1_1"}
+
+
+class DuplicateDetected(DmlError):
+    """A create blocked by an active duplicate rule. Its error carries duplicateResult with the
+    matched records (DuplicateError, DuplicateResult, MatchResult, MatchRecord in the SOAP API
+    reference): one matchResult per matched object, each record as {attributes, Id}.
+    guess: a Collections SaveResult error carries it as "duplicateResult" (the field name of the
+    SOAP DuplicateError); the REST guide's Collections example shows the error without it
+    (config duplicateRuleLead "blockWithoutDetails"). A single-record create's 400 body
+    carries it as "duplicateResut", the spelling public captures of REST answers show
+    (API v51.0 to v56.0), and without "fields"."""
+
+    def __init__(self, matches, with_details=True):
+        super().__init__("DUPLICATES_DETECTED", DUPLICATE_MESSAGE)
+        self.matches, self.with_details = matches, with_details   # [(object name, id15)]
+
+    def duplicate_result(self, version):
+        results = []
+        for obj in ("Lead", "Contact"):
+            ids = [i for o, i in self.matches if o == obj]
+            if not ids:
+                continue
+            results.append({"entityType": obj, "errors": [], "matchEngine": "ExactMatchEngine",
+                            "matchRecords": [{
+                                "additionalInformation": [], "fieldDiffs": [],
+                                "matchConfidence": 100.0,
+                                "record": {"attributes": {
+                                    "type": obj,
+                                    "url": f"/services/data/{version}/sobjects/{obj}/{to18(i)}"},
+                                    "Id": to18(i)}} for i in ids],
+                            "rule": MATCH_RULES[obj], "size": len(ids), "success": True})
+        return {"allowSave": False, "duplicateRule": "Standard_Lead_Duplicate_Rule",
+                "duplicateRuleEntityType": "Lead", "errorMessage": DUPLICATE_MESSAGE,
+                "matchResults": results}
+
+    def save_error(self, version=None):
+        err = super().save_error()
+        if self.with_details:
+            err["duplicateResult"] = self.duplicate_result(version or "v62.0")
+        return err
+
+    def api_error(self, version=None):
+        return ApiError(400, self.code, self.message,
+                        extra={"duplicateResut": self.duplicate_result(version or "v62.0")})
 
 
 class ControlError(Exception):
@@ -320,6 +372,7 @@ def build_schema() -> dict:
 # --------------------------------------------------------------------------- config
 
 PERMISSION_FLAGS = ("queryable", "createable", "updateable", "deletable")
+DUPLICATE_RULE_MODES = ("off", "block", "blockWithoutDetails")
 
 
 @dataclass
@@ -352,6 +405,10 @@ class Config:
         "CampaignId", "LeadId", "ContactId", "Status", "Email", "FirstName", "LastName",
         "CompanyOrAccount", "LastModifiedDate", "LastModifiedById"])
     permissions: dict = field(default_factory=dict)
+    # An active duplicate rule on Lead with the Block action: "off", "block" (the Collections
+    # error names the matched records) or "blockWithoutDetails" (it does not); see
+    # DuplicateDetected.
+    duplicateRuleLead: str = "off"
 
     def apply(self, changes: dict, schema: dict):
         """Validates and applies a partial update; raises ControlError naming the bad key."""
@@ -366,6 +423,11 @@ class Config:
                                               and re.match(r"https?://", value)):
                     raise ControlError(400, "bad_setting", "outboundUrl must be an http(s) URL or null")
                 self.outboundUrl = value
+            elif key == "duplicateRuleLead":
+                if value not in DUPLICATE_RULE_MODES:
+                    raise ControlError(400, "bad_setting",
+                                       f"duplicateRuleLead must be one of {', '.join(DUPLICATE_RULE_MODES)}")
+                self.duplicateRuleLead = value
             elif key == "outboundFields":
                 cm = schema["CampaignMember"]
                 if not isinstance(value, list) or not all(isinstance(v, str) and cm.field(v)
@@ -574,7 +636,7 @@ class Values:
 
 # --------------------------------------------------------------------------- DML rules
 
-EMAIL_RE = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
+EMAIL_RE = re.compile(r"[^@\s\x00-\x1f\x7f]+@[^@\s\x00-\x1f\x7f]+\.[^@\s\x00-\x1f\x7f]+")
 DEFAULT_STATUSES = [{"Label": "Sent", "IsDefault": True}, {"Label": "Responded", "HasResponded": True}]
 
 
@@ -610,6 +672,8 @@ class Dml:
         hook = getattr(self, f"_before_create_{objdef.name}", None)
         if hook:
             hook(tx, rec)
+        if check_access and objdef.name == "Lead":
+            self._duplicate_rule(rec)
         at = (stamps or {}).get("CreatedDate") or self.sim.clock.stamp()
         modified = (stamps or {}).get("LastModifiedDate") or at
         rec.update(Id=explicit_id or self.sim.ids.new(objdef.prefix, self.store.taken),
@@ -774,6 +838,24 @@ class Dml:
         status_def = self.sim.schema["CampaignMemberStatus"]
         for s in statuses:
             self.create(tx, status_def, dict(s, CampaignId=campaign15), user, check_access=False)
+
+    # ---- duplicate rule on Lead
+
+    def _duplicate_rule(self, rec):
+        """An active Lead duplicate rule (action Block) matching Leads and Contacts by Email.
+        guess: real matching rules also match fuzzily on names, company and phone; only the
+        exact, case-insensitive Email rule is modelled. It runs with system sharing (the REST
+        Duplicate Rule Header's runAsCurrentUser defaults to false); converted Leads are not
+        matched. API requests only: seeding and human actions bypass it."""
+        mode = self.sim.config.duplicateRuleLead
+        email = (rec.get("Email") or "").casefold()
+        if mode == "off" or not email:
+            return
+        matches = [(obj, r["Id"]) for obj in ("Lead", "Contact")
+                   for r in self.store.live[obj].values()
+                   if (r.get("Email") or "").casefold() == email and not r.get("IsConverted")]
+        if matches:
+            raise DuplicateDetected(matches, with_details=mode == "block")
 
     # ---- CampaignMember
 
@@ -1413,10 +1495,11 @@ class CallLog:
         self.calls = collections.deque(maxlen=self.MAX)
         self.seq = 0
 
-    def add(self, method, path, query, body, status, response):
+    def add(self, method, path, query, body, status, response, uri_bytes=None):
         self.seq += 1
         self.calls.append({"seq": self.seq, "method": method, "path": path, "query": query,
-                           "body": body, "status": status, "response": response})
+                           "body": body, "status": status, "response": response,
+                           "uriBytes": uri_bytes})
 
     def since(self, n: int):
         calls = [c for c in self.calls if c["seq"] > n]
@@ -1861,7 +1944,7 @@ class DataRoutes:
             new_id = self.sim.dml.create(tx, objdef, body, self.sim.user("integrationUserId"))
         except DmlError as e:
             tx.rollback()
-            raise e.api_error() from None
+            raise e.api_error(self.version) from None
         except ApiError:
             tx.rollback()
             raise
@@ -2078,7 +2161,7 @@ class DataRoutes:
                 record_id = apply_one(tx, item)
             except DmlError as e:
                 tx.rollback()
-                result = {"success": False, "errors": [e.save_error()]}
+                result = {"success": False, "errors": [e.save_error(self.version)]}
                 known = self._known_id(item)
                 if known:
                     result = {"id": known, **result}
@@ -2512,8 +2595,9 @@ class Handler(BaseHTTPRequestHandler):
         if split.path == "/_sim" or split.path.startswith("/_sim/"):
             self._write(self.control.handle(req))
             return
+        too_long = self._too_long()
         try:
-            reply = self.rest.handle(req)
+            reply = too_long or self.rest.handle(req)
         except Exception:  # a simulator bug: answer like Salesforce's own 500, say why on stderr
             traceback.print_exc()
             reply = Reply(500, [{"message": "An unexpected error occurred in the simulator (see its "
@@ -2521,11 +2605,25 @@ class Handler(BaseHTTPRequestHandler):
         logged = reply.body if not isinstance(reply.body, (str, bytes)) else self._loggable(self._encode(reply))
         with self.sim.lock:
             self.sim.calls.add(req.method, req.path, query, self._loggable(body),
-                               None if reply.drop else reply.status, None if reply.drop else logged)
+                               None if reply.drop else reply.status, None if reply.drop else logged,
+                               uri_bytes=len(self.path.encode()))
         if reply.drop:
             self.close_connection = True
             return
         self._write(reply)
+
+    def _too_long(self) -> Optional[Reply]:
+        """Salesforce Help 000386264: URI and headers together may take 16,384 bytes; a longer
+        URI is refused with 414 URI Too Long, longer headers with 431. Nothing is applied and
+        nothing is counted. guess: the bodies (an error page, as from a front end)."""
+        uri = len(self.path.encode())
+        headers = sum(len(k) + len(v) + 4 for k, v in self.headers.items())
+        status = 414 if uri > URI_MAX else 431 if uri + headers > URI_MAX else None
+        if status is None:
+            return None
+        phrase = "URI Too Long" if status == 414 else "Request Header Fields Too Large"
+        return Reply(status, f"<html><body><h1>{status} {phrase}</h1></body></html>",
+                     content_type="text/html;charset=UTF-8")
 
     @staticmethod
     def _encode(reply: Reply) -> bytes:
