@@ -881,3 +881,20 @@ def test_long_lookups_go_as_post_with_method_get_for_leads_and_members(sim):
     # A JSON body is not a query string: 612, as for any POST with the wrong content type.
     answer = sim.rest("POST", "/rest/v1/leads.json", {"_method": "GET"}, query)
     assert error_code(answer) == "612"
+
+
+def test_method_get_is_also_taken_from_the_form_body(sim):
+    """The docs do not say whether _method goes in the URL or the body; node-marketo-rest puts it
+    in the body. Both are served, and a POST without it stays a POST (a createOrUpdate needs
+    JSON: 612 for a form)."""
+    sim.seed(leads=[{"email": "body.method@example.com"}])
+    form = urllib.parse.urlencode({"_method": "GET", "filterType": "email",
+                                   "filterValues": "body.method@example.com"}).encode()
+    answer = sim.rest("POST", "/rest/v1/leads.json", {}, form,
+                      content_type="application/x-www-form-urlencoded")
+    assert [l["email"] for l in answer["result"]] == ["body.method@example.com"]
+    form = urllib.parse.urlencode({"filterType": "email",
+                                   "filterValues": "body.method@example.com"}).encode()
+    answer = sim.rest("POST", "/rest/v1/leads.json", {}, form,
+                      content_type="application/x-www-form-urlencoded")
+    assert error_code(answer) == "612"
