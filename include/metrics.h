@@ -57,5 +57,6 @@ extern metric *M_RECONCILE_DIFFS;  /* counter {kind} */
 extern metric *M_APPLY_LATENCY;    /* histogram */
 extern metric *M_HTTP_REQUESTS;    /* counter {route,code} */
 extern metric *M_HTTP_SECONDS;     /* histogram {route} */
+extern metric *M_AUTH_FAILURES;    /* counter {route}: 401s (not in SPEC section 9) */
 
 #endif
