@@ -460,13 +460,6 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         r->track = sc ? sc->socket_context : NULL;
         resolve_route(r);
         if (r->replied) return MHD_YES;
-        /* Before any of the body: who may call the route (its answer closes the connection
-         * without reading what the client still sends). */
-        if (r->route->authorize && !r->route->authorize(r, r->route->ud)) {
-            if (!r->replied) http_reply_error(r, 403, "forbidden", "not allowed");
-            if (r->status == 401) auth_failed(r);
-            return MHD_YES;
-        }
         /* A declared body far over the limit is refused before any of it is read (the
          * connection closes); one a little over is read, dropped and answered 413, so a
          * client that writes its whole body before reading still sees the answer. */
@@ -474,7 +467,16 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         if (cl) {
             char *end;
             unsigned long long n = strtoull(cl, &end, 10);
-            if (*end == '\0' && n > route_max_body(r) + discard_slack(r)) too_large(r);
+            if (*end == '\0' && n > route_max_body(r) + discard_slack(r)) {
+                too_large(r);
+                return MHD_YES;
+            }
+        }
+        /* Before any of the body: who may call the route (its answer closes the connection
+         * without reading what the client still sends). */
+        if (r->route->authorize && !r->route->authorize(r, r->route->ud)) {
+            if (!r->replied) http_reply_error(r, 403, "forbidden", "not allowed");
+            if (r->status == 401) auth_failed(r);
         }
         return MHD_YES;
     }
