@@ -2,8 +2,9 @@
  *
  * Owns the readiness checks: Redis always (PING with a short timeout), plus checks that
  * other parts register (worker progress where workers run; CRM checks, which are listed
- * but never fail readiness). /readyz answers each check's name and state ("ok" or
- * "failing") only; why a check fails (hosts, ports, a CRM's error text) goes to the log.
+ * but never fail readiness). /readyz answers each check's name and state only: "ok",
+ * "failing", or the one lowercase word a check's detail starts with ("waiting: ..." shows
+ * as "waiting"); why a check fails (hosts, ports, a CRM's error text) goes to the log.
  * Also refreshes the queue gauges from Redis before each /metrics render. With
  * MANAGEMENT_PORT, main serves the three routes there and only /healthz on the public
  * port. */
@@ -15,7 +16,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-/* A readiness check: 0 when fine; otherwise -1 with a sentence in detail. */
+/* A readiness check: 0 when fine; otherwise -1 with a sentence in detail (logged, never
+ * answered), which may start with a one-word state and a colon ("waiting: ..."). */
 typedef int (*health_check_fn)(void *ud, char *detail, size_t len);
 
 /* Adds a check shown under its name in /readyz; a failing `required` check makes /readyz

@@ -36,12 +36,21 @@ static void healthz(http_request *req, void *ud) {
     http_reply(req, 200, "application/json", body, sizeof body - 1);
 }
 
-/* One check's state in the answer; its detail (a Redis host and port, a CRM's error text)
- * goes to the log only, rate-limited: /readyz answers anyone who can reach it. */
-static const char *check_state(const char *name, int rc, const char *detail) {
+#define STATE_MAX 24
+
+/* One check's state in the answer: "ok", the one lowercase word a failing check's detail
+ * starts with ("waiting: ..."), or "failing". The detail itself (a Redis host and port, a
+ * CRM's error text) goes to the log only, rate-limited: /readyz answers anyone who can reach
+ * it. */
+static const char *check_state(const char *name, int rc, const char *detail,
+                               char state[STATE_MAX]) {
     if (rc == 0) return "ok";
     LOG_KV_LIMITED(LOG_WARN, "readyz: check failing", "check", name, "detail", detail);
-    return "failing";
+    size_t n = strspn(detail, "abcdefghijklmnopqrstuvwxyz_");
+    if (n == 0 || n >= STATE_MAX || detail[n] != ':') return "failing";
+    memcpy(state, detail, n);
+    state[n] = '\0';
+    return state;
 }
 
 static void readyz(http_request *req, void *ud) {
@@ -49,16 +58,16 @@ static void readyz(http_request *req, void *ud) {
     cJSON *o = cJSON_CreateObject();
     cJSON *c = cJSON_CreateObject();
     const char *failing = NULL;
-    char detail[STORE_ERR_MAX];
+    char detail[STORE_ERR_MAX], state[STATE_MAX];
 
     store *st = store_thread();
     int rc = st ? store_ping(st, READY_PING_TIMEOUT_MS, detail, sizeof detail) : -1;
     if (!st) snprintf(detail, sizeof detail, "out of memory");
-    cJSON_AddStringToObject(c, "redis", check_state("redis", rc, detail));
+    cJSON_AddStringToObject(c, "redis", check_state("redis", rc, detail, state));
     if (rc != 0) failing = "redis";
     for (int i = 0; i < nchecks; i++) {
         rc = checks[i].fn(checks[i].ud, detail, sizeof detail);
-        cJSON_AddStringToObject(c, checks[i].name, check_state(checks[i].name, rc, detail));
+        cJSON_AddStringToObject(c, checks[i].name, check_state(checks[i].name, rc, detail, state));
         if (rc != 0 && checks[i].required && !failing) failing = checks[i].name;
     }
     int status = failing ? 503 : 200;
