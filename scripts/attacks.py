@@ -99,7 +99,7 @@ def forwarded_for():
             return int(s.recv(100).split(b" ")[1])
 
     entry = "2001:0db8:0000:0000:0000:0000:0000:0005"
-    padded = " " * 41 + entry + (", " + entry) * 23
+    padded = entry + "," + " " * 42 + entry + (", " + entry) * 22  # spaces inside the value
     out = {"two_lines": post("203.0.113.5", "198.51.100.1"),
            "past_1023_bytes": post(padded + ", 198.51.100.1"),
            "garbage": post("garbage, 203.0.113.5")}

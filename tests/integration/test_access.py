@@ -361,7 +361,7 @@ def test_forwarded_for_every_line_any_length_fail_closed(redis, services):
                                    b'198.51.100.1 is not in MARKETO_ALLOWED_CIDRS"}')
     # 2. Allowed addresses for 1,023 bytes, then the real client (cut off before).
     entry = "2001:0db8:0000:0000:0000:0000:0000:0005"
-    padded = " " * 41 + entry + (", " + entry) * 23
+    padded = entry + "," + " " * 42 + entry + (", " + entry) * 22  # spaces inside the value
     assert len(padded) == 1023
     status, body = post(padded + ", 198.51.100.1")
     assert status == 403 and b"198.51.100.1 is not in MARKETO_ALLOWED_CIDRS" in body
