@@ -11,8 +11,10 @@
  * buffer a body nor hold it while sending one; its 401s are counted
  * (campaign_sync_auth_failures_total{route}) and logged, rate-limited, with the client's
  * address. Each request must arrive whole (TLS handshake, headers and body) within the
- * request deadline of its connection's start or of the previous answer on that connection;
- * a client that trickles bytes is cut off then, whatever its pace. Handlers run on the
+ * request deadline of its connection's start or of the previous answer on that connection,
+ * and an answer must be taken within the deadline too; a client that trickles bytes is cut
+ * off then, whatever its pace. Time the server spends on a request (its handler, a deferred
+ * wait) does not count. Handlers run on the
  * daemon's pool threads with the whole body in memory, capped per route, and answer with
  * http_reply. With a certificate it serves HTTPS (GnuTLS); with a client CA it asks every
  * client for a certificate, and a route's authorizer decides with

@@ -34,9 +34,9 @@
 typedef struct conn_track {
     struct conn_track *prev, *next;
     int fd;
-    atomic_llong since_ms; /* start of the connection, of its current request, or of the
-                              answer after a deferred request resumed */
-    atomic_bool waiting;   /* the request waits for our own work (deferred): no deadline */
+    atomic_llong since_ms; /* start of the connection, or end of our part of its last
+                              request (the answer being sent, or the next request coming) */
+    atomic_bool waiting;   /* the request is ours: its handler runs or it waits deferred */
     bool cut;              /* shut down by the reaper (under conns_lock) */
     char ip[INET6_ADDRSTRLEN];
 } conn_track;
@@ -289,14 +289,19 @@ static long long now_ms(void) {
     return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+/* While the request is ours (its handler runs, or it waits deferred) the deadline does not
+ * count: a slow CRM or Redis is not the client's doing. Once answered, sending the answer
+ * gets a deadline of its own. */
+static void track_ours(conn_track *t, bool ours) {
+    if (!t) return;
+    if (!ours) atomic_store(&t->since_ms, now_ms());
+    atomic_store(&t->waiting, ours);
+}
+
 /* Runs the route's handler; a deferred request is suspended until http_req_resume, or runs
  * again at once when that came first. */
 static void run_handler(http_request *r) {
-    /* The body has arrived (or the request resumed): the answer gets a deadline of its own. */
-    if (r->track) {
-        atomic_store(&r->track->since_ms, now_ms());
-        atomic_store(&r->track->waiting, false);
-    }
+    track_ours(r->track, true);
     for (;;) {
         r->deferred = false;
         r->route->handler(r, r->route->ud);
@@ -306,7 +311,6 @@ static void run_handler(http_request *r) {
         bool again = r->resumed;
         r->resumed = false;
         if (!again) {
-            if (r->track) atomic_store(&r->track->waiting, true);
             MHD_suspend_connection(r->conn);
             r->suspended = true;
             atomic_fetch_add(&srv->suspended, 1);
@@ -318,6 +322,7 @@ static void run_handler(http_request *r) {
         LOG_KV(LOG_ERROR, "http: handler gave no answer", "route", r->route->pattern);
         http_reply_error(r, 500, "internal", "the server could not answer this request");
     }
+    track_ours(r->track, false);
 }
 
 /* ---- daemon callbacks ---- */
@@ -529,10 +534,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **req_cls,
     if (!r) return;
     *req_cls = NULL;
     /* A kept-alive connection's next request gets the whole deadline. */
-    if (r->track) {
-        atomic_store(&r->track->since_ms, now_ms());
-        atomic_store(&r->track->waiting, false);
-    }
+    track_ours(r->track, false);
     if (r->replied) {
         struct timespec now;
         clock_gettime(CLOCK_MONOTONIC, &now);

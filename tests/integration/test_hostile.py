@@ -438,3 +438,35 @@ def test_text_log_lines_cannot_be_forged(redis, services):
     assert not [l for l in lines if l.startswith(forged)], "a forged line in the log"
     refused = [l for l in lines if " warn marketo: webhook refused " in l]
     assert len(refused) == 1 and "x\\n" + forged in refused[0], refused
+
+
+def test_deadline_does_not_count_the_services_own_wait(redis, services):
+    """The request deadline is the client's: a message waiting for a stalled Redis longer than
+    HTTP_REQUEST_TIMEOUT_S is still answered (here: stored and acknowledged), not cut."""
+    import signal
+    svc = services(redis.url, HTTP_REQUEST_TIMEOUT_S=1)
+    redis.proc.send_signal(signal.SIGSTOP)
+    try:
+        with ThreadPoolExecutor(1) as pool:
+            fut = pool.submit(svc.req, "POST", "/webhooks/salesforce",
+                              cs.data("salesforce/cm_1.xml"), {"Content-Type": "text/xml"}, 20)
+            time.sleep(2.5)
+            assert not fut.done(), "answered while Redis was stopped"
+            redis.proc.send_signal(signal.SIGCONT)
+            r = fut.result()
+    finally:
+        redis.proc.send_signal(signal.SIGCONT)
+    assert r.status == 200 and b"<Ack>true</Ack>" in r.body
+    assert len(cs.stream_events(redis)) == 1
+
+
+def test_deadline_does_not_count_a_slow_crm(redis, services, sf_sim, mkto_sim):
+    """A handler that waits for a CRM (the admin API's status check) longer than
+    HTTP_REQUEST_TIMEOUT_S still answers: the deadline counts the client's time only."""
+    svc = services(redis.url, HTTP_REQUEST_TIMEOUT_S=1, **cs.crm_env(sf_sim, mkto_sim))
+    mkto_sim.ctl("POST", "config", {"latencyMs": 2500})  # Marketo is asked first
+    t0 = time.monotonic()
+    r = svc.req("PUT", "/v1/mappings/1001", {"campaignId": "7015g000000CampAAA"},
+                cs.admin_headers(), timeout=30)
+    assert time.monotonic() - t0 > 2  # the handler outlived the deadline
+    assert r.status == 201 and r.json()["statusCheck"] == "pending", r.body
