@@ -47,7 +47,19 @@ struct config {
     int http_threads, http_connection_limit, http_per_ip_limit, http_timeout_s;
     int ingest_max_waiting; /* events that may wait for Redis at once (commit.c) */
     long crm_timeout_ms;
+    /* Who may call the webhooks and how much they may send (issue 17). */
+    char *sf_webhook_token;     /* POST /webhooks/salesforce/{token} */
+    char *sf_webhook_auth;      /* "none": no Salesforce authentication, risk accepted */
+    char *tls_client_cert_pins; /* SHA-256 fingerprints of the accepted client certificates */
+    long sf_max_body_bytes;
+    int http_request_timeout_s; /* a request must arrive whole within this */
+    long spool_max_bytes;       /* the spool journal's size cap */
+    int management_port;        /* 0: /metrics and /readyz on PORT */
+    char *management_bind_addr;
 };
+
+/* Shortest ADMIN_TOKEN, MARKETO_WEBHOOK_SECRET and SF_WEBHOOK_TOKEN accepted. */
+#define CONFIG_SECRET_MIN 32
 
 /* Called once per problem with a line such as
  * "PORT: must be an integer from 1 to 65535 (got \"abc\")". */

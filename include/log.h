@@ -3,7 +3,9 @@
  * Owns the process-wide log level and format. A line carries `ts` (UTC, ISO-8601 with
  * milliseconds), `level`, `msg` and any number of string fields given as key/value pairs.
  * The LOG_* macros test the level before any argument is formatted, so a debug line in a
- * hot path costs one comparison when debug is off. Thread-safe: each line is written with
+ * hot path costs one comparison when debug is off. Text lines escape control characters and
+ * backslashes (and double quotes inside a quoted value), so outside text cannot start a line
+ * or forge one; JSON lines escape as JSON does. Thread-safe: each line is written with
  * one write(2). Secrets must never be passed here; config redacts them before logging.
  * Lines that outside input can cause at any rate (a refused request) go through a per-site
  * limit (LOG_KV_LIMITED): at most LOG_LIMIT_PER_S a second, and the next line written says

@@ -2,8 +2,12 @@
  *
  * Owns the readiness checks: Redis always (PING with a short timeout), plus checks that
  * other parts register (worker progress where workers run; CRM checks, which are listed
- * but never fail readiness). Also refreshes the queue gauges from Redis before each
- * /metrics render. */
+ * but never fail readiness). /readyz answers each check's name and state only: "ok",
+ * "failing", or the one lowercase word a check's detail starts with ("waiting: ..." shows
+ * as "waiting"); why a check fails (hosts, ports, a CRM's error text) goes to the log.
+ * Also refreshes the queue gauges from Redis before each /metrics render. With
+ * MANAGEMENT_PORT, main serves the three routes there and only /healthz on the public
+ * port. */
 #ifndef CS_ROUTES_HEALTH_H
 #define CS_ROUTES_HEALTH_H
 
@@ -12,7 +16,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-/* A readiness check: 0 when fine; otherwise -1 with a sentence in detail. */
+/* A readiness check: 0 when fine; otherwise -1 with a sentence in detail (logged, never
+ * answered), which may start with a one-word state and a colon ("waiting: ..."). */
 typedef int (*health_check_fn)(void *ud, char *detail, size_t len);
 
 /* Adds a check shown under its name in /readyz; a failing `required` check makes /readyz
@@ -21,6 +26,9 @@ void routes_health_add_check(const char *name, health_check_fn fn, void *ud, boo
 
 /* Writes the three routes into out (room for at least 3); returns how many. */
 size_t routes_health(http_route *out, size_t max);
+
+/* Writes /healthz alone into out (room for 1); returns how many. */
+size_t routes_health_liveness(http_route *out, size_t max);
 
 /* Registers the collector that copies queue depth and age from Redis into the gauges. */
 void routes_health_init(void);

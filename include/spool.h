@@ -6,7 +6,11 @@
  * journal into Redis in order once Redis answers; a crash while moving may move an event
  * twice, which the de-duplication key turns into a no-op, so nothing is lost or doubled.
  * While the journal holds events, new Marketo events are appended behind them, keeping
- * their order. */
+ * their order. The directory must belong to the service's user with no access for others
+ * (mode 0700; it is created so); its files are opened without following symbolic links and
+ * must be regular files of its own, or the service does not start. The journal holds at
+ * most SPOOL_MAX_BYTES: an append past it is refused (Marketo is answered 503, so nothing
+ * is acknowledged that was not stored). */
 #ifndef CS_SPOOL_H
 #define CS_SPOOL_H
 
@@ -19,12 +23,15 @@
 
 typedef struct spool spool;
 
-/* Opens (creating) the directory's journal and takes its lock. NULL with err on failure. */
-spool *spool_open(const char *dir, char *err, size_t errlen);
+/* Opens (creating) the directory's journal, at most max_bytes long, and takes its lock.
+ * NULL with err on failure: a sentence naming SPOOL_DIR and, for a directory others may
+ * reach or a file that is a link, device or someone else's, the command that fixes it. */
+spool *spool_open(const char *dir, long max_bytes, char *err, size_t errlen);
 /* Stops the mover (if started) and closes the files. */
 void spool_close(spool *sp);
 
-/* Appends n events and fsyncs them; 0 or -1 with err (nothing acknowledged then). */
+/* Appends n events and fsyncs them; 0 or -1 with err (nothing acknowledged then), also
+ * when they would take the journal past its max_bytes. */
 int spool_append(spool *sp, const event *evs, size_t n, char *err, size_t errlen);
 
 /* Events in the journal not yet moved into Redis. */

@@ -4,7 +4,7 @@
 # Run by `make run` when no CRM credentials are set.
 set -euo pipefail
 PORT=${PORT:-8080}; SF=${SF_SIM_PORT:-8091}; MK=${MKTO_SIM_PORT:-8092}
-TOKEN=${ADMIN_TOKEN:-demo-admin-token}
+TOKEN=${ADMIN_TOKEN:?set ADMIN_TOKEN (scripts/run.sh generates one)}
 for _ in $(seq 100); do curl -sf "localhost:$PORT/healthz" >/dev/null && break; sleep 0.1; done
 
 sf_seed=$(curl -sf -X POST "localhost:$SF/_sim/seed" -H 'Content-Type: application/json' -d '{

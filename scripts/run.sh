@@ -2,6 +2,8 @@
 # `make run`: starts a local redis-server when nothing answers at REDIS_URL and, when no CRM
 # credentials are set, the bundled Salesforce and Marketo simulators with the service wired
 # to them; then runs `campaign-sync serve` in the foreground. Ctrl-C stops everything.
+# In demo mode the shared secrets (Marketo webhook secret, admin token, the Salesforce
+# endpoint URL's token) are generated afresh, 64 hex digits each, unless set.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BUILD=${BUILD:-build}
@@ -25,6 +27,8 @@ fi
 
 export PORT=${PORT:-8080}
 export SPOOL_DIR=${SPOOL_DIR:-$RUN_DIR/spool}
+# 32 random bytes as hex: the service refuses secrets shorter than 32 bytes.
+secret() { openssl rand -hex 32 2>/dev/null || od -An -tx1 -N32 /dev/urandom | tr -d ' \n'; }
 if [ -z "${SF_CLIENT_ID:-}" ] && [ -z "${MARKETO_CLIENT_ID:-}" ] && [ -f tests/sim/salesforce_sim.py ]; then
   # Demo mode: both CRMs are the bundled simulators.
   SF_SIM_PORT=${SF_SIM_PORT:-8091}; MKTO_SIM_PORT=${MKTO_SIM_PORT:-8092}
@@ -32,10 +36,12 @@ if [ -z "${SF_CLIENT_ID:-}" ] && [ -z "${MARKETO_CLIENT_ID:-}" ] && [ -f tests/s
   export SF_LOGIN_URL=http://127.0.0.1:$SF_SIM_PORT SF_CLIENT_ID=sim-sf-client SF_CLIENT_SECRET=sim-sf-secret
   export MARKETO_BASE_URL=http://127.0.0.1:$MKTO_SIM_PORT MARKETO_CLIENT_ID=sim-mkto-client
   export MARKETO_CLIENT_SECRET=sim-mkto-secret
-  export MARKETO_WEBHOOK_SECRET=${MARKETO_WEBHOOK_SECRET:-demo-webhook-secret}
-  export ADMIN_TOKEN=${ADMIN_TOKEN:-demo-admin-token}
+  export MARKETO_WEBHOOK_SECRET=${MARKETO_WEBHOOK_SECRET:-$(secret)}
+  export ADMIN_TOKEN=${ADMIN_TOKEN:-$(secret)}
+  export SF_WEBHOOK_TOKEN=${SF_WEBHOOK_TOKEN:-$(secret)}
   /usr/bin/python3 tests/sim/salesforce_sim.py --port "$SF_SIM_PORT" \
-    --outbound-url "http://127.0.0.1:$PORT/webhooks/salesforce" >"$RUN_DIR/sf-sim.out" 2>&1 &
+    --outbound-url "http://127.0.0.1:$PORT/webhooks/salesforce/$SF_WEBHOOK_TOKEN" \
+    >"$RUN_DIR/sf-sim.out" 2>&1 &
   pids+=($!)
   /usr/bin/python3 tests/sim/marketo_sim.py --port "$MKTO_SIM_PORT" \
     --webhook-url "http://127.0.0.1:$PORT/webhooks/marketo" \
@@ -49,6 +55,9 @@ if [ -z "${SF_CLIENT_ID:-}" ] && [ -z "${MARKETO_CLIENT_ID:-}" ] && [ -f tests/s
 fi
 
 echo "run: campaign-sync serve on :$PORT (LOG_FORMAT=${LOG_FORMAT:=text})"
+if [ -n "${SF_WEBHOOK_TOKEN:-}" ]; then
+  echo "run: Salesforce Outbound Message endpoint URL: http://127.0.0.1:$PORT/webhooks/salesforce/$SF_WEBHOOK_TOKEN"
+fi
 export LOG_FORMAT
 "$BUILD/campaign-sync" serve &
 pids+=($!)

@@ -3,6 +3,7 @@
 
 #include "log.h"
 #include "netacl.h"
+#include "secure.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -29,7 +30,9 @@ typedef enum {
     T_SFID,
     T_APIVER,
     T_TZ,
-    T_REDIS
+    T_REDIS,
+    T_TOKEN, /* a secret for a URL path: letters, digits, - _ . ~ (min..max bytes) */
+    T_PINS   /* SHA-256 certificate fingerprints */
 } setting_type;
 
 /* Bit per command that requires the setting. */
@@ -44,7 +47,7 @@ typedef struct {
     setting_type type;
     size_t offset;
     const char *def; /* NULL: no default (unset) */
-    long min, max;   /* for T_INT */
+    long min, max;   /* for T_INT and T_LONG; for T_STR and T_TOKEN, the length (0: any) */
     bool secret;     /* redacted in logs; may be given as NAME_FILE */
     unsigned required;
     const char *hint; /* what a valid value looks like */
@@ -73,12 +76,12 @@ static const setting settings[] = {
      "the custom service's client id"},
     {"MARKETO_CLIENT_SECRET", T_STR, OFF(marketo_client_secret), NULL, 0, 0, true, REQ_CRM,
      "the custom service's client secret"},
-    {"MARKETO_WEBHOOK_SECRET", T_STR, OFF(marketo_webhook_secret), NULL, 0, 0, true,
+    {"MARKETO_WEBHOOK_SECRET", T_STR, OFF(marketo_webhook_secret), NULL, CONFIG_SECRET_MIN, 0, true,
      REQ_SERVE | REQ_INGEST, "the value Marketo sends in X-Webhook-Secret"},
     {"MARKETO_TIMEZONE", T_TZ, OFF(marketo_timezone), "UTC", 0, 0, false, 0, NULL},
     {"MARKETO_CALLS_PER_20S", T_INT, OFF(marketo_calls_per_20s), "50", 1, 100, false, 0, NULL},
     {"MARKETO_MAX_CONCURRENT", T_INT, OFF(marketo_max_concurrent), "5", 1, 10, false, 0, NULL},
-    {"ADMIN_TOKEN", T_STR, OFF(admin_token), NULL, 0, 0, true, 0, NULL},
+    {"ADMIN_TOKEN", T_STR, OFF(admin_token), NULL, CONFIG_SECRET_MIN, 0, true, 0, NULL},
     {"SYNC_ENABLED", T_BOOL, OFF(sync_enabled), "true", 0, 0, false, 0, NULL},
     {"MAX_BODY_BYTES", T_LONG, OFF(max_body_bytes), "1048576", 1024, 64L * 1024 * 1024, false, 0,
      NULL},
@@ -111,6 +114,19 @@ static const setting settings[] = {
     {"INGEST_MAX_WAITING_EVENTS", T_INT, OFF(ingest_max_waiting), "20000", 100, 1000000, false, 0,
      NULL},
     {"CRM_TIMEOUT_MS", T_LONG, OFF(crm_timeout_ms), "20000", 100, 600000, false, 0, NULL},
+    /* Issue 17: who may call the webhooks, how much and how slowly they may send. */
+    {"SF_WEBHOOK_TOKEN", T_TOKEN, OFF(sf_webhook_token), NULL, CONFIG_SECRET_MIN, 255, true, 0,
+     NULL},
+    {"SF_WEBHOOK_AUTH", T_STR, OFF(sf_webhook_auth), NULL, 0, 0, false, 0, NULL},
+    {"TLS_CLIENT_CERT_PINS", T_PINS, OFF(tls_client_cert_pins), NULL, 0, 0, false, 0, NULL},
+    {"SF_MAX_BODY_BYTES", T_LONG, OFF(sf_max_body_bytes), "262144", 16384, 64L * 1024 * 1024, false,
+     0, NULL},
+    {"HTTP_REQUEST_TIMEOUT_S", T_INT, OFF(http_request_timeout_s), "30", 1, 3600, false, 0, NULL},
+    {"SPOOL_MAX_BYTES", T_LONG, OFF(spool_max_bytes), "1073741824", 65536, LONG_MAX, false, 0,
+     NULL},
+    {"MANAGEMENT_PORT", T_INT, OFF(management_port), NULL, 1, 65535, false, 0, NULL},
+    {"MANAGEMENT_BIND_ADDR", T_STR, OFF(management_bind_addr), "127.0.0.1", 0, 0, false, 0,
+     "an IPv4 or IPv6 address"},
 };
 
 #define NSETTINGS (sizeof settings / sizeof settings[0])
@@ -360,7 +376,41 @@ static bool assign(const setting *st, struct config *cfg, const char *v, char *w
             snprintf(why, wl, "must not be empty");
             return false;
         }
+        if (st->min && strlen(v) < (size_t)st->min) {
+            snprintf(why, wl,
+                     "must be at least %ld bytes long (a guessable secret is no secret); "
+                     "generate one with `openssl rand -hex 32`",
+                     st->min);
+            return false;
+        }
         break;
+    case T_TOKEN:
+        if (strlen(v) < (size_t)st->min) {
+            snprintf(why, wl,
+                     "must be at least %ld bytes long (a guessable secret is no secret); "
+                     "generate one with `openssl rand -hex 32`",
+                     st->min);
+            return false;
+        }
+        if (strlen(v) > (size_t)st->max ||
+            strspn(v, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_.~") !=
+                strlen(v)) {
+            snprintf(why, wl,
+                     "must be %ld to %ld letters, digits, '-', '_', '.' or '~' (it goes in the "
+                     "endpoint URL); generate one with `openssl rand -hex 32`",
+                     st->min, st->max);
+            return false;
+        }
+        break;
+    case T_PINS: {
+        unsigned char pins[SECURE_PINS_MAX * SECURE_PIN_BYTES];
+        char e[200];
+        if (secure_parse_pins(v, pins, SECURE_PINS_MAX, e, sizeof e) < 0) {
+            snprintf(why, wl, "%s", e);
+            return false;
+        }
+        break;
+    }
     }
     char *copy = strdup(v);
     if (!copy) {
@@ -369,6 +419,31 @@ static bool assign(const setting *st, struct config *cfg, const char *v, char *w
     }
     *(char **)(base + st->offset) = copy;
     return true;
+}
+
+/* The Salesforce webhook must check its caller somehow: the org id in a message is no secret
+ * (it shows in web-to-lead forms), so without a URL token, pinned client certificates or a
+ * source allowlist anyone could send changes. SF_WEBHOOK_AUTH=none accepts that risk. */
+static void check_webhook_auth(const struct config *cfg, cs_command cmd, problems *pr) {
+    if (cfg->tls_client_cert_pins && !cfg->tls_client_ca_file)
+        problem(pr, "TLS_CLIENT_CERT_PINS: needs TLS_CLIENT_CA_FILE (the CA that signed the "
+                    "pinned certificates; for a self-signed certificate, the certificate itself)");
+    if (cfg->sf_webhook_auth && strcmp(cfg->sf_webhook_auth, "none") != 0)
+        problem(pr, "SF_WEBHOOK_AUTH: the only value is \"none\" (got \"%.40s\")",
+                cfg->sf_webhook_auth);
+    if (cfg->management_port && cfg->management_port == cfg->port)
+        problem(pr, "MANAGEMENT_PORT: must differ from PORT (%d)", cfg->port);
+    if (cmd != CMD_SERVE && cmd != CMD_INGEST) return;
+    netacl sf;
+    char why[160];
+    bool cidrs = cfg->sf_allowed_cidrs &&
+                 netacl_parse(cfg->sf_allowed_cidrs, &sf, why, sizeof why) == 0 && sf.n > 0;
+    if (!cfg->sf_webhook_token && !cfg->tls_client_cert_pins && !cidrs && !cfg->sf_webhook_auth)
+        problem(pr,
+                "SF_WEBHOOK_AUTH: /webhooks/salesforce would take a message from anyone who knows "
+                "the org id: set SF_WEBHOOK_TOKEN (a secret in the endpoint URL), "
+                "TLS_CLIENT_CERT_PINS (Salesforce's client certificate) or SF_ALLOWED_CIDRS, or "
+                "SF_WEBHOOK_AUTH=none to accept the risk");
 }
 
 int config_load(struct config *cfg, cs_command cmd, config_error_fn on_error, void *ud) {
@@ -424,6 +499,7 @@ int config_load(struct config *cfg, cs_command cmd, config_error_fn on_error, vo
                     cfg->tls_cert_file ? "TLS_KEY_FILE" : "TLS_CERT_FILE");
         if (cfg->tls_client_ca_file && !cfg->tls_cert_file)
             problem(&pr, "TLS_CLIENT_CA_FILE: needs TLS_CERT_FILE and TLS_KEY_FILE");
+        check_webhook_auth(cfg, cmd, &pr);
         const struct {
             const char *name, *value;
         } lists[] = {{"SF_ALLOWED_CIDRS", cfg->sf_allowed_cidrs},

@@ -7,6 +7,7 @@
 #include <arpa/inet.h>
 #include <cJSON.h>
 #include <errno.h>
+#include <gnutls/crypto.h>
 #include <gnutls/gnutls.h>
 #include <microhttpd.h>
 #include <netinet/in.h>
@@ -19,9 +20,26 @@
 #include <strings.h>
 #include <sys/socket.h>
 #include <time.h>
+#include <unistd.h>
 
 #define MAX_REPLY_HEADERS 8
 #define METHOD_MAX        16
+#define REAPER_TICK_MS    250
+#define PIN_BYTES         32
+
+/* A connection, for the request deadline: libmicrohttpd's timeout counts idle time only, so
+ * a client sending a byte every few seconds would hold its connection for ever. The reaper
+ * thread shuts down the socket of a connection whose current request has not arrived whole
+ * within the deadline; libmicrohttpd then sees the end of the stream and closes it. */
+typedef struct conn_track {
+    struct conn_track *prev, *next;
+    int fd;
+    atomic_llong since_ms; /* start of the connection, or end of our part of its last
+                              request (the answer being sent, or the next request coming) */
+    atomic_bool waiting;   /* the request is ours: its handler runs or it waits deferred */
+    bool cut;              /* shut down by the reaper (under conns_lock) */
+    char ip[INET6_ADDRSTRLEN];
+} conn_track;
 
 struct http_server {
     struct MHD_Daemon *daemon;
@@ -35,6 +53,14 @@ struct http_server {
      * another thread before the handler has returned). Server-wide, not per request: the
      * request may end, and be freed, as soon as its connection is resumed. */
     pthread_mutex_t defer_lock;
+    unsigned char *pins; /* a copy of opt.cert_pins */
+    /* Live connections, for the reaper; a connection leaves the list (under conns_lock)
+     * before libmicrohttpd closes its socket, so the reaper never touches a reused fd. */
+    pthread_mutex_t conns_lock;
+    pthread_cond_t reaper_wake;
+    conn_track *conns;
+    pthread_t reaper;
+    bool reaper_running, reaper_stop; /* reaper_stop under conns_lock */
 };
 
 struct http_request {
@@ -61,6 +87,7 @@ struct http_request {
     int nhdrs;
     struct timespec start;
     char ip[INET6_ADDRSTRLEN];
+    conn_track *track; /* the connection's, for the deadline; NULL without one */
 };
 
 /* ---- routing ---- */
@@ -128,7 +155,7 @@ static void queue(http_request *r, int status, const char *ctype, char *body, si
     if (atomic_load(&r->srv->stopping))
         MHD_add_response_header(resp, MHD_HTTP_HEADER_CONNECTION, "close");
     if (MHD_queue_response(r->conn, (unsigned)status, resp) != MHD_YES)
-        LOG_KV_LIMITED(LOG_WARN, "http: could not queue response", "path", r->path);
+        LOG_KV_LIMITED(LOG_WARN, "http: could not queue response", "route", http_req_route(r));
     MHD_destroy_response(resp);
 }
 
@@ -208,6 +235,29 @@ const char *http_req_client_ip(const http_request *r) {
     return r->ip;
 }
 
+typedef struct {
+    const char *name;
+    const char **out;
+    size_t max, n;
+} header_walk;
+
+static enum MHD_Result collect_header(void *cls, enum MHD_ValueKind kind, const char *key,
+                                      const char *value) {
+    (void)kind;
+    header_walk *w = cls;
+    if (!key || strcasecmp(key, w->name) != 0) return MHD_YES;
+    if (w->n < w->max) w->out[w->n] = value ? value : "";
+    w->n++;
+    return MHD_YES;
+}
+
+size_t http_req_header_lines(const http_request *r, const char *name, const char **out,
+                             size_t max) {
+    header_walk w = {name, out, max, 0};
+    MHD_get_connection_values(r->conn, MHD_HEADER_KIND, collect_header, &w);
+    return w.n;
+}
+
 /* ---- deferred answers ---- */
 
 void http_req_defer(http_request *r, void *state, void (*free_state)(void *)) {
@@ -233,9 +283,25 @@ void http_req_resume(http_request *r) {
     pthread_mutex_unlock(&srv->defer_lock);
 }
 
+static long long now_ms(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* While the request is ours (its handler runs, or it waits deferred) the deadline does not
+ * count: a slow CRM or Redis is not the client's doing. Once answered, sending the answer
+ * gets a deadline of its own. */
+static void track_ours(conn_track *t, bool ours) {
+    if (!t) return;
+    if (!ours) atomic_store(&t->since_ms, now_ms());
+    atomic_store(&t->waiting, ours);
+}
+
 /* Runs the route's handler; a deferred request is suspended until http_req_resume, or runs
  * again at once when that came first. */
 static void run_handler(http_request *r) {
+    track_ours(r->track, true);
     for (;;) {
         r->deferred = false;
         r->route->handler(r, r->route->ud);
@@ -256,6 +322,7 @@ static void run_handler(http_request *r) {
         LOG_KV(LOG_ERROR, "http: handler gave no answer", "route", r->route->pattern);
         http_reply_error(r, 500, "internal", "the server could not answer this request");
     }
+    track_ours(r->track, false);
 }
 
 /* ---- daemon callbacks ---- */
@@ -306,15 +373,20 @@ static void client_ip(http_request *r) {
                   sizeof r->ip);
 }
 
-/* How much of an oversized body is read and dropped so the 413 reaches clients that write
- * their whole body before reading: the limit again, at least 1 MiB. */
-static size_t discard_slack(const http_server *srv) {
-    size_t max = srv->opt.max_body_bytes;
-    return max > (1u << 20) ? max : (1u << 20);
+/* The SHA-256 fingerprint of the peer's own certificate is one of the pins. */
+static bool pinned(const http_server *srv, const gnutls_datum_t *cert) {
+    unsigned char digest[PIN_BYTES];
+    if (gnutls_hash_fast(GNUTLS_DIG_SHA256, cert->data, cert->size, digest) != 0) return false;
+    for (size_t i = 0; i < srv->opt.n_cert_pins; i++)
+        if (memcmp(digest, srv->pins + i * PIN_BYTES, PIN_BYTES) == 0) return true;
+    return false;
 }
 
-/* With TLS_CLIENT_CA_FILE: the peer's certificate chain must verify against that CA. */
-static bool client_certificate_ok(http_request *r, char *why, size_t len) {
+bool http_req_client_certified(const http_request *r, char *why, size_t len) {
+    if (!r->srv->opt.tls_ca_pem) {
+        snprintf(why, len, "client certificates are not configured (TLS_CLIENT_CA_FILE)");
+        return false;
+    }
     const union MHD_ConnectionInfo *ci =
         MHD_get_connection_info(r->conn, MHD_CONNECTION_INFO_GNUTLS_SESSION);
     if (!ci || !ci->tls_session) {
@@ -323,7 +395,8 @@ static bool client_certificate_ok(http_request *r, char *why, size_t len) {
     }
     gnutls_session_t session = (gnutls_session_t)ci->tls_session;
     unsigned int n = 0;
-    if (!gnutls_certificate_get_peers(session, &n) || n == 0) {
+    const gnutls_datum_t *chain = gnutls_certificate_get_peers(session, &n);
+    if (!chain || n == 0) {
         snprintf(why, len, "a client certificate is required");
         return false;
     }
@@ -333,12 +406,40 @@ static bool client_certificate_ok(http_request *r, char *why, size_t len) {
         snprintf(why, len, "the client certificate is not signed by TLS_CLIENT_CA_FILE's CA");
         return false;
     }
+    /* A CA, public ones above all, signs certificates for many: with pins only those. */
+    if (r->srv->opt.n_cert_pins && !pinned(r->srv, &chain[0])) {
+        snprintf(why, len, "the client certificate is not one of TLS_CLIENT_CERT_PINS");
+        return false;
+    }
     return true;
+}
+
+/* The route's cap, within the server's (MAX_BODY_BYTES is the ceiling of every route). */
+static size_t route_max_body(const http_request *r) {
+    size_t max = r->srv->opt.max_body_bytes;
+    if (r->route && r->route->max_body_bytes && r->route->max_body_bytes < max)
+        return r->route->max_body_bytes;
+    return max;
+}
+
+/* How much of an oversized body is read and dropped so the 413 reaches clients that write
+ * their whole body before reading: the limit again, at least 1 MiB. */
+static size_t discard_slack(const http_request *r) {
+    size_t max = route_max_body(r);
+    return max > (1u << 20) ? max : (1u << 20);
+}
+
+/* A 401 from an authorizer: counted per route and logged (rate-limited) with the client's
+ * address; the route's template is the label, never the path (which may hold a token). */
+static void auth_failed(const http_request *r) {
+    metrics_add(M_AUTH_FAILURES, 1, r->route->pattern);
+    LOG_KV_LIMITED(LOG_WARN, "http: authentication failed", "route", r->route->pattern, "client",
+                   r->ip);
 }
 
 static void too_large(http_request *r) {
     http_reply_error(r, 413, "payload_too_large", "the request body exceeds %zu bytes",
-                     r->srv->opt.max_body_bytes);
+                     route_max_body(r));
 }
 
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
@@ -359,13 +460,11 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         r->path = strdup(url);
         if (!r->path) return MHD_NO;
         client_ip(r);
+        const union MHD_ConnectionInfo *sc =
+            MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+        r->track = sc ? sc->socket_context : NULL;
         resolve_route(r);
         if (r->replied) return MHD_YES;
-        char why[160];
-        if (srv->opt.tls_ca_pem && !client_certificate_ok(r, why, sizeof why)) {
-            http_reply_error(r, 403, "forbidden", "%s", why);
-            return MHD_YES;
-        }
         /* A declared body far over the limit is refused before any of it is read (the
          * connection closes); one a little over is read, dropped and answered 413, so a
          * client that writes its whole body before reading still sees the answer. */
@@ -373,7 +472,16 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         if (cl) {
             char *end;
             unsigned long long n = strtoull(cl, &end, 10);
-            if (*end == '\0' && n > srv->opt.max_body_bytes + discard_slack(srv)) too_large(r);
+            if (*end == '\0' && n > route_max_body(r) + discard_slack(r)) {
+                too_large(r);
+                return MHD_YES;
+            }
+        }
+        /* Before any of the body: who may call the route (its answer closes the connection
+         * without reading what the client still sends). */
+        if (r->route->authorize && !r->route->authorize(r, r->route->ud)) {
+            if (!r->replied) http_reply_error(r, 403, "forbidden", "not allowed");
+            if (r->status == 401) auth_failed(r);
         }
         return MHD_YES;
     }
@@ -381,7 +489,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         size_t chunk = *upload_data_size;
         *upload_data_size = 0;
         if (r->replied) return MHD_YES;
-        if (r->too_large || r->len + chunk > srv->opt.max_body_bytes) {
+        size_t max = route_max_body(r);
+        if (r->too_large || r->len + chunk > max) {
             /* libmicrohttpd takes a reply only before or after the body, so an oversized
              * body is read and dropped up to a slack past the limit, then answered 413; one
              * that goes on further is cut off by closing the connection. */
@@ -390,13 +499,13 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
             free(r->body);
             r->body = NULL;
             r->len = r->cap = 0;
-            return r->discarded > discard_slack(srv) ? MHD_NO : MHD_YES;
+            return r->discarded > discard_slack(r) ? MHD_NO : MHD_YES;
         }
         if (r->len + chunk + 1 > r->cap) {
             size_t ncap = r->cap ? r->cap : 4096;
             while (ncap < r->len + chunk + 1)
                 ncap *= 2;
-            if (ncap > srv->opt.max_body_bytes + 1) ncap = srv->opt.max_body_bytes + 1;
+            if (ncap > max + 1) ncap = max + 1;
             char *nb = realloc(r->body, ncap);
             if (!nb) return MHD_NO;
             r->body = nb;
@@ -424,6 +533,8 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **req_cls,
     http_request *r = *req_cls;
     if (!r) return;
     *req_cls = NULL;
+    /* A kept-alive connection's next request gets the whole deadline. */
+    track_ours(r->track, false);
     if (r->replied) {
         struct timespec now;
         clock_gettime(CLOCK_MONOTONIC, &now);
@@ -457,6 +568,106 @@ static void mhd_log(void *cls, const char *fmt, va_list ap) {
     LOG_KV(LOG_DEBUG, "libmicrohttpd", "detail", msg);
 }
 
+/* ---- the request deadline ---- */
+
+static void track_ip(conn_track *t, struct MHD_Connection *conn) {
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+    if (!ci || !ci->client_addr) return;
+    const struct sockaddr *sa = ci->client_addr;
+    if (sa->sa_family == AF_INET)
+        inet_ntop(AF_INET, &((const struct sockaddr_in *)(const void *)sa)->sin_addr, t->ip,
+                  sizeof t->ip);
+    else if (sa->sa_family == AF_INET6)
+        inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr, t->ip,
+                  sizeof t->ip);
+}
+
+/* Keeps the list of live connections: in at accept, out before the socket is closed. */
+static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_context,
+                          enum MHD_ConnectionNotificationCode code) {
+    http_server *srv = cls;
+    if (code == MHD_CONNECTION_NOTIFY_STARTED) {
+        const union MHD_ConnectionInfo *ci =
+            MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+        conn_track *t = ci ? calloc(1, sizeof *t) : NULL;
+        *socket_context = t;
+        if (!t) return; /* no deadline for this one; the idle timeout still applies */
+        t->fd = ci->connect_fd;
+        atomic_store(&t->since_ms, now_ms());
+        track_ip(t, conn);
+        pthread_mutex_lock(&srv->conns_lock);
+        t->next = srv->conns;
+        if (srv->conns) srv->conns->prev = t;
+        srv->conns = t;
+        pthread_mutex_unlock(&srv->conns_lock);
+        return;
+    }
+    conn_track *t = *socket_context;
+    if (!t) return;
+    *socket_context = NULL;
+    pthread_mutex_lock(&srv->conns_lock);
+    if (t->prev)
+        t->prev->next = t->next;
+    else
+        srv->conns = t->next;
+    if (t->next) t->next->prev = t->prev;
+    pthread_mutex_unlock(&srv->conns_lock);
+    free(t);
+}
+
+/* Cuts connections whose request has not arrived whole within the deadline. */
+static void *reaper_main(void *arg) {
+    http_server *srv = arg;
+    long long limit = (long long)srv->opt.request_timeout_s * 1000;
+    pthread_mutex_lock(&srv->conns_lock);
+    while (!srv->reaper_stop) {
+        long long now = now_ms();
+        for (conn_track *t = srv->conns; t; t = t->next) {
+            if (t->cut || atomic_load(&t->waiting) || now - atomic_load(&t->since_ms) <= limit)
+                continue;
+            /* The socket stays open (libmicrohttpd closes it); reading and writing end. */
+            shutdown(t->fd, SHUT_RDWR);
+            t->cut = true;
+            LOG_KV_LIMITED(LOG_WARN,
+                           "http: connection cut: its request did not arrive whole within "
+                           "HTTP_REQUEST_TIMEOUT_S",
+                           "server", srv->opt.name ? srv->opt.name : "http", "client", t->ip);
+        }
+        struct timespec until;
+        clock_gettime(CLOCK_REALTIME, &until);
+        until.tv_nsec += REAPER_TICK_MS * 1000000L;
+        if (until.tv_nsec >= 1000000000L) {
+            until.tv_sec++;
+            until.tv_nsec -= 1000000000L;
+        }
+        pthread_cond_timedwait(&srv->reaper_wake, &srv->conns_lock, &until);
+    }
+    pthread_mutex_unlock(&srv->conns_lock);
+    return NULL;
+}
+
+static void stop_reaper(http_server *srv) {
+    if (!srv->reaper_running) return;
+    pthread_mutex_lock(&srv->conns_lock);
+    srv->reaper_stop = true;
+    pthread_cond_signal(&srv->reaper_wake);
+    pthread_mutex_unlock(&srv->conns_lock);
+    pthread_join(srv->reaper, NULL);
+    srv->reaper_running = false;
+}
+
+/* Frees what http_server_start allocated, daemon stopped or never started. */
+static void server_free(http_server *srv) {
+    stop_reaper(srv);
+    pthread_mutex_destroy(&srv->defer_lock);
+    pthread_mutex_destroy(&srv->conns_lock);
+    pthread_cond_destroy(&srv->reaper_wake);
+    free(srv->pins);
+    free(srv->routes);
+    free(srv);
+}
+
 /* Once the server stops, a new connection is closed as soon as it is accepted. This stands in
  * for MHD_quiesce_daemon, which races with the epoll workers of the libmicrohttpd we run
  * (both remove the listen socket from the epoll set, and the loser aborts the process: a
@@ -485,6 +696,20 @@ http_server *http_server_start(const http_server_options *opt, const http_route 
     memcpy(srv->routes, routes, sizeof *routes * nroutes);
     srv->nroutes = nroutes;
     pthread_mutex_init(&srv->defer_lock, NULL);
+    pthread_mutex_init(&srv->conns_lock, NULL);
+    pthread_cond_init(&srv->reaper_wake, NULL);
+    if (opt->n_cert_pins) {
+        srv->pins = malloc(opt->n_cert_pins * PIN_BYTES);
+        if (!srv->pins) {
+            snprintf(err, errlen, "out of memory");
+            server_free(srv);
+            return NULL;
+        }
+        memcpy(srv->pins, opt->cert_pins, opt->n_cert_pins * PIN_BYTES);
+    }
+    /* Every route that checks callers starts its failure count at 0. */
+    for (size_t i = 0; i < nroutes; i++)
+        if (routes[i].authorize) metrics_add(M_AUTH_FAILURES, 0, routes[i].pattern);
 
     struct sockaddr_storage ss;
     memset(&ss, 0, sizeof ss);
@@ -500,9 +725,8 @@ http_server *http_server_start(const http_server_options *opt, const http_route 
         in6->sin6_port = htons((uint16_t)opt->port);
         flags |= MHD_USE_IPv6;
     } else {
-        snprintf(err, errlen, "BIND_ADDR: \"%s\" is not an IPv4 or IPv6 address", opt->bind_addr);
-        free(srv->routes);
-        free(srv);
+        snprintf(err, errlen, "\"%s\" is not an IPv4 or IPv6 address", opt->bind_addr);
+        server_free(srv);
         return NULL;
     }
     errno = 0;
@@ -523,16 +747,25 @@ http_server *http_server_start(const http_server_options *opt, const http_route 
     srv->daemon = MHD_start_daemon(
         flags, (uint16_t)opt->port, accept_policy, srv, on_request, srv, MHD_OPTION_EXTERNAL_LOGGER,
         mhd_log, NULL, MHD_OPTION_ARRAY, tls, MHD_OPTION_SOCK_ADDR, &ss,
-        MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv, MHD_OPTION_THREAD_POOL_SIZE,
-        (unsigned)opt->threads, MHD_OPTION_CONNECTION_LIMIT, (unsigned)opt->connection_limit,
-        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)opt->timeout_s, MHD_OPTION_PER_IP_CONNECTION_LIMIT,
-        (unsigned)opt->per_ip_limit, MHD_OPTION_LISTENING_ADDRESS_REUSE, 1, MHD_OPTION_END);
+        MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv, MHD_OPTION_NOTIFY_CONNECTION, on_connection,
+        srv, MHD_OPTION_THREAD_POOL_SIZE, (unsigned)opt->threads, MHD_OPTION_CONNECTION_LIMIT,
+        (unsigned)opt->connection_limit, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)opt->timeout_s,
+        MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)opt->per_ip_limit,
+        MHD_OPTION_LISTENING_ADDRESS_REUSE, 1, MHD_OPTION_END);
     if (!srv->daemon) {
         snprintf(err, errlen, "cannot listen on %s port %d: %s", opt->bind_addr, opt->port,
                  errno ? strerror(errno) : "libmicrohttpd refused the options");
-        free(srv->routes);
-        free(srv);
+        server_free(srv);
         return NULL;
+    }
+    if (opt->request_timeout_s > 0) {
+        if (pthread_create(&srv->reaper, NULL, reaper_main, srv) != 0) {
+            snprintf(err, errlen, "cannot start the request deadline thread");
+            MHD_stop_daemon(srv->daemon);
+            server_free(srv);
+            return NULL;
+        }
+        srv->reaper_running = true;
     }
     return srv;
 }
@@ -554,8 +787,7 @@ void http_server_stop(http_server *srv, int grace_ms) {
      * within Redis's timeouts, so wait for it. */
     while (atomic_load(&srv->suspended) > 0)
         nanosleep(&tick, NULL);
+    stop_reaper(srv); /* before the daemon: connections leave its list as they close */
     MHD_stop_daemon(srv->daemon);
-    pthread_mutex_destroy(&srv->defer_lock);
-    free(srv->routes);
-    free(srv);
+    server_free(srv);
 }

@@ -76,6 +76,35 @@ static void put_json_str(line *l, const char *s) {
     put(l, "\"", 1);
 }
 
+/* Text-format escaping: a value from outside (a header, a client's address, a parser's
+ * message quoting the input) must not start a new line or pass for a field of its own, so
+ * control bytes become \n, \r, \t or \xNN, a backslash is doubled, and inside a quoted value
+ * a double quote is escaped. */
+static void put_text_str(line *l, const char *s, bool quoted) {
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+        char esc[8];
+        switch (*p) {
+        case '\n': put(l, "\\n", 2); break;
+        case '\r': put(l, "\\r", 2); break;
+        case '\t': put(l, "\\t", 2); break;
+        case '\\': put(l, "\\\\", 2); break;
+        case '"':
+            if (quoted)
+                put(l, "\\\"", 2);
+            else
+                put(l, "\"", 1);
+            break;
+        default:
+            if (*p < 0x20 || *p == 0x7f) {
+                snprintf(esc, sizeof esc, "\\x%02x", *p);
+                puts_(l, esc);
+            } else {
+                put(l, (const char *)p, 1);
+            }
+        }
+    }
+}
+
 static void put_timestamp(line *l) {
     struct timespec ts;
     struct tm tm;
@@ -101,7 +130,7 @@ static void begin(line *l, log_level level, const char *msg) {
         puts_(l, " ");
         puts_(l, level_names[level]);
         puts_(l, " ");
-        puts_(l, msg);
+        put_text_str(l, msg, false);
     }
 }
 
@@ -115,9 +144,9 @@ static void field(line *l, const char *k, const char *v) {
         puts_(l, " ");
         puts_(l, k);
         puts_(l, "=");
-        bool quote = strpbrk(v, " \t\"=") != NULL || *v == '\0';
+        bool quote = strpbrk(v, " \"=") != NULL || *v == '\0';
         if (quote) put(l, "\"", 1);
-        puts_(l, v);
+        put_text_str(l, v, quote);
         if (quote) put(l, "\"", 1);
     }
 }

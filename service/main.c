@@ -14,6 +14,7 @@
 #include "routes_health.h"
 #include "routes_webhooks.h"
 #include "roundtrip.h"
+#include "secure.h"
 #include "sf_outbound.h"
 #include "spool.h"
 #include "store.h"
@@ -51,8 +52,8 @@ static void usage(FILE *f) {
             "              awaited in Salesforce, changed there, awaited in Marketo, then removed\n"
             "              and deleted on both sides; each wait at most SECONDS (default %d);\n"
             "              exit 1 on a FAIL. Run it against sandboxes before go-live\n"
-            "  healthcheck GET /healthz on 127.0.0.1:$PORT; exit 0 when it answers 200 (for "
-            "containers)\n"
+            "  healthcheck GET /healthz on 127.0.0.1:$PORT (or $MANAGEMENT_PORT when set); exit "
+            "0 when it answers 200 (for containers)\n"
             "  --version   print the version\n"
             "  --help      print this text\n"
             "\n"
@@ -63,6 +64,30 @@ static void usage(FILE *f) {
 static void print_config_error(const char *line, void *ud) {
     (void)ud;
     LOG_KV(LOG_ERROR, line);
+}
+
+/* /healthz, /readyz and /metrics on MANAGEMENT_BIND_ADDR:MANAGEMENT_PORT, plain HTTP, apart
+ * from the webhooks (for a private network, a sidecar or the container's health check). */
+static http_server *start_management(const struct config *cfg, char *err, size_t errlen) {
+    http_route routes[4];
+    size_t n = routes_health(routes, 4);
+    http_server_options opt = {.bind_addr = cfg->management_bind_addr,
+                               .port = cfg->management_port,
+                               .max_body_bytes = 4096,
+                               .threads = 2,
+                               .connection_limit = 64,
+                               .per_ip_limit = 0,
+                               .timeout_s = cfg->http_timeout_s,
+                               .request_timeout_s = cfg->http_request_timeout_s,
+                               .name = "management"};
+    http_server *srv = http_server_start(&opt, routes, n, err, errlen);
+    if (srv) {
+        char port[8];
+        snprintf(port, sizeof port, "%d", cfg->management_port);
+        LOG_KV(LOG_INFO, "listening (management: /healthz, /readyz, /metrics)", "addr",
+               cfg->management_bind_addr, "port", port);
+    }
+    return srv;
 }
 
 static int serve(cs_command cmd) {
@@ -93,7 +118,7 @@ static int serve(cs_command cmd) {
 
     int rc = 0;
     bool signalled = false;
-    http_server *srv = NULL;
+    http_server *srv = NULL, *mgmt = NULL;
     worker_pool *workers = NULL;
     poller *jobs = NULL;
     char *tls_cert = NULL, *tls_key = NULL, *tls_ca = NULL;
@@ -102,9 +127,10 @@ static int serve(cs_command cmd) {
     webhooks_ctx hooks = {.cfg = &cfg};
     routes_webhooks_acl(&hooks);
     if (http_api) {
-        hooks.spool = spool_open(cfg.spool_dir, err, sizeof err);
+        char serr[1400];
+        hooks.spool = spool_open(cfg.spool_dir, cfg.spool_max_bytes, serr, sizeof serr);
         if (!hooks.spool) {
-            LOG_KV(LOG_ERROR, err);
+            LOG_KV(LOG_ERROR, serr);
             rc = 2;
             goto out;
         }
@@ -165,8 +191,11 @@ static int serve(cs_command cmd) {
         }
     }
 
+    /* With MANAGEMENT_PORT, /readyz and /metrics are served there only (with /healthz); the
+     * public port keeps /healthz. */
     http_route routes[MAX_ROUTES];
-    size_t nroutes = routes_health(routes, MAX_ROUTES);
+    size_t nroutes = cfg.management_port ? routes_health_liveness(routes, MAX_ROUTES)
+                                         : routes_health(routes, MAX_ROUTES);
     if (http_api) {
         nroutes += routes_webhooks(routes + nroutes, MAX_ROUTES - nroutes, &hooks);
         nroutes += routes_admin(routes + nroutes, MAX_ROUTES - nroutes, &cfg);
@@ -178,7 +207,10 @@ static int serve(cs_command cmd) {
                                .threads = cfg.http_threads,
                                .connection_limit = cfg.http_connection_limit,
                                .per_ip_limit = cfg.http_per_ip_limit,
-                               .timeout_s = cfg.http_timeout_s};
+                               .timeout_s = cfg.http_timeout_s,
+                               .request_timeout_s = cfg.http_request_timeout_s,
+                               .name = "public"};
+    unsigned char pins[SECURE_PINS_MAX * SECURE_PIN_BYTES];
     if (cfg.tls_cert_file) {
         const struct {
             const char *var, *path;
@@ -199,10 +231,16 @@ static int serve(cs_command cmd) {
         opt.tls_cert_pem = tls_cert;
         opt.tls_key_pem = tls_key;
         opt.tls_ca_pem = tls_ca;
+        if (cfg.tls_client_cert_pins) { /* validated by config_load */
+            int n =
+                secure_parse_pins(cfg.tls_client_cert_pins, pins, SECURE_PINS_MAX, err, sizeof err);
+            opt.cert_pins = pins;
+            opt.n_cert_pins = n > 0 ? (size_t)n : 0;
+        }
     }
     srv = http_server_start(&opt, routes, nroutes, err, sizeof err);
     if (!srv) {
-        LOG_KV(LOG_ERROR, err);
+        LOGF(LOG_ERROR, "BIND_ADDR/PORT: %s", err);
         rc = 1;
         goto out;
     }
@@ -210,6 +248,14 @@ static int serve(cs_command cmd) {
     snprintf(port, sizeof port, "%d", cfg.port);
     LOG_KV(LOG_INFO, "listening", "command", config_command_name(cmd), "addr", cfg.bind_addr,
            "port", port, "version", CS_VERSION);
+    if (cfg.management_port) {
+        mgmt = start_management(&cfg, err, sizeof err);
+        if (!mgmt) {
+            LOGF(LOG_ERROR, "MANAGEMENT_BIND_ADDR/MANAGEMENT_PORT: %s", err);
+            rc = 1;
+            goto out;
+        }
+    }
 
     int sig = 0;
     sigwait(&sigs, &sig);
@@ -219,6 +265,7 @@ static int serve(cs_command cmd) {
     signalled = true;
 out:
     http_server_stop(srv, 0);
+    http_server_stop(mgmt, 0);
     committer_stop(hooks.commit); /* after the server: its deferred requests need it */
     checks_ready_stop();
     poller_stop(jobs);
@@ -307,11 +354,19 @@ static int check(int argc, char **argv) {
     return rc;
 }
 
-/* A container HEALTHCHECK without curl in the image. */
+/* A container HEALTHCHECK without curl in the image: the management port when there is one
+ * (plain HTTP, also when the public port serves HTTPS), else the public port. */
 static int healthcheck(void) {
-    const char *port = getenv("PORT");
-    char url[64];
-    snprintf(url, sizeof url, "http://127.0.0.1:%s/healthz", port && *port ? port : "8080");
+    const char *port = getenv("MANAGEMENT_PORT"), *addr = getenv("MANAGEMENT_BIND_ADDR");
+    if (!port || !*port) {
+        port = getenv("PORT");
+        addr = NULL;
+    }
+    /* A wildcard address is reached on loopback. */
+    if (!addr || !*addr || !strcmp(addr, "0.0.0.0") || !strcmp(addr, "::")) addr = "127.0.0.1";
+    char url[128];
+    snprintf(url, sizeof url, strchr(addr, ':') ? "http://[%s]:%s/healthz" : "http://%s:%s/healthz",
+             addr, port && *port ? port : "8080");
     log_setup(LOG_ERROR, LOG_FORMAT_TEXT);
     metrics_init(CS_VERSION);
     http_client_global_init();

@@ -44,6 +44,7 @@ metric *M_EVENTS_RECEIVED, *M_EVENTS_APPLIED, *M_EVENTS_DROPPED, *M_DEAD_LETTERS
     *M_QUEUE_DEPTH, *M_QUEUE_OLDEST_AGE, *M_CRM_REQUESTS, *M_CRM_ERRORS, *M_CRM_SECONDS,
     *M_SF_API_USAGE, *M_RECONCILE_DIFFS, *M_APPLY_LATENCY, *M_HTTP_REQUESTS, *M_HTTP_SECONDS;
 metric *M_CRM_QUOTA_WAITING, *M_SF_DELETED_GAPS;
+metric *M_AUTH_FAILURES;
 
 metric *metrics_register(metric_type type, const char *name, const char *help, const char *labels,
                          const double *buckets, int nbuckets) {
@@ -393,6 +394,11 @@ void metrics_init(const char *version) {
                                         "status_differs"};
     for (int i = 0; i < 3; i++)
         metrics_add(M_RECONCILE_DIFFS, 0, kinds[i]);
+    /* Its series start at 0 per checked route when a server starts (http_server). */
+    M_AUTH_FAILURES = metrics_register(
+        METRIC_COUNTER, "campaign_sync_auth_failures_total",
+        "Requests refused 401 (missing or wrong secret, token or bearer), by route template.",
+        "route", NULL, 0);
 }
 
 void metrics_shutdown(void) {
@@ -424,5 +430,6 @@ void metrics_shutdown(void) {
     M_SF_API_USAGE = M_RECONCILE_DIFFS = M_APPLY_LATENCY = M_HTTP_REQUESTS = NULL;
     M_HTTP_SECONDS = NULL;
     M_CRM_QUOTA_WAITING = M_SF_DELETED_GAPS = NULL;
+    M_AUTH_FAILURES = NULL;
     pthread_mutex_unlock(&reg_lock);
 }

@@ -88,27 +88,87 @@ bool netacl_contains(const netacl *acl, const char *ip) {
     return false;
 }
 
-void netacl_client(const netacl *trusted, const char *peer, const char *xff, char *out,
-                   size_t size) {
-    snprintf(out, size, "%s", peer ? peer : "");
-    if (!trusted || trusted->n == 0 || !xff || !netacl_contains(trusted, peer)) return;
-    /* Walk X-Forwarded-For from the right: proxies append, so the right-most entries are
-     * the ones our own proxies wrote. */
-    char buf[1024];
-    snprintf(buf, sizeof buf, "%s", xff);
-    for (;;) {
-        char *comma = strrchr(buf, ',');
-        char *entry = comma ? comma + 1 : buf;
-        while (isspace((unsigned char)*entry))
-            entry++;
-        size_t n = strlen(entry);
-        while (n && isspace((unsigned char)entry[n - 1]))
-            entry[--n] = '\0';
-        unsigned char tmp[16];
-        bool v4;
-        if (!to16(entry, tmp, &v4)) return; /* garbage: keep the last trustworthy address */
-        snprintf(out, size, "%s", entry);
-        if (!netacl_contains(trusted, entry) || !comma) return;
-        *comma = '\0';
+/* An X-Forwarded-For entry ("1.2.3.4", "1.2.3.4:80", "2001:db8::1", "[2001:db8::1]:443"),
+ * already trimmed, as its bare address in addr; false when it is none of those. */
+static bool xff_entry(const char *p, size_t len, char *addr, size_t size) {
+    char e[80];
+    if (len == 0 || len >= sizeof e) return false;
+    memcpy(e, p, len);
+    e[len] = '\0';
+    char *a = e, *port = NULL;
+    if (e[0] == '[') { /* [v6] or [v6]:port */
+        char *rb = strchr(e, ']');
+        if (!rb || (rb[1] && rb[1] != ':')) return false;
+        *rb = '\0';
+        a = e + 1;
+        if (rb[1] == ':') port = rb + 2;
+    } else {
+        char *colon = strchr(e, ':');
+        if (colon && !strchr(colon + 1, ':')) { /* one colon: v4:port */
+            *colon = '\0';
+            port = colon + 1;
+        }
     }
+    if (port) {
+        char *end;
+        long n = strtol(port, &end, 10);
+        if (!isdigit((unsigned char)*port) || *end || n < 1 || n > 65535) return false;
+    }
+    unsigned char tmp[16];
+    bool v4;
+    if (!to16(a, tmp, &v4) || (port && !v4 && e[0] != '[')) return false;
+    if (strlen(a) >= size) return false;
+    memcpy(addr, a, strlen(a) + 1);
+    return true;
+}
+
+/* The next entry of one header line, walking right to left from *end (exclusive); false when
+ * the line is used up. The entry is trimmed of spaces and tabs. */
+static bool prev_entry(const char *line, size_t *end, const char **entry, size_t *len) {
+    if (*end == (size_t)-1) return false;
+    size_t stop = *end, start = stop;
+    while (start > 0 && line[start - 1] != ',')
+        start--;
+    *end = start > 0 ? start - 1 : (size_t)-1; /* past the comma, or used up */
+    while (start < stop && (line[start] == ' ' || line[start] == '\t'))
+        start++;
+    while (stop > start && (line[stop - 1] == ' ' || line[stop - 1] == '\t'))
+        stop--;
+    *entry = line + start;
+    *len = stop - start;
+    return true;
+}
+
+int netacl_client(const netacl *trusted, const char *peer, const char *const *xff, size_t nxff,
+                  char *out, size_t size, char *why, size_t whylen) {
+    snprintf(out, size, "%s", peer ? peer : "");
+    if (!trusted || trusted->n == 0 || nxff == 0 || !netacl_contains(trusted, peer)) return 0;
+    /* Every entry is read, right to left (proxies append, so the right-most entries are the
+     * ones our own proxies wrote); the client is the first one not among them. */
+    char client[64] = "";
+    bool found = false;
+    size_t n = 0;
+    for (size_t i = nxff; i-- > 0;) {
+        const char *line = xff[i] ? xff[i] : "";
+        size_t end = strlen(line), len;
+        const char *entry;
+        while (prev_entry(line, &end, &entry, &len)) {
+            char addr[64];
+            if (++n > NETACL_XFF_MAX_ENTRIES) {
+                snprintf(why, whylen, "X-Forwarded-For holds more than %d addresses",
+                         NETACL_XFF_MAX_ENTRIES);
+                return -1;
+            }
+            if (!xff_entry(entry, len, addr, sizeof addr)) {
+                snprintf(why, whylen, "X-Forwarded-For holds \"%.*s\", which is not an address",
+                         (int)(len < 60 ? len : 60), entry);
+                return -1;
+            }
+            if (found) continue; /* read on only to refuse a malformed list */
+            snprintf(client, sizeof client, "%s", addr);
+            found = !netacl_contains(trusted, addr);
+        }
+    }
+    if (client[0]) snprintf(out, size, "%s", client);
+    return 0;
 }

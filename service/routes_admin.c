@@ -16,8 +16,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define LIMIT_DEFAULT 100
-#define LIMIT_MAX     1000
+#define LIMIT_DEFAULT  100
+#define LIMIT_MAX      1000
+#define ADMIN_MAX_BODY (64 * 1024) /* a mapping of 50 status pairs is under 8 KB */
 
 /* Checks the bearer token; answers and returns false when the request may not go on. */
 static bool authorized(http_request *req, const struct config *cfg) {
@@ -37,6 +38,11 @@ static bool authorized(http_request *req, const struct config *cfg) {
         return false;
     }
     return true;
+}
+
+/* The route authorizer (http_server): the same check, on the request's first callback. */
+static bool admin_authorize(http_request *req, void *ud) {
+    return authorized(req, ud);
 }
 
 static store *redis_or_503(http_request *req) {
@@ -586,20 +592,27 @@ static void audit_log(http_request *req, void *ud) {
 
 size_t routes_admin(http_route *out, size_t max, const struct config *cfg) {
     void *ud = (void *)cfg;
+    /* The token is checked before any of the body is read (admin_authorize); bodies are
+     * small. */
     const http_route r[] = {
-        {"GET", "/v1/mappings", list_mappings, ud, NULL},
-        {"PUT", "/v1/mappings/{programId}", put_mapping, ud, NULL},
-        {"GET", "/v1/mappings/{programId}", get_mapping, ud, NULL},
-        {"DELETE", "/v1/mappings/{programId}", delete_mapping, ud, NULL},
-        {"GET", "/v1/mappings/{programId}/validation", validate_mapping, ud, NULL},
-        {"POST", "/v1/mappings/{programId}/reconcile", reconcile_now, ud, NULL},
-        {"GET", "/v1/sync", get_sync, ud, NULL},
-        {"PUT", "/v1/sync", put_sync, ud, NULL},
-        {"GET", "/v1/deadletters", list_dead, ud, NULL},
-        {"POST", "/v1/deadletters/{id}/replay", replay_dead, ud, NULL},
-        {"DELETE", "/v1/deadletters/{id}", delete_dead, ud, NULL},
-        {"GET", "/v1/campaigns/{campaignId}/members", campaign_members, ud, NULL},
-        {"GET", "/v1/audit", audit_log, ud, NULL},
+        {"GET", "/v1/mappings", list_mappings, ud, NULL, admin_authorize, ADMIN_MAX_BODY},
+        {"PUT", "/v1/mappings/{programId}", put_mapping, ud, NULL, admin_authorize, ADMIN_MAX_BODY},
+        {"GET", "/v1/mappings/{programId}", get_mapping, ud, NULL, admin_authorize, ADMIN_MAX_BODY},
+        {"DELETE", "/v1/mappings/{programId}", delete_mapping, ud, NULL, admin_authorize,
+         ADMIN_MAX_BODY},
+        {"GET", "/v1/mappings/{programId}/validation", validate_mapping, ud, NULL, admin_authorize,
+         ADMIN_MAX_BODY},
+        {"POST", "/v1/mappings/{programId}/reconcile", reconcile_now, ud, NULL, admin_authorize,
+         ADMIN_MAX_BODY},
+        {"GET", "/v1/sync", get_sync, ud, NULL, admin_authorize, ADMIN_MAX_BODY},
+        {"PUT", "/v1/sync", put_sync, ud, NULL, admin_authorize, ADMIN_MAX_BODY},
+        {"GET", "/v1/deadletters", list_dead, ud, NULL, admin_authorize, ADMIN_MAX_BODY},
+        {"POST", "/v1/deadletters/{id}/replay", replay_dead, ud, NULL, admin_authorize,
+         ADMIN_MAX_BODY},
+        {"DELETE", "/v1/deadletters/{id}", delete_dead, ud, NULL, admin_authorize, ADMIN_MAX_BODY},
+        {"GET", "/v1/campaigns/{campaignId}/members", campaign_members, ud, NULL, admin_authorize,
+         ADMIN_MAX_BODY},
+        {"GET", "/v1/audit", audit_log, ud, NULL, admin_authorize, ADMIN_MAX_BODY},
     };
     size_t n = sizeof r / sizeof r[0];
     if (n > max) n = max;

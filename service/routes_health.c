@@ -11,6 +11,7 @@
 
 #define MAX_CHECKS            8
 #define READY_PING_TIMEOUT_MS 500
+#define HEALTH_MAX_BODY       4096 /* GETs: nothing to read */
 
 static struct {
     const char *name;
@@ -35,35 +36,47 @@ static void healthz(http_request *req, void *ud) {
     http_reply(req, 200, "application/json", body, sizeof body - 1);
 }
 
+#define STATE_MAX 24
+
+/* One check's state in the answer: "ok", the one lowercase word a failing check's detail
+ * starts with ("waiting: ..."), or "failing". The detail itself (a Redis host and port, a
+ * CRM's error text) goes to the log only, rate-limited: /readyz answers anyone who can reach
+ * it. */
+static const char *check_state(const char *name, int rc, const char *detail,
+                               char state[STATE_MAX]) {
+    if (rc == 0) return "ok";
+    LOG_KV_LIMITED(LOG_WARN, "readyz: check failing", "check", name, "detail", detail);
+    size_t n = strspn(detail, "abcdefghijklmnopqrstuvwxyz_");
+    if (n == 0 || n >= STATE_MAX || detail[n] != ':') return "failing";
+    memcpy(state, detail, n);
+    state[n] = '\0';
+    return state;
+}
+
 static void readyz(http_request *req, void *ud) {
     (void)ud;
     cJSON *o = cJSON_CreateObject();
     cJSON *c = cJSON_CreateObject();
-    char failing[512] = "";
-    char detail[STORE_ERR_MAX];
+    const char *failing = NULL;
+    char detail[STORE_ERR_MAX], state[STATE_MAX];
 
     store *st = store_thread();
-    if (!st || store_ping(st, READY_PING_TIMEOUT_MS, detail, sizeof detail) != 0) {
-        if (!st) snprintf(detail, sizeof detail, "out of memory");
-        cJSON_AddStringToObject(c, "redis", detail);
-        snprintf(failing, sizeof failing, "redis: %s", detail);
-    } else {
-        cJSON_AddStringToObject(c, "redis", "ok");
-    }
+    int rc = st ? store_ping(st, READY_PING_TIMEOUT_MS, detail, sizeof detail) : -1;
+    if (!st) snprintf(detail, sizeof detail, "out of memory");
+    cJSON_AddStringToObject(c, "redis", check_state("redis", rc, detail, state));
+    if (rc != 0) failing = "redis";
     for (int i = 0; i < nchecks; i++) {
-        if (checks[i].fn(checks[i].ud, detail, sizeof detail) == 0) {
-            cJSON_AddStringToObject(c, checks[i].name, "ok");
-            continue;
-        }
-        cJSON_AddStringToObject(c, checks[i].name, detail);
-        if (checks[i].required && !failing[0])
-            snprintf(failing, sizeof failing, "%s: %s", checks[i].name, detail);
+        rc = checks[i].fn(checks[i].ud, detail, sizeof detail);
+        cJSON_AddStringToObject(c, checks[i].name, check_state(checks[i].name, rc, detail, state));
+        if (rc != 0 && checks[i].required && !failing) failing = checks[i].name;
     }
-    int status = failing[0] ? 503 : 200;
-    cJSON_AddStringToObject(o, "status", failing[0] ? "not_ready" : "ready");
-    if (failing[0]) {
+    int status = failing ? 503 : 200;
+    cJSON_AddStringToObject(o, "status", failing ? "not_ready" : "ready");
+    if (failing) {
+        char msg[160];
+        snprintf(msg, sizeof msg, "%s: failing (the service's log says why)", failing);
         cJSON_AddStringToObject(o, "error", "not_ready");
-        cJSON_AddStringToObject(o, "message", failing);
+        cJSON_AddStringToObject(o, "message", msg);
     }
     cJSON_AddItemToObject(o, "checks", c);
     char *body = cJSON_PrintUnformatted(o);
@@ -109,12 +122,16 @@ void routes_health_shutdown(void) {
 
 size_t routes_health(http_route *out, size_t max) {
     const http_route r[] = {
-        {"GET", "/healthz", healthz, NULL, NULL},
-        {"GET", "/readyz", readyz, NULL, NULL},
-        {"GET", "/metrics", metrics_page, NULL, NULL},
+        {"GET", "/healthz", healthz, NULL, NULL, NULL, HEALTH_MAX_BODY},
+        {"GET", "/readyz", readyz, NULL, NULL, NULL, HEALTH_MAX_BODY},
+        {"GET", "/metrics", metrics_page, NULL, NULL, NULL, HEALTH_MAX_BODY},
     };
     size_t n = sizeof r / sizeof r[0];
     if (n > max) n = max;
     memcpy(out, r, sizeof r[0] * n);
     return n;
+}
+
+size_t routes_health_liveness(http_route *out, size_t max) {
+    return routes_health(out, max < 1 ? max : 1); /* /healthz comes first */
 }

@@ -21,18 +21,76 @@ void routes_webhooks_acl(webhooks_ctx *ctx) {
     netacl_parse(ctx->cfg->trusted_proxies, &ctx->trusted, err, sizeof err);
 }
 
-/* True when the request's client may use this webhook; otherwise answers 403. */
+/* True when the request's client may use this webhook; otherwise answers 403, also when
+ * our proxy's X-Forwarded-For cannot be read (refused rather than guessed at). */
 static bool source_allowed(http_request *req, const webhooks_ctx *ctx, const netacl *allowed,
                            const char *variable, const char *source) {
     if (allowed->n == 0) return true;
-    char client[64];
-    netacl_client(&ctx->trusted, http_req_client_ip(req), http_req_header(req, "X-Forwarded-For"),
-                  client, sizeof client);
+    /* One line more than entries allowed is enough to refuse a list that is too long. */
+    const char *lines[NETACL_XFF_MAX_ENTRIES + 1];
+    size_t n = http_req_header_lines(req, "X-Forwarded-For", lines, NETACL_XFF_MAX_ENTRIES + 1);
+    if (n > NETACL_XFF_MAX_ENTRIES + 1) n = NETACL_XFF_MAX_ENTRIES + 1;
+    char client[64], why[160];
+    if (netacl_client(&ctx->trusted, http_req_client_ip(req), lines, n, client, sizeof client, why,
+                      sizeof why) != 0) {
+        metrics_add(M_EVENTS_RECEIVED, 1, source, "rejected");
+        LOG_KV_LIMITED(LOG_WARN, "webhook with an unreadable X-Forwarded-For", "client", client,
+                       "source", source, "reason", why);
+        http_reply_error(req, 403, "forbidden", "%s; the request is refused", why);
+        return false;
+    }
     if (netacl_contains(allowed, client)) return true;
     metrics_add(M_EVENTS_RECEIVED, 1, source, "rejected");
     LOG_KV_LIMITED(LOG_WARN, "webhook from a source outside the allowlist", "client", client,
                    "source", source);
     http_reply_error(req, 403, "forbidden", "source address %s is not in %s", client, variable);
+    return false;
+}
+
+/* The Salesforce webhook's authorizer (on the first callback, before the body): the source
+ * allowlist, the client certificate (with TLS_CLIENT_CA_FILE) and the token in the endpoint
+ * URL (with SF_WEBHOOK_TOKEN), each when configured. */
+static bool salesforce_authorize(http_request *req, void *ud) {
+    const webhooks_ctx *ctx = ud;
+    const struct config *cfg = ctx->cfg;
+    if (!source_allowed(req, ctx, &ctx->sf_allowed, "SF_ALLOWED_CIDRS", "salesforce")) return false;
+    char why[160];
+    if (cfg->tls_client_ca_file && !http_req_client_certified(req, why, sizeof why)) {
+        metrics_add(M_EVENTS_RECEIVED, 1, "salesforce", "rejected");
+        LOG_KV_LIMITED(LOG_WARN, "salesforce: client certificate refused", "client",
+                       http_req_client_ip(req), "reason", why);
+        http_reply_error(req, 403, "forbidden", "%s", why);
+        return false;
+    }
+    /* The token is a path segment; compared in constant time, and never logged (the route's
+     * template is what logs and metrics name). */
+    const char *token = http_req_param(req, "token");
+    if (cfg->sf_webhook_token ? secure_equals(token, cfg->sf_webhook_token) : token == NULL)
+        return true;
+    metrics_add(M_EVENTS_RECEIVED, 1, "salesforce", "rejected");
+    if (!cfg->sf_webhook_token)
+        http_reply_error(req, 401, "unauthorized",
+                         "this service has no SF_WEBHOOK_TOKEN; set the Outbound Message's "
+                         "endpoint URL to https://<host>/webhooks/salesforce");
+    else
+        http_reply_error(req, 401, "unauthorized",
+                         "missing or wrong token in the endpoint URL; set the Outbound "
+                         "Message's endpoint URL to https://<host>/webhooks/salesforce/"
+                         "<SF_WEBHOOK_TOKEN>");
+    return false;
+}
+
+/* The Marketo webhook's authorizer: the source allowlist, then the shared secret. */
+static bool marketo_authorize(http_request *req, void *ud) {
+    const webhooks_ctx *ctx = ud;
+    if (!source_allowed(req, ctx, &ctx->mkto_allowed, "MARKETO_ALLOWED_CIDRS", "marketo"))
+        return false;
+    if (secure_equals(http_req_header(req, "X-Webhook-Secret"), ctx->cfg->marketo_webhook_secret))
+        return true;
+    metrics_add(M_EVENTS_RECEIVED, 1, "marketo", "rejected");
+    http_reply_error(req, 401, "unauthorized",
+                     "missing or wrong X-Webhook-Secret header; set it in the Marketo "
+                     "webhook's custom headers");
     return false;
 }
 
@@ -90,7 +148,6 @@ static void salesforce(http_request *req, void *ud) {
     const webhooks_ctx *ctx = ud;
     pending *pd = http_req_state(req);
     if (!pd) {
-        if (!source_allowed(req, ctx, &ctx->sf_allowed, "SF_ALLOWED_CIDRS", "salesforce")) return;
         size_t len;
         const char *body = http_req_body(req, &len);
         sf_outbound_result res;
@@ -195,17 +252,6 @@ static void marketo(http_request *req, void *ud) {
         marketo_stored(req, ctx, pd);
         return;
     }
-    if (!source_allowed(req, ctx, &ctx->mkto_allowed, "MARKETO_ALLOWED_CIDRS", "marketo")) return;
-    if (!secure_equals(http_req_header(req, "X-Webhook-Secret"),
-                       ctx->cfg->marketo_webhook_secret)) {
-        count("marketo", "rejected", 1);
-        LOG_KV_LIMITED(LOG_WARN, "marketo: webhook with a missing or wrong X-Webhook-Secret",
-                       "client", http_req_client_ip(req));
-        http_reply_error(req, 401, "unauthorized",
-                         "missing or wrong X-Webhook-Secret header; set it in the Marketo "
-                         "webhook's custom headers");
-        return;
-    }
     const char *ctype = http_req_header(req, "Content-Type");
     if (!mkto_webhook_content_type_ok(ctype)) {
         count("marketo", "rejected", 1);
@@ -259,9 +305,13 @@ static void marketo_stored(http_request *req, const webhooks_ctx *ctx, const pen
 }
 
 size_t routes_webhooks(http_route *out, size_t max, webhooks_ctx *ctx) {
+    size_t sf_max = (size_t)ctx->cfg->sf_max_body_bytes; /* the Marketo route: MAX_BODY_BYTES */
     const http_route r[] = {
-        {"POST", "/webhooks/salesforce", salesforce, ctx, sf_outbound_fault},
-        {"POST", "/webhooks/marketo", marketo, ctx, NULL},
+        {"POST", "/webhooks/salesforce", salesforce, ctx, sf_outbound_fault, salesforce_authorize,
+         sf_max},
+        {"POST", "/webhooks/salesforce/{token}", salesforce, ctx, sf_outbound_fault,
+         salesforce_authorize, sf_max},
+        {"POST", "/webhooks/marketo", marketo, ctx, NULL, marketo_authorize, 0},
     };
     size_t n = sizeof r / sizeof r[0];
     if (n > max) n = max;

@@ -24,6 +24,8 @@
 struct spool {
     char dir[1024];
     int lock_fd, journal_fd, offset_fd;
+    off_t size;            /* the journal's size (under lock) */
+    off_t max_size;        /* SPOOL_MAX_BYTES: appends past it are refused */
     pthread_mutex_t lock;  /* appends, offset and truncation */
     pthread_cond_t wake;   /* an append happened, or stop */
     off_t offset;          /* bytes of the journal already in Redis */
@@ -84,6 +86,7 @@ static int recover(spool *sp, char *err, size_t errlen) {
         pos += r;
     }
     free(chunk);
+    sp->size = st.st_size;
     if (last_nl < st.st_size) {
         LOGF(LOG_WARN, "spool: dropping %lld bytes of an unfinished append (never answered)",
              (long long)(st.st_size - last_nl));
@@ -91,47 +94,103 @@ static int recover(spool *sp, char *err, size_t errlen) {
             snprintf(err, errlen, "cannot truncate the journal: %s", strerror(errno));
             return -1;
         }
+        sp->size = last_nl;
     }
     atomic_store(&sp->pending, lines);
     if (lines) LOGF(LOG_INFO, "spool: %zu Marketo events wait in the journal for Redis", lines);
     return 0;
 }
 
-spool *spool_open(const char *dir, char *err, size_t errlen) {
+/* SPOOL_DIR holds events until Redis has them: only this service's user may reach it, so
+ * nobody else can read them, plant a link or fill the disk under our name. */
+static int check_dir(int dfd, const char *dir, char *err, size_t errlen) {
+    struct stat st;
+    if (fstat(dfd, &st) != 0) {
+        snprintf(err, errlen, "SPOOL_DIR: cannot stat %s: %s", dir, strerror(errno));
+        return -1;
+    }
+    if (st.st_uid != geteuid()) {
+        snprintf(err, errlen,
+                 "SPOOL_DIR: %s is owned by uid %u, not by uid %u that campaign-sync runs as; "
+                 "fix: chown %u %s && chmod 700 %s",
+                 dir, (unsigned)st.st_uid, (unsigned)geteuid(), (unsigned)geteuid(), dir, dir);
+        return -1;
+    }
+    if (st.st_mode & 0077) {
+        snprintf(err, errlen,
+                 "SPOOL_DIR: %s has mode %04o; only its owner may use it; fix: chmod 700 %s", dir,
+                 (unsigned)(st.st_mode & 07777), dir);
+        return -1;
+    }
+    return 0;
+}
+
+/* Opens (creating) a file of the directory: never through a symbolic link, and only a
+ * regular file of its own (not a device, a FIFO, or a hard link to a file elsewhere). */
+static int open_file(int dfd, const char *dir, const char *name, int flags, char *err,
+                     size_t errlen) {
+    int fd = openat(dfd, name, flags | O_CREAT | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK, 0600);
+    struct stat st;
+    if (fd < 0) {
+        snprintf(err, errlen, "SPOOL_DIR: cannot open %s/%s: %s%s", dir, name, strerror(errno),
+                 errno == ELOOP ? " (it is a symbolic link; remove it)" : "");
+        return -1;
+    }
+    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || st.st_nlink != 1 || st.st_uid != geteuid()) {
+        snprintf(err, errlen,
+                 "SPOOL_DIR: %s/%s is not a regular file of this service's own (a device, a "
+                 "FIFO, another user's file or a hard link); move it away",
+                 dir, name);
+        close(fd);
+        return -1;
+    }
+    /* Blocking again: O_NONBLOCK only kept a FIFO from holding the open. */
+    int fl = fcntl(fd, F_GETFL);
+    if (fl >= 0) fcntl(fd, F_SETFL, fl & ~O_NONBLOCK);
+    return fd;
+}
+
+spool *spool_open(const char *dir, long max_bytes, char *err, size_t errlen) {
     spool *sp = calloc(1, sizeof *sp);
     if (!sp) {
         snprintf(err, errlen, "out of memory");
         return NULL;
     }
     sp->lock_fd = sp->journal_fd = sp->offset_fd = -1;
+    sp->max_size = (off_t)max_bytes;
     snprintf(sp->dir, sizeof sp->dir, "%s", dir);
     pthread_mutex_init(&sp->lock, NULL);
     pthread_cond_init(&sp->wake, NULL);
-    char path[1100];
+    int dfd = -1;
     if (mkdir(dir, 0700) != 0 && errno != EEXIST) {
         snprintf(err, errlen, "SPOOL_DIR: cannot create %s: %s", dir, strerror(errno));
         goto fail;
     }
-    snprintf(path, sizeof path, "%s/.lock", dir);
-    sp->lock_fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-    if (sp->lock_fd < 0 || flock(sp->lock_fd, LOCK_EX | LOCK_NB) != 0) {
-        snprintf(err, errlen, "SPOOL_DIR: %s %s", dir,
-                 sp->lock_fd < 0 ? strerror(errno)
-                                 : "is in use by another campaign-sync process; give each "
-                                   "ingest process its own SPOOL_DIR");
+    dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dfd < 0) {
+        snprintf(err, errlen, "SPOOL_DIR: cannot open the directory %s: %s", dir, strerror(errno));
         goto fail;
     }
-    snprintf(path, sizeof path, "%s/marketo.journal", dir);
-    sp->journal_fd = open(path, O_RDWR | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
-    snprintf(path, sizeof path, "%s/marketo.offset", dir);
-    sp->offset_fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-    if (sp->journal_fd < 0 || sp->offset_fd < 0) {
-        snprintf(err, errlen, "SPOOL_DIR: cannot open %s: %s", path, strerror(errno));
+    if (check_dir(dfd, dir, err, errlen) != 0) goto fail;
+    sp->lock_fd = open_file(dfd, dir, ".lock", O_RDWR, err, errlen);
+    if (sp->lock_fd < 0) goto fail;
+    if (flock(sp->lock_fd, LOCK_EX | LOCK_NB) != 0) {
+        snprintf(err, errlen,
+                 "SPOOL_DIR: %s is in use by another campaign-sync process; give each "
+                 "ingest process its own SPOOL_DIR",
+                 dir);
         goto fail;
     }
+    sp->journal_fd = open_file(dfd, dir, "marketo.journal", O_RDWR | O_APPEND, err, errlen);
+    if (sp->journal_fd < 0) goto fail;
+    sp->offset_fd = open_file(dfd, dir, "marketo.offset", O_RDWR, err, errlen);
+    if (sp->offset_fd < 0) goto fail;
+    close(dfd);
+    dfd = -1;
     if (recover(sp, err, errlen) != 0) goto fail;
     return sp;
 fail:
+    if (dfd >= 0) close(dfd);
     spool_close(sp);
     return NULL;
 }
@@ -179,9 +238,18 @@ int spool_append(spool *sp, const event *evs, size_t n, char *err, size_t errlen
         free(j);
     }
     pthread_mutex_lock(&sp->lock);
-    if (write_all(sp->journal_fd, buf, len) != 0 || fdatasync(sp->journal_fd) != 0) {
+    if (sp->size + (off_t)len > sp->max_size) {
+        snprintf(err, errlen,
+                 "the spool journal in %s is full (%lld bytes; SPOOL_MAX_BYTES=%lld): it waits "
+                 "for Redis to take what it holds",
+                 sp->dir, (long long)sp->size, (long long)sp->max_size);
+    } else if (write_all(sp->journal_fd, buf, len) != 0 || fdatasync(sp->journal_fd) != 0) {
         snprintf(err, errlen, "cannot write the spool journal in %s: %s", sp->dir, strerror(errno));
+        /* A partial line may be in the file: keep counting it against the cap. */
+        struct stat st;
+        if (fstat(sp->journal_fd, &st) == 0) sp->size = st.st_size;
     } else {
+        sp->size += (off_t)len;
         atomic_fetch_add(&sp->pending, n);
         pthread_cond_signal(&sp->wake);
         rc = 0;
@@ -247,7 +315,7 @@ long spool_drain(spool *sp, store *st, size_t max, size_t *added_out, size_t *du
     bool all_moved = fstat(sp->journal_fd, &stt) == 0 && sp->offset >= stt.st_size;
     if (all_moved) {
         /* Journal first: a crash between the two leaves an offset past the end, read as 0. */
-        if (ftruncate(sp->journal_fd, 0) == 0) sp->offset = 0;
+        if (ftruncate(sp->journal_fd, 0) == 0) sp->offset = sp->size = 0;
     }
     if (save_offset(sp, sp->offset) != 0)
         LOGF(LOG_WARN,

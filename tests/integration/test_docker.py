@@ -21,7 +21,8 @@ SPEC_VARS = [
     "RECONCILE_INTERVAL_S", "TLS_CERT_FILE", "TLS_KEY_FILE", "TLS_CLIENT_CA_FILE",
     "SF_ALLOWED_CIDRS", "MARKETO_ALLOWED_CIDRS", "TRUSTED_PROXIES", "SPOOL_DIR", "LOG_LEVEL",
     "LOG_FORMAT"]
-SECRETS = ["SF_CLIENT_SECRET", "MARKETO_CLIENT_SECRET", "MARKETO_WEBHOOK_SECRET", "ADMIN_TOKEN"]
+SECRETS = ["SF_CLIENT_SECRET", "MARKETO_CLIENT_SECRET", "MARKETO_WEBHOOK_SECRET", "ADMIN_TOKEN",
+           "SF_WEBHOOK_TOKEN"]
 
 
 def stages():
@@ -110,3 +111,40 @@ def test_compose_service_has_every_variable_and_secrets_as_files():
     assert "spool" in c["volumes"]
     assert svc["depends_on"]["redis"]["condition"] == "service_healthy"
     assert env["REDIS_URL"].startswith("redis://redis:")
+
+
+def test_management_port_apart_and_probed_by_the_health_check():
+    """Issue 17 finding 8: /readyz and /metrics on MANAGEMENT_PORT, not on the published port;
+    the health checks (image and compose) probe it."""
+    rt = stages()[1]
+    envs = " ".join(a for i, a in rt["ins"] if i == "ENV")
+    assert "MANAGEMENT_PORT=9090" in envs and "MANAGEMENT_BIND_ADDR=0.0.0.0" in envs
+    assert "9090" in last(rt, "EXPOSE")
+    c = yaml.safe_load(open(COMPOSE))
+    svc = c["services"]["campaign-sync"]
+    assert svc["environment"]["MANAGEMENT_PORT"] == "9090"
+    assert svc["ports"] == ["8080:8080"], "the management port is not published"
+    assert svc["healthcheck"]["test"] == ["CMD", "campaign-sync", "healthcheck"]
+    # The Salesforce webhook is authenticated (a URL token from a secret file) and the compose
+    # file sets every new setting.
+    for var in ("SF_WEBHOOK_TOKEN_FILE", "TLS_CLIENT_CERT_PINS", "SF_MAX_BODY_BYTES",
+                "HTTP_REQUEST_TIMEOUT_S", "SPOOL_MAX_BYTES", "MANAGEMENT_BIND_ADDR"):
+        assert var in svc["environment"], var
+    assert "SF_WEBHOOK_AUTH" not in svc["environment"]
+
+
+def test_image_spool_dir_is_private():
+    run = " ".join(a for i, a in stages()[1]["ins"] if i == "RUN")
+    assert "install -d -o campaign-sync -g campaign-sync -m 0700 /var/lib/campaign-sync/spool" in run
+
+
+def test_healthcheck_probes_the_management_port(redis, services):
+    mport = cs.free_port()
+    svc = services(redis.url, MANAGEMENT_PORT=mport, MANAGEMENT_BIND_ADDR="0.0.0.0")
+    env = cs.base_env(redis.url, "/tmp", PORT=svc.port, MANAGEMENT_PORT=mport,
+                      MANAGEMENT_BIND_ADDR="0.0.0.0")
+    rc, _, err = cs.run_command(env, "healthcheck")
+    assert rc == 0, err
+    env["MANAGEMENT_PORT"] = str(cs.free_port())
+    rc, _, err = cs.run_command(env, "healthcheck")
+    assert rc == 1 and f"http://127.0.0.1:{env['MANAGEMENT_PORT']}/healthz" in err

@@ -1,5 +1,6 @@
 """`make run` without CRM credentials, as the README promises a newcomer: scripts/run.sh starts
-its own Redis, both simulators and `campaign-sync serve`, creates the demo mapping and prints
+its own Redis, both simulators and `campaign-sync serve` (with generated secrets, and the
+Salesforce endpoint URL's token, which it prints), creates the demo mapping and prints
 curl commands; pasting those commands syncs a change each way. The commands are run exactly
 as printed (through bash), and the result is read back with the printed commands too."""
 import json
@@ -61,6 +62,12 @@ def test_make_run_demo_syncs_a_change_each_way(workdir):
             raise AssertionError(f"{e}; run.sh printed:\n{''.join(out)[-3000:]}") from None
         text = "".join(out)
         assert "starting redis-server" in text, "no Redis answered: run.sh starts its own"
+        # The demo authenticates Salesforce by a generated token in the endpoint URL, and its
+        # secrets are long enough for the service to start (32 random bytes each).
+        url = re.search(r"run: Salesforce Outbound Message endpoint URL: "
+                        rf"http://127\.0\.0\.1:{ports['PORT']}/webhooks/salesforce/([0-9a-f]+)\n",
+                        text)
+        assert url and len(url.group(1)) == 64, text[-3000:]
         cmds = printed_commands(text)
         mk_change, sf_show, sf_change, mk_show = cmds[0], cmds[1], cmds[2], cmds[3]
         assert f"localhost:{ports['MKTO_SIM_PORT']}/_sim/members" in mk_change
@@ -80,6 +87,7 @@ def test_make_run_demo_syncs_a_change_each_way(workdir):
                       30, what="the Salesforce change in Marketo")
 
         # 3. The service's own view, with the printed admin token.
+        assert re.search(r'Authorization: Bearer [0-9a-f]{64}"', cmds[4]), cmds[4]
         mappings = json.loads(sh(cmds[4]))
         assert len(mappings["items"]) == 1 and mappings["items"][0]["enabled"] is True, mappings
         metrics = sh(cmds[5])

@@ -51,6 +51,16 @@ static const char *const all_vars[] = {"PORT",
                                        "LOG_LEVEL",
                                        "LOG_FORMAT",
                                        "REDIS_URL_FILE",
+                                       "SF_ALLOWED_CIDRS",
+                                       "SF_WEBHOOK_TOKEN",
+                                       "SF_WEBHOOK_TOKEN_FILE",
+                                       "SF_WEBHOOK_AUTH",
+                                       "TLS_CLIENT_CERT_PINS",
+                                       "SF_MAX_BODY_BYTES",
+                                       "HTTP_REQUEST_TIMEOUT_S",
+                                       "SPOOL_MAX_BYTES",
+                                       "MANAGEMENT_PORT",
+                                       "MANAGEMENT_BIND_ADDR",
                                        NULL};
 
 static int clear_env(void **state) {
@@ -60,9 +70,12 @@ static int clear_env(void **state) {
     return 0;
 }
 
+#define SECRET32 "0123456789abcdef0123456789abcdef"
+
 static void set_ingest_required(void) {
     setenv("SF_ORG_ID", "00D000000000001AAA", 1);
-    setenv("MARKETO_WEBHOOK_SECRET", "s3cret", 1);
+    setenv("MARKETO_WEBHOOK_SECRET", SECRET32, 1);
+    setenv("SF_WEBHOOK_AUTH", "none", 1);
 }
 
 static void set_crm_required(void) {
@@ -104,6 +117,13 @@ static void defaults_apply(void **state) {
     assert_string_equal(cfg.spool_dir, "./spool");
     assert_null(cfg.admin_token);
     assert_null(cfg.tls_cert_file);
+    assert_null(cfg.sf_webhook_token);
+    assert_null(cfg.tls_client_cert_pins);
+    assert_int_equal(cfg.sf_max_body_bytes, 262144);
+    assert_int_equal(cfg.http_request_timeout_s, 30);
+    assert_int_equal(cfg.spool_max_bytes, 1073741824L);
+    assert_int_equal(cfg.management_port, 0);
+    assert_string_equal(cfg.management_bind_addr, "127.0.0.1");
     config_free(&cfg);
 }
 
@@ -174,13 +194,13 @@ static void secret_from_file_and_never_echoed(void **state) {
     char path[] = "/tmp/cs-secret-XXXXXX";
     int fd = mkstemp(path);
     assert_true(fd >= 0);
-    assert_int_equal(write(fd, "from-file\n", 10), 10);
+    assert_int_equal(write(fd, SECRET32 "-from-file\n", 43), 43);
     close(fd);
     setenv("MARKETO_WEBHOOK_SECRET_FILE", path, 1);
     struct config cfg;
     collected c = {0};
     assert_int_equal(config_load(&cfg, CMD_INGEST, collect, &c), 0);
-    assert_string_equal(cfg.marketo_webhook_secret, "from-file");
+    assert_string_equal(cfg.marketo_webhook_secret, SECRET32 "-from-file");
     config_free(&cfg);
 
     /* Both forms at once is ambiguous. */
@@ -214,6 +234,128 @@ static void tls_pairs(void **state) {
     collected c = {0};
     assert_int_equal(config_load(&cfg, CMD_INGEST, collect, &c), 1);
     assert_non_null(strstr(c.lines[0], "TLS_KEY_FILE"));
+    config_free(&cfg);
+}
+
+static bool has_line(const collected *c, const char *text) {
+    for (int i = 0; i < c->n; i++)
+        if (strstr(c->lines[i], text)) return true;
+    return false;
+}
+
+static void short_secrets_refused(void **state) {
+    (void)state;
+    set_ingest_required();
+    setenv("ADMIN_TOKEN", "0123456789abcdef0123456789abcde", 1); /* 31 bytes */
+    setenv("MARKETO_WEBHOOK_SECRET", "short", 1);
+    setenv("SF_WEBHOOK_TOKEN", "0123456789", 1);
+    struct config cfg;
+    collected c = {0};
+    assert_int_equal(config_load(&cfg, CMD_WORKER, collect, &c), 9); /* 6 CRM + 3 secrets */
+    assert_true(has_line(&c, "ADMIN_TOKEN: must be at least 32 bytes long"));
+    assert_true(has_line(&c, "MARKETO_WEBHOOK_SECRET: must be at least 32 bytes long"));
+    assert_true(has_line(&c, "SF_WEBHOOK_TOKEN: must be at least 32 bytes long"));
+    for (int i = 0; i < c.n; i++) /* never echoed */
+        assert_null(strstr(c.lines[i], "0123456789"));
+    config_free(&cfg);
+    /* 32 bytes are enough; the URL token is a path segment of URL-safe characters. */
+    setenv("ADMIN_TOKEN", SECRET32, 1);
+    setenv("MARKETO_WEBHOOK_SECRET", SECRET32, 1);
+    setenv("SF_WEBHOOK_TOKEN", SECRET32 "/x", 1);
+    memset(&c, 0, sizeof c);
+    assert_int_equal(config_load(&cfg, CMD_INGEST, collect, &c), 1);
+    assert_true(has_line(&c, "SF_WEBHOOK_TOKEN: must be 32 to 255 letters, digits"));
+    config_free(&cfg);
+    setenv("SF_WEBHOOK_TOKEN", SECRET32 "-_.~", 1);
+    assert_int_equal(config_load(&cfg, CMD_INGEST, collect, &c), 0);
+    assert_string_equal(cfg.sf_webhook_token, SECRET32 "-_.~");
+    config_free(&cfg);
+}
+
+static void salesforce_webhook_needs_authentication(void **state) {
+    (void)state;
+    set_ingest_required();
+    unsetenv("SF_WEBHOOK_AUTH");
+    struct config cfg;
+    collected c = {0};
+    assert_int_equal(config_load(&cfg, CMD_INGEST, collect, &c), 1);
+    assert_non_null(strstr(c.lines[0], "SF_WEBHOOK_AUTH: /webhooks/salesforce would take a "
+                                       "message from anyone who knows the org id: set "
+                                       "SF_WEBHOOK_TOKEN"));
+    assert_non_null(strstr(c.lines[0], "TLS_CLIENT_CERT_PINS"));
+    assert_non_null(strstr(c.lines[0], "SF_ALLOWED_CIDRS"));
+    config_free(&cfg);
+    /* A worker takes no webhooks. */
+    set_crm_required();
+    memset(&c, 0, sizeof c);
+    assert_int_equal(config_load(&cfg, CMD_WORKER, collect, &c), 0);
+    config_free(&cfg);
+    /* Any one method is enough; an allowlist that lists nothing is none. */
+    setenv("SF_ALLOWED_CIDRS", " , ", 1);
+    assert_int_equal(config_load(&cfg, CMD_SERVE, collect, &c), 1);
+    config_free(&cfg);
+    setenv("SF_ALLOWED_CIDRS", "13.108.0.0/14", 1);
+    assert_int_equal(config_load(&cfg, CMD_SERVE, collect, &c), 0);
+    config_free(&cfg);
+    unsetenv("SF_ALLOWED_CIDRS");
+    setenv("SF_WEBHOOK_TOKEN", SECRET32, 1);
+    assert_int_equal(config_load(&cfg, CMD_SERVE, collect, &c), 0);
+    config_free(&cfg);
+    unsetenv("SF_WEBHOOK_TOKEN");
+    setenv("SF_WEBHOOK_AUTH", "none", 1);
+    assert_int_equal(config_load(&cfg, CMD_SERVE, collect, &c), 0);
+    config_free(&cfg);
+    setenv("SF_WEBHOOK_AUTH", "yes", 1);
+    memset(&c, 0, sizeof c);
+    assert_int_equal(config_load(&cfg, CMD_SERVE, collect, &c), 1);
+    assert_non_null(strstr(c.lines[0], "SF_WEBHOOK_AUTH: the only value is \"none\""));
+    config_free(&cfg);
+}
+
+static void certificate_pins(void **state) {
+    (void)state;
+    set_ingest_required();
+    unsetenv("SF_WEBHOOK_AUTH");
+    setenv("TLS_CERT_FILE", "/etc/cert.pem", 1);
+    setenv("TLS_KEY_FILE", "/etc/key.pem", 1);
+    setenv("TLS_CLIENT_CERT_PINS",
+           "sha256 Fingerprint=0A:1B:2C:3D:4E:5F:60:71:82:93:A4:B5:C6:D7:E8:F9:"
+           "0A:1B:2C:3D:4E:5F:60:71:82:93:A4:B5:C6:D7:E8:F9",
+           1);
+    struct config cfg;
+    collected c = {0};
+    /* Pins are checked on top of the CA's signature. */
+    assert_int_equal(config_load(&cfg, CMD_INGEST, collect, &c), 1);
+    assert_non_null(strstr(c.lines[0], "TLS_CLIENT_CERT_PINS: needs TLS_CLIENT_CA_FILE"));
+    config_free(&cfg);
+    setenv("TLS_CLIENT_CA_FILE", "/etc/ca.pem", 1);
+    assert_int_equal(config_load(&cfg, CMD_INGEST, collect, &c), 0);
+    config_free(&cfg);
+    setenv("TLS_CLIENT_CERT_PINS",
+           "0a1b2c3d4e5f60718293a4b5c6d7e8f90a1b2c3d4e5f60718293a4b5c6d7e8f9", 1);
+    assert_int_equal(config_load(&cfg, CMD_INGEST, collect, &c), 0);
+    config_free(&cfg);
+    setenv("TLS_CLIENT_CERT_PINS", "0a1b2c3d", 1);
+    memset(&c, 0, sizeof c);
+    assert_int_equal(config_load(&cfg, CMD_INGEST, collect, &c), 1);
+    assert_true(has_line(&c, "TLS_CLIENT_CERT_PINS: \"0a1b2c3d\" is not a SHA-256 fingerprint"));
+    config_free(&cfg);
+}
+
+static void management_port(void **state) {
+    (void)state;
+    set_ingest_required();
+    setenv("MANAGEMENT_PORT", "8080", 1);
+    struct config cfg;
+    collected c = {0};
+    assert_int_equal(config_load(&cfg, CMD_INGEST, collect, &c), 1);
+    assert_non_null(strstr(c.lines[0], "MANAGEMENT_PORT: must differ from PORT (8080)"));
+    config_free(&cfg);
+    setenv("MANAGEMENT_PORT", "9090", 1);
+    setenv("MANAGEMENT_BIND_ADDR", "0.0.0.0", 1);
+    assert_int_equal(config_load(&cfg, CMD_INGEST, collect, &c), 0);
+    assert_int_equal(cfg.management_port, 9090);
+    assert_string_equal(cfg.management_bind_addr, "0.0.0.0");
     config_free(&cfg);
 }
 
@@ -254,6 +396,10 @@ int main(void) {
         cmocka_unit_test_setup(org_id_forms, clear_env),
         cmocka_unit_test_setup(secret_from_file_and_never_echoed, clear_env),
         cmocka_unit_test_setup(tls_pairs, clear_env),
+        cmocka_unit_test_setup(short_secrets_refused, clear_env),
+        cmocka_unit_test_setup(salesforce_webhook_needs_authentication, clear_env),
+        cmocka_unit_test_setup(certificate_pins, clear_env),
+        cmocka_unit_test_setup(management_port, clear_env),
         cmocka_unit_test(redis_urls),
     };
     return cmocka_run_group_tests_name("config", tests, NULL, NULL);

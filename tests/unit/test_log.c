@@ -98,11 +98,37 @@ static void macro_limits_its_own_site(void **state) {
     free(out);
 }
 
+static void write_forged_lines(void) {
+    log_setup(LOG_INFO, LOG_FORMAT_TEXT);
+    /* What a client can put in a header or a body: a line break and a forged line after it. */
+    log_kv(LOG_WARN, 0, "webhook refused", "client",
+           "1.2.3.4\n2026-12-07T00:00:00.000Z info admin login ok user=root", "reason",
+           "a\rb\tc\x01"
+           "d\x7f"
+           "\\e \"quoted\" x=y",
+           (const char *)0);
+    log_fmt(LOG_WARN, 0, "parse error near \"%s\"", "<a>\n<b>");
+    log_setup(LOG_INFO, LOG_FORMAT_JSON);
+}
+
+static void text_lines_escape_control_characters(void **state) {
+    (void)state;
+    char *out = capture_stderr(write_forged_lines);
+    /* Two calls, two lines: no byte of the input started a line of its own. */
+    assert_int_equal(count_lines(out, "\n"), 2);
+    assert_non_null(strstr(out, " warn webhook refused client=\"1.2.3.4\\n2026-12-07T00:00:00.000Z "
+                                "info admin login ok user=root\" reason=\"a\\rb\\tc\\x01d\\x7f"
+                                "\\\\e \\\"quoted\\\" x=y\"\n"));
+    assert_non_null(strstr(out, " warn parse error near \"<a>\\n<b>\"\n"));
+    free(out);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(limit_per_second),
         cmocka_unit_test(held_count_in_the_line),
         cmocka_unit_test(macro_limits_its_own_site),
+        cmocka_unit_test(text_lines_escape_control_characters),
     };
     return cmocka_run_group_tests_name("log", tests, NULL, NULL);
 }
