@@ -5,8 +5,10 @@
  * COMMIT_MAX_EVENTS events, stores them with one enqueue script (one round trip, one fsync),
  * and calls each job's done callback, which resumes its request. Jobs that arrive during a
  * round trip form the next group, so under load Redis runs one script per group instead of
- * one per request and no HTTP thread blocks on Redis. Each job's outcome is its own: all of
- * its events stored (each either added or found a duplicate) or none. */
+ * one per request and no HTTP thread blocks on Redis. A job may also carry items that cannot
+ * become events (unusable Salesforce notifications): they are stored as dead letters in the
+ * same script. Each job's outcome is its own: all of its events and dead letters stored (each
+ * either added or found a duplicate) or none. */
 #ifndef CS_COMMIT_H
 #define CS_COMMIT_H
 
@@ -17,7 +19,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#define COMMIT_MAX_EVENTS 1000
+#define COMMIT_MAX_EVENTS 1000 /* events and dead letters of one group */
 
 #define COMMIT_BUSY (-2)
 
@@ -27,8 +29,11 @@ typedef struct commit_job {
     const event *evs; /* the events, kept alive by the submitter until done is called */
     size_t n;
     bool *added; /* n flags: stored (true) or a duplicate (false); set when rc == 0 */
-    int rc;      /* 0 stored; -1 not stored (err says why); COMMIT_BUSY: refused, too many
-                    events wait for Redis already */
+    const store_unusable *dead; /* ndead items for the dead letters, kept alive likewise */
+    size_t ndead;
+    bool *dead_added; /* ndead flags, as added */
+    int rc;           /* 0 stored; -1 not stored (err says why); COMMIT_BUSY: refused, too many
+                         events wait for Redis already */
     char err[STORE_ERR_MAX];
     /* Called once on the committer's thread with rc, added and err set; the job is not
      * touched after it. */
@@ -44,7 +49,7 @@ typedef struct commit_job {
 committer *committer_start(const struct redis_target *target, size_t max_waiting, char *err,
                            size_t errlen);
 
-/* Queues a job (n > 0). It fails at once, done running on the calling thread, after
+/* Queues a job (n + ndead > 0). It fails at once, done running on the calling thread, after
  * committer_stop (rc -1) or when max_waiting events would be exceeded (rc COMMIT_BUSY). */
 void committer_submit(committer *c, commit_job *job);
 

@@ -318,5 +318,27 @@ int store_quota_get(store *s, const char *crm, long *pause_ms, bool *probe, char
 int store_quota_pause(store *s, const char *crm, long pause_ms, bool probe, char *err,
                       size_t errlen);
 int store_quota_clear(store *s, const char *crm, char *err, size_t errlen);
+/* ---- received items that cannot become events ---- */
+
+/* A received item that cannot become an event (a Salesforce notification without a
+ * CampaignId, say): it goes straight to the dead letters. */
+typedef struct {
+    const event *ev;   /* what could be read; ev->source and ev->id make its de-duplication key */
+    const char *error; /* why it cannot be used, for the person who reads the dead letter */
+} store_unusable;
+
+/* As store_enqueue_refs, and in the same script (one round trip, all or nothing) the m
+ * unusable items as dead letters (0 attempts, the receive time as `at`), each unless its
+ * de-duplication key exists; the key is then set as for an event, so a redelivery stores
+ * nothing new. dead_added[i] says which were stored. Such a dead letter holds no event to
+ * replay: store_dead_replay answers 0 for it, store_dead_unusable says why. */
+int store_enqueue_with_dead(store *s, const event *const *evs, size_t n, bool *added,
+                            const store_unusable *const *dead, size_t m, bool *dead_added,
+                            char *err, size_t errlen);
+
+/* 1 when dead letter id is an unusable item stored by store_enqueue_with_dead (why gets its
+ * reason), 0 when it is not (or does not exist), -1 on error. */
+int store_dead_unusable(store *s, const char *id, char *why, size_t whylen, char *err,
+                        size_t errlen);
 
 #endif

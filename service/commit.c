@@ -24,34 +24,46 @@ static void fail(commit_job *job, int rc, const char *why) {
     job->done(job, job->ud);
 }
 
-/* Stores the jobs of one group (n_ev events in all) and finishes each. */
-static void run_group(store *st, commit_job *group, size_t n_ev) {
-    const event **evs = malloc(sizeof *evs * n_ev);
-    bool *added = malloc(sizeof *added * n_ev);
+static size_t job_size(const commit_job *j) {
+    return j->n + j->ndead;
+}
+
+/* Stores the jobs of one group (size items in all) and finishes each. */
+static void run_group(store *st, commit_job *group, size_t size) {
+    const event **evs = malloc(sizeof *evs * size);
+    const store_unusable **dead = malloc(sizeof *dead * size);
+    bool *added = malloc(sizeof *added * size), *dead_added = malloc(sizeof *dead_added * size);
     char err[STORE_ERR_MAX] = "out of memory";
     int rc = -1;
-    if (evs && added) {
-        size_t k = 0;
-        for (commit_job *j = group; j; j = j->next)
+    if (evs && dead && added && dead_added) {
+        size_t n = 0, m = 0;
+        for (commit_job *j = group; j; j = j->next) {
             for (size_t i = 0; i < j->n; i++)
-                evs[k++] = &j->evs[i];
-        rc = store_enqueue_refs(st, evs, n_ev, added, err, sizeof err);
+                evs[n++] = &j->evs[i];
+            for (size_t i = 0; i < j->ndead; i++)
+                dead[m++] = &j->dead[i];
+        }
+        rc = store_enqueue_with_dead(st, evs, n, added, dead, m, dead_added, err, sizeof err);
     }
-    size_t k = 0;
+    size_t k = 0, d = 0;
     for (commit_job *j = group, *next; j; j = next) {
         next = j->next; /* done may end the job's life: nothing of j is read after it */
-        size_t n = j->n;
+        size_t n = j->n, m = j->ndead;
         if (rc == 0) {
-            memcpy(j->added, added + k, sizeof *added * n);
+            if (n) memcpy(j->added, added + k, sizeof *added * n);
+            if (m) memcpy(j->dead_added, dead_added + d, sizeof *dead_added * m);
             j->rc = 0;
             j->done(j, j->ud);
         } else {
             fail(j, -1, err);
         }
         k += n;
+        d += m;
     }
     free(evs);
+    free(dead);
     free(added);
+    free(dead_added);
 }
 
 static void *committer_main(void *arg) {
@@ -64,10 +76,10 @@ static void *committer_main(void *arg) {
         if (!c->head) break; /* stopping, and nothing left */
         /* The group: jobs in order while they fit (a first job larger than the cap goes alone). */
         commit_job *group = c->head, *last = group;
-        size_t n_ev = group->n;
-        while (last->next && n_ev + last->next->n <= COMMIT_MAX_EVENTS) {
+        size_t n_ev = job_size(group);
+        while (last->next && n_ev + job_size(last->next) <= COMMIT_MAX_EVENTS) {
             last = last->next;
-            n_ev += last->n;
+            n_ev += job_size(last);
         }
         c->head = last->next;
         if (!c->head) c->tail = NULL;
@@ -104,7 +116,7 @@ committer *committer_start(const struct redis_target *target, size_t max_waiting
 void committer_submit(committer *c, commit_job *job) {
     job->next = NULL;
     pthread_mutex_lock(&c->lock);
-    if (c->stopping || c->waiting + job->n > c->max_waiting) {
+    if (c->stopping || c->waiting + job_size(job) > c->max_waiting) {
         char why[STORE_ERR_MAX] = "the service is shutting down";
         int rc = c->stopping ? -1 : COMMIT_BUSY;
         if (rc == COMMIT_BUSY)
@@ -113,7 +125,7 @@ void committer_submit(committer *c, commit_job *job) {
         fail(job, rc, why);
         return;
     }
-    c->waiting += job->n;
+    c->waiting += job_size(job);
     if (c->tail)
         c->tail->next = job;
     else

@@ -417,6 +417,25 @@ static void list_dead(http_request *req, void *ud) {
     list_page(req, arr ? arr : cJSON_CreateArray(), next);
 }
 
+/* A dead letter replay found no event in: 409 when it holds a received item that never was
+ * one (an unusable Salesforce notification: nothing to put back in the queue; the fix is in
+ * Salesforce, whose next save of the record sends a new notification), else 404. */
+static void refuse_unusable_or_404(http_request *req, store *st, const char *id) {
+    char why[512], err[STORE_ERR_MAX];
+    int rc = store_dead_unusable(st, id, why, sizeof why, err, sizeof err);
+    if (rc < 0)
+        unavailable(req, err);
+    else if (rc == 0)
+        http_reply_error(req, 404, "not_found", "no dead letter %s", id);
+    else
+        http_reply_error(req, 409, "not_replayable",
+                         "dead letter %s is a notification that never became an event (%s); "
+                         "there is nothing to replay: correct the record or the Outbound "
+                         "Message's fields in Salesforce and save the record again (its new "
+                         "notification is synced), then delete this dead letter",
+                         id, why);
+}
+
 static void replay_dead(http_request *req, void *ud) {
     const struct config *cfg = ud;
     if (!authorized(req, cfg)) return;
@@ -430,7 +449,7 @@ static void replay_dead(http_request *req, void *ud) {
         return;
     }
     if (rc == 0) {
-        http_reply_error(req, 404, "not_found", "no dead letter %s", id);
+        refuse_unusable_or_404(req, st, id);
         return;
     }
     LOG_KV(LOG_INFO, "dead letter replayed", "id", id);

@@ -100,12 +100,13 @@ static void count(const char *source, const char *outcome, size_t n) {
 
 /* A request's events on their way to Redis: kept with the request while it is deferred. */
 typedef struct {
-    commit_job job; /* job.added: malloc'd, one flag per event */
+    commit_job job; /* job.added, job.dead_added: malloc'd, one flag per event / dead letter */
     union {
         sf_outbound_result sf;
         mkto_webhook_result mkto;
     } res;
     bool is_sf;
+    store_unusable *dead; /* the job's dead letters: res.sf's unusable notifications */
 } pending;
 
 static void pending_free(pending *pd, bool owned) {
@@ -114,6 +115,8 @@ static void pending_free(pending *pd, bool owned) {
     else
         mkto_webhook_result_free(&pd->res.mkto);
     free(pd->job.added);
+    free(pd->job.dead_added);
+    free(pd->dead);
     if (owned) free(pd);
 }
 
@@ -131,9 +134,19 @@ static void pending_done(commit_job *job, void *ud) {
 static void defer_store(http_request *req, const webhooks_ctx *ctx, pending p) {
     const event *evs = p.is_sf ? p.res.sf.events : p.res.mkto.events;
     size_t n = p.is_sf ? p.res.sf.nevents : p.res.mkto.nevents;
-    p.job = (commit_job){
-        .evs = evs, .n = n, .added = calloc(n, sizeof(bool)), .done = pending_done, .ud = req};
-    pending *pd = p.job.added ? malloc(sizeof *pd) : NULL;
+    size_t m = p.is_sf ? p.res.sf.ndead : 0;
+    p.dead = calloc(m + 1, sizeof *p.dead);
+    for (size_t i = 0; p.dead && i < m; i++)
+        p.dead[i] = (store_unusable){&p.res.sf.dead[i].ev, p.res.sf.dead[i].reason};
+    p.job = (commit_job){.evs = evs,
+                         .n = n,
+                         .added = calloc(n + 1, sizeof(bool)),
+                         .dead = p.dead,
+                         .ndead = m,
+                         .dead_added = calloc(m + 1, sizeof(bool)),
+                         .done = pending_done,
+                         .ud = req};
+    pending *pd = p.dead && p.job.added && p.job.dead_added ? malloc(sizeof *pd) : NULL;
     if (!pd) {
         pending_free(&p, false);
         http_reply_error(req, 500, "internal", "out of memory");
@@ -142,6 +155,21 @@ static void defer_store(http_request *req, const webhooks_ctx *ctx, pending p) {
     *pd = p;
     http_req_defer(req, pd, pending_release);
     committer_submit(ctx->commit, &pd->job);
+}
+
+/* The unusable notifications of a stored message: each one new is a dead letter, counted
+ * and logged; returns how many were new (the others were dead-lettered before). */
+static size_t sf_dead_stored(const pending *pd) {
+    const sf_outbound_result *res = &pd->res.sf;
+    size_t n = 0;
+    for (size_t i = 0; i < res->ndead; i++) {
+        if (!pd->job.dead_added[i]) continue;
+        n++;
+        LOG_KV_LIMITED(LOG_WARN, "salesforce: notification dead-lettered", "event_id",
+                       res->dead[i].ev.id, "reason", res->dead[i].reason);
+    }
+    if (n) metrics_add(M_DEAD_LETTERS, (double)n);
+    return n;
 }
 
 static void salesforce(http_request *req, void *ud) {
@@ -160,7 +188,7 @@ static void salesforce(http_request *req, void *ud) {
                              res.message);
             return;
         }
-        if (res.nevents) {
+        if (res.nevents || res.ndead) {
             defer_store(req, ctx, (pending){.is_sf = true, .res.sf = res});
             return;
         }
@@ -193,8 +221,9 @@ static void salesforce(http_request *req, void *ud) {
                 LOG_KV(LOG_DEBUG, pd->job.added[i] ? "salesforce: queued" : "salesforce: duplicate",
                        "event_id", res->events[i].id, "campaign_id", res->events[i].campaign_id);
         }
+        size_t n_dead = sf_dead_stored(pd);
         count("salesforce", "accepted", n_added);
-        count("salesforce", "duplicate", res->nevents - n_added);
+        count("salesforce", "duplicate", res->nevents - n_added + res->ndead - n_dead);
         if (res->nempty) metrics_add(M_EVENTS_DROPPED, (double)res->nempty, "empty");
     }
     size_t alen;

@@ -5,6 +5,7 @@
 #include <libxml/parser.h>
 #include <libxml/tree.h>
 #include <libxml/dict.h>
+#include <libxml/encoding.h>
 #include <libxml/xmlerror.h>
 #include <pthread.h>
 #include <stdarg.h>
@@ -104,6 +105,172 @@ char *sf_outbound_fault(int status, const char *code, const char *message,
     return body;
 }
 
+/* ---- pre-scan ----
+ * libxml2 2.9 compares each attribute of an element with every earlier one (duplicates)
+ * before any SAX callback sees the element, so an element with 90,000 attributes costs
+ * seconds of CPU. This pass over the raw bytes refuses such input first. It reads the same
+ * bytes libxml2 reads (both read UTF-8 only) and is never stricter than XML about a
+ * start tag, so it counts at least the attributes libxml2 would parse: every '<' starts a
+ * tag here (libxml2 may give up inside a comment, CDATA section or processing instruction
+ * and parse what follows as content), and an attribute is `name S? = S? quoted value`, as
+ * in XML. The depth counted is a cheap first bound; libxml2 itself stops at 256. */
+
+/* Bytes that end a name here: XML white space, NUL, and those of markup. */
+static const bool name_stop[256] = {
+    [' '] = true, ['\t'] = true, ['\r'] = true, ['\n'] = true, ['\0'] = true, ['/'] = true,
+    ['>'] = true, ['<'] = true,  ['='] = true,  ['"'] = true,  ['\''] = true};
+
+static bool xml_space(unsigned char c) {
+    return c == ' ' || c == '\t' || c == '\r' || c == '\n';
+}
+
+/* Where a name starting at p ends: at white space or a byte that cannot be in a name here. */
+static const unsigned char *name_end(const unsigned char *p, const unsigned char *end) {
+    while (p < end && !name_stop[*p])
+        p++;
+    return p;
+}
+
+static const unsigned char *skip_space(const unsigned char *p, const unsigned char *end) {
+    while (p < end && xml_space(*p))
+        p++;
+    return p;
+}
+
+static int line_at(const unsigned char *b, const unsigned char *at) {
+    int line = 1;
+    for (; b < at; b++)
+        line += *b == '\n';
+    return line;
+}
+
+typedef struct {
+    const unsigned char *b, *end;
+    int depth;
+    char *msg;
+    size_t msglen;
+} prescan_state;
+
+static int over(prescan_state *ps, const unsigned char *at, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static int over(prescan_state *ps, const unsigned char *at, const char *fmt, ...) {
+    char what[128];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(what, sizeof what, fmt, ap);
+    va_end(ap);
+    snprintf(ps->msg, ps->msglen, "the XML is refused before parsing: %s (line %d)", what,
+             line_at(ps->b, at));
+    return -1;
+}
+
+/* The attributes of a start tag from p (after its name) to its end; *p is left after the
+ * tag, or where it stopped making sense (libxml2 reads the rest as content, and so do we).
+ * sized: names and values are held to their limits (not in what may be a comment, CDATA
+ * section or processing instruction, whose text is no name). */
+static int prescan_attrs(prescan_state *ps, const unsigned char **pp, bool sized, bool *opened) {
+    const unsigned char *p = *pp, *end = ps->end;
+    int n = 0;
+    *opened = false;
+    for (;;) {
+        p = skip_space(p, end);
+        if (p >= end) break;
+        if (*p == '>') {
+            *opened = true;
+            p++;
+            break;
+        }
+        if (*p == '/' && p + 1 < end && p[1] == '>') {
+            p += 2;
+            break;
+        }
+        const unsigned char *name = p;
+        p = name_end(p, end);
+        if (p == name) break;
+        if (sized && p - name > SF_XML_MAX_NAME)
+            return over(ps, name, "a name is longer than %d bytes", SF_XML_MAX_NAME);
+        p = skip_space(p, end);
+        if (p >= end || *p != '=') break;
+        p = skip_space(p + 1, end);
+        if (p >= end || (*p != '"' && *p != '\'')) break;
+        unsigned char quote = *p++;
+        const unsigned char *value = p;
+        while (p < end && *p != quote && *p != '<')
+            p++;
+        if (sized && p - value > SF_XML_MAX_TEXT)
+            return over(ps, value, "an attribute value is longer than %d bytes", SF_XML_MAX_TEXT);
+        if (p >= end || *p == '<') break; /* '<' cannot be in a value: it starts markup */
+        p++;
+        if (++n > SF_XML_MAX_ATTRS)
+            return over(ps, name, "an element has more than %d attributes", SF_XML_MAX_ATTRS);
+    }
+    *pp = p;
+    return 0;
+}
+
+int sf_outbound_prescan(const char *xml, size_t len, char *msg, size_t msglen) {
+    prescan_state ps = {(const unsigned char *)xml, (const unsigned char *)xml + len, 0, msg,
+                        msglen};
+    const unsigned char *p = ps.b, *end = ps.end;
+    /* libxml2 guesses the encoding from the first bytes (a BOM, or "<?xml" in UTF-16 or
+     * EBCDIC): only UTF-8 is read byte for byte as here. */
+    xmlCharEncoding enc = xmlDetectCharEncoding(p, len < 4 ? (int)len : 4);
+    if (enc != XML_CHAR_ENCODING_NONE && enc != XML_CHAR_ENCODING_UTF8) {
+        snprintf(msg, msglen,
+                 "the body is not UTF-8 (Salesforce sends Outbound Messages in UTF-8)");
+        return -1;
+    }
+    while (p < end) {
+        if (*p != '<') { /* text (also what a comment or CDATA section holds) */
+            const unsigned char *lt = memchr(p, '<', (size_t)(end - p));
+            const unsigned char *stop = lt ? lt : end;
+            if (stop - p > SF_XML_MAX_TEXT)
+                return over(&ps, p, "a text is longer than %d bytes", SF_XML_MAX_TEXT);
+            p = stop;
+            continue;
+        }
+        if ((size_t)(end - p) >= 9 && memcmp(p, "<!DOCTYPE", 9) == 0) {
+            snprintf(msg, msglen, "DOCTYPE declarations are not accepted");
+            return -1;
+        }
+        if ((size_t)(end - p) >= 9 && memcmp(p, "<![CDATA[", 9) == 0) {
+            /* A text too; what it holds is still scanned as below. */
+            const unsigned char *close = memmem(p + 9, (size_t)(end - p - 9), "]]>", 3);
+            if ((close ? close : end) - (p + 9) > SF_XML_MAX_TEXT)
+                return over(&ps, p, "a text is longer than %d bytes", SF_XML_MAX_TEXT);
+        }
+        bool closing = p + 1 < end && p[1] == '/';
+        p += closing ? 2 : 1;
+        const unsigned char *name = p;
+        p = name_end(p, end);
+        /* A comment, CDATA section or processing instruction: no element, no name. */
+        bool element = name < end && *name != '!' && *name != '?';
+        if (element && p - name > SF_XML_MAX_NAME)
+            return over(&ps, name, "a name is longer than %d bytes", SF_XML_MAX_NAME);
+        if (closing) {
+            if (ps.depth > 0) ps.depth--;
+            continue;
+        }
+        bool opened;
+        if (prescan_attrs(&ps, &p, element, &opened) != 0) return -1;
+        if (element && opened && ++ps.depth > SF_XML_MAX_DEPTH)
+            return over(&ps, name, "elements are nested deeper than %d", SF_XML_MAX_DEPTH);
+    }
+    return 0;
+}
+
+/* Copies at most size - 1 bytes of s into buf, never cutting a UTF-8 sequence in two. */
+static void copy_cut(char *buf, size_t size, const char *s) {
+    size_t n = strlen(s);
+    if (n >= size) {
+        n = size - 1;
+        while (n > 0 && ((unsigned char)s[n] & 0xc0) == 0x80)
+            n--;
+    }
+    memcpy(buf, s, n);
+    buf[n] = '\0';
+}
+
 /* ---- parsing ----
  * A SAX2 pass (no tree: building and freeing one cost more than the parse). It keeps what
  * the message says, then judges it in the order a reader would: the envelope, the org, the
@@ -144,12 +311,13 @@ static const struct {
 /* One Notification as read: its Id, and its (last) sObject. */
 typedef struct {
     char nid[EV_ID_MAX];
-    bool has_so, so_nil, so_has_child;
+    bool has_so, so_nil;
+    bool has_data; /* a field other than the record Id, not nil */
     bool type_present, type_ok;
     char type[96];      /* xsi:type as written, for the fault */
     int bad_field;      /* -1, or the first field that is not usable (FIELD_DATE: the date) */
-    char bad_value[48]; /* the date as written */
-    event ev;
+    char bad_value[48]; /* its value as written (cut) */
+    event ev;           /* the fields that could be read */
 } notif;
 
 /* What a text being read belongs to. */
@@ -180,6 +348,7 @@ typedef struct {
     char *text;
     size_t text_len, text_cap;
     bool oom;
+    bool attrs_over; /* an element had more attributes than the pre-scan let through */
     ns_decl *ns;
     int *ns_mark; /* per depth: the ns count before the element's declarations */
     size_t nns, ns_cap, mark_cap;
@@ -305,23 +474,28 @@ static void sobject_start(sax_state *st, int nb_attrs, const xmlChar **attrs) {
     }
 }
 
-/* A field of the sObject has been read: into the event, unless an earlier one was bad. */
+/* A field of the sObject has been read: into the event when usable (a dead letter shows
+ * what could be read), and the first unusable one is remembered. */
 static void field_end(sax_state *st) {
     notif *n = st->cur;
     int f = st->text_field;
     const char *v = text_end(st);
-    if (n->bad_field >= 0) return;
+    bool ok;
     if (f == FIELD_DATE) {
-        if (event_parse_time(v, &n->ev.source_ts_ms) != 0) {
-            n->bad_field = FIELD_DATE;
-            snprintf(n->bad_value, sizeof n->bad_value, "%.40s", v);
+        ok = event_parse_time(v, &n->ev.source_ts_ms) == 0;
+        if (!ok) n->ev.source_ts_ms = 0;
+    } else {
+        char *dst = (char *)&n->ev + member_fields[f].off;
+        ok = event_set(dst, member_fields[f].size, v);
+        if (ok && member_fields[f].is_id && *v && !event_valid_sfid(v)) {
+            ok = false;
+            dst[0] = '\0';
         }
-        return;
     }
-    char *dst = (char *)&n->ev + member_fields[f].off;
-    bool ok = event_set(dst, member_fields[f].size, v);
-    if (ok && member_fields[f].is_id && *v && !event_valid_sfid(v)) ok = false;
-    if (!ok) n->bad_field = f;
+    if (!ok && n->bad_field < 0) {
+        n->bad_field = f;
+        copy_cut(n->bad_value, sizeof n->bad_value, v);
+    }
 }
 
 static void on_start(void *ctx, const xmlChar *local, const xmlChar *prefix, const xmlChar *uri,
@@ -330,6 +504,11 @@ static void on_start(void *ctx, const xmlChar *local, const xmlChar *prefix, con
     (void)prefix;
     (void)nb_defaulted;
     sax_state *st = ((xmlParserCtxtPtr)ctx)->_private;
+    if (nb_attrs + nb_ns > SF_XML_MAX_ATTRS) { /* the pre-scan should have refused it */
+        st->attrs_over = true;
+        xmlStopParser(ctx);
+        return;
+    }
     if (!push_ns(st, nb_ns, namespaces)) {
         stop_oom(ctx, st);
         return;
@@ -377,8 +556,8 @@ static void on_start(void *ctx, const xmlChar *local, const xmlChar *prefix, con
             st->in_so = true;
         }
     } else if (d == 5 && st->in_so) {
-        st->cur->so_has_child = true;
         if (!same(uri, SF_SOBJECT_NS) || nil_attr(nb_attrs, attrs)) return;
+        if (!same(local, "Id")) st->cur->has_data = true;
         if (same(local, "LastModifiedDate")) {
             text_start(st, TEXT_FIELD, FIELD_DATE);
             return;
@@ -419,7 +598,69 @@ static void on_end(void *ctx, const xmlChar *local, const xmlChar *prefix, const
     if (d == 1) st->in_body = false;
 }
 
-/* Judges what was read, in order; fills out. */
+/* Why a notification on CampaignMember cannot become an event (into why); false when it can. */
+static bool unusable(const notif *n, int64_t received_ms, char *why, size_t size) {
+    const char *nid = n->nid;
+    const event *ev = &n->ev;
+    if (n->bad_field == FIELD_DATE) {
+        snprintf(why, size, "Notification %s: LastModifiedDate \"%s\" is not a date-time", nid,
+                 n->bad_value);
+        return true;
+    }
+    if (n->bad_field >= 0) {
+        if (member_fields[n->bad_field].is_id)
+            snprintf(why, size,
+                     "Notification %s: %s \"%s\" is not a 15- or 18-character Salesforce id", nid,
+                     member_fields[n->bad_field].name, n->bad_value);
+        else
+            snprintf(why, size, "Notification %s: %s is longer than %zu bytes", nid,
+                     member_fields[n->bad_field].name, member_fields[n->bad_field].size - 1);
+        return true;
+    }
+    const char *missing = !ev->member_id[0]     ? "Id"
+                          : !ev->campaign_id[0] ? "CampaignId"
+                          : !ev->status[0]      ? "Status"
+                                                : NULL;
+    if (missing) {
+        snprintf(why, size,
+                 "Notification %s: the CampaignMember has no %s; add it to the Outbound "
+                 "Message's fields",
+                 nid, missing);
+        return true;
+    }
+    if (!ev->sf_lead_id[0] && !ev->sf_contact_id[0]) {
+        snprintf(why, size,
+                 "Notification %s: the CampaignMember has neither LeadId nor ContactId; only "
+                 "Lead and Contact members are synced (if the Outbound Message lacks these "
+                 "fields, add both)",
+                 nid);
+        return true;
+    }
+    if (ev->source_ts_ms > received_ms + SF_OUTBOUND_MAX_SKEW_MS) {
+        char at[40], rx[40];
+        event_format_time(ev->source_ts_ms, at, sizeof at);
+        event_format_time(received_ms, rx, sizeof rx);
+        snprintf(why, size,
+                 "Notification %s: LastModifiedDate %s is more than %d minutes after the "
+                 "message arrived (%s); not queued: a change dated in the future would make "
+                 "this member's real changes look stale (a forged message, or a clock far off)",
+                 nid, at, SF_OUTBOUND_MAX_SKEW_MS / 60000, rx);
+        return true;
+    }
+    return false;
+}
+
+/* The message's OrganizationId is this org's: a 15- or 18-character id, nothing more, whose
+ * first 15 characters (case-sensitive) are those of expected_org. The WSDL types it ent:ID,
+ * 18 characters (sforce_api_om_outboundmessaging_wsdl.htm); users know the 15 of Setup. */
+static bool org_matches(const sax_state *st, const char *expected_org) {
+    return !st->org_too_long && event_valid_sfid(st->org) &&
+           strncmp(st->org, expected_org, 15) == 0;
+}
+
+/* Judges what was read, in order; fills out. One answer covers the message: the Ack is a
+ * boolean for all its notifications (sforce_api_om_outboundmessaging_wsdl.htm), so only what
+ * makes the whole message foreign is a fault; an unusable notification is a dead letter. */
 static void judge(sax_state *st, const char *expected_org, int64_t received_ms,
                   sf_outbound_result *out) {
     if (!st->root_ok) {
@@ -438,12 +679,14 @@ static void judge(sax_state *st, const char *expected_org, int64_t received_ms,
         reject(out, 400, "the Outbound Message has no OrganizationId");
         return;
     }
-    if (st->org_too_long || !event_set(out->org_id, sizeof out->org_id, st->org))
-        snprintf(out->org_id, sizeof out->org_id, "%.18s", st->org);
-    if (strlen(out->org_id) < 15 || strncmp(out->org_id, expected_org, 15) != 0) {
-        reject(out, 403, "OrganizationId %s does not match this service's SF_ORG_ID", out->org_id);
+    if (!org_matches(st, expected_org)) {
+        char shown[48];
+        copy_cut(shown, sizeof shown, st->org);
+        reject(out, 403, "OrganizationId %s%s does not match this service's SF_ORG_ID", shown,
+               st->org_too_long || strlen(st->org) >= sizeof shown ? "..." : "");
         return;
     }
+    event_set(out->org_id, sizeof out->org_id, st->org);
     if (st->count == 0 || st->count > SF_OUTBOUND_MAX_NOTIFICATIONS) {
         reject(out, 400,
                "an Outbound Message holds 1 to %d Notification elements, this one "
@@ -460,12 +703,13 @@ static void judge(sax_state *st, const char *expected_org, int64_t received_ms,
         notif *n = &st->notifs[k];
         const char *nid = n->nid;
         if (!event_valid_sfid(nid)) {
-            reject(out, 400, "Notification %zu has no valid Id (a 15- or 18-character id)",
-                   out->nevents + out->nempty + 1);
+            reject(out, 400, "Notification %zu has no valid Id (a 15- or 18-character id)", k + 1);
             return;
         }
-        if (!n->has_so || n->so_nil || !n->so_has_child) {
-            out->nempty++; /* deleted before delivery: acknowledged, nothing to sync */
+        /* Record deleted before delivery: "the notification contains no data" (Help,
+         * platform.workflow_om_considerations.htm); acknowledged, nothing to sync. */
+        if (!n->has_so || n->so_nil || !n->has_data) {
+            out->nempty++;
             continue;
         }
         if (!n->type_present) {
@@ -482,34 +726,22 @@ static void judge(sax_state *st, const char *expected_org, int64_t received_ms,
                    nid, n->type);
             return;
         }
-        if (n->bad_field == FIELD_DATE) {
-            reject(out, 400, "Notification %s: LastModifiedDate \"%.40s\" is not a date-time", nid,
-                   n->bad_value);
-            return;
-        }
-        if (n->bad_field >= 0) {
-            reject(out, 400, "Notification %s: %s %s", nid, member_fields[n->bad_field].name,
-                   member_fields[n->bad_field].is_id ? "is not a 15- or 18-character Salesforce id"
-                                                     : "is too long");
-            return;
-        }
         event *ev = &n->ev;
-        const char *missing = !ev->member_id[0]                             ? "Id"
-                              : !ev->campaign_id[0]                         ? "CampaignId"
-                              : !ev->sf_lead_id[0] && !ev->sf_contact_id[0] ? "LeadId or ContactId"
-                              : !ev->status[0]                              ? "Status"
-                                                                            : NULL;
-        if (missing) {
-            reject(out, 400,
-                   "Notification %s: the CampaignMember has no %s; add it to the "
-                   "Outbound Message's fields",
-                   nid, missing);
-            return;
-        }
         ev->source = SRC_SALESFORCE;
         ev->type = EV_SF_MEMBER_CHANGED;
         ev->received_ms = received_ms;
         memcpy(ev->id, nid, sizeof ev->id);
+        char why[SF_OUTBOUND_REASON_MAX];
+        if (unusable(n, received_ms, why, sizeof why)) {
+            if (!out->dead) out->dead = calloc(st->count, sizeof *out->dead); /* rarely needed */
+            if (!out->dead) {
+                reject(out, 500, "out of memory");
+                return;
+            }
+            out->dead[out->ndead].ev = *ev;
+            memcpy(out->dead[out->ndead++].reason, why, sizeof why);
+            continue;
+        }
         out->events[out->nevents++] = *ev;
     }
 }
@@ -542,6 +774,11 @@ void sf_outbound_parse(const char *xml, size_t len, const char *expected_org, in
         reject(out, 400, "empty request body; expected a SOAP Outbound Message");
         return;
     }
+    char why[200];
+    if (sf_outbound_prescan(xml, len, why, sizeof why) != 0) {
+        reject(out, 400, "%s", why);
+        return;
+    }
     xmlParserCtxtPtr pc = thread_ctxt();
     if (!pc) {
         reject(out, 500, "out of memory");
@@ -550,10 +787,16 @@ void sf_outbound_parse(const char *xml, size_t len, const char *expected_org, in
     bool saw_dtd = false;
     sax_state st = {.saw_dtd = &saw_dtd};
     pc->_private = &st;
+    /* UTF-8 whatever the document declares: Salesforce sends UTF-8, and the pre-scan read
+     * the bytes as such (and refused a body whose first bytes say otherwise). */
     xmlDocPtr doc = xmlCtxtReadMemory(pc, xml, (int)len, NULL, NULL,
-                                      XML_PARSE_NONET | XML_PARSE_NOERROR | XML_PARSE_NOWARNING);
+                                      XML_PARSE_NONET | XML_PARSE_NOERROR | XML_PARSE_NOWARNING |
+                                          XML_PARSE_IGNORE_ENC);
     if (saw_dtd) {
         reject(out, 400, "DOCTYPE declarations are not accepted");
+    } else if (st.attrs_over) {
+        reject(out, 400, "an element has more than %d attributes (found while parsing)",
+               SF_XML_MAX_ATTRS);
     } else if (st.oom) {
         reject(out, 500, "out of memory");
     } else if (!pc->wellFormed || !st.root_seen) {
@@ -579,15 +822,18 @@ void sf_outbound_parse(const char *xml, size_t len, const char *expected_org, in
     free(st.ns_mark);
     if (out->status) {
         free(out->events);
+        free(out->dead);
         out->events = NULL;
-        out->nevents = 0;
-        out->nempty = 0;
+        out->dead = NULL;
+        out->nevents = out->ndead = out->nempty = 0;
     }
 }
 
 void sf_outbound_result_free(sf_outbound_result *r) {
     if (!r) return;
     free(r->events);
+    free(r->dead);
     r->events = NULL;
-    r->nevents = 0;
+    r->dead = NULL;
+    r->nevents = r->ndead = 0;
 }

@@ -2093,3 +2093,148 @@ int store_quota_clear(store *s, const char *crm, char *err, size_t errlen) {
     freeReplyObject(r);
     return 0;
 }
+/* ---- received items that cannot become events ---- */
+
+/* Appends events as enqueue_script does, then stores each unusable item as a dead letter
+ * under the receive time's first free id (no `event` field, so replay_script finds nothing
+ * to queue; `unusable` holds the reason), unless its de-duplication key exists; it then sets
+ * that key to the dead letter's id. KEYS: per event its stream and dedup key, per item its
+ * dedup key, cs:deadletters; ARGV: ttl, event count, event JSON..., then per item its listed
+ * JSON, reason and receive time (ms). Returns per event, then per item, the id or false. */
+static script enqueue_dead_script = {
+    "local n = tonumber(ARGV[2])\n"
+    "local m = #KEYS - 2 * n - 1\n"
+    "local out = {}\n"
+    "for i = 1, n do\n"
+    "  if redis.call('EXISTS', KEYS[2 * i]) == 1 then\n"
+    "    out[i] = false\n"
+    "  else\n"
+    "    local id = redis.call('XADD', KEYS[2 * i - 1], '*', 'event', ARGV[i + 2], "
+    "'attempts', '0')\n"
+    "    redis.call('SET', KEYS[2 * i], id, 'EX', ARGV[1])\n"
+    "    out[i] = id\n"
+    "  end\n"
+    "end\n"
+    "for k = 1, m do\n"
+    "  local dedup, a = KEYS[2 * n + k], n + 3 * k\n"
+    "  if redis.call('EXISTS', dedup) == 1 then\n"
+    "    out[n + k] = false\n"
+    "  else\n"
+    "    local ms, seq = ARGV[a + 2], 0\n"
+    "    while redis.call('EXISTS', 'cs:dead:' .. ms .. '-' .. seq) == 1 do seq = seq + 1 end\n"
+    "    local id = ms .. '-' .. seq\n"
+    "    redis.call('HSET', 'cs:dead:' .. id, 'item', ARGV[a], 'unusable', ARGV[a + 1])\n"
+    "    redis.call('ZADD', KEYS[#KEYS], ms, id)\n"
+    "    redis.call('SET', dedup, id, 'EX', ARGV[1])\n"
+    "    out[n + k] = id\n"
+    "  end\n"
+    "end\n"
+    "return out\n",
+    ""};
+
+static pthread_once_t enqueue_dead_once = PTHREAD_ONCE_INIT;
+
+static void hash_enqueue_dead(void) {
+    hash_script(&enqueue_dead_script);
+}
+
+/* The de-duplication key of a received event; caller frees. NULL when out of memory. */
+static char *dedup_key(const event *ev) {
+    size_t len = strlen(ev->id) + 32;
+    char *k = malloc(len);
+    if (k) snprintf(k, len, "cs:dedup:%s:%s", ev->source == SRC_SALESFORCE ? "sf" : "mkto", ev->id);
+    return k;
+}
+
+/* The listed JSON of an unusable item's dead letter (its id is set when listed); caller
+ * frees. NULL when out of memory. */
+static char *unusable_item(const store_unusable *u) {
+    char at[40];
+    event_format_time(u->ev->received_ms, at, sizeof at);
+    char *evjs = event_to_json(u->ev);
+    cJSON *ev = evjs ? cJSON_Parse(evjs) : NULL;
+    free(evjs);
+    cJSON *item = ev ? cJSON_CreateObject() : NULL;
+    char *js = NULL;
+    if (item) {
+        cJSON_AddStringToObject(item, "id", "");
+        cJSON_AddStringToObject(item, "at", at);
+        cJSON_AddNumberToObject(item, "attempts", 0);
+        cJSON_AddStringToObject(item, "error", u->error);
+        cJSON_AddItemToObject(item, "event", ev);
+        js = cJSON_PrintUnformatted(item);
+        cJSON_Delete(item);
+    } else {
+        cJSON_Delete(ev);
+    }
+    return js;
+}
+
+int store_enqueue_with_dead(store *s, const event *const *evs, size_t n, bool *added,
+                            const store_unusable *const *dead, size_t m, bool *dead_added,
+                            char *err, size_t errlen) {
+    if (m == 0) return store_enqueue_refs(s, evs, n, added, err, errlen);
+    pthread_once(&enqueue_dead_once, hash_enqueue_dead);
+    size_t nkeys = 2 * n + m + 1, argc = nkeys + 2 + n + 3 * m, nowned = 2 * n + 3 * m;
+    const char **argv = calloc(argc, sizeof *argv);
+    size_t *lens = calloc(argc, sizeof *lens);
+    char **owned = calloc(nowned, sizeof *owned);
+    char ttl[16], count[24];
+    int rc = -1;
+    redisReply *r = NULL;
+    snprintf(err, errlen, "out of memory");
+    if (!argv || !lens || !owned) goto out;
+    snprintf(ttl, sizeof ttl, "%d", STORE_DEDUP_TTL_S);
+    snprintf(count, sizeof count, "%zu", n);
+    size_t a = 0, o = 0; /* next argument, next owned string */
+    for (size_t i = 0; i < n; i++) {
+        argv[a++] = store_stream(store_queue_of(evs[i]));
+        if (!(argv[a++] = owned[o++] = dedup_key(evs[i]))) goto out;
+    }
+    for (size_t k = 0; k < m; k++)
+        if (!(argv[a++] = owned[o++] = dedup_key(dead[k]->ev))) goto out;
+    argv[a++] = "cs:deadletters";
+    argv[a++] = ttl;
+    argv[a++] = count;
+    for (size_t i = 0; i < n; i++)
+        if (!(argv[a++] = owned[o++] = event_to_json(evs[i]))) goto out;
+    for (size_t k = 0; k < m; k++) {
+        if (!(argv[a++] = owned[o++] = unusable_item(dead[k]))) goto out;
+        argv[a++] = dead[k]->error;
+        if (!(argv[a++] = owned[o++] = malloc(24))) goto out;
+        snprintf(owned[o - 1], 24, "%lld", (long long)dead[k]->ev->received_ms);
+    }
+    for (size_t i = 0; i < argc; i++)
+        lens[i] = strlen(argv[i]);
+    r = run_script(s, &enqueue_dead_script, (int)nkeys, (int)argc, argv, lens, err, errlen);
+    if (!r) goto out;
+    if (r->type != REDIS_REPLY_ARRAY || r->elements != n + m) {
+        snprintf(err, errlen, "Redis refused the events: %s",
+                 r->type == REDIS_REPLY_ERROR ? r->str : "unexpected answer");
+        goto out;
+    }
+    for (size_t i = 0; i < n; i++)
+        added[i] = r->element[i]->type == REDIS_REPLY_STRING;
+    for (size_t k = 0; k < m; k++)
+        dead_added[k] = r->element[n + k]->type == REDIS_REPLY_STRING;
+    rc = 0;
+out:
+    if (r) freeReplyObject(r);
+    if (owned)
+        for (size_t i = 0; i < nowned; i++)
+            free(owned[i]);
+    free(owned);
+    free(argv);
+    free(lens);
+    return rc;
+}
+
+int store_dead_unusable(store *s, const char *id, char *why, size_t whylen, char *err,
+                        size_t errlen) {
+    redisReply *r = cmdf(s, err, errlen, "HGET cs:dead:%s unusable", id);
+    if (!r || reply_error(r, err, errlen)) return -1;
+    int rc = r->type == REDIS_REPLY_STRING;
+    if (rc) snprintf(why, whylen, "%s", r->str);
+    freeReplyObject(r);
+    return rc;
+}

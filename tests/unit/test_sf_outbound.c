@@ -4,7 +4,7 @@
 #include "sf_outbound.h"
 
 #define ORG "00D000000000001AAA"
-#define RX  1764410000000LL
+#define RX  1796000000000LL /* 2026-11-30T00:53:20Z, after every fixture's change */
 
 static sf_outbound_result parse_file(const char *name, const char *org) {
     char path[256];
@@ -15,6 +15,18 @@ static sf_outbound_result parse_file(const char *name, const char *org) {
     sf_outbound_parse(xml, len, org, RX, &r);
     free(xml);
     return r;
+}
+
+/* A dead letter's event has a queue form that parses back to the same bytes. */
+static void check_queue_form(const event *e) {
+    char *j = event_to_json(e);
+    event back;
+    char err[128];
+    assert_int_equal(event_from_json(j, strlen(j), &back, err, sizeof err), 0);
+    char *j2 = event_to_json(&back);
+    assert_string_equal(j, j2);
+    free(j);
+    free(j2);
 }
 
 static int setup(void **state) {
@@ -137,12 +149,23 @@ static void empty_record_counted_not_queued(void **state) {
     sf_outbound_result_free(&r);
 }
 
-static void missing_field_named(void **state) {
+static void missing_field_dead_lettered(void **state) {
     (void)state;
     sf_outbound_result r = parse_file("cm_missing_status.xml", ORG);
-    assert_int_equal(r.status, 400);
-    assert_string_equal(r.message, "Notification 04l5g0000000001AAA: the CampaignMember has no "
-                                   "Status; add it to the Outbound Message's fields");
+    assert_int_equal(r.status, 0);
+    assert_int_equal(r.nevents, 0);
+    assert_int_equal(r.ndead, 1);
+    assert_string_equal(r.dead[0].reason, "Notification 04l5g0000000001AAA: the CampaignMember "
+                                          "has no Status; add it to the Outbound Message's fields");
+    /* What could be read comes with it. */
+    const event *e = &r.dead[0].ev;
+    assert_string_equal(e->id, "04l5g0000000001AAA");
+    assert_int_equal(e->source, SRC_SALESFORCE);
+    assert_int_equal(e->type, EV_SF_MEMBER_CHANGED);
+    assert_string_equal(e->member_id, "00v5g0000000001AAA");
+    assert_string_equal(e->status, "");
+    assert_true(e->received_ms == RX);
+    sf_outbound_result_free(&r);
 }
 
 /* Found by fuzzing: Salesforce never repeats a field, but when a body does, the later value
@@ -276,22 +299,368 @@ static void dtds_refused(void **state) {
     assert_string_equal(r.message, "DOCTYPE declarations are not accepted");
 }
 
-static void bad_ids_and_dates(void **state) {
+/* cm_1.xml with one text replaced (same length or not), parsed. */
+static sf_outbound_result parse_edited(const char *from, const char *to) {
+    size_t len;
+    char *xml = read_data("salesforce/cm_1.xml", &len);
+    char *at = strstr(xml, from);
+    assert_non_null(at);
+    char *body = malloc(len + strlen(to) + 1);
+    size_t head = (size_t)(at - xml);
+    memcpy(body, xml, head);
+    strcpy(body + head, to);
+    strcat(body, at + strlen(from));
+    sf_outbound_result r;
+    sf_outbound_parse(body, strlen(body), ORG, RX, &r);
+    free(body);
+    free(xml);
+    return r;
+}
+
+/* The one notification of the edited cm_1.xml is a dead letter with this reason. */
+static void assert_dead(const char *from, const char *to, const char *reason) {
+    sf_outbound_result r = parse_edited(from, to);
+    assert_int_equal(r.status, 0);
+    assert_int_equal(r.nevents, 0);
+    assert_int_equal(r.nempty, 0);
+    assert_int_equal(r.ndead, 1);
+    assert_string_equal(r.dead[0].reason, reason);
+    assert_string_equal(r.dead[0].ev.id, "04l5g0000000001AAA");
+    check_queue_form(&r.dead[0].ev);
+    sf_outbound_result_free(&r);
+}
+
+static void bad_fields_dead_lettered_with_the_reason(void **state) {
+    (void)state;
+    assert_dead("7015g000000CampAAA", "7015g-00000CampAAA",
+                "Notification 04l5g0000000001AAA: CampaignId \"7015g-00000CampAAA\" is not a "
+                "15- or 18-character Salesforce id");
+    assert_dead("<sf:LeadId>00Q5g0000000001AAA", "<sf:LeadId>00Q5g0000000001AAAA",
+                "Notification 04l5g0000000001AAA: LeadId \"00Q5g0000000001AAAA\" is not a 15- "
+                "or 18-character Salesforce id");
+    assert_dead("2026-11-29T10:00:01.000Z", "2026-13-29T10:00:01.000Z",
+                "Notification 04l5g0000000001AAA: LastModifiedDate \"2026-13-29T10:00:01.000Z\" "
+                "is not a date-time");
+    char email[400] = "<sf:Email>";
+    memset(email + 10, 'a', 300);
+    strcpy(email + 310, "@x.org</sf:Email>");
+    assert_dead("<sf:Email>person1@example.com</sf:Email>", email,
+                "Notification 04l5g0000000001AAA: Email is longer than 255 bytes");
+    /* A member of an Account: no CampaignId (not in the fields), no Lead, no Contact. */
+    assert_dead("<sf:CampaignId>7015g000000CampAAA</sf:CampaignId>", "",
+                "Notification 04l5g0000000001AAA: the CampaignMember has no CampaignId; add it "
+                "to the Outbound Message's fields");
+    assert_dead("<sf:LeadId>00Q5g0000000001AAA</sf:LeadId>",
+                "<sf:AccountId>0015g0000000001AAA</sf:AccountId>",
+                "Notification 04l5g0000000001AAA: the CampaignMember has neither LeadId nor "
+                "ContactId; only Lead and Contact members are synced (if the Outbound Message "
+                "lacks these fields, add both)");
+    /* The value shown is cut on a character boundary. */
+    sf_outbound_result r =
+        parse_edited("7015g000000CampAAA", "\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9"
+                                           "\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9"
+                                           "\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9"
+                                           "\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9"
+                                           "\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9");
+    assert_int_equal(r.ndead, 1);
+    assert_true(event_text_ok(r.dead[0].reason));
+    assert_non_null(strstr(r.dead[0].reason, "CampaignId \"\xc3\xa9"));
+    sf_outbound_result_free(&r);
+}
+
+static void future_date_dead_lettered(void **state) {
+    (void)state;
+    /* RX + 5 minutes is still a change; a millisecond later is not. */
+    sf_outbound_result r = parse_edited("2026-11-29T10:00:01.000Z", "2026-11-30T00:58:20.000Z");
+    assert_int_equal(r.nevents, 1);
+    assert_int_equal(r.ndead, 0);
+    sf_outbound_result_free(&r);
+    assert_dead("2026-11-29T10:00:01.000Z", "2026-11-30T00:58:20.001Z",
+                "Notification 04l5g0000000001AAA: LastModifiedDate 2026-11-30T00:58:20.001Z is "
+                "more than 5 minutes after the message arrived (2026-11-30T00:53:20.000Z); not "
+                "queued: a change dated in the future would make this member's real changes "
+                "look stale (a forged message, or a clock far off)");
+    /* The forged message of issue 17: the rest of it is stored. */
+    r = parse_file("cm_future_date.xml", ORG);
+    assert_int_equal(r.status, 0);
+    assert_int_equal(r.nevents, 1);
+    assert_string_equal(r.events[0].id, "04l5g0000000001AAA");
+    assert_int_equal(r.ndead, 1);
+    assert_string_equal(r.dead[0].ev.id, "04l5g0000000002AAA");
+    assert_non_null(strstr(r.dead[0].reason, "LastModifiedDate 9999-12-31T23:59:59.000Z is more "
+                                             "than 5 minutes after"));
+    assert_true(r.dead[0].ev.source_ts_ms == 253402300799000LL);
+    sf_outbound_result_free(&r);
+}
+
+/* Issue 16: five notifications, #3 a member of an Account without CampaignId, #4 only the
+ * record Id (deleted before delivery). */
+static void one_unusable_notification_does_not_sink_the_message(void **state) {
+    (void)state;
+    sf_outbound_result r = parse_file("cm_5_one_unusable.xml", ORG);
+    assert_int_equal(r.status, 0);
+    assert_int_equal(r.nevents, 3);
+    assert_string_equal(r.events[0].id, "04l5g0000000001AAA");
+    assert_string_equal(r.events[1].id, "04l5g0000000002AAA");
+    assert_string_equal(r.events[2].id, "04l5g0000000005AAA");
+    assert_int_equal(r.nempty, 1);
+    assert_int_equal(r.ndead, 1);
+    assert_string_equal(r.dead[0].reason, "Notification 04l5g0000000003AAA: the CampaignMember "
+                                          "has no CampaignId; add it to the Outbound Message's "
+                                          "fields");
+    const event *e = &r.dead[0].ev;
+    assert_string_equal(e->id, "04l5g0000000003AAA");
+    assert_string_equal(e->member_id, "00v5g0000000003AAA");
+    assert_string_equal(e->status, "Sent");
+    assert_string_equal(e->company, "Acme & Sons");
+    assert_true(e->source_ts_ms == 1795946403000LL);
+    sf_outbound_result_free(&r);
+}
+
+/* Deleted before delivery: no sObject data, whatever form Salesforce gives it. */
+static void record_without_data_is_empty_in_every_form(void **state) {
+    (void)state;
+    const char *forms[] = {
+        "<sObject xsi:type=\"sf:CampaignMember\" "
+        "xmlns:sf=\"urn:sobject.enterprise.soap.sforce.com\"/>",
+        SOBJ(""),
+        SOBJ("<sf:Id>00v5g0000000001AAA</sf:Id>"),
+        SOBJ("<sf:Id>00v5g0000000001AAA</sf:Id><sf:Status xsi:nil=\"true\"/>"),
+        "<sObject xsi:nil=\"true\"/>",
+        "",
+    };
+    for (size_t i = 0; i < sizeof forms / sizeof forms[0]; i++) {
+        char xml[1024];
+        snprintf(xml, sizeof xml,
+                 ENV_OPEN "<e:Body>" NOTIFS_OPEN ORG_EL
+                          "<Notification><Id>04l5g0000000001AAA</Id>%s</Notification>"
+                          "</notifications></e:Body></e:Envelope>",
+                 forms[i]);
+        sf_outbound_result r = parse_str(xml);
+        assert_int_equal(r.status, 0);
+        assert_int_equal(r.nempty, 1);
+        assert_int_equal(r.nevents + r.ndead, 0);
+        sf_outbound_result_free(&r);
+    }
+}
+
+static sf_outbound_result parse_org(const char *org_id) {
+    char xml[1024];
+    snprintf(xml, sizeof xml,
+             ENV_OPEN "<e:Body>" NOTIFS_OPEN "<OrganizationId>%s</OrganizationId>"
+                      "<Notification><Id>04l5g0000000001AAA</Id>" SOBJ(
+                          MEMBER("Sent")) "</Notification></notifications></e:Body></e:Envelope>",
+             org_id);
+    return parse_str(xml);
+}
+
+/* Issue 17: the org id is a 15- or 18-character id and nothing more. */
+static void org_id_exact(void **state) {
+    (void)state;
+    const char *ok[] = {"00D000000000001AAA", "00D000000000001", "00D000000000001XYZ",
+                        " 00D000000000001AAA\n"};
+    for (size_t i = 0; i < sizeof ok / sizeof ok[0]; i++) {
+        sf_outbound_result r = parse_org(ok[i]);
+        assert_int_equal(r.status, 0);
+        assert_string_equal(r.org_id, i == 1   ? "00D000000000001"
+                                      : i == 2 ? "00D000000000001XYZ"
+                                               : "00D000000000001AAA");
+        sf_outbound_result_free(&r);
+    }
+    const char *bad[] = {"00D000000000001AAAjunk", "00D000000000001AAAA",
+                         "00D000000000001A",       "00D000000000001 AAA",
+                         "00d000000000001AAA",     "00D00000000000",
+                         "00D000000000001AA-",     "00D000000000001AAA.00D000000000001AAA"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        sf_outbound_result r = parse_org(bad[i]);
+        assert_int_equal(r.status, 403);
+        assert_null(r.events);
+    }
+    sf_outbound_result r = parse_file("cm_org_trailing_junk.xml", ORG);
+    assert_int_equal(r.status, 403);
+    assert_string_equal(r.message, "OrganizationId 00D000000000001AAAjunk does not match this "
+                                   "service's SF_ORG_ID");
+    char long_org[200];
+    memset(long_org, 'A', 199);
+    long_org[199] = '\0';
+    r = parse_org(long_org);
+    assert_int_equal(r.status, 403);
+    assert_non_null(strstr(r.message, "AAA... does not match"));
+}
+
+/* The pre-scan's refusal of a body made of head, n times unit, and tail. */
+static sf_outbound_result parse_repeated(const char *head, const char *unit, size_t n,
+                                         const char *tail) {
+    size_t len = strlen(head) + n * strlen(unit) + strlen(tail);
+    char *xml = malloc(len + 1);
+    strcpy(xml, head);
+    char *p = xml + strlen(head);
+    for (size_t i = 0; i < n; i++, p += strlen(unit))
+        memcpy(p, unit, strlen(unit));
+    strcpy(p, tail);
+    sf_outbound_result r;
+    sf_outbound_parse(xml, len, ORG, RX, &r);
+    free(xml);
+    return r;
+}
+
+/* A cm_1.xml whose Envelope carries n more attributes (" aN=\"\"") is refused before parsing
+ * past the limit; what it takes to get there is below it. */
+static void attributes_counted_before_parsing(void **state) {
     (void)state;
     size_t len;
     char *xml = read_data("salesforce/cm_1.xml", &len);
-    char *p = strstr(xml, "7015g000000CampAAA");
-    memcpy(p, "7015g-00000CampAAA", 18);
-    sf_outbound_result r;
-    sf_outbound_parse(xml, len, ORG, RX, &r);
+    char *gt = strstr(xml, "xmlns:xsi=\"http://www.w3.org/2001/XMLSchema-instance\"") + 53;
+    for (int extra = 28; extra <= 30; extra++) { /* the Envelope declares 3 namespaces */
+        char *body = malloc(len + 16 * (size_t)extra);
+        size_t head = (size_t)(gt - xml);
+        memcpy(body, xml, head);
+        char *p = body + head;
+        for (int i = 0; i < extra; i++)
+            p += sprintf(p, " a%d=''", i);
+        strcpy(p, gt);
+        sf_outbound_result r;
+        sf_outbound_parse(body, strlen(body), ORG, RX, &r);
+        if (extra <= 29) {
+            assert_int_equal(r.status, 0);
+            assert_int_equal(r.nevents, 1);
+            sf_outbound_result_free(&r);
+        } else {
+            assert_int_equal(r.status, 400);
+            assert_string_equal(r.message, "the XML is refused before parsing: an element has "
+                                           "more than 32 attributes (line 2)");
+        }
+        free(body);
+    }
+    free(xml);
+    /* The attack of issue 17: 90,000 attributes. */
+    sf_outbound_result r = parse_repeated("<e:Envelope xmlns:e='" SOAP_ENV_NS "'", " a=''", 90000,
+                                          "><e:Body/></e:Envelope>");
     assert_int_equal(r.status, 400);
-    assert_non_null(strstr(r.message, "CampaignId is not a 15- or 18-character Salesforce id"));
-    memcpy(p, "7015g000000CampAAA", 18);
-    p = strstr(xml, "2026-11-29T10:00:01.000Z");
-    memcpy(p, "2026-13-29", 10);
-    sf_outbound_parse(xml, len, ORG, RX, &r);
+    assert_string_equal(r.message, "the XML is refused before parsing: an element has more than "
+                                   "32 attributes (line 1)");
+}
+
+/* Constructs libxml2 may give up on and go on parsing as content: what follows them is
+ * counted as if they were not there. */
+static void attributes_counted_behind_every_construct(void **state) {
+    (void)state;
+    const char *around[][2] = {
+        {"<!-- \x01 ", " -->"},      /* an invalid character ends libxml2's comment */
+        {"<? ", " ?>"},              /* a processing instruction without a target */
+        {"<?pi \x01 ", " ?>"},       /* an invalid character in a processing instruction */
+        {"<![CDATA[ \x01 ", " ]]>"}, /* an invalid character in a CDATA section */
+        {"<a b=\"c\" \"", "\">"},    /* a quote out of place */
+        {"<a b=\"", "\">"},          /* '<' cannot be in an attribute value */
+        {"<a b='x' c='y'd='z'", ""}, /* no space between attributes */
+        {"<!x ", ">"},               /* a declaration that is none */
+    };
+    for (size_t i = 0; i < sizeof around / sizeof around[0]; i++) {
+        char head[160];
+        snprintf(head, sizeof head, "<e:Envelope xmlns:e='" SOAP_ENV_NS "'><e:Body>%s<x",
+                 around[i][0]);
+        char tail[160];
+        snprintf(tail, sizeof tail, "/>%s</e:Body></e:Envelope>", around[i][1]);
+        sf_outbound_result r = parse_repeated(head, " a=''", 33, tail);
+        assert_int_equal(r.status, 400);
+        assert_string_equal(r.message, "the XML is refused before parsing: an element has more "
+                                       "than 32 attributes (line 1)");
+    }
+    /* Namespace declarations are attributes too. */
+    sf_outbound_result r = parse_repeated("<e:Envelope xmlns:e='" SOAP_ENV_NS "'><e:Body><x",
+                                          " xmlns:p='u'", 33, "/></e:Body></e:Envelope>");
     assert_int_equal(r.status, 400);
-    assert_non_null(strstr(r.message, "LastModifiedDate"));
+    assert_string_equal(r.message, "the XML is refused before parsing: an element has more than "
+                                   "32 attributes (line 1)");
+}
+
+static void names_texts_and_depth_bounded(void **state) {
+    (void)state;
+    char name[300];
+    memset(name, 'n', 257);
+    name[257] = '\0';
+    char xml[1200];
+    snprintf(xml, sizeof xml,
+             "<e:Envelope xmlns:e='" SOAP_ENV_NS "'><e:Body><%s/></e:Body></e:Envelope>", name);
+    sf_outbound_result r = parse_str(xml);
+    assert_string_equal(
+        r.message, "the XML is refused before parsing: a name is longer than 256 bytes (line 1)");
+    snprintf(xml, sizeof xml,
+             "<e:Envelope xmlns:e='" SOAP_ENV_NS "'>\n<e:Body><x %s=''/></e:Body></e:Envelope>",
+             name);
+    r = parse_str(xml);
+    assert_string_equal(
+        r.message, "the XML is refused before parsing: a name is longer than 256 bytes (line 2)");
+    name[256] = '\0'; /* at the limit: parsed (and then not an Outbound Message) */
+    snprintf(xml, sizeof xml,
+             "<e:Envelope xmlns:e='" SOAP_ENV_NS "'><e:Body><%s/></e:Body></e:Envelope>", name);
+    r = parse_str(xml);
+    assert_non_null(strstr(r.message, "holds no notifications element"));
+
+    r = parse_repeated("<e:Envelope xmlns:e='" SOAP_ENV_NS "'><e:Body><x>", "a", 65537,
+                       "</x></e:Body></e:Envelope>");
+    assert_string_equal(r.message, "the XML is refused before parsing: a text is longer than 65536 "
+                                   "bytes (line 1)");
+    r = parse_repeated("<e:Envelope xmlns:e='" SOAP_ENV_NS "'><e:Body><x><![CDATA[", "a", 65537,
+                       "]]></x></e:Body></e:Envelope>");
+    assert_non_null(strstr(r.message, "a text is longer than 65536 bytes"));
+    r = parse_repeated("<e:Envelope xmlns:e='" SOAP_ENV_NS "'><e:Body><x a='", "a", 65537,
+                       "'/></e:Body></e:Envelope>");
+    assert_string_equal(r.message, "the XML is refused before parsing: an attribute value is "
+                                   "longer than 65536 bytes (line 1)");
+
+    /* Envelope and Body are 2 levels: 30 more are allowed, 31 are not. */
+    r = parse_repeated("<e:Envelope xmlns:e='" SOAP_ENV_NS "'><e:Body>", "<x>", 31, "");
+    assert_string_equal(r.message, "the XML is refused before parsing: elements are nested deeper "
+                                   "than 32 (line 1)");
+    r = parse_repeated("<e:Envelope xmlns:e='" SOAP_ENV_NS "'><e:Body>", "<x/><y></y>", 1000,
+                       "</e:Body></e:Envelope>");
+    assert_non_null(strstr(r.message, "holds no notifications element"));
+}
+
+static void encoding_is_utf8_whatever_is_declared(void **state) {
+    (void)state;
+    sf_outbound_result r = parse_edited("<?xml version=\"1.0\" encoding=\"UTF-8\"?>",
+                                        "<?xml version=\"1.0\" encoding=\"ISO-8859-1\"?>");
+    assert_int_equal(r.status, 0);
+    sf_outbound_result_free(&r);
+    r = parse_edited("<sf:FirstName>First1", "<sf:FirstName>Z\xc3\xa9");
+    assert_string_equal(r.events[0].first_name, "Z\xc3\xa9");
+    sf_outbound_result_free(&r);
+    /* Declared Latin-1, read as UTF-8: the same letter. */
+    size_t len;
+    char *xml = read_data("salesforce/cm_1.xml", &len);
+    char *body = malloc(len + 64);
+    snprintf(body, len + 64, "%s", xml);
+    char *decl = strstr(body, "UTF-8");
+    memcpy(decl, "latin", 5);
+    char *name = strstr(body, "First1");
+    memcpy(name, "Z\xc3\xa9\x20\x20\x20", 6);
+    sf_outbound_parse(body, strlen(body), ORG, RX, &r);
+    assert_int_equal(r.status, 0);
+    assert_string_equal(r.events[0].first_name, "Z\xc3\xa9");
+    sf_outbound_result_free(&r);
+    /* EBCDIC declared over ASCII bytes: libxml2 would switch to it after the declaration. */
+    r = parse_edited("<?xml version=\"1.0\" encoding=\"UTF-8\"?>",
+                     "<?xml version=\"1.0\" encoding=\"IBM037\"?>");
+    assert_int_equal(r.status, 0);
+    assert_string_equal(r.events[0].status, "Responded");
+    sf_outbound_result_free(&r);
+    /* A body whose first bytes say UTF-16, UCS-4 or EBCDIC is refused before parsing. */
+    const char *other[] = {"\xff\xfe<\0e\0:\0E\0/\0>\0",
+                           "\xfe\xff\0<\0e",
+                           "<\0?\0x\0m\0l\0",
+                           "\0<\0?\0x\0m",
+                           "<\0\0\0",
+                           "\x4c\x6f\xa7\x94\x89"};
+    const size_t other_len[] = {14, 6, 10, 10, 4, 5};
+    for (size_t i = 0; i < sizeof other / sizeof other[0]; i++) {
+        sf_outbound_parse(other[i], other_len[i], ORG, RX, &r);
+        assert_int_equal(r.status, 400);
+        assert_string_equal(r.message,
+                            "the body is not UTF-8 (Salesforce sends Outbound Messages in UTF-8)");
+    }
+    free(body);
     free(xml);
 }
 
@@ -326,14 +695,22 @@ int main(void) {
         cmocka_unit_test(org_id_first_15),
         cmocka_unit_test(wrong_sobject_type_named),
         cmocka_unit_test(empty_record_counted_not_queued),
-        cmocka_unit_test(missing_field_named),
+        cmocka_unit_test(missing_field_dead_lettered),
         cmocka_unit_test(repeated_field_later_wins),
         cmocka_unit_test(order_of_elements_does_not_matter),
         cmocka_unit_test(last_sobject_and_last_body_count),
         cmocka_unit_test(field_text_includes_nested_text_and_cdata),
         cmocka_unit_test(malformed_and_foreign_xml),
         cmocka_unit_test(dtds_refused),
-        cmocka_unit_test(bad_ids_and_dates),
+        cmocka_unit_test(bad_fields_dead_lettered_with_the_reason),
+        cmocka_unit_test(future_date_dead_lettered),
+        cmocka_unit_test(one_unusable_notification_does_not_sink_the_message),
+        cmocka_unit_test(record_without_data_is_empty_in_every_form),
+        cmocka_unit_test(org_id_exact),
+        cmocka_unit_test(attributes_counted_before_parsing),
+        cmocka_unit_test(attributes_counted_behind_every_construct),
+        cmocka_unit_test(names_texts_and_depth_bounded),
+        cmocka_unit_test(encoding_is_utf8_whatever_is_declared),
         cmocka_unit_test(ack_and_fault_bytes),
     };
     int rc = cmocka_run_group_tests_name("sf_outbound", tests, setup, NULL);
