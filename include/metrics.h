@@ -57,5 +57,7 @@ extern metric *M_RECONCILE_DIFFS;  /* counter {kind} */
 extern metric *M_APPLY_LATENCY;    /* histogram */
 extern metric *M_HTTP_REQUESTS;    /* counter {route,code} */
 extern metric *M_HTTP_SECONDS;     /* histogram {route} */
+/* Beyond SPEC section 9. */
+extern metric *M_PROGRAM_COPY_ERRORS; /* counter {target,code}: failed F2/F3 copies */
 
 #endif

@@ -43,6 +43,7 @@ static struct {
 metric *M_EVENTS_RECEIVED, *M_EVENTS_APPLIED, *M_EVENTS_DROPPED, *M_DEAD_LETTERS, *M_RETRIES,
     *M_QUEUE_DEPTH, *M_QUEUE_OLDEST_AGE, *M_CRM_REQUESTS, *M_CRM_ERRORS, *M_CRM_SECONDS,
     *M_SF_API_USAGE, *M_RECONCILE_DIFFS, *M_APPLY_LATENCY, *M_HTTP_REQUESTS, *M_HTTP_SECONDS;
+metric *M_PROGRAM_COPY_ERRORS;
 
 metric *metrics_register(metric_type type, const char *name, const char *help, const char *labels,
                          const double *buckets, int nbuckets) {
@@ -382,6 +383,11 @@ void metrics_init(const char *version) {
                                         "status_differs"};
     for (int i = 0; i < 3; i++)
         metrics_add(M_RECONCILE_DIFFS, 0, kinds[i]);
+    M_PROGRAM_COPY_ERRORS = metrics_register(
+        METRIC_COUNTER, "campaign_sync_program_copy_errors_total",
+        "Failed copies of a program's channel and costs to its campaign (F2/F3), by CRM and the "
+        "CRM's error code.",
+        "target,code", NULL, 0);
 }
 
 void metrics_shutdown(void) {
@@ -412,5 +418,6 @@ void metrics_shutdown(void) {
     M_QUEUE_DEPTH = M_QUEUE_OLDEST_AGE = M_CRM_REQUESTS = M_CRM_ERRORS = M_CRM_SECONDS = NULL;
     M_SF_API_USAGE = M_RECONCILE_DIFFS = M_APPLY_LATENCY = M_HTTP_REQUESTS = NULL;
     M_HTTP_SECONDS = NULL;
+    M_PROGRAM_COPY_ERRORS = NULL;
     pthread_mutex_unlock(&reg_lock);
 }
