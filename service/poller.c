@@ -25,8 +25,6 @@
 #define DELETED_FIRST_WINDOW_MS (2 * 60000)
 #define PROGRAM_DEFER_MAX       12 /* times a periodic copy yields to waiting events */
 #define DELETED_BATCH           100
-#define COPY_RETRY_BASE_MS      2000 /* first pause after a program copy failed transiently */
-#define COPY_TAKE_MAX           20   /* program copies started per tick and list */
 
 struct poller {
     const struct config *cfg;
@@ -152,6 +150,9 @@ static void poll_deleted(poller *p) {
 }
 
 /* ---- program channel and costs (F2/F3) ---- */
+
+#define COPY_RETRY_BASE_MS 2000 /* first pause after a program copy failed transiently */
+#define COPY_TAKE_MAX      20   /* program copies started per tick and list */
 
 /* A copy that failed: which CRM refused what, and whether trying again can help. */
 typedef struct {
