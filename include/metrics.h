@@ -58,8 +58,9 @@ extern metric *M_APPLY_LATENCY;    /* histogram */
 extern metric *M_HTTP_REQUESTS;    /* counter {route,code} */
 extern metric *M_HTTP_SECONDS;     /* histogram {route} */
 /* Beyond SPEC section 9. */
-extern metric *M_CRM_QUOTA_WAITING; /* gauge {target}: 1 while a spent allowance pauses calls */
-extern metric *M_SF_DELETED_GAPS;   /* counter: delete log gaps (reconciliation queued) */
-extern metric *M_AUTH_FAILURES;     /* counter {route}: 401s (not in SPEC section 9) */
+extern metric *M_CRM_QUOTA_WAITING;   /* gauge {target}: 1 while a spent allowance pauses calls */
+extern metric *M_SF_DELETED_GAPS;     /* counter: delete log gaps (reconciliation queued) */
+extern metric *M_AUTH_FAILURES;       /* counter {route}: 401s (not in SPEC section 9) */
+extern metric *M_PROGRAM_COPY_ERRORS; /* counter {target,code}: failed F2/F3 copies */
 
 #endif

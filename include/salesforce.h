@@ -122,4 +122,20 @@ int sf_authenticate(sf_client *c, sf_error *err);
  * saw said (0 when none yet). Every client of the process updates it. */
 double sf_api_usage_share(void);
 
+/* One member status of a campaign, as sf_campaign_statuses reads it. */
+typedef struct {
+    char campaign_id[19]; /* the campaign's 18-character id, as Salesforce answers it */
+    char *label;          /* CampaignMemberStatus.Label, malloc'd */
+} sf_member_status;
+
+#define SF_STATUS_CAMPAIGNS_MAX 100 /* campaigns per sf_campaign_statuses call */
+
+/* The member status labels of up to SF_STATUS_CAMPAIGNS_MAX campaigns, in one SOQL query on
+ * CampaignMemberStatus. *out (free with sf_member_statuses_free) holds *n labels, in no
+ * particular order; a campaign with none (or that does not exist) has no entry. 0, or -1 with
+ * err. */
+int sf_campaign_statuses(sf_client *c, const char *const *campaign_ids, size_t ncampaigns,
+                         sf_member_status **out, size_t *n, sf_error *err);
+void sf_member_statuses_free(sf_member_status *s, size_t n);
+
 #endif

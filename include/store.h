@@ -341,4 +341,40 @@ int store_enqueue_with_dead(store *s, const event *const *evs, size_t n, bool *a
 int store_dead_unusable(store *s, const char *id, char *why, size_t whylen, char *err,
                         size_t errlen);
 
+/* ---- program copy outcomes (F2/F3) ----
+ *   cs:program:copy:<programId>  hash: failures (copies failed in a row), next (ms: no copy
+ *                                before then), crm, code, message and at (ms) of the last
+ *                                failure
+ *   cs:programs:backoff          zset: programs waiting for their next try, by its time */
+typedef struct {
+    int failures;      /* copies failed in a row; 0 when the last one succeeded or none ran */
+    int64_t next_ms;   /* no copy before this time (0: any time) */
+    char crm[16];      /* the last failure's CRM ("salesforce", "marketo"), "" when none */
+    char code[64];     /* its error code (Salesforce errorCode, Marketo code) */
+    char message[512]; /* its error text */
+    int64_t at_ms;     /* when it happened (0: no failure recorded) */
+} store_copy_state;
+
+/* The program's copy state (all zero when none is stored). 0, or -1 with err. */
+int store_copy_state_get(store *s, const char *program_id, store_copy_state *out, char *err,
+                         size_t errlen);
+/* The same for n programs in one round trip; out has room for n. */
+int store_copy_state_get_many(store *s, size_t n, const char *const *program_ids,
+                              store_copy_state *out, char *err, size_t errlen);
+/* Records a failed copy (st as it now stands: failures, next_ms and the error) and schedules
+ * the next try at st->next_ms, in one transaction. 0 or -1. */
+int store_copy_failed(store *s, const char *program_id, const store_copy_state *st, char *err,
+                      size_t errlen);
+/* Forgets the program's failures, error and scheduled try (a copy succeeded, or the mapping
+ * is gone). 0 or -1. */
+int store_copy_clear(store *s, const char *program_id, char *err, size_t errlen);
+/* Ends the program's backoff so that the next copy goes at once (a mapping was created or
+ * enabled); the last error stays until a copy replaces or clears it. 0 or -1. */
+int store_copy_retry_now(store *s, const char *program_id, char *err, size_t errlen);
+/* Takes up to max programs whose next try is due by now_ms off the schedule (each is taken by
+ * one caller only, whatever the number of processes); *out: malloc'd ids, caller frees each
+ * and the array. Returns the count, or -1 with err. */
+long store_copy_due_take(store *s, int64_t now_ms, size_t max, char ***out, char *err,
+                         size_t errlen);
+
 #endif

@@ -45,6 +45,7 @@ metric *M_EVENTS_RECEIVED, *M_EVENTS_APPLIED, *M_EVENTS_DROPPED, *M_DEAD_LETTERS
     *M_SF_API_USAGE, *M_RECONCILE_DIFFS, *M_APPLY_LATENCY, *M_HTTP_REQUESTS, *M_HTTP_SECONDS;
 metric *M_CRM_QUOTA_WAITING, *M_SF_DELETED_GAPS;
 metric *M_AUTH_FAILURES;
+metric *M_PROGRAM_COPY_ERRORS;
 
 metric *metrics_register(metric_type type, const char *name, const char *help, const char *labels,
                          const double *buckets, int nbuckets) {
@@ -399,6 +400,11 @@ void metrics_init(const char *version) {
         METRIC_COUNTER, "campaign_sync_auth_failures_total",
         "Requests refused 401 (missing or wrong secret, token or bearer), by route template.",
         "route", NULL, 0);
+    M_PROGRAM_COPY_ERRORS = metrics_register(
+        METRIC_COUNTER, "campaign_sync_program_copy_errors_total",
+        "Failed copies of a program's channel and costs to its campaign (F2/F3), by CRM and the "
+        "CRM's error code.",
+        "target,code", NULL, 0);
 }
 
 void metrics_shutdown(void) {
@@ -431,5 +437,6 @@ void metrics_shutdown(void) {
     M_HTTP_SECONDS = NULL;
     M_CRM_QUOTA_WAITING = M_SF_DELETED_GAPS = NULL;
     M_AUTH_FAILURES = NULL;
+    M_PROGRAM_COPY_ERRORS = NULL;
     pthread_mutex_unlock(&reg_lock);
 }

@@ -40,6 +40,7 @@ struct poller {
     char token[128];
     int64_t deleted_span_ms;  /* after EXCEEDED_ID_LIMIT: the shorter window to ask (0: all) */
     int64_t deleted_earliest; /* the delete log's last earliestDateAvailable (0: unknown) */
+    unsigned rnd;             /* jitter of program copy retries */
 };
 
 static void sleep_ms(long ms) {
@@ -239,57 +240,163 @@ static void poll_deleted(poller *p) {
 
 /* ---- program channel and costs (F2/F3) ---- */
 
-static void copy_program(poller *p, const char *program_id) {
-    char err[STORE_ERR_MAX];
-    mapping m;
-    if (store_mapping_get(p->st, program_id, &m, err, sizeof err) != 1 || !m.enabled) return;
+#define COPY_RETRY_BASE_MS 2000 /* first pause after a program copy failed transiently */
+#define COPY_TAKE_MAX      20   /* program copies started per tick and list */
+
+/* A copy that failed: which CRM refused what, and whether trying again can help. */
+typedef struct {
+    const char *crm;
+    char code[64];
+    char message[512];
+    bool permanent;
+    long retry_after_ms; /* -1 when the CRM did not say */
+} copy_failure;
+
+static void marketo_failure(copy_failure *f, const mk_error *e) {
+    f->crm = "marketo";
+    snprintf(f->code, sizeof f->code, "%s", e->code);
+    snprintf(f->message, sizeof f->message, "%s", e->message);
+    /* 603 access denied, 1013 object not found: permanent (Marketo "Error Codes",
+     * experienceleague.adobe.com/en/docs/marketo-developer/marketo/rest/error-codes). */
+    f->permanent = e->outcome == MK_PERMANENT;
+    f->retry_after_ms = e->retry_after_ms;
+}
+
+/* The pause before the next try after `failures` failures in a row. A failure that does not
+ * mend itself (the CRM refused the request: a deleted record, a value outside a restricted
+ * picklist, missing rights) waits a full poll interval; any other doubles from
+ * COPY_RETRY_BASE_MS up to it. Jitter (75-100 %) spreads mappings that failed together; never
+ * shorter than the CRM's Retry-After. */
+static long copy_backoff_ms(int failures, bool permanent, long retry_after_ms, long interval_ms,
+                            unsigned r) {
+    long d = interval_ms;
+    if (!permanent) {
+        d = COPY_RETRY_BASE_MS;
+        for (int i = 1; i < failures && d < interval_ms; i++)
+            d *= 2;
+        if (d > interval_ms) d = interval_ms;
+    }
+    d = d - d / 4 + (long)(r % (unsigned)(d / 4 + 1));
+    return retry_after_ms > d ? retry_after_ms : d;
+}
+
+/* Reads the program's channel and the sum of its cost entries. 0, or -1 with f filled. */
+static int read_program(poller *p, const char *program_id, char *type, size_t tsize, double *total,
+                        copy_failure *f) {
     cJSON *prog = NULL;
     mk_error me;
     if (mkto_get_program(p->c->mk, program_id, &prog, &me) != 0) {
-        LOG_KV(LOG_WARN, "poller: reading the Marketo program failed", "program_id", program_id,
-               "code", me.code, "error", me.message);
-        store_program_due_add(p->st, program_id, err, sizeof err); /* try again later */
-        return;
+        marketo_failure(f, &me);
+        return -1;
     }
     if (!prog) {
-        LOG_KV(LOG_WARN, "poller: Marketo has no such program", "program_id", program_id);
-        return;
+        f->crm = "marketo";
+        snprintf(f->code, sizeof f->code, "not_found");
+        snprintf(f->message, sizeof f->message,
+                 "Marketo has no program %s (deleted?): map an existing program or delete the "
+                 "mapping",
+                 program_id);
+        f->permanent = true;
+        return -1;
     }
     const cJSON *channel = cJSON_GetObjectItemCaseSensitive(prog, "channel");
     const cJSON *costs = cJSON_GetObjectItemCaseSensitive(prog, "costs");
-    double total = 0;
+    *total = 0;
     const cJSON *c;
     cJSON_ArrayForEach(c, costs) {
         const cJSON *v = cJSON_GetObjectItemCaseSensitive(c, "cost");
-        if (cJSON_IsNumber(v)) total += v->valuedouble;
+        if (cJSON_IsNumber(v)) *total += v->valuedouble;
     }
-    char type[256];
-    snprintf(type, sizeof type, "%s", cJSON_IsString(channel) ? channel->valuestring : "");
+    snprintf(type, tsize, "%s", cJSON_IsString(channel) ? channel->valuestring : "");
     cJSON_Delete(prog);
+    return 0;
+}
 
-    char key[96], want[320], have[320] = "";
-    snprintf(key, sizeof key, "program:%s:%.15s", program_id, m.campaign_id);
-    snprintf(want, sizeof want, "%s\x1f%.2f", type, total);
-    if (store_kv_get(p->st, key, have, sizeof have, err, sizeof err) < 0) return;
-    if (strcmp(have, want) == 0) return; /* unchanged: no write */
+/* PATCHes the campaign's Type and ActualCost. 0, or -1 with f filled. */
+static int write_campaign(poller *p, const char *campaign_id, const char *type, double total,
+                          copy_failure *f) {
     cJSON *body = cJSON_CreateObject();
     if (type[0]) cJSON_AddStringToObject(body, "Type", type);
     cJSON_AddNumberToObject(body, "ActualCost", total);
     char *text = cJSON_PrintUnformatted(body);
     cJSON_Delete(body);
     char path[128];
-    snprintf(path, sizeof path, "sobjects/Campaign/%s", m.campaign_id);
+    snprintf(path, sizeof path, "sobjects/Campaign/%s", campaign_id);
     cJSON *out = NULL;
-    sf_error se;
+    sf_error se = {
+        .outcome = SF_RETRY, .retry_after_ms = -1, .code = "internal", .message = "out of memory"};
     int rc = text ? sf_call(p->c->sf, "PATCH", path, text, &out, &se) : -1;
     free(text);
     cJSON_Delete(out);
-    if (rc != 0) {
-        LOG_KV(LOG_WARN, "poller: updating the campaign's Type/ActualCost failed", "campaign_id",
-               m.campaign_id, "code", se.code, "error", se.message);
-        store_program_due_add(p->st, program_id, err, sizeof err);
+    if (rc == 0) return 0;
+    f->crm = "salesforce";
+    snprintf(f->code, sizeof f->code, "%s", se.code);
+    snprintf(f->message, sizeof f->message, "%s", se.message);
+    /* A deleted campaign (ENTITY_IS_DELETED, NOT_FOUND), missing rights or a Type outside a
+     * restricted picklist stay refused until a person acts; sf_call classes them permanent.
+     * Restricted: "only an admin can add or change values" (Metadata API,
+     * Picklist.restrictedPicklist). */
+    f->permanent = se.outcome == SF_PERMANENT;
+    f->retry_after_ms = se.retry_after_ms;
+    return -1;
+}
+
+/* Records a failed copy, counts it and schedules the next try (copy_backoff_ms). */
+static void copy_failed(poller *p, const char *program_id, const char *campaign_id,
+                        store_copy_state *st, const copy_failure *f) {
+    char err[STORE_ERR_MAX];
+    int64_t now = event_now_ms();
+    long wait =
+        copy_backoff_ms(st->failures + 1, f->permanent, f->retry_after_ms,
+                        (long)p->cfg->program_poll_interval_s * 1000, (unsigned)rand_r(&p->rnd));
+    st->failures++;
+    st->next_ms = now + wait;
+    st->at_ms = now;
+    snprintf(st->crm, sizeof st->crm, "%s", f->crm);
+    snprintf(st->code, sizeof st->code, "%s", f->code);
+    snprintf(st->message, sizeof st->message, "%s", f->message);
+    metrics_add(M_PROGRAM_COPY_ERRORS, 1, f->crm, f->code);
+    if (store_copy_failed(p->st, program_id, st, err, sizeof err) != 0)
+        LOG_KV(LOG_WARN, "poller: recording a failed program copy failed", "program_id", program_id,
+               "error", err);
+    char next[24];
+    snprintf(next, sizeof next, "%ld", wait / 1000);
+    LOG_KV(LOG_WARN, "poller: copying the program's channel and costs to the campaign failed",
+           "program_id", program_id, "campaign_id", campaign_id, "crm", f->crm, "code", f->code,
+           "error", f->message, "permanent", f->permanent ? "true" : "false", "next_try_s", next);
+}
+
+/* Copies one mapping's program channel and costs to its campaign (F2/F3), written only when
+ * they changed. A mapping whose earlier copies failed waits for its next try (the schedule
+ * brings it back); `scheduled` says this is that try. */
+static void copy_program(poller *p, const char *program_id, bool scheduled) {
+    char err[STORE_ERR_MAX];
+    mapping m;
+    int found = store_mapping_get(p->st, program_id, &m, err, sizeof err);
+    if (found == 0) store_copy_clear(p->st, program_id, err, sizeof err); /* mapping gone */
+    if (found != 1 || !m.enabled) return;
+    store_copy_state st;
+    if (store_copy_state_get(p->st, program_id, &st, err, sizeof err) != 0) return;
+    if (!scheduled && st.next_ms > event_now_ms()) return; /* backing off */
+
+    copy_failure f = {0};
+    char type[256];
+    double total = 0;
+    if (read_program(p, program_id, type, sizeof type, &total, &f) != 0) {
+        copy_failed(p, program_id, m.campaign_id, &st, &f);
         return;
     }
+    char key[96], want[320], have[320] = "";
+    snprintf(key, sizeof key, "program:%s:%.15s", program_id, m.campaign_id);
+    snprintf(want, sizeof want, "%s\x1f%.2f", type, total);
+    if (store_kv_get(p->st, key, have, sizeof have, err, sizeof err) < 0) return;
+    bool changed = strcmp(have, want) != 0; /* unchanged: no write */
+    if (changed && write_campaign(p, m.campaign_id, type, total, &f) != 0) {
+        copy_failed(p, program_id, m.campaign_id, &st, &f);
+        return;
+    }
+    if (st.failures || st.at_ms) store_copy_clear(p->st, program_id, err, sizeof err);
+    if (!changed) return;
     store_kv_set(p->st, key, want, err, sizeof err);
     char cost[32];
     snprintf(cost, sizeof cost, "%.2f", total);
@@ -297,15 +404,21 @@ static void copy_program(poller *p, const char *program_id) {
            program_id, "campaign_id", m.campaign_id, "type", type, "actual_cost", cost);
 }
 
+/* The copies due now: new or enabled mappings and periodic polls (cs:programs:due), then
+ * the tries that failed copies scheduled (cs:programs:backoff). */
 static void copy_due_programs(poller *p) {
     char err[STORE_ERR_MAX];
-    char **ids = NULL;
-    long n = store_program_due_take(p->st, 20, &ids, err, sizeof err);
-    for (long i = 0; i < n; i++) {
-        copy_program(p, ids[i]);
-        free(ids[i]);
+    for (int scheduled = 0; scheduled < 2; scheduled++) {
+        char **ids = NULL;
+        long n = scheduled ? store_copy_due_take(p->st, event_now_ms(), COPY_TAKE_MAX, &ids, err,
+                                                 sizeof err)
+                           : store_program_due_take(p->st, COPY_TAKE_MAX, &ids, err, sizeof err);
+        for (long i = 0; i < n; i++) {
+            copy_program(p, ids[i], scheduled);
+            free(ids[i]);
+        }
+        free(ids);
     }
-    free(ids);
 }
 
 static bool queue_busy(poller *p) {
@@ -424,6 +537,7 @@ poller *poller_start(const struct config *cfg, char *err, size_t errlen) {
     char host[64] = "host";
     gethostname(host, sizeof host - 1);
     snprintf(p->token, sizeof p->token, "%s-%d-poller", host, (int)getpid());
+    p->rnd = (unsigned)time(NULL) ^ (unsigned)getpid();
     p->st = store_open(&cfg->redis);
     /* Program reads share the Marketo budget with the workers. */
     p->c = p->st ? crm_new(cfg, p->st, p->token) : NULL;

@@ -326,7 +326,7 @@ static int probe_salesforce(trip *t, char *seen, size_t size) {
     cJSON *recs = campaign_members(t, &e);
     if (!recs) {
         snprintf(seen, size, "Salesforce: %s: %s", e.code, e.message);
-        return e.outcome == SF_RETRY ? 0 : -1;
+        return e.outcome == SF_RETRY || e.outcome == SF_BUSY ? 0 : -1;
     }
     const cJSON *r = cJSON_GetArrayItem(recs, 0);
     const cJSON *id = cJSON_GetObjectItemCaseSensitive(r, "Id");

@@ -81,10 +81,26 @@ static bool read_limit(http_request *req, long *limit) {
     return true;
 }
 
-static cJSON *mapping_object(const mapping *m) {
+/* The mapping as answered: its stored form, plus the last failed copy of the program's
+ * channel and costs (F2/F3) as lastCopyError {crm, code, message} and lastCopyErrorAt, both
+ * null when the last copy succeeded or none failed. */
+static cJSON *mapping_object(const mapping *m, const store_copy_state *cp) {
     char *s = mapping_to_json(m);
     cJSON *o = s ? cJSON_Parse(s) : NULL;
     free(s);
+    if (!o) return NULL;
+    if (cp->at_ms) {
+        cJSON *e = cJSON_AddObjectToObject(o, "lastCopyError");
+        cJSON_AddStringToObject(e, "crm", cp->crm);
+        cJSON_AddStringToObject(e, "code", cp->code);
+        cJSON_AddStringToObject(e, "message", cp->message);
+        char at[40];
+        event_format_time(cp->at_ms, at, sizeof at);
+        cJSON_AddStringToObject(o, "lastCopyErrorAt", at);
+    } else {
+        cJSON_AddNullToObject(o, "lastCopyError");
+        cJSON_AddNullToObject(o, "lastCopyErrorAt");
+    }
     return o;
 }
 
@@ -196,10 +212,14 @@ static void put_mapping(http_request *req, void *ud) {
            check);
     if (m.enabled) {
         store_unpark(st, pid, err, sizeof err);
-        /* F2/F3: copy the program's channel and costs now, not at the next poll. */
+        /* F2/F3: copy the program's channel and costs now, not at the next poll, nor after
+         * the backoff of earlier failed copies (the mapping may be what fixes them). */
+        store_copy_retry_now(st, pid, err, sizeof err);
         store_program_due_add(st, pid, err, sizeof err);
     }
-    cJSON *o = mapping_object(&m);
+    store_copy_state cp;
+    if (store_copy_state_get(st, pid, &cp, err, sizeof err) != 0) memset(&cp, 0, sizeof cp);
+    cJSON *o = mapping_object(&m, &cp);
     cJSON_AddStringToObject(o, "statusCheck", check);
     if (check_msg[0]) cJSON_AddStringToObject(o, "statusCheckMessage", check_msg);
     if (rep && rep->nunmatched) {
@@ -273,14 +293,16 @@ static void get_mapping(http_request *req, void *ud) {
     if (!st) return;
     const char *pid = http_req_param(req, "programId");
     mapping m;
+    store_copy_state cp;
     char err[STORE_ERR_MAX];
     int rc = store_mapping_get(st, pid, &m, err, sizeof err);
+    if (rc == 1 && store_copy_state_get(st, pid, &cp, err, sizeof err) != 0) rc = -1;
     if (rc < 0)
         unavailable(req, err);
     else if (rc == 0)
         http_reply_error(req, 404, "not_found", "no mapping for program %s", pid);
     else
-        reply_json(req, 200, mapping_object(&m));
+        reply_json(req, 200, mapping_object(&m, &cp));
 }
 
 static void delete_mapping(http_request *req, void *ud) {
@@ -300,6 +322,7 @@ static void delete_mapping(http_request *req, void *ud) {
         return;
     }
     LOG_KV(LOG_INFO, "mapping deleted", "program_id", pid);
+    store_copy_clear(st, pid, err, sizeof err); /* its F2/F3 copy errors and retries */
     /* Its parked events are now unmapped: queue them so workers count them as such. */
     store_unpark(st, pid, err, sizeof err);
     http_reply(req, 204, NULL, NULL, 0);
@@ -312,33 +335,39 @@ static void list_mappings(http_request *req, void *ud) {
     if (!read_limit(req, &limit)) return;
     store *st = redis_or_503(req);
     if (!st) return;
-    mapping *ms = calloc((size_t)limit, sizeof *ms);
-    char next[EV_NUMID_MAX], err[STORE_ERR_MAX];
-    if (!ms) {
-        http_reply_error(req, 500, "internal", "out of memory");
-        return;
-    }
     const char *cursor = http_req_query(req, "cursor");
     if (cursor &&
         (!*cursor || strspn(cursor, "0123456789") != strlen(cursor) || strlen(cursor) > 15)) {
-        free(ms);
         http_reply_error(req, 400, "invalid_parameter",
                          "cursor must be the \"next\" value of a "
                          "previous page (a program id)");
         return;
     }
+    mapping *ms = calloc((size_t)limit, sizeof *ms);
+    store_copy_state *cps = calloc((size_t)limit, sizeof *cps);
+    const char **pids = calloc((size_t)limit, sizeof *pids);
+    char next[EV_NUMID_MAX], err[STORE_ERR_MAX];
+    if (!ms || !cps || !pids) {
+        http_reply_error(req, 500, "internal", "out of memory");
+        goto out;
+    }
     long n =
         store_mapping_list(st, cursor ? cursor : "", limit, ms, next, sizeof next, err, sizeof err);
-    if (n < 0) {
-        free(ms);
+    for (long i = 0; i < n; i++)
+        pids[i] = ms[i].program_id;
+    if (n < 0 ||
+        store_copy_state_get_many(st, (size_t)(n > 0 ? n : 0), pids, cps, err, sizeof err) != 0) {
         unavailable(req, err);
-        return;
+        goto out;
     }
     cJSON *items = cJSON_CreateArray();
     for (long i = 0; i < n; i++)
-        cJSON_AddItemToArray(items, mapping_object(&ms[i]));
-    free(ms);
+        cJSON_AddItemToArray(items, mapping_object(&ms[i], &cps[i]));
     list_page(req, items, next);
+out:
+    free(ms);
+    free(cps);
+    free(pids);
 }
 
 /* ---- sync switch ---- */

@@ -586,3 +586,63 @@ sf_outcome sf_save_result(const cJSON *result, char *code, size_t codelen, char 
         return SF_RETRY;
     return SF_PERMANENT;
 }
+
+void sf_member_statuses_free(sf_member_status *s, size_t n) {
+    for (size_t i = 0; s && i < n; i++)
+        free(s[i].label);
+    free(s);
+}
+
+/* A campaign's member statuses are its CampaignMemberStatus records (object reference,
+ * sforce_api_objects_campaignmemberstatus.htm). */
+int sf_campaign_statuses(sf_client *c, const char *const *campaign_ids, size_t ncampaigns,
+                         sf_member_status **out, size_t *n, sf_error *err) {
+    *out = NULL;
+    *n = 0;
+    if (ncampaigns == 0) return 0;
+    if (ncampaigns > SF_STATUS_CAMPAIGNS_MAX) ncampaigns = SF_STATUS_CAMPAIGNS_MAX;
+    size_t size = 160 + ncampaigns * 48; /* an id quoted and escaped takes at most 40 */
+    char *soql = malloc(size);
+    cJSON *recs = NULL;
+    if (!soql) {
+        set_err(err, SF_RETRY, 0, "internal", "out of memory");
+        return -1;
+    }
+    snprintf(soql, size,
+             "SELECT CampaignId, Label FROM CampaignMemberStatus WHERE CampaignId IN (");
+    for (size_t i = 0; i < ncampaigns; i++) {
+        if (i) strcat(soql, ", ");
+        sf_soql_quote(soql, size, campaign_ids[i]);
+    }
+    strcat(soql, ") ORDER BY SortOrder");
+    int rc = sf_query(c, soql, &recs, err);
+    free(soql);
+    int count = rc == 0 ? cJSON_GetArraySize(recs) : 0;
+    sf_member_status *s = calloc(count ? (size_t)count : 1, sizeof *s);
+    if (rc == 0 && !s) {
+        set_err(err, SF_RETRY, 0, "internal", "out of memory");
+        rc = -1;
+    }
+    const cJSON *list = rc == 0 ? recs : NULL, *r;
+    cJSON_ArrayForEach(r, list) {
+        const cJSON *cid = cJSON_GetObjectItemCaseSensitive(r, "CampaignId");
+        const cJSON *label = cJSON_GetObjectItemCaseSensitive(r, "Label");
+        if (!cJSON_IsString(cid) || !cJSON_IsString(label)) continue;
+        s[*n].label = strdup(label->valuestring);
+        if (!s[*n].label) {
+            set_err(err, SF_RETRY, 0, "internal", "out of memory");
+            rc = -1;
+            break;
+        }
+        snprintf(s[*n].campaign_id, sizeof s[*n].campaign_id, "%s", cid->valuestring);
+        (*n)++;
+    }
+    cJSON_Delete(recs);
+    if (rc != 0) {
+        sf_member_statuses_free(s, *n);
+        *n = 0;
+        return -1;
+    }
+    *out = s;
+    return 0;
+}

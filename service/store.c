@@ -2238,3 +2238,132 @@ int store_dead_unusable(store *s, const char *id, char *why, size_t whylen, char
     freeReplyObject(r);
     return rc;
 }
+
+/* ---- program copy outcomes (F2/F3) ---- */
+
+#define COPY_SCHEDULE "cs:programs:backoff"
+
+static void copy_state_from_hash(const redisReply *r, store_copy_state *st) {
+    memset(st, 0, sizeof *st);
+    if (r->type != REDIS_REPLY_ARRAY) return;
+    for (size_t i = 0; i + 1 < r->elements; i += 2) {
+        const char *k = r->element[i]->str, *v = r->element[i + 1]->str;
+        if (!k || !v) continue;
+        if (!strcmp(k, "failures"))
+            st->failures = (int)strtol(v, NULL, 10);
+        else if (!strcmp(k, "next"))
+            st->next_ms = strtoll(v, NULL, 10);
+        else if (!strcmp(k, "crm"))
+            snprintf(st->crm, sizeof st->crm, "%s", v);
+        else if (!strcmp(k, "code"))
+            snprintf(st->code, sizeof st->code, "%s", v);
+        else if (!strcmp(k, "message"))
+            snprintf(st->message, sizeof st->message, "%s", v);
+        else if (!strcmp(k, "at"))
+            st->at_ms = strtoll(v, NULL, 10);
+    }
+}
+
+static int copy_state_each(size_t i, redisReply *r, void *ud) {
+    copy_state_from_hash(r, &((store_copy_state *)ud)[i]);
+    return 0;
+}
+
+int store_copy_state_get_many(store *s, size_t n, const char *const *program_ids,
+                              store_copy_state *out, char *err, size_t errlen) {
+    pipeline p = {0};
+    for (size_t i = 0; i < n; i++)
+        pipe_addf(&p, "HGETALL cs:program:copy:%s", program_ids[i]);
+    int rc = pipe_each(s, &p, false, copy_state_each, out, err, errlen);
+    pipe_free(&p);
+    return rc;
+}
+
+int store_copy_state_get(store *s, const char *program_id, store_copy_state *out, char *err,
+                         size_t errlen) {
+    return store_copy_state_get_many(s, 1, &program_id, out, err, errlen);
+}
+
+int store_copy_failed(store *s, const char *program_id, const store_copy_state *st, char *err,
+                      size_t errlen) {
+    pipeline p = {0};
+    pipe_addf(&p, "MULTI");
+    pipe_addf(&p, "HSET cs:program:copy:%s failures %d next %lld crm %s code %s message %s at %lld",
+              program_id, st->failures, (long long)st->next_ms, st->crm, st->code, st->message,
+              (long long)st->at_ms);
+    pipe_addf(&p, "ZADD " COPY_SCHEDULE " %lld %s", (long long)st->next_ms, program_id);
+    pipe_addf(&p, "EXEC");
+    int rc = pipe_each(s, &p, false, ignore_reply, NULL, err, errlen);
+    pipe_free(&p);
+    return rc;
+}
+
+int store_copy_clear(store *s, const char *program_id, char *err, size_t errlen) {
+    pipeline p = {0};
+    pipe_addf(&p, "MULTI");
+    pipe_addf(&p, "DEL cs:program:copy:%s", program_id);
+    pipe_addf(&p, "ZREM " COPY_SCHEDULE " %s", program_id);
+    pipe_addf(&p, "EXEC");
+    int rc = pipe_each(s, &p, false, ignore_reply, NULL, err, errlen);
+    pipe_free(&p);
+    return rc;
+}
+
+int store_copy_retry_now(store *s, const char *program_id, char *err, size_t errlen) {
+    pipeline p = {0};
+    pipe_addf(&p, "MULTI");
+    pipe_addf(&p, "HDEL cs:program:copy:%s failures next", program_id);
+    pipe_addf(&p, "ZREM " COPY_SCHEDULE " %s", program_id);
+    pipe_addf(&p, "EXEC");
+    int rc = pipe_each(s, &p, false, ignore_reply, NULL, err, errlen);
+    pipe_free(&p);
+    return rc;
+}
+
+typedef struct {
+    char **ids;
+    long n;
+    const redisReply *due;
+} copy_take_ud;
+
+/* ZREM answers 1 to the one caller that took the program off the schedule. */
+static int copy_take_each(size_t i, redisReply *r, void *ud) {
+    copy_take_ud *u = ud;
+    const char *id = u->due->element[i]->str;
+    if (r->type == REDIS_REPLY_INTEGER && r->integer == 1 && id)
+        if ((u->ids[u->n] = strdup(id)) != NULL) u->n++;
+    return 0;
+}
+
+long store_copy_due_take(store *s, int64_t now_ms, size_t max, char ***out, char *err,
+                         size_t errlen) {
+    *out = NULL;
+    redisReply *r = cmdf(s, err, errlen, "ZRANGEBYSCORE " COPY_SCHEDULE " -inf %lld LIMIT 0 %lld",
+                         (long long)now_ms, (long long)max);
+    if (!r || reply_error(r, err, errlen)) return -1;
+    long rc = 0;
+    if (r->type == REDIS_REPLY_ARRAY && r->elements) {
+        pipeline p = {0};
+        copy_take_ud u = {calloc(r->elements, sizeof(char *)), 0, r};
+        for (size_t i = 0; i < r->elements; i++)
+            pipe_addf(&p, "ZREM " COPY_SCHEDULE " %s",
+                      r->element[i]->str ? r->element[i]->str : "");
+        if (!u.ids) {
+            snprintf(err, errlen, "out of memory");
+            rc = -1;
+        } else {
+            rc = pipe_each(s, &p, false, copy_take_each, &u, err, errlen);
+        }
+        pipe_free(&p);
+        if (rc == 0) {
+            *out = u.ids;
+            rc = u.n;
+        } else {
+            for (long i = 0; u.ids && i < u.n; i++)
+                free(u.ids[i]);
+            free(u.ids);
+        }
+    }
+    freeReplyObject(r);
+    return rc;
+}

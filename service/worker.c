@@ -62,6 +62,21 @@ typedef struct {
     char token[200];
 } held;
 
+/* The member statuses of campaigns, as a worker keeps them (check_statuses). */
+#define STATUS_CACHE_MAX  64              /* campaigns whose member statuses a worker keeps */
+#define STATUS_CACHE_MS   (5 * 60 * 1000) /* kept this long, or until a status misses */
+#define STATUS_LABELS_MAX 1000            /* member statuses kept per campaign */
+#define STATUS_ASK_MAX    50 /* campaigns read per batch (<= the cache, <= one query) */
+
+/* A campaign's member status labels as last read. */
+typedef struct {
+    char campaign[16]; /* 15-character id; "" for a free slot */
+    int64_t read_ms;
+    char **labels;
+    size_t n;
+    bool complete; /* false: the campaign has more than STATUS_LABELS_MAX, a miss decides nothing */
+} status_cache;
+
 typedef struct wctx {
     worker_pool *pool;
     const struct config *cfg;
@@ -73,6 +88,7 @@ typedef struct wctx {
     unsigned rnd;
     bool keeping; /* this thread is the pool's mkto_keeper */
     held hold;
+    status_cache statuses[STATUS_CACHE_MAX];
 } wctx;
 
 /* IT_QUOTA: the target CRM's daily allowance is spent; the entry waits parked until it has
@@ -908,6 +924,129 @@ static void run_collection(batch *b, const char *method, item **its, cJSON *recs
     cJSON_Delete(res);
 }
 
+static void status_cache_clear(status_cache *c) {
+    for (size_t i = 0; i < c->n; i++)
+        free(c->labels[i]);
+    free(c->labels);
+    memset(c, 0, sizeof *c);
+}
+
+/* The worker's entry for campaign, or NULL. */
+static status_cache *status_cache_find(wctx *w, const char *campaign) {
+    for (int i = 0; i < STATUS_CACHE_MAX; i++)
+        if (w->statuses[i].campaign[0] && !strncmp(w->statuses[i].campaign, campaign, 15))
+            return &w->statuses[i];
+    return NULL;
+}
+
+/* Replaces campaign's entry (or a free one, or the one read longest ago) with the labels that
+ * s[0..n) hold for it. */
+static void status_cache_put(wctx *w, const char *campaign, const sf_member_status *s, size_t n,
+                             int64_t now) {
+    status_cache *c = status_cache_find(w, campaign);
+    for (int i = 0; !c && i < STATUS_CACHE_MAX; i++)
+        if (!w->statuses[i].campaign[0]) c = &w->statuses[i];
+    if (!c) {
+        c = &w->statuses[0];
+        for (int i = 1; i < STATUS_CACHE_MAX; i++)
+            if (w->statuses[i].read_ms < c->read_ms) c = &w->statuses[i];
+    }
+    status_cache_clear(c);
+    size_t mine = 0;
+    for (size_t i = 0; i < n; i++)
+        mine += strncmp(s[i].campaign_id, campaign, 15) == 0;
+    snprintf(c->campaign, sizeof c->campaign, "%.15s", campaign);
+    c->read_ms = now;
+    c->complete = mine <= STATUS_LABELS_MAX;
+    c->labels =
+        calloc(mine ? (mine < STATUS_LABELS_MAX ? mine : STATUS_LABELS_MAX) : 1, sizeof *c->labels);
+    for (size_t i = 0; c->labels && i < n && c->n < STATUS_LABELS_MAX; i++)
+        if (!strncmp(s[i].campaign_id, campaign, 15) &&
+            (c->labels[c->n] = strdup(s[i].label)) != NULL)
+            c->n++;
+    if (c->n < mine && c->n < STATUS_LABELS_MAX) c->complete = false; /* out of memory */
+}
+
+/* 1 the campaign has the status, 0 it lacks it, -1 not known (no fresh entry, or an
+ * incomplete one that lacks it). */
+static int status_known(wctx *w, const char *campaign, const char *status, int64_t now) {
+    const status_cache *c = status_cache_find(w, campaign);
+    if (!c || now - c->read_ms > STATUS_CACHE_MS) return -1;
+    for (size_t i = 0; i < c->n; i++)
+        if (!strcmp(c->labels[i], status)) return 1;
+    return c->complete ? 0 : -1;
+}
+
+/* The items about to create or update a CampaignMember with a status. */
+static bool writes_status(const item *it, bool exists, const char *cm_status) {
+    return it->state == IT_PENDING && it->p.kind == PLAN_APPLY && it->p.to_sf && it->p.sf_member &&
+           it->sf_person[0] && it->p.sf_status[0] &&
+           (!exists || strcmp(cm_status, it->p.sf_status) != 0);
+}
+
+/* Holds back every write of a status the campaign lacks (F11): Salesforce may store the
+ * campaign's default status in place of an unknown one instead of refusing it (public posts;
+ * reference salesforce-api.md section 5), so the labels are checked first. A worker keeps each
+ * campaign's labels for STATUS_CACHE_MS and reads them again at once when a status misses
+ * (someone may have just added it), one query for every campaign of the batch that needs it. */
+static void check_statuses(batch *b, const bool *exists, char (*cm_status)[STATUS_LABEL_MAX]) {
+    wctx *w = b->w;
+    int64_t now = now_ms();
+    const char *ask[STATUS_ASK_MAX];
+    size_t nask = 0;
+    for (size_t i = 0; i < b->n; i++) {
+        item *it = &b->items[i];
+        if (!writes_status(it, exists[i], cm_status[i]) ||
+            status_known(w, it->campaign, it->p.sf_status, now) == 1)
+            continue;
+        bool asked = false;
+        for (size_t k = 0; k < nask && !asked; k++)
+            asked = !strncmp(ask[k], it->campaign, 15);
+        if (asked) continue;
+        if (nask < STATUS_ASK_MAX)
+            ask[nask++] = it->campaign;
+        else /* more campaigns than one batch reads: checked by the next one */
+            fail(it, IT_DEFER, NULL, -1, "waiting for campaign %s's member statuses", it->campaign);
+    }
+    if (nask == 0) return;
+    sf_member_status *s = NULL;
+    size_t ns = 0;
+    sf_error e;
+    if (sf_campaign_statuses(w->c->sf, ask, nask, &s, &ns, &e) != 0) {
+        for (size_t i = 0; i < b->n; i++) {
+            item *it = &b->items[i];
+            if (writes_status(it, exists[i], cm_status[i]) &&
+                status_known(w, it->campaign, it->p.sf_status, now) != 1)
+                fail(it, sf_state(e.outcome), "salesforce", e.retry_after_ms,
+                     "reading the member statuses of campaign %s: %s: %s", it->campaign, e.code,
+                     e.message);
+        }
+        return;
+    }
+    for (size_t k = 0; k < nask; k++)
+        status_cache_put(w, ask[k], s, ns, now);
+    sf_member_statuses_free(s, ns);
+    for (size_t i = 0; i < b->n; i++) {
+        item *it = &b->items[i];
+        if (!writes_status(it, exists[i], cm_status[i]) ||
+            status_known(w, it->campaign, it->p.sf_status, now) != 0)
+            continue;
+        const status_cache *c = status_cache_find(w, it->campaign);
+        char have[320] = "";
+        for (size_t k = 0; c && k < c->n; k++) {
+            size_t len = strlen(have);
+            snprintf(have + len, sizeof have - len, "%s%s", k ? ", " : "", c->labels[k]);
+        }
+        if (!have[0])
+            fail(it, IT_DEAD, "salesforce", -1,
+                 "Salesforce campaign %s has no member statuses: it was deleted, or the "
+                 "integration user may not read its CampaignMemberStatus records",
+                 it->campaign);
+        else
+            bad_status(it, "not written; the campaign's statuses are", have);
+    }
+}
+
 static cJSON *member_record(const item *it, bool create) {
     cJSON *r = cJSON_CreateObject();
     cJSON *a = cJSON_AddObjectToObject(r, "attributes");
@@ -1001,6 +1140,7 @@ static void apply_salesforce(batch *b) {
     bool *dup = calloc(b->n, sizeof *dup);
     if (!exists || !status || !its || !dup) goto out;
     find_members(b, exists, status);
+    check_statuses(b, exists, status);
     mark_writes(b, true);
 
     /* Creates, updates and deletes, 200 a call each. */
@@ -2308,6 +2448,8 @@ void worker_pool_stop(worker_pool *p) {
         crm_free(p->ctx[i].c);
         store_free(p->ctx[i].st);
         hold_clear(&p->ctx[i].hold);
+        for (int k = 0; k < STATUS_CACHE_MAX; k++)
+            status_cache_clear(&p->ctx[i].statuses[k]);
         pthread_mutex_destroy(&p->ctx[i].hold.lock);
     }
     free(p->threads);
