@@ -162,10 +162,14 @@ static int serve(cs_command cmd) {
             routes_health_add_check("marketo", checks_ready_marketo, NULL, false);
         }
     }
-    /* A spent CRM allowance pauses every process: each one's /readyz and /metrics say so. */
-    routes_health_add_check("salesforce_quota", quota_ready_salesforce, NULL, false);
-    routes_health_add_check("marketo_quota", quota_ready_marketo, NULL, false);
-    quota_metrics_start();
+    char no_crm[200];
+    if (crm_configured(&cfg, no_crm, sizeof no_crm)) {
+        /* A spent CRM allowance pauses every process that calls the CRMs: each says so. */
+        routes_health_add_check("salesforce_quota", quota_ready_salesforce, NULL, false);
+        routes_health_add_check("marketo_quota", quota_ready_marketo, NULL, false);
+        quota_metrics_start();
+    }
+
     if (run_workers && cfg.workers > 0) {
         workers = worker_pool_start(&cfg, cfg.workers, err, sizeof err);
         if (!workers) {

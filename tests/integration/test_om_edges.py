@@ -248,7 +248,7 @@ def test_ninety_thousand_attributes_are_refused_before_libxml2_parses_them(redis
     """~0.9 MB with 90,000 attributes on one element: libxml2 2.9 spends ~2 s of CPU checking
     them for duplicates before any callback. The pre-scan refuses it first, naming the limit;
     the service stays healthy and small."""
-    svc = services(redis.url, MAX_BODY_BYTES=2 * 1024 * 1024)
+    svc = services(redis.url, MAX_BODY_BYTES=2 * 1024 * 1024, SF_MAX_BODY_BYTES=2 * 1024 * 1024)
     attrs = "".join(' a%d=""' % i for i in range(90000))
     body = ('<?xml version="1.0" encoding="UTF-8"?><soapenv:Envelope '
             'xmlns:soapenv="http://schemas.xmlsoap.org/soap/envelope/"%s><soapenv:Body/>'
