@@ -296,7 +296,7 @@
 
   /* 60 bars, one a minute, oldest left; each bar has its value as a tooltip. */
   function barChart(id, values, label, format) {
-    const W = 360, H = 100, top = 16, bottom = 16, inner = H - top - bottom, bw = W / values.length;
+    const W = 360, H = 110, top = 20, bottom = 20, inner = H - top - bottom, bw = W / values.length;
     const known = values.filter((v) => v !== null);
     const max = known.length ? Math.max(...known) : 0;
     const last = values[values.length - 1];
@@ -304,7 +304,7 @@
       ? `${label}: highest ${format(max)}, last minute ${last === null ? 'not measured' : format(last)}`
       : `${label}: no data yet`;
     const s = svg('svg', { id, viewBox: `0 0 ${W} ${H}`, class: 'chart', role: 'img',
-                           'aria-label': summary, preserveAspectRatio: 'none' });
+                           'aria-label': summary });
     s.append(svg('line', { x1: 0, y1: top + inner + 0.5, x2: W, y2: top + inner + 0.5, class: 'axis' }));
     values.forEach((v, i) => {
       if (v === null) return;
@@ -314,7 +314,7 @@
       r.append(svg('title', {}, `${60 - i} min ago: ${format(v)}`));
       s.append(r);
     });
-    s.append(svg('text', { x: 2, y: 11, class: 'tick' }, known.length ? `max ${format(max)}` : 'no data yet'));
+    s.append(svg('text', { x: 2, y: 14, class: 'tick' }, known.length ? `max ${format(max)}` : 'no data yet'));
     s.append(svg('text', { x: 2, y: H - 3, class: 'tick' }, '60 min ago'));
     s.append(svg('text', { x: W - 2, y: H - 3, class: 'tick', 'text-anchor': 'end' }, 'now'));
     return s;
@@ -390,19 +390,29 @@
     };
     fast();
     await slow();
-    const onMetrics = () => {
+    let polls = 0;
+    const onMetrics = async () => {
       if (!view.isConnected) {
         document.removeEventListener('cs-metrics', onMetrics);
         return;
       }
       fast();
       fill(cards.ready, overviewReady);
+      if (++polls % 6 === 0) fill(cards.dead, overviewDead);
+      // Someone else may have turned the switch: redraw it only then (keeps the focus).
+      try {
+        const on = String((await call('GET', '/v1/sync')).data.enabled);
+        if (cards.sync.dataset.on !== on) fill(cards.sync, overviewSync);
+      } catch (e) {
+        /* shown by the next full load */
+      }
     };
     document.addEventListener('cs-metrics', onMetrics);
   }
 
   async function overviewSync(el) {
     const on = (await call('GET', '/v1/sync')).data.enabled;
+    el.dataset.on = String(on);
     const msg = h('p', { class: 'message', role: 'status' });
     const btn = h('button', { id: 'sync-toggle', type: 'button', class: on ? 'danger' : '' },
       on ? 'Turn sync off…' : 'Turn sync on…');
@@ -501,7 +511,7 @@
     errors(el) {
       if (metricsPending(el)) return;
       const rows = series(state.metrics, 'campaign_sync_crm_errors_total').filter((s) => s.value > 0)
-        .map((s) => [s.labels.target, s.labels.code, fmtNum(s.value)]);
+        .map((s) => [s.labels.target, h('code', {}, s.labels.code), fmtNum(s.value)]);
       const retries = series(state.metrics, 'campaign_sync_retries_total')
         .map((s) => `${s.labels.target}: ${fmtNum(s.value)}`).join(', ');
       el.replaceChildren(

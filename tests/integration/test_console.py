@@ -437,7 +437,13 @@ def test_browser_operator_fixes_and_replays_a_dead_letter(redis, services, sf_si
     p.find("#queue-table")
     p.find("#chart-applied")
     p.wait_text("#dead-24h", "0 dead letters")  # both replayed
-    p.wait_text("#applied-summary", "salesforce: 3")
+    # Three changes applied toward Salesforce since sign-in: the watched hour's bars add up.
+    p.wait_text("#applied-summary", "3 in the watched hour. Since the process started: "
+                                    "salesforce: 3")
+    assert browser.execute_script("return [...document.querySelectorAll('#chart-applied rect')]"
+                                  ".reduce((a, r) => a + Number(r.textContent.split(': ')[1]), 0)"
+                                  ) == 3
+    assert browser.find_elements(p.By.CSS_SELECTOR, "#chart-latency rect")
     p.shot("overview")
 
     # 11. Keyboard: Tab alone reaches the navigation and the switch.
