@@ -465,7 +465,8 @@
     return true;
   }
 
-  /* Gauges labelled queue="..." when the server has one series per direction, else one. */
+  /* Gauges labelled queue="..." when the server has one series per direction (named as
+   * /metrics names them), else the one unlabelled series of both queues. */
   function queueRows(ms) {
     const depth = series(ms, 'campaign_sync_queue_depth');
     const age = series(ms, 'campaign_sync_queue_oldest_age_seconds');
@@ -473,7 +474,7 @@
     return names.map((q) => {
       const d = depth.find((s) => (s.labels.queue || '') === q);
       const a = age.find((s) => (s.labels.queue || '') === q);
-      return [q ? `toward ${q[0].toUpperCase()}${q.slice(1)}` : 'both directions',
+      return [q ? `queue="${q}"` : 'both directions',
               fmtNum(d ? d.value : 0), a ? fmtDuration(a.value) : '—'];
     });
   }
