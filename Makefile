@@ -7,6 +7,7 @@
 #   make bench                 benchmarks (bench/)
 #   make chaos [CHAOS_ARGS=--short]   faults while changes flow (tests/chaos/, RELIABILITY.md)
 #   make soak [SOAK_ARGS=--minutes 30] a long steady run that watches memory (bench/soak.py)
+#   make screenshots           the console's browser test, writing docs/console/*.png
 # Knobs: OPT (default -O2), SANITIZE, V=1 (show commands).
 
 CC ?= cc
@@ -43,16 +44,31 @@ LDLIBS_ALL = $(PKG_LIBS) -lpthread -lm $(SANFLAGS) $(LDFLAGS)
 SRCS := $(wildcard service/*.c)
 LIB_SRCS := $(filter-out service/main.c,$(SRCS))
 LIB_OBJS := $(LIB_SRCS:service/%.c=$(BUILD)/obj/%.o)
+# The operator console (console/): its files become a C table at build time (routes_console.c).
+CONSOLE_FILES := console/console.css console/console.js console/icon.svg
+CONSOLE_GEN := build/gen/console_assets.c
+LIB_OBJS += $(BUILD)/obj/console_assets.o
 UNIT_SRCS := $(wildcard tests/unit/test_*.c)
 UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
 
-.PHONY: all deps test unit integration run fuzz fuzz-run bench chaos soak clean format format-check
+.PHONY: all deps test unit integration run fuzz fuzz-run bench chaos soak clean format format-check \
+        screenshots
 all: deps $(BUILD)/campaign-sync
 
 deps:
 	$(Q)scripts/deps.sh build
 
 $(BUILD)/obj/%.o: service/%.c | deps
+	@mkdir -p $(dir $@)
+	@[ "$(V)" = 1 ] || echo "  CC $<"
+	$(Q)$(CC) $(CFLAGS_ALL) -c $< -o $@
+
+$(CONSOLE_GEN): console/index.html $(CONSOLE_FILES) console/embed.sh
+	@mkdir -p $(dir $@)
+	@[ "$(V)" = 1 ] || echo "  GEN $@"
+	$(Q)console/embed.sh $@ console/index.html $(CONSOLE_FILES)
+
+$(BUILD)/obj/console_assets.o: $(CONSOLE_GEN) | deps
 	@mkdir -p $(dir $@)
 	@[ "$(V)" = 1 ] || echo "  CC $<"
 	$(Q)$(CC) $(CFLAGS_ALL) -c $< -o $@
@@ -97,11 +113,11 @@ run: all
 FUZZ_SRCS := $(wildcard tests/fuzz/fuzz_*.c)
 FUZZ_BINS := $(FUZZ_SRCS:tests/fuzz/%.c=build/fuzz/%)
 FUZZ_SECONDS ?= 60
-build/fuzz/%: tests/fuzz/%.c tests/fuzz/roundtrip.h $(LIB_SRCS) | deps-test
+build/fuzz/%: tests/fuzz/%.c tests/fuzz/roundtrip.h $(LIB_SRCS) $(CONSOLE_GEN) | deps-test
 	@mkdir -p $(dir $@)
 	@echo "  FUZZ $@"
 	$(Q)clang -std=c11 -g -O1 -D_GNU_SOURCE -Iinclude $(PKG_CFLAGS) \
-	  -fsanitize=fuzzer,address,undefined -o $@ $< $(LIB_SRCS) $(PKG_LIBS) -lpthread -lm
+	  -fsanitize=fuzzer,address,undefined -o $@ $< $(LIB_SRCS) $(CONSOLE_GEN) $(PKG_LIBS) -lpthread -lm
 fuzz: $(FUZZ_BINS)
 fuzz-run: $(FUZZ_BINS)
 	$(Q)FUZZ_SECONDS=$(FUZZ_SECONDS) scripts/fuzz.sh $(FUZZ_BINS)
@@ -118,6 +134,12 @@ SOAK_ARGS ?= --minutes 20 --out build/soak.json
 soak: all
 	$(Q)scripts/deps.sh bench
 	$(Q)CAMPAIGN_SYNC_BIN=$(abspath $(BUILD)/campaign-sync) bench/soak.sh $(SOAK_ARGS)
+
+# The console's browser test (tests/integration/test_console.py) with its screenshots written
+# where the README shows them.
+screenshots: deps-test $(BUILD)/campaign-sync
+	$(Q)CONSOLE_SCREENSHOTS=$(abspath docs/console) CAMPAIGN_SYNC_BIN=$(abspath $(BUILD)/campaign-sync) \
+	  $(PYTHON) -m pytest -q -p no:cacheprovider tests/integration/test_console.py -k browser
 
 FORMAT_FILES = service/*.c include/*.h tests/unit/*.c tests/unit/*.h tests/fuzz/*.c tests/fuzz/*.h
 format:

@@ -9,8 +9,10 @@ build_pkgs=(build-essential pkg-config libmicrohttpd-dev libcurl4-openssl-dev li
             libhiredis-dev libxml2-dev libssl-dev libgnutls28-dev)
 # `make run`: a local Redis, the simulators (Python) and curl for the demo.
 run_pkgs=(redis-server python3 curl tzdata)
+# chromium, chromium-driver and python3-selenium: the console's browser test (test_console.py).
 test_pkgs=(libcmocka-dev python3 python3-pytest python3-yaml python3-jsonschema prometheus
-           clang libclang-rt-14-dev procps curl openssl)
+           clang libclang-rt-14-dev procps curl openssl
+           chromium chromium-driver python3-selenium)
 # Node.js and npm run the real CRM clients (jsforce, node-marketo-rest) that
 # tests/integration/test_sim_real_clients.py installs from tests/clients/package-lock.json.
 # A machine that has both commands already keeps them (NodeSource's nodejs bundles npm and

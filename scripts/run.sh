@@ -58,6 +58,12 @@ echo "run: campaign-sync serve on :$PORT (LOG_FORMAT=${LOG_FORMAT:=text})"
 if [ -n "${SF_WEBHOOK_TOKEN:-}" ]; then
   echo "run: Salesforce Outbound Message endpoint URL: http://127.0.0.1:$PORT/webhooks/salesforce/$SF_WEBHOOK_TOKEN"
 fi
+if [ -n "${ADMIN_TOKEN:-}" ]; then
+  scheme=http; [ -n "${TLS_CERT_FILE:-}" ] && scheme=https
+  # The demo's own token is shown; a token of your own is not printed.
+  [ "${SF_CLIENT_ID:-}" = sim-sf-client ] && shown="token: $ADMIN_TOKEN" || shown="token: \$ADMIN_TOKEN"
+  echo "run: operator console $scheme://localhost:$PORT/console/ ($shown)"
+fi
 export LOG_FORMAT
 "$BUILD/campaign-sync" serve &
 pids+=($!)

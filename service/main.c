@@ -11,6 +11,7 @@
 #include "quota.h"
 #include "http_client.h"
 #include "routes_admin.h"
+#include "routes_console.h"
 #include "routes_health.h"
 #include "routes_webhooks.h"
 #include "roundtrip.h"
@@ -203,6 +204,7 @@ static int serve(cs_command cmd) {
     if (http_api) {
         nroutes += routes_webhooks(routes + nroutes, MAX_ROUTES - nroutes, &hooks);
         nroutes += routes_admin(routes + nroutes, MAX_ROUTES - nroutes, &cfg);
+        nroutes += routes_console(routes + nroutes, MAX_ROUTES - nroutes, &cfg);
     }
 
     http_server_options opt = {.bind_addr = cfg.bind_addr,

@@ -6,9 +6,11 @@ request schema agrees with the service on what it accepts, and the routed path+m
 are exactly the described operations. The admin API (/v1) is exercised operation by
 operation: every answer it gives is checked the same way, and the examples are compared with
 real answers wherever the service's answer is deterministic."""
+import hashlib
 import http.client
 import json
 import os
+import re
 import socket
 import time
 
@@ -40,6 +42,9 @@ ADMIN_ROUTES = {("GET", "/v1/mappings"), ("PUT", "/v1/mappings/{programId}"),
 ROUTES = {("GET", "/healthz"), ("GET", "/readyz"), ("GET", "/metrics"),
           ("POST", "/webhooks/salesforce"), ("POST", "/webhooks/salesforce/{token}"),
           ("POST", "/webhooks/marketo")} | ADMIN_ROUTES
+# The operator console (service/routes_console.c).
+CONSOLE_ROUTES = {("GET", "/console"), ("GET", "/console/"), ("GET", "/console/{asset}")}
+ROUTES |= CONSOLE_ROUTES
 # Paths that must not answer: near misses of the real paths.
 NOT_ROUTED = ["/", "/v1", "/v1/", "/v1/mappings/", "/v1/mappings/1001/validation/x",
               "/v1/mappings/1001/reconcile/x", "/v1/mappings/1001/members", "/v1/campaigns",
@@ -51,6 +56,9 @@ NOT_ROUTED = ["/", "/v1", "/v1/", "/v1/mappings/", "/v1/mappings/1001/validation
 SAMPLE_PARAMS = {"{programId}": "1001", "{id}": "1795946401234-0",
                  "{campaignId}": "7015g000000CampAAA",
                  "{token}": "3f9c1e0b7d2a4c6e8f1a3b5d7c9e0f2a4b6c8d0e1f3a5b7c9d1e3f5a7b9c1d3e"}
+# The console's script as the build names it: console.<first 16 hex digits of SHA-256>.js.
+with open(os.path.join(cs.ROOT, "console", "console.js"), "rb") as _f:
+    SAMPLE_PARAMS["{asset}"] = f"console.{hashlib.sha256(_f.read()).hexdigest()[:16]}.js"
 
 
 def concrete(path):
@@ -114,7 +122,7 @@ def check(resp, path, method):
     for name, h in spec.get("headers", {}).items():
         value = resp.header(name)
         assert value is not None, f"{method} {path} {resp.status}: header {name} missing"
-        validator(h["schema"]).validate(value)
+        validator(resolve(h)["schema"]).validate(value)
     media = content[ctype]
     body = resp.json() if ctype.split(";")[0] == "application/json" else resp.body.decode()
     validator(media["schema"]).validate(body)
@@ -1176,3 +1184,28 @@ def test_members_and_audit_empty(redis, service):
     assert r.status == 200 and r.json() == example(MEMBERS, "GET", 200, "empty")
     r = call(service, "GET", AUDIT)
     assert r.status == 200 and r.json() == example(AUDIT, "GET", 200, "empty")
+
+
+def test_console_answers_are_described(redis, services, service, workdir):
+    """The console's page, each asset, the redirect and the 404s, as described."""
+    page = service.req("GET", "/console/")
+    check(page, "/console/", "GET")
+    names = sorted(set(re.findall(r'"((?:console|icon)\.[0-9a-f]{16}\.(?:js|css|svg))"',
+                                  page.body.decode())))
+    assert len(names) == 3 and SAMPLE_PARAMS["{asset}"] in names
+    for name in names:
+        check(service.req("GET", "/console/" + name), "/console/{asset}", "GET")
+    r = service.req("GET", "/console")
+    check(r, "/console", "GET")
+    assert r.body.decode() == example("/console", "GET", 308)
+    r = service.req("GET", "/console/console.js")
+    check(r, "/console/{asset}", "GET")
+    assert r.json() == example("/console/{asset}", "GET", 404, "unknown")
+    off = services(redis.url, ADMIN_TOKEN=None, name="off",
+                   SPOOL_DIR=os.path.join(workdir, "spool-off"))
+    for path, described in (("/console/", "/console/"), ("/console", "/console"),
+                            ("/console/" + names[0], "/console/{asset}")):
+        r = off.req("GET", path)
+        check(r, described, "GET")
+    assert r.json() == example("/console/{asset}", "GET", 404, "disabled")
+    assert off.req("GET", "/console/").json() == example("/console/", "GET", 404)
