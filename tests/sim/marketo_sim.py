@@ -7,6 +7,7 @@ API, and it refuses what the real API refuses: missing or expired tokens, rate, 
 quota limits, over-long batches, unknown statuses, backward status moves.  It also plays the
 trigger campaign "Program Status is Changed" calling the user's webhook, and offers a control API
 under /_sim/ (seed data, change members as a human would, inject faults, read the call log).
+The Bulk Program Member Extract and its limits are in the "bulk extract" section near the end.
 
     /usr/bin/python3 tests/sim/marketo_sim.py --port 0 [--host 127.0.0.1] [--client-id ID]
         [--client-secret S] [--calls-per-20s 100] [--max-concurrent 10] [--daily-quota 50000]
@@ -1548,6 +1549,7 @@ BULK_CONFIG = {
     "memberQueryLimitMode": (str, lambda v: v in ("total", "matching"), "total"),
 }
 SimConfig.FIELDS.update({k: (t, check) for k, (t, check, _) in BULK_CONFIG.items()})
+ERROR_MESSAGES.setdefault("1035", "Unsupported filter type")     # error-codes.md
 BULK_DEFAULTS = {k: default for k, (_, _, default) in BULK_CONFIG.items()}
 
 
@@ -1659,7 +1661,7 @@ class ExportJob:
             if value is not None:
                 out[key] = lead_time(value)
         if self.status == BULK_COMPLETED:
-            out.update(numberOfRecords=self.records, fileSize=len(self.file),
+            out.update(numberOfRecords=self.records, fileSize=self.size,
                        fileChecksum=f"sha256:{self.checksum}")
         if self.status == BULK_FAILED:
             out["errorMsg"] = self.error

@@ -10,7 +10,8 @@ production. Behaviour that could not be checked against Salesforce is marked "gu
 
 Standard library only; all state lives in memory behind one lock. A control API under
 /_sim/ (no auth, never counted) seeds data, acts as a human in the Salesforce UI,
-injects faults and shows what clients sent.
+injects faults and shows what clients sent. Bulk API 2.0 query jobs are in the "Bulk API
+2.0 query" section near the end.
 
 Run: python3 salesforce_sim.py --port 0   (prints "READY port=<port>" once listening)
 """
@@ -2993,8 +2994,10 @@ class BulkCsv:
     """A query job's result file in the format of "Get Results for a Query Job": a header row
     of the selected field names in the order asked for ("API version 50.0 and later"),
     relationship fields as Relationship.Field; every value in double quotes (the documented
-    sample). guess: null as an empty quoted value, dates as 2026-01-01T00:00:00.000Z, booleans
-    as true/false."""
+    sample). Every results page starts with the header row (guess, from clients that keep
+    one header across pages: slothflowlabs/duckle PR 196; simple-salesforce issue 765 shows a
+    page as a whole CSV). guess: null as an empty quoted value, dates as
+    2026-01-01T00:00:00.000Z, booleans as true/false."""
 
     def __init__(self, sim, q, job):
         self.sim, self.q = sim, q
