@@ -1801,6 +1801,9 @@ class BulkExtract:
         self.thread.start()
 
     def routes(self):
+        """Served by RestApi like every REST endpoint, so a bulk call needs the token and counts
+        towards the 100-calls-per-20-s, 10-concurrent and daily call limits (ADE rest-api.md:
+        the limits are per instance, over every API call)."""
         base = r"/bulk/v1/program/members/export"
         return [("POST", base + r"/create\.json", self.create),
                 ("POST", base + r"/([0-9a-fA-F-]{1,64})/enqueue\.json", self.enqueue),

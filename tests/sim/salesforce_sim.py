@@ -3044,7 +3044,10 @@ class BulkCsv:
 
 
 class BulkQueryRoutes:
-    """/services/data/vXX.X/jobs/query[/id[/results]] (lock held, as every data request)."""
+    """/services/data/vXX.X/jobs/query[/id[/results]] (lock held, as every data request). Each
+    request is one call of the daily allowance, as RestApi counts every data request ("Bulk API
+    use is subject to the standard API usage limits. Each HTTP request counts as one call",
+    asynch_api_concepts_limits.htm)."""
 
     def __init__(self, routes: "DataRoutes"):
         self.routes, self.sim, self.req, self.version = routes, routes.sim, routes.req, routes.version
