@@ -7,6 +7,7 @@ API, and it refuses what the real API refuses: missing or expired tokens, rate, 
 quota limits, over-long batches, unknown statuses, backward status moves.  It also plays the
 trigger campaign "Program Status is Changed" calling the user's webhook, and offers a control API
 under /_sim/ (seed data, change members as a human would, inject faults, read the call log).
+The Bulk Program Member Extract and its limits are in the "bulk extract" section near the end.
 
     /usr/bin/python3 tests/sim/marketo_sim.py --port 0 [--host 127.0.0.1] [--client-id ID]
         [--client-secret S] [--calls-per-20s 100] [--max-concurrent 10] [--daily-quota 50000]
@@ -39,6 +40,9 @@ import argparse
 import base64
 import collections
 import copy
+import csv
+import hashlib
+import io
 import json
 import random
 import re
@@ -961,9 +965,11 @@ class RestApi:
         ("POST", r"/rest/v1/leads/delete\.json", "delete_leads"),
     ]
 
-    def __init__(self, state):
+    def __init__(self, state, extra_routes=()):
+        """extra_routes: (method, path regex, handler) served beside ROUTES (the bulk API)."""
         self.state = state
         self._routes = [(m, re.compile(p + r"\Z"), getattr(self, h)) for m, p, h in self.ROUTES]
+        self._routes += [(m, re.compile(p + r"\Z"), h) for m, p, h in extra_routes]
 
     def resolve(self, method, path):
         """(handler, path args); None for an unknown path; 605 for a known path, wrong method."""
@@ -971,7 +977,7 @@ class RestApi:
         for m, rx, handler in self._routes:
             hit = rx.match(path)
             if hit and m == method:
-                return handler, [int(g) for g in hit.groups()]
+                return handler, [int(g) if g.isdigit() else g for g in hit.groups()]
             matched = matched or bool(hit)
         if matched:
             raise MarketoError("605")
@@ -1074,7 +1080,9 @@ class RestApi:
                 raise MarketoError("1006", f)
             if f not in fields:
                 fields.append(f)
+        member_query_guard(self.state, program_id, filter_type)
         rows = self.state.query_members(program_id, filter_type, values, fields, start, end)
+        member_query_guard(self.state, program_id, filter_type, len(rows))
         rows, extra = page(rows, f"members{program_id}", query)
         return self.ok([dict({"seq": i}, **r) for i, r in enumerate(rows)], **extra)
 
@@ -1154,7 +1162,11 @@ class ControlApi:
                 sim.reset()
                 return 200, {"ok": True}
             if route == ("POST", "/_sim/seed"):
+                if "generate" in data:
+                    return 200, generate_seed(sim.state, data)
                 return 200, sim.state.seed(data)
+            if path == "/_sim/bulk" or path.startswith("/_sim/bulk/"):
+                return sim.bulk.control(method, path, data)
             if route == ("GET", "/_sim/state"):
                 return 200, dict(sim.state.snapshot(), counters=sim.limiter.stats())
             if route == ("GET", "/_sim/members"):
@@ -1276,6 +1288,7 @@ class SimHandler(BaseHTTPRequestHandler):
     def _handle(self):
         sim = self.sim
         url = urllib.parse.urlsplit(self.path)
+        url = url._replace(path=remove_dot_segments(url.path))
         query = dict(urllib.parse.parse_qsl(url.query, keep_blank_values=True))
         self._record = None
         if url.path.startswith("/_sim/"):
@@ -1413,6 +1426,8 @@ class SimHandler(BaseHTTPRequestHandler):
             return self._send_error(MarketoError("611"), record)
         finally:
             sim.limiter.release()
+        if isinstance(answer, RawAnswer):      # the bulk export file, or its plaintext 404
+            return answer.send(self)
         self._send(200, dict({"requestId": request_id()}, **answer))
         return 200
 
@@ -1429,7 +1444,7 @@ class SimHandler(BaseHTTPRequestHandler):
             form = dict(urllib.parse.parse_qsl(body.decode("utf-8", "replace")))
             form.pop("_method", None)
             query = dict(query, **form)
-        elif method == "POST":
+        elif method == "POST" and getattr(handler, "json_body", True):
             if content_type != "application/json":
                 raise MarketoError("612")
             try:
@@ -1452,7 +1467,8 @@ class Simulator:
         self.faults = FaultInjector()
         self.notifier = WebhookNotifier(config)
         self.state = MarketoState(config, self.notifier)
-        self.rest = RestApi(self.state)
+        self.bulk = BulkExtract(config, self.state)
+        self.rest = RestApi(self.state, self.bulk.routes())
         self.control = ControlApi(self)
         handler = type("BoundSimHandler", (SimHandler,), {"sim": self})
         self.server = ThreadingHTTPServer((config.host, config.port), handler)
@@ -1466,6 +1482,7 @@ class Simulator:
         self.calls.clear()
         self.faults.clear()
         self.notifier.clear()
+        self.bulk.reset()
 
     def serve(self):
         stop = threading.Event()
@@ -1478,6 +1495,684 @@ class Simulator:
         self.server.shutdown()
         self.server.server_close()
         self.notifier.close()
+
+
+# ============================================================================ bulk extract
+# Bulk Program Member Extract, as Adobe documents it. Sources ("ADE" = AdobeDocs/marketo-developer.en):
+#   ADE help/rest-api/bulk-extract.md                  Limits, Queue, File Size, Polling, Range, Cancel
+#   ADE help/rest-api/bulk-program-member-extract.md   Filters, Options (fields, columnHeaderNames, format)
+#   ADE help/rest-api/error-codes.md                   1029 (three texts), 1035, 1003, 1006
+#   ADE help/rest-api/assets/swagger-mapi.json         ExportProgramMemberRequest/Filter, ExportResponse
+#   ADE help/rest-api/program-members.md               members.json: the two 1003 texts above 100,000
+# Behaviours no source pins down are marked GUESS where they are implemented.
+
+BULK_CREATED, BULK_QUEUED, BULK_PROCESSING = "Created", "Queued", "Processing"
+BULK_COMPLETED, BULK_FAILED, BULK_CANCELLED = "Completed", "Failed", "Cancelled"
+BULK_STATUSES = (BULK_CREATED, BULK_QUEUED, BULK_PROCESSING, BULK_CANCELLED, BULK_COMPLETED, BULK_FAILED)
+BULK_TERMINAL = (BULK_COMPLETED, BULK_FAILED, BULK_CANCELLED)
+BULK_LIST_AGE = timedelta(days=7)          # Get Export Jobs: "jobs that were created in the past 7 days"
+BULK_STATUS_AGE = timedelta(days=30)       # "Job status is available for 30 days after Completed or Failed"
+BULK_MAX_PROGRAM_IDS = 10                  # programIds: "an array of up to 10 program ids"
+BULK_MAX_UPDATED_AT = timedelta(days=31)   # "Max Time Span for Date Range Filter ... 31 days"
+BULK_MAX_FIELDS = 1000                     # GUESS: no documented cap; a bound on the request
+BULK_LEAD_FIELDS = ("email", "firstName", "lastName", "company", "sfdcLeadId", "sfdcContactId")
+BULK_NURTURE_CADENCES = ("paus", "pause", "norm")   # swagger enum "paus"; the page says "pause"
+GENERATE_MAX = 1_000_000                   # members one /_sim/seed generate call may create
+
+# Settings of the bulk extract, registered into SimConfig.FIELDS below: (type, check, default).
+BULK_CONFIG = {
+    # How long a queued job waits before it may start, and how long processing takes (real
+    # instances: minutes; tests want milliseconds).
+    "bulkQueuedMs": (int, lambda v: v >= 0, 200),
+    "bulkProcessingMs": (int, lambda v: v >= 0, 300),
+    # "Max Concurrent Export Jobs: 2"; "Max Queued Export Jobs (inclusive of currently
+    # exporting jobs): 10" (ADE bulk-extract.md, Limits).
+    "bulkMaxProcessing": (int, lambda v: v >= 1, 2),
+    "bulkMaxQueued": (int, lambda v: v >= 1, 10),
+    # "Default Daily Export Allocation: 500MB" (GUESS: MB read as MiB), reset at midnight Central.
+    "bulkDailyExportBytes": (int, lambda v: v >= 1, 500 * 1024 * 1024),
+    # "File Retention Period: seven days" (Limits) against "Data from each successful export is
+    # held for 10 days" (Starting a Job): the two texts disagree, so the period is a setting.
+    "bulkFileRetentionDays": (int, lambda v: v >= 1, 7),
+    # SSV is "space-separated values" on the program member page, "semi-colon-separated values"
+    # on the Bulk Extract page: "space" or "semicolon".
+    "bulkSsvDelimiter": (str, lambda v: v in ("space", "semicolon"), "space"),
+    # "The updatedAt filter requires additional infrastructure components which have not yet
+    # been rolled out to all subscriptions": false answers 1035 as such a subscription does.
+    "bulkUpdatedAtFilter": (bool, lambda v: True, True),
+    # Non-empty: every job that starts processing ends Failed with this errorMsg.
+    "bulkFailMessage": (str, lambda v: len(v) <= 1000, ""),
+    # members.json with a filter other than leadId: 1003 above this many members ("total":
+    # the whole program, "matching": the members the filter matches; ADE program-members.md
+    # documents both, "depending on your Marketo instance configuration").
+    "memberQueryLimit": (int, lambda v: v >= 1, 100_000),
+    "memberQueryLimitMode": (str, lambda v: v in ("total", "matching"), "total"),
+}
+SimConfig.FIELDS.update({k: (t, check) for k, (t, check, _) in BULK_CONFIG.items()})
+ERROR_MESSAGES.setdefault("1035", "Unsupported filter type")     # error-codes.md
+BULK_DEFAULTS = {k: default for k, (_, _, default) in BULK_CONFIG.items()}
+
+
+def remove_dot_segments(path):
+    """RFC 3986 section 5.2.4, as the web server in front of Marketo applies it: node-marketo-rest
+    reaches the bulk API as ``<endpoint>/rest/../bulk/v1/...``."""
+    if "/." not in path:
+        return path
+    out = []
+    for seg in path.split("/")[1:]:
+        if seg == "..":
+            if out:
+                out.pop()
+        elif seg != ".":
+            out.append(seg)
+    tail = "/" if path.endswith(("/.", "/..")) else ""
+    return "/" + "/".join(out) + tail
+
+
+def member_query_guard(state, program_id, filter_type, matched=None):
+    """members.json with a filter other than leadId serves at most memberQueryLimit members
+    (ADE program-members.md, Query): 1003 with the documented text, checked against the whole
+    program (``matched`` None) or against the members the filter matched."""
+    limit, mode = state._config.memberQueryLimit, state._config.memberQueryLimitMode
+    if filter_type == "leadId":
+        return
+    if matched is None and mode == "total":
+        with state.lock:
+            total = sum(1 for key in state.members if key[0] == program_id)
+        if total > limit:
+            raise MarketoError("1003", message=f"Total membership size: {total:,} exceeds the limit "
+                                               f"allowed {limit:,} for the filter")
+    elif matched is not None and mode == "matching" and matched > limit:
+        raise MarketoError("1003", message=f"Matching membership size: {matched:,} exceeds the limit "
+                                           f"allowed ({limit:,}) for this api")
+
+
+class RawAnswer:
+    """A REST answer that is not a JSON envelope: the export file, or its plaintext 404. With
+    ``ranged``, a request's ``Range: bytes=`` header selects one part of the body (RFC 7233;
+    ADE bulk-extract.md "Partial Retrieval and Resumption": 206 with Accept-Ranges,
+    Content-Length and Content-Range)."""
+
+    CHUNK = 64 * 1024
+
+    def __init__(self, status, body, content_type, ranged=False):
+        self.status, self.body, self.content_type, self.ranged = status, body, content_type, ranged
+
+    def send(self, handler):
+        status, body, headers = self.status, self.body, {}
+        if self.ranged:
+            headers["Accept-Ranges"] = "bytes"
+            span = self.byte_range(handler.headers.get("Range"), len(body))
+            if span == "unsatisfiable":
+                status, headers["Content-Range"], body = 416, f"bytes */{len(body)}", b""
+            elif span is not None:
+                status, headers["Content-Range"] = 206, f"bytes {span[0]}-{span[1]}/{len(body)}"
+                body = memoryview(body)[span[0]:span[1] + 1]
+        handler._log_call(status)
+        handler.send_response(status)
+        handler.send_header("Content-Type", self.content_type)
+        handler.send_header("Content-Length", str(len(body)))
+        for name, value in headers.items():
+            handler.send_header(name, value)
+        handler.end_headers()
+        view = memoryview(body)
+        try:
+            for at in range(0, len(view), self.CHUNK):
+                handler.wfile.write(view[at:at + self.CHUNK])
+        except (BrokenPipeError, ConnectionResetError):   # the client stopped reading
+            handler.close_connection = True
+        return status
+
+    @staticmethod
+    def byte_range(header, size):
+        """(first, last) of one ``bytes=`` range, "unsatisfiable", or None to send the whole body
+        (no header, one not understood, or several ranges: RFC 7233 lets a server ignore it)."""
+        m = re.fullmatch(r"\s*bytes\s*=\s*(\d*)\s*-\s*(\d*)\s*", header or "")
+        if not m or (not m.group(1) and not m.group(2)):
+            return None
+        if not m.group(1):                          # suffix: the last N bytes
+            n = int(m.group(2))
+            return (max(size - n, 0), size - 1) if n and size else "unsatisfiable"
+        first = int(m.group(1))
+        if first >= size or (m.group(2) and int(m.group(2)) < first):
+            return "unsatisfiable"
+        return first, min(int(m.group(2)), size - 1) if m.group(2) else size - 1
+
+
+class ExportJob:
+    """One program member export job: its request, its timestamps, and its file once written."""
+
+    def __init__(self, spec, now):
+        self.export_id = str(uuid.uuid4())
+        self.spec = spec                       # validated request: fields, headers, filter, format
+        self.status = BULK_CREATED
+        self.created_at, self.queued_at, self.started_at, self.finished_at = now, None, None, None
+        self.records = self.file = self.checksum = self.error = None
+        self.size = 0
+        self.pending = None                    # (file bytes, records) written while Processing
+
+    def view(self):
+        """The ExportResponse of swagger-mapi: members without a value are left out, as in the
+        documented examples (a Created job shows exportId, format, status, createdAt)."""
+        out = {"exportId": self.export_id, "format": self.spec["format"], "status": self.status,
+               "createdAt": lead_time(self.created_at)}
+        for key, value in (("queuedAt", self.queued_at), ("startedAt", self.started_at),
+                           ("finishedAt", self.finished_at)):
+            if value is not None:
+                out[key] = lead_time(value)
+        if self.status == BULK_COMPLETED:
+            out.update(numberOfRecords=self.records, fileSize=self.size,
+                       fileChecksum=f"sha256:{self.checksum}")
+        if self.status == BULK_FAILED:
+            out["errorMsg"] = self.error
+        return out
+
+    def shift(self, delta):
+        for name in ("created_at", "queued_at", "started_at", "finished_at"):
+            value = getattr(self, name)
+            if value is not None:
+                setattr(self, name, value - delta)
+
+
+class BulkRequest:
+    """Checks a Create Export Program Member Job body and returns the job spec, or raises the
+    error Marketo answers."""
+
+    FORMATS = ("CSV", "TSV", "SSV")
+
+    def __init__(self, state, config):
+        self.state, self.config = state, config
+
+    def parse(self, body):
+        if "fields" not in body:
+            raise MarketoError("1002", "fields")     # swagger: fields and filter are required
+        if "filter" not in body:
+            raise MarketoError("1002", "filter")
+        fmt = body.get("format", "CSV")
+        if not isinstance(fmt, str) or fmt.upper() not in self.FORMATS:
+            raise MarketoError("1003", message=f"Invalid format '{fmt}'")      # GUESS: text
+        fields = self._fields(body["fields"])
+        filt = self._filter(body["filter"])
+        headers = self._headers(body.get("columnHeaderNames"), fields)
+        if filt["multi"]:   # programIds: "An additional field "programId" is added ... as the first field"
+            fields, headers = ["programId"] + fields, ["programId"] + headers
+        return {"format": fmt.upper(), "fields": fields, "headers": headers, "filter": filt,
+                "request": {k: body[k] for k in ("fields", "filter", "format", "columnHeaderNames")
+                            if k in body}}
+
+    @staticmethod
+    def _fields(fields):
+        if not isinstance(fields, list) or not fields or len(fields) > BULK_MAX_FIELDS \
+                or not all(isinstance(f, str) for f in fields):
+            raise MarketoError("1003", message="fields must be a non-empty array of field names")  # GUESS
+        for f in fields:
+            if f not in MarketoState.MEMBER_FIELDS and f not in BULK_LEAD_FIELDS:
+                raise MarketoError("1006", f)
+        return list(fields)
+
+    @staticmethod
+    def _headers(names, fields):
+        """columnHeaderNames: "The key must be the name of a field included in the export job"."""
+        if names is None:
+            return list(fields)
+        if not isinstance(names, dict) or not all(isinstance(v, str) for v in names.values()):
+            raise MarketoError("1003", message="columnHeaderNames must be an object of strings")  # GUESS
+        stray = [k for k in names if k not in fields]
+        if stray:
+            raise MarketoError("1003", message=f"columnHeaderNames names a field not exported: "
+                                               f"'{stray[0]}'")                                  # GUESS
+        return [names.get(f, f) for f in fields]
+
+    def _filter(self, filt):
+        if not isinstance(filt, dict):
+            raise MarketoError("1003", message="filter must be an object")           # GUESS: text
+        known = ("programId", "programIds", "isExhausted", "nurtureCadence", "statusNames", "updatedAt")
+        unknown = [k for k in filt if k not in known]
+        if unknown:
+            raise MarketoError("1003", message=f"Invalid filter type '{unknown[0]}'")   # GUESS: text
+        out = {"programIds": self._programs(filt), "multi": "programIds" in filt}
+        if "isExhausted" in filt:
+            if not isinstance(filt["isExhausted"], bool):
+                raise MarketoError("1001", filt["isExhausted"], "Boolean")
+            out["isExhausted"] = filt["isExhausted"]
+        if "nurtureCadence" in filt:
+            if filt["nurtureCadence"] not in BULK_NURTURE_CADENCES:
+                raise MarketoError("1003", message=f"Invalid nurtureCadence '{filt['nurtureCadence']}'")  # GUESS
+            out["nurtureCadence"] = filt["nurtureCadence"]
+        if "statusNames" in filt:
+            out["statusNames"] = self._status_names(filt["statusNames"], out["programIds"])
+        if "updatedAt" in filt:
+            out["updatedAt"] = self._updated_at(filt["updatedAt"])
+        return out
+
+    def _programs(self, filt):
+        """Exactly one of programId (an id) and programIds (up to 10 ids); every program known."""
+        has_one, has_many = "programId" in filt, "programIds" in filt
+        if has_one == has_many:   # "You must specify either the programId or the programIds filter"
+            raise MarketoError("1003", message="Specify exactly one of programId or programIds")  # GUESS: text
+        ids = [filt["programId"]] if has_one else filt["programIds"]
+        if not isinstance(ids, list) or not ids or len(ids) > BULK_MAX_PROGRAM_IDS:
+            raise MarketoError("1003", message=f"programIds must list 1 to {BULK_MAX_PROGRAM_IDS} "
+                                               "program ids")                                   # GUESS: text
+        ids = [as_int(i) for i in ids]
+        with self.state.lock:
+            for pid in ids:
+                self.state._program(pid)      # GUESS: 1013, as the members endpoints answer
+        return ids
+
+    def _status_names(self, names, program_ids):
+        """"If a status name is not found in any of the programs, "1003, Invalid Data""."""
+        if not isinstance(names, list) or not names or not all(isinstance(n, str) for n in names):
+            raise MarketoError("1003")
+        with self.state.lock:
+            known = {s for pid in program_ids for s in self.state._statuses(self.state.programs[pid])}
+        if any(n not in known for n in names):
+            raise MarketoError("1003")
+        return list(names)
+
+    def _updated_at(self, rng):
+        if not self.config.bulkUpdatedAtFilter:
+            raise MarketoError("1035", message="Unsupported filter type for target subscription")
+        try:
+            start = datetime.fromisoformat(rng["startAt"].replace("Z", "+00:00"))
+            end = datetime.fromisoformat(rng["endAt"].replace("Z", "+00:00"))
+        except (KeyError, TypeError, AttributeError, ValueError):
+            raise MarketoError("1003", message="updatedAt needs ISO-8601 startAt and endAt") from None  # GUESS
+        start, end = (d if d.tzinfo else d.replace(tzinfo=timezone.utc) for d in (start, end))
+        if not timedelta(0) <= end - start <= BULK_MAX_UPDATED_AT:
+            raise MarketoError("1003", message="updatedAt range must be 31 days or fewer")   # GUESS: text
+        return start, end
+
+
+class BulkExtract:
+    """The export job queue shared by the bulk extract APIs, and the program member extract on
+    it. A scheduler thread moves jobs Queued -> Processing -> Completed (or Failed) on its own,
+    at most bulkMaxProcessing at once in queue order; members are read when processing starts
+    ("members of the program at the time that the job begins processing") and the file is
+    published whole when the job completes ("partial files are never written")."""
+
+    TICK_S = 0.02
+
+    def __init__(self, config, state):
+        self.config, self.state = config, state
+        self.cond = threading.Condition()
+        self.jobs = collections.OrderedDict()      # exportId -> ExportJob, oldest first
+        self.thread = threading.Thread(target=self._run, name="bulk-extract", daemon=True)
+        self.thread.start()
+
+    def routes(self):
+        """Served by RestApi like every REST endpoint, so a bulk call needs the token and counts
+        towards the 100-calls-per-20-s, 10-concurrent and daily call limits (ADE rest-api.md:
+        the limits are per instance, over every API call)."""
+        base = r"/bulk/v1/program/members/export"
+        return [("POST", base + r"/create\.json", self.create),
+                ("POST", base + r"/([0-9a-fA-F-]{1,64})/enqueue\.json", self.enqueue),
+                ("GET", base + r"/([0-9a-fA-F-]{1,64})/status\.json", self.status),
+                ("GET", base + r"/([0-9a-fA-F-]{1,64})/file\.json", self.file),
+                ("POST", base + r"/([0-9a-fA-F-]{1,64})/cancel\.json", self.cancel),
+                ("GET", base + r"\.json", self.list_jobs)]
+
+    # ---------------------------------------------------------------- REST handlers
+    def create(self, query, body):
+        spec = BulkRequest(self.state, self.config).parse(body)
+        with self.cond:
+            self._prune()
+            self._check_quota()
+            job = ExportJob(spec, utcnow())
+            self.jobs[job.export_id] = job
+            return RestApi.ok([job.view()])
+
+    def enqueue(self, query, body, export_id):
+        with self.cond:
+            job = self._job(export_id)
+            if job.status != BULK_CREATED:
+                # "Job already queued: The export id has already been queued" (GUESS: also for a
+                # job that has finished or was cancelled; the swagger: "must be in Created state")
+                raise MarketoError("1029", message="Job already queued")
+            self._check_quota()
+            busy = sum(1 for j in self.jobs.values() if j.status in (BULK_QUEUED, BULK_PROCESSING))
+            if busy >= self.config.bulkMaxQueued:
+                raise MarketoError("1029", message="Too many jobs in queue")
+            job.status, job.queued_at = BULK_QUEUED, utcnow()
+            self.cond.notify_all()
+            return RestApi.ok([job.view()])
+
+    def status(self, query, body, export_id):
+        with self.cond:
+            return RestApi.ok([self._job(export_id).view()])
+
+    def cancel(self, query, body, export_id):
+        with self.cond:
+            job = self._job(export_id)
+            if job.status in BULK_TERMINAL:
+                # GUESS: code and text for cancelling a job that has already ended
+                raise MarketoError("1003", message=f"Export job is already {job.status.lower()}")
+            job.status, job.pending = BULK_CANCELLED, None
+            self.cond.notify_all()
+            return RestApi.ok([job.view()])
+
+    def list_jobs(self, query, body):
+        """Jobs created in the past seven days, optionally filtered by status (comma-separated;
+        "Canceled" and "Cancelled" both name the cancelled state), paged by batchSize (at most
+        and by default 300) and nextPageToken."""
+        wanted = None
+        if query.get("status"):
+            wanted = set()
+            for s in split_csv(query["status"]):
+                name = {"canceled": BULK_CANCELLED.lower()}.get(s.lower(), s.lower())
+                match = [x for x in BULK_STATUSES if x.lower() == name]
+                if not match:
+                    raise MarketoError("1003", message=f"Invalid status '{s}'")        # GUESS: text
+                wanted.add(match[0])
+        with self.cond:
+            self._prune()
+            since = utcnow() - BULK_LIST_AGE
+            rows = [j.view() for j in self.jobs.values()
+                    if j.created_at >= since and (wanted is None or j.status in wanted)]
+        rows, extra = page(rows, "bulkexport", query)
+        extra.pop("moreResult")       # swagger ResponseOfExportResponseWithToken: nextPageToken only
+        return RestApi.ok(rows, **extra)
+
+    def file(self, query, body, export_id):
+        """The file of a Completed job, whole or one byte range. A bad id or a job not completed:
+        404 with a plaintext message, "unlike most other Marketo REST endpoints"."""
+        with self.cond:
+            self._prune()
+            job = self.jobs.get(export_id)
+            if job is None:
+                return self._not_found(f"Export job {export_id} not found")          # GUESS: text
+            if job.status != BULK_COMPLETED:
+                return self._not_found(f"Export job {export_id} is not completed")  # GUESS: text
+            if job.file is None:
+                return self._not_found(f"The file of export job {export_id} has expired")  # GUESS
+            return RawAnswer(200, job.file, "text/csv;charset=UTF-8", ranged=True)  # GUESS: type
+
+    # node-marketo-rest's bulk calls send enqueue and cancel as a "_method=POST" form
+    enqueue.json_body = cancel.json_body = False
+
+    @staticmethod
+    def _not_found(text):
+        return RawAnswer(404, text.encode(), "text/plain;charset=UTF-8")
+
+    # ---------------------------------------------------------------- rules
+    def _job(self, export_id):
+        self._prune()
+        job = self.jobs.get(export_id)
+        if job is None:
+            raise MarketoError("1003", message=f"Export job {export_id} not found")    # GUESS
+        return job
+
+    def _prune(self):
+        """Forgets what the documentation says is gone: a finished job 30 days after it ended, a
+        job that never finished once it is 30 days old (GUESS), and a file after the retention
+        period."""
+        now = utcnow()
+        keep = timedelta(days=self.config.bulkFileRetentionDays)
+        for export_id, job in list(self.jobs.items()):
+            ended = job.finished_at or job.created_at
+            if now - ended > BULK_STATUS_AGE:
+                del self.jobs[export_id]
+            elif job.file is not None and now - job.finished_at > keep:
+                job.file = None
+
+    def daily_used(self):
+        """Bytes exported today (US Central day, as the 607 quota): the fileSize of the jobs
+        that completed today ("sum the file sizes for those jobs")."""
+        today = RateLimiter._today()
+        return sum(j.size for j in self.jobs.values()
+                   if j.status == BULK_COMPLETED and j.finished_at.astimezone(CENTRAL).date() == today)
+
+    def _check_quota(self):
+        """"When the quota is exceeded, you cannot Create or Enqueue another job until the daily
+        quota resets" (GUESS: reached counts as exceeded)."""
+        if self.daily_used() >= self.config.bulkDailyExportBytes:
+            raise MarketoError("1029", message="Export daily quota exceeded")
+
+    # ---------------------------------------------------------------- scheduler
+    def _run(self):
+        while True:
+            with self.cond:
+                active = any(j.status in (BULK_QUEUED, BULK_PROCESSING) for j in self.jobs.values())
+                self.cond.wait(self.TICK_S if active else None)
+                self._finish_due()
+                starting = self._start_due()
+            for job in starting:
+                self._write(job)
+
+    def _start_due(self):
+        """Queued jobs whose wait is over take free processing slots, oldest first."""
+        now, started = utcnow(), []
+        wait = timedelta(milliseconds=self.config.bulkQueuedMs)
+        busy = sum(1 for j in self.jobs.values() if j.status == BULK_PROCESSING)
+        for job in sorted((j for j in self.jobs.values() if j.status == BULK_QUEUED),
+                          key=lambda j: j.queued_at):
+            if busy >= self.config.bulkMaxProcessing or now - job.queued_at < wait:
+                break
+            job.status, job.started_at, busy = BULK_PROCESSING, now, busy + 1
+            started.append(job)
+        return started
+
+    def _finish_due(self):
+        """Processing jobs whose time is up and whose file is written end Completed (or Failed
+        with bulkFailMessage); the file and its SHA-256 are published at once."""
+        now = utcnow()
+        took = timedelta(milliseconds=self.config.bulkProcessingMs)
+        for job in self.jobs.values():
+            if job.status != BULK_PROCESSING or job.pending is None or now - job.started_at < took:
+                continue
+            job.finished_at = now
+            if self.config.bulkFailMessage:
+                job.status, job.error = BULK_FAILED, self.config.bulkFailMessage
+            else:
+                job.file, job.records = job.pending
+                job.size, job.checksum = len(job.file), hashlib.sha256(job.file).hexdigest()
+                job.status = BULK_COMPLETED
+            job.pending = None
+
+    def _write(self, job):
+        """Reads the members (their values under the state lock) and renders the file."""
+        rows = MemberSnapshot(self.state, job.spec).rows()
+        data = render_export(job.spec, rows, self.config.bulkSsvDelimiter)
+        with self.cond:
+            if job.status == BULK_PROCESSING:
+                job.pending = (data, len(rows))
+                self.cond.notify_all()
+
+    # ---------------------------------------------------------------- control side
+    def control(self, method, path, data):
+        """/_sim/bulk: GET lists every job with its request; DELETE forgets them; POST
+        /_sim/bulk/age {"seconds": N} moves every job's timestamps N seconds into the past (file
+        retention, the 7- and 30-day windows and the daily quota then see the time gone by)."""
+        if (method, path) == ("GET", "/_sim/bulk"):
+            with self.cond:
+                self._prune()
+                jobs = [dict(j.view(), request=j.spec["request"], hasFile=j.file is not None)
+                        for j in self.jobs.values()]
+                return 200, {"jobs": jobs, "dailyExportBytesUsed": self.daily_used(),
+                             "dailyExportBytesQuota": self.config.bulkDailyExportBytes}
+        if (method, path) == ("DELETE", "/_sim/bulk"):
+            self.reset()
+            return 200, {"ok": True}
+        if (method, path) == ("POST", "/_sim/bulk/age"):
+            seconds = data.get("seconds")
+            if type(seconds) is not int or seconds < 0:
+                raise ValueError("age: seconds must be an integer >= 0")
+            with self.cond:
+                for job in self.jobs.values():
+                    job.shift(timedelta(seconds=seconds))
+                self._prune()
+                self.cond.notify_all()
+                return 200, {"aged": len(self.jobs)}
+        return 404, {"error": f"no control endpoint {method} {path}"}
+
+    def reset(self):
+        with self.cond:
+            self.jobs.clear()
+            self.cond.notify_all()
+
+
+class MemberSnapshot:
+    """The members an export job returns, read when it starts processing, after the job's
+    filters (ANDed): one tuple of raw values per member (the requested fields, in order),
+    program then lead id order. Only values are copied under the state lock; rendering them
+    happens outside it."""
+
+    DATES = ("membershipDate", "createdAt", "updatedAt", "reachedSuccessDate")
+
+    def __init__(self, state, spec):
+        self.state, self.filter, self.fields = state, spec["filter"], spec["fields"]
+
+    def rows(self):
+        f = self.filter
+        # The simulator's members are never exhausted and follow no nurture cadence.
+        if f.get("isExhausted") is True or "nurtureCadence" in f:
+            return []
+        wanted = set(f["programIds"])
+        statuses = set(f["statusNames"]) if "statusNames" in f else None
+        span = f.get("updatedAt")
+        getters = [self._getter(name) for name in self.fields]
+        with self.state.lock:
+            rows = [(pid, lead_id, tuple(get(pid, lead_id, m) for get in getters))
+                    for (pid, lead_id), m in self.state.members.items()
+                    if pid in wanted and (statuses is None or m["statusName"] in statuses)
+                    and (span is None or span[0] <= m["updatedAt"] <= span[1])]
+        rows.sort(key=lambda r: (r[0], r[1]))
+        return [r[2] for r in rows]
+
+    def _getter(self, name):
+        state = self.state
+        if name == "leadId":
+            return lambda pid, lead_id, m: lead_id
+        if name == "programId":
+            return lambda pid, lead_id, m: pid
+        if name == "program":
+            return lambda pid, lead_id, m: state.programs[pid]["name"]
+        if name == "isExhausted":
+            return lambda pid, lead_id, m: False
+        if name in BULK_LEAD_FIELDS:
+            return lambda pid, lead_id, m: state.leads[lead_id].get(name)
+        return lambda pid, lead_id, m: m.get(name)
+
+
+def render_export(spec, rows, ssv_delimiter):
+    """The export file: a header row (columnHeaderNames applied), then one row per member with
+    the requested fields; an empty value is written as ``null`` ("If a requested program member
+    field is empty (contains no data), then null is placed in the corresponding field"), dates as
+    the lead database writes them (2020-01-08T18:10:26Z, as the documented sample file).
+    GUESS: RFC 4180 quoting, LF line ends, UTF-8."""
+    delimiter = {"CSV": ",", "TSV": "\t",
+                 "SSV": " " if ssv_delimiter == "space" else ";"}[spec["format"]]
+    out = io.StringIO()
+    writer = csv.writer(out, delimiter=delimiter, lineterminator="\n", quoting=csv.QUOTE_MINIMAL)
+    writer.writerow(spec["headers"])
+
+    def text(v):
+        if v is None or v == "":
+            return "null"
+        if isinstance(v, bool):
+            return "true" if v else "false"
+        if isinstance(v, datetime):
+            return lead_time(v)
+        return str(v)
+
+    writer.writerows([text(v) for v in row] for row in rows)
+    return out.getvalue().encode("utf-8")
+
+
+def generate_seed(state, data):
+    """/_sim/seed {"generate": spec or [spec, ...]}: many members at once, as a list import
+    would make them (no webhooks fire). A spec: {"programId", "count" (1..1,000,000),
+    "statuses": {name: weight} (exact counts when they are integers adding up to count),
+    "emailPattern" ("{n}" is the member's number), "start" (first number, default 1),
+    "firstNamePattern", "lastNamePattern", "company", "seed" (of the shuffle of statuses)}.
+    A lead whose email exists already is reused. All specs are checked before any is applied."""
+    if set(data) != {"generate"}:
+        raise ValueError("generate cannot be combined with other seed lists")
+    specs = data["generate"] if isinstance(data["generate"], list) else [data["generate"]]
+    with state.lock:
+        plans = [_generate_plan(state, spec) for spec in specs]
+        return {"generated": [_generate_apply(state, plan) for plan in plans]}
+
+
+def _generate_plan(state, spec):
+    if not isinstance(spec, dict):
+        raise ValueError("generate: each spec must be an object")
+    known = {"programId", "count", "statuses", "emailPattern", "start", "firstNamePattern",
+             "lastNamePattern", "company", "seed"}
+    if set(spec) - known:
+        raise ValueError(f"generate: unknown keys {sorted(set(spec) - known)}")
+    program = state.programs.get(as_int(spec.get("programId")))
+    if program is None:
+        raise ValueError(f"generate: unknown programId {spec.get('programId')!r}")
+    count, start = spec.get("count"), spec.get("start", 1)
+    if type(count) is not int or not 1 <= count <= GENERATE_MAX or type(start) is not int or start < 0:
+        raise ValueError(f"generate: count must be 1..{GENERATE_MAX} and start an integer >= 0")
+    steps = state._statuses(program)
+    weights = spec.get("statuses")
+    if not isinstance(weights, dict) or not weights or any(
+            n not in steps or steps[n]["step"] == 0 or type(w) not in (int, float) or w < 0
+            for n, w in weights.items()) or not sum(weights.values()) > 0:
+        raise ValueError(f"generate: statuses must map statuses of channel {program['channel']!r} "
+                         "(not Not in Program) to weights >= 0")
+    texts = {}
+    for key, default in (("emailPattern", f"p{program['id']}-{{n}}@example.com"),
+                         ("firstNamePattern", None), ("lastNamePattern", None), ("company", None)):
+        value = spec.get(key, default)
+        if value is not None and (not isinstance(value, str) or len(value) > 200):
+            raise ValueError(f"generate: {key} must be a string of at most 200 characters")
+        texts[key] = value
+    if "{n}" not in texts["emailPattern"]:
+        raise ValueError("generate: emailPattern must contain {n}")
+    return {"program": program, "count": count, "start": start, "texts": texts,
+            "statuses": _apportion(weights, count, spec.get("seed", 0))}
+
+
+def _apportion(weights, count, seed):
+    """count statuses in the proportions of weights (largest remainder), shuffled by seed."""
+    names = list(weights)
+    if all(type(w) is int for w in weights.values()) and sum(weights.values()) == count:
+        counts = [weights[n] for n in names]
+    else:
+        total = sum(weights.values())
+        exact = [weights[n] * count / total for n in names]
+        counts = [int(x) for x in exact]
+        for i in sorted(range(len(names)), key=lambda i: exact[i] - counts[i], reverse=True):
+            if sum(counts) == count:
+                break
+            counts[i] += 1
+    order = [n for n, c in zip(names, counts) for _ in range(c)]
+    random.Random(seed).shuffle(order)
+    return order
+
+
+def _generate_apply(state, plan):
+    began = time.monotonic()
+    program, texts = plan["program"], plan["texts"]
+    steps = state._statuses(program)
+    by_email = {l["email"].lower(): i for i, l in state.leads.items() if l["email"]}
+    next_id = max(state.leads, default=0) + 1
+    now, created, first = utcnow(), 0, None
+    fill = lambda pattern, n: None if pattern is None else pattern.replace("{n}", str(n))  # noqa: E731
+    for k, status in enumerate(plan["statuses"]):
+        n = plan["start"] + k
+        email = fill(texts["emailPattern"], n)
+        lead_id = by_email.get(email.lower())
+        if lead_id is None:
+            lead_id, next_id, created = next_id, next_id + 1, created + 1
+            state.leads[lead_id] = {
+                "id": lead_id, "email": email, "firstName": fill(texts["firstNamePattern"], n),
+                "lastName": fill(texts["lastNamePattern"], n), "company": texts["company"],
+                "sfdcLeadId": None, "sfdcContactId": None, "createdAt": now, "updatedAt": now}
+            by_email[email.lower()] = lead_id
+        first = lead_id if first is None else first
+        success = steps[status]["success"]
+        state.members[(program["id"], lead_id)] = {
+            "statusName": status, "membershipDate": now, "createdAt": now, "updatedAt": now,
+            "acquiredBy": False, "reachedSuccess": success, "reachedSuccessDate": now if success else None}
+    return {"programId": program["id"], "members": plan["count"], "leadsCreated": created,
+            "leadsReused": plan["count"] - created, "firstLeadId": first,
+            "statuses": dict(collections.Counter(plan["statuses"])),
+            "ms": int((time.monotonic() - began) * 1000)}
 
 
 def parse_args(argv):
@@ -1507,7 +2202,7 @@ def main(argv=None):
              "dailyQuota": a.daily_quota, "latencyMs": a.latency_ms, "tokenTtl": a.token_ttl,
              "upsertWindowMs": a.upsert_window_ms, "webhookUrl": a.webhook_url,
              "webhookSecret": a.webhook_secret, "timezone": a.timezone,
-             "includeStatus": False, "fireOnApi": True})
+             "includeStatus": False, "fireOnApi": True, **BULK_DEFAULTS})
     except ValueError as e:
         print(f"marketo_sim: {e}", file=sys.stderr)
         return 2
