@@ -345,7 +345,8 @@ int store_dead_unusable(store *s, const char *id, char *why, size_t whylen, char
 
 /* The events waiting to be written to one CRM: queued (also held by a worker), waiting for a
  * retry, or parked while its daily allowance is spent. oldest_age_s: seconds since the
- * oldest of them entered its queue (a retry: since it was received); 0 when none wait. */
+ * oldest of them was received (of the head of its queue, its oldest retry and the head of
+ * the allowance list); 0 when none wait. */
 typedef struct {
     long long depth;
     double oldest_age_s;

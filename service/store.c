@@ -2267,15 +2267,24 @@ int store_dead_unusable(store *s, const char *id, char *why, size_t whylen, char
  * events from Salesforce, their retries and the events parked while Marketo's daily allowance
  * is spent; toward Salesforce the same of the Marketo stream. The total also counts the
  * events parked by disabled mappings, listed per program. Every read is O(1) but the
- * parked programs' (one LLEN each, as the stats script does). KEYS: stream toward Marketo,
- * stream toward Salesforce, cs:retry, cs:retry:recv:sf, cs:retry:recv:mkto,
- * cs:parked:programs, cs:parked:quota:marketo, cs:parked:quota:salesforce. Returns {depth,
- * oldest ms toward Marketo, depth, oldest ms toward Salesforce, total, {program, count...}}
- * (oldest: when the oldest entered its stream, or for a retry when it was received). */
+ * parked programs' (one LLEN each, as the stats script does). The oldest of a direction is
+ * the earliest receive time of the event at the head of its stream, of its oldest retry and
+ * of the head of its allowance list (an event's receive time, not when it last entered a
+ * queue: a retried event keeps its age). KEYS: stream toward Marketo, stream toward
+ * Salesforce, cs:retry, cs:retry:recv:sf, cs:retry:recv:mkto, cs:parked:programs,
+ * cs:parked:quota:marketo, cs:parked:quota:salesforce. Returns {depth, oldest ms toward
+ * Marketo, depth, oldest ms toward Salesforce, total, {program, count...}}. */
 static script detail_script = {
     "local function older(a, b)\n"
     "  if b > 0 and (a == 0 or b < a) then return b end\n"
     "  return a\n"
+    "end\n"
+    "local function received(json)\n"
+    "  local ok, ev = pcall(cjson.decode, json)\n"
+    "  if ok and type(ev) == 'table' and tonumber(ev.receivedAt) then\n"
+    "    return tonumber(ev.receivedAt)\n"
+    "  end\n"
+    "  return 0\n"
     "end\n"
     "local out = {}\n"
     "for d = 0, 1 do\n"
@@ -2284,12 +2293,22 @@ static script detail_script = {
     "redis.call('LLEN', quota)\n"
     "  local oldest = 0\n"
     "  local first = redis.call('XRANGE', stream, '-', '+', 'COUNT', 1)\n"
-    "  if #first > 0 then oldest = tonumber(string.match(first[1][1], '^(%d+)')) end\n"
+    "  if #first > 0 then\n"
+    "    local f = first[1][2]\n"
+    "    for i = 1, #f - 1, 2 do\n"
+    "      if f[i] == 'event' then oldest = received(f[i + 1]) end\n"
+    "    end\n"
+    "    if oldest == 0 then oldest = tonumber(string.match(first[1][1], '^(%d+)')) end\n"
+    "  end\n"
     "  local r = redis.call('ZRANGE', recv, 0, 0, 'WITHSCORES')\n"
     "  if #r > 0 then oldest = older(oldest, tonumber(r[2])) end\n"
     "  local p = redis.call('LINDEX', quota, 0)\n"
-    "  if p then oldest = older(oldest, tonumber(string.match(p, '\"from\":\"(%d+)%-') or '0')) "
-    "end\n"
+    "  if p then\n"
+    "    local ok, o = pcall(cjson.decode, p)\n"
+    "    if ok and type(o) == 'table' and type(o.event) == 'string' then\n"
+    "      oldest = older(oldest, received(o.event))\n"
+    "    end\n"
+    "  end\n"
     "  out[#out + 1] = depth\n"
     "  out[#out + 1] = tostring(oldest)\n"
     "end\n"
