@@ -661,7 +661,8 @@ static void patch_mapping(http_request *req, void *ud) {
     if (!authorized(req, cfg)) return;
     const char *ctype = http_req_header(req, "Content-Type");
     if (!patch_type_ok(ctype)) {
-        /* An unsupported patch format: 415 with Accept-Patch (RFC 5789 section 2.2). */
+        /* An unsupported patch format: 415 with Accept-Patch (RFC 5789 section 2.2,
+         * https://www.rfc-editor.org/rfc/rfc5789#section-2.2). */
         http_reply_header(req, "Accept-Patch", ACCEPT_PATCH);
         http_reply_error(req, 415, "unsupported_media_type",
                          "Content-Type must be application/merge-patch+json (or "

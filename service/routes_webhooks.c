@@ -103,7 +103,9 @@ static void previous_secret_used(void) {
 
 /* The Marketo webhook's authorizer: the source allowlist, then the shared secret: the current
  * one, or during a rotation the previous one. Both are compared every time, each in constant
- * time. */
+ * time. A webhook sends one custom header value, and Marketo does not retry a refused call
+ * (ADE help/webhooks/webhooks.md; /work/shared/reference/marketo-api.md section 1): without
+ * the previous secret, every event between the two changes would be lost. */
 static bool marketo_authorize(http_request *req, void *ud) {
     const webhooks_ctx *ctx = ud;
     if (!source_allowed(req, ctx, &ctx->mkto_allowed, "MARKETO_ALLOWED_CIDRS", "marketo"))
