@@ -175,7 +175,8 @@ class World:
             c["dead"] += lib.metric_sum(s, "campaign_sync_dead_letters_total")
             c["retries"] += lib.metric_sum(s, "campaign_sync_retries_total")
         s = self.ingest.metrics()
-        c["depth"] = lib.metric_sum(s, "campaign_sync_queue_depth")
+        # The total: the series without `queue` (the per-direction ones add up to it again).
+        c["depth"] = sum(v for n, l, v in s if n == "campaign_sync_queue_depth" and "queue" not in l)
         c["received"] = lib.metric_sum(s, "campaign_sync_events_received_total",
                                        outcome="accepted")
         return c

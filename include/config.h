@@ -56,9 +56,11 @@ struct config {
     long spool_max_bytes;       /* the spool journal's size cap */
     int management_port;        /* 0: /metrics and /readyz on PORT */
     char *management_bind_addr;
+    /* Issue 21: the webhook secret being rotated out, accepted beside the current one. */
+    char *marketo_webhook_secret_previous;
 };
 
-/* Shortest ADMIN_TOKEN, MARKETO_WEBHOOK_SECRET and SF_WEBHOOK_TOKEN accepted. */
+/* Shortest ADMIN_TOKEN, MARKETO_WEBHOOK_SECRET(_PREVIOUS) and SF_WEBHOOK_TOKEN accepted. */
 #define CONFIG_SECRET_MIN 32
 
 /* Called once per problem with a line such as

@@ -24,6 +24,10 @@ void metrics_add(metric *m, double v, ...);     /* counter or gauge += v */
 void metrics_set(metric *m, double v, ...);     /* gauge = v */
 void metrics_observe(metric *m, double v, ...); /* histogram sample */
 
+/* Replaces every series of a family with one label (a gauge refreshed from elsewhere) by n
+ * series, values[i] labelled label_values[i], at once: a render sees the old set or the new. */
+void metrics_set_all(metric *m, size_t n, const char *const *label_values, const double *values);
+
 /* Current value of a counter/gauge series (0 when absent); for tests and /readyz. */
 double metrics_value(metric *m, ...);
 
@@ -47,8 +51,8 @@ extern metric *M_EVENTS_APPLIED;   /* counter {target} */
 extern metric *M_EVENTS_DROPPED;   /* counter {reason} */
 extern metric *M_DEAD_LETTERS;     /* counter */
 extern metric *M_RETRIES;          /* counter {target} */
-extern metric *M_QUEUE_DEPTH;      /* gauge */
-extern metric *M_QUEUE_OLDEST_AGE; /* gauge */
+extern metric *M_QUEUE_DEPTH;      /* gauge {queue}: "" (the total), "salesforce", "marketo" */
+extern metric *M_QUEUE_OLDEST_AGE; /* gauge {queue}: as M_QUEUE_DEPTH */
 extern metric *M_CRM_REQUESTS;     /* counter {target,code} */
 extern metric *M_CRM_ERRORS;       /* counter {target,code} */
 extern metric *M_CRM_SECONDS;      /* histogram {target} */
@@ -62,5 +66,11 @@ extern metric *M_CRM_QUOTA_WAITING;   /* gauge {target}: 1 while a spent allowan
 extern metric *M_SF_DELETED_GAPS;     /* counter: delete log gaps (reconciliation queued) */
 extern metric *M_AUTH_FAILURES;       /* counter {route}: 401s (not in SPEC section 9) */
 extern metric *M_PROGRAM_COPY_ERRORS; /* counter {target,code}: failed F2/F3 copies */
+extern metric *M_CRM_QUOTA_WAITING;   /* gauge {target}: 1 while a spent allowance pauses calls */
+extern metric *M_SF_DELETED_GAPS;     /* counter: delete log gaps (reconciliation queued) */
+extern metric *M_AUTH_FAILURES;       /* counter {route}: 401s (not in SPEC section 9) */
+/* Issue 21. */
+extern metric *M_PARKED_EVENTS;           /* gauge {program_id}: events of a disabled mapping */
+extern metric *M_WEBHOOK_PREVIOUS_SECRET; /* counter: Marketo requests with the old secret */
 
 #endif

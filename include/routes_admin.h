@@ -1,6 +1,7 @@
-/* routes_admin — the /v1 admin API: mappings (F1, F10), the global sync switch (F10), the
- * dead-letter list with replay (F11), the synced members of a campaign (F9) and the audit
- * log of applied changes.
+/* routes_admin — the /v1 admin API: mappings (F1, F10; replaced by PUT, changed field by
+ * field by PATCH, a JSON merge patch that goes through PUT's checks), the global sync switch
+ * (F10), the dead-letter list with replay one by one or by a filter (F11; dead_filter.h), the
+ * synced members of a campaign (F9) and the audit log of applied changes.
  *
  * Owns bearer-token authentication with ADMIN_TOKEN (compared in constant time; without
  * ADMIN_TOKEN every /v1 path answers 404), the JSON shapes of SPEC section 5, paging

@@ -376,5 +376,65 @@ int store_copy_retry_now(store *s, const char *program_id, char *err, size_t err
  * and the array. Returns the count, or -1 with err. */
 long store_copy_due_take(store *s, int64_t now_ms, size_t max, char ***out, char *err,
                          size_t errlen);
+/* ---- issue 21: the queues by direction, dead letters many at a time ---- */
+
+/* The events waiting to be written to one CRM: queued (also held by a worker), waiting for a
+ * retry, or parked while its daily allowance is spent. oldest_age_s: seconds since the
+ * oldest of them was received (of the head of its queue, its oldest retry and the head of
+ * the allowance list); 0 when none wait. */
+typedef struct {
+    long long depth;
+    double oldest_age_s;
+} store_queue_way;
+
+typedef struct {
+    char program_id[EV_NUMID_MAX];
+    long long parked;
+} store_parked_count;
+
+/* The queues at one moment (one script): depth is store_queue_stats's (everything waiting,
+ * with the events parked by disabled mappings); oldest_age_s the older of the two ways;
+ * parked the programs whose disabled mapping holds events, most first (malloc'd, see
+ * store_queue_detail_free). Retries scheduled by a version without cs:retry:recv:<queue>
+ * count in depth only, until they come due. 0, or -1 with err. */
+typedef struct {
+    long long depth;
+    double oldest_age_s;
+    store_queue_way to_salesforce, to_marketo;
+    store_parked_count *parked;
+    size_t nparked;
+} store_queue_detail;
+int store_queue_detail_get(store *s, store_queue_detail *out, char *err, size_t errlen);
+void store_queue_detail_free(store_queue_detail *d);
+
+/* A place in the dead-letter index (cs:deadletters, scored by when each was made): at_ms and
+ * id of the last dead letter looked at. */
+typedef struct {
+    int64_t at_ms; /* < 0: no place, start from the newest */
+    char id[48];
+} store_dead_pos;
+
+/* One dead letter as store_dead_scan reads it. */
+typedef struct {
+    char id[48];
+    int64_t at_ms;
+    char *item; /* its JSON as store_dead_list lists it (without the id fixed up); NULL when
+                   it was replayed or deleted while being read */
+    size_t len;
+    bool unusable; /* a received item that never was an event (store_enqueue_with_dead) */
+} store_dead_entry;
+
+/* Up to max dead letters made between from_ms and to_ms (inclusive), newest first, after
+ * the place `after` (NULL: from the newest). *out is malloc'd (store_dead_entries_free);
+ * returns how many, or -1 with err. Reads only. */
+long store_dead_scan(store *s, int64_t from_ms, int64_t to_ms, const store_dead_pos *after,
+                     size_t max, store_dead_entry **out, char *err, size_t errlen);
+void store_dead_entries_free(store_dead_entry *e, size_t n);
+
+/* store_dead_replay for each of n ids, in one round trip, the same script for each: rc[i] is
+ * 1 when ids[i] was queued again, 0 when there was nothing to queue (gone, or an unusable
+ * item). 0, or -1 with err when Redis failed (the ids before the failure may be queued). */
+int store_dead_replay_many(store *s, const char *const *ids, size_t n, int *rc, char *err,
+                           size_t errlen);
 
 #endif

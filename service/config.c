@@ -127,6 +127,9 @@ static const setting settings[] = {
     {"MANAGEMENT_PORT", T_INT, OFF(management_port), NULL, 1, 65535, false, 0, NULL},
     {"MANAGEMENT_BIND_ADDR", T_STR, OFF(management_bind_addr), "127.0.0.1", 0, 0, false, 0,
      "an IPv4 or IPv6 address"},
+    /* Issue 21: rotating MARKETO_WEBHOOK_SECRET without losing the events sent meanwhile. */
+    {"MARKETO_WEBHOOK_SECRET_PREVIOUS", T_STR, OFF(marketo_webhook_secret_previous), NULL,
+     CONFIG_SECRET_MIN, 0, true, 0, NULL},
 };
 
 #define NSETTINGS (sizeof settings / sizeof settings[0])
@@ -500,6 +503,12 @@ int config_load(struct config *cfg, cs_command cmd, config_error_fn on_error, vo
         if (cfg->tls_client_ca_file && !cfg->tls_cert_file)
             problem(&pr, "TLS_CLIENT_CA_FILE: needs TLS_CERT_FILE and TLS_KEY_FILE");
         check_webhook_auth(cfg, cmd, &pr);
+        /* The same value twice would leave campaign_sync_webhook_previous_secret_total at 0
+         * while Marketo still sends the old secret: the rotation would look finished. */
+        if (cfg->marketo_webhook_secret_previous && cfg->marketo_webhook_secret &&
+            strcmp(cfg->marketo_webhook_secret_previous, cfg->marketo_webhook_secret) == 0)
+            problem(&pr, "MARKETO_WEBHOOK_SECRET_PREVIOUS: must differ from "
+                         "MARKETO_WEBHOOK_SECRET (the old secret, while Marketo still sends it)");
         const struct {
             const char *name, *value;
         } lists[] = {{"SF_ALLOWED_CIDRS", cfg->sf_allowed_cidrs},

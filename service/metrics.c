@@ -46,6 +46,7 @@ metric *M_EVENTS_RECEIVED, *M_EVENTS_APPLIED, *M_EVENTS_DROPPED, *M_DEAD_LETTERS
 metric *M_CRM_QUOTA_WAITING, *M_SF_DELETED_GAPS;
 metric *M_AUTH_FAILURES;
 metric *M_PROGRAM_COPY_ERRORS;
+metric *M_PARKED_EVENTS, *M_WEBHOOK_PREVIOUS_SECRET;
 
 metric *metrics_register(metric_type type, const char *name, const char *help, const char *labels,
                          const double *buckets, int nbuckets) {
@@ -227,16 +228,23 @@ static void put_label_value(text *t, const char *v) {
     }
 }
 
+/* A label whose value is empty is left out: Prometheus takes a label with an empty value for
+ * one that does not exist (https://prometheus.io/docs/concepts/data_model/), so a family can
+ * hold its total as the series without the label (campaign_sync_queue_depth). */
 static void put_labels(text *t, const metric *m, const series *s, const char *le) {
-    if (m->nlabels == 0 && !le) return;
-    tput(t, "{");
+    bool open = false;
     for (int i = 0; i < m->nlabels; i++) {
-        tput(t, "%s%s=\"", i ? "," : "", m->labels[i]);
+        if (!*s->values[i]) continue;
+        tput(t, "%s%s=\"", open ? "," : "{", m->labels[i]);
         put_label_value(t, s->values[i]);
         tput(t, "\"");
+        open = true;
     }
-    if (le) tput(t, "%sle=\"%s\"", m->nlabels ? "," : "", le);
-    tput(t, "}");
+    if (le) {
+        tput(t, "%sle=\"%s\"", open ? "," : "{", le);
+        open = true;
+    }
+    if (open) tput(t, "}");
 }
 
 static void put_number(text *t, double v) {
@@ -330,13 +338,19 @@ void metrics_init(const char *version) {
     M_RETRIES =
         metrics_register(METRIC_COUNTER, "campaign_sync_retries_total",
                          "Retries scheduled after a retryable CRM failure.", "target", NULL, 0);
-    M_QUEUE_DEPTH = metrics_register(METRIC_GAUGE, "campaign_sync_queue_depth",
-                                     "Events received and not yet applied, dropped or "
-                                     "dead-lettered.",
-                                     NULL, NULL, 0);
-    M_QUEUE_OLDEST_AGE =
-        metrics_register(METRIC_GAUGE, "campaign_sync_queue_oldest_age_seconds",
-                         "Age of the oldest event still waiting in the queue.", NULL, NULL, 0);
+    M_QUEUE_DEPTH = metrics_register(
+        METRIC_GAUGE, "campaign_sync_queue_depth",
+        "Events received and not yet applied, dropped or dead-lettered. queue=\"salesforce\" or "
+        "\"marketo\": the CRM they are to be written to (queued, retrying or waiting for its "
+        "daily allowance); without queue: the total, also counting the events parked by a "
+        "disabled mapping (so sum() over all series counts twice).",
+        "queue", NULL, 0);
+    M_QUEUE_OLDEST_AGE = metrics_register(
+        METRIC_GAUGE, "campaign_sync_queue_oldest_age_seconds",
+        "Age of the oldest event still waiting. queue=\"salesforce\" or \"marketo\": the CRM it "
+        "is to be written to; without queue: the older of the two (events parked by a disabled "
+        "mapping are not counted).",
+        "queue", NULL, 0);
     M_CRM_REQUESTS =
         metrics_register(METRIC_COUNTER, "campaign_sync_crm_requests_total",
                          "Requests made to a CRM, by HTTP status.", "target,code", NULL, 0);
@@ -389,8 +403,12 @@ void metrics_init(const char *version) {
     for (int i = 0; i < 6; i++)
         metrics_add(M_EVENTS_DROPPED, 0, reasons[i]);
     metrics_add(M_DEAD_LETTERS, 0);
-    metrics_set(M_QUEUE_DEPTH, 0);
-    metrics_set(M_QUEUE_OLDEST_AGE, 0);
+    /* The total first (no queue label), then each direction. */
+    static const char *const queues[] = {"", "salesforce", "marketo"};
+    for (int i = 0; i < 3; i++) {
+        metrics_set(M_QUEUE_DEPTH, 0, queues[i]);
+        metrics_set(M_QUEUE_OLDEST_AGE, 0, queues[i]);
+    }
     static const char *const kinds[] = {"missing_in_marketo", "missing_in_salesforce",
                                         "status_differs"};
     for (int i = 0; i < 3; i++)
@@ -405,6 +423,47 @@ void metrics_init(const char *version) {
         "Failed copies of a program's channel and costs to its campaign (F2/F3), by CRM and the "
         "CRM's error code.",
         "target,code", NULL, 0);
+    /* Issue 21. */
+    M_PARKED_EVENTS = metrics_register(
+        METRIC_GAUGE, "campaign_sync_parked_events",
+        "Events of a disabled mapping, waiting for it to be enabled again, by Marketo program "
+        "(programs with none have no series).",
+        "program_id", NULL, 0);
+    M_WEBHOOK_PREVIOUS_SECRET = metrics_register(
+        METRIC_COUNTER, "campaign_sync_webhook_previous_secret_total",
+        "Marketo webhook requests accepted with MARKETO_WEBHOOK_SECRET_PREVIOUS, the secret being "
+        "rotated out; once it stays flat, Marketo sends the new one.",
+        NULL, NULL, 0);
+    metrics_add(M_WEBHOOK_PREVIOUS_SECRET, 0);
+}
+
+void metrics_set_all(metric *m, size_t n, const char *const *label_values, const double *values) {
+    if (!m || m->nlabels != 1) return;
+    pthread_mutex_lock(&m->lock);
+    series *s = m->head;
+    while (s) {
+        series *next = s->next;
+        free(s->values[0]);
+        free(s->bucket);
+        free(s);
+        s = next;
+    }
+    m->head = m->tail = NULL;
+    for (size_t i = 0; i < n; i++) {
+        s = calloc(1, sizeof *s);
+        if (s) s->values[0] = strdup(label_values[i] ? label_values[i] : "");
+        if (!s || !s->values[0]) {
+            free(s);
+            break;
+        }
+        s->value = values[i];
+        if (m->tail)
+            m->tail->next = s;
+        else
+            m->head = s;
+        m->tail = s;
+    }
+    pthread_mutex_unlock(&m->lock);
 }
 
 void metrics_shutdown(void) {
@@ -438,5 +497,6 @@ void metrics_shutdown(void) {
     M_CRM_QUOTA_WAITING = M_SF_DELETED_GAPS = NULL;
     M_AUTH_FAILURES = NULL;
     M_PROGRAM_COPY_ERRORS = NULL;
+    M_PARKED_EVENTS = M_WEBHOOK_PREVIOUS_SECRET = NULL;
     pthread_mutex_unlock(&reg_lock);
 }

@@ -3,7 +3,9 @@
 
 #include "checks.h"
 #include "crm.h"
+#include "dead_filter.h"
 #include "log.h"
+#include "mapping_patch.h"
 #include "reconcile.h"
 #include "secure.h"
 #include "status_map.h"
@@ -116,6 +118,117 @@ static void list_page(http_request *req, cJSON *items, const char *next) {
 
 /* ---- mappings ---- */
 
+/* Stores m, a whole mapping read from a PUT body (or a patched mapping turned into one), as
+ * PUT does: the status check of an enabled mapping (409 unless forced), the campaign's
+ * uniqueness (409), then its parked events queued and the F2/F3 copy scheduled when it is
+ * enabled. old: the stored mapping (had 1) or none (had 0). Answers, with the stored mapping
+ * and the check's result, 201 when a PUT created it, else 200 (a PATCH always: it changed
+ * what it read, whatever a DELETE did since). */
+static void save_mapping(http_request *req, const struct config *cfg, store *st, mapping *m,
+                         bool force, const mapping *old, int had, bool patch) {
+    const char *pid = m->program_id;
+    char err[STORE_ERR_MAX];
+    /* F11: an enabled mapping's statuses must match on both sides, unless forced. */
+    const char *check = "skipped";
+    char check_msg[600] = "";
+    status_report *rep = NULL;
+    char missing[200];
+    if (m->enabled && !crm_configured(cfg, missing, sizeof missing)) {
+        check = "pending";
+        snprintf(check_msg, sizeof check_msg,
+                 "this process has no CRM credentials (%s) to "
+                 "compare the statuses; GET .../validation from a "
+                 "process that has them",
+                 missing);
+    } else if (m->enabled) {
+        crm *c = crm_thread(cfg);
+        rep = calloc(1, sizeof *rep);
+        if (!c || !rep) {
+            free(rep);
+            http_reply_error(req, 500, "internal", "out of memory");
+            return;
+        }
+        if (checks_validate(c, m, rep, err, sizeof err) != 0) {
+            check = "pending"; /* a CRM could not be asked: stored, compared later */
+            snprintf(check_msg, sizeof check_msg, "%s", err);
+        } else if (rep->nunmatched && !force) {
+            char names[500] = "";
+            for (int i = 0; i < rep->nunmatched; i++)
+                snprintf(names + strlen(names), sizeof names - strlen(names), "%s%s \"%s\"",
+                         i ? ", " : "", rep->unmatched[i].marketo_side ? "Marketo" : "Salesforce",
+                         rep->unmatched[i].status);
+            cJSON *o = cJSON_CreateObject();
+            cJSON_AddStringToObject(o, "error", "incompatible_statuses");
+            char msg[800];
+            snprintf(msg, sizeof msg,
+                     "statuses without a counterpart: %s; add them on the "
+                     "other side or to statusMap, or send \"force\": true",
+                     names);
+            cJSON_AddStringToObject(o, "message", msg);
+            char *js = checks_report_json(m, rep);
+            cJSON *report = js ? cJSON_Parse(js) : NULL;
+            free(js);
+            if (report)
+                cJSON_AddItemToObject(o, "unmatched",
+                                      cJSON_DetachItemFromObjectCaseSensitive(report, "unmatched"));
+            cJSON_Delete(report);
+            free(rep);
+            reply_json(req, 409, o);
+            return;
+        } else {
+            check = rep->nunmatched ? "forced" : "passed";
+        }
+    }
+
+    int64_t now = event_now_ms();
+    m->created_ms = had ? old->created_ms : now;
+    m->updated_ms = now;
+    char other[EV_NUMID_MAX] = "";
+    int rc = store_mapping_put(st, m, other, sizeof other, err, sizeof err);
+    if (rc < 0) {
+        free(rep);
+        unavailable(req, err);
+        return;
+    }
+    if (rc == 2) {
+        free(rep);
+        http_reply_error(req, 409, "conflict",
+                         "campaign %s is already mapped to program %s; a campaign maps to one "
+                         "program: delete that mapping first",
+                         m->campaign_id, other);
+        return;
+    }
+    LOG_KV(LOG_INFO,
+           patch     ? "mapping patched"
+           : rc == 1 ? "mapping created"
+                     : "mapping replaced",
+           "program_id", pid, "campaign_id", m->campaign_id, "enabled",
+           m->enabled ? "true" : "false", "status_check", check);
+    if (m->enabled) {
+        store_unpark(st, pid, err, sizeof err);
+        /* F2/F3: copy the program's channel and costs now, not at the next poll, nor after
+         * the backoff of earlier failed copies (the mapping may be what fixes them). */
+        store_copy_retry_now(st, pid, err, sizeof err);
+        store_program_due_add(st, pid, err, sizeof err);
+    }
+    store_copy_state cp;
+    if (store_copy_state_get(st, pid, &cp, err, sizeof err) != 0) memset(&cp, 0, sizeof cp);
+    cJSON *o = mapping_object(m, &cp);
+    cJSON_AddStringToObject(o, "statusCheck", check);
+    if (check_msg[0]) cJSON_AddStringToObject(o, "statusCheckMessage", check_msg);
+    if (rep && rep->nunmatched) {
+        char *js = checks_report_json(m, rep);
+        cJSON *report = js ? cJSON_Parse(js) : NULL;
+        free(js);
+        if (report)
+            cJSON_AddItemToObject(o, "unmatched",
+                                  cJSON_DetachItemFromObjectCaseSensitive(report, "unmatched"));
+        cJSON_Delete(report);
+    }
+    free(rep);
+    reply_json(req, rc == 1 && !patch ? 201 : 200, o);
+}
+
 static void put_mapping(http_request *req, void *ud) {
     const struct config *cfg = ud;
     if (!authorized(req, cfg)) return;
@@ -137,102 +250,7 @@ static void put_mapping(http_request *req, void *ud) {
         unavailable(req, err);
         return;
     }
-    /* F11: an enabled mapping's statuses must match on both sides, unless forced. */
-    const char *check = "skipped";
-    char check_msg[600] = "";
-    status_report *rep = NULL;
-    char missing[200];
-    if (m.enabled && !crm_configured(cfg, missing, sizeof missing)) {
-        check = "pending";
-        snprintf(check_msg, sizeof check_msg,
-                 "this process has no CRM credentials (%s) to "
-                 "compare the statuses; GET .../validation from a "
-                 "process that has them",
-                 missing);
-    } else if (m.enabled) {
-        crm *c = crm_thread(cfg);
-        rep = calloc(1, sizeof *rep);
-        if (!c || !rep) {
-            free(rep);
-            http_reply_error(req, 500, "internal", "out of memory");
-            return;
-        }
-        if (checks_validate(c, &m, rep, err, sizeof err) != 0) {
-            check = "pending"; /* a CRM could not be asked: stored, compared later */
-            snprintf(check_msg, sizeof check_msg, "%s", err);
-        } else if (rep->nunmatched && !force) {
-            char names[500] = "";
-            for (int i = 0; i < rep->nunmatched; i++)
-                snprintf(names + strlen(names), sizeof names - strlen(names), "%s%s \"%s\"",
-                         i ? ", " : "", rep->unmatched[i].marketo_side ? "Marketo" : "Salesforce",
-                         rep->unmatched[i].status);
-            cJSON *o = cJSON_CreateObject();
-            cJSON_AddStringToObject(o, "error", "incompatible_statuses");
-            char msg[800];
-            snprintf(msg, sizeof msg,
-                     "statuses without a counterpart: %s; add them on the "
-                     "other side or to statusMap, or send \"force\": true",
-                     names);
-            cJSON_AddStringToObject(o, "message", msg);
-            char *js = checks_report_json(&m, rep);
-            cJSON *report = js ? cJSON_Parse(js) : NULL;
-            free(js);
-            if (report)
-                cJSON_AddItemToObject(o, "unmatched",
-                                      cJSON_DetachItemFromObjectCaseSensitive(report, "unmatched"));
-            cJSON_Delete(report);
-            free(rep);
-            reply_json(req, 409, o);
-            return;
-        } else {
-            check = rep->nunmatched ? "forced" : "passed";
-        }
-    }
-
-    int64_t now = event_now_ms();
-    m.created_ms = had ? old.created_ms : now;
-    m.updated_ms = now;
-    char other[EV_NUMID_MAX] = "";
-    int rc = store_mapping_put(st, &m, other, sizeof other, err, sizeof err);
-    if (rc < 0) {
-        free(rep);
-        unavailable(req, err);
-        return;
-    }
-    if (rc == 2) {
-        free(rep);
-        http_reply_error(req, 409, "conflict",
-                         "campaign %s is already mapped to program %s; a campaign maps to one "
-                         "program: delete that mapping first",
-                         m.campaign_id, other);
-        return;
-    }
-    LOG_KV(LOG_INFO, rc == 1 ? "mapping created" : "mapping replaced", "program_id", pid,
-           "campaign_id", m.campaign_id, "enabled", m.enabled ? "true" : "false", "status_check",
-           check);
-    if (m.enabled) {
-        store_unpark(st, pid, err, sizeof err);
-        /* F2/F3: copy the program's channel and costs now, not at the next poll, nor after
-         * the backoff of earlier failed copies (the mapping may be what fixes them). */
-        store_copy_retry_now(st, pid, err, sizeof err);
-        store_program_due_add(st, pid, err, sizeof err);
-    }
-    store_copy_state cp;
-    if (store_copy_state_get(st, pid, &cp, err, sizeof err) != 0) memset(&cp, 0, sizeof cp);
-    cJSON *o = mapping_object(&m, &cp);
-    cJSON_AddStringToObject(o, "statusCheck", check);
-    if (check_msg[0]) cJSON_AddStringToObject(o, "statusCheckMessage", check_msg);
-    if (rep && rep->nunmatched) {
-        char *js = checks_report_json(&m, rep);
-        cJSON *report = js ? cJSON_Parse(js) : NULL;
-        free(js);
-        if (report)
-            cJSON_AddItemToObject(o, "unmatched",
-                                  cJSON_DetachItemFromObjectCaseSensitive(report, "unmatched"));
-        cJSON_Delete(report);
-    }
-    free(rep);
-    reply_json(req, rc == 1 ? 201 : 200, o);
+    save_mapping(req, cfg, st, &m, force, &old, had, false);
 }
 
 /* The preamble of the endpoints that ask both CRMs about one mapping: token, Redis, the
@@ -423,13 +441,25 @@ static void put_sync(http_request *req, void *ud) {
 
 /* ---- dead letters ---- */
 
+/* Issue 21's filter, defined with the bulk replay below. */
+static int list_filter(http_request *req, dead_filter *f);
+static void list_dead_filtered(http_request *req, store *st, dead_filter *f, long limit);
+static void add_reasons(cJSON *items);
+
 static void list_dead(http_request *req, void *ud) {
     const struct config *cfg = ud;
     if (!authorized(req, cfg)) return;
     long limit;
     if (!read_limit(req, &limit)) return;
+    dead_filter f;
+    int narrows = list_filter(req, &f);
+    if (narrows < 0) return;
     store *st = redis_or_503(req);
     if (!st) return;
+    if (narrows) {
+        list_dead_filtered(req, st, &f, limit);
+        return;
+    }
     char next[64], err[STORE_ERR_MAX];
     const char *cursor = http_req_query(req, "cursor");
     char *items =
@@ -443,6 +473,7 @@ static void list_dead(http_request *req, void *ud) {
     }
     cJSON *arr = cJSON_Parse(items);
     free(items);
+    add_reasons(arr);
     list_page(req, arr ? arr : cJSON_CreateArray(), next);
 }
 
@@ -638,6 +669,312 @@ static void audit_log(http_request *req, void *ud) {
     list_page(req, arr ? arr : cJSON_CreateArray(), next);
 }
 
+/* ---- issue 21: mappings by merge patch, dead letters by filter ---- */
+
+#define ACCEPT_PATCH "application/merge-patch+json, application/json"
+
+/* The patch's media type: JSON merge patch's own (RFC 7396 section 4), or plain JSON, as the
+ * other admin calls send: a merge patch is a JSON document and the only patch format this
+ * endpoint reads, so nothing is ambiguous. Parameters (charset) are allowed. */
+static bool patch_type_ok(const char *ct) {
+    if (!ct) return false;
+    size_t n = strcspn(ct, ";");
+    while (n && (ct[n - 1] == ' ' || ct[n - 1] == '\t'))
+        n--;
+    return (n == 28 && strncasecmp(ct, "application/merge-patch+json", 28) == 0) ||
+           (n == 16 && strncasecmp(ct, "application/json", 16) == 0);
+}
+
+static void patch_mapping(http_request *req, void *ud) {
+    const struct config *cfg = ud;
+    if (!authorized(req, cfg)) return;
+    const char *ctype = http_req_header(req, "Content-Type");
+    if (!patch_type_ok(ctype)) {
+        /* An unsupported patch format: 415 with Accept-Patch (RFC 5789 section 2.2,
+         * https://www.rfc-editor.org/rfc/rfc5789#section-2.2). */
+        http_reply_header(req, "Accept-Patch", ACCEPT_PATCH);
+        http_reply_error(req, 415, "unsupported_media_type",
+                         "Content-Type must be application/merge-patch+json (or "
+                         "application/json), got \"%.60s\"",
+                         ctype ? ctype : "(none)");
+        return;
+    }
+    store *st = redis_or_503(req);
+    if (!st) return;
+    const char *pid = http_req_param(req, "programId");
+    mapping old, m;
+    char err[512];
+    int had = store_mapping_get(st, pid, &old, err, sizeof err);
+    if (had < 0) {
+        unavailable(req, err);
+        return;
+    }
+    if (had == 0) {
+        http_reply_error(req, 404, "not_found", "no mapping for program %s", pid);
+        return;
+    }
+    size_t len;
+    const char *body = http_req_body(req, &len);
+    char *put_body;
+    int rc = mapping_patch_apply(&old, body, len, &put_body, err, sizeof err);
+    if (rc != 0) {
+        if (rc == -2)
+            http_reply_error(req, 500, "internal", "out of memory");
+        else
+            http_reply_error(req, 400, "invalid_patch", "%s", err);
+        return;
+    }
+    bool force;
+    rc = mapping_from_request(pid, put_body, strlen(put_body), &m, &force, err, sizeof err);
+    free(put_body);
+    if (rc != 0) {
+        http_reply_error(req, 400, "invalid_mapping", "%s", err);
+        return;
+    }
+    save_mapping(req, cfg, st, &m, force, &old, 1, true);
+}
+
+#define DEAD_SCAN_MAX  5000 /* dead letters looked at per request, whatever the filter takes */
+#define DEAD_SCAN_PAGE 500
+
+/* Fills what the mappings add to a filter: the campaign of its program and the program of
+ * its campaign. 0, or -1 with err. */
+static int resolve_mappings(store *st, dead_filter *f, char *err, size_t errlen) {
+    mapping m;
+    int rc = 0;
+    if (f->program_id[0] && (rc = store_mapping_get(st, f->program_id, &m, err, errlen)) == 1)
+        snprintf(f->program_campaign, sizeof f->program_campaign, "%s", m.campaign_id);
+    if (rc < 0) return -1;
+    if (f->campaign_id[0] &&
+        (rc = store_mapping_by_campaign(st, f->campaign_id, &m, err, errlen)) == 1)
+        snprintf(f->campaign_program, sizeof f->campaign_program, "%s", m.program_id);
+    return rc < 0 ? -1 : 0;
+}
+
+typedef int (*dead_take_fn)(const store_dead_entry *e, void *ud);
+
+/* Walks the dead letters newest first, from f's cursor, handing each one the filter takes to
+ * take, until f->limit were taken or DEAD_SCAN_MAX looked at: bounded work per request,
+ * whatever the filter. *next gets the cursor of the last one looked at when more may
+ * follow, "" at the end. 0, or -1 with err (Redis, or take's failure). */
+static int walk_dead(store *st, const dead_filter *f, dead_take_fn take, void *ud, char *next,
+                     size_t nextlen, char *err, size_t errlen) {
+    store_dead_pos pos = {.at_ms = -1};
+    if (f->has_cursor) {
+        pos.at_ms = f->cursor_at_ms;
+        snprintf(pos.id, sizeof pos.id, "%s", f->cursor_id);
+    }
+    long taken = 0, seen = 0;
+    next[0] = '\0';
+    for (;;) {
+        size_t want =
+            DEAD_SCAN_MAX - seen < DEAD_SCAN_PAGE ? (size_t)(DEAD_SCAN_MAX - seen) : DEAD_SCAN_PAGE;
+        store_dead_entry *e = NULL;
+        long n = store_dead_scan(st, f->from_ms, f->to_ms, pos.at_ms >= 0 ? &pos : NULL, want, &e,
+                                 err, errlen);
+        if (n < 0) return -1;
+        long i = 0;
+        int rc = 0;
+        bool full = false;
+        while (i < n && !full && rc == 0) {
+            const store_dead_entry *x = &e[i++];
+            seen++;
+            pos.at_ms = x->at_ms;
+            snprintf(pos.id, sizeof pos.id, "%s", x->id);
+            if (!x->item || !dead_filter_match(f, x->item, x->len, x->unusable)) continue;
+            rc = take(x, ud);
+            full = ++taken >= f->limit;
+        }
+        store_dead_entries_free(e, (size_t)n);
+        if (rc != 0) {
+            snprintf(err, errlen, "out of memory");
+            return -1;
+        }
+        if (i == n && (size_t)n < want) return 0; /* the end of the index */
+        if (full || seen >= DEAD_SCAN_MAX) {
+            dead_filter_cursor(pos.at_ms, pos.id, next, nextlen);
+            return 0;
+        }
+    }
+}
+
+/* Adds each listed dead letter's kind ("reason"); without the unusable mark at hand, a dead
+ * letter of 0 attempts is an unusable item (a worker's dead letters have 1 or more). */
+static void add_reasons(cJSON *items) {
+    cJSON *it;
+    cJSON_ArrayForEach(it, items) {
+        const cJSON *err = cJSON_GetObjectItemCaseSensitive(it, "error");
+        const cJSON *att = cJSON_GetObjectItemCaseSensitive(it, "attempts");
+        bool unusable = cJSON_IsNumber(att) && att->valuedouble == 0;
+        dead_kind k = dead_filter_classify(cJSON_IsString(err) ? err->valuestring : "", unusable);
+        cJSON_AddStringToObject(it, "reason", dead_kind_name(k));
+    }
+}
+
+static int take_for_list(const store_dead_entry *e, void *ud) {
+    cJSON *o = cJSON_ParseWithLength(e->item, e->len);
+    if (!o) return 0;
+    cJSON_ReplaceItemInObjectCaseSensitive(o, "id", cJSON_CreateString(e->id));
+    const cJSON *err = cJSON_GetObjectItemCaseSensitive(o, "error");
+    dead_kind k = dead_filter_classify(cJSON_IsString(err) ? err->valuestring : "", e->unusable);
+    cJSON_AddStringToObject(o, "reason", dead_kind_name(k));
+    if (cJSON_AddItemToArray(ud, o)) return 0;
+    cJSON_Delete(o);
+    return -1;
+}
+
+/* Reads the filter of GET /v1/deadletters from the query. Returns 1 when the query narrows
+ * the list (f filled), 0 when it does not, -1 after answering 400. */
+static int list_filter(http_request *req, dead_filter *f) {
+    static const char *const names[] = {"programId",     "campaignId", "reason",
+                                        "errorContains", "from",       "to"};
+    char err[STORE_ERR_MAX];
+    dead_filter_init(f);
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
+        const char *v = http_req_query(req, names[i]);
+        if (v && dead_filter_set(f, names[i], v, err, sizeof err) != 0) {
+            http_reply_error(req, 400, "invalid_parameter", "%s", err);
+            return -1;
+        }
+    }
+    if (dead_filter_check(f, err, sizeof err) != 0) {
+        http_reply_error(req, 400, "invalid_parameter", "%s", err);
+        return -1;
+    }
+    if (!dead_filter_narrows(f)) return 0;
+    const char *cursor = http_req_query(req, "cursor");
+    if (cursor && *cursor) {
+        if (!dead_filter_parse_cursor(cursor, &f->cursor_at_ms, f->cursor_id,
+                                      sizeof f->cursor_id)) {
+            http_reply_error(req, 400, "invalid_parameter",
+                             "cursor must be the \"next\" of a previous page of the same "
+                             "filter, unchanged");
+            return -1;
+        }
+        f->has_cursor = true;
+    }
+    return 1;
+}
+
+/* GET /v1/deadletters with a filter: the page holds what the filter takes among the next
+ * DEAD_SCAN_MAX dead letters at most, so it may be short (even empty) with a "next". */
+static void list_dead_filtered(http_request *req, store *st, dead_filter *f, long limit) {
+    char err[STORE_ERR_MAX], next[80];
+    f->limit = limit;
+    cJSON *items = cJSON_CreateArray();
+    if (!items) {
+        http_reply_error(req, 500, "internal", "out of memory");
+        return;
+    }
+    if (resolve_mappings(st, f, err, sizeof err) != 0 ||
+        walk_dead(st, f, take_for_list, items, next, sizeof next, err, sizeof err) != 0) {
+        cJSON_Delete(items);
+        unavailable(req, err);
+        return;
+    }
+    list_page(req, items, next);
+}
+
+typedef struct {
+    char (*ids)[DEAD_ID_MAX];
+    size_t n;
+    long unusable;
+} replay_batch;
+
+static int take_for_replay(const store_dead_entry *e, void *ud) {
+    replay_batch *b = ud;
+    if (e->unusable)
+        b->unusable++; /* nothing to put back (see refuse_unusable_or_404) */
+    else
+        snprintf(b->ids[b->n++], DEAD_ID_MAX, "%s", e->id);
+    return 0;
+}
+
+/* Puts back the batch's dead letters (the single replay's script for each); *queued gets
+ * how many were still there to be put back. 0, or -1 with err. */
+static int replay_batch_run(store *st, const replay_batch *b, long *queued, char *err,
+                            size_t errlen) {
+    *queued = 0;
+    if (b->n == 0) return 0;
+    const char **ids = calloc(b->n, sizeof *ids);
+    int *rc = calloc(b->n, sizeof *rc);
+    int ret = -1;
+    if (!ids || !rc) {
+        snprintf(err, errlen, "out of memory");
+        goto out;
+    }
+    for (size_t i = 0; i < b->n; i++)
+        ids[i] = b->ids[i];
+    if (store_dead_replay_many(st, ids, b->n, rc, err, errlen) != 0) goto out;
+    for (size_t i = 0; i < b->n; i++)
+        *queued += rc[i] == 1;
+    ret = 0;
+out:
+    free(ids);
+    free(rc);
+    return ret;
+}
+
+static void replay_filtered(http_request *req, void *ud) {
+    const struct config *cfg = ud;
+    if (!authorized(req, cfg)) return;
+    size_t len;
+    const char *body = http_req_body(req, &len);
+    dead_filter f;
+    char err[512], next[80];
+    dead_filter_init(&f);
+    if (dead_filter_from_json(&f, body, len, err, sizeof err) != 0) {
+        http_reply_error(req, 400, "invalid_filter", "%s", err);
+        return;
+    }
+    store *st = redis_or_503(req);
+    if (!st) return;
+    replay_batch b = {.ids = calloc((size_t)f.limit, DEAD_ID_MAX)};
+    if (!b.ids) {
+        http_reply_error(req, 500, "internal", "out of memory");
+        return;
+    }
+    long queued = (long)b.n;
+    if (resolve_mappings(st, &f, err, sizeof err) != 0 ||
+        walk_dead(st, &f, take_for_replay, &b, next, sizeof next, err, sizeof err) != 0 ||
+        (!f.dry_run && replay_batch_run(st, &b, &queued, err, sizeof err) != 0)) {
+        free(b.ids);
+        unavailable(req, err);
+        return;
+    }
+    if (f.dry_run) queued = (long)b.n;
+    /* Skipped: unusable items, and those replayed or deleted by someone else meanwhile. */
+    long skipped = b.unusable + (long)b.n - queued;
+    free(b.ids);
+    char q[24], sk[24];
+    snprintf(q, sizeof q, "%ld", queued);
+    snprintf(sk, sizeof sk, "%ld", skipped);
+    LOG_KV(LOG_INFO, f.dry_run ? "dead letters counted (dry run)" : "dead letters replayed",
+           "queued", q, "skipped", sk, "program_id", f.program_id, "campaign_id", f.campaign_id,
+           "reason", dead_kind_name(f.reason), "more", next[0] ? "true" : "false");
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddNumberToObject(o, "queued", (double)queued);
+    cJSON_AddNumberToObject(o, "skipped", (double)skipped);
+    if (next[0])
+        cJSON_AddStringToObject(o, "next", next);
+    else
+        cJSON_AddNullToObject(o, "next");
+    cJSON_AddBoolToObject(o, "dryRun", f.dry_run);
+    reply_json(req, f.dry_run ? 200 : 202, o);
+}
+
+/* DELETE /v1/deadletters/replay names the bulk replay, not a dead letter: 405, as the server
+ * answers a method that a path does not have; any other id goes on to the token. */
+static bool dead_letter_authorize(http_request *req, void *ud) {
+    if (strcmp(http_req_param(req, "id"), "replay") == 0) {
+        http_reply_header(req, "Allow", "POST");
+        http_reply_error(req, 405, "method_not_allowed", "%s is not allowed on %s; use POST",
+                         http_req_method(req), http_req_path(req));
+        return false;
+    }
+    return authorized(req, ud);
+}
+
 size_t routes_admin(http_route *out, size_t max, const struct config *cfg) {
     void *ud = (void *)cfg;
     /* The token is checked before any of the body is read (admin_authorize); bodies are
@@ -657,10 +994,16 @@ size_t routes_admin(http_route *out, size_t max, const struct config *cfg) {
         {"GET", "/v1/deadletters", list_dead, ud, NULL, admin_authorize, ADMIN_MAX_BODY},
         {"POST", "/v1/deadletters/{id}/replay", replay_dead, ud, NULL, admin_authorize,
          ADMIN_MAX_BODY},
-        {"DELETE", "/v1/deadletters/{id}", delete_dead, ud, NULL, admin_authorize, ADMIN_MAX_BODY},
+        {"DELETE", "/v1/deadletters/{id}", delete_dead, ud, NULL, dead_letter_authorize,
+         ADMIN_MAX_BODY},
         {"GET", "/v1/campaigns/{campaignId}/members", campaign_members, ud, NULL, admin_authorize,
          ADMIN_MAX_BODY},
         {"GET", "/v1/audit", audit_log, ud, NULL, admin_authorize, ADMIN_MAX_BODY},
+        /* Issue 21. */
+        {"PATCH", "/v1/mappings/{programId}", patch_mapping, ud, NULL, admin_authorize,
+         ADMIN_MAX_BODY},
+        {"POST", "/v1/deadletters/replay", replay_filtered, ud, NULL, admin_authorize,
+         ADMIN_MAX_BODY},
     };
     size_t n = sizeof r / sizeof r[0];
     if (n > max) n = max;

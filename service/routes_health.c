@@ -99,16 +99,33 @@ static void metrics_page(http_request *req, void *ud) {
     http_reply_owned(req, 200, "text/plain; version=0.0.4; charset=utf-8", body, len);
 }
 
-/* Runs on the scraping thread; a Redis outage leaves the last values in place. */
+#define PARKED_SERIES_MAX 100 /* programs with a campaign_sync_parked_events series */
+
+/* The queue gauges: the total (no queue label, SPEC section 9) and per CRM the events are to
+ * be written to ("toward": which side is stuck), and the events parked per program of a
+ * disabled mapping (the programs with most, at most PARKED_SERIES_MAX). Runs on the scraping
+ * thread; a Redis outage leaves the last values in place. */
 static void collect_queue(void *ud) {
     (void)ud;
     store *st = store_thread();
-    long long depth;
-    double age;
+    store_queue_detail d;
     char err[STORE_ERR_MAX];
-    if (!st || store_queue_stats(st, &depth, &age, err, sizeof err) != 0) return;
-    metrics_set(M_QUEUE_DEPTH, (double)depth);
-    metrics_set(M_QUEUE_OLDEST_AGE, age);
+    if (!st || store_queue_detail_get(st, &d, err, sizeof err) != 0) return;
+    metrics_set(M_QUEUE_DEPTH, (double)d.depth, "");
+    metrics_set(M_QUEUE_OLDEST_AGE, d.oldest_age_s, "");
+    metrics_set(M_QUEUE_DEPTH, (double)d.to_salesforce.depth, "salesforce");
+    metrics_set(M_QUEUE_OLDEST_AGE, d.to_salesforce.oldest_age_s, "salesforce");
+    metrics_set(M_QUEUE_DEPTH, (double)d.to_marketo.depth, "marketo");
+    metrics_set(M_QUEUE_OLDEST_AGE, d.to_marketo.oldest_age_s, "marketo");
+    size_t n = d.nparked < PARKED_SERIES_MAX ? d.nparked : PARKED_SERIES_MAX;
+    const char *ids[PARKED_SERIES_MAX];
+    double counts[PARKED_SERIES_MAX];
+    for (size_t i = 0; i < n; i++) {
+        ids[i] = d.parked[i].program_id;
+        counts[i] = (double)d.parked[i].parked;
+    }
+    metrics_set_all(M_PARKED_EVENTS, n, ids, counts);
+    store_queue_detail_free(&d);
 }
 
 void routes_health_init(void) {

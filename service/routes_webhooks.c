@@ -10,6 +10,7 @@
 #include "store.h"
 
 #include <cJSON.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -80,13 +81,43 @@ static bool salesforce_authorize(http_request *req, void *ud) {
     return false;
 }
 
-/* The Marketo webhook's authorizer: the source allowlist, then the shared secret. */
+/* A request authenticated by MARKETO_WEBHOOK_SECRET_PREVIOUS: counted, and logged at most
+ * once a minute (with how many came since the last line), so that the log says that Marketo
+ * still sends the old secret without a line per event. */
+static void previous_secret_used(void) {
+    static _Atomic long long last_s = -1;
+    static atomic_long since_line;
+    metrics_add(M_WEBHOOK_PREVIOUS_SECRET, 1);
+    long n = atomic_fetch_add(&since_line, 1) + 1;
+    long long now = log_now_s(), last = atomic_load(&last_s);
+    if ((last >= 0 && now - last < 60) || !atomic_compare_exchange_strong(&last_s, &last, now))
+        return;
+    n = atomic_exchange(&since_line, 0);
+    char count[24];
+    snprintf(count, sizeof count, "%ld", n);
+    LOG_KV(LOG_WARN,
+           "marketo: webhook authenticated with MARKETO_WEBHOOK_SECRET_PREVIOUS; put the new "
+           "secret into the webhook's X-Webhook-Secret header in Marketo",
+           "requests", count);
+}
+
+/* The Marketo webhook's authorizer: the source allowlist, then the shared secret: the current
+ * one, or during a rotation the previous one. Both are compared every time, each in constant
+ * time. A webhook sends one custom header value, and Marketo does not retry a refused call
+ * (ADE help/webhooks/webhooks.md; /work/shared/reference/marketo-api.md section 1): without
+ * the previous secret, every event between the two changes would be lost. */
 static bool marketo_authorize(http_request *req, void *ud) {
     const webhooks_ctx *ctx = ud;
     if (!source_allowed(req, ctx, &ctx->mkto_allowed, "MARKETO_ALLOWED_CIDRS", "marketo"))
         return false;
-    if (secure_equals(http_req_header(req, "X-Webhook-Secret"), ctx->cfg->marketo_webhook_secret))
+    const char *presented = http_req_header(req, "X-Webhook-Secret");
+    bool current = secure_equals(presented, ctx->cfg->marketo_webhook_secret);
+    bool previous = secure_equals(presented, ctx->cfg->marketo_webhook_secret_previous);
+    if (current) return true;
+    if (previous) {
+        previous_secret_used();
         return true;
+    }
     metrics_add(M_EVENTS_RECEIVED, 1, "marketo", "rejected");
     http_reply_error(req, 401, "unauthorized",
                      "missing or wrong X-Webhook-Secret header; set it in the Marketo "

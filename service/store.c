@@ -60,16 +60,19 @@ static script ack_script = {"redis.call('XACK', KEYS[1], ARGV[1], unpack(ARGV, 2
                             ""};
 
 /* Takes an entry out of the stream and into the retry sets. KEYS: stream, retry,
- * retry:recv; ARGV: group, id, member, due ms, received ms. */
+ * retry:recv, retry:recv:<queue> (its entry id by receive time: the queue's share, for
+ * store_queue_detail_get); ARGV: group, id, member, due ms, received ms. */
 static script retry_script = {"redis.call('XACK', KEYS[1], ARGV[1], ARGV[2])\n"
                               "redis.call('XDEL', KEYS[1], ARGV[2])\n"
                               "redis.call('ZADD', KEYS[2], ARGV[4], ARGV[3])\n"
                               "redis.call('ZADD', KEYS[3], ARGV[5], ARGV[3])\n"
+                              "redis.call('ZADD', KEYS[4], ARGV[5], ARGV[2])\n"
                               "return 1\n",
                               ""};
 
 /* Moves due retries back into their streams (a member's "q": 1 the second stream).
- * KEYS: stream of queue 0, retry, retry:recv, stream of queue 1; ARGV: now, max. */
+ * KEYS: stream of queue 0, retry, retry:recv, stream of queue 1, retry:recv:<queue 0>,
+ * retry:recv:<queue 1>; ARGV: now, max. */
 static script promote_script = {
     "local items = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', ARGV[1], 'LIMIT', 0, "
     "tonumber(ARGV[2]))\n"
@@ -79,6 +82,7 @@ static script promote_script = {
     "'attempts', tostring(o.attempts), 'error', o.error or '')\n"
     "  redis.call('ZREM', KEYS[2], m)\n"
     "  redis.call('ZREM', KEYS[3], m)\n"
+    "  redis.call('ZREM', o.q == 1 and KEYS[6] or KEYS[5], o.from or '')\n"
     "end\n"
     "return #items\n",
     ""};
@@ -1080,6 +1084,11 @@ static char *waiting_member(const store_entry *e, int attempts, const char *erro
     return m;
 }
 
+/* The retries of one queue by receive time (members: their entry ids). */
+static const char *retry_recv_key(store_queue q) {
+    return q == STORE_Q_MKTO ? "cs:retry:recv:mkto" : "cs:retry:recv:sf";
+}
+
 static int64_t received_of(const store_entry *e) {
     event ev;
     char why[64];
@@ -1098,9 +1107,16 @@ int store_retry(store *s, const store_entry *e, int attempts, int64_t due_ms, co
     char due[24], rx[24];
     snprintf(due, sizeof due, "%lld", (long long)due_ms);
     snprintf(rx, sizeof rx, "%lld", (long long)received_of(e));
-    const char *args[] = {
-        store_stream(e->q), "cs:retry", "cs:retry:recv", STORE_GROUP, e->id, m, due, rx};
-    redisReply *r = script_strs(s, &retry_script, 3, args, 8, err, errlen);
+    const char *args[] = {store_stream(e->q),
+                          "cs:retry",
+                          "cs:retry:recv",
+                          retry_recv_key(e->q),
+                          STORE_GROUP,
+                          e->id,
+                          m,
+                          due,
+                          rx};
+    redisReply *r = script_strs(s, &retry_script, 4, args, 9, err, errlen);
     free(m);
     if (!r) return -1;
     freeReplyObject(r);
@@ -1115,9 +1131,15 @@ long store_promote_due(store *s, int64_t now_ms, size_t max, char *err, size_t e
     char now[24], mx[16];
     snprintf(now, sizeof now, "%lld", (long long)now_ms);
     snprintf(mx, sizeof mx, "%zu", max);
-    const char *args[] = {store_stream(STORE_Q_SF),   "cs:retry", "cs:retry:recv",
-                          store_stream(STORE_Q_MKTO), now,        mx};
-    redisReply *r = script_strs(s, &promote_script, 4, args, 6, err, errlen);
+    const char *args[] = {store_stream(STORE_Q_SF),
+                          "cs:retry",
+                          "cs:retry:recv",
+                          store_stream(STORE_Q_MKTO),
+                          retry_recv_key(STORE_Q_SF),
+                          retry_recv_key(STORE_Q_MKTO),
+                          now,
+                          mx};
+    redisReply *r = script_strs(s, &promote_script, 6, args, 8, err, errlen);
     if (!r) return -1;
     long n = (long)r->integer;
     freeReplyObject(r);
@@ -2366,4 +2388,269 @@ long store_copy_due_take(store *s, int64_t now_ms, size_t max, char ***out, char
     }
     freeReplyObject(r);
     return rc;
+}
+/* ---- issue 21: the queues by direction, and dead letters many at a time ---- */
+
+/* The queues by the CRM their events are to be written to. Toward Marketo: the stream of
+ * events from Salesforce, their retries and the events parked while Marketo's daily allowance
+ * is spent; toward Salesforce the same of the Marketo stream. The total also counts the
+ * events parked by disabled mappings, listed per program. Every read is O(1) but the
+ * parked programs' (one LLEN each, as the stats script does). The oldest of a direction is
+ * the earliest receive time of the event at the head of its stream, of its oldest retry and
+ * of the head of its allowance list (an event's receive time, not when it last entered a
+ * queue: a retried event keeps its age). KEYS: stream toward Marketo, stream toward
+ * Salesforce, cs:retry, cs:retry:recv:sf, cs:retry:recv:mkto, cs:parked:programs,
+ * cs:parked:quota:marketo, cs:parked:quota:salesforce. Returns {depth, oldest ms toward
+ * Marketo, depth, oldest ms toward Salesforce, total, {program, count...}}. */
+static script detail_script = {
+    "local function older(a, b)\n"
+    "  if b > 0 and (a == 0 or b < a) then return b end\n"
+    "  return a\n"
+    "end\n"
+    "local function received(json)\n"
+    "  local ok, ev = pcall(cjson.decode, json)\n"
+    "  if ok and type(ev) == 'table' and tonumber(ev.receivedAt) then\n"
+    "    return tonumber(ev.receivedAt)\n"
+    "  end\n"
+    "  return 0\n"
+    "end\n"
+    "local out = {}\n"
+    "for d = 0, 1 do\n"
+    "  local stream, recv, quota = KEYS[1 + d], KEYS[4 + d], KEYS[7 + d]\n"
+    "  local depth = redis.call('XLEN', stream) + redis.call('ZCARD', recv) + "
+    "redis.call('LLEN', quota)\n"
+    "  local oldest = 0\n"
+    "  local first = redis.call('XRANGE', stream, '-', '+', 'COUNT', 1)\n"
+    "  if #first > 0 then\n"
+    "    local f = first[1][2]\n"
+    "    for i = 1, #f - 1, 2 do\n"
+    "      if f[i] == 'event' then oldest = received(f[i + 1]) end\n"
+    "    end\n"
+    "    if oldest == 0 then oldest = tonumber(string.match(first[1][1], '^(%d+)')) end\n"
+    "  end\n"
+    "  local r = redis.call('ZRANGE', recv, 0, 0, 'WITHSCORES')\n"
+    "  if #r > 0 then oldest = older(oldest, tonumber(r[2])) end\n"
+    "  local p = redis.call('LINDEX', quota, 0)\n"
+    "  if p then\n"
+    "    local ok, o = pcall(cjson.decode, p)\n"
+    "    if ok and type(o) == 'table' and type(o.event) == 'string' then\n"
+    "      oldest = older(oldest, received(o.event))\n"
+    "    end\n"
+    "  end\n"
+    "  out[#out + 1] = depth\n"
+    "  out[#out + 1] = tostring(oldest)\n"
+    "end\n"
+    "local total = redis.call('XLEN', KEYS[1]) + redis.call('XLEN', KEYS[2]) + "
+    "redis.call('ZCARD', KEYS[3])\n"
+    "local programs = {}\n"
+    "for _, p in ipairs(redis.call('SMEMBERS', KEYS[6])) do\n"
+    "  local n = redis.call('LLEN', 'cs:parked:' .. p)\n"
+    "  total = total + n\n"
+    "  if n > 0 and string.sub(p, 1, 6) ~= 'quota:' then\n"
+    "    programs[#programs + 1] = p\n"
+    "    programs[#programs + 1] = n\n"
+    "  end\n"
+    "end\n"
+    "out[#out + 1] = total\n"
+    "out[#out + 1] = programs\n"
+    "return out\n",
+    ""};
+
+static pthread_once_t detail_once = PTHREAD_ONCE_INIT;
+
+static void hash_detail(void) {
+    hash_script(&detail_script);
+}
+
+static double age_of(int64_t since_ms, long long depth, int64_t now) {
+    if (since_ms <= 0 || depth <= 0 || now <= since_ms) return 0;
+    return (double)(now - since_ms) / 1000.0;
+}
+
+static int by_parked_desc(const void *a, const void *b) {
+    const store_parked_count *x = a, *y = b;
+    return (x->parked < y->parked) - (x->parked > y->parked);
+}
+
+int store_queue_detail_get(store *s, store_queue_detail *out, char *err, size_t errlen) {
+    pthread_once(&detail_once, hash_detail);
+    memset(out, 0, sizeof *out);
+    const char *argv[] = {
+        store_stream(STORE_Q_SF),   store_stream(STORE_Q_MKTO),   "cs:retry",
+        retry_recv_key(STORE_Q_SF), retry_recv_key(STORE_Q_MKTO), "cs:parked:programs",
+        "cs:parked:quota:marketo",  "cs:parked:quota:salesforce"};
+    redisReply *r = script_strs(s, &detail_script, 8, argv, 8, err, errlen);
+    if (!r) return -1;
+    if (r->type != REDIS_REPLY_ARRAY || r->elements != 6 ||
+        r->element[5]->type != REDIS_REPLY_ARRAY) {
+        snprintf(err, errlen, "Redis: unexpected answer to the queue statistics");
+        freeReplyObject(r);
+        return -1;
+    }
+    int64_t now = event_now_ms();
+    store_queue_way *way[2] = {&out->to_marketo, &out->to_salesforce};
+    for (int d = 0; d < 2; d++) {
+        way[d]->depth = r->element[2 * d]->integer;
+        const char *t = r->element[2 * d + 1]->str;
+        way[d]->oldest_age_s = age_of(t ? strtoll(t, NULL, 10) : 0, way[d]->depth, now);
+    }
+    out->depth = r->element[4]->integer;
+    out->oldest_age_s = out->to_marketo.oldest_age_s > out->to_salesforce.oldest_age_s
+                            ? out->to_marketo.oldest_age_s
+                            : out->to_salesforce.oldest_age_s;
+    const redisReply *pr = r->element[5];
+    size_t np = pr->elements / 2;
+    out->parked = np ? calloc(np, sizeof *out->parked) : NULL;
+    for (size_t i = 0; out->parked && i < np; i++) {
+        const redisReply *id = pr->element[2 * i], *n = pr->element[2 * i + 1];
+        if (id->type != REDIS_REPLY_STRING || id->len >= sizeof out->parked[0].program_id) continue;
+        memcpy(out->parked[out->nparked].program_id, id->str, id->len + 1);
+        out->parked[out->nparked++].parked = n->integer;
+    }
+    if (out->nparked > 1) qsort(out->parked, out->nparked, sizeof *out->parked, by_parked_desc);
+    freeReplyObject(r);
+    return 0;
+}
+
+void store_queue_detail_free(store_queue_detail *d) {
+    if (!d) return;
+    free(d->parked);
+    d->parked = NULL;
+    d->nparked = 0;
+}
+
+void store_dead_entries_free(store_dead_entry *e, size_t n) {
+    if (!e) return;
+    for (size_t i = 0; i < n; i++)
+        free(e[i].item);
+    free(e);
+}
+
+/* Appends to ids/scores the index entries of reply r (WITHSCORES pairs) that come after the
+ * position (at, id) in newest-first order, up to max in all; r holds entries of one score in
+ * ascending order when same_score (read from its end), else newest first. */
+static void take_index(const redisReply *r, bool same_score, const store_dead_pos *after,
+                       store_dead_entry *out, size_t *n, size_t max) {
+    if (r->type != REDIS_REPLY_ARRAY) return;
+    size_t pairs = r->elements / 2;
+    for (size_t k = 0; k < pairs && *n < max; k++) {
+        size_t i = same_score ? pairs - 1 - k : k;
+        const redisReply *id = r->element[2 * i], *sc = r->element[2 * i + 1];
+        if (id->type != REDIS_REPLY_STRING || !sc->str || id->len >= sizeof out[0].id) continue;
+        if (same_score && strcmp(id->str, after->id) >= 0) continue;
+        memcpy(out[*n].id, id->str, id->len + 1);
+        out[*n].at_ms = strtoll(sc->str, NULL, 10);
+        (*n)++;
+    }
+}
+
+/* Reads each entry's item and unusable mark in one round trip; 0 or -1 with err. */
+static int read_items(store *s, store_dead_entry *e, size_t n, char *err, size_t errlen) {
+    if (n == 0) return 0;
+    pipeline p = {0};
+    for (size_t i = 0; i < n; i++)
+        pipe_addf(&p, "HMGET cs:dead:%s item unusable", e[i].id);
+    redisReply **out = calloc(n, sizeof *out);
+    int rc = out ? pipe_run(s, &p, out, err, errlen) : -1;
+    if (!out) snprintf(err, errlen, "out of memory");
+    for (size_t i = 0; rc == 0 && i < n; i++) {
+        const redisReply *r = out[i];
+        /* Gone since the index was read (replayed or deleted): left without an item. */
+        if (r->type != REDIS_REPLY_ARRAY || r->elements != 2 ||
+            r->element[0]->type != REDIS_REPLY_STRING)
+            continue;
+        e[i].item = malloc(r->element[0]->len + 1);
+        if (!e[i].item) {
+            snprintf(err, errlen, "out of memory");
+            rc = -1;
+            break;
+        }
+        memcpy(e[i].item, r->element[0]->str, r->element[0]->len + 1);
+        e[i].len = r->element[0]->len;
+        e[i].unusable = r->element[1]->type == REDIS_REPLY_STRING;
+    }
+    for (size_t i = 0; out && i < n; i++)
+        if (out[i]) freeReplyObject(out[i]);
+    free(out);
+    pipe_free(&p);
+    return rc;
+}
+
+long store_dead_scan(store *s, int64_t from_ms, int64_t to_ms, const store_dead_pos *after,
+                     size_t max, store_dead_entry **out, char *err, size_t errlen) {
+    *out = NULL;
+    bool resume = after && after->at_ms >= 0 && after->at_ms <= to_ms;
+    if (max == 0 || from_ms > to_ms || (resume && after->at_ms < from_ms)) return 0;
+    store_dead_entry *e = calloc(max, sizeof *e);
+    if (!e) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    size_t n = 0;
+    char hi[32];
+    snprintf(hi, sizeof hi, "%lld", (long long)to_ms);
+    redisReply *r;
+    if (resume) {
+        /* The rest of the cursor's millisecond first: ids before its id, newest first. */
+        r = cmdf(s, err, errlen, "ZRANGEBYSCORE cs:deadletters %lld %lld WITHSCORES",
+                 (long long)after->at_ms, (long long)after->at_ms);
+        if (!r || reply_error(r, err, errlen)) goto fail;
+        take_index(r, true, after, e, &n, max);
+        freeReplyObject(r);
+        snprintf(hi, sizeof hi, "(%lld", (long long)after->at_ms);
+    }
+    if (n < max) {
+        r = cmdf(s, err, errlen, "ZREVRANGEBYSCORE cs:deadletters %s %lld WITHSCORES LIMIT 0 %lld",
+                 hi, (long long)from_ms, (long long)(max - n));
+        if (!r || reply_error(r, err, errlen)) goto fail;
+        take_index(r, false, after, e, &n, max);
+        freeReplyObject(r);
+    }
+    if (read_items(s, e, n, err, errlen) != 0) goto fail;
+    *out = e;
+    return (long)n;
+fail:
+    store_dead_entries_free(e, n);
+    return -1;
+}
+
+int store_dead_replay_many(store *s, const char *const *ids, size_t n, int *rc, char *err,
+                           size_t errlen) {
+    if (n == 0) return 0;
+    pipeline p = {0};
+    char nk[] = "4";
+    for (size_t i = 0; i < n; i++) {
+        char key[64];
+        snprintf(key, sizeof key, "cs:dead:%.40s", ids[i]);
+        /* Exactly store_dead_replay's script, sent whole: a pipeline cannot fall back from
+         * EVALSHA when Redis lost its script cache. */
+        const char *argv[] = {"EVAL",
+                              replay_script.text,
+                              nk,
+                              key,
+                              "cs:deadletters",
+                              store_stream(STORE_Q_SF),
+                              store_stream(STORE_Q_MKTO),
+                              ids[i]};
+        size_t lens[8];
+        for (int k = 0; k < 8; k++)
+            lens[k] = strlen(argv[k]);
+        pipe_add_argv(&p, 8, argv, lens);
+    }
+    redisReply **out = calloc(n, sizeof *out);
+    int ret = out ? pipe_run(s, &p, out, err, errlen) : -1;
+    if (!out) snprintf(err, errlen, "out of memory");
+    for (size_t i = 0; ret == 0 && i < n; i++) {
+        if (out[i]->type == REDIS_REPLY_ERROR) {
+            snprintf(err, errlen, "Redis: %s", out[i]->str);
+            ret = -1;
+        } else {
+            rc[i] = out[i]->type == REDIS_REPLY_INTEGER ? (int)out[i]->integer : 0;
+        }
+    }
+    for (size_t i = 0; out && i < n; i++)
+        if (out[i]) freeReplyObject(out[i]);
+    free(out);
+    pipe_free(&p);
+    return ret;
 }

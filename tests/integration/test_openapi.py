@@ -38,7 +38,8 @@ ADMIN_ROUTES = {("GET", "/v1/mappings"), ("PUT", "/v1/mappings/{programId}"),
                 ("POST", "/v1/mappings/{programId}/reconcile"),
                 ("GET", "/v1/sync"), ("PUT", "/v1/sync"), ("GET", "/v1/deadletters"),
                 ("POST", "/v1/deadletters/{id}/replay"), ("DELETE", "/v1/deadletters/{id}"),
-                ("GET", "/v1/campaigns/{campaignId}/members"), ("GET", "/v1/audit")}
+                ("GET", "/v1/campaigns/{campaignId}/members"), ("GET", "/v1/audit"),
+                ("PATCH", "/v1/mappings/{programId}"), ("POST", "/v1/deadletters/replay")}
 ROUTES = {("GET", "/healthz"), ("GET", "/readyz"), ("GET", "/metrics"),
           ("POST", "/webhooks/salesforce"), ("POST", "/webhooks/salesforce/{token}"),
           ("POST", "/webhooks/marketo")} | ADMIN_ROUTES
@@ -544,7 +545,8 @@ CID = "7015g000000CampAAA"
 DISABLED = {"error": "not_found",
             "message": "the admin API is disabled; set ADMIN_TOKEN to enable it"}
 # A valid body for each admin operation that reads one.
-VALID_BODIES = {("PUT", M): {"campaignId": CID}, ("PUT", SYNC): {"enabled": True}}
+VALID_BODIES = {("PUT", M): {"campaignId": CID}, ("PUT", SYNC): {"enabled": True},
+                ("PATCH", M): {"enabled": False}, ("POST", "/v1/deadletters/replay"): {}}
 ADMIN_CALLS = sorted((m, p, VALID_BODIES.get((m, p))) for m, p in ADMIN_ROUTES)
 
 
