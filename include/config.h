@@ -47,6 +47,11 @@ struct config {
     int http_threads, http_connection_limit, http_per_ip_limit, http_timeout_s;
     int ingest_max_waiting; /* events that may wait for Redis at once (commit.c) */
     long crm_timeout_ms;
+    /* People (issue 21): the trace kept per person, creation of missing people, and the
+     * values of the Lead fields Salesforce requires when Marketo has none. */
+    int trace_retention_days, trace_max_per_person;
+    bool create_missing_people;
+    char *lead_placeholder_last_name, *lead_placeholder_company;
 };
 
 /* Called once per problem with a line such as

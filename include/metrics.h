@@ -60,5 +60,8 @@ extern metric *M_HTTP_SECONDS;     /* histogram {route} */
 /* Beyond SPEC section 9. */
 extern metric *M_CRM_QUOTA_WAITING; /* gauge {target}: 1 while a spent allowance pauses calls */
 extern metric *M_SF_DELETED_GAPS;   /* counter: delete log gaps (reconciliation queued) */
+/* counter {offset_hours}: Marketo events whose occurredAt is whole hours from their receive
+ * time (tzguard.h): MARKETO_TIMEZONE is likely wrong */
+extern metric *M_MKTO_TZ_SUSPECT;
 
 #endif

@@ -12,11 +12,13 @@
 #include "http_client.h"
 #include "routes_admin.h"
 #include "routes_health.h"
+#include "routes_people.h"
 #include "routes_webhooks.h"
 #include "roundtrip.h"
 #include "sf_outbound.h"
 #include "spool.h"
 #include "store.h"
+#include "tzwatch.h"
 #include "worker.h"
 
 #include <errno.h>
@@ -139,6 +141,8 @@ static int serve(cs_command cmd) {
     /* A spent CRM allowance pauses every process: each one's /readyz and /metrics say so. */
     routes_health_add_check("salesforce_quota", quota_ready_salesforce, NULL, false);
     routes_health_add_check("marketo_quota", quota_ready_marketo, NULL, false);
+    /* A wrong MARKETO_TIMEZONE, as the workers saw it (in Redis: every process shows it). */
+    routes_health_add_check("marketo_timezone", tzwatch_ready, &cfg, false);
     quota_metrics_start();
     if (run_workers && cfg.workers > 0) {
         workers = worker_pool_start(&cfg, cfg.workers, err, sizeof err);
@@ -170,6 +174,7 @@ static int serve(cs_command cmd) {
     if (http_api) {
         nroutes += routes_webhooks(routes + nroutes, MAX_ROUTES - nroutes, &hooks);
         nroutes += routes_admin(routes + nroutes, MAX_ROUTES - nroutes, &cfg);
+        nroutes += routes_people(routes + nroutes, MAX_ROUTES - nroutes, &cfg);
     }
 
     http_server_options opt = {.bind_addr = cfg.bind_addr,

@@ -44,6 +44,7 @@ metric *M_EVENTS_RECEIVED, *M_EVENTS_APPLIED, *M_EVENTS_DROPPED, *M_DEAD_LETTERS
     *M_QUEUE_DEPTH, *M_QUEUE_OLDEST_AGE, *M_CRM_REQUESTS, *M_CRM_ERRORS, *M_CRM_SECONDS,
     *M_SF_API_USAGE, *M_RECONCILE_DIFFS, *M_APPLY_LATENCY, *M_HTTP_REQUESTS, *M_HTTP_SECONDS;
 metric *M_CRM_QUOTA_WAITING, *M_SF_DELETED_GAPS;
+metric *M_MKTO_TZ_SUSPECT;
 
 metric *metrics_register(metric_type type, const char *name, const char *help, const char *labels,
                          const double *buckets, int nbuckets) {
@@ -393,6 +394,11 @@ void metrics_init(const char *version) {
                                         "status_differs"};
     for (int i = 0; i < 3; i++)
         metrics_add(M_RECONCILE_DIFFS, 0, kinds[i]);
+    M_MKTO_TZ_SUSPECT = metrics_register(
+        METRIC_COUNTER, "campaign_sync_marketo_timezone_suspect_total",
+        "Marketo events whose occurredAt lies a whole number of hours from their receive time "
+        "(MARKETO_TIMEZONE is likely wrong), by that number of hours.",
+        "offset_hours", NULL, 0);
 }
 
 void metrics_shutdown(void) {
@@ -424,5 +430,6 @@ void metrics_shutdown(void) {
     M_SF_API_USAGE = M_RECONCILE_DIFFS = M_APPLY_LATENCY = M_HTTP_REQUESTS = NULL;
     M_HTTP_SECONDS = NULL;
     M_CRM_QUOTA_WAITING = M_SF_DELETED_GAPS = NULL;
+    M_MKTO_TZ_SUSPECT = NULL;
     pthread_mutex_unlock(&reg_lock);
 }

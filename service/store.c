@@ -1124,8 +1124,8 @@ long store_promote_due(store *s, int64_t now_ms, size_t max, char *err, size_t e
     return n;
 }
 
-int store_dead_letter(store *s, const store_entry *e, int attempts, const char *error, char *err,
-                      size_t errlen) {
+int store_dead_letter(store *s, const store_entry *e, int attempts, const char *error, char *id,
+                      size_t idlen, char *err, size_t errlen) {
     int64_t now = event_now_ms();
     char at[40], atms[24], q[4];
     event_format_time(now, at, sizeof at);
@@ -1153,6 +1153,7 @@ int store_dead_letter(store *s, const store_entry *e, int attempts, const char *
     redisReply *r = script_strs(s, &dead_script, 2, args, 8, err, errlen);
     free(js);
     if (!r) return -1;
+    if (id) snprintf(id, idlen, "%s", r->type == REDIS_REPLY_STRING ? r->str : e->id);
     freeReplyObject(r);
     return 0;
 }
@@ -2092,4 +2093,22 @@ int store_quota_clear(store *s, const char *crm, char *err, size_t errlen) {
     if (!r || reply_error(r, err, errlen)) return -1;
     freeReplyObject(r);
     return 0;
+}
+
+/* ---- for the store_* siblings (include/store_priv.h) ---- */
+
+int store_priv_pipeline(store *s, size_t n, char *const *cmds, const size_t *lens, redisReply **out,
+                        char *err, size_t errlen) {
+    if (n == 0) return 0;
+    /* The pipeline borrows the commands: its arrays are freed here, the commands are not. */
+    pipeline p = {(char **)cmds, (size_t *)lens, n, n, false};
+    return pipe_run(s, &p, out, err, errlen);
+}
+
+long long store_priv_audit_cmd(char **cmd, const char *entry) {
+    char max[16];
+    snprintf(max, sizeof max, "%d", STORE_AUDIT_MAX);
+    /* As audit_script writes each entry. */
+    const char *argv[] = {"XADD", "cs:audit", "MAXLEN", "~", max, "*", "entry", entry};
+    return redisFormatCommandArgv(cmd, 8, argv, NULL);
 }

@@ -10,6 +10,10 @@
 #include "salesforce.h"
 #include "status_map.h"
 #include "store.h"
+#include "store_trace.h"
+#include "trace.h"
+#include "tzguard.h"
+#include "tzwatch.h"
 
 #include <ctype.h>
 #include <pthread.h>
@@ -112,6 +116,7 @@ typedef struct {
     char cm_id[EV_SFID_MAX];
     bool backward;
     char mkto_now[STATUS_LABEL_MAX]; /* Marketo's status as read after its 1037 */
+    char dead_id[40];                /* IT_DEAD: the dead letter's id, once stored */
 } item;
 
 typedef struct {
@@ -1617,7 +1622,8 @@ static void record_drop(wctx *w, item *it) {
 
 static void dead_letter(wctx *w, item *it) {
     char err[STORE_ERR_MAX];
-    if (store_dead_letter(w->st, it->e, it->e->attempts + 1, it->error, err, sizeof err) == 0) {
+    if (store_dead_letter(w->st, it->e, it->e->attempts + 1, it->error, it->dead_id,
+                          sizeof it->dead_id, err, sizeof err) == 0) {
         metrics_add(M_DEAD_LETTERS, 1);
         LOG_KV(LOG_ERROR, "worker: dead-lettered", "event_id", it->parsed ? it->ev.id : it->e->id,
                "error", it->error);
@@ -1745,6 +1751,142 @@ static void park_for_quota(wctx *w, const store_entry *e, const char *target) {
         LOG_KV(LOG_WARN, "worker: could not park; the entry stays pending", "error", err);
 }
 
+/* The person of an item as the worker knows it now. */
+static void trace_person(const item *it, trace_record *r) {
+    const event *ev = &it->ev;
+    r->email = ev->email[0] ? ev->email : it->st.email;
+    r->mkto_lead = it->lead[0]           ? it->lead
+                   : ev->mkto_lead_id[0] ? ev->mkto_lead_id
+                                         : it->st.mkto_lead;
+    r->sf_person = it->sf_person[0]       ? it->sf_person
+                   : ev->sf_contact_id[0] ? ev->sf_contact_id
+                   : ev->sf_lead_id[0]    ? ev->sf_lead_id
+                                          : it->st.sf_person;
+}
+
+/* The trace entry of an item whose turn ended in an outcome; false when it has none
+ * (deferred, still pending, or not an event). */
+static bool trace_of(const item *it, int64_t now, trace_record *r) {
+    memset(r, 0, sizeof *r);
+    if (!it->parsed) return false;
+    r->at_ms = now;
+    r->ev = &it->ev;
+    trace_person(it, r);
+    r->program_id = it->p.program_id[0] ? it->p.program_id
+                    : it->map           ? it->map->program_id
+                                        : it->ev.program_id;
+    r->campaign_id = it->campaign[0] ? it->campaign : it->ev.campaign_id;
+    r->attempt = it->e->attempts + 1;
+    switch (it->state) {
+    case IT_DONE:
+        r->outcome = TRACE_APPLIED;
+        r->to_sf = it->p.to_sf;
+        r->to_mkto = it->p.to_mkto && !it->backward;
+        r->sf_member = it->p.sf_member;
+        r->mkto_member = it->p.mkto_member;
+        r->sf_status = it->p.sf_status;
+        r->mkto_status = it->p.mkto_status;
+        r->cm_id = it->cm_id;
+        if (it->backward) { /* Marketo kept its status (one-way progression) */
+            r->reason = "backward_progression";
+            if (!r->to_sf) r->outcome = TRACE_DROPPED;
+        }
+        return true;
+    case IT_DROP:
+        r->outcome = TRACE_DROPPED;
+        /* A planned drop has its reason; a drop after the plan is a newer Salesforce save. */
+        r->reason = it->p.kind == PLAN_DROP ? plan_drop_reason_name(it->p.reason) : "stale";
+        return true;
+    case IT_RETRY:
+        r->outcome = TRACE_RETRY;
+        r->error = it->error;
+        return true;
+    case IT_DEAD:
+        r->outcome = TRACE_DEAD_LETTER;
+        r->error = it->error;
+        r->dead_id = it->dead_id;
+        return it->dead_id[0] != '\0'; /* not stored: still pending */
+    case IT_PARKED:
+        r->outcome = TRACE_PARKED;
+        r->reason = "mapping_disabled";
+        return true;
+    case IT_QUOTA:
+        r->outcome = TRACE_PARKED;
+        r->reason = "daily_allowance_spent";
+        return true;
+    case IT_PENDING:
+    case IT_DEFER: return false;
+    }
+    return false;
+}
+
+/* Events that a person or the service re-stated (reconciliation, resync): their times are
+ * the CRMs' stored ones, not a webhook's. */
+static bool restated(const event *ev) {
+    return strncmp(ev->id, "rec:", 4) == 0 || strncmp(ev->id, "resync:", 7) == 0;
+}
+
+/* A Marketo webhook's first outcome whose occurredAt is whole hours from its receive time
+ * (tzguard.h): counted, warned about, and the last one kept as evidence in *tz. */
+static bool timezone_suspect(const wctx *w, const item *it, store_tz_suspect *tz, int64_t now) {
+    if (!it->parsed || it->ev.source != SRC_MARKETO || it->e->attempts != 0 || restated(&it->ev))
+        return false;
+    if (it->state != IT_DONE && it->state != IT_DROP && it->state != IT_RETRY &&
+        it->state != IT_DEAD)
+        return false;
+    int hours = tzguard_offset_hours(it->ev.source_ts_ms, it->ev.received_ms);
+    if (hours == 0) return false;
+    tzwatch_seen(w->cfg->marketo_timezone, &it->ev, hours);
+    tz->offset_hours = hours;
+    tz->last_ms = now;
+    snprintf(tz->event_id, sizeof tz->event_id, "%s", it->ev.id);
+    tz->occurred_ms = it->ev.source_ts_ms;
+    tz->received_ms = it->ev.received_ms;
+    return true;
+}
+
+/* The audit log (applied changes), each person's trace (every outcome) and the time-zone
+ * evidence, in one round trip, before the acknowledgement: a crash between them re-applies
+ * (a no-op) and logs twice rather than not at all. */
+static void write_audit_and_traces(batch *b, int64_t now) {
+    wctx *w = b->w;
+    char err[STORE_ERR_MAX];
+    char **audit = calloc(2 * b->n, sizeof *audit), **entries = calloc(b->n, sizeof *entries);
+    trace_record *recs = calloc(b->n, sizeof *recs);
+    store_trace_item *items = calloc(b->n, sizeof *items);
+    size_t nau = 0, nt = 0;
+    store_tz_suspect tz = {0};
+    bool suspect = false;
+    if (!audit || !entries || !recs || !items) goto out;
+    for (size_t i = 0; i < b->n; i++) {
+        item *it = &b->items[i];
+        char *e;
+        if (it->state == IT_DONE && it->p.to_sf && (e = audit_entry(it, "salesforce", now)))
+            audit[nau++] = e;
+        if (it->state == IT_DONE && it->p.to_mkto && (e = audit_entry(it, "marketo", now)))
+            audit[nau++] = e;
+        suspect = timezone_suspect(w, it, &tz, now) || suspect;
+        if (!trace_of(it, now, &recs[nt]) || !(entries[nt] = trace_entry_json(&recs[nt]))) continue;
+        items[nt] = (store_trace_item){recs[nt].email, recs[nt].mkto_lead, recs[nt].sf_person, now,
+                                       entries[nt]};
+        nt++;
+    }
+    store_trace_limits lim = store_trace_limits_of(w->cfg);
+    if ((nau || nt || suspect) &&
+        store_trace_write(w->st, (const char *const *)audit, nau, items, nt, suspect ? &tz : NULL,
+                          &lim, err, sizeof err) != 0)
+        LOG_KV(LOG_WARN, "worker: could not write the audit log and traces", "error", err);
+out:
+    for (size_t i = 0; audit && i < nau; i++)
+        free(audit[i]);
+    for (size_t i = 0; entries && i < nt; i++)
+        free(entries[i]);
+    free(audit);
+    free(entries);
+    free(recs);
+    free(items);
+}
+
 static void finish(batch *b) {
     wctx *w = b->w;
     char err[STORE_ERR_MAX];
@@ -1799,6 +1941,7 @@ static void finish(batch *b) {
                 char why[sizeof it->error];
                 snprintf(why, sizeof why, "gave up after %d attempts: %.640s", attempts, it->error);
                 memcpy(it->error, why, sizeof why);
+                it->state = IT_DEAD;
                 dead_letter(w, it);
                 break;
             }
@@ -1807,28 +1950,15 @@ static void finish(batch *b) {
             if (store_retry(w->st, it->e, attempts, now + d, it->error, err, sizeof err) == 0) {
                 metrics_add(M_RETRIES, 1, it->target ? it->target : "salesforce");
                 LOG_KV(LOG_WARN, "worker: will retry", "event_id", it->ev.id, "error", it->error);
+            } else {
+                it->state = IT_DEFER; /* still pending, claimed back later: no outcome yet */
             }
             break;
         }
         case IT_DEAD: dead_letter(w, it); break;
         }
     }
-    /* The audit log, before the acknowledgement: a crash between them re-applies (a no-op)
-     * and logs twice rather than not at all. */
-    char **audit = calloc(2 * b->n, sizeof *audit);
-    size_t nau = 0;
-    for (size_t i = 0; audit && i < b->n; i++) {
-        item *it = &b->items[i];
-        if (it->state != IT_DONE) continue;
-        char *e;
-        if (it->p.to_sf && (e = audit_entry(it, "salesforce", now)) != NULL) audit[nau++] = e;
-        if (it->p.to_mkto && (e = audit_entry(it, "marketo", now)) != NULL) audit[nau++] = e;
-    }
-    if (nau && store_audit_add(w->st, (const char *const *)audit, nau, err, sizeof err) != 0)
-        LOG_KV(LOG_WARN, "worker: could not write the audit log", "error", err);
-    for (size_t i = 0; audit && i < nau; i++)
-        free(audit[i]);
-    free(audit);
+    write_audit_and_traces(b, now);
     /* A batch holds entries of one queue (process_by_queue). */
     if (na && store_ack(w->st, b->items[0].e->q, acks, na, err, sizeof err) != 0)
         LOG_KV(LOG_WARN, "worker: could not acknowledge; entries will be claimed again", "error",
