@@ -183,3 +183,210 @@ def test_trace_keys_expire_and_keep_a_bounded_count(world):
     for k in keys:
         ttl = w.redis.cmd("TTL", k)
         assert 2 * DAY - 120 < ttl <= 2 * DAY, (k, ttl)
+
+
+# ------------------------------------------------------------------ ids before email
+
+def seed_lead(w, email, **fields):
+    """One Marketo lead (fields: firstName, lastName, company, sfdcContactId, sfdcLeadId)."""
+    return w.mk.ctl("POST", "seed", {"leads": [dict(email=email, **fields)]})["leads"][0]["id"]
+
+
+def seed_sf(w, kind, email, last="Doe", company="Acme"):
+    rec = {"LastName": last, "Email": email}
+    if kind == "leads":
+        rec["Company"] = company
+    return w.sf.ctl("POST", "seed", {kind: [rec]})[kind][0]["Id"]
+
+
+class Who:
+    """A Marketo lead as the webhook template renders it."""
+
+    def __init__(self, lead, email):
+        self.lead, self.email = lead, email
+        self.first, self.last, self.company = "Jane", "Doe", "Acme"
+
+
+def outbound_to(w):
+    """Salesforce's Outbound Message on CampaignMember points at the ingest process."""
+    w.sf.ctl("POST", "config",
+             {"outboundUrl": f"http://127.0.0.1:{w.ingest.port}/webhooks/salesforce"})
+
+
+def human(w, campaign, sf_id, status):
+    """A person in Salesforce adds a member (the simulator sends the Outbound Message)."""
+    key = "ContactId" if sf_id.startswith("003") else "LeadId"
+    return w.sf.ctl("POST", "members", {"CampaignId": campaign, key: sf_id, "Status": status})
+
+
+def test_marketo_leads_sharing_an_email_land_on_their_own_salesforce_people(world):
+    """Toward Salesforce: a lead's sfdcContactId / sfdcLeadId (Marketo's own sync) comes before
+    its email. Two leads share shared@example.com; A is linked to a Contact whose email differs,
+    B to nobody; D is linked to a Lead of another email."""
+    w = world
+    cid, pid = w.campaign(), w.program()
+    contact = seed_sf(w, "contacts", "jane.doe@corp.example")
+    lead_l = seed_sf(w, "leads", "shared@example.com")
+    lead_d = seed_sf(w, "leads", "dee.other@example.com")
+    a = Who(seed_lead(w, "shared@example.com", sfdcContactId=contact), "shared@example.com")
+    b = Who(seed_lead(w, "shared@example.com"), "shared@example.com")
+    d = Who(seed_lead(w, "dee@example.com", sfdcLeadId=lead_d), "dee@example.com")
+    w.start()
+    w.map(pid, cid, enabled=True)
+    w.send(hook(a, at(0), pid, "Registered"))
+    cs.wait_until(lambda: any(m["ContactId"] == contact for m in w.members(cid)), T,
+                  what="A's change on the Contact its sfdcContactId names")
+    w.send(hook(b, at(0), pid, "Attended"))
+    w.send(hook(d, at(0), pid, "No Show"))
+    cs.wait_until(lambda: len(w.members(cid)) == 3, T, what="three members")
+    by_person = {m["ContactId"] or m["LeadId"]: m["Status"] for m in w.members(cid)}
+    assert by_person == {contact: "Registered", lead_l: "Attended", lead_d: "No Show"}, by_person
+    assert not [c for c in w.calls() if is_lead_create(c)], "nobody created"
+    # The links recorded are the ones used.
+    assert w.redis.cmd("GET", f"cs:link:mkto:{a.lead}") == contact
+    assert w.redis.cmd("GET", f"cs:link:mkto:{b.lead}") == lead_l
+    assert w.dead_letters() == []
+
+
+def test_salesforce_people_sharing_an_email_land_on_their_own_marketo_leads(world):
+    """Toward Marketo: the lead whose sfdcContactId / sfdcLeadId is the Salesforce person comes
+    before the email; by email, a lead that Marketo's sync links to someone else is skipped.
+    The older lead (lower id) with the shared email is linked to nobody."""
+    w = world
+    cid, pid = w.campaign(), w.program()
+    contact = seed_sf(w, "contacts", "shared2@example.com")
+    lead_l = seed_sf(w, "leads", "shared2@example.com")
+    b = seed_lead(w, "shared2@example.com")                          # older, unlinked
+    a = seed_lead(w, "shared2@example.com", sfdcContactId=contact)   # Marketo's sync: the Contact
+    w.start()
+    outbound_to(w)
+    w.map(pid, cid, enabled=True)
+    human(w, cid, contact, "Registered")
+    cs.wait_until(lambda: w.mk_members(pid).get(a) == "Registered", T,
+                  what="the Contact's change on lead A")
+    human(w, cid, lead_l, "Attended")
+    cs.wait_until(lambda: w.mk_members(pid).get(b) == "Attended", T,
+                  what="the Lead's change on lead B")
+    assert w.mk_members(pid) == {a: "Registered", b: "Attended"}
+    assert len(w.mk_leads("shared2@example.com")) == 2, "nobody created"
+    assert w.dead_letters() == []
+
+
+# ------------------------------------------------------------------ CREATE_MISSING_PEOPLE
+
+def test_create_missing_people_false_dead_letters_instead_of_creating(world):
+    w = world
+    cid, pid = w.campaign(), w.program()
+    newbie = Who(seed_lead(w, "newbie@example.com", firstName="Nia"), "newbie@example.com")
+    contact = seed_sf(w, "contacts", "only.in.sf@example.com", last="Sf")
+    w.start(CREATE_MISSING_PEOPLE="false")
+    outbound_to(w)
+    w.map(pid, cid, enabled=True)
+    w.send(hook(newbie, at(0), pid, "Registered"))
+    human(w, cid, contact, "Attended")
+    dead = cs.wait_until(lambda: (lambda d: len(d) == 2 and d)(w.dead_letters()), T,
+                         what="two dead letters")
+    errors = sorted(d["error"] for d in dead)
+    assert errors[0] == (
+        f"no Marketo lead is Salesforce Contact {contact} (email \"only.in.sf@example.com\"; "
+        "looked up by sfdcContactId, sfdcLeadId and email) and CREATE_MISSING_PEOPLE is false: "
+        "create the lead in Marketo, then replay this dead letter; or set "
+        "CREATE_MISSING_PEOPLE=true to let the service create it"), errors
+    assert errors[1] == (
+        f"no Salesforce Contact or Lead is Marketo lead {newbie.lead} (email "
+        "\"newbie@example.com\", sfdcContactId \"\", sfdcLeadId \"\") and CREATE_MISSING_PEOPLE "
+        "is false: create the person in Salesforce (or link the lead to one), then replay this "
+        "dead letter; or set CREATE_MISSING_PEOPLE=true to let the service create a Lead"), errors
+    # Neither simulator was asked to create anyone, nor to write a member.
+    assert not [c for c in w.calls() if is_lead_create(c)]
+    assert [m["ContactId"] for m in w.members(cid)] == [contact]  # the human's own
+    assert not [c for c in w.mk.calls() if c["method"] == "POST" and
+                (c["path"] == "/rest/v1/leads.json" or c["path"].endswith("/members/status.json"))]
+    assert len(w.mk_leads("only.in.sf@example.com")) == 0
+    # The person's trace says so too.
+    [entry] = w.items(email="newbie@example.com")
+    assert entry["outcome"] == "dead_letter" and entry["deadLetterId"] in [d["id"] for d in dead]
+    assert entry["error"] == errors[1]
+    # Following the advice: create the person, then replay.
+    lead = seed_sf(w, "leads", "newbie@example.com")
+    [mine] = [d for d in dead if d["error"] == errors[1]]
+    w.admin("POST", f"/v1/deadletters/{mine['id']}/replay", expect=202)
+    cs.wait_until(lambda: any(m["LeadId"] == lead for m in w.members(cid)), T,
+                  what="the replayed change on the Lead created by hand")
+
+
+def test_lead_placeholders_are_configurable_and_absent_where_salesforce_allows(world):
+    w = world
+    cid, pid = w.campaign(), w.program()
+    bare = Who(seed_lead(w, "bare@example.com"), "bare@example.com")
+    bare.first = bare.last = bare.company = None  # the template renders empty tokens as null
+    named = Who(seed_lead(w, "named@example.com", firstName="Ned"), "named@example.com")
+    named.first, named.last, named.company = "Ned", None, None
+    w.start(LEAD_PLACEHOLDER_LAST_NAME="(unknown)", LEAD_PLACEHOLDER_COMPANY="Private person")
+    w.map(pid, cid, enabled=True)
+    w.send(hook(bare, at(0), pid, "Registered"))
+    w.send(hook(named, at(0), pid, "Registered"))
+    cs.wait_until(lambda: len(w.members(cid)) == 2, T, what="both members")
+    sent = {r["Email"]: r for c in w.calls() if is_lead_create(c) for r in c["body"]["records"]}
+    assert sent["bare@example.com"] == {"attributes": {"type": "Lead"}, "Email": "bare@example.com",
+                                        "LastName": "(unknown)", "Company": "Private person"}
+    assert sent["named@example.com"]["FirstName"] == "Ned"
+    [lead] = w.sf_leads("bare@example.com")
+    assert (lead["FirstName"], lead["LastName"], lead["Company"]) == \
+        (None, "(unknown)", "Private person")
+
+
+def test_lead_placeholders_must_fit_salesforce(redis, workdir):
+    env = cs.base_env(redis.url, workdir, **cs.NOWHERE_CRMS, LEAD_PLACEHOLDER_COMPANY="x" * 256,
+                      LEAD_PLACEHOLDER_LAST_NAME="bad\tname")
+    rc, _, err = cs.run_command(env, "worker", timeout=10)
+    assert rc == 2
+    assert "LEAD_PLACEHOLDER_COMPANY: at most 255 characters (Salesforce's limit)" in err
+    assert "LEAD_PLACEHOLDER_LAST_NAME: must not hold control characters" in err
+
+
+# ------------------------------------------------------------------ resync
+
+def test_resync_queues_the_corrections_of_both_sides(world):
+    w = world
+    cid, pid = w.campaign(), w.program()
+    cid2, pid2 = w.campaign("Webinar B"), w.program("Webinar B")
+    cid3, pid3 = w.campaign("Webinar C"), w.program("Webinar C")
+    kim = w.person("kim", sf="contact")
+    # Drift nobody reported: Marketo has kim in program 1, Salesforce in campaign 2; in
+    # mapping 3 she is on neither side.
+    w.mk.ctl("POST", "seed", {"members": [{"programId": pid, "leadId": kim.lead,
+                                           "statusName": "Attended"}]})
+    w.sf.ctl("POST", "seed", {"members": [{"CampaignId": cid2, "ContactId": kim.sf_id,
+                                           "Status": "Registered"}]})
+    w.start()
+    for p, c in ((pid, cid), (pid2, cid2), (pid3, cid3)):
+        w.map(p, c, enabled=True)
+    r = w.admin("POST", f"/v1/people/resync?email={kim.email.upper()}", expect=202).json()
+    assert r["email"] == kim.email
+    assert r["marketoLeadIds"] == [str(kim.lead)] and r["salesforceIds"] == [kim.sf_id]
+    assert (r["compared"], r["differences"], r["queued"]) == (3, 2, 2), r
+    assert sorted(r["details"], key=lambda d: d["programId"]) == sorted([
+        {"programId": str(pid), "campaignId": cid, "marketo": "Attended", "salesforce": None,
+         "action": "Salesforce set to Marketo's \"Attended\""},
+        {"programId": str(pid2), "campaignId": cid2, "marketo": None, "salesforce": "Registered",
+         "action": "Marketo set to Salesforce's \"Registered\""},
+        {"programId": str(pid3), "campaignId": cid3, "marketo": None, "salesforce": None,
+         "action": "none: a member on neither side"}], key=lambda d: d["programId"])
+    # The corrections go through the normal rules, as ordinary events.
+    w.wait_status(cid, kim.email, "Attended")
+    cs.wait_until(lambda: w.mk_members(pid2).get(kim.lead) == "Registered", T,
+                  what="Marketo set to Registered in program 2")
+    items = w.wait_items(2, "the corrections in the trace", email=kim.email)
+    assert sorted((i["source"], i["outcome"], i["programId"]) for i in items) == \
+        [("marketo", "applied", str(pid)), ("salesforce", "applied", str(pid2))], items
+    assert all(i["eventId"].startswith("rec:") for i in items)
+    # Both sides agree now: nothing more to queue.
+    again = w.admin("POST", f"/v1/people/resync?email={kim.email}", expect=202).json()
+    assert (again["differences"], again["queued"]) == (0, 0), again
+    # Unknown, missing and malformed emails.
+    r = w.admin("POST", "/v1/people/resync?email=nobody@example.com")
+    assert r.status == 404 and r.json() == {
+        "error": "not_found",
+        "message": "neither Marketo nor Salesforce has a person with the email nobody@example.com"}
+    assert w.admin("POST", "/v1/people/resync").status == 400
