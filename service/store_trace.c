@@ -301,7 +301,7 @@ static int newest_first(const void *a, const void *b) {
 
 /* The newest `limit` distinct entries as a JSON array text. */
 static char *merged(found *f, long limit) {
-    qsort(f->e, f->n, sizeof *f->e, newest_first);
+    if (f->n) qsort(f->e, f->n, sizeof *f->e, newest_first);
     cJSON *arr = cJSON_CreateArray();
     long taken = 0;
     for (size_t i = 0; arr && i < f->n && taken < limit; i++) {

@@ -1993,10 +1993,10 @@ static bool trace_of(const item *it, int64_t now, trace_record *r) {
     return false;
 }
 
-/* Events that a person or the service re-stated (reconciliation, resync): their times are
- * the CRMs' stored ones, not a webhook's. */
+/* Corrections queued by a reconciliation or a resync (reconcile.c names them rec:...):
+ * their times are the CRMs' stored ones, not a webhook's. */
 static bool restated(const event *ev) {
-    return strncmp(ev->id, "rec:", 4) == 0 || strncmp(ev->id, "resync:", 7) == 0;
+    return strncmp(ev->id, "rec:", 4) == 0;
 }
 
 /* A Marketo webhook's first outcome whose occurredAt is whole hours from its receive time
