@@ -1247,7 +1247,8 @@ static void missing_in_marketo(item *it) {
 }
 
 /* Finds the leads whose sfdcLeadId or sfdcContactId (Marketo's own sync) is the person of
- * one of the chunk's items still without a lead. */
+ * one of the chunk's items still without a lead. Adobe's "Leads" reference: leads.json takes
+ * filterType sfdcLeadId and sfdcContactId. */
 static void leads_by_sfdc_ids(batch *b, int chunk) {
     for (int kind = 0; kind < 2; kind++) {
         const char *ids[MKTO_BATCH];
