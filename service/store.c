@@ -2100,7 +2100,7 @@ int store_quota_clear(store *s, const char *crm, char *err, size_t errlen) {
 int store_priv_pipeline(store *s, size_t n, char *const *cmds, const size_t *lens, redisReply **out,
                         char *err, size_t errlen) {
     if (n == 0) return 0;
-    /* The pipeline borrows the commands: its arrays are freed here, the commands are not. */
+    /* The pipeline only borrows the commands and their lengths: nothing is freed here. */
     pipeline p = {(char **)cmds, (size_t *)lens, n, n, false};
     return pipe_run(s, &p, out, err, errlen);
 }
