@@ -58,6 +58,11 @@ struct config {
     char *management_bind_addr;
     /* Issue 21: the webhook secret being rotated out, accepted beside the current one. */
     char *marketo_webhook_secret_previous;
+    /* People (issue 21): the trace kept per person, creation of missing people, and the
+     * values of the Lead fields Salesforce requires when Marketo has none. */
+    int trace_retention_days, trace_max_per_person;
+    bool create_missing_people;
+    char *lead_placeholder_last_name, *lead_placeholder_company;
 };
 
 /* Shortest ADMIN_TOKEN, MARKETO_WEBHOOK_SECRET(_PREVIOUS) and SF_WEBHOOK_TOKEN accepted. */

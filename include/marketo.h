@@ -72,7 +72,8 @@ int mkto_authenticate(mkto_client *c, mk_error *err);
 int mkto_leads_by(mkto_client *c, const char *filter_type, const char *const *values, size_t n,
                   const char *fields, cJSON **result, mk_error *err);
 
-/* GET /rest/v1/programs/{id}/members.json?filterType=leadId with statusName, for up to 300
+/* GET /rest/v1/programs/{id}/members.json?filterType=leadId with statusName and updatedAt
+ * (the membership's last change), for up to 300
  * leads (long queries as for mkto_leads_by); *result holds the members of every page (leads
  * not in the program are absent). */
 int mkto_member_statuses(mkto_client *c, const char *program_id, const char *const *lead_ids,

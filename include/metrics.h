@@ -66,11 +66,11 @@ extern metric *M_CRM_QUOTA_WAITING;   /* gauge {target}: 1 while a spent allowan
 extern metric *M_SF_DELETED_GAPS;     /* counter: delete log gaps (reconciliation queued) */
 extern metric *M_AUTH_FAILURES;       /* counter {route}: 401s (not in SPEC section 9) */
 extern metric *M_PROGRAM_COPY_ERRORS; /* counter {target,code}: failed F2/F3 copies */
-extern metric *M_CRM_QUOTA_WAITING;   /* gauge {target}: 1 while a spent allowance pauses calls */
-extern metric *M_SF_DELETED_GAPS;     /* counter: delete log gaps (reconciliation queued) */
-extern metric *M_AUTH_FAILURES;       /* counter {route}: 401s (not in SPEC section 9) */
 /* Issue 21. */
 extern metric *M_PARKED_EVENTS;           /* gauge {program_id}: events of a disabled mapping */
 extern metric *M_WEBHOOK_PREVIOUS_SECRET; /* counter: Marketo requests with the old secret */
+/* counter {offset_hours}: Marketo events whose occurredAt is whole hours from their receive
+ * time (tzguard.h): MARKETO_TIMEZONE is likely wrong */
+extern metric *M_MKTO_TZ_SUSPECT;
 
 #endif

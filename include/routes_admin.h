@@ -13,7 +13,16 @@
 #include "config.h"
 #include "http_server.h"
 
+#include <stdbool.h>
 #include <stddef.h>
+
+/* The admin API's route authorizer (http_server runs it on a request's first callback): the
+ * bearer ADMIN_TOKEN, 404 while it is unset. ud: the config. Also for /v1 routes of other
+ * files (routes_people.c). */
+bool routes_admin_authorize(http_request *req, void *ud);
+
+/* The body cap of the admin routes. */
+#define ROUTES_ADMIN_MAX_BODY (64 * 1024) /* a mapping of 50 status pairs is under 8 KB */
 
 /* Writes the admin routes into out; returns how many. cfg must outlive the server. */
 size_t routes_admin(http_route *out, size_t max, const struct config *cfg);

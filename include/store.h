@@ -122,9 +122,10 @@ int store_defer(store *s, const store_entry *e, int64_t due_ms, char *err, size_
 /* Moves retries due by now_ms back into their queues; returns how many. */
 long store_promote_due(store *s, int64_t now_ms, size_t max, char *err, size_t errlen);
 
-/* Moves an entry to the dead-letter list with the reason; returns 0 or -1. */
-int store_dead_letter(store *s, const store_entry *e, int attempts, const char *error, char *err,
-                      size_t errlen);
+/* Moves an entry to the dead-letter list with the reason; returns 0 or -1. id (NULL: not
+ * wanted) gets the dead letter's id: the entry's, or the next free one of its millisecond. */
+int store_dead_letter(store *s, const store_entry *e, int attempts, const char *error, char *id,
+                      size_t idlen, char *err, size_t errlen);
 
 /* Parks an entry of a disabled mapping; store_unpark puts a program's parked entries back
  * into their queues, in order, and returns how many. */

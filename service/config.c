@@ -130,6 +130,15 @@ static const setting settings[] = {
     /* Issue 21: rotating MARKETO_WEBHOOK_SECRET without losing the events sent meanwhile. */
     {"MARKETO_WEBHOOK_SECRET_PREVIOUS", T_STR, OFF(marketo_webhook_secret_previous), NULL,
      CONFIG_SECRET_MIN, 0, true, 0, NULL},
+    {"TRACE_RETENTION_DAYS", T_INT, OFF(trace_retention_days), "30", 0, 400, false, 0, NULL},
+    {"TRACE_MAX_PER_PERSON", T_INT, OFF(trace_max_per_person), "200", 10, 10000, false, 0, NULL},
+    {"CREATE_MISSING_PEOPLE", T_BOOL, OFF(create_missing_people), "true", 0, 0, false, 0, NULL},
+    /* Object Reference for the Salesforce Platform, "Lead": LastName and Company are
+     * required (80 and 255 characters at most). */
+    {"LEAD_PLACEHOLDER_LAST_NAME", T_STR, OFF(lead_placeholder_last_name), "[not provided]", 0, 80,
+     false, 0, NULL},
+    {"LEAD_PLACEHOLDER_COMPANY", T_STR, OFF(lead_placeholder_company), "[not provided]", 0, 255,
+     false, 0, NULL},
 };
 
 #define NSETTINGS (sizeof settings / sizeof settings[0])
@@ -449,6 +458,20 @@ static void check_webhook_auth(const struct config *cfg, cs_command cmd, problem
                 "SF_WEBHOOK_AUTH=none to accept the risk");
 }
 
+/* A Lead field's placeholder must fit the field (max characters, Salesforce's length) and
+ * hold no control character. */
+static void placeholder_check(problems *pr, const char *name, const char *v, size_t max) {
+    size_t chars = 0;
+    for (const unsigned char *p = (const unsigned char *)v; v && *p; p++) {
+        if (*p < 0x20 || *p == 0x7f) {
+            problem(pr, "%s: must not hold control characters", name);
+            return;
+        }
+        chars += (*p & 0xC0) != 0x80;
+    }
+    if (chars > max) problem(pr, "%s: at most %zu characters (Salesforce's limit)", name, max);
+}
+
 int config_load(struct config *cfg, cs_command cmd, config_error_fn on_error, void *ud) {
     problems pr = {on_error, ud, 0};
     memset(cfg, 0, sizeof *cfg);
@@ -521,6 +544,8 @@ int config_load(struct config *cfg, cs_command cmd, config_error_fn on_error, vo
                 problem(&pr, "%s: must be a comma-separated list of CIDR ranges: %s", lists[i].name,
                         why);
         }
+        placeholder_check(&pr, "LEAD_PLACEHOLDER_LAST_NAME", cfg->lead_placeholder_last_name, 80);
+        placeholder_check(&pr, "LEAD_PLACEHOLDER_COMPANY", cfg->lead_placeholder_company, 255);
     }
     return pr.count;
 }

@@ -13,12 +13,14 @@
 #include "routes_admin.h"
 #include "routes_console.h"
 #include "routes_health.h"
+#include "routes_people.h"
 #include "routes_webhooks.h"
 #include "roundtrip.h"
 #include "secure.h"
 #include "sf_outbound.h"
 #include "spool.h"
 #include "store.h"
+#include "tzwatch.h"
 #include "worker.h"
 
 #include <errno.h>
@@ -168,6 +170,8 @@ static int serve(cs_command cmd) {
         /* A spent CRM allowance pauses every process that calls the CRMs: each says so. */
         routes_health_add_check("salesforce_quota", quota_ready_salesforce, NULL, false);
         routes_health_add_check("marketo_quota", quota_ready_marketo, NULL, false);
+        /* A wrong MARKETO_TIMEZONE, as the workers saw it (kept in Redis). */
+        routes_health_add_check("marketo_timezone", tzwatch_ready, &cfg, false);
         quota_metrics_start();
     }
 
@@ -205,6 +209,7 @@ static int serve(cs_command cmd) {
         nroutes += routes_webhooks(routes + nroutes, MAX_ROUTES - nroutes, &hooks);
         nroutes += routes_admin(routes + nroutes, MAX_ROUTES - nroutes, &cfg);
         nroutes += routes_console(routes + nroutes, MAX_ROUTES - nroutes, &cfg);
+        nroutes += routes_people(routes + nroutes, MAX_ROUTES - nroutes, &cfg);
     }
 
     http_server_options opt = {.bind_addr = cfg.bind_addr,

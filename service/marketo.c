@@ -453,7 +453,8 @@ int mkto_member_statuses(mkto_client *c, const char *program_id, const char *con
     char *vals = joined(c, lead_ids, n);
     char *path = format("/rest/v1/programs/%s/members.json", program_id);
     char *query =
-        vals ? format("filterType=leadId&filterValues=%s&fields=leadId,statusName&batchSize=300",
+        vals ? format("filterType=leadId&filterValues=%s&fields=leadId,statusName,updatedAt&"
+                      "batchSize=300",
                       vals)
              : NULL;
     int rc = -1;

@@ -47,6 +47,7 @@ metric *M_CRM_QUOTA_WAITING, *M_SF_DELETED_GAPS;
 metric *M_AUTH_FAILURES;
 metric *M_PROGRAM_COPY_ERRORS;
 metric *M_PARKED_EVENTS, *M_WEBHOOK_PREVIOUS_SECRET;
+metric *M_MKTO_TZ_SUSPECT;
 
 metric *metrics_register(metric_type type, const char *name, const char *help, const char *labels,
                          const double *buckets, int nbuckets) {
@@ -464,6 +465,11 @@ void metrics_set_all(metric *m, size_t n, const char *const *label_values, const
         m->tail = s;
     }
     pthread_mutex_unlock(&m->lock);
+    M_MKTO_TZ_SUSPECT = metrics_register(
+        METRIC_COUNTER, "campaign_sync_marketo_timezone_suspect_total",
+        "Marketo events whose occurredAt lies a whole number of hours from their receive time "
+        "(MARKETO_TIMEZONE is likely wrong), by that number of hours.",
+        "offset_hours", NULL, 0);
 }
 
 void metrics_shutdown(void) {
@@ -498,5 +504,6 @@ void metrics_shutdown(void) {
     M_AUTH_FAILURES = NULL;
     M_PROGRAM_COPY_ERRORS = NULL;
     M_PARKED_EVENTS = M_WEBHOOK_PREVIOUS_SECRET = NULL;
+    M_MKTO_TZ_SUSPECT = NULL;
     pthread_mutex_unlock(&reg_lock);
 }

@@ -10,6 +10,7 @@
 #include "salesforce.h"
 #include "status_map.h"
 #include "store.h"
+#include "store_trace.h"
 
 #include <math.h>
 #include <pthread.h>
@@ -111,6 +112,9 @@ static int deleted_event(poller *p, const cJSON *r, int64_t now, event *ev) {
     int ours = store_sf_deleted_ours(p->st, id->valuestring, err, sizeof err);
     if (ours != 0) {
         if (ours > 0) metrics_add(M_EVENTS_DROPPED, 1, "echo");
+        if (ours > 0 && store_trace_own_deletion(p->st, p->cfg, campaign, lead, id->valuestring,
+                                                 when->valuestring, err, sizeof err) != 0)
+            LOG_KV(LOG_WARN, "poller: could not trace an own deletion", "error", err);
         return ours > 0 ? 0 : -1;
     }
     member_state st;

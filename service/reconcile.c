@@ -15,19 +15,8 @@
 #define LEADS_PER_CALL 300
 #define QUEUE_BATCH    100
 
-/* One person as seen on both sides. */
-typedef struct {
-    char email[EV_TEXT_MAX]; /* lower case; the join key */
-    char first[EV_NAME_MAX], last[EV_NAME_MAX], company[EV_TEXT_MAX];
-    bool in_mk;
-    char lead[EV_NUMID_MAX];
-    char mk_status[STATUS_LABEL_MAX];
-    int64_t mk_ts;
-    bool in_sf;
-    char cm_id[EV_SFID_MAX], sf_person[EV_SFID_MAX];
-    char sf_status[STATUS_LABEL_MAX];
-    int64_t sf_ts;
-} person;
+/* One person as seen on both sides; the email (lower case) is the join key. */
+typedef reconcile_person person;
 
 typedef struct {
     person *p;
@@ -231,6 +220,54 @@ static void correction(const mapping *m, const person *p, const member_state *re
     }
 }
 
+const char *reconcile_difference(const mapping *m, const reconcile_person *p) {
+    char want_sf[STATUS_LABEL_MAX] = "";
+    bool mapped = p->in_mk && status_map_to_salesforce(m, p->mk_status, want_sf, sizeof want_sf);
+    if (p->in_mk && p->in_sf && mapped && strcmp(want_sf, p->sf_status) == 0) return NULL;
+    if (!p->in_mk && !p->in_sf) return NULL;
+    return !p->in_sf   ? "missing_in_salesforce"
+           : !p->in_mk ? "missing_in_marketo"
+                       : "status_differs";
+}
+
+bool reconcile_decide(const mapping *m, const reconcile_person *p, const member_state *rec,
+                      int64_t now, event *ev, char *action, size_t alen) {
+    const char *lead = p->lead;
+    /* Which side moved since what was recorded? */
+    bool mk_changed = !rec->known || rec->mkto_member != p->in_mk ||
+                      (p->in_mk && strcmp(rec->mkto_status, p->mk_status) != 0);
+    bool sf_changed = !rec->known || rec->sf_member != p->in_sf ||
+                      (p->in_sf && strcmp(rec->sf_status, p->sf_status) != 0);
+    int winner = 0; /* 1 Marketo, 2 Salesforce, 0 none */
+    if (mk_changed && !sf_changed)
+        winner = 1;
+    else if (sf_changed && !mk_changed)
+        winner = 2;
+    else if (mk_changed && sf_changed)
+        /* A membership with a time beats an absence without one. */
+        winner = (p->in_mk ? p->mk_ts : 0) >= (p->in_sf ? p->sf_ts : 0) ? 1 : 2;
+    /* Salesforce deletions need the member we recorded; without it, Marketo's side wins. */
+    if (winner == 2 && !p->in_sf && !rec->cm_id[0]) winner = 1;
+    if (winner == 1 && !p->in_mk && !lead[0]) winner = 2;
+    if (winner == 1)
+        snprintf(action, alen,
+                 p->in_mk ? "Salesforce set to Marketo's \"%s\"" : "removed from Salesforce%s",
+                 p->in_mk ? p->mk_status : "");
+    else if (winner == 2)
+        snprintf(action, alen,
+                 p->in_sf ? "Marketo set to Salesforce's \"%s\"" : "removed from Marketo%s",
+                 p->in_sf ? p->sf_status : "");
+    else
+        snprintf(action, alen,
+                 "none: neither side changed since recorded (e.g. a "
+                 "backward move Marketo keeps)");
+    if (!winner || !(winner == 1 ? p->email[0] || lead[0]
+                                 : p->email[0] || p->sf_person[0] || rec->sf_person[0]))
+        return false;
+    correction(m, p, rec, winner == 1, now, ev);
+    return true;
+}
+
 char *reconcile_mapping(crm *c, store *st, const mapping *m, char *err, size_t errlen) {
     people ps = {0};
     char *out = NULL;
@@ -250,13 +287,8 @@ char *reconcile_mapping(crm *c, store *st, const mapping *m, char *err, size_t e
     for (size_t i = 0; i < ps.n; i++) {
         person *p = &ps.p[i];
         compared++;
-        char want_sf[STATUS_LABEL_MAX] = "";
-        bool mapped =
-            p->in_mk && status_map_to_salesforce(m, p->mk_status, want_sf, sizeof want_sf);
-        if (p->in_mk && p->in_sf && mapped && strcmp(want_sf, p->sf_status) == 0) continue;
-        const char *kind = !p->in_sf   ? "missing_in_salesforce"
-                           : !p->in_mk ? "missing_in_marketo"
-                                       : "status_differs";
+        const char *kind = reconcile_difference(m, p);
+        if (!kind) continue;
         differences++;
         metrics_add(M_RECONCILE_DIFFS, 1, kind);
         member_state rec = {0};
@@ -266,38 +298,9 @@ char *reconcile_mapping(crm *c, store *st, const mapping *m, char *err, size_t e
             snprintf(err, errlen, "Redis: %s", e2);
             goto done;
         }
-        /* Which side moved since what was recorded? */
-        bool mk_changed = !rec.known || rec.mkto_member != p->in_mk ||
-                          (p->in_mk && strcmp(rec.mkto_status, p->mk_status) != 0);
-        bool sf_changed = !rec.known || rec.sf_member != p->in_sf ||
-                          (p->in_sf && strcmp(rec.sf_status, p->sf_status) != 0);
-        int winner = 0; /* 1 Marketo, 2 Salesforce, 0 none */
-        if (mk_changed && !sf_changed)
-            winner = 1;
-        else if (sf_changed && !mk_changed)
-            winner = 2;
-        else if (mk_changed && sf_changed)
-            /* A membership with a time beats an absence without one. */
-            winner = (p->in_mk ? p->mk_ts : 0) >= (p->in_sf ? p->sf_ts : 0) ? 1 : 2;
-        /* Salesforce deletions need the member we recorded; without it, Marketo's side wins. */
-        if (winner == 2 && !p->in_sf && !rec.cm_id[0]) winner = 1;
-        if (winner == 1 && !p->in_mk && !lead[0]) winner = 2;
         char action[300];
-        if (winner == 1)
-            snprintf(action, sizeof action,
-                     p->in_mk ? "Salesforce set to Marketo's \"%s\"" : "removed from Salesforce%s",
-                     p->in_mk ? p->mk_status : "");
-        else if (winner == 2)
-            snprintf(action, sizeof action,
-                     p->in_sf ? "Marketo set to Salesforce's \"%s\"" : "removed from Marketo%s",
-                     p->in_sf ? p->sf_status : "");
-        else
-            snprintf(action, sizeof action,
-                     "none: neither side changed since recorded (e.g. a "
-                     "backward move Marketo keeps)");
-        if (winner && (winner == 1 ? p->email[0] || lead[0]
-                                   : p->email[0] || p->sf_person[0] || rec.sf_person[0])) {
-            correction(m, p, &rec, winner == 1, now, &queue[nq++]);
+        if (reconcile_decide(m, p, &rec, now, &queue[nq], action, sizeof action)) {
+            nq++;
             if (nq == QUEUE_BATCH) {
                 if (store_enqueue(st, queue, nq, added, e2, sizeof e2) != 0) {
                     snprintf(err, errlen, "Redis: %s", e2);

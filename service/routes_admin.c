@@ -20,7 +20,7 @@
 
 #define LIMIT_DEFAULT  100
 #define LIMIT_MAX      1000
-#define ADMIN_MAX_BODY (64 * 1024) /* a mapping of 50 status pairs is under 8 KB */
+#define ADMIN_MAX_BODY ROUTES_ADMIN_MAX_BODY
 
 /* Checks the bearer token; answers and returns false when the request may not go on. */
 static bool authorized(http_request *req, const struct config *cfg) {
@@ -42,8 +42,7 @@ static bool authorized(http_request *req, const struct config *cfg) {
     return true;
 }
 
-/* The route authorizer (http_server): the same check, on the request's first callback. */
-static bool admin_authorize(http_request *req, void *ud) {
+bool routes_admin_authorize(http_request *req, void *ud) {
     return authorized(req, ud);
 }
 
@@ -977,32 +976,34 @@ static bool dead_letter_authorize(http_request *req, void *ud) {
 
 size_t routes_admin(http_route *out, size_t max, const struct config *cfg) {
     void *ud = (void *)cfg;
-    /* The token is checked before any of the body is read (admin_authorize); bodies are
+    /* The token is checked before any of the body is read (routes_admin_authorize); bodies are
      * small. */
     const http_route r[] = {
-        {"GET", "/v1/mappings", list_mappings, ud, NULL, admin_authorize, ADMIN_MAX_BODY},
-        {"PUT", "/v1/mappings/{programId}", put_mapping, ud, NULL, admin_authorize, ADMIN_MAX_BODY},
-        {"GET", "/v1/mappings/{programId}", get_mapping, ud, NULL, admin_authorize, ADMIN_MAX_BODY},
-        {"DELETE", "/v1/mappings/{programId}", delete_mapping, ud, NULL, admin_authorize,
+        {"GET", "/v1/mappings", list_mappings, ud, NULL, routes_admin_authorize, ADMIN_MAX_BODY},
+        {"PUT", "/v1/mappings/{programId}", put_mapping, ud, NULL, routes_admin_authorize,
          ADMIN_MAX_BODY},
-        {"GET", "/v1/mappings/{programId}/validation", validate_mapping, ud, NULL, admin_authorize,
+        {"GET", "/v1/mappings/{programId}", get_mapping, ud, NULL, routes_admin_authorize,
          ADMIN_MAX_BODY},
-        {"POST", "/v1/mappings/{programId}/reconcile", reconcile_now, ud, NULL, admin_authorize,
+        {"DELETE", "/v1/mappings/{programId}", delete_mapping, ud, NULL, routes_admin_authorize,
          ADMIN_MAX_BODY},
-        {"GET", "/v1/sync", get_sync, ud, NULL, admin_authorize, ADMIN_MAX_BODY},
-        {"PUT", "/v1/sync", put_sync, ud, NULL, admin_authorize, ADMIN_MAX_BODY},
-        {"GET", "/v1/deadletters", list_dead, ud, NULL, admin_authorize, ADMIN_MAX_BODY},
-        {"POST", "/v1/deadletters/{id}/replay", replay_dead, ud, NULL, admin_authorize,
+        {"GET", "/v1/mappings/{programId}/validation", validate_mapping, ud, NULL,
+         routes_admin_authorize, ADMIN_MAX_BODY},
+        {"POST", "/v1/mappings/{programId}/reconcile", reconcile_now, ud, NULL,
+         routes_admin_authorize, ADMIN_MAX_BODY},
+        {"GET", "/v1/sync", get_sync, ud, NULL, routes_admin_authorize, ADMIN_MAX_BODY},
+        {"PUT", "/v1/sync", put_sync, ud, NULL, routes_admin_authorize, ADMIN_MAX_BODY},
+        {"GET", "/v1/deadletters", list_dead, ud, NULL, routes_admin_authorize, ADMIN_MAX_BODY},
+        {"POST", "/v1/deadletters/{id}/replay", replay_dead, ud, NULL, routes_admin_authorize,
          ADMIN_MAX_BODY},
         {"DELETE", "/v1/deadletters/{id}", delete_dead, ud, NULL, dead_letter_authorize,
          ADMIN_MAX_BODY},
-        {"GET", "/v1/campaigns/{campaignId}/members", campaign_members, ud, NULL, admin_authorize,
-         ADMIN_MAX_BODY},
-        {"GET", "/v1/audit", audit_log, ud, NULL, admin_authorize, ADMIN_MAX_BODY},
+        {"GET", "/v1/campaigns/{campaignId}/members", campaign_members, ud, NULL,
+         routes_admin_authorize, ADMIN_MAX_BODY},
+        {"GET", "/v1/audit", audit_log, ud, NULL, routes_admin_authorize, ADMIN_MAX_BODY},
         /* Issue 21. */
-        {"PATCH", "/v1/mappings/{programId}", patch_mapping, ud, NULL, admin_authorize,
+        {"PATCH", "/v1/mappings/{programId}", patch_mapping, ud, NULL, routes_admin_authorize,
          ADMIN_MAX_BODY},
-        {"POST", "/v1/deadletters/replay", replay_filtered, ud, NULL, admin_authorize,
+        {"POST", "/v1/deadletters/replay", replay_filtered, ud, NULL, routes_admin_authorize,
          ADMIN_MAX_BODY},
     };
     size_t n = sizeof r / sizeof r[0];

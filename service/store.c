@@ -1146,8 +1146,8 @@ long store_promote_due(store *s, int64_t now_ms, size_t max, char *err, size_t e
     return n;
 }
 
-int store_dead_letter(store *s, const store_entry *e, int attempts, const char *error, char *err,
-                      size_t errlen) {
+int store_dead_letter(store *s, const store_entry *e, int attempts, const char *error, char *id,
+                      size_t idlen, char *err, size_t errlen) {
     int64_t now = event_now_ms();
     char at[40], atms[24], q[4];
     event_format_time(now, at, sizeof at);
@@ -1175,6 +1175,7 @@ int store_dead_letter(store *s, const store_entry *e, int attempts, const char *
     redisReply *r = script_strs(s, &dead_script, 2, args, 8, err, errlen);
     free(js);
     if (!r) return -1;
+    if (id) snprintf(id, idlen, "%s", r->type == REDIS_REPLY_STRING ? r->str : e->id);
     freeReplyObject(r);
     return 0;
 }
@@ -2653,4 +2654,22 @@ int store_dead_replay_many(store *s, const char *const *ids, size_t n, int *rc, 
     free(out);
     pipe_free(&p);
     return ret;
+}
+
+/* ---- for the store_* siblings (include/store_priv.h) ---- */
+
+int store_priv_pipeline(store *s, size_t n, char *const *cmds, const size_t *lens, redisReply **out,
+                        char *err, size_t errlen) {
+    if (n == 0) return 0;
+    /* The pipeline only borrows the commands and their lengths: nothing is freed here. */
+    pipeline p = {(char **)cmds, (size_t *)lens, n, n, false};
+    return pipe_run(s, &p, out, err, errlen);
+}
+
+long long store_priv_audit_cmd(char **cmd, const char *entry) {
+    char max[16];
+    snprintf(max, sizeof max, "%d", STORE_AUDIT_MAX);
+    /* As audit_script writes each entry. */
+    const char *argv[] = {"XADD", "cs:audit", "MAXLEN", "~", max, "*", "entry", entry};
+    return redisFormatCommandArgv(cmd, 8, argv, NULL);
 }

@@ -10,6 +10,10 @@
 #include "salesforce.h"
 #include "status_map.h"
 #include "store.h"
+#include "store_trace.h"
+#include "trace.h"
+#include "tzguard.h"
+#include "tzwatch.h"
 
 #include <ctype.h>
 #include <pthread.h>
@@ -22,19 +26,19 @@
 #include <time.h>
 #include <unistd.h>
 
-#define READ_MAX         1200 /* events per read under load: 6 x 200 (Salesforce), 4 x 300 */
-#define BLOCK_MS         500  /* an idle read waits this long (and then checks the switch) */
-#define CLAIM_EVERY_MS   2000
-#define UNPARK_EVERY_MS  2000
-#define DEFER_MS         20   /* a busy member's event is tried again this soon */
-#define BUDGET_WAIT_MS   5000 /* longest wait for a Marketo permit before deferring */
-#define SOQL_IN_MAX      100  /* values per SOQL IN list, keeping the URL short */
-#define MKTO_BATCH       300
-#define SF_FILL_MS       50  /* under load, batches toward Salesforce start this far apart */
-#define MKTO_LIGHT_RATE  50  /* changes/s toward Marketo below which reads are not paced */
-#define MKTO_SOON_MS     100 /* a paced read due this soon keeps its thread free for it */
-#define PLACEHOLDER      "[not provided]"
-#define MKTO_PERSON_LOCK "cs:lock:person:mkto:"
+#define READ_MAX            1200 /* events per read under load: 6 x 200 (Salesforce), 4 x 300 */
+#define BLOCK_MS            500  /* an idle read waits this long (and then checks the switch) */
+#define CLAIM_EVERY_MS      2000
+#define UNPARK_EVERY_MS     2000
+#define DEFER_MS            20   /* a busy member's event is tried again this soon */
+#define BUDGET_WAIT_MS      5000 /* longest wait for a Marketo permit before deferring */
+#define PEOPLE_READ_WAIT_MS 250  /* and for reading leads' sfdc ids toward Salesforce */
+#define SOQL_IN_MAX         100  /* values per SOQL IN list, keeping the URL short */
+#define MKTO_BATCH          300
+#define SF_FILL_MS          50  /* under load, batches toward Salesforce start this far apart */
+#define MKTO_LIGHT_RATE     50  /* changes/s toward Marketo below which reads are not paced */
+#define MKTO_SOON_MS        100 /* a paced read due this soon keeps its thread free for it */
+#define MKTO_PERSON_LOCK    "cs:lock:person:mkto:"
 
 struct worker_pool {
     const struct config *cfg;
@@ -128,6 +132,9 @@ typedef struct {
     char cm_id[EV_SFID_MAX];
     bool backward;
     char mkto_now[STATUS_LABEL_MAX]; /* Marketo's status as read after its 1037 */
+    char dead_id[40];                /* IT_DEAD: the dead letter's id, once stored */
+    /* The Salesforce ids Marketo's own sync keeps on the item's Marketo lead (as read). */
+    char sfdc_contact[EV_SFID_MAX], sfdc_lead[EV_SFID_MAX];
 } item;
 
 typedef struct {
@@ -413,28 +420,78 @@ static void fill_default_statuses(batch *b) {
 
 /* ---------------------------------------------------------------- Salesforce side */
 
-/* Fills email and names of items whose Marketo lead must be read first. */
+static void sf_oom(sf_error *err) {
+    memset(err, 0, sizeof *err);
+    err->outcome = SF_RETRY;
+    err->retry_after_ms = -1;
+    snprintf(err->code, sizeof err->code, "internal");
+    snprintf(err->message, sizeof err->message, "out of memory");
+}
+
+/* Who each item's Salesforce person is, from what the service holds: the recorded member,
+ * the Salesforce event's own ids (an event re-asserted on its own side, plan.h 4b), the person
+ * link of its Marketo lead (store_link_*). */
+static void sf_people_known(batch *b) {
+    char err[STORE_ERR_MAX];
+    for (size_t i = 0; i < b->n; i++) {
+        item *it = &b->items[i];
+        if (it->state != IT_PENDING || it->p.kind != PLAN_APPLY || !it->p.to_sf) continue;
+        if (!it->sf_person[0] && it->st.sf_person[0])
+            snprintf(it->sf_person, sizeof it->sf_person, "%s", it->st.sf_person);
+        if (!it->sf_person[0] && it->ev.source == SRC_SALESFORCE)
+            snprintf(it->sf_person, sizeof it->sf_person, "%s",
+                     it->ev.sf_contact_id[0] ? it->ev.sf_contact_id : it->ev.sf_lead_id);
+        if (!it->sf_person[0] && it->ev.mkto_lead_id[0] &&
+            store_link_by_mkto(b->w->st, it->ev.mkto_lead_id, it->sf_person, err, sizeof err) < 0)
+            fail(it, IT_RETRY, "salesforce", -1, "Redis: %s", err);
+    }
+}
+
+/* Copies a lead's text field into dst (size) unless dst has a value already. */
+static void fill_from(const cJSON *lead, const char *field, char *dst, size_t size) {
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(lead, field);
+    if (cJSON_IsString(v) && !dst[0]) event_set(dst, size, v->valuestring);
+}
+
+/* Reads the Marketo lead of every item whose Salesforce person is not known yet, in one call
+ * for the batch: the Salesforce ids Marketo's own sync set on it (sfdcContactId,
+ * sfdcLeadId: matched before the email), and the email and names the webhook left out. When
+ * every such item has its email, the read is a refinement that must not hold changes toward
+ * Salesforce behind Marketo's budget: it waits PEOPLE_READ_WAIT_MS at most for a permit, and
+ * without one (or when Marketo fails) the items go on by their email. */
 static void read_marketo_people(batch *b) {
+    crm *c = b->w->c;
     const char *ids[MKTO_BATCH];
     item *group[MKTO_BATCH];
     size_t n = 0;
+    bool needed = false; /* some addition has no email: it cannot go on without the read */
     for (size_t i = 0; i < b->n; i++) {
         item *it = &b->items[i];
-        if (it->state == IT_PENDING && it->p.kind == PLAN_APPLY && it->p.to_sf && it->p.sf_member &&
-            !it->sf_person[0] && !it->ev.email[0] && n < MKTO_BATCH) {
+        if (it->state == IT_PENDING && it->p.kind == PLAN_APPLY && it->p.to_sf &&
+            !it->sf_person[0] && it->ev.mkto_lead_id[0] && n < MKTO_BATCH) {
             group[n] = it;
             ids[n++] = it->ev.mkto_lead_id;
+            needed = needed || (it->p.sf_member && !it->ev.email[0]);
         }
     }
     if (n == 0) return;
     cJSON *res = NULL;
     mk_error err;
-    if (mkto_leads_by(b->w->c->mk, "id", ids, n, "id,email,firstName,lastName,company", &res,
-                      &err) != 0) {
+    long wait = c->budget.max_wait_ms;
+    if (!needed) c->budget.max_wait_ms = PEOPLE_READ_WAIT_MS;
+    int rc =
+        mkto_leads_by(c->mk, "id", ids, n,
+                      "id,email,firstName,lastName,company,sfdcLeadId,sfdcContactId", &res, &err);
+    c->budget.max_wait_ms = wait;
+    if (rc != 0) {
         for (size_t k = 0; k < n; k++)
-            fail(group[k], mk_state(&err), "marketo", err.retry_after_ms,
-                 "reading Marketo lead %s: %s %s", group[k]->ev.mkto_lead_id, err.code,
-                 err.message);
+            if (group[k]->p.sf_member && !group[k]->ev.email[0])
+                fail(group[k], mk_state(&err), "marketo", err.retry_after_ms,
+                     "reading Marketo lead %s: %s %s", group[k]->ev.mkto_lead_id, err.code,
+                     err.message);
+        if (!needed)
+            LOG_KV_LIMITED(LOG_INFO, "worker: Marketo leads not read now; people matched by email",
+                           "code", err.code, "error", err.message);
         return;
     }
     for (size_t k = 0; k < n; k++) {
@@ -447,32 +504,99 @@ static void read_marketo_people(batch *b) {
             snprintf(buf, sizeof buf, "%.0f", cJSON_IsNumber(id) ? id->valuedouble : -1.0);
             if (strcmp(buf, it->ev.mkto_lead_id) != 0) continue;
             found = true;
-            const struct {
-                const char *f;
-                char *dst;
-                size_t size;
-            } fields[] = {{"email", it->ev.email, sizeof it->ev.email},
-                          {"firstName", it->ev.first_name, sizeof it->ev.first_name},
-                          {"lastName", it->ev.last_name, sizeof it->ev.last_name},
-                          {"company", it->ev.company, sizeof it->ev.company}};
-            for (size_t f = 0; f < 4; f++) {
-                const cJSON *v = cJSON_GetObjectItemCaseSensitive(l, fields[f].f);
-                if (cJSON_IsString(v) && !fields[f].dst[0])
-                    event_set(fields[f].dst, fields[f].size, v->valuestring);
-            }
+            fill_from(l, "email", it->ev.email, sizeof it->ev.email);
+            fill_from(l, "firstName", it->ev.first_name, sizeof it->ev.first_name);
+            fill_from(l, "lastName", it->ev.last_name, sizeof it->ev.last_name);
+            fill_from(l, "company", it->ev.company, sizeof it->ev.company);
+            fill_from(l, "sfdcContactId", it->sfdc_contact, sizeof it->sfdc_contact);
+            fill_from(l, "sfdcLeadId", it->sfdc_lead, sizeof it->sfdc_lead);
         }
+        /* A removal needs no lead: there is nothing to add, and a member is looked up by
+         * email if there is one. */
+        if (!it->p.sf_member) continue;
         if (!found)
             fail(it, IT_DEAD, "marketo", -1,
                  "Marketo lead %s does not exist (deleted or "
                  "merged?); nothing to add to campaign %s",
                  it->ev.mkto_lead_id, it->campaign);
-        else if (!it->ev.email[0])
+        else if (!it->ev.email[0] && !it->sfdc_contact[0] && !it->sfdc_lead[0])
             fail(it, IT_DEAD, "marketo", -1,
                  "Marketo lead %s has no email address, so no "
                  "Salesforce person can be found or created for it",
                  it->ev.mkto_lead_id);
     }
     cJSON_Delete(res);
+}
+
+/* Which of ids[0..n) exist in Salesforce as `object` (with `extra` conditions): marks
+ * exists[k]. 0, or -1 with err. */
+static int sf_ids_exist(wctx *w, const char *object, const char *extra, const char *const *ids,
+                        size_t n, bool *exists, sf_error *err) {
+    char head[160];
+    snprintf(head, sizeof head, "SELECT Id FROM %s WHERE %sId IN (", object, extra);
+    for (size_t start = 0; start < n;) {
+        char *soql = NULL;
+        long k = sf_soql_in(head, ")", ids + start, n - start, SOQL_IN_MAX, &soql);
+        if (k < 0) {
+            sf_oom(err);
+            return -1;
+        }
+        if (k == 0) { /* an id Marketo holds that is no id: not a match */
+            start++;
+            continue;
+        }
+        cJSON *recs = NULL;
+        int rc = sf_query(w->c->sf, soql, &recs, err);
+        free(soql);
+        const cJSON *r;
+        const cJSON *rows = rc == 0 ? recs : NULL;
+        cJSON_ArrayForEach(r, rows) {
+            const cJSON *id = cJSON_GetObjectItemCaseSensitive(r, "Id");
+            for (size_t j = start; cJSON_IsString(id) && j < start + (size_t)k; j++)
+                exists[j] = exists[j] || strncmp(id->valuestring, ids[j], 15) == 0;
+        }
+        cJSON_Delete(recs);
+        if (rc != 0) return -1;
+        start += (size_t)k;
+    }
+    return 0;
+}
+
+/* The Salesforce person named by the item's Marketo lead (sfdcContactId, then sfdcLeadId):
+ * taken when it exists there (a Contact; a Lead not converted), before any email lookup. A
+ * Contact wins over a Lead (SPEC section 8). */
+static void resolve_sf_by_ids(batch *b) {
+    const char **ids = calloc(b->n ? b->n : 1, sizeof *ids);
+    item **its = calloc(b->n ? b->n : 1, sizeof *its);
+    bool *exists = calloc(b->n ? b->n : 1, sizeof *exists);
+    for (int contacts = 1; ids && its && exists && contacts >= 0; contacts--) {
+        size_t n = 0;
+        for (size_t i = 0; i < b->n; i++) {
+            item *it = &b->items[i];
+            const char *id = contacts ? it->sfdc_contact : it->sfdc_lead;
+            if (it->state != IT_PENDING || it->p.kind != PLAN_APPLY || !it->p.to_sf ||
+                it->sf_person[0] || !event_valid_sfid(id))
+                continue;
+            its[n] = it;
+            ids[n] = id;
+            exists[n++] = false;
+        }
+        sf_error e;
+        if (n &&
+            sf_ids_exist(b->w, contacts ? "Contact" : "Lead",
+                         contacts ? "" : "IsConverted = false AND ", ids, n, exists, &e) != 0) {
+            for (size_t k = 0; k < n; k++)
+                fail(its[k], sf_state(e.outcome), "salesforce", e.retry_after_ms,
+                     "looking up the Salesforce %s of Marketo lead %s: %s: %s",
+                     contacts ? "Contact" : "Lead", its[k]->ev.mkto_lead_id, e.code, e.message);
+            continue;
+        }
+        for (size_t k = 0; k < n; k++)
+            if (exists[k]) snprintf(its[k]->sf_person, sizeof its[k]->sf_person, "%s", ids[k]);
+    }
+    free(ids);
+    free(its);
+    free(exists);
 }
 
 /* email (lower case) → Salesforce person, for one batch. */
@@ -489,14 +613,6 @@ static person *find_person(person *ps, size_t n, const char *email) {
     for (size_t i = 0; i < n; i++)
         if (strcmp(ps[i].email, email) == 0) return &ps[i];
     return NULL;
-}
-
-static void sf_oom(sf_error *err) {
-    memset(err, 0, sizeof *err);
-    err->outcome = SF_RETRY;
-    err->retry_after_ms = -1;
-    snprintf(err->code, sizeof err->code, "internal");
-    snprintf(err->message, sizeof err->message, "out of memory");
 }
 
 /* SOQL "SELECT Id, Email FROM <object> WHERE <extra> Email IN (...)" for the unresolved
@@ -549,16 +665,19 @@ static int lookup_people(wctx *w, person *ps, size_t n, const char *object, cons
     return rc;
 }
 
-/* The Lead to create for the person of ev. */
-static cJSON *lead_record(const event *ev) {
+/* The Lead to create for the person of ev. FirstName may stay empty; LastName and Company
+ * may not (Object Reference for the Salesforce Platform, "Lead": both Required, neither
+ * Nillable), so the configured placeholders fill them when Marketo has no value. */
+static cJSON *lead_record(const struct config *cfg, const event *ev) {
     cJSON *r = cJSON_CreateObject();
     cJSON *a = cJSON_AddObjectToObject(r, "attributes");
     cJSON_AddStringToObject(a, "type", "Lead");
     cJSON_AddStringToObject(r, "Email", ev->email);
     if (ev->first_name[0]) cJSON_AddStringToObject(r, "FirstName", ev->first_name);
-    /* Salesforce requires both; a clear placeholder beats a refused sync. */
-    cJSON_AddStringToObject(r, "LastName", ev->last_name[0] ? ev->last_name : PLACEHOLDER);
-    cJSON_AddStringToObject(r, "Company", ev->company[0] ? ev->company : PLACEHOLDER);
+    cJSON_AddStringToObject(r, "LastName",
+                            ev->last_name[0] ? ev->last_name : cfg->lead_placeholder_last_name);
+    cJSON_AddStringToObject(r, "Company",
+                            ev->company[0] ? ev->company : cfg->lead_placeholder_company);
     return r;
 }
 
@@ -574,7 +693,7 @@ static bool use_duplicate(wctx *w, const cJSON *result, person *p, char *code, s
     cJSON *single = NULL;
     bool created = false;
     if (!sf_duplicate_match(result, id, sizeof id)) {
-        cJSON *rec = lead_record(&p->sample->ev);
+        cJSON *rec = lead_record(w->cfg, &p->sample->ev);
         sf_error e;
         int rc = sf_create_record(w->c->sf, "Lead", rec, &single, &e);
         cJSON_Delete(rec);
@@ -603,6 +722,17 @@ static bool use_duplicate(wctx *w, const cJSON *result, person *p, char *code, s
     return true;
 }
 
+/* CREATE_MISSING_PEOPLE=false and nobody in Salesforce is the item's person: a dead letter
+ * naming the person and the ways out. */
+static void missing_in_salesforce(item *it) {
+    fail(it, IT_DEAD, "salesforce", -1,
+         "no Salesforce Contact or Lead is Marketo lead %s (email \"%s\", sfdcContactId \"%s\", "
+         "sfdcLeadId \"%s\") and CREATE_MISSING_PEOPLE is false: create the person in "
+         "Salesforce (or link the lead to one), then replay this dead letter; or set "
+         "CREATE_MISSING_PEOPLE=true to let the service create a Lead",
+         it->ev.mkto_lead_id, it->ev.email, it->sfdc_contact, it->sfdc_lead);
+}
+
 /* Finds (Contact first, then Lead) or creates (as a Lead) the Salesforce person of every
  * item that has none yet. Creations for one email are serialised across workers. */
 static void resolve_sf_people(batch *b) {
@@ -614,22 +744,19 @@ static void resolve_sf_people(batch *b) {
     for (size_t i = 0; i < b->n; i++) {
         item *it = &b->items[i];
         if (it->state != IT_PENDING || it->p.kind != PLAN_APPLY || !it->p.to_sf) continue;
-        if (!it->sf_person[0] && it->st.sf_person[0])
-            snprintf(it->sf_person, sizeof it->sf_person, "%s", it->st.sf_person);
-        /* A Salesforce event re-asserted on its own side (plan.h 4b) names its person. */
-        if (!it->sf_person[0] && it->ev.source == SRC_SALESFORCE)
-            snprintf(it->sf_person, sizeof it->sf_person, "%s",
-                     it->ev.sf_contact_id[0] ? it->ev.sf_contact_id : it->ev.sf_lead_id);
-        if (!it->sf_person[0] && it->ev.mkto_lead_id[0] &&
-            store_link_by_mkto(w->st, it->ev.mkto_lead_id, it->sf_person, err, sizeof err) < 0)
-            fail(it, IT_RETRY, "salesforce", -1, "Redis: %s", err);
         /* A removal of someone never linked is looked up too (a membership may exist that
          * no record tells of, e.g. written by a worker that died before recording it), but
          * no Lead is created for it. */
         if (it->sf_person[0] || it->state != IT_PENDING) continue;
         char key[EV_TEXT_MAX], why[160];
         lower(key, sizeof key, it->ev.email);
-        if (!key[0]) continue; /* read_marketo_people dead-lettered it, or a removal without one */
+        if (!key[0] && it->p.sf_member) /* its sfdc ids named nobody, and it has no email */
+            fail(it, IT_DEAD, "salesforce", -1,
+                 "Marketo lead %s has no email address, and its sfdcContactId/sfdcLeadId "
+                 "(\"%s\"/\"%s\") name no Salesforce Contact or Lead: no person can be found or "
+                 "created for it",
+                 it->ev.mkto_lead_id, it->sfdc_contact, it->sfdc_lead);
+        if (!key[0]) continue; /* a removal without one has nothing to look up */
         if (sf_email_check(key, why, sizeof why) != 0) {
             /* No Salesforce person can have this email: a removal has nothing to remove; an
              * addition fails alone, never the lookup of the others. */
@@ -682,12 +809,13 @@ static void resolve_sf_people(batch *b) {
         person *todo[SF_COLLECTION_MAX];
         size_t nt = 0;
         for (size_t i = 0; i <= np; i++) {
-            if (i < np && ps[i].locked && !ps[i].id[0] && ps[i].create && !ps[i].unusable)
+            if (i < np && ps[i].locked && !ps[i].id[0] && ps[i].create && !ps[i].unusable &&
+                w->cfg->create_missing_people)
                 todo[nt++] = &ps[i];
             if (nt == 0 || (nt < SF_COLLECTION_MAX && i < np)) continue;
             cJSON *recs = cJSON_CreateArray();
             for (size_t k = 0; k < nt; k++)
-                cJSON_AddItemToArray(recs, lead_record(&todo[k]->sample->ev));
+                cJSON_AddItemToArray(recs, lead_record(w->cfg, &todo[k]->sample->ev));
             cJSON *res = NULL;
             if (sf_collection_save(w->c->sf, "POST", recs, &res, &e) != 0) {
                 failed = "creating Leads";
@@ -742,6 +870,8 @@ static void resolve_sf_people(batch *b) {
             it->state = IT_DEFER; /* another worker is creating this person right now */
         else if (p->id[0])
             snprintf(it->sf_person, sizeof it->sf_person, "%s", p->id);
+        else if (it->p.sf_member && !w->cfg->create_missing_people)
+            missing_in_salesforce(it);
     }
     store_unlock_many(w->st, keys, np, token, err, sizeof err);
 out:
@@ -1132,7 +1262,10 @@ static void remove_members(batch *b, item **its, const char *const *ids, size_t 
 }
 
 static void apply_salesforce(batch *b) {
+    /* People: what the service holds, then Marketo's sfdc ids, then the email. */
+    sf_people_known(b);
     read_marketo_people(b);
+    resolve_sf_by_ids(b);
     resolve_sf_people(b);
     bool *exists = calloc(b->n, sizeof *exists);
     char(*status)[STATUS_LABEL_MAX] = calloc(b->n, sizeof *status);
@@ -1208,8 +1341,98 @@ static bool needs_lead(const item *it) {
     return it->state == IT_PENDING && it->p.kind == PLAN_APPLY && it->p.to_mkto && !it->lead[0];
 }
 
+/* The Salesforce person of a Salesforce-side item. */
+static const char *sf_person_of(const item *it) {
+    return it->ev.sf_contact_id[0] ? it->ev.sf_contact_id : it->ev.sf_lead_id;
+}
+
+/* The lead, among leads.json records, for the item by its email: several leads may share an
+ * email in Marketo; one that Marketo's own sync links to another Salesforce person (its
+ * sfdcContactId or sfdcLeadId set to another id) is someone else. Among the rest, the oldest
+ * (lowest id); when all are linked elsewhere, the oldest of all. */
+static void pick_by_email(const cJSON *leads, item *it) {
+    double best = 0, best_free = 0;
+    const char *me = sf_person_of(it);
+    const cJSON *l;
+    cJSON_ArrayForEach(l, leads) {
+        const cJSON *em = cJSON_GetObjectItemCaseSensitive(l, "email");
+        const cJSON *id = cJSON_GetObjectItemCaseSensitive(l, "id");
+        if (!cJSON_IsString(em) || !cJSON_IsNumber(id) ||
+            strcasecmp(em->valuestring, it->ev.email) != 0)
+            continue;
+        bool elsewhere = false;
+        for (int k = 0; k < 2; k++) {
+            const cJSON *v =
+                cJSON_GetObjectItemCaseSensitive(l, k ? "sfdcLeadId" : "sfdcContactId");
+            elsewhere = elsewhere || (cJSON_IsString(v) && v->valuestring[0] &&
+                                      strncmp(v->valuestring, me, 15) != 0);
+        }
+        if (best == 0 || id->valuedouble < best) best = id->valuedouble;
+        if (!elsewhere && (best_free == 0 || id->valuedouble < best_free))
+            best_free = id->valuedouble;
+    }
+    double pick = best_free > 0 ? best_free : best;
+    if (pick > 0) snprintf(it->lead, sizeof it->lead, "%.0f", pick);
+}
+
+/* CREATE_MISSING_PEOPLE=false and no Marketo lead is the item's person: a dead letter naming
+ * the person and the ways out. */
+static void missing_in_marketo(item *it) {
+    fail(it, IT_DEAD, "marketo", -1,
+         "no Marketo lead is Salesforce %s %s (email \"%s\"; looked up by sfdcContactId, "
+         "sfdcLeadId and email) and CREATE_MISSING_PEOPLE is false: create the lead in "
+         "Marketo, then replay this dead letter; or set CREATE_MISSING_PEOPLE=true to let the "
+         "service create it",
+         it->ev.sf_contact_id[0] ? "Contact" : "Lead", sf_person_of(it), it->ev.email);
+}
+
+/* Finds the leads whose sfdcLeadId or sfdcContactId (Marketo's own sync) is the person of
+ * one of the chunk's items still without a lead. Adobe's "Leads" reference: leads.json takes
+ * filterType sfdcLeadId and sfdcContactId. */
+static void leads_by_sfdc_ids(batch *b, int chunk) {
+    for (int kind = 0; kind < 2; kind++) {
+        const char *ids[MKTO_BATCH];
+        item *group[MKTO_BATCH];
+        size_t n = 0;
+        for (size_t i = 0; i < b->n && n < MKTO_BATCH; i++) {
+            item *it = &b->items[i];
+            const char *id = kind == 0 ? it->ev.sf_contact_id : it->ev.sf_lead_id;
+            if (!needs_lead(it) || it->mk_chunk != chunk || !id[0]) continue;
+            group[n] = it;
+            ids[n++] = id;
+        }
+        if (n == 0) continue;
+        const char *filter = kind == 0 ? "sfdcContactId" : "sfdcLeadId";
+        cJSON *res = NULL;
+        mk_error e;
+        if (mkto_leads_by(b->w->c->mk, filter, ids, n, "id,sfdcLeadId,sfdcContactId", &res, &e) !=
+            0) {
+            for (size_t k = 0; k < n; k++)
+                fail(group[k], mk_state(&e), "marketo", e.retry_after_ms,
+                     "looking up Marketo leads by %s: %s %s", filter, e.code, e.message);
+            continue;
+        }
+        for (size_t k = 0; k < n; k++) {
+            const cJSON *l;
+            double best = 0; /* several leads may carry one id: the oldest */
+            cJSON_ArrayForEach(l, res) {
+                const cJSON *v = cJSON_GetObjectItemCaseSensitive(l, filter);
+                const cJSON *id = cJSON_GetObjectItemCaseSensitive(l, "id");
+                if (cJSON_IsString(v) && cJSON_IsNumber(id) &&
+                    strncmp(v->valuestring, ids[k], 15) == 0 &&
+                    (best == 0 || id->valuedouble < best))
+                    best = id->valuedouble;
+            }
+            if (best > 0) snprintf(group[k]->lead, sizeof group[k]->lead, "%.0f", best);
+        }
+        cJSON_Delete(res);
+    }
+}
+
 /* Finds or creates the Marketo leads of up to 300 Salesforce-side items not looked up yet
- * (by email, then the sfdc ids, then createOrUpdate on email); returns how many it took. */
+ * (their person links were read with the batch): by the Salesforce ids Marketo's own sync
+ * keeps on its leads (a Contact's first), then by email, then createOrUpdate on email unless
+ * CREATE_MISSING_PEOPLE is false. Returns how many it took. */
 static size_t resolve_marketo_chunk(batch *b, int chunk) {
     wctx *w = b->w;
     char err[STORE_ERR_MAX];
@@ -1221,70 +1444,29 @@ static size_t resolve_marketo_chunk(batch *b, int chunk) {
         if (!needs_lead(it) || it->mk_chunk) continue;
         it->mk_chunk = chunk;
         taken++;
-        if (it->ev.email[0]) {
+    }
+    if (taken == 0) return 0;
+    leads_by_sfdc_ids(b, chunk);
+    /* Then by email (one call), then create the missing ones under a per-email lock. */
+    for (size_t i = 0; i < b->n; i++) {
+        item *it = &b->items[i];
+        if (needs_lead(it) && it->mk_chunk == chunk && it->ev.email[0]) {
             by_email[ne] = it;
             emails[ne++] = it->ev.email;
         }
     }
-    if (taken == 0) return 0;
-    /* By email (one call), then create the missing ones under a per-email lock. */
     if (ne) {
         cJSON *res = NULL;
         mk_error e;
-        if (mkto_leads_by(w->c->mk, "email", emails, ne, "id,email", &res, &e) != 0) {
+        if (mkto_leads_by(w->c->mk, "email", emails, ne, "id,email,sfdcLeadId,sfdcContactId", &res,
+                          &e) != 0) {
             for (size_t k = 0; k < ne; k++)
                 fail(by_email[k], mk_state(&e), "marketo", e.retry_after_ms,
                      "looking up Marketo leads by email: %s %s", e.code, e.message);
             ne = 0;
         }
-        for (size_t k = 0; k < ne; k++) {
-            const cJSON *l;
-            double best = 0;
-            cJSON_ArrayForEach(l, res) {
-                const cJSON *em = cJSON_GetObjectItemCaseSensitive(l, "email");
-                const cJSON *id = cJSON_GetObjectItemCaseSensitive(l, "id");
-                /* Several leads may share an email in Marketo: the oldest (lowest id) wins. */
-                if (cJSON_IsString(em) && cJSON_IsNumber(id) &&
-                    strcasecmp(em->valuestring, by_email[k]->ev.email) == 0 &&
-                    (best == 0 || id->valuedouble < best))
-                    best = id->valuedouble;
-            }
-            if (best > 0) snprintf(by_email[k]->lead, sizeof by_email[k]->lead, "%.0f", best);
-        }
-        cJSON_Delete(res);
-    }
-    /* Then by the Salesforce id Marketo's own sync may have stored on the lead. */
-    for (int kind = 0; kind < 2; kind++) {
-        const char *ids[MKTO_BATCH];
-        item *group[MKTO_BATCH];
-        size_t n = 0;
-        for (size_t i = 0; i < b->n && n < MKTO_BATCH; i++) {
-            item *it = &b->items[i];
-            const char *id = kind == 0 ? it->ev.sf_lead_id : it->ev.sf_contact_id;
-            if (!needs_lead(it) || it->mk_chunk != chunk || !id[0]) continue;
-            group[n] = it;
-            ids[n++] = id;
-        }
-        if (n == 0) continue;
-        const char *filter = kind == 0 ? "sfdcLeadId" : "sfdcContactId";
-        cJSON *res = NULL;
-        mk_error e;
-        if (mkto_leads_by(w->c->mk, filter, ids, n, "id,sfdcLeadId,sfdcContactId", &res, &e) != 0) {
-            for (size_t k = 0; k < n; k++)
-                fail(group[k], mk_state(&e), "marketo", e.retry_after_ms,
-                     "looking up Marketo leads by %s: %s %s", filter, e.code, e.message);
-            continue;
-        }
-        for (size_t k = 0; k < n; k++) {
-            const cJSON *l;
-            cJSON_ArrayForEach(l, res) {
-                const cJSON *v = cJSON_GetObjectItemCaseSensitive(l, filter);
-                const cJSON *id = cJSON_GetObjectItemCaseSensitive(l, "id");
-                if (cJSON_IsString(v) && cJSON_IsNumber(id) && !group[k]->lead[0] &&
-                    strncmp(v->valuestring, ids[k], 15) == 0)
-                    snprintf(group[k]->lead, sizeof group[k]->lead, "%.0f", id->valuedouble);
-            }
-        }
+        for (size_t k = 0; k < ne; k++)
+            pick_by_email(res, by_email[k]);
         cJSON_Delete(res);
     }
     /* Creation, serialised per email across every worker. */
@@ -1297,6 +1479,10 @@ static size_t resolve_marketo_chunk(batch *b, int chunk) {
     for (size_t k = 0; k < ne; k++) {
         item *it = by_email[k];
         if (it->lead[0] || it->state != IT_PENDING || !it->p.mkto_member) continue;
+        if (!w->cfg->create_missing_people) {
+            missing_in_marketo(it);
+            continue;
+        }
         char low[EV_TEXT_MAX];
         lower(low, sizeof low, it->ev.email);
         bool seen = false;
@@ -1324,18 +1510,11 @@ static size_t resolve_marketo_chunk(batch *b, int chunk) {
         /* Under the lock, look again: the lead may have been created since the first look. */
         cJSON *res = NULL;
         mk_error e;
-        if (mkto_leads_by(w->c->mk, "email", recheck, nlocked, "id,email", &res, &e) == 0) {
+        if (mkto_leads_by(w->c->mk, "email", recheck, nlocked, "id,email,sfdcLeadId,sfdcContactId",
+                          &res, &e) == 0) {
             for (size_t j = 0; j < nc; j++) {
                 if (!got[j]) continue;
-                const cJSON *l;
-                cJSON_ArrayForEach(l, res) {
-                    const cJSON *em = cJSON_GetObjectItemCaseSensitive(l, "email");
-                    const cJSON *id = cJSON_GetObjectItemCaseSensitive(l, "id");
-                    if (cJSON_IsString(em) && cJSON_IsNumber(id) &&
-                        strcasecmp(em->valuestring, creating[j]->ev.email) == 0)
-                        snprintf(creating[j]->lead, sizeof creating[j]->lead, "%.0f",
-                                 id->valuedouble);
-                }
+                pick_by_email(res, creating[j]);
                 if (creating[j]->lead[0]) continue;
                 const event *ev = &creating[j]->ev;
                 cJSON *o = cJSON_CreateObject();
@@ -1757,7 +1936,8 @@ static void record_drop(wctx *w, item *it) {
 
 static void dead_letter(wctx *w, item *it) {
     char err[STORE_ERR_MAX];
-    if (store_dead_letter(w->st, it->e, it->e->attempts + 1, it->error, err, sizeof err) == 0) {
+    if (store_dead_letter(w->st, it->e, it->e->attempts + 1, it->error, it->dead_id,
+                          sizeof it->dead_id, err, sizeof err) == 0) {
         metrics_add(M_DEAD_LETTERS, 1);
         LOG_KV(LOG_ERROR, "worker: dead-lettered", "event_id", it->parsed ? it->ev.id : it->e->id,
                "error", it->error);
@@ -1885,6 +2065,142 @@ static void park_for_quota(wctx *w, const store_entry *e, const char *target) {
         LOG_KV(LOG_WARN, "worker: could not park; the entry stays pending", "error", err);
 }
 
+/* The person of an item as the worker knows it now. */
+static void trace_person(const item *it, trace_record *r) {
+    const event *ev = &it->ev;
+    r->email = ev->email[0] ? ev->email : it->st.email;
+    r->mkto_lead = it->lead[0]           ? it->lead
+                   : ev->mkto_lead_id[0] ? ev->mkto_lead_id
+                                         : it->st.mkto_lead;
+    r->sf_person = it->sf_person[0]       ? it->sf_person
+                   : ev->sf_contact_id[0] ? ev->sf_contact_id
+                   : ev->sf_lead_id[0]    ? ev->sf_lead_id
+                                          : it->st.sf_person;
+}
+
+/* The trace entry of an item whose turn ended in an outcome; false when it has none
+ * (deferred, still pending, or not an event). */
+static bool trace_of(const item *it, int64_t now, trace_record *r) {
+    memset(r, 0, sizeof *r);
+    if (!it->parsed) return false;
+    r->at_ms = now;
+    r->ev = &it->ev;
+    trace_person(it, r);
+    r->program_id = it->p.program_id[0] ? it->p.program_id
+                    : it->map           ? it->map->program_id
+                                        : it->ev.program_id;
+    r->campaign_id = it->campaign[0] ? it->campaign : it->ev.campaign_id;
+    r->attempt = it->e->attempts + 1;
+    switch (it->state) {
+    case IT_DONE:
+        r->outcome = TRACE_APPLIED;
+        r->to_sf = it->p.to_sf;
+        r->to_mkto = it->p.to_mkto && !it->backward;
+        r->sf_member = it->p.sf_member;
+        r->mkto_member = it->p.mkto_member;
+        r->sf_status = it->p.sf_status;
+        r->mkto_status = it->p.mkto_status;
+        r->cm_id = it->cm_id;
+        if (it->backward) { /* Marketo kept its status (one-way progression) */
+            r->reason = "backward_progression";
+            if (!r->to_sf) r->outcome = TRACE_DROPPED;
+        }
+        return true;
+    case IT_DROP:
+        r->outcome = TRACE_DROPPED;
+        /* A planned drop has its reason; a drop after the plan is a newer Salesforce save. */
+        r->reason = it->p.kind == PLAN_DROP ? plan_drop_reason_name(it->p.reason) : "stale";
+        return true;
+    case IT_RETRY:
+        r->outcome = TRACE_RETRY;
+        r->error = it->error;
+        return true;
+    case IT_DEAD:
+        r->outcome = TRACE_DEAD_LETTER;
+        r->error = it->error;
+        r->dead_id = it->dead_id;
+        return it->dead_id[0] != '\0'; /* not stored: still pending */
+    case IT_PARKED:
+        r->outcome = TRACE_PARKED;
+        r->reason = "mapping_disabled";
+        return true;
+    case IT_QUOTA:
+        r->outcome = TRACE_PARKED;
+        r->reason = "daily_allowance_spent";
+        return true;
+    case IT_PENDING:
+    case IT_DEFER: return false;
+    }
+    return false;
+}
+
+/* Corrections queued by a reconciliation or a resync (reconcile.c names them rec:...):
+ * their times are the CRMs' stored ones, not a webhook's. */
+static bool restated(const event *ev) {
+    return strncmp(ev->id, "rec:", 4) == 0;
+}
+
+/* A Marketo webhook's first outcome whose occurredAt is whole hours from its receive time
+ * (tzguard.h): counted, warned about, and the last one kept as evidence in *tz. */
+static bool timezone_suspect(const wctx *w, const item *it, store_tz_suspect *tz, int64_t now) {
+    if (!it->parsed || it->ev.source != SRC_MARKETO || it->e->attempts != 0 || restated(&it->ev))
+        return false;
+    if (it->state != IT_DONE && it->state != IT_DROP && it->state != IT_RETRY &&
+        it->state != IT_DEAD)
+        return false;
+    int hours = tzguard_offset_hours(it->ev.source_ts_ms, it->ev.received_ms);
+    if (hours == 0) return false;
+    tzwatch_seen(w->cfg->marketo_timezone, &it->ev, hours);
+    tz->offset_hours = hours;
+    tz->last_ms = now;
+    snprintf(tz->event_id, sizeof tz->event_id, "%s", it->ev.id);
+    tz->occurred_ms = it->ev.source_ts_ms;
+    tz->received_ms = it->ev.received_ms;
+    return true;
+}
+
+/* The audit log (applied changes), each person's trace (every outcome) and the time-zone
+ * evidence, in one round trip, before the acknowledgement: a crash between them re-applies
+ * (a no-op) and logs twice rather than not at all. */
+static void write_audit_and_traces(batch *b, int64_t now) {
+    wctx *w = b->w;
+    char err[STORE_ERR_MAX];
+    char **audit = calloc(2 * b->n, sizeof *audit), **entries = calloc(b->n, sizeof *entries);
+    trace_record *recs = calloc(b->n, sizeof *recs);
+    store_trace_item *items = calloc(b->n, sizeof *items);
+    size_t nau = 0, nt = 0;
+    store_tz_suspect tz = {0};
+    bool suspect = false;
+    if (!audit || !entries || !recs || !items) goto out;
+    for (size_t i = 0; i < b->n; i++) {
+        item *it = &b->items[i];
+        char *e;
+        if (it->state == IT_DONE && it->p.to_sf && (e = audit_entry(it, "salesforce", now)))
+            audit[nau++] = e;
+        if (it->state == IT_DONE && it->p.to_mkto && (e = audit_entry(it, "marketo", now)))
+            audit[nau++] = e;
+        suspect = timezone_suspect(w, it, &tz, now) || suspect;
+        if (!trace_of(it, now, &recs[nt]) || !(entries[nt] = trace_entry_json(&recs[nt]))) continue;
+        items[nt] = (store_trace_item){recs[nt].email, recs[nt].mkto_lead, recs[nt].sf_person, now,
+                                       entries[nt]};
+        nt++;
+    }
+    store_trace_limits lim = store_trace_limits_of(w->cfg);
+    if ((nau || nt || suspect) &&
+        store_trace_write(w->st, (const char *const *)audit, nau, items, nt, suspect ? &tz : NULL,
+                          &lim, err, sizeof err) != 0)
+        LOG_KV(LOG_WARN, "worker: could not write the audit log and traces", "error", err);
+out:
+    for (size_t i = 0; audit && i < nau; i++)
+        free(audit[i]);
+    for (size_t i = 0; entries && i < nt; i++)
+        free(entries[i]);
+    free(audit);
+    free(entries);
+    free(recs);
+    free(items);
+}
+
 static void finish(batch *b) {
     wctx *w = b->w;
     char err[STORE_ERR_MAX];
@@ -1939,6 +2255,7 @@ static void finish(batch *b) {
                 char why[sizeof it->error];
                 snprintf(why, sizeof why, "gave up after %d attempts: %.640s", attempts, it->error);
                 memcpy(it->error, why, sizeof why);
+                it->state = IT_DEAD;
                 dead_letter(w, it);
                 break;
             }
@@ -1947,28 +2264,15 @@ static void finish(batch *b) {
             if (store_retry(w->st, it->e, attempts, now + d, it->error, err, sizeof err) == 0) {
                 metrics_add(M_RETRIES, 1, it->target ? it->target : "salesforce");
                 LOG_KV(LOG_WARN, "worker: will retry", "event_id", it->ev.id, "error", it->error);
+            } else {
+                it->state = IT_DEFER; /* still pending, claimed back later: no outcome yet */
             }
             break;
         }
         case IT_DEAD: dead_letter(w, it); break;
         }
     }
-    /* The audit log, before the acknowledgement: a crash between them re-applies (a no-op)
-     * and logs twice rather than not at all. */
-    char **audit = calloc(2 * b->n, sizeof *audit);
-    size_t nau = 0;
-    for (size_t i = 0; audit && i < b->n; i++) {
-        item *it = &b->items[i];
-        if (it->state != IT_DONE) continue;
-        char *e;
-        if (it->p.to_sf && (e = audit_entry(it, "salesforce", now)) != NULL) audit[nau++] = e;
-        if (it->p.to_mkto && (e = audit_entry(it, "marketo", now)) != NULL) audit[nau++] = e;
-    }
-    if (nau && store_audit_add(w->st, (const char *const *)audit, nau, err, sizeof err) != 0)
-        LOG_KV(LOG_WARN, "worker: could not write the audit log", "error", err);
-    for (size_t i = 0; audit && i < nau; i++)
-        free(audit[i]);
-    free(audit);
+    write_audit_and_traces(b, now);
     /* A batch holds entries of one queue (process_by_queue). */
     if (na && store_ack(w->st, b->items[0].e->q, acks, na, err, sizeof err) != 0)
         LOG_KV(LOG_WARN, "worker: could not acknowledge; entries will be claimed again", "error",

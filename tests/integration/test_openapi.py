@@ -39,7 +39,8 @@ ADMIN_ROUTES = {("GET", "/v1/mappings"), ("PUT", "/v1/mappings/{programId}"),
                 ("GET", "/v1/sync"), ("PUT", "/v1/sync"), ("GET", "/v1/deadletters"),
                 ("POST", "/v1/deadletters/{id}/replay"), ("DELETE", "/v1/deadletters/{id}"),
                 ("GET", "/v1/campaigns/{campaignId}/members"), ("GET", "/v1/audit"),
-                ("PATCH", "/v1/mappings/{programId}"), ("POST", "/v1/deadletters/replay")}
+                ("PATCH", "/v1/mappings/{programId}"), ("POST", "/v1/deadletters/replay"),
+                ("GET", "/v1/people"), ("POST", "/v1/people/resync")}
 ROUTES = {("GET", "/healthz"), ("GET", "/readyz"), ("GET", "/metrics"),
           ("POST", "/webhooks/salesforce"), ("POST", "/webhooks/salesforce/{token}"),
           ("POST", "/webhooks/marketo")} | ADMIN_ROUTES
@@ -52,7 +53,8 @@ NOT_ROUTED = ["/", "/v1", "/v1/", "/v1/mappings/", "/v1/mappings/1001/validation
               "/v1/campaigns/", "/v1/campaigns/7015g000000CampAAA",
               "/v1/campaigns/7015g000000CampAAA/members/x", "/v1/audit/", "/v1/audit/x",
               "/v1/deadletters/", "/v1/deadletters/x/replay/y", "/v1/sync/x",
-              "/webhooks", "/healthz/", "/webhooks/salesforce/x/y"]
+              "/webhooks", "/healthz/", "/webhooks/salesforce/x/y", "/v1/people/",
+              "/v1/people/x", "/v1/people/resync/x"]
 # Sample values for the path templates, to send real requests to every operation.
 SAMPLE_PARAMS = {"{programId}": "1001", "{id}": "1795946401234-0",
                  "{campaignId}": "7015g000000CampAAA",
@@ -1211,3 +1213,26 @@ def test_console_answers_are_described(redis, services, service, workdir):
         check(r, described, "GET")
     assert r.json() == example("/console/{asset}", "GET", 404, "disabled")
     assert off.req("GET", "/console/").json() == example("/console/", "GET", 404)
+
+
+# ------------------------------------------------------------------ people (issue 21)
+
+PEOPLE, RESYNC = "/v1/people", "/v1/people/resync"
+
+
+def test_person_trace_answers(redis, service):
+    r = call(service, "GET", PEOPLE, query="?marketoLeadId=999999")
+    assert r.status == 200 and r.json() == example(PEOPLE, "GET", 200, "unknown")
+    for q, name in (("", "none"), ("?email=a@example.com&salesforceId=0035g0000000001AAA", "none"),
+                    ("?salesforceId=0015g0000000001AAA", "salesforceId")):
+        r = call(service, "GET", PEOPLE, query=q)
+        assert r.status == 400 and r.json() == example(PEOPLE, "GET", 400, name), q
+    r = call(service, "GET", PEOPLE, query="?email=a@example.com&limit=1001")
+    assert r.status == 400
+
+
+def test_resync_answers_without_crm_credentials(redis, service):
+    r = call(service, "POST", RESYNC, query="?email=kim@example.com")
+    assert r.status == 503 and r.json() == example(RESYNC, "POST", 503, "crmNotConfigured")
+    r = call(service, "POST", RESYNC)
+    assert r.status == 400 and r.json() == example(RESYNC, "POST", 400)
