@@ -436,6 +436,11 @@ void metrics_init(const char *version) {
         "rotated out; once it stays flat, Marketo sends the new one.",
         NULL, NULL, 0);
     metrics_add(M_WEBHOOK_PREVIOUS_SECRET, 0);
+    M_MKTO_TZ_SUSPECT = metrics_register(
+        METRIC_COUNTER, "campaign_sync_marketo_timezone_suspect_total",
+        "Marketo events whose occurredAt lies a whole number of hours from their receive time "
+        "(MARKETO_TIMEZONE is likely wrong), by that number of hours.",
+        "offset_hours", NULL, 0);
 }
 
 void metrics_set_all(metric *m, size_t n, const char *const *label_values, const double *values) {
@@ -465,11 +470,6 @@ void metrics_set_all(metric *m, size_t n, const char *const *label_values, const
         m->tail = s;
     }
     pthread_mutex_unlock(&m->lock);
-    M_MKTO_TZ_SUSPECT = metrics_register(
-        METRIC_COUNTER, "campaign_sync_marketo_timezone_suspect_total",
-        "Marketo events whose occurredAt lies a whole number of hours from their receive time "
-        "(MARKETO_TIMEZONE is likely wrong), by that number of hours.",
-        "offset_hours", NULL, 0);
 }
 
 void metrics_shutdown(void) {

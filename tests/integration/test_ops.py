@@ -555,7 +555,8 @@ def test_readyz_lists_crm_checks_and_stays_ready_when_a_crm_is_down(world, servi
     assert r.status == 200
     assert r.json() == {"status": "ready",
                         "checks": {"redis": "ok", "salesforce": "ok", "marketo": "ok",
-                                   "salesforce_quota": "ok", "marketo_quota": "ok"}}
+                                   "salesforce_quota": "ok", "marketo_quota": "ok",
+                                   "marketo_timezone": "ok"}}
 
     # Salesforce unreachable and Marketo refusing the credentials: listed, never failing.
     down = services(w.redis.url, name="down", SPOOL_DIR=os.path.join(workdir, "spool-down"),
