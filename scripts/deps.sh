@@ -10,7 +10,7 @@ build_pkgs=(build-essential pkg-config libmicrohttpd-dev libcurl4-openssl-dev li
 # `make run`: a local Redis, the simulators (Python) and curl for the demo.
 run_pkgs=(redis-server python3 curl tzdata)
 # chromium, chromium-driver and python3-selenium: the console's browser test (test_console.py).
-test_pkgs=(libcmocka-dev python3 python3-pytest python3-yaml python3-jsonschema prometheus
+test_pkgs=(libcmocka-dev python3 python3-pytest python3-pytest-xdist python3-yaml python3-jsonschema prometheus
            clang libclang-rt-14-dev procps curl openssl
            chromium chromium-driver python3-selenium)
 # Node.js and npm run the real CRM clients (jsforce, node-marketo-rest) that

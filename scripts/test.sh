@@ -35,7 +35,12 @@ fi
 
 int_rc=0
 if [ "$what" != unit ]; then
-  "$PYTHON" -m pytest -q -p no:cacheprovider tests/integration ${PYTEST_ARGS:-} || int_rc=$?
+  # Two test processes (pytest-xdist): most tests wait on processes and simulators, so two
+  # share the 2 cores well and the run takes ~60 % of the time (PYTEST_WORKERS=0: one process).
+  workers=${PYTEST_WORKERS:-2}
+  xdist=()
+  [ "$workers" != 0 ] && "$PYTHON" -c "import xdist" 2>/dev/null && xdist=(-n "$workers")
+  "$PYTHON" -m pytest -q -p no:cacheprovider "${xdist[@]}" tests/integration ${PYTEST_ARGS:-} || int_rc=$?
 fi
 
 if [ "$what" != integration ] && [ ${#failed_bins[@]} -gt 0 ]; then
