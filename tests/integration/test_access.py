@@ -172,10 +172,14 @@ def test_mutual_tls_requires_a_client_certificate_from_the_ca(redis, pki):
             "the client certificate is not signed by TLS_CLIENT_CA_FILE's CA")), body
     except (ssl.SSLError, OSError):
         pass  # refused during the handshake: also a refusal
-    # Marketo sends no client certificate: its webhook does not ask for one.
+    # Marketo sends no client certificate: its webhook does not ask for one; nor do the health
+    # checks and the admin API (issue 21: client certificates on the Salesforce route only).
     status, body = https(svc.port, "/webhooks/marketo", anonymous, "POST", EVENT, MK_HEADERS)
     assert status == 202, body
     assert len(cs.stream_events(redis)) == 2
+    assert https(svc.port, "/healthz", anonymous) == (200, b'{"status":"ok"}')
+    status, body = https(svc.port, "/v1/sync", anonymous, headers=cs.admin_headers())
+    assert (status, json.loads(body)) == (200, {"enabled": True}), body
     svc.stop()
 
 
