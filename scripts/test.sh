@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# Runs the unit tests (cmocka binaries in $BUILD/tests) and the integration tests (pytest
-# against the real binary, a real redis-server and the CRM simulators), then prints counts.
+# Runs the unit tests (cmocka binaries in $BUILD/tests), then the integration tests and the
+# simulators' own tests (pytest over tests/integration and tests/sim: the real binary, a real
+# redis-server and the CRM simulators; pytest.ini puts the shared harness tests/cs/ on the
+# module path), then prints counts.
 # Usage: scripts/test.sh [unit|integration|all]   (BUILD, SANITIZE and PYTHON from make)
 set -uo pipefail
 BUILD=${BUILD:-build}
@@ -35,7 +37,7 @@ fi
 
 int_rc=0
 if [ "$what" != unit ]; then
-  "$PYTHON" -m pytest -q -p no:cacheprovider tests/integration ${PYTEST_ARGS:-} || int_rc=$?
+  "$PYTHON" -m pytest -q -p no:cacheprovider tests/integration tests/sim ${PYTEST_ARGS:-} || int_rc=$?
 fi
 
 if [ "$what" != integration ] && [ ${#failed_bins[@]} -gt 0 ]; then
