@@ -3,11 +3,10 @@ simulators, and the campaign-sync processes on them; with the helpers that seed 
 simulators, act as a person or a CRM would, call the admin API and read outcomes where a user
 would see them.
 
-Helpers whose name ends the same way in both directions follow one convention: `sf_` reads or
-changes the Salesforce simulator, `mk_` the Marketo simulator. Where the tests of the two
-directions had a helper of the same name that behaved differently, both behaviours are here
-under their own names (sf_people / mk_people, metric / worker_metric / process_metric,
-queue_empty / nothing_pending, map / put_mapping)."""
+Naming: an `sf_` helper reads or changes the Salesforce simulator, an `mk_` helper the Marketo
+simulator. Where the tests of the two directions had a helper of the same name that behaved
+differently, both behaviours are here under their own names (sf_people / mk_people, metric /
+worker_metric / process_metric, queue_empty / nothing_pending, map / put_mapping)."""
 import json
 
 from .procs import QUIET, Redis, Services, Sim, base_env, crm_env, crm_urls, wait_until
@@ -133,7 +132,7 @@ class World:
         """One more worker process (after start)."""
         svc = self.services(self.redis.url, command="worker",
                             name=name or f"w{len(self.workers) + 1}",
-                            **dict(self.env, WORKERS=str(threads), **env))
+                            **{**self.env, "WORKERS": str(threads), **env})
         self.workers.append(svc)
         return svc
 
@@ -164,8 +163,8 @@ class World:
 
     def sf_outbound(self, on=True):
         """Salesforce's Outbound Message on CampaignMember points at the service (or nowhere)."""
-        self.sf.ctl("POST", "config", {"outboundUrl": f"http://127.0.0.1:{self.ingest.port}"
-                                       "/webhooks/salesforce" if on else None})
+        url = f"http://127.0.0.1:{self.ingest.port}/webhooks/salesforce"
+        self.sf.ctl("POST", "config", {"outboundUrl": url if on else None})
 
     def mk_webhook(self, on=True):
         """Marketo's "Program Status is Changed" webhook calls the service (or nobody)."""

@@ -66,7 +66,7 @@ def send(w, bodies):
 
 def post_om(w, members, status):
     """One Outbound Message: these CampaignMember records changed by a person to status."""
-    post_om(w, [cs.changed(m, status) for m in members])
+    w.post_om([cs.changed(m, status) for m in members])
 
 
 def wait(w, pred, what):
