@@ -124,7 +124,8 @@ fuzz-run: $(FUZZ_BINS)
 
 CHAOS_ARGS ?= --changes 20000 --rate 150 --out build/chaos.json
 chaos: deps-test $(BUILD)/campaign-sync
-	$(Q)CAMPAIGN_SYNC_BIN=$(abspath $(BUILD)/campaign-sync) $(PYTHON) tests/chaos/chaos.py $(CHAOS_ARGS)
+	$(Q)CAMPAIGN_SYNC_BIN=$(abspath $(BUILD)/campaign-sync) PYTHONPATH=$(abspath tests) \
+	  $(PYTHON) tests/chaos/chaos.py $(CHAOS_ARGS)
 
 bench: all
 	$(Q)scripts/deps.sh bench

@@ -6,7 +6,8 @@ Each section runs on its own: a failure is recorded under "errors" and the next 
 A time budget (BENCH_BUDGET_S, default 480 s) caps the drain waits so that the whole run stays
 under 10 minutes on 2 cores even when the queue does not drain.
 
-    /usr/bin/python3 bench/bench.py [--out bench/results.json] [--workdir DIR] [--quick]
+    PYTHONPATH=tests /usr/bin/python3 bench/bench.py [--out bench/results.json] [--workdir DIR]
+        [--quick]   (bench/run.sh sets PYTHONPATH: the shared harness tests/cs/ is `cs`)
 """
 import argparse
 import json
@@ -19,12 +20,11 @@ import tempfile
 import time
 import traceback
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-
-import e2e  # noqa: E402
-import ingest  # noqa: E402
-import lib  # noqa: E402
-import report  # noqa: E402
+import cs
+import e2e
+import ingest
+import lib
+import report
 
 T_START = time.time()
 
@@ -87,7 +87,7 @@ def section(results, name, fn):
                                                  "trace": traceback.format_exc()[-3000:]})
         log(f"   {name} FAILED: {type(e).__name__}: {e}")
     finally:
-        lib.stop_all()
+        cs.stop_all()
     log(f"   {name} took {time.time() - t:.0f}s")
 
 
@@ -107,7 +107,7 @@ def main():
         return not only or name in only
 
     def stop(signum, frame):
-        lib.stop_all()
+        cs.stop_all()
         sys.exit(128 + signum)
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
@@ -191,4 +191,4 @@ if __name__ == "__main__":
     try:
         sys.exit(main())
     finally:
-        lib.stop_all()
+        cs.stop_all()

@@ -10,19 +10,16 @@ Campaign B holds every person as a member ("Invited") beforehand, so Outbound Me
 real CampaignMember ids. Neither simulator echoes our writes back (Outbound Messages off,
 Marketo webhook off)."""
 import os
-import re
 import threading
 import time
 from datetime import datetime, timezone
 
+import cs  # the shared harness, tests/cs/ (PYTHONPATH: bench/run.sh, bench/soak.sh)
 import gen
 import lib
+from cs import DELETE_CALL, MEMBERS_READ, STATUS_CALL, WEBINAR, is_cm_write
 
-WEBINAR = ["Invited", "Registered", "No Show", "Attended", "Attended On-demand"]
 RESPONDED = {"Attended", "Attended On-demand"}
-STATUS_CALL = re.compile(r"^/rest/v1/programs/(\d+)/members/status\.json$")
-DELETE_CALL = re.compile(r"^/rest/v1/programs/(\d+)/members/delete\.json$")
-MEMBERS_READ = re.compile(r"^/rest/v1/programs/(\d+)/members\.json$")
 SIM_CALLS_PER_20S = 100   # a real Marketo instance: 100 calls / 20 s, 10 concurrent
 SIM_MAX_CONCURRENT = 10
 MARKETO_CALLS_PER_20S = 50  # the service's defaults (README), left as they are
@@ -33,202 +30,163 @@ def parse_time(s):
     return datetime.strptime(s, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=timezone.utc).timestamp()
 
 
-class World:
-    def __init__(self, workdir, name):
-        self.dir = os.path.join(workdir, name)
-        os.makedirs(self.dir, exist_ok=True)
-        self.name = name
-        self.sf = self.mk = self.redis = self.ingest = None
-        self.workers = []
-        self.people = []
+# ---------------------------------------------------------------- set-up
 
-    # ---------------------------------------------------------------- set-up
-    def start(self, n_people):
-        t = time.time()
-        self.sf = lib.Sim("salesforce_sim.py", self.dir).start()
-        self.mk = lib.Sim("marketo_sim.py", self.dir).start()
-        self.sf.ctl("POST", "config", {"latencyMs": 0, "outboundUrl": None,
-                                       "apiLimit": 100_000_000})
-        self.mk.ctl("POST", "config", {"latencyMs": 0, "webhookUrl": "",
-                                       "callsPer20s": SIM_CALLS_PER_20S,
-                                       "maxConcurrent": SIM_MAX_CONCURRENT,
-                                       "dailyQuota": 1_000_000})
-        statuses = [{"Label": s, "IsDefault": s == "Invited", "HasResponded": s in RESPONDED}
-                    for s in WEBINAR]
-        camps = self.sf.ctl("POST", "seed", {"campaigns": [
-            {"Name": "Bench A", "IsActive": True, "statuses": statuses},
-            {"Name": "Bench B", "IsActive": True, "statuses": statuses}]})["campaigns"]
-        self.campaign_a, self.campaign_b = camps[0]["Id"], camps[1]["Id"]
-        progs = self.mk.ctl("POST", "seed", {"programs": [
-            {"name": "Bench A", "channel": "Webinar"},
-            {"name": "Bench B", "channel": "Webinar"}]})["programs"]
-        self.program_a, self.program_b = str(progs[0]["id"]), str(progs[1]["id"])
-        people = [{"email": f"bench{i}@example.com", "first": f"First{i}", "last": f"Last{i}",
-                   "company": "Acme & Sons"} for i in range(n_people)]
-        leads = []  # in chunks: the simulator reads at most 1 MB of body, as Marketo does
-        for i in range(0, n_people, 2000):
-            leads += self.mk.ctl("POST", "seed", {"leads": [
-                {"email": p["email"], "firstName": p["first"], "lastName": p["last"],
-                 "company": p["company"]} for p in people[i:i + 2000]]})["leads"]
-        if len(leads) != n_people:
-            raise RuntimeError(f"Marketo simulator seeded {len(leads)} of {n_people} leads")
-        half = n_people // 2
-        contacts = self.sf.ctl("POST", "seed", {"contacts": [
-            {"FirstName": p["first"], "LastName": p["last"], "Email": p["email"]}
-            for p in people[:half]]})["contacts"]
-        sf_leads = self.sf.ctl("POST", "seed", {"leads": [
-            {"FirstName": p["first"], "LastName": p["last"], "Company": p["company"],
-             "Email": p["email"]} for p in people[half:]]})["leads"]
-        for p, l, s in zip(people, leads, contacts + sf_leads):
-            p["lead"], p["sf"] = l["id"], s["Id"]
-        members = self.sf.ctl("POST", "seed", {"members": [
-            {"CampaignId": self.campaign_b, "Status": "Invited",
-             ("ContactId" if p["sf"].startswith("003") else "LeadId"): p["sf"]}
-            for p in people]})["members"]
-        for p, m in zip(people, members):
-            p["member_b"] = m["Id"]
-        self.people = people
-        self.redis = lib.Redis(self.dir).start()
-        self.setup_s = time.time() - t
-        return self
+def new_world(workdir, name):
+    """A cs.World of its own in workdir/name: Redis with AOF and appendfsync always, both
+    simulators (control calls may take minutes: seeding 10,000 people), and service
+    processes with the service's own retry and claim settings (not the tests' short ones)."""
+    d = os.path.join(workdir, name)
+    os.makedirs(d, exist_ok=True)
+    return cs.World.own(d, redis_timeout=30, sim_timeout=300, test_timings=False,
+                        **lib.SERVICE_ENV)
 
-    def start_service(self, worker_threads):
-        """worker_threads: one entry per `worker` process, its WORKERS value."""
-        common = lib.crm_env(self.sf, self.mk)
-        self.ingest = lib.Service(self.dir, "ingest", self.redis.url, "ingest").start()
-        for i, n in enumerate(worker_threads):
-            self.workers.append(lib.Service(self.dir, "worker", self.redis.url, f"worker{i + 1}",
-                                            WORKERS=n, **common).start())
-        for pid, cid in ((self.program_a, self.campaign_a), (self.program_b, self.campaign_b)):
-            r = self.ingest.req("PUT", f"/v1/mappings/{pid}",
-                                {"campaignId": cid, "enabled": True}, lib.admin_headers())
-            if r.status not in (200, 201):
-                raise RuntimeError(f"PUT mapping {pid}: {r.status} {r.body[:300]!r}")
-        # The program poller copies channel and costs at once when a mapping is created: let
-        # those few calls pass before the clock starts.
-        time.sleep(1.5)
-        # Creating the mappings took Marketo calls (programs, channels, statuses). A user
-        # creates mappings once, long before the changes flow: start with the budget's window
-        # (21 s) clear of them, so the load meets the budget as it stands in steady operation.
-        self.setup_marketo_calls = self.redis.cmd("ZCARD", "cs:mkto:calls")
-        t_clear = time.time()
-        while True:
-            last = self.redis.cmd("ZRANGE", "cs:mkto:calls", -1, -1, "WITHSCORES")
-            sec, usec = self.redis.cmd("TIME")
-            now_ms = int(sec) * 1000 + int(usec) // 1000
-            if not last or now_ms - float(last[1]) > 21_500:
+
+def seed(w, n_people):
+    """Both simulators at latency 0 and seeded; sets on the world what the loads use:
+    campaign_a/b, program_a/b, people (cs.Person, `member` its CampaignMember of campaign B)
+    and setup_s."""
+    t = time.time()
+    w.sf.ctl("POST", "config", {"latencyMs": 0, "outboundUrl": None, "apiLimit": 100_000_000})
+    w.mk.ctl("POST", "config", {"latencyMs": 0, "webhookUrl": "",
+                                "callsPer20s": SIM_CALLS_PER_20S,
+                                "maxConcurrent": SIM_MAX_CONCURRENT, "dailyQuota": 1_000_000})
+    statuses = [{"Label": s, "IsDefault": s == "Invited", "HasResponded": s in RESPONDED}
+                for s in WEBINAR]
+    camps = w.sf.ctl("POST", "seed", {"campaigns": [
+        {"Name": "Bench A", "IsActive": True, "statuses": statuses},
+        {"Name": "Bench B", "IsActive": True, "statuses": statuses}]})["campaigns"]
+    w.campaign_a, w.campaign_b = camps[0]["Id"], camps[1]["Id"]
+    progs = w.mk.ctl("POST", "seed", {"programs": [
+        {"name": "Bench A", "channel": "Webinar"},
+        {"name": "Bench B", "channel": "Webinar"}]})["programs"]
+    w.program_a, w.program_b = str(progs[0]["id"]), str(progs[1]["id"])
+    people = [cs.Person(f"bench{i}@example.com", f"First{i}", f"Last{i}", "Acme & Sons")
+              for i in range(n_people)]
+    leads = []  # in chunks: the simulator reads at most 1 MB of body, as Marketo does
+    for i in range(0, n_people, 2000):
+        leads += w.mk.ctl("POST", "seed", {"leads": [
+            {"email": p.email, "firstName": p.first, "lastName": p.last, "company": p.company}
+            for p in people[i:i + 2000]]})["leads"]
+    if len(leads) != n_people:
+        raise RuntimeError(f"Marketo simulator seeded {len(leads)} of {n_people} leads")
+    half = n_people // 2
+    contacts = w.sf.ctl("POST", "seed", {"contacts": [
+        {"FirstName": p.first, "LastName": p.last, "Email": p.email}
+        for p in people[:half]]})["contacts"]
+    sf_leads = w.sf.ctl("POST", "seed", {"leads": [
+        {"FirstName": p.first, "LastName": p.last, "Company": p.company, "Email": p.email}
+        for p in people[half:]]})["leads"]
+    for p, l, r in zip(people, leads, contacts + sf_leads):
+        p.lead, p.sf_id = l["id"], r["Id"]
+    members = w.seed_members(w.campaign_b, people, "Invited")
+    for p, m in zip(people, members):
+        p.member = m["Id"]
+    w.people = people
+    w.setup_s = time.time() - t
+    return w
+
+
+def start_service(w, worker_threads):
+    """One `ingest` (without CRM credentials) and a `worker` process per entry of
+    worker_threads (its WORKERS), the two mappings, and the Marketo budget's window clear."""
+    w.start(workers=0, ingest_crm=False)
+    for i, n in enumerate(worker_threads):
+        w.add_worker(threads=n, name=f"worker{i + 1}")
+    for pid, cid in ((w.program_a, w.campaign_a), (w.program_b, w.campaign_b)):
+        w.map(pid, cid, enabled=True)
+    # The program poller copies channel and costs at once when a mapping is created: let
+    # those few calls pass before the clock starts.
+    time.sleep(1.5)
+    # Creating the mappings took Marketo calls (programs, channels, statuses). A user
+    # creates mappings once, long before the changes flow: start with the budget's window
+    # (21 s) clear of them, so the load meets the budget as it stands in steady operation.
+    w.setup_marketo_calls = w.redis.cmd("ZCARD", "cs:mkto:calls")
+    t_clear = time.time()
+    while True:
+        last = w.redis.cmd("ZRANGE", "cs:mkto:calls", -1, -1, "WITHSCORES")
+        sec, usec = w.redis.cmd("TIME")
+        now_ms = int(sec) * 1000 + int(usec) // 1000
+        if not last or now_ms - float(last[1]) > 21_500:
+            break
+        time.sleep(0.5)
+    w.budget_clear_wait_s = round(time.time() - t_clear, 1)
+    w.sf_seq0 = w.sf.ctl("GET", "calls?since=0")["next"]
+    w.mk_seq0 = w.mk.ctl("GET", "calls?since=0")["next"]
+    return w
+
+
+def link_people(w):
+    """The service's person links of every person (cs:link:*, as store_link_put_many
+    writes them), as a service that has synced these people before holds them: a change
+    toward Marketo then needs no lead lookup."""
+    for i in range(0, len(w.people), 1000):
+        kv = []
+        for p in w.people[i:i + 1000]:
+            kv += [f"cs:link:mkto:{p.lead}", p.sf_id, f"cs:link:sf:{p.sf_id[:15]}", p.lead]
+        w.redis.cmd("MSET", *kv)
+
+
+def all_procs(w):
+    return dict(w.pids(), redis=w.redis.pid, sf_sim=w.sf.pid, mkto_sim=w.mk.pid,
+                generator=os.getpid())
+
+
+def stop(w):
+    """Stops everything of the world; what failed, as text."""
+    return w.close(timeout=20, expect_rc=0, must_stop=False)
+
+
+# ---------------------------------------------------------------- readings
+
+def counters(w):
+    c = {"applied_sf": 0.0, "applied_mk": 0.0, "dropped": 0.0, "dead": 0.0, "retries": 0.0}
+    for wk in w.workers:
+        s = lib.metrics(wk)
+        c["applied_sf"] += cs.metric_sum(s, "campaign_sync_events_applied_total",
+                                         target="salesforce")
+        c["applied_mk"] += cs.metric_sum(s, "campaign_sync_events_applied_total",
+                                         target="marketo")
+        c["dropped"] += cs.metric_sum(s, "campaign_sync_events_dropped_total")
+        c["dead"] += cs.metric_sum(s, "campaign_sync_dead_letters_total")
+        c["retries"] += cs.metric_sum(s, "campaign_sync_retries_total")
+    s = lib.metrics(w.ingest)
+    # The total: the series without `queue` (the per-direction ones add up to it again).
+    c["depth"] = sum(v for n, l, v in s if n == "campaign_sync_queue_depth" and "queue" not in l)
+    c["received"] = cs.metric_sum(s, "campaign_sync_events_received_total", outcome="accepted")
+    return c
+
+
+def latency_histogram(w, **match):
+    total = {}
+    for wk in w.workers:
+        h = lib.histogram(lib.metrics(wk), "campaign_sync_apply_latency_seconds", **match)
+        for le, c in h.items():
+            total[le] = total.get(le, 0) + c
+    return total
+
+
+def audit_since(w, since_ts):
+    """Audit entries received at or after since_ts, newest first, via GET /v1/audit."""
+    out, cursor = [], None
+    while True:
+        path = "/v1/audit?limit=1000" + (f"&cursor={cursor}" if cursor else "")
+        r = w.ingest.req("GET", path, headers=cs.admin_headers(), timeout=60)
+        if r.status != 200:
+            raise RuntimeError(f"GET /v1/audit: {r.status} {r.body[:200]!r}")
+        page = r.json()
+        stop = False
+        for e in page["items"]:
+            if parse_time(e["receivedAt"]) < since_ts - 1:
+                stop = True
                 break
-            time.sleep(0.5)
-        self.budget_clear_wait_s = round(time.time() - t_clear, 1)
-        self.sf_seq0 = self.sf.ctl("GET", "calls?since=0")["next"]
-        self.mk_seq0 = self.mk.ctl("GET", "calls?since=0")["next"]
-        return self
-
-    def link_people(self):
-        """The service's person links of every person (cs:link:*, as store_link_put_many
-        writes them), as a service that has synced these people before holds them: a change
-        toward Marketo then needs no lead lookup."""
-        for i in range(0, len(self.people), 1000):
-            kv = []
-            for p in self.people[i:i + 1000]:
-                kv += [f"cs:link:mkto:{p['lead']}", p["sf"], f"cs:link:sf:{p['sf'][:15]}", p["lead"]]
-            self.redis.cmd("MSET", *kv)
-
-    def service_procs(self):
-        out = {"ingest": self.ingest.pid}
-        for i, w in enumerate(self.workers):
-            out[f"worker{i + 1}"] = w.pid
-        return out
-
-    def all_procs(self):
-        return dict(self.service_procs(), redis=self.redis.pid, sf_sim=self.sf.pid,
-                    mkto_sim=self.mk.pid, generator=os.getpid())
-
-    def stop(self):
-        errors = []
-        for s in [self.ingest] + self.workers:
-            if s and s.proc is not None:
-                try:
-                    rc = s.stop()
-                    if rc not in (0, None):
-                        errors.append(f"{s.name} exited with {rc}: {s.stderr_tail(600)}")
-                except Exception as e:  # noqa: BLE001 - report every process
-                    errors.append(f"{s.name}: {e}")
-        for x in (self.redis, self.sf, self.mk):
-            if x:
-                try:
-                    x.stop()
-                except Exception as e:  # noqa: BLE001
-                    errors.append(str(e))
-        return errors
-
-    # ---------------------------------------------------------------- readings
-    def counters(self):
-        c = {"applied_sf": 0.0, "applied_mk": 0.0, "dropped": 0.0, "dead": 0.0, "retries": 0.0}
-        for w in self.workers:
-            s = w.metrics()
-            c["applied_sf"] += lib.metric_sum(s, "campaign_sync_events_applied_total",
-                                              target="salesforce")
-            c["applied_mk"] += lib.metric_sum(s, "campaign_sync_events_applied_total",
-                                              target="marketo")
-            c["dropped"] += lib.metric_sum(s, "campaign_sync_events_dropped_total")
-            c["dead"] += lib.metric_sum(s, "campaign_sync_dead_letters_total")
-            c["retries"] += lib.metric_sum(s, "campaign_sync_retries_total")
-        s = self.ingest.metrics()
-        # The total: the series without `queue` (the per-direction ones add up to it again).
-        c["depth"] = sum(v for n, l, v in s if n == "campaign_sync_queue_depth" and "queue" not in l)
-        c["received"] = lib.metric_sum(s, "campaign_sync_events_received_total",
-                                       outcome="accepted")
-        return c
-
-    def latency_histogram(self, **match):
-        total = {}
-        for w in self.workers:
-            h = lib.histogram(w.metrics(), "campaign_sync_apply_latency_seconds", **match)
-            for le, c in h.items():
-                total[le] = total.get(le, 0) + c
-        return total
-
-    def audit(self, since_ts):
-        """Audit entries received at or after since_ts, newest first, via GET /v1/audit."""
-        out, cursor = [], None
-        while True:
-            path = "/v1/audit?limit=1000" + (f"&cursor={cursor}" if cursor else "")
-            r = self.ingest.req("GET", path, headers=lib.admin_headers(), timeout=60)
-            if r.status != 200:
-                raise RuntimeError(f"GET /v1/audit: {r.status} {r.body[:200]!r}")
-            page = r.json()
-            stop = False
-            for e in page["items"]:
-                if parse_time(e["receivedAt"]) < since_ts - 1:
-                    stop = True
-                    break
-                out.append(e)
-            cursor = page.get("next")
-            if stop or not cursor:
-                return out
-
-    def sf_calls(self):
-        return self.sf.ctl("GET", f"calls?since={self.sf_seq0}")["calls"]
-
-    def mk_calls(self):
-        return self.mk.ctl("GET", f"calls?since={self.mk_seq0}")["calls"]
+            out.append(e)
+        cursor = page.get("next")
+        if stop or not cursor:
+            return out
 
 
 # -------------------------------------------------------------------- analysis helpers
-
-def is_cm_write(call):
-    """An sObject Collections call that writes CampaignMember records (tests/integration)."""
-    if not call["path"].endswith("/composite/sobjects"):
-        return False
-    body = call.get("body")
-    if call["method"] in ("POST", "PATCH"):
-        recs = body.get("records", []) if isinstance(body, dict) else []
-        return any((r.get("attributes") or {}).get("type") == "CampaignMember" for r in recs)
-    if call["method"] == "DELETE":
-        return any(i.startswith("00v") for i in (call["query"].get("ids") or "").split(","))
-    return False
-
 
 def sf_call_summary(calls, seq0=0):
     writes = [c for c in calls if is_cm_write(c)]
@@ -313,8 +271,8 @@ def crm_side_latency(w, sent_at, mk_calls, expect_sf, expect_mk, t_end):
     Only writes up to t_end (the end of the measured wait) count; later ones (a worker
     finishing its batch while it stops) are counted apart."""
     out = {}
-    by_sf = {p["sf"][:15]: i for i, p in enumerate(w.people)}
-    by_lead = {p["lead"]: i for i, p in enumerate(w.people)}
+    by_sf = {p.sf_id[:15]: i for i, p in enumerate(w.people)}
+    by_lead = {p.lead: i for i, p in enumerate(w.people)}
     lat, late = [], 0
     if expect_sf:
         for m in w.sf.ctl("GET", f"members?campaignId={w.campaign_a}")["members"]:
@@ -398,7 +356,7 @@ class Monitor(threading.Thread):
         t0 = time.time()
         while not self.stop_ev.is_set():
             try:
-                c = self.world.counters()
+                c = counters(self.world)
                 self.samples.append([round(time.time() - t0, 2), int(c["depth"]),
                                      int(c["applied_sf"]), int(c["applied_mk"])])
             except Exception:  # noqa: BLE001 - a missed sample is not a failure
@@ -418,7 +376,7 @@ def wait_drained(world, expect_sf, expect_mk, timeout):
     c = None
     while time.time() < deadline:
         try:
-            c = world.counters()
+            c = counters(world)
         except OSError:
             time.sleep(0.2)
             continue
@@ -439,21 +397,21 @@ def saturation(cpu):
 
 def run_load(workdir, name, worker_threads, n_people, build, drain_timeout, log):
     """One world, one load: build(world, t0) -> streams for gen.send. Returns a result dict."""
-    w = World(workdir, name)
+    w = None
     res = {"layout": {"ingest": 1, "worker_processes": len(worker_threads),
                       "worker_threads": worker_threads}}
     try:
-        w.start(n_people)
-        w.start_service(worker_threads)
+        w = seed(new_world(workdir, name), n_people)
+        start_service(w, worker_threads)
         res["setup_s"] = round(w.setup_s, 2)
         res["setup_marketo_calls"] = w.setup_marketo_calls
         res["budget_clear_wait_s"] = w.budget_clear_wait_s
         streams, expect_sf, expect_mk, t0 = build(w)
         res["changes_sent"] = {"toward_salesforce": expect_sf, "toward_marketo": expect_mk}
-        svc = w.service_procs()
+        svc = w.pids()
         for pid in svc.values():
             lib.reset_peak_rss(pid)
-        cpu = lib.CpuMeter(w.all_procs()).start()
+        cpu = lib.CpuMeter(all_procs(w)).start()
         mon = Monitor(w)
         mon.start()
         sent, sent_at = gen.send(w.ingest.port, streams, t0=t0)
@@ -468,20 +426,20 @@ def run_load(workdir, name, worker_threads, n_people, build, drain_timeout, log)
         res["counters_at_end"] = c
         res["peak_rss_mib"] = {k: lib.proc_status(p, "VmHWM") for k, p in svc.items()}
         res["peak_rss_mib"]["redis"] = lib.proc_status(w.redis.pid, "VmHWM")
-        h = w.latency_histogram()
+        h = latency_histogram(w)
         res["histogram"] = hist_summary(h)
-        res["histogram_by_target"] = {t: hist_summary(w.latency_histogram(target=t))
+        res["histogram_by_target"] = {t: hist_summary(latency_histogram(w, target=t))
                                       for t in ("salesforce", "marketo")}
         # Everything below reads what was recorded: stop the workers first, so that a queue
         # still draining does not keep the simulators busy while they are asked.
         res["worker_stop_s"] = {}
         for wk in w.workers:
             t = time.time()
-            rc = wk.stop()  # SIGTERM; killed after 20 s
+            rc = lib.stop(wk)  # SIGTERM; killed after 20 s
             res["worker_stop_s"][wk.name] = round(time.time() - t, 2)
             if rc not in (0, None):
                 res.setdefault("worker_exit", []).append(f"{wk.name}: {rc}")
-        audit = w.audit(first_send)
+        audit = audit_since(w, first_send)
         al = audit_latency(audit, t_drained)
         res["audit"] = al
         last = max([v["last_applied"] for v in al.values() if v["last_applied"]] or [t_drained])
@@ -502,16 +460,16 @@ def run_load(workdir, name, worker_threads, n_people, build, drain_timeout, log)
         res["service_cpu_s"] = round(svc_cpu, 3)
         res["cpu_s_per_1000_changes"] = round(svc_cpu / (expect_sf + expect_mk) * 1000, 4)
         res["saturated"] = saturation(res["cpu"])
-        sf_calls, mk_calls = w.sf_calls(), w.mk_calls()
+        sf_calls, mk_calls = w.sf_calls(w.sf_seq0), w.mk_calls(w.mk_seq0)
         res["sf_calls"] = sf_call_summary(sf_calls, w.sf_seq0)
         res["mk_calls"] = mk_call_summary(mk_calls)
         res["crm_side"] = crm_side_latency(w, sent_at, mk_calls, expect_sf, expect_mk, t_drained)
         res["queue_samples"] = samples  # [t, depth, applied toward SF, applied toward Marketo]
-        dl = w.ingest.req("GET", "/v1/deadletters?limit=5", headers=lib.admin_headers())
+        dl = w.ingest.req("GET", "/v1/deadletters?limit=5", headers=cs.admin_headers(), timeout=30)
         res["dead_letter_sample"] = [d.get("error") for d in dl.json().get("items", [])][:5] \
             if dl.status == 200 else None
     finally:
-        res["stop_errors"] = w.stop()
+        res["stop_errors"] = stop(w) if w else []
     return res
 
 
@@ -525,7 +483,7 @@ def paced_build(rate, seconds, n_people, tag, linked=True):
 
     def build(w):
         if linked:
-            w.link_people()
+            link_people(w)
         ids = gen.NotificationIds(tag)
         t0 = time.time() + 1.5
         mk_items, sf_items = [], []
@@ -536,7 +494,7 @@ def paced_build(rate, seconds, n_people, tag, linked=True):
             ev = gen.mkto_event(p, w.program_a, status, t0 + off)
             mk_items.append((off, gen.mkto_request(gen.mkto_body([ev])), 1,
                              [("salesforce", j % n_people, status)]))
-            rec = gen.sf_record(p, w.campaign_b, p["member_b"], status, t0 + off)
+            rec = gen.sf_record(p, w.campaign_b, p.member, status, t0 + off)
             sf_items.append((off, gen.sf_request(gen.om_body([(ids.next(), rec)])), 1,
                              [("marketo", j % n_people, status)]))
         return ({"marketo_webhooks": ("mkto", mk_items, 8),
@@ -560,7 +518,7 @@ def burst_build(n, tag, mk_per_request=1000, sf_per_request=100, conns=4, sides=
                                  [("salesforce", k, "Registered") for k in range(i, i + len(evs))]))
         if "sf" in sides:
             for i in range(0, n, sf_per_request):
-                recs = [(ids.next(), gen.sf_record(p, w.campaign_b, p["member_b"], "Registered", now))
+                recs = [(ids.next(), gen.sf_record(p, w.campaign_b, p.member, "Registered", now))
                         for p in w.people[i:i + sf_per_request]]
                 sf_items.append((None, gen.sf_request(gen.om_body(recs)), len(recs),
                                  [("marketo", k, "Registered") for k in range(i, i + len(recs))]))

@@ -6,18 +6,15 @@ Bodies are built before the clock starts; the paced sender sends change j at t0 
 whatever happened to earlier ones (each thread owns every k-th change), and records how late
 each request went out, so a generator that fell behind shows in the results."""
 import itertools
-import json
 import socket
 import threading
 import time
 from datetime import datetime, timezone
 
+import cs  # the shared harness, tests/cs/ (PYTHONPATH: bench/run.sh, bench/soak.sh)
 import lib
 
 _B62 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
-
-
-to18 = lib.cs.to18
 
 
 class NotificationIds:
@@ -35,32 +32,27 @@ class NotificationIds:
         for _ in range(9):
             n, r = divmod(n, 62)
             digits = _B62[r] + digits
-        return to18("04l" + self.tag + digits)
+        return cs.to18("04l" + self.tag + digits)
 
 
 def soap_time(ts):
-    dt = datetime.fromtimestamp(ts, timezone.utc)
-    return dt.strftime("%Y-%m-%dT%H:%M:%S.") + f"{dt.microsecond // 1000:03d}Z"
+    return cs.soap_time(datetime.fromtimestamp(ts, timezone.utc))
 
 
 def mkto_time(ts):
     """{{system.dateTime}} as Marketo renders it (account time zone UTC)."""
-    return datetime.fromtimestamp(ts, timezone.utc).strftime("%Y-%m-%d %H:%M:%S")
+    return cs.marketo_time(datetime.fromtimestamp(ts, timezone.utc))
 
 
 def om_body(notifications):
-    return lib.cs.outbound_message(notifications, lib.ORG_ID).encode()
+    return cs.outbound_message(notifications).encode()
 
 
 def mkto_event(person, program_id, status, ts):
-    """SPEC section 7's recommended template as Marketo renders it, with a hard-coded "status"
-    (a template may carry one; without it the worker reads every status from Marketo, inside
-    the Marketo call budget)."""
-    fields = [("type", "member_status_changed"), ("programId", int(program_id)),
-              ("leadId", person["lead"]), ("email", person["email"]),
-              ("firstName", person["first"]), ("lastName", person["last"]),
-              ("company", person["company"]), ("occurredAt", mkto_time(ts)), ("status", status)]
-    return "{" + ",".join(f'"{k}":{json.dumps(v)}' for k, v in fields) + "}"
+    """SPEC section 7's recommended template as Marketo renders it (cs.hook), with a
+    hard-coded "status" (a template may carry one; without it the worker reads every status
+    from Marketo, inside the Marketo call budget)."""
+    return cs.hook(person, mkto_time(ts), int(program_id), status)
 
 
 def mkto_body(events):
@@ -68,11 +60,12 @@ def mkto_body(events):
 
 
 def sf_record(person, campaign_id, member_id, status, ts):
+    """The notification data of person's CampaignMember member_id after a person changed it."""
     rec = {"Id": member_id, "CampaignId": campaign_id, "Status": status,
-           "Email": person["email"], "FirstName": person["first"], "LastName": person["last"],
-           "CompanyOrAccount": person["company"], "LastModifiedById": lib.HUMAN_USER,
+           "Email": person.email, "FirstName": person.first, "LastName": person.last,
+           "CompanyOrAccount": person.company, "LastModifiedById": cs.HUMAN,
            "LastModifiedDate": soap_time(ts)}
-    rec["ContactId" if person["sf"].startswith("003") else "LeadId"] = person["sf"]
+    rec["ContactId" if person.sf_id.startswith("003") else "LeadId"] = person.sf_id
     return rec
 
 
@@ -83,11 +76,11 @@ def raw_request(path, headers, body):
 
 
 def mkto_request(body):
-    return raw_request("/webhooks/marketo", lib.MK_HEADERS, body)
+    return raw_request("/webhooks/marketo", cs.MK_HEADERS, body)
 
 
 def sf_request(body):
-    return raw_request("/webhooks/salesforce", lib.SF_HEADERS, body)
+    return raw_request("/webhooks/salesforce", cs.SF_HEADERS, body)
 
 
 class Conn:

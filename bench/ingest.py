@@ -7,6 +7,7 @@ import os
 import subprocess
 import time
 
+import cs  # the shared harness, tests/cs/ (PYTHONPATH: bench/run.sh)
 import lib
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -17,8 +18,8 @@ OTHER_ORG_ID = "00D000000000009ZZZ"
 VARIANTS = [  # name, script, changes per request, extra args, stored
     ("sf_outbound_1", "sf_outbound.lua", 1, [], True),
     ("sf_outbound_100", "sf_outbound.lua", 100, [], True),
-    ("mkto_webhook_1", "mkto_webhook.lua", 1, [lib.WEBHOOK_SECRET], True),
-    ("mkto_webhook_100", "mkto_webhook.lua", 100, [lib.WEBHOOK_SECRET], True),
+    ("mkto_webhook_1", "mkto_webhook.lua", 1, [cs.WEBHOOK_SECRET], True),
+    ("mkto_webhook_100", "mkto_webhook.lua", 100, [cs.WEBHOOK_SECRET], True),
     # Not a target: the same single messages from another org, parsed and refused (403) before
     # the store. The distance to sf_outbound_1 is what the durable Redis write costs.
     ("sf_outbound_1_refused", "sf_outbound.lua", 1, [OTHER_ORG_ID], False),
@@ -31,7 +32,7 @@ def run_wrk(url, script, args, threads, conns, seconds):
     cmd = ["wrk", f"-t{threads}", f"-c{conns}", f"-d{seconds}s", "--latency", "--timeout", "10s",
            "-s", os.path.join(WRK_DIR, script), url, "--", *args]
     p = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    lib._remember(p)
+    cs.remember(p)
     # wait4 for wrk's own CPU time (its output is a few lines: the pipes cannot fill up).
     _, status, ru = os.wait4(p.pid, 0)
     p.returncode = os.waitstatus_to_exitcode(status)
@@ -84,9 +85,8 @@ HTTP_THREADS = 8  # the service's default, set explicitly so that results.json s
 def run(workdir, seconds=10, conns=64, threads=2, log=print):
     res = {"config": {"wrk_threads": threads, "connections": conns, "seconds": seconds,
                       "redis": "appendonly yes, appendfsync always", "http_threads": HTTP_THREADS}}
-    redis = lib.Redis(os.path.join(workdir, "ingest")).start()
-    svc = lib.Service(os.path.join(workdir, "ingest"), "ingest", redis.url, "ingest",
-                      HTTP_THREADS=HTTP_THREADS).start()
+    redis = lib.redis(os.path.join(workdir, "ingest")).start()
+    svc = lib.ingest_service(os.path.join(workdir, "ingest"), redis.url, HTTP_THREADS=HTTP_THREADS)
     res["runs"] = {}
     try:
         url = f"http://127.0.0.1:{svc.port}"
@@ -98,10 +98,10 @@ def run(workdir, seconds=10, conns=64, threads=2, log=print):
         res["runs"]["healthz"] = _one(svc, redis, url + "/healthz", "healthz.lua", ["Hz", "1"], 1,
                                       threads, conns, seconds, "healthz", log)
         # The queue ceiling: XADD of an event-sized entry on the same Redis, 64 clients.
-        sample = (redis.cmd("XRANGE", lib.cs.STREAM_SF, "-", "+", "COUNT", "1")
-                  or redis.cmd("XRANGE", lib.cs.STREAM_MKTO, "-", "+", "COUNT", "1"))
+        sample = (redis.cmd("XRANGE", cs.STREAM_SF, "-", "+", "COUNT", "1")
+                  or redis.cmd("XRANGE", cs.STREAM_MKTO, "-", "+", "COUNT", "1"))
         payload = sample[0][1][1] if sample else "x" * 430
-        res["queue_length_after"] = lib.cs.queue_len(redis)
+        res["queue_length_after"] = cs.queue_len(redis)
         for key, pipe, n in (("redis_xadd", 1, 250_000), ("redis_xadd_p16", 16, 1_000_000)):
             try:
                 cpu = lib.CpuMeter({"redis": redis.pid}).start()
@@ -113,7 +113,7 @@ def run(workdir, seconds=10, conns=64, threads=2, log=print):
             redis.cmd("DEL", "bench:xadd")
         res["redis_rss_mib"] = lib.proc_status(redis.pid, "VmRSS")
     finally:
-        res["stop_rc"] = svc.stop()
+        res["stop_rc"] = lib.stop(svc)
         redis.stop()
     r = res["runs"]
     hz = r.get("healthz", {}).get("requests_per_s")
@@ -142,10 +142,10 @@ def _settled_metrics(svc, quiet_s=0.2, cap_s=5.0):
     def counts(m):
         return [v for n, _, v in m if n == "campaign_sync_events_received_total"]
     end = time.time() + cap_s
-    m = svc.metrics()
+    m = lib.metrics(svc)
     while time.time() < end:
         time.sleep(quiet_s)
-        m2 = svc.metrics()
+        m2 = lib.metrics(svc)
         if counts(m2) == counts(m):
             return m2
         m = m2
@@ -171,8 +171,8 @@ def _one(svc, redis, url, script, args, per, threads, conns, seconds, name, log)
     recv = {}
     for src in ("salesforce", "marketo"):
         for oc in ("accepted", "duplicate", "spooled", "rejected"):
-            d = (lib.metric_sum(after, "campaign_sync_events_received_total", source=src, outcome=oc)
-                 - lib.metric_sum(before, "campaign_sync_events_received_total", source=src,
+            d = (cs.metric_sum(after, "campaign_sync_events_received_total", source=src, outcome=oc)
+                 - cs.metric_sum(before, "campaign_sync_events_received_total", source=src,
                                   outcome=oc))
             if d:
                 recv[f"{src}_{oc}"] = int(d)

@@ -1,59 +1,42 @@
-"""Building blocks of the benchmarks: a redis-server of our own, the real campaign-sync binary,
-the CRM simulators of tests/sim, keep-alive HTTP, /proc readings (CPU seconds, peak RSS) and
-Prometheus text parsing. Standard library only (Debian's /usr/bin/python3).
+"""What the benchmarks measure with, besides the shared harness (tests/cs/, imported as `cs`:
+Redis, the real binary, the CRM simulators, HTTP, metrics, cs.World): /proc readings (CPU
+seconds, peak RSS), Prometheus histograms and quantiles, and the benchmarks' settings of
+Redis and of the service. Standard library only (Debian's /usr/bin/python3).
 
-Every process started here is written to $BENCH_PIDFILE (one pid a line) so that bench/run.sh's
-trap can stop whatever a crashed Python left behind, by pid."""
-import http.client
-import json
+Every process cs starts is written to $CS_PIDFILE (one pid a line), so that bench/run.sh's
+trap can stop whatever a crashed Python left behind, by pid; cs.stop_all() stops the rest."""
 import os
-import re
-import subprocess
-import sys
 import time
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, os.path.join(ROOT, "tests", "integration"))
-import cs  # noqa: E402  the integration tests' helpers: HTTP requests, simulator processes
-BIN = os.environ.get("CAMPAIGN_SYNC_BIN", os.path.join(ROOT, "build", "campaign-sync"))
-PY = "/usr/bin/python3"
+import cs  # the shared harness, tests/cs/ (bench/run.sh, soak.sh and profile.sh set PYTHONPATH)
+
+ROOT, BIN = cs.ROOT, cs.BIN
 CLK_TCK = os.sysconf("SC_CLK_TCK")
-
-ORG_ID = "00D000000000001AAA"
-# At least 32 bytes: the service refuses shorter secrets.
-WEBHOOK_SECRET = "bench-webhook-secret-0123456789abcdef"
-ADMIN_TOKEN = "bench-admin-token-0123456789abcdef0123"
-INTEGRATION_USER = "005000000000001AAA"
-HUMAN_USER = "005000000000002AAA"
-
-_started = []  # every live child we started, stopped in reverse order by stop_all()
+# Every service process of a benchmark: warnings only in its log, loopback only.
+SERVICE_ENV = {"LOG_LEVEL": "warn", "BIND_ADDR": "127.0.0.1"}
 
 
-def _remember(proc):
-    _started.append(proc)
-    path = os.environ.get("BENCH_PIDFILE")
-    if path:
-        with open(path, "a") as f:
-            f.write(f"{proc.pid}\n")
+def redis(workdir, fsync="always"):
+    """A Redis of a benchmark: AOF, appendfsync always by default; its commands may take long
+    (a loaded Redis)."""
+    return cs.Redis(workdir, appendonly=True, fsync=fsync, timeout=30)
 
 
-def stop_all():
-    for p in reversed(_started):
-        if p.poll() is None:
-            try:
-                p.terminate()
-                p.wait(10)
-            except (subprocess.TimeoutExpired, OSError):
-                p.kill()
-                p.wait()
-    _started.clear()
+def ingest_service(workdir, redis_url, **env):
+    """One started `ingest` process with the benchmarks' settings (and env)."""
+    svc = cs.Service(workdir, cs.base_env(redis_url, workdir, **{**SERVICE_ENV, **env}),
+                     "ingest", "ingest")
+    return svc.start(timeout=20)
 
 
-free_port = cs.free_port
+def stop(svc):
+    """SIGTERM (SIGKILL after 20 s); the exit status, whatever it is."""
+    return svc.stop(timeout=20, expect_rc=None, must_stop=False)
 
 
-def wait_until(pred, timeout, interval=0.05, what="condition"):
-    return cs.wait_until(pred, timeout, interval, what)
+def metrics(svc):
+    """A process's /metrics, parsed (cs.parse_metrics); 30 s for a loaded process."""
+    return svc.metrics(timeout=30)
 
 
 # ------------------------------------------------------------------ /proc
@@ -115,50 +98,7 @@ def _safe_cpu(pid):
         return None
 
 
-# ------------------------------------------------------------------ HTTP
-
-Response = cs.Response
-
-
-def request(port, method, path, body=None, headers=None, timeout=30):
-    return cs.request(port, method, path, body, headers, timeout)
-
-
-def admin_headers():
-    return {"Authorization": f"Bearer {ADMIN_TOKEN}", "Content-Type": "application/json"}
-
-
-MK_HEADERS = {"Content-Type": "application/json", "X-Webhook-Secret": WEBHOOK_SECRET}
-SF_HEADERS = {"Content-Type": "text/xml; charset=UTF-8", "SOAPAction": '""'}
-
-
-# ------------------------------------------------------------------ Prometheus text
-
-_LINE = re.compile(r"([a-zA-Z_:][a-zA-Z0-9_:]*)(\{(.*)\})? (\S+)$")
-_LABEL = re.compile(r'([a-zA-Z_]+)="((?:[^"\\]|\\.)*)"')
-
-
-def parse_metrics(text):
-    """[(name, {labels}, value)] of a Prometheus text exposition."""
-    out = []
-    for line in text.splitlines():
-        if not line or line.startswith("#"):
-            continue
-        m = _LINE.match(line)
-        if not m:
-            continue
-        try:
-            v = float(m.group(4))
-        except ValueError:
-            continue
-        out.append((m.group(1), dict(_LABEL.findall(m.group(3) or "")), v))
-    return out
-
-
-def metric_sum(samples, name, **labels):
-    return sum(v for n, l, v in samples
-               if n == name and all(l.get(k) == str(x) for k, x in labels.items()))
-
+# ------------------------------------------------------------------ Prometheus histograms
 
 def histogram(samples, name, **match):
     """{le: cumulative count} of a histogram, summed over the samples (and label sets) given,
@@ -212,112 +152,3 @@ def quantiles(values, qs=(0.5, 0.99)):
     out["max"] = v[-1]
     out["n"] = len(v)
     return out
-
-
-# ------------------------------------------------------------------ processes
-
-class _Remembered:
-    """A child process (cs.Redis, cs.Sim) whose pid bench/run.sh stops on exit."""
-
-    @property
-    def pid(self):
-        return self.proc.pid if self.proc else None
-
-    def start(self):
-        super().start()
-        _remember(self.proc)
-        return self
-
-
-class Redis(_Remembered, cs.Redis):
-    """cs.Redis with AOF and fsync always by default, remembered for bench/run.sh's clean-up;
-    its commands may take long (a loaded Redis)."""
-
-    def __init__(self, workdir, appendonly=True, fsync="always"):
-        super().__init__(workdir, appendonly, fsync)
-        self.timeout = 30
-
-
-class Service:
-    """campaign-sync serve|ingest|worker as a child process; stderr kept in a file."""
-
-    def __init__(self, workdir, command, redis_url, name, **env):
-        self.command, self.name = command, name
-        self.port = free_port()
-        self.env = {
-            "PATH": os.environ.get("PATH", "/usr/bin:/bin"), "REDIS_URL": redis_url,
-            "PORT": str(self.port), "BIND_ADDR": "127.0.0.1", "SF_ORG_ID": ORG_ID,
-            "MARKETO_WEBHOOK_SECRET": WEBHOOK_SECRET, "ADMIN_TOKEN": ADMIN_TOKEN,
-            "SPOOL_DIR": os.path.join(workdir, f"spool-{name}-{self.port}"),
-            # The load posts to /webhooks/salesforce on loopback, as the benchmarks always did.
-            "SF_WEBHOOK_AUTH": "none",
-            "LOG_FORMAT": "json", "LOG_LEVEL": "warn",
-        }
-        self.env.update({k: str(v) for k, v in env.items() if v is not None})
-        self.stderr_path = os.path.join(workdir, f"{name}-{self.port}.stderr")
-        self.proc = None
-
-    @property
-    def pid(self):
-        return self.proc.pid if self.proc else None
-
-    def start(self):
-        self._err = open(self.stderr_path, "ab")
-        self.proc = subprocess.Popen([BIN, self.command], env=self.env,
-                                     stdout=subprocess.DEVNULL, stderr=self._err)
-        _remember(self.proc)
-        wait_until(self._healthy, 20, what=f"campaign-sync {self.command} /healthz")
-        return self
-
-    def _healthy(self):
-        if self.proc.poll() is not None:
-            raise RuntimeError(f"campaign-sync {self.command} exited with "
-                               f"{self.proc.returncode}: {self.stderr_tail()}")
-        try:
-            return request(self.port, "GET", "/healthz", timeout=2).status == 200
-        except OSError:
-            return False
-
-    def stderr_tail(self, n=1500):
-        try:
-            with open(self.stderr_path, "rb") as f:
-                return f.read().decode("utf-8", "replace")[-n:]
-        except OSError:
-            return ""
-
-    def req(self, method, path, body=None, headers=None, timeout=30):
-        return request(self.port, method, path, body, headers, timeout)
-
-    def metrics(self):
-        return parse_metrics(self.req("GET", "/metrics").body.decode())
-
-    def stop(self):
-        if self.proc is None:
-            return None
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(20)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        rc = self.proc.returncode
-        self.proc = None
-        self._err.close()
-        return rc
-
-
-class Sim(_Remembered, cs.Sim):
-    """tests/sim/<script> on a free port (cs.Sim), remembered for bench/run.sh's clean-up; its
-    control calls may take long (seeding 10,000 people)."""
-
-    def ctl(self, method, path, body=None, timeout=300):
-        return super().ctl(method, path, body, timeout)
-
-
-def crm_env(sf, mk, **extra):
-    """Environment pointing serve/worker processes at the two simulators."""
-    env = {**cs.NOWHERE_CRMS, "SF_LOGIN_URL": sf.url, "MARKETO_BASE_URL": mk.url,
-           "SF_INTEGRATION_USER_ID": INTEGRATION_USER}
-    env.update({k: str(v) for k, v in extra.items()})
-    return env

@@ -1,9 +1,11 @@
-# Sourced by bench/profile.sh and bench/soak.sh: a work directory whose pid file lib.py fills
-# ($BENCH_PIDFILE), and on exit a SIGTERM to each process recorded there that is still one of
-# ours, then the directory removed. $1: the directory's name prefix.
+# Sourced by bench/profile.sh and bench/soak.sh: the shared harness (tests/cs/) on the module
+# path, a work directory whose pid file the harness fills ($CS_PIDFILE), and on exit a SIGTERM
+# to each process recorded there that is still one of ours, then the directory removed.
+# $1: the directory's name prefix.
+export PYTHONPATH="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)/tests${PYTHONPATH:+:$PYTHONPATH}"
 workdir="$(mktemp -d "${TMPDIR:-/tmp}/$1-XXXXXX")"
-export BENCH_PIDFILE="$workdir/pids" TMPDIR="$workdir"
-: >"$BENCH_PIDFILE"
+export CS_PIDFILE="$workdir/pids" TMPDIR="$workdir"
+: >"$CS_PIDFILE"
 cleanup() {
   while read -r pid; do
     [ -r "/proc/$pid/cmdline" ] || continue
@@ -11,7 +13,7 @@ cleanup() {
       *redis-server*|*campaign-sync*|*salesforce_sim.py*|*marketo_sim.py*|wrk*|perf*)
         kill -TERM "$pid" 2>/dev/null ;;
     esac
-  done <"$BENCH_PIDFILE"
+  done <"$CS_PIDFILE"
   rm -rf "$workdir"
 }
 trap cleanup EXIT

@@ -7,22 +7,21 @@
    whether ingest waits on Redis round trips or burns CPU."""
 import os
 import subprocess
-import sys
 import tempfile
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import ingest  # noqa: E402
-import lib  # noqa: E402
+import cs  # the shared harness, tests/cs/ (PYTHONPATH: bench/profile.sh)
+import ingest
+import lib
 
 
 def perf_profile(workdir, seconds=8):
-    redis = lib.Redis(workdir).start()
-    svc = lib.Service(workdir, "ingest", redis.url, "ingest").start()
+    redis = lib.redis(workdir).start()
+    svc = lib.ingest_service(workdir, redis.url)
     data = os.path.join(workdir, "perf.data")
     perf = subprocess.Popen(["perf", "record", "-e", "cpu-clock", "-F", "499", "--call-graph",
                              "dwarf,16384", "-o", data, "-p", str(svc.pid)],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    lib._remember(perf)
+    cs.remember(perf)
     try:
         b, _ = ingest.run_wrk(f"http://127.0.0.1:{svc.port}", "sf_outbound.lua", ["Pf", "1"], 2, 64,
                               seconds)
@@ -31,7 +30,7 @@ def perf_profile(workdir, seconds=8):
     finally:
         perf.send_signal(2)
         perf.wait(60)
-        svc.stop()
+        lib.stop(svc)
         redis.stop()
     for mode in ("--children", "--no-children"):
         out = subprocess.run(["perf", "report", "-i", data, mode, "--sort", "sym", "--stdio",
@@ -48,8 +47,8 @@ def sweep(workdir, seconds=5):
     tags = iter(["Sa", "Sb", "Sc", "Sd"])
     for fsync in ("always", "everysec"):
         for threads in (8, 32):
-            redis = lib.Redis(workdir, fsync=fsync).start()
-            svc = lib.Service(workdir, "ingest", redis.url, "ingest", HTTP_THREADS=threads).start()
+            redis = lib.redis(workdir, fsync=fsync).start()
+            svc = lib.ingest_service(workdir, redis.url, HTTP_THREADS=threads)
             cpu = lib.CpuMeter({"ingest": svc.pid, "redis": redis.pid}).start()
             try:
                 b, wrk_cpu = ingest.run_wrk(f"http://127.0.0.1:{svc.port}", "sf_outbound.lua",
@@ -61,7 +60,7 @@ def sweep(workdir, seconds=5):
                       f"  cores: ingest {c['procs']['ingest']['cores']:.2f} redis "
                       f"{c['procs']['redis']['cores']:.2f} wrk {wrk_cpu / c['wall_s']:.2f}")
             finally:
-                svc.stop()
+                lib.stop(svc)
                 redis.stop()
 
 
@@ -71,7 +70,7 @@ def main():
         perf_profile(workdir)
         sweep(workdir)
     finally:
-        lib.stop_all()
+        cs.stop_all()
 
 
 if __name__ == "__main__":

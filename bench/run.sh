@@ -26,8 +26,10 @@ if [ ! -x "$bin" ]; then
 fi
 
 workdir="$(mktemp -d "${TMPDIR:-/tmp}/cs-bench-XXXXXX")"
-export BENCH_PIDFILE="$workdir/pids"
-: >"$BENCH_PIDFILE"
+# The shared harness (tests/cs/) is imported as `cs`; it writes every pid it starts here.
+export PYTHONPATH="$root/tests${PYTHONPATH:+:$PYTHONPATH}"
+export CS_PIDFILE="$workdir/pids"
+: >"$CS_PIDFILE"
 py_pid=""
 
 ours() {  # pid is alive and one of the programs this benchmark starts
@@ -50,11 +52,11 @@ cleanup() {
   fi
   # Whatever the Python side left running: every pid it started is in the pid file (checked
   # against its command line, so that a pid the system has reused since is left alone).
-  if [ -s "$BENCH_PIDFILE" ]; then
+  if [ -s "$CS_PIDFILE" ]; then
     local left=()
     while read -r pid; do
       [ -n "$pid" ] && ours "$pid" && left+=("$pid")
-    done <"$BENCH_PIDFILE"
+    done <"$CS_PIDFILE"
     if [ ${#left[@]} -gt 0 ]; then
       kill -TERM "${left[@]}" 2>/dev/null
       sleep 1

@@ -21,10 +21,10 @@ import tempfile
 import threading
 import time
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import e2e  # noqa: E402
-import gen  # noqa: E402
-import lib  # noqa: E402
+import cs  # the shared harness, tests/cs/ (PYTHONPATH: bench/soak.sh)
+import e2e
+import gen
+import lib
 
 SLICE_S = 10  # bodies are built a slice at a time: a 30-minute stream does not sit in memory
 
@@ -52,7 +52,7 @@ class Sampler(threading.Thread):
     def sample(self):
         w = self.w
         row = {"t": round(time.time() - self.t0, 1)}
-        for name, pid in w.service_procs().items():
+        for name, pid in w.pids().items():
             row[f"rss_{name}"] = round(lib.proc_status(pid, "VmRSS") or 0, 2)
         info = w.redis.cmd("INFO", "memory")
         info = info.decode() if isinstance(info, bytes) else info
@@ -65,7 +65,7 @@ class Sampler(threading.Thread):
         row["audit_len"] = int(w.redis.cmd("XLEN", "cs:audit"))
         row["audit_mib"] = round(int(w.redis.cmd("MEMORY", "USAGE", "cs:audit", "SAMPLES", "0")
                                      or 0) / 1048576, 2)
-        c = w.counters()
+        c = e2e.counters(w)
         row.update({k: int(v) for k, v in c.items()})
         return row
 
@@ -95,7 +95,7 @@ def slice_streams(w, ids, rate, j0, j1, t0):
         at = t0 + off
         ev = gen.mkto_event(p, w.program_a, status, at)
         mk_items.append((off, gen.mkto_request(gen.mkto_body([ev])), 1, []))
-        rec = gen.sf_record(p, w.campaign_b, p["member_b"], status, at)
+        rec = gen.sf_record(p, w.campaign_b, p.member, status, at)
         sf_items.append((off, gen.sf_request(gen.om_body([(ids.next(), rec)])), 1, []))
     return {"marketo_webhooks": ("mkto", mk_items, 4), "salesforce_outbound": ("sf", sf_items, 4)}
 
@@ -105,7 +105,7 @@ def drained_within(w, timeout):
     deadline = time.time() + timeout
     while time.time() < deadline:
         r = w.redis
-        if (lib.cs.queue_len(r) == 0 and lib.cs.queue_pending(r) == 0
+        if (cs.queue_len(r) == 0 and cs.queue_pending(r) == 0
                 and int(r.cmd("ZCARD", "cs:retry")) == 0):
             return True
         time.sleep(0.5)
@@ -153,13 +153,13 @@ def main():
     a = ap.parse_args()
     duration = a.minutes * 60
     workdir = tempfile.mkdtemp(prefix="cs-soak-", dir=os.environ.get("TMPDIR"))
-    w = e2e.World(workdir, "soak")
+    w = None
     res = {"config": vars(a), "binary": lib.BIN}
     log = lambda m: print(f"[{time.strftime('%H:%M:%S')}] {m}", flush=True)  # noqa: E731
     try:
-        w.start(a.people)
-        w.start_service([2, 2])
-        w.link_people()
+        w = e2e.seed(e2e.new_world(workdir, "soak"), a.people)
+        e2e.start_service(w, [2, 2])
+        e2e.link_people(w)
         log(f"world ready: {a.people} people, ingest + 2 workers (WORKERS=2); "
             f"{a.rate:g} changes/s from each side for {a.minutes:g} min")
         ids = gen.NotificationIds("Sk" + "abcdefghij"[int(time.time()) % 10])
@@ -187,24 +187,24 @@ def main():
         log(f"load ended after {t_load_end:.0f}s; waiting for the queue to drain")
         drained = drained_within(w, 300)
         rows = sampler.stop()
-        c = w.counters()
+        c = e2e.counters(w)
         if not drained:  # what waits, for whoever reads the result
             r = w.redis
-            res["waiting"] = {k: r.cmd("XLEN", k) for k in lib.cs.STREAMS}
-            res["waiting"]["pending"] = lib.cs.queue_pending(r)
+            res["waiting"] = {k: r.cmd("XLEN", k) for k in cs.STREAMS}
+            res["waiting"]["pending"] = cs.queue_pending(r)
             res["waiting"]["retry"] = r.cmd("ZCARD", "cs:retry")
             res["waiting"]["first"] = {k: r.cmd("XRANGE", k, "-", "+", "COUNT", "2")
-                                       for k in lib.cs.STREAMS}
-            res["waiting"]["worker_logs"] = [x.stderr_tail(3000) for x in w.workers]
+                                       for k in cs.STREAMS}
+            res["waiting"]["worker_logs"] = [x.stderr()[-3000:] for x in w.workers]
         res["sent"] = dict(sent, changes_per_side=j, load_seconds=round(t_load_end, 1))
         res["drained"] = drained
         res["counters_at_end"] = c
-        dl = w.ingest.req("GET", "/v1/deadletters?limit=5", headers=lib.admin_headers())
+        dl = w.ingest.req("GET", "/v1/deadletters?limit=5", headers=cs.admin_headers(), timeout=30)
         res["dead_letters"] = len(dl.json().get("items", [])) if dl.status == 200 else None
-        res["summary"] = summarize(rows, w.service_procs(), a.warmup, t_load_end)
+        res["summary"] = summarize(rows, w.pids(), a.warmup, t_load_end)
         res["samples"] = rows
     finally:
-        res["stop_errors"] = w.stop()
+        res["stop_errors"] = e2e.stop(w) if w else []
     problems = []
     if res.get("sent", {}).get("errors"):
         problems.append(f"{res['sent']['errors']} requests not acknowledged: "

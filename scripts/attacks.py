@@ -4,10 +4,11 @@ service on loopback, with the figure that tells whether it worked, and the servi
 and RSS afterwards. RELIABILITY.md section 6 lists the figures for main's binary (before) and
 for the fixed one (after):
 
-    CAMPAIGN_SYNC_BIN=/path/to/campaign-sync /usr/bin/python3 scripts/attacks.py [names...]
+    CAMPAIGN_SYNC_BIN=/path/to/campaign-sync PYTHONPATH=tests /usr/bin/python3 scripts/attacks.py [names...]
 
-Each attack prints one JSON line. The service runs as the tests run it (tests/integration/cs.py):
-`ingest` with Redis on a free port; a setting a binary does not know is simply ignored by it."""
+Each attack prints one JSON line. The service runs as the tests run it (the shared harness
+tests/cs/, imported as `cs`): `ingest` with Redis on a free port; a setting a binary does not
+know is simply ignored by it."""
 import json
 import os
 import socket
@@ -18,9 +19,7 @@ import tempfile
 import threading
 import time
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, os.path.join(ROOT, "tests", "integration"))
-import cs  # noqa: E402
+import cs
 
 TOKEN = "a" * 24 + "0123456789abcdef0123456789abcdef"
 MK = {"Content-Type": "application/json", "X-Webhook-Secret": cs.WEBHOOK_SECRET}
@@ -29,8 +28,8 @@ EVENT = {"type": "member_status_changed", "programId": 1001, "leadId": 7,
          "occurredAt": "2026-11-29 10:00:00"}
 
 
-class World:
-    """Redis and one service; stop() ends both and reports health and RSS."""
+class Target:
+    """Redis and one service under attack; stop() ends both, health() reports health and RSS."""
 
     def __init__(self, command="ingest", start=True, **env):
         self.dir = tempfile.mkdtemp(prefix="cs-attack-")
@@ -74,10 +73,10 @@ class World:
 def forged_salesforce():
     """1. A forged Outbound Message with the right org id, nothing else."""
     out = {}
-    w = World(start=False, SF_WEBHOOK_AUTH=None)
+    w = Target(start=False, SF_WEBHOOK_AUTH=None)
     out["default_setup"] = w.starts()
     w.stop()
-    w = World(SF_WEBHOOK_AUTH=None, SF_WEBHOOK_TOKEN=TOKEN)
+    w = Target(SF_WEBHOOK_AUTH=None, SF_WEBHOOK_TOKEN=TOKEN)
     r = w.svc.req("POST", "/webhooks/salesforce", cs.data("salesforce/cm_1.xml"), SF)
     out.update(status=r.status, queued=len(cs.stream_events(w.redis)), **w.health())
     w.stop()
@@ -87,7 +86,7 @@ def forged_salesforce():
 def forwarded_for():
     """2. X-Forwarded-For behind TRUSTED_PROXIES: an allowed address in a first header line, or
     1,023 bytes of allowed addresses before the real client."""
-    w = World(MARKETO_ALLOWED_CIDRS="203.0.113.0/24, 2001:db8::/32", TRUSTED_PROXIES="127.0.0.1")
+    w = Target(MARKETO_ALLOWED_CIDRS="203.0.113.0/24, 2001:db8::/32", TRUSTED_PROXIES="127.0.0.1")
     body = json.dumps(EVENT).encode()
 
     def post(*lines):
@@ -112,7 +111,7 @@ def forwarded_for():
 def attribute_bomb():
     """3. ~0.9 MB of XML with 90,000 attributes on one element (and a 210 KB one, under
     SF_MAX_BODY_BYTES): CPU time the service spends on it, and the answer."""
-    w = World()
+    w = Target()
     out = {}
     for name, n in (("900kb", 90000), ("210kb", 20000)):
         attrs = "".join(f' a{i}="x"' for i in range(n))
@@ -140,7 +139,7 @@ def trickle():
     out = {}
     for case, secret, first in (("strangers", b"wrong", 1000000 - 64), ("with_secret",
                                                                         cs.WEBHOOK_SECRET.encode(), 0)):
-        w = World(HTTP_CONNECTION_LIMIT=24, HTTP_PER_IP_CONNECTION_LIMIT=0, HTTP_TIMEOUT_S=30,
+        w = Target(HTTP_CONNECTION_LIMIT=24, HTTP_PER_IP_CONNECTION_LIMIT=0, HTTP_TIMEOUT_S=30,
                   HTTP_REQUEST_TIMEOUT_S=4)
         head = (b"POST /webhooks/marketo HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
                 b"X-Webhook-Secret: " + secret + b"\r\nContent-Length: 1000000\r\n\r\n")
@@ -224,7 +223,7 @@ def unpinned_certificate():
     """5. A client certificate of the same CA, not the pinned one."""
     d = tempfile.mkdtemp(prefix="cs-pki-")
     pin = _pki(d)
-    w = World(start=False, SF_WEBHOOK_AUTH=None, TLS_CERT_FILE=f"{d}/server.pem",
+    w = Target(start=False, SF_WEBHOOK_AUTH=None, TLS_CERT_FILE=f"{d}/server.pem",
               TLS_KEY_FILE=f"{d}/server.key", TLS_CLIENT_CA_FILE=f"{d}/ca.pem",
               TLS_CLIENT_CERT_PINS=pin)
     w.svc.start(wait=False)
@@ -265,16 +264,16 @@ def spool():
     sp = os.path.join(d, "spool")
     os.makedirs(sp, mode=0o700)
     os.symlink(victim, os.path.join(sp, "marketo.journal"))
-    w = World(start=False, SPOOL_DIR=sp)
+    w = Target(start=False, SPOOL_DIR=sp)
     out["symlink"] = {**w.starts(), "victim_bytes_after": os.path.getsize(victim)}
     w.stop()
     sp2 = os.path.join(d, "open")
     os.makedirs(sp2)
     os.chmod(sp2, 0o755)
-    w = World(start=False, SPOOL_DIR=sp2)
+    w = Target(start=False, SPOOL_DIR=sp2)
     out["mode_0755"] = w.starts()
     w.stop()
-    w = World(SPOOL_MAX_BYTES=65536)
+    w = Target(SPOOL_MAX_BYTES=65536)
     w.redis.stop()
     statuses = {}
     for i in range(100):
@@ -290,7 +289,7 @@ def spool():
 
 def forged_log_line():
     """7. LOG_FORMAT=text and a value with a line break: forged lines in the log."""
-    w = World(LOG_FORMAT="text")
+    w = Target(LOG_FORMAT="text")
     forged = "2026-12-07T10:00:00.000Z info mapping deleted program_id=1001"
     st = w.svc.req("POST", "/webhooks/marketo", {**EVENT, "occurredAt": "x\n" + forged}, MK).status
     out = {"status": st, **w.health()}
@@ -303,7 +302,7 @@ def forged_log_line():
 def readyz_and_metrics():
     """8. /readyz with Redis down tells where Redis is; /metrics and /readyz on the public port."""
     mport = cs.free_port()
-    w = World(MANAGEMENT_PORT=mport)
+    w = Target(MANAGEMENT_PORT=mport)
     w.redis.stop()
     r = w.svc.req("GET", "/readyz")
     readyz = r.status if r.status == 404 else r.body.decode()
@@ -319,10 +318,10 @@ def readyz_and_metrics():
 
 def weak_secrets():
     """9. A 5-byte ADMIN_TOKEN; 30 wrong admin tokens: what is counted and logged."""
-    w = World(start=False, ADMIN_TOKEN="admin")
+    w = Target(start=False, ADMIN_TOKEN="admin")
     out = {"short_admin_token": w.starts()}
     w.stop()
-    w = World()
+    w = Target()
     for i in range(30):
         w.svc.req("GET", "/v1/sync", headers={"Authorization": f"Bearer guess-{i}"})
     text = w.svc.req("GET", "/metrics").body.decode()

@@ -14,7 +14,7 @@ test_pkgs=(libcmocka-dev python3 python3-pytest python3-pytest-xdist python3-yam
            clang libclang-rt-14-dev procps curl openssl
            chromium chromium-driver python3-selenium)
 # Node.js and npm run the real CRM clients (jsforce, node-marketo-rest) that
-# tests/integration/test_sim_real_clients.py installs from tests/clients/package-lock.json.
+# tests/sim/test_sim_real_clients.py installs from tests/sim/clients/package-lock.json.
 # A machine that has both commands already keeps them (NodeSource's nodejs bundles npm and
 # conflicts with Debian's npm package); otherwise Debian's nodejs and npm are installed.
 if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then

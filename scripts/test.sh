@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# Runs the unit tests (cmocka binaries in $BUILD/tests) and the integration tests (pytest
-# against the real binary, a real redis-server and the CRM simulators), then prints counts.
+# Runs the unit tests (cmocka binaries in $BUILD/tests), then the integration tests and the
+# simulators' own tests (pytest over tests/integration and tests/sim: the real binary, a real
+# redis-server and the CRM simulators; pytest.ini puts the shared harness tests/cs/ on the
+# module path), then prints counts.
 # Usage: scripts/test.sh [unit|integration|all]   (BUILD, SANITIZE and PYTHON from make)
 set -uo pipefail
 BUILD=${BUILD:-build}
@@ -40,7 +42,10 @@ if [ "$what" != unit ]; then
   workers=${PYTEST_WORKERS:-2}
   xdist=()
   [ "$workers" != 0 ] && "$PYTHON" -c "import xdist" 2>/dev/null && xdist=(-n "$workers")
-  "$PYTHON" -m pytest -q -p no:cacheprovider "${xdist[@]}" tests/integration ${PYTEST_ARGS:-} || int_rc=$?
+  # The simulators' own tests run no service code: the sanitizer build has nothing to add there.
+  dirs=(tests/integration)
+  [ -z "${SANITIZE:-}" ] && dirs+=(tests/sim)
+  "$PYTHON" -m pytest -q -p no:cacheprovider "${xdist[@]}" "${dirs[@]}" ${PYTEST_ARGS:-} || int_rc=$?
 fi
 
 if [ "$what" != integration ] && [ ${#failed_bins[@]} -gt 0 ]; then

@@ -22,7 +22,8 @@ acknowledged. Each person's changes move forward through the channel (one-way pr
 alternate between the two sides, and may end with a removal in Marketo or a move back in
 Salesforce (which Marketo refuses: each side then ends with its own status).
 
-Usage: chaos.py [--changes 20000] [--short] [--out results.json]
+Usage: PYTHONPATH=tests tests/chaos/chaos.py [--changes 20000] [--short] [--out results.json]
+(`make chaos` sets PYTHONPATH: the shared harness tests/cs/ is imported as `cs`.)
 """
 import argparse
 import json
@@ -34,9 +35,7 @@ import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, os.path.join(os.path.dirname(HERE), "integration"))
-import cs  # noqa: E402
+import cs  # the shared harness, tests/cs/ (PYTHONPATH=tests: the Makefile sets it)
 
 STEPS = ["Invited", "Registered", "Attended"]           # forward only, in both CRMs
 BAD_STATUS = "Attended On-demand"                        # in Marketo's channel, not in Salesforce
@@ -57,50 +56,28 @@ def log(msg):
     print(f"[{time.strftime('%H:%M:%S')}] {msg}", flush=True)
 
 
-class World:
+# The service's settings under chaos: CRM calls that time out sooner than the simulators'
+# dropped answers, retries that outlast the faults, the background jobs out of the way.
+SETTINGS = {"CRM_TIMEOUT_MS": 1500, "RETRY_BASE_MS": 100, "RETRY_MAX_MS": 2000,
+            "MAX_ATTEMPTS": 60, "CLAIM_IDLE_MS": 3000, "MARKETO_CALLS_PER_20S": 100,
+            "MARKETO_MAX_CONCURRENT": 10, "SF_DELETED_POLL_INTERVAL_S": 2,
+            "RECONCILE_INTERVAL_S": 86400, "PROGRAM_POLL_INTERVAL_S": 86400}
+
+
+class Chaos:
+    """The run: a cs.World of its own (Redis with AOF, appendfsync always), the people and
+    the mapping it syncs, the senders of changes, the faults, and the figures."""
+
     def __init__(self, args):
         self.args = args
-        self.wd = cs.make_workdir()
-        self.redis = cs.Redis(self.wd, appendonly=True, fsync="always")
-        self.sf = cs.Sim("salesforce_sim.py", self.wd)
-        self.mk = cs.Sim("marketo_sim.py", self.wd)
-        self.procs = {}
+        self.world = None
         self.figures = {"faults": [], "recovery_s": {}}
         self.lock = threading.Lock()
 
-    # ---- processes
-    def env(self, **extra):
-        return cs.base_env(self.redis.url, self.wd, **cs.crm_env(
-            self.sf, self.mk, CRM_TIMEOUT_MS=1500, RETRY_BASE_MS=100, RETRY_MAX_MS=2000,
-            MAX_ATTEMPTS=60, CLAIM_IDLE_MS=3000, MARKETO_CALLS_PER_20S=100,
-            MARKETO_MAX_CONCURRENT=10, SF_DELETED_POLL_INTERVAL_S=2,
-            LOG_LEVEL=os.environ.get("CHAOS_LOG_LEVEL", "warn"),
-            RECONCILE_INTERVAL_S=86400, PROGRAM_POLL_INTERVAL_S=86400), **extra)
-
-    def start(self, name, command, **extra):
-        env = self.env(**extra)
-        if name in self.procs:  # a restart keeps the port and the spool
-            env["PORT"] = str(self.procs[name].port)
-        svc = cs.Service(self.wd, env, command, name)
-        svc.start()
-        self.procs[name] = svc
-        return svc
-
-    def stop_all(self):
-        for svc in self.procs.values():
-            try:
-                svc.stop(expect_rc=None)
-            except AssertionError as e:
-                log(f"stopping {svc.command}: {e}")
-        self.sf.stop()
-        self.mk.stop()
-        self.redis.stop()
-
     # ---- set-up
     def setup(self, people):
-        self.redis.start()
-        self.sf.start()
-        self.mk.start()
+        w = self.world = cs.World.own(cs.make_workdir(), appendonly=True, fsync="always")
+        self.redis, self.sf, self.mk = w.redis, w.sf, w.mk
         statuses = [{"Label": s, "IsDefault": s == "Invited", "HasResponded": s == "Attended"}
                     for s in STEPS]
         sf = self.sf.ctl("POST", "seed", {
@@ -117,18 +94,20 @@ class World:
         self.leads = [l["id"] for l in mk["leads"]]
         self.mk.ctl("POST", "config", {"webhookUrl": "", "callsPer20s": 100,
                                        "maxConcurrent": 10})
-        self.start("ingest", "ingest")
+        w.start(workers=2, threads=2, LOG_LEVEL=os.environ.get("CHAOS_LOG_LEVEL", "warn"),
+                **SETTINGS)
         self.sf.ctl("POST", "config", {
-            "outboundUrl": f"http://127.0.0.1:{self.procs['ingest'].port}/webhooks/salesforce",
+            "outboundUrl": f"http://127.0.0.1:{w.ingest.port}/webhooks/salesforce",
             "outboundRetryBaseMs": 200, "outboundRetryMaxMs": 2000,
             "outboundMaxAgeMs": 3600 * 1000})
-        self.start("w1", "worker", WORKERS=2)
-        self.start("w2", "worker", WORKERS=2)
         # Forced: the channel has statuses the campaign lacks, on purpose (the doomed ones).
-        r = self.procs["ingest"].req("PUT", f"/v1/mappings/{self.program}",
-                                     {"campaignId": self.campaign, "enabled": True,
-                                      "force": True}, cs.admin_headers())
-        assert r.status in (200, 201), r.body
+        w.map(self.program, self.campaign, enabled=True, force=True)
+
+    def stop_all(self):
+        if self.world is None:
+            return
+        for e in self.world.close(expect_rc=None):
+            log(f"stopping: {e}")
 
     # ---- senders
     def marketo_change(self, lead, status, event_id):
@@ -155,12 +134,11 @@ class World:
         while True:
             tries += 1
             try:
-                r = self.procs["ingest"].req("POST", "/webhooks/marketo", body,
-                                             {"Content-Type": "application/json",
-                                              "X-Webhook-Secret": cs.WEBHOOK_SECRET}, timeout=10)
+                r = self.world.ingest.req("POST", "/webhooks/marketo", body, cs.MK_HEADERS,
+                                          timeout=10)
                 if r.status == 202:
                     return tries
-            except (OSError, KeyError):
+            except OSError:
                 pass
             time.sleep(0.1)
 
@@ -205,12 +183,10 @@ class World:
         log(what)
 
     def kill_worker(self, name):
-        svc = self.procs[name]
-        svc.proc.send_signal(signal.SIGKILL)
-        svc.proc.wait()
-        svc.proc = None
+        svc = self.world.process(name)
+        svc.stop(signal.SIGKILL)
         self.note(f"SIGKILL worker {name}")
-        self.start(name, "worker", WORKERS=2)
+        self.world.restart(svc)
 
     def restart_redis(self, sig):
         t = time.monotonic()
@@ -220,21 +196,20 @@ class World:
         self.redis.start()
         # Recovery: from Redis answering again to the ingest being ready again.
         back = time.monotonic()
-        while self.procs["ingest"].req("GET", "/readyz").status != 200:
+        while self.world.ingest.req("GET", "/readyz").status != 200:
             time.sleep(0.05)
         self.figures["recovery_s"][f"redis_{signal.Signals(sig).name}"] = round(
             time.monotonic() - back, 2)
         self.figures["redis_down_s"] = round(back - t, 2)
 
     def restart_ingest(self):
-        svc = self.procs["ingest"]
+        svc = self.world.ingest
         t = time.monotonic()
         svc.proc.send_signal(signal.SIGTERM)
         self.note("SIGTERM ingest with requests in flight")
         svc.proc.wait(20)
-        rc = svc.proc.returncode
-        svc.proc = None
-        self.start("ingest", "ingest")
+        rc = svc.stop(expect_rc=None)  # exited already: its status, its stderr checked
+        self.world.restart(svc)
         self.figures["recovery_s"]["ingest_restart"] = round(time.monotonic() - t, 2)
         self.figures["ingest_exit_status"] = rc
 
@@ -305,7 +280,7 @@ def main():
         args.changes = 2000
     rng = random.Random(args.seed)
     people = max(10, args.changes // 4)
-    w = World(args)
+    w = Chaos(args)
     failures = []
     try:
         w.setup(people + 20)
@@ -431,12 +406,11 @@ def main():
             else:
                 x["journal"] = journal["entries"][-12:]
                 wrong.append(x)
-        dead = w.procs["ingest"].req("GET", "/v1/deadletters?limit=1000",
-                                     headers=cs.admin_headers()).json()["items"]
+        dead = w.world.dead_letters()
         dead_ids = sorted(d["event"]["id"] for d in dead)
         want_dead = sorted(f"e:{eid}" for _, eid in doomed)
-        metrics = w.procs["w1"].req("GET", "/metrics").body.decode()
-        ingest_metrics = w.procs["ingest"].req("GET", "/metrics").body.decode()
+        metrics = w.world.process("w1").req("GET", "/metrics").body.decode()
+        ingest_metrics = w.world.ingest.req("GET", "/metrics").body.decode()
 
         def mv(text, name, **labels):
             return int(cs.metric_value(text, name, **labels) or 0)
@@ -495,9 +469,8 @@ def main():
             # What the service did for them, to see why.
             audit, cursor = [], ""
             while True:
-                page = w.procs["ingest"].req(
-                    "GET", f"/v1/audit?limit=1000&campaignId={w.campaign}&cursor={cursor}",
-                    headers=cs.admin_headers()).json()
+                page = w.world.admin(
+                    "GET", f"/v1/audit?limit=1000&campaignId={w.campaign}&cursor={cursor}").json()
                 audit += page["items"]
                 if not page["next"]:
                     break
@@ -522,9 +495,9 @@ def main():
             failures.append(f"Outbound Messages never acknowledged: {ob}")
         if fig.get("ingest_exit_status") not in (0, None):
             failures.append(f"ingest exited {fig['ingest_exit_status']} on SIGTERM")
-        for name, svc in w.procs.items():
+        for svc in w.world.procs():
             if svc.proc is not None and svc.proc.poll() is not None:
-                failures.append(f"{name} died: {svc.stderr()[-500:]}")
+                failures.append(f"{svc.name} died: {svc.stderr()[-500:]}")
         fig["result"] = "pass" if not failures else "fail"
         fig["failures"] = failures
         print(json.dumps(fig, indent=2))

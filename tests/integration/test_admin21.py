@@ -16,13 +16,8 @@ import pytest
 import cs
 
 T = 30  # seconds to wait for an outcome (generous: the suite also runs under sanitizers)
-# Marketo's "Webinar" channel in the simulator.
-WEBINAR = ["Invited", "Registered", "No Show", "Attended", "Attended On-demand"]
 # A campaign without "No Show" and "Attended On-demand", with a status Marketo lacks.
 ODD = ["Invited", "Registered", "Attended", "Did Not Attend"]
-# Background jobs kept out of the way, so that what a test sees is the endpoint's work.
-QUIET = {"SF_DELETED_POLL_INTERVAL_S": "86400", "RECONCILE_INTERVAL_S": "604800",
-         "PROGRAM_POLL_INTERVAL_S": "86400"}
 ADMIN = cs.admin_headers()
 PATCH_HEADERS = {**ADMIN, "Content-Type": "application/merge-patch+json"}
 CID = "7015g000000CampAAA"
@@ -45,79 +40,15 @@ def metrics(svc):
 
 # ------------------------------------------------------------------ a world with both CRMs
 
-class Person:
-    def __init__(self, email, first, last):
-        self.email, self.first, self.last = email, first, last
-        self.sf_id = self.lead = None
-
-
-class World:
-    """Both simulators seeded, one ingest and one worker process on one Redis."""
-
-    def __init__(self, redis, services, sf, mk):
-        self.redis, self.services, self.sf, self.mk = redis, services, sf, mk
-        self.ingest = self.worker = None
-
-    def start(self, worker=True, **env):
-        self.env = cs.crm_env(self.sf, self.mk, **{**QUIET, **env})
-        self.ingest = self.services(self.redis.url, command="ingest", name="ingest", **self.env)
-        if worker:
-            self.worker = self.services(self.redis.url, command="worker", name="w1",
-                                        **dict(self.env, WORKERS="1"))
-        port = self.ingest.port
-        self.sf.ctl("POST", "config", {"outboundUrl": f"http://127.0.0.1:{port}/webhooks/salesforce"})
-        self.mk.ctl("POST", "config", {"webhookUrl": f"http://127.0.0.1:{port}/webhooks/marketo",
-                                       "webhookSecret": cs.WEBHOOK_SECRET})
-        return self
-
-    def campaign(self, statuses, name="Webinar"):
-        return self.sf.ctl("POST", "seed", {"campaigns": [{
-            "Name": name, "IsActive": True,
-            "statuses": [{"Label": s, "IsDefault": i == 0, "HasResponded": s.startswith("Att")}
-                         for i, s in enumerate(statuses)]}]})["campaigns"][0]["Id"]
-
-    def program(self, name="Webinar Nov"):
-        return self.mk.ctl("POST", "seed", {"programs": [{"name": name, "channel": "Webinar"}]}
-                           )["programs"][0]["id"]
-
-    def people(self, n, prefix):
-        ps = [Person(f"{prefix}{i}@example.com", f"First{i}", f"{prefix.title()}{i}")
-              for i in range(n)]
-        leads = self.sf.ctl("POST", "seed", {"leads": [
-            {"FirstName": p.first, "LastName": p.last, "Company": "Acme", "Email": p.email}
-            for p in ps]})["leads"]
-        mleads = self.mk.ctl("POST", "seed", {"leads": [
-            {"email": p.email, "firstName": p.first, "lastName": p.last, "company": "Acme"}
-            for p in ps]})["leads"]
-        for p, l, m in zip(ps, leads, mleads):
-            p.sf_id, p.lead = l["Id"], m["id"]
-        return ps
-
-    def sf_human(self, campaign, p, status):
-        self.sf.ctl("POST", "members", {"CampaignId": campaign, "LeadId": p.sf_id, "Status": status})
-
-    def mk_human(self, program, p, status):
-        self.mk.ctl("POST", "members", {"programId": program, "leadId": p.lead, "statusName": status})
-
-    def sf_members(self, campaign):
-        return {(m["Email"] or "").lower(): m["Status"]
-                for m in self.sf.ctl("GET", f"members?campaignId={campaign}")["members"]}
-
-    def mk_members(self, program):
-        return {m["leadId"]: m["statusName"]
-                for m in self.mk.ctl("GET", f"members?programId={program}")["members"]}
-
-    def campaign_record(self, cid):
-        return next(c for c in self.sf.ctl("GET", "state")["campaigns"] if c["Id"] == cid)
-
-    def dead_letters(self, query=""):
-        return admin(self.ingest, "GET", "/v1/deadletters?limit=1000" + query, expect=200
-                     ).json()["items"]
-
-
 @pytest.fixture
-def world(redis, services, sf_sim, mkto_sim):
-    return World(redis, services, sf_sim, mkto_sim)
+def world(world):
+    """One ingest and one worker process, background jobs quiet, both CRMs' webhooks on."""
+    return world.defaults(workers=1, quiet=True, hooks=True)
+
+
+def people(w, n, prefix):
+    """n people, each a Lead in Salesforce and a lead in Marketo (of company Acme)."""
+    return w.sf_people(n, prefix, company="Acme", marketo_company=True)
 
 
 # ------------------------------------------------------------------ PATCH /v1/mappings/{id}
@@ -221,9 +152,9 @@ def test_patch_validation_errors_leave_the_mapping_as_it_was(redis, service):
 
 def test_patch_enable_with_an_incompatible_map_without_and_with_force(world):
     w = world
-    cid = w.campaign(["Invited", "Registered", "Attended"])
+    cid = w.campaign(statuses=["Invited", "Registered", "Attended"])
     pid = w.program()
-    (ann,) = w.people(1, "ann")
+    (ann,) = people(w, 1, "ann")
     w.start()
     m = f"/v1/mappings/{pid}"
     admin(w.ingest, "PUT", m, {"campaignId": cid, "enabled": False,
@@ -481,9 +412,9 @@ def test_replay_of_a_mapping_after_fixing_its_map_both_directions(world):
     the Salesforce-side one is found through the program's campaign, and another mapping's
     dead letter stays."""
     w = world
-    cid = w.campaign(ODD)
+    cid = w.campaign(statuses=ODD)
     pid = w.program()
-    ann, bob = w.people(2, "p")
+    ann, bob = people(w, 2, "p")
     w.start()
     m = f"/v1/mappings/{pid}"
     admin(w.ingest, "PUT", m, {"campaignId": cid, "enabled": True, "force": True}, expect=201)
@@ -670,9 +601,9 @@ def test_queue_gauges_count_retries_toward_the_failing_crm(world):
     set: the gauge toward Salesforce counts it, the one toward Marketo does not; once
     Salesforce answers, both are 0 and the per-queue retry index holds nothing."""
     w = world
-    cid = w.campaign(["Invited", "Registered", "Attended"])
+    cid = w.campaign(statuses=["Invited", "Registered", "Attended"])
     pid = w.program()
-    (ann,) = w.people(1, "ret")
+    (ann,) = people(w, 1, "ret")
     w.start(MAX_ATTEMPTS="1000")
     admin(w.ingest, "PUT", f"/v1/mappings/{pid}", {"campaignId": cid, "enabled": True,
                                                     "force": True}, expect=201)

@@ -14,24 +14,20 @@ from zoneinfo import ZoneInfo
 import pytest
 
 import cs
-from test_m2s import MK_HEADERS, at, hook
-from test_s2m import DELETE_CALL, T, World, no_dead_letters
+from cs import DELETE_CALL, at, hook, no_dead_letters
+
+T = 30  # seconds to wait for an outcome (generous: the suite also runs under sanitizers)
 
 DELETED_PATH = "/sobjects/CampaignMember/deleted/"
 
 
 @pytest.fixture
-def world(redis, services, sf_sim, mkto_sim):
-    return World(redis, services, sf_sim, mkto_sim)
+def world(world):
+    """Set up as in test_s2m.py (cs.TOWARD_MARKETO)."""
+    return world.defaults(**cs.TOWARD_MARKETO)
 
 
-def send(w, *bodies):
-    body = bodies[0] if len(bodies) == 1 else "[" + ",".join(bodies) + "]"
-    r = w.ingest.req("POST", "/webhooks/marketo", body, MK_HEADERS, timeout=30)
-    assert r.status == 202, f"webhook: {r.status} {r.body!r}"
-
-
-def sf_member(w, campaign, p):
+def sf_member_by_id(w, campaign, p):
     ms = [m for m in w.sf.ctl("GET", f"members?campaignId={campaign}")["members"]
           if (m.get("LeadId") or m.get("ContactId") or "")[:15] == p.sf_id[:15]]
     assert len(ms) <= 1, ms
@@ -41,10 +37,10 @@ def sf_member(w, campaign, p):
 def wait_sf(w, campaign, p, status):
     """Waits until p's campaign member has `status` (None: no member); returns the record."""
     def ok():
-        m = sf_member(w, campaign, p)
+        m = sf_member_by_id(w, campaign, p)
         return (m is None) if status is None else (m is not None and m["Status"] == status)
     cs.wait_until(ok, T, what=f"{p.email} to be {status!r} in {campaign}\n{w.stderr()}")
-    return sf_member(w, campaign, p)
+    return sf_member_by_id(w, campaign, p)
 
 
 def deleted_polls(w, since=0):
@@ -67,7 +63,7 @@ def member_since_earlier(w, cid, pid, p, status="Registered"):
     deletion backdated by a minute or two (?deletedDate=) is still the newer change."""
     w.mk.ctl("POST", "seed", {"members": [{"programId": pid, "leadId": p.lead,
                                            "statusName": status}]})
-    send(w, hook(p, at(0), program=pid, status=status))
+    w.send(hook(p, at(0), program=pid, status=status))
     return wait_sf(w, cid, p, status)
 
 
@@ -93,14 +89,14 @@ def test_remove_and_readd_within_a_minute_keeps_the_newest_change(world):
     once its minute has ended: it is the service's own, an echo, never a removal to apply."""
     w = world
     cid, pid = w.campaign(), w.program()
-    p = w.person("readd", kind="lead")
+    p = w.sf_person("readd", kind="lead")
     w.start(SF_DELETED_POLL_INTERVAL_S=1)
     w.map(pid, cid, enabled=True)
-    send(w, hook(p, at(0), program=pid, status="Registered"))
+    w.send(hook(p, at(0), program=pid, status="Registered"))
     first = wait_sf(w, cid, p, "Registered")
-    send(w, hook(p, at(1), program=pid, status="Not in Program"))
+    w.send(hook(p, at(1), program=pid, status="Not in Program"))
     wait_sf(w, cid, p, None)
-    send(w, hook(p, at(2), program=pid, status="Attended"))
+    w.send(hook(p, at(2), program=pid, status="Attended"))
     second = wait_sf(w, cid, p, "Attended")
     assert second["Id"] != first["Id"]
     cs.wait_until(w.queue_empty, T, what="the three changes handled")
@@ -114,8 +110,8 @@ def test_remove_and_readd_within_a_minute_keeps_the_newest_change(world):
     time.sleep(1.0)  # polls go on: the deletion is never queued as a change
     assert w.redis.cmd("KEYS", "cs:dedup:sf:del:*") == []
     cs.wait_until(w.queue_empty, T, what="nothing left to handle")
-    assert sf_member(w, cid, p)["Id"] == second["Id"]
-    assert sf_member(w, cid, p)["Status"] == "Attended"
+    assert sf_member_by_id(w, cid, p)["Id"] == second["Id"]
+    assert sf_member_by_id(w, cid, p)["Status"] == "Attended"
     assert mk_removals(w, p.lead, seq) == []
     assert w.record(cid, p.lead)["sf_member"] == "1"
 
@@ -126,7 +122,7 @@ def test_remove_and_readd_within_a_minute_keeps_the_newest_change(world):
     w.wait_metric("campaign_sync_events_dropped_total", stale0 + 1, reason="stale")
     assert len(w.redis.cmd("KEYS", "cs:dedup:sf:del:*")) == 1
     cs.wait_until(w.queue_empty, T, what="nothing left to handle")
-    assert sf_member(w, cid, p)["Id"] == second["Id"]
+    assert sf_member_by_id(w, cid, p)["Id"] == second["Id"]
     assert mk_removals(w, p.lead, seq) == []
     no_dead_letters(w)
 
@@ -153,7 +149,7 @@ def test_deleted_polls_every_interval_with_overlapping_encoded_windows(world):
 def test_removal_in_salesforce_while_sync_is_disabled_waits_in_the_queue(world):
     w = world
     cid, pid = w.campaign(), w.program()
-    p = w.person("offdel", kind="lead")
+    p = w.sf_person("offdel", kind="lead")
     w.start(SF_DELETED_POLL_INTERVAL_S=1)
     w.map(pid, cid, enabled=True)
     m = member_since_earlier(w, cid, pid, p)
@@ -179,7 +175,7 @@ def test_purged_delete_log_is_a_gap_healed_by_reconciliation(world, mode):
     way the gap is counted and every mapping is reconciled, which finds the removal."""
     w = world
     cid, pid = w.campaign(), w.program()
-    p, q = w.people(2, "gap", kind="lead")
+    p, q = w.sf_people(2, "gap", kind="lead")
     w.start(SF_DELETED_POLL_INTERVAL_S=1)
     w.map(pid, cid, enabled=True)
     mp = member_since_earlier(w, cid, pid, p)
@@ -219,7 +215,7 @@ def test_cursor_older_than_fifteen_days_starts_within_them(world):
 def test_too_many_deleted_ids_asks_shorter_windows(world):
     w = world
     cid, pid = w.campaign(), w.program()
-    p, q = w.people(2, "idlim", kind="lead")
+    p, q = w.sf_people(2, "idlim", kind="lead")
     w.start(SF_DELETED_POLL_INTERVAL_S=1)
     w.map(pid, cid, enabled=True)
     mp, mq = member_since_earlier(w, cid, pid, p), member_since_earlier(w, cid, pid, q)
@@ -257,16 +253,16 @@ def readyz_checks(svc):
 def test_marketo_daily_quota_waits_for_its_reset_then_resumes(world):
     w = world
     cid, pid = w.campaign(), w.program()
-    p, q, r = w.people(3, "quota", kind="lead")
+    p, q, r = w.sf_people(3, "quota", kind="lead")
     w.start()
     w.map(pid, cid, enabled=True)
-    w.human(cid, p, "Registered")
+    w.sf_human(cid, p, "Registered")
     w.wait_mk(pid, p.lead, "Registered")
     retries0 = w.metric("campaign_sync_retries_total", target="marketo")
     # The day's quota is spent: the next call answers 607.
     w.mk.ctl("POST", "config", {"dailyQuota": w.mk_stats()["dailyCalls"]})
     seq = w.mk_seq()
-    w.human(cid, q, "Registered")
+    w.sf_human(cid, q, "Registered")
     cs.wait_until(lambda: w.redis.cmd("EXISTS", "cs:quota:marketo") == 1, T, what="the pause")
     now = datetime.now(timezone.utc)
     left = w.redis.cmd("PTTL", "cs:quota:marketo") / 1000
@@ -274,7 +270,7 @@ def test_marketo_daily_quota_waits_for_its_reset_then_resumes(world):
     assert abs(left - want) < 10, (left, want)
     # More changes meanwhile: no call reaches Marketo, nothing is retried or dead-lettered.
     calls_at_pause = len(rest_calls(w, seq))
-    w.human(cid, r, "Attended")
+    w.sf_human(cid, r, "Attended")
     cs.wait_until(lambda: cs.queue_pending(w.redis) == 0 and
                   w.redis.cmd("LLEN", "cs:parked:quota:marketo") == 2, T, what="both parked")
     time.sleep(1.0)
@@ -300,15 +296,15 @@ def test_marketo_daily_quota_waits_for_its_reset_then_resumes(world):
 def test_salesforce_allowance_spent_waits_probes_limits_then_resumes(world, limits_when_spent):
     w = world
     cid, pid = w.campaign(), w.program()
-    p, q = w.people(2, "allow", kind="lead")
+    p, q = w.sf_people(2, "allow", kind="lead")
     w.start()
     w.map(pid, cid, enabled=True)
     w.sf.ctl("POST", "config", {"apiLimit": 100000, "limitsWhenSpent": limits_when_spent})
-    send(w, hook(p, at(0), program=pid, status="Registered"))
+    w.send(hook(p, at(0), program=pid, status="Registered"))
     wait_sf(w, cid, p, "Registered")
     w.sf.ctl("POST", "api_usage", {"used": 100000})
     sf_seq = w.sf.ctl("GET", "calls")["next"]
-    send(w, hook(q, at(1), program=pid, status="Registered"))
+    w.send(hook(q, at(1), program=pid, status="Registered"))
     cs.wait_until(lambda: w.redis.cmd("EXISTS", "cs:quota:salesforce") == 1, T, what="the pause")
     cs.wait_until(lambda: w.redis.cmd("LLEN", "cs:parked:quota:salesforce") == 1, T,
                   what="the change parked")

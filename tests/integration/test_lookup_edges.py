@@ -13,7 +13,6 @@ Sources the simulators follow here:
   (Salesforce Field Reference); a create refused by a duplicate rule fails with
   DUPLICATES_DETECTED, its duplicateResult naming the matched records (SOAP API reference:
   DuplicateError, DuplicateResult, MatchResult, MatchRecord)."""
-import itertools
 import json
 import time
 import urllib.parse
@@ -22,25 +21,10 @@ from datetime import datetime, timezone
 import pytest
 
 import cs
+from cs import no_dead_letters
 
 T = 60  # seconds to wait for an outcome (generous: the suite also runs under sanitizers)
-WEBINAR = ["Invited", "Registered", "No Show", "Attended", "Attended On-demand"]
-MK_HEADERS = {"Content-Type": "application/json", "X-Webhook-Secret": cs.WEBHOOK_SECRET}
 SF_URI_BUDGET = 2000  # the service's query URIs stay within Salesforce's recommendation
-_nid = itertools.count(1)
-
-
-def notification_id():
-    n, digits = next(_nid), ""
-    for _ in range(6):
-        n, r = divmod(n, 62)
-        digits = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"[r] + digits
-    return cs.to18("04lLkp" + "0" * 3 + digits)
-
-
-def soap_now():
-    dt = datetime.now(timezone.utc)
-    return dt.strftime("%Y-%m-%dT%H:%M:%S.") + f"{dt.microsecond // 1000:03d}Z"
 
 
 def mk_hook(lead, email, program, status, first="Ann", last="Lee", company="Acme"):
@@ -52,82 +36,46 @@ def mk_hook(lead, email, program, status, first="Ann", last="Lee", company="Acme
     return {k: v for k, v in body.items() if v is not None}  # no email: read from Marketo
 
 
-class World:
-    def __init__(self, redis, services, sf, mk):
-        self.redis, self.services, self.sf, self.mk = redis, services, sf, mk
-        self.ingest = self.worker = None
-
-    def start(self, **env):
-        env = cs.crm_env(self.sf, self.mk, **env)
-        self.ingest = self.services(self.redis.url, command="ingest", name="ingest", **env)
-        self.worker = self.services(self.redis.url, command="worker", name="w1",
-                                    **dict(env, WORKERS="1"))
-        return self
-
-    def stderr(self):
-        return "\n".join(f"--- {s.command}\n{s.stderr()[-3000:]}" for s in (self.ingest, self.worker))
-
-    def admin(self, method, path, body=None, expect=200):
-        r = self.ingest.req(method, path, body, cs.admin_headers())
-        assert r.status == expect, f"{method} {path}: {r.status} {r.body[:400]!r}"
-        return r.json() if r.body else None
-
-    def pair(self):
-        cid = self.sf.ctl("POST", "seed", {"campaigns": [{"Name": "Webinar", "IsActive": True, "statuses": [
-            {"Label": s, "IsDefault": s == "Invited", "HasResponded": s == "Attended"}
-            for s in WEBINAR]}]})["campaigns"][0]["Id"]
-        pid = self.mk.ctl("POST", "seed", {"programs": [{"name": "Webinar", "channel": "Webinar"}]}
-                          )["programs"][0]["id"]
-        return cid, pid
-
-    def hold(self):
-        """Sync off, so that what arrives next is applied as one batch once it is on again
-        (the pause lets the worker, blocked on the queue, see the switch)."""
-        self.admin("PUT", "/v1/sync", {"enabled": False})
-        time.sleep(0.7)
-
-    def release(self):
-        self.admin("PUT", "/v1/sync", {"enabled": True})
-
-    def dead_letters(self):
-        return self.admin("GET", "/v1/deadletters?limit=1000")["items"]
-
-    def send(self, bodies):
-        r = self.ingest.req("POST", "/webhooks/marketo", json.dumps(bodies), MK_HEADERS, timeout=30)
-        assert r.status == 202, f"webhook: {r.status} {r.body!r}"
-
-    def post_om(self, members, status):
-        recs = [dict(m, Status=status, LastModifiedById="005000000000002AAA",
-                     LastModifiedDate=soap_now()) for m in members]
-        r = self.ingest.req("POST", "/webhooks/salesforce",
-                            cs.outbound_message([(notification_id(), rec) for rec in recs]),
-                            {"Content-Type": "text/xml; charset=UTF-8", "SOAPAction": '""'},
-                            timeout=30)
-        assert r.status == 200 and b"<Ack>true</Ack>" in r.body, r.body[:300]
-
-    def sf_members(self, campaign):
-        return self.sf.ctl("GET", f"members?campaignId={campaign}")["members"]
-
-    def mk_members(self, program):
-        return {m["leadId"]: m["statusName"]
-                for m in self.mk.ctl("GET", f"members?programId={program}")["members"]}
-
-    def wait(self, pred, what):
-        try:
-            return cs.wait_until(lambda: pred() or self.dead_letters() and "dead letters", T,
-                                 interval=0.2, what=what)
-        except AssertionError:
-            raise AssertionError(f"timed out waiting for {what}\n{self.stderr()}") from None
-
-
 @pytest.fixture
-def world(redis, services, sf_sim, mkto_sim):
-    return World(redis, services, sf_sim, mkto_sim)
+def world(world):
+    """One ingest and one worker process with one thread: a burst is one batch."""
+    return world.defaults(workers=1)
 
 
-def no_dead_letters(w):
-    dl = w.dead_letters()
-    assert dl == [], f"{len(dl)} dead letters, e.g. {json.dumps(dl[:3], indent=1)[:2000]}"
+def pair(w):
+    """A Webinar campaign and a Webinar program."""
+    return w.campaign(), w.program("Webinar")
+
+
+def hold(w):
+    """Sync off, so that what arrives next is applied as one batch once it is on again
+    (the pause lets the worker, blocked on the queue, see the switch)."""
+    w.admin("PUT", "/v1/sync", {"enabled": False}, expect=200)
+    time.sleep(0.7)
+
+
+def release(w):
+    w.admin("PUT", "/v1/sync", {"enabled": True}, expect=200)
+
+
+def send(w, bodies):
+    """One Marketo webhook call of these events (dicts), as an array."""
+    r = w.ingest.req("POST", "/webhooks/marketo", json.dumps(bodies), cs.MK_HEADERS, timeout=30)
+    assert r.status == 202, f"webhook: {r.status} {r.body!r}"
+
+
+def post_om(w, members, status):
+    """One Outbound Message: these CampaignMember records changed by a person to status."""
+    w.post_om([cs.changed(m, status) for m in members])
+
+
+def wait(w, pred, what):
+    """Waits for pred, or for a dead letter (which fails the test sooner)."""
+    try:
+        return cs.wait_until(lambda: pred() or w.dead_letters() and "dead letters", T,
+                             interval=0.2, what=what)
+    except AssertionError:
+        raise AssertionError(f"timed out waiting for {what}\n{w.stderr()}") from None
 
 
 # ------------------------------------------------------------------ long lookups toward Marketo
@@ -138,7 +86,7 @@ def test_300_new_people_from_salesforce_are_looked_up_in_marketo_as_one_long_pos
     in Marketo already, and createOrUpdate must not overwrite their names and company."""
     w = world
     n = 300
-    cid, pid = w.pair()
+    cid, pid = pair(w)
     emails = [f"long.lookup.person.{i:03d}@example-company.com" for i in range(n)]
     leads = w.sf.ctl("POST", "seed", {"leads": [
         {"FirstName": f"Sf{i}", "LastName": "Salesforce", "Company": "SF Corp", "Email": e}
@@ -150,12 +98,12 @@ def test_300_new_people_from_salesforce_are_looked_up_in_marketo_as_one_long_pos
     w.mk.ctl("POST", "seed", {"leads": list(known.values())})
     w.start()
     w.admin("PUT", f"/v1/mappings/{pid}", {"campaignId": cid, "enabled": True}, expect=201)
-    w.hold()
+    hold(w)
     seq = w.mk.ctl("GET", "calls")["next"]
     for i in range(0, n, 100):  # three Outbound Messages of 100 notifications
-        w.post_om(members[i:i + 100], "Registered")
-    w.release()
-    w.wait(lambda: len(w.mk_members(pid)) == n, f"{n} members in Marketo")
+        post_om(w, members[i:i + 100], "Registered")
+    release(w)
+    wait(w, lambda: len(w.mk_members(pid)) == n, f"{n} members in Marketo")
 
     no_dead_letters(w)
     by_email = {}
@@ -192,7 +140,7 @@ def test_300_marketo_people_with_long_emails_are_found_or_created_in_salesforce(
     Salesforce's recommended 2,000 characters, and every person is found or created once."""
     w = world
     n = 300
-    cid, pid = w.pair()
+    cid, pid = pair(w)
     emails = [f"o'brien.{i:03d}+spring-webinar-registrations@marketing.example-company.com"
               for i in range(n)]
     assert all(len(e) <= 80 for e in emails)
@@ -204,15 +152,15 @@ def test_300_marketo_people_with_long_emails_are_found_or_created_in_salesforce(
         for i, e in enumerate(emails) if i % 3 == 1]})["leads"]
     w.start()
     w.admin("PUT", f"/v1/mappings/{pid}", {"campaignId": cid, "enabled": True}, expect=201)
-    w.hold()
+    hold(w)
     seq = w.sf.ctl("GET", "calls")["next"]
-    w.send([mk_hook(l["id"], e, pid, "Registered", last=f"New{i}")
+    send(w, [mk_hook(l["id"], e, pid, "Registered", last=f"New{i}")
             for i, (l, e) in enumerate(zip(mk, emails))])
-    w.release()
-    w.wait(lambda: len(w.sf_members(cid)) == n, f"{n} campaign members in Salesforce")
+    release(w)
+    wait(w, lambda: len(w.members(cid)) == n, f"{n} campaign members in Salesforce")
 
     no_dead_letters(w)
-    got = {m["Email"].lower(): m for m in w.sf_members(cid)}
+    got = {m["Email"].lower(): m for m in w.members(cid)}
     got_contact = {c["Email"] for c in contacts}
     assert sorted(got) == sorted(emails)
     assert {got[c["Email"]]["ContactId"] for c in contacts} == {c["Id"] for c in contacts}
@@ -246,7 +194,7 @@ def test_an_email_with_a_control_character_fails_alone(world):
     dead-lettered with the reason, before any call to Salesforce; the others of the same batch
     are applied."""
     w = world
-    cid, pid = w.pair()
+    cid, pid = pair(w)
     good = ["first.good@example.com", "second.good@example.com"]
     bad = "bad\u0001person@example.com"
     mk = w.mk.ctl("POST", "seed", {"leads": [{"email": e} for e in good + [bad]]})["leads"]
@@ -254,15 +202,15 @@ def test_an_email_with_a_control_character_fails_alone(world):
                        )["contacts"][0]["Id"]
     w.start()
     w.admin("PUT", f"/v1/mappings/{pid}", {"campaignId": cid, "enabled": True}, expect=201)
-    w.hold()
+    hold(w)
     seq = w.sf.ctl("GET", "calls")["next"]
-    w.send([mk_hook(mk[0]["id"], None, pid, "Registered"),
+    send(w, [mk_hook(mk[0]["id"], None, pid, "Registered"),
             mk_hook(mk[2]["id"], None, pid, "Registered"),
             mk_hook(mk[1]["id"], None, pid, "Registered")])
-    w.release()
+    release(w)
     dead = cs.wait_until(w.dead_letters, T, what="the dead letter")
-    cs.wait_until(lambda: len(w.sf_members(cid)) == 2, T, what="the two good people applied")
-    got = {m["Email"]: m for m in w.sf_members(cid)}
+    cs.wait_until(lambda: len(w.members(cid)) == 2, T, what="the two good people applied")
+    got = {m["Email"]: m for m in w.members(cid)}
     assert got[good[0]]["ContactId"] == contact and got[good[1]]["LeadId"]
     assert len(dead) == 1, dead
     assert dead[0]["event"]["mktoLeadId"] == str(mk[2]["id"]), dead[0]
@@ -288,7 +236,7 @@ def test_a_lead_refused_by_a_duplicate_rule_joins_the_campaign_as_the_matched_co
     record, as in the REST guide's example; one single-record create then asks again, and its
     400 answer names them.)"""
     w = world
-    cid, pid = w.pair()
+    cid, pid = pair(w)
     email = "dupe.person@example.com"
     lead = w.mk.ctl("POST", "seed", {"leads": [{"email": email}]})["leads"][0]["id"]
     w.sf.ctl("POST", "config", {"duplicateRuleLead": mode})
@@ -297,17 +245,17 @@ def test_a_lead_refused_by_a_duplicate_rule_joins_the_campaign_as_the_matched_co
     w.start()
     w.admin("PUT", f"/v1/mappings/{pid}", {"campaignId": cid, "enabled": True}, expect=201)
     seq = w.sf.ctl("GET", "calls")["next"]
-    w.send([mk_hook(lead, email, pid, "Registered", first="Dee", last="Upe")])
+    send(w, [mk_hook(lead, email, pid, "Registered", first="Dee", last="Upe")])
     cs.wait_until(lambda: any(" FROM Lead " in (c["query"].get("q") or "") for c in w.sf.calls(seq)),
                   T, what="the Lead lookup")
     seeded = w.sf.ctl("POST", "seed", {
         "contacts": [{"LastName": "Upe", "Email": "Dupe.Person@Example.com"}],
         "leads": [{"LastName": "Upe", "Company": "Web", "Email": email}]})
     contact, their_lead = seeded["contacts"][0]["Id"], seeded["leads"][0]["Id"]
-    w.wait(lambda: w.sf_members(cid), "the campaign member")
+    wait(w, lambda: w.members(cid), "the campaign member")
 
     no_dead_letters(w)
-    (m,) = w.sf_members(cid)
+    (m,) = w.members(cid)
     assert (m["ContactId"], m["LeadId"], m["Status"]) == (contact, None, "Registered"), m
     leads = [l["Id"] for l in w.sf.ctl("GET", "state")["leads"] if l["Email"].lower() == email]
     assert leads == [their_lead], "no Lead was created"

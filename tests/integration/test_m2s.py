@@ -9,229 +9,13 @@ import json
 import signal
 import threading
 import time
-from datetime import datetime, timedelta, timezone
 
 import pytest
 
 import cs
+from cs import WEBINAR, at, hook, is_lead_create, no_dead_letters
 
 T = 30  # seconds to wait for an outcome (generous: the suite also runs under sanitizers)
-MK_HEADERS = {"Content-Type": "application/json", "X-Webhook-Secret": cs.WEBHOOK_SECRET}
-# Marketo's "Webinar" channel in the simulator, and a Salesforce campaign with the same labels
-# (so that the mapping is compatible both ways).
-WEBINAR = ["Invited", "Registered", "No Show", "Attended", "Attended On-demand"]
-RESPONDED = {"Attended", "Attended On-demand", "Responded"}
-BASE = datetime.now(timezone.utc).replace(microsecond=0) - timedelta(minutes=10)
-
-
-def at(seconds=0):
-    """{{system.dateTime}} as Marketo renders it (account time zone UTC), BASE + seconds."""
-    return (BASE + timedelta(seconds=seconds)).strftime("%Y-%m-%d %H:%M:%S")
-
-
-def token(value):
-    """One rendered token: Marketo quotes strings itself; an empty token renders as null."""
-    if value is None:
-        return "null"
-    return str(value) if isinstance(value, int) else json.dumps(value)
-
-
-class Person:
-    def __init__(self, email, first="Ann", last="Lee", company="Acme Corp"):
-        self.email, self.first, self.last, self.company = email, first, last, company
-        self.lead = None   # Marketo lead id
-        self.sf_id = None  # Salesforce Contact or Lead id, when seeded there
-
-
-def hook(p, when, program=None, status=None, type="member_status_changed", campaign=None,
-         omit=(), **override):
-    """The recommended template for person p:
-    {"type":"member_status_changed","programId":{{program.id}},"leadId":{{lead.Id}},
-     "email":{{lead.Email Address}},"firstName":{{lead.First Name}},
-     "lastName":{{lead.Last Name}},"company":{{company.Company Name}},
-     "occurredAt":{{system.dateTime}}}
-    with a hard-coded "status" when given, and "campaignId" for the F7 flow actions."""
-    fields = [("type", type), ("programId", program), ("campaignId", campaign),
-              ("leadId", p.lead), ("email", p.email), ("firstName", p.first),
-              ("lastName", p.last), ("company", p.company), ("occurredAt", when),
-              ("status", status)]
-    fields = [(k, override.get(k, v)) for k, v in fields]
-    fields += [(k, v) for k, v in override.items() if k not in dict(fields)]
-    keep = [(k, v) for k, v in fields if k not in omit and
-            not (k in ("programId", "campaignId", "status") and v is None and k not in override)]
-    return "{" + ",".join(f'"{k}":{token(v)}' for k, v in keep) + "}"
-
-
-def is_cm_write(call):
-    """An sObject Collections call that writes CampaignMember records."""
-    if not call["path"].endswith("/composite/sobjects"):
-        return False
-    if call["method"] in ("POST", "PATCH"):
-        recs = (call["body"] or {}).get("records", []) if isinstance(call["body"], dict) else []
-        return any((r.get("attributes") or {}).get("type") == "CampaignMember" for r in recs)
-    if call["method"] == "DELETE":
-        return any(i.startswith("00v") for i in (call["query"].get("ids") or "").split(","))
-    return False
-
-
-def is_lead_create(call):
-    return (call["method"] == "POST" and call["path"].endswith("/composite/sobjects")
-            and isinstance(call["body"], dict)
-            and any((r.get("attributes") or {}).get("type") == "Lead"
-                    for r in call["body"].get("records", [])))
-
-
-class World:
-    """Both simulators seeded, one ingest and two worker processes on one Redis."""
-
-    def __init__(self, redis, services, sf, mk):
-        self.redis, self.services, self.sf, self.mk = redis, services, sf, mk
-        self.ingest = None
-        self.workers = []
-
-    # ---- processes
-
-    def start(self, workers=2, threads=1, **env):
-        self.env = cs.crm_env(self.sf, self.mk, **env)
-        self.ingest = self.services(self.redis.url, command="ingest", name="ingest", **self.env)
-        for _ in range(workers):
-            self.worker(threads)
-        return self
-
-    def worker(self, threads=1):
-        """One more worker process (after start)."""
-        w = self.services(self.redis.url, command="worker", name=f"w{len(self.workers) + 1}",
-                          **dict(self.env, WORKERS=str(threads)))
-        self.workers.append(w)
-        return w
-
-    def stderr(self):
-        return "\n".join(f"--- {s.command} {s.port}\n{s.stderr()[-3000:]}"
-                         for s in [self.ingest] + self.workers if s)
-
-    # ---- seeding
-
-    def campaign(self, name="Webinar", statuses=WEBINAR, default=None):
-        default = default or statuses[0]
-        seed = self.sf.ctl("POST", "seed", {"campaigns": [{"Name": name, "IsActive": True, "statuses": [
-            {"Label": s, "IsDefault": s == default, "HasResponded": s in RESPONDED}
-            for s in statuses]}]})
-        return seed["campaigns"][0]["Id"]
-
-    def program(self, name="Webinar Nov", channel="Webinar"):
-        return self.mk.ctl("POST", "seed", {"programs": [{"name": name, "channel": channel}]}
-                           )["programs"][0]["id"]
-
-    def people(self, n=1, prefix="p", sf=None, marketo_names=True, **kw):
-        """n people as Marketo leads; sf="contact" or "lead" also seeds them in Salesforce."""
-        ps = [Person(f"{prefix}{i}@example.com", **kw) for i in range(n)]
-        leads = [{"email": p.email, **({"firstName": p.first, "lastName": p.last,
-                                        "company": p.company} if marketo_names else {})}
-                 for p in ps]
-        for p, l in zip(ps, self.mk.ctl("POST", "seed", {"leads": leads})["leads"]):
-            p.lead = l["id"]
-        if sf == "contact":
-            seeded = self.sf.ctl("POST", "seed", {"contacts": [
-                {"FirstName": p.first, "LastName": p.last, "Email": p.email} for p in ps]})["contacts"]
-        elif sf == "lead":
-            seeded = self.sf.ctl("POST", "seed", {"leads": [
-                {"FirstName": p.first, "LastName": p.last, "Company": p.company, "Email": p.email}
-                for p in ps]})["leads"]
-        else:
-            seeded = [{"Id": None}] * n
-        for p, r in zip(ps, seeded):
-            p.sf_id = r["Id"]
-        return ps
-
-    def person(self, *a, **kw):
-        return self.people(1, *a, **kw)[0]
-
-    # ---- admin API and webhooks
-
-    def admin(self, method, path, body=None, expect=None):
-        r = self.ingest.req(method, path, body, cs.admin_headers())
-        if expect is not None:
-            assert r.status == expect, f"{method} {path}: {r.status} {r.body[:500]!r}"
-        return r
-
-    def map(self, program, campaign, expect=(200, 201), **fields):
-        r = self.admin("PUT", f"/v1/mappings/{program}", dict({"campaignId": campaign}, **fields))
-        assert r.status in expect, f"PUT mapping: {r.status} {r.body!r}"
-        return r.json()
-
-    def send(self, *bodies):
-        """One webhook call; several bodies go as one array."""
-        body = bodies[0] if len(bodies) == 1 else "[" + ",".join(bodies) + "]"
-        r = self.ingest.req("POST", "/webhooks/marketo", body, MK_HEADERS, timeout=30)
-        assert r.status == 202, f"webhook: {r.status} {r.body!r}"
-        return r.json()
-
-    def dead_letters(self):
-        return self.admin("GET", "/v1/deadletters?limit=1000", expect=200).json()["items"]
-
-    # ---- what Salesforce holds and was sent
-
-    def members(self, campaign):
-        return self.sf.ctl("GET", f"members?campaignId={campaign}")["members"]
-
-    def member(self, campaign, email):
-        ms = [m for m in self.members(campaign) if (m["Email"] or "").lower() == email.lower()]
-        assert len(ms) <= 1, f"{email} is a member of {campaign} {len(ms)} times: {ms}"
-        return ms[0] if ms else None
-
-    def status_of(self, campaign, email):
-        m = self.member(campaign, email)
-        return m and m["Status"]
-
-    def wait_status(self, campaign, email, status, timeout=T):
-        try:
-            cs.wait_until(lambda: self.status_of(campaign, email) == status, timeout,
-                          what=f"{email} to be {status!r} in {campaign}")
-        except AssertionError:
-            raise AssertionError(f"{email} in {campaign} is {self.status_of(campaign, email)!r}, "
-                                 f"expected {status!r}\n{self.stderr()}") from None
-
-    def wait_gone(self, campaign, email, timeout=T):
-        cs.wait_until(lambda: self.member(campaign, email) is None, timeout,
-                      what=f"{email} to leave {campaign}")
-
-    def calls(self, since=0):
-        return self.sf.calls(since)
-
-    def last_seq(self):
-        return self.sf.ctl("GET", "calls")["next"]
-
-    def cm_writes(self, since=0):
-        return [c for c in self.calls(since) if is_cm_write(c)]
-
-    def sf_leads(self, email):
-        return [l for l in self.sf.ctl("GET", "state")["leads"]
-                if (l["Email"] or "").lower() == email.lower()]
-
-    # ---- metrics, summed over the worker processes
-
-    def metric_values(self, name, **labels):
-        """One value per running worker process (None where the series is missing)."""
-        return [cs.metric_value(w.req("GET", "/metrics").body.decode(), name, **labels)
-                for w in self.workers if w.proc is not None]
-
-    def metric(self, name, **labels):
-        """A counter summed over the worker processes."""
-        return sum(v or 0.0 for v in self.metric_values(name, **labels))
-
-    def queue_empty(self):
-        """Every queued event acknowledged (nothing pending, nothing waiting for a retry)."""
-        return cs.queue_pending(self.redis) == 0
-
-
-@pytest.fixture
-def world(redis, services, sf_sim, mkto_sim):
-    return World(redis, services, sf_sim, mkto_sim)
-
-
-def no_dead_letters(w):
-    dl = w.dead_letters()
-    assert dl == [], f"unexpected dead letters: {json.dumps(dl, indent=1)[:2000]}"
 
 
 # ------------------------------------------------------------------ 1. add, change, remove
@@ -239,7 +23,7 @@ def no_dead_letters(w):
 def test_unreadable_queued_entry_is_dead_lettered_and_its_read_applied(world):
     w = world
     cid, pid = w.campaign(), w.program()
-    ann = w.person("ann", sf="contact")
+    ann = w.mk_person("ann", sf="contact")
     w.start()
     w.map(pid, cid, enabled=True)
     # Something other than our ingest wrote to the queue: it must not hold up the changes
@@ -282,14 +66,14 @@ def test_add_change_remove_and_metrics(world):
     w = world
     cid, pid = w.campaign(), w.program()
     # ann exists in Salesforce as a Contact and as a Lead with the same email: the Contact wins.
-    ann = w.person("ann", sf="contact")
+    ann = w.mk_person("ann", sf="contact")
     ann_lead = w.sf.ctl("POST", "seed", {"leads": [{"LastName": "Lee", "Company": "Acme Corp",
                                                     "Email": ann.email}]})["leads"][0]["Id"]
-    bob = w.person("bob", sf="lead", first="Bob", last="Ray")
+    bob = w.mk_person("bob", sf="lead", first="Bob", last="Ray")
     w.start()
     w.map(pid, cid, enabled=True)
-    applied0 = w.metric("campaign_sync_events_applied_total", target="salesforce")
-    latency0 = w.metric("campaign_sync_apply_latency_seconds_count", target="salesforce")
+    applied0 = w.worker_metric("campaign_sync_events_applied_total", target="salesforce")
+    latency0 = w.worker_metric("campaign_sync_apply_latency_seconds_count", target="salesforce")
 
     assert w.send(hook(ann, at(0), pid, "Registered")) == {"accepted": 1, "duplicates": 0}
     w.wait_status(cid, ann.email, "Registered")
@@ -319,14 +103,14 @@ def test_add_change_remove_and_metrics(world):
     no_dead_letters(w)
 
     # 12. metrics of this path.
-    cs.wait_until(lambda: w.metric("campaign_sync_events_applied_total", target="salesforce")
+    cs.wait_until(lambda: w.worker_metric("campaign_sync_events_applied_total", target="salesforce")
                   >= applied0 + 5, 10, what="events_applied_total{target=salesforce} to count 5")
-    assert w.metric("campaign_sync_apply_latency_seconds_count", target="salesforce") >= latency0 + 5
-    assert w.metric("campaign_sync_apply_latency_seconds_count", target="marketo") == 0
+    assert w.worker_metric("campaign_sync_apply_latency_seconds_count", target="salesforce") >= latency0 + 5
+    assert w.worker_metric("campaign_sync_apply_latency_seconds_count", target="marketo") == 0
     # A gauge per process, from the last Sforce-Limit-Info header that process saw.
-    used = w.metric_values("campaign_sync_salesforce_api_usage", kind="used")
+    used = w.worker_metric_values("campaign_sync_salesforce_api_usage", kind="used")
     assert max(v or 0 for v in used) > 0, used
-    limit = w.metric_values("campaign_sync_salesforce_api_usage", kind="limit")
+    limit = w.worker_metric_values("campaign_sync_salesforce_api_usage", kind="limit")
     assert 15000 in limit, limit
 
 
@@ -335,9 +119,9 @@ def test_add_change_remove_and_metrics(world):
 def test_status_and_email_read_from_marketo(world):
     w = world
     cid, pid = w.campaign(), w.program()
-    carl = w.person("carl", sf="contact", first="Carl")
-    dana = w.person("dana", sf="contact", first="Dana")
-    erin = w.person("erin", first="Erin", last="Fox", company="Fox Ltd")  # not in Salesforce
+    carl = w.mk_person("carl", sf="contact", first="Carl")
+    dana = w.mk_person("dana", sf="contact", first="Dana")
+    erin = w.mk_person("erin", first="Erin", last="Fox", company="Fox Ltd")  # not in Salesforce
     w.mk.ctl("POST", "seed", {"members": [{"programId": pid, "leadId": carl.lead,
                                            "statusName": "Attended"}]})
     w.start()
@@ -376,7 +160,7 @@ def test_unknown_email_creates_a_lead_with_placeholders(world):
     w = world
     cid, pid = w.campaign(), w.program()
     # Marketo knows only the email; the template renders the empty name tokens as null.
-    nina = w.person("nina", marketo_names=False, first="Nina", last=None, company=None)
+    nina = w.mk_person("nina", marketo_names=False, first="Nina", last=None, company=None)
     w.start()
     w.map(pid, cid, enabled=True)
     w.send(hook(nina, at(0), pid, "Registered"))
@@ -395,7 +179,7 @@ def test_same_new_email_from_two_workers_creates_one_lead(world):
     w = world
     c1, c2 = w.campaign("Webinar A"), w.campaign("Webinar B")
     p1, p2 = w.program("Webinar A"), w.program("Webinar B")
-    twin = w.person("twin", first="Tom", last="Win")
+    twin = w.mk_person("twin", first="Tom", last="Win")
     # Slow answers keep the first worker busy while the second event reaches the other one.
     w.sf.ctl("POST", "config", {"latencyMs": 250})
     w.start()
@@ -413,7 +197,7 @@ def test_same_new_email_from_two_workers_creates_one_lead(world):
     assert len(leads) == 1, f"one Lead for one email, got {leads}"
     assert w.member(c1, twin.email)["LeadId"] == leads[0]["Id"]
     assert w.member(c2, twin.email)["LeadId"] == leads[0]["Id"]
-    created = [r for c in w.calls() if is_lead_create(c) and c["status"] == 200
+    created = [r for c in w.sf_calls() if is_lead_create(c) and c["status"] == 200
                for r in c["body"]["records"] if r.get("Email", "").lower() == twin.email]
     assert len(created) == 1, created
     no_dead_letters(w)
@@ -425,7 +209,7 @@ def test_flow_actions_on_an_unmapped_campaign(world):
     w = world
     cid = w.campaign("Newsletter", statuses=["Sent", "Responded"], default="Sent")
     pid = w.program()  # the program the smart campaign lives in; not mapped to anything
-    a, b = w.people(2, "flow", sf="contact")
+    a, b = w.mk_people(2, "flow", sf="contact")
     w.start()
     w.send(hook(a, at(0), pid, "Responded", type="add_to_campaign", campaign=cid))
     # add_to_campaign without a status: the campaign's default member status.
@@ -448,16 +232,16 @@ def test_flow_actions_on_an_unmapped_campaign(world):
 def test_unmapped_program_writes_nothing_and_is_counted(world):
     w = world
     cid, mapped, unmapped = w.campaign(), w.program("Mapped"), w.program("Unmapped")
-    p = w.person("u", sf="contact")
+    p = w.mk_person("u", sf="contact")
     w.start()
     w.map(mapped, cid, enabled=True)
-    dropped0 = w.metric("campaign_sync_events_dropped_total", reason="unmapped")
+    dropped0 = w.worker_metric("campaign_sync_events_dropped_total", reason="unmapped")
     w.send(hook(p, at(0), unmapped, "Registered"))
-    cs.wait_until(lambda: w.metric("campaign_sync_events_dropped_total", reason="unmapped")
+    cs.wait_until(lambda: w.worker_metric("campaign_sync_events_dropped_total", reason="unmapped")
                   >= dropped0 + 1, T, what="dropped{reason=unmapped}")
-    cs.wait_until(w.queue_empty, T, what="the event to be acknowledged")
+    cs.wait_until(w.nothing_pending, T, what="the event to be acknowledged")
     assert w.members(cid) == []
-    assert w.cm_writes() == [] and not [c for c in w.calls() if is_lead_create(c)]
+    assert w.cm_writes() == [] and not [c for c in w.sf_calls() if is_lead_create(c)]
     no_dead_letters(w)
 
 
@@ -481,7 +265,7 @@ def test_incompatible_status_dead_letter_fixed_by_status_map_then_replayed(world
     cid = w.campaign(statuses=["Invited", "Registered", "Attended", "Attended On-demand",
                                "Did Not Attend"])
     pid = w.program()
-    p = w.person("ns", sf="contact")
+    p = w.mk_person("ns", sf="contact")
     w.start()
     w.map(pid, cid, enabled=True, force=True)
     w.send(hook(p, at(0), pid, "No Show"))
@@ -489,7 +273,7 @@ def test_incompatible_status_dead_letter_fixed_by_status_map_then_replayed(world
     assert_names_program_campaign_status(d["error"], pid, cid, "No Show")
     assert set(d) >= {"id", "at", "attempts", "error", "event"}
     assert w.member(cid, p.email) is None, "a status is never guessed"
-    assert w.metric("campaign_sync_dead_letters_total") >= 1
+    assert w.worker_metric("campaign_sync_dead_letters_total") >= 1
 
     w.map(pid, cid, enabled=True, statusMap={"No Show": "Did Not Attend"}, force=True)
     r = w.admin("POST", f"/v1/deadletters/{d['id']}/replay", expect=202)
@@ -502,7 +286,7 @@ def test_incompatible_status_fixed_in_salesforce_then_replayed(world):
     w = world
     cid = w.campaign(statuses=["Invited", "Registered", "Attended", "Attended On-demand"])
     pid = w.program()
-    p = w.person("ns2", sf="contact")
+    p = w.mk_person("ns2", sf="contact")
     w.start()
     w.map(pid, cid, enabled=True, force=True)
     w.send(hook(p, at(0), pid, "No Show"))
@@ -520,7 +304,7 @@ def test_incompatible_status_fixed_in_salesforce_then_replayed(world):
 def test_duplicate_and_out_of_order_webhooks(world):
     w = world
     cid, pid = w.campaign(), w.program()
-    p, q, r = w.people(3, "dup", sf="contact")
+    p, q, r = w.mk_people(3, "dup", sf="contact")
     w.start()
     w.map(pid, cid, enabled=True)
 
@@ -531,31 +315,31 @@ def test_duplicate_and_out_of_order_webhooks(world):
     w.wait_status(cid, p.email, "Registered")
     # The same change again under another eventId gets past de-duplication at the door; the
     # worker finds it already applied.
-    dup0 = w.metric("campaign_sync_events_dropped_total", reason="duplicate")
+    dup0 = w.worker_metric("campaign_sync_events_dropped_total", reason="duplicate")
     w.send(hook(p, at(0), pid, "Registered", eventId="replayed-by-hand-1"))
-    cs.wait_until(lambda: w.metric("campaign_sync_events_dropped_total", reason="duplicate")
+    cs.wait_until(lambda: w.worker_metric("campaign_sync_events_dropped_total", reason="duplicate")
                   > dup0, T, what="dropped{reason=duplicate}")
     assert len(w.cm_writes()) == 1, w.cm_writes()
 
     # Out of order: the newer change arrives first; the older one, arriving later, is stale.
     w.send(hook(q, at(20), pid, "Attended"))
     w.wait_status(cid, q.email, "Attended")
-    seq = w.last_seq()
-    stale0 = w.metric("campaign_sync_events_dropped_total", reason="stale")
+    seq = w.sf_seq()
+    stale0 = w.worker_metric("campaign_sync_events_dropped_total", reason="stale")
     w.send(hook(q, at(10), pid, "Registered"))
-    cs.wait_until(lambda: w.metric("campaign_sync_events_dropped_total", reason="stale")
+    cs.wait_until(lambda: w.worker_metric("campaign_sync_events_dropped_total", reason="stale")
                   > stale0, T, what="dropped{reason=stale}")
     assert w.status_of(cid, q.email) == "Attended"
     assert w.cm_writes(seq) == []
     # An older removal is stale too: the newest state stays.
     w.send(hook(q, at(5), pid, "Not in Program"))
-    cs.wait_until(lambda: w.metric("campaign_sync_events_dropped_total", reason="stale")
+    cs.wait_until(lambda: w.worker_metric("campaign_sync_events_dropped_total", reason="stale")
                   > stale0 + 1, T, what="a second dropped{reason=stale}")
     assert w.status_of(cid, q.email) == "Attended" and w.cm_writes(seq) == []
 
     # Both in one webhook array, newer first: the same end state as in-order delivery.
     w.send(hook(r, at(30), pid, "Attended"), hook(r, at(25), pid, "Registered"))
-    cs.wait_until(lambda: w.metric("campaign_sync_events_dropped_total", reason="stale")
+    cs.wait_until(lambda: w.worker_metric("campaign_sync_events_dropped_total", reason="stale")
                   > stale0 + 2, T, what="a third dropped{reason=stale}")
     assert w.status_of(cid, r.email) == "Attended"
     no_dead_letters(w)
@@ -566,7 +350,7 @@ def test_duplicate_and_out_of_order_webhooks(world):
 def test_sync_disabled_events_wait_then_apply(world):
     w = world
     cid, pid = w.campaign(), w.program()
-    p, q = w.people(2, "sw", sf="contact")
+    p, q = w.mk_people(2, "sw", sf="contact")
     w.start()
     w.map(pid, cid, enabled=True)
 
@@ -583,7 +367,7 @@ def test_sync_disabled_events_wait_then_apply(world):
 
     # A disabled mapping parks its events; enabling it applies them.
     assert w.map(pid, cid, enabled=False)["enabled"] is False
-    seq = w.last_seq()
+    seq = w.sf_seq()
     w.send(hook(q, at(0), pid, "Attended"))
     w.send(hook(p, at(10), pid, "Attended"))
     time.sleep(1.0)
@@ -598,7 +382,7 @@ def test_sync_disabled_events_wait_then_apply(world):
 def test_sync_disabled_takes_effect_at_once(world):
     w = world
     cid, pid = w.campaign(), w.program()
-    p = w.person("now", sf="contact")
+    p = w.mk_person("now", sf="contact")
     w.start()
     w.map(pid, cid, enabled=True)
     assert w.admin("PUT", "/v1/sync", {"enabled": False}, expect=200).json() == {"enabled": False}
@@ -615,7 +399,7 @@ def test_sync_disabled_takes_effect_at_once(world):
 def test_transient_salesforce_faults_are_retried(world):
     w = world
     cid, pid = w.campaign(), w.program()
-    p = w.person("flt", sf="contact")
+    p = w.mk_person("flt", sf="contact")
     w.start()
     w.map(pid, cid, enabled=True)
     w.sf.ctl("POST", "faults", {"rules": [
@@ -625,16 +409,16 @@ def test_transient_salesforce_faults_are_retried(world):
         # the first query meets an expired session (401 INVALID_SESSION_ID)
         {"kind": "expire_tokens", "path": "/query"},
     ]})
-    retries0 = w.metric("campaign_sync_retries_total", target="salesforce")
+    retries0 = w.worker_metric("campaign_sync_retries_total", target="salesforce")
     w.send(hook(p, at(0), pid, "Registered"))
     w.wait_status(cid, p.email, "Registered")
     assert [r["fired"] for r in w.sf.ctl("GET", "faults")["rules"]] == [1, 1]
-    calls = w.calls()
+    calls = w.sf_calls()
     statuses = [c["status"] for c in calls if c["path"].endswith("/composite/sobjects")]
     assert statuses[:2] == [503, 200], statuses
     assert 401 in [c["status"] for c in calls], "the expired session was met"
     assert sum(1 for c in calls if c["path"] == "/services/oauth2/token") >= 2, "token refreshed"
-    assert w.metric("campaign_sync_retries_total", target="salesforce") >= retries0 + 1
+    assert w.worker_metric("campaign_sync_retries_total", target="salesforce") >= retries0 + 1
     assert len(w.members(cid)) == 1
     no_dead_letters(w)
 
@@ -642,7 +426,7 @@ def test_transient_salesforce_faults_are_retried(world):
 def test_retry_after_is_honoured(world):
     w = world
     cid, pid = w.campaign(), w.program()
-    p = w.person("ra", sf="contact")
+    p = w.mk_person("ra", sf="contact")
     w.start()
     w.map(pid, cid, enabled=True)
     w.sf.ctl("POST", "faults", {"rules": [
@@ -665,8 +449,8 @@ def test_spent_marketo_budget_holds_only_marketo_bound_changes(world):
     ones go out when the budget frees up."""
     w = world
     cid, pid = w.campaign(), w.program()
-    ann = w.person("spa", sf="contact")
-    bobs = w.people(2, "spb", sf="contact")
+    ann = w.mk_person("spa", sf="contact")
+    bobs = w.mk_people(2, "spb", sf="contact")
     w.start(workers=1)  # one thread: waiting for a permit would hold everything up
     w.map(pid, cid, enabled=True)
     w.sf.ctl("POST", "config", {
@@ -696,7 +480,7 @@ def test_spent_marketo_budget_holds_only_marketo_bound_changes(world):
         cs.wait_until(lambda: any(m["leadId"] == b.lead and m["statusName"] == "Registered"
                                   for m in w.mk.ctl("GET", f"members?programId={pid}")["members"]),
                       T, what=f"lead {b.lead} Registered in Marketo")
-    assert w.metric("campaign_sync_retries_total", target="marketo") == 0
+    assert w.worker_metric("campaign_sync_retries_total", target="marketo") == 0
     no_dead_letters(w)
 
 
@@ -713,13 +497,13 @@ def test_newer_salesforce_change_on_its_way_is_not_overwritten(world, integratio
     last recorded write is someone else's."""
     w = world
     cid, pid = w.campaign(), w.program()
-    p = w.person("newer", sf="contact")
+    p = w.mk_person("newer", sf="contact")
     w.start(workers=1, SF_INTEGRATION_USER_ID=integration_user)
     w.map(pid, cid, enabled=True)
     w.mk.ctl("POST", "members", {"programId": pid, "leadId": p.lead, "statusName": "Invited"})
     w.send(hook(p, at(0), pid, "Invited"))
     w.wait_status(cid, p.email, "Invited")
-    cs.wait_until(w.queue_empty, T, what="the first change acknowledged")
+    cs.wait_until(w.nothing_pending, T, what="the first change acknowledged")
     w.workers.pop().stop()
 
     # Marketo's change (at BASE + 60 s, minutes ago) waits; the user's change in Salesforce
@@ -730,12 +514,12 @@ def test_newer_salesforce_change_on_its_way_is_not_overwritten(world, integratio
         "outboundUrl": f"http://127.0.0.1:{w.ingest.port}/webhooks/salesforce",
         "outboundBatchMs": 600_000})
     w.sf.ctl("POST", "members", {"CampaignId": cid, "ContactId": p.sf_id, "Status": "Attended"})
-    seq = w.last_seq()
-    worker = w.worker()
+    seq = w.sf_seq()
+    worker = w.add_worker()
     cs.wait_until(lambda: cs.metric_value(worker.req("GET", "/metrics").body.decode(),
                                           "campaign_sync_events_dropped_total", reason="stale"),
                   T, what="dropped{reason=stale}")
-    cs.wait_until(w.queue_empty, T, what="the Marketo change acknowledged")
+    cs.wait_until(w.nothing_pending, T, what="the Marketo change acknowledged")
     assert w.status_of(cid, p.email) == "Attended"
     assert w.cm_writes(seq) == [], "nothing written over the newer change"
 
@@ -752,7 +536,7 @@ def test_newer_salesforce_change_on_its_way_is_not_overwritten(world, integratio
 def test_permanent_salesforce_error_is_dead_lettered_with_its_text(world):
     w = world
     cid, pid = w.campaign(), w.program()
-    p = w.person("perm", sf="contact")
+    p = w.mk_person("perm", sf="contact")
     w.start()
     w.map(pid, cid, enabled=True)
     # A validation rule refuses the record: a per-record error in a 200 Collections answer.
@@ -767,7 +551,7 @@ def test_permanent_salesforce_error_is_dead_lettered_with_its_text(world):
     assert "FIELD_CUSTOM_VALIDATION_EXCEPTION" in d["error"] and text in d["error"], d
     assert d["attempts"] == 1, "a permanent error is not retried"
     assert w.member(cid, p.email) is None
-    assert len([c for c in w.calls() if c["path"].endswith("/composite/sobjects")]) == 1
+    assert len([c for c in w.sf_calls() if c["path"].endswith("/composite/sobjects")]) == 1
 
 
 # ------------------------------------------------------------------ 10. worker killed
@@ -778,7 +562,7 @@ def test_sigterm_mid_call_keeps_the_answer_and_stopped_comes_last(world):
     reads "stopped" as "all done". Another worker applies the change later: nothing lost."""
     w = world
     cid, pid = w.campaign(), w.program()
-    p = w.person("term", sf="contact")
+    p = w.mk_person("term", sf="contact")
     w.start(workers=1)
     w.map(pid, cid, enabled=True)
     w.sf.ctl("POST", "faults", {"rules": [{"kind": "status", "status": 503, "method": "POST",
@@ -798,15 +582,15 @@ def test_sigterm_mid_call_keeps_the_answer_and_stopped_comes_last(world):
     w.wait_status(cid, p.email, "Registered")
     writes = [c for c in w.cm_writes() if c["path"].endswith("/composite/sobjects")]
     assert [c["status"] for c in writes] == [503, 200], writes
-    cs.wait_until(w.queue_empty, T, what="the event acknowledged")
+    cs.wait_until(w.nothing_pending, T, what="the event acknowledged")
     no_dead_letters(w)
 
 
 def test_worker_killed_mid_batch_other_worker_finishes(world):
     w = world
     cid, pid = w.campaign(), w.program()
-    known = w.people(10, "kc", sf="contact")
-    new = w.people(10, "kn")  # not in Salesforce: Leads are created
+    known = w.mk_people(10, "kc", sf="contact")
+    new = w.mk_people(10, "kn")  # not in Salesforce: Leads are created
     w.sf.ctl("POST", "config", {"latencyMs": 300})  # keeps the batch in flight
     w.start(CLAIM_IDLE_MS="2000")
     w.map(pid, cid, enabled=True)
@@ -815,7 +599,7 @@ def test_worker_killed_mid_batch_other_worker_finishes(world):
     w.send(*[hook(p, at(0), pid, statuses[p.email]) for p in everyone])
 
     # Once a worker holds the events and has created the Leads (mid-batch), SIGKILL it.
-    cs.wait_until(lambda: any(is_lead_create(c) for c in w.calls()), T,
+    cs.wait_until(lambda: any(is_lead_create(c) for c in w.sf_calls()), T,
                   what="the batch's Lead creation")
     holders = [c[0] for c in w.redis.cmd("XPENDING", cs.STREAM_MKTO, "workers")[3] or []]
     victim = next(s for s in w.workers if any(f"-{s.proc.pid}-" in name for name in holders))
@@ -840,7 +624,7 @@ def test_worker_killed_mid_batch_other_worker_finishes(world):
     for p in new:
         mine = [l for l in leads if l["Email"] == p.email]
         assert len(mine) == 1, f"duplicate Leads for {p.email}: {mine}"
-    cs.wait_until(w.queue_empty, T, what="all events acknowledged")
+    cs.wait_until(w.nothing_pending, T, what="all events acknowledged")
     no_dead_letters(w)
 
 
@@ -849,10 +633,10 @@ def test_worker_killed_mid_batch_other_worker_finishes(world):
 def test_burst_of_1000_changes_in_at_most_10_member_writes(world):
     w = world
     cid, pid = w.campaign(), w.program()
-    people = w.people(1000, "burst", sf="contact")
+    people = w.mk_people(1000, "burst", sf="contact")
     w.start()
     w.map(pid, cid, enabled=True)
-    applied0 = w.metric("campaign_sync_events_applied_total", target="salesforce")
+    applied0 = w.worker_metric("campaign_sync_events_applied_total", target="salesforce")
     # Sent while the workers run, as one webhook array of 1000 events (a trigger campaign's
     # batch); the workers batch them as they come (SPEC section 8).
     w.send(*[hook(p, at(0), pid, "Registered") for p in people])
@@ -864,8 +648,8 @@ def test_burst_of_1000_changes_in_at_most_10_member_writes(world):
     writes = w.cm_writes()
     assert 5 <= len(writes) <= 10, f"{len(writes)} CampaignMember write calls"
     assert all(len(c["body"]["records"]) <= 200 for c in writes)
-    assert not [c for c in w.calls() if is_lead_create(c)]
-    cs.wait_until(lambda: w.metric("campaign_sync_events_applied_total", target="salesforce")
+    assert not [c for c in w.sf_calls() if is_lead_create(c)]
+    cs.wait_until(lambda: w.worker_metric("campaign_sync_events_applied_total", target="salesforce")
                   >= applied0 + 1000, 10, what="applied_total to count 1000")
     no_dead_letters(w)
 
@@ -876,18 +660,18 @@ def test_batches_toward_salesforce_spread_as_the_api_allowance_is_used(world):
     one are written together, in fewer calls of the allowance."""
     w = world
     cid, pid = w.campaign(), w.program()
-    people = w.people(6, "allowance", sf="contact")
+    people = w.mk_people(6, "allowance", sf="contact")
     w.start()
     w.map(pid, cid, enabled=True)
-    cs.wait_until(w.queue_empty, T, what="the mapping's own work done")
+    cs.wait_until(w.nothing_pending, T, what="the mapping's own work done")
     # Other integrations of the org have used 60 % of its allowance.
     limit = w.sf.ctl("GET", "config")["apiLimit"]
     used = w.sf.ctl("POST", "api_usage", {"used": limit * 6 // 10})["apiUsage"]
     # A first change, applied at once, shows the service the usage.
     w.send(hook(people[0], at(0), pid, "Registered"))
     w.wait_status(cid, people[0].email, "Registered")
-    assert w.metric_values("campaign_sync_salesforce_api_usage", kind="used")[0] >= used
-    seq = w.last_seq()
+    assert w.worker_metric_values("campaign_sync_salesforce_api_usage", kind="used")[0] >= used
+    seq = w.sf_seq()
     for p in people[1:]:
         w.send(hook(p, at(1), pid, "Registered"))
         time.sleep(0.04)

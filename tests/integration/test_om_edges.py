@@ -13,7 +13,7 @@ import re
 import threading
 
 import cs
-from test_openapi import check, example, iso
+from cs.openapi import check, example, iso
 
 SF_HEADERS = {"Content-Type": "text/xml; charset=UTF-8", "SOAPAction": '""'}
 ACK = (b'<soapenv:Envelope xmlns:soapenv="http://schemas.xmlsoap.org/soap/envelope/">'

@@ -14,15 +14,11 @@ import re
 import socket
 import time
 
-import jsonschema
 import pytest
-import yaml
 
 import cs
-
-SPEC_PATH = os.path.join(cs.ROOT, "openapi", "openapi.yaml")
-with open(SPEC_PATH, encoding="utf-8") as _f:
-    SPEC = yaml.safe_load(_f)
+from cs.openapi import (SPEC, check, declared, example, examples, iso, operation,
+                        request_example, resolve, validator)
 
 SF_HEADERS = {"Content-Type": "text/xml; charset=UTF-8", "SOAPAction": '""'}
 MK_HEADERS = {"Content-Type": "application/json", "X-Webhook-Secret": cs.WEBHOOK_SECRET}
@@ -68,79 +64,6 @@ def concrete(path):
     for k, v in SAMPLE_PARAMS.items():
         path = path.replace(k, v)
     return path
-
-
-# ------------------------------------------------------------------ description helpers
-
-def validator(schema):
-    """A Draft 2020-12 validator for one schema of the description; `$ref`s to
-    #/components/... resolve because the document's components travel with it."""
-    root = {"$schema": "https://json-schema.org/draft/2020-12/schema",
-            "components": SPEC["components"], "allOf": [schema]}
-    jsonschema.Draft202012Validator.check_schema(root)
-    return jsonschema.Draft202012Validator(root)
-
-
-def resolve(node):
-    """Follows a local `$ref` (#/components/...) to the object it names."""
-    while isinstance(node, dict) and "$ref" in node:
-        target = SPEC
-        for part in node["$ref"].removeprefix("#/").split("/"):
-            target = target[part.replace("~1", "/").replace("~0", "~")]  # JSON Pointer
-        node = target
-    return node
-
-
-def operation(path, method):
-    return SPEC["paths"][path][method.lower()]
-
-
-def declared(path, method, status):
-    responses = operation(path, method)["responses"]
-    assert str(status) in responses, f"{method} {path} answered {status}, not described"
-    return resolve(responses[str(status)])
-
-
-def examples(media):
-    """The examples of a media type object, by name ('' for a lone `example`)."""
-    if "example" in media:
-        return {"": media["example"]}
-    return {name: ex["value"] for name, ex in media.get("examples", {}).items()}
-
-
-def check(resp, path, method):
-    """Asserts that the answer is one the description declares for path/method: the status
-    is listed, the Content-Type is exactly one of its media types, declared headers are
-    there and match, and the body validates against the media type's schema. Returns the
-    media type object, for comparisons with its examples (None for a bodiless answer)."""
-    spec = declared(path, method, resp.status)
-    ctype = resp.header("Content-Type")
-    content = spec.get("content", {})
-    if not content:
-        assert resp.body == b"" and ctype is None, f"{method} {path} {resp.status}: the " \
-            f"description has no body, the service sent {ctype!r} {resp.body[:200]!r}"
-        return None
-    assert ctype in content, f"{method} {path} {resp.status}: Content-Type {ctype!r} is not " \
-                             f"one of {sorted(content)}"
-    for name, h in spec.get("headers", {}).items():
-        value = resp.header(name)
-        assert value is not None, f"{method} {path} {resp.status}: header {name} missing"
-        validator(resolve(h)["schema"]).validate(value)
-    media = content[ctype]
-    body = resp.json() if ctype.split(";")[0] == "application/json" else resp.body.decode()
-    validator(media["schema"]).validate(body)
-    return media
-
-
-def example(path, method, status, name=""):
-    spec = declared(path, method, status)
-    (media,) = spec["content"].values()
-    return examples(media)[name]
-
-
-def request_example(path, name, method="post"):
-    (media,) = resolve(operation(path, method)["requestBody"])["content"].values()
-    return examples(media)[name]
 
 
 def raw_headers_only(port, method, path, headers):
@@ -571,10 +494,6 @@ def call(svc, method, template, body=None, headers=None, path=None, query=""):
 
 def now_ms():
     return int(time.time() * 1000)
-
-
-def iso(ms):
-    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(ms // 1000)) + f".{ms % 1000:03d}Z"
 
 
 def iso_ms(text):

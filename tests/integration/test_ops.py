@@ -20,11 +20,9 @@ import time
 import pytest
 
 import cs
+from cs import no_dead_letters
 
 T = 30  # seconds to wait for an outcome (generous: the suite also runs under sanitizers)
-# Marketo's "Webinar" channel in the simulator; a campaign with the same labels is compatible.
-WEBINAR = ["Invited", "Registered", "No Show", "Attended", "Attended On-demand"]
-RESPONDED = {"Attended", "Attended On-demand", "Did Not Attend"}
 # A campaign that calls Marketo's "No Show" "Did Not Attend" and lacks "Attended On-demand".
 ODD = ["Invited", "Registered", "Attended", "Did Not Attend"]
 CRM_VARS = ["SF_LOGIN_URL", "SF_CLIENT_ID", "SF_CLIENT_SECRET", "MARKETO_BASE_URL",
@@ -34,10 +32,11 @@ MEMBER_FIELDS = {"email", "marketoLeadId", "salesforceId", "status", "programSta
 AUDIT_FIELDS = {"at", "eventId", "source", "target", "programId", "campaignId", "email",
                 "action", "result"}
 ISO_MS = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$")
-# Background jobs that would heal drift by themselves: kept out of the way, so that what a
-# test sees is the work of the endpoint it calls.
-QUIET = {"SF_DELETED_POLL_INTERVAL_S": "86400", "RECONCILE_INTERVAL_S": "604800",
-         "PROGRAM_POLL_INTERVAL_S": "86400"}
+# The set-up of these tests (World.defaults): one ingest and two worker processes, background
+# jobs that would heal drift by themselves kept out of the way (cs.QUIET), so that what a test
+# sees is the work of the endpoint it calls, and both CRMs calling the service (Outbound
+# Message, Marketo webhook).
+SETUP = {"quiet": True, "hooks": True}
 
 
 def next_second():
@@ -49,174 +48,14 @@ def id15(sfid):
     return sfid[:15] if sfid else sfid
 
 
-class Person:
-    def __init__(self, email, first, last, company="Acme Corp"):
-        self.email, self.first, self.last, self.company = email, first, last, company
-        self.sf_id = None  # Salesforce Lead id
-        self.lead = None   # Marketo lead id
-
-
-class World:
-    """Both simulators seeded, one ingest and one or two worker processes on one Redis."""
-
-    def __init__(self, redis, services, sf, mk):
-        self.redis, self.services, self.sf, self.mk = redis, services, sf, mk
-        self.ingest = None
-        self.workers = []
-
-    # ---- processes
-
-    def start(self, workers=2, threads=1, hooks=True, **env):
-        """hooks: both CRMs call the service (Outbound Message, Marketo webhook)."""
-        self.env = cs.crm_env(self.sf, self.mk, **{**QUIET, **env})
-        self.ingest = self.services(self.redis.url, command="ingest", name="ingest", **self.env)
-        for i in range(workers):
-            self.workers.append(self.services(self.redis.url, command="worker", name=f"w{i + 1}",
-                                              **dict(self.env, WORKERS=str(threads))))
-        if hooks:
-            self.hooks(True)
-        return self
-
-    def hooks(self, on):
-        """Switches Salesforce's Outbound Message and Marketo's webhook on or off."""
-        port = self.ingest.port
-        self.sf.ctl("POST", "config", {
-            "outboundUrl": f"http://127.0.0.1:{port}/webhooks/salesforce" if on else None})
-        self.mk.ctl("POST", "config", {
-            "webhookUrl": f"http://127.0.0.1:{port}/webhooks/marketo" if on else "",
-            "webhookSecret": cs.WEBHOOK_SECRET})
-
-    def stderr(self):
-        return "\n".join(f"--- {s.command} {s.port}\n{s.stderr()[-3000:]}"
-                         for s in [self.ingest] + self.workers if s)
-
-    def check_env(self, **extra):
-        """The environment of `campaign-sync check` for this world."""
-        env = cs.base_env(self.redis.url, self.ingest.workdir, **self.env)
-        env.update({k: str(v) for k, v in extra.items()})
-        return env
-
-    # ---- seeding
-
-    def campaign(self, name="Webinar", statuses=WEBINAR, default=None):
-        default = default or statuses[0]
-        seed = self.sf.ctl("POST", "seed", {"campaigns": [{
-            "Name": name, "IsActive": True,
-            "statuses": [{"Label": s, "IsDefault": s == default, "HasResponded": s in RESPONDED}
-                         for s in statuses]}]})
-        return seed["campaigns"][0]["Id"]
-
-    def program(self, name="Webinar Nov", channel="Webinar"):
-        return self.mk.ctl("POST", "seed", {"programs": [{"name": name, "channel": channel}]}
-                           )["programs"][0]["id"]
-
-    def people(self, n, prefix):
-        """n people, each a Lead in Salesforce and a lead in Marketo with the same email."""
-        ps = [Person(f"{prefix}{i}@example.com", f"First{i}", f"{prefix.title()}{i}")
-              for i in range(n)]
-        leads = self.sf.ctl("POST", "seed", {"leads": [
-            {"FirstName": p.first, "LastName": p.last, "Company": p.company, "Email": p.email}
-            for p in ps]})["leads"]
-        mleads = self.mk.ctl("POST", "seed", {"leads": [
-            {"email": p.email, "firstName": p.first, "lastName": p.last, "company": p.company}
-            for p in ps]})["leads"]
-        for p, l, m in zip(ps, leads, mleads):
-            p.sf_id, p.lead = l["Id"], m["id"]
-        return ps
-
-    # ---- a person in either CRM
-
-    def sf_human(self, campaign, p, status):
-        """Adds or changes p's CampaignMember as a person in Salesforce would."""
-        return self.sf.ctl("POST", "members", {"CampaignId": campaign, "LeadId": p.sf_id,
-                                               "Status": status})["member"]
-
-    def sf_human_delete(self, campaign, p):
-        m = self.sf_member(campaign, p)
-        self.sf.ctl("DELETE", f"members/{m['Id']}")
-
-    def mk_human(self, program, p, status):
-        """Sets p's program status as a person in Marketo would ("Not in Program" removes)."""
-        self.mk.ctl("POST", "members", {"programId": program, "leadId": p.lead,
-                                        "statusName": status})
-
-    # ---- admin API
-
-    def admin(self, method, path, body=None, expect=None, svc=None):
-        r = (svc or self.ingest).req(method, path, body, cs.admin_headers())
-        if expect is not None:
-            assert r.status == expect, f"{method} {path}: {r.status} {r.body[:800]!r}"
-        return r
-
-    def map(self, program, campaign, expect=(200, 201), **fields):
-        r = self.admin("PUT", f"/v1/mappings/{program}", dict({"campaignId": campaign}, **fields))
-        assert r.status in expect, f"PUT mapping: {r.status} {r.body!r}"
-        return r
-
-    def dead_letters(self):
-        return self.admin("GET", "/v1/deadletters?limit=1000", expect=200).json()["items"]
-
-    def audit(self, query=""):
-        return self.admin("GET", "/v1/audit" + query, expect=200).json()
-
-    # ---- what the CRMs hold
-
-    def sf_members(self, campaign):
-        """{email: Status} of the campaign's members."""
-        return {(m["Email"] or "").lower(): m["Status"]
-                for m in self.sf.ctl("GET", f"members?campaignId={campaign}")["members"]}
-
-    def sf_member(self, campaign, p):
-        ms = [m for m in self.sf.ctl("GET", f"members?campaignId={campaign}")["members"]
-              if (m["Email"] or "").lower() == p.email]
-        assert len(ms) <= 1, ms
-        return ms[0] if ms else None
-
-    def mk_members(self, program):
-        """{leadId: statusName} of the program's members."""
-        return {m["leadId"]: m["statusName"]
-                for m in self.mk.ctl("GET", f"members?programId={program}")["members"]}
-
-    def wait_both(self, program, campaign, want, timeout=T):
-        """Waits until both CRMs hold exactly `want` ({Person: status}) as members."""
-        sf_want = {p.email: s for p, s in want.items()}
-        mk_want = {p.lead: s for p, s in want.items()}
-
-        def agree():
-            return self.sf_members(campaign) == sf_want and self.mk_members(program) == mk_want
-        try:
-            cs.wait_until(agree, timeout, interval=0.1, what="both CRMs to agree")
-        except AssertionError:
-            raise AssertionError(
-                f"Salesforce {self.sf_members(campaign)} (want {sf_want}), Marketo "
-                f"{self.mk_members(program)} (want {mk_want})\n{self.stderr()}") from None
-
-    def settled(self):
-        """No webhook waiting in either simulator and every queued event handled."""
-        return (self.sf.ctl("GET", "outbound")["pending"] == 0
-                and self.mk.ctl("GET", "webhooks")["pending"] == 0
-                and cs.queue_len(self.redis) == 0
-                and cs.queue_pending(self.redis) == 0
-                and self.redis.cmd("ZCARD", "cs:retry") == 0)
-
-    def wait_settled(self):
-        cs.wait_until(self.settled, T, interval=0.1, what="webhooks delivered and events handled")
-
-    # ---- metrics
-
-    def metric(self, name, svc=None, **labels):
-        return cs.metric_value((svc or self.ingest).req("GET", "/metrics").body.decode(), name,
-                               **labels)
-
-
 @pytest.fixture
-def world(redis, services, sf_sim, mkto_sim):
-    return World(redis, services, sf_sim, mkto_sim)
+def world(world):
+    return world.defaults(**SETUP)
 
 
-def no_dead_letters(w):
-    dl = w.dead_letters()
-    assert dl == [], f"unexpected dead letters: {json.dumps(dl, indent=1)[:2000]}"
+def people(w, n, prefix):
+    """n people, each a Lead in Salesforce and a lead in Marketo with the same email."""
+    return w.sf_people(n, prefix, company="Acme Corp", marketo_company=True)
 
 
 # ------------------------------------------------------------------ 1. status check of a mapping
@@ -231,7 +70,7 @@ def test_incompatible_mapping_is_refused_then_forced_then_fixed(world):
     w.start(workers=0, hooks=False)
 
     # Refused: 409 naming each status without a counterpart; nothing stored.
-    r = w.map(pid, cid, expect=(409,), enabled=True)
+    r = w.put_mapping(pid, cid, expect=(409,), enabled=True)
     body = r.json()
     assert body["error"] == "incompatible_statuses", body
     for s in ("No Show", "Attended On-demand", "Did Not Attend"):
@@ -242,10 +81,10 @@ def test_incompatible_mapping_is_refused_then_forced_then_fixed(world):
                        ("salesforce", "Did Not Attend")}, body
     assert w.admin("GET", f"/v1/mappings/{pid}").status == 404, "a refused mapping is not stored"
     # Without "enabled" the mapping is enabled (the default): refused the same way.
-    assert w.map(pid, cid, expect=(409,)).json()["error"] == "incompatible_statuses"
+    assert w.put_mapping(pid, cid, expect=(409,)).json()["error"] == "incompatible_statuses"
 
     # Forced: stored, and the answer still lists what does not match.
-    r = w.map(pid, cid, expect=(201,), enabled=True, force=True)
+    r = w.put_mapping(pid, cid, expect=(201,), enabled=True, force=True)
     forced = r.json()
     assert forced["statusCheck"] == "forced" and forced["enabled"] is True, forced
     assert unmatched_of(forced) == un
@@ -253,16 +92,16 @@ def test_incompatible_mapping_is_refused_then_forced_then_fixed(world):
     assert stored == {k: v for k, v in forced.items() if k not in ("statusCheck", "unmatched")}
 
     # A disabled mapping is not compared (nothing is synced through it).
-    r = w.map(pid, cid, expect=(200,), enabled=False)
+    r = w.put_mapping(pid, cid, expect=(200,), enabled=False)
     assert r.json()["statusCheck"] == "skipped" and "unmatched" not in r.json(), r.json()
     # ... but enabling it again without force is refused, and the stored mapping stays off.
-    assert w.map(pid, cid, expect=(409,), enabled=True).json()["error"] == "incompatible_statuses"
+    assert w.put_mapping(pid, cid, expect=(409,), enabled=True).json()["error"] == "incompatible_statuses"
     assert w.admin("GET", f"/v1/mappings/{pid}", expect=200).json()["enabled"] is False
 
     # Fixed on both sides: a statusMap entry, and the missing status added in Salesforce.
     w.sf.ctl("POST", "statuses", {"CampaignId": cid, "Label": "Attended On-demand",
                                   "HasResponded": True})
-    r = w.map(pid, cid, expect=(200,), enabled=True, statusMap={"No Show": "Did Not Attend"})
+    r = w.put_mapping(pid, cid, expect=(200,), enabled=True, statusMap={"No Show": "Did Not Attend"})
     passed = r.json()
     assert passed["statusCheck"] == "passed", passed
     assert "unmatched" not in passed and "statusCheckMessage" not in passed, passed
@@ -273,13 +112,13 @@ def test_compatible_mapping_passes(world):
     w = world
     cid, pid = w.campaign(), w.program()
     w.start(workers=0, hooks=False)
-    r = w.map(pid, cid, expect=(201,), enabled=True)
+    r = w.put_mapping(pid, cid, expect=(201,), enabled=True)
     assert r.json()["statusCheck"] == "passed", r.json()
     assert "unmatched" not in r.json()
     # An explicit entry to a status the campaign has also passes.
     cid2, pid2 = w.campaign("Renamed", statuses=["Sent", "Registered", "No Show", "Attended",
                                                  "Attended On-demand"]), w.program("Other")
-    r = w.map(pid2, cid2, expect=(201,), statusMap={"Invited": "Sent"})
+    r = w.put_mapping(pid2, cid2, expect=(201,), statusMap={"Invited": "Sent"})
     assert r.json()["statusCheck"] == "passed", r.json()
 
 
@@ -288,7 +127,7 @@ def test_status_check_pending_when_a_crm_cannot_answer(world):
     cid = w.campaign()
     w.start(workers=0, hooks=False)
     # A program Marketo does not have: the comparison cannot be made; stored, said pending.
-    r = w.map(424242, cid, expect=(201,), enabled=True)
+    r = w.put_mapping(424242, cid, expect=(201,), enabled=True)
     a = r.json()
     assert a["statusCheck"] == "pending", a
     assert "424242" in a["statusCheckMessage"], a
@@ -302,7 +141,7 @@ def test_reconcile_of_a_program_marketo_lacks_says_why(world):
     w = world
     cid = w.campaign()
     w.start(workers=0, hooks=False)
-    w.map(424242, cid, expect=(201,), enabled=True)  # pending: Marketo has no such program
+    w.put_mapping(424242, cid, expect=(201,), enabled=True)  # pending: Marketo has no such program
     r = w.admin("POST", "/v1/mappings/424242/reconcile")
     assert r.status == 503 and r.json()["error"] == "crm_unavailable", r.body
     msg = r.json()["message"]
@@ -313,7 +152,7 @@ def test_validation_report(world):
     w = world
     cid, pid = w.campaign(statuses=ODD), w.program()
     w.start(workers=0, hooks=False)
-    w.map(pid, cid, expect=(201,), enabled=False)
+    w.put_mapping(pid, cid, expect=(201,), enabled=False)
 
     r = w.admin("GET", f"/v1/mappings/{pid}/validation", expect=200)
     rep = r.json()
@@ -335,7 +174,7 @@ def test_validation_report(world):
 
     # With a statusMap entry the pair matches through it; Marketo's "Not in Program" never
     # appears (it is the absence of membership).
-    w.map(pid, cid, expect=(200,), enabled=False, statusMap={"No Show": "Did Not Attend"})
+    w.put_mapping(pid, cid, expect=(200,), enabled=False, statusMap={"No Show": "Did Not Attend"})
     rep = w.admin("GET", f"/v1/mappings/{pid}/validation", expect=200).json()
     assert {"marketo": "No Show", "salesforce": "Did Not Attend"} in rep["matched"]
     assert [(u["side"], u["status"]) for u in rep["unmatched"]] == [
@@ -418,10 +257,10 @@ def aof_redis(workdir):
 def fine(aof_redis, services, sf_sim, mkto_sim):
     """A world where every check passes: Redis with AOF (appendfsync always), working
     credentials with full rights, one compatible mapping, sync enabled."""
-    w = World(aof_redis, services, sf_sim, mkto_sim)
+    w = cs.World(aof_redis, services, sf_sim, mkto_sim).defaults(**SETUP)
     w.cid, w.pid = w.campaign(), w.program()
     w.start(workers=0, hooks=False)
-    w.map(w.pid, w.cid, expect=(201,), enabled=True)
+    w.put_mapping(w.pid, w.cid, expect=(201,), enabled=True)
     return w
 
 
@@ -493,7 +332,7 @@ def test_check_fails_on_a_wrong_marketo_secret(fine):
 def test_check_fails_on_a_mapping_whose_statuses_do_not_match(fine):
     w = fine
     cid2, pid2 = w.campaign("Odd", statuses=ODD), w.program("Odd program")
-    w.map(pid2, cid2, expect=(201,), enabled=True, force=True)
+    w.put_mapping(pid2, cid2, expect=(201,), enabled=True, force=True)
     rc, out, why = run_check(w.check_env())
     assert rc == 1, why
     text = _fail(out, f"mapping {pid2}", why)
@@ -503,10 +342,10 @@ def test_check_fails_on_a_mapping_whose_statuses_do_not_match(fine):
 
 
 def test_check_warns_when_aof_is_off(redis, services, sf_sim, mkto_sim):
-    w = World(redis, services, sf_sim, mkto_sim)  # the default fixture: appendonly no
+    w = cs.World(redis, services, sf_sim, mkto_sim).defaults(**SETUP)  # the default redis: no AOF
     cid, pid = w.campaign(), w.program()
     w.start(workers=0, hooks=False)
-    w.map(pid, cid, expect=(201,), enabled=True)
+    w.put_mapping(pid, cid, expect=(201,), enabled=True)
     rc, out, why = run_check(w.check_env())
     assert rc == 0, why
     (lvl, text), = line_of(out, "redis")
@@ -597,9 +436,9 @@ def walk(w, path, limit):
 def test_members_and_audit_after_syncs_both_ways(world):
     w = world
     cid, pid = w.campaign(), w.program()
-    ann, bob, cy, dee = w.people(4, "mem")
+    ann, bob, cy, dee = people(w, 4, "mem")
     w.start(workers=1, threads=2)
-    w.map(pid, cid, expect=(201,), enabled=True)
+    w.put_mapping(pid, cid, expect=(201,), enabled=True)
     # Marketo's trigger does not fire for the service's own API writes here, so that what is
     # recorded is the people's changes only (the echoes: test_echo_of_own_marketo_write_...).
     w.mk.ctl("POST", "config", {"fireOnApi": False})
@@ -696,9 +535,9 @@ def test_echo_of_own_marketo_write_is_never_applied_back(world):
     its Salesforce person, so the echo was planned as a first sight and applied back.)"""
     w = world
     cid, pid = w.campaign(), w.program()
-    bob, dee = w.people(2, "echo")
+    bob, dee = people(w, 2, "echo")
     w.start(workers=1, threads=2)
-    w.map(pid, cid, expect=(201,), enabled=True)
+    w.put_mapping(pid, cid, expect=(201,), enabled=True)
     w.wait_settled()
     # Both changes reach the service in one Outbound Message (one worker batch); each of the
     # batch's two Marketo status writes takes a second, so the echo of the first write (the
@@ -706,8 +545,8 @@ def test_echo_of_own_marketo_write_is_never_applied_back(world):
     w.sf.ctl("POST", "config", {"outboundBatchMs": 500})
     w.mk.ctl("POST", "faults", {"rules": [{"kind": "delay", "delay_ms": 1000, "method": "POST",
                                             "path": r"/members/status\.json$", "count": 2}]})
-    echo0 = w.metric("campaign_sync_events_dropped_total", svc=w.workers[0], reason="echo")
-    applied0 = w.metric("campaign_sync_events_applied_total", svc=w.workers[0],
+    echo0 = w.process_metric("campaign_sync_events_dropped_total", svc=w.workers[0], reason="echo")
+    applied0 = w.process_metric("campaign_sync_events_applied_total", svc=w.workers[0],
                         target="salesforce")
     sf_seq = w.sf.ctl("GET", "calls")["next"]
     w.sf_human(cid, bob, "Attended")
@@ -720,9 +559,9 @@ def test_echo_of_own_marketo_write_is_never_applied_back(world):
     # Each echo is dropped and counted; nothing is applied back to Salesforce.
     applied_back = [e for e in w.audit(f"?programId={pid}")["items"] if e["target"] == "salesforce"]
     assert applied_back == [], applied_back
-    assert w.metric("campaign_sync_events_applied_total", svc=w.workers[0],
+    assert w.process_metric("campaign_sync_events_applied_total", svc=w.workers[0],
                     target="salesforce") == applied0
-    assert w.metric("campaign_sync_events_dropped_total", svc=w.workers[0],
+    assert w.process_metric("campaign_sync_events_dropped_total", svc=w.workers[0],
                     reason="echo") == echo0 + 2
     reads = [c for c in w.sf.calls(sf_seq) if c["path"].endswith("/query")]
     assert reads == [], f"Salesforce was asked about an echo: {reads}"
@@ -734,9 +573,9 @@ def test_echo_of_own_marketo_write_is_never_applied_back(world):
 def test_member_pages_are_full_until_the_last(world):
     w = world
     cid, pid = w.campaign(), w.program()
-    ann, bob, cy = w.people(3, "pg")
+    ann, bob, cy = people(w, 3, "pg")
     w.start(workers=1, threads=2)
-    w.map(pid, cid, expect=(201,), enabled=True)
+    w.put_mapping(pid, cid, expect=(201,), enabled=True)
     for p in (ann, bob, cy):
         w.mk_human(pid, p, "Registered")
     w.wait_both(pid, cid, {ann: "Registered", bob: "Registered", cy: "Registered"})
@@ -756,9 +595,9 @@ def test_member_pages_are_full_until_the_last(world):
 def test_reconcile_heals_drift_made_directly_in_each_crm(world):
     w = world
     cid, pid = w.campaign(), w.program()
-    ann, bob, cy, dee, eve = w.people(5, "rec")
+    ann, bob, cy, dee, eve = people(w, 5, "rec")
     w.start(workers=2, threads=1)
-    w.map(pid, cid, expect=(201,), enabled=True)
+    w.put_mapping(pid, cid, expect=(201,), enabled=True)
 
     # In sync first, through the webhooks.
     w.mk_human(pid, ann, "Registered")
@@ -771,7 +610,7 @@ def test_reconcile_heals_drift_made_directly_in_each_crm(world):
     r = w.admin("POST", f"/v1/mappings/{pid}/reconcile", expect=200)
     assert r.json() == {"programId": str(pid), "campaignId": cid, "compared": 4,
                         "differences": 0, "queued": 0, "details": []}, r.json()
-    diffs0 = {k: w.metric("campaign_sync_reconcile_differences_total", kind=k)
+    diffs0 = {k: w.process_metric("campaign_sync_reconcile_differences_total", kind=k)
               for k in ("missing_in_marketo", "missing_in_salesforce", "status_differs")}
     audit0 = len(w.audit(f"?programId={pid}&limit=1000")["items"])
 
@@ -820,7 +659,7 @@ def test_reconcile_heals_drift_made_directly_in_each_crm(world):
     # Counted by kind, in the process that reconciled.
     want = {"missing_in_marketo": 2, "missing_in_salesforce": 1, "status_differs": 1}
     for kind, n in want.items():
-        assert w.metric("campaign_sync_reconcile_differences_total", kind=kind) == \
+        assert w.process_metric("campaign_sync_reconcile_differences_total", kind=kind) == \
             diffs0[kind] + n, kind
 
     # Nothing left to do: a second run finds no difference and queues nothing.

@@ -6,44 +6,11 @@ calls of both simulators, the keys in Redis and their expiry."""
 import json
 import time
 
-import pytest
-
 import cs
-from test_m2s import World as M2SWorld
-from test_m2s import at, hook, is_lead_create
+from cs import at, hook, is_lead_create
 
 T = 30
 DAY = 86400
-
-
-class World(M2SWorld):
-    """test_m2s's world, with the person API and Marketo's side at hand."""
-
-    def trace(self, expect=200, **query):
-        q = "&".join(f"{k}={v}" for k, v in query.items())
-        r = self.admin("GET", f"/v1/people?{q}")
-        assert r.status == expect, f"GET /v1/people?{q}: {r.status} {r.body[:500]!r}"
-        return r.json()
-
-    def items(self, **query):
-        return self.trace(**query)["items"]
-
-    def wait_items(self, n, what, **query):
-        return cs.wait_until(lambda: (lambda i: len(i) >= n and i)(self.items(**query)), T,
-                             what=what)
-
-    def mk_members(self, program):
-        return {m["leadId"]: m["statusName"]
-                for m in self.mk.ctl("GET", f"members?programId={program}")["members"]}
-
-    def mk_leads(self, email):
-        return [l for l in self.mk.ctl("GET", "state")["leads"]
-                if (l["email"] or "").lower() == email.lower()]
-
-
-@pytest.fixture
-def world(redis, services, sf_sim, mkto_sim):
-    return World(redis, services, sf_sim, mkto_sim)
 
 
 def outcomes(items):
@@ -56,7 +23,7 @@ def outcomes(items):
 def test_trace_through_retry_apply_and_stale_drop_newest_first(world):
     w = world
     cid, pid = w.campaign(), w.program()
-    ann = w.person("ann", sf="contact")
+    ann = w.mk_person("ann", sf="contact")
     w.start()
     w.map(pid, cid, enabled=True)
     # The first CampaignMember write meets a 503: the change is retried, then applied.
@@ -66,10 +33,10 @@ def test_trace_through_retry_apply_and_stale_drop_newest_first(world):
     w.wait_status(cid, ann.email, "Registered")
     # An older change arriving later is stale; a newer one applies.
     w.send(hook(ann, at(0), pid, "Invited", eventId="ann-0"))
-    w.wait_items(3, "the stale drop in the trace", email=ann.email)
+    w.wait_trace_items(3, "the stale drop in the trace", email=ann.email)
     w.send(hook(ann, at(20), pid, "Attended", eventId="ann-2"))
     w.wait_status(cid, ann.email, "Attended")
-    items = w.wait_items(4, "four trace entries", email=ann.email)
+    items = w.wait_trace_items(4, "four trace entries", email=ann.email)
 
     assert outcomes(items) == [("ann-2", "applied", None), ("ann-0", "dropped", "stale"),
                                ("ann-1", "applied", None), ("ann-1", "retry", None)], items
@@ -94,23 +61,23 @@ def test_trace_through_retry_apply_and_stale_drop_newest_first(world):
     assert body["person"] == {"email": ann.email, "marketoLeadIds": [str(ann.lead)],
                               "salesforceIds": [ann.sf_id]}
     assert body["retentionDays"] == 30 and body["next"] is None
-    assert w.items(email=ann.email, limit=2) == items[:2]
+    assert w.trace_items(email=ann.email, limit=2) == items[:2]
 
 
 def test_trace_by_each_id_and_any_case(world):
     w = world
     cid, pid = w.campaign(), w.program()
-    bea = w.person("bea", sf="lead")
+    bea = w.mk_person("bea", sf="lead")
     w.start()
     w.map(pid, cid, enabled=True)
     w.send(hook(bea, at(0), pid, "Registered", eventId="bea-1"))
     w.wait_status(cid, bea.email, "Registered")
-    items = w.wait_items(1, "bea's entry", email=bea.email)
+    items = w.wait_trace_items(1, "bea's entry", email=bea.email)
     assert outcomes(items) == [("bea-1", "applied", None)]
-    assert w.items(email=bea.email.upper()) == items
-    assert w.items(marketoLeadId=bea.lead) == items
-    assert w.items(salesforceId=bea.sf_id) == items          # 18 characters
-    assert w.items(salesforceId=bea.sf_id[:15]) == items     # 15 characters
+    assert w.trace_items(email=bea.email.upper()) == items
+    assert w.trace_items(marketoLeadId=bea.lead) == items
+    assert w.trace_items(salesforceId=bea.sf_id) == items          # 18 characters
+    assert w.trace_items(salesforceId=bea.sf_id[:15]) == items     # 15 characters
     by_lead = w.trace(marketoLeadId=bea.lead)["person"]
     assert by_lead == {"email": bea.email, "marketoLeadIds": [str(bea.lead)],
                        "salesforceIds": [bea.sf_id]}
@@ -130,7 +97,7 @@ def test_trace_by_each_id_and_any_case(world):
 def test_trace_drops_unmapped_and_echo_of_own_deletion(world):
     w = world
     cid, pid, other = w.campaign(), w.program(), w.program("Unmapped")
-    cy = w.person("cy", sf="contact")
+    cy = w.mk_person("cy", sf="contact")
     w.start(SF_DELETED_POLL_INTERVAL_S=1)
     w.map(pid, cid, enabled=True)
     w.send(hook(cy, at(0), other, "Registered", eventId="cy-unmapped"))
@@ -142,7 +109,7 @@ def test_trace_drops_unmapped_and_echo_of_own_deletion(world):
     # The deleted-records poll reports our own deletion once its minute has ended: an echo.
     w.sf.ctl("POST", "age_deleted", {"seconds": 60})
     items = cs.wait_until(lambda: (lambda i: any(x.get("reason") == "echo" for x in i) and i)(
-        w.items(email=cy.email)), T, what="the own deletion's echo")
+        w.trace_items(email=cy.email)), T, what="the own deletion's echo")
     echo = [i for i in items if i.get("reason") == "echo"][0]
     assert (echo["source"], echo["type"], echo["outcome"], echo["campaignId"]) == \
         ("salesforce", "campaign_member_deleted", "dropped", cid)
@@ -161,7 +128,7 @@ def test_trace_drops_unmapped_and_echo_of_own_deletion(world):
 def test_trace_keys_expire_and_keep_a_bounded_count(world):
     w = world
     pid = w.program("Unmapped")
-    dee = w.person("dee")
+    dee = w.mk_person("dee")
     w.start(TRACE_RETENTION_DAYS=2, TRACE_MAX_PER_PERSON=10)
     # An entry older than the retention, left by an earlier run: neither shown nor kept.
     key = f"cs:trace:e:{dee.email}"
@@ -169,9 +136,9 @@ def test_trace_keys_expire_and_keep_a_bounded_count(world):
     w.redis.cmd("ZADD", key, old_ms, json.dumps({"eventId": "ancient", "outcome": "applied"}))
     for i in range(12):  # unmapped: each is dropped at once, one trace entry each
         w.send(hook(dee, at(i), pid, "Registered", eventId=f"dee-{i:02d}"))
-    cs.wait_until(lambda: w.metric("campaign_sync_events_dropped_total", reason="unmapped") >= 12,
+    cs.wait_until(lambda: w.worker_metric("campaign_sync_events_dropped_total", reason="unmapped") >= 12,
                   T, what="the twelve events dropped as unmapped")
-    items = w.items(email=dee.email)
+    items = w.trace_items(email=dee.email)
     assert len(items) == 10 and len({i["eventId"] for i in items}) == 10, outcomes(items)
     assert all(i["outcome"] == "dropped" and i["reason"] == "unmapped" for i in items)
     assert w.redis.cmd("ZCARD", key) == 10
@@ -207,12 +174,6 @@ class Who:
         self.first, self.last, self.company = "Jane", "Doe", "Acme"
 
 
-def outbound_to(w):
-    """Salesforce's Outbound Message on CampaignMember points at the ingest process."""
-    w.sf.ctl("POST", "config",
-             {"outboundUrl": f"http://127.0.0.1:{w.ingest.port}/webhooks/salesforce"})
-
-
 def human(w, campaign, sf_id, status):
     """A person in Salesforce adds a member (the simulator sends the Outbound Message)."""
     key = "ContactId" if sf_id.startswith("003") else "LeadId"
@@ -241,7 +202,7 @@ def test_marketo_leads_sharing_an_email_land_on_their_own_salesforce_people(worl
     cs.wait_until(lambda: len(w.members(cid)) == 3, T, what="three members")
     by_person = {m["ContactId"] or m["LeadId"]: m["Status"] for m in w.members(cid)}
     assert by_person == {contact: "Registered", lead_l: "Attended", lead_d: "No Show"}, by_person
-    assert not [c for c in w.calls() if is_lead_create(c)], "nobody created"
+    assert not [c for c in w.sf_calls() if is_lead_create(c)], "nobody created"
     # The links recorded are the ones used.
     assert w.redis.cmd("GET", f"cs:link:mkto:{a.lead}") == contact
     assert w.redis.cmd("GET", f"cs:link:mkto:{b.lead}") == lead_l
@@ -259,7 +220,7 @@ def test_salesforce_people_sharing_an_email_land_on_their_own_marketo_leads(worl
     b = seed_lead(w, "shared2@example.com")                          # older, unlinked
     a = seed_lead(w, "shared2@example.com", sfdcContactId=contact)   # Marketo's sync: the Contact
     w.start()
-    outbound_to(w)
+    w.sf_outbound()
     w.map(pid, cid, enabled=True)
     human(w, cid, contact, "Registered")
     cs.wait_until(lambda: w.mk_members(pid).get(a) == "Registered", T,
@@ -280,7 +241,7 @@ def test_create_missing_people_false_dead_letters_instead_of_creating(world):
     newbie = Who(seed_lead(w, "newbie@example.com", firstName="Nia"), "newbie@example.com")
     contact = seed_sf(w, "contacts", "only.in.sf@example.com", last="Sf")
     w.start(CREATE_MISSING_PEOPLE="false")
-    outbound_to(w)
+    w.sf_outbound()
     w.map(pid, cid, enabled=True)
     w.send(hook(newbie, at(0), pid, "Registered"))
     human(w, cid, contact, "Attended")
@@ -298,13 +259,13 @@ def test_create_missing_people_false_dead_letters_instead_of_creating(world):
         "is false: create the person in Salesforce (or link the lead to one), then replay this "
         "dead letter; or set CREATE_MISSING_PEOPLE=true to let the service create a Lead"), errors
     # Neither simulator was asked to create anyone, nor to write a member.
-    assert not [c for c in w.calls() if is_lead_create(c)]
+    assert not [c for c in w.sf_calls() if is_lead_create(c)]
     assert [m["ContactId"] for m in w.members(cid)] == [contact]  # the human's own
     assert not [c for c in w.mk.calls() if c["method"] == "POST" and
                 (c["path"] == "/rest/v1/leads.json" or c["path"].endswith("/members/status.json"))]
     assert len(w.mk_leads("only.in.sf@example.com")) == 0
     # The person's trace says so too.
-    [entry] = w.items(email="newbie@example.com")
+    [entry] = w.trace_items(email="newbie@example.com")
     assert entry["outcome"] == "dead_letter" and entry["deadLetterId"] in [d["id"] for d in dead]
     assert entry["error"] == errors[1]
     # Following the advice: create the person, then replay.
@@ -327,7 +288,7 @@ def test_lead_placeholders_are_configurable_and_absent_where_salesforce_allows(w
     w.send(hook(bare, at(0), pid, "Registered"))
     w.send(hook(named, at(0), pid, "Registered"))
     cs.wait_until(lambda: len(w.members(cid)) == 2, T, what="both members")
-    sent = {r["Email"]: r for c in w.calls() if is_lead_create(c) for r in c["body"]["records"]}
+    sent = {r["Email"]: r for c in w.sf_calls() if is_lead_create(c) for r in c["body"]["records"]}
     assert sent["bare@example.com"] == {"attributes": {"type": "Lead"}, "Email": "bare@example.com",
                                         "LastName": "(unknown)", "Company": "Private person"}
     assert sent["named@example.com"]["FirstName"] == "Ned"
@@ -352,7 +313,7 @@ def test_resync_queues_the_corrections_of_both_sides(world):
     cid, pid = w.campaign(), w.program()
     cid2, pid2 = w.campaign("Webinar B"), w.program("Webinar B")
     cid3, pid3 = w.campaign("Webinar C"), w.program("Webinar C")
-    kim = w.person("kim", sf="contact")
+    kim = w.mk_person("kim", sf="contact")
     # Drift nobody reported: Marketo has kim in program 1, Salesforce in campaign 2; in
     # mapping 3 she is on neither side.
     w.mk.ctl("POST", "seed", {"members": [{"programId": pid, "leadId": kim.lead,
@@ -377,7 +338,7 @@ def test_resync_queues_the_corrections_of_both_sides(world):
     w.wait_status(cid, kim.email, "Attended")
     cs.wait_until(lambda: w.mk_members(pid2).get(kim.lead) == "Registered", T,
                   what="Marketo set to Registered in program 2")
-    items = w.wait_items(2, "the corrections in the trace", email=kim.email)
+    items = w.wait_trace_items(2, "the corrections in the trace", email=kim.email)
     assert sorted((i["source"], i["outcome"], i["programId"]) for i in items) == \
         [("marketo", "applied", str(pid)), ("salesforce", "applied", str(pid2))], items
     assert all(i["eventId"].startswith("rec:") for i in items)

@@ -7,10 +7,12 @@ a move to another status on the SAME step applies. The service does not reason a
 it sends the status and, after a 1037, reads what Marketo holds to tell "already there" from
 a backward move. So a same-step move in Salesforce must reach Marketo and count as applied,
 both ways, while a move to a lower step is still dropped as `backward_progression`."""
-import cs
-from test_s2m import T, World, no_dead_letters
-
 import pytest
+
+import cs
+from cs import no_dead_letters
+
+T = 30  # seconds to wait for an outcome (generous: the suite also runs under sanitizers)
 
 # A channel with two statuses on step 40, seeded through the Marketo simulator's control API.
 CHANNEL = "Same Step Webinar"
@@ -19,8 +21,9 @@ STEPS = [("Invited", 10, False), ("Registered", 20, False), ("Attended", 40, Tru
 
 
 @pytest.fixture
-def world(redis, services, sf_sim, mkto_sim):
-    return World(redis, services, sf_sim, mkto_sim)
+def world(world):
+    """Set up as in test_s2m.py (cs.TOWARD_MARKETO)."""
+    return world.defaults(**cs.TOWARD_MARKETO)
 
 
 def test_same_step_moves_apply_both_ways_and_a_lower_step_is_backward(world):
@@ -29,10 +32,10 @@ def test_same_step_moves_apply_both_ways_and_a_lower_step_is_backward(world):
         {"name": n, "step": s, "success": ok} for n, s, ok in STEPS]}]})
     pid = w.program("Same step webinar", channel=CHANNEL)
     cid = w.campaign("Same step webinar", statuses=tuple(n for n, _, _ in STEPS))
-    p = w.person("samestep", kind="contact")
+    p = w.sf_person("samestep", kind="contact")
     w.start()
     w.map(pid, cid, enabled=True)
-    w.human(cid, p, "Attended")
+    w.sf_human(cid, p, "Attended")
     w.wait_mk(pid, p.lead, "Attended")
     cs.wait_until(w.queue_empty, T, what="the first change handled")
     back0 = w.metric("campaign_sync_events_dropped_total", reason="backward_progression")
@@ -40,11 +43,11 @@ def test_same_step_moves_apply_both_ways_and_a_lower_step_is_backward(world):
     seq = w.mk_seq()
 
     # Attended -> Attended On-demand (same step 40): Marketo applies it.
-    w.human(cid, p, "Attended On-demand")
+    w.sf_human(cid, p, "Attended On-demand")
     w.wait_mk(pid, p.lead, "Attended On-demand")
     w.wait_metric("campaign_sync_events_applied_total", applied0 + 1, target="marketo")
     # ... and back again.
-    w.human(cid, p, "Attended")
+    w.sf_human(cid, p, "Attended")
     w.wait_mk(pid, p.lead, "Attended")
     w.wait_metric("campaign_sync_events_applied_total", applied0 + 2, target="marketo")
     cs.wait_until(w.queue_empty, T, what="the same-step moves handled")
@@ -57,7 +60,7 @@ def test_same_step_moves_apply_both_ways_and_a_lower_step_is_backward(world):
     assert (rec["sf_member"], rec["sf_status"]) == ("1", "Attended"), rec
 
     # Attended (40) -> Registered (20): the documented backward case, skipped by Marketo.
-    w.human(cid, p, "Registered")
+    w.sf_human(cid, p, "Registered")
     w.wait_metric("campaign_sync_events_dropped_total", back0 + 1, reason="backward_progression")
     cs.wait_until(w.queue_empty, T, what="the backward move handled")
     assert w.mk_status(pid, p.lead) == "Attended"

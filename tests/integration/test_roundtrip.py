@@ -17,10 +17,8 @@ import time
 import pytest
 
 import cs
+from cs import WEBINAR
 
-# Marketo's "Webinar" channel in the simulator (steps 10, 20, 30, 40, 40).
-WEBINAR = ["Invited", "Registered", "No Show", "Attended", "Attended On-demand"]
-RESPONDED = {"Attended", "Attended On-demand", "Responded"}
 LINE = re.compile(r"^(ok  |WARN|FAIL)  (.{22}) +(\d+) ms  (.*)$")
 TESTER = re.compile(r"^campaign-sync-roundtrip\+\d+@example\.com$")
 STEPS = ["mapping", "statuses", "marketo test lead", "marketo status", "marketo -> salesforce",
@@ -28,74 +26,47 @@ STEPS = ["mapping", "statuses", "marketo test lead", "marketo status", "marketo 
          "cleanup marketo lead"]
 
 
-class World:
-    """Both simulators, one `serve` process they notify, a mapped program and campaign."""
-
-    def __init__(self, redis, services, sf, mk, workdir):
-        self.redis, self.services, self.sf, self.mk, self.workdir = redis, services, sf, mk, workdir
-        self.svc = None
-
-    def start(self, **env):
-        self.env = cs.crm_env(self.sf, self.mk, **env)
-        self.svc = self.services(self.redis.url, command="serve", name="serve", **self.env)
-        port = self.svc.port
-        self.sf.ctl("POST", "config", {
-            "outboundUrl": f"http://127.0.0.1:{port}/webhooks/salesforce"})
-        self.mk.ctl("POST", "config", {
-            "webhookUrl": f"http://127.0.0.1:{port}/webhooks/marketo",
-            "webhookSecret": cs.WEBHOOK_SECRET})
-        return self
-
-    def pair(self, enabled=True, statuses=WEBINAR, status_map=None):
-        """A program of the Webinar channel mapped to a campaign with the given statuses."""
-        cid = self.sf.ctl("POST", "seed", {"campaigns": [{
-            "Name": "Webinar", "IsActive": True,
-            "statuses": [{"Label": s, "IsDefault": i == 0, "HasResponded": s in RESPONDED}
-                         for i, s in enumerate(statuses)]}]})["campaigns"][0]["Id"]
-        pid = self.mk.ctl("POST", "seed", {"programs": [{"name": "Webinar Nov",
-                                                         "channel": "Webinar"}]})["programs"][0]["id"]
-        body = {"campaignId": cid, "enabled": enabled, "force": True}
-        if status_map:
-            body["statusMap"] = status_map
-        r = self.svc.req("PUT", f"/v1/mappings/{pid}", body, cs.admin_headers())
-        assert r.status in (200, 201), r.body
-        return pid, cid
-
-    def roundtrip(self, *args, timeout=5, **env):
-        """Runs `check --roundtrip ARGS`; returns (rc, [(level, step, ms, text)], stdout)."""
-        e = cs.base_env(self.redis.url, self.workdir, **{**self.env, **env})
-        rc, out, err = cs.run_command(e, "check", "--roundtrip", *[str(a) for a in args],
-                                      "--timeout", str(timeout), timeout=120)
-        lines = []
-        for text in out.splitlines()[:-1]:
-            m = LINE.match(text)
-            assert m, f"not a step line: {text!r}\n{out}\n{err}"
-            lines.append((m.group(1).strip(), m.group(2).strip(), int(m.group(3)), m.group(4)))
-        return rc, lines, out
-
-    def dead_letters(self):
-        r = self.svc.req("GET", "/v1/deadletters?limit=1000", None, cs.admin_headers())
-        return r.json()["items"]
-
-    def leftovers(self):
-        """Everything of a test person either simulator still holds."""
-        mk, sf = self.mk.ctl("GET", "state"), self.sf.ctl("GET", "state")
-        leads = [l for l in mk["leads"] if TESTER.match(l["email"] or "")]
-        ids = {l["id"] for l in leads}
-        return {"marketo leads": leads,
-                "marketo members": [m for m in mk["members"] if m["leadId"] in ids],
-                "salesforce leads": [l for l in sf["leads"] if TESTER.match(l["Email"] or "")],
-                "salesforce members": [m for m in sf["members"]
-                                       if TESTER.match(m.get("Email") or "")]}
-
-
 @pytest.fixture
-def world(redis, services, sf_sim, mkto_sim, workdir):
-    return World(redis, services, sf_sim, mkto_sim, workdir)
+def world(world):
+    """Both simulators and one `serve` process they notify."""
+    return world.defaults(command="serve", workers=0, hooks=True)
+
+
+def pair(w, enabled=True, statuses=WEBINAR, status_map=None):
+    """A program of the Webinar channel mapped to a campaign with the given statuses."""
+    cid = w.campaign(statuses=statuses)
+    pid = w.program()
+    w.map(pid, cid, enabled=enabled, force=True, **({"statusMap": status_map} if status_map else {}))
+    return pid, cid
+
+
+def roundtrip(w, *args, timeout=5, **env):
+    """Runs `check --roundtrip ARGS`; returns (rc, [(level, step, ms, text)], stdout)."""
+    e = cs.base_env(w.redis.url, w.workdir, **{**w.env, **env})
+    rc, out, err = cs.run_command(e, "check", "--roundtrip", *[str(a) for a in args],
+                                  "--timeout", str(timeout), timeout=120)
+    lines = []
+    for text in out.splitlines()[:-1]:
+        m = LINE.match(text)
+        assert m, f"not a step line: {text!r}\n{out}\n{err}"
+        lines.append((m.group(1).strip(), m.group(2).strip(), int(m.group(3)), m.group(4)))
+    return rc, lines, out
+
+
+def leftovers(w):
+    """Everything of a test person either simulator still holds."""
+    mk, sf = w.mk.ctl("GET", "state"), w.sf.ctl("GET", "state")
+    leads = [l for l in mk["leads"] if TESTER.match(l["email"] or "")]
+    ids = {l["id"] for l in leads}
+    return {"marketo leads": leads,
+            "marketo members": [m for m in mk["members"] if m["leadId"] in ids],
+            "salesforce leads": [l for l in sf["leads"] if TESTER.match(l["Email"] or "")],
+            "salesforce members": [m for m in sf["members"]
+                                   if TESTER.match(m.get("Email") or "")]}
 
 
 def no_leftovers(w):
-    left = w.leftovers()
+    left = leftovers(w)
     assert not any(left.values()), left
 
 
@@ -107,9 +78,9 @@ def steps(lines):
 
 def test_roundtrip_passes_both_ways_and_leaves_nothing(world):
     w = world.start()
-    pid, cid = w.pair(status_map={"Registered": "Signed Up"},
+    pid, cid = pair(w, status_map={"Registered": "Signed Up"},
                       statuses=["Invited", "Signed Up", "No Show", "Attended", "Attended On-demand"])
-    rc, lines, out = w.roundtrip(pid, timeout=30)
+    rc, lines, out = roundtrip(w, pid, timeout=30)
     assert rc == 0, out
     assert steps(lines) == [("ok", s) for s in STEPS], out
     assert out.splitlines()[-1].startswith("10 ok, 0 FAIL, 0 WARN; test person "
@@ -142,9 +113,9 @@ def test_roundtrip_passes_both_ways_and_leaves_nothing(world):
     no_leftovers(w)
     assert w.dead_letters() == []
     # The service lists no member of the campaign; its audit log keeps the round trip.
-    r = w.svc.req("GET", f"/v1/campaigns/{cid}/members", None, cs.admin_headers())
+    r = w.ingest.req("GET", f"/v1/campaigns/{cid}/members", None, cs.admin_headers())
     assert r.json() == {"items": [], "next": None}, r.body
-    r = w.svc.req("GET", f"/v1/audit?programId={pid}", None, cs.admin_headers())
+    r = w.ingest.req("GET", f"/v1/audit?programId={pid}", None, cs.admin_headers())
     assert {e["email"] for e in r.json()["items"]} == {email}, r.body
 
 
@@ -163,7 +134,7 @@ def test_other_people_saved_by_the_integration_user_stay_echoes(world):
     saved with the service's credentials (LastModifiedById = SF_INTEGRATION_USER_ID) is the
     service's own write and does not reach Marketo."""
     w = world.start()
-    pid, cid = w.pair()
+    pid, cid = pair(w)
     mlead = w.mk.ctl("POST", "seed", {"leads": [{"email": "ann.lee@example.com"}]})["leads"][0]
     w.mk.ctl("POST", "members", {"programId": pid, "leadId": mlead["id"],
                                  "statusName": "Invited"})
@@ -173,7 +144,7 @@ def test_other_people_saved_by_the_integration_user_stay_echoes(world):
     assert r.status == 204, r.body
 
     def echoes():
-        m = w.svc.req("GET", "/metrics").body.decode()
+        m = w.ingest.req("GET", "/metrics").body.decode()
         return (cs.metric_value(m, "campaign_sync_events_dropped_total", reason="echo") or 0) >= 2
     # Two echoes: the Outbound Message of the service's own create, and of this save.
     cs.wait_until(echoes, 20, what="the save to be dropped as an echo")
@@ -186,12 +157,12 @@ def test_other_people_saved_by_the_integration_user_stay_echoes(world):
 
 def test_marketo_webhook_not_firing_fails_with_its_hint_and_cleans_up(world):
     w = world.start()
-    pid, cid = w.pair()
+    pid, cid = pair(w)
     # A Marketo instance whose trigger does not qualify API changes (or an inactive
     # trigger campaign): the service never hears of the test person's status.
     w.mk.ctl("POST", "config", {"fireOnApi": False})
     t0 = time.monotonic()
-    rc, lines, out = w.roundtrip(pid, timeout=3)
+    rc, lines, out = roundtrip(w, pid, timeout=3)
     assert rc == 1, out
     assert steps(lines) == [("ok", "mapping"), ("ok", "statuses"), ("ok", "marketo test lead"),
                             ("ok", "marketo status"), ("FAIL", "marketo -> salesforce"),
@@ -215,9 +186,9 @@ def test_marketo_webhook_not_firing_fails_with_its_hint_and_cleans_up(world):
 
 def test_wrong_webhook_secret_fails_and_marketo_logs_the_401(world):
     w = world.start()
-    pid, _ = w.pair()
+    pid, _ = pair(w)
     w.mk.ctl("POST", "config", {"webhookSecret": "not-the-secret"})
-    rc, lines, out = w.roundtrip(pid, timeout=2)
+    rc, lines, out = roundtrip(w, pid, timeout=2)
     assert rc == 1, out
     assert ("FAIL", "marketo -> salesforce") in steps(lines), out
     # The webhook was refused with 401: what Marketo's activity log shows.
@@ -228,10 +199,10 @@ def test_wrong_webhook_secret_fails_and_marketo_logs_the_401(world):
 
 def test_outbound_message_not_firing_fails_and_the_service_removes_the_member(world):
     w = world.start()
-    pid, cid = w.pair()
+    pid, cid = pair(w)
     # Marketo -> Salesforce works; then Salesforce's Outbound Message stops.
     w.sf.ctl("POST", "config", {"outboundUrl": None})
-    rc, lines, out = w.roundtrip(pid, timeout=8)
+    rc, lines, out = roundtrip(w, pid, timeout=8)
     assert rc == 1, out
     assert steps(lines) == [("ok", s) for s in STEPS[:6]] + [
         ("FAIL", "salesforce -> marketo"), ("ok", "cleanup program"),
@@ -250,10 +221,10 @@ def test_outbound_message_not_firing_fails_and_the_service_removes_the_member(wo
 
 def test_a_dead_letter_of_the_test_person_is_named(world):
     w = world.start()
-    pid, _ = w.pair()
+    pid, _ = pair(w)
     # The integration user may not create Leads: the service dead-letters the change.
     w.sf.ctl("POST", "config", {"permissions": {"Lead": {"createable": False}}})
-    rc, lines, out = w.roundtrip(pid, timeout=8)
+    rc, lines, out = roundtrip(w, pid, timeout=8)
     assert rc == 1, out
     assert ("FAIL", "marketo -> salesforce") in steps(lines), out
     text = [t for _, s, _, t in lines if s == "marketo -> salesforce"][0]
@@ -265,7 +236,7 @@ def test_a_dead_letter_of_the_test_person_is_named(world):
 
 def test_interrupt_ends_the_wait_and_still_cleans_up(world):
     w = world.start()
-    pid, _ = w.pair()
+    pid, _ = pair(w)
     w.mk.ctl("POST", "config", {"fireOnApi": False})
     e = cs.base_env(w.redis.url, w.workdir, **w.env)
     p = subprocess.Popen([cs.BIN, "check", "--roundtrip", str(pid), "--timeout", "600"], env=e,
@@ -293,9 +264,9 @@ def test_interrupt_ends_the_wait_and_still_cleans_up(world):
 
 def test_disabled_mapping_fails_at_once_and_touches_no_crm(world):
     w = world.start()
-    pid, _ = w.pair(enabled=False)
+    pid, _ = pair(w, enabled=False)
     mk_before, sf_before = len(w.mk.calls()), len(w.sf.calls())
-    rc, lines, out = w.roundtrip(pid)
+    rc, lines, out = roundtrip(w, pid)
     assert rc == 1, out
     assert lines == [("FAIL", "mapping", lines[0][2],
                       f"the mapping of program {pid} is disabled: changes would wait, not sync — "
@@ -307,10 +278,10 @@ def test_disabled_mapping_fails_at_once_and_touches_no_crm(world):
 
 def test_sync_switched_off_fails_at_once(world):
     w = world.start()
-    pid, _ = w.pair()
-    r = w.svc.req("PUT", "/v1/sync", {"enabled": False}, cs.admin_headers())
+    pid, _ = pair(w)
+    r = w.ingest.req("PUT", "/v1/sync", {"enabled": False}, cs.admin_headers())
     assert r.status == 200, r.body
-    rc, lines, out = w.roundtrip(pid)
+    rc, lines, out = roundtrip(w, pid)
     assert rc == 1
     assert steps(lines) == [("FAIL", "mapping")], out
     assert "PUT /v1/sync" in lines[0][3]
@@ -318,8 +289,8 @@ def test_sync_switched_off_fails_at_once(world):
 
 def test_unknown_program_fails_with_the_fix(world):
     w = world.start()
-    w.pair()
-    rc, lines, out = w.roundtrip(424242)
+    pair(w)
+    rc, lines, out = roundtrip(w, 424242)
     assert rc == 1, out
     assert steps(lines) == [("FAIL", "mapping")], out
     assert lines[0][3].startswith("no mapping for program 424242 in Redis — map it first "
@@ -329,8 +300,8 @@ def test_unknown_program_fails_with_the_fix(world):
 
 def test_one_mapped_status_is_not_enough(world):
     w = world.start()
-    pid, _ = w.pair(statuses=["Invited", "Responded"])
-    rc, lines, out = w.roundtrip(pid)
+    pid, _ = pair(w, statuses=["Invited", "Responded"])
+    rc, lines, out = roundtrip(w, pid)
     assert rc == 1, out
     assert steps(lines) == [("ok", "mapping"), ("FAIL", "statuses")], out
     assert "1 status(es) map" in lines[1][3] and f"/v1/mappings/{pid}/validation" in lines[1][3]

@@ -10,9 +10,7 @@ set equal to MARKETO_CALLS_PER_20S and MARKETO_MAX_CONCURRENT, so a limiter that
 per process would meet 606/615. Outcomes are read where a user would see them: the Marketo
 simulator's members, leads, calls and counters, the Salesforce simulator's records, calls
 and Outbound Message deliveries, dead letters and /metrics."""
-import itertools
 import json
-import re
 import threading
 import time
 from datetime import datetime, timedelta, timezone
@@ -20,239 +18,18 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 import cs
+from cs import DELETE_CALL, INTEGRATION, STATUS_CALL, WEBINAR, changed, no_dead_letters
 
 T = 30  # seconds to wait for an outcome (generous: the suite also runs under sanitizers)
-CALLS_PER_20S = 20  # the simulator's limit and MARKETO_CALLS_PER_20S
-MAX_CONCURRENT = 3  # the simulator's limit and MARKETO_MAX_CONCURRENT (< 4 worker threads + pollers)
-HUMAN = "005000000000002AAA"        # the Salesforce simulator's human user
-INTEGRATION = "005000000000001AAA"  # SF_INTEGRATION_USER_ID (cs.crm_env)
-# Marketo's "Webinar" channel in the simulator (steps 10, 20, 30, 40, 40).
-WEBINAR = ["Invited", "Registered", "No Show", "Attended", "Attended On-demand"]
-RESPONDED = {"Attended", "Attended On-demand"}
-STATUS_CALL = re.compile(r"^/rest/v1/programs/(\d+)/members/status\.json$")
-DELETE_CALL = re.compile(r"^/rest/v1/programs/(\d+)/members/delete\.json$")
-
-
-# ------------------------------------------------------------------ Outbound Messages by hand
-
-_B62 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
-_nid = itertools.count(1)
-
-
-to18 = cs.to18
-
-
-def notification_id():
-    n, digits = next(_nid), ""
-    for _ in range(6):
-        n, r = divmod(n, 62)
-        digits = _B62[r] + digits
-    return to18("04lTst" + "0" * 3 + digits)
-
-
-def soap_time(dt=None):
-    """LastModifiedDate as Outbound Messages carry it: 2026-11-29T10:00:00.000Z."""
-    dt = dt or datetime.now(timezone.utc)
-    return dt.strftime("%Y-%m-%dT%H:%M:%S.") + f"{dt.microsecond // 1000:03d}Z"
-
-
-def om_body(records):
-    """One Outbound Message with one Notification (a fresh id) per CampaignMember record."""
-    return cs.outbound_message([(notification_id(), rec) for rec in records])
-
-
-def changed(member, status=None, by=HUMAN, when=None):
-    """The notification data of a CampaignMember record after a change: its fields, with the
-    given Status, LastModifiedById and a LastModifiedDate of now (or `when`)."""
-    rec = dict(member)
-    if status is not None:
-        rec["Status"] = status
-    rec["LastModifiedById"] = by
-    rec["LastModifiedDate"] = soap_time(when)
-    return rec
-
-
-# ------------------------------------------------------------------ the world
-
-class Person:
-    def __init__(self, email, first, last, company):
-        self.email, self.first, self.last, self.company = email, first, last, company
-        self.sf_id = None  # Salesforce Lead or Contact id
-        self.lead = None   # Marketo lead id, when seeded there
-
-
-class World:
-    """Both simulators seeded, one ingest and two worker processes on one Redis."""
-
-    def __init__(self, redis, services, sf, mk):
-        self.redis, self.services, self.sf, self.mk = redis, services, sf, mk
-        self.ingest = None
-        self.workers = []
-
-    # ---- processes
-
-    def start(self, workers=2, threads=2, calls=CALLS_PER_20S, concurrent=MAX_CONCURRENT,
-              outbound=True, **env):
-        self.mk.ctl("POST", "config", {"callsPer20s": calls, "maxConcurrent": concurrent})
-        common = cs.crm_env(self.sf, self.mk, MARKETO_CALLS_PER_20S=calls,
-                            MARKETO_MAX_CONCURRENT=concurrent, **env)
-        self.ingest = self.services(self.redis.url, command="ingest", name="ingest", **common)
-        for i in range(workers):
-            self.workers.append(self.services(self.redis.url, command="worker", name=f"w{i + 1}",
-                                              **dict(common, WORKERS=str(threads))))
-        if outbound:  # Salesforce's Outbound Message on CampaignMember points at the service
-            self.sf.ctl("POST", "config", {
-                "outboundUrl": f"http://127.0.0.1:{self.ingest.port}/webhooks/salesforce"})
-        return self
-
-    def stderr(self):
-        return "\n".join(f"--- {s.command} {s.port}\n{s.stderr()[-3000:]}"
-                         for s in [self.ingest] + self.workers if s)
-
-    # ---- seeding
-
-    def campaign(self, name="Webinar", statuses=tuple(WEBINAR), default=None):
-        default = default or statuses[0]
-        seed = self.sf.ctl("POST", "seed", {"campaigns": [{"Name": name, "IsActive": True, "statuses": [
-            {"Label": s, "IsDefault": s == default, "HasResponded": s in RESPONDED}
-            for s in statuses]}]})
-        return seed["campaigns"][0]["Id"]
-
-    def program(self, name="Webinar Nov", channel="Webinar", costs=None):
-        p = {"name": name, "channel": channel}
-        if costs is not None:
-            p["costs"] = costs
-        return self.mk.ctl("POST", "seed", {"programs": [p]})["programs"][0]["id"]
-
-    def people(self, n, prefix, kind="lead", marketo=True):
-        """n people in Salesforce (kind "lead" or "contact"), and as Marketo leads with the same
-        email unless marketo=False."""
-        ps = [Person(f"{prefix}{i}@example.com", f"First{i}", f"{prefix.title()}{i}",
-                     "Acme & Sons") for i in range(n)]
-        if kind == "contact":
-            seeded = self.sf.ctl("POST", "seed", {"contacts": [
-                {"FirstName": p.first, "LastName": p.last, "Email": p.email} for p in ps]})["contacts"]
-        else:
-            seeded = self.sf.ctl("POST", "seed", {"leads": [
-                {"FirstName": p.first, "LastName": p.last, "Company": p.company, "Email": p.email}
-                for p in ps]})["leads"]
-        for p, r in zip(ps, seeded):
-            p.sf_id = r["Id"]
-        if marketo:
-            leads = self.mk.ctl("POST", "seed", {"leads": [
-                {"email": p.email, "firstName": p.first, "lastName": p.last} for p in ps]})["leads"]
-            for p, l in zip(ps, leads):
-                p.lead = l["id"]
-        return ps
-
-    def person(self, prefix, **kw):
-        return self.people(1, prefix, **kw)[0]
-
-    def seed_members(self, campaign, people, status):
-        """CampaignMember records that exist in Salesforce already (no Outbound Message)."""
-        members = [{"CampaignId": campaign, "Status": status,
-                    ("ContactId" if p.sf_id.startswith("003") else "LeadId"): p.sf_id} for p in people]
-        return self.sf.ctl("POST", "seed", {"members": members})["members"]
-
-    # ---- a human in Salesforce (fires a real Outbound Message)
-
-    def human(self, campaign, p, status):
-        key = "ContactId" if p.sf_id.startswith("003") else "LeadId"
-        return self.sf.ctl("POST", "members", {"CampaignId": campaign, key: p.sf_id,
-                                               "Status": status})["member"]
-
-    # ---- admin API and webhooks
-
-    def admin(self, method, path, body=None, expect=None):
-        r = self.ingest.req(method, path, body, cs.admin_headers())
-        if expect is not None:
-            assert r.status == expect, f"{method} {path}: {r.status} {r.body[:500]!r}"
-        return r
-
-    def map(self, program, campaign, expect=(200, 201), **fields):
-        r = self.admin("PUT", f"/v1/mappings/{program}", dict({"campaignId": campaign}, **fields))
-        assert r.status in expect, f"PUT mapping: {r.status} {r.body!r}"
-        return r.json()
-
-    def post_om(self, records):
-        r = self.ingest.req("POST", "/webhooks/salesforce", om_body(records),
-                            {"Content-Type": "text/xml; charset=UTF-8", "SOAPAction": '""'},
-                            timeout=30)
-        assert r.status == 200 and b"<Ack>true</Ack>" in r.body, f"OM: {r.status} {r.body[:400]!r}"
-
-    def dead_letters(self):
-        return self.admin("GET", "/v1/deadletters?limit=1000", expect=200).json()["items"]
-
-    # ---- Marketo
-
-    def mk_members(self, program):
-        """{leadId: statusName} of the program's members."""
-        return {m["leadId"]: m["statusName"]
-                for m in self.mk.ctl("GET", f"members?programId={program}")["members"]}
-
-    def mk_status(self, program, lead):
-        return self.mk_members(program).get(lead)
-
-    def wait_mk(self, program, lead, status, timeout=T):
-        """Waits until the lead's status in the program is `status` (None: not a member)."""
-        try:
-            cs.wait_until(lambda: self.mk_status(program, lead) == status, timeout,
-                          what=f"lead {lead} to be {status!r} in program {program}")
-        except AssertionError:
-            raise AssertionError(f"lead {lead} in program {program} is "
-                                 f"{self.mk_status(program, lead)!r}, expected {status!r}\n"
-                                 f"{self.stderr()}") from None
-
-    def mk_leads(self, email):
-        return [l for l in self.mk.ctl("GET", "state")["leads"]
-                if (l["email"] or "").lower() == email.lower()]
-
-    def mk_calls(self, since=0):
-        return self.mk.calls(since)
-
-    def mk_seq(self):
-        return self.mk.ctl("GET", "calls")["next"]
-
-    def status_calls(self, since=0, program=None):
-        return [c for c in self.mk_calls(since) if c["method"] == "POST" and STATUS_CALL.match(c["path"])
-                and (program is None or STATUS_CALL.match(c["path"]).group(1) == str(program))]
-
-    def mk_writes(self, since=0):
-        """Calls that change Marketo: member status, member removal, lead upserts."""
-        return [c for c in self.mk_calls(since) if c["method"] == "POST" and
-                (STATUS_CALL.match(c["path"]) or DELETE_CALL.match(c["path"])
-                 or c["path"] == "/rest/v1/leads.json")]
-
-    def mk_stats(self):
-        return self.mk.ctl("GET", "stats")
-
-    # ---- metrics, summed over the processes
-
-    def metric(self, name, **labels):
-        return sum(cs.metric_value(s.req("GET", "/metrics").body.decode(), name, **labels) or 0.0
-                   for s in [self.ingest] + self.workers if s.proc is not None)
-
-    def wait_metric(self, name, at_least, timeout=T, **labels):
-        cs.wait_until(lambda: self.metric(name, **labels) >= at_least, timeout,
-                      what=f"{name}{labels} >= {at_least} (now {self.metric(name, **labels)})")
-
-    def queue_empty(self):
-        return cs.queue_len(self.redis) == 0 and cs.queue_pending(self.redis) == 0
-
-    def record(self, campaign, lead):
-        """The service's recorded member state (cs:member:<campaign15>:<lead>) as a dict."""
-        rec = self.redis.cmd("HGETALL", "cs:member:%s:%s" % (campaign[:15], lead))
-        return dict(zip(rec[0::2], rec[1::2]))
+CALLS_PER_20S = cs.TOWARD_MARKETO["calls"]  # the simulator's limit and MARKETO_CALLS_PER_20S
+# The simulator's limit and MARKETO_MAX_CONCURRENT (< 4 worker threads + pollers).
+MAX_CONCURRENT = cs.TOWARD_MARKETO["concurrent"]
 
 
 @pytest.fixture
-def world(redis, services, sf_sim, mkto_sim):
-    return World(redis, services, sf_sim, mkto_sim)
-
-
-def no_dead_letters(w):
-    dl = w.dead_letters()
-    assert dl == [], f"unexpected dead letters: {json.dumps(dl, indent=1)[:2000]}"
+def world(world):
+    """Two threads per worker, Marketo's limits shared, Outbound Messages on (cs.TOWARD_MARKETO)."""
+    return world.defaults(**cs.TOWARD_MARKETO)
 
 
 def no_rate_limit_answers(w):
@@ -268,9 +45,9 @@ def test_outbound_message_with_three_notifications(world):
     # The campaign calls Marketo's "Invited" "Sent": a statusMap entry translates it.
     cid = w.campaign(statuses=("Sent", "Registered", "No Show", "Attended", "Attended On-demand"))
     pid = w.program()
-    ann = w.person("ann", kind="lead")
-    bob = w.person("bob", kind="contact")
-    cy = w.person("cy", kind="lead")
+    ann = w.sf_person("ann", kind="lead")
+    bob = w.sf_person("bob", kind="contact")
+    cy = w.sf_person("cy", kind="lead")
     w.start()
     w.map(pid, cid, enabled=True, statusMap={"Invited": "Sent"})
     applied0 = w.metric("campaign_sync_events_applied_total", target="marketo")
@@ -278,9 +55,9 @@ def test_outbound_message_with_three_notifications(world):
 
     # Three people changed at once: Salesforce sends them as one message of three.
     w.sf.ctl("POST", "config", {"outboundBatchMs": 1500})
-    m_ann = w.human(cid, ann, "Sent")
-    m_bob = w.human(cid, bob, "Registered")
-    m_cy = w.human(cid, cy, "Attended")
+    m_ann = w.sf_human(cid, ann, "Sent")
+    m_bob = w.sf_human(cid, bob, "Registered")
+    m_cy = w.sf_human(cid, cy, "Attended")
     w.wait_mk(pid, ann.lead, "Invited")
     w.wait_mk(pid, bob.lead, "Registered")
     w.wait_mk(pid, cy.lead, "Attended")
@@ -304,16 +81,16 @@ def test_outbound_message_with_three_notifications(world):
 def test_lead_found_by_salesforce_id_when_emails_differ(world):
     w = world
     cid, pid = w.campaign(), w.program()
-    p = w.person("moved", kind="lead", marketo=False)
-    q = w.person("movedc", kind="contact", marketo=False)
+    p = w.sf_person("moved", kind="lead", marketo=False)
+    q = w.sf_person("movedc", kind="contact", marketo=False)
     # Marketo's own CRM sync once linked these leads; their emails have changed since.
     seeded = w.mk.ctl("POST", "seed", {"leads": [
         {"email": "old-address@example.com", "sfdcLeadId": p.sf_id},
         {"email": "older-address@example.com", "sfdcContactId": q.sf_id}]})["leads"]
     w.start()
     w.map(pid, cid, enabled=True)
-    w.human(cid, p, "Registered")
-    w.human(cid, q, "Invited")
+    w.sf_human(cid, p, "Registered")
+    w.sf_human(cid, q, "Invited")
     w.wait_mk(pid, seeded[0]["id"], "Registered")
     w.wait_mk(pid, seeded[1]["id"], "Invited")
     assert w.mk_leads(p.email) == [] and w.mk_leads(q.email) == [], "no lead was created"
@@ -327,7 +104,7 @@ def test_unknown_person_lead_created_once_when_two_messages_race(world):
     w = world
     c1, c2 = w.campaign("Webinar A"), w.campaign("Webinar B")
     p1, p2 = w.program("Webinar A"), w.program("Webinar B")
-    new = w.person("newbie", kind="lead", marketo=False)
+    new = w.sf_person("newbie", kind="lead", marketo=False)
     (m1,), (m2,) = w.seed_members(c1, [new], "Invited"), w.seed_members(c2, [new], "Invited")
     # Slow answers and a wide upsert window: two overlapping createOrUpdate calls for one new
     # email would both create a lead. One thread per worker process, and the second message
@@ -365,7 +142,7 @@ def test_one_new_person_in_two_campaigns_of_one_message_is_one_upsert_record(wor
     w = world
     c1, c2 = w.campaign("Webinar A"), w.campaign("Webinar B")
     p1, p2 = w.program("Webinar A"), w.program("Webinar B")
-    new = w.person("twice", kind="lead", marketo=False)
+    new = w.sf_person("twice", kind="lead", marketo=False)
     (m1,), (m2,) = w.seed_members(c1, [new], "Invited"), w.seed_members(c2, [new], "Invited")
     w.start(outbound=False)
     w.map(p1, c1, enabled=True)
@@ -387,7 +164,7 @@ def test_one_new_person_in_two_campaigns_of_one_message_is_one_upsert_record(wor
 def test_echo_of_own_salesforce_write_never_reaches_marketo(world):
     w = world
     cid, pid = w.campaign(), w.program()
-    p = w.person("echo", kind="contact")
+    p = w.sf_person("echo", kind="contact")
     w.start()
     w.map(pid, cid, enabled=True)
     # Marketo's trigger campaign "Program Status is Changed" calls our webhook.
@@ -418,7 +195,7 @@ def test_echo_of_own_salesforce_write_never_reaches_marketo(world):
     assert w.mk_writes(seq) == [] and w.mk_status(pid, p.lead) == "Registered"
 
     # The same change by a person does reach Marketo.
-    w.human(cid, p, "Attended")
+    w.sf_human(cid, p, "Attended")
     w.wait_mk(pid, p.lead, "Attended")
     # The simulator logs a call once it has answered, after its state changed: wait for it.
     cs.wait_until(lambda: w.status_calls(seq), T, what="the status call in the call log")
@@ -431,10 +208,10 @@ def test_echo_of_own_salesforce_write_never_reaches_marketo(world):
 def test_older_salesforce_change_is_dropped_as_stale_and_counted_once(world):
     w = world
     cid, pid = w.campaign(), w.program()
-    p = w.person("stale", kind="contact")
+    p = w.sf_person("stale", kind="contact")
     w.start()
     w.map(pid, cid, enabled=True)
-    m = w.human(cid, p, "Attended")
+    m = w.sf_human(cid, p, "Attended")
     w.wait_mk(pid, p.lead, "Attended")
     cs.wait_until(w.queue_empty, T, what="the change handled")
     stale0 = w.metric("campaign_sync_events_dropped_total", reason="stale")
@@ -454,7 +231,7 @@ def test_older_salesforce_change_is_dropped_as_stale_and_counted_once(world):
 def test_salesforce_delete_removes_the_marketo_member(world):
     w = world
     cid, pid = w.campaign(), w.program()
-    p, q = w.people(2, "del", kind="lead")
+    p, q = w.sf_people(2, "del", kind="lead")
     w.start(SF_DELETED_POLL_INTERVAL_S=1)
     w.map(pid, cid, enabled=True)
     # Both joined a few minutes ago (their Outbound Messages say so).
@@ -494,17 +271,17 @@ def test_salesforce_delete_removes_the_marketo_member(world):
 def test_backward_move_is_counted_not_retried_and_forward_move_applies(world):
     w = world
     cid, pid = w.campaign(), w.program()
-    p = w.person("back", kind="contact")
+    p = w.sf_person("back", kind="contact")
     w.start()
     w.map(pid, cid, enabled=True)
-    w.human(cid, p, "Registered")
+    w.sf_human(cid, p, "Registered")
     w.wait_mk(pid, p.lead, "Registered")
     back0 = w.metric("campaign_sync_events_dropped_total", reason="backward_progression")
     retries0 = w.metric("campaign_sync_retries_total", target="marketo")
     seq = w.mk_seq()
 
     # Registered (step 20) -> Invited (step 10): Marketo skips it with 1037.
-    w.human(cid, p, "Invited")
+    w.sf_human(cid, p, "Invited")
     w.wait_metric("campaign_sync_events_dropped_total", back0 + 1, reason="backward_progression")
     cs.wait_until(w.queue_empty, T, what="the event handled")
     calls = w.status_calls(seq)
@@ -522,7 +299,7 @@ def test_backward_move_is_counted_not_retried_and_forward_move_applies(world):
         f"logged with both statuses: {logged[0]}"
 
     # A later forward move applies as usual.
-    w.human(cid, p, "Attended")
+    w.sf_human(cid, p, "Attended")
     w.wait_mk(pid, p.lead, "Attended")
     assert w.metric("campaign_sync_events_dropped_total", reason="backward_progression") == back0 + 1
     no_dead_letters(w)
@@ -535,14 +312,14 @@ def test_a_backward_move_on_first_sight_records_what_marketo_holds(world):
     then put back in Marketo too (chaos: one person ended "Attended" in Marketo)."""
     w = world
     cid, pid = w.campaign(), w.program()
-    p = w.person("firstback", kind="contact")
+    p = w.sf_person("firstback", kind="contact")
     w.start()
     w.map(pid, cid, enabled=True)
     # Marketo holds the lead as Registered; no webhook tells the service.
     w.mk.ctl("POST", "members", {"programId": pid, "leadId": p.lead, "statusName": "Registered"})
     back0 = w.metric("campaign_sync_events_dropped_total", reason="backward_progression")
     seq = w.mk_seq()
-    w.human(cid, p, "Invited")
+    w.sf_human(cid, p, "Invited")
     w.wait_metric("campaign_sync_events_dropped_total", back0 + 1, reason="backward_progression")
     cs.wait_until(w.queue_empty, T, what="the event handled")
     rec = w.record(cid, p.lead)
@@ -576,7 +353,7 @@ def test_members_moved_back_together_are_read_in_one_call(world):
     on reads (a steady run stalled on it)."""
     w = world
     cid, pid = w.campaign(), w.program()
-    ps = w.people(5, "bulkback", kind="contact")
+    ps = w.sf_people(5, "bulkback", kind="contact")
     ms = w.seed_members(cid, ps, "Registered")
     w.start(outbound=False)
     w.map(pid, cid, enabled=True)
@@ -676,7 +453,7 @@ def fault(w, code=None, kind="error"):
 def test_marketo_faults_are_recovered(world):
     w = world
     cid, pid = w.campaign(), w.program()
-    a, b, c = w.people(3, "flt", kind="lead")
+    a, b, c = w.sf_people(3, "flt", kind="lead")
     w.start()
     w.map(pid, cid, enabled=True)
     cs.wait_until(lambda: campaign_patches(w, cid), T, what="the mapping's program copy")
@@ -695,7 +472,7 @@ def test_marketo_faults_are_recovered(world):
     # 601 (token invalid): a new token, then the same call again at once.
     seq = w.mk_seq()
     fault(w, "601")
-    w.human(cid, a, "Registered")
+    w.sf_human(cid, a, "Registered")
     w.wait_mk(pid, a.lead, "Registered")
     seen = status_calls_and_tokens(seq)
     assert seen == [(False, "601"), (True, None), (False, None)], seen
@@ -703,7 +480,7 @@ def test_marketo_faults_are_recovered(world):
     # 602 (token expired): the same.
     seq = w.mk_seq()
     fault(w, kind="expire_tokens")
-    w.human(cid, b, "Attended")
+    w.sf_human(cid, b, "Attended")
     w.wait_mk(pid, b.lead, "Attended")
     seen = status_calls_and_tokens(seq)
     assert seen == [(False, "602"), (True, None), (False, None)], seen
@@ -714,7 +491,7 @@ def test_marketo_faults_are_recovered(world):
     seq = w.mk_seq()
     fault(w, "606")
     fault(w, "615")
-    w.human(cid, c, "No Show")
+    w.sf_human(cid, c, "No Show")
     w.wait_mk(pid, c.lead, "No Show")
     calls = w.status_calls(seq)
     assert [x["code"] for x in calls] == ["606", "615", None], calls
@@ -750,7 +527,7 @@ def burst(w, stop=lambda: False, **env):
     change (or stop() is true); returns {(programId, leadId): status}."""
     w.mk.ctl("POST", "config", {"latencyMs": 150})  # calls overlap: concurrency matters
     pairs = [(w.campaign(f"Burst {k}"), w.program(f"Burst {k}")) for k in range(2)]
-    people = w.people(6, "lim", kind="contact")
+    people = w.sf_people(6, "lim", kind="contact")
     w.start(outbound=False, calls=BURST_LIMIT, **env)
     want, oms = {}, []
     for k, (cid, pid) in enumerate(pairs):
@@ -815,7 +592,7 @@ BATCHING_BUG = (
 def test_same_status_changes_of_one_message_go_out_in_one_call(world):
     w = world
     cid, pid = w.campaign(), w.program()
-    people = w.people(5, "same", kind="contact")
+    people = w.sf_people(5, "same", kind="contact")
     members = w.seed_members(cid, people, "Invited")
     w.start(outbound=False)
     w.map(pid, cid, enabled=True)
@@ -836,7 +613,7 @@ def test_3000_changes_for_one_status_within_limits_and_15_status_calls(world):
     w = world
     n = 3000
     cid, pid = w.campaign(), w.program()
-    people = w.people(n // 2, "bl", kind="lead") + w.people(n // 2, "bc", kind="contact")
+    people = w.sf_people(n // 2, "bl", kind="lead") + w.sf_people(n // 2, "bc", kind="contact")
     members = w.seed_members(cid, people, "Invited")
     # CLAIM_IDLE_MS at its default: a batch waiting its turn in the shared budget for more than
     # a few seconds is not held by a stopped worker.
@@ -923,7 +700,7 @@ def mk_hook(p, program, status):
 def test_changes_toward_marketo_gather_in_their_queue_while_the_budget_is_spent(world):
     w = world
     cid, pid = w.campaign(), w.program()
-    people = w.people(31, "gather", kind="contact")
+    people = w.sf_people(31, "gather", kind="contact")
     members = w.seed_members(cid, people, "Invited")
     w.start(workers=1, outbound=False)
     w.map(pid, cid, enabled=True)
@@ -959,7 +736,7 @@ def paced_world(w, n, tag):
     """n Leads invited to a mapped campaign; one worker, Marketo budget 100 calls per 20 s
     (pace 21 s / 97 = 216 ms), the mapping's own work done. Returns (program, people, members)."""
     cid, pid = w.campaign(), w.program()
-    people = w.people(n, tag, kind="lead")
+    people = w.sf_people(n, tag, kind="lead")
     members = w.seed_members(cid, people, "Invited")
     w.start(workers=1, outbound=False, calls=100, concurrent=10)
     w.map(pid, cid, enabled=True)

@@ -8,19 +8,12 @@ likely zone, without failing readiness. Set-up of test_m2s.py."""
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
-import pytest
-
 import cs
-from test_m2s import World, hook
+from cs import hook
 
 T = 30
 WARNING = "marketo: occurredAt is whole hours from the receive time"
 METRIC = "campaign_sync_marketo_timezone_suspect_total"
-
-
-@pytest.fixture
-def world(redis, services, sf_sim, mkto_sim):
-    return World(redis, services, sf_sim, mkto_sim)
 
 
 def rendered(zone, delay_s=0):
@@ -55,7 +48,7 @@ def readyz_note(svc):
 def test_wrong_zone_warns_counts_and_shows_in_readyz(world):
     w = world
     cid, pid = w.campaign(), w.program()
-    ok, late, wrong = w.people(3, "tz", sf="contact")
+    ok, late, wrong = w.mk_people(3, "tz", sf="contact")
     w.start()  # MARKETO_TIMEZONE=UTC (the default)
     w.map(pid, cid, enabled=True)
     # In the right zone, or 30 minutes late (not whole hours): nothing to say.
@@ -63,7 +56,7 @@ def test_wrong_zone_warns_counts_and_shows_in_readyz(world):
     w.send(hook(late, rendered("UTC", 30 * 60), pid, "Registered"))
     w.wait_status(cid, ok.email, "Registered")
     w.wait_status(cid, late.email, "Registered")
-    assert warnings(w) == [] and w.metric(METRIC, offset_hours="6") == 0
+    assert warnings(w) == [] and w.worker_metric(METRIC, offset_hours="6") == 0
     assert readyz_note(w.ingest) == "ok"
 
     # An account in Chicago: occurredAt is its local time, read as UTC (5 or 6 h behind).
@@ -71,7 +64,7 @@ def test_wrong_zone_warns_counts_and_shows_in_readyz(world):
     assert w.send(hook(wrong, rendered("America/Chicago"), pid, "Registered")) == \
         {"accepted": 1, "duplicates": 0}
     w.wait_status(cid, wrong.email, "Registered")  # still applied
-    cs.wait_until(lambda: w.metric(METRIC, offset_hours=str(hours)) == 1, T,
+    cs.wait_until(lambda: w.worker_metric(METRIC, offset_hours=str(hours)) == 1, T,
                   what="the suspect event counted")
     [line] = cs.wait_until(lambda: warnings(w), T, what="the warning")
     hint = (f"occurredAt is {hours} h behind the receive time: MARKETO_TIMEZONE may be "
@@ -87,7 +80,7 @@ def test_wrong_zone_warns_counts_and_shows_in_readyz(world):
     # Two more: counted, but no process warns twice within the minute.
     w.send(hook(wrong, rendered("America/Chicago", -5), pid, "Attended"))
     w.send(hook(ok, rendered("America/Chicago", -6), pid, "Attended"))
-    cs.wait_until(lambda: w.metric(METRIC, offset_hours=str(hours)) == 3, T,
+    cs.wait_until(lambda: w.worker_metric(METRIC, offset_hours=str(hours)) == 3, T,
                   what="the other suspect events counted")
     assert all(len([l for l in s.logs() if l.get("msg") == WARNING]) <= 1 for s in w.workers)
     assert "(3 suspect Marketo events, " in readyz_note(w.ingest)
@@ -99,14 +92,14 @@ def test_wrong_zone_warns_counts_and_shows_in_readyz(world):
 def test_account_in_utc_read_as_chicago_is_ahead(world):
     w = world
     cid, pid = w.campaign(), w.program()
-    p = w.person("ahead", sf="contact")
+    p = w.mk_person("ahead", sf="contact")
     w.start(MARKETO_TIMEZONE="America/Chicago")
     w.map(pid, cid, enabled=True)
     # Marketo renders UTC; read in Chicago time it lies 5 or 6 hours in the future.
     hours = -offset_h("America/Chicago")
     w.send(hook(p, rendered("UTC"), pid, "Registered"))
     w.wait_status(cid, p.email, "Registered")
-    cs.wait_until(lambda: w.metric(METRIC, offset_hours=str(-hours)) == 1, T,
+    cs.wait_until(lambda: w.worker_metric(METRIC, offset_hours=str(-hours)) == 1, T,
                   what="the suspect event counted")
     assert readyz_note(w.ingest).startswith(
         f"occurredAt is {hours} h ahead of the receive time: MARKETO_TIMEZONE may be UTC "

@@ -1,27 +1,27 @@
-"""Helpers for the integration tests: a real redis-server on a free port, the real
-campaign-sync binary, and exact HTTP over loopback (http.client, so the tests see the
-bytes the service sent)."""
-import http.client
+"""The processes a test, the chaos suite or a benchmark runs: a redis-server of its own on a
+free port, the real campaign-sync binary, and the CRM simulators of tests/sim; the
+environment each service process gets.
+
+Every child process started here is remembered: stop_all() stops what is still running, and
+when CS_PIDFILE names a file, each pid is appended to it, so that a shell wrapper
+(bench/run.sh, bench/pids.sh) can stop by pid whatever a crashed Python left behind."""
 import json
 import os
 import re
-import shutil
 import signal
 import socket
 import subprocess
 import tempfile
 import time
-from xml.sax.saxutils import escape
+
+from .metrics import parse_metrics
+from .web import ADMIN_TOKEN, ORG_ID, WEBHOOK_SECRET, request
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 BIN = os.environ.get("CAMPAIGN_SYNC_BIN", os.path.join(ROOT, "build", "campaign-sync"))
 SANITIZED = os.environ.get("CAMPAIGN_SYNC_SANITIZED") == "1"
 DATA = os.path.join(ROOT, "tests", "data")
-
-ORG_ID = "00D000000000001AAA"
-# At least 32 bytes: the service refuses shorter secrets (issue 17).
-WEBHOOK_SECRET = "mkto-webhook-secret-for-the-integration-tests"
-ADMIN_TOKEN = "admin-token-for-the-integration-tests-0123"
+PYTHON = "/usr/bin/python3"
 
 # Lines that mean a sanitizer found something in the service's stderr.
 SANITIZER_RE = re.compile(r"(ERROR: AddressSanitizer|ERROR: LeakSanitizer|runtime error:|"
@@ -50,22 +50,61 @@ def wait_until(pred, timeout=10.0, interval=0.02, what="condition"):
         time.sleep(interval)
 
 
+def make_workdir():
+    return tempfile.mkdtemp(prefix="cs-it-")
+
+
+# ------------------------------------------------------------------ every child, remembered
+
+_started = []  # live children, stopped in reverse order by stop_all()
+
+
+def remember(proc):
+    """Keeps a child process for stop_all() and writes its pid to $CS_PIDFILE."""
+    _started[:] = [p for p in _started if p.poll() is None]
+    _started.append(proc)
+    path = os.environ.get("CS_PIDFILE")
+    if path:
+        with open(path, "a") as f:
+            f.write(f"{proc.pid}\n")
+
+
+def stop_all():
+    """SIGTERM (SIGKILL after 10 s) to every child still running, newest first."""
+    for p in reversed(_started):
+        if p.poll() is None:
+            try:
+                p.terminate()
+                p.wait(10)
+            except (subprocess.TimeoutExpired, OSError):
+                p.kill()
+                p.wait()
+    _started.clear()
+
+
+# ------------------------------------------------------------------ Redis
+
 class Redis:
     """A redis-server of our own on a free port; stop() and start() again keep the port,
-    so a test can take Redis away from a running service and give it back."""
+    so a test can take Redis away from a running service and give it back. `timeout`: seconds
+    per command (a loaded Redis of a benchmark takes longer)."""
 
-    def __init__(self, workdir, appendonly=False, fsync="everysec"):
+    def __init__(self, workdir, appendonly=False, fsync="everysec", timeout=5):
         self.port = free_port()
         self.dir = os.path.join(workdir, f"redis-{self.port}")
         os.makedirs(self.dir, exist_ok=True)
         self.appendonly = appendonly
         self.fsync = fsync
         self.proc = None
-        self.timeout = 5  # seconds per command
+        self.timeout = timeout
 
     @property
     def url(self):
         return f"redis://127.0.0.1:{self.port}/0"
+
+    @property
+    def pid(self):
+        return self.proc.pid if self.proc else None
 
     def start(self):
         args = ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1",
@@ -73,6 +112,7 @@ class Redis:
                 "--appendonly", "yes" if self.appendonly else "no",
                 "--appendfsync", self.fsync, "--logfile", os.path.join(self.dir, "log")]
         self.proc = subprocess.Popen(args)
+        remember(self.proc)
         wait_until(self.ping, 10, what="redis-server to answer")
         return self
 
@@ -123,117 +163,11 @@ def _read_resp(f):
     raise OSError(f"bad RESP line {line!r}")
 
 
-# The two queues: events received from Salesforce (applied toward Marketo) and from Marketo.
-STREAM_SF, STREAM_MKTO = "cs:events:sf", "cs:events:mkto"
-STREAMS = (STREAM_SF, STREAM_MKTO)
-
-
-def _entry_order(entry_id):
-    ms, seq = entry_id.split("-")
-    return int(ms), int(seq)
-
-
-def stream_events(redis, key=None):
-    """The queued events, decoded, in stream order: [(id, event dict, fields dict)]; both
-    queues merged by entry id (received order) unless key names one."""
-    out = []
-    for k in ([key] if key else STREAMS):
-        for entry_id, flat in redis.cmd("XRANGE", k, "-", "+"):
-            fields = dict(zip(flat[::2], flat[1::2]))
-            out.append((entry_id, json.loads(fields["event"]), fields))
-    return sorted(out, key=lambda e: _entry_order(e[0])) if not key else out
-
-
-def queue_len(redis):
-    """Entries in both queue streams (read or not)."""
-    return sum(redis.cmd("XLEN", k) for k in STREAMS)
-
-
-def queue_pending(redis):
-    """Entries read by a worker and not yet acknowledged, in both queues."""
-    total = 0
-    for k in STREAMS:
-        try:
-            total += redis.cmd("XPENDING", k, "workers")[0]
-        except Exception:  # no group yet: nothing read
-            pass
-    return total
-
-
-class Response:
-    def __init__(self, status, headers, body):
-        self.status = status
-        self.headers = headers
-        self.body = body
-
-    def json(self):
-        return json.loads(self.body)
-
-    def header(self, name):
-        for k, v in self.headers:
-            if k.lower() == name.lower():
-                return v
-        return None
-
-
-def request(port, method, path, body=None, headers=None, timeout=10):
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
-    try:
-        if isinstance(body, (dict, list)):
-            body = json.dumps(body).encode()
-        elif isinstance(body, str):
-            body = body.encode()
-        conn.request(method, path, body=body, headers=headers or {})
-        r = conn.getresponse()
-        return Response(r.status, r.getheaders(), r.read())
-    finally:
-        conn.close()
-
-
-_CHECKSUM = "ABCDEFGHIJKLMNOPQRSTUVWXYZ012345"
-
-
-def to18(id15):
-    """A 15-character Salesforce id in its 18-character form (the case-safe suffix)."""
-    out = ""
-    for chunk in range(3):
-        bits = sum(1 << j for j, ch in enumerate(id15[chunk * 5:chunk * 5 + 5]) if "A" <= ch <= "Z")
-        out += _CHECKSUM[bits]
-    return id15 + out
-
-
-OM_NS = "http://soap.sforce.com/2005/09/outbound"
-OM_FIELDS = ["CampaignId", "CompanyOrAccount", "ContactId", "Email", "FirstName",
-             "LastModifiedById", "LastModifiedDate", "LastName", "LeadId", "Status"]
-
-
-def outbound_message(notifications, org_id=ORG_ID):
-    """One SOAP Outbound Message on CampaignMember, as text; notifications: [(notification id,
-    record dict of CampaignMember fields as the Salesforce simulator shows them)]; fields
-    without a value are left out, as Salesforce does."""
-    parts = ['<?xml version="1.0" encoding="UTF-8"?>\n'
-             '<soapenv:Envelope xmlns:soapenv="http://schemas.xmlsoap.org/soap/envelope/" '
-             'xmlns:xsd="http://www.w3.org/2001/XMLSchema" '
-             'xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance"><soapenv:Body>'
-             f'<notifications xmlns="{OM_NS}"><OrganizationId>{org_id}</OrganizationId>'
-             '<ActionId>04kSm0000000Om1AAA</ActionId><SessionId xsi:nil="true"/>'
-             '<EnterpriseUrl>https://acme.my.salesforce.com/services/Soap/c/62.0/00D000000000001'
-             '</EnterpriseUrl><PartnerUrl>https://acme.my.salesforce.com/services/Soap/u/62.0/'
-             '00D000000000001</PartnerUrl>']
-    for nid, rec in notifications:
-        parts.append(f'<Notification><Id>{nid}</Id><sObject xsi:type="sf:CampaignMember" '
-                     'xmlns:sf="urn:sobject.enterprise.soap.sforce.com">'
-                     f'<sf:Id>{rec["Id"]}</sf:Id>')
-        for name in OM_FIELDS:
-            v = rec.get(name)
-            if v is not None:
-                parts.append(f"<sf:{name}>{escape(str(v))}</sf:{name}>")
-        parts.append("</sObject></Notification>")
-    parts.append("</notifications></soapenv:Body></soapenv:Envelope>")
-    return "".join(parts)
-
+# ------------------------------------------------------------------ the service's environment
 
 def base_env(redis_url, workdir, **extra):
+    """The environment of a service process: Redis, the harness's secrets, JSON logs; extra
+    settings on top (None removes a default)."""
     env = {
         "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
         "REDIS_URL": redis_url,
@@ -265,7 +199,29 @@ NOWHERE_CRMS = {
     "SF_CLIENT_SECRET": "sim-sf-secret", "MARKETO_BASE_URL": "http://127.0.0.1:9",
     "MARKETO_CLIENT_ID": "sim-mkto-client", "MARKETO_CLIENT_SECRET": "sim-mkto-secret",
 }
+# Retries and claims of the tests: short, so that an outcome comes within a test's wait.
+TEST_TIMINGS = {"RETRY_BASE_MS": "100", "RETRY_MAX_MS": "1000", "CLAIM_IDLE_MS": "3000"}
+# Background jobs kept out of the way, so that what a test sees is the work of the endpoint or
+# webhook it exercises (World.start(quiet=True)).
+QUIET = {"SF_DELETED_POLL_INTERVAL_S": "86400", "RECONCILE_INTERVAL_S": "604800",
+         "PROGRAM_POLL_INTERVAL_S": "86400"}
 
+
+def crm_urls(sf, mk, **extra):
+    """The two simulators' URLs and credentials; every other setting at the service's default
+    (the benchmarks measure those)."""
+    env = {**NOWHERE_CRMS, "SF_LOGIN_URL": sf.url, "MARKETO_BASE_URL": mk.url,
+           "SF_INTEGRATION_USER_ID": "005000000000001AAA"}
+    env.update({k: str(v) for k, v in extra.items()})
+    return env
+
+
+def crm_env(sf, mk, **extra):
+    """The environment pointing the service at the two simulators, with TEST_TIMINGS."""
+    return crm_urls(sf, mk, **{**TEST_TIMINGS, **extra})
+
+
+# ------------------------------------------------------------------ campaign-sync
 
 class Service:
     """The real binary as a child process, its stderr kept in a file for assertions."""
@@ -274,17 +230,24 @@ class Service:
         self.workdir = workdir
         self.env = env
         self.command = command
+        self.name = name
         self.port = int(env.setdefault("PORT", str(free_port())))
         self.stderr_path = os.path.join(workdir, f"{name}-{self.port}.stderr")
         self.proc = None
         self.returncode = None
 
-    def start(self, wait=True):
+    @property
+    def pid(self):
+        return self.proc.pid if self.proc else None
+
+    def start(self, wait=True, timeout=15):
         self._err = open(self.stderr_path, "ab")
         self.proc = subprocess.Popen([BIN, self.command], env=self.env,
                                      stdout=subprocess.DEVNULL, stderr=self._err)
+        remember(self.proc)
         if wait:
-            wait_until(self._healthy, 15, what=f"campaign-sync {self.command} to serve /healthz")
+            wait_until(self._healthy, timeout,
+                       what=f"campaign-sync {self.command} to serve /healthz")
         return self
 
     def _healthy(self):
@@ -312,7 +275,14 @@ class Service:
     def req(self, method, path, body=None, headers=None, timeout=10):
         return request(self.port, method, path, body, headers, timeout)
 
-    def stop(self, sig=signal.SIGTERM, timeout=15, expect_rc=0):
+    def metrics(self, timeout=10):
+        """/metrics, parsed: [(name, {labels}, value)]."""
+        return parse_metrics(self.req("GET", "/metrics", timeout=timeout).body.decode())
+
+    def stop(self, sig=signal.SIGTERM, timeout=15, expect_rc=0, must_stop=True):
+        """Sends sig and waits; checks stderr for sanitizer reports and, unless expect_rc is
+        None (or sig is SIGKILL), the exit status. A process still running after `timeout` is
+        killed, and that fails unless must_stop=False (then its status is returned)."""
         if self.proc is None:
             return self.returncode
         if self.proc.poll() is None:
@@ -322,7 +292,8 @@ class Service:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
-                raise AssertionError(f"campaign-sync did not stop within {timeout}s")
+                if must_stop:
+                    raise AssertionError(f"campaign-sync did not stop within {timeout}s")
         self.returncode = self.proc.returncode
         self.proc = None
         self._err.close()
@@ -337,94 +308,44 @@ class Service:
         assert not m, "sanitizer report in the service's stderr:\n" + self.stderr()[-6000:]
 
 
+class Services:
+    """Starts campaign-sync processes in one work directory and stops them all at the end:
+    services(redis_url, command="ingest", wait=True, name="svc", **env) -> a started Service.
+    `ingest` by default, so that no worker consumes what a receive-path test inspects; `serve`
+    and `worker` get credentials pointing nowhere unless env gives the CRMs. `defaults`: settings
+    every process gets (env overrides them)."""
+
+    def __init__(self, workdir, **defaults):
+        self.workdir = workdir
+        self.defaults = defaults
+        self.started = []
+
+    def __call__(self, redis_url, command="ingest", wait=True, name="svc", timeout=15, **env):
+        env = {**self.defaults, **env}
+        if command in ("serve", "worker"):
+            env = {**NOWHERE_CRMS, **env}
+        s = Service(self.workdir, base_env(redis_url, self.workdir, **env), command, name)
+        self.started.append(s)
+        return s.start(wait=wait, timeout=timeout)
+
+    def stop_all(self, timeout=15, expect_rc=0, must_stop=True):
+        """Stops every process started here; returns the failure of each (Service.stop),
+        every process stopped even when one fails."""
+        errors = []
+        for s in self.started:
+            try:
+                s.stop(timeout=timeout, expect_rc=expect_rc, must_stop=must_stop)
+            except AssertionError as e:
+                errors.append(f"{s.name} ({s.command}): {e}")
+        return errors
+
+
 def run_command(env, *args, timeout=30):
     """Runs the binary to completion; returns (rc, stdout, stderr)."""
     p = subprocess.run([BIN, *args], env=env, capture_output=True, timeout=timeout)
     err = p.stderr.decode("utf-8", "replace")
     assert not SANITIZER_RE.search(err), "sanitizer report:\n" + err
     return p.returncode, p.stdout.decode("utf-8", "replace"), err
-
-
-def promtool_check(text):
-    """Returns promtool's complaints ('' when the exposition is clean)."""
-    tool = shutil.which("promtool")
-    assert tool, "promtool is missing (Debian package prometheus)"
-    p = subprocess.run([tool, "check", "metrics"], input=text.encode(), capture_output=True)
-    return (p.stdout + p.stderr).decode().strip() if p.returncode else ""
-
-
-def metric_value(text, name, **labels):
-    """The value of one series in Prometheus text, or None."""
-    for line in text.splitlines():
-        if line.startswith("#") or not line.startswith(name):
-            continue
-        m = re.match(r"([a-zA-Z_:][a-zA-Z0-9_:]*)(\{(.*)\})? (.+)$", line)
-        if not m or m.group(1) != name:
-            continue
-        got = dict(re.findall(r'([a-zA-Z_]+)="((?:[^"\\]|\\.)*)"', m.group(3) or ""))
-        if got == {k: str(v) for k, v in labels.items()}:
-            return float(m.group(4))
-    return None
-
-
-def make_workdir():
-    return tempfile.mkdtemp(prefix="cs-it-")
-
-
-class Sim:
-    """A CRM simulator (tests/sim/*.py) as a child process on a free port, with helpers for
-    its /_sim/ control API."""
-
-    def __init__(self, script, workdir, *args):
-        self.script = os.path.join(ROOT, "tests", "sim", script)
-        self.args = [str(a) for a in args]
-        self.log = open(os.path.join(workdir, script + ".stderr"), "ab")
-        self.proc = None
-        self.port = None
-
-    def start(self):
-        self.proc = subprocess.Popen(["/usr/bin/python3", self.script, "--port", "0", *self.args],
-                                     stdout=subprocess.PIPE, stderr=self.log)
-        line = self.proc.stdout.readline().decode()
-        assert line.startswith("READY port="), f"{self.script} did not start: {line!r}"
-        self.port = int(line.strip().split("=")[1])
-        return self
-
-    @property
-    def url(self):
-        return f"http://127.0.0.1:{self.port}"
-
-    def stop(self):
-        if self.proc and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        self.log.close()
-
-    def ctl(self, method, path, body=None, timeout=10):
-        r = request(self.port, method, "/_sim/" + path, body,
-                    {"Content-Type": "application/json"} if body is not None else {}, timeout)
-        assert r.status < 300, f"sim {method} {path}: {r.status} {r.body[:300]!r}"
-        return r.json() if r.body else None
-
-    def calls(self, since=0):
-        return self.ctl("GET", f"calls?since={since}")["calls"]
-
-
-def admin_headers(token=None):
-    return {"Authorization": f"Bearer {token or ADMIN_TOKEN}", "Content-Type": "application/json"}
-
-
-def crm_env(sf, mk, **extra):
-    """Environment pointing the service at the two simulators."""
-    env = {**NOWHERE_CRMS, "SF_LOGIN_URL": sf.url, "MARKETO_BASE_URL": mk.url,
-           "SF_INTEGRATION_USER_ID": "005000000000001AAA",
-           "RETRY_BASE_MS": "100", "RETRY_MAX_MS": "1000", "CLAIM_IDLE_MS": "3000"}
-    env.update({k: str(v) for k, v in extra.items()})
-    return env
 
 
 def rss_kib(pid):
@@ -445,3 +366,56 @@ def assert_still_serving(svc, rss_before_kib=None, max_growth_mib=8):
     if rss_before_kib is not None and not SANITIZED:
         grown = rss_kib(svc.proc.pid) - rss_before_kib
         assert grown < max_growth_mib * 1024, f"RSS grew by {grown} KiB"
+
+
+# ------------------------------------------------------------------ CRM simulators
+
+class Sim:
+    """A CRM simulator (tests/sim/*.py) as a child process on a free port, with helpers for
+    its /_sim/ control API. `timeout`: seconds per control call (a benchmark seeds 10,000
+    people in one)."""
+
+    def __init__(self, script, workdir, *args, timeout=10):
+        self.script = os.path.join(ROOT, "tests", "sim", script)
+        self.args = [str(a) for a in args]
+        self.log = open(os.path.join(workdir, script + ".stderr"), "ab")
+        self.proc = None
+        self.port = None
+        self.timeout = timeout
+
+    def start(self):
+        self.proc = subprocess.Popen([PYTHON, self.script, "--port", "0", *self.args],
+                                     stdout=subprocess.PIPE, stderr=self.log)
+        remember(self.proc)
+        line = self.proc.stdout.readline().decode()
+        assert line.startswith("READY port="), f"{self.script} did not start: {line!r}"
+        self.port = int(line.strip().split("=")[1])
+        return self
+
+    @property
+    def url(self):
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def pid(self):
+        return self.proc.pid if self.proc else None
+
+    def stop(self):
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.log.close()
+
+    def ctl(self, method, path, body=None, timeout=None):
+        r = request(self.port, method, "/_sim/" + path, body,
+                    {"Content-Type": "application/json"} if body is not None else {},
+                    timeout or self.timeout)
+        assert r.status < 300, f"sim {method} {path}: {r.status} {r.body[:300]!r}"
+        return r.json() if r.body else None
+
+    def calls(self, since=0):
+        return self.ctl("GET", f"calls?since={since}")["calls"]

@@ -15,7 +15,7 @@ import urllib.parse
 import pytest
 
 import cs
-from test_sim_real_clients import node_modules, run_client, ok  # noqa: F401 (fixture)
+from cs.clients import ok, run_client
 
 BASE = "/bulk/v1/program/members/export"
 UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")

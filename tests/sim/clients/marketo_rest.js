@@ -1,7 +1,7 @@
 // node-marketo-rest (npm) against tests/sim/marketo_sim.py: identity, lead lookup by email,
 // createOrUpdate, and the program-member calls campaign-sync makes. Run by
-// tests/integration/test_sim_real_clients.py:
-//   NODE_PATH=build/npm-clients/node_modules node tests/clients/marketo_rest.js '<json>'
+// tests/sim/test_sim_real_clients.py:
+//   NODE_PATH=build/npm-clients/node_modules node tests/sim/clients/marketo_rest.js '<json>'
 // <json>: {"url": sim base URL, "clientId", "clientSecret", "programId",
 //          "emails": [3 known lead emails], "newEmail": an unknown one,
 //          "statuses": [a status, a later one, one on the same step as the later one]}

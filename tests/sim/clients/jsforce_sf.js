@@ -1,6 +1,6 @@
 // jsforce (npm) against tests/sim/salesforce_sim.py: the calls campaign-sync makes, made by a
-// real Salesforce client. Run by tests/integration/test_sim_real_clients.py:
-//   NODE_PATH=build/npm-clients/node_modules node tests/clients/jsforce_sf.js '<json>'
+// real Salesforce client. Run by tests/sim/test_sim_real_clients.py:
+//   NODE_PATH=build/npm-clients/node_modules node tests/sim/clients/jsforce_sf.js '<json>'
 // <json>: {"url": sim base URL, "clientId", "clientSecret", "version": "62.0",
 //          "campaignId", "leadIds": [5 Lead ids, none a member yet], "statuses": [2 labels],
 //          "deletedStart", "deletedEnd": the getDeleted window (ISO-8601)}

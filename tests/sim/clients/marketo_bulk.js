@@ -1,6 +1,6 @@
 // node-marketo-rest (npm) running a Bulk Program Member Extract against tests/sim/marketo_sim.py.
-// Run by tests/integration/test_sim_bulk_marketo.py:
-//   NODE_PATH=build/npm-clients/node_modules node tests/clients/marketo_bulk.js '<json>'
+// Run by tests/sim/test_sim_bulk_marketo.py:
+//   NODE_PATH=build/npm-clients/node_modules node tests/sim/clients/marketo_bulk.js '<json>'
 // <json>: {"url": sim base URL, "clientId", "clientSecret", "programId", "fields": [...]}
 // node-marketo-rest 0.7.8 has bulkLeadExtract and bulkActivityExtract but no program member
 // extract, so this script calls the program member endpoints through the library's Connection

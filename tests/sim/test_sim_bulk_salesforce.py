@@ -14,7 +14,7 @@ import time
 import pytest
 
 import cs
-from test_sim_real_clients import node_modules, run_client, ok, failed  # noqa: F401 (fixture)
+from cs.clients import failed, ok, run_client
 
 V = "v62.0"
 JOBS = f"/services/data/{V}/jobs/query"

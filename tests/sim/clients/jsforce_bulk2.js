@@ -1,6 +1,6 @@
 // jsforce (npm) running Bulk API 2.0 query jobs (Connection#bulk2.query) against
-// tests/sim/salesforce_sim.py. Run by tests/integration/test_sim_bulk_salesforce.py:
-//   NODE_PATH=build/npm-clients/node_modules node tests/clients/jsforce_bulk2.js '<json>'
+// tests/sim/salesforce_sim.py. Run by tests/sim/test_sim_bulk_salesforce.py:
+//   NODE_PATH=build/npm-clients/node_modules node tests/sim/clients/jsforce_bulk2.js '<json>'
 // <json>: {"url": sim base URL, "clientId", "clientSecret", "version": "62.0",
 //          "soql": a query, "badSoql": an invalid one}
 // jsforce creates the job, polls it until JobComplete, then reads every results page by the

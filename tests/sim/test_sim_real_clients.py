@@ -2,22 +2,17 @@
 node-marketo-rest (Marketo). A simulator that agrees with whatever our own client sends proves
 nothing; one that a real client cannot talk to is wrong.
 
-The clients are pinned in tests/clients/package.json and package-lock.json and installed once
-(`npm ci`) into build/npm-clients; later runs reuse that install while the lock file is
-unchanged. The npm registry must be reachable for the first install (it is, here and in CI):
-when it is not, the tests fail and say so. Node.js and npm come from scripts/deps.sh test.
+The clients are pinned in tests/sim/clients/package.json and package-lock.json and installed
+once (`npm ci`, cs.clients) into build/npm-clients; later runs reuse that install while the
+lock file is unchanged. The npm registry must be reachable for the first install (it is, here
+and in CI): when it is not, the tests fail and say so (the `node_modules` fixture of
+tests/conftest.py). Node.js and npm come from scripts/deps.sh test.
 
-Each test seeds a simulator, runs one node script from tests/clients/ against it, and checks
+Each test seeds a simulator, runs one node script from tests/sim/clients/ against it, and checks
 what the client returned step by step against the simulator's state and call log: the calls
 the real client made (paths, query parameters, bodies) are themselves evidence of the wire
 format."""
-import fcntl
-import hashlib
-import json
-import os
 import re
-import shutil
-import subprocess
 import time
 import urllib.parse
 from datetime import datetime, timezone
@@ -25,81 +20,10 @@ from datetime import datetime, timezone
 import pytest
 
 import cs
+from cs.clients import failed, ok, run_client
 
-CLIENTS = os.path.join(cs.ROOT, "tests", "clients")
-INSTALL = os.path.join(cs.ROOT, "build", "npm-clients")
-LOCK_FILES = ("package.json", "package-lock.json")
 SF_ID = re.compile(r"^[A-Za-z0-9]{18}$")
 JSFORCE_TIME = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\+00:00$")
-
-
-# ------------------------------------------------------------------ install and run
-
-def _lock_digest():
-    h = hashlib.sha256()
-    for name in LOCK_FILES:
-        with open(os.path.join(CLIENTS, name), "rb") as f:
-            h.update(f.read())
-    return h.hexdigest()
-
-
-@pytest.fixture(scope="module")
-def node_modules():
-    """build/npm-clients/node_modules, installed from the committed lock file when it is not
-    there yet or the lock file changed; a failed install fails the test (never skips)."""
-    node, npm = shutil.which("node"), shutil.which("npm")
-    if not node or not npm:
-        pytest.fail("node and npm are needed to run the real CRM clients: `scripts/deps.sh test` "
-                    "installs Debian's nodejs and npm")
-    os.makedirs(INSTALL, exist_ok=True)
-    stamp = os.path.join(INSTALL, ".installed")
-    want = _lock_digest()
-    with open(os.path.join(INSTALL, ".lock"), "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)  # two test runs at once install once
-        have = open(stamp).read() if os.path.exists(stamp) else ""
-        if have != want or not os.path.isdir(os.path.join(INSTALL, "node_modules")):
-            if os.path.exists(stamp):
-                os.remove(stamp)
-            for name in LOCK_FILES:
-                shutil.copyfile(os.path.join(CLIENTS, name), os.path.join(INSTALL, name))
-            try:
-                p = subprocess.run(
-                    [npm, "ci", "--ignore-scripts", "--no-audit", "--no-fund", "--loglevel=error",
-                     "--fetch-retries=2", "--fetch-timeout=60000"],
-                    cwd=INSTALL, capture_output=True, text=True, timeout=600,
-                    env=dict(os.environ, npm_config_update_notifier="false"))
-                rc, err = p.returncode, p.stderr
-            except subprocess.TimeoutExpired as e:
-                rc, err = "timeout", str(e)
-            if rc != 0:
-                pytest.fail(f"could not install the real CRM clients (npm ci in build/npm-clients "
-                            f"from tests/clients/package-lock.json, exit {rc}); this test needs the "
-                            f"npm registry for its first run:\n{err[-3000:]}")
-            with open(stamp, "w") as f:
-                f.write(want)
-    return os.path.join(INSTALL, "node_modules")
-
-
-def run_client(node_modules, script, arg):
-    """Runs tests/clients/<script> with one JSON argument; returns its JSON report."""
-    env = dict(os.environ, NODE_PATH=node_modules, NODE_MARKETO_LOG_LEVEL="fatal")
-    p = subprocess.run(["node", os.path.join(CLIENTS, script), json.dumps(arg)], env=env,
-                       capture_output=True, text=True, timeout=60)
-    lines = p.stdout.strip().splitlines()
-    assert p.returncode == 0 and lines, f"{script} failed ({p.returncode}):\n{p.stderr[-3000:]}"
-    return json.loads(lines[-1])
-
-
-def ok(report, step):
-    got = report[step]
-    assert got["ok"], f"{step}: the client raised {got['error']}"
-    return got["value"]
-
-
-def failed(report, step):
-    got = report[step]
-    assert not got["ok"], f"{step}: expected the client to raise, got {got['value']}"
-    return got["error"]
 
 
 # ------------------------------------------------------------------ jsforce -> Salesforce
