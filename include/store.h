@@ -37,7 +37,7 @@
 
 #include "config.h"
 #include "event.h"
-#include "plan.h"
+#include "member.h"
 #include "status_map.h"
 
 #include <stdbool.h>
