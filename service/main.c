@@ -20,6 +20,7 @@
 #include "sf_outbound.h"
 #include "spool.h"
 #include "store.h"
+#include "store_mappings.h"
 #include "tzwatch.h"
 #include "worker.h"
 

@@ -4,6 +4,7 @@
 #include "event.h"
 #include "log.h"
 #include "metrics.h"
+#include "store_budget.h"
 
 #include <stdio.h>
 #include <string.h>

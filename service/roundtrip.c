@@ -6,6 +6,8 @@
 #include "log.h"
 #include "plan.h"
 #include "store.h"
+#include "store_dead.h"
+#include "store_mappings.h"
 
 #include <cJSON.h>
 #include <signal.h>

@@ -10,6 +10,10 @@
 #include "secure.h"
 #include "status_map.h"
 #include "store.h"
+#include "store_dead.h"
+#include "store_mappings.h"
+#include "store_members.h"
+#include "store_queue.h"
 
 #include <cJSON.h>
 #include <errno.h>

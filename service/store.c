@@ -1,5 +1,10 @@
 /* store — Redis connection, key layout and scripts. See include/store.h. */
 #include "store.h"
+#include "store_budget.h"
+#include "store_dead.h"
+#include "store_mappings.h"
+#include "store_members.h"
+#include "store_queue.h"
 
 #include "log.h"
 

@@ -2,6 +2,8 @@
  * include/store_trace.h. */
 #include "store_trace.h"
 
+#include "store_mappings.h"
+#include "store_members.h"
 #include "store_priv.h"
 #include "trace.h"
 
