@@ -10,6 +10,7 @@
 #ifndef CS_STORE_PRIV_H
 #define CS_STORE_PRIV_H
 
+#include "event.h"
 #include "store.h"
 #include "store_lua.h"
 
@@ -83,6 +84,10 @@ int store_priv_ignore_reply(size_t i, redisReply *r, void *ud);
 /* A Salesforce id as keys hold it: its first 15 characters (case-sensitive), so 15- and
  * 18-character forms meet. */
 void store_priv_c15(char out[16], const char *sf_id);
+
+/* The de-duplication key of a received event (cs:dedup:<sf|mkto>:<id>), malloc'd; NULL when
+ * out of memory. store_queue.c. */
+char *store_priv_dedup_key(const event *ev);
 
 /* Adds the XADD that appends one entry to the audit log (cs:audit, capped near
  * STORE_AUDIT_MAX, as audit_add.lua writes each) to p. store_mappings.c. */

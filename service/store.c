@@ -1,20 +1,20 @@
-/* store — Redis connection, key layout and scripts. See include/store.h. */
+/* store — the Redis connection: connecting and reconnecting with a growing pause, one
+ * command, the scripts of service/lua/ and pipelines for the store_* files (store_priv.h),
+ * locks and the per-thread handles. See include/store.h. */
 #include "store.h"
-#include "store_priv.h"
+
 #include "store_budget.h"
 #include "store_dead.h"
 #include "store_mappings.h"
 #include "store_members.h"
+#include "store_priv.h"
 #include "store_queue.h"
 
-#include "log.h"
-
+#include <cJSON.h>
 #include <errno.h>
 #include <limits.h>
-#include <stdarg.h>
-#include <cJSON.h>
-#include <hiredis.h>
 #include <pthread.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -33,8 +33,6 @@ struct store {
     int backoff_ms;
     struct store *next; /* per-thread registry */
 };
-
-/* ---- connection ---- */
 
 static int64_t mono_ms(void) {
     struct timespec ts;
@@ -233,8 +231,6 @@ int store_priv_get_string(store *s, char *out, size_t size, char *err, size_t er
 void store_priv_c15(char out[16], const char *sf_id) {
     snprintf(out, 16, "%.15s", sf_id);
 }
-
-/* ---- scripts ---- */
 
 static bool is_noscript(const redisReply *r) {
     return r && r->type == REDIS_REPLY_ERROR && strncmp(r->str, "NOSCRIPT", 8) == 0;
@@ -510,374 +506,95 @@ int store_ping(store *s, int timeout_ms, char *err, size_t errlen) {
     return rc;
 }
 
-int store_enqueue_refs(store *s, const event *const *evs, size_t n, bool *added, char *err,
-                       size_t errlen) {
-    if (n == 0) return 0;
-    size_t argc = 2 * n + 1 + n; /* (stream, dedup key) per event, ttl, payloads */
-    const char **argv = calloc(argc, sizeof *argv);
-    size_t *lens = calloc(argc, sizeof *lens);
-    char **owned = calloc(2 * n, sizeof *owned);
-    char ttl[16];
-    int rc = -1;
-    redisReply *r = NULL;
-    if (!argv || !lens || !owned) {
-        snprintf(err, errlen, "out of memory");
-        goto out;
-    }
-    snprintf(ttl, sizeof ttl, "%d", STORE_DEDUP_TTL_S);
-    argv[2 * n] = ttl;
-    for (size_t i = 0; i < n; i++) {
-        size_t klen = strlen(evs[i]->id) + 32;
-        owned[i] = malloc(klen);
-        owned[n + i] = event_to_json(evs[i]);
-        if (!owned[i] || !owned[n + i]) {
-            snprintf(err, errlen, "out of memory");
-            goto out;
-        }
-        snprintf(owned[i], klen, "cs:dedup:%s:%s", evs[i]->source == SRC_SALESFORCE ? "sf" : "mkto",
-                 evs[i]->id);
-        argv[2 * i] = store_stream(store_queue_of(evs[i]));
-        argv[2 * i + 1] = owned[i];
-        argv[2 * n + 1 + i] = owned[n + i];
-    }
-    for (size_t i = 0; i < argc; i++)
-        lens[i] = strlen(argv[i]);
-    r = store_priv_eval(s, STORE_LUA_ENQUEUE, (int)(2 * n), (int)argc, argv, lens, err, errlen);
-    if (!r) goto out;
-    if (r->type != REDIS_REPLY_ARRAY || r->elements != n) {
-        snprintf(err, errlen, "Redis refused the events: %s",
-                 r->type == REDIS_REPLY_ERROR ? r->str : "unexpected answer");
-        goto out;
-    }
-    for (size_t i = 0; i < n; i++)
-        added[i] = r->element[i]->type == REDIS_REPLY_STRING;
-    rc = 0;
-out:
-    if (r) freeReplyObject(r);
-    if (owned)
-        for (size_t i = 0; i < 2 * n; i++)
-            free(owned[i]);
-    free(owned);
-    free(argv);
-    free(lens);
-    return rc;
-}
-
-int store_enqueue(store *s, const event *evs, size_t n, bool *added, char *err, size_t errlen) {
-    if (n == 0) return 0;
-    const event **p = malloc(sizeof *p * n);
-    if (!p) {
-        snprintf(err, errlen, "out of memory");
-        return -1;
-    }
-    for (size_t i = 0; i < n; i++)
-        p[i] = &evs[i];
-    int rc = store_enqueue_refs(s, p, n, added, err, errlen);
-    free(p);
-    return rc;
-}
-
-int store_queue_stats(store *s, long long *depth, double *oldest_age_s, char *err, size_t errlen) {
-    const char *argv[] = {store_stream(STORE_Q_SF), "cs:retry", "cs:retry:recv",
-                          "cs:parked:programs", store_stream(STORE_Q_MKTO)};
-    size_t lens[5];
-    for (int i = 0; i < 5; i++)
-        lens[i] = strlen(argv[i]);
-    redisReply *r = store_priv_eval(s, STORE_LUA_QUEUE_STATS, 5, 5, argv, lens, err, errlen);
-    if (!r || store_priv_reply_error(r, err, errlen)) return -1;
-    *depth = 0;
-    *oldest_age_s = 0;
-    if (r->type == REDIS_REPLY_ARRAY && r->elements == 2) {
-        *depth = r->element[0]->integer;
-        long long oldest = r->element[1]->str ? strtoll(r->element[1]->str, NULL, 10) : 0;
-        if (oldest > 0 && *depth > 0) {
-            double age = (double)(event_now_ms() - oldest) / 1000.0;
-            *oldest_age_s = age > 0 ? age : 0;
-        }
-    }
-    freeReplyObject(r);
-    return 0;
-}
-
-/* ---- worker queue ---- */
-
-const char *store_stream(store_queue q) {
-    return q == STORE_Q_MKTO ? "cs:events:mkto" : "cs:events:sf";
-}
-
-store_queue store_queue_of(const event *ev) {
-    return ev->source == SRC_MARKETO ? STORE_Q_MKTO : STORE_Q_SF;
-}
-
-void store_entries_free(store_entry *e, size_t n) {
-    if (!e) return;
-    for (size_t i = 0; i < n; i++)
-        free(e[i].json);
-    free(e);
-}
-
-int store_group_ensure(store *s, char *err, size_t errlen) {
-    for (int q = 0; q < STORE_NQUEUES; q++) {
-        redisReply *r = store_priv_cmd(s, err, errlen, "XGROUP CREATE %s %s 0 MKSTREAM",
-                                       store_stream((store_queue)q), STORE_GROUP);
-        if (!r) return -1;
-        bool bad = r->type == REDIS_REPLY_ERROR && strncmp(r->str, "BUSYGROUP", 9) != 0;
-        if (bad) snprintf(err, errlen, "Redis: %s", r->str);
-        freeReplyObject(r);
-        if (bad) return -1;
-    }
-    return 0;
-}
-
-/* Appends the entries of an XREADGROUP/XAUTOCLAIM answer of queue q, [[id, [field, value,
- * ...]], ...], to *out (holding *n); deleted entries (nil fields) are skipped. Returns the
- * new count, or -1 when out of memory. */
-static long parse_entries(const redisReply *list, store_queue q, store_entry **out, long n) {
-    if (!list || list->type != REDIS_REPLY_ARRAY || list->elements == 0) return n;
-    store_entry *e = realloc(*out, sizeof *e * ((size_t)n + list->elements));
-    if (!e) return -1;
-    *out = e;
-    memset(e + n, 0, sizeof *e * list->elements);
-    for (size_t i = 0; i < list->elements; i++) {
-        const redisReply *it = list->element[i];
-        if (it->type != REDIS_REPLY_ARRAY || it->elements < 2 ||
-            it->element[0]->type != REDIS_REPLY_STRING || it->element[1]->type != REDIS_REPLY_ARRAY)
-            continue;
-        store_entry *x = &e[n];
-        x->q = q;
-        snprintf(x->id, sizeof x->id, "%s", it->element[0]->str);
-        const redisReply *f = it->element[1];
-        for (size_t j = 0; j + 1 < f->elements; j += 2) {
-            const char *k = f->element[j]->str, *v = f->element[j + 1]->str;
-            if (!k || !v) continue;
-            if (strcmp(k, "event") == 0) {
-                x->json = malloc(f->element[j + 1]->len + 1);
-                if (x->json) {
-                    memcpy(x->json, v, f->element[j + 1]->len);
-                    x->json[f->element[j + 1]->len] = '\0';
-                    x->len = f->element[j + 1]->len;
-                }
-            } else if (strcmp(k, "attempts") == 0) {
-                x->attempts = atoi(v);
-            } else if (strcmp(k, "error") == 0) {
-                snprintf(x->error, sizeof x->error, "%s", v);
-            }
-        }
-        if (!x->json) { /* an entry without an event is unusable; keep it so it is acked */
-            x->json = strdup("");
-            x->len = 0;
-        }
-        n++;
-    }
-    return n;
-}
-
-long store_read(store *s, const char *consumer, const bool want[STORE_NQUEUES], size_t max,
-                int block_ms, store_entry **out, char *err, size_t errlen) {
-    *out = NULL;
-    char count[24], block[24];
-    snprintf(count, sizeof count, "%zu", max);
-    snprintf(block, sizeof block, "%d", block_ms);
-    const char *argv[16] = {"XREADGROUP", "GROUP", STORE_GROUP, consumer, "COUNT",
-                            count,        "BLOCK", block,       "STREAMS"};
-    int argc = 9, nq = 0;
-    if (block_ms < 0) { /* no wait: without BLOCK */
-        argv[6] = "STREAMS";
-        argc = 7;
-    }
-    for (int q = 0; q < STORE_NQUEUES; q++)
-        if (want[q]) argv[argc + nq++] = store_stream((store_queue)q);
-    if (nq == 0) return 0;
-    for (int i = 0; i < nq; i++)
-        argv[argc + nq + i] = ">";
-    argc += 2 * nq;
-    size_t lens[16];
-    for (int i = 0; i < argc; i++)
-        lens[i] = strlen(argv[i]);
-    redisReply *r = store_priv_argv(s, argc, argv, lens, err, errlen);
-    if (!r) return -1;
-    if (r->type == REDIS_REPLY_ERROR) {
-        /* Redis restarted without persistence: recreate the group and read again later. */
-        if (strncmp(r->str, "NOGROUP", 7) == 0) {
-            freeReplyObject(r);
-            return store_group_ensure(s, err, errlen) == 0 ? 0 : -1;
-        }
-        return store_priv_reply_error(r, err, errlen);
-    }
-    long n = 0;
-    for (size_t i = 0; n >= 0 && r->type == REDIS_REPLY_ARRAY && i < r->elements; i++) {
-        const redisReply *sr = r->element[i]; /* [stream name, entries] */
-        if (sr->type != REDIS_REPLY_ARRAY || sr->elements != 2 || !sr->element[0]->str) continue;
-        store_queue q = strcmp(sr->element[0]->str, store_stream(STORE_Q_MKTO)) == 0 ? STORE_Q_MKTO
-                                                                                     : STORE_Q_SF;
-        n = parse_entries(sr->element[1], q, out, n);
-    }
-    freeReplyObject(r);
-    if (n < 0) {
-        snprintf(err, errlen, "out of memory");
-        free(*out); /* nothing acknowledged: the entries stay pending and are claimed back */
-        *out = NULL;
-    }
-    return n;
-}
-
-long store_claim(store *s, store_queue q, const char *consumer, long min_idle_ms, size_t max,
-                 store_entry **out, char *err, size_t errlen) {
-    *out = NULL;
-    redisReply *r = store_priv_cmd(s, err, errlen, "XAUTOCLAIM %s %s %s %ld 0-0 COUNT %ld",
-                                   store_stream(q), STORE_GROUP, consumer, min_idle_ms, (long)max);
-    if (!r) return -1;
-    if (r->type == REDIS_REPLY_ERROR) {
-        if (strncmp(r->str, "NOGROUP", 7) == 0) {
-            freeReplyObject(r);
-            return store_group_ensure(s, err, errlen) == 0 ? 0 : -1;
-        }
-        return store_priv_reply_error(r, err, errlen);
-    }
-    long n = 0;
-    if (r->type == REDIS_REPLY_ARRAY && r->elements >= 2)
-        n = parse_entries(r->element[1], q, out, 0);
-    /* Entries deleted while pending come back as ids only: acknowledge them away. */
-    if (r->type == REDIS_REPLY_ARRAY && r->elements >= 3 &&
-        r->element[2]->type == REDIS_REPLY_ARRAY && r->element[2]->elements > 0) {
-        const redisReply *gone = r->element[2];
-        const char **ids = calloc(gone->elements, sizeof *ids);
-        if (ids) {
-            for (size_t i = 0; i < gone->elements; i++)
-                ids[i] = gone->element[i]->str;
-            char e2[STORE_ERR_MAX];
-            store_ack(s, q, ids, gone->elements, e2, sizeof e2);
-            free(ids);
-        }
-    }
-    freeReplyObject(r);
-    if (n < 0) {
-        snprintf(err, errlen, "out of memory");
-        free(*out);
-        *out = NULL;
-    }
-    return n;
-}
-
-int store_touch(store *s, store_queue q, const char *consumer, const char *const *ids, size_t n,
-                char *err, size_t errlen) {
-    if (n == 0) return 0;
-    const char **argv = malloc(sizeof *argv * (n + 6));
-    size_t *lens = malloc(sizeof *lens * (n + 6));
-    if (!argv || !lens) {
-        free(argv);
-        free(lens);
-        snprintf(err, errlen, "out of memory");
-        return -1;
-    }
-    const char *head[] = {"XCLAIM", store_stream(q), STORE_GROUP, consumer, "0"};
-    memcpy(argv, head, sizeof head);
-    memcpy(argv + 5, ids, sizeof *ids * n);
-    argv[n + 5] = "JUSTID";
-    for (size_t i = 0; i < n + 6; i++)
-        lens[i] = strlen(argv[i]);
-    redisReply *r = store_priv_argv(s, (int)n + 6, argv, lens, err, errlen);
-    free(argv);
-    free(lens);
-    if (!r || store_priv_reply_error(r, err, errlen)) return -1;
-    freeReplyObject(r);
-    return 0;
-}
-
-int store_ack(store *s, store_queue q, const char *const *ids, size_t n, char *err, size_t errlen) {
+int store_lock_many(store *s, const char *const *keys, size_t n, const char *token, long ttl_ms,
+                    bool *got, char *err, size_t errlen) {
     if (n == 0) return 0;
     const char **args = malloc(sizeof *args * (n + 2));
+    char ttl[24];
     if (!args) {
         snprintf(err, errlen, "out of memory");
         return -1;
     }
-    args[0] = store_stream(q);
-    args[1] = STORE_GROUP;
-    memcpy(args + 2, ids, sizeof *ids * n);
-    redisReply *r = store_priv_eval_strs(s, STORE_LUA_ACK, 1, args, (int)n + 2, err, errlen);
+    snprintf(ttl, sizeof ttl, "%ld", ttl_ms);
+    memcpy(args, keys, sizeof *keys * n);
+    args[n] = token;
+    args[n + 1] = ttl;
+    redisReply *r = store_priv_eval_strs(s, STORE_LUA_LOCK, (int)n, args, (int)n + 2, err, errlen);
+    free(args);
+    if (!r) return -1;
+    for (size_t i = 0; i < n; i++)
+        got[i] = r->type == REDIS_REPLY_ARRAY && i < r->elements && r->element[i]->integer == 1;
+    freeReplyObject(r);
+    return 0;
+}
+
+int store_unlock_many(store *s, const char *const *keys, size_t n, const char *token, char *err,
+                      size_t errlen) {
+    if (n == 0) return 0;
+    const char **args = malloc(sizeof *args * (n + 1));
+    if (!args) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    memcpy(args, keys, sizeof *keys * n);
+    args[n] = token;
+    redisReply *r =
+        store_priv_eval_strs(s, STORE_LUA_UNLOCK, (int)n, args, (int)n + 1, err, errlen);
     free(args);
     if (!r) return -1;
     freeReplyObject(r);
     return 0;
 }
 
-/* {"event": <json text>, "attempts": n, "error": "..."}: how an entry waits outside the
- * stream, so that the attempt count travels with the event. */
-static char *waiting_member(const store_entry *e, int attempts, const char *error) {
-    cJSON *o = cJSON_CreateObject();
-    cJSON_AddStringToObject(o, "event", e->json);
-    cJSON_AddNumberToObject(o, "attempts", attempts);
-    cJSON_AddStringToObject(o, "error", error ? error : "");
-    /* Two waits of one event differ by the entry id, so neither replaces the other. */
-    cJSON_AddStringToObject(o, "from", e->id);
-    cJSON_AddNumberToObject(o, "q", e->q); /* the queue it goes back to */
-    char *m = cJSON_PrintUnformatted(o);
-    cJSON_Delete(o);
-    return m;
-}
-
-/* The retries of one queue by receive time (members: their entry ids). */
-static const char *retry_recv_key(store_queue q) {
-    return q == STORE_Q_MKTO ? "cs:retry:recv:mkto" : "cs:retry:recv:sf";
-}
-
-static int64_t received_of(const store_entry *e) {
-    event ev;
-    char why[64];
-    if (event_from_json(e->json, e->len, &ev, why, sizeof why) == 0 && ev.received_ms)
-        return ev.received_ms;
-    return event_now_ms();
-}
-
-int store_retry(store *s, const store_entry *e, int attempts, int64_t due_ms, const char *error,
-                char *err, size_t errlen) {
-    char *m = waiting_member(e, attempts, error);
-    if (!m) {
-        snprintf(err, errlen, "out of memory");
-        return -1;
-    }
-    char due[24], rx[24];
-    snprintf(due, sizeof due, "%lld", (long long)due_ms);
-    snprintf(rx, sizeof rx, "%lld", (long long)received_of(e));
-    const char *args[] = {store_stream(e->q),
-                          "cs:retry",
-                          "cs:retry:recv",
-                          retry_recv_key(e->q),
-                          STORE_GROUP,
-                          e->id,
-                          m,
-                          due,
-                          rx};
-    redisReply *r = store_priv_eval_strs(s, STORE_LUA_RETRY, 4, args, 9, err, errlen);
-    free(m);
-    if (!r) return -1;
+int store_aof_status(store *s, bool *aof, char *fsync, size_t size, char *err, size_t errlen) {
+    *aof = false;
+    fsync[0] = '\0';
+    redisReply *r = store_priv_cmd(s, err, errlen, "INFO persistence");
+    if (!r || store_priv_reply_error(r, err, errlen)) return -1;
+    if (r->type == REDIS_REPLY_STRING) *aof = strstr(r->str, "aof_enabled:1") != NULL;
     freeReplyObject(r);
+    r = store_priv_cmd(s, err, errlen, "CONFIG GET appendfsync");
+    if (r && r->type == REDIS_REPLY_ARRAY && r->elements == 2 && r->element[1]->str)
+        snprintf(fsync, size, "%s", r->element[1]->str);
+    if (r) freeReplyObject(r);
     return 0;
 }
 
-int store_defer(store *s, const store_entry *e, int64_t due_ms, char *err, size_t errlen) {
-    return store_retry(s, e, e->attempts, due_ms, e->error, err, errlen);
+static struct redis_target thread_target;
+static pthread_mutex_t thread_lock = PTHREAD_MUTEX_INITIALIZER;
+static store *thread_stores;
+static _Thread_local store *thread_store;
+
+void store_thread_setup(const struct redis_target *target) {
+    thread_target = *target;
 }
 
-long store_promote_due(store *s, int64_t now_ms, size_t max, char *err, size_t errlen) {
-    char now[24], mx[16];
-    snprintf(now, sizeof now, "%lld", (long long)now_ms);
-    snprintf(mx, sizeof mx, "%zu", max);
-    const char *args[] = {store_stream(STORE_Q_SF),
-                          "cs:retry",
-                          "cs:retry:recv",
-                          store_stream(STORE_Q_MKTO),
-                          retry_recv_key(STORE_Q_SF),
-                          retry_recv_key(STORE_Q_MKTO),
-                          now,
-                          mx};
-    redisReply *r = store_priv_eval_strs(s, STORE_LUA_PROMOTE, 6, args, 8, err, errlen);
-    if (!r) return -1;
-    long n = (long)r->integer;
-    freeReplyObject(r);
-    return n;
+store *store_thread(void) {
+    if (thread_store) return thread_store;
+    store *s = store_open(&thread_target);
+    if (!s) return NULL;
+    pthread_mutex_lock(&thread_lock);
+    s->next = thread_stores;
+    thread_stores = s;
+    pthread_mutex_unlock(&thread_lock);
+    thread_store = s;
+    return s;
 }
 
+void store_thread_cleanup(void) {
+    pthread_mutex_lock(&thread_lock);
+    store *s = thread_stores;
+    thread_stores = NULL;
+    pthread_mutex_unlock(&thread_lock);
+    while (s) {
+        store *next = s->next;
+        store_free(s);
+        s = next;
+    }
+    thread_store = NULL;
+}
+
+/* ---- store_dead.c ---- */
 int store_dead_letter(store *s, const store_entry *e, int attempts, const char *error, char *id,
                       size_t idlen, char *err, size_t errlen) {
     int64_t now = event_now_ms();
@@ -910,49 +627,6 @@ int store_dead_letter(store *s, const store_entry *e, int attempts, const char *
     if (id) snprintf(id, idlen, "%s", r->type == REDIS_REPLY_STRING ? r->str : e->id);
     freeReplyObject(r);
     return 0;
-}
-
-int store_park(store *s, const store_entry *e, const char *program_id, char *err, size_t errlen) {
-    char *m = waiting_member(e, e->attempts, e->error);
-    if (!m) {
-        snprintf(err, errlen, "out of memory");
-        return -1;
-    }
-    char key[64];
-    snprintf(key, sizeof key, "cs:parked:%s", program_id);
-    const char *args[] = {store_stream(e->q), key, "cs:parked:programs", STORE_GROUP, e->id, m,
-                          program_id};
-    redisReply *r = store_priv_eval_strs(s, STORE_LUA_PARK, 3, args, 7, err, errlen);
-    free(m);
-    if (!r) return -1;
-    freeReplyObject(r);
-    return 0;
-}
-
-long store_unpark(store *s, const char *program_id, char *err, size_t errlen) {
-    char key[64];
-    snprintf(key, sizeof key, "cs:parked:%s", program_id);
-    const char *args[] = {key, "cs:parked:programs", store_stream(STORE_Q_SF),
-                          store_stream(STORE_Q_MKTO), program_id};
-    redisReply *r = store_priv_eval_strs(s, STORE_LUA_UNPARK, 4, args, 5, err, errlen);
-    if (!r) return -1;
-    long n = (long)r->integer;
-    freeReplyObject(r);
-    return n;
-}
-
-long store_parked_programs(store *s, char ***out, char *err, size_t errlen) {
-    *out = NULL;
-    redisReply *r = store_priv_cmd(s, err, errlen, "SMEMBERS cs:parked:programs");
-    if (!r || store_priv_reply_error(r, err, errlen)) return -1;
-    long n = 0;
-    if (r->type == REDIS_REPLY_ARRAY && r->elements) {
-        *out = calloc(r->elements, sizeof **out);
-        for (size_t i = 0; *out && i < r->elements; i++)
-            if (r->element[i]->str) (*out)[n++] = strdup(r->element[i]->str);
-    }
-    freeReplyObject(r);
-    return n;
 }
 
 char *store_dead_list(store *s, const char *cursor, long limit, char *next, size_t nextlen,
@@ -1025,124 +699,225 @@ int store_dead_delete(store *s, const char *id, char *err, size_t errlen) {
     return rc;
 }
 
-/* ---- switches and mappings ---- */
-
-int store_sync_init(store *s, bool enabled, char *err, size_t errlen) {
-    redisReply *r =
-        store_priv_cmd(s, err, errlen, "SET cs:sync:enabled %s NX", enabled ? "1" : "0");
-    if (!r || store_priv_reply_error(r, err, errlen)) return -1;
-    freeReplyObject(r);
-    return 0;
+/* The listed JSON of an unusable item's dead letter (its id is set when listed); caller
+ * frees. NULL when out of memory. */
+static char *unusable_item(const store_unusable *u) {
+    char at[40];
+    event_format_time(u->ev->received_ms, at, sizeof at);
+    char *evjs = event_to_json(u->ev);
+    cJSON *ev = evjs ? cJSON_Parse(evjs) : NULL;
+    free(evjs);
+    cJSON *item = ev ? cJSON_CreateObject() : NULL;
+    char *js = NULL;
+    if (item) {
+        cJSON_AddStringToObject(item, "id", "");
+        cJSON_AddStringToObject(item, "at", at);
+        cJSON_AddNumberToObject(item, "attempts", 0);
+        cJSON_AddStringToObject(item, "error", u->error);
+        cJSON_AddItemToObject(item, "event", ev);
+        js = cJSON_PrintUnformatted(item);
+        cJSON_Delete(item);
+    } else {
+        cJSON_Delete(ev);
+    }
+    return js;
 }
 
-int store_sync_get(store *s, bool *enabled, char *err, size_t errlen) {
-    redisReply *r = store_priv_cmd(s, err, errlen, "GET cs:sync:enabled");
-    if (!r || store_priv_reply_error(r, err, errlen)) return -1;
-    *enabled = !(r->type == REDIS_REPLY_STRING && strcmp(r->str, "0") == 0);
-    freeReplyObject(r);
-    return 0;
+int store_enqueue_with_dead(store *s, const event *const *evs, size_t n, bool *added,
+                            const store_unusable *const *dead, size_t m, bool *dead_added,
+                            char *err, size_t errlen) {
+    if (m == 0) return store_enqueue_refs(s, evs, n, added, err, errlen);
+    size_t nkeys = 2 * n + m + 1, argc = nkeys + 2 + n + 3 * m, nowned = 2 * n + 3 * m;
+    const char **argv = calloc(argc, sizeof *argv);
+    size_t *lens = calloc(argc, sizeof *lens);
+    char **owned = calloc(nowned, sizeof *owned);
+    char ttl[16], count[24];
+    int rc = -1;
+    redisReply *r = NULL;
+    snprintf(err, errlen, "out of memory");
+    if (!argv || !lens || !owned) goto out;
+    snprintf(ttl, sizeof ttl, "%d", STORE_DEDUP_TTL_S);
+    snprintf(count, sizeof count, "%zu", n);
+    size_t a = 0, o = 0; /* next argument, next owned string */
+    for (size_t i = 0; i < n; i++) {
+        argv[a++] = store_stream(store_queue_of(evs[i]));
+        if (!(argv[a++] = owned[o++] = store_priv_dedup_key(evs[i]))) goto out;
+    }
+    for (size_t k = 0; k < m; k++)
+        if (!(argv[a++] = owned[o++] = store_priv_dedup_key(dead[k]->ev))) goto out;
+    argv[a++] = "cs:deadletters";
+    argv[a++] = ttl;
+    argv[a++] = count;
+    for (size_t i = 0; i < n; i++)
+        if (!(argv[a++] = owned[o++] = event_to_json(evs[i]))) goto out;
+    for (size_t k = 0; k < m; k++) {
+        if (!(argv[a++] = owned[o++] = unusable_item(dead[k]))) goto out;
+        argv[a++] = dead[k]->error;
+        if (!(argv[a++] = owned[o++] = malloc(24))) goto out;
+        snprintf(owned[o - 1], 24, "%lld", (long long)dead[k]->ev->received_ms);
+    }
+    for (size_t i = 0; i < argc; i++)
+        lens[i] = strlen(argv[i]);
+    r = store_priv_eval(s, STORE_LUA_ENQUEUE_WITH_DEAD, (int)nkeys, (int)argc, argv, lens, err,
+                        errlen);
+    if (!r) goto out;
+    if (r->type != REDIS_REPLY_ARRAY || r->elements != n + m) {
+        snprintf(err, errlen, "Redis refused the events: %s",
+                 r->type == REDIS_REPLY_ERROR ? r->str : "unexpected answer");
+        goto out;
+    }
+    for (size_t i = 0; i < n; i++)
+        added[i] = r->element[i]->type == REDIS_REPLY_STRING;
+    for (size_t k = 0; k < m; k++)
+        dead_added[k] = r->element[n + k]->type == REDIS_REPLY_STRING;
+    rc = 0;
+out:
+    if (r) freeReplyObject(r);
+    if (owned)
+        for (size_t i = 0; i < nowned; i++)
+            free(owned[i]);
+    free(owned);
+    free(argv);
+    free(lens);
+    return rc;
 }
 
-int store_sync_set(store *s, bool enabled, char *err, size_t errlen) {
-    redisReply *r = store_priv_cmd(s, err, errlen, "SET cs:sync:enabled %s", enabled ? "1" : "0");
+int store_dead_unusable(store *s, const char *id, char *why, size_t whylen, char *err,
+                        size_t errlen) {
+    redisReply *r = store_priv_cmd(s, err, errlen, "HGET cs:dead:%s unusable", id);
     if (!r || store_priv_reply_error(r, err, errlen)) return -1;
-    freeReplyObject(r);
-    return 0;
-}
-
-int store_mapping_get(store *s, const char *program_id, mapping *out, char *err, size_t errlen) {
-    redisReply *r = store_priv_cmd(s, err, errlen, "GET cs:mapping:%s", program_id);
-    if (!r || store_priv_reply_error(r, err, errlen)) return -1;
-    int rc = 0;
-    if (r->type == REDIS_REPLY_STRING)
-        rc = mapping_from_json(r->str, r->len, out, err, errlen) == 0 ? 1 : -1;
+    int rc = r->type == REDIS_REPLY_STRING;
+    if (rc) snprintf(why, whylen, "%s", r->str);
     freeReplyObject(r);
     return rc;
 }
 
-int store_mapping_by_campaign(store *s, const char *campaign_id, mapping *out, char *err,
-                              size_t errlen) {
-    char c[16];
-    store_priv_c15(c, campaign_id);
-    redisReply *r = store_priv_cmd(s, err, errlen, "GET cs:mapping:campaign:%s", c);
-    if (!r || store_priv_reply_error(r, err, errlen)) return -1;
-    char pid[EV_NUMID_MAX] = "";
-    if (r->type == REDIS_REPLY_STRING) snprintf(pid, sizeof pid, "%s", r->str);
-    freeReplyObject(r);
-    return pid[0] ? store_mapping_get(s, pid, out, err, errlen) : 0;
+void store_dead_entries_free(store_dead_entry *e, size_t n) {
+    if (!e) return;
+    for (size_t i = 0; i < n; i++)
+        free(e[i].item);
+    free(e);
 }
 
-int store_mapping_put(store *s, const mapping *m, char *conflict_program, size_t clen, char *err,
-                      size_t errlen) {
-    mapping old;
-    int had = store_mapping_get(s, m->program_id, &old, err, errlen);
-    if (had < 0) return -1;
-    char k1[64], k2[64], k4[64], c[16];
-    snprintf(k1, sizeof k1, "cs:mapping:%s", m->program_id);
-    store_priv_c15(c, m->campaign_id);
-    snprintf(k2, sizeof k2, "cs:mapping:campaign:%s", c);
-    if (had) {
-        store_priv_c15(c, old.campaign_id);
-        snprintf(k4, sizeof k4, "cs:mapping:campaign:%s", c);
-    } else {
-        snprintf(k4, sizeof k4, "%s", k2);
+/* Appends to ids/scores the index entries of reply r (WITHSCORES pairs) that come after the
+ * position (at, id) in newest-first order, up to max in all; r holds entries of one score in
+ * ascending order when same_score (read from its end), else newest first. */
+static void take_index(const redisReply *r, bool same_score, const store_dead_pos *after,
+                       store_dead_entry *out, size_t *n, size_t max) {
+    if (r->type != REDIS_REPLY_ARRAY) return;
+    size_t pairs = r->elements / 2;
+    for (size_t k = 0; k < pairs && *n < max; k++) {
+        size_t i = same_score ? pairs - 1 - k : k;
+        const redisReply *id = r->element[2 * i], *sc = r->element[2 * i + 1];
+        if (id->type != REDIS_REPLY_STRING || !sc->str || id->len >= sizeof out[0].id) continue;
+        if (same_score && strcmp(id->str, after->id) >= 0) continue;
+        memcpy(out[*n].id, id->str, id->len + 1);
+        out[*n].at_ms = strtoll(sc->str, NULL, 10);
+        (*n)++;
     }
-    char *js = mapping_to_json(m);
-    if (!js) {
+}
+
+/* Reads each entry's item and unusable mark in one round trip; 0 or -1 with err. */
+static int read_items(store *s, store_dead_entry *e, size_t n, char *err, size_t errlen) {
+    if (n == 0) return 0;
+    store_priv_pipe p = {0};
+    for (size_t i = 0; i < n; i++)
+        store_priv_pipe_addf(&p, "HMGET cs:dead:%s item unusable", e[i].id);
+    redisReply **out = calloc(n, sizeof *out);
+    int rc = out ? store_priv_pipe_run(s, &p, out, err, errlen) : -1;
+    if (!out) snprintf(err, errlen, "out of memory");
+    for (size_t i = 0; rc == 0 && i < n; i++) {
+        const redisReply *r = out[i];
+        /* Gone since the index was read (replayed or deleted): left without an item. */
+        if (r->type != REDIS_REPLY_ARRAY || r->elements != 2 ||
+            r->element[0]->type != REDIS_REPLY_STRING)
+            continue;
+        e[i].item = malloc(r->element[0]->len + 1);
+        if (!e[i].item) {
+            snprintf(err, errlen, "out of memory");
+            rc = -1;
+            break;
+        }
+        memcpy(e[i].item, r->element[0]->str, r->element[0]->len + 1);
+        e[i].len = r->element[0]->len;
+        e[i].unusable = r->element[1]->type == REDIS_REPLY_STRING;
+    }
+    for (size_t i = 0; out && i < n; i++)
+        if (out[i]) freeReplyObject(out[i]);
+    free(out);
+    store_priv_pipe_free(&p);
+    return rc;
+}
+
+long store_dead_scan(store *s, int64_t from_ms, int64_t to_ms, const store_dead_pos *after,
+                     size_t max, store_dead_entry **out, char *err, size_t errlen) {
+    *out = NULL;
+    bool resume = after && after->at_ms >= 0 && after->at_ms <= to_ms;
+    if (max == 0 || from_ms > to_ms || (resume && after->at_ms < from_ms)) return 0;
+    store_dead_entry *e = calloc(max, sizeof *e);
+    if (!e) {
         snprintf(err, errlen, "out of memory");
         return -1;
     }
-    const char *args[] = {k1, k2, "cs:mappings", k4, m->program_id, js};
-    redisReply *r = store_priv_eval_strs(s, STORE_LUA_MAPPING_PUT, 4, args, 6, err, errlen);
-    free(js);
-    if (!r) return -1;
-    int rc = (int)r->element[0]->integer;
-    if (rc == 2) snprintf(conflict_program, clen, "%s", r->element[1]->str);
-    freeReplyObject(r);
-    return rc;
-}
-
-int store_mapping_delete(store *s, const char *program_id, char *err, size_t errlen) {
-    mapping old;
-    int had = store_mapping_get(s, program_id, &old, err, errlen);
-    if (had <= 0) return had;
-    char k1[64], k2[64], c[16];
-    snprintf(k1, sizeof k1, "cs:mapping:%s", program_id);
-    store_priv_c15(c, old.campaign_id);
-    snprintf(k2, sizeof k2, "cs:mapping:campaign:%s", c);
-    const char *args[] = {k1, k2, "cs:mappings", program_id};
-    redisReply *r = store_priv_eval_strs(s, STORE_LUA_MAPPING_DELETE, 3, args, 4, err, errlen);
-    if (!r) return -1;
-    int rc = (int)r->integer;
-    freeReplyObject(r);
-    return rc;
-}
-
-long store_mapping_list(store *s, const char *cursor, long limit, mapping *out, char *next,
-                        size_t nextlen, char *err, size_t errlen) {
-    next[0] = '\0';
-    char min[40] = "-inf";
-    if (cursor && *cursor) snprintf(min, sizeof min, "(%s", cursor);
-    redisReply *r = store_priv_cmd(s, err, errlen, "ZRANGEBYSCORE cs:mappings %s +inf LIMIT 0 %ld",
-                                   min, limit + 1);
-    if (!r || store_priv_reply_error(r, err, errlen)) return -1;
-    long n = 0;
-    for (size_t i = 0; r->type == REDIS_REPLY_ARRAY && i < r->elements && n < limit; i++) {
-        int got = store_mapping_get(s, r->element[i]->str, &out[n], err, errlen);
-        if (got < 0) {
-            freeReplyObject(r);
-            return -1;
-        }
-        if (got) n++;
+    size_t n = 0;
+    char hi[32];
+    snprintf(hi, sizeof hi, "%lld", (long long)to_ms);
+    redisReply *r;
+    if (resume) {
+        /* The rest of the cursor's millisecond first: ids before its id, newest first. */
+        r = store_priv_cmd(s, err, errlen, "ZRANGEBYSCORE cs:deadletters %lld %lld WITHSCORES",
+                           (long long)after->at_ms, (long long)after->at_ms);
+        if (!r || store_priv_reply_error(r, err, errlen)) goto fail;
+        take_index(r, true, after, e, &n, max);
+        freeReplyObject(r);
+        snprintf(hi, sizeof hi, "(%lld", (long long)after->at_ms);
     }
-    if (r->type == REDIS_REPLY_ARRAY && (long)r->elements > limit && n > 0)
-        snprintf(next, nextlen, "%s", out[n - 1].program_id);
-    freeReplyObject(r);
-    return n;
+    if (n < max) {
+        r = store_priv_cmd(s, err, errlen,
+                           "ZREVRANGEBYSCORE cs:deadletters %s %lld WITHSCORES LIMIT 0 %lld", hi,
+                           (long long)from_ms, (long long)(max - n));
+        if (!r || store_priv_reply_error(r, err, errlen)) goto fail;
+        take_index(r, false, after, e, &n, max);
+        freeReplyObject(r);
+    }
+    if (read_items(s, e, n, err, errlen) != 0) goto fail;
+    *out = e;
+    return (long)n;
+fail:
+    store_dead_entries_free(e, n);
+    return -1;
 }
 
-/* ---- member state ---- */
+int store_dead_replay_many(store *s, const char *const *ids, size_t n, int *rc, char *err,
+                           size_t errlen) {
+    if (n == 0) return 0;
+    store_priv_pipe p = {0};
+    for (size_t i = 0; i < n; i++) {
+        char key[64];
+        snprintf(key, sizeof key, "cs:dead:%.40s", ids[i]);
+        const char *args[] = {key, "cs:deadletters", store_stream(STORE_Q_SF),
+                              store_stream(STORE_Q_MKTO), ids[i]};
+        store_priv_pipe_add_eval(&p, STORE_LUA_DEAD_REPLAY, 4, args, 5);
+    }
+    redisReply **out = calloc(n, sizeof *out);
+    int ret = out ? store_priv_pipe_run(s, &p, out, err, errlen) : -1;
+    if (!out) snprintf(err, errlen, "out of memory");
+    for (size_t i = 0; ret == 0 && i < n; i++) {
+        if (out[i]->type == REDIS_REPLY_ERROR) {
+            snprintf(err, errlen, "Redis: %s", out[i]->str);
+            ret = -1;
+        } else {
+            rc[i] = out[i]->type == REDIS_REPLY_INTEGER ? (int)out[i]->integer : 0;
+        }
+    }
+    for (size_t i = 0; out && i < n; i++)
+        if (out[i]) freeReplyObject(out[i]);
+    free(out);
+    store_priv_pipe_free(&p);
+    return ret;
+}
 
+/* ---- store_members.c ---- */
 static void member_from_hash(const redisReply *r, member_state *st) {
     memset(st, 0, sizeof *st);
     for (size_t i = 0; i + 1 < r->elements; i += 2) {
@@ -1345,40 +1120,6 @@ int store_cm_lookup(store *s, const char *cm_id, char *campaign, size_t clen, ch
     return 1;
 }
 
-int store_kv_get(store *s, const char *key, char *out, size_t size, char *err, size_t errlen) {
-    char k[160];
-    snprintf(k, sizeof k, "cs:kv:%s", key);
-    return store_priv_get_string(s, out, size, err, errlen, "GET %s", k);
-}
-
-int store_kv_set(store *s, const char *key, const char *value, char *err, size_t errlen) {
-    redisReply *r = store_priv_cmd(s, err, errlen, "SET cs:kv:%s %s", key, value);
-    if (!r || store_priv_reply_error(r, err, errlen)) return -1;
-    freeReplyObject(r);
-    return 0;
-}
-
-int store_program_due_add(store *s, const char *program_id, char *err, size_t errlen) {
-    redisReply *r = store_priv_cmd(s, err, errlen, "SADD cs:programs:due %s", program_id);
-    if (!r || store_priv_reply_error(r, err, errlen)) return -1;
-    freeReplyObject(r);
-    return 0;
-}
-
-long store_program_due_take(store *s, size_t max, char ***out, char *err, size_t errlen) {
-    *out = NULL;
-    redisReply *r = store_priv_cmd(s, err, errlen, "SPOP cs:programs:due %ld", (long)max);
-    if (!r || store_priv_reply_error(r, err, errlen)) return -1;
-    long n = 0;
-    if (r->type == REDIS_REPLY_ARRAY && r->elements) {
-        *out = calloc(r->elements, sizeof **out);
-        for (size_t i = 0; *out && i < r->elements; i++)
-            if (r->element[i]->str) (*out)[n++] = strdup(r->element[i]->str);
-    }
-    freeReplyObject(r);
-    return n;
-}
-
 int store_mark_written(store *s, const char *const *campaigns, const char *const *leads, size_t n,
                        const char *field, int64_t ms, char *err, size_t errlen) {
     if (n == 0) return 0;
@@ -1436,8 +1177,6 @@ long store_member_list(store *s, const char *campaign_id, const char *cursor, lo
     return n;
 }
 
-/* ---- links ---- */
-
 #define LINK_TTL_S (7 * 86400)
 
 int store_link_by_mkto(store *s, const char *mkto_lead, char *sf_person, char *err, size_t errlen) {
@@ -1486,129 +1225,176 @@ int store_link_by_sf(store *s, const char *sf_person, char *mkto_lead, char *err
     return store_priv_get_string(s, mkto_lead, EV_NUMID_MAX, err, errlen, "GET cs:link:sf:%s", p);
 }
 
-/* ---- locks and progress ---- */
-
-int store_lock_many(store *s, const char *const *keys, size_t n, const char *token, long ttl_ms,
-                    bool *got, char *err, size_t errlen) {
-    if (n == 0) return 0;
-    const char **args = malloc(sizeof *args * (n + 2));
-    char ttl[24];
-    if (!args) {
-        snprintf(err, errlen, "out of memory");
-        return -1;
+int store_sf_deleted_mark(store *s, const char *const *cm_ids, size_t n, long ttl_s, char *err,
+                          size_t errlen) {
+    store_priv_pipe p = {0};
+    for (size_t i = 0; i < n; i++) {
+        char id[16];
+        store_priv_c15(id, cm_ids[i]);
+        store_priv_pipe_addf(&p, "SET cs:sfdel:%s 1 EX %ld", id, ttl_s);
     }
-    snprintf(ttl, sizeof ttl, "%ld", ttl_ms);
-    memcpy(args, keys, sizeof *keys * n);
-    args[n] = token;
-    args[n + 1] = ttl;
-    redisReply *r = store_priv_eval_strs(s, STORE_LUA_LOCK, (int)n, args, (int)n + 2, err, errlen);
-    free(args);
-    if (!r) return -1;
-    for (size_t i = 0; i < n; i++)
-        got[i] = r->type == REDIS_REPLY_ARRAY && i < r->elements && r->element[i]->integer == 1;
-    freeReplyObject(r);
-    return 0;
+    int rc = store_priv_pipe_each(s, &p, false, store_priv_ignore_reply, NULL, err, errlen);
+    store_priv_pipe_free(&p);
+    return rc;
 }
 
-int store_unlock_many(store *s, const char *const *keys, size_t n, const char *token, char *err,
-                      size_t errlen) {
-    if (n == 0) return 0;
-    const char **args = malloc(sizeof *args * (n + 1));
-    if (!args) {
-        snprintf(err, errlen, "out of memory");
-        return -1;
-    }
-    memcpy(args, keys, sizeof *keys * n);
-    args[n] = token;
+int store_sf_deleted_ours(store *s, const char *cm_id, char *err, size_t errlen) {
+    char id[16];
+    store_priv_c15(id, cm_id);
+    redisReply *r = store_priv_cmd(s, err, errlen, "EXISTS cs:sfdel:%s", id);
+    if (!r || store_priv_reply_error(r, err, errlen)) return -1;
+    int rc = r->type == REDIS_REPLY_INTEGER && r->integer > 0;
+    freeReplyObject(r);
+    return rc;
+}
+
+/* ---- store_mappings.c ---- */
+int store_sync_init(store *s, bool enabled, char *err, size_t errlen) {
     redisReply *r =
-        store_priv_eval_strs(s, STORE_LUA_UNLOCK, (int)n, args, (int)n + 1, err, errlen);
-    free(args);
-    if (!r) return -1;
-    freeReplyObject(r);
-    return 0;
-}
-
-/* A permit is held at most this long, so a process that died holding one cannot block the
- * budget for more than a minute. */
-#define MKTO_LEASE_MS 60000
-
-long store_mkto_acquire(store *s, const char *token, int calls_per_window, long window_ms,
-                        int max_concurrent, char *err, size_t errlen) {
-    char cpw[16], win[24], mc[16], lease[16];
-    snprintf(cpw, sizeof cpw, "%d", calls_per_window);
-    snprintf(win, sizeof win, "%ld", window_ms);
-    snprintf(mc, sizeof mc, "%d", max_concurrent);
-    snprintf(lease, sizeof lease, "%d", MKTO_LEASE_MS);
-    const char *args[] = {
-        "cs:mkto:calls", "cs:mkto:inflight", "cs:mkto:pace", token, cpw, win, mc, lease};
-    redisReply *r = store_priv_eval_strs(s, STORE_LUA_MKTO_ACQUIRE, 3, args, 8, err, errlen);
-    if (!r) return -1;
-    long wait = (long)r->integer;
-    freeReplyObject(r);
-    return wait;
-}
-
-long store_mkto_gate(store *s, int calls_per_window, int max_concurrent, long light_rate,
-                     long *paced_ms, int *calls, char *err, size_t errlen) {
-    char cpw[16], win[24], mc[16], lt[24];
-    snprintf(cpw, sizeof cpw, "%d", calls_per_window);
-    snprintf(win, sizeof win, "%d", STORE_MKTO_WINDOW_MS);
-    snprintf(mc, sizeof mc, "%d", max_concurrent);
-    snprintf(lt, sizeof lt, "%ld", light_rate);
-    const char *args[] = {"cs:mkto:calls",
-                          "cs:mkto:inflight",
-                          "cs:mkto:pace",
-                          store_stream(STORE_Q_SF),
-                          "cs:mkto:rate",
-                          "cs:mkto:read",
-                          cpw,
-                          win,
-                          mc,
-                          STORE_GROUP,
-                          lt};
-    redisReply *r = store_priv_eval_strs(s, STORE_LUA_MKTO_GATE, 6, args, 11, err, errlen);
-    if (!r) return -1;
-    long wait = (long)r->integer;
-    *paced_ms = 0;
-    *calls = 0;
-    if (r->type == REDIS_REPLY_ARRAY && r->elements == 3) {
-        wait = 0;
-        *paced_ms = r->element[1]->integer < 1 ? 1 : (long)r->element[1]->integer;
-        *calls = r->element[2]->integer < 1 ? 1 : (int)r->element[2]->integer;
-    }
-    freeReplyObject(r);
-    return wait;
-}
-
-int store_mkto_release(store *s, const char *token, char *err, size_t errlen) {
-    redisReply *r = store_priv_cmd(s, err, errlen, "ZREM cs:mkto:inflight %s", token);
+        store_priv_cmd(s, err, errlen, "SET cs:sync:enabled %s NX", enabled ? "1" : "0");
     if (!r || store_priv_reply_error(r, err, errlen)) return -1;
     freeReplyObject(r);
     return 0;
 }
 
-int store_mkto_budget_acquire(void *budget) {
-    store_mkto_budget *b = budget;
-    char err[STORE_ERR_MAX];
-    long waited = 0;
-    snprintf(b->permit, sizeof b->permit, "%s:%lu", b->holder, ++b->seq);
-    for (;;) {
-        long wait = store_mkto_acquire(b->st, b->permit, b->calls_per_20s, STORE_MKTO_WINDOW_MS,
-                                       b->max_concurrent, err, sizeof err);
-        if (wait <= 0) return wait == 0 ? 0 : -1;
-        if (b->stop && *b->stop) return -1;
-        if (b->max_wait_ms > 0 && waited + wait > b->max_wait_ms)
-            return wait > INT_MAX ? INT_MAX : (int)wait;
-        waited += wait < 200 ? wait : 200;
-        struct timespec ts = {0, (wait < 200 ? wait : 200) * 1000000L};
-        nanosleep(&ts, NULL);
-    }
+int store_sync_get(store *s, bool *enabled, char *err, size_t errlen) {
+    redisReply *r = store_priv_cmd(s, err, errlen, "GET cs:sync:enabled");
+    if (!r || store_priv_reply_error(r, err, errlen)) return -1;
+    *enabled = !(r->type == REDIS_REPLY_STRING && strcmp(r->str, "0") == 0);
+    freeReplyObject(r);
+    return 0;
 }
 
-void store_mkto_budget_release(void *budget) {
-    store_mkto_budget *b = budget;
-    char err[STORE_ERR_MAX];
-    store_mkto_release(b->st, b->permit, err, sizeof err);
+int store_sync_set(store *s, bool enabled, char *err, size_t errlen) {
+    redisReply *r = store_priv_cmd(s, err, errlen, "SET cs:sync:enabled %s", enabled ? "1" : "0");
+    if (!r || store_priv_reply_error(r, err, errlen)) return -1;
+    freeReplyObject(r);
+    return 0;
+}
+
+int store_mapping_get(store *s, const char *program_id, mapping *out, char *err, size_t errlen) {
+    redisReply *r = store_priv_cmd(s, err, errlen, "GET cs:mapping:%s", program_id);
+    if (!r || store_priv_reply_error(r, err, errlen)) return -1;
+    int rc = 0;
+    if (r->type == REDIS_REPLY_STRING)
+        rc = mapping_from_json(r->str, r->len, out, err, errlen) == 0 ? 1 : -1;
+    freeReplyObject(r);
+    return rc;
+}
+
+int store_mapping_by_campaign(store *s, const char *campaign_id, mapping *out, char *err,
+                              size_t errlen) {
+    char c[16];
+    store_priv_c15(c, campaign_id);
+    redisReply *r = store_priv_cmd(s, err, errlen, "GET cs:mapping:campaign:%s", c);
+    if (!r || store_priv_reply_error(r, err, errlen)) return -1;
+    char pid[EV_NUMID_MAX] = "";
+    if (r->type == REDIS_REPLY_STRING) snprintf(pid, sizeof pid, "%s", r->str);
+    freeReplyObject(r);
+    return pid[0] ? store_mapping_get(s, pid, out, err, errlen) : 0;
+}
+
+int store_mapping_put(store *s, const mapping *m, char *conflict_program, size_t clen, char *err,
+                      size_t errlen) {
+    mapping old;
+    int had = store_mapping_get(s, m->program_id, &old, err, errlen);
+    if (had < 0) return -1;
+    char k1[64], k2[64], k4[64], c[16];
+    snprintf(k1, sizeof k1, "cs:mapping:%s", m->program_id);
+    store_priv_c15(c, m->campaign_id);
+    snprintf(k2, sizeof k2, "cs:mapping:campaign:%s", c);
+    if (had) {
+        store_priv_c15(c, old.campaign_id);
+        snprintf(k4, sizeof k4, "cs:mapping:campaign:%s", c);
+    } else {
+        snprintf(k4, sizeof k4, "%s", k2);
+    }
+    char *js = mapping_to_json(m);
+    if (!js) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    const char *args[] = {k1, k2, "cs:mappings", k4, m->program_id, js};
+    redisReply *r = store_priv_eval_strs(s, STORE_LUA_MAPPING_PUT, 4, args, 6, err, errlen);
+    free(js);
+    if (!r) return -1;
+    int rc = (int)r->element[0]->integer;
+    if (rc == 2) snprintf(conflict_program, clen, "%s", r->element[1]->str);
+    freeReplyObject(r);
+    return rc;
+}
+
+int store_mapping_delete(store *s, const char *program_id, char *err, size_t errlen) {
+    mapping old;
+    int had = store_mapping_get(s, program_id, &old, err, errlen);
+    if (had <= 0) return had;
+    char k1[64], k2[64], c[16];
+    snprintf(k1, sizeof k1, "cs:mapping:%s", program_id);
+    store_priv_c15(c, old.campaign_id);
+    snprintf(k2, sizeof k2, "cs:mapping:campaign:%s", c);
+    const char *args[] = {k1, k2, "cs:mappings", program_id};
+    redisReply *r = store_priv_eval_strs(s, STORE_LUA_MAPPING_DELETE, 3, args, 4, err, errlen);
+    if (!r) return -1;
+    int rc = (int)r->integer;
+    freeReplyObject(r);
+    return rc;
+}
+
+long store_mapping_list(store *s, const char *cursor, long limit, mapping *out, char *next,
+                        size_t nextlen, char *err, size_t errlen) {
+    next[0] = '\0';
+    char min[40] = "-inf";
+    if (cursor && *cursor) snprintf(min, sizeof min, "(%s", cursor);
+    redisReply *r = store_priv_cmd(s, err, errlen, "ZRANGEBYSCORE cs:mappings %s +inf LIMIT 0 %ld",
+                                   min, limit + 1);
+    if (!r || store_priv_reply_error(r, err, errlen)) return -1;
+    long n = 0;
+    for (size_t i = 0; r->type == REDIS_REPLY_ARRAY && i < r->elements && n < limit; i++) {
+        int got = store_mapping_get(s, r->element[i]->str, &out[n], err, errlen);
+        if (got < 0) {
+            freeReplyObject(r);
+            return -1;
+        }
+        if (got) n++;
+    }
+    if (r->type == REDIS_REPLY_ARRAY && (long)r->elements > limit && n > 0)
+        snprintf(next, nextlen, "%s", out[n - 1].program_id);
+    freeReplyObject(r);
+    return n;
+}
+
+int store_kv_get(store *s, const char *key, char *out, size_t size, char *err, size_t errlen) {
+    char k[160];
+    snprintf(k, sizeof k, "cs:kv:%s", key);
+    return store_priv_get_string(s, out, size, err, errlen, "GET %s", k);
+}
+
+int store_kv_set(store *s, const char *key, const char *value, char *err, size_t errlen) {
+    redisReply *r = store_priv_cmd(s, err, errlen, "SET cs:kv:%s %s", key, value);
+    if (!r || store_priv_reply_error(r, err, errlen)) return -1;
+    freeReplyObject(r);
+    return 0;
+}
+
+int store_program_due_add(store *s, const char *program_id, char *err, size_t errlen) {
+    redisReply *r = store_priv_cmd(s, err, errlen, "SADD cs:programs:due %s", program_id);
+    if (!r || store_priv_reply_error(r, err, errlen)) return -1;
+    freeReplyObject(r);
+    return 0;
+}
+
+long store_program_due_take(store *s, size_t max, char ***out, char *err, size_t errlen) {
+    *out = NULL;
+    redisReply *r = store_priv_cmd(s, err, errlen, "SPOP cs:programs:due %ld", (long)max);
+    if (!r || store_priv_reply_error(r, err, errlen)) return -1;
+    long n = 0;
+    if (r->type == REDIS_REPLY_ARRAY && r->elements) {
+        *out = calloc(r->elements, sizeof **out);
+        for (size_t i = 0; *out && i < r->elements; i++)
+            if (r->element[i]->str) (*out)[n++] = strdup(r->element[i]->str);
+    }
+    freeReplyObject(r);
+    return n;
 }
 
 int store_audit_add(store *s, const char *const *entries, size_t n, char *err, size_t errlen) {
@@ -1687,20 +1473,6 @@ char *store_audit_list(store *s, const char *program_id, const char *campaign_id
     return js;
 }
 
-int store_aof_status(store *s, bool *aof, char *fsync, size_t size, char *err, size_t errlen) {
-    *aof = false;
-    fsync[0] = '\0';
-    redisReply *r = store_priv_cmd(s, err, errlen, "INFO persistence");
-    if (!r || store_priv_reply_error(r, err, errlen)) return -1;
-    if (r->type == REDIS_REPLY_STRING) *aof = strstr(r->str, "aof_enabled:1") != NULL;
-    freeReplyObject(r);
-    r = store_priv_cmd(s, err, errlen, "CONFIG GET appendfsync");
-    if (r && r->type == REDIS_REPLY_ARRAY && r->elements == 2 && r->element[1]->str)
-        snprintf(fsync, size, "%s", r->element[1]->str);
-    if (r) freeReplyObject(r);
-    return 0;
-}
-
 int store_progress_mark(store *s, char *err, size_t errlen) {
     redisReply *r =
         store_priv_cmd(s, err, errlen, "SET cs:workers:progress %lld", (long long)event_now_ms());
@@ -1717,225 +1489,6 @@ int store_progress_get(store *s, int64_t *ms, char *err, size_t errlen) {
     *ms = rc ? strtoll(buf, NULL, 10) : 0;
     return 0;
 }
-
-/* ---- per-thread handles ---- */
-
-static struct redis_target thread_target;
-static pthread_mutex_t thread_lock = PTHREAD_MUTEX_INITIALIZER;
-static store *thread_stores;
-static _Thread_local store *thread_store;
-
-void store_thread_setup(const struct redis_target *target) {
-    thread_target = *target;
-}
-
-store *store_thread(void) {
-    if (thread_store) return thread_store;
-    store *s = store_open(&thread_target);
-    if (!s) return NULL;
-    pthread_mutex_lock(&thread_lock);
-    s->next = thread_stores;
-    thread_stores = s;
-    pthread_mutex_unlock(&thread_lock);
-    thread_store = s;
-    return s;
-}
-
-void store_thread_cleanup(void) {
-    pthread_mutex_lock(&thread_lock);
-    store *s = thread_stores;
-    thread_stores = NULL;
-    pthread_mutex_unlock(&thread_lock);
-    while (s) {
-        store *next = s->next;
-        store_free(s);
-        s = next;
-    }
-    thread_store = NULL;
-}
-
-/* ---- our own CampaignMember deletions ---- */
-
-static int count_each(size_t i, redisReply *r, void *ud) {
-    (void)i;
-    if (r->type == REDIS_REPLY_INTEGER) *(long long *)ud += r->integer;
-    return 0;
-}
-
-int store_sf_deleted_mark(store *s, const char *const *cm_ids, size_t n, long ttl_s, char *err,
-                          size_t errlen) {
-    store_priv_pipe p = {0};
-    for (size_t i = 0; i < n; i++) {
-        char id[16];
-        store_priv_c15(id, cm_ids[i]);
-        store_priv_pipe_addf(&p, "SET cs:sfdel:%s 1 EX %ld", id, ttl_s);
-    }
-    long long ignored = 0;
-    int rc = store_priv_pipe_each(s, &p, false, count_each, &ignored, err, errlen);
-    store_priv_pipe_free(&p);
-    return rc;
-}
-
-int store_sf_deleted_ours(store *s, const char *cm_id, char *err, size_t errlen) {
-    char id[16];
-    store_priv_c15(id, cm_id);
-    redisReply *r = store_priv_cmd(s, err, errlen, "EXISTS cs:sfdel:%s", id);
-    if (!r || store_priv_reply_error(r, err, errlen)) return -1;
-    int rc = r->type == REDIS_REPLY_INTEGER && r->integer > 0;
-    freeReplyObject(r);
-    return rc;
-}
-
-/* ---- CRM allowances (quota.c) ---- */
-
-typedef struct {
-    long *pause_ms;
-    bool *probe;
-} quota_ud;
-
-static int quota_each(size_t i, redisReply *r, void *ud) {
-    quota_ud *q = ud;
-    long long v = r->type == REDIS_REPLY_INTEGER ? r->integer : 0;
-    if (i == 0) *q->pause_ms = v > 0 ? (long)v : 0; /* PTTL: -2 none, -1 no expiry */
-    if (i == 1) *q->probe = v > 0;
-    return 0;
-}
-
-int store_quota_get(store *s, const char *crm, long *pause_ms, bool *probe, char *err,
-                    size_t errlen) {
-    store_priv_pipe p = {0};
-    store_priv_pipe_addf(&p, "PTTL cs:quota:%s", crm);
-    store_priv_pipe_addf(&p, "EXISTS cs:quota:%s:probe", crm);
-    quota_ud q = {pause_ms, probe};
-    *pause_ms = 0;
-    *probe = false;
-    int rc = store_priv_pipe_each(s, &p, false, quota_each, &q, err, errlen);
-    store_priv_pipe_free(&p);
-    return rc;
-}
-
-int store_quota_pause(store *s, const char *crm, long pause_ms, bool probe, char *err,
-                      size_t errlen) {
-    store_priv_pipe p = {0};
-    store_priv_pipe_addf(&p, "SET cs:quota:%s %lld PX %ld", crm,
-                         (long long)(event_now_ms() + pause_ms), pause_ms > 0 ? pause_ms : 1);
-    if (probe) store_priv_pipe_addf(&p, "SET cs:quota:%s:probe 1", crm);
-    long long ignored = 0;
-    int rc = store_priv_pipe_each(s, &p, false, count_each, &ignored, err, errlen);
-    store_priv_pipe_free(&p);
-    return rc;
-}
-
-int store_quota_clear(store *s, const char *crm, char *err, size_t errlen) {
-    redisReply *r = store_priv_cmd(s, err, errlen, "DEL cs:quota:%s cs:quota:%s:probe", crm, crm);
-    if (!r || store_priv_reply_error(r, err, errlen)) return -1;
-    freeReplyObject(r);
-    return 0;
-}
-/* ---- received items that cannot become events ---- */
-
-/* The de-duplication key of a received event; caller frees. NULL when out of memory. */
-static char *dedup_key(const event *ev) {
-    size_t len = strlen(ev->id) + 32;
-    char *k = malloc(len);
-    if (k) snprintf(k, len, "cs:dedup:%s:%s", ev->source == SRC_SALESFORCE ? "sf" : "mkto", ev->id);
-    return k;
-}
-
-/* The listed JSON of an unusable item's dead letter (its id is set when listed); caller
- * frees. NULL when out of memory. */
-static char *unusable_item(const store_unusable *u) {
-    char at[40];
-    event_format_time(u->ev->received_ms, at, sizeof at);
-    char *evjs = event_to_json(u->ev);
-    cJSON *ev = evjs ? cJSON_Parse(evjs) : NULL;
-    free(evjs);
-    cJSON *item = ev ? cJSON_CreateObject() : NULL;
-    char *js = NULL;
-    if (item) {
-        cJSON_AddStringToObject(item, "id", "");
-        cJSON_AddStringToObject(item, "at", at);
-        cJSON_AddNumberToObject(item, "attempts", 0);
-        cJSON_AddStringToObject(item, "error", u->error);
-        cJSON_AddItemToObject(item, "event", ev);
-        js = cJSON_PrintUnformatted(item);
-        cJSON_Delete(item);
-    } else {
-        cJSON_Delete(ev);
-    }
-    return js;
-}
-
-int store_enqueue_with_dead(store *s, const event *const *evs, size_t n, bool *added,
-                            const store_unusable *const *dead, size_t m, bool *dead_added,
-                            char *err, size_t errlen) {
-    if (m == 0) return store_enqueue_refs(s, evs, n, added, err, errlen);
-    size_t nkeys = 2 * n + m + 1, argc = nkeys + 2 + n + 3 * m, nowned = 2 * n + 3 * m;
-    const char **argv = calloc(argc, sizeof *argv);
-    size_t *lens = calloc(argc, sizeof *lens);
-    char **owned = calloc(nowned, sizeof *owned);
-    char ttl[16], count[24];
-    int rc = -1;
-    redisReply *r = NULL;
-    snprintf(err, errlen, "out of memory");
-    if (!argv || !lens || !owned) goto out;
-    snprintf(ttl, sizeof ttl, "%d", STORE_DEDUP_TTL_S);
-    snprintf(count, sizeof count, "%zu", n);
-    size_t a = 0, o = 0; /* next argument, next owned string */
-    for (size_t i = 0; i < n; i++) {
-        argv[a++] = store_stream(store_queue_of(evs[i]));
-        if (!(argv[a++] = owned[o++] = dedup_key(evs[i]))) goto out;
-    }
-    for (size_t k = 0; k < m; k++)
-        if (!(argv[a++] = owned[o++] = dedup_key(dead[k]->ev))) goto out;
-    argv[a++] = "cs:deadletters";
-    argv[a++] = ttl;
-    argv[a++] = count;
-    for (size_t i = 0; i < n; i++)
-        if (!(argv[a++] = owned[o++] = event_to_json(evs[i]))) goto out;
-    for (size_t k = 0; k < m; k++) {
-        if (!(argv[a++] = owned[o++] = unusable_item(dead[k]))) goto out;
-        argv[a++] = dead[k]->error;
-        if (!(argv[a++] = owned[o++] = malloc(24))) goto out;
-        snprintf(owned[o - 1], 24, "%lld", (long long)dead[k]->ev->received_ms);
-    }
-    for (size_t i = 0; i < argc; i++)
-        lens[i] = strlen(argv[i]);
-    r = store_priv_eval(s, STORE_LUA_ENQUEUE_WITH_DEAD, (int)nkeys, (int)argc, argv, lens, err,
-                        errlen);
-    if (!r) goto out;
-    if (r->type != REDIS_REPLY_ARRAY || r->elements != n + m) {
-        snprintf(err, errlen, "Redis refused the events: %s",
-                 r->type == REDIS_REPLY_ERROR ? r->str : "unexpected answer");
-        goto out;
-    }
-    for (size_t i = 0; i < n; i++)
-        added[i] = r->element[i]->type == REDIS_REPLY_STRING;
-    for (size_t k = 0; k < m; k++)
-        dead_added[k] = r->element[n + k]->type == REDIS_REPLY_STRING;
-    rc = 0;
-out:
-    if (r) freeReplyObject(r);
-    if (owned)
-        for (size_t i = 0; i < nowned; i++)
-            free(owned[i]);
-    free(owned);
-    free(argv);
-    free(lens);
-    return rc;
-}
-
-int store_dead_unusable(store *s, const char *id, char *why, size_t whylen, char *err,
-                        size_t errlen) {
-    redisReply *r = store_priv_cmd(s, err, errlen, "HGET cs:dead:%s unusable", id);
-    if (!r || store_priv_reply_error(r, err, errlen)) return -1;
-    int rc = r->type == REDIS_REPLY_STRING;
-    if (rc) snprintf(why, whylen, "%s", r->str);
-    freeReplyObject(r);
-    return rc;
-}
-
-/* ---- program copy outcomes (F2/F3) ---- */
 
 #define COPY_SCHEDULE "cs:programs:backoff"
 
@@ -2065,190 +1618,6 @@ long store_copy_due_take(store *s, int64_t now_ms, size_t max, char ***out, char
     freeReplyObject(r);
     return rc;
 }
-/* ---- issue 21: the queues by direction, and dead letters many at a time ---- */
-
-static double age_of(int64_t since_ms, long long depth, int64_t now) {
-    if (since_ms <= 0 || depth <= 0 || now <= since_ms) return 0;
-    return (double)(now - since_ms) / 1000.0;
-}
-
-static int by_parked_desc(const void *a, const void *b) {
-    const store_parked_count *x = a, *y = b;
-    return (x->parked < y->parked) - (x->parked > y->parked);
-}
-
-int store_queue_detail_get(store *s, store_queue_detail *out, char *err, size_t errlen) {
-    memset(out, 0, sizeof *out);
-    const char *argv[] = {
-        store_stream(STORE_Q_SF),   store_stream(STORE_Q_MKTO),   "cs:retry",
-        retry_recv_key(STORE_Q_SF), retry_recv_key(STORE_Q_MKTO), "cs:parked:programs",
-        "cs:parked:quota:marketo",  "cs:parked:quota:salesforce"};
-    redisReply *r = store_priv_eval_strs(s, STORE_LUA_QUEUE_DETAIL, 8, argv, 8, err, errlen);
-    if (!r) return -1;
-    if (r->type != REDIS_REPLY_ARRAY || r->elements != 6 ||
-        r->element[5]->type != REDIS_REPLY_ARRAY) {
-        snprintf(err, errlen, "Redis: unexpected answer to the queue statistics");
-        freeReplyObject(r);
-        return -1;
-    }
-    int64_t now = event_now_ms();
-    store_queue_way *way[2] = {&out->to_marketo, &out->to_salesforce};
-    for (int d = 0; d < 2; d++) {
-        way[d]->depth = r->element[2 * d]->integer;
-        const char *t = r->element[2 * d + 1]->str;
-        way[d]->oldest_age_s = age_of(t ? strtoll(t, NULL, 10) : 0, way[d]->depth, now);
-    }
-    out->depth = r->element[4]->integer;
-    out->oldest_age_s = out->to_marketo.oldest_age_s > out->to_salesforce.oldest_age_s
-                            ? out->to_marketo.oldest_age_s
-                            : out->to_salesforce.oldest_age_s;
-    const redisReply *pr = r->element[5];
-    size_t np = pr->elements / 2;
-    out->parked = np ? calloc(np, sizeof *out->parked) : NULL;
-    for (size_t i = 0; out->parked && i < np; i++) {
-        const redisReply *id = pr->element[2 * i], *n = pr->element[2 * i + 1];
-        if (id->type != REDIS_REPLY_STRING || id->len >= sizeof out->parked[0].program_id) continue;
-        memcpy(out->parked[out->nparked].program_id, id->str, id->len + 1);
-        out->parked[out->nparked++].parked = n->integer;
-    }
-    if (out->nparked > 1) qsort(out->parked, out->nparked, sizeof *out->parked, by_parked_desc);
-    freeReplyObject(r);
-    return 0;
-}
-
-void store_queue_detail_free(store_queue_detail *d) {
-    if (!d) return;
-    free(d->parked);
-    d->parked = NULL;
-    d->nparked = 0;
-}
-
-void store_dead_entries_free(store_dead_entry *e, size_t n) {
-    if (!e) return;
-    for (size_t i = 0; i < n; i++)
-        free(e[i].item);
-    free(e);
-}
-
-/* Appends to ids/scores the index entries of reply r (WITHSCORES pairs) that come after the
- * position (at, id) in newest-first order, up to max in all; r holds entries of one score in
- * ascending order when same_score (read from its end), else newest first. */
-static void take_index(const redisReply *r, bool same_score, const store_dead_pos *after,
-                       store_dead_entry *out, size_t *n, size_t max) {
-    if (r->type != REDIS_REPLY_ARRAY) return;
-    size_t pairs = r->elements / 2;
-    for (size_t k = 0; k < pairs && *n < max; k++) {
-        size_t i = same_score ? pairs - 1 - k : k;
-        const redisReply *id = r->element[2 * i], *sc = r->element[2 * i + 1];
-        if (id->type != REDIS_REPLY_STRING || !sc->str || id->len >= sizeof out[0].id) continue;
-        if (same_score && strcmp(id->str, after->id) >= 0) continue;
-        memcpy(out[*n].id, id->str, id->len + 1);
-        out[*n].at_ms = strtoll(sc->str, NULL, 10);
-        (*n)++;
-    }
-}
-
-/* Reads each entry's item and unusable mark in one round trip; 0 or -1 with err. */
-static int read_items(store *s, store_dead_entry *e, size_t n, char *err, size_t errlen) {
-    if (n == 0) return 0;
-    store_priv_pipe p = {0};
-    for (size_t i = 0; i < n; i++)
-        store_priv_pipe_addf(&p, "HMGET cs:dead:%s item unusable", e[i].id);
-    redisReply **out = calloc(n, sizeof *out);
-    int rc = out ? store_priv_pipe_run(s, &p, out, err, errlen) : -1;
-    if (!out) snprintf(err, errlen, "out of memory");
-    for (size_t i = 0; rc == 0 && i < n; i++) {
-        const redisReply *r = out[i];
-        /* Gone since the index was read (replayed or deleted): left without an item. */
-        if (r->type != REDIS_REPLY_ARRAY || r->elements != 2 ||
-            r->element[0]->type != REDIS_REPLY_STRING)
-            continue;
-        e[i].item = malloc(r->element[0]->len + 1);
-        if (!e[i].item) {
-            snprintf(err, errlen, "out of memory");
-            rc = -1;
-            break;
-        }
-        memcpy(e[i].item, r->element[0]->str, r->element[0]->len + 1);
-        e[i].len = r->element[0]->len;
-        e[i].unusable = r->element[1]->type == REDIS_REPLY_STRING;
-    }
-    for (size_t i = 0; out && i < n; i++)
-        if (out[i]) freeReplyObject(out[i]);
-    free(out);
-    store_priv_pipe_free(&p);
-    return rc;
-}
-
-long store_dead_scan(store *s, int64_t from_ms, int64_t to_ms, const store_dead_pos *after,
-                     size_t max, store_dead_entry **out, char *err, size_t errlen) {
-    *out = NULL;
-    bool resume = after && after->at_ms >= 0 && after->at_ms <= to_ms;
-    if (max == 0 || from_ms > to_ms || (resume && after->at_ms < from_ms)) return 0;
-    store_dead_entry *e = calloc(max, sizeof *e);
-    if (!e) {
-        snprintf(err, errlen, "out of memory");
-        return -1;
-    }
-    size_t n = 0;
-    char hi[32];
-    snprintf(hi, sizeof hi, "%lld", (long long)to_ms);
-    redisReply *r;
-    if (resume) {
-        /* The rest of the cursor's millisecond first: ids before its id, newest first. */
-        r = store_priv_cmd(s, err, errlen, "ZRANGEBYSCORE cs:deadletters %lld %lld WITHSCORES",
-                           (long long)after->at_ms, (long long)after->at_ms);
-        if (!r || store_priv_reply_error(r, err, errlen)) goto fail;
-        take_index(r, true, after, e, &n, max);
-        freeReplyObject(r);
-        snprintf(hi, sizeof hi, "(%lld", (long long)after->at_ms);
-    }
-    if (n < max) {
-        r = store_priv_cmd(s, err, errlen,
-                           "ZREVRANGEBYSCORE cs:deadletters %s %lld WITHSCORES LIMIT 0 %lld", hi,
-                           (long long)from_ms, (long long)(max - n));
-        if (!r || store_priv_reply_error(r, err, errlen)) goto fail;
-        take_index(r, false, after, e, &n, max);
-        freeReplyObject(r);
-    }
-    if (read_items(s, e, n, err, errlen) != 0) goto fail;
-    *out = e;
-    return (long)n;
-fail:
-    store_dead_entries_free(e, n);
-    return -1;
-}
-
-int store_dead_replay_many(store *s, const char *const *ids, size_t n, int *rc, char *err,
-                           size_t errlen) {
-    if (n == 0) return 0;
-    store_priv_pipe p = {0};
-    for (size_t i = 0; i < n; i++) {
-        char key[64];
-        snprintf(key, sizeof key, "cs:dead:%.40s", ids[i]);
-        const char *args[] = {key, "cs:deadletters", store_stream(STORE_Q_SF),
-                              store_stream(STORE_Q_MKTO), ids[i]};
-        store_priv_pipe_add_eval(&p, STORE_LUA_DEAD_REPLAY, 4, args, 5);
-    }
-    redisReply **out = calloc(n, sizeof *out);
-    int ret = out ? store_priv_pipe_run(s, &p, out, err, errlen) : -1;
-    if (!out) snprintf(err, errlen, "out of memory");
-    for (size_t i = 0; ret == 0 && i < n; i++) {
-        if (out[i]->type == REDIS_REPLY_ERROR) {
-            snprintf(err, errlen, "Redis: %s", out[i]->str);
-            ret = -1;
-        } else {
-            rc[i] = out[i]->type == REDIS_REPLY_INTEGER ? (int)out[i]->integer : 0;
-        }
-    }
-    for (size_t i = 0; out && i < n; i++)
-        if (out[i]) freeReplyObject(out[i]);
-    free(out);
-    store_priv_pipe_free(&p);
-    return ret;
-}
-
-/* ---- for the store_* siblings (include/store_priv.h) ---- */
 
 void store_priv_pipe_add_audit(store_priv_pipe *p, const char *entry) {
     char max[16];
@@ -2256,4 +1625,132 @@ void store_priv_pipe_add_audit(store_priv_pipe *p, const char *entry) {
     /* As audit_add.lua writes each entry. */
     const char *argv[] = {"XADD", "cs:audit", "MAXLEN", "~", max, "*", "entry", entry};
     store_priv_pipe_add_argv(p, 8, argv, NULL);
+}
+
+/* ---- store_budget.c ---- */
+/* A permit is held at most this long, so a process that died holding one cannot block the
+ * budget for more than a minute. */
+#define MKTO_LEASE_MS 60000
+
+long store_mkto_acquire(store *s, const char *token, int calls_per_window, long window_ms,
+                        int max_concurrent, char *err, size_t errlen) {
+    char cpw[16], win[24], mc[16], lease[16];
+    snprintf(cpw, sizeof cpw, "%d", calls_per_window);
+    snprintf(win, sizeof win, "%ld", window_ms);
+    snprintf(mc, sizeof mc, "%d", max_concurrent);
+    snprintf(lease, sizeof lease, "%d", MKTO_LEASE_MS);
+    const char *args[] = {
+        "cs:mkto:calls", "cs:mkto:inflight", "cs:mkto:pace", token, cpw, win, mc, lease};
+    redisReply *r = store_priv_eval_strs(s, STORE_LUA_MKTO_ACQUIRE, 3, args, 8, err, errlen);
+    if (!r) return -1;
+    long wait = (long)r->integer;
+    freeReplyObject(r);
+    return wait;
+}
+
+long store_mkto_gate(store *s, int calls_per_window, int max_concurrent, long light_rate,
+                     long *paced_ms, int *calls, char *err, size_t errlen) {
+    char cpw[16], win[24], mc[16], lt[24];
+    snprintf(cpw, sizeof cpw, "%d", calls_per_window);
+    snprintf(win, sizeof win, "%d", STORE_MKTO_WINDOW_MS);
+    snprintf(mc, sizeof mc, "%d", max_concurrent);
+    snprintf(lt, sizeof lt, "%ld", light_rate);
+    const char *args[] = {"cs:mkto:calls",
+                          "cs:mkto:inflight",
+                          "cs:mkto:pace",
+                          store_stream(STORE_Q_SF),
+                          "cs:mkto:rate",
+                          "cs:mkto:read",
+                          cpw,
+                          win,
+                          mc,
+                          STORE_GROUP,
+                          lt};
+    redisReply *r = store_priv_eval_strs(s, STORE_LUA_MKTO_GATE, 6, args, 11, err, errlen);
+    if (!r) return -1;
+    long wait = (long)r->integer;
+    *paced_ms = 0;
+    *calls = 0;
+    if (r->type == REDIS_REPLY_ARRAY && r->elements == 3) {
+        wait = 0;
+        *paced_ms = r->element[1]->integer < 1 ? 1 : (long)r->element[1]->integer;
+        *calls = r->element[2]->integer < 1 ? 1 : (int)r->element[2]->integer;
+    }
+    freeReplyObject(r);
+    return wait;
+}
+
+int store_mkto_release(store *s, const char *token, char *err, size_t errlen) {
+    redisReply *r = store_priv_cmd(s, err, errlen, "ZREM cs:mkto:inflight %s", token);
+    if (!r || store_priv_reply_error(r, err, errlen)) return -1;
+    freeReplyObject(r);
+    return 0;
+}
+
+int store_mkto_budget_acquire(void *budget) {
+    store_mkto_budget *b = budget;
+    char err[STORE_ERR_MAX];
+    long waited = 0;
+    snprintf(b->permit, sizeof b->permit, "%s:%lu", b->holder, ++b->seq);
+    for (;;) {
+        long wait = store_mkto_acquire(b->st, b->permit, b->calls_per_20s, STORE_MKTO_WINDOW_MS,
+                                       b->max_concurrent, err, sizeof err);
+        if (wait <= 0) return wait == 0 ? 0 : -1;
+        if (b->stop && *b->stop) return -1;
+        if (b->max_wait_ms > 0 && waited + wait > b->max_wait_ms)
+            return wait > INT_MAX ? INT_MAX : (int)wait;
+        waited += wait < 200 ? wait : 200;
+        struct timespec ts = {0, (wait < 200 ? wait : 200) * 1000000L};
+        nanosleep(&ts, NULL);
+    }
+}
+
+void store_mkto_budget_release(void *budget) {
+    store_mkto_budget *b = budget;
+    char err[STORE_ERR_MAX];
+    store_mkto_release(b->st, b->permit, err, sizeof err);
+}
+
+typedef struct {
+    long *pause_ms;
+    bool *probe;
+} quota_ud;
+
+static int quota_each(size_t i, redisReply *r, void *ud) {
+    quota_ud *q = ud;
+    long long v = r->type == REDIS_REPLY_INTEGER ? r->integer : 0;
+    if (i == 0) *q->pause_ms = v > 0 ? (long)v : 0; /* PTTL: -2 none, -1 no expiry */
+    if (i == 1) *q->probe = v > 0;
+    return 0;
+}
+
+int store_quota_get(store *s, const char *crm, long *pause_ms, bool *probe, char *err,
+                    size_t errlen) {
+    store_priv_pipe p = {0};
+    store_priv_pipe_addf(&p, "PTTL cs:quota:%s", crm);
+    store_priv_pipe_addf(&p, "EXISTS cs:quota:%s:probe", crm);
+    quota_ud q = {pause_ms, probe};
+    *pause_ms = 0;
+    *probe = false;
+    int rc = store_priv_pipe_each(s, &p, false, quota_each, &q, err, errlen);
+    store_priv_pipe_free(&p);
+    return rc;
+}
+
+int store_quota_pause(store *s, const char *crm, long pause_ms, bool probe, char *err,
+                      size_t errlen) {
+    store_priv_pipe p = {0};
+    store_priv_pipe_addf(&p, "SET cs:quota:%s %lld PX %ld", crm,
+                         (long long)(event_now_ms() + pause_ms), pause_ms > 0 ? pause_ms : 1);
+    if (probe) store_priv_pipe_addf(&p, "SET cs:quota:%s:probe 1", crm);
+    int rc = store_priv_pipe_each(s, &p, false, store_priv_ignore_reply, NULL, err, errlen);
+    store_priv_pipe_free(&p);
+    return rc;
+}
+
+int store_quota_clear(store *s, const char *crm, char *err, size_t errlen) {
+    redisReply *r = store_priv_cmd(s, err, errlen, "DEL cs:quota:%s cs:quota:%s:probe", crm, crm);
+    if (!r || store_priv_reply_error(r, err, errlen)) return -1;
+    freeReplyObject(r);
+    return 0;
 }
