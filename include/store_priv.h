@@ -46,6 +46,24 @@ redisReply *store_priv_eval(store *s, store_lua_id id, int nkeys, int argc, cons
 redisReply *store_priv_eval_strs(store *s, store_lua_id id, int nkeys, const char *const *args,
                                  int n, char *err, size_t errlen);
 
+/* ---- argument lists ---- */
+
+/* The arguments of one command or script, built one at a time; each borrowed or owned (freed
+ * by store_priv_args_free). Start from {0}. Out of memory is remembered in oom (check it
+ * before use: v then lacks arguments). */
+typedef struct {
+    const char **v;
+    char **owned; /* parallel to v: the string to free, or NULL */
+    size_t n, cap;
+    bool oom;
+} store_priv_args;
+
+void store_priv_args_add(store_priv_args *a, const char *arg); /* borrowed */
+void store_priv_args_take(store_priv_args *a, char *arg);      /* owned; NULL: out of memory */
+void store_priv_args_addf(store_priv_args *a, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3))); /* printf-formatted, owned */
+void store_priv_args_free(store_priv_args *a);
+
 /* ---- pipelines: many commands, one round trip ----
  * Commands are kept formatted, so that a pipeline cut by a Redis restart is sent again whole
  * on a fresh connection: every command put in one must be safe to send twice (a read or an

@@ -282,6 +282,55 @@ redisReply *store_priv_eval_strs(store *s, store_lua_id id, int nkeys, const cha
     return r;
 }
 
+/* ---- argument lists ---- */
+
+static void args_push(store_priv_args *a, const char *arg, char *owned) {
+    if (!arg) {
+        a->oom = true;
+        return;
+    }
+    if (a->n == a->cap) {
+        size_t cap = a->cap ? 2 * a->cap : 16;
+        const char **v = realloc(a->v, cap * sizeof *v);
+        if (v) a->v = v;
+        char **o = v ? realloc(a->owned, cap * sizeof *o) : NULL;
+        if (o) a->owned = o;
+        if (!v || !o) {
+            free(owned);
+            a->oom = true;
+            return;
+        }
+        a->cap = cap;
+    }
+    a->v[a->n] = arg;
+    a->owned[a->n++] = owned;
+}
+
+void store_priv_args_add(store_priv_args *a, const char *arg) {
+    args_push(a, arg, NULL);
+}
+
+void store_priv_args_take(store_priv_args *a, char *arg) {
+    args_push(a, arg, arg);
+}
+
+void store_priv_args_addf(store_priv_args *a, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    char *arg = NULL;
+    if (vasprintf(&arg, fmt, ap) < 0) arg = NULL;
+    va_end(ap);
+    args_push(a, arg, arg);
+}
+
+void store_priv_args_free(store_priv_args *a) {
+    for (size_t i = 0; i < a->n; i++)
+        free(a->owned[i]);
+    free(a->v);
+    free(a->owned);
+    memset(a, 0, sizeof *a);
+}
+
 /* ---- pipelines ----
  * A worker's batch reads and records hundreds of members; one round trip per member would
  * make Redis's latency, not its work, the limit. */

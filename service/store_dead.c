@@ -5,21 +5,24 @@
 #include "store_priv.h"
 
 #include <cJSON.h>
+#include <ctype.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-int store_dead_letter(store *s, const store_entry *e, int attempts, const char *error, char *id,
-                      size_t idlen, char *err, size_t errlen) {
-    int64_t now = event_now_ms();
-    char at[40], atms[24], q[4];
-    event_format_time(now, at, sizeof at);
-    snprintf(atms, sizeof atms, "%lld", (long long)now);
-    snprintf(q, sizeof q, "%d", (int)e->q);
+/* Dead letters take the first free id among candidates the scripts are given (lib/dead.lua):
+ * DEAD_WINDOW ids at first, twice as many each time all are taken, up to DEAD_WINDOW_MAX. */
+#define DEAD_WINDOW     4
+#define DEAD_WINDOW_MAX 1024
+
+/* The listed JSON of an entry's dead letter (its id is set when listed); caller frees. NULL
+ * when out of memory. */
+static char *dead_item(const store_entry *e, int attempts, const char *error, int64_t at_ms) {
+    char at[40];
+    event_format_time(at_ms, at, sizeof at);
     cJSON *item = cJSON_CreateObject();
-    cJSON_AddStringToObject(item, "id",
-                            e->id); /* replaced when listed if the script chose another */
+    cJSON_AddStringToObject(item, "id", e->id); /* replaced when listed if another was chosen */
     cJSON_AddStringToObject(item, "at", at);
     cJSON_AddNumberToObject(item, "attempts", attempts);
     cJSON_AddStringToObject(item, "error", error);
@@ -30,18 +33,77 @@ int store_dead_letter(store *s, const store_entry *e, int attempts, const char *
         cJSON_AddStringToObject(item, "event", e->json);
     char *js = cJSON_PrintUnformatted(item);
     cJSON_Delete(item);
-    if (!js) {
+    return js;
+}
+
+/* A stream entry id's two parts (<ms>-<seq>); false when id is not one. */
+static bool entry_id_parts(const char *id, unsigned long long *ms, unsigned long long *seq) {
+    char *end;
+    if (!isdigit((unsigned char)*id)) return false;
+    *ms = strtoull(id, &end, 10);
+    if (*end != '-' || !isdigit((unsigned char)end[1])) return false;
+    *seq = strtoull(end + 1, &end, 10);
+    return *end == '\0';
+}
+
+/* One try of dead_letter.lua with the window of w candidates from seq on: the reply (a nil
+ * one when all were taken), or NULL with err. */
+static redisReply *dead_letter_try(store *s, const store_entry *e, const char *item,
+                                   const char *atms, unsigned long long ms, unsigned long long seq,
+                                   size_t w, char *err, size_t errlen) {
+    store_priv_args a = {0};
+    char q[4];
+    snprintf(q, sizeof q, "%d", (int)e->q);
+    store_priv_args_add(&a, store_stream(e->q));
+    store_priv_args_add(&a, "cs:deadletters");
+    for (size_t j = 0; j < w; j++)
+        store_priv_args_addf(&a, "cs:dead:%llu-%llu", ms, seq + j);
+    const char *argv[] = {STORE_GROUP, e->id, item, e->json, atms, q};
+    for (size_t k = 0; k < sizeof argv / sizeof argv[0]; k++)
+        store_priv_args_add(&a, argv[k]);
+    for (size_t j = 0; j < w; j++)
+        store_priv_args_addf(&a, "%llu-%llu", ms, seq + j);
+    redisReply *r = NULL;
+    if (a.oom)
+        snprintf(err, errlen, "out of memory");
+    else
+        r = store_priv_eval_strs(s, STORE_LUA_DEAD_LETTER, (int)(2 + w), a.v, (int)a.n, err,
+                                 errlen);
+    store_priv_args_free(&a);
+    return r;
+}
+
+int store_dead_letter(store *s, const store_entry *e, int attempts, const char *error, char *id,
+                      size_t idlen, char *err, size_t errlen) {
+    unsigned long long ms, seq;
+    if (!entry_id_parts(e->id, &ms, &seq)) {
+        snprintf(err, errlen, "not a stream entry id: %.40s", e->id);
+        return -1;
+    }
+    int64_t now = event_now_ms();
+    char atms[24];
+    snprintf(atms, sizeof atms, "%lld", (long long)now);
+    char *item = dead_item(e, attempts, error, now);
+    if (!item) {
         snprintf(err, errlen, "out of memory");
         return -1;
     }
-    const char *args[] = {
-        store_stream(e->q), "cs:deadletters", STORE_GROUP, e->id, js, e->json, atms, q};
-    redisReply *r = store_priv_eval_strs(s, STORE_LUA_DEAD_LETTER, 2, args, 8, err, errlen);
-    free(js);
-    if (!r) return -1;
-    if (id) snprintf(id, idlen, "%s", r->type == REDIS_REPLY_STRING ? r->str : e->id);
-    freeReplyObject(r);
-    return 0;
+    int rc = -1;
+    for (size_t w = DEAD_WINDOW; rc != 0; seq += w, w *= 2) {
+        if (w > DEAD_WINDOW_MAX) {
+            snprintf(err, errlen, "no free dead-letter id after %.40s", e->id);
+            break;
+        }
+        redisReply *r = dead_letter_try(s, e, item, atms, ms, seq, w, err, errlen);
+        if (!r) break;
+        if (r->type == REDIS_REPLY_STRING) {
+            if (id) snprintf(id, idlen, "%s", r->str);
+            rc = 0;
+        }
+        freeReplyObject(r);
+    }
+    free(item);
+    return rc;
 }
 
 char *store_dead_list(store *s, const char *cursor, long limit, char *next, size_t nextlen,
@@ -138,43 +200,119 @@ static char *unusable_item(const store_unusable *u) {
     return js;
 }
 
+/* The unusable items received in one millisecond, and their window of candidate ids. */
+typedef struct {
+    int64_t ms;
+    size_t items;  /* how many of the batch */
+    size_t window; /* candidates ms-0 .. ms-(window - 1) */
+} dead_group;
+
+/* Groups the m items by receive time: groups (room for m) and each item's group (0-based)
+ * in group_of; returns the number of groups. */
+static size_t group_items(const store_unusable *const *dead, size_t m, dead_group *groups,
+                          size_t *group_of) {
+    size_t g = 0;
+    for (size_t k = 0; k < m; k++) {
+        size_t h = 0;
+        while (h < g && groups[h].ms != dead[k]->ev->received_ms)
+            h++;
+        if (h == g) groups[g++] = (dead_group){dead[k]->ev->received_ms, 0, 0};
+        groups[h].items++;
+        group_of[k] = h;
+    }
+    return g;
+}
+
+/* The KEYS and ARGV of enqueue_with_dead.lua (its header says which is which) into a; the
+ * number of keys. */
+static size_t enqueue_dead_args(store_priv_args *a, const event *const *evs, size_t n,
+                                const store_unusable *const *dead, size_t m,
+                                const dead_group *groups, size_t g, const size_t *group_of) {
+    for (size_t i = 0; i < n; i++) {
+        store_priv_args_add(a, store_stream(store_queue_of(evs[i])));
+        store_priv_args_take(a, store_priv_dedup_key(evs[i]));
+    }
+    for (size_t k = 0; k < m; k++)
+        store_priv_args_take(a, store_priv_dedup_key(dead[k]->ev));
+    store_priv_args_add(a, "cs:deadletters");
+    size_t nkeys = 2 * n + m + 1;
+    for (size_t h = 0; h < g; h++) {
+        for (size_t j = 0; j < groups[h].window; j++)
+            store_priv_args_addf(a, "cs:dead:%lld-%zu", (long long)groups[h].ms, j);
+        nkeys += groups[h].window;
+    }
+    store_priv_args_addf(a, "%d", STORE_DEDUP_TTL_S);
+    store_priv_args_addf(a, "%zu", n);
+    store_priv_args_addf(a, "%zu", m);
+    store_priv_args_addf(a, "%zu", g);
+    for (size_t i = 0; i < n; i++)
+        store_priv_args_take(a, event_to_json(evs[i]));
+    for (size_t k = 0; k < m; k++) {
+        store_priv_args_take(a, unusable_item(dead[k]));
+        store_priv_args_add(a, dead[k]->error);
+        store_priv_args_addf(a, "%zu", group_of[k] + 1);
+    }
+    size_t first = 2 * n + m + 2; /* the first window's first key, counting from 1 as Lua */
+    for (size_t h = 0; h < g; h++) {
+        store_priv_args_addf(a, "%lld", (long long)groups[h].ms);
+        store_priv_args_addf(a, "%zu", first);
+        store_priv_args_addf(a, "%zu", groups[h].window);
+        first += groups[h].window;
+    }
+    return nkeys;
+}
+
+/* One try of enqueue_with_dead.lua with the groups' windows as they are: the reply (the
+ * integer -1 when a window was too small), or NULL with err. */
+static redisReply *enqueue_dead_try(store *s, const event *const *evs, size_t n,
+                                    const store_unusable *const *dead, size_t m,
+                                    const dead_group *groups, size_t g, const size_t *group_of,
+                                    char *err, size_t errlen) {
+    store_priv_args a = {0};
+    size_t nkeys = enqueue_dead_args(&a, evs, n, dead, m, groups, g, group_of);
+    size_t *lens = a.oom ? NULL : malloc(sizeof *lens * a.n);
+    redisReply *r = NULL;
+    if (!lens) {
+        snprintf(err, errlen, "out of memory");
+    } else {
+        for (size_t i = 0; i < a.n; i++)
+            lens[i] = strlen(a.v[i]);
+        r = store_priv_eval(s, STORE_LUA_ENQUEUE_WITH_DEAD, (int)nkeys, (int)a.n, a.v, lens, err,
+                            errlen);
+    }
+    free(lens);
+    store_priv_args_free(&a);
+    return r;
+}
+
 int store_enqueue_with_dead(store *s, const event *const *evs, size_t n, bool *added,
                             const store_unusable *const *dead, size_t m, bool *dead_added,
                             char *err, size_t errlen) {
     if (m == 0) return store_enqueue_refs(s, evs, n, added, err, errlen);
-    size_t nkeys = 2 * n + m + 1, argc = nkeys + 2 + n + 3 * m, nowned = 2 * n + 3 * m;
-    const char **argv = calloc(argc, sizeof *argv);
-    size_t *lens = calloc(argc, sizeof *lens);
-    char **owned = calloc(nowned, sizeof *owned);
-    char ttl[16], count[24];
-    int rc = -1;
+    dead_group *groups = malloc(sizeof *groups * m);
+    size_t *group_of = malloc(sizeof *group_of * m);
     redisReply *r = NULL;
-    snprintf(err, errlen, "out of memory");
-    if (!argv || !lens || !owned) goto out;
-    snprintf(ttl, sizeof ttl, "%d", STORE_DEDUP_TTL_S);
-    snprintf(count, sizeof count, "%zu", n);
-    size_t a = 0, o = 0; /* next argument, next owned string */
-    for (size_t i = 0; i < n; i++) {
-        argv[a++] = store_stream(store_queue_of(evs[i]));
-        if (!(argv[a++] = owned[o++] = store_priv_dedup_key(evs[i]))) goto out;
+    int rc = -1;
+    if (!groups || !group_of) {
+        snprintf(err, errlen, "out of memory");
+        goto out;
     }
-    for (size_t k = 0; k < m; k++)
-        if (!(argv[a++] = owned[o++] = store_priv_dedup_key(dead[k]->ev))) goto out;
-    argv[a++] = "cs:deadletters";
-    argv[a++] = ttl;
-    argv[a++] = count;
-    for (size_t i = 0; i < n; i++)
-        if (!(argv[a++] = owned[o++] = event_to_json(evs[i]))) goto out;
-    for (size_t k = 0; k < m; k++) {
-        if (!(argv[a++] = owned[o++] = unusable_item(dead[k]))) goto out;
-        argv[a++] = dead[k]->error;
-        if (!(argv[a++] = owned[o++] = malloc(24))) goto out;
-        snprintf(owned[o - 1], 24, "%lld", (long long)dead[k]->ev->received_ms);
+    size_t g = group_items(dead, m, groups, group_of);
+    for (size_t h = 0; h < g; h++)
+        groups[h].window = groups[h].items + DEAD_WINDOW;
+    for (;;) {
+        r = enqueue_dead_try(s, evs, n, dead, m, groups, g, group_of, err, errlen);
+        if (!r || r->type != REDIS_REPLY_INTEGER) break;
+        freeReplyObject(r); /* a window had too few free ids: nothing was stored */
+        r = NULL;
+        bool room = true;
+        for (size_t h = 0; h < g; h++)
+            room = room && (groups[h].window *= 2) <= DEAD_WINDOW_MAX + groups[h].items;
+        if (!room) {
+            snprintf(err, errlen, "no free dead-letter id in the receive time's millisecond");
+            goto out;
+        }
     }
-    for (size_t i = 0; i < argc; i++)
-        lens[i] = strlen(argv[i]);
-    r = store_priv_eval(s, STORE_LUA_ENQUEUE_WITH_DEAD, (int)nkeys, (int)argc, argv, lens, err,
-                        errlen);
     if (!r) goto out;
     if (r->type != REDIS_REPLY_ARRAY || r->elements != n + m) {
         snprintf(err, errlen, "Redis refused the events: %s",
@@ -188,12 +326,8 @@ int store_enqueue_with_dead(store *s, const event *const *evs, size_t n, bool *a
     rc = 0;
 out:
     if (r) freeReplyObject(r);
-    if (owned)
-        for (size_t i = 0; i < nowned; i++)
-            free(owned[i]);
-    free(owned);
-    free(argv);
-    free(lens);
+    free(groups);
+    free(group_of);
     return rc;
 }
 

@@ -79,11 +79,13 @@ int store_member_get_many(store *s, size_t n, const char *const *campaigns,
     return rc;
 }
 
-/* The KEYS and ARGV of member_put_script for one member, with the buffers they point into. */
+/* The KEYS and ARGV of member_put.lua for one member (nkeys keys, then the ARGV: n in all),
+ * with the buffers they point into. */
 typedef struct {
     char c[16], key[96], zkey[64], cmkey[48], cmval[64], ver[24], up[24], ts[24], sfw[24], mkw[24],
         sfd[24], mkd[24];
     const char *args[33];
+    int nkeys, n;
 } member_put_args;
 
 static void member_put_build(member_put_args *a, const char *campaign_id, const char *mkto_lead,
@@ -140,9 +142,14 @@ static void member_put_build(member_put_args *a, const char *campaign_id, const 
                           event_source_name(st->src)};
     _Static_assert(sizeof args == sizeof a->args, "member_put_args.args holds every argument");
     memcpy(a->args, args, sizeof args);
+    a->nkeys = 3;
+    a->n = (int)(sizeof args / sizeof args[0]);
+    if (!a->cmkey[0]) { /* no CampaignMember index to write: its key is left out */
+        memmove(a->args + 2, a->args + 3, sizeof args - 3 * sizeof args[0]);
+        a->nkeys--;
+        a->n--;
+    }
 }
-
-#define MEMBER_PUT_NARGS ((int)(sizeof((member_put_args *)0)->args / sizeof(const char *)))
 
 int store_member_put(store *s, const char *campaign_id, const char *mkto_lead,
                      const member_state *st, int64_t sf_done, int64_t mkto_done, char *err,
@@ -150,7 +157,7 @@ int store_member_put(store *s, const char *campaign_id, const char *mkto_lead,
     member_put_args a;
     member_put_build(&a, campaign_id, mkto_lead, st, sf_done, mkto_done);
     redisReply *r =
-        store_priv_eval_strs(s, STORE_LUA_MEMBER_PUT, 3, a.args, MEMBER_PUT_NARGS, err, errlen);
+        store_priv_eval_strs(s, STORE_LUA_MEMBER_PUT, a.nkeys, a.args, a.n, err, errlen);
     if (!r) return -1;
     int rc = (int)r->integer;
     freeReplyObject(r);
@@ -185,7 +192,7 @@ int store_member_put_many(store *s, size_t n, const store_member_write *w, int *
     }
     for (size_t i = 0; i < n; i++) {
         member_put_build(a, w[i].campaign, w[i].lead, w[i].st, w[i].sf_done, w[i].mkto_done);
-        store_priv_pipe_add_eval(&p, STORE_LUA_MEMBER_PUT, 3, a->args, MEMBER_PUT_NARGS);
+        store_priv_pipe_add_eval(&p, STORE_LUA_MEMBER_PUT, a->nkeys, a->args, a->n);
         rc[i] = -1;
     }
     member_put_ud u = {rc, err, errlen};

@@ -80,28 +80,6 @@ int store_enqueue(store *s, const event *evs, size_t n, bool *added, char *err, 
     return rc;
 }
 
-int store_queue_stats(store *s, long long *depth, double *oldest_age_s, char *err, size_t errlen) {
-    const char *argv[] = {store_stream(STORE_Q_SF), "cs:retry", "cs:retry:recv",
-                          "cs:parked:programs", store_stream(STORE_Q_MKTO)};
-    size_t lens[5];
-    for (int i = 0; i < 5; i++)
-        lens[i] = strlen(argv[i]);
-    redisReply *r = store_priv_eval(s, STORE_LUA_QUEUE_STATS, 5, 5, argv, lens, err, errlen);
-    if (!r || store_priv_reply_error(r, err, errlen)) return -1;
-    *depth = 0;
-    *oldest_age_s = 0;
-    if (r->type == REDIS_REPLY_ARRAY && r->elements == 2) {
-        *depth = r->element[0]->integer;
-        long long oldest = r->element[1]->str ? strtoll(r->element[1]->str, NULL, 10) : 0;
-        if (oldest > 0 && *depth > 0) {
-            double age = (double)(event_now_ms() - oldest) / 1000.0;
-            *oldest_age_s = age > 0 ? age : 0;
-        }
-    }
-    freeReplyObject(r);
-    return 0;
-}
-
 const char *store_stream(store_queue q) {
     return q == STORE_Q_MKTO ? "cs:events:mkto" : "cs:events:sf";
 }
@@ -422,6 +400,62 @@ long store_parked_programs(store *s, char ***out, char *err, size_t errlen) {
     return n;
 }
 
+/* The scripts that count parked events are told which lists to read: how often they read
+ * cs:parked:programs again when it changed in between. */
+#define PARKED_TRIES 5
+
+/* Runs script id (queue_stats.lua, queue_detail.lua) with the keys head[0..nhead), then
+ * cs:parked:<p> of each program p in cs:parked:programs as just read, and those ids as its
+ * ARGV; reads the set again when it changed before the script ran. The reply, or NULL with
+ * err (an error reply too). */
+static redisReply *eval_with_parked(store *s, store_lua_id id, const char *const *head,
+                                    size_t nhead, char *err, size_t errlen) {
+    for (int attempt = 0; attempt < PARKED_TRIES; attempt++) {
+        char **programs = NULL;
+        long np = store_parked_programs(s, &programs, err, errlen);
+        if (np < 0) return NULL;
+        store_priv_args a = {0};
+        for (size_t i = 0; i < nhead; i++)
+            store_priv_args_add(&a, head[i]);
+        for (long i = 0; i < np; i++)
+            store_priv_args_addf(&a, "cs:parked:%s", programs[i]);
+        for (long i = 0; i < np; i++)
+            store_priv_args_add(&a, programs[i]);
+        redisReply *r = NULL;
+        if (a.oom)
+            snprintf(err, errlen, "out of memory");
+        else
+            r = store_priv_eval_strs(s, id, (int)nhead + (int)np, a.v, (int)a.n, err, errlen);
+        store_priv_args_free(&a);
+        for (long i = 0; i < np; i++)
+            free(programs[i]);
+        free(programs);
+        if (!r || r->type != REDIS_REPLY_NIL) return r;
+        freeReplyObject(r);
+    }
+    snprintf(err, errlen, "the parked programs kept changing while the queues were counted");
+    return NULL;
+}
+
+int store_queue_stats(store *s, long long *depth, double *oldest_age_s, char *err, size_t errlen) {
+    const char *head[] = {store_stream(STORE_Q_SF), "cs:retry", "cs:retry:recv",
+                          "cs:parked:programs", store_stream(STORE_Q_MKTO)};
+    redisReply *r = eval_with_parked(s, STORE_LUA_QUEUE_STATS, head, 5, err, errlen);
+    if (!r) return -1;
+    *depth = 0;
+    *oldest_age_s = 0;
+    if (r->type == REDIS_REPLY_ARRAY && r->elements == 2) {
+        *depth = r->element[0]->integer;
+        long long oldest = r->element[1]->str ? strtoll(r->element[1]->str, NULL, 10) : 0;
+        if (oldest > 0 && *depth > 0) {
+            double age = (double)(event_now_ms() - oldest) / 1000.0;
+            *oldest_age_s = age > 0 ? age : 0;
+        }
+    }
+    freeReplyObject(r);
+    return 0;
+}
+
 static double age_of(int64_t since_ms, long long depth, int64_t now) {
     if (since_ms <= 0 || depth <= 0 || now <= since_ms) return 0;
     return (double)(now - since_ms) / 1000.0;
@@ -434,11 +468,11 @@ static int by_parked_desc(const void *a, const void *b) {
 
 int store_queue_detail_get(store *s, store_queue_detail *out, char *err, size_t errlen) {
     memset(out, 0, sizeof *out);
-    const char *argv[] = {
+    const char *head[] = {
         store_stream(STORE_Q_SF),   store_stream(STORE_Q_MKTO),   "cs:retry",
         retry_recv_key(STORE_Q_SF), retry_recv_key(STORE_Q_MKTO), "cs:parked:programs",
         "cs:parked:quota:marketo",  "cs:parked:quota:salesforce"};
-    redisReply *r = store_priv_eval_strs(s, STORE_LUA_QUEUE_DETAIL, 8, argv, 8, err, errlen);
+    redisReply *r = eval_with_parked(s, STORE_LUA_QUEUE_DETAIL, head, 8, err, errlen);
     if (!r) return -1;
     if (r->type != REDIS_REPLY_ARRAY || r->elements != 6 ||
         r->element[5]->type != REDIS_REPLY_ARRAY) {

@@ -2,7 +2,7 @@
 -- store_member_put_many).
 -- KEYS[1]  member        cs:member:<campaignId>:<mktoLeadId>
 -- KEYS[2]  members       cs:members:<campaignId>
--- KEYS[3]  cm            cs:cm:<campaignMemberId>, or '' when there is none
+-- KEYS[3]  cm            cs:cm:<campaignMemberId>; absent when there is none
 -- ARGV[1]  version       the version the record must still have (0: none)
 -- ARGV[2]  updated       when it is recorded (ms), its score in members
 -- ARGV[3]  lead          the Marketo lead id, its member in members
@@ -27,5 +27,5 @@ for j, f in ipairs({'sf_pending', 'mkto_pending'}) do
 end
 redis.call('HSET', KEYS[1], 'ver', v + 1)
 redis.call('ZADD', KEYS[2], ARGV[2], ARGV[3])
-if KEYS[3] ~= '' then redis.call('SET', KEYS[3], ARGV[4]) end
+if KEYS[3] then redis.call('SET', KEYS[3], ARGV[4]) end
 return 1

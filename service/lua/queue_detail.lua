@@ -14,8 +14,14 @@
 -- KEYS[6]  programs    cs:parked:programs
 -- KEYS[7]  quota0      cs:parked:quota:marketo
 -- KEYS[8]  quota1      cs:parked:quota:salesforce
+-- KEYS[9..] parked     cs:parked:<programId> of each program in programs (the allowance
+--                      lists among them, as "quota:<crm>")
+-- ARGV[1..] program    those program ids, in the order of their keys
 -- Returns {depth, oldest ms toward Marketo, depth, oldest ms toward Salesforce, total,
--- {program, count, ...}}.
+-- {program, count, ...}}, or false when programs no longer holds exactly those ids (read it
+-- again and ask again).
+--@use parked.lua
+if not parked_current(KEYS[6], 1) then return false end
 local function older(a, b)
   if b > 0 and (a == 0 or b < a) then return b end
   return a
@@ -56,8 +62,9 @@ end
 local total = redis.call('XLEN', KEYS[1]) + redis.call('XLEN', KEYS[2]) +
               redis.call('ZCARD', KEYS[3])
 local programs = {}
-for _, p in ipairs(redis.call('SMEMBERS', KEYS[6])) do
-  local n = redis.call('LLEN', 'cs:parked:' .. p)
+for i = 9, #KEYS do
+  local p = ARGV[i - 8]
+  local n = redis.call('LLEN', KEYS[i])
   total = total + n
   if n > 0 and string.sub(p, 1, 6) ~= 'quota:' then
     programs[#programs + 1] = p

@@ -5,11 +5,16 @@
 -- KEYS[3]  retry_recv  cs:retry:recv
 -- KEYS[4]  programs    cs:parked:programs
 -- KEYS[5]  stream1     cs:events:mkto
--- Returns {depth, oldest receive time (ms, as text; 0 when none)}.
+-- KEYS[6..] parked     cs:parked:<programId> of each program in programs
+-- ARGV[1..] program    those program ids, in the order of their keys
+-- Returns {depth, oldest receive time (ms, as text; 0 when none)}, or false when programs
+-- no longer holds exactly those ids (read it again and ask again).
+--@use parked.lua
+if not parked_current(KEYS[4], 1) then return false end
 local depth = redis.call('XLEN', KEYS[1]) + redis.call('XLEN', KEYS[5]) +
               redis.call('ZCARD', KEYS[2])
-for _, p in ipairs(redis.call('SMEMBERS', KEYS[4])) do
-  depth = depth + redis.call('LLEN', 'cs:parked:' .. p)
+for i = 6, #KEYS do
+  depth = depth + redis.call('LLEN', KEYS[i])
 end
 local oldest = 0
 for _, k in ipairs({KEYS[1], KEYS[5]}) do

@@ -50,11 +50,23 @@ static void each_script_documents_itself(void **state) {
     }
 }
 
+/* Every key a script touches comes in KEYS (so that the scripts could run on a Redis
+ * Cluster, which routes a script by its KEYS): no script builds a key name itself. */
+static void no_script_builds_a_key_name(void **state) {
+    (void)state;
+    for (int i = 0; i < STORE_LUA_COUNT; i++) {
+        const store_lua_script *sc = &store_lua_scripts[i];
+        if (strstr(sc->text, "'cs:") || strstr(sc->text, "\"cs:"))
+            fail_msg("%s.lua builds a key name: pass the key in KEYS", sc->name);
+    }
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(every_hash_is_the_sha1_of_its_text),
         cmocka_unit_test(names_are_unique_and_helpers_in_place),
         cmocka_unit_test(each_script_documents_itself),
+        cmocka_unit_test(no_script_builds_a_key_name),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
