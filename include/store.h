@@ -27,6 +27,18 @@
 
 #define STORE_ERR_MAX 256
 
+/* Conventions of every store_* function: errors are a return value (-1, or the enum's
+ * ERROR) with a sentence in the caller's err buffer (STORE_ERR_MAX is enough); a handle is
+ * made by store_open and released by store_free, and whatever the store hands out is released
+ * by its *_free function, which accepts NULL. */
+
+/* What a call that looks up, deletes or replays one thing found. */
+typedef enum {
+    STORE_ERROR = -1,    /* Redis failed or refused: err says why */
+    STORE_NOT_FOUND = 0, /* no such thing (nothing deleted, nothing to replay) */
+    STORE_FOUND = 1,     /* found (and deleted, replayed: as the function says) */
+} store_found;
+
 typedef struct store store;
 
 /* Creates a handle for target; connects lazily. NULL only when out of memory. */
@@ -52,10 +64,10 @@ int store_unlock_many(store *s, const char *const *keys, size_t n, const char *t
 /* ---- one handle per thread ---- */
 
 /* Sets the target every thread's handle connects to; call once before threads start. */
-void store_thread_setup(const struct redis_target *target);
+void store_threads_open(const struct redis_target *target);
 /* The calling thread's handle, created on first use; NULL only when out of memory. */
 store *store_thread(void);
 /* Frees every per-thread handle; call after all threads using them stopped. */
-void store_thread_cleanup(void);
+void store_threads_free(void);
 
 #endif

@@ -27,15 +27,22 @@
 int store_dead_letter(store *s, const store_entry *e, int attempts, const char *error, char *id,
                       size_t idlen, char *err, size_t errlen);
 
-/* Dead letters, newest first: JSON items {"id","at","attempts","error","event"}. cursor: ""
- * or a previous next (the id of the last item of that page); *next gets the cursor of the
- * following page ("" at the end). Returns a malloc'd JSON array text, or NULL with err
- * (errno EINVAL when the cursor names no dead letter). */
-char *store_dead_list(store *s, const char *cursor, long limit, char *next, size_t nextlen,
-                      char *err, size_t errlen);
-/* 1 when done, 0 when no such dead letter, -1 on error. */
-int store_dead_replay(store *s, const char *id, char *err, size_t errlen);
-int store_dead_delete(store *s, const char *id, char *err, size_t errlen);
+typedef enum {
+    STORE_DEAD_LIST_ERROR = -1, /* err says why */
+    STORE_DEAD_LIST_OK = 0,
+    STORE_DEAD_LIST_NO_CURSOR = 1, /* the cursor names no dead letter (err says so) */
+} store_dead_list_rc;
+/* Dead letters, newest first: *json gets a malloc'd JSON array text of items {"id", "at",
+ * "attempts", "error", "event"} (on STORE_DEAD_LIST_OK only; the caller frees it). cursor:
+ * "" or a previous next (the id of the last item of that page); *next gets the cursor of the
+ * following page ("" at the end). */
+store_dead_list_rc store_dead_list(store *s, const char *cursor, long limit, char **json,
+                                   char *next, size_t nextlen, char *err, size_t errlen);
+/* Queues dead letter id's event again: STORE_FOUND when queued, STORE_NOT_FOUND when there
+ * is no such dead letter or it holds no event (an unusable item). */
+store_found store_dead_replay(store *s, const char *id, char *err, size_t errlen);
+/* STORE_FOUND when deleted, STORE_NOT_FOUND when there was none. */
+store_found store_dead_delete(store *s, const char *id, char *err, size_t errlen);
 
 /* ---- received items that cannot become events ---- */
 
@@ -55,10 +62,10 @@ int store_enqueue_with_dead(store *s, const event *const *evs, size_t n, bool *a
                             const store_unusable *const *dead, size_t m, bool *dead_added,
                             char *err, size_t errlen);
 
-/* 1 when dead letter id is an unusable item stored by store_enqueue_with_dead (why gets its
- * reason), 0 when it is not (or does not exist), -1 on error. */
-int store_dead_unusable(store *s, const char *id, char *why, size_t whylen, char *err,
-                        size_t errlen);
+/* STORE_FOUND when dead letter id is an unusable item stored by store_enqueue_with_dead (why
+ * gets its reason), STORE_NOT_FOUND when it is not (or does not exist). */
+store_found store_dead_unusable(store *s, const char *id, char *why, size_t whylen, char *err,
+                                size_t errlen);
 
 /* ---- many at a time ---- */
 
@@ -87,9 +94,9 @@ long store_dead_scan(store *s, int64_t from_ms, int64_t to_ms, const store_dead_
 void store_dead_entries_free(store_dead_entry *e, size_t n);
 
 /* store_dead_replay for each of n ids, in one round trip, the same script for each: rc[i] is
- * 1 when ids[i] was queued again, 0 when there was nothing to queue (gone, or an unusable
- * item). 0, or -1 with err when Redis failed (the ids before the failure may be queued). */
-int store_dead_replay_many(store *s, const char *const *ids, size_t n, int *rc, char *err,
+ * what store_dead_replay answers (STORE_FOUND: queued again; STORE_NOT_FOUND: nothing to
+ * queue). 0, or -1 with err when Redis failed (the ids before the failure may be queued). */
+int store_dead_replay_many(store *s, const char *const *ids, size_t n, store_found *rc, char *err,
                            size_t errlen);
 
 #endif

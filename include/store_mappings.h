@@ -36,16 +36,23 @@ int store_sync_set(store *s, bool enabled, char *err, size_t errlen);
 
 /* ---- mappings ---- */
 
-/* 1 found, 0 none, -1 error. */
-int store_mapping_get(store *s, const char *program_id, mapping *out, char *err, size_t errlen);
-int store_mapping_by_campaign(store *s, const char *campaign_id, mapping *out, char *err,
+/* The mapping of a program, or of a campaign (out filled when found). */
+store_found store_mapping_get(store *s, const char *program_id, mapping *out, char *err,
                               size_t errlen);
-/* Stores m. 1 created, 0 replaced, 2 refused because conflict_program (filled) already maps
- * the campaign, -1 on error. */
-int store_mapping_put(store *s, const mapping *m, char *conflict_program, size_t clen, char *err,
-                      size_t errlen);
-/* 1 deleted, 0 none, -1 error. */
-int store_mapping_delete(store *s, const char *program_id, char *err, size_t errlen);
+store_found store_mapping_by_campaign(store *s, const char *campaign_id, mapping *out, char *err,
+                                      size_t errlen);
+
+typedef enum {
+    STORE_MAPPING_ERROR = -1,   /* err says why */
+    STORE_MAPPING_REPLACED = 0, /* the program had a mapping */
+    STORE_MAPPING_CREATED = 1,
+    STORE_MAPPING_CONFLICT = 2, /* refused: conflict_program already maps the campaign */
+} store_mapping_put_rc;
+/* Stores m; conflict_program (clen bytes) is filled on STORE_MAPPING_CONFLICT. */
+store_mapping_put_rc store_mapping_put(store *s, const mapping *m, char *conflict_program,
+                                       size_t clen, char *err, size_t errlen);
+/* STORE_FOUND when deleted, STORE_NOT_FOUND when there was none. */
+store_found store_mapping_delete(store *s, const char *program_id, char *err, size_t errlen);
 /* Mappings ordered by program id, after cursor (a program id, "" for the start). Returns
  * the count put in out (room for limit), *next = last id when more follow, else "". */
 long store_mapping_list(store *s, const char *cursor, long limit, mapping *out, char *next,
@@ -68,8 +75,10 @@ int store_progress_mark(store *s, char *err, size_t errlen);
 /* Milliseconds of the last progress, 0 when none yet. */
 int store_progress_get(store *s, int64_t *ms, char *err, size_t errlen);
 
-/* Small named values that pollers keep between runs (cursors, last written fields). */
-int store_kv_get(store *s, const char *key, char *out, size_t size, char *err, size_t errlen);
+/* Small named values that pollers keep between runs (cursors, last written fields); get:
+ * STORE_NOT_FOUND (out "") also when the value does not fit in size. */
+store_found store_kv_get(store *s, const char *key, char *out, size_t size, char *err,
+                         size_t errlen);
 int store_kv_set(store *s, const char *key, const char *value, char *err, size_t errlen);
 
 /* ---- program copies (F2/F3) ---- */

@@ -23,19 +23,26 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* 1 found (out filled), 0 none, -1 error. */
-int store_member_get(store *s, const char *campaign_id, const char *mkto_lead, member_state *out,
-                     char *err, size_t errlen);
+/* The recorded state (out filled; out->known as the answer says). */
+store_found store_member_get(store *s, const char *campaign_id, const char *mkto_lead,
+                             member_state *out, char *err, size_t errlen);
+
+typedef enum {
+    STORE_MEMBER_ERROR = -1,
+    STORE_MEMBER_MOVED_ON = 0, /* refused: another worker recorded in between (read and plan
+                                  again) */
+    STORE_MEMBER_RECORDED = 1,
+} store_member_put_rc;
 /* Records st if the record is still at st->version (as read by store_member_get; 0 when
- * there was none): 1 recorded, 0 refused because another worker recorded in between (read
- * and plan again), -1 on error. The completed-write times only move forward; the pending
- * marks equal to sf_done / mkto_done (this batch's own marks, 0: none) are cleared. */
-int store_member_put(store *s, const char *campaign_id, const char *mkto_lead,
-                     const member_state *st, int64_t sf_done, int64_t mkto_done, char *err,
-                     size_t errlen);
+ * there was none). The completed-write times only move forward; the pending marks equal to
+ * sf_done / mkto_done (this batch's own marks, 0: none) are cleared. */
+store_member_put_rc store_member_put(store *s, const char *campaign_id, const char *mkto_lead,
+                                     const member_state *st, int64_t sf_done, int64_t mkto_done,
+                                     char *err, size_t errlen);
 /* store_member_get and store_member_put for many members in one round trip. get_many fills
  * out[i] (its `known` says whether a record exists); 0 or -1 with err. put_many sets rc[i]
- * as store_member_put returns it, and returns -1 (err) only when Redis could not be asked. */
+ * to what store_member_put answers (a store_member_put_rc), and returns -1 (err) only when
+ * Redis could not be asked. */
 int store_member_get_many(store *s, size_t n, const char *const *campaigns,
                           const char *const *leads, member_state *out, char *err, size_t errlen);
 typedef struct {
@@ -58,9 +65,11 @@ long store_member_list(store *s, const char *campaign_id, const char *cursor, lo
                        member_state *out, char *next, size_t nextlen, char *err, size_t errlen);
 
 /* Person links (a Marketo lead and its Salesforce Contact or Lead, both ways, 7 days).
- * sf_person/mkto_lead out buffers of EV_SFID_MAX / EV_NUMID_MAX. 1/0/-1. */
-int store_link_by_mkto(store *s, const char *mkto_lead, char *sf_person, char *err, size_t errlen);
-int store_link_by_sf(store *s, const char *sf_person, char *mkto_lead, char *err, size_t errlen);
+ * sf_person/mkto_lead out buffers of EV_SFID_MAX / EV_NUMID_MAX. */
+store_found store_link_by_mkto(store *s, const char *mkto_lead, char *sf_person, char *err,
+                               size_t errlen);
+store_found store_link_by_sf(store *s, const char *sf_person, char *mkto_lead, char *err,
+                             size_t errlen);
 /* The same for many, in one round trip: mkto_leads[i] is "" where no link is known;
  * store_link_put_many records the pairs (mkto_leads[i], sf_persons[i]). 0 or -1. */
 int store_link_by_sf_many(store *s, size_t n, const char *const *sf_persons,
@@ -69,9 +78,9 @@ int store_link_put_many(store *s, size_t n, const char *const *mkto_leads,
                         const char *const *sf_persons, char *err, size_t errlen);
 
 /* CampaignMember id → (campaign, Marketo lead) of its recorded state, for the deleted-records
- * poll. 1 found, 0 none, -1 error. */
-int store_cm_lookup(store *s, const char *cm_id, char *campaign, size_t clen, char *lead,
-                    size_t llen, char *err, size_t errlen);
+ * poll. */
+store_found store_cm_lookup(store *s, const char *cm_id, char *campaign, size_t clen, char *lead,
+                            size_t llen, char *err, size_t errlen);
 
 /* ---- our own CampaignMember deletions ---- */
 
@@ -79,7 +88,7 @@ int store_cm_lookup(store *s, const char *cm_id, char *campaign, size_t clen, ch
  * the delete call, so that the deleted-records poll takes them for echoes. 0 or -1. */
 int store_sf_deleted_mark(store *s, const char *const *cm_ids, size_t n, long ttl_s, char *err,
                           size_t errlen);
-/* 1 when the service deleted cm_id (within the marks' ttl), 0 when not, -1 on error. */
-int store_sf_deleted_ours(store *s, const char *cm_id, char *err, size_t errlen);
+/* STORE_FOUND when the service deleted cm_id (within the marks' ttl). */
+store_found store_sf_deleted_ours(store *s, const char *cm_id, char *err, size_t errlen);
 
 #endif

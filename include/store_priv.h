@@ -29,10 +29,15 @@ redisReply *store_priv_argv(store *s, int argc, const char **argv, const size_t 
 /* 0 when r is a reply other than an error; -1 when r is NULL, or an error reply, which is
  * then freed with Redis's sentence in err. */
 int store_priv_reply_error(redisReply *r, char *err, size_t errlen);
-/* GET-like command fmt (with one %s for arg) into out: 1 when a string that fits came back, 0
- * when none (out ""), -1 with err. */
-int store_priv_get_string(store *s, char *out, size_t size, char *err, size_t errlen,
-                          const char *fmt, const char *arg);
+/* GET-like command fmt (with one %s for arg) into out: STORE_FOUND when a string that fits came
+ * back, STORE_NOT_FOUND when none (out ""). */
+store_found store_priv_get_string(store *s, char *out, size_t size, char *err, size_t errlen,
+                                  const char *fmt, const char *arg);
+
+/* The strings of array reply r as a malloc'd array of malloc'd copies in *out (NULL when
+ * there are none; the caller frees each and the array): their count, or -1 with err when out
+ * of memory (then *out is NULL). */
+long store_priv_strings(const redisReply *r, char ***out, char *err, size_t errlen);
 
 /* ---- scripts (service/lua/) ---- */
 

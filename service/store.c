@@ -207,18 +207,42 @@ int store_priv_reply_error(redisReply *r, char *err, size_t errlen) {
     return 0;
 }
 
-int store_priv_get_string(store *s, char *out, size_t size, char *err, size_t errlen,
-                          const char *fmt, const char *arg) {
+store_found store_priv_get_string(store *s, char *out, size_t size, char *err, size_t errlen,
+                                  const char *fmt, const char *arg) {
     redisReply *r = store_priv_cmd(s, err, errlen, fmt, arg);
-    if (!r || store_priv_reply_error(r, err, errlen)) return -1;
-    int rc = 0;
+    if (!r || store_priv_reply_error(r, err, errlen)) return STORE_ERROR;
+    store_found rc = STORE_NOT_FOUND;
     out[0] = '\0';
     if (r->type == REDIS_REPLY_STRING && r->len < size) {
         memcpy(out, r->str, r->len + 1);
-        rc = 1;
+        rc = STORE_FOUND;
     }
     freeReplyObject(r);
     return rc;
+}
+
+long store_priv_strings(const redisReply *r, char ***out, char *err, size_t errlen) {
+    *out = NULL;
+    if (r->type != REDIS_REPLY_ARRAY || r->elements == 0) return 0;
+    char **v = calloc(r->elements, sizeof *v);
+    long n = 0;
+    for (size_t i = 0; v && i < r->elements; i++) {
+        if (!r->element[i]->str) continue;
+        if (!(v[n] = strdup(r->element[i]->str))) {
+            while (n > 0)
+                free(v[--n]);
+            free(v);
+            v = NULL;
+            break;
+        }
+        n++;
+    }
+    if (!v) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    *out = v;
+    return n;
 }
 
 void store_priv_c15(char out[16], const char *sf_id) {
@@ -595,10 +619,12 @@ int store_aof_status(store *s, bool *aof, char *fsync, size_t size, char *err, s
     if (!r || store_priv_reply_error(r, err, errlen)) return -1;
     if (r->type == REDIS_REPLY_STRING) *aof = strstr(r->str, "aof_enabled:1") != NULL;
     freeReplyObject(r);
+    /* Managed Redis services may refuse CONFIG: an error reply leaves fsync "". */
     r = store_priv_cmd(s, err, errlen, "CONFIG GET appendfsync");
-    if (r && r->type == REDIS_REPLY_ARRAY && r->elements == 2 && r->element[1]->str)
+    if (!r) return -1;
+    if (r->type == REDIS_REPLY_ARRAY && r->elements == 2 && r->element[1]->str)
         snprintf(fsync, size, "%s", r->element[1]->str);
-    if (r) freeReplyObject(r);
+    freeReplyObject(r);
     return 0;
 }
 
@@ -607,7 +633,7 @@ static pthread_mutex_t thread_lock = PTHREAD_MUTEX_INITIALIZER;
 static store *thread_stores;
 static _Thread_local store *thread_store;
 
-void store_thread_setup(const struct redis_target *target) {
+void store_threads_open(const struct redis_target *target) {
     thread_target = *target;
 }
 
@@ -623,7 +649,7 @@ store *store_thread(void) {
     return s;
 }
 
-void store_thread_cleanup(void) {
+void store_threads_free(void) {
     pthread_mutex_lock(&thread_lock);
     store *s = thread_stores;
     thread_stores = NULL;

@@ -2,6 +2,7 @@
  * See include/store_budget.h. */
 #include "store_budget.h"
 
+#include "log.h"
 #include "store_priv.h"
 #include "store_queue.h"
 
@@ -90,7 +91,9 @@ int store_mkto_budget_acquire(void *budget) {
 void store_mkto_budget_release(void *budget) {
     store_mkto_budget *b = budget;
     char err[STORE_ERR_MAX];
-    store_mkto_release(b->st, b->permit, err, sizeof err);
+    /* Else the permit counts as in flight until its lease ends (MKTO_LEASE_MS). */
+    if (store_mkto_release(b->st, b->permit, err, sizeof err) != 0)
+        LOG_KV_LIMITED(LOG_WARN, "store: giving back a Marketo permit failed", "error", err);
 }
 
 typedef struct {

@@ -6,7 +6,6 @@
 
 #include <cJSON.h>
 #include <ctype.h>
-#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -106,72 +105,99 @@ int store_dead_letter(store *s, const store_entry *e, int attempts, const char *
     return rc;
 }
 
-char *store_dead_list(store *s, const char *cursor, long limit, char *next, size_t nextlen,
-                      char *err, size_t errlen) {
-    next[0] = '\0';
-    /* Newest first. The cursor is the id of the last item given: the page goes on after its
-     * rank, so items with the same time are neither skipped nor repeated. */
-    long start = 0;
-    if (cursor && *cursor) {
-        redisReply *rk = store_priv_cmd(s, err, errlen, "ZREVRANK cs:deadletters %s", cursor);
-        if (!rk || store_priv_reply_error(rk, err, errlen)) return NULL;
-        if (rk->type != REDIS_REPLY_INTEGER) {
-            freeReplyObject(rk);
-            snprintf(err, errlen,
-                     "cursor: no dead letter %.60s (replayed or deleted since); "
-                     "start again without a cursor",
-                     cursor);
-            errno = EINVAL;
-            return NULL;
-        }
-        start = (long)rk->integer + 1;
-        freeReplyObject(rk);
-    }
-    redisReply *r =
-        store_priv_cmd(s, err, errlen, "ZREVRANGE cs:deadletters %ld %ld", start, start + limit);
-    if (!r || store_priv_reply_error(r, err, errlen)) return NULL;
-    cJSON *arr = cJSON_CreateArray();
-    size_t count = r->type == REDIS_REPLY_ARRAY ? r->elements : 0;
-    for (size_t i = 0; i < count && (long)i < limit; i++) {
-        const char *id = r->element[i]->str;
-        redisReply *it = store_priv_cmd(s, err, errlen, "HGET cs:dead:%s item", id);
-        if (it && it->type == REDIS_REPLY_STRING) {
-            cJSON *o = cJSON_ParseWithLength(it->str, it->len);
-            if (o) {
-                /* The id the script gave it (another only after a clash between queues). */
-                cJSON_ReplaceItemInObjectCaseSensitive(o, "id", cJSON_CreateString(id));
-                cJSON_AddItemToArray(arr, o);
-            }
-        }
-        if (it) freeReplyObject(it);
-        if ((long)i == limit - 1 && count > (size_t)limit) snprintf(next, nextlen, "%s", id);
-    }
-    freeReplyObject(r);
-    errno = 0;
-    char *js = cJSON_PrintUnformatted(arr);
-    cJSON_Delete(arr);
-    return js;
+typedef struct {
+    cJSON *arr;
+    const redisReply *ids;
+} dead_list_ud;
+
+/* One dead letter's item as listed, with the id the script gave it (another than its entry
+ * id only after a clash between queues); gone since the index was read: left out. */
+static int dead_list_each(size_t i, redisReply *r, void *ud) {
+    dead_list_ud *u = ud;
+    if (r->type != REDIS_REPLY_STRING) return 0;
+    cJSON *o = cJSON_ParseWithLength(r->str, r->len);
+    if (!o) return 0;
+    cJSON_ReplaceItemInObjectCaseSensitive(o, "id", cJSON_CreateString(u->ids->element[i]->str));
+    cJSON_AddItemToArray(u->arr, o);
+    return 0;
 }
 
-int store_dead_replay(store *s, const char *id, char *err, size_t errlen) {
+/* The rank after which the page starts: 0 without a cursor, else the cursor's rank + 1
+ * (items with the same time are then neither skipped nor repeated). */
+static store_dead_list_rc dead_list_start(store *s, const char *cursor, long *start, char *err,
+                                          size_t errlen) {
+    *start = 0;
+    if (!cursor || !*cursor) return STORE_DEAD_LIST_OK;
+    redisReply *rk = store_priv_cmd(s, err, errlen, "ZREVRANK cs:deadletters %s", cursor);
+    if (!rk || store_priv_reply_error(rk, err, errlen)) return STORE_DEAD_LIST_ERROR;
+    store_dead_list_rc rc = STORE_DEAD_LIST_OK;
+    if (rk->type == REDIS_REPLY_INTEGER) {
+        *start = (long)rk->integer + 1;
+    } else {
+        snprintf(err, errlen,
+                 "cursor: no dead letter %.60s (replayed or deleted since); "
+                 "start again without a cursor",
+                 cursor);
+        rc = STORE_DEAD_LIST_NO_CURSOR;
+    }
+    freeReplyObject(rk);
+    return rc;
+}
+
+store_dead_list_rc store_dead_list(store *s, const char *cursor, long limit, char **json,
+                                   char *next, size_t nextlen, char *err, size_t errlen) {
+    *json = NULL;
+    next[0] = '\0';
+    long start;
+    store_dead_list_rc rc = dead_list_start(s, cursor, &start, err, errlen);
+    if (rc != STORE_DEAD_LIST_OK) return rc;
+    /* Newest first, one more than the page to know whether another follows. */
+    redisReply *r =
+        store_priv_cmd(s, err, errlen, "ZREVRANGE cs:deadletters %ld %ld", start, start + limit);
+    if (!r || store_priv_reply_error(r, err, errlen)) return STORE_DEAD_LIST_ERROR;
+    size_t count = r->type == REDIS_REPLY_ARRAY ? r->elements : 0;
+    size_t page = limit < 1 ? 0 : count < (size_t)limit ? count : (size_t)limit;
+    store_priv_pipe p = {0};
+    for (size_t i = 0; i < page; i++)
+        store_priv_pipe_addf(&p, "HGET cs:dead:%s item", r->element[i]->str);
+    dead_list_ud u = {cJSON_CreateArray(), r};
+    if (!u.arr || store_priv_pipe_each(s, &p, true, dead_list_each, &u, err, errlen) != 0) {
+        if (!u.arr) snprintf(err, errlen, "out of memory");
+        rc = STORE_DEAD_LIST_ERROR;
+    }
+    if (rc == STORE_DEAD_LIST_OK && page > 0 && count > page)
+        snprintf(next, nextlen, "%s", r->element[page - 1]->str);
+    if (rc == STORE_DEAD_LIST_OK && !(*json = cJSON_PrintUnformatted(u.arr))) {
+        snprintf(err, errlen, "out of memory");
+        rc = STORE_DEAD_LIST_ERROR;
+    }
+    cJSON_Delete(u.arr);
+    store_priv_pipe_free(&p);
+    freeReplyObject(r);
+    return rc;
+}
+
+store_found store_dead_replay(store *s, const char *id, char *err, size_t errlen) {
     char key[64];
     snprintf(key, sizeof key, "cs:dead:%.40s", id);
     const char *args[] = {key, "cs:deadletters", store_stream(STORE_Q_SF),
                           store_stream(STORE_Q_MKTO), id};
     redisReply *r = store_priv_eval_strs(s, STORE_LUA_DEAD_REPLAY, 4, args, 5, err, errlen);
-    if (!r) return -1;
-    int rc = (int)r->integer;
+    if (!r) return STORE_ERROR;
+    store_found rc =
+        r->type == REDIS_REPLY_INTEGER && r->integer == 1 ? STORE_FOUND : STORE_NOT_FOUND;
     freeReplyObject(r);
     return rc;
 }
 
-int store_dead_delete(store *s, const char *id, char *err, size_t errlen) {
+store_found store_dead_delete(store *s, const char *id, char *err, size_t errlen) {
     redisReply *r = store_priv_cmd(s, err, errlen, "DEL cs:dead:%s", id);
-    if (!r || store_priv_reply_error(r, err, errlen)) return -1;
-    int rc = r->integer > 0;
+    if (!r || store_priv_reply_error(r, err, errlen)) return STORE_ERROR;
+    store_found rc =
+        r->type == REDIS_REPLY_INTEGER && r->integer > 0 ? STORE_FOUND : STORE_NOT_FOUND;
     freeReplyObject(r);
     r = store_priv_cmd(s, err, errlen, "ZREM cs:deadletters %s", id);
-    if (!r || store_priv_reply_error(r, err, errlen)) return -1;
+    if (!r || store_priv_reply_error(r, err, errlen)) return STORE_ERROR;
     freeReplyObject(r);
     return rc;
 }
@@ -331,12 +357,12 @@ out:
     return rc;
 }
 
-int store_dead_unusable(store *s, const char *id, char *why, size_t whylen, char *err,
-                        size_t errlen) {
+store_found store_dead_unusable(store *s, const char *id, char *why, size_t whylen, char *err,
+                                size_t errlen) {
     redisReply *r = store_priv_cmd(s, err, errlen, "HGET cs:dead:%s unusable", id);
-    if (!r || store_priv_reply_error(r, err, errlen)) return -1;
-    int rc = r->type == REDIS_REPLY_STRING;
-    if (rc) snprintf(why, whylen, "%s", r->str);
+    if (!r || store_priv_reply_error(r, err, errlen)) return STORE_ERROR;
+    store_found rc = r->type == REDIS_REPLY_STRING ? STORE_FOUND : STORE_NOT_FOUND;
+    if (rc == STORE_FOUND) snprintf(why, whylen, "%s", r->str);
     freeReplyObject(r);
     return rc;
 }
@@ -437,7 +463,7 @@ fail:
     return -1;
 }
 
-int store_dead_replay_many(store *s, const char *const *ids, size_t n, int *rc, char *err,
+int store_dead_replay_many(store *s, const char *const *ids, size_t n, store_found *rc, char *err,
                            size_t errlen) {
     if (n == 0) return 0;
     store_priv_pipe p = {0};
@@ -456,7 +482,8 @@ int store_dead_replay_many(store *s, const char *const *ids, size_t n, int *rc, 
             snprintf(err, errlen, "Redis: %s", out[i]->str);
             ret = -1;
         } else {
-            rc[i] = out[i]->type == REDIS_REPLY_INTEGER ? (int)out[i]->integer : 0;
+            rc[i] = out[i]->type == REDIS_REPLY_INTEGER && out[i]->integer == 1 ? STORE_FOUND
+                                                                                : STORE_NOT_FOUND;
         }
     }
     for (size_t i = 0; out && i < n; i++)

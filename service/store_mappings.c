@@ -32,38 +32,39 @@ int store_sync_set(store *s, bool enabled, char *err, size_t errlen) {
     return 0;
 }
 
-int store_mapping_get(store *s, const char *program_id, mapping *out, char *err, size_t errlen) {
+store_found store_mapping_get(store *s, const char *program_id, mapping *out, char *err,
+                              size_t errlen) {
     redisReply *r = store_priv_cmd(s, err, errlen, "GET cs:mapping:%s", program_id);
-    if (!r || store_priv_reply_error(r, err, errlen)) return -1;
-    int rc = 0;
+    if (!r || store_priv_reply_error(r, err, errlen)) return STORE_ERROR;
+    store_found rc = STORE_NOT_FOUND;
     if (r->type == REDIS_REPLY_STRING)
-        rc = mapping_from_json(r->str, r->len, out, err, errlen) == 0 ? 1 : -1;
+        rc = mapping_from_json(r->str, r->len, out, err, errlen) == 0 ? STORE_FOUND : STORE_ERROR;
     freeReplyObject(r);
     return rc;
 }
 
-int store_mapping_by_campaign(store *s, const char *campaign_id, mapping *out, char *err,
-                              size_t errlen) {
+store_found store_mapping_by_campaign(store *s, const char *campaign_id, mapping *out, char *err,
+                                      size_t errlen) {
     char c[16];
     store_priv_c15(c, campaign_id);
     redisReply *r = store_priv_cmd(s, err, errlen, "GET cs:mapping:campaign:%s", c);
-    if (!r || store_priv_reply_error(r, err, errlen)) return -1;
+    if (!r || store_priv_reply_error(r, err, errlen)) return STORE_ERROR;
     char pid[EV_NUMID_MAX] = "";
     if (r->type == REDIS_REPLY_STRING) snprintf(pid, sizeof pid, "%s", r->str);
     freeReplyObject(r);
-    return pid[0] ? store_mapping_get(s, pid, out, err, errlen) : 0;
+    return pid[0] ? store_mapping_get(s, pid, out, err, errlen) : STORE_NOT_FOUND;
 }
 
-int store_mapping_put(store *s, const mapping *m, char *conflict_program, size_t clen, char *err,
-                      size_t errlen) {
+store_mapping_put_rc store_mapping_put(store *s, const mapping *m, char *conflict_program,
+                                       size_t clen, char *err, size_t errlen) {
     mapping old;
-    int had = store_mapping_get(s, m->program_id, &old, err, errlen);
-    if (had < 0) return -1;
+    store_found had = store_mapping_get(s, m->program_id, &old, err, errlen);
+    if (had == STORE_ERROR) return STORE_MAPPING_ERROR;
     char k1[64], k2[64], k4[64], c[16];
     snprintf(k1, sizeof k1, "cs:mapping:%s", m->program_id);
     store_priv_c15(c, m->campaign_id);
     snprintf(k2, sizeof k2, "cs:mapping:campaign:%s", c);
-    if (had) {
+    if (had == STORE_FOUND) {
         store_priv_c15(c, old.campaign_id);
         snprintf(k4, sizeof k4, "cs:mapping:campaign:%s", c);
     } else {
@@ -72,30 +73,44 @@ int store_mapping_put(store *s, const mapping *m, char *conflict_program, size_t
     char *js = mapping_to_json(m);
     if (!js) {
         snprintf(err, errlen, "out of memory");
-        return -1;
+        return STORE_MAPPING_ERROR;
     }
     const char *args[] = {k1, k2, "cs:mappings", k4, m->program_id, js};
     redisReply *r = store_priv_eval_strs(s, STORE_LUA_MAPPING_PUT, 4, args, 6, err, errlen);
     free(js);
-    if (!r) return -1;
-    int rc = (int)r->element[0]->integer;
-    if (rc == 2) snprintf(conflict_program, clen, "%s", r->element[1]->str);
+    if (!r) return STORE_MAPPING_ERROR;
+    store_mapping_put_rc rc = STORE_MAPPING_ERROR;
+    if (r->type == REDIS_REPLY_ARRAY && r->elements == 2 &&
+        r->element[0]->type == REDIS_REPLY_INTEGER && r->element[1]->type == REDIS_REPLY_STRING) {
+        switch (r->element[0]->integer) {
+        case 0: rc = STORE_MAPPING_REPLACED; break;
+        case 1: rc = STORE_MAPPING_CREATED; break;
+        case 2:
+            rc = STORE_MAPPING_CONFLICT;
+            snprintf(conflict_program, clen, "%s", r->element[1]->str);
+            break;
+        default: break; /* an integer, not an enum: anything else is unexpected */
+        }
+    }
+    if (rc == STORE_MAPPING_ERROR)
+        snprintf(err, errlen, "Redis: unexpected answer to storing a mapping");
     freeReplyObject(r);
     return rc;
 }
 
-int store_mapping_delete(store *s, const char *program_id, char *err, size_t errlen) {
+store_found store_mapping_delete(store *s, const char *program_id, char *err, size_t errlen) {
     mapping old;
-    int had = store_mapping_get(s, program_id, &old, err, errlen);
-    if (had <= 0) return had;
+    store_found had = store_mapping_get(s, program_id, &old, err, errlen);
+    if (had != STORE_FOUND) return had;
     char k1[64], k2[64], c[16];
     snprintf(k1, sizeof k1, "cs:mapping:%s", program_id);
     store_priv_c15(c, old.campaign_id);
     snprintf(k2, sizeof k2, "cs:mapping:campaign:%s", c);
     const char *args[] = {k1, k2, "cs:mappings", program_id};
     redisReply *r = store_priv_eval_strs(s, STORE_LUA_MAPPING_DELETE, 3, args, 4, err, errlen);
-    if (!r) return -1;
-    int rc = (int)r->integer;
+    if (!r) return STORE_ERROR;
+    store_found rc =
+        r->type == REDIS_REPLY_INTEGER && r->integer == 1 ? STORE_FOUND : STORE_NOT_FOUND;
     freeReplyObject(r);
     return rc;
 }
@@ -110,12 +125,12 @@ long store_mapping_list(store *s, const char *cursor, long limit, mapping *out, 
     if (!r || store_priv_reply_error(r, err, errlen)) return -1;
     long n = 0;
     for (size_t i = 0; r->type == REDIS_REPLY_ARRAY && i < r->elements && n < limit; i++) {
-        int got = store_mapping_get(s, r->element[i]->str, &out[n], err, errlen);
-        if (got < 0) {
+        store_found got = store_mapping_get(s, r->element[i]->str, &out[n], err, errlen);
+        if (got == STORE_ERROR) {
             freeReplyObject(r);
             return -1;
         }
-        if (got) n++;
+        if (got == STORE_FOUND) n++;
     }
     if (r->type == REDIS_REPLY_ARRAY && (long)r->elements > limit && n > 0)
         snprintf(next, nextlen, "%s", out[n - 1].program_id);
@@ -123,7 +138,8 @@ long store_mapping_list(store *s, const char *cursor, long limit, mapping *out, 
     return n;
 }
 
-int store_kv_get(store *s, const char *key, char *out, size_t size, char *err, size_t errlen) {
+store_found store_kv_get(store *s, const char *key, char *out, size_t size, char *err,
+                         size_t errlen) {
     char k[160];
     snprintf(k, sizeof k, "cs:kv:%s", key);
     return store_priv_get_string(s, out, size, err, errlen, "GET %s", k);
@@ -147,12 +163,7 @@ long store_program_due_take(store *s, size_t max, char ***out, char *err, size_t
     *out = NULL;
     redisReply *r = store_priv_cmd(s, err, errlen, "SPOP cs:programs:due %ld", (long)max);
     if (!r || store_priv_reply_error(r, err, errlen)) return -1;
-    long n = 0;
-    if (r->type == REDIS_REPLY_ARRAY && r->elements) {
-        *out = calloc(r->elements, sizeof **out);
-        for (size_t i = 0; *out && i < r->elements; i++)
-            if (r->element[i]->str) (*out)[n++] = strdup(r->element[i]->str);
-    }
+    long n = store_priv_strings(r, out, err, errlen);
     freeReplyObject(r);
     return n;
 }

@@ -50,15 +50,15 @@ static void member_from_hash(const redisReply *r, member_state *st) {
     }
 }
 
-int store_member_get(store *s, const char *campaign_id, const char *mkto_lead, member_state *out,
-                     char *err, size_t errlen) {
+store_found store_member_get(store *s, const char *campaign_id, const char *mkto_lead,
+                             member_state *out, char *err, size_t errlen) {
     char c[16];
     store_priv_c15(c, campaign_id);
     redisReply *r = store_priv_cmd(s, err, errlen, "HGETALL cs:member:%s:%s", c, mkto_lead);
-    if (!r || store_priv_reply_error(r, err, errlen)) return -1;
+    if (!r || store_priv_reply_error(r, err, errlen)) return STORE_ERROR;
     member_from_hash(r, out);
     freeReplyObject(r);
-    return out->known ? 1 : 0;
+    return out->known ? STORE_FOUND : STORE_NOT_FOUND;
 }
 
 static int member_get_each(size_t i, redisReply *r, void *ud) {
@@ -151,15 +151,27 @@ static void member_put_build(member_put_args *a, const char *campaign_id, const 
     }
 }
 
-int store_member_put(store *s, const char *campaign_id, const char *mkto_lead,
-                     const member_state *st, int64_t sf_done, int64_t mkto_done, char *err,
-                     size_t errlen) {
+/* What member_put.lua answered, as store_member_put says it. */
+static store_member_put_rc member_put_answer(const redisReply *r, char *err, size_t errlen) {
+    if (r->type == REDIS_REPLY_ERROR) {
+        snprintf(err, errlen, "Redis: %s", r->str);
+        return STORE_MEMBER_ERROR;
+    }
+    if (r->type == REDIS_REPLY_INTEGER && r->integer == 1) return STORE_MEMBER_RECORDED;
+    if (r->type == REDIS_REPLY_INTEGER && r->integer == 0) return STORE_MEMBER_MOVED_ON;
+    snprintf(err, errlen, "Redis: unexpected answer to recording a member");
+    return STORE_MEMBER_ERROR;
+}
+
+store_member_put_rc store_member_put(store *s, const char *campaign_id, const char *mkto_lead,
+                                     const member_state *st, int64_t sf_done, int64_t mkto_done,
+                                     char *err, size_t errlen) {
     member_put_args a;
     member_put_build(&a, campaign_id, mkto_lead, st, sf_done, mkto_done);
     redisReply *r =
         store_priv_eval_strs(s, STORE_LUA_MEMBER_PUT, a.nkeys, a.args, a.n, err, errlen);
-    if (!r) return -1;
-    int rc = (int)r->integer;
+    if (!r) return STORE_MEMBER_ERROR;
+    store_member_put_rc rc = member_put_answer(r, err, errlen);
     freeReplyObject(r);
     return rc;
 }
@@ -172,12 +184,7 @@ typedef struct {
 
 static int member_put_each(size_t i, redisReply *r, void *ud) {
     member_put_ud *u = ud;
-    if (r->type == REDIS_REPLY_ERROR) {
-        snprintf(u->err, u->errlen, "Redis: %s", r->str);
-        u->rc[i] = -1;
-        return 0;
-    }
-    u->rc[i] = r->type == REDIS_REPLY_INTEGER ? (int)r->integer : -1;
+    u->rc[i] = member_put_answer(r, u->err, u->errlen);
     return 0;
 }
 
@@ -193,7 +200,7 @@ int store_member_put_many(store *s, size_t n, const store_member_write *w, int *
     for (size_t i = 0; i < n; i++) {
         member_put_build(a, w[i].campaign, w[i].lead, w[i].st, w[i].sf_done, w[i].mkto_done);
         store_priv_pipe_add_eval(&p, STORE_LUA_MEMBER_PUT, a->nkeys, a->args, a->n);
-        rc[i] = -1;
+        rc[i] = STORE_MEMBER_ERROR;
     }
     member_put_ud u = {rc, err, errlen};
     int out = store_priv_pipe_each(s, &p, true, member_put_each, &u, err, errlen);
@@ -202,19 +209,19 @@ int store_member_put_many(store *s, size_t n, const store_member_write *w, int *
     return out;
 }
 
-int store_cm_lookup(store *s, const char *cm_id, char *campaign, size_t clen, char *lead,
-                    size_t llen, char *err, size_t errlen) {
+store_found store_cm_lookup(store *s, const char *cm_id, char *campaign, size_t clen, char *lead,
+                            size_t llen, char *err, size_t errlen) {
     char v[128];
     char key[32];
     snprintf(key, sizeof key, "cs:cm:%.15s", cm_id);
-    int rc = store_priv_get_string(s, v, sizeof v, err, errlen, "GET %s", key);
-    if (rc <= 0) return rc;
+    store_found rc = store_priv_get_string(s, v, sizeof v, err, errlen, "GET %s", key);
+    if (rc != STORE_FOUND) return rc;
     char *colon = strchr(v, ':');
-    if (!colon) return 0;
+    if (!colon) return STORE_NOT_FOUND;
     *colon = '\0';
     snprintf(campaign, clen, "%s", v);
     snprintf(lead, llen, "%s", colon + 1);
-    return 1;
+    return STORE_FOUND;
 }
 
 int store_mark_written(store *s, const char *const *campaigns, const char *const *leads, size_t n,
@@ -261,12 +268,13 @@ long store_member_list(store *s, const char *campaign_id, const char *cursor, lo
     if (!r || store_priv_reply_error(r, err, errlen)) return -1;
     long n = 0;
     for (size_t i = 0; r->type == REDIS_REPLY_ARRAY && i < r->elements && n < limit; i++) {
-        int got = store_member_get(s, campaign_id, r->element[i]->str, &out[n], err, errlen);
-        if (got < 0) {
+        store_found got =
+            store_member_get(s, campaign_id, r->element[i]->str, &out[n], err, errlen);
+        if (got == STORE_ERROR) {
             freeReplyObject(r);
             return -1;
         }
-        if (got) n++;
+        if (got == STORE_FOUND) n++;
     }
     if (r->type == REDIS_REPLY_ARRAY && (long)r->elements > limit)
         snprintf(next, nextlen, "%ld", offset + limit);
@@ -276,7 +284,8 @@ long store_member_list(store *s, const char *campaign_id, const char *cursor, lo
 
 #define LINK_TTL_S (7 * 86400)
 
-int store_link_by_mkto(store *s, const char *mkto_lead, char *sf_person, char *err, size_t errlen) {
+store_found store_link_by_mkto(store *s, const char *mkto_lead, char *sf_person, char *err,
+                               size_t errlen) {
     return store_priv_get_string(s, sf_person, EV_SFID_MAX, err, errlen, "GET cs:link:mkto:%s",
                                  mkto_lead);
 }
@@ -316,7 +325,8 @@ int store_link_by_sf_many(store *s, size_t n, const char *const *sf_persons,
     return rc;
 }
 
-int store_link_by_sf(store *s, const char *sf_person, char *mkto_lead, char *err, size_t errlen) {
+store_found store_link_by_sf(store *s, const char *sf_person, char *mkto_lead, char *err,
+                             size_t errlen) {
     char p[16];
     snprintf(p, sizeof p, "%.15s", sf_person);
     return store_priv_get_string(s, mkto_lead, EV_NUMID_MAX, err, errlen, "GET cs:link:sf:%s", p);
@@ -335,12 +345,13 @@ int store_sf_deleted_mark(store *s, const char *const *cm_ids, size_t n, long tt
     return rc;
 }
 
-int store_sf_deleted_ours(store *s, const char *cm_id, char *err, size_t errlen) {
+store_found store_sf_deleted_ours(store *s, const char *cm_id, char *err, size_t errlen) {
     char id[16];
     store_priv_c15(id, cm_id);
     redisReply *r = store_priv_cmd(s, err, errlen, "EXISTS cs:sfdel:%s", id);
-    if (!r || store_priv_reply_error(r, err, errlen)) return -1;
-    int rc = r->type == REDIS_REPLY_INTEGER && r->integer > 0;
+    if (!r || store_priv_reply_error(r, err, errlen)) return STORE_ERROR;
+    store_found rc =
+        r->type == REDIS_REPLY_INTEGER && r->integer > 0 ? STORE_FOUND : STORE_NOT_FOUND;
     freeReplyObject(r);
     return rc;
 }

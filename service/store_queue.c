@@ -2,6 +2,7 @@
  * retry, defer, promote, park and unpark, and their statistics. See include/store_queue.h. */
 #include "store_queue.h"
 
+#include "log.h"
 #include "store_priv.h"
 
 #include <cJSON.h>
@@ -225,7 +226,10 @@ long store_claim(store *s, store_queue q, const char *consumer, long min_idle_ms
             for (size_t i = 0; i < gone->elements; i++)
                 ids[i] = gone->element[i]->str;
             char e2[STORE_ERR_MAX];
-            store_ack(s, q, ids, gone->elements, e2, sizeof e2);
+            /* Else they come back as ids at the next claim, and are acknowledged then. */
+            if (store_ack(s, q, ids, gone->elements, e2, sizeof e2) != 0)
+                LOG_KV_LIMITED(LOG_WARN, "store: acknowledging deleted entries failed", "error",
+                               e2);
             free(ids);
         }
     }
@@ -390,12 +394,7 @@ long store_parked_programs(store *s, char ***out, char *err, size_t errlen) {
     *out = NULL;
     redisReply *r = store_priv_cmd(s, err, errlen, "SMEMBERS cs:parked:programs");
     if (!r || store_priv_reply_error(r, err, errlen)) return -1;
-    long n = 0;
-    if (r->type == REDIS_REPLY_ARRAY && r->elements) {
-        *out = calloc(r->elements, sizeof **out);
-        for (size_t i = 0; *out && i < r->elements; i++)
-            if (r->element[i]->str) (*out)[n++] = strdup(r->element[i]->str);
-    }
+    long n = store_priv_strings(r, out, err, errlen);
     freeReplyObject(r);
     return n;
 }

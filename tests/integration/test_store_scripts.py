@@ -221,3 +221,30 @@ def test_a_change_flows_while_redis_loses_its_scripts(redis, services, sf_sim, m
         assert "cmdstat_script|load:" in redis.cmd("INFO", "commandstats")
     assert cs.queue_len(redis) == 0
     assert dead_letters(w.ingest) == []
+
+
+# ------------------------------------------------------------------ dead letters, listed
+
+def test_dead_letter_pages_and_a_cursor_that_names_none(redis, service):
+    """Pages of the dead letters follow their cursor; a cursor that names no dead letter (it
+    was replayed or deleted since) is refused with 400, saying what to do."""
+    now = int(time.time() * 1000)
+    for k in range(5):
+        redis.cmd("HSET", f"cs:dead:{now}-{k}", "item",
+                  json.dumps({"id": "", "at": "2026-11-29T10:00:00.000Z", "attempts": 1,
+                              "error": "gave up", "event": {"v": 1}}), "event", "{}", "q", "1")
+        redis.cmd("ZADD", "cs:deadletters", now + k, f"{now}-{k}")
+    seen, cursor = [], ""
+    while True:
+        page = admin(service, "GET", f"/v1/deadletters?limit=2&cursor={cursor}",
+                     expect=200).json()
+        seen += [d["id"] for d in page["items"]]
+        if page["next"] is None:
+            break
+        cursor = page["next"]
+    assert seen == [f"{now}-{k}" for k in range(4, -1, -1)]
+    r = admin(service, "GET", f"/v1/deadletters?cursor={now}-9")
+    assert r.status == 400
+    assert r.json() == {"error": "invalid_parameter",
+                        "message": f"cursor: no dead letter {now}-9 (replayed or deleted "
+                                   "since); start again without a cursor"}
