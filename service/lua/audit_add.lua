@@ -1,5 +1,5 @@
--- audit_add: appends entries to the audit log (store_audit_add; store_priv_audit_cmd writes
--- one the same way).
+-- audit_add: appends entries to the audit log (store_audit_add; store_priv_pipe_add_audit
+-- writes one the same way).
 -- KEYS[1]    audit    cs:audit
 -- ARGV[1]    max      the log's length, kept near it (MAXLEN ~)
 -- ARGV[2..]  entries  each entry's JSON
