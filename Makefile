@@ -38,7 +38,7 @@ PKG_LIBS = $(eval PKG_LIBS := $$(shell pkg-config --libs $(PKGS)))$(PKG_LIBS)
 
 WARN := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wformat=2 -Wvla
 CFLAGS_ALL = -std=c11 $(WARN) $(OPT) -g -D_GNU_SOURCE -DCS_VERSION='"$(VERSION)"' \
-             -Iinclude $(PKG_CFLAGS) $(SANFLAGS) -MMD -MP $(CFLAGS)
+             -Iinclude -Ibuild/gen $(PKG_CFLAGS) $(SANFLAGS) -MMD -MP $(CFLAGS)
 LDLIBS_ALL = $(PKG_LIBS) -lpthread -lm $(SANFLAGS) $(LDFLAGS)
 
 SRCS := $(wildcard service/*.c)
@@ -48,6 +48,16 @@ LIB_OBJS := $(LIB_SRCS:service/%.c=$(BUILD)/obj/%.o)
 CONSOLE_FILES := console/console.css console/console.js console/icon.svg
 CONSOLE_GEN := build/gen/console_assets.c
 LIB_OBJS += $(BUILD)/obj/console_assets.o
+# The Redis scripts (service/lua/*.lua) become a C table at build time: service/lua/embed.sh
+# writes build/gen/store_lua.h (STORE_LUA_<NAME> for each file, the table's type) and
+# build/gen/store_lua.c (each script's text with the service/lua/lib/ helpers it names in
+# `--@use FILE` lines put in their place, and its SHA1 for EVALSHA). store_priv.h includes the
+# header, so every store*.c waits for it.
+LUA_FILES := $(wildcard service/lua/*.lua)
+LUA_LIB := $(wildcard service/lua/lib/*.lua)
+LUA_GEN := build/gen/store_lua.c
+LUA_GEN_H := build/gen/store_lua.h
+LIB_OBJS += $(BUILD)/obj/store_lua.o
 UNIT_SRCS := $(wildcard tests/unit/test_*.c)
 UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
 
@@ -72,6 +82,22 @@ $(BUILD)/obj/console_assets.o: $(CONSOLE_GEN) | deps
 	@mkdir -p $(dir $@)
 	@[ "$(V)" = 1 ] || echo "  CC $<"
 	$(Q)$(CC) $(CFLAGS_ALL) -c $< -o $@
+
+$(LUA_GEN): $(LUA_FILES) $(LUA_LIB) service/lua/embed.sh
+	@mkdir -p $(dir $@)
+	@[ "$(V)" = 1 ] || echo "  GEN $@"
+	$(Q)service/lua/embed.sh $(dir $@) $(LUA_FILES)
+
+# Written with the table, and only when the list of scripts changes.
+$(LUA_GEN_H): $(LUA_GEN)
+	@:
+
+$(BUILD)/obj/store_lua.o: $(LUA_GEN) | deps
+	@mkdir -p $(dir $@)
+	@[ "$(V)" = 1 ] || echo "  CC $<"
+	$(Q)$(CC) $(CFLAGS_ALL) -c $< -o $@
+
+$(patsubst service/%.c,$(BUILD)/obj/%.o,$(wildcard service/store*.c)): | $(LUA_GEN_H)
 
 # main.o carries the version (git describe): rebuilt whenever it changes, not only with main.c.
 $(BUILD)/version.stamp: FORCE
@@ -113,11 +139,11 @@ run: all
 FUZZ_SRCS := $(wildcard tests/fuzz/fuzz_*.c)
 FUZZ_BINS := $(FUZZ_SRCS:tests/fuzz/%.c=build/fuzz/%)
 FUZZ_SECONDS ?= 60
-build/fuzz/%: tests/fuzz/%.c tests/fuzz/roundtrip.h $(LIB_SRCS) $(CONSOLE_GEN) | deps-test
+build/fuzz/%: tests/fuzz/%.c tests/fuzz/roundtrip.h $(LIB_SRCS) $(CONSOLE_GEN) $(LUA_GEN) | deps-test
 	@mkdir -p $(dir $@)
 	@echo "  FUZZ $@"
-	$(Q)clang -std=c11 -g -O1 -D_GNU_SOURCE -Iinclude $(PKG_CFLAGS) \
-	  -fsanitize=fuzzer,address,undefined -o $@ $< $(LIB_SRCS) $(CONSOLE_GEN) $(PKG_LIBS) -lpthread -lm
+	$(Q)clang -std=c11 -g -O1 -D_GNU_SOURCE -Iinclude -Ibuild/gen $(PKG_CFLAGS) \
+	  -fsanitize=fuzzer,address,undefined -o $@ $< $(LIB_SRCS) $(CONSOLE_GEN) $(LUA_GEN) $(PKG_LIBS) -lpthread -lm
 fuzz: $(FUZZ_BINS)
 fuzz-run: $(FUZZ_BINS)
 	$(Q)FUZZ_SECONDS=$(FUZZ_SECONDS) scripts/fuzz.sh $(FUZZ_BINS)

@@ -14,7 +14,7 @@
 
 #include "config.h"
 #include "event.h"
-#include "store.h"
+#include "store_dead.h"
 
 #include <stdbool.h>
 #include <stddef.h>

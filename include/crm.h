@@ -11,7 +11,7 @@
 #include "marketo.h"
 #include "quota.h"
 #include "salesforce.h"
-#include "store.h"
+#include "store_budget.h"
 
 #include <stdbool.h>
 #include <stddef.h>

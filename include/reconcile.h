@@ -12,6 +12,7 @@
 #define CS_RECONCILE_H
 
 #include "crm.h"
+#include "member.h"
 #include "status_map.h"
 #include "store.h"
 

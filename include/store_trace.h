@@ -19,6 +19,7 @@
 #ifndef CS_STORE_TRACE_H
 #define CS_STORE_TRACE_H
 
+#include "event.h"
 #include "store.h"
 
 #include <stdbool.h>

@@ -3,6 +3,7 @@
 
 #include "log.h"
 #include "store.h"
+#include "store_mappings.h"
 
 #include <cJSON.h>
 #include <pthread.h>

@@ -20,6 +20,7 @@
 #include "sf_outbound.h"
 #include "spool.h"
 #include "store.h"
+#include "store_mappings.h"
 #include "tzwatch.h"
 #include "worker.h"
 
@@ -114,7 +115,7 @@ static int serve(cs_command cmd) {
 
     metrics_init(CS_VERSION);
     sf_outbound_init();
-    store_thread_setup(&cfg.redis);
+    store_threads_open(&cfg.redis);
     routes_health_init();
 
     http_client_global_init();
@@ -291,7 +292,7 @@ out:
     routes_health_shutdown();
     quota_metrics_stop();
     crm_thread_cleanup();
-    store_thread_cleanup();
+    store_threads_free();
     metrics_shutdown();
     sf_outbound_cleanup();
     http_client_global_cleanup();

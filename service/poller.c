@@ -10,6 +10,9 @@
 #include "salesforce.h"
 #include "status_map.h"
 #include "store.h"
+#include "store_mappings.h"
+#include "store_members.h"
+#include "store_queue.h"
 #include "store_trace.h"
 
 #include <math.h>

@@ -4,6 +4,7 @@
 #include "event.h"
 #include "log.h"
 #include "metrics.h"
+#include "store_budget.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -45,13 +46,18 @@ static long probe(quota_gate *g) {
         return 5000; /* another process is probing */
     long wait = 0;
     if (g->sf && salesforce_has_room(g)) {
-        store_quota_clear(g->st, g->crm, err, sizeof err);
-        LOG_KV(LOG_INFO, "quota: Salesforce's API allowance has room again; calls resume");
+        if (store_quota_clear(g->st, g->crm, err, sizeof err) == 0)
+            LOG_KV(LOG_INFO, "quota: Salesforce's API allowance has room again; calls resume");
+        else /* the pause stays: the next look probes again */
+            LOG_KV_LIMITED(LOG_WARN, "quota: ending the pause failed", "error", err);
     } else {
-        store_quota_pause(g->st, g->crm, PROBE_EVERY_MS, true, err, sizeof err);
+        if (store_quota_pause(g->st, g->crm, PROBE_EVERY_MS, true, err, sizeof err) != 0)
+            LOG_KV_LIMITED(LOG_WARN, "quota: extending the pause failed", "error", err);
         wait = PROBE_EVERY_MS;
     }
-    store_unlock_many(g->st, keys, 1, tok, err, sizeof err);
+    /* Else the probe lock ends by itself after PROBE_LOCK_MS. */
+    if (store_unlock_many(g->st, keys, 1, tok, err, sizeof err) != 0)
+        LOG_KV_LIMITED(LOG_WARN, "quota: releasing the probe lock failed", "error", err);
     return wait;
 }
 

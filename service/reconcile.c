@@ -4,6 +4,8 @@
 #include "event.h"
 #include "log.h"
 #include "metrics.h"
+#include "store_members.h"
+#include "store_queue.h"
 
 #include <ctype.h>
 #include <stdio.h>

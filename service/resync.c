@@ -5,6 +5,9 @@
 #include "log.h"
 #include "metrics.h"
 #include "reconcile.h"
+#include "store_mappings.h"
+#include "store_members.h"
+#include "store_queue.h"
 
 #include <cJSON.h>
 #include <ctype.h>

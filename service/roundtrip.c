@@ -6,6 +6,8 @@
 #include "log.h"
 #include "plan.h"
 #include "store.h"
+#include "store_dead.h"
+#include "store_mappings.h"
 
 #include <cJSON.h>
 #include <signal.h>
@@ -89,8 +91,11 @@ static void line(trip *t, const char *level, const char *step, const char *fmt, 
 static void dead_letter_note(trip *t, char *buf, size_t size) {
     char next[64], err[STORE_ERR_MAX];
     buf[0] = '\0';
-    char *text = store_dead_list(t->st, "", DEAD_LETTERS_SCAN, next, sizeof next, err, sizeof err);
-    cJSON *items = text ? cJSON_Parse(text) : NULL;
+    char *text = NULL;
+    if (store_dead_list(t->st, "", DEAD_LETTERS_SCAN, &text, next, sizeof next, err, sizeof err) !=
+        STORE_DEAD_LIST_OK)
+        return; /* Redis cannot tell: no note */
+    cJSON *items = cJSON_Parse(text);
     free(text);
     const cJSON *it;
     cJSON_ArrayForEach(it, items) {

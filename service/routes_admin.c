@@ -10,6 +10,10 @@
 #include "secure.h"
 #include "status_map.h"
 #include "store.h"
+#include "store_dead.h"
+#include "store_mappings.h"
+#include "store_members.h"
+#include "store_queue.h"
 
 #include <cJSON.h>
 #include <errno.h>
@@ -117,14 +121,20 @@ static void list_page(http_request *req, cJSON *items, const char *next) {
 
 /* ---- mappings ---- */
 
+/* A store write that follows a mapping's change failed: the change stands (it is stored);
+ * `what` says when the write's purpose is met instead. */
+static void followup_failed(const char *what, const char *program_id, const char *err) {
+    LOG_KV(LOG_WARN, what, "program_id", program_id, "error", err);
+}
+
 /* Stores m, a whole mapping read from a PUT body (or a patched mapping turned into one), as
  * PUT does: the status check of an enabled mapping (409 unless forced), the campaign's
  * uniqueness (409), then its parked events queued and the F2/F3 copy scheduled when it is
- * enabled. old: the stored mapping (had 1) or none (had 0). Answers, with the stored mapping
+ * enabled. old: the stored mapping (had) or none (!had). Answers, with the stored mapping
  * and the check's result, 201 when a PUT created it, else 200 (a PATCH always: it changed
  * what it read, whatever a DELETE did since). */
 static void save_mapping(http_request *req, const struct config *cfg, store *st, mapping *m,
-                         bool force, const mapping *old, int had, bool patch) {
+                         bool force, const mapping *old, bool had, bool patch) {
     const char *pid = m->program_id;
     char err[STORE_ERR_MAX];
     /* F11: an enabled mapping's statuses must match on both sides, unless forced. */
@@ -183,13 +193,15 @@ static void save_mapping(http_request *req, const struct config *cfg, store *st,
     m->created_ms = had ? old->created_ms : now;
     m->updated_ms = now;
     char other[EV_NUMID_MAX] = "";
-    int rc = store_mapping_put(st, m, other, sizeof other, err, sizeof err);
-    if (rc < 0) {
+    store_mapping_put_rc rc = store_mapping_put(st, m, other, sizeof other, err, sizeof err);
+    switch (rc) {
+    case STORE_MAPPING_CREATED:
+    case STORE_MAPPING_REPLACED: break;
+    case STORE_MAPPING_ERROR:
         free(rep);
         unavailable(req, err);
         return;
-    }
-    if (rc == 2) {
+    case STORE_MAPPING_CONFLICT:
         free(rep);
         http_reply_error(req, 409, "conflict",
                          "campaign %s is already mapped to program %s; a campaign maps to one "
@@ -198,17 +210,21 @@ static void save_mapping(http_request *req, const struct config *cfg, store *st,
         return;
     }
     LOG_KV(LOG_INFO,
-           patch     ? "mapping patched"
-           : rc == 1 ? "mapping created"
-                     : "mapping replaced",
+           patch                         ? "mapping patched"
+           : rc == STORE_MAPPING_CREATED ? "mapping created"
+                                         : "mapping replaced",
            "program_id", pid, "campaign_id", m->campaign_id, "enabled",
            m->enabled ? "true" : "false", "status_check", check);
     if (m->enabled) {
-        store_unpark(st, pid, err, sizeof err);
+        /* The mapping is stored whatever follows; what fails here waits for a worker's next
+         * look at the parked programs, or the program poll. */
+        if (store_unpark(st, pid, err, sizeof err) < 0)
+            followup_failed("mapping saved; its parked events wait for a worker", pid, err);
         /* F2/F3: copy the program's channel and costs now, not at the next poll, nor after
          * the backoff of earlier failed copies (the mapping may be what fixes them). */
-        store_copy_retry_now(st, pid, err, sizeof err);
-        store_program_due_add(st, pid, err, sizeof err);
+        if (store_copy_retry_now(st, pid, err, sizeof err) != 0 ||
+            store_program_due_add(st, pid, err, sizeof err) != 0)
+            followup_failed("mapping saved; its program copy waits for the next poll", pid, err);
     }
     store_copy_state cp;
     if (store_copy_state_get(st, pid, &cp, err, sizeof err) != 0) memset(&cp, 0, sizeof cp);
@@ -225,7 +241,7 @@ static void save_mapping(http_request *req, const struct config *cfg, store *st,
         cJSON_Delete(report);
     }
     free(rep);
-    reply_json(req, rc == 1 && !patch ? 201 : 200, o);
+    reply_json(req, rc == STORE_MAPPING_CREATED && !patch ? 201 : 200, o);
 }
 
 static void put_mapping(http_request *req, void *ud) {
@@ -244,12 +260,12 @@ static void put_mapping(http_request *req, void *ud) {
     store *st = redis_or_503(req);
     if (!st) return;
     mapping old;
-    int had = store_mapping_get(st, pid, &old, err, sizeof err);
-    if (had < 0) {
+    store_found had = store_mapping_get(st, pid, &old, err, sizeof err);
+    if (had == STORE_ERROR) {
         unavailable(req, err);
         return;
     }
-    save_mapping(req, cfg, st, &m, force, &old, had, false);
+    save_mapping(req, cfg, st, &m, force, &old, had == STORE_FOUND, false);
 }
 
 /* The preamble of the endpoints that ask both CRMs about one mapping: token, Redis, the
@@ -259,12 +275,10 @@ static crm *mapping_and_crm(http_request *req, const struct config *cfg, mapping
     if (!authorized(req, cfg) || !(*st = redis_or_503(req))) return NULL;
     const char *pid = http_req_param(req, "programId");
     char err[STORE_ERR_MAX], missing[200];
-    int rc = store_mapping_get(*st, pid, m, err, sizeof err);
-    if (rc < 0) {
-        unavailable(req, err);
-        return NULL;
-    }
-    if (rc == 0) {
+    switch (store_mapping_get(*st, pid, m, err, sizeof err)) {
+    case STORE_FOUND: break;
+    case STORE_ERROR: unavailable(req, err); return NULL;
+    case STORE_NOT_FOUND:
         http_reply_error(req, 404, "not_found", "no mapping for program %s", pid);
         return NULL;
     }
@@ -312,11 +326,12 @@ static void get_mapping(http_request *req, void *ud) {
     mapping m;
     store_copy_state cp;
     char err[STORE_ERR_MAX];
-    int rc = store_mapping_get(st, pid, &m, err, sizeof err);
-    if (rc == 1 && store_copy_state_get(st, pid, &cp, err, sizeof err) != 0) rc = -1;
-    if (rc < 0)
+    store_found rc = store_mapping_get(st, pid, &m, err, sizeof err);
+    if (rc == STORE_FOUND && store_copy_state_get(st, pid, &cp, err, sizeof err) != 0)
+        rc = STORE_ERROR;
+    if (rc == STORE_ERROR)
         unavailable(req, err);
-    else if (rc == 0)
+    else if (rc == STORE_NOT_FOUND)
         http_reply_error(req, 404, "not_found", "no mapping for program %s", pid);
     else
         reply_json(req, 200, mapping_object(&m, &cp));
@@ -329,19 +344,20 @@ static void delete_mapping(http_request *req, void *ud) {
     if (!st) return;
     const char *pid = http_req_param(req, "programId");
     char err[STORE_ERR_MAX];
-    int rc = store_mapping_delete(st, pid, err, sizeof err);
-    if (rc < 0) {
-        unavailable(req, err);
-        return;
-    }
-    if (rc == 0) {
+    switch (store_mapping_delete(st, pid, err, sizeof err)) {
+    case STORE_FOUND: break;
+    case STORE_ERROR: unavailable(req, err); return;
+    case STORE_NOT_FOUND:
         http_reply_error(req, 404, "not_found", "no mapping for program %s", pid);
         return;
     }
     LOG_KV(LOG_INFO, "mapping deleted", "program_id", pid);
-    store_copy_clear(st, pid, err, sizeof err); /* its F2/F3 copy errors and retries */
+    /* Its F2/F3 copy errors and retries. */
+    if (store_copy_clear(st, pid, err, sizeof err) != 0)
+        followup_failed("mapping deleted; its program copy state could not be cleared", pid, err);
     /* Its parked events are now unmapped: queue them so workers count them as such. */
-    store_unpark(st, pid, err, sizeof err);
+    if (store_unpark(st, pid, err, sizeof err) < 0)
+        followup_failed("mapping deleted; its parked events wait for a worker", pid, err);
     http_reply(req, 204, NULL, NULL, 0);
 }
 
@@ -461,14 +477,14 @@ static void list_dead(http_request *req, void *ud) {
     }
     char next[64], err[STORE_ERR_MAX];
     const char *cursor = http_req_query(req, "cursor");
-    char *items =
-        store_dead_list(st, cursor ? cursor : "", limit, next, sizeof next, err, sizeof err);
-    if (!items) {
-        if (errno == EINVAL)
-            http_reply_error(req, 400, "invalid_parameter", "%s", err);
-        else
-            unavailable(req, err);
+    char *items = NULL;
+    switch (store_dead_list(st, cursor ? cursor : "", limit, &items, next, sizeof next, err,
+                            sizeof err)) {
+    case STORE_DEAD_LIST_OK: break;
+    case STORE_DEAD_LIST_NO_CURSOR:
+        http_reply_error(req, 400, "invalid_parameter", "%s", err);
         return;
+    case STORE_DEAD_LIST_ERROR: unavailable(req, err); return;
     }
     cJSON *arr = cJSON_Parse(items);
     free(items);
@@ -481,10 +497,10 @@ static void list_dead(http_request *req, void *ud) {
  * Salesforce, whose next save of the record sends a new notification), else 404. */
 static void refuse_unusable_or_404(http_request *req, store *st, const char *id) {
     char why[512], err[STORE_ERR_MAX];
-    int rc = store_dead_unusable(st, id, why, sizeof why, err, sizeof err);
-    if (rc < 0)
+    store_found rc = store_dead_unusable(st, id, why, sizeof why, err, sizeof err);
+    if (rc == STORE_ERROR)
         unavailable(req, err);
-    else if (rc == 0)
+    else if (rc == STORE_NOT_FOUND)
         http_reply_error(req, 404, "not_found", "no dead letter %s", id);
     else
         http_reply_error(req, 409, "not_replayable",
@@ -502,14 +518,10 @@ static void replay_dead(http_request *req, void *ud) {
     if (!st) return;
     const char *id = http_req_param(req, "id");
     char err[STORE_ERR_MAX];
-    int rc = store_dead_replay(st, id, err, sizeof err);
-    if (rc < 0) {
-        unavailable(req, err);
-        return;
-    }
-    if (rc == 0) {
-        refuse_unusable_or_404(req, st, id);
-        return;
+    switch (store_dead_replay(st, id, err, sizeof err)) {
+    case STORE_FOUND: break;
+    case STORE_ERROR: unavailable(req, err); return;
+    case STORE_NOT_FOUND: refuse_unusable_or_404(req, st, id); return;
     }
     LOG_KV(LOG_INFO, "dead letter replayed", "id", id);
     cJSON *o = cJSON_CreateObject();
@@ -525,10 +537,10 @@ static void delete_dead(http_request *req, void *ud) {
     if (!st) return;
     const char *id = http_req_param(req, "id");
     char err[STORE_ERR_MAX];
-    int rc = store_dead_delete(st, id, err, sizeof err);
-    if (rc < 0)
+    store_found rc = store_dead_delete(st, id, err, sizeof err);
+    if (rc == STORE_ERROR)
         unavailable(req, err);
-    else if (rc == 0)
+    else if (rc == STORE_NOT_FOUND)
         http_reply_error(req, 404, "not_found", "no dead letter %s", id);
     else
         http_reply(req, 204, NULL, NULL, 0);
@@ -703,12 +715,12 @@ static void patch_mapping(http_request *req, void *ud) {
     const char *pid = http_req_param(req, "programId");
     mapping old, m;
     char err[512];
-    int had = store_mapping_get(st, pid, &old, err, sizeof err);
-    if (had < 0) {
+    store_found had = store_mapping_get(st, pid, &old, err, sizeof err);
+    if (had == STORE_ERROR) {
         unavailable(req, err);
         return;
     }
-    if (had == 0) {
+    if (had == STORE_NOT_FOUND) {
         http_reply_error(req, 404, "not_found", "no mapping for program %s", pid);
         return;
     }
@@ -730,7 +742,7 @@ static void patch_mapping(http_request *req, void *ud) {
         http_reply_error(req, 400, "invalid_mapping", "%s", err);
         return;
     }
-    save_mapping(req, cfg, st, &m, force, &old, 1, true);
+    save_mapping(req, cfg, st, &m, force, &old, true, true);
 }
 
 #define DEAD_SCAN_MAX  5000 /* dead letters looked at per request, whatever the filter takes */
@@ -740,14 +752,15 @@ static void patch_mapping(http_request *req, void *ud) {
  * its campaign. 0, or -1 with err. */
 static int resolve_mappings(store *st, dead_filter *f, char *err, size_t errlen) {
     mapping m;
-    int rc = 0;
-    if (f->program_id[0] && (rc = store_mapping_get(st, f->program_id, &m, err, errlen)) == 1)
+    store_found rc = STORE_NOT_FOUND;
+    if (f->program_id[0] &&
+        (rc = store_mapping_get(st, f->program_id, &m, err, errlen)) == STORE_FOUND)
         snprintf(f->program_campaign, sizeof f->program_campaign, "%s", m.campaign_id);
-    if (rc < 0) return -1;
+    if (rc == STORE_ERROR) return -1;
     if (f->campaign_id[0] &&
-        (rc = store_mapping_by_campaign(st, f->campaign_id, &m, err, errlen)) == 1)
+        (rc = store_mapping_by_campaign(st, f->campaign_id, &m, err, errlen)) == STORE_FOUND)
         snprintf(f->campaign_program, sizeof f->campaign_program, "%s", m.program_id);
-    return rc < 0 ? -1 : 0;
+    return rc == STORE_ERROR ? -1 : 0;
 }
 
 typedef int (*dead_take_fn)(const store_dead_entry *e, void *ud);
@@ -896,7 +909,7 @@ static int replay_batch_run(store *st, const replay_batch *b, long *queued, char
     *queued = 0;
     if (b->n == 0) return 0;
     const char **ids = calloc(b->n, sizeof *ids);
-    int *rc = calloc(b->n, sizeof *rc);
+    store_found *rc = calloc(b->n, sizeof *rc);
     int ret = -1;
     if (!ids || !rc) {
         snprintf(err, errlen, "out of memory");
@@ -906,7 +919,7 @@ static int replay_batch_run(store *st, const replay_batch *b, long *queued, char
         ids[i] = b->ids[i];
     if (store_dead_replay_many(st, ids, b->n, rc, err, errlen) != 0) goto out;
     for (size_t i = 0; i < b->n; i++)
-        *queued += rc[i] == 1;
+        *queued += rc[i] == STORE_FOUND;
     ret = 0;
 out:
     free(ids);

@@ -4,6 +4,7 @@
 #include "log.h"
 #include "metrics.h"
 #include "store.h"
+#include "store_queue.h"
 
 #include <cJSON.h>
 #include <stdio.h>

@@ -7,7 +7,7 @@
 #include "secure.h"
 #include "sf_outbound.h"
 #include "spool.h"
-#include "store.h"
+#include "store_dead.h"
 
 #include <cJSON.h>
 #include <stdatomic.h>

@@ -3,6 +3,7 @@
 
 #include "log.h"
 #include "metrics.h"
+#include "store_queue.h"
 
 #include <errno.h>
 #include <fcntl.h>

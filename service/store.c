@@ -1,15 +1,13 @@
-/* store — Redis connection, key layout and scripts. See include/store.h. */
+/* store — the Redis connection: connecting and reconnecting with a growing pause, one
+ * command, the scripts of service/lua/ and pipelines for the store_* files (store_priv.h),
+ * locks and the per-thread handles. See include/store.h. */
 #include "store.h"
 
-#include "log.h"
+#include "store_priv.h"
 
 #include <errno.h>
-#include <limits.h>
-#include <stdarg.h>
-#include <cJSON.h>
-#include <hiredis.h>
-#include <openssl/sha.h>
 #include <pthread.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -29,362 +27,6 @@ struct store {
     struct store *next; /* per-thread registry */
 };
 
-/* ---- scripts ---- */
-
-typedef struct {
-    const char *text;
-    char sha[41];
-} script;
-
-/* Appends events whose de-duplication key is absent, and sets that key to the new entry's
- * id, in one atomic step. KEYS: per event its stream and its dedup key; ARGV: ttl, event
- * JSON... */
-static script enqueue_script = {
-    "local out = {}\n"
-    "for i = 1, #KEYS / 2 do\n"
-    "  if redis.call('EXISTS', KEYS[2 * i]) == 1 then\n"
-    "    out[i] = false\n"
-    "  else\n"
-    "    local id = redis.call('XADD', KEYS[2 * i - 1], '*', 'event', ARGV[i + 1], "
-    "'attempts', '0')\n"
-    "    redis.call('SET', KEYS[2 * i], id, 'EX', ARGV[1])\n"
-    "    out[i] = id\n"
-    "  end\n"
-    "end\n"
-    "return out\n",
-    ""};
-
-/* Acknowledges and deletes entries. KEYS: stream; ARGV: group, ids... */
-static script ack_script = {"redis.call('XACK', KEYS[1], ARGV[1], unpack(ARGV, 2))\n"
-                            "return redis.call('XDEL', KEYS[1], unpack(ARGV, 2))\n",
-                            ""};
-
-/* Takes an entry out of the stream and into the retry sets. KEYS: stream, retry,
- * retry:recv, retry:recv:<queue> (its entry id by receive time: the queue's share, for
- * store_queue_detail_get); ARGV: group, id, member, due ms, received ms. */
-static script retry_script = {"redis.call('XACK', KEYS[1], ARGV[1], ARGV[2])\n"
-                              "redis.call('XDEL', KEYS[1], ARGV[2])\n"
-                              "redis.call('ZADD', KEYS[2], ARGV[4], ARGV[3])\n"
-                              "redis.call('ZADD', KEYS[3], ARGV[5], ARGV[3])\n"
-                              "redis.call('ZADD', KEYS[4], ARGV[5], ARGV[2])\n"
-                              "return 1\n",
-                              ""};
-
-/* Moves due retries back into their streams (a member's "q": 1 the second stream).
- * KEYS: stream of queue 0, retry, retry:recv, stream of queue 1, retry:recv:<queue 0>,
- * retry:recv:<queue 1>; ARGV: now, max. */
-static script promote_script = {
-    "local items = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', ARGV[1], 'LIMIT', 0, "
-    "tonumber(ARGV[2]))\n"
-    "for _, m in ipairs(items) do\n"
-    "  local o = cjson.decode(m)\n"
-    "  redis.call('XADD', o.q == 1 and KEYS[4] or KEYS[1], '*', 'event', o.event, "
-    "'attempts', tostring(o.attempts), 'error', o.error or '')\n"
-    "  redis.call('ZREM', KEYS[2], m)\n"
-    "  redis.call('ZREM', KEYS[3], m)\n"
-    "  redis.call('ZREM', o.q == 1 and KEYS[6] or KEYS[5], o.from or '')\n"
-    "end\n"
-    "return #items\n",
-    ""};
-
-/* Dead-letters an entry under its entry id, or the next free id of the same millisecond
- * when an entry of the other queue already took it (both streams make ids the same way).
- * KEYS: stream, cs:deadletters; ARGV: group, entry id, item JSON, raw event JSON, at ms,
- * queue. Returns the dead letter's id. */
-static script dead_script = {
-    "redis.call('XACK', KEYS[1], ARGV[1], ARGV[2])\n"
-    "redis.call('XDEL', KEYS[1], ARGV[2])\n"
-    "local ms, seq = string.match(ARGV[2], '^(%d+)-(%d+)$')\n"
-    "local id = ARGV[2]\n"
-    "while redis.call('EXISTS', 'cs:dead:' .. id) == 1 do\n"
-    "  seq = tonumber(seq) + 1; id = ms .. '-' .. seq\n"
-    "end\n"
-    "redis.call('HSET', 'cs:dead:' .. id, 'item', ARGV[3], 'event', ARGV[4], 'q', ARGV[6])\n"
-    "redis.call('ZADD', KEYS[2], ARGV[5], id)\n"
-    "return id\n",
-    ""};
-
-/* Re-queues a dead letter past de-duplication, into the queue it came from. KEYS:
- * cs:dead:<id>, cs:deadletters, stream of queue 0, stream of queue 1; ARGV: id. */
-static script replay_script = {
-    "local ev = redis.call('HGET', KEYS[1], 'event')\n"
-    "if not ev then return 0 end\n"
-    "local q = redis.call('HGET', KEYS[1], 'q')\n"
-    "redis.call('XADD', q == '1' and KEYS[4] or KEYS[3], '*', 'event', ev, 'attempts', '0')\n"
-    "redis.call('DEL', KEYS[1])\n"
-    "redis.call('ZREM', KEYS[2], ARGV[1])\n"
-    "return 1\n",
-    ""};
-
-/* Parks an entry. KEYS: stream, cs:parked:<pid>, cs:parked:programs; ARGV: group, id,
- * member, pid. */
-static script park_script = {"redis.call('XACK', KEYS[1], ARGV[1], ARGV[2])\n"
-                             "redis.call('XDEL', KEYS[1], ARGV[2])\n"
-                             "redis.call('RPUSH', KEYS[2], ARGV[3])\n"
-                             "redis.call('SADD', KEYS[3], ARGV[4])\n"
-                             "return 1\n",
-                             ""};
-
-/* Puts a program's parked entries back into their queues, in order. KEYS: cs:parked:<pid>,
- * cs:parked:programs, stream of queue 0, stream of queue 1; ARGV: pid. */
-static script unpark_script = {
-    "local items = redis.call('LRANGE', KEYS[1], 0, -1)\n"
-    "for _, m in ipairs(items) do\n"
-    "  local o = cjson.decode(m)\n"
-    "  redis.call('XADD', o.q == 1 and KEYS[4] or KEYS[3], '*', 'event', o.event, "
-    "'attempts', tostring(o.attempts), 'error', o.error or '')\n"
-    "end\n"
-    "redis.call('DEL', KEYS[1])\n"
-    "redis.call('SREM', KEYS[2], ARGV[1])\n"
-    "return #items\n",
-    ""};
-
-/* Stores a mapping unless another program maps the campaign. KEYS: cs:mapping:<pid>,
- * cs:mapping:campaign:<cid>, cs:mappings, cs:mapping:campaign:<old cid>; ARGV: pid, json.
- * Returns {1 created | 0 replaced | 2 conflict, owner}. */
-static script mapping_put_script = {
-    "local owner = redis.call('GET', KEYS[2])\n"
-    "if owner and owner ~= ARGV[1] then return {2, owner} end\n"
-    "local existed = redis.call('EXISTS', KEYS[1])\n"
-    "if KEYS[4] ~= KEYS[2] and redis.call('GET', KEYS[4]) == ARGV[1] then\n"
-    "  redis.call('DEL', KEYS[4])\n"
-    "end\n"
-    "redis.call('SET', KEYS[1], ARGV[2])\n"
-    "redis.call('SET', KEYS[2], ARGV[1])\n"
-    "redis.call('ZADD', KEYS[3], tonumber(ARGV[1]), ARGV[1])\n"
-    "return {existed == 1 and 0 or 1, ''}\n",
-    ""};
-
-/* Deletes a mapping. KEYS: cs:mapping:<pid>, cs:mapping:campaign:<cid>, cs:mappings;
- * ARGV: pid. */
-static script mapping_del_script = {
-    "if redis.call('DEL', KEYS[1]) == 0 then return 0 end\n"
-    "if redis.call('GET', KEYS[2]) == ARGV[1] then redis.call('DEL', KEYS[2]) end\n"
-    "redis.call('ZREM', KEYS[3], ARGV[1])\n"
-    "return 1\n",
-    ""};
-
-/* Takes each key for a token. ARGV: token, ttl ms. */
-static script lock_script = {
-    "local got = {}\n"
-    "for i, k in ipairs(KEYS) do\n"
-    "  if redis.call('SET', k, ARGV[1], 'NX', 'PX', ARGV[2]) then got[i] = 1\n"
-    "  elseif redis.call('GET', k) == ARGV[1] then\n"
-    "    redis.call('PEXPIRE', k, ARGV[2]); got[i] = 1\n"
-    "  else got[i] = 0 end\n"
-    "end\n"
-    "return got\n",
-    ""};
-
-/* Releases the keys a token holds. ARGV: token. */
-static script unlock_script = {
-    "local n = 0\n"
-    "for _, k in ipairs(KEYS) do\n"
-    "  if redis.call('GET', k) == ARGV[1] then redis.call('DEL', k); n = n + 1 end\n"
-    "end\n"
-    "return n\n",
-    ""};
-
-/* Queue depth and the receive time of the oldest waiting event. KEYS: stream of queue 0,
- * retry, retry:recv, parked:programs, stream of queue 1. */
-static script stats_script = {
-    "local depth = redis.call('XLEN', KEYS[1]) + redis.call('XLEN', KEYS[5]) + "
-    "redis.call('ZCARD', KEYS[2])\n"
-    "for _, p in ipairs(redis.call('SMEMBERS', KEYS[4])) do\n"
-    "  depth = depth + redis.call('LLEN', 'cs:parked:' .. p)\n"
-    "end\n"
-    "local oldest = 0\n"
-    "for _, k in ipairs({KEYS[1], KEYS[5]}) do\n"
-    "  local first = redis.call('XRANGE', k, '-', '+', 'COUNT', 1)\n"
-    "  if #first > 0 then\n"
-    "    local t = tonumber(string.match(first[1][1], '^(%d+)'))\n"
-    "    if oldest == 0 or t < oldest then oldest = t end\n"
-    "  end\n"
-    "end\n"
-    "local r = redis.call('ZRANGE', KEYS[3], 0, 0, 'WITHSCORES')\n"
-    "if #r > 0 then\n"
-    "  local t = tonumber(r[2])\n"
-    "  if oldest == 0 or t < oldest then oldest = t end\n"
-    "end\n"
-    "return {depth, tostring(oldest)}\n",
-    ""};
-
-/* The pace of reads toward Marketo: a paced read starts at most once per `pace`, and only
- * while the calls made are at most `debt` paces ahead of one per `pace` (a cell rate
- * algorithm's tolerance). So the extra calls of one read (another status, a lead lookup)
- * are carried by the tolerance instead of pushing the next read back: pushed back, that read
- * finds more waiting than one call carries, needs more calls and pushes the next one back
- * again (bench: reads settled at four calls every 1.8 s where one every 0.45 s would do).
- * pace = window / (calls - 3): in any window the calls stay within window / pace + debt +
- * the first call of a read = calls. Lua that sets `calls`, `debt` and `pace` from the calls
- * per window (ARGV[i]) and `window`. */
-#define MKTO_PACE_LUA(i)                                                                           \
-    "local calls = tonumber(ARGV[" i "])\n"                                                        \
-    "local debt = math.max(0, math.min(2, calls - 2))\n"                                           \
-    "local pace = math.floor(window / math.max(1, calls - 3))\n"
-
-/* The budget's hard limits, on Redis's clock (so that every process counts on the same one):
- * sets `now` and `window` (ARGV[w]), forgets calls older than the window and leases that
- * ended, and returns the ms to wait while max concurrent (ARGV[m]) calls are in flight or
- * the window holds its calls (ARGV[c]). KEYS[1] cs:mkto:calls, KEYS[2] cs:mkto:inflight. */
-#define MKTO_WINDOW_LUA(c, w, m)                                                                   \
-    "local t = redis.call('TIME')\n"                                                               \
-    "local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)\n"                      \
-    "local window = tonumber(ARGV[" w "])\n"                                                       \
-    "redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - window)\n"                              \
-    "redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now)\n"                                       \
-    "if redis.call('ZCARD', KEYS[2]) >= tonumber(ARGV[" m "]) then return 20 end\n"                \
-    "if redis.call('ZCARD', KEYS[1]) >= tonumber(ARGV[" c "]) then\n"                              \
-    "  local first = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')\n"                          \
-    "  return math.max(1, tonumber(first[2]) + window - now)\n"                                    \
-    "end\n"
-
-/* Shared Marketo budget. KEYS: cs:mkto:calls, cs:mkto:inflight, cs:mkto:pace; ARGV: token, calls
- * per window, window ms, max concurrent, in-flight lease ms. Uses Redis's clock so that every
- * process counts on the same one. Returns 0 when a permit was taken, else ms to wait. */
-static script mkto_acquire_script = {
-    MKTO_WINDOW_LUA("2", "3", "4") "redis.call('ZADD', KEYS[1], now, ARGV[1])\n"
-                                   "redis.call('ZADD', KEYS[2], now + tonumber(ARGV[5]), ARGV[1])\n"
-                                   "redis.call('PEXPIRE', KEYS[1], window * 2)\n"
-                                   "redis.call('PEXPIRE', KEYS[2], tonumber(ARGV[5]) * 2)\n"
-    /* The pace: each call moves the time the next partial read may start one share of
-     * the window further (see store_mkto_gate). */
-    MKTO_PACE_LUA("2") "local tat = tonumber(redis.call('GET', KEYS[3]) or '0')\n"
-                       "if tat < now then tat = now end\n"
-                       "redis.call('SET', KEYS[3], tat + pace, 'PX', window * 2)\n"
-                       "return 0\n",
-    ""};
-
-/* Whether the Marketo-bound queue may be read now. KEYS: cs:mkto:calls, cs:mkto:inflight,
- * cs:mkto:pace, the stream, cs:mkto:rate, cs:mkto:read (when the last read began);
- * ARGV: calls per window, window ms, max concurrent, group, light rate. Returns 0 (read now),
- * {-2, pace ms, calls} (read what waits now, without waiting for more, as much as that many
- * calls carry) or the ms to wait. While
- * changes arrive slower than the light rate (measured over spans of a second or more from
- * the stream's entries-added, in cs:mkto:rate) a read goes as soon as the budget has a
- * permit. Under a steadier stream it waits a pace since the last paced read and until the
- * calls made are within the tolerance of an even pace (MKTO_PACE_LUA, cs:mkto:pace), then
- * takes what waited: a full call's worth is no reason to run further ahead, as the window's
- * hard stop would then hold every change for seconds. */
-static script mkto_gate_script = {
-    MKTO_WINDOW_LUA(
-        "1", "2",
-        "3") "local ok, p = pcall(redis.call, 'XPENDING', KEYS[4], ARGV[4])\n"
-             "local waiting = redis.call('XLEN', KEYS[4]) - (ok and p[1] or 0)\n"
-             /* The arrival rate toward Marketo. */
-             "local added = 0\n"
-             "local iok, info = pcall(redis.call, 'XINFO', 'STREAM', KEYS[4])\n"
-             "if iok then\n"
-             "  for i = 1, #info, 2 do\n"
-             "    if info[i] == 'entries-added' then added = tonumber(info[i + 1]) end\n"
-             "  end\n"
-             "end\n"
-             "local r = redis.call('HMGET', KEYS[5], 't', 'n', 'rate')\n"
-             "local t0, n0, rate = tonumber(r[1] or '0'), tonumber(r[2] or '0'), tonumber(r[3] or "
-             "'0')\n"
-             /* The rate of the span now running counts as soon as it shows (over at least 100 ms,
-              * so that two changes a few ms apart are no stream): a stream that starts is paced
-              * from its first quarter second, not after the next full span. */
-             "local now_rate = 0\n"
-             "if t0 > 0 and added >= n0 then\n"
-             "  now_rate = math.floor((added - n0) * 1000 / math.max(now - t0, 100))\n"
-             "end\n"
-             "if now - t0 >= 1000 then\n"
-             "  rate = now_rate\n"
-             "  redis.call('HSET', KEYS[5], 't', now, 'n', added, 'rate', rate)\n"
-             "  redis.call('PEXPIRE', KEYS[5], 60000)\n"
-             "end\n" MKTO_PACE_LUA(
-                 "1") "local since = now - tonumber(redis.call('GET', KEYS[6]) or '0')\n"
-                      "if rate < tonumber(ARGV[5]) and now_rate < tonumber(ARGV[5]) then\n"
-                      /* Light arrivals go at once, but reads no closer than a quarter pace: a
-                       * stream that starts is not measured as one yet, and every read of its first
-                       * tenth of a second cost a call that pushed the first paced read back (bench:
-                       * four calls in 66 ms). */
-                      "  local quarter = math.floor(pace / 4)\n"
-                      "  if since < quarter then return quarter - since end\n"
-                      "  redis.call('SET', KEYS[6], now, 'PX', window)\n"
-                      "  return 0\n"
-                      "end\n"
-                      "local ahead = tonumber(redis.call('GET', KEYS[3]) or '0') - now\n"
-                      "local over = ahead - debt * pace\n"
-                      "if over > 0 then return over end\n"
-                      "if since < pace then return pace - since end\n"
-                      /* Nothing gathered yet: let some come rather than read them one by one. */
-                      "if waiting == 0 then return math.max(1, math.floor(pace / 2)) end\n"
-                      /* This read is the pace's: the next one, in any process, waits a pace from
-                         now. */
-                      "redis.call('SET', KEYS[6], now, 'PX', window)\n"
-                      /* The calls the tolerance has room for now: the read takes no more than they
-                       * carry, so that a backlog goes in full calls one pace apart (and the pace
-                       * comes back to one call per read) rather than in a few calls at once that
-                       * push the next read back as far. */
-                      "return {-2, pace, 1 + math.floor((debt * pace - math.max(0, ahead)) / "
-                      "pace)}\n",
-    ""};
-
-/* Appends audit entries. KEYS: cs:audit; ARGV: max length, entries... */
-static script audit_script = {
-    "for i = 2, #ARGV do\n"
-    "  redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[1], '*', 'entry', ARGV[i])\n"
-    "end\n"
-    "return #ARGV - 1\n",
-    ""};
-
-/* Records a member if its version is unchanged. KEYS: member key, the campaign's members
- * zset, the CampaignMember index key ("" when none); ARGV: expected version, updated ms,
- * lead, CampaignMember index value, sf_written, mkto_written, the sf_pending and
- * mkto_pending values to clear (0: none), then field/value pairs. */
-static script member_put_script = {
-    "local v = tonumber(redis.call('HGET', KEYS[1], 'ver') or '0')\n"
-    "if v ~= tonumber(ARGV[1]) then return 0 end\n"
-    "for i = 9, #ARGV, 2 do redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1]) end\n"
-    "for j, f in ipairs({'sf_written', 'mkto_written'}) do\n"
-    "  local cur = tonumber(redis.call('HGET', KEYS[1], f) or '0')\n"
-    "  if tonumber(ARGV[4 + j]) > cur then redis.call('HSET', KEYS[1], f, ARGV[4 + j]) end\n"
-    "end\n"
-    "for j, f in ipairs({'sf_pending', 'mkto_pending'}) do\n"
-    "  if ARGV[6 + j] ~= '0' and redis.call('HGET', KEYS[1], f) == ARGV[6 + j] then\n"
-    "    redis.call('HSET', KEYS[1], f, '0')\n"
-    "  end\n"
-    "end\n"
-    "redis.call('HSET', KEYS[1], 'ver', v + 1)\n"
-    "redis.call('ZADD', KEYS[2], ARGV[2], ARGV[3])\n"
-    "if KEYS[3] ~= '' then redis.call('SET', KEYS[3], ARGV[4]) end\n"
-    "return 1\n",
-    ""};
-
-/* Raises one field on several member hashes (never lowers it). KEYS: member keys; ARGV:
- * field, value. */
-static script mark_script = {
-    "for _, k in ipairs(KEYS) do\n"
-    "  if tonumber(redis.call('HGET', k, ARGV[1]) or '0') < tonumber(ARGV[2]) then\n"
-    "    redis.call('HSET', k, ARGV[1], ARGV[2])\n"
-    "  end\n"
-    "end\n"
-    "return #KEYS\n",
-    ""};
-
-static pthread_once_t sha_once = PTHREAD_ONCE_INIT;
-
-static void hash_script(script *sc) {
-    unsigned char d[SHA_DIGEST_LENGTH];
-    SHA1((const unsigned char *)sc->text, strlen(sc->text), d);
-    for (int i = 0; i < SHA_DIGEST_LENGTH; i++)
-        snprintf(sc->sha + 2 * i, 3, "%02x", d[i]);
-}
-
-static void hash_scripts(void) {
-    script *all[] = {&enqueue_script,     &ack_script,          &retry_script,     &promote_script,
-                     &dead_script,        &replay_script,       &park_script,      &unpark_script,
-                     &mapping_put_script, &mapping_del_script,  &lock_script,      &unlock_script,
-                     &stats_script,       &mkto_acquire_script, &mkto_gate_script, &audit_script,
-                     &mark_script,        &member_put_script};
-    for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
-        hash_script(all[i]);
-}
-
-/* ---- connection ---- */
-
 static int64_t mono_ms(void) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -397,7 +39,6 @@ static struct timeval tv_ms(int ms) {
 }
 
 store *store_open(const struct redis_target *target) {
-    pthread_once(&sha_once, hash_scripts);
     store *s = calloc(1, sizeof *s);
     if (s) s->target = *target;
     return s;
@@ -488,8 +129,17 @@ static bool stale_connection(const redisContext *c) {
            (c->err == REDIS_ERR_IO && (errno == ECONNRESET || errno == EPIPE));
 }
 
-/* Sends one command; NULL with err on a connection problem. Error replies are returned as
- * replies (type REDIS_REPLY_ERROR) for the caller to judge. */
+/* After a failure on s->c (err set to its reason): drops the connection and says whether
+ * to try once more at once (Redis closed a connection that had worked: a restart), or backs
+ * off (false). */
+static bool drop_connection(store *s, bool was_connected) {
+    bool retry = was_connected && stale_connection(s->c);
+    redisFree(s->c);
+    s->c = NULL;
+    if (!retry) fail_connect(s);
+    return retry;
+}
+
 /* One command, sent by send() on a live connection: a connection that Redis closed (a
  * restart) gets one immediate retry on a fresh one; any other failure backs off. NULL with
  * err on a connection problem; error replies are returned for the caller to judge. */
@@ -502,13 +152,7 @@ static redisReply *with_reconnect(store *s, sender send, void *arg, char *err, s
         redisReply *r = send(s->c, arg);
         if (r) return r;
         snprintf(err, errlen, "Redis at %s:%d: %s", s->target.host, s->target.port, s->c->errstr);
-        bool retry = was_connected && stale_connection(s->c);
-        redisFree(s->c);
-        s->c = NULL;
-        if (!retry) {
-            fail_connect(s);
-            return NULL;
-        }
+        if (!drop_connection(s, was_connected)) return NULL;
     }
     return NULL;
 }
@@ -524,8 +168,8 @@ static redisReply *send_argv(redisContext *c, void *arg) {
     return redisCommandArgv(c, a->argc, a->argv, a->lens);
 }
 
-static redisReply *run(store *s, int argc, const char **argv, const size_t *lens, char *err,
-                       size_t errlen) {
+redisReply *store_priv_argv(store *s, int argc, const char **argv, const size_t *lens, char *err,
+                            size_t errlen) {
     argv_cmd a = {argc, argv, lens};
     return with_reconnect(s, send_argv, &a, err, errlen);
 }
@@ -544,9 +188,7 @@ static redisReply *send_fmt(redisContext *c, void *arg) {
     return r;
 }
 
-/* A formatted command with the same reconnect rule as run. hiredis understands %s, %b and
- * integer/double conversions, but no precision on %s ("%.15s" fails as a bad format). */
-static redisReply *cmdf(store *s, char *err, size_t errlen, const char *fmt, ...) {
+redisReply *store_priv_cmd(store *s, char *err, size_t errlen, const char *fmt, ...) {
     va_list ap;
     va_start(ap, fmt);
     fmt_cmd f = {fmt, &ap};
@@ -555,19 +197,169 @@ static redisReply *cmdf(store *s, char *err, size_t errlen, const char *fmt, ...
     return r;
 }
 
-/* ---- pipelines: many commands, one round trip ----
- * A worker's batch reads and records hundreds of members; one round trip per member made
- * Redis's latency, not its work, the limit (bench: ~7 round trips per change). Commands are
- * kept formatted, so that a pipeline cut by a Redis restart is sent again whole on a fresh
- * connection (every command put in one is a read or an idempotent write). */
-typedef struct {
-    char **cmd;
-    size_t *len;
-    size_t n, cap;
-    bool oom;
-} pipeline;
+int store_priv_reply_error(redisReply *r, char *err, size_t errlen) {
+    if (!r) return -1;
+    if (r->type == REDIS_REPLY_ERROR) {
+        snprintf(err, errlen, "Redis: %s", r->str);
+        freeReplyObject(r);
+        return -1;
+    }
+    return 0;
+}
 
-static void pipe_push(pipeline *p, char *cmd, long long len) {
+store_found store_priv_get_string(store *s, char *out, size_t size, char *err, size_t errlen,
+                                  const char *fmt, const char *arg) {
+    redisReply *r = store_priv_cmd(s, err, errlen, fmt, arg);
+    if (!r || store_priv_reply_error(r, err, errlen)) return STORE_ERROR;
+    store_found rc = STORE_NOT_FOUND;
+    out[0] = '\0';
+    if (r->type == REDIS_REPLY_STRING && r->len < size) {
+        memcpy(out, r->str, r->len + 1);
+        rc = STORE_FOUND;
+    }
+    freeReplyObject(r);
+    return rc;
+}
+
+long store_priv_strings(const redisReply *r, char ***out, char *err, size_t errlen) {
+    *out = NULL;
+    if (r->type != REDIS_REPLY_ARRAY || r->elements == 0) return 0;
+    char **v = calloc(r->elements, sizeof *v);
+    long n = 0;
+    for (size_t i = 0; v && i < r->elements; i++) {
+        if (!r->element[i]->str) continue;
+        if (!(v[n] = strdup(r->element[i]->str))) {
+            while (n > 0)
+                free(v[--n]);
+            free(v);
+            v = NULL;
+            break;
+        }
+        n++;
+    }
+    if (!v) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    *out = v;
+    return n;
+}
+
+void store_priv_c15(char out[16], const char *sf_id) {
+    snprintf(out, 16, "%.15s", sf_id);
+}
+
+static bool is_noscript(const redisReply *r) {
+    return r && r->type == REDIS_REPLY_ERROR && strncmp(r->str, "NOSCRIPT", 8) == 0;
+}
+
+redisReply *store_priv_eval(store *s, store_lua_id id, int nkeys, int argc, const char **argv,
+                            const size_t *lens, char *err, size_t errlen) {
+    const store_lua_script *sc = &store_lua_scripts[id];
+    char nk[16];
+    snprintf(nk, sizeof nk, "%d", nkeys);
+    const char **a = malloc(sizeof *a * (size_t)(argc + 3));
+    size_t *l = malloc(sizeof *l * (size_t)(argc + 3));
+    redisReply *r = NULL;
+    if (!a || !l) {
+        snprintf(err, errlen, "out of memory");
+        goto out;
+    }
+    a[0] = "EVALSHA";
+    a[1] = sc->sha1;
+    a[2] = nk;
+    l[0] = 7;
+    l[1] = 40;
+    l[2] = strlen(nk);
+    memcpy(a + 3, argv, sizeof *a * (size_t)argc);
+    memcpy(l + 3, lens, sizeof *l * (size_t)argc);
+    r = store_priv_argv(s, argc + 3, a, l, err, errlen);
+    if (is_noscript(r)) { /* EVAL runs it and puts it back in the cache */
+        freeReplyObject(r);
+        a[0] = "EVAL";
+        l[0] = 4;
+        a[1] = sc->text;
+        l[1] = sc->len;
+        r = store_priv_argv(s, argc + 3, a, l, err, errlen);
+    }
+out:
+    free(a);
+    free(l);
+    return r;
+}
+
+redisReply *store_priv_eval_strs(store *s, store_lua_id id, int nkeys, const char *const *args,
+                                 int n, char *err, size_t errlen) {
+    size_t *lens = malloc(sizeof *lens * (size_t)(n ? n : 1));
+    if (!lens) {
+        snprintf(err, errlen, "out of memory");
+        return NULL;
+    }
+    for (int i = 0; i < n; i++)
+        lens[i] = strlen(args[i]);
+    redisReply *r = store_priv_eval(s, id, nkeys, n, (const char **)args, lens, err, errlen);
+    free(lens);
+    if (r && r->type == REDIS_REPLY_ERROR) {
+        store_priv_reply_error(r, err, errlen);
+        return NULL;
+    }
+    return r;
+}
+
+/* ---- argument lists ---- */
+
+static void args_push(store_priv_args *a, const char *arg, char *owned) {
+    if (!arg) {
+        a->oom = true;
+        return;
+    }
+    if (a->n == a->cap) {
+        size_t cap = a->cap ? 2 * a->cap : 16;
+        const char **v = realloc(a->v, cap * sizeof *v);
+        if (v) a->v = v;
+        char **o = v ? realloc(a->owned, cap * sizeof *o) : NULL;
+        if (o) a->owned = o;
+        if (!v || !o) {
+            free(owned);
+            a->oom = true;
+            return;
+        }
+        a->cap = cap;
+    }
+    a->v[a->n] = arg;
+    a->owned[a->n++] = owned;
+}
+
+void store_priv_args_add(store_priv_args *a, const char *arg) {
+    args_push(a, arg, NULL);
+}
+
+void store_priv_args_take(store_priv_args *a, char *arg) {
+    args_push(a, arg, arg);
+}
+
+void store_priv_args_addf(store_priv_args *a, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    char *arg = NULL;
+    if (vasprintf(&arg, fmt, ap) < 0) arg = NULL;
+    va_end(ap);
+    args_push(a, arg, arg);
+}
+
+void store_priv_args_free(store_priv_args *a) {
+    for (size_t i = 0; i < a->n; i++)
+        free(a->owned[i]);
+    free(a->v);
+    free(a->owned);
+    memset(a, 0, sizeof *a);
+}
+
+/* ---- pipelines ----
+ * A worker's batch reads and records hundreds of members; one round trip per member would
+ * make Redis's latency, not its work, the limit. */
+
+static void pipe_push(store_priv_pipe *p, char *cmd, long long len, int lua) {
     if (!cmd || len < 0) {
         p->oom = true;
         return;
@@ -578,56 +370,75 @@ static void pipe_push(pipeline *p, char *cmd, long long len) {
         if (c) p->cmd = c;
         size_t *l = c ? realloc(p->len, cap * sizeof *l) : NULL;
         if (l) p->len = l;
-        if (!c || !l) {
-            free(cmd);
+        int *u = l ? realloc(p->lua, cap * sizeof *u) : NULL;
+        if (u) p->lua = u;
+        if (!c || !l || !u) {
+            redisFreeCommand(cmd);
             p->oom = true;
             return;
         }
         p->cap = cap;
     }
     p->cmd[p->n] = cmd;
+    p->lua[p->n] = lua;
     p->len[p->n++] = (size_t)len;
 }
 
-static void pipe_addf(pipeline *p, const char *fmt, ...) {
+void store_priv_pipe_addf(store_priv_pipe *p, const char *fmt, ...) {
     char *cmd = NULL;
     va_list ap;
     va_start(ap, fmt);
     int len = redisvFormatCommand(&cmd, fmt, ap);
     va_end(ap);
-    pipe_push(p, cmd, len);
+    pipe_push(p, cmd, len, -1);
 }
 
-static void pipe_add_argv(pipeline *p, int argc, const char **argv, const size_t *lens) {
+void store_priv_pipe_add_argv(store_priv_pipe *p, int argc, const char **argv, const size_t *lens) {
     char *cmd = NULL;
     long long len = redisFormatCommandArgv(&cmd, argc, argv, lens);
-    pipe_push(p, cmd, len);
+    pipe_push(p, cmd, len, -1);
 }
 
-static void pipe_free(pipeline *p) {
+void store_priv_pipe_add_eval(store_priv_pipe *p, store_lua_id id, int nkeys,
+                              const char *const *args, int n) {
+    const char **argv = malloc(sizeof *argv * (size_t)(n + 3));
+    char nk[16];
+    char *cmd = NULL;
+    long long len = -1;
+    snprintf(nk, sizeof nk, "%d", nkeys);
+    if (argv) {
+        argv[0] = "EVALSHA";
+        argv[1] = store_lua_scripts[id].sha1;
+        argv[2] = nk;
+        memcpy(argv + 3, args, sizeof *argv * (size_t)n);
+        len = redisFormatCommandArgv(&cmd, n + 3, argv, NULL);
+    }
+    free(argv);
+    pipe_push(p, cmd, len, (int)id);
+}
+
+void store_priv_pipe_free(store_priv_pipe *p) {
     for (size_t i = 0; i < p->n; i++)
         redisFreeCommand(p->cmd[i]);
     free(p->cmd);
     free(p->len);
+    free(p->lua);
     memset(p, 0, sizeof *p);
 }
 
-/* Sends every command and reads every reply into out[0..n) (the caller frees each): 0, or
- * -1 with err (then out holds nothing). A connection Redis closed gets one retry, as in
+/* Sends the n formatted commands cmd (lengths len) and reads their replies into out: 0, or -1
+ * with err (then out holds nothing). A connection Redis closed gets one retry, as in
  * with_reconnect. */
-static int pipe_run(store *s, pipeline *p, redisReply **out, char *err, size_t errlen) {
-    if (p->oom) {
-        snprintf(err, errlen, "out of memory");
-        return -1;
-    }
+static int send_all(store *s, char *const *cmd, const size_t *len, size_t n, redisReply **out,
+                    char *err, size_t errlen) {
     for (int attempt = 0; attempt < 2; attempt++) {
         bool was_connected = s->c != NULL;
         if (ensure(s, err, errlen) != 0) return -1;
         size_t got = 0;
         bool ok = true;
-        for (size_t i = 0; ok && i < p->n; i++)
-            ok = redisAppendFormattedCommand(s->c, p->cmd[i], p->len[i]) == REDIS_OK;
-        for (; ok && got < p->n; got++) {
+        for (size_t i = 0; ok && i < n; i++)
+            ok = redisAppendFormattedCommand(s->c, cmd[i], len[i]) == REDIS_OK;
+        for (; ok && got < n; got++) {
             void *r = NULL;
             ok = redisGetReply(s->c, &r) == REDIS_OK && r;
             out[got] = r;
@@ -639,30 +450,92 @@ static int pipe_run(store *s, pipeline *p, redisReply **out, char *err, size_t e
         }
         snprintf(err, errlen, "Redis at %s:%d: %s", s->target.host, s->target.port,
                  s->c->errstr[0] ? s->c->errstr : "no answer");
-        bool retry = was_connected && stale_connection(s->c);
-        redisFree(s->c);
-        s->c = NULL;
-        if (!retry) {
-            fail_connect(s);
-            return -1;
-        }
+        if (!drop_connection(s, was_connected)) return -1;
     }
     return -1;
 }
 
-/* Runs the pipeline and hands each reply to each(i, reply, ud), which must not keep it.
- * Stops at the first error reply (-1, with Redis's sentence in err) unless each judges
- * errors itself (tolerate_errors). */
-static int pipe_each(store *s, pipeline *p, bool tolerate_errors,
-                     int (*each)(size_t i, redisReply *r, void *ud), void *ud, char *err,
-                     size_t errlen) {
+/* The commands of p whose script Redis had lost (their replies in out are NOSCRIPT: they did
+ * not run): loads each such script, sends those commands again and puts their new replies in
+ * out. 0, or -1 with err. */
+static int resend_noscript(store *s, store_priv_pipe *p, redisReply **out, char *err,
+                           size_t errlen) {
+    size_t *idx = NULL, k = 0;
+    char **cmd = NULL;
+    size_t *len = NULL;
+    redisReply **again = NULL;
+    bool loaded[STORE_LUA_COUNT] = {false};
+    int rc = -1;
+    for (size_t i = 0; i < p->n; i++)
+        if (p->lua[i] >= 0 && is_noscript(out[i])) k++;
+    if (k == 0) return 0;
+    idx = malloc(sizeof *idx * k);
+    cmd = malloc(sizeof *cmd * k);
+    len = malloc(sizeof *len * k);
+    again = calloc(k, sizeof *again);
+    if (!idx || !cmd || !len || !again) {
+        snprintf(err, errlen, "out of memory");
+        goto out;
+    }
+    k = 0;
+    for (size_t i = 0; i < p->n; i++) {
+        if (p->lua[i] < 0 || !is_noscript(out[i])) continue;
+        const store_lua_script *sc = &store_lua_scripts[p->lua[i]];
+        if (!loaded[p->lua[i]]) {
+            const char *argv[] = {"SCRIPT", "LOAD", sc->text};
+            size_t lens[] = {6, 4, sc->len};
+            redisReply *r = store_priv_argv(s, 3, argv, lens, err, errlen);
+            if (!r || store_priv_reply_error(r, err, errlen)) goto out;
+            freeReplyObject(r);
+            loaded[p->lua[i]] = true;
+        }
+        idx[k] = i;
+        cmd[k] = p->cmd[i];
+        len[k++] = p->len[i];
+    }
+    if (send_all(s, cmd, len, k, again, err, errlen) != 0) goto out;
+    for (size_t j = 0; j < k; j++) {
+        freeReplyObject(out[idx[j]]);
+        out[idx[j]] = again[j];
+    }
+    rc = 0;
+out:
+    free(idx);
+    free(cmd);
+    free(len);
+    free(again);
+    return rc;
+}
+
+int store_priv_pipe_run(store *s, store_priv_pipe *p, redisReply **out, char *err, size_t errlen) {
+    if (p->oom) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    if (p->n == 0) return 0;
+    if (send_all(s, p->cmd, p->len, p->n, out, err, errlen) != 0) return -1;
+    if (resend_noscript(s, p, out, err, errlen) == 0) return 0;
+    for (size_t i = 0; i < p->n; i++) {
+        freeReplyObject(out[i]);
+        out[i] = NULL;
+    }
+    return -1;
+}
+
+int store_priv_pipe_each(store *s, store_priv_pipe *p, bool tolerate_errors,
+                         int (*each)(size_t i, redisReply *r, void *ud), void *ud, char *err,
+                         size_t errlen) {
+    if (p->oom) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
     if (p->n == 0) return 0;
     redisReply **out = calloc(p->n, sizeof *out);
     if (!out) {
         snprintf(err, errlen, "out of memory");
         return -1;
     }
-    int rc = pipe_run(s, p, out, err, errlen);
+    int rc = store_priv_pipe_run(s, p, out, err, errlen);
     for (size_t i = 0; i < p->n; i++) {
         if (rc == 0 && !tolerate_errors && out[i]->type == REDIS_REPLY_ERROR) {
             snprintf(err, errlen, "Redis: %s", out[i]->str);
@@ -675,50 +548,9 @@ static int pipe_each(store *s, pipeline *p, bool tolerate_errors,
     return rc;
 }
 
-/* Turns an error reply into -1 with Redis's sentence; frees it. */
-static int reply_error(redisReply *r, char *err, size_t errlen) {
-    if (!r) return -1;
-    if (r->type == REDIS_REPLY_ERROR) {
-        snprintf(err, errlen, "Redis: %s", r->str);
-        freeReplyObject(r);
-        return -1;
-    }
+int store_priv_ignore_reply(size_t i, redisReply *r, void *ud) {
+    (void)i, (void)r, (void)ud;
     return 0;
-}
-
-/* EVALSHA, falling back to EVAL when Redis lost its script cache (restart, SCRIPT FLUSH). */
-static redisReply *run_script(store *s, script *sc, int nkeys, int argc, const char **argv,
-                              const size_t *lens, char *err, size_t errlen) {
-    char nk[16];
-    snprintf(nk, sizeof nk, "%d", nkeys);
-    const char **a = malloc(sizeof *a * (size_t)(argc + 3));
-    size_t *l = malloc(sizeof *l * (size_t)(argc + 3));
-    redisReply *r = NULL;
-    if (!a || !l) {
-        snprintf(err, errlen, "out of memory");
-        goto out;
-    }
-    a[0] = "EVALSHA";
-    a[1] = sc->sha;
-    a[2] = nk;
-    l[0] = 7;
-    l[1] = 40;
-    l[2] = strlen(nk);
-    memcpy(a + 3, argv, sizeof *a * (size_t)argc);
-    memcpy(l + 3, lens, sizeof *l * (size_t)argc);
-    r = run(s, argc + 3, a, l, err, errlen);
-    if (r && r->type == REDIS_REPLY_ERROR && strncmp(r->str, "NOSCRIPT", 8) == 0) {
-        freeReplyObject(r);
-        a[0] = "EVAL";
-        l[0] = 4;
-        a[1] = sc->text;
-        l[1] = strlen(sc->text);
-        r = run(s, argc + 3, a, l, err, errlen);
-    }
-out:
-    free(a);
-    free(l);
-    return r;
 }
 
 int store_ping(store *s, int timeout_ms, char *err, size_t errlen) {
@@ -726,7 +558,7 @@ int store_ping(store *s, int timeout_ms, char *err, size_t errlen) {
     redisSetTimeout(s->c, tv_ms(timeout_ms));
     const char *argv[] = {"PING"};
     size_t lens[] = {4};
-    redisReply *r = run(s, 1, argv, lens, err, errlen);
+    redisReply *r = store_priv_argv(s, 1, argv, lens, err, errlen);
     int rc = -1;
     if (r) {
         if (r->type == REDIS_REPLY_STATUS && strcmp(r->str, "PONG") == 0)
@@ -739,1042 +571,6 @@ int store_ping(store *s, int timeout_ms, char *err, size_t errlen) {
     if (s->c) redisSetTimeout(s->c, tv_ms(COMMAND_TIMEOUT_MS));
     return rc;
 }
-
-int store_enqueue_refs(store *s, const event *const *evs, size_t n, bool *added, char *err,
-                       size_t errlen) {
-    if (n == 0) return 0;
-    size_t argc = 2 * n + 1 + n; /* (stream, dedup key) per event, ttl, payloads */
-    const char **argv = calloc(argc, sizeof *argv);
-    size_t *lens = calloc(argc, sizeof *lens);
-    char **owned = calloc(2 * n, sizeof *owned);
-    char ttl[16];
-    int rc = -1;
-    redisReply *r = NULL;
-    if (!argv || !lens || !owned) {
-        snprintf(err, errlen, "out of memory");
-        goto out;
-    }
-    snprintf(ttl, sizeof ttl, "%d", STORE_DEDUP_TTL_S);
-    argv[2 * n] = ttl;
-    for (size_t i = 0; i < n; i++) {
-        size_t klen = strlen(evs[i]->id) + 32;
-        owned[i] = malloc(klen);
-        owned[n + i] = event_to_json(evs[i]);
-        if (!owned[i] || !owned[n + i]) {
-            snprintf(err, errlen, "out of memory");
-            goto out;
-        }
-        snprintf(owned[i], klen, "cs:dedup:%s:%s", evs[i]->source == SRC_SALESFORCE ? "sf" : "mkto",
-                 evs[i]->id);
-        argv[2 * i] = store_stream(store_queue_of(evs[i]));
-        argv[2 * i + 1] = owned[i];
-        argv[2 * n + 1 + i] = owned[n + i];
-    }
-    for (size_t i = 0; i < argc; i++)
-        lens[i] = strlen(argv[i]);
-    r = run_script(s, &enqueue_script, (int)(2 * n), (int)argc, argv, lens, err, errlen);
-    if (!r) goto out;
-    if (r->type != REDIS_REPLY_ARRAY || r->elements != n) {
-        snprintf(err, errlen, "Redis refused the events: %s",
-                 r->type == REDIS_REPLY_ERROR ? r->str : "unexpected answer");
-        goto out;
-    }
-    for (size_t i = 0; i < n; i++)
-        added[i] = r->element[i]->type == REDIS_REPLY_STRING;
-    rc = 0;
-out:
-    if (r) freeReplyObject(r);
-    if (owned)
-        for (size_t i = 0; i < 2 * n; i++)
-            free(owned[i]);
-    free(owned);
-    free(argv);
-    free(lens);
-    return rc;
-}
-
-int store_enqueue(store *s, const event *evs, size_t n, bool *added, char *err, size_t errlen) {
-    if (n == 0) return 0;
-    const event **p = malloc(sizeof *p * n);
-    if (!p) {
-        snprintf(err, errlen, "out of memory");
-        return -1;
-    }
-    for (size_t i = 0; i < n; i++)
-        p[i] = &evs[i];
-    int rc = store_enqueue_refs(s, p, n, added, err, errlen);
-    free(p);
-    return rc;
-}
-
-int store_queue_stats(store *s, long long *depth, double *oldest_age_s, char *err, size_t errlen) {
-    const char *argv[] = {store_stream(STORE_Q_SF), "cs:retry", "cs:retry:recv",
-                          "cs:parked:programs", store_stream(STORE_Q_MKTO)};
-    size_t lens[5];
-    for (int i = 0; i < 5; i++)
-        lens[i] = strlen(argv[i]);
-    redisReply *r = run_script(s, &stats_script, 5, 5, argv, lens, err, errlen);
-    if (!r || reply_error(r, err, errlen)) return -1;
-    *depth = 0;
-    *oldest_age_s = 0;
-    if (r->type == REDIS_REPLY_ARRAY && r->elements == 2) {
-        *depth = r->element[0]->integer;
-        long long oldest = r->element[1]->str ? strtoll(r->element[1]->str, NULL, 10) : 0;
-        if (oldest > 0 && *depth > 0) {
-            double age = (double)(event_now_ms() - oldest) / 1000.0;
-            *oldest_age_s = age > 0 ? age : 0;
-        }
-    }
-    freeReplyObject(r);
-    return 0;
-}
-
-static int get_string(store *s, char *out, size_t size, char *err, size_t errlen, const char *fmt,
-                      const char *arg) {
-    redisReply *r = cmdf(s, err, errlen, fmt, arg);
-    if (!r || reply_error(r, err, errlen)) return -1;
-    int rc = 0;
-    out[0] = '\0';
-    if (r->type == REDIS_REPLY_STRING && r->len < size) {
-        memcpy(out, r->str, r->len + 1);
-        rc = 1;
-    }
-    freeReplyObject(r);
-    return rc;
-}
-
-/* ---- worker queue ---- */
-
-const char *store_stream(store_queue q) {
-    return q == STORE_Q_MKTO ? "cs:events:mkto" : "cs:events:sf";
-}
-
-store_queue store_queue_of(const event *ev) {
-    return ev->source == SRC_MARKETO ? STORE_Q_MKTO : STORE_Q_SF;
-}
-
-/* Campaign ids in keys: the case-sensitive 15-character form. */
-static void c15(char out[16], const char *campaign_id) {
-    snprintf(out, 16, "%.15s", campaign_id);
-}
-
-void store_entries_free(store_entry *e, size_t n) {
-    if (!e) return;
-    for (size_t i = 0; i < n; i++)
-        free(e[i].json);
-    free(e);
-}
-
-int store_group_ensure(store *s, char *err, size_t errlen) {
-    for (int q = 0; q < STORE_NQUEUES; q++) {
-        redisReply *r = cmdf(s, err, errlen, "XGROUP CREATE %s %s 0 MKSTREAM",
-                             store_stream((store_queue)q), STORE_GROUP);
-        if (!r) return -1;
-        bool bad = r->type == REDIS_REPLY_ERROR && strncmp(r->str, "BUSYGROUP", 9) != 0;
-        if (bad) snprintf(err, errlen, "Redis: %s", r->str);
-        freeReplyObject(r);
-        if (bad) return -1;
-    }
-    return 0;
-}
-
-/* Appends the entries of an XREADGROUP/XAUTOCLAIM answer of queue q, [[id, [field, value,
- * ...]], ...], to *out (holding *n); deleted entries (nil fields) are skipped. Returns the
- * new count, or -1 when out of memory. */
-static long parse_entries(const redisReply *list, store_queue q, store_entry **out, long n) {
-    if (!list || list->type != REDIS_REPLY_ARRAY || list->elements == 0) return n;
-    store_entry *e = realloc(*out, sizeof *e * ((size_t)n + list->elements));
-    if (!e) return -1;
-    *out = e;
-    memset(e + n, 0, sizeof *e * list->elements);
-    for (size_t i = 0; i < list->elements; i++) {
-        const redisReply *it = list->element[i];
-        if (it->type != REDIS_REPLY_ARRAY || it->elements < 2 ||
-            it->element[0]->type != REDIS_REPLY_STRING || it->element[1]->type != REDIS_REPLY_ARRAY)
-            continue;
-        store_entry *x = &e[n];
-        x->q = q;
-        snprintf(x->id, sizeof x->id, "%s", it->element[0]->str);
-        const redisReply *f = it->element[1];
-        for (size_t j = 0; j + 1 < f->elements; j += 2) {
-            const char *k = f->element[j]->str, *v = f->element[j + 1]->str;
-            if (!k || !v) continue;
-            if (strcmp(k, "event") == 0) {
-                x->json = malloc(f->element[j + 1]->len + 1);
-                if (x->json) {
-                    memcpy(x->json, v, f->element[j + 1]->len);
-                    x->json[f->element[j + 1]->len] = '\0';
-                    x->len = f->element[j + 1]->len;
-                }
-            } else if (strcmp(k, "attempts") == 0) {
-                x->attempts = atoi(v);
-            } else if (strcmp(k, "error") == 0) {
-                snprintf(x->error, sizeof x->error, "%s", v);
-            }
-        }
-        if (!x->json) { /* an entry without an event is unusable; keep it so it is acked */
-            x->json = strdup("");
-            x->len = 0;
-        }
-        n++;
-    }
-    return n;
-}
-
-long store_read(store *s, const char *consumer, const bool want[STORE_NQUEUES], size_t max,
-                int block_ms, store_entry **out, char *err, size_t errlen) {
-    *out = NULL;
-    char count[24], block[24];
-    snprintf(count, sizeof count, "%zu", max);
-    snprintf(block, sizeof block, "%d", block_ms);
-    const char *argv[16] = {"XREADGROUP", "GROUP", STORE_GROUP, consumer, "COUNT",
-                            count,        "BLOCK", block,       "STREAMS"};
-    int argc = 9, nq = 0;
-    if (block_ms < 0) { /* no wait: without BLOCK */
-        argv[6] = "STREAMS";
-        argc = 7;
-    }
-    for (int q = 0; q < STORE_NQUEUES; q++)
-        if (want[q]) argv[argc + nq++] = store_stream((store_queue)q);
-    if (nq == 0) return 0;
-    for (int i = 0; i < nq; i++)
-        argv[argc + nq + i] = ">";
-    argc += 2 * nq;
-    size_t lens[16];
-    for (int i = 0; i < argc; i++)
-        lens[i] = strlen(argv[i]);
-    redisReply *r = run(s, argc, argv, lens, err, errlen);
-    if (!r) return -1;
-    if (r->type == REDIS_REPLY_ERROR) {
-        /* Redis restarted without persistence: recreate the group and read again later. */
-        if (strncmp(r->str, "NOGROUP", 7) == 0) {
-            freeReplyObject(r);
-            return store_group_ensure(s, err, errlen) == 0 ? 0 : -1;
-        }
-        return reply_error(r, err, errlen);
-    }
-    long n = 0;
-    for (size_t i = 0; n >= 0 && r->type == REDIS_REPLY_ARRAY && i < r->elements; i++) {
-        const redisReply *sr = r->element[i]; /* [stream name, entries] */
-        if (sr->type != REDIS_REPLY_ARRAY || sr->elements != 2 || !sr->element[0]->str) continue;
-        store_queue q = strcmp(sr->element[0]->str, store_stream(STORE_Q_MKTO)) == 0 ? STORE_Q_MKTO
-                                                                                     : STORE_Q_SF;
-        n = parse_entries(sr->element[1], q, out, n);
-    }
-    freeReplyObject(r);
-    if (n < 0) {
-        snprintf(err, errlen, "out of memory");
-        free(*out); /* nothing acknowledged: the entries stay pending and are claimed back */
-        *out = NULL;
-    }
-    return n;
-}
-
-long store_claim(store *s, store_queue q, const char *consumer, long min_idle_ms, size_t max,
-                 store_entry **out, char *err, size_t errlen) {
-    *out = NULL;
-    redisReply *r = cmdf(s, err, errlen, "XAUTOCLAIM %s %s %s %ld 0-0 COUNT %ld", store_stream(q),
-                         STORE_GROUP, consumer, min_idle_ms, (long)max);
-    if (!r) return -1;
-    if (r->type == REDIS_REPLY_ERROR) {
-        if (strncmp(r->str, "NOGROUP", 7) == 0) {
-            freeReplyObject(r);
-            return store_group_ensure(s, err, errlen) == 0 ? 0 : -1;
-        }
-        return reply_error(r, err, errlen);
-    }
-    long n = 0;
-    if (r->type == REDIS_REPLY_ARRAY && r->elements >= 2)
-        n = parse_entries(r->element[1], q, out, 0);
-    /* Entries deleted while pending come back as ids only: acknowledge them away. */
-    if (r->type == REDIS_REPLY_ARRAY && r->elements >= 3 &&
-        r->element[2]->type == REDIS_REPLY_ARRAY && r->element[2]->elements > 0) {
-        const redisReply *gone = r->element[2];
-        const char **ids = calloc(gone->elements, sizeof *ids);
-        if (ids) {
-            for (size_t i = 0; i < gone->elements; i++)
-                ids[i] = gone->element[i]->str;
-            char e2[STORE_ERR_MAX];
-            store_ack(s, q, ids, gone->elements, e2, sizeof e2);
-            free(ids);
-        }
-    }
-    freeReplyObject(r);
-    if (n < 0) {
-        snprintf(err, errlen, "out of memory");
-        free(*out);
-        *out = NULL;
-    }
-    return n;
-}
-
-int store_touch(store *s, store_queue q, const char *consumer, const char *const *ids, size_t n,
-                char *err, size_t errlen) {
-    if (n == 0) return 0;
-    const char **argv = malloc(sizeof *argv * (n + 6));
-    size_t *lens = malloc(sizeof *lens * (n + 6));
-    if (!argv || !lens) {
-        free(argv);
-        free(lens);
-        snprintf(err, errlen, "out of memory");
-        return -1;
-    }
-    const char *head[] = {"XCLAIM", store_stream(q), STORE_GROUP, consumer, "0"};
-    memcpy(argv, head, sizeof head);
-    memcpy(argv + 5, ids, sizeof *ids * n);
-    argv[n + 5] = "JUSTID";
-    for (size_t i = 0; i < n + 6; i++)
-        lens[i] = strlen(argv[i]);
-    redisReply *r = run(s, (int)n + 6, argv, lens, err, errlen);
-    free(argv);
-    free(lens);
-    if (!r || reply_error(r, err, errlen)) return -1;
-    freeReplyObject(r);
-    return 0;
-}
-
-/* Runs a script whose KEYS and ARGV are NUL-terminated strings; frees nothing of theirs. */
-static redisReply *script_strs(store *s, script *sc, int nkeys, const char *const *args, int n,
-                               char *err, size_t errlen) {
-    size_t *lens = malloc(sizeof *lens * (size_t)(n ? n : 1));
-    if (!lens) {
-        snprintf(err, errlen, "out of memory");
-        return NULL;
-    }
-    for (int i = 0; i < n; i++)
-        lens[i] = strlen(args[i]);
-    redisReply *r = run_script(s, sc, nkeys, n, (const char **)args, lens, err, errlen);
-    free(lens);
-    if (r && r->type == REDIS_REPLY_ERROR) {
-        reply_error(r, err, errlen);
-        return NULL;
-    }
-    return r;
-}
-
-int store_ack(store *s, store_queue q, const char *const *ids, size_t n, char *err, size_t errlen) {
-    if (n == 0) return 0;
-    const char **args = malloc(sizeof *args * (n + 2));
-    if (!args) {
-        snprintf(err, errlen, "out of memory");
-        return -1;
-    }
-    args[0] = store_stream(q);
-    args[1] = STORE_GROUP;
-    memcpy(args + 2, ids, sizeof *ids * n);
-    redisReply *r = script_strs(s, &ack_script, 1, args, (int)n + 2, err, errlen);
-    free(args);
-    if (!r) return -1;
-    freeReplyObject(r);
-    return 0;
-}
-
-/* {"event": <json text>, "attempts": n, "error": "..."}: how an entry waits outside the
- * stream, so that the attempt count travels with the event. */
-static char *waiting_member(const store_entry *e, int attempts, const char *error) {
-    cJSON *o = cJSON_CreateObject();
-    cJSON_AddStringToObject(o, "event", e->json);
-    cJSON_AddNumberToObject(o, "attempts", attempts);
-    cJSON_AddStringToObject(o, "error", error ? error : "");
-    /* Two waits of one event differ by the entry id, so neither replaces the other. */
-    cJSON_AddStringToObject(o, "from", e->id);
-    cJSON_AddNumberToObject(o, "q", e->q); /* the queue it goes back to */
-    char *m = cJSON_PrintUnformatted(o);
-    cJSON_Delete(o);
-    return m;
-}
-
-/* The retries of one queue by receive time (members: their entry ids). */
-static const char *retry_recv_key(store_queue q) {
-    return q == STORE_Q_MKTO ? "cs:retry:recv:mkto" : "cs:retry:recv:sf";
-}
-
-static int64_t received_of(const store_entry *e) {
-    event ev;
-    char why[64];
-    if (event_from_json(e->json, e->len, &ev, why, sizeof why) == 0 && ev.received_ms)
-        return ev.received_ms;
-    return event_now_ms();
-}
-
-int store_retry(store *s, const store_entry *e, int attempts, int64_t due_ms, const char *error,
-                char *err, size_t errlen) {
-    char *m = waiting_member(e, attempts, error);
-    if (!m) {
-        snprintf(err, errlen, "out of memory");
-        return -1;
-    }
-    char due[24], rx[24];
-    snprintf(due, sizeof due, "%lld", (long long)due_ms);
-    snprintf(rx, sizeof rx, "%lld", (long long)received_of(e));
-    const char *args[] = {store_stream(e->q),
-                          "cs:retry",
-                          "cs:retry:recv",
-                          retry_recv_key(e->q),
-                          STORE_GROUP,
-                          e->id,
-                          m,
-                          due,
-                          rx};
-    redisReply *r = script_strs(s, &retry_script, 4, args, 9, err, errlen);
-    free(m);
-    if (!r) return -1;
-    freeReplyObject(r);
-    return 0;
-}
-
-int store_defer(store *s, const store_entry *e, int64_t due_ms, char *err, size_t errlen) {
-    return store_retry(s, e, e->attempts, due_ms, e->error, err, errlen);
-}
-
-long store_promote_due(store *s, int64_t now_ms, size_t max, char *err, size_t errlen) {
-    char now[24], mx[16];
-    snprintf(now, sizeof now, "%lld", (long long)now_ms);
-    snprintf(mx, sizeof mx, "%zu", max);
-    const char *args[] = {store_stream(STORE_Q_SF),
-                          "cs:retry",
-                          "cs:retry:recv",
-                          store_stream(STORE_Q_MKTO),
-                          retry_recv_key(STORE_Q_SF),
-                          retry_recv_key(STORE_Q_MKTO),
-                          now,
-                          mx};
-    redisReply *r = script_strs(s, &promote_script, 6, args, 8, err, errlen);
-    if (!r) return -1;
-    long n = (long)r->integer;
-    freeReplyObject(r);
-    return n;
-}
-
-int store_dead_letter(store *s, const store_entry *e, int attempts, const char *error, char *id,
-                      size_t idlen, char *err, size_t errlen) {
-    int64_t now = event_now_ms();
-    char at[40], atms[24], q[4];
-    event_format_time(now, at, sizeof at);
-    snprintf(atms, sizeof atms, "%lld", (long long)now);
-    snprintf(q, sizeof q, "%d", (int)e->q);
-    cJSON *item = cJSON_CreateObject();
-    cJSON_AddStringToObject(item, "id",
-                            e->id); /* replaced when listed if the script chose another */
-    cJSON_AddStringToObject(item, "at", at);
-    cJSON_AddNumberToObject(item, "attempts", attempts);
-    cJSON_AddStringToObject(item, "error", error);
-    cJSON *ev = cJSON_ParseWithLength(e->json, e->len);
-    if (ev)
-        cJSON_AddItemToObject(item, "event", ev);
-    else
-        cJSON_AddStringToObject(item, "event", e->json);
-    char *js = cJSON_PrintUnformatted(item);
-    cJSON_Delete(item);
-    if (!js) {
-        snprintf(err, errlen, "out of memory");
-        return -1;
-    }
-    const char *args[] = {
-        store_stream(e->q), "cs:deadletters", STORE_GROUP, e->id, js, e->json, atms, q};
-    redisReply *r = script_strs(s, &dead_script, 2, args, 8, err, errlen);
-    free(js);
-    if (!r) return -1;
-    if (id) snprintf(id, idlen, "%s", r->type == REDIS_REPLY_STRING ? r->str : e->id);
-    freeReplyObject(r);
-    return 0;
-}
-
-int store_park(store *s, const store_entry *e, const char *program_id, char *err, size_t errlen) {
-    char *m = waiting_member(e, e->attempts, e->error);
-    if (!m) {
-        snprintf(err, errlen, "out of memory");
-        return -1;
-    }
-    char key[64];
-    snprintf(key, sizeof key, "cs:parked:%s", program_id);
-    const char *args[] = {store_stream(e->q), key, "cs:parked:programs", STORE_GROUP, e->id, m,
-                          program_id};
-    redisReply *r = script_strs(s, &park_script, 3, args, 7, err, errlen);
-    free(m);
-    if (!r) return -1;
-    freeReplyObject(r);
-    return 0;
-}
-
-long store_unpark(store *s, const char *program_id, char *err, size_t errlen) {
-    char key[64];
-    snprintf(key, sizeof key, "cs:parked:%s", program_id);
-    const char *args[] = {key, "cs:parked:programs", store_stream(STORE_Q_SF),
-                          store_stream(STORE_Q_MKTO), program_id};
-    redisReply *r = script_strs(s, &unpark_script, 4, args, 5, err, errlen);
-    if (!r) return -1;
-    long n = (long)r->integer;
-    freeReplyObject(r);
-    return n;
-}
-
-long store_parked_programs(store *s, char ***out, char *err, size_t errlen) {
-    *out = NULL;
-    redisReply *r = cmdf(s, err, errlen, "SMEMBERS cs:parked:programs");
-    if (!r || reply_error(r, err, errlen)) return -1;
-    long n = 0;
-    if (r->type == REDIS_REPLY_ARRAY && r->elements) {
-        *out = calloc(r->elements, sizeof **out);
-        for (size_t i = 0; *out && i < r->elements; i++)
-            if (r->element[i]->str) (*out)[n++] = strdup(r->element[i]->str);
-    }
-    freeReplyObject(r);
-    return n;
-}
-
-char *store_dead_list(store *s, const char *cursor, long limit, char *next, size_t nextlen,
-                      char *err, size_t errlen) {
-    next[0] = '\0';
-    /* Newest first. The cursor is the id of the last item given: the page goes on after its
-     * rank, so items with the same time are neither skipped nor repeated. */
-    long start = 0;
-    if (cursor && *cursor) {
-        redisReply *rk = cmdf(s, err, errlen, "ZREVRANK cs:deadletters %s", cursor);
-        if (!rk || reply_error(rk, err, errlen)) return NULL;
-        if (rk->type != REDIS_REPLY_INTEGER) {
-            freeReplyObject(rk);
-            snprintf(err, errlen,
-                     "cursor: no dead letter %.60s (replayed or deleted since); "
-                     "start again without a cursor",
-                     cursor);
-            errno = EINVAL;
-            return NULL;
-        }
-        start = (long)rk->integer + 1;
-        freeReplyObject(rk);
-    }
-    redisReply *r = cmdf(s, err, errlen, "ZREVRANGE cs:deadletters %ld %ld", start, start + limit);
-    if (!r || reply_error(r, err, errlen)) return NULL;
-    cJSON *arr = cJSON_CreateArray();
-    size_t count = r->type == REDIS_REPLY_ARRAY ? r->elements : 0;
-    for (size_t i = 0; i < count && (long)i < limit; i++) {
-        const char *id = r->element[i]->str;
-        redisReply *it = cmdf(s, err, errlen, "HGET cs:dead:%s item", id);
-        if (it && it->type == REDIS_REPLY_STRING) {
-            cJSON *o = cJSON_ParseWithLength(it->str, it->len);
-            if (o) {
-                /* The id the script gave it (another only after a clash between queues). */
-                cJSON_ReplaceItemInObjectCaseSensitive(o, "id", cJSON_CreateString(id));
-                cJSON_AddItemToArray(arr, o);
-            }
-        }
-        if (it) freeReplyObject(it);
-        if ((long)i == limit - 1 && count > (size_t)limit) snprintf(next, nextlen, "%s", id);
-    }
-    freeReplyObject(r);
-    errno = 0;
-    char *js = cJSON_PrintUnformatted(arr);
-    cJSON_Delete(arr);
-    return js;
-}
-
-int store_dead_replay(store *s, const char *id, char *err, size_t errlen) {
-    char key[64];
-    snprintf(key, sizeof key, "cs:dead:%.40s", id);
-    const char *args[] = {key, "cs:deadletters", store_stream(STORE_Q_SF),
-                          store_stream(STORE_Q_MKTO), id};
-    redisReply *r = script_strs(s, &replay_script, 4, args, 5, err, errlen);
-    if (!r) return -1;
-    int rc = (int)r->integer;
-    freeReplyObject(r);
-    return rc;
-}
-
-int store_dead_delete(store *s, const char *id, char *err, size_t errlen) {
-    redisReply *r = cmdf(s, err, errlen, "DEL cs:dead:%s", id);
-    if (!r || reply_error(r, err, errlen)) return -1;
-    int rc = r->integer > 0;
-    freeReplyObject(r);
-    r = cmdf(s, err, errlen, "ZREM cs:deadletters %s", id);
-    if (!r || reply_error(r, err, errlen)) return -1;
-    freeReplyObject(r);
-    return rc;
-}
-
-/* ---- switches and mappings ---- */
-
-int store_sync_init(store *s, bool enabled, char *err, size_t errlen) {
-    redisReply *r = cmdf(s, err, errlen, "SET cs:sync:enabled %s NX", enabled ? "1" : "0");
-    if (!r || reply_error(r, err, errlen)) return -1;
-    freeReplyObject(r);
-    return 0;
-}
-
-int store_sync_get(store *s, bool *enabled, char *err, size_t errlen) {
-    redisReply *r = cmdf(s, err, errlen, "GET cs:sync:enabled");
-    if (!r || reply_error(r, err, errlen)) return -1;
-    *enabled = !(r->type == REDIS_REPLY_STRING && strcmp(r->str, "0") == 0);
-    freeReplyObject(r);
-    return 0;
-}
-
-int store_sync_set(store *s, bool enabled, char *err, size_t errlen) {
-    redisReply *r = cmdf(s, err, errlen, "SET cs:sync:enabled %s", enabled ? "1" : "0");
-    if (!r || reply_error(r, err, errlen)) return -1;
-    freeReplyObject(r);
-    return 0;
-}
-
-int store_mapping_get(store *s, const char *program_id, mapping *out, char *err, size_t errlen) {
-    redisReply *r = cmdf(s, err, errlen, "GET cs:mapping:%s", program_id);
-    if (!r || reply_error(r, err, errlen)) return -1;
-    int rc = 0;
-    if (r->type == REDIS_REPLY_STRING)
-        rc = mapping_from_json(r->str, r->len, out, err, errlen) == 0 ? 1 : -1;
-    freeReplyObject(r);
-    return rc;
-}
-
-int store_mapping_by_campaign(store *s, const char *campaign_id, mapping *out, char *err,
-                              size_t errlen) {
-    char c[16];
-    c15(c, campaign_id);
-    redisReply *r = cmdf(s, err, errlen, "GET cs:mapping:campaign:%s", c);
-    if (!r || reply_error(r, err, errlen)) return -1;
-    char pid[EV_NUMID_MAX] = "";
-    if (r->type == REDIS_REPLY_STRING) snprintf(pid, sizeof pid, "%s", r->str);
-    freeReplyObject(r);
-    return pid[0] ? store_mapping_get(s, pid, out, err, errlen) : 0;
-}
-
-int store_mapping_put(store *s, const mapping *m, char *conflict_program, size_t clen, char *err,
-                      size_t errlen) {
-    mapping old;
-    int had = store_mapping_get(s, m->program_id, &old, err, errlen);
-    if (had < 0) return -1;
-    char k1[64], k2[64], k4[64], c[16];
-    snprintf(k1, sizeof k1, "cs:mapping:%s", m->program_id);
-    c15(c, m->campaign_id);
-    snprintf(k2, sizeof k2, "cs:mapping:campaign:%s", c);
-    if (had) {
-        c15(c, old.campaign_id);
-        snprintf(k4, sizeof k4, "cs:mapping:campaign:%s", c);
-    } else {
-        snprintf(k4, sizeof k4, "%s", k2);
-    }
-    char *js = mapping_to_json(m);
-    if (!js) {
-        snprintf(err, errlen, "out of memory");
-        return -1;
-    }
-    const char *args[] = {k1, k2, "cs:mappings", k4, m->program_id, js};
-    redisReply *r = script_strs(s, &mapping_put_script, 4, args, 6, err, errlen);
-    free(js);
-    if (!r) return -1;
-    int rc = (int)r->element[0]->integer;
-    if (rc == 2) snprintf(conflict_program, clen, "%s", r->element[1]->str);
-    freeReplyObject(r);
-    return rc;
-}
-
-int store_mapping_delete(store *s, const char *program_id, char *err, size_t errlen) {
-    mapping old;
-    int had = store_mapping_get(s, program_id, &old, err, errlen);
-    if (had <= 0) return had;
-    char k1[64], k2[64], c[16];
-    snprintf(k1, sizeof k1, "cs:mapping:%s", program_id);
-    c15(c, old.campaign_id);
-    snprintf(k2, sizeof k2, "cs:mapping:campaign:%s", c);
-    const char *args[] = {k1, k2, "cs:mappings", program_id};
-    redisReply *r = script_strs(s, &mapping_del_script, 3, args, 4, err, errlen);
-    if (!r) return -1;
-    int rc = (int)r->integer;
-    freeReplyObject(r);
-    return rc;
-}
-
-long store_mapping_list(store *s, const char *cursor, long limit, mapping *out, char *next,
-                        size_t nextlen, char *err, size_t errlen) {
-    next[0] = '\0';
-    char min[40] = "-inf";
-    if (cursor && *cursor) snprintf(min, sizeof min, "(%s", cursor);
-    redisReply *r =
-        cmdf(s, err, errlen, "ZRANGEBYSCORE cs:mappings %s +inf LIMIT 0 %ld", min, limit + 1);
-    if (!r || reply_error(r, err, errlen)) return -1;
-    long n = 0;
-    for (size_t i = 0; r->type == REDIS_REPLY_ARRAY && i < r->elements && n < limit; i++) {
-        int got = store_mapping_get(s, r->element[i]->str, &out[n], err, errlen);
-        if (got < 0) {
-            freeReplyObject(r);
-            return -1;
-        }
-        if (got) n++;
-    }
-    if (r->type == REDIS_REPLY_ARRAY && (long)r->elements > limit && n > 0)
-        snprintf(next, nextlen, "%s", out[n - 1].program_id);
-    freeReplyObject(r);
-    return n;
-}
-
-/* ---- member state ---- */
-
-static void member_from_hash(const redisReply *r, member_state *st) {
-    memset(st, 0, sizeof *st);
-    for (size_t i = 0; i + 1 < r->elements; i += 2) {
-        const char *k = r->element[i]->str, *v = r->element[i + 1]->str;
-        if (!k || !v) continue;
-        /* A hash holding only write marks (store_mark_written) is no record yet. */
-        if (strcmp(k, "sf_pending") != 0 && strcmp(k, "mkto_pending") != 0) st->known = true;
-        if (!strcmp(k, "sf_member"))
-            st->sf_member = *v == '1';
-        else if (!strcmp(k, "sf_status"))
-            snprintf(st->sf_status, sizeof st->sf_status, "%s", v);
-        else if (!strcmp(k, "cm_id"))
-            snprintf(st->cm_id, sizeof st->cm_id, "%s", v);
-        else if (!strcmp(k, "sf_person"))
-            snprintf(st->sf_person, sizeof st->sf_person, "%s", v);
-        else if (!strcmp(k, "mkto_member"))
-            st->mkto_member = *v == '1';
-        else if (!strcmp(k, "mkto_status"))
-            snprintf(st->mkto_status, sizeof st->mkto_status, "%s", v);
-        else if (!strcmp(k, "mkto_lead"))
-            snprintf(st->mkto_lead, sizeof st->mkto_lead, "%s", v);
-        else if (!strcmp(k, "email"))
-            snprintf(st->email, sizeof st->email, "%s", v);
-        else if (!strcmp(k, "ts"))
-            st->ts = strtoll(v, NULL, 10);
-        else if (!strcmp(k, "updated"))
-            st->updated_ms = strtoll(v, NULL, 10);
-        else if (!strcmp(k, "src"))
-            st->src = strcmp(v, "marketo") == 0 ? SRC_MARKETO : SRC_SALESFORCE;
-        else if (!strcmp(k, "sf_written"))
-            st->sf_written_ms = strtoll(v, NULL, 10);
-        else if (!strcmp(k, "mkto_written"))
-            st->mkto_written_ms = strtoll(v, NULL, 10);
-        else if (!strcmp(k, "ver"))
-            st->version = strtoll(v, NULL, 10);
-        else if (!strcmp(k, "sf_pending"))
-            st->sf_pending_ms = strtoll(v, NULL, 10);
-        else if (!strcmp(k, "mkto_pending"))
-            st->mkto_pending_ms = strtoll(v, NULL, 10);
-    }
-}
-
-int store_member_get(store *s, const char *campaign_id, const char *mkto_lead, member_state *out,
-                     char *err, size_t errlen) {
-    char c[16];
-    c15(c, campaign_id);
-    redisReply *r = cmdf(s, err, errlen, "HGETALL cs:member:%s:%s", c, mkto_lead);
-    if (!r || reply_error(r, err, errlen)) return -1;
-    member_from_hash(r, out);
-    freeReplyObject(r);
-    return out->known ? 1 : 0;
-}
-
-static int member_get_each(size_t i, redisReply *r, void *ud) {
-    member_from_hash(r, &((member_state *)ud)[i]);
-    return 0;
-}
-
-int store_member_get_many(store *s, size_t n, const char *const *campaigns,
-                          const char *const *leads, member_state *out, char *err, size_t errlen) {
-    pipeline p = {0};
-    for (size_t i = 0; i < n; i++) {
-        char c[16];
-        c15(c, campaigns[i]);
-        pipe_addf(&p, "HGETALL cs:member:%s:%s", c, leads[i]);
-    }
-    int rc = pipe_each(s, &p, false, member_get_each, out, err, errlen);
-    pipe_free(&p);
-    return rc;
-}
-
-/* The KEYS and ARGV of member_put_script for one member, with the buffers they point into. */
-typedef struct {
-    char c[16], key[96], zkey[64], cmkey[48], cmval[64], ver[24], up[24], ts[24], sfw[24], mkw[24],
-        sfd[24], mkd[24];
-    const char *args[33];
-} member_put_args;
-
-static void member_put_build(member_put_args *a, const char *campaign_id, const char *mkto_lead,
-                             const member_state *st, int64_t sf_done, int64_t mkto_done) {
-    memset(a, 0, sizeof *a);
-    c15(a->c, campaign_id);
-    snprintf(a->key, sizeof a->key, "cs:member:%s:%s", a->c, mkto_lead);
-    snprintf(a->zkey, sizeof a->zkey, "cs:members:%s", a->c);
-    if (st->cm_id[0]) {
-        /* The deleted-records poll only learns the CampaignMember id. */
-        snprintf(a->cmkey, sizeof a->cmkey, "cs:cm:%.15s", st->cm_id);
-        snprintf(a->cmval, sizeof a->cmval, "%s:%s", a->c, mkto_lead);
-    }
-    snprintf(a->ver, sizeof a->ver, "%lld", (long long)st->version);
-    snprintf(a->up, sizeof a->up, "%lld",
-             (long long)(st->updated_ms ? st->updated_ms : event_now_ms()));
-    snprintf(a->ts, sizeof a->ts, "%lld", (long long)st->ts);
-    snprintf(a->sfw, sizeof a->sfw, "%lld", (long long)st->sf_written_ms);
-    snprintf(a->mkw, sizeof a->mkw, "%lld", (long long)st->mkto_written_ms);
-    snprintf(a->sfd, sizeof a->sfd, "%lld", (long long)sf_done);
-    snprintf(a->mkd, sizeof a->mkd, "%lld", (long long)mkto_done);
-    const char *args[] = {a->key,
-                          a->zkey,
-                          a->cmkey,
-                          a->ver,
-                          a->up,
-                          mkto_lead,
-                          a->cmval,
-                          a->sfw,
-                          a->mkw,
-                          a->sfd,
-                          a->mkd,
-                          "sf_member",
-                          st->sf_member ? "1" : "0",
-                          "sf_status",
-                          st->sf_status,
-                          "cm_id",
-                          st->cm_id,
-                          "sf_person",
-                          st->sf_person,
-                          "mkto_member",
-                          st->mkto_member ? "1" : "0",
-                          "mkto_status",
-                          st->mkto_status,
-                          "mkto_lead",
-                          mkto_lead,
-                          "email",
-                          st->email,
-                          "ts",
-                          a->ts,
-                          "updated",
-                          a->up,
-                          "src",
-                          event_source_name(st->src)};
-    _Static_assert(sizeof args == sizeof a->args, "member_put_args.args holds every argument");
-    memcpy(a->args, args, sizeof args);
-}
-
-#define MEMBER_PUT_NARGS ((int)(sizeof((member_put_args *)0)->args / sizeof(const char *)))
-
-int store_member_put(store *s, const char *campaign_id, const char *mkto_lead,
-                     const member_state *st, int64_t sf_done, int64_t mkto_done, char *err,
-                     size_t errlen) {
-    member_put_args a;
-    member_put_build(&a, campaign_id, mkto_lead, st, sf_done, mkto_done);
-    redisReply *r = script_strs(s, &member_put_script, 3, a.args, MEMBER_PUT_NARGS, err, errlen);
-    if (!r) return -1;
-    int rc = (int)r->integer;
-    freeReplyObject(r);
-    return rc;
-}
-
-typedef struct {
-    int *rc;
-    bool *noscript;
-    char *err;
-    size_t errlen;
-} member_put_ud;
-
-static int member_put_each(size_t i, redisReply *r, void *ud) {
-    member_put_ud *u = ud;
-    if (r->type == REDIS_REPLY_ERROR) {
-        if (strncmp(r->str, "NOSCRIPT", 8) == 0) {
-            u->noscript[i] = true; /* Redis lost its script cache: sent alone, with EVAL */
-        } else {
-            snprintf(u->err, u->errlen, "Redis: %s", r->str);
-            u->rc[i] = -1;
-        }
-        return 0;
-    }
-    u->rc[i] = r->type == REDIS_REPLY_INTEGER ? (int)r->integer : -1;
-    return 0;
-}
-
-int store_member_put_many(store *s, size_t n, const store_member_write *w, int *rc, char *err,
-                          size_t errlen) {
-    if (n == 0) return 0;
-    pipeline p = {0};
-    bool *noscript = calloc(n, sizeof *noscript);
-    member_put_args *a = malloc(sizeof *a);
-    const char *argv[3 + 33];
-    size_t lens[3 + 33];
-    argv[0] = "EVALSHA";
-    argv[1] = member_put_script.sha;
-    argv[2] = "3";
-    for (size_t i = 0; a && noscript && i < n; i++) {
-        member_put_build(a, w[i].campaign, w[i].lead, w[i].st, w[i].sf_done, w[i].mkto_done);
-        memcpy(argv + 3, a->args, sizeof a->args);
-        for (int k = 0; k < 3 + MEMBER_PUT_NARGS; k++)
-            lens[k] = strlen(argv[k]);
-        pipe_add_argv(&p, 3 + MEMBER_PUT_NARGS, argv, lens);
-    }
-    int out = -1;
-    if (!a || !noscript) {
-        snprintf(err, errlen, "out of memory");
-    } else {
-        for (size_t i = 0; i < n; i++)
-            rc[i] = -1;
-        member_put_ud u = {rc, noscript, err, errlen};
-        out = pipe_each(s, &p, true, member_put_each, &u, err, errlen);
-        for (size_t i = 0; out == 0 && i < n; i++)
-            if (noscript[i])
-                rc[i] = store_member_put(s, w[i].campaign, w[i].lead, w[i].st, w[i].sf_done,
-                                         w[i].mkto_done, err, errlen);
-    }
-    pipe_free(&p);
-    free(noscript);
-    free(a);
-    return out;
-}
-
-int store_cm_lookup(store *s, const char *cm_id, char *campaign, size_t clen, char *lead,
-                    size_t llen, char *err, size_t errlen) {
-    char v[128];
-    char key[32];
-    snprintf(key, sizeof key, "cs:cm:%.15s", cm_id);
-    int rc = get_string(s, v, sizeof v, err, errlen, "GET %s", key);
-    if (rc <= 0) return rc;
-    char *colon = strchr(v, ':');
-    if (!colon) return 0;
-    *colon = '\0';
-    snprintf(campaign, clen, "%s", v);
-    snprintf(lead, llen, "%s", colon + 1);
-    return 1;
-}
-
-int store_kv_get(store *s, const char *key, char *out, size_t size, char *err, size_t errlen) {
-    char k[160];
-    snprintf(k, sizeof k, "cs:kv:%s", key);
-    return get_string(s, out, size, err, errlen, "GET %s", k);
-}
-
-int store_kv_set(store *s, const char *key, const char *value, char *err, size_t errlen) {
-    redisReply *r = cmdf(s, err, errlen, "SET cs:kv:%s %s", key, value);
-    if (!r || reply_error(r, err, errlen)) return -1;
-    freeReplyObject(r);
-    return 0;
-}
-
-int store_program_due_add(store *s, const char *program_id, char *err, size_t errlen) {
-    redisReply *r = cmdf(s, err, errlen, "SADD cs:programs:due %s", program_id);
-    if (!r || reply_error(r, err, errlen)) return -1;
-    freeReplyObject(r);
-    return 0;
-}
-
-long store_program_due_take(store *s, size_t max, char ***out, char *err, size_t errlen) {
-    *out = NULL;
-    redisReply *r = cmdf(s, err, errlen, "SPOP cs:programs:due %ld", (long)max);
-    if (!r || reply_error(r, err, errlen)) return -1;
-    long n = 0;
-    if (r->type == REDIS_REPLY_ARRAY && r->elements) {
-        *out = calloc(r->elements, sizeof **out);
-        for (size_t i = 0; *out && i < r->elements; i++)
-            if (r->element[i]->str) (*out)[n++] = strdup(r->element[i]->str);
-    }
-    freeReplyObject(r);
-    return n;
-}
-
-int store_mark_written(store *s, const char *const *campaigns, const char *const *leads, size_t n,
-                       const char *field, int64_t ms, char *err, size_t errlen) {
-    if (n == 0) return 0;
-    char(*keys)[64] = calloc(n, sizeof *keys);
-    const char **args = calloc(n + 2, sizeof *args);
-    char value[24];
-    int rc = -1;
-    if (!keys || !args) {
-        snprintf(err, errlen, "out of memory");
-        goto out;
-    }
-    for (size_t i = 0; i < n; i++) {
-        char c[16];
-        c15(c, campaigns[i]);
-        snprintf(keys[i], sizeof keys[i], "cs:member:%s:%s", c, leads[i]);
-        args[i] = keys[i];
-    }
-    snprintf(value, sizeof value, "%lld", (long long)ms);
-    args[n] = field;
-    args[n + 1] = value;
-    redisReply *r = script_strs(s, &mark_script, (int)n, args, (int)n + 2, err, errlen);
-    if (r) {
-        freeReplyObject(r);
-        rc = 0;
-    }
-out:
-    free(keys);
-    free(args);
-    return rc;
-}
-
-long store_member_list(store *s, const char *campaign_id, const char *cursor, long limit,
-                       member_state *out, char *next, size_t nextlen, char *err, size_t errlen) {
-    char c[16];
-    c15(c, campaign_id);
-    next[0] = '\0';
-    long offset = cursor && *cursor ? strtol(cursor, NULL, 10) : 0;
-    if (offset < 0) offset = 0;
-    redisReply *r =
-        cmdf(s, err, errlen, "ZREVRANGE cs:members:%s %ld %ld", c, offset, offset + limit);
-    if (!r || reply_error(r, err, errlen)) return -1;
-    long n = 0;
-    for (size_t i = 0; r->type == REDIS_REPLY_ARRAY && i < r->elements && n < limit; i++) {
-        int got = store_member_get(s, campaign_id, r->element[i]->str, &out[n], err, errlen);
-        if (got < 0) {
-            freeReplyObject(r);
-            return -1;
-        }
-        if (got) n++;
-    }
-    if (r->type == REDIS_REPLY_ARRAY && (long)r->elements > limit)
-        snprintf(next, nextlen, "%ld", offset + limit);
-    freeReplyObject(r);
-    return n;
-}
-
-/* ---- links ---- */
-
-#define LINK_TTL_S (7 * 86400)
-
-int store_link_by_mkto(store *s, const char *mkto_lead, char *sf_person, char *err, size_t errlen) {
-    return get_string(s, sf_person, EV_SFID_MAX, err, errlen, "GET cs:link:mkto:%s", mkto_lead);
-}
-
-static int ignore_reply(size_t i, redisReply *r, void *ud) {
-    (void)i, (void)r, (void)ud;
-    return 0;
-}
-
-int store_link_put_many(store *s, size_t n, const char *const *mkto_leads,
-                        const char *const *sf_persons, char *err, size_t errlen) {
-    pipeline p = {0};
-    for (size_t i = 0; i < n; i++) {
-        char p15[16]; /* hiredis formats take no precision: the 15-character form by hand */
-        snprintf(p15, sizeof p15, "%.15s", sf_persons[i]);
-        pipe_addf(&p, "SET cs:link:mkto:%s %s EX %d", mkto_leads[i], sf_persons[i], LINK_TTL_S);
-        pipe_addf(&p, "SET cs:link:sf:%s %s EX %d", p15, mkto_leads[i], LINK_TTL_S);
-    }
-    int rc = pipe_each(s, &p, false, ignore_reply, NULL, err, errlen);
-    pipe_free(&p);
-    return rc;
-}
-
-static int link_get_each(size_t i, redisReply *r, void *ud) {
-    char(*out)[EV_NUMID_MAX] = ud;
-    out[i][0] = '\0';
-    if (r->type == REDIS_REPLY_STRING && r->len < EV_NUMID_MAX) memcpy(out[i], r->str, r->len + 1);
-    return 0;
-}
-
-int store_link_by_sf_many(store *s, size_t n, const char *const *sf_persons,
-                          char (*mkto_leads)[EV_NUMID_MAX], char *err, size_t errlen) {
-    pipeline p = {0};
-    for (size_t i = 0; i < n; i++) {
-        char p15[16];
-        snprintf(p15, sizeof p15, "%.15s", sf_persons[i]);
-        pipe_addf(&p, "GET cs:link:sf:%s", p15);
-    }
-    int rc = pipe_each(s, &p, false, link_get_each, mkto_leads, err, errlen);
-    pipe_free(&p);
-    return rc;
-}
-
-int store_link_by_sf(store *s, const char *sf_person, char *mkto_lead, char *err, size_t errlen) {
-    char p[16];
-    snprintf(p, sizeof p, "%.15s", sf_person);
-    return get_string(s, mkto_lead, EV_NUMID_MAX, err, errlen, "GET cs:link:sf:%s", p);
-}
-
-/* ---- locks and progress ---- */
 
 int store_lock_many(store *s, const char *const *keys, size_t n, const char *token, long ttl_ms,
                     bool *got, char *err, size_t errlen) {
@@ -1789,7 +585,7 @@ int store_lock_many(store *s, const char *const *keys, size_t n, const char *tok
     memcpy(args, keys, sizeof *keys * n);
     args[n] = token;
     args[n + 1] = ttl;
-    redisReply *r = script_strs(s, &lock_script, (int)n, args, (int)n + 2, err, errlen);
+    redisReply *r = store_priv_eval_strs(s, STORE_LUA_LOCK, (int)n, args, (int)n + 2, err, errlen);
     free(args);
     if (!r) return -1;
     for (size_t i = 0; i < n; i++)
@@ -1808,208 +604,36 @@ int store_unlock_many(store *s, const char *const *keys, size_t n, const char *t
     }
     memcpy(args, keys, sizeof *keys * n);
     args[n] = token;
-    redisReply *r = script_strs(s, &unlock_script, (int)n, args, (int)n + 1, err, errlen);
+    redisReply *r =
+        store_priv_eval_strs(s, STORE_LUA_UNLOCK, (int)n, args, (int)n + 1, err, errlen);
     free(args);
     if (!r) return -1;
     freeReplyObject(r);
     return 0;
-}
-
-/* A permit is held at most this long, so a process that died holding one cannot block the
- * budget for more than a minute. */
-#define MKTO_LEASE_MS 60000
-
-long store_mkto_acquire(store *s, const char *token, int calls_per_window, long window_ms,
-                        int max_concurrent, char *err, size_t errlen) {
-    char cpw[16], win[24], mc[16], lease[16];
-    snprintf(cpw, sizeof cpw, "%d", calls_per_window);
-    snprintf(win, sizeof win, "%ld", window_ms);
-    snprintf(mc, sizeof mc, "%d", max_concurrent);
-    snprintf(lease, sizeof lease, "%d", MKTO_LEASE_MS);
-    const char *args[] = {
-        "cs:mkto:calls", "cs:mkto:inflight", "cs:mkto:pace", token, cpw, win, mc, lease};
-    redisReply *r = script_strs(s, &mkto_acquire_script, 3, args, 8, err, errlen);
-    if (!r) return -1;
-    long wait = (long)r->integer;
-    freeReplyObject(r);
-    return wait;
-}
-
-long store_mkto_gate(store *s, int calls_per_window, int max_concurrent, long light_rate,
-                     long *paced_ms, int *calls, char *err, size_t errlen) {
-    char cpw[16], win[24], mc[16], lt[24];
-    snprintf(cpw, sizeof cpw, "%d", calls_per_window);
-    snprintf(win, sizeof win, "%d", STORE_MKTO_WINDOW_MS);
-    snprintf(mc, sizeof mc, "%d", max_concurrent);
-    snprintf(lt, sizeof lt, "%ld", light_rate);
-    const char *args[] = {"cs:mkto:calls",
-                          "cs:mkto:inflight",
-                          "cs:mkto:pace",
-                          store_stream(STORE_Q_SF),
-                          "cs:mkto:rate",
-                          "cs:mkto:read",
-                          cpw,
-                          win,
-                          mc,
-                          STORE_GROUP,
-                          lt};
-    redisReply *r = script_strs(s, &mkto_gate_script, 6, args, 11, err, errlen);
-    if (!r) return -1;
-    long wait = (long)r->integer;
-    *paced_ms = 0;
-    *calls = 0;
-    if (r->type == REDIS_REPLY_ARRAY && r->elements == 3) {
-        wait = 0;
-        *paced_ms = r->element[1]->integer < 1 ? 1 : (long)r->element[1]->integer;
-        *calls = r->element[2]->integer < 1 ? 1 : (int)r->element[2]->integer;
-    }
-    freeReplyObject(r);
-    return wait;
-}
-
-int store_mkto_release(store *s, const char *token, char *err, size_t errlen) {
-    redisReply *r = cmdf(s, err, errlen, "ZREM cs:mkto:inflight %s", token);
-    if (!r || reply_error(r, err, errlen)) return -1;
-    freeReplyObject(r);
-    return 0;
-}
-
-int store_mkto_budget_acquire(void *budget) {
-    store_mkto_budget *b = budget;
-    char err[STORE_ERR_MAX];
-    long waited = 0;
-    snprintf(b->permit, sizeof b->permit, "%s:%lu", b->holder, ++b->seq);
-    for (;;) {
-        long wait = store_mkto_acquire(b->st, b->permit, b->calls_per_20s, STORE_MKTO_WINDOW_MS,
-                                       b->max_concurrent, err, sizeof err);
-        if (wait <= 0) return wait == 0 ? 0 : -1;
-        if (b->stop && *b->stop) return -1;
-        if (b->max_wait_ms > 0 && waited + wait > b->max_wait_ms)
-            return wait > INT_MAX ? INT_MAX : (int)wait;
-        waited += wait < 200 ? wait : 200;
-        struct timespec ts = {0, (wait < 200 ? wait : 200) * 1000000L};
-        nanosleep(&ts, NULL);
-    }
-}
-
-void store_mkto_budget_release(void *budget) {
-    store_mkto_budget *b = budget;
-    char err[STORE_ERR_MAX];
-    store_mkto_release(b->st, b->permit, err, sizeof err);
-}
-
-int store_audit_add(store *s, const char *const *entries, size_t n, char *err, size_t errlen) {
-    if (n == 0) return 0;
-    const char **args = malloc(sizeof *args * (n + 2));
-    char max[16];
-    if (!args) {
-        snprintf(err, errlen, "out of memory");
-        return -1;
-    }
-    snprintf(max, sizeof max, "%d", STORE_AUDIT_MAX);
-    args[0] = "cs:audit";
-    args[1] = max;
-    memcpy(args + 2, entries, sizeof *entries * n);
-    redisReply *r = script_strs(s, &audit_script, 1, args, (int)n + 2, err, errlen);
-    free(args);
-    if (!r) return -1;
-    freeReplyObject(r);
-    return 0;
-}
-
-static bool audit_matches(const cJSON *o, const char *program_id, const char *campaign_id) {
-    const cJSON *p = cJSON_GetObjectItemCaseSensitive(o, "programId");
-    const cJSON *c = cJSON_GetObjectItemCaseSensitive(o, "campaignId");
-    if (*program_id && !(cJSON_IsString(p) && strcmp(p->valuestring, program_id) == 0))
-        return false;
-    if (*campaign_id && !(cJSON_IsString(c) && strncmp(c->valuestring, campaign_id, 15) == 0))
-        return false;
-    return true;
-}
-
-char *store_audit_list(store *s, const char *program_id, const char *campaign_id,
-                       const char *cursor, long limit, char *next, size_t nextlen, char *err,
-                       size_t errlen) {
-    next[0] = '\0';
-    char from[48] = "+";
-    if (cursor && *cursor) snprintf(from, sizeof from, "(%s", cursor);
-    cJSON *arr = cJSON_CreateArray();
-    long found = 0, scanned = 0;
-    char last[32] = "";
-    /* Filtered pages scan at most 50 pages' worth of entries per call. */
-    while (found < limit && scanned < limit * 50) {
-        redisReply *r = cmdf(s, err, errlen, "XREVRANGE cs:audit %s - COUNT %ld", from, limit);
-        if (!r || reply_error(r, err, errlen)) {
-            cJSON_Delete(arr);
-            return NULL;
-        }
-        size_t n = r->type == REDIS_REPLY_ARRAY ? r->elements : 0;
-        for (size_t i = 0; i < n && found < limit; i++) {
-            const redisReply *e = r->element[i];
-            snprintf(last, sizeof last, "%s", e->element[0]->str);
-            scanned++;
-            const redisReply *f = e->element[1];
-            for (size_t j = 0; j + 1 < f->elements; j += 2) {
-                if (strcmp(f->element[j]->str, "entry") != 0) continue;
-                cJSON *o = cJSON_ParseWithLength(f->element[j + 1]->str, f->element[j + 1]->len);
-                if (o && audit_matches(o, program_id, campaign_id)) {
-                    cJSON_AddItemToArray(arr, o);
-                    found++;
-                } else {
-                    cJSON_Delete(o);
-                }
-            }
-        }
-        freeReplyObject(r);
-        if ((long)n < limit) {
-            last[0] = '\0'; /* the log's end: no next page */
-            break;
-        }
-        snprintf(from, sizeof from, "(%s", last);
-    }
-    if (last[0]) snprintf(next, nextlen, "%s", last);
-    char *js = cJSON_PrintUnformatted(arr);
-    cJSON_Delete(arr);
-    return js;
 }
 
 int store_aof_status(store *s, bool *aof, char *fsync, size_t size, char *err, size_t errlen) {
     *aof = false;
     fsync[0] = '\0';
-    redisReply *r = cmdf(s, err, errlen, "INFO persistence");
-    if (!r || reply_error(r, err, errlen)) return -1;
+    redisReply *r = store_priv_cmd(s, err, errlen, "INFO persistence");
+    if (!r || store_priv_reply_error(r, err, errlen)) return -1;
     if (r->type == REDIS_REPLY_STRING) *aof = strstr(r->str, "aof_enabled:1") != NULL;
     freeReplyObject(r);
-    r = cmdf(s, err, errlen, "CONFIG GET appendfsync");
-    if (r && r->type == REDIS_REPLY_ARRAY && r->elements == 2 && r->element[1]->str)
+    /* Managed Redis services may refuse CONFIG: an error reply leaves fsync "". */
+    r = store_priv_cmd(s, err, errlen, "CONFIG GET appendfsync");
+    if (!r) return -1;
+    if (r->type == REDIS_REPLY_ARRAY && r->elements == 2 && r->element[1]->str)
         snprintf(fsync, size, "%s", r->element[1]->str);
-    if (r) freeReplyObject(r);
-    return 0;
-}
-
-int store_progress_mark(store *s, char *err, size_t errlen) {
-    redisReply *r = cmdf(s, err, errlen, "SET cs:workers:progress %lld", (long long)event_now_ms());
-    if (!r || reply_error(r, err, errlen)) return -1;
     freeReplyObject(r);
     return 0;
 }
-
-int store_progress_get(store *s, int64_t *ms, char *err, size_t errlen) {
-    char buf[32];
-    int rc = get_string(s, buf, sizeof buf, err, errlen, "GET %s", "cs:workers:progress");
-    if (rc < 0) return -1;
-    *ms = rc ? strtoll(buf, NULL, 10) : 0;
-    return 0;
-}
-
-/* ---- per-thread handles ---- */
 
 static struct redis_target thread_target;
 static pthread_mutex_t thread_lock = PTHREAD_MUTEX_INITIALIZER;
 static store *thread_stores;
 static _Thread_local store *thread_store;
 
-void store_thread_setup(const struct redis_target *target) {
+void store_threads_open(const struct redis_target *target) {
     thread_target = *target;
 }
 
@@ -2025,7 +649,7 @@ store *store_thread(void) {
     return s;
 }
 
-void store_thread_cleanup(void) {
+void store_threads_free(void) {
     pthread_mutex_lock(&thread_lock);
     store *s = thread_stores;
     thread_stores = NULL;
@@ -2036,640 +660,4 @@ void store_thread_cleanup(void) {
         s = next;
     }
     thread_store = NULL;
-}
-
-/* ---- our own CampaignMember deletions ---- */
-
-static int count_each(size_t i, redisReply *r, void *ud) {
-    (void)i;
-    if (r->type == REDIS_REPLY_INTEGER) *(long long *)ud += r->integer;
-    return 0;
-}
-
-int store_sf_deleted_mark(store *s, const char *const *cm_ids, size_t n, long ttl_s, char *err,
-                          size_t errlen) {
-    pipeline p = {0};
-    for (size_t i = 0; i < n; i++) {
-        char id[16];
-        c15(id, cm_ids[i]);
-        pipe_addf(&p, "SET cs:sfdel:%s 1 EX %ld", id, ttl_s);
-    }
-    long long ignored = 0;
-    int rc = pipe_each(s, &p, false, count_each, &ignored, err, errlen);
-    pipe_free(&p);
-    return rc;
-}
-
-int store_sf_deleted_ours(store *s, const char *cm_id, char *err, size_t errlen) {
-    char id[16];
-    c15(id, cm_id);
-    redisReply *r = cmdf(s, err, errlen, "EXISTS cs:sfdel:%s", id);
-    if (!r || reply_error(r, err, errlen)) return -1;
-    int rc = r->type == REDIS_REPLY_INTEGER && r->integer > 0;
-    freeReplyObject(r);
-    return rc;
-}
-
-/* ---- CRM allowances (quota.c) ---- */
-
-typedef struct {
-    long *pause_ms;
-    bool *probe;
-} quota_ud;
-
-static int quota_each(size_t i, redisReply *r, void *ud) {
-    quota_ud *q = ud;
-    long long v = r->type == REDIS_REPLY_INTEGER ? r->integer : 0;
-    if (i == 0) *q->pause_ms = v > 0 ? (long)v : 0; /* PTTL: -2 none, -1 no expiry */
-    if (i == 1) *q->probe = v > 0;
-    return 0;
-}
-
-int store_quota_get(store *s, const char *crm, long *pause_ms, bool *probe, char *err,
-                    size_t errlen) {
-    pipeline p = {0};
-    pipe_addf(&p, "PTTL cs:quota:%s", crm);
-    pipe_addf(&p, "EXISTS cs:quota:%s:probe", crm);
-    quota_ud q = {pause_ms, probe};
-    *pause_ms = 0;
-    *probe = false;
-    int rc = pipe_each(s, &p, false, quota_each, &q, err, errlen);
-    pipe_free(&p);
-    return rc;
-}
-
-int store_quota_pause(store *s, const char *crm, long pause_ms, bool probe, char *err,
-                      size_t errlen) {
-    pipeline p = {0};
-    pipe_addf(&p, "SET cs:quota:%s %lld PX %ld", crm, (long long)(event_now_ms() + pause_ms),
-              pause_ms > 0 ? pause_ms : 1);
-    if (probe) pipe_addf(&p, "SET cs:quota:%s:probe 1", crm);
-    long long ignored = 0;
-    int rc = pipe_each(s, &p, false, count_each, &ignored, err, errlen);
-    pipe_free(&p);
-    return rc;
-}
-
-int store_quota_clear(store *s, const char *crm, char *err, size_t errlen) {
-    redisReply *r = cmdf(s, err, errlen, "DEL cs:quota:%s cs:quota:%s:probe", crm, crm);
-    if (!r || reply_error(r, err, errlen)) return -1;
-    freeReplyObject(r);
-    return 0;
-}
-/* ---- received items that cannot become events ---- */
-
-/* Appends events as enqueue_script does, then stores each unusable item as a dead letter
- * under the receive time's first free id (no `event` field, so replay_script finds nothing
- * to queue; `unusable` holds the reason), unless its de-duplication key exists; it then sets
- * that key to the dead letter's id. KEYS: per event its stream and dedup key, per item its
- * dedup key, cs:deadletters; ARGV: ttl, event count, event JSON..., then per item its listed
- * JSON, reason and receive time (ms). Returns per event, then per item, the id or false. */
-static script enqueue_dead_script = {
-    "local n = tonumber(ARGV[2])\n"
-    "local m = #KEYS - 2 * n - 1\n"
-    "local out = {}\n"
-    "for i = 1, n do\n"
-    "  if redis.call('EXISTS', KEYS[2 * i]) == 1 then\n"
-    "    out[i] = false\n"
-    "  else\n"
-    "    local id = redis.call('XADD', KEYS[2 * i - 1], '*', 'event', ARGV[i + 2], "
-    "'attempts', '0')\n"
-    "    redis.call('SET', KEYS[2 * i], id, 'EX', ARGV[1])\n"
-    "    out[i] = id\n"
-    "  end\n"
-    "end\n"
-    "for k = 1, m do\n"
-    "  local dedup, a = KEYS[2 * n + k], n + 3 * k\n"
-    "  if redis.call('EXISTS', dedup) == 1 then\n"
-    "    out[n + k] = false\n"
-    "  else\n"
-    "    local ms, seq = ARGV[a + 2], 0\n"
-    "    while redis.call('EXISTS', 'cs:dead:' .. ms .. '-' .. seq) == 1 do seq = seq + 1 end\n"
-    "    local id = ms .. '-' .. seq\n"
-    "    redis.call('HSET', 'cs:dead:' .. id, 'item', ARGV[a], 'unusable', ARGV[a + 1])\n"
-    "    redis.call('ZADD', KEYS[#KEYS], ms, id)\n"
-    "    redis.call('SET', dedup, id, 'EX', ARGV[1])\n"
-    "    out[n + k] = id\n"
-    "  end\n"
-    "end\n"
-    "return out\n",
-    ""};
-
-static pthread_once_t enqueue_dead_once = PTHREAD_ONCE_INIT;
-
-static void hash_enqueue_dead(void) {
-    hash_script(&enqueue_dead_script);
-}
-
-/* The de-duplication key of a received event; caller frees. NULL when out of memory. */
-static char *dedup_key(const event *ev) {
-    size_t len = strlen(ev->id) + 32;
-    char *k = malloc(len);
-    if (k) snprintf(k, len, "cs:dedup:%s:%s", ev->source == SRC_SALESFORCE ? "sf" : "mkto", ev->id);
-    return k;
-}
-
-/* The listed JSON of an unusable item's dead letter (its id is set when listed); caller
- * frees. NULL when out of memory. */
-static char *unusable_item(const store_unusable *u) {
-    char at[40];
-    event_format_time(u->ev->received_ms, at, sizeof at);
-    char *evjs = event_to_json(u->ev);
-    cJSON *ev = evjs ? cJSON_Parse(evjs) : NULL;
-    free(evjs);
-    cJSON *item = ev ? cJSON_CreateObject() : NULL;
-    char *js = NULL;
-    if (item) {
-        cJSON_AddStringToObject(item, "id", "");
-        cJSON_AddStringToObject(item, "at", at);
-        cJSON_AddNumberToObject(item, "attempts", 0);
-        cJSON_AddStringToObject(item, "error", u->error);
-        cJSON_AddItemToObject(item, "event", ev);
-        js = cJSON_PrintUnformatted(item);
-        cJSON_Delete(item);
-    } else {
-        cJSON_Delete(ev);
-    }
-    return js;
-}
-
-int store_enqueue_with_dead(store *s, const event *const *evs, size_t n, bool *added,
-                            const store_unusable *const *dead, size_t m, bool *dead_added,
-                            char *err, size_t errlen) {
-    if (m == 0) return store_enqueue_refs(s, evs, n, added, err, errlen);
-    pthread_once(&enqueue_dead_once, hash_enqueue_dead);
-    size_t nkeys = 2 * n + m + 1, argc = nkeys + 2 + n + 3 * m, nowned = 2 * n + 3 * m;
-    const char **argv = calloc(argc, sizeof *argv);
-    size_t *lens = calloc(argc, sizeof *lens);
-    char **owned = calloc(nowned, sizeof *owned);
-    char ttl[16], count[24];
-    int rc = -1;
-    redisReply *r = NULL;
-    snprintf(err, errlen, "out of memory");
-    if (!argv || !lens || !owned) goto out;
-    snprintf(ttl, sizeof ttl, "%d", STORE_DEDUP_TTL_S);
-    snprintf(count, sizeof count, "%zu", n);
-    size_t a = 0, o = 0; /* next argument, next owned string */
-    for (size_t i = 0; i < n; i++) {
-        argv[a++] = store_stream(store_queue_of(evs[i]));
-        if (!(argv[a++] = owned[o++] = dedup_key(evs[i]))) goto out;
-    }
-    for (size_t k = 0; k < m; k++)
-        if (!(argv[a++] = owned[o++] = dedup_key(dead[k]->ev))) goto out;
-    argv[a++] = "cs:deadletters";
-    argv[a++] = ttl;
-    argv[a++] = count;
-    for (size_t i = 0; i < n; i++)
-        if (!(argv[a++] = owned[o++] = event_to_json(evs[i]))) goto out;
-    for (size_t k = 0; k < m; k++) {
-        if (!(argv[a++] = owned[o++] = unusable_item(dead[k]))) goto out;
-        argv[a++] = dead[k]->error;
-        if (!(argv[a++] = owned[o++] = malloc(24))) goto out;
-        snprintf(owned[o - 1], 24, "%lld", (long long)dead[k]->ev->received_ms);
-    }
-    for (size_t i = 0; i < argc; i++)
-        lens[i] = strlen(argv[i]);
-    r = run_script(s, &enqueue_dead_script, (int)nkeys, (int)argc, argv, lens, err, errlen);
-    if (!r) goto out;
-    if (r->type != REDIS_REPLY_ARRAY || r->elements != n + m) {
-        snprintf(err, errlen, "Redis refused the events: %s",
-                 r->type == REDIS_REPLY_ERROR ? r->str : "unexpected answer");
-        goto out;
-    }
-    for (size_t i = 0; i < n; i++)
-        added[i] = r->element[i]->type == REDIS_REPLY_STRING;
-    for (size_t k = 0; k < m; k++)
-        dead_added[k] = r->element[n + k]->type == REDIS_REPLY_STRING;
-    rc = 0;
-out:
-    if (r) freeReplyObject(r);
-    if (owned)
-        for (size_t i = 0; i < nowned; i++)
-            free(owned[i]);
-    free(owned);
-    free(argv);
-    free(lens);
-    return rc;
-}
-
-int store_dead_unusable(store *s, const char *id, char *why, size_t whylen, char *err,
-                        size_t errlen) {
-    redisReply *r = cmdf(s, err, errlen, "HGET cs:dead:%s unusable", id);
-    if (!r || reply_error(r, err, errlen)) return -1;
-    int rc = r->type == REDIS_REPLY_STRING;
-    if (rc) snprintf(why, whylen, "%s", r->str);
-    freeReplyObject(r);
-    return rc;
-}
-
-/* ---- program copy outcomes (F2/F3) ---- */
-
-#define COPY_SCHEDULE "cs:programs:backoff"
-
-static void copy_state_from_hash(const redisReply *r, store_copy_state *st) {
-    memset(st, 0, sizeof *st);
-    if (r->type != REDIS_REPLY_ARRAY) return;
-    for (size_t i = 0; i + 1 < r->elements; i += 2) {
-        const char *k = r->element[i]->str, *v = r->element[i + 1]->str;
-        if (!k || !v) continue;
-        if (!strcmp(k, "failures"))
-            st->failures = (int)strtol(v, NULL, 10);
-        else if (!strcmp(k, "next"))
-            st->next_ms = strtoll(v, NULL, 10);
-        else if (!strcmp(k, "crm"))
-            snprintf(st->crm, sizeof st->crm, "%s", v);
-        else if (!strcmp(k, "code"))
-            snprintf(st->code, sizeof st->code, "%s", v);
-        else if (!strcmp(k, "message"))
-            snprintf(st->message, sizeof st->message, "%s", v);
-        else if (!strcmp(k, "at"))
-            st->at_ms = strtoll(v, NULL, 10);
-    }
-}
-
-static int copy_state_each(size_t i, redisReply *r, void *ud) {
-    copy_state_from_hash(r, &((store_copy_state *)ud)[i]);
-    return 0;
-}
-
-int store_copy_state_get_many(store *s, size_t n, const char *const *program_ids,
-                              store_copy_state *out, char *err, size_t errlen) {
-    pipeline p = {0};
-    for (size_t i = 0; i < n; i++)
-        pipe_addf(&p, "HGETALL cs:program:copy:%s", program_ids[i]);
-    int rc = pipe_each(s, &p, false, copy_state_each, out, err, errlen);
-    pipe_free(&p);
-    return rc;
-}
-
-int store_copy_state_get(store *s, const char *program_id, store_copy_state *out, char *err,
-                         size_t errlen) {
-    return store_copy_state_get_many(s, 1, &program_id, out, err, errlen);
-}
-
-int store_copy_failed(store *s, const char *program_id, const store_copy_state *st, char *err,
-                      size_t errlen) {
-    pipeline p = {0};
-    pipe_addf(&p, "MULTI");
-    pipe_addf(&p, "HSET cs:program:copy:%s failures %d next %lld crm %s code %s message %s at %lld",
-              program_id, st->failures, (long long)st->next_ms, st->crm, st->code, st->message,
-              (long long)st->at_ms);
-    pipe_addf(&p, "ZADD " COPY_SCHEDULE " %lld %s", (long long)st->next_ms, program_id);
-    pipe_addf(&p, "EXEC");
-    int rc = pipe_each(s, &p, false, ignore_reply, NULL, err, errlen);
-    pipe_free(&p);
-    return rc;
-}
-
-int store_copy_clear(store *s, const char *program_id, char *err, size_t errlen) {
-    pipeline p = {0};
-    pipe_addf(&p, "MULTI");
-    pipe_addf(&p, "DEL cs:program:copy:%s", program_id);
-    pipe_addf(&p, "ZREM " COPY_SCHEDULE " %s", program_id);
-    pipe_addf(&p, "EXEC");
-    int rc = pipe_each(s, &p, false, ignore_reply, NULL, err, errlen);
-    pipe_free(&p);
-    return rc;
-}
-
-int store_copy_retry_now(store *s, const char *program_id, char *err, size_t errlen) {
-    pipeline p = {0};
-    pipe_addf(&p, "MULTI");
-    pipe_addf(&p, "HDEL cs:program:copy:%s failures next", program_id);
-    pipe_addf(&p, "ZREM " COPY_SCHEDULE " %s", program_id);
-    pipe_addf(&p, "EXEC");
-    int rc = pipe_each(s, &p, false, ignore_reply, NULL, err, errlen);
-    pipe_free(&p);
-    return rc;
-}
-
-typedef struct {
-    char **ids;
-    long n;
-    const redisReply *due;
-} copy_take_ud;
-
-/* ZREM answers 1 to the one caller that took the program off the schedule. */
-static int copy_take_each(size_t i, redisReply *r, void *ud) {
-    copy_take_ud *u = ud;
-    const char *id = u->due->element[i]->str;
-    if (r->type == REDIS_REPLY_INTEGER && r->integer == 1 && id)
-        if ((u->ids[u->n] = strdup(id)) != NULL) u->n++;
-    return 0;
-}
-
-long store_copy_due_take(store *s, int64_t now_ms, size_t max, char ***out, char *err,
-                         size_t errlen) {
-    *out = NULL;
-    redisReply *r = cmdf(s, err, errlen, "ZRANGEBYSCORE " COPY_SCHEDULE " -inf %lld LIMIT 0 %lld",
-                         (long long)now_ms, (long long)max);
-    if (!r || reply_error(r, err, errlen)) return -1;
-    long rc = 0;
-    if (r->type == REDIS_REPLY_ARRAY && r->elements) {
-        pipeline p = {0};
-        copy_take_ud u = {calloc(r->elements, sizeof(char *)), 0, r};
-        for (size_t i = 0; i < r->elements; i++)
-            pipe_addf(&p, "ZREM " COPY_SCHEDULE " %s",
-                      r->element[i]->str ? r->element[i]->str : "");
-        if (!u.ids) {
-            snprintf(err, errlen, "out of memory");
-            rc = -1;
-        } else {
-            rc = pipe_each(s, &p, false, copy_take_each, &u, err, errlen);
-        }
-        pipe_free(&p);
-        if (rc == 0) {
-            *out = u.ids;
-            rc = u.n;
-        } else {
-            for (long i = 0; u.ids && i < u.n; i++)
-                free(u.ids[i]);
-            free(u.ids);
-        }
-    }
-    freeReplyObject(r);
-    return rc;
-}
-/* ---- issue 21: the queues by direction, and dead letters many at a time ---- */
-
-/* The queues by the CRM their events are to be written to. Toward Marketo: the stream of
- * events from Salesforce, their retries and the events parked while Marketo's daily allowance
- * is spent; toward Salesforce the same of the Marketo stream. The total also counts the
- * events parked by disabled mappings, listed per program. Every read is O(1) but the
- * parked programs' (one LLEN each, as the stats script does). The oldest of a direction is
- * the earliest receive time of the event at the head of its stream, of its oldest retry and
- * of the head of its allowance list (an event's receive time, not when it last entered a
- * queue: a retried event keeps its age). KEYS: stream toward Marketo, stream toward
- * Salesforce, cs:retry, cs:retry:recv:sf, cs:retry:recv:mkto, cs:parked:programs,
- * cs:parked:quota:marketo, cs:parked:quota:salesforce. Returns {depth, oldest ms toward
- * Marketo, depth, oldest ms toward Salesforce, total, {program, count...}}. */
-static script detail_script = {
-    "local function older(a, b)\n"
-    "  if b > 0 and (a == 0 or b < a) then return b end\n"
-    "  return a\n"
-    "end\n"
-    "local function received(json)\n"
-    "  local ok, ev = pcall(cjson.decode, json)\n"
-    "  if ok and type(ev) == 'table' and tonumber(ev.receivedAt) then\n"
-    "    return tonumber(ev.receivedAt)\n"
-    "  end\n"
-    "  return 0\n"
-    "end\n"
-    "local out = {}\n"
-    "for d = 0, 1 do\n"
-    "  local stream, recv, quota = KEYS[1 + d], KEYS[4 + d], KEYS[7 + d]\n"
-    "  local depth = redis.call('XLEN', stream) + redis.call('ZCARD', recv) + "
-    "redis.call('LLEN', quota)\n"
-    "  local oldest = 0\n"
-    "  local first = redis.call('XRANGE', stream, '-', '+', 'COUNT', 1)\n"
-    "  if #first > 0 then\n"
-    "    local f = first[1][2]\n"
-    "    for i = 1, #f - 1, 2 do\n"
-    "      if f[i] == 'event' then oldest = received(f[i + 1]) end\n"
-    "    end\n"
-    "    if oldest == 0 then oldest = tonumber(string.match(first[1][1], '^(%d+)')) end\n"
-    "  end\n"
-    "  local r = redis.call('ZRANGE', recv, 0, 0, 'WITHSCORES')\n"
-    "  if #r > 0 then oldest = older(oldest, tonumber(r[2])) end\n"
-    "  local p = redis.call('LINDEX', quota, 0)\n"
-    "  if p then\n"
-    "    local ok, o = pcall(cjson.decode, p)\n"
-    "    if ok and type(o) == 'table' and type(o.event) == 'string' then\n"
-    "      oldest = older(oldest, received(o.event))\n"
-    "    end\n"
-    "  end\n"
-    "  out[#out + 1] = depth\n"
-    "  out[#out + 1] = tostring(oldest)\n"
-    "end\n"
-    "local total = redis.call('XLEN', KEYS[1]) + redis.call('XLEN', KEYS[2]) + "
-    "redis.call('ZCARD', KEYS[3])\n"
-    "local programs = {}\n"
-    "for _, p in ipairs(redis.call('SMEMBERS', KEYS[6])) do\n"
-    "  local n = redis.call('LLEN', 'cs:parked:' .. p)\n"
-    "  total = total + n\n"
-    "  if n > 0 and string.sub(p, 1, 6) ~= 'quota:' then\n"
-    "    programs[#programs + 1] = p\n"
-    "    programs[#programs + 1] = n\n"
-    "  end\n"
-    "end\n"
-    "out[#out + 1] = total\n"
-    "out[#out + 1] = programs\n"
-    "return out\n",
-    ""};
-
-static pthread_once_t detail_once = PTHREAD_ONCE_INIT;
-
-static void hash_detail(void) {
-    hash_script(&detail_script);
-}
-
-static double age_of(int64_t since_ms, long long depth, int64_t now) {
-    if (since_ms <= 0 || depth <= 0 || now <= since_ms) return 0;
-    return (double)(now - since_ms) / 1000.0;
-}
-
-static int by_parked_desc(const void *a, const void *b) {
-    const store_parked_count *x = a, *y = b;
-    return (x->parked < y->parked) - (x->parked > y->parked);
-}
-
-int store_queue_detail_get(store *s, store_queue_detail *out, char *err, size_t errlen) {
-    pthread_once(&detail_once, hash_detail);
-    memset(out, 0, sizeof *out);
-    const char *argv[] = {
-        store_stream(STORE_Q_SF),   store_stream(STORE_Q_MKTO),   "cs:retry",
-        retry_recv_key(STORE_Q_SF), retry_recv_key(STORE_Q_MKTO), "cs:parked:programs",
-        "cs:parked:quota:marketo",  "cs:parked:quota:salesforce"};
-    redisReply *r = script_strs(s, &detail_script, 8, argv, 8, err, errlen);
-    if (!r) return -1;
-    if (r->type != REDIS_REPLY_ARRAY || r->elements != 6 ||
-        r->element[5]->type != REDIS_REPLY_ARRAY) {
-        snprintf(err, errlen, "Redis: unexpected answer to the queue statistics");
-        freeReplyObject(r);
-        return -1;
-    }
-    int64_t now = event_now_ms();
-    store_queue_way *way[2] = {&out->to_marketo, &out->to_salesforce};
-    for (int d = 0; d < 2; d++) {
-        way[d]->depth = r->element[2 * d]->integer;
-        const char *t = r->element[2 * d + 1]->str;
-        way[d]->oldest_age_s = age_of(t ? strtoll(t, NULL, 10) : 0, way[d]->depth, now);
-    }
-    out->depth = r->element[4]->integer;
-    out->oldest_age_s = out->to_marketo.oldest_age_s > out->to_salesforce.oldest_age_s
-                            ? out->to_marketo.oldest_age_s
-                            : out->to_salesforce.oldest_age_s;
-    const redisReply *pr = r->element[5];
-    size_t np = pr->elements / 2;
-    out->parked = np ? calloc(np, sizeof *out->parked) : NULL;
-    for (size_t i = 0; out->parked && i < np; i++) {
-        const redisReply *id = pr->element[2 * i], *n = pr->element[2 * i + 1];
-        if (id->type != REDIS_REPLY_STRING || id->len >= sizeof out->parked[0].program_id) continue;
-        memcpy(out->parked[out->nparked].program_id, id->str, id->len + 1);
-        out->parked[out->nparked++].parked = n->integer;
-    }
-    if (out->nparked > 1) qsort(out->parked, out->nparked, sizeof *out->parked, by_parked_desc);
-    freeReplyObject(r);
-    return 0;
-}
-
-void store_queue_detail_free(store_queue_detail *d) {
-    if (!d) return;
-    free(d->parked);
-    d->parked = NULL;
-    d->nparked = 0;
-}
-
-void store_dead_entries_free(store_dead_entry *e, size_t n) {
-    if (!e) return;
-    for (size_t i = 0; i < n; i++)
-        free(e[i].item);
-    free(e);
-}
-
-/* Appends to ids/scores the index entries of reply r (WITHSCORES pairs) that come after the
- * position (at, id) in newest-first order, up to max in all; r holds entries of one score in
- * ascending order when same_score (read from its end), else newest first. */
-static void take_index(const redisReply *r, bool same_score, const store_dead_pos *after,
-                       store_dead_entry *out, size_t *n, size_t max) {
-    if (r->type != REDIS_REPLY_ARRAY) return;
-    size_t pairs = r->elements / 2;
-    for (size_t k = 0; k < pairs && *n < max; k++) {
-        size_t i = same_score ? pairs - 1 - k : k;
-        const redisReply *id = r->element[2 * i], *sc = r->element[2 * i + 1];
-        if (id->type != REDIS_REPLY_STRING || !sc->str || id->len >= sizeof out[0].id) continue;
-        if (same_score && strcmp(id->str, after->id) >= 0) continue;
-        memcpy(out[*n].id, id->str, id->len + 1);
-        out[*n].at_ms = strtoll(sc->str, NULL, 10);
-        (*n)++;
-    }
-}
-
-/* Reads each entry's item and unusable mark in one round trip; 0 or -1 with err. */
-static int read_items(store *s, store_dead_entry *e, size_t n, char *err, size_t errlen) {
-    if (n == 0) return 0;
-    pipeline p = {0};
-    for (size_t i = 0; i < n; i++)
-        pipe_addf(&p, "HMGET cs:dead:%s item unusable", e[i].id);
-    redisReply **out = calloc(n, sizeof *out);
-    int rc = out ? pipe_run(s, &p, out, err, errlen) : -1;
-    if (!out) snprintf(err, errlen, "out of memory");
-    for (size_t i = 0; rc == 0 && i < n; i++) {
-        const redisReply *r = out[i];
-        /* Gone since the index was read (replayed or deleted): left without an item. */
-        if (r->type != REDIS_REPLY_ARRAY || r->elements != 2 ||
-            r->element[0]->type != REDIS_REPLY_STRING)
-            continue;
-        e[i].item = malloc(r->element[0]->len + 1);
-        if (!e[i].item) {
-            snprintf(err, errlen, "out of memory");
-            rc = -1;
-            break;
-        }
-        memcpy(e[i].item, r->element[0]->str, r->element[0]->len + 1);
-        e[i].len = r->element[0]->len;
-        e[i].unusable = r->element[1]->type == REDIS_REPLY_STRING;
-    }
-    for (size_t i = 0; out && i < n; i++)
-        if (out[i]) freeReplyObject(out[i]);
-    free(out);
-    pipe_free(&p);
-    return rc;
-}
-
-long store_dead_scan(store *s, int64_t from_ms, int64_t to_ms, const store_dead_pos *after,
-                     size_t max, store_dead_entry **out, char *err, size_t errlen) {
-    *out = NULL;
-    bool resume = after && after->at_ms >= 0 && after->at_ms <= to_ms;
-    if (max == 0 || from_ms > to_ms || (resume && after->at_ms < from_ms)) return 0;
-    store_dead_entry *e = calloc(max, sizeof *e);
-    if (!e) {
-        snprintf(err, errlen, "out of memory");
-        return -1;
-    }
-    size_t n = 0;
-    char hi[32];
-    snprintf(hi, sizeof hi, "%lld", (long long)to_ms);
-    redisReply *r;
-    if (resume) {
-        /* The rest of the cursor's millisecond first: ids before its id, newest first. */
-        r = cmdf(s, err, errlen, "ZRANGEBYSCORE cs:deadletters %lld %lld WITHSCORES",
-                 (long long)after->at_ms, (long long)after->at_ms);
-        if (!r || reply_error(r, err, errlen)) goto fail;
-        take_index(r, true, after, e, &n, max);
-        freeReplyObject(r);
-        snprintf(hi, sizeof hi, "(%lld", (long long)after->at_ms);
-    }
-    if (n < max) {
-        r = cmdf(s, err, errlen, "ZREVRANGEBYSCORE cs:deadletters %s %lld WITHSCORES LIMIT 0 %lld",
-                 hi, (long long)from_ms, (long long)(max - n));
-        if (!r || reply_error(r, err, errlen)) goto fail;
-        take_index(r, false, after, e, &n, max);
-        freeReplyObject(r);
-    }
-    if (read_items(s, e, n, err, errlen) != 0) goto fail;
-    *out = e;
-    return (long)n;
-fail:
-    store_dead_entries_free(e, n);
-    return -1;
-}
-
-int store_dead_replay_many(store *s, const char *const *ids, size_t n, int *rc, char *err,
-                           size_t errlen) {
-    if (n == 0) return 0;
-    pipeline p = {0};
-    char nk[] = "4";
-    for (size_t i = 0; i < n; i++) {
-        char key[64];
-        snprintf(key, sizeof key, "cs:dead:%.40s", ids[i]);
-        /* Exactly store_dead_replay's script, sent whole: a pipeline cannot fall back from
-         * EVALSHA when Redis lost its script cache. */
-        const char *argv[] = {"EVAL",
-                              replay_script.text,
-                              nk,
-                              key,
-                              "cs:deadletters",
-                              store_stream(STORE_Q_SF),
-                              store_stream(STORE_Q_MKTO),
-                              ids[i]};
-        size_t lens[8];
-        for (int k = 0; k < 8; k++)
-            lens[k] = strlen(argv[k]);
-        pipe_add_argv(&p, 8, argv, lens);
-    }
-    redisReply **out = calloc(n, sizeof *out);
-    int ret = out ? pipe_run(s, &p, out, err, errlen) : -1;
-    if (!out) snprintf(err, errlen, "out of memory");
-    for (size_t i = 0; ret == 0 && i < n; i++) {
-        if (out[i]->type == REDIS_REPLY_ERROR) {
-            snprintf(err, errlen, "Redis: %s", out[i]->str);
-            ret = -1;
-        } else {
-            rc[i] = out[i]->type == REDIS_REPLY_INTEGER ? (int)out[i]->integer : 0;
-        }
-    }
-    for (size_t i = 0; out && i < n; i++)
-        if (out[i]) freeReplyObject(out[i]);
-    free(out);
-    pipe_free(&p);
-    return ret;
-}
-
-/* ---- for the store_* siblings (include/store_priv.h) ---- */
-
-int store_priv_pipeline(store *s, size_t n, char *const *cmds, const size_t *lens, redisReply **out,
-                        char *err, size_t errlen) {
-    if (n == 0) return 0;
-    /* The pipeline only borrows the commands and their lengths: nothing is freed here. */
-    pipeline p = {(char **)cmds, (size_t *)lens, n, n, false};
-    return pipe_run(s, &p, out, err, errlen);
-}
-
-long long store_priv_audit_cmd(char **cmd, const char *entry) {
-    char max[16];
-    snprintf(max, sizeof max, "%d", STORE_AUDIT_MAX);
-    /* As audit_script writes each entry. */
-    const char *argv[] = {"XADD", "cs:audit", "MAXLEN", "~", max, "*", "entry", entry};
-    return redisFormatCommandArgv(cmd, 8, argv, NULL);
 }

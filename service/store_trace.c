@@ -2,12 +2,13 @@
  * include/store_trace.h. */
 #include "store_trace.h"
 
+#include "store_mappings.h"
+#include "store_members.h"
 #include "store_priv.h"
 #include "trace.h"
 
 #include <cJSON.h>
 #include <ctype.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,66 +17,15 @@
 #define READ_KEYS_MAX  12 /* person keys read for one answer */
 #define PKEY_MAX       (EV_TEXT_MAX + 8)
 
-/* Formatted commands for one round trip. */
-typedef struct {
-    char **cmd;
-    size_t *len;
-    size_t n, cap;
-    bool oom;
-} cmds;
-
-static void push(cmds *c, char *cmd, long long len) {
-    if (len < 0 || !cmd) {
-        c->oom = true;
-        return;
-    }
-    if (c->n == c->cap) {
-        size_t cap = c->cap ? 2 * c->cap : 32;
-        char **nc = realloc(c->cmd, cap * sizeof *nc);
-        if (nc) c->cmd = nc;
-        size_t *nl = nc ? realloc(c->len, cap * sizeof *nl) : NULL;
-        if (nl) c->len = nl;
-        if (!nc || !nl) {
-            redisFreeCommand(cmd);
-            c->oom = true;
-            return;
-        }
-        c->cap = cap;
-    }
-    c->cmd[c->n] = cmd;
-    c->len[c->n++] = (size_t)len;
-}
-
-static void addf(cmds *c, const char *fmt, ...) {
-    char *cmd = NULL;
-    va_list ap;
-    va_start(ap, fmt);
-    int len = redisvFormatCommand(&cmd, fmt, ap);
-    va_end(ap);
-    push(c, cmd, len);
-}
-
-static void cmds_free(cmds *c) {
-    for (size_t i = 0; i < c->n; i++)
-        redisFreeCommand(c->cmd[i]);
-    free(c->cmd);
-    free(c->len);
-    memset(c, 0, sizeof *c);
-}
-
 /* Runs the commands; out gets every reply (caller frees them and out), or NULL with err. An
  * error reply fails the whole (with Redis's sentence). */
-static redisReply **run_all(store *s, cmds *c, char *err, size_t errlen) {
-    if (c->oom) {
-        snprintf(err, errlen, "out of memory");
-        return NULL;
-    }
+static redisReply **run_all(store *s, store_priv_pipe *c, char *err, size_t errlen) {
     redisReply **out = calloc(c->n ? c->n : 1, sizeof *out);
     if (!out) {
         snprintf(err, errlen, "out of memory");
         return NULL;
     }
-    if (store_priv_pipeline(s, c->n, c->cmd, c->len, out, err, errlen) != 0) {
+    if (store_priv_pipe_run(s, c, out, err, errlen) != 0) {
         free(out);
         return NULL;
     }
@@ -116,39 +66,40 @@ static void person_key(const char *email, const char *lead, const char *sf, char
 int store_trace_write(store *s, const char *const *audit, size_t naudit,
                       const store_trace_item *items, size_t n, const store_tz_suspect *tz,
                       const store_trace_limits *lim, char *err, size_t errlen) {
-    cmds c = {0};
-    for (size_t i = 0; i < naudit; i++) {
-        char *cmd = NULL;
-        push(&c, cmd, store_priv_audit_cmd(&cmd, audit[i]));
-    }
+    store_priv_pipe c = {0};
+    for (size_t i = 0; i < naudit; i++)
+        store_priv_pipe_add_audit(&c, audit[i]);
     for (size_t i = 0; lim->retention_s > 0 && i < n; i++) {
         const store_trace_item *it = &items[i];
         char pk[PKEY_MAX];
         person_key(it->email, it->mkto_lead, it->sf_person, pk, sizeof pk);
         if (!pk[0] || !it->entry) continue;
         long long cutoff = (long long)it->at_ms - lim->retention_s * 1000LL;
-        addf(&c, "ZADD cs:trace:%s %lld %s", pk, (long long)it->at_ms, it->entry);
-        addf(&c, "ZREMRANGEBYSCORE cs:trace:%s -inf (%lld", pk, cutoff);
-        addf(&c, "ZREMRANGEBYRANK cs:trace:%s 0 %ld", pk, -(lim->max_per_person + 1));
-        addf(&c, "EXPIRE cs:trace:%s %ld", pk, lim->retention_s);
+        store_priv_pipe_addf(&c, "ZADD cs:trace:%s %lld %s", pk, (long long)it->at_ms, it->entry);
+        store_priv_pipe_addf(&c, "ZREMRANGEBYSCORE cs:trace:%s -inf (%lld", pk, cutoff);
+        store_priv_pipe_addf(&c, "ZREMRANGEBYRANK cs:trace:%s 0 %ld", pk,
+                             -(lim->max_per_person + 1));
+        store_priv_pipe_addf(&c, "EXPIRE cs:trace:%s %ld", pk, lim->retention_s);
         /* The ids lead to the person's email key. */
         if (pk[0] != 'e') continue;
         if (it->mkto_lead && *it->mkto_lead)
-            addf(&c, "SET cs:trace:id:m:%s %s EX %ld", it->mkto_lead, pk, lim->retention_s);
+            store_priv_pipe_addf(&c, "SET cs:trace:id:m:%s %s EX %ld", it->mkto_lead, pk,
+                                 lim->retention_s);
         if (it->sf_person && *it->sf_person) {
             char id15[16];
             snprintf(id15, sizeof id15, "%.15s", it->sf_person);
-            addf(&c, "SET cs:trace:id:s:%s %s EX %ld", id15, pk, lim->retention_s);
+            store_priv_pipe_addf(&c, "SET cs:trace:id:s:%s %s EX %ld", id15, pk, lim->retention_s);
         }
     }
     if (tz) {
-        addf(&c,
-             "HSET cs:tz:marketo offset_h %d last_ms %lld event_id %s occurred_ms %lld "
-             "received_ms %lld",
-             tz->offset_hours, (long long)tz->last_ms, tz->event_id, (long long)tz->occurred_ms,
-             (long long)tz->received_ms);
-        addf(&c, "HINCRBY cs:tz:marketo count 1");
-        addf(&c, "EXPIRE cs:tz:marketo %d", STORE_TZ_TTL_S);
+        store_priv_pipe_addf(
+            &c,
+            "HSET cs:tz:marketo offset_h %d last_ms %lld event_id %s occurred_ms %lld "
+            "received_ms %lld",
+            tz->offset_hours, (long long)tz->last_ms, tz->event_id, (long long)tz->occurred_ms,
+            (long long)tz->received_ms);
+        store_priv_pipe_addf(&c, "HINCRBY cs:tz:marketo count 1");
+        store_priv_pipe_addf(&c, "EXPIRE cs:tz:marketo %d", STORE_TZ_TTL_S);
     }
     int rc = 0;
     if (c.n || c.oom) {
@@ -156,7 +107,7 @@ int store_trace_write(store *s, const char *const *audit, size_t naudit,
         rc = out ? 0 : -1;
         replies_free(out, c.n);
     }
-    cmds_free(&c);
+    store_priv_pipe_free(&c);
     return rc;
 }
 
@@ -225,11 +176,11 @@ static bool key_read(const found *f, const char *pk) {
 }
 
 /* Queues the read of one person key (once). */
-static void want_key(found *f, cmds *c, const char *pk, int64_t since_ms, long limit) {
+static void want_key(found *f, store_priv_pipe *c, const char *pk, int64_t since_ms, long limit) {
     if (!pk[0] || key_read(f, pk) || f->nkeys == READ_KEYS_MAX) return;
     snprintf(f->keys[f->nkeys++], PKEY_MAX, "%s", pk);
-    addf(c, "ZREVRANGEBYSCORE cs:trace:%s +inf %lld WITHSCORES LIMIT 0 %ld", pk,
-         (long long)since_ms, limit);
+    store_priv_pipe_addf(c, "ZREVRANGEBYSCORE cs:trace:%s +inf %lld WITHSCORES LIMIT 0 %ld", pk,
+                         (long long)since_ms, limit);
 }
 
 static void take_entries(found *f, const redisReply *r) {
@@ -258,7 +209,7 @@ static void take_entries(found *f, const redisReply *r) {
 
 /* Runs c, taking each sorted-set answer; a string answer (an id's person key) goes to
  * alias. 0 or -1. */
-static int read_round(store *s, cmds *c, found *f, char *alias, size_t alen, char *err,
+static int read_round(store *s, store_priv_pipe *c, found *f, char *alias, size_t alen, char *err,
                       size_t errlen) {
     if (c->n == 0) return 0;
     redisReply **out = run_all(s, c, err, errlen);
@@ -270,12 +221,12 @@ static int read_round(store *s, cmds *c, found *f, char *alias, size_t alen, cha
             take_entries(f, out[i]);
     }
     replies_free(out, c->n);
-    cmds_free(c);
+    store_priv_pipe_free(c);
     return 0;
 }
 
 /* The id keys (m:, s:) of the ids the entries read so far name, not read yet. */
-static void want_named_ids(found *f, cmds *c, int64_t since_ms, long limit) {
+static void want_named_ids(found *f, store_priv_pipe *c, int64_t since_ms, long limit) {
     for (size_t i = 0, n = f->n; i < n; i++) {
         cJSON *o = cJSON_Parse(f->e[i].text);
         const cJSON *lead = cJSON_GetObjectItemCaseSensitive(o, "marketoLeadId");
@@ -320,7 +271,7 @@ static char *merged(found *f, long limit) {
 char *store_trace_read(store *s, store_trace_by by, const char *value, long limit, int64_t since_ms,
                        char *err, size_t errlen) {
     found f = {0};
-    cmds c = {0};
+    store_priv_pipe c = {0};
     char *js = NULL, pk[PKEY_MAX], alias[PKEY_MAX] = "";
     if (limit < 1) limit = 1;
     if (limit > READ_LIMIT_MAX) limit = READ_LIMIT_MAX;
@@ -329,7 +280,7 @@ char *store_trace_read(store *s, store_trace_by by, const char *value, long limi
     } else {
         person_key(NULL, by == STORE_TRACE_BY_MKTO ? value : NULL,
                    by == STORE_TRACE_BY_SF ? value : NULL, pk, sizeof pk);
-        addf(&c, "GET cs:trace:id:%s", pk);
+        store_priv_pipe_addf(&c, "GET cs:trace:id:%s", pk);
     }
     want_key(&f, &c, pk, since_ms, limit);
     /* The id's person key (its email), then the ids the entries name. */
@@ -340,7 +291,7 @@ char *store_trace_read(store *s, store_trace_by by, const char *value, long limi
     if (read_round(s, &c, &f, NULL, 0, err, errlen) != 0) goto out;
     if (f.oom || !(js = merged(&f, limit))) snprintf(err, errlen, "out of memory");
 out:
-    cmds_free(&c);
+    store_priv_pipe_free(&c);
     for (size_t i = 0; i < f.n; i++)
         free(f.e[i].text);
     free(f.e);
@@ -348,11 +299,11 @@ out:
 }
 
 int store_tz_get(store *s, store_tz_suspect *out, char *err, size_t errlen) {
-    cmds c = {0};
+    store_priv_pipe c = {0};
     memset(out, 0, sizeof *out);
-    addf(&c, "HGETALL cs:tz:marketo");
+    store_priv_pipe_addf(&c, "HGETALL cs:tz:marketo");
     redisReply **r = run_all(s, &c, err, errlen);
-    cmds_free(&c);
+    store_priv_pipe_free(&c);
     if (!r) return -1;
     int rc = 0;
     const redisReply *h = r[0];

@@ -200,7 +200,7 @@ def test_patch_enable_with_an_incompatible_map_without_and_with_force(world):
 # ------------------------------------------------------------------ dead letters by filter
 
 def plant_dead_letter(redis, dead_id, event, at_ms, error, attempts=1, queue=1):
-    """A dead letter as service/store.c's dead_script stores one: the listed item and the raw
+    """A dead letter as service/lua/dead_letter.lua stores one: the listed item and the raw
     event in cs:dead:<id>, the id in cs:deadletters scored by its time."""
     raw = event if isinstance(event, str) else json.dumps(event, separators=(",", ":"))
     item = {"id": dead_id, "at": iso(at_ms), "attempts": attempts, "error": error,

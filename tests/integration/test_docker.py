@@ -148,3 +148,16 @@ def test_healthcheck_probes_the_management_port(redis, services):
     env["MANAGEMENT_PORT"] = str(cs.free_port())
     rc, _, err = cs.run_command(env, "healthcheck")
     assert rc == 1 and f"http://127.0.0.1:{env['MANAGEMENT_PORT']}/healthz" in err
+
+
+def test_build_stage_copies_what_the_makefile_embeds():
+    """The Makefile turns console/ and service/lua/ (the Redis scripts) into C at build time,
+    each with its embed.sh: the build stage copies both, the scripts executable."""
+    srcs = set()
+    for instr, args in stages()[0]["ins"]:
+        if instr == "COPY" and not args.startswith("--from"):
+            srcs.update(s.rstrip("/") for s in args.split()[:-1])
+    for need in ("console", "service/lua"):
+        assert any(need == s or need.startswith(s + "/") for s in srcs), need
+    for script in ("console/embed.sh", "service/lua/embed.sh"):
+        assert os.access(os.path.join(cs.ROOT, script), os.X_OK), script

@@ -814,7 +814,7 @@ def test_sync_get_and_put(redis, service):
 
 
 def make_dead_letter(redis, entry_id, raw_event, at_ms, attempts=1, error="gave up"):
-    """Moves a queued entry to the dead letters the way service/store.c's dead_script does
+    """Moves a queued entry to the dead letters the way service/lua/dead_letter.lua does
     (the item as store_dead_letter builds it, the raw event beside it)."""
     item = {"id": entry_id, "at": iso(at_ms), "attempts": attempts, "error": error,
             "event": json.loads(raw_event)}

@@ -1,0 +1,141 @@
+/* store_budget — the Marketo call budget, its read gate, and the CRMs' spent allowances.
+ * See include/store_budget.h. */
+#include "store_budget.h"
+
+#include "log.h"
+#include "store_priv.h"
+#include "store_queue.h"
+
+#include <limits.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+/* A permit is held at most this long, so a process that died holding one cannot block the
+ * budget for more than a minute. */
+#define MKTO_LEASE_MS 60000
+
+long store_mkto_acquire(store *s, const char *token, int calls_per_window, long window_ms,
+                        int max_concurrent, char *err, size_t errlen) {
+    char cpw[16], win[24], mc[16], lease[16];
+    snprintf(cpw, sizeof cpw, "%d", calls_per_window);
+    snprintf(win, sizeof win, "%ld", window_ms);
+    snprintf(mc, sizeof mc, "%d", max_concurrent);
+    snprintf(lease, sizeof lease, "%d", MKTO_LEASE_MS);
+    const char *args[] = {
+        "cs:mkto:calls", "cs:mkto:inflight", "cs:mkto:pace", token, cpw, win, mc, lease};
+    redisReply *r = store_priv_eval_strs(s, STORE_LUA_MKTO_ACQUIRE, 3, args, 8, err, errlen);
+    if (!r) return -1;
+    long wait = (long)r->integer;
+    freeReplyObject(r);
+    return wait;
+}
+
+long store_mkto_gate(store *s, int calls_per_window, int max_concurrent, long light_rate,
+                     long *paced_ms, int *calls, char *err, size_t errlen) {
+    char cpw[16], win[24], mc[16], lt[24];
+    snprintf(cpw, sizeof cpw, "%d", calls_per_window);
+    snprintf(win, sizeof win, "%d", STORE_MKTO_WINDOW_MS);
+    snprintf(mc, sizeof mc, "%d", max_concurrent);
+    snprintf(lt, sizeof lt, "%ld", light_rate);
+    const char *args[] = {"cs:mkto:calls",
+                          "cs:mkto:inflight",
+                          "cs:mkto:pace",
+                          store_stream(STORE_Q_SF),
+                          "cs:mkto:rate",
+                          "cs:mkto:read",
+                          cpw,
+                          win,
+                          mc,
+                          STORE_GROUP,
+                          lt};
+    redisReply *r = store_priv_eval_strs(s, STORE_LUA_MKTO_GATE, 6, args, 11, err, errlen);
+    if (!r) return -1;
+    long wait = (long)r->integer;
+    *paced_ms = 0;
+    *calls = 0;
+    if (r->type == REDIS_REPLY_ARRAY && r->elements == 3) {
+        wait = 0;
+        *paced_ms = r->element[1]->integer < 1 ? 1 : (long)r->element[1]->integer;
+        *calls = r->element[2]->integer < 1 ? 1 : (int)r->element[2]->integer;
+    }
+    freeReplyObject(r);
+    return wait;
+}
+
+int store_mkto_release(store *s, const char *token, char *err, size_t errlen) {
+    redisReply *r = store_priv_cmd(s, err, errlen, "ZREM cs:mkto:inflight %s", token);
+    if (!r || store_priv_reply_error(r, err, errlen)) return -1;
+    freeReplyObject(r);
+    return 0;
+}
+
+int store_mkto_budget_acquire(void *budget) {
+    store_mkto_budget *b = budget;
+    char err[STORE_ERR_MAX];
+    long waited = 0;
+    snprintf(b->permit, sizeof b->permit, "%s:%lu", b->holder, ++b->seq);
+    for (;;) {
+        long wait = store_mkto_acquire(b->st, b->permit, b->calls_per_20s, STORE_MKTO_WINDOW_MS,
+                                       b->max_concurrent, err, sizeof err);
+        if (wait <= 0) return wait == 0 ? 0 : -1;
+        if (b->stop && *b->stop) return -1;
+        if (b->max_wait_ms > 0 && waited + wait > b->max_wait_ms)
+            return wait > INT_MAX ? INT_MAX : (int)wait;
+        waited += wait < 200 ? wait : 200;
+        struct timespec ts = {0, (wait < 200 ? wait : 200) * 1000000L};
+        nanosleep(&ts, NULL);
+    }
+}
+
+void store_mkto_budget_release(void *budget) {
+    store_mkto_budget *b = budget;
+    char err[STORE_ERR_MAX];
+    /* Else the permit counts as in flight until its lease ends (MKTO_LEASE_MS). */
+    if (store_mkto_release(b->st, b->permit, err, sizeof err) != 0)
+        LOG_KV_LIMITED(LOG_WARN, "store: giving back a Marketo permit failed", "error", err);
+}
+
+typedef struct {
+    long *pause_ms;
+    bool *probe;
+} quota_ud;
+
+static int quota_each(size_t i, redisReply *r, void *ud) {
+    quota_ud *q = ud;
+    long long v = r->type == REDIS_REPLY_INTEGER ? r->integer : 0;
+    if (i == 0) *q->pause_ms = v > 0 ? (long)v : 0; /* PTTL: -2 none, -1 no expiry */
+    if (i == 1) *q->probe = v > 0;
+    return 0;
+}
+
+int store_quota_get(store *s, const char *crm, long *pause_ms, bool *probe, char *err,
+                    size_t errlen) {
+    store_priv_pipe p = {0};
+    store_priv_pipe_addf(&p, "PTTL cs:quota:%s", crm);
+    store_priv_pipe_addf(&p, "EXISTS cs:quota:%s:probe", crm);
+    quota_ud q = {pause_ms, probe};
+    *pause_ms = 0;
+    *probe = false;
+    int rc = store_priv_pipe_each(s, &p, false, quota_each, &q, err, errlen);
+    store_priv_pipe_free(&p);
+    return rc;
+}
+
+int store_quota_pause(store *s, const char *crm, long pause_ms, bool probe, char *err,
+                      size_t errlen) {
+    store_priv_pipe p = {0};
+    store_priv_pipe_addf(&p, "SET cs:quota:%s %lld PX %ld", crm,
+                         (long long)(event_now_ms() + pause_ms), pause_ms > 0 ? pause_ms : 1);
+    if (probe) store_priv_pipe_addf(&p, "SET cs:quota:%s:probe 1", crm);
+    int rc = store_priv_pipe_each(s, &p, false, store_priv_ignore_reply, NULL, err, errlen);
+    store_priv_pipe_free(&p);
+    return rc;
+}
+
+int store_quota_clear(store *s, const char *crm, char *err, size_t errlen) {
+    redisReply *r = store_priv_cmd(s, err, errlen, "DEL cs:quota:%s cs:quota:%s:probe", crm, crm);
+    if (!r || store_priv_reply_error(r, err, errlen)) return -1;
+    freeReplyObject(r);
+    return 0;
+}
