@@ -12,6 +12,9 @@
 
 #include "config.h"
 #include "http_server.h"
+#include "store.h"
+
+#include <cJSON.h>
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -23,6 +26,21 @@ bool routes_admin_authorize(http_request *req, void *ud);
 
 /* The body cap of the admin routes. */
 #define ROUTES_ADMIN_MAX_BODY (64 * 1024) /* a mapping of 50 status pairs is under 8 KB */
+
+/* Helpers of every admin route file (routes_deadletters.c, routes_people.c): */
+/* The bearer token; answers (404 without ADMIN_TOKEN, 401) and returns false when the request
+ * may not go on. */
+bool admin_authorized(http_request *req, const struct config *cfg);
+/* This thread's Redis handle; NULL after answering 503. */
+store *admin_redis(http_request *req);
+/* 503 naming Redis's error. */
+void admin_unavailable(http_request *req, const char *err);
+/* Answers o (taken) as JSON. */
+void admin_reply_json(http_request *req, int status, cJSON *o);
+/* ?limit= within 1..1000 (default 100); false after answering 400. */
+bool admin_read_limit(http_request *req, long *limit);
+/* {"items": items, "next": next or null}, 200. items is taken. */
+void admin_list_page(http_request *req, cJSON *items, const char *next);
 
 /* Writes the admin routes into out; returns how many. cfg must outlive the server. */
 size_t routes_admin(http_route *out, size_t max, const struct config *cfg);

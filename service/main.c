@@ -11,6 +11,7 @@
 #include "quota.h"
 #include "http_client.h"
 #include "routes_admin.h"
+#include "routes_deadletters.h"
 #include "routes_console.h"
 #include "routes_health.h"
 #include "routes_people.h"
@@ -209,6 +210,7 @@ static int serve(cs_command cmd) {
     if (http_api) {
         nroutes += routes_webhooks(routes + nroutes, MAX_ROUTES - nroutes, &hooks);
         nroutes += routes_admin(routes + nroutes, MAX_ROUTES - nroutes, &cfg);
+        nroutes += routes_deadletters(routes + nroutes, MAX_ROUTES - nroutes, &cfg);
         nroutes += routes_console(routes + nroutes, MAX_ROUTES - nroutes, &cfg);
         nroutes += routes_people(routes + nroutes, MAX_ROUTES - nroutes, &cfg);
     }

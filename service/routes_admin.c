@@ -1,4 +1,4 @@
-/* routes_admin — mappings, sync switch, dead letters. See include/routes_admin.h. */
+/* routes_admin — mappings, the sync switch, members and audit. See include/routes_admin.h. */
 #include "routes_admin.h"
 
 #include "checks.h"
@@ -27,7 +27,7 @@
 #define ADMIN_MAX_BODY ROUTES_ADMIN_MAX_BODY
 
 /* Checks the bearer token; answers and returns false when the request may not go on. */
-static bool authorized(http_request *req, const struct config *cfg) {
+bool admin_authorized(http_request *req, const struct config *cfg) {
     if (!cfg->admin_token) {
         http_reply_error(req, 404, "not_found",
                          "the admin API is disabled; set ADMIN_TOKEN to enable it");
@@ -47,20 +47,20 @@ static bool authorized(http_request *req, const struct config *cfg) {
 }
 
 bool routes_admin_authorize(http_request *req, void *ud) {
-    return authorized(req, ud);
+    return admin_authorized(req, ud);
 }
 
-static store *redis_or_503(http_request *req) {
+store *admin_redis(http_request *req) {
     store *st = store_thread();
     if (!st) http_reply_error(req, 503, "unavailable", "out of memory");
     return st;
 }
 
-static void unavailable(http_request *req, const char *err) {
+void admin_unavailable(http_request *req, const char *err) {
     http_reply_error(req, 503, "unavailable", "Redis is unavailable: %s", err);
 }
 
-static void reply_json(http_request *req, int status, cJSON *o) {
+void admin_reply_json(http_request *req, int status, cJSON *o) {
     char *s = cJSON_PrintUnformatted(o);
     cJSON_Delete(o);
     if (!s) {
@@ -71,7 +71,7 @@ static void reply_json(http_request *req, int status, cJSON *o) {
 }
 
 /* ?limit= within 1..1000 (default 100); false after answering 400. */
-static bool read_limit(http_request *req, long *limit) {
+bool admin_read_limit(http_request *req, long *limit) {
     const char *l = http_req_query(req, "limit");
     *limit = LIMIT_DEFAULT;
     if (!l) return true;
@@ -109,14 +109,14 @@ static cJSON *mapping_object(const mapping *m, const store_copy_state *cp) {
     return o;
 }
 
-static void list_page(http_request *req, cJSON *items, const char *next) {
+void admin_list_page(http_request *req, cJSON *items, const char *next) {
     cJSON *o = cJSON_CreateObject();
     cJSON_AddItemToObject(o, "items", items);
     if (next && *next)
         cJSON_AddStringToObject(o, "next", next);
     else
         cJSON_AddNullToObject(o, "next");
-    reply_json(req, 200, o);
+    admin_reply_json(req, 200, o);
 }
 
 /* ---- mappings ---- */
@@ -182,7 +182,7 @@ static void save_mapping(http_request *req, const struct config *cfg, store *st,
                                       cJSON_DetachItemFromObjectCaseSensitive(report, "unmatched"));
             cJSON_Delete(report);
             free(rep);
-            reply_json(req, 409, o);
+            admin_reply_json(req, 409, o);
             return;
         } else {
             check = rep->nunmatched ? "forced" : "passed";
@@ -199,7 +199,7 @@ static void save_mapping(http_request *req, const struct config *cfg, store *st,
     case STORE_MAPPING_REPLACED: break;
     case STORE_MAPPING_ERROR:
         free(rep);
-        unavailable(req, err);
+        admin_unavailable(req, err);
         return;
     case STORE_MAPPING_CONFLICT:
         free(rep);
@@ -241,12 +241,12 @@ static void save_mapping(http_request *req, const struct config *cfg, store *st,
         cJSON_Delete(report);
     }
     free(rep);
-    reply_json(req, rc == STORE_MAPPING_CREATED && !patch ? 201 : 200, o);
+    admin_reply_json(req, rc == STORE_MAPPING_CREATED && !patch ? 201 : 200, o);
 }
 
 static void put_mapping(http_request *req, void *ud) {
     const struct config *cfg = ud;
-    if (!authorized(req, cfg)) return;
+    if (!admin_authorized(req, cfg)) return;
     const char *pid = http_req_param(req, "programId");
     size_t len;
     const char *body = http_req_body(req, &len);
@@ -257,12 +257,12 @@ static void put_mapping(http_request *req, void *ud) {
         http_reply_error(req, 400, "invalid_mapping", "%s", err);
         return;
     }
-    store *st = redis_or_503(req);
+    store *st = admin_redis(req);
     if (!st) return;
     mapping old;
     store_found had = store_mapping_get(st, pid, &old, err, sizeof err);
     if (had == STORE_ERROR) {
-        unavailable(req, err);
+        admin_unavailable(req, err);
         return;
     }
     save_mapping(req, cfg, st, &m, force, &old, had == STORE_FOUND, false);
@@ -272,12 +272,12 @@ static void put_mapping(http_request *req, void *ud) {
  * mapping ({programId}), and this process's CRM clients. Answers and returns NULL when the
  * request cannot go on. */
 static crm *mapping_and_crm(http_request *req, const struct config *cfg, mapping *m, store **st) {
-    if (!authorized(req, cfg) || !(*st = redis_or_503(req))) return NULL;
+    if (!admin_authorized(req, cfg) || !(*st = admin_redis(req))) return NULL;
     const char *pid = http_req_param(req, "programId");
     char err[STORE_ERR_MAX], missing[200];
     switch (store_mapping_get(*st, pid, m, err, sizeof err)) {
     case STORE_FOUND: break;
-    case STORE_ERROR: unavailable(req, err); return NULL;
+    case STORE_ERROR: admin_unavailable(req, err); return NULL;
     case STORE_NOT_FOUND:
         http_reply_error(req, 404, "not_found", "no mapping for program %s", pid);
         return NULL;
@@ -319,8 +319,8 @@ static void validate_mapping(http_request *req, void *ud) {
 
 static void get_mapping(http_request *req, void *ud) {
     const struct config *cfg = ud;
-    if (!authorized(req, cfg)) return;
-    store *st = redis_or_503(req);
+    if (!admin_authorized(req, cfg)) return;
+    store *st = admin_redis(req);
     if (!st) return;
     const char *pid = http_req_param(req, "programId");
     mapping m;
@@ -330,23 +330,23 @@ static void get_mapping(http_request *req, void *ud) {
     if (rc == STORE_FOUND && store_copy_state_get(st, pid, &cp, err, sizeof err) != 0)
         rc = STORE_ERROR;
     if (rc == STORE_ERROR)
-        unavailable(req, err);
+        admin_unavailable(req, err);
     else if (rc == STORE_NOT_FOUND)
         http_reply_error(req, 404, "not_found", "no mapping for program %s", pid);
     else
-        reply_json(req, 200, mapping_object(&m, &cp));
+        admin_reply_json(req, 200, mapping_object(&m, &cp));
 }
 
 static void delete_mapping(http_request *req, void *ud) {
     const struct config *cfg = ud;
-    if (!authorized(req, cfg)) return;
-    store *st = redis_or_503(req);
+    if (!admin_authorized(req, cfg)) return;
+    store *st = admin_redis(req);
     if (!st) return;
     const char *pid = http_req_param(req, "programId");
     char err[STORE_ERR_MAX];
     switch (store_mapping_delete(st, pid, err, sizeof err)) {
     case STORE_FOUND: break;
-    case STORE_ERROR: unavailable(req, err); return;
+    case STORE_ERROR: admin_unavailable(req, err); return;
     case STORE_NOT_FOUND:
         http_reply_error(req, 404, "not_found", "no mapping for program %s", pid);
         return;
@@ -363,10 +363,10 @@ static void delete_mapping(http_request *req, void *ud) {
 
 static void list_mappings(http_request *req, void *ud) {
     const struct config *cfg = ud;
-    if (!authorized(req, cfg)) return;
+    if (!admin_authorized(req, cfg)) return;
     long limit;
-    if (!read_limit(req, &limit)) return;
-    store *st = redis_or_503(req);
+    if (!admin_read_limit(req, &limit)) return;
+    store *st = admin_redis(req);
     if (!st) return;
     const char *cursor = http_req_query(req, "cursor");
     if (cursor &&
@@ -390,13 +390,13 @@ static void list_mappings(http_request *req, void *ud) {
         pids[i] = ms[i].program_id;
     if (n < 0 ||
         store_copy_state_get_many(st, (size_t)(n > 0 ? n : 0), pids, cps, err, sizeof err) != 0) {
-        unavailable(req, err);
+        admin_unavailable(req, err);
         goto out;
     }
     cJSON *items = cJSON_CreateArray();
     for (long i = 0; i < n; i++)
         cJSON_AddItemToArray(items, mapping_object(&ms[i], &cps[i]));
-    list_page(req, items, next);
+    admin_list_page(req, items, next);
 out:
     free(ms);
     free(cps);
@@ -408,25 +408,25 @@ out:
 static void reply_sync(http_request *req, bool enabled) {
     cJSON *o = cJSON_CreateObject();
     cJSON_AddBoolToObject(o, "enabled", enabled);
-    reply_json(req, 200, o);
+    admin_reply_json(req, 200, o);
 }
 
 static void get_sync(http_request *req, void *ud) {
     const struct config *cfg = ud;
-    if (!authorized(req, cfg)) return;
-    store *st = redis_or_503(req);
+    if (!admin_authorized(req, cfg)) return;
+    store *st = admin_redis(req);
     if (!st) return;
     bool enabled;
     char err[STORE_ERR_MAX];
     if (store_sync_get(st, &enabled, err, sizeof err) != 0)
-        unavailable(req, err);
+        admin_unavailable(req, err);
     else
         reply_sync(req, enabled);
 }
 
 static void put_sync(http_request *req, void *ud) {
     const struct config *cfg = ud;
-    if (!authorized(req, cfg)) return;
+    if (!admin_authorized(req, cfg)) return;
     size_t len;
     const char *body = http_req_body(req, &len);
     const char *end = NULL;
@@ -443,107 +443,15 @@ static void put_sync(http_request *req, void *ud) {
     }
     bool enabled = cJSON_IsTrue(en);
     cJSON_Delete(o);
-    store *st = redis_or_503(req);
+    store *st = admin_redis(req);
     if (!st) return;
     char err[STORE_ERR_MAX];
     if (store_sync_set(st, enabled, err, sizeof err) != 0) {
-        unavailable(req, err);
+        admin_unavailable(req, err);
         return;
     }
     LOG_KV(LOG_INFO, enabled ? "sync enabled" : "sync disabled");
     reply_sync(req, enabled);
-}
-
-/* ---- dead letters ---- */
-
-/* Issue 21's filter, defined with the bulk replay below. */
-static int list_filter(http_request *req, dead_filter *f);
-static void list_dead_filtered(http_request *req, store *st, dead_filter *f, long limit);
-static void add_reasons(cJSON *items);
-
-static void list_dead(http_request *req, void *ud) {
-    const struct config *cfg = ud;
-    if (!authorized(req, cfg)) return;
-    long limit;
-    if (!read_limit(req, &limit)) return;
-    dead_filter f;
-    int narrows = list_filter(req, &f);
-    if (narrows < 0) return;
-    store *st = redis_or_503(req);
-    if (!st) return;
-    if (narrows) {
-        list_dead_filtered(req, st, &f, limit);
-        return;
-    }
-    char next[64], err[STORE_ERR_MAX];
-    const char *cursor = http_req_query(req, "cursor");
-    char *items = NULL;
-    switch (store_dead_list(st, cursor ? cursor : "", limit, &items, next, sizeof next, err,
-                            sizeof err)) {
-    case STORE_DEAD_LIST_OK: break;
-    case STORE_DEAD_LIST_NO_CURSOR:
-        http_reply_error(req, 400, "invalid_parameter", "%s", err);
-        return;
-    case STORE_DEAD_LIST_ERROR: unavailable(req, err); return;
-    }
-    cJSON *arr = cJSON_Parse(items);
-    free(items);
-    add_reasons(arr);
-    list_page(req, arr ? arr : cJSON_CreateArray(), next);
-}
-
-/* A dead letter replay found no event in: 409 when it holds a received item that never was
- * one (an unusable Salesforce notification: nothing to put back in the queue; the fix is in
- * Salesforce, whose next save of the record sends a new notification), else 404. */
-static void refuse_unusable_or_404(http_request *req, store *st, const char *id) {
-    char why[512], err[STORE_ERR_MAX];
-    store_found rc = store_dead_unusable(st, id, why, sizeof why, err, sizeof err);
-    if (rc == STORE_ERROR)
-        unavailable(req, err);
-    else if (rc == STORE_NOT_FOUND)
-        http_reply_error(req, 404, "not_found", "no dead letter %s", id);
-    else
-        http_reply_error(req, 409, "not_replayable",
-                         "dead letter %s is a notification that never became an event (%s); "
-                         "there is nothing to replay: correct the record or the Outbound "
-                         "Message's fields in Salesforce and save the record again (its new "
-                         "notification is synced), then delete this dead letter",
-                         id, why);
-}
-
-static void replay_dead(http_request *req, void *ud) {
-    const struct config *cfg = ud;
-    if (!authorized(req, cfg)) return;
-    store *st = redis_or_503(req);
-    if (!st) return;
-    const char *id = http_req_param(req, "id");
-    char err[STORE_ERR_MAX];
-    switch (store_dead_replay(st, id, err, sizeof err)) {
-    case STORE_FOUND: break;
-    case STORE_ERROR: unavailable(req, err); return;
-    case STORE_NOT_FOUND: refuse_unusable_or_404(req, st, id); return;
-    }
-    LOG_KV(LOG_INFO, "dead letter replayed", "id", id);
-    cJSON *o = cJSON_CreateObject();
-    cJSON_AddStringToObject(o, "id", id);
-    cJSON_AddStringToObject(o, "status", "queued");
-    reply_json(req, 202, o);
-}
-
-static void delete_dead(http_request *req, void *ud) {
-    const struct config *cfg = ud;
-    if (!authorized(req, cfg)) return;
-    store *st = redis_or_503(req);
-    if (!st) return;
-    const char *id = http_req_param(req, "id");
-    char err[STORE_ERR_MAX];
-    store_found rc = store_dead_delete(st, id, err, sizeof err);
-    if (rc == STORE_ERROR)
-        unavailable(req, err);
-    else if (rc == STORE_NOT_FOUND)
-        http_reply_error(req, 404, "not_found", "no dead letter %s", id);
-    else
-        http_reply(req, 204, NULL, NULL, 0);
 }
 
 static void reconcile_now(http_request *req, void *ud) {
@@ -564,9 +472,9 @@ static void reconcile_now(http_request *req, void *ud) {
 
 static void campaign_members(http_request *req, void *ud) {
     const struct config *cfg = ud;
-    if (!authorized(req, cfg)) return;
+    if (!admin_authorized(req, cfg)) return;
     long limit;
-    if (!read_limit(req, &limit)) return;
+    if (!admin_read_limit(req, &limit)) return;
     const char *cid = http_req_param(req, "campaignId");
     const char *cursor = http_req_query(req, "cursor");
     if (cursor && strspn(cursor, "0123456789") != strlen(cursor)) {
@@ -575,7 +483,7 @@ static void campaign_members(http_request *req, void *ud) {
                          "previous page");
         return;
     }
-    store *st = redis_or_503(req);
+    store *st = admin_redis(req);
     if (!st) return;
     member_state *ms = calloc((size_t)limit, sizeof *ms);
     char next[32], err[STORE_ERR_MAX];
@@ -600,7 +508,7 @@ static void campaign_members(http_request *req, void *ud) {
         if (got < 0) {
             free(ms);
             free(page);
-            unavailable(req, err);
+            admin_unavailable(req, err);
             return;
         }
         for (long i = 0; i < got; i++)
@@ -631,7 +539,7 @@ static void campaign_members(http_request *req, void *ud) {
         cJSON_AddItemToArray(items, o);
     }
     free(ms);
-    list_page(req, items, next);
+    admin_list_page(req, items, next);
 }
 
 static bool valid_entry_id(const char *s) {
@@ -653,10 +561,10 @@ static bool valid_entry_id(const char *s) {
 
 static void audit_log(http_request *req, void *ud) {
     const struct config *cfg = ud;
-    if (!authorized(req, cfg)) return;
+    if (!admin_authorized(req, cfg)) return;
     long limit;
-    if (!read_limit(req, &limit)) return;
-    store *st = redis_or_503(req);
+    if (!admin_read_limit(req, &limit)) return;
+    store *st = admin_redis(req);
     if (!st) return;
     const char *pid = http_req_query(req, "programId");
     const char *cid = http_req_query(req, "campaignId");
@@ -672,12 +580,12 @@ static void audit_log(http_request *req, void *ud) {
     char *items = store_audit_list(st, pid ? pid : "", cid ? cid : "", cursor ? cursor : "", limit,
                                    next, sizeof next, err, sizeof err);
     if (!items) {
-        unavailable(req, err);
+        admin_unavailable(req, err);
         return;
     }
     cJSON *arr = cJSON_Parse(items);
     free(items);
-    list_page(req, arr ? arr : cJSON_CreateArray(), next);
+    admin_list_page(req, arr ? arr : cJSON_CreateArray(), next);
 }
 
 /* ---- issue 21: mappings by merge patch, dead letters by filter ---- */
@@ -698,7 +606,7 @@ static bool patch_type_ok(const char *ct) {
 
 static void patch_mapping(http_request *req, void *ud) {
     const struct config *cfg = ud;
-    if (!authorized(req, cfg)) return;
+    if (!admin_authorized(req, cfg)) return;
     const char *ctype = http_req_header(req, "Content-Type");
     if (!patch_type_ok(ctype)) {
         /* An unsupported patch format: 415 with Accept-Patch (RFC 5789 section 2.2,
@@ -710,14 +618,14 @@ static void patch_mapping(http_request *req, void *ud) {
                          ctype ? ctype : "(none)");
         return;
     }
-    store *st = redis_or_503(req);
+    store *st = admin_redis(req);
     if (!st) return;
     const char *pid = http_req_param(req, "programId");
     mapping old, m;
     char err[512];
     store_found had = store_mapping_get(st, pid, &old, err, sizeof err);
     if (had == STORE_ERROR) {
-        unavailable(req, err);
+        admin_unavailable(req, err);
         return;
     }
     if (had == STORE_NOT_FOUND) {
@@ -745,248 +653,6 @@ static void patch_mapping(http_request *req, void *ud) {
     save_mapping(req, cfg, st, &m, force, &old, true, true);
 }
 
-#define DEAD_SCAN_MAX  5000 /* dead letters looked at per request, whatever the filter takes */
-#define DEAD_SCAN_PAGE 500
-
-/* Fills what the mappings add to a filter: the campaign of its program and the program of
- * its campaign. 0, or -1 with err. */
-static int resolve_mappings(store *st, dead_filter *f, char *err, size_t errlen) {
-    mapping m;
-    store_found rc = STORE_NOT_FOUND;
-    if (f->program_id[0] &&
-        (rc = store_mapping_get(st, f->program_id, &m, err, errlen)) == STORE_FOUND)
-        snprintf(f->program_campaign, sizeof f->program_campaign, "%s", m.campaign_id);
-    if (rc == STORE_ERROR) return -1;
-    if (f->campaign_id[0] &&
-        (rc = store_mapping_by_campaign(st, f->campaign_id, &m, err, errlen)) == STORE_FOUND)
-        snprintf(f->campaign_program, sizeof f->campaign_program, "%s", m.program_id);
-    return rc == STORE_ERROR ? -1 : 0;
-}
-
-typedef int (*dead_take_fn)(const store_dead_entry *e, void *ud);
-
-/* Walks the dead letters newest first, from f's cursor, handing each one the filter takes to
- * take, until f->limit were taken or DEAD_SCAN_MAX looked at: bounded work per request,
- * whatever the filter. *next gets the cursor of the last one looked at when more may
- * follow, "" at the end. 0, or -1 with err (Redis, or take's failure). */
-static int walk_dead(store *st, const dead_filter *f, dead_take_fn take, void *ud, char *next,
-                     size_t nextlen, char *err, size_t errlen) {
-    store_dead_pos pos = {.at_ms = -1};
-    if (f->has_cursor) {
-        pos.at_ms = f->cursor_at_ms;
-        snprintf(pos.id, sizeof pos.id, "%s", f->cursor_id);
-    }
-    long taken = 0, seen = 0;
-    next[0] = '\0';
-    for (;;) {
-        size_t want =
-            DEAD_SCAN_MAX - seen < DEAD_SCAN_PAGE ? (size_t)(DEAD_SCAN_MAX - seen) : DEAD_SCAN_PAGE;
-        store_dead_entry *e = NULL;
-        long n = store_dead_scan(st, f->from_ms, f->to_ms, pos.at_ms >= 0 ? &pos : NULL, want, &e,
-                                 err, errlen);
-        if (n < 0) return -1;
-        long i = 0;
-        int rc = 0;
-        bool full = false;
-        while (i < n && !full && rc == 0) {
-            const store_dead_entry *x = &e[i++];
-            seen++;
-            pos.at_ms = x->at_ms;
-            snprintf(pos.id, sizeof pos.id, "%s", x->id);
-            if (!x->item || !dead_filter_match(f, x->item, x->len, x->unusable)) continue;
-            rc = take(x, ud);
-            full = ++taken >= f->limit;
-        }
-        store_dead_entries_free(e, (size_t)n);
-        if (rc != 0) {
-            snprintf(err, errlen, "out of memory");
-            return -1;
-        }
-        if (i == n && (size_t)n < want) return 0; /* the end of the index */
-        if (full || seen >= DEAD_SCAN_MAX) {
-            dead_filter_cursor(pos.at_ms, pos.id, next, nextlen);
-            return 0;
-        }
-    }
-}
-
-/* Adds each listed dead letter's kind ("reason"); without the unusable mark at hand, a dead
- * letter of 0 attempts is an unusable item (a worker's dead letters have 1 or more). */
-static void add_reasons(cJSON *items) {
-    cJSON *it;
-    cJSON_ArrayForEach(it, items) {
-        const cJSON *err = cJSON_GetObjectItemCaseSensitive(it, "error");
-        const cJSON *att = cJSON_GetObjectItemCaseSensitive(it, "attempts");
-        bool unusable = cJSON_IsNumber(att) && att->valuedouble == 0;
-        dead_kind k = dead_filter_classify(cJSON_IsString(err) ? err->valuestring : "", unusable);
-        cJSON_AddStringToObject(it, "reason", dead_kind_name(k));
-    }
-}
-
-static int take_for_list(const store_dead_entry *e, void *ud) {
-    cJSON *o = cJSON_ParseWithLength(e->item, e->len);
-    if (!o) return 0;
-    cJSON_ReplaceItemInObjectCaseSensitive(o, "id", cJSON_CreateString(e->id));
-    const cJSON *err = cJSON_GetObjectItemCaseSensitive(o, "error");
-    dead_kind k = dead_filter_classify(cJSON_IsString(err) ? err->valuestring : "", e->unusable);
-    cJSON_AddStringToObject(o, "reason", dead_kind_name(k));
-    if (cJSON_AddItemToArray(ud, o)) return 0;
-    cJSON_Delete(o);
-    return -1;
-}
-
-/* Reads the filter of GET /v1/deadletters from the query. Returns 1 when the query narrows
- * the list (f filled), 0 when it does not, -1 after answering 400. */
-static int list_filter(http_request *req, dead_filter *f) {
-    static const char *const names[] = {"programId",     "campaignId", "reason",
-                                        "errorContains", "from",       "to"};
-    char err[STORE_ERR_MAX];
-    dead_filter_init(f);
-    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
-        const char *v = http_req_query(req, names[i]);
-        if (v && dead_filter_set(f, names[i], v, err, sizeof err) != 0) {
-            http_reply_error(req, 400, "invalid_parameter", "%s", err);
-            return -1;
-        }
-    }
-    if (dead_filter_check(f, err, sizeof err) != 0) {
-        http_reply_error(req, 400, "invalid_parameter", "%s", err);
-        return -1;
-    }
-    if (!dead_filter_narrows(f)) return 0;
-    const char *cursor = http_req_query(req, "cursor");
-    if (cursor && *cursor) {
-        if (!dead_filter_parse_cursor(cursor, &f->cursor_at_ms, f->cursor_id,
-                                      sizeof f->cursor_id)) {
-            http_reply_error(req, 400, "invalid_parameter",
-                             "cursor must be the \"next\" of a previous page of the same "
-                             "filter, unchanged");
-            return -1;
-        }
-        f->has_cursor = true;
-    }
-    return 1;
-}
-
-/* GET /v1/deadletters with a filter: the page holds what the filter takes among the next
- * DEAD_SCAN_MAX dead letters at most, so it may be short (even empty) with a "next". */
-static void list_dead_filtered(http_request *req, store *st, dead_filter *f, long limit) {
-    char err[STORE_ERR_MAX], next[80];
-    f->limit = limit;
-    cJSON *items = cJSON_CreateArray();
-    if (!items) {
-        http_reply_error(req, 500, "internal", "out of memory");
-        return;
-    }
-    if (resolve_mappings(st, f, err, sizeof err) != 0 ||
-        walk_dead(st, f, take_for_list, items, next, sizeof next, err, sizeof err) != 0) {
-        cJSON_Delete(items);
-        unavailable(req, err);
-        return;
-    }
-    list_page(req, items, next);
-}
-
-typedef struct {
-    char (*ids)[DEAD_ID_MAX];
-    size_t n;
-    long unusable;
-} replay_batch;
-
-static int take_for_replay(const store_dead_entry *e, void *ud) {
-    replay_batch *b = ud;
-    if (e->unusable)
-        b->unusable++; /* nothing to put back (see refuse_unusable_or_404) */
-    else
-        snprintf(b->ids[b->n++], DEAD_ID_MAX, "%s", e->id);
-    return 0;
-}
-
-/* Puts back the batch's dead letters (the single replay's script for each); *queued gets
- * how many were still there to be put back. 0, or -1 with err. */
-static int replay_batch_run(store *st, const replay_batch *b, long *queued, char *err,
-                            size_t errlen) {
-    *queued = 0;
-    if (b->n == 0) return 0;
-    const char **ids = calloc(b->n, sizeof *ids);
-    store_found *rc = calloc(b->n, sizeof *rc);
-    int ret = -1;
-    if (!ids || !rc) {
-        snprintf(err, errlen, "out of memory");
-        goto out;
-    }
-    for (size_t i = 0; i < b->n; i++)
-        ids[i] = b->ids[i];
-    if (store_dead_replay_many(st, ids, b->n, rc, err, errlen) != 0) goto out;
-    for (size_t i = 0; i < b->n; i++)
-        *queued += rc[i] == STORE_FOUND;
-    ret = 0;
-out:
-    free(ids);
-    free(rc);
-    return ret;
-}
-
-static void replay_filtered(http_request *req, void *ud) {
-    const struct config *cfg = ud;
-    if (!authorized(req, cfg)) return;
-    size_t len;
-    const char *body = http_req_body(req, &len);
-    dead_filter f;
-    char err[512], next[80];
-    dead_filter_init(&f);
-    if (dead_filter_from_json(&f, body, len, err, sizeof err) != 0) {
-        http_reply_error(req, 400, "invalid_filter", "%s", err);
-        return;
-    }
-    store *st = redis_or_503(req);
-    if (!st) return;
-    replay_batch b = {.ids = calloc((size_t)f.limit, DEAD_ID_MAX)};
-    if (!b.ids) {
-        http_reply_error(req, 500, "internal", "out of memory");
-        return;
-    }
-    long queued = (long)b.n;
-    if (resolve_mappings(st, &f, err, sizeof err) != 0 ||
-        walk_dead(st, &f, take_for_replay, &b, next, sizeof next, err, sizeof err) != 0 ||
-        (!f.dry_run && replay_batch_run(st, &b, &queued, err, sizeof err) != 0)) {
-        free(b.ids);
-        unavailable(req, err);
-        return;
-    }
-    if (f.dry_run) queued = (long)b.n;
-    /* Skipped: unusable items, and those replayed or deleted by someone else meanwhile. */
-    long skipped = b.unusable + (long)b.n - queued;
-    free(b.ids);
-    char q[24], sk[24];
-    snprintf(q, sizeof q, "%ld", queued);
-    snprintf(sk, sizeof sk, "%ld", skipped);
-    LOG_KV(LOG_INFO, f.dry_run ? "dead letters counted (dry run)" : "dead letters replayed",
-           "queued", q, "skipped", sk, "program_id", f.program_id, "campaign_id", f.campaign_id,
-           "reason", dead_kind_name(f.reason), "more", next[0] ? "true" : "false");
-    cJSON *o = cJSON_CreateObject();
-    cJSON_AddNumberToObject(o, "queued", (double)queued);
-    cJSON_AddNumberToObject(o, "skipped", (double)skipped);
-    if (next[0])
-        cJSON_AddStringToObject(o, "next", next);
-    else
-        cJSON_AddNullToObject(o, "next");
-    cJSON_AddBoolToObject(o, "dryRun", f.dry_run);
-    reply_json(req, f.dry_run ? 200 : 202, o);
-}
-
-/* DELETE /v1/deadletters/replay names the bulk replay, not a dead letter: 405, as the server
- * answers a method that a path does not have; any other id goes on to the token. */
-static bool dead_letter_authorize(http_request *req, void *ud) {
-    if (strcmp(http_req_param(req, "id"), "replay") == 0) {
-        http_reply_header(req, "Allow", "POST");
-        http_reply_error(req, 405, "method_not_allowed", "%s is not allowed on %s; use POST",
-                         http_req_method(req), http_req_path(req));
-        return false;
-    }
-    return authorized(req, ud);
-}
-
 size_t routes_admin(http_route *out, size_t max, const struct config *cfg) {
     void *ud = (void *)cfg;
     /* The token is checked before any of the body is read (routes_admin_authorize); bodies are
@@ -1005,18 +671,11 @@ size_t routes_admin(http_route *out, size_t max, const struct config *cfg) {
          routes_admin_authorize, ADMIN_MAX_BODY},
         {"GET", "/v1/sync", get_sync, ud, NULL, routes_admin_authorize, ADMIN_MAX_BODY},
         {"PUT", "/v1/sync", put_sync, ud, NULL, routes_admin_authorize, ADMIN_MAX_BODY},
-        {"GET", "/v1/deadletters", list_dead, ud, NULL, routes_admin_authorize, ADMIN_MAX_BODY},
-        {"POST", "/v1/deadletters/{id}/replay", replay_dead, ud, NULL, routes_admin_authorize,
-         ADMIN_MAX_BODY},
-        {"DELETE", "/v1/deadletters/{id}", delete_dead, ud, NULL, dead_letter_authorize,
-         ADMIN_MAX_BODY},
         {"GET", "/v1/campaigns/{campaignId}/members", campaign_members, ud, NULL,
          routes_admin_authorize, ADMIN_MAX_BODY},
         {"GET", "/v1/audit", audit_log, ud, NULL, routes_admin_authorize, ADMIN_MAX_BODY},
         /* Issue 21. */
         {"PATCH", "/v1/mappings/{programId}", patch_mapping, ud, NULL, routes_admin_authorize,
-         ADMIN_MAX_BODY},
-        {"POST", "/v1/deadletters/replay", replay_filtered, ud, NULL, routes_admin_authorize,
          ADMIN_MAX_BODY},
     };
     size_t n = sizeof r / sizeof r[0];
