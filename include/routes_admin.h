@@ -11,20 +11,30 @@
 #define CS_ROUTES_ADMIN_H
 
 #include "config.h"
+#include "crm.h"
 #include "http_server.h"
 
 #include <stdbool.h>
 #include <stddef.h>
 
+/* What the /v1 routes share (their ud): the CRM clients of the server's threads, and through
+ * them the config. Owned by main; must outlive the server. */
+typedef struct {
+    crm_pool *crms;
+} routes_ctx;
+
+/* The config of a /v1 route's ud (a routes_ctx). */
+const struct config *routes_config(const void *ud);
+
 /* The admin API's route authorizer (http_server runs it on a request's first callback): the
- * bearer ADMIN_TOKEN, 404 while it is unset. ud: the config. Also for /v1 routes of other
+ * bearer ADMIN_TOKEN, 404 while it is unset. ud: the routes_ctx. Also for /v1 routes of other
  * files (routes_people.c). */
 bool routes_admin_authorize(http_request *req, void *ud);
 
 /* The body cap of the admin routes. */
 #define ROUTES_ADMIN_MAX_BODY (64 * 1024) /* a mapping of 50 status pairs is under 8 KB */
 
-/* Writes the admin routes into out; returns how many. cfg must outlive the server. */
-size_t routes_admin(http_route *out, size_t max, const struct config *cfg);
+/* Writes the admin routes into out; returns how many. ctx must outlive the server. */
+size_t routes_admin(http_route *out, size_t max, const routes_ctx *ctx);
 
 #endif

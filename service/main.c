@@ -123,6 +123,7 @@ static int serve(cs_command cmd) {
     bool signalled = false;
     http_server *srv = NULL, *mgmt = NULL;
     worker_pool *workers = NULL;
+    routes_ctx api = {0};
     poller *jobs = NULL;
     char *tls_cert = NULL, *tls_key = NULL, *tls_ca = NULL;
     char err[256];
@@ -206,10 +207,17 @@ static int serve(cs_command cmd) {
     size_t nroutes = cfg.management_port ? routes_health_liveness(routes, MAX_ROUTES)
                                          : routes_health(routes, MAX_ROUTES);
     if (http_api) {
+        /* The CRM clients of the server's threads (validation, reconciliation, resync). */
+        api.crms = crm_pool_new(&cfg);
+        if (!api.crms) {
+            LOG_KV(LOG_ERROR, "out of memory");
+            rc = 1;
+            goto out;
+        }
         nroutes += routes_webhooks(routes + nroutes, MAX_ROUTES - nroutes, &hooks);
-        nroutes += routes_admin(routes + nroutes, MAX_ROUTES - nroutes, &cfg);
+        nroutes += routes_admin(routes + nroutes, MAX_ROUTES - nroutes, &api);
         nroutes += routes_console(routes + nroutes, MAX_ROUTES - nroutes, &cfg);
-        nroutes += routes_people(routes + nroutes, MAX_ROUTES - nroutes, &cfg);
+        nroutes += routes_people(routes + nroutes, MAX_ROUTES - nroutes, &api);
     }
 
     http_server_options opt = {.bind_addr = cfg.bind_addr,
@@ -290,7 +298,7 @@ out:
     free(tls_ca);
     routes_health_shutdown();
     quota_metrics_stop();
-    crm_thread_cleanup();
+    crm_pool_free(api.crms); /* after the server: its threads used them */
     store_thread_cleanup();
     metrics_shutdown();
     sf_outbound_cleanup();

@@ -43,7 +43,11 @@ static bool authorized(http_request *req, const struct config *cfg) {
 }
 
 bool routes_admin_authorize(http_request *req, void *ud) {
-    return authorized(req, ud);
+    return authorized(req, routes_config(ud));
+}
+
+const struct config *routes_config(const void *ud) {
+    return crm_pool_config(((const routes_ctx *)ud)->crms);
 }
 
 static store *redis_or_503(http_request *req) {
@@ -123,8 +127,9 @@ static void list_page(http_request *req, cJSON *items, const char *next) {
  * enabled. old: the stored mapping (had 1) or none (had 0). Answers, with the stored mapping
  * and the check's result, 201 when a PUT created it, else 200 (a PATCH always: it changed
  * what it read, whatever a DELETE did since). */
-static void save_mapping(http_request *req, const struct config *cfg, store *st, mapping *m,
+static void save_mapping(http_request *req, const routes_ctx *ctx, store *st, mapping *m,
                          bool force, const mapping *old, int had, bool patch) {
+    const struct config *cfg = routes_config(ctx);
     const char *pid = m->program_id;
     char err[STORE_ERR_MAX];
     /* F11: an enabled mapping's statuses must match on both sides, unless forced. */
@@ -140,7 +145,7 @@ static void save_mapping(http_request *req, const struct config *cfg, store *st,
                  "process that has them",
                  missing);
     } else if (m->enabled) {
-        crm *c = crm_thread(cfg);
+        crm *c = crm_pool_get(ctx->crms);
         rep = calloc(1, sizeof *rep);
         if (!c || !rep) {
             free(rep);
@@ -229,7 +234,7 @@ static void save_mapping(http_request *req, const struct config *cfg, store *st,
 }
 
 static void put_mapping(http_request *req, void *ud) {
-    const struct config *cfg = ud;
+    const struct config *cfg = routes_config(ud);
     if (!authorized(req, cfg)) return;
     const char *pid = http_req_param(req, "programId");
     size_t len;
@@ -249,13 +254,14 @@ static void put_mapping(http_request *req, void *ud) {
         unavailable(req, err);
         return;
     }
-    save_mapping(req, cfg, st, &m, force, &old, had, false);
+    save_mapping(req, ud, st, &m, force, &old, had, false);
 }
 
 /* The preamble of the endpoints that ask both CRMs about one mapping: token, Redis, the
  * mapping ({programId}), and this process's CRM clients. Answers and returns NULL when the
  * request cannot go on. */
-static crm *mapping_and_crm(http_request *req, const struct config *cfg, mapping *m, store **st) {
+static crm *mapping_and_crm(http_request *req, const routes_ctx *ctx, mapping *m, store **st) {
+    const struct config *cfg = routes_config(ctx);
     if (!authorized(req, cfg) || !(*st = redis_or_503(req))) return NULL;
     const char *pid = http_req_param(req, "programId");
     char err[STORE_ERR_MAX], missing[200];
@@ -273,7 +279,7 @@ static crm *mapping_and_crm(http_request *req, const struct config *cfg, mapping
                          "this process has no CRM credentials: set %s", missing);
         return NULL;
     }
-    crm *c = crm_thread(cfg);
+    crm *c = crm_pool_get(ctx->crms);
     if (!c) http_reply_error(req, 500, "internal", "out of memory");
     return c;
 }
@@ -304,7 +310,7 @@ static void validate_mapping(http_request *req, void *ud) {
 }
 
 static void get_mapping(http_request *req, void *ud) {
-    const struct config *cfg = ud;
+    const struct config *cfg = routes_config(ud);
     if (!authorized(req, cfg)) return;
     store *st = redis_or_503(req);
     if (!st) return;
@@ -323,7 +329,7 @@ static void get_mapping(http_request *req, void *ud) {
 }
 
 static void delete_mapping(http_request *req, void *ud) {
-    const struct config *cfg = ud;
+    const struct config *cfg = routes_config(ud);
     if (!authorized(req, cfg)) return;
     store *st = redis_or_503(req);
     if (!st) return;
@@ -346,7 +352,7 @@ static void delete_mapping(http_request *req, void *ud) {
 }
 
 static void list_mappings(http_request *req, void *ud) {
-    const struct config *cfg = ud;
+    const struct config *cfg = routes_config(ud);
     if (!authorized(req, cfg)) return;
     long limit;
     if (!read_limit(req, &limit)) return;
@@ -396,7 +402,7 @@ static void reply_sync(http_request *req, bool enabled) {
 }
 
 static void get_sync(http_request *req, void *ud) {
-    const struct config *cfg = ud;
+    const struct config *cfg = routes_config(ud);
     if (!authorized(req, cfg)) return;
     store *st = redis_or_503(req);
     if (!st) return;
@@ -409,7 +415,7 @@ static void get_sync(http_request *req, void *ud) {
 }
 
 static void put_sync(http_request *req, void *ud) {
-    const struct config *cfg = ud;
+    const struct config *cfg = routes_config(ud);
     if (!authorized(req, cfg)) return;
     size_t len;
     const char *body = http_req_body(req, &len);
@@ -446,7 +452,7 @@ static void list_dead_filtered(http_request *req, store *st, dead_filter *f, lon
 static void add_reasons(cJSON *items);
 
 static void list_dead(http_request *req, void *ud) {
-    const struct config *cfg = ud;
+    const struct config *cfg = routes_config(ud);
     if (!authorized(req, cfg)) return;
     long limit;
     if (!read_limit(req, &limit)) return;
@@ -496,7 +502,7 @@ static void refuse_unusable_or_404(http_request *req, store *st, const char *id)
 }
 
 static void replay_dead(http_request *req, void *ud) {
-    const struct config *cfg = ud;
+    const struct config *cfg = routes_config(ud);
     if (!authorized(req, cfg)) return;
     store *st = redis_or_503(req);
     if (!st) return;
@@ -519,7 +525,7 @@ static void replay_dead(http_request *req, void *ud) {
 }
 
 static void delete_dead(http_request *req, void *ud) {
-    const struct config *cfg = ud;
+    const struct config *cfg = routes_config(ud);
     if (!authorized(req, cfg)) return;
     store *st = redis_or_503(req);
     if (!st) return;
@@ -551,7 +557,7 @@ static void reconcile_now(http_request *req, void *ud) {
 /* ---- members (F9) and audit ---- */
 
 static void campaign_members(http_request *req, void *ud) {
-    const struct config *cfg = ud;
+    const struct config *cfg = routes_config(ud);
     if (!authorized(req, cfg)) return;
     long limit;
     if (!read_limit(req, &limit)) return;
@@ -640,7 +646,7 @@ static bool valid_entry_id(const char *s) {
 }
 
 static void audit_log(http_request *req, void *ud) {
-    const struct config *cfg = ud;
+    const struct config *cfg = routes_config(ud);
     if (!authorized(req, cfg)) return;
     long limit;
     if (!read_limit(req, &limit)) return;
@@ -685,7 +691,7 @@ static bool patch_type_ok(const char *ct) {
 }
 
 static void patch_mapping(http_request *req, void *ud) {
-    const struct config *cfg = ud;
+    const struct config *cfg = routes_config(ud);
     if (!authorized(req, cfg)) return;
     const char *ctype = http_req_header(req, "Content-Type");
     if (!patch_type_ok(ctype)) {
@@ -730,7 +736,7 @@ static void patch_mapping(http_request *req, void *ud) {
         http_reply_error(req, 400, "invalid_mapping", "%s", err);
         return;
     }
-    save_mapping(req, cfg, st, &m, force, &old, 1, true);
+    save_mapping(req, ud, st, &m, force, &old, 1, true);
 }
 
 #define DEAD_SCAN_MAX  5000 /* dead letters looked at per request, whatever the filter takes */
@@ -915,7 +921,7 @@ out:
 }
 
 static void replay_filtered(http_request *req, void *ud) {
-    const struct config *cfg = ud;
+    const struct config *cfg = routes_config(ud);
     if (!authorized(req, cfg)) return;
     size_t len;
     const char *body = http_req_body(req, &len);
@@ -971,11 +977,11 @@ static bool dead_letter_authorize(http_request *req, void *ud) {
                          http_req_method(req), http_req_path(req));
         return false;
     }
-    return authorized(req, ud);
+    return authorized(req, routes_config(ud));
 }
 
-size_t routes_admin(http_route *out, size_t max, const struct config *cfg) {
-    void *ud = (void *)cfg;
+size_t routes_admin(http_route *out, size_t max, const routes_ctx *ctx) {
+    void *ud = (void *)ctx;
     /* The token is checked before any of the body is read (routes_admin_authorize); bodies are
      * small. */
     const http_route r[] = {

@@ -2,6 +2,7 @@
 #include "worker.h"
 
 #include "crm.h"
+#include "crm_types.h"
 #include "event.h"
 #include "log.h"
 #include "marketo.h"
@@ -55,6 +56,7 @@ struct worker_pool {
     pthread_t heartbeat;
     bool heartbeat_running;
     store *hb_store;
+    sf_usage *sf_usage; /* the org's API usage as the pool's clients see it */
 };
 
 /* What a worker holds while it works on a batch, for the heartbeat to keep alive. */
@@ -228,25 +230,23 @@ static void fail(item *it, it_state s, const char *target, long retry_after_ms, 
     if (s == IT_DEFER && retry_after_ms > 0) it->defer_until = now_ms() + retry_after_ms;
 }
 
-/* What a failed Marketo call makes of the items it was for. */
-static it_state mk_state(const mk_error *e) {
-    switch (e->outcome) {
-    case MK_BUSY: /* a wait, not a failure: no attempt spent */
-        return strcmp(e->code, "607") == 0 ? IT_QUOTA : IT_DEFER;
-    case MK_RETRY: return IT_RETRY;
-    default: return IT_DEAD;
-    }
-}
-
-/* What a failed Salesforce call makes of the items it was for. */
-static it_state sf_state(sf_outcome o) {
-    switch (o) {
-    case SF_BUSY: return IT_QUOTA; /* a spent allowance: no attempt spent */
-    case SF_RETRY: return IT_RETRY;
-    case SF_OK:
-    case SF_PERMANENT: return IT_DEAD;
+/* What a failed CRM call makes of the items it was for. */
+static it_state crm_state(crm_failure f) {
+    switch (f) {
+    case CRM_NO_PERMIT: return IT_DEFER; /* a wait, not a failure: no attempt spent */
+    case CRM_SPENT: return IT_QUOTA;     /* a spent allowance: no attempt spent */
+    case CRM_RETRY: return IT_RETRY;
+    case CRM_REFUSED: return IT_DEAD;
     }
     return IT_DEAD;
+}
+
+static it_state mk_state(const mk_error *e) {
+    return crm_state(mkto_failure(e));
+}
+
+static it_state sf_state(const sf_error *e) {
+    return crm_state(sf_failure(e));
 }
 
 static void lower(char *dst, size_t size, const char *src) {
@@ -315,22 +315,11 @@ static void replan(batch *b, item *it) {
     }
 }
 
-/* The statusName of lead in a members.json result, or NULL when it is not a member. */
-static const char *member_status_of(const cJSON *res, const char *lead) {
+/* The status of lead among a program's members, or NULL when it is not a member. */
+static const char *member_status_of(const mk_member *m, size_t n, const char *lead) {
     const char *status = NULL;
-    const cJSON *m;
-    cJSON_ArrayForEach(m, res) {
-        const cJSON *lid = cJSON_GetObjectItemCaseSensitive(m, "leadId");
-        const cJSON *sn = cJSON_GetObjectItemCaseSensitive(m, "statusName");
-        char buf[EV_NUMID_MAX];
-        if (cJSON_IsNumber(lid))
-            snprintf(buf, sizeof buf, "%.0f", lid->valuedouble);
-        else if (cJSON_IsString(lid))
-            snprintf(buf, sizeof buf, "%s", lid->valuestring);
-        else
-            continue;
-        if (strcmp(buf, lead) == 0 && cJSON_IsString(sn)) status = sn->valuestring;
-    }
+    for (size_t i = 0; i < n; i++)
+        if (strcmp(m[i].lead_id, lead) == 0 && m[i].status) status = m[i].status;
     return status;
 }
 
@@ -353,9 +342,10 @@ static void fill_marketo_statuses(batch *b) {
                 ids[n++] = it->ev.mkto_lead_id;
             }
         }
-        cJSON *res = NULL;
+        mk_member *res = NULL;
+        size_t nres = 0;
         mk_error err;
-        if (mkto_member_statuses(b->w->c->mk, pid, ids, n, &res, &err) != 0) {
+        if (mkto_member_statuses(crm_marketo(b->w->c), pid, ids, n, &res, &nres, &err) != 0) {
             for (size_t k = 0; k < n; k++)
                 fail(group[k], mk_state(&err), "marketo", err.retry_after_ms,
                      "reading the member status from Marketo program %s: "
@@ -364,7 +354,7 @@ static void fill_marketo_statuses(batch *b) {
             continue;
         }
         for (size_t k = 0; k < n; k++) {
-            const char *status = member_status_of(res, group[k]->ev.mkto_lead_id);
+            const char *status = member_status_of(res, nres, group[k]->ev.mkto_lead_id);
             if (!status) status = NOT_IN_PROGRAM; /* not a member: the lead left the program */
             if (!event_set(group[k]->ev.status, sizeof group[k]->ev.status, status))
                 fail(group[k], IT_DEAD, "marketo", -1, "Marketo status \"%.60s...\" is too long",
@@ -372,7 +362,7 @@ static void fill_marketo_statuses(batch *b) {
             else
                 replan(b, group[k]);
         }
-        cJSON_Delete(res);
+        mkto_members_free(res, nres);
     }
 }
 
@@ -383,19 +373,14 @@ static void fill_default_statuses(batch *b) {
         if (it->state != IT_PENDING || it->p.kind != PLAN_NEED_STATUS ||
             it->p.need_from != SRC_SALESFORCE)
             continue;
-        char soql[256] = "SELECT Label FROM CampaignMemberStatus WHERE IsDefault = true AND "
-                         "CampaignId = ";
-        sf_soql_quote(soql, sizeof soql, it->ev.campaign_id);
-        cJSON *recs = NULL;
+        char *label = NULL;
         sf_error err;
-        if (sf_query(b->w->c->sf, soql, &recs, &err) != 0) {
-            fail(it, sf_state(err.outcome), "salesforce", err.retry_after_ms,
+        if (sf_default_status(crm_salesforce(b->w->c), it->ev.campaign_id, &label, &err) != 0) {
+            fail(it, sf_state(&err), "salesforce", err.retry_after_ms,
                  "reading campaign %s's default status: %s: %s", it->ev.campaign_id, err.code,
                  err.message);
-            cJSON_Delete(recs);
             continue;
         }
-        const cJSON *label = cJSON_GetObjectItemCaseSensitive(cJSON_GetArrayItem(recs, 0), "Label");
         /* Every other item of the batch for the same campaign gets the same answer. */
         for (size_t j = i; j < b->n; j++) {
             item *o = &b->items[j];
@@ -403,18 +388,18 @@ static void fill_default_statuses(batch *b) {
                 o->p.need_from != SRC_SALESFORCE ||
                 strncmp(o->ev.campaign_id, it->ev.campaign_id, 15) != 0)
                 continue;
-            if (!cJSON_IsString(label))
+            if (!label)
                 fail(o, IT_DEAD, "salesforce", -1,
                      "campaign %s has no default member status "
                      "(or does not exist)",
                      o->ev.campaign_id);
-            else if (!event_set(o->ev.status, sizeof o->ev.status, label->valuestring))
+            else if (!event_set(o->ev.status, sizeof o->ev.status, label))
                 fail(o, IT_DEAD, "salesforce", -1, "campaign %s's default status is too long",
                      o->ev.campaign_id);
             else
                 replan(b, o);
         }
-        cJSON_Delete(recs);
+        free(label);
     }
 }
 
@@ -448,9 +433,8 @@ static void sf_people_known(batch *b) {
 }
 
 /* Copies a lead's text field into dst (size) unless dst has a value already. */
-static void fill_from(const cJSON *lead, const char *field, char *dst, size_t size) {
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(lead, field);
-    if (cJSON_IsString(v) && !dst[0]) event_set(dst, size, v->valuestring);
+static void fill_from(const char *v, char *dst, size_t size) {
+    if (v && !dst[0]) event_set(dst, size, v);
 }
 
 /* Reads the Marketo lead of every item whose Salesforce person is not known yet, in one call
@@ -475,14 +459,14 @@ static void read_marketo_people(batch *b) {
         }
     }
     if (n == 0) return;
-    cJSON *res = NULL;
+    mk_lead *res = NULL;
+    size_t nres = 0;
     mk_error err;
-    long wait = c->budget.max_wait_ms;
-    if (!needed) c->budget.max_wait_ms = PEOPLE_READ_WAIT_MS;
-    int rc =
-        mkto_leads_by(c->mk, "id", ids, n,
-                      "id,email,firstName,lastName,company,sfdcLeadId,sfdcContactId", &res, &err);
-    c->budget.max_wait_ms = wait;
+    long wait = crm_budget_wait(c);
+    if (!needed) crm_set_budget_wait(c, PEOPLE_READ_WAIT_MS, &b->w->pool->stop);
+    int rc = mkto_leads_by(crm_marketo(c), MK_BY_ID, ids, n,
+                           MK_LEAD_EMAIL | MK_LEAD_NAMES | MK_LEAD_SFDC_IDS, &res, &nres, &err);
+    crm_set_budget_wait(c, wait, &b->w->pool->stop);
     if (rc != 0) {
         for (size_t k = 0; k < n; k++)
             if (group[k]->p.sf_member && !group[k]->ev.email[0])
@@ -496,20 +480,17 @@ static void read_marketo_people(batch *b) {
     }
     for (size_t k = 0; k < n; k++) {
         item *it = group[k];
-        const cJSON *l;
         bool found = false;
-        cJSON_ArrayForEach(l, res) {
-            const cJSON *id = cJSON_GetObjectItemCaseSensitive(l, "id");
-            char buf[EV_NUMID_MAX];
-            snprintf(buf, sizeof buf, "%.0f", cJSON_IsNumber(id) ? id->valuedouble : -1.0);
-            if (strcmp(buf, it->ev.mkto_lead_id) != 0) continue;
+        for (size_t j = 0; j < nres; j++) {
+            const mk_lead *l = &res[j];
+            if (strcmp(l->id, it->ev.mkto_lead_id) != 0) continue;
             found = true;
-            fill_from(l, "email", it->ev.email, sizeof it->ev.email);
-            fill_from(l, "firstName", it->ev.first_name, sizeof it->ev.first_name);
-            fill_from(l, "lastName", it->ev.last_name, sizeof it->ev.last_name);
-            fill_from(l, "company", it->ev.company, sizeof it->ev.company);
-            fill_from(l, "sfdcContactId", it->sfdc_contact, sizeof it->sfdc_contact);
-            fill_from(l, "sfdcLeadId", it->sfdc_lead, sizeof it->sfdc_lead);
+            fill_from(l->email, it->ev.email, sizeof it->ev.email);
+            fill_from(l->first_name, it->ev.first_name, sizeof it->ev.first_name);
+            fill_from(l->last_name, it->ev.last_name, sizeof it->ev.last_name);
+            fill_from(l->company, it->ev.company, sizeof it->ev.company);
+            fill_from(l->sfdc_contact_id, it->sfdc_contact, sizeof it->sfdc_contact);
+            fill_from(l->sfdc_lead_id, it->sfdc_lead, sizeof it->sfdc_lead);
         }
         /* A removal needs no lead: there is nothing to add, and a member is looked up by
          * email if there is one. */
@@ -525,41 +506,7 @@ static void read_marketo_people(batch *b) {
                  "Salesforce person can be found or created for it",
                  it->ev.mkto_lead_id);
     }
-    cJSON_Delete(res);
-}
-
-/* Which of ids[0..n) exist in Salesforce as `object` (with `extra` conditions): marks
- * exists[k]. 0, or -1 with err. */
-static int sf_ids_exist(wctx *w, const char *object, const char *extra, const char *const *ids,
-                        size_t n, bool *exists, sf_error *err) {
-    char head[160];
-    snprintf(head, sizeof head, "SELECT Id FROM %s WHERE %sId IN (", object, extra);
-    for (size_t start = 0; start < n;) {
-        char *soql = NULL;
-        long k = sf_soql_in(head, ")", ids + start, n - start, SOQL_IN_MAX, &soql);
-        if (k < 0) {
-            sf_oom(err);
-            return -1;
-        }
-        if (k == 0) { /* an id Marketo holds that is no id: not a match */
-            start++;
-            continue;
-        }
-        cJSON *recs = NULL;
-        int rc = sf_query(w->c->sf, soql, &recs, err);
-        free(soql);
-        const cJSON *r;
-        const cJSON *rows = rc == 0 ? recs : NULL;
-        cJSON_ArrayForEach(r, rows) {
-            const cJSON *id = cJSON_GetObjectItemCaseSensitive(r, "Id");
-            for (size_t j = start; cJSON_IsString(id) && j < start + (size_t)k; j++)
-                exists[j] = exists[j] || strncmp(id->valuestring, ids[j], 15) == 0;
-        }
-        cJSON_Delete(recs);
-        if (rc != 0) return -1;
-        start += (size_t)k;
-    }
-    return 0;
+    mkto_leads_free(res, nres);
 }
 
 /* The Salesforce person named by the item's Marketo lead (sfdcContactId, then sfdcLeadId):
@@ -582,11 +529,10 @@ static void resolve_sf_by_ids(batch *b) {
             exists[n++] = false;
         }
         sf_error e;
-        if (n &&
-            sf_ids_exist(b->w, contacts ? "Contact" : "Lead",
-                         contacts ? "" : "IsConverted = false AND ", ids, n, exists, &e) != 0) {
+        if (n && sf_people_exist(crm_salesforce(b->w->c), contacts ? SF_CONTACT : SF_LEAD, ids, n,
+                                 exists, &e) != 0) {
             for (size_t k = 0; k < n; k++)
-                fail(its[k], sf_state(e.outcome), "salesforce", e.retry_after_ms,
+                fail(its[k], sf_state(&e), "salesforce", e.retry_after_ms,
                      "looking up the Salesforce %s of Marketo lead %s: %s: %s",
                      contacts ? "Contact" : "Lead", its[k]->ev.mkto_lead_id, e.code, e.message);
             continue;
@@ -615,111 +561,43 @@ static person *find_person(person *ps, size_t n, const char *email) {
     return NULL;
 }
 
-/* SOQL "SELECT Id, Email FROM <object> WHERE <extra> Email IN (...)" for the unresolved
- * people, as many queries as their emails need (sf_soql_in keeps each URL within Salesforce's
- * recommended length); fills ids. Emails passed sf_email_check. */
-static int lookup_people(wctx *w, person *ps, size_t n, const char *object, const char *extra,
-                         sf_error *err) {
+/* Looks up the unresolved, locked people by email among `kind` records; fills their ids. */
+static int lookup_people(wctx *w, person *ps, size_t n, sf_person_kind kind, sf_error *err) {
     const char **emails = calloc(n ? n : 1, sizeof *emails);
-    char head[160];
+    person **who = calloc(n ? n : 1, sizeof *who);
+    char(*ids)[CRM_SFID_MAX] = calloc(n ? n : 1, sizeof *ids);
+    bool *unusable = calloc(n ? n : 1, sizeof *unusable);
     size_t ne = 0;
-    int rc = 0;
-    if (!emails) {
+    int rc = -1;
+    if (!emails || !who || !ids || !unusable) {
         sf_oom(err);
-        return -1;
+        goto out;
     }
     for (size_t i = 0; i < n; i++)
-        if (!ps[i].id[0] && ps[i].locked) emails[ne++] = ps[i].email;
-    snprintf(head, sizeof head, "SELECT Id, Email FROM %s WHERE %sEmail IN (", object, extra);
-    for (size_t start = 0; start < ne && rc == 0;) {
-        char *soql = NULL;
-        long k = sf_soql_in(head, ")", emails + start, ne - start, SOQL_IN_MAX, &soql);
-        if (k < 0) {
-            sf_oom(err);
-            rc = -1;
-            break;
+        if (!ps[i].id[0] && ps[i].locked) {
+            who[ne] = &ps[i];
+            emails[ne++] = ps[i].email;
         }
-        if (k == 0) { /* cannot happen for a checked email; never cut, never guess */
-            person *p = find_person(ps, n, emails[start++]);
-            if (p) p->unusable = true;
-            continue;
-        }
-        start += (size_t)k;
-        cJSON *recs = NULL;
-        rc = sf_query(w->c->sf, soql, &recs, err);
-        free(soql);
-        const cJSON *r;
-        const cJSON *rows = rc == 0 ? recs : NULL;
-        cJSON_ArrayForEach(r, rows) {
-            const cJSON *id = cJSON_GetObjectItemCaseSensitive(r, "Id");
-            const cJSON *em = cJSON_GetObjectItemCaseSensitive(r, "Email");
-            if (!cJSON_IsString(id) || !cJSON_IsString(em)) continue;
-            char key[EV_TEXT_MAX];
-            lower(key, sizeof key, em->valuestring);
-            person *p = find_person(ps, n, key);
-            if (p && !p->id[0]) snprintf(p->id, sizeof p->id, "%s", id->valuestring);
-        }
-        cJSON_Delete(recs);
+    rc = ne ? sf_people_by_email(crm_salesforce(w->c), kind, emails, ne, ids, unusable, err) : 0;
+    for (size_t k = 0; k < ne; k++) {
+        if (unusable[k]) who[k]->unusable = true;
+        if (ids[k][0]) snprintf(who[k]->id, sizeof who[k]->id, "%s", ids[k]);
     }
+out:
     free(emails);
+    free(who);
+    free(ids);
+    free(unusable);
     return rc;
 }
 
 /* The Lead to create for the person of ev. FirstName may stay empty; LastName and Company
  * may not (Object Reference for the Salesforce Platform, "Lead": both Required, neither
  * Nillable), so the configured placeholders fill them when Marketo has no value. */
-static cJSON *lead_record(const struct config *cfg, const event *ev) {
-    cJSON *r = cJSON_CreateObject();
-    cJSON *a = cJSON_AddObjectToObject(r, "attributes");
-    cJSON_AddStringToObject(a, "type", "Lead");
-    cJSON_AddStringToObject(r, "Email", ev->email);
-    if (ev->first_name[0]) cJSON_AddStringToObject(r, "FirstName", ev->first_name);
-    cJSON_AddStringToObject(r, "LastName",
-                            ev->last_name[0] ? ev->last_name : cfg->lead_placeholder_last_name);
-    cJSON_AddStringToObject(r, "Company",
-                            ev->company[0] ? ev->company : cfg->lead_placeholder_company);
-    return r;
-}
-
-/* A Lead creation refused with DUPLICATES_DETECTED: an active duplicate rule matched an
- * existing Lead or Contact, which is then the person (the error's duplicateResult names it;
- * Salesforce docs, "DuplicateError" / "MatchRecord"). When the Collections answer carries no
- * match details (its documented example has none), one single-record create asks again: a
- * REST error answer carries them, and the Lead is created if the rule no longer matches.
- * Returns true with p->id set; else code, msg and *o say why. */
-static bool use_duplicate(wctx *w, const cJSON *result, person *p, char *code, size_t codelen,
-                          char *msg, size_t msglen, sf_outcome *o) {
-    char id[EV_SFID_MAX] = "";
-    cJSON *single = NULL;
-    bool created = false;
-    if (!sf_duplicate_match(result, id, sizeof id)) {
-        cJSON *rec = lead_record(w->cfg, &p->sample->ev);
-        sf_error e;
-        int rc = sf_create_record(w->c->sf, "Lead", rec, &single, &e);
-        cJSON_Delete(rec);
-        if (rc != 0) {
-            snprintf(code, codelen, "%s", e.code);
-            snprintf(msg, msglen, "%s", e.message);
-            *o = e.outcome;
-            return false;
-        }
-        const cJSON *nid = cJSON_GetObjectItemCaseSensitive(single, "id");
-        if (cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(single, "success")) &&
-            cJSON_IsString(nid)) {
-            snprintf(id, sizeof id, "%s", nid->valuestring);
-            created = true;
-        } else if (!sf_duplicate_match(single, id, sizeof id)) {
-            *o = sf_save_result(single, code, codelen, msg, msglen);
-            cJSON_Delete(single);
-            return false;
-        }
-    }
-    cJSON_Delete(single);
-    snprintf(p->id, sizeof p->id, "%s", id);
-    LOG_KV(LOG_INFO,
-           created ? "salesforce: created a Lead" : "salesforce: a duplicate rule named the person",
-           "person_id", id, "event_id", p->sample->ev.id);
-    return true;
+static sf_new_lead lead_record(const struct config *cfg, const event *ev) {
+    return (sf_new_lead){ev->email, ev->first_name,
+                         ev->last_name[0] ? ev->last_name : cfg->lead_placeholder_last_name,
+                         ev->company[0] ? ev->company : cfg->lead_placeholder_company};
 }
 
 /* CREATE_MISSING_PEOPLE=false and nobody in Salesforce is the item's person: a dead letter
@@ -731,6 +609,38 @@ static void missing_in_salesforce(item *it) {
          "Salesforce (or link the lead to one), then replay this dead letter; or set "
          "CREATE_MISSING_PEOPLE=true to let the service create a Lead",
          it->ev.mkto_lead_id, it->ev.email, it->sfdc_contact, it->sfdc_lead);
+}
+
+/* Creates the Leads of todo[0..n) (one Collections call); fails the items of a person whose
+ * Lead was refused. */
+static int create_leads(batch *b, person **todo, size_t n, sf_error *e) {
+    wctx *w = b->w;
+    sf_new_lead leads[SF_COLLECTION_MAX];
+    sf_record res[SF_COLLECTION_MAX];
+    for (size_t k = 0; k < n; k++)
+        leads[k] = lead_record(w->cfg, &todo[k]->sample->ev);
+    if (sf_create_leads(crm_salesforce(w->c), leads, n, res, e) != 0) return -1;
+    for (size_t k = 0; k < n; k++) {
+        const sf_record *r = &res[k];
+        if (r->outcome == SF_REC_OK || r->outcome == SF_REC_DUPLICATE_PERSON) {
+            snprintf(todo[k]->id, sizeof todo[k]->id, "%s", r->id);
+            LOG_KV(LOG_INFO,
+                   r->outcome == SF_REC_OK ? "salesforce: created a Lead"
+                                           : "salesforce: a duplicate rule named the person",
+                   "person_id", r->id, "event_id", todo[k]->sample->ev.id);
+            continue;
+        }
+        for (size_t j = 0; j < b->n; j++) {
+            item *it = &b->items[j];
+            char key[EV_TEXT_MAX];
+            lower(key, sizeof key, it->ev.email);
+            if (it->state == IT_PENDING && !it->sf_person[0] && strcmp(key, todo[k]->email) == 0)
+                fail(it, crm_state(r->failure), "salesforce", -1,
+                     "Salesforce refused to create a Lead for %s: %s: %s", key, r->code,
+                     r->message);
+        }
+    }
+    return 0;
 }
 
 /* Finds (Contact first, then Lead) or creates (as a Lead) the Salesforce person of every
@@ -800,9 +710,9 @@ static void resolve_sf_people(batch *b) {
 
     sf_error e;
     const char *failed = NULL;
-    if (lookup_people(w, ps, np, "Contact", "", &e) != 0)
+    if (lookup_people(w, ps, np, SF_CONTACT, &e) != 0)
         failed = "looking up Contacts by email";
-    else if (lookup_people(w, ps, np, "Lead", "IsConverted = false AND ", &e) != 0)
+    else if (lookup_people(w, ps, np, SF_LEAD, &e) != 0)
         failed = "looking up Leads by email";
     if (!failed) {
         /* Create the missing ones as Leads, 200 a call. */
@@ -813,41 +723,10 @@ static void resolve_sf_people(batch *b) {
                 w->cfg->create_missing_people)
                 todo[nt++] = &ps[i];
             if (nt == 0 || (nt < SF_COLLECTION_MAX && i < np)) continue;
-            cJSON *recs = cJSON_CreateArray();
-            for (size_t k = 0; k < nt; k++)
-                cJSON_AddItemToArray(recs, lead_record(w->cfg, &todo[k]->sample->ev));
-            cJSON *res = NULL;
-            if (sf_collection_save(w->c->sf, "POST", recs, &res, &e) != 0) {
+            if (create_leads(b, todo, nt, &e) != 0) {
                 failed = "creating Leads";
-                cJSON_Delete(recs);
                 break;
             }
-            for (size_t k = 0; k < nt; k++) {
-                const cJSON *r = cJSON_GetArrayItem(res, (int)k);
-                char code[64], msg[512];
-                sf_outcome o = sf_save_result(r, code, sizeof code, msg, sizeof msg);
-                const cJSON *id = cJSON_GetObjectItemCaseSensitive(r, "id");
-                if (o == SF_OK && cJSON_IsString(id)) {
-                    snprintf(todo[k]->id, sizeof todo[k]->id, "%s", id->valuestring);
-                    LOG_KV(LOG_INFO, "salesforce: created a Lead", "lead_id", id->valuestring,
-                           "event_id", todo[k]->sample->ev.id);
-                    continue;
-                }
-                if (strcmp(code, "DUPLICATES_DETECTED") == 0 &&
-                    use_duplicate(w, r, todo[k], code, sizeof code, msg, sizeof msg, &o))
-                    continue;
-                for (size_t j = 0; j < b->n; j++) {
-                    item *it = &b->items[j];
-                    char key[EV_TEXT_MAX];
-                    lower(key, sizeof key, it->ev.email);
-                    if (it->state == IT_PENDING && !it->sf_person[0] &&
-                        strcmp(key, todo[k]->email) == 0)
-                        fail(it, sf_state(o), "salesforce", -1,
-                             "Salesforce refused to create a Lead for %s: %s: %s", key, code, msg);
-                }
-            }
-            cJSON_Delete(recs);
-            cJSON_Delete(res);
             nt = 0;
         }
     }
@@ -860,8 +739,8 @@ static void resolve_sf_people(batch *b) {
         person *p = find_person(ps, np, key);
         if (!p) continue;
         if (failed)
-            fail(it, sf_state(e.outcome), "salesforce", e.retry_after_ms, "%s: %s: %s", failed,
-                 e.code, e.message);
+            fail(it, sf_state(&e), "salesforce", e.retry_after_ms, "%s: %s: %s", failed, e.code,
+                 e.message);
         else if (p->unusable)
             fail(it, IT_DEAD, "salesforce", -1,
                  "the email \"%s\" of Marketo lead %s cannot be put in a Salesforce query",
@@ -887,13 +766,8 @@ static bool is_contact(const char *id) {
 
 /* The member as read from Salesforce was saved after the item's event by someone else
  * (plan_superseded_by_salesforce). */
-static bool superseded(const wctx *w, const item *it, const cJSON *rec) {
-    const cJSON *lmd = cJSON_GetObjectItemCaseSensitive(rec, "LastModifiedDate");
-    const cJSON *by = cJSON_GetObjectItemCaseSensitive(rec, "LastModifiedById");
-    int64_t modified;
-    if (!cJSON_IsString(lmd) || event_parse_time(lmd->valuestring, &modified) != 0) return false;
-    return plan_superseded_by_salesforce(&it->ev, &it->st, modified,
-                                         cJSON_IsString(by) ? by->valuestring : NULL,
+static bool superseded(const wctx *w, const item *it, const sf_member *m) {
+    return plan_superseded_by_salesforce(&it->ev, &it->st, m->modified_ms, m->modified_by,
                                          w->cfg->sf_integration_user_id);
 }
 
@@ -903,30 +777,21 @@ static bool wants_member(const item *it) {
            !it->cm_id[0];
 }
 
-/* Takes the CampaignMember rows of one query for the items idx[0..n). */
-static void take_members(batch *b, const cJSON *recs, const size_t *idx, size_t n, bool *cm_exists,
-                         char (*cm_status)[STATUS_LABEL_MAX]) {
+/* Takes the CampaignMembers found for the items idx[0..n). */
+static void take_members(batch *b, const sf_member *found, const size_t *idx, size_t n,
+                         bool *cm_exists, char (*cm_status)[STATUS_LABEL_MAX]) {
     for (size_t k = 0; k < n; k++) {
         item *it = &b->items[idx[k]];
-        const cJSON *r;
-        cJSON_ArrayForEach(r, recs) {
-            const cJSON *lid = cJSON_GetObjectItemCaseSensitive(r, "LeadId");
-            const cJSON *cid = cJSON_GetObjectItemCaseSensitive(r, "ContactId");
-            const cJSON *who = is_contact(it->sf_person) ? cid : lid;
-            if (!cJSON_IsString(who) || strncmp(who->valuestring, it->sf_person, 15) != 0) continue;
-            const cJSON *id = cJSON_GetObjectItemCaseSensitive(r, "Id");
-            const cJSON *st = cJSON_GetObjectItemCaseSensitive(r, "Status");
-            if (cJSON_IsString(id)) snprintf(it->cm_id, sizeof it->cm_id, "%s", id->valuestring);
-            if (cJSON_IsString(st))
-                snprintf(cm_status[idx[k]], STATUS_LABEL_MAX, "%s", st->valuestring);
-            cm_exists[idx[k]] = true;
-            if (superseded(b->w, it, r)) {
-                it->state = IT_DROP;
-                metrics_add(M_EVENTS_DROPPED, 1, plan_drop_reason_name(DROP_STALE));
-                LOG_KV_LIMITED(LOG_INFO, "dropped: a newer Salesforce change is on its way",
-                               "event_id", it->ev.id, "campaign_member_id", it->cm_id, "status",
-                               cm_status[idx[k]]);
-            }
+        const sf_member *m = &found[k];
+        if (!m->found) continue;
+        if (m->id[0]) snprintf(it->cm_id, sizeof it->cm_id, "%s", m->id);
+        snprintf(cm_status[idx[k]], STATUS_LABEL_MAX, "%s", m->status);
+        cm_exists[idx[k]] = true;
+        if (superseded(b->w, it, m)) {
+            it->state = IT_DROP;
+            metrics_add(M_EVENTS_DROPPED, 1, plan_drop_reason_name(DROP_STALE));
+            LOG_KV_LIMITED(LOG_INFO, "dropped: a newer Salesforce change is on its way", "event_id",
+                           it->ev.id, "campaign_member_id", it->cm_id, "status", cm_status[idx[k]]);
         }
     }
 }
@@ -936,37 +801,33 @@ static void take_members(batch *b, const cJSON *recs, const size_t *idx, size_t 
 static void query_members(batch *b, const char *campaign, bool contacts, const size_t *idx,
                           const char *const *ids, size_t n, bool *cm_exists,
                           char (*cm_status)[STATUS_LABEL_MAX]) {
-    char head[256] = "SELECT Id, LeadId, ContactId, Status, LastModifiedDate, LastModifiedById "
-                     "FROM CampaignMember WHERE CampaignId = ";
-    bool usable = sf_soql_quote(head, sizeof head, campaign) == 0;
-    strcat(head, contacts ? " AND ContactId IN (" : " AND LeadId IN (");
+    sf_member *found = calloc(n ? n : 1, sizeof *found);
     for (size_t start = 0; start < n;) {
-        char *soql = NULL;
-        long k = usable ? sf_soql_in(head, ")", ids + start, n - start, SOQL_IN_MAX, &soql) : 0;
-        if (k < 0) {
-            fail(&b->items[idx[start++]], IT_RETRY, "salesforce", -1,
-                 "looking up campaign members of %s: out of memory", campaign);
-            continue;
-        }
-        if (k == 0) { /* ids from Salesforce always fit: say so rather than cut one off */
-            fail(&b->items[idx[start]], IT_DEAD, "salesforce", -1,
-                 "campaign %s or person %s cannot be used in a SOQL query", campaign, ids[start]);
-            start++;
-            continue;
-        }
-        cJSON *recs = NULL;
+        size_t k = 0;
         sf_error e;
-        if (sf_query(b->w->c->sf, soql, &recs, &e) != 0) {
-            for (size_t j = start; j < start + (size_t)k; j++)
-                fail(&b->items[idx[j]], sf_state(e.outcome), "salesforce", e.retry_after_ms,
-                     "looking up campaign members of %s: %s: %s", campaign, e.code, e.message);
-        } else {
-            take_members(b, recs, idx + start, (size_t)k, cm_exists, cm_status);
+        if (!found) {
+            sf_oom(&e);
+        } else if (sf_campaign_members(crm_salesforce(b->w->c), campaign,
+                                       contacts ? SF_CONTACT : SF_LEAD, ids + start, n - start,
+                                       found, &k, &e) == 0) {
+            take_members(b, found, idx + start, k, cm_exists, cm_status);
+            start += k;
+            continue;
         }
-        cJSON_Delete(recs);
-        free(soql);
-        start += (size_t)k;
+        if (k == 0) { /* this item alone: it cannot be looked up, or memory ran out */
+            if (!strcmp(e.code, "UNUSABLE"))
+                fail(&b->items[idx[start++]], sf_state(&e), "salesforce", -1, "%s", e.message);
+            else
+                fail(&b->items[idx[start++]], sf_state(&e), "salesforce", -1,
+                     "looking up campaign members of %s: %s", campaign, e.message);
+            continue;
+        }
+        for (size_t j = start; j < start + k; j++)
+            fail(&b->items[idx[j]], sf_state(&e), "salesforce", e.retry_after_ms,
+                 "looking up campaign members of %s: %s: %s", campaign, e.code, e.message);
+        start += k;
     }
+    free(found);
 }
 
 /* Finds the CampaignMember (id and status) of every item's person in its campaign, and drops
@@ -1013,45 +874,42 @@ static void bad_status(item *it, const char *code, const char *msg) {
              it->campaign, it->p.sf_status, code, msg);
 }
 
-static bool status_refused(const char *code) {
-    return !strcmp(code, "INVALID_OR_NULL_FOR_RESTRICTED_PICKLIST") ||
-           !strcmp(code, "INVALID_STATUS") || !strcmp(code, "BAD_STATUS");
-}
-
-/* One sObject Collections call over the given items; outcome per item. */
-static void run_collection(batch *b, const char *method, item **its, cJSON *recs, const char *what,
-                           bool *duplicate) {
-    size_t n = (size_t)cJSON_GetArraySize(recs);
-    cJSON *res = NULL;
+/* One sObject Collections call creating (create) or updating the members of its[0..n);
+ * outcome per item. duplicate (creates): set for a member someone else created meanwhile. */
+static void run_collection(batch *b, bool create, item **its, size_t n, bool *duplicate) {
+    const char *what = create ? "create" : "update";
+    sf_member_write w[SF_COLLECTION_MAX];
+    sf_record res[SF_COLLECTION_MAX];
     sf_error e;
-    if (sf_collection_save(b->w->c->sf, method, recs, &res, &e) != 0) {
+    for (size_t k = 0; k < n; k++)
+        w[k] = (sf_member_write){its[k]->campaign, its[k]->sf_person, its[k]->cm_id,
+                                 its[k]->p.sf_status};
+    if (sf_save_members(crm_salesforce(b->w->c), create, w, n, res, &e) != 0) {
         for (size_t k = 0; k < n; k++)
-            fail(its[k], sf_state(e.outcome), "salesforce", e.retry_after_ms,
-                 "%s campaign member: %s: %s", what, e.code, e.message);
+            fail(its[k], sf_state(&e), "salesforce", e.retry_after_ms, "%s campaign member: %s: %s",
+                 what, e.code, e.message);
         return;
     }
     for (size_t k = 0; k < n; k++) {
-        const cJSON *r = cJSON_GetArrayItem(res, (int)k);
-        char code[64], msg[512];
-        sf_outcome o = sf_save_result(r, code, sizeof code, msg, sizeof msg);
-        const cJSON *id = cJSON_GetObjectItemCaseSensitive(r, "id");
-        if (o == SF_OK) {
-            if (cJSON_IsString(id))
-                snprintf(its[k]->cm_id, sizeof its[k]->cm_id, "%s", id->valuestring);
-            continue;
-        }
-        if (duplicate && !strcmp(code, "DUPLICATE_VALUE")) {
-            duplicate[k] = true; /* created meanwhile by someone else: look up, then update */
-            continue;
-        }
-        if (status_refused(code))
-            bad_status(its[k], code, msg);
-        else
-            fail(its[k], sf_state(o), "salesforce", -1,
+        const sf_record *r = &res[k];
+        switch (r->outcome) {
+        case SF_REC_OK:
+            if (r->id[0]) snprintf(its[k]->cm_id, sizeof its[k]->cm_id, "%s", r->id);
+            break;
+        case SF_REC_EXISTS: /* created meanwhile by someone else: look up, then update */
+            duplicate[k] = true;
+            break;
+        case SF_REC_BAD_STATUS: bad_status(its[k], r->code, r->message); break;
+        case SF_REC_FAILED:
+        case SF_REC_DUPLICATE_PERSON:
+        case SF_REC_GONE:
+            fail(its[k], r->outcome == SF_REC_FAILED ? crm_state(r->failure) : IT_DEAD,
+                 "salesforce", -1,
                  "Salesforce refused to %s the campaign member of %s in %s: %s: %s", what,
-                 its[k]->sf_person, its[k]->campaign, code, msg);
+                 its[k]->sf_person, its[k]->campaign, r->code, r->message);
+            break;
+        }
     }
-    cJSON_Delete(res);
 }
 
 static void status_cache_clear(status_cache *c) {
@@ -1142,12 +1000,12 @@ static void check_statuses(batch *b, const bool *exists, char (*cm_status)[STATU
     sf_member_status *s = NULL;
     size_t ns = 0;
     sf_error e;
-    if (sf_campaign_statuses(w->c->sf, ask, nask, &s, &ns, &e) != 0) {
+    if (sf_campaign_statuses(crm_salesforce(w->c), ask, nask, &s, &ns, &e) != 0) {
         for (size_t i = 0; i < b->n; i++) {
             item *it = &b->items[i];
             if (writes_status(it, exists[i], cm_status[i]) &&
                 status_known(w, it->campaign, it->p.sf_status, now) != 1)
-                fail(it, sf_state(e.outcome), "salesforce", e.retry_after_ms,
+                fail(it, sf_state(&e), "salesforce", e.retry_after_ms,
                      "reading the member statuses of campaign %s: %s: %s", it->campaign, e.code,
                      e.message);
         }
@@ -1175,21 +1033,6 @@ static void check_statuses(batch *b, const bool *exists, char (*cm_status)[STATU
         else
             bad_status(it, "not written; the campaign's statuses are", have);
     }
-}
-
-static cJSON *member_record(const item *it, bool create) {
-    cJSON *r = cJSON_CreateObject();
-    cJSON *a = cJSON_AddObjectToObject(r, "attributes");
-    cJSON_AddStringToObject(a, "type", "CampaignMember");
-    if (create) {
-        cJSON_AddStringToObject(r, "CampaignId", it->campaign);
-        cJSON_AddStringToObject(r, is_contact(it->sf_person) ? "ContactId" : "LeadId",
-                                it->sf_person);
-    } else {
-        cJSON_AddStringToObject(r, "id", it->cm_id);
-    }
-    if (it->p.sf_status[0]) cJSON_AddStringToObject(r, "Status", it->p.sf_status);
-    return r;
 }
 
 /* Marks the members about to be written on one side, before the write (see store.h). */
@@ -1239,26 +1082,22 @@ static void remove_members(batch *b, item **its, const char *const *ids, size_t 
             fail(its[k], IT_RETRY, "salesforce", -1, "Redis: %s", err);
         return;
     }
-    cJSON *res = NULL;
+    sf_record res[SF_COLLECTION_MAX];
     sf_error e;
-    if (sf_collection_delete(b->w->c->sf, ids, n, &res, &e) != 0) {
+    if (sf_delete_records(crm_salesforce(b->w->c), ids, n, res, &e) != 0) {
         for (size_t k = 0; k < n; k++)
-            fail(its[k], sf_state(e.outcome), "salesforce", e.retry_after_ms,
+            fail(its[k], sf_state(&e), "salesforce", e.retry_after_ms,
                  "removing campaign member: %s: %s", e.code, e.message);
         return;
     }
     for (size_t k = 0; k < n; k++) {
-        char code[64], msg[512];
-        sf_outcome o =
-            sf_save_result(cJSON_GetArrayItem(res, (int)k), code, sizeof code, msg, sizeof msg);
+        const sf_record *r = &res[k];
         /* Already gone is what we wanted. */
-        if (o != SF_OK && strcmp(code, "ENTITY_IS_DELETED") != 0 &&
-            strcmp(code, "NOT_FOUND") != 0 && strcmp(code, "INVALID_CROSS_REFERENCE_KEY") != 0)
-            fail(its[k], sf_state(o), "salesforce", -1,
-                 "Salesforce refused to remove campaign member %s: %s: %s", its[k]->cm_id, code,
-                 msg);
+        if (r->outcome != SF_REC_OK && r->outcome != SF_REC_GONE)
+            fail(its[k], r->outcome == SF_REC_FAILED ? crm_state(r->failure) : IT_DEAD,
+                 "salesforce", -1, "Salesforce refused to remove campaign member %s: %s: %s",
+                 its[k]->cm_id, r->code, r->message);
     }
-    cJSON_Delete(res);
 }
 
 static void apply_salesforce(batch *b) {
@@ -1278,9 +1117,7 @@ static void apply_salesforce(batch *b) {
 
     /* Creates, updates and deletes, 200 a call each. */
     for (int pass = 0; pass < 3; pass++) {
-        const char *method = pass == 0 ? "POST" : "PATCH";
         size_t n = 0;
-        cJSON *recs = cJSON_CreateArray();
         const char *del_ids[SF_COLLECTION_MAX];
         for (size_t i = 0; i <= b->n; i++) {
             if (i < b->n) {
@@ -1290,14 +1127,10 @@ static void apply_salesforce(batch *b) {
                 if (want) {
                     bool ex = exists[i];
                     if (pass == 0 && it->p.sf_member && !ex) {
-                        its[n] = it;
-                        cJSON_AddItemToArray(recs, member_record(it, true));
-                        n++;
+                        its[n++] = it;
                     } else if (pass == 1 && it->p.sf_member && ex &&
                                strcmp(status[i], it->p.sf_status) != 0 && it->p.sf_status[0]) {
-                        its[n] = it;
-                        cJSON_AddItemToArray(recs, member_record(it, false));
-                        n++;
+                        its[n++] = it;
                     } else if (pass == 2 && !it->p.sf_member && ex) {
                         its[n] = it;
                         del_ids[n++] = it->cm_id;
@@ -1307,18 +1140,14 @@ static void apply_salesforce(batch *b) {
             if (n == 0 || (n < SF_COLLECTION_MAX && i < b->n)) continue;
             if (pass < 2) {
                 memset(dup, 0, sizeof *dup * b->n);
-                run_collection(b, method, its, recs, pass == 0 ? "create" : "update",
-                               pass == 0 ? dup : NULL);
+                run_collection(b, pass == 0, its, n, dup);
                 for (size_t k = 0; pass == 0 && k < n; k++)
                     if (dup[k]) its[k]->cm_id[0] = '\0', its[k]->state = IT_DEFER;
             } else {
                 remove_members(b, its, del_ids, n);
             }
-            cJSON_Delete(recs);
-            recs = cJSON_CreateArray();
             n = 0;
         }
-        cJSON_Delete(recs);
     }
     /* Everything still pending on the Salesforce side is done there. */
     for (size_t i = 0; i < b->n; i++) {
@@ -1346,33 +1175,31 @@ static const char *sf_person_of(const item *it) {
     return it->ev.sf_contact_id[0] ? it->ev.sf_contact_id : it->ev.sf_lead_id;
 }
 
-/* The lead, among leads.json records, for the item by its email: several leads may share an
+/* Whether lead id a is lower (older) than b: numeric ids as text, no leading zeros. */
+static bool id_lower(const char *a, const char *b) {
+    size_t la = strlen(a), lb = strlen(b);
+    return la != lb ? la < lb : strcmp(a, b) < 0;
+}
+
+/* The lead, among the leads looked up, for the item by its email: several leads may share an
  * email in Marketo; one that Marketo's own sync links to another Salesforce person (its
  * sfdcContactId or sfdcLeadId set to another id) is someone else. Among the rest, the oldest
  * (lowest id); when all are linked elsewhere, the oldest of all. */
-static void pick_by_email(const cJSON *leads, item *it) {
-    double best = 0, best_free = 0;
+static void pick_by_email(const mk_lead *leads, size_t n, item *it) {
+    const char *best = NULL, *best_free = NULL;
     const char *me = sf_person_of(it);
-    const cJSON *l;
-    cJSON_ArrayForEach(l, leads) {
-        const cJSON *em = cJSON_GetObjectItemCaseSensitive(l, "email");
-        const cJSON *id = cJSON_GetObjectItemCaseSensitive(l, "id");
-        if (!cJSON_IsString(em) || !cJSON_IsNumber(id) ||
-            strcasecmp(em->valuestring, it->ev.email) != 0)
-            continue;
+    for (size_t i = 0; i < n; i++) {
+        const mk_lead *l = &leads[i];
+        if (!l->email || !l->id[0] || strcasecmp(l->email, it->ev.email) != 0) continue;
         bool elsewhere = false;
-        for (int k = 0; k < 2; k++) {
-            const cJSON *v =
-                cJSON_GetObjectItemCaseSensitive(l, k ? "sfdcLeadId" : "sfdcContactId");
-            elsewhere = elsewhere || (cJSON_IsString(v) && v->valuestring[0] &&
-                                      strncmp(v->valuestring, me, 15) != 0);
-        }
-        if (best == 0 || id->valuedouble < best) best = id->valuedouble;
-        if (!elsewhere && (best_free == 0 || id->valuedouble < best_free))
-            best_free = id->valuedouble;
+        const char *links[] = {l->sfdc_contact_id, l->sfdc_lead_id};
+        for (int k = 0; k < 2; k++)
+            elsewhere = elsewhere || (links[k] && links[k][0] && strncmp(links[k], me, 15) != 0);
+        if (!best || id_lower(l->id, best)) best = l->id;
+        if (!elsewhere && (!best_free || id_lower(l->id, best_free))) best_free = l->id;
     }
-    double pick = best_free > 0 ? best_free : best;
-    if (pick > 0) snprintf(it->lead, sizeof it->lead, "%.0f", pick);
+    const char *pick = best_free ? best_free : best;
+    if (pick) snprintf(it->lead, sizeof it->lead, "%s", pick);
 }
 
 /* CREATE_MISSING_PEOPLE=false and no Marketo lead is the item's person: a dead letter naming
@@ -1403,29 +1230,28 @@ static void leads_by_sfdc_ids(batch *b, int chunk) {
         }
         if (n == 0) continue;
         const char *filter = kind == 0 ? "sfdcContactId" : "sfdcLeadId";
-        cJSON *res = NULL;
+        mk_lead *res = NULL;
+        size_t nres = 0;
         mk_error e;
-        if (mkto_leads_by(b->w->c->mk, filter, ids, n, "id,sfdcLeadId,sfdcContactId", &res, &e) !=
-            0) {
+        if (mkto_leads_by(crm_marketo(b->w->c),
+                          kind == 0 ? MK_BY_SFDC_CONTACT_ID : MK_BY_SFDC_LEAD_ID, ids, n,
+                          MK_LEAD_SFDC_IDS, &res, &nres, &e) != 0) {
             for (size_t k = 0; k < n; k++)
                 fail(group[k], mk_state(&e), "marketo", e.retry_after_ms,
                      "looking up Marketo leads by %s: %s %s", filter, e.code, e.message);
             continue;
         }
         for (size_t k = 0; k < n; k++) {
-            const cJSON *l;
-            double best = 0; /* several leads may carry one id: the oldest */
-            cJSON_ArrayForEach(l, res) {
-                const cJSON *v = cJSON_GetObjectItemCaseSensitive(l, filter);
-                const cJSON *id = cJSON_GetObjectItemCaseSensitive(l, "id");
-                if (cJSON_IsString(v) && cJSON_IsNumber(id) &&
-                    strncmp(v->valuestring, ids[k], 15) == 0 &&
-                    (best == 0 || id->valuedouble < best))
-                    best = id->valuedouble;
+            const char *best = NULL; /* several leads may carry one id: the oldest */
+            for (size_t j = 0; j < nres; j++) {
+                const char *v = kind == 0 ? res[j].sfdc_contact_id : res[j].sfdc_lead_id;
+                if (v && res[j].id[0] && strncmp(v, ids[k], 15) == 0 &&
+                    (!best || id_lower(res[j].id, best)))
+                    best = res[j].id;
             }
-            if (best > 0) snprintf(group[k]->lead, sizeof group[k]->lead, "%.0f", best);
+            if (best) snprintf(group[k]->lead, sizeof group[k]->lead, "%s", best);
         }
-        cJSON_Delete(res);
+        mkto_leads_free(res, nres);
     }
 }
 
@@ -1456,21 +1282,24 @@ static size_t resolve_marketo_chunk(batch *b, int chunk) {
         }
     }
     if (ne) {
-        cJSON *res = NULL;
+        mk_lead *res = NULL;
+        size_t nres = 0;
         mk_error e;
-        if (mkto_leads_by(w->c->mk, "email", emails, ne, "id,email,sfdcLeadId,sfdcContactId", &res,
-                          &e) != 0) {
+        if (mkto_leads_by(crm_marketo(w->c), MK_BY_EMAIL, emails, ne,
+                          MK_LEAD_EMAIL | MK_LEAD_SFDC_IDS, &res, &nres, &e) != 0) {
             for (size_t k = 0; k < ne; k++)
                 fail(by_email[k], mk_state(&e), "marketo", e.retry_after_ms,
                      "looking up Marketo leads by email: %s %s", e.code, e.message);
             ne = 0;
         }
         for (size_t k = 0; k < ne; k++)
-            pick_by_email(res, by_email[k]);
-        cJSON_Delete(res);
+            pick_by_email(res, nres, by_email[k]);
+        mkto_leads_free(res, nres);
     }
     /* Creation, serialised per email across every worker. */
-    cJSON *input = cJSON_CreateArray();
+    mk_new_lead input[MKTO_BATCH];
+    item *inputs[MKTO_BATCH];
+    size_t ninput = 0;
     item *creating[MKTO_BATCH];
     const char *keys[MKTO_BATCH];
     char kbuf[MKTO_BATCH][EV_TEXT_MAX + 32];
@@ -1508,21 +1337,19 @@ static size_t resolve_marketo_chunk(batch *b, int chunk) {
     }
     if (nlocked) {
         /* Under the lock, look again: the lead may have been created since the first look. */
-        cJSON *res = NULL;
+        mk_lead *res = NULL;
+        size_t nres = 0;
         mk_error e;
-        if (mkto_leads_by(w->c->mk, "email", recheck, nlocked, "id,email,sfdcLeadId,sfdcContactId",
-                          &res, &e) == 0) {
+        if (mkto_leads_by(crm_marketo(w->c), MK_BY_EMAIL, recheck, nlocked,
+                          MK_LEAD_EMAIL | MK_LEAD_SFDC_IDS, &res, &nres, &e) == 0) {
             for (size_t j = 0; j < nc; j++) {
                 if (!got[j]) continue;
-                pick_by_email(res, creating[j]);
+                pick_by_email(res, nres, creating[j]);
                 if (creating[j]->lead[0]) continue;
                 const event *ev = &creating[j]->ev;
-                cJSON *o = cJSON_CreateObject();
-                cJSON_AddStringToObject(o, "email", ev->email);
-                if (ev->first_name[0]) cJSON_AddStringToObject(o, "firstName", ev->first_name);
-                if (ev->last_name[0]) cJSON_AddStringToObject(o, "lastName", ev->last_name);
-                if (ev->company[0]) cJSON_AddStringToObject(o, "company", ev->company);
-                cJSON_AddItemToArray(input, o);
+                input[ninput] =
+                    (mk_new_lead){ev->email, ev->first_name, ev->last_name, ev->company};
+                inputs[ninput++] = creating[j];
             }
         } else {
             for (size_t j = 0; j < nc; j++)
@@ -1531,42 +1358,28 @@ static size_t resolve_marketo_chunk(batch *b, int chunk) {
                          "looking up Marketo lead %s: %s %s", creating[j]->ev.email, e.code,
                          e.message);
         }
-        cJSON_Delete(res);
-        if (cJSON_GetArraySize(input) > 0) {
-            cJSON *out = NULL;
-            if (mkto_upsert_leads(w->c->mk, input, &out, &e) != 0) {
-                for (size_t j = 0; j < nc; j++)
-                    if (got[j] && !creating[j]->lead[0])
-                        fail(creating[j], mk_state(&e), "marketo", e.retry_after_ms,
-                             "creating the Marketo lead: %s %s", e.code, e.message);
-            } else {
-                int k = 0;
-                for (size_t j = 0; j < nc; j++) {
-                    if (!got[j] || creating[j]->lead[0]) continue;
-                    const cJSON *r = cJSON_GetArrayItem(out, k++);
-                    const cJSON *id = cJSON_GetObjectItemCaseSensitive(r, "id");
-                    const cJSON *st = cJSON_GetObjectItemCaseSensitive(r, "status");
-                    if (cJSON_IsNumber(id) && cJSON_IsString(st) &&
-                        strcmp(st->valuestring, "skipped") != 0) {
-                        snprintf(creating[j]->lead, sizeof creating[j]->lead, "%.0f",
-                                 id->valuedouble);
-                        LOG_KV(LOG_INFO, "marketo: created a lead", "lead_id", creating[j]->lead,
-                               "event_id", creating[j]->ev.id);
-                    } else {
-                        char code[16];
-                        mkto_reason_code(r, code, sizeof code);
-                        fail(creating[j], IT_DEAD, "marketo", -1,
-                             "Marketo refused to create a "
-                             "lead for %s (reason %s)",
-                             creating[j]->ev.email, code);
-                    }
+        mkto_leads_free(res, nres);
+        mk_record out[MKTO_BATCH];
+        if (ninput && mkto_create_leads(crm_marketo(w->c), input, ninput, out, &e) != 0) {
+            for (size_t j = 0; j < ninput; j++)
+                fail(inputs[j], mk_state(&e), "marketo", e.retry_after_ms,
+                     "creating the Marketo lead: %s %s", e.code, e.message);
+        } else {
+            for (size_t j = 0; j < ninput; j++) {
+                if (out[j].outcome == MK_REC_OK) {
+                    snprintf(inputs[j]->lead, sizeof inputs[j]->lead, "%s", out[j].id);
+                    LOG_KV(LOG_INFO, "marketo: created a lead", "lead_id", inputs[j]->lead,
+                           "event_id", inputs[j]->ev.id);
+                } else {
+                    fail(inputs[j], IT_DEAD, "marketo", -1,
+                         "Marketo refused to create a "
+                         "lead for %s (reason %s)",
+                         inputs[j]->ev.email, out[j].reason);
                 }
             }
-            cJSON_Delete(out);
         }
     }
     if (nc) store_unlock_many(w->st, keys, nc, token, err, sizeof err);
-    cJSON_Delete(input);
     return taken;
 }
 
@@ -1709,9 +1522,11 @@ out:
  * A failed read fails them all: the outcome of their write is unknown. */
 static void read_skipped_statuses(batch *b, item **its, const char **ids, size_t n) {
     if (!n) return;
-    cJSON *res = NULL;
+    mk_member *res = NULL;
+    size_t nres = 0;
     mk_error e;
-    if (mkto_member_statuses(b->w->c->mk, its[0]->p.program_id, ids, n, &res, &e) != 0) {
+    if (mkto_member_statuses(crm_marketo(b->w->c), its[0]->p.program_id, ids, n, &res, &nres, &e) !=
+        0) {
         for (size_t k = 0; k < n; k++)
             fail(its[k], mk_state(&e), "marketo", e.retry_after_ms,
                  "Marketo program %s skipped lead %s (1037) and its status could not be read: "
@@ -1720,11 +1535,11 @@ static void read_skipped_statuses(batch *b, item **its, const char **ids, size_t
         return;
     }
     for (size_t k = 0; k < n; k++) {
-        const char *now = member_status_of(res, its[k]->lead);
+        const char *now = member_status_of(res, nres, its[k]->lead);
         if (now) snprintf(its[k]->mkto_now, sizeof its[k]->mkto_now, "%s", now);
         its[k]->backward = !now || strcmp(now, its[k]->p.mkto_status) != 0;
     }
-    cJSON_Delete(res);
+    mkto_members_free(res, nres);
 }
 
 static bool to_marketo(const item *it) {
@@ -1853,16 +1668,16 @@ static void apply_marketo(batch *b) {
             group[n] = it;
             ids[n++] = it->lead;
         }
-        cJSON *res = NULL;
+        mk_record res[MKTO_BATCH];
         mk_error e;
-        int rc = first->p.mkto_member
-                     ? mkto_set_status(b->w->c->mk, first->p.program_id, first->p.mkto_status, ids,
-                                       n, &res, &e)
-                     : mkto_remove_members(b->w->c->mk, first->p.program_id, ids, n, &res, &e);
+        int rc = first->p.mkto_member ? mkto_set_status(crm_marketo(b->w->c), first->p.program_id,
+                                                        first->p.mkto_status, ids, n, res, &e)
+                                      : mkto_remove_members(crm_marketo(b->w->c),
+                                                            first->p.program_id, ids, n, res, &e);
         for (size_t k = 0; k < n; k++) {
             item *it = group[k];
             if (rc != 0) {
-                if (!strcmp(e.code, "1025"))
+                if (mkto_unknown_status(&e))
                     fail(it, IT_DEAD, "marketo", -1,
                          "Marketo program %s has no status \"%s\" for Salesforce campaign %s "
                          "status \"%s\" (%s %s): add it to the program's channel or a "
@@ -1874,33 +1689,29 @@ static void apply_marketo(batch *b) {
                          it->p.program_id, e.code, e.message);
                 continue;
             }
-            const cJSON *r = cJSON_GetArrayItem(res, (int)k); /* results follow input order */
-            const cJSON *st = cJSON_GetObjectItemCaseSensitive(r, "status");
-            const char *s = cJSON_IsString(st) ? st->valuestring : "";
-            if (!strcmp(s, "skipped")) {
-                char code[16];
-                mkto_reason_code(r, code, sizeof code);
-                if (!strcmp(code, "1037") && !it->p.mkto_member) {
-                    /* Not in the program: already removed. */
-                } else if (!strcmp(code, "1037")) {
-                    /* Already at that status (success) or past it (a backward move). The
-                     * record tells when it already shows that status; otherwise Marketo's
-                     * current status does (an earlier try may have timed out after Marketo
-                     * applied it, or nothing is recorded yet). */
-                    bool recorded = it->st.known && it->st.mkto_member &&
-                                    !strcmp(it->st.mkto_status, it->p.mkto_status);
-                    if (!recorded) {
-                        unread[nu] = it;
-                        unread_ids[nu++] = it->lead;
-                    }
-                } else {
-                    fail(it, mkto_classify(code) == MK_RETRY ? IT_RETRY : IT_DEAD, "marketo", -1,
-                         "Marketo skipped lead %s in program %s (reason %s)", it->lead,
-                         it->p.program_id, code);
+            switch (res[k].outcome) {
+            case MK_REC_OK:
+            case MK_REC_NOT_MEMBER: break; /* not in the program: already removed */
+            case MK_REC_AT_OR_PAST: {
+                /* Already at that status (success) or past it (a backward move). The record
+                 * tells when it already shows that status; otherwise Marketo's current status
+                 * does (an earlier try may have timed out after Marketo applied it, or nothing
+                 * is recorded yet). */
+                bool recorded = it->st.known && it->st.mkto_member &&
+                                !strcmp(it->st.mkto_status, it->p.mkto_status);
+                if (!recorded) {
+                    unread[nu] = it;
+                    unread_ids[nu++] = it->lead;
                 }
+                break;
+            }
+            case MK_REC_FAILED:
+                fail(it, res[k].failure == CRM_RETRY ? IT_RETRY : IT_DEAD, "marketo", -1,
+                     "Marketo skipped lead %s in program %s (reason %s)", it->lead,
+                     it->p.program_id, res[k].reason);
+                break;
             }
         }
-        cJSON_Delete(res);
         read_skipped_statuses(b, unread, unread_ids, nu);
     }
     for (size_t i = 0; i < b->n; i++) {
@@ -2291,7 +2102,7 @@ typedef struct {
  * (entries of one queue: Marketo's go toward Salesforce, Salesforce's toward Marketo). */
 static bool park_while_spent(wctx *w, const store_entry *entries, size_t n) {
     bool to_sf = n && entries[0].q == STORE_Q_MKTO;
-    if (n == 0 || quota_gate_check(to_sf ? &w->c->sf_quota : &w->c->mk_quota) == 0) return false;
+    if (n == 0 || !(to_sf ? crm_salesforce_spent(w->c) : crm_marketo_spent(w->c))) return false;
     for (size_t i = 0; i < n; i++)
         park_for_quota(w, &entries[i], to_sf ? "salesforce" : "marketo");
     return true;
@@ -2482,8 +2293,8 @@ static long sf_fill_ms(double api_share) {
 static bool may_unpark(wctx *w, const char *pid) {
     char err[STORE_ERR_MAX];
     if (strncmp(pid, "quota:", 6) == 0)
-        return quota_gate_check(strcmp(pid + 6, "marketo") == 0 ? &w->c->mk_quota
-                                                                : &w->c->sf_quota) == 0;
+        return !(strcmp(pid + 6, "marketo") == 0 ? crm_marketo_spent(w->c)
+                                                 : crm_salesforce_spent(w->c));
     mapping m;
     int rc = store_mapping_get(w->st, pid, &m, err, sizeof err);
     return rc == 0 || (rc == 1 && m.enabled);
@@ -2591,9 +2402,9 @@ static void *worker_main(void *arg) {
              * next changes gather a moment (each batch costs a query and a write of the
              * org's API allowance); an isolated change is not held. The moment grows as the
              * allowance is used up: spending it stops every integration of the org. */
-            bool sf_due =
-                atomic_load(&w->pool->sf_backlog) ||
-                now_ms() - atomic_load(&w->pool->sf_last_ms) >= sf_fill_ms(sf_api_usage_share());
+            bool sf_due = atomic_load(&w->pool->sf_backlog) ||
+                          now_ms() - atomic_load(&w->pool->sf_last_ms) >=
+                              sf_fill_ms(sf_usage_share(w->pool->sf_usage));
             bool paced_soon = (reader && paced_ms) || w->keeping;
             if (!paced_soon && sf_due) {
                 sf_slot = atomic_fetch_add(&w->pool->sf_readers, 1) == 0 ||
@@ -2687,6 +2498,7 @@ worker_pool *worker_pool_start(const struct config *cfg, int threads, char *err,
         return NULL;
     }
     p->cfg = cfg;
+    p->sf_usage = sf_usage_new();
     /* Threads that may work on the queue toward Marketo at once: all but one (so that one
      * is always free for changes toward Salesforce), and no more than Marketo calls may be
      * in flight. A single thread does both. */
@@ -2698,7 +2510,7 @@ worker_pool *worker_pool_start(const struct config *cfg, int threads, char *err,
     p->cap = threads;
     for (int i = 0; p->ctx && i < threads; i++)
         pthread_mutex_init(&p->ctx[i].hold.lock, NULL);
-    if (!p->threads || !p->ctx) {
+    if (!p->threads || !p->ctx || !p->sf_usage) {
         snprintf(err, errlen, "out of memory");
         worker_pool_stop(p);
         return NULL;
@@ -2713,16 +2525,16 @@ worker_pool *worker_pool_start(const struct config *cfg, int threads, char *err,
         w->rnd = (unsigned)(time(NULL) ^ (getpid() << 8) ^ i);
         snprintf(w->consumer, sizeof w->consumer, "%s-%d-%d", host, (int)getpid(), i);
         w->st = store_open(&cfg->redis);
-        w->c = w->st ? crm_new(cfg, w->st, w->consumer) : NULL;
+        w->c = w->st ? crm_new(cfg, w->st, w->consumer, p->sf_usage) : NULL;
         if (!w->c) {
             snprintf(err, errlen, "out of memory");
             worker_pool_stop(p);
             return NULL;
         }
-        w->c->budget.stop = &p->stop; /* a stopping worker does not wait for a permit */
-        /* Nor long for one: after that, Marketo-bound events wait outside the queue for the
-         * budget (without spending an attempt) while the thread goes on. */
-        w->c->budget.max_wait_ms = BUDGET_WAIT_MS;
+        /* A stopping worker does not wait for a permit, nor long for one: after that,
+         * Marketo-bound events wait outside the queue for the budget (without spending an
+         * attempt) while the thread goes on. */
+        crm_set_budget_wait(w->c, BUDGET_WAIT_MS, &p->stop);
         if (pthread_create(&p->threads[i], NULL, worker_main, w) != 0) {
             snprintf(err, errlen, "cannot start worker thread %d", i);
             worker_pool_stop(p);
@@ -2758,6 +2570,7 @@ void worker_pool_stop(worker_pool *p) {
     }
     free(p->threads);
     free(p->ctx);
+    sf_usage_free(p->sf_usage);
     free(p);
 }
 
