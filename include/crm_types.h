@@ -63,6 +63,6 @@ typedef struct {
     char status[EV_STATUS_MAX];
     int64_t modified_ms;            /* LastModifiedDate; 0 when unreadable */
     char modified_by[CRM_SFID_MAX]; /* LastModifiedById */
-} sf_member;
+} sf_campaign_member;
 
 #endif

@@ -160,7 +160,7 @@ int sf_people_with_email(sf_client *c, sf_person_kind kind, const char *email,
  * (found false when none). -1 with err for that query; *taken 0 when people[0] or the campaign
  * cannot be put in a query (err says so) or out of memory. */
 int sf_campaign_members(sf_client *c, const char *campaign_id, sf_person_kind kind,
-                        const char *const *people, size_t n, sf_member *out, size_t *taken,
+                        const char *const *people, size_t n, sf_campaign_member *out, size_t *taken,
                         sf_error *err);
 
 /* A CampaignMember as a listing answers it; strings are never NULL ("" when absent). */

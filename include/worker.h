@@ -29,9 +29,4 @@ void worker_pool_stop(worker_pool *p);
  * worker anywhere finished an event for READY_STALL_S. ud: the config. */
 int worker_ready_check(void *ud, char *detail, size_t len);
 
-/* Backoff before retry number `attempt` (1-based): base * 2^(attempt-1), capped, with
- * jitter in [50%, 100%]; never shorter than retry_after_ms when that is >= 0. Exposed for
- * unit tests; r is a random number. */
-long worker_backoff_ms(int attempt, long base_ms, long max_ms, long retry_after_ms, unsigned r);
-
 #endif

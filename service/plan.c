@@ -13,6 +13,7 @@ const char *plan_drop_reason_name(drop_reason r) {
     case DROP_ECHO: return "echo";
     case DROP_STALE: return "stale";
     case DROP_UNMAPPED: return "unmapped";
+    case DROP_BACKWARD: return "backward_progression";
     }
     return "none";
 }
@@ -242,4 +243,160 @@ bool plan_roundtrip_person(const char *email) {
     const char *p = email + np;
     size_t digits = strspn(p, "0123456789");
     return digits > 0 && digits <= 20 && strcasecmp(p + digits, PLAN_ROUNDTRIP_DOMAIN) == 0;
+}
+
+/* ---------------------------------------------------------------- a worker's turn */
+
+it_state plan_after_failure(crm_failure f) {
+    switch (f) {
+    case CRM_RETRY: return IT_RETRY;
+    case CRM_REFUSED: return IT_DEAD;
+    case CRM_NO_PERMIT: return IT_DEFER; /* a wait for the budget, not a failure */
+    case CRM_SPENT: return IT_QUOTA;     /* a wait for the allowance, not a failure */
+    }
+    return IT_DEAD;
+}
+
+it_state plan_after_sf_record(sf_record_outcome o, crm_failure f, plan_sf_write w) {
+    switch (o) {
+    case SF_REC_OK: return IT_PENDING;
+    case SF_REC_FAILED: return plan_after_failure(f);
+    case SF_REC_EXISTS: /* created meanwhile by someone else: look it up, then update it */
+        return w == PLAN_SF_CREATE_MEMBER ? IT_DEFER : IT_DEAD;
+    case SF_REC_GONE: /* already gone is what a removal wants */
+        return w == PLAN_SF_DELETE_MEMBER ? IT_PENDING : IT_DEAD;
+    case SF_REC_DUPLICATE_PERSON: /* the existing person the rule names is the person */
+        return w == PLAN_SF_CREATE_LEAD ? IT_PENDING : IT_DEAD;
+    case SF_REC_BAD_STATUS: return IT_DEAD;
+    }
+    return IT_DEAD;
+}
+
+it_state plan_after_mk_record(mk_record_outcome o, crm_failure f, bool creating) {
+    switch (o) {
+    case MK_REC_OK: return IT_PENDING;
+    case MK_REC_AT_OR_PAST:
+    case MK_REC_NOT_MEMBER: return creating ? IT_DEAD : IT_PENDING;
+    case MK_REC_FAILED: return !creating && f == CRM_RETRY ? IT_RETRY : IT_DEAD;
+    }
+    return IT_DEAD;
+}
+
+bool plan_skip_needs_read(const member_state *st, const plan_result *p) {
+    return !(st->known && st->mkto_member && strcmp(st->mkto_status, p->mkto_status) == 0);
+}
+
+bool plan_backward(const char *now, const char *wanted) {
+    return !now || strcmp(now, wanted) != 0;
+}
+
+void plan_record_applied(const plan_result *p, const member_state *st, const plan_applied *a,
+                         int64_t now, member_state *out) {
+    *out = p->next;
+    if (a->sf_person[0]) snprintf(out->sf_person, sizeof out->sf_person, "%s", a->sf_person);
+    if (p->to_sf) snprintf(out->cm_id, sizeof out->cm_id, "%s", a->cm_id);
+    if (a->mkto_lead[0]) snprintf(out->mkto_lead, sizeof out->mkto_lead, "%s", a->mkto_lead);
+    if (a->backward) {
+        /* Marketo kept its status: record the one it answered with, not ours nor the record's
+         * old Marketo side (on a first sight that says "not a member", and a later removal in
+         * Marketo would be taken as already in place there). */
+        bool read = a->mkto_now[0] != '\0';
+        out->mkto_member = read || st->mkto_member;
+        snprintf(out->mkto_status, sizeof out->mkto_status, "%s",
+                 read ? a->mkto_now : st->mkto_status);
+    }
+    /* When each side was last written by us (rule 4b). Also after a backward move: an earlier
+     * try of it may have landed (a timeout) before Marketo moved on, so a newer Marketo change
+     * may need putting back. */
+    if (p->to_sf) out->sf_written_ms = now;
+    if (p->to_mkto) out->mkto_written_ms = now;
+    out->updated_ms = now;
+}
+
+int64_t plan_wait_for_own_write(const event *ev, const member_state *st, const plan_result *p,
+                                int64_t now) {
+    bool marketo = ev->source == SRC_MARKETO;
+    int64_t mark = marketo ? st->mkto_pending_ms : st->sf_pending_ms;
+    if (p->kind == PLAN_APPLY && mark > now && event_time(ev) < mark &&
+        (marketo ? p->to_mkto : p->to_sf))
+        return mark + PLAN_DEFER_MS;
+    return 0;
+}
+
+/* Whether lead id a is lower (older) than b: numeric ids as text, no leading zeros. */
+static bool id_lower(const char *a, const char *b) {
+    size_t la = strlen(a), lb = strlen(b);
+    return la != lb ? la < lb : strcmp(a, b) < 0;
+}
+
+int plan_pick_lead_by_email(const mk_lead *leads, size_t n, const char *email,
+                            const char *sf_person) {
+    int best = -1, best_free = -1;
+    for (size_t i = 0; i < n; i++) {
+        const mk_lead *l = &leads[i];
+        if (!l->email || !l->id[0] || strcasecmp(l->email, email) != 0) continue;
+        bool elsewhere = false;
+        const char *links[] = {l->sfdc_contact_id, l->sfdc_lead_id};
+        for (int k = 0; k < 2; k++)
+            elsewhere =
+                elsewhere || (links[k] && links[k][0] && strncmp(links[k], sf_person, 15) != 0);
+        if (best < 0 || id_lower(l->id, leads[best].id)) best = (int)i;
+        if (!elsewhere && (best_free < 0 || id_lower(l->id, leads[best_free].id)))
+            best_free = (int)i;
+    }
+    return best_free >= 0 ? best_free : best;
+}
+
+int plan_pick_lead_by_sfdc(const mk_lead *leads, size_t n, bool contact, const char *sf_id) {
+    int best = -1;
+    for (size_t i = 0; i < n; i++) {
+        const char *v = contact ? leads[i].sfdc_contact_id : leads[i].sfdc_lead_id;
+        if (v && leads[i].id[0] && strncmp(v, sf_id, 15) == 0 &&
+            (best < 0 || id_lower(leads[i].id, leads[best].id)))
+            best = (int)i;
+    }
+    return best;
+}
+
+sf_new_lead plan_new_lead(const event *ev, const char *placeholder_last_name,
+                          const char *placeholder_company) {
+    return (sf_new_lead){ev->email, ev->first_name,
+                         ev->last_name[0] ? ev->last_name : placeholder_last_name,
+                         ev->company[0] ? ev->company : placeholder_company};
+}
+
+bool plan_nothing_to_remove(bool wants_member, bool person_found) {
+    return !wants_member && !person_found;
+}
+
+it_state plan_retry(int attempts, int max_attempts) {
+    return attempts >= max_attempts ? IT_DEAD : IT_RETRY;
+}
+
+long plan_backoff_ms(int attempt, long base_ms, long max_ms, long retry_after_ms, unsigned r) {
+    long d = base_ms;
+    for (int i = 1; i < attempt && d < max_ms; i++)
+        d *= 2;
+    if (d > max_ms) d = max_ms;
+    /* Jitter spreads retries of many events that failed together. */
+    long jittered = d / 2 + (long)(r % (unsigned)(d / 2 + 1));
+    if (retry_after_ms >= 0 && jittered < retry_after_ms) jittered = retry_after_ms;
+    return jittered;
+}
+
+plan_status plan_campaign_has_status(const char *const *labels, size_t n, bool complete,
+                                     int64_t read_ms, int64_t now, const char *status) {
+    if (now - read_ms > PLAN_STATUSES_FRESH_MS) return PLAN_STATUS_UNKNOWN;
+    for (size_t i = 0; i < n; i++)
+        if (strcmp(labels[i], status) == 0) return PLAN_STATUS_PRESENT;
+    return complete ? PLAN_STATUS_ABSENT : PLAN_STATUS_UNKNOWN;
+}
+
+bool plan_writes_sf_status(const plan_result *p, bool member_exists, const char *member_status) {
+    return p->kind == PLAN_APPLY && p->to_sf && p->sf_member && p->sf_status[0] &&
+           (!member_exists || strcmp(member_status, p->sf_status) != 0);
+}
+
+const char *plan_marketo_status(const char *read) {
+    return read ? read : NOT_IN_PROGRAM;
 }

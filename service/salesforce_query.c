@@ -314,7 +314,7 @@ int sf_people_with_email(sf_client *c, sf_person_kind kind, const char *email,
 }
 
 int sf_campaign_members(sf_client *c, const char *campaign_id, sf_person_kind kind,
-                        const char *const *people, size_t n, sf_member *out, size_t *taken,
+                        const char *const *people, size_t n, sf_campaign_member *out, size_t *taken,
                         sf_error *err) {
     char head[256] = "SELECT Id, LeadId, ContactId, Status, LastModifiedDate, LastModifiedById "
                      "FROM CampaignMember WHERE CampaignId = ";
@@ -345,7 +345,7 @@ int sf_campaign_members(sf_client *c, const char *campaign_id, sf_person_kind ki
         const char *who = sf_text(r, kind == SF_CONTACT ? "ContactId" : "LeadId");
         for (size_t j = 0; j < *taken; j++) {
             if (!*who || !same_id(who, people[j])) continue;
-            sf_member *m = &out[j];
+            sf_campaign_member *m = &out[j];
             m->found = true;
             if (*sf_text(r, "Id")) snprintf(m->id, sizeof m->id, "%s", sf_text(r, "Id"));
             snprintf(m->status, sizeof m->status, "%s", sf_text(r, "Status"));

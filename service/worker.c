@@ -7,6 +7,7 @@
 #include "log.h"
 #include "marketo.h"
 #include "metrics.h"
+#include "pace.h"
 #include "plan.h"
 #include "salesforce.h"
 #include "status_map.h"
@@ -69,10 +70,9 @@ typedef struct {
 } held;
 
 /* The member statuses of campaigns, as a worker keeps them (check_statuses). */
-#define STATUS_CACHE_MAX  64              /* campaigns whose member statuses a worker keeps */
-#define STATUS_CACHE_MS   (5 * 60 * 1000) /* kept this long, or until a status misses */
-#define STATUS_LABELS_MAX 1000            /* member statuses kept per campaign */
-#define STATUS_ASK_MAX    50 /* campaigns read per batch (<= the cache, <= one query) */
+#define STATUS_CACHE_MAX  64   /* campaigns whose member statuses a worker keeps */
+#define STATUS_LABELS_MAX 1000 /* member statuses kept per campaign */
+#define STATUS_ASK_MAX    50   /* campaigns read per batch (<= the cache, <= one query) */
 
 /* A campaign's member status labels as last read. */
 typedef struct {
@@ -96,19 +96,6 @@ typedef struct wctx {
     held hold;
     status_cache statuses[STATUS_CACHE_MAX];
 } wctx;
-
-/* IT_QUOTA: the target CRM's daily allowance is spent; the entry waits parked until it has
- * room again (quota.h), spending no attempt. */
-typedef enum {
-    IT_PENDING = 0,
-    IT_DONE,
-    IT_DROP,
-    IT_RETRY,
-    IT_DEAD,
-    IT_DEFER,
-    IT_PARKED,
-    IT_QUOTA
-} it_state;
 
 typedef struct {
     store_entry *e;
@@ -198,17 +185,6 @@ static void sleep_ms(long ms) {
     nanosleep(&ts, NULL);
 }
 
-long worker_backoff_ms(int attempt, long base_ms, long max_ms, long retry_after_ms, unsigned r) {
-    long d = base_ms;
-    for (int i = 1; i < attempt && d < max_ms; i++)
-        d *= 2;
-    if (d > max_ms) d = max_ms;
-    /* Jitter spreads retries of many events that failed together. */
-    long jittered = d / 2 + (long)(r % (unsigned)(d / 2 + 1));
-    if (retry_after_ms >= 0 && jittered < retry_after_ms) jittered = retry_after_ms;
-    return jittered;
-}
-
 /* Member and person locks are released explicitly; their expiry only matters when a worker
  * died holding them, and then it should come no later than the claim of its events. */
 static long lock_ttl_ms(const wctx *w) {
@@ -231,22 +207,12 @@ static void fail(item *it, it_state s, const char *target, long retry_after_ms, 
 }
 
 /* What a failed CRM call makes of the items it was for. */
-static it_state crm_state(crm_failure f) {
-    switch (f) {
-    case CRM_NO_PERMIT: return IT_DEFER; /* a wait, not a failure: no attempt spent */
-    case CRM_SPENT: return IT_QUOTA;     /* a spent allowance: no attempt spent */
-    case CRM_RETRY: return IT_RETRY;
-    case CRM_REFUSED: return IT_DEAD;
-    }
-    return IT_DEAD;
-}
-
 static it_state mk_state(const mk_error *e) {
-    return crm_state(mkto_failure(e));
+    return plan_after_failure(mkto_failure(e));
 }
 
 static it_state sf_state(const sf_error *e) {
-    return crm_state(sf_failure(e));
+    return plan_after_failure(sf_failure(e));
 }
 
 static void lower(char *dst, size_t size, const char *src) {
@@ -304,14 +270,11 @@ static void member_key(item *it) {
 static void replan(batch *b, item *it) {
     /* The state goes in even when not known: its write marks still count. */
     plan_event(&it->ev, it->map, &it->st, b->w->cfg->sf_integration_user_id, &it->p);
-    /* A write of ours to this event's own side may still be landing (see mark_writes): put
-     * the event back on that side only once it has, or the late write would win. */
-    int64_t mark = it->ev.source == SRC_MARKETO ? it->st.mkto_pending_ms : it->st.sf_pending_ms;
-    int64_t now = now_ms();
-    if (it->p.kind == PLAN_APPLY && mark > now && event_time(&it->ev) < mark &&
-        (it->ev.source == SRC_MARKETO ? it->p.to_mkto : it->p.to_sf)) {
+    /* A write of ours to this event's own side may still be landing (see mark_writes). */
+    int64_t until = plan_wait_for_own_write(&it->ev, &it->st, &it->p, now_ms());
+    if (until) {
         it->state = IT_DEFER;
-        it->defer_until = mark + DEFER_MS;
+        it->defer_until = until;
     }
 }
 
@@ -354,8 +317,9 @@ static void fill_marketo_statuses(batch *b) {
             continue;
         }
         for (size_t k = 0; k < n; k++) {
-            const char *status = member_status_of(res, nres, group[k]->ev.mkto_lead_id);
-            if (!status) status = NOT_IN_PROGRAM; /* not a member: the lead left the program */
+            /* Not a member: the lead left the program. */
+            const char *status =
+                plan_marketo_status(member_status_of(res, nres, group[k]->ev.mkto_lead_id));
             if (!event_set(group[k]->ev.status, sizeof group[k]->ev.status, status))
                 fail(group[k], IT_DEAD, "marketo", -1, "Marketo status \"%.60s...\" is too long",
                      status);
@@ -591,15 +555,6 @@ out:
     return rc;
 }
 
-/* The Lead to create for the person of ev. FirstName may stay empty; LastName and Company
- * may not (Object Reference for the Salesforce Platform, "Lead": both Required, neither
- * Nillable), so the configured placeholders fill them when Marketo has no value. */
-static sf_new_lead lead_record(const struct config *cfg, const event *ev) {
-    return (sf_new_lead){ev->email, ev->first_name,
-                         ev->last_name[0] ? ev->last_name : cfg->lead_placeholder_last_name,
-                         ev->company[0] ? ev->company : cfg->lead_placeholder_company};
-}
-
 /* CREATE_MISSING_PEOPLE=false and nobody in Salesforce is the item's person: a dead letter
  * naming the person and the ways out. */
 static void missing_in_salesforce(item *it) {
@@ -618,11 +573,13 @@ static int create_leads(batch *b, person **todo, size_t n, sf_error *e) {
     sf_new_lead leads[SF_COLLECTION_MAX];
     sf_record res[SF_COLLECTION_MAX];
     for (size_t k = 0; k < n; k++)
-        leads[k] = lead_record(w->cfg, &todo[k]->sample->ev);
+        leads[k] = plan_new_lead(&todo[k]->sample->ev, w->cfg->lead_placeholder_last_name,
+                                 w->cfg->lead_placeholder_company);
     if (sf_create_leads(crm_salesforce(w->c), leads, n, res, e) != 0) return -1;
     for (size_t k = 0; k < n; k++) {
         const sf_record *r = &res[k];
-        if (r->outcome == SF_REC_OK || r->outcome == SF_REC_DUPLICATE_PERSON) {
+        it_state st = plan_after_sf_record(r->outcome, r->failure, PLAN_SF_CREATE_LEAD);
+        if (st == IT_PENDING) {
             snprintf(todo[k]->id, sizeof todo[k]->id, "%s", r->id);
             LOG_KV(LOG_INFO,
                    r->outcome == SF_REC_OK ? "salesforce: created a Lead"
@@ -635,9 +592,8 @@ static int create_leads(batch *b, person **todo, size_t n, sf_error *e) {
             char key[EV_TEXT_MAX];
             lower(key, sizeof key, it->ev.email);
             if (it->state == IT_PENDING && !it->sf_person[0] && strcmp(key, todo[k]->email) == 0)
-                fail(it, crm_state(r->failure), "salesforce", -1,
-                     "Salesforce refused to create a Lead for %s: %s: %s", key, r->code,
-                     r->message);
+                fail(it, st, "salesforce", -1, "Salesforce refused to create a Lead for %s: %s: %s",
+                     key, r->code, r->message);
         }
     }
     return 0;
@@ -766,7 +722,7 @@ static bool is_contact(const char *id) {
 
 /* The member as read from Salesforce was saved after the item's event by someone else
  * (plan_superseded_by_salesforce). */
-static bool superseded(const wctx *w, const item *it, const sf_member *m) {
+static bool superseded(const wctx *w, const item *it, const sf_campaign_member *m) {
     return plan_superseded_by_salesforce(&it->ev, &it->st, m->modified_ms, m->modified_by,
                                          w->cfg->sf_integration_user_id);
 }
@@ -778,11 +734,11 @@ static bool wants_member(const item *it) {
 }
 
 /* Takes the CampaignMembers found for the items idx[0..n). */
-static void take_members(batch *b, const sf_member *found, const size_t *idx, size_t n,
+static void take_members(batch *b, const sf_campaign_member *found, const size_t *idx, size_t n,
                          bool *cm_exists, char (*cm_status)[STATUS_LABEL_MAX]) {
     for (size_t k = 0; k < n; k++) {
         item *it = &b->items[idx[k]];
-        const sf_member *m = &found[k];
+        const sf_campaign_member *m = &found[k];
         if (!m->found) continue;
         if (m->id[0]) snprintf(it->cm_id, sizeof it->cm_id, "%s", m->id);
         snprintf(cm_status[idx[k]], STATUS_LABEL_MAX, "%s", m->status);
@@ -801,7 +757,7 @@ static void take_members(batch *b, const sf_member *found, const size_t *idx, si
 static void query_members(batch *b, const char *campaign, bool contacts, const size_t *idx,
                           const char *const *ids, size_t n, bool *cm_exists,
                           char (*cm_status)[STATUS_LABEL_MAX]) {
-    sf_member *found = calloc(n ? n : 1, sizeof *found);
+    sf_campaign_member *found = calloc(n ? n : 1, sizeof *found);
     for (size_t start = 0; start < n;) {
         size_t k = 0;
         sf_error e;
@@ -892,23 +848,18 @@ static void run_collection(batch *b, bool create, item **its, size_t n, bool *du
     }
     for (size_t k = 0; k < n; k++) {
         const sf_record *r = &res[k];
-        switch (r->outcome) {
-        case SF_REC_OK:
-            if (r->id[0]) snprintf(its[k]->cm_id, sizeof its[k]->cm_id, "%s", r->id);
-            break;
-        case SF_REC_EXISTS: /* created meanwhile by someone else: look up, then update */
+        it_state st = plan_after_sf_record(r->outcome, r->failure,
+                                           create ? PLAN_SF_CREATE_MEMBER : PLAN_SF_UPDATE_MEMBER);
+        if (st == IT_PENDING && r->id[0])
+            snprintf(its[k]->cm_id, sizeof its[k]->cm_id, "%s", r->id);
+        else if (st == IT_DEFER) /* created meanwhile by someone else: look up, then update */
             duplicate[k] = true;
-            break;
-        case SF_REC_BAD_STATUS: bad_status(its[k], r->code, r->message); break;
-        case SF_REC_FAILED:
-        case SF_REC_DUPLICATE_PERSON:
-        case SF_REC_GONE:
-            fail(its[k], r->outcome == SF_REC_FAILED ? crm_state(r->failure) : IT_DEAD,
-                 "salesforce", -1,
+        else if (st != IT_PENDING && r->outcome == SF_REC_BAD_STATUS)
+            bad_status(its[k], r->code, r->message);
+        else if (st != IT_PENDING)
+            fail(its[k], st, "salesforce", -1,
                  "Salesforce refused to %s the campaign member of %s in %s: %s: %s", what,
                  its[k]->sf_person, its[k]->campaign, r->code, r->message);
-            break;
-        }
     }
 }
 
@@ -955,21 +906,18 @@ static void status_cache_put(wctx *w, const char *campaign, const sf_member_stat
     if (c->n < mine && c->n < STATUS_LABELS_MAX) c->complete = false; /* out of memory */
 }
 
-/* 1 the campaign has the status, 0 it lacks it, -1 not known (no fresh entry, or an
- * incomplete one that lacks it). */
-static int status_known(wctx *w, const char *campaign, const char *status, int64_t now) {
+/* Whether the campaign has the status, as the worker's entry for it says. */
+static plan_status status_known(wctx *w, const char *campaign, const char *status, int64_t now) {
     const status_cache *c = status_cache_find(w, campaign);
-    if (!c || now - c->read_ms > STATUS_CACHE_MS) return -1;
-    for (size_t i = 0; i < c->n; i++)
-        if (!strcmp(c->labels[i], status)) return 1;
-    return c->complete ? 0 : -1;
+    if (!c) return PLAN_STATUS_UNKNOWN;
+    return plan_campaign_has_status((const char *const *)c->labels, c->n, c->complete, c->read_ms,
+                                    now, status);
 }
 
 /* The items about to create or update a CampaignMember with a status. */
 static bool writes_status(const item *it, bool exists, const char *cm_status) {
-    return it->state == IT_PENDING && it->p.kind == PLAN_APPLY && it->p.to_sf && it->p.sf_member &&
-           it->sf_person[0] && it->p.sf_status[0] &&
-           (!exists || strcmp(cm_status, it->p.sf_status) != 0);
+    return it->state == IT_PENDING && it->sf_person[0] &&
+           plan_writes_sf_status(&it->p, exists, cm_status);
 }
 
 /* Holds back every write of a status the campaign lacks (F11): Salesforce may store the
@@ -985,7 +933,7 @@ static void check_statuses(batch *b, const bool *exists, char (*cm_status)[STATU
     for (size_t i = 0; i < b->n; i++) {
         item *it = &b->items[i];
         if (!writes_status(it, exists[i], cm_status[i]) ||
-            status_known(w, it->campaign, it->p.sf_status, now) == 1)
+            status_known(w, it->campaign, it->p.sf_status, now) == PLAN_STATUS_PRESENT)
             continue;
         bool asked = false;
         for (size_t k = 0; k < nask && !asked; k++)
@@ -1004,7 +952,7 @@ static void check_statuses(batch *b, const bool *exists, char (*cm_status)[STATU
         for (size_t i = 0; i < b->n; i++) {
             item *it = &b->items[i];
             if (writes_status(it, exists[i], cm_status[i]) &&
-                status_known(w, it->campaign, it->p.sf_status, now) != 1)
+                status_known(w, it->campaign, it->p.sf_status, now) != PLAN_STATUS_PRESENT)
                 fail(it, sf_state(&e), "salesforce", e.retry_after_ms,
                      "reading the member statuses of campaign %s: %s: %s", it->campaign, e.code,
                      e.message);
@@ -1017,7 +965,7 @@ static void check_statuses(batch *b, const bool *exists, char (*cm_status)[STATU
     for (size_t i = 0; i < b->n; i++) {
         item *it = &b->items[i];
         if (!writes_status(it, exists[i], cm_status[i]) ||
-            status_known(w, it->campaign, it->p.sf_status, now) != 0)
+            status_known(w, it->campaign, it->p.sf_status, now) != PLAN_STATUS_ABSENT)
             continue;
         const status_cache *c = status_cache_find(w, it->campaign);
         char have[320] = "";
@@ -1093,10 +1041,11 @@ static void remove_members(batch *b, item **its, const char *const *ids, size_t 
     for (size_t k = 0; k < n; k++) {
         const sf_record *r = &res[k];
         /* Already gone is what we wanted. */
-        if (r->outcome != SF_REC_OK && r->outcome != SF_REC_GONE)
-            fail(its[k], r->outcome == SF_REC_FAILED ? crm_state(r->failure) : IT_DEAD,
-                 "salesforce", -1, "Salesforce refused to remove campaign member %s: %s: %s",
-                 its[k]->cm_id, r->code, r->message);
+        it_state st = plan_after_sf_record(r->outcome, r->failure, PLAN_SF_DELETE_MEMBER);
+        if (st != IT_PENDING)
+            fail(its[k], st, "salesforce", -1,
+                 "Salesforce refused to remove campaign member %s: %s: %s", its[k]->cm_id, r->code,
+                 r->message);
     }
 }
 
@@ -1175,31 +1124,11 @@ static const char *sf_person_of(const item *it) {
     return it->ev.sf_contact_id[0] ? it->ev.sf_contact_id : it->ev.sf_lead_id;
 }
 
-/* Whether lead id a is lower (older) than b: numeric ids as text, no leading zeros. */
-static bool id_lower(const char *a, const char *b) {
-    size_t la = strlen(a), lb = strlen(b);
-    return la != lb ? la < lb : strcmp(a, b) < 0;
-}
-
-/* The lead, among the leads looked up, for the item by its email: several leads may share an
- * email in Marketo; one that Marketo's own sync links to another Salesforce person (its
- * sfdcContactId or sfdcLeadId set to another id) is someone else. Among the rest, the oldest
- * (lowest id); when all are linked elsewhere, the oldest of all. */
+/* The lead, among the leads looked up by email, that is the item's person
+ * (plan_pick_lead_by_email). */
 static void pick_by_email(const mk_lead *leads, size_t n, item *it) {
-    const char *best = NULL, *best_free = NULL;
-    const char *me = sf_person_of(it);
-    for (size_t i = 0; i < n; i++) {
-        const mk_lead *l = &leads[i];
-        if (!l->email || !l->id[0] || strcasecmp(l->email, it->ev.email) != 0) continue;
-        bool elsewhere = false;
-        const char *links[] = {l->sfdc_contact_id, l->sfdc_lead_id};
-        for (int k = 0; k < 2; k++)
-            elsewhere = elsewhere || (links[k] && links[k][0] && strncmp(links[k], me, 15) != 0);
-        if (!best || id_lower(l->id, best)) best = l->id;
-        if (!elsewhere && (!best_free || id_lower(l->id, best_free))) best_free = l->id;
-    }
-    const char *pick = best_free ? best_free : best;
-    if (pick) snprintf(it->lead, sizeof it->lead, "%s", pick);
+    int k = plan_pick_lead_by_email(leads, n, it->ev.email, sf_person_of(it));
+    if (k >= 0) snprintf(it->lead, sizeof it->lead, "%s", leads[k].id);
 }
 
 /* CREATE_MISSING_PEOPLE=false and no Marketo lead is the item's person: a dead letter naming
@@ -1242,14 +1171,8 @@ static void leads_by_sfdc_ids(batch *b, int chunk) {
             continue;
         }
         for (size_t k = 0; k < n; k++) {
-            const char *best = NULL; /* several leads may carry one id: the oldest */
-            for (size_t j = 0; j < nres; j++) {
-                const char *v = kind == 0 ? res[j].sfdc_contact_id : res[j].sfdc_lead_id;
-                if (v && res[j].id[0] && strncmp(v, ids[k], 15) == 0 &&
-                    (!best || id_lower(res[j].id, best)))
-                    best = res[j].id;
-            }
-            if (best) snprintf(group[k]->lead, sizeof group[k]->lead, "%s", best);
+            int j = plan_pick_lead_by_sfdc(res, nres, kind == 0, ids[k]);
+            if (j >= 0) snprintf(group[k]->lead, sizeof group[k]->lead, "%s", res[j].id);
         }
         mkto_leads_free(res, nres);
     }
@@ -1366,7 +1289,7 @@ static size_t resolve_marketo_chunk(batch *b, int chunk) {
                      "creating the Marketo lead: %s %s", e.code, e.message);
         } else {
             for (size_t j = 0; j < ninput; j++) {
-                if (out[j].outcome == MK_REC_OK) {
+                if (plan_after_mk_record(out[j].outcome, out[j].failure, true) == IT_PENDING) {
                     snprintf(inputs[j]->lead, sizeof inputs[j]->lead, "%s", out[j].id);
                     LOG_KV(LOG_INFO, "marketo: created a lead", "lead_id", inputs[j]->lead,
                            "event_id", inputs[j]->ev.id);
@@ -1397,8 +1320,8 @@ static void resolve_marketo_leads(batch *b) {
             if (o->lead[0] && o->ev.email[0] && strcasecmp(o->ev.email, it->ev.email) == 0)
                 snprintf(it->lead, sizeof it->lead, "%s", o->lead);
         }
-        if (!it->lead[0] && !it->p.mkto_member) {
-            it->p.to_mkto = false; /* removing someone Marketo never had: nothing to do */
+        if (plan_nothing_to_remove(it->p.mkto_member, it->lead[0] != '\0')) {
+            it->p.to_mkto = false; /* removing someone Marketo never had */
             continue;
         }
         if (!it->lead[0] && it->state == IT_PENDING && !it->ev.email[0])
@@ -1537,7 +1460,7 @@ static void read_skipped_statuses(batch *b, item **its, const char **ids, size_t
     for (size_t k = 0; k < n; k++) {
         const char *now = member_status_of(res, nres, its[k]->lead);
         if (now) snprintf(its[k]->mkto_now, sizeof its[k]->mkto_now, "%s", now);
-        its[k]->backward = !now || strcmp(now, its[k]->p.mkto_status) != 0;
+        its[k]->backward = plan_backward(now, its[k]->p.mkto_status);
     }
     mkto_members_free(res, nres);
 }
@@ -1546,100 +1469,38 @@ static bool to_marketo(const item *it) {
     return it->state == IT_PENDING && it->p.kind == PLAN_APPLY && it->p.to_mkto;
 }
 
-static bool same_mkto_call(const item *a, const item *b) {
-    return !strcmp(a->p.program_id, b->p.program_id) && a->p.mkto_member == b->p.mkto_member &&
-           !strcmp(a->p.mkto_status, b->p.mkto_status);
-}
-
-/* The batch's Marketo calls: one per program and status (or removal) per 300 changes, and a
- * lookup when a person's lead is not known. Fills reps[g] (a change of call group g), its
- * count and whether all its changes were received within `young_ms` of now; returns the
- * calls (*ng groups). reps, count, young have room for b->n. */
-static int mkto_calls_planned(const batch *b, const item **reps, size_t *count, bool *young,
-                              size_t *ng, int64_t now, long young_ms) {
-    int calls = 0;
-    bool lookup = false;
-    *ng = 0;
-    for (size_t i = 0; i < b->n; i++) {
-        const item *it = &b->items[i];
-        if (!to_marketo(it)) continue;
-        lookup = lookup || needs_lead(it);
-        size_t g = 0;
-        while (g < *ng && !same_mkto_call(reps[g], it))
-            g++;
-        if (g == *ng) {
-            reps[(*ng)++] = it;
-            count[g] = 0;
-            young[g] = true;
-        }
-        count[g]++;
-        young[g] = young[g] && now - it->ev.received_ms < young_ms;
-    }
-    for (size_t g = 0; g < *ng; g++)
-        calls += (int)((count[g] + MKTO_BATCH - 1) / MKTO_BATCH);
-    return calls + lookup;
-}
-
-/* A paced read makes no more calls than the pace's tolerance has room for (b->paced_calls):
- * each call beyond pushes the next read back a pace, and that read then finds more waiting
- * than one call carries (bench, 500 changes/s: one lookup per read settled at four calls
- * every 1.8 s, p99 2.3 s; the one read where the stream's status changed cost ~700 changes
- * 0.4 s more). So changes that would need more calls wait for the next read, if all were
- * received within the last pace: first the people not linked yet (often linked meanwhile
- * by their change in the other direction; if not, the next read's lookup takes them with
- * its own), then the smallest groups of one status. The oldest change's group always goes. */
+/* A paced read makes no more calls than the pace has room for (b->paced_calls): the changes
+ * pace_hold holds back wait for the next read. */
 static void hold_for_pace(batch *b) {
     if (b->paced_ms <= 0 || b->n == 0) return;
-    const item **reps = calloc(b->n, sizeof *reps);
-    size_t *count = calloc(b->n, sizeof *count);
-    bool *young = calloc(b->n, sizeof *young);
-    size_t ng = 0;
-    int64_t now = now_ms();
-    const item *oldest = NULL;
-    if (!reps || !count || !young) goto out; /* then the calls go as planned */
-    for (size_t i = 0; i < b->n; i++)
-        if (to_marketo(&b->items[i]) &&
-            (!oldest || b->items[i].ev.received_ms < oldest->ev.received_ms))
-            oldest = &b->items[i];
-    int calls = mkto_calls_planned(b, reps, count, young, &ng, now, b->paced_ms);
-    if (calls <= b->paced_calls || !oldest) goto out;
-    /* The people not linked: held together, when all are young and fewer than the rest. */
-    size_t nneed = 0, napply = 0;
-    bool all_young = true;
+    pace_change *c = calloc(b->n, sizeof *c);
+    item **its = calloc(b->n, sizeof *its);
+    size_t n = 0;
+    if (!c || !its) goto out; /* then the calls go as planned */
     for (size_t i = 0; i < b->n; i++) {
-        const item *it = &b->items[i];
+        item *it = &b->items[i];
         if (!to_marketo(it)) continue;
-        napply++;
-        if (!needs_lead(it)) continue;
-        nneed++;
-        all_young = all_young && now - it->ev.received_ms < b->paced_ms && it != oldest;
+        its[n] = it;
+        c[n++] = (pace_change){it->p.program_id, it->p.mkto_member,  it->p.mkto_status,
+                               needs_lead(it),   it->ev.received_ms, PACE_GO};
     }
-    if (nneed && all_young && 2 * nneed < napply) {
-        for (size_t i = 0; i < b->n; i++)
-            if (needs_lead(&b->items[i]))
-                fail(&b->items[i], IT_DEFER, NULL, b->paced_ms / 2,
-                     "its Marketo lead is looked up with the next read's");
-        calls = mkto_calls_planned(b, reps, count, young, &ng, now, b->paced_ms);
-    }
-    /* Then whole groups of one status, smallest first. */
-    while (calls > b->paced_calls) {
-        size_t pick = ng;
-        for (size_t g = 0; g < ng; g++)
-            if (young[g] && !same_mkto_call(reps[g], oldest) &&
-                (pick == ng || count[g] < count[pick]))
-                pick = g;
-        if (pick == ng) break;
-        const item *key = reps[pick]; /* deferred with its group: only its plan is compared */
-        for (size_t j = 0; j < b->n; j++)
-            if (to_marketo(&b->items[j]) && same_mkto_call(key, &b->items[j]))
-                fail(&b->items[j], IT_DEFER, NULL, b->paced_ms / 2,
-                     "written with the next read's changes of status %s", key->p.mkto_status);
-        calls = mkto_calls_planned(b, reps, count, young, &ng, now, b->paced_ms);
+    pace_hold(c, n, b->paced_ms, b->paced_calls, now_ms());
+    for (size_t k = 0; k < n; k++) {
+        switch (c[k].verdict) {
+        case PACE_GO: break;
+        case PACE_LOOKUP_NEXT:
+            fail(its[k], IT_DEFER, NULL, b->paced_ms / 2,
+                 "its Marketo lead is looked up with the next read's");
+            break;
+        case PACE_GROUP_NEXT:
+            fail(its[k], IT_DEFER, NULL, b->paced_ms / 2,
+                 "written with the next read's changes of status %s", its[k]->p.mkto_status);
+            break;
+        }
     }
 out:
-    free(reps);
-    free(count);
-    free(young);
+    free(c);
+    free(its);
 }
 
 static void apply_marketo(batch *b) {
@@ -1689,27 +1550,16 @@ static void apply_marketo(batch *b) {
                          it->p.program_id, e.code, e.message);
                 continue;
             }
-            switch (res[k].outcome) {
-            case MK_REC_OK:
-            case MK_REC_NOT_MEMBER: break; /* not in the program: already removed */
-            case MK_REC_AT_OR_PAST: {
-                /* Already at that status (success) or past it (a backward move). The record
-                 * tells when it already shows that status; otherwise Marketo's current status
-                 * does (an earlier try may have timed out after Marketo applied it, or nothing
-                 * is recorded yet). */
-                bool recorded = it->st.known && it->st.mkto_member &&
-                                !strcmp(it->st.mkto_status, it->p.mkto_status);
-                if (!recorded) {
-                    unread[nu] = it;
-                    unread_ids[nu++] = it->lead;
-                }
-                break;
-            }
-            case MK_REC_FAILED:
-                fail(it, res[k].failure == CRM_RETRY ? IT_RETRY : IT_DEAD, "marketo", -1,
-                     "Marketo skipped lead %s in program %s (reason %s)", it->lead,
-                     it->p.program_id, res[k].reason);
-                break;
+            it_state st = plan_after_mk_record(res[k].outcome, res[k].failure, false);
+            if (st != IT_PENDING)
+                fail(it, st, "marketo", -1, "Marketo skipped lead %s in program %s (reason %s)",
+                     it->lead, it->p.program_id, res[k].reason);
+            else if (res[k].outcome == MK_REC_AT_OR_PAST && plan_skip_needs_read(&it->st, &it->p)) {
+                /* Already at that status (success) or past it (a backward move): Marketo's
+                 * current status tells (an earlier try may have timed out after Marketo
+                 * applied it, or nothing is recorded yet). */
+                unread[nu] = it;
+                unread_ids[nu++] = it->lead;
             }
         }
         read_skipped_statuses(b, unread, unread_ids, nu);
@@ -1718,7 +1568,7 @@ static void apply_marketo(batch *b) {
         item *it = &b->items[i];
         if (it->state != IT_PENDING || it->p.kind != PLAN_APPLY || !it->p.to_mkto) continue;
         if (it->backward) {
-            metrics_add(M_EVENTS_DROPPED, 1, "backward_progression");
+            metrics_add(M_EVENTS_DROPPED, 1, plan_drop_reason_name(DROP_BACKWARD));
             LOG_KV(LOG_INFO,
                    "marketo: backward move not applied (Marketo keeps progression "
                    "one-way)",
@@ -1807,25 +1657,9 @@ static void record_members(batch *b, int64_t now, int *rc, char *err, size_t err
     for (size_t i = 0; i < b->n; i++) {
         item *it = &b->items[i];
         if (it->state == IT_PENDING && it->p.kind == PLAN_APPLY) {
-            member_state n = it->p.next;
-            if (it->sf_person[0]) snprintf(n.sf_person, sizeof n.sf_person, "%s", it->sf_person);
-            if (it->p.to_sf) snprintf(n.cm_id, sizeof n.cm_id, "%s", it->cm_id);
-            if (it->lead[0]) snprintf(n.mkto_lead, sizeof n.mkto_lead, "%s", it->lead);
-            if (it->backward) {
-                /* Marketo kept its status: record the one it answered with, not ours nor the
-                 * record's old Marketo side (on a first sight that says "not a member", and a
-                 * later removal in Marketo was taken as already in place there; chaos). */
-                bool read = it->mkto_now[0] != '\0';
-                n.mkto_member = read || it->st.mkto_member;
-                snprintf(n.mkto_status, sizeof n.mkto_status, "%s",
-                         read ? it->mkto_now : it->st.mkto_status);
-            }
-            /* When each side was last written by us (see plan.h, rule 4b). */
-            if (it->p.to_sf) n.sf_written_ms = now;
-            /* Also after a backward move: an earlier try of it may have landed (a timeout)
-             * before Marketo moved on, so a newer Marketo change may need putting back. */
-            if (it->p.to_mkto) n.mkto_written_ms = now;
-            n.updated_ms = now;
+            member_state n;
+            plan_applied a = {it->sf_person, it->cm_id, it->lead, it->backward, it->mkto_now};
+            plan_record_applied(&it->p, &it->st, &a, now, &n);
             const char *lead = it->lead[0] ? it->lead : it->ev.mkto_lead_id;
             if (!lead[0]) continue;
             ns[nw] = n;
@@ -1913,7 +1747,7 @@ static bool trace_of(const item *it, int64_t now, trace_record *r) {
         r->mkto_status = it->p.mkto_status;
         r->cm_id = it->cm_id;
         if (it->backward) { /* Marketo kept its status (one-way progression) */
-            r->reason = "backward_progression";
+            r->reason = plan_drop_reason_name(DROP_BACKWARD);
             if (!r->to_sf) r->outcome = TRACE_DROPPED;
         }
         return true;
@@ -2062,7 +1896,7 @@ static void finish(batch *b) {
             break;
         case IT_RETRY: {
             int attempts = it->e->attempts + 1;
-            if (attempts >= w->cfg->max_attempts) {
+            if (plan_retry(attempts, w->cfg->max_attempts) == IT_DEAD) {
                 char why[sizeof it->error];
                 snprintf(why, sizeof why, "gave up after %d attempts: %.640s", attempts, it->error);
                 memcpy(it->error, why, sizeof why);
@@ -2070,8 +1904,8 @@ static void finish(batch *b) {
                 dead_letter(w, it);
                 break;
             }
-            long d = worker_backoff_ms(attempts, w->cfg->retry_base_ms, w->cfg->retry_max_ms,
-                                       it->retry_after_ms, (unsigned)rand_r(&w->rnd));
+            long d = plan_backoff_ms(attempts, w->cfg->retry_base_ms, w->cfg->retry_max_ms,
+                                     it->retry_after_ms, (unsigned)rand_r(&w->rnd));
             if (store_retry(w->st, it->e, attempts, now + d, it->error, err, sizeof err) == 0) {
                 metrics_add(M_RETRIES, 1, it->target ? it->target : "salesforce");
                 LOG_KV(LOG_WARN, "worker: will retry", "event_id", it->ev.id, "error", it->error);
