@@ -8,8 +8,9 @@
  * batches (sObject Collections of 200; Marketo status calls of 300 per program and status),
  * records the member state, and acknowledges. Failures retry with exponential backoff and
  * jitter (Retry-After honoured) until MAX_ATTEMPTS, then go to the dead-letter list with the
- * CRM's own text; permanent failures go there at once. Entries held by a worker that died
- * are claimed back after CLAIM_IDLE_MS. Nothing runs while sync is disabled. */
+ * CRM's own text; permanent failures go there at once (plan decides which is which). Entries
+ * held by a worker that died are claimed back after CLAIM_IDLE_MS. Nothing runs while sync is
+ * disabled. The files of one batch's walk are listed in service/worker_priv.h. */
 #ifndef CS_WORKER_H
 #define CS_WORKER_H
 

@@ -275,16 +275,20 @@ int checks_cli(const struct config *cfg, int cfg_problems, FILE *out) {
 
 /* ---------------------------------------------------------------- readiness cache */
 
-static pthread_mutex_t ready_lock = PTHREAD_MUTEX_INITIALIZER;
-static char ready_sf[300] = "not checked yet", ready_mk[300] = "not checked yet";
-static pthread_t ready_thread;
-static atomic_bool ready_stop, ready_running;
+/* The last answers of both CRMs to a token request, refreshed by a thread of its own. */
+struct checks_ready {
+    const struct config *cfg;
+    pthread_mutex_t lock;
+    char sf[300], mk[300];
+    pthread_t thread;
+    atomic_bool stop;
+};
 
 static void *ready_main(void *arg) {
-    const struct config *cfg = arg;
-    store *st = store_open(&cfg->redis);
-    crm *c = st ? crm_new(cfg, st, "ready", NULL) : NULL;
-    while (c && !atomic_load(&ready_stop)) {
+    checks_ready *r = arg;
+    store *st = store_open(&r->cfg->redis);
+    crm *c = st ? crm_new(r->cfg, st, "ready", NULL) : NULL;
+    while (c && !atomic_load(&r->stop)) {
         char sf[300] = "ok", mk[300] = "ok";
         sf_error se;
         mk_error me;
@@ -292,11 +296,11 @@ static void *ready_main(void *arg) {
             snprintf(sf, sizeof sf, "%.280s", se.message);
         if (mkto_authenticate(crm_marketo(c), &me) != 0)
             snprintf(mk, sizeof mk, "%.280s", me.message);
-        pthread_mutex_lock(&ready_lock);
-        memcpy(ready_sf, sf, sizeof sf);
-        memcpy(ready_mk, mk, sizeof mk);
-        pthread_mutex_unlock(&ready_lock);
-        for (int i = 0; i < READY_REFRESH_MS / 100 && !atomic_load(&ready_stop); i++) {
+        pthread_mutex_lock(&r->lock);
+        memcpy(r->sf, sf, sizeof sf);
+        memcpy(r->mk, mk, sizeof mk);
+        pthread_mutex_unlock(&r->lock);
+        for (int i = 0; i < READY_REFRESH_MS / 100 && !atomic_load(&r->stop); i++) {
             struct timespec ts = {0, 100 * 1000000L};
             nanosleep(&ts, NULL);
         }
@@ -306,38 +310,44 @@ static void *ready_main(void *arg) {
     return NULL;
 }
 
-void checks_ready_start(const struct config *cfg) {
-    char missing[200];
-    if (!crm_configured(cfg, missing, sizeof missing)) {
-        snprintf(ready_sf, sizeof ready_sf, "not configured (%s)", missing);
-        snprintf(ready_mk, sizeof ready_mk, "not configured (%s)", missing);
-        return;
+checks_ready *checks_ready_start(const struct config *cfg) {
+    checks_ready *r = calloc(1, sizeof *r);
+    if (!r) return NULL;
+    r->cfg = cfg;
+    snprintf(r->sf, sizeof r->sf, "not checked yet");
+    snprintf(r->mk, sizeof r->mk, "not checked yet");
+    pthread_mutex_init(&r->lock, NULL);
+    if (pthread_create(&r->thread, NULL, ready_main, r) != 0) {
+        pthread_mutex_destroy(&r->lock);
+        free(r);
+        return NULL;
     }
-    atomic_store(&ready_stop, false);
-    if (pthread_create(&ready_thread, NULL, ready_main, (void *)cfg) == 0)
-        atomic_store(&ready_running, true);
+    return r;
 }
 
-void checks_ready_stop(void) {
-    if (!atomic_load(&ready_running)) return;
-    atomic_store(&ready_stop, true);
-    pthread_join(ready_thread, NULL);
-    atomic_store(&ready_running, false);
+void checks_ready_stop(checks_ready *r) {
+    if (!r) return;
+    atomic_store(&r->stop, true);
+    pthread_join(r->thread, NULL);
+    pthread_mutex_destroy(&r->lock);
+    free(r);
 }
 
-static int ready_copy(const char *v, char *detail, size_t len) {
-    pthread_mutex_lock(&ready_lock);
-    snprintf(detail, len, "%s", v);
-    pthread_mutex_unlock(&ready_lock);
+static int ready_copy(checks_ready *r, bool salesforce, char *detail, size_t len) {
+    if (!r) {
+        snprintf(detail, len, "not checked yet");
+        return -1;
+    }
+    pthread_mutex_lock(&r->lock);
+    snprintf(detail, len, "%s", salesforce ? r->sf : r->mk);
+    pthread_mutex_unlock(&r->lock);
     return strcmp(detail, "ok") == 0 ? 0 : -1;
 }
 
 int checks_ready_salesforce(void *ud, char *detail, size_t len) {
-    (void)ud;
-    return ready_copy(ready_sf, detail, len);
+    return ready_copy(ud, true, detail, len);
 }
 
 int checks_ready_marketo(void *ud, char *detail, size_t len) {
-    (void)ud;
-    return ready_copy(ready_mk, detail, len);
+    return ready_copy(ud, false, detail, len);
 }

@@ -14,7 +14,7 @@ struct crm {
     mkto_client *mk;
     store *st;
     store_mkto_budget budget;
-    quota_gate sf_quota, mk_quota; /* pause calls while a daily allowance is spent */
+    quota_gate *sf_quota, *mk_quota; /* pause calls while a daily allowance is spent */
 };
 
 crm *crm_new(const struct config *cfg, store *st, const char *holder, sf_usage *usage) {
@@ -23,7 +23,9 @@ crm *crm_new(const struct config *cfg, store *st, const char *holder, sf_usage *
     c->st = st;
     c->sf = sf_client_new(cfg, usage);
     c->mk = mkto_client_new(cfg);
-    if (!c->sf || !c->mk) {
+    c->sf_quota = c->sf ? quota_gate_new(st, "salesforce", c->sf, holder) : NULL;
+    c->mk_quota = quota_gate_new(st, "marketo", NULL, holder);
+    if (!c->sf || !c->mk || !c->sf_quota || !c->mk_quota) {
         crm_free(c);
         return NULL;
     }
@@ -33,10 +35,8 @@ crm *crm_new(const struct config *cfg, store *st, const char *holder, sf_usage *
     snprintf(c->budget.holder, sizeof c->budget.holder, "%s", holder);
     mkto_client_set_limiter(c->mk, store_mkto_budget_acquire, store_mkto_budget_release,
                             &c->budget);
-    quota_gate_init(&c->sf_quota, st, "salesforce", c->sf, holder);
-    quota_gate_init(&c->mk_quota, st, "marketo", NULL, holder);
-    sf_client_set_gate(c->sf, quota_gate_check, quota_salesforce_spent, &c->sf_quota);
-    mkto_client_set_quota(c->mk, quota_gate_check, quota_marketo_spent, &c->mk_quota);
+    sf_client_set_gate(c->sf, quota_gate_check, quota_salesforce_spent, c->sf_quota);
+    mkto_client_set_quota(c->mk, quota_gate_check, quota_marketo_spent, c->mk_quota);
     return c;
 }
 
@@ -44,6 +44,8 @@ void crm_free(crm *c) {
     if (!c) return;
     sf_client_free(c->sf);
     mkto_client_free(c->mk);
+    quota_gate_free(c->sf_quota);
+    quota_gate_free(c->mk_quota);
     free(c);
 }
 
@@ -65,11 +67,11 @@ long crm_budget_wait(const crm *c) {
 }
 
 bool crm_salesforce_spent(crm *c) {
-    return quota_gate_check(&c->sf_quota) != 0;
+    return quota_gate_check(c->sf_quota) != 0;
 }
 
 bool crm_marketo_spent(crm *c) {
-    return quota_gate_check(&c->mk_quota) != 0;
+    return quota_gate_check(c->mk_quota) != 0;
 }
 
 bool crm_configured(const struct config *cfg, char *missing, size_t len) {

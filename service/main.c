@@ -124,6 +124,7 @@ static int serve(cs_command cmd) {
     http_server *srv = NULL, *mgmt = NULL;
     worker_pool *workers = NULL;
     routes_ctx api = {0};
+    checks_ready *crm_checks = NULL;
     poller *jobs = NULL;
     char *tls_cert = NULL, *tls_key = NULL, *tls_ca = NULL;
     char err[256];
@@ -161,9 +162,9 @@ static int serve(cs_command cmd) {
         /* CRM checks are listed in /readyz (never failing it), refreshed in the background. */
         char missing[200];
         if (crm_configured(&cfg, missing, sizeof missing)) {
-            checks_ready_start(&cfg);
-            routes_health_add_check("salesforce", checks_ready_salesforce, NULL, false);
-            routes_health_add_check("marketo", checks_ready_marketo, NULL, false);
+            crm_checks = checks_ready_start(&cfg);
+            routes_health_add_check("salesforce", checks_ready_salesforce, crm_checks, false);
+            routes_health_add_check("marketo", checks_ready_marketo, crm_checks, false);
         }
     }
     char no_crm[200];
@@ -286,7 +287,7 @@ out:
     http_server_stop(srv, 0);
     http_server_stop(mgmt, 0);
     committer_stop(hooks.commit); /* after the server: its deferred requests need it */
-    checks_ready_stop();
+    checks_ready_stop(crm_checks);
     poller_stop(jobs);
     worker_pool_stop(workers);
     spool_close(hooks.spool);

@@ -204,6 +204,69 @@ out:
     return rc;
 }
 
+/* One call under a budget permit: *o is the parsed answer of an HTTP 200 that is a JSON object
+ * (the caller frees it). 0, or -1 with err (no permit, transport, HTTP status, not JSON). */
+static int send_once(mkto_client *c, const char *method, const char *url, const char *body,
+                     const char *content_type, cJSON **o, mk_error *err) {
+    *o = NULL;
+    int permit = c->acquire ? c->acquire(c->limiter) : 0;
+    if (permit > 0) {
+        char msg[160];
+        snprintf(msg, sizeof msg,
+                 "the shared Marketo call budget is spent; the next permit frees up in %d ms",
+                 permit);
+        mk_set_error(err, MK_BUSY, 0, "budget", msg);
+        err->retry_after_ms = permit;
+        return -1;
+    }
+    if (permit != 0) {
+        mk_set_error(err, MK_RETRY, 0, "limiter",
+                     "the shared Marketo call budget is unavailable (Redis unreachable)");
+        return -1;
+    }
+    char auth[600], ctype[96];
+    snprintf(auth, sizeof auth, "Authorization: Bearer %s", c->token);
+    snprintf(ctype, sizeof ctype, "Content-Type: %s", content_type);
+    const char *hdr[] = {auth, "Accept: application/json", ctype, NULL};
+    http_result res;
+    int rc = http_client_request(c->http, method, url, hdr, body, body ? strlen(body) : 0, &res);
+    if (c->release) c->release(c->limiter);
+    if (rc != 0) {
+        mk_set_error(err, MK_RETRY, 0, strstr(res.error, "imeout") ? "timeout" : "network",
+                     res.error);
+    } else if (res.status != 200) {
+        char code[16], msg[400];
+        snprintf(code, sizeof code, "HTTP_%ld", res.status);
+        snprintf(msg, sizeof msg, "Marketo answered HTTP %ld: %.300s", res.status, res.body);
+        long ra = http_retry_after_ms(res.retry_after);
+        mk_set_error(err, res.status >= 500 || res.status == 429 ? MK_RETRY : MK_PERMANENT,
+                     res.status, code, msg);
+        err->retry_after_ms = ra;
+    } else if (!cJSON_IsObject(*o = cJSON_ParseWithLength(res.body, res.len))) {
+        cJSON_Delete(*o);
+        *o = NULL;
+        mk_set_error(err, MK_RETRY, 200, "unexpected",
+                     "Marketo answered something that is not a JSON object");
+    }
+    http_result_free(&res);
+    return *o ? 0 : -1;
+}
+
+/* The first error of an envelope with success:false (Adobe "Error Codes": errors arrive as
+ * HTTP 200): its code as text ("unknown" when none) and its message. */
+static void envelope_error(const cJSON *o, char *code, size_t clen, char *text, size_t tlen) {
+    const cJSON *e = cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(o, "errors"), 0);
+    const cJSON *c = cJSON_GetObjectItemCaseSensitive(e, "code");
+    const cJSON *m = cJSON_GetObjectItemCaseSensitive(e, "message");
+    if (cJSON_IsString(c))
+        snprintf(code, clen, "%s", c->valuestring);
+    else if (cJSON_IsNumber(c))
+        snprintf(code, clen, "%d", c->valueint);
+    else
+        snprintf(code, clen, "unknown");
+    snprintf(text, tlen, "%.380s", cJSON_IsString(m) ? m->valuestring : "");
+}
+
 /* mkto_call with the body's content type. */
 static int request(mkto_client *c, const char *method, const char *path, const char *body,
                    const char *content_type, cJSON **envelope, mk_error *err) {
@@ -232,97 +295,38 @@ static int request(mkto_client *c, const char *method, const char *path, const c
         err->retry_after_ms = wait;
         return -1;
     }
-    for (int attempt = 0; attempt < 2; attempt++) {
-        int permit = c->acquire ? c->acquire(c->limiter) : 0;
-        if (permit > 0) {
-            char msg[160];
-            snprintf(msg, sizeof msg,
-                     "the shared Marketo call budget is spent; the next permit "
-                     "frees up in %d ms",
-                     permit);
-            mk_set_error(err, MK_BUSY, 0, "budget", msg);
-            err->retry_after_ms = permit;
-            return -1;
-        }
-        if (permit != 0) {
-            mk_set_error(err, MK_RETRY, 0, "limiter",
-                         "the shared Marketo call budget is unavailable "
-                         "(Redis unreachable)");
-            return -1;
-        }
-        char *url = malloc(ulen);
-        char auth[600];
-        if (!url) {
-            if (c->release) c->release(c->limiter);
-            mk_set_error(err, MK_RETRY, 0, "internal", "out of memory");
-            return -1;
-        }
-        char ctype[96];
-        snprintf(url, ulen, "%s%s", c->base, path);
-        snprintf(auth, sizeof auth, "Authorization: Bearer %s", c->token);
-        snprintf(ctype, sizeof ctype, "Content-Type: %s", content_type);
-        const char *hdr[] = {auth, "Accept: application/json", ctype, NULL};
-        http_result res;
-        int rc =
-            http_client_request(c->http, method, url, hdr, body, body ? strlen(body) : 0, &res);
-        free(url);
-        if (c->release) c->release(c->limiter);
-        if (rc != 0) {
-            mk_set_error(err, MK_RETRY, 0, strstr(res.error, "imeout") ? "timeout" : "network",
-                         res.error);
-            http_result_free(&res);
-            return -1;
-        }
-        if (res.status != 200) {
-            char code[16], msg[400];
-            snprintf(code, sizeof code, "HTTP_%ld", res.status);
-            snprintf(msg, sizeof msg, "Marketo answered HTTP %ld: %.300s", res.status, res.body);
-            long ra = http_retry_after_ms(res.retry_after);
-            mk_set_error(err, res.status >= 500 || res.status == 429 ? MK_RETRY : MK_PERMANENT,
-                         res.status, code, msg);
-            err->retry_after_ms = ra;
-            http_result_free(&res);
-            return -1;
-        }
-        cJSON *o = cJSON_ParseWithLength(res.body, res.len);
-        http_result_free(&res);
-        if (!cJSON_IsObject(o)) {
-            cJSON_Delete(o);
-            mk_set_error(err, MK_RETRY, 200, "unexpected",
-                         "Marketo answered something that is not "
-                         "a JSON object");
-            return -1;
-        }
-        if (cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(o, "success"))) {
-            *envelope = o;
-            return 0;
-        }
-        const cJSON *e = cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(o, "errors"), 0);
-        const cJSON *code = cJSON_GetObjectItemCaseSensitive(e, "code");
-        const cJSON *msg = cJSON_GetObjectItemCaseSensitive(e, "message");
-        char cs[32];
-        if (cJSON_IsString(code))
-            snprintf(cs, sizeof cs, "%s", code->valuestring);
-        else if (cJSON_IsNumber(code))
-            snprintf(cs, sizeof cs, "%d", code->valueint);
-        else
-            snprintf(cs, sizeof cs, "unknown");
-        char text[400];
-        snprintf(text, sizeof text, "%.380s", cJSON_IsString(msg) ? msg->valuestring : "");
-        cJSON_Delete(o);
-        if ((strcmp(cs, "601") == 0 || strcmp(cs, "602") == 0) && attempt == 0) {
-            /* Expired or invalid token: get a new one and retry at once, once. */
-            metrics_add(M_CRM_ERRORS, 1, "marketo", cs);
-            c->token[0] = '\0';
-            if (mkto_authenticate(c, err) != 0) return -1;
-            continue;
-        }
-        bool auth_again = strcmp(cs, "601") == 0 || strcmp(cs, "602") == 0;
-        mk_set_error(err, auth_again ? MK_RETRY : mkto_classify(cs), 200, cs, text);
-        if (strcmp(cs, "607") == 0) quota_spent(c, err);
+    char *url = malloc(ulen);
+    if (!url) {
+        mk_set_error(err, MK_RETRY, 0, "internal", "out of memory");
         return -1;
     }
-    return -1;
+    snprintf(url, ulen, "%s%s", c->base, path);
+    int rc = -1;
+    for (int attempt = 0; attempt < 2; attempt++) {
+        cJSON *o = NULL;
+        if (send_once(c, method, url, body, content_type, &o, err) != 0) break;
+        if (cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(o, "success"))) {
+            *envelope = o;
+            rc = 0;
+            break;
+        }
+        char cs[32], text[400];
+        envelope_error(o, cs, sizeof cs, text, sizeof text);
+        cJSON_Delete(o);
+        bool auth_again = strcmp(cs, "601") == 0 || strcmp(cs, "602") == 0;
+        if (auth_again && attempt == 0) {
+            /* Expired or invalid token (601/602): get a new one and retry at once, once. */
+            metrics_add(M_CRM_ERRORS, 1, "marketo", cs);
+            c->token[0] = '\0';
+            if (mkto_authenticate(c, err) != 0) break;
+            continue;
+        }
+        mk_set_error(err, auth_again ? MK_RETRY : mkto_classify(cs), 200, cs, text);
+        if (strcmp(cs, "607") == 0) quota_spent(c, err);
+        break;
+    }
+    free(url);
+    return rc;
 }
 
 int mkto_call(mkto_client *c, const char *method, const char *path, const char *body,

@@ -59,20 +59,18 @@ static bool is_flow_action(event_type t) {
            t == EV_REMOVE_FROM_CAMPAIGN;
 }
 
-void plan_event(const event *ev, const mapping *m, const member_state *st,
-                const char *integration_user_id, plan_result *out) {
-    memset(out, 0, sizeof *out);
-    const member_state none = {0};
-    if (!st) st = &none;
-    bool removal = event_is_removal(ev);
-    if (plan_roundtrip_person(ev->email)) integration_user_id = NULL;
-
+/* Rules 1 to 3: our own write, the pair the event belongs to (out->program_id, campaign_id;
+ * *m becomes NULL when the event is not the mapping's), the newest time. False when the plan
+ * is made (a drop or a park). */
+static bool pair_and_order(const event *ev, const mapping **mp, const member_state *st,
+                           const char *integration_user_id, plan_result *out) {
+    const mapping *m = *mp;
     /* 1. Our own Salesforce write coming back (the round trip's test person is saved with
      * our credentials by the tool too: judged by rule 5 instead, see plan.h). */
     if (ev->source == SRC_SALESFORCE && integration_user_id && *integration_user_id &&
         ev->modified_by[0] && strncmp(ev->modified_by, integration_user_id, 15) == 0) {
         drop(out, DROP_ECHO);
-        return;
+        return false;
     }
 
     /* 2. Which pair the event belongs to. */
@@ -81,12 +79,13 @@ void plan_event(const event *ev, const mapping *m, const member_state *st,
         m = NULL;
     if (!m && !is_flow_action(ev->type)) {
         drop(out, DROP_UNMAPPED);
-        return;
+        return false;
     }
     if (m && !m->enabled) {
         out->kind = PLAN_PARK;
-        return;
+        return false;
     }
+    *mp = m;
     snprintf(out->program_id, sizeof out->program_id, "%s", m ? m->program_id : "");
     snprintf(out->campaign_id, sizeof out->campaign_id, "%s", m ? m->campaign_id : ev->campaign_id);
 
@@ -96,35 +95,47 @@ void plan_event(const event *ev, const mapping *m, const member_state *st,
     if (ev->type == EV_SF_MEMBER_DELETED && st->known && st->cm_id[0] && ev->member_id[0] &&
         strncmp(st->cm_id, ev->member_id, 15) != 0) {
         drop(out, DROP_STALE);
-        return;
+        return false;
     }
     if (st->known && event_time(ev) < st->ts) {
         drop(out, DROP_STALE);
-        return;
+        return false;
     }
 
-    /* 4. The wanted state on each side. */
-    bool want_sf = false, sf_member = false, want_mk = false, mk_member = false;
-    char sf_status[STATUS_LABEL_MAX] = "", mk_status[STATUS_LABEL_MAX] = "";
+    return true;
+}
+
+/* What an event wants on each side: want_*: that side is to be written (or compared). */
+typedef struct {
+    bool want_sf, sf_member, want_mk, mk_member;
+    char sf_status[STATUS_LABEL_MAX], mk_status[STATUS_LABEL_MAX];
+} want_state;
+
+/* Rule 4: the wanted state on each side, statuses translated through the mapping. False when
+ * the plan is made (a status to read first, or a dead letter). */
+static bool wanted_state(const event *ev, const mapping *m, plan_result *out, want_state *w) {
+    bool removal = event_is_removal(ev);
+    memset(w, 0, sizeof *w);
     if (is_program_event(ev->type)) {
         if (!removal && !ev->status[0]) {
             out->kind = PLAN_NEED_STATUS;
             out->need_from = SRC_MARKETO;
-            return;
+            return false;
         }
-        want_sf = true;
-        sf_member = !removal;
-        if (sf_member && !status_map_to_salesforce(m, ev->status, sf_status, sizeof sf_status)) {
+        w->want_sf = true;
+        w->sf_member = !removal;
+        if (w->sf_member &&
+            !status_map_to_salesforce(m, ev->status, w->sf_status, sizeof w->sf_status)) {
             dead(out,
                  "Marketo program %s status \"%s\" has no counterpart in Salesforce campaign "
                  "%s: add a campaign member status \"%s\" to the campaign or a statusMap "
                  "entry to the mapping, then replay this dead letter",
                  m->program_id, ev->status, m->campaign_id, ev->status);
-            return;
+            return false;
         }
         /* The Marketo side already is what the event says. */
-        mk_member = !removal;
-        snprintf(mk_status, sizeof mk_status, "%s", removal ? "" : ev->status);
+        w->mk_member = !removal;
+        snprintf(w->mk_status, sizeof w->mk_status, "%s", removal ? "" : ev->status);
     } else if (is_flow_action(ev->type)) {
         if (!removal && !ev->status[0]) {
             if (ev->type == EV_CHANGE_CAMPAIGN_STATUS) {
@@ -132,59 +143,37 @@ void plan_event(const event *ev, const mapping *m, const member_state *st,
                      "change_campaign_status for campaign %s has no status: give the "
                      "webhook a \"status\"",
                      ev->campaign_id);
-                return;
+                return false;
             }
             out->kind = PLAN_NEED_STATUS; /* add_to_campaign: the campaign's default status */
             out->need_from = SRC_SALESFORCE;
-            return;
+            return false;
         }
-        want_sf = true;
-        sf_member = !removal;
-        snprintf(sf_status, sizeof sf_status, "%s", removal ? "" : ev->status);
+        w->want_sf = true;
+        w->sf_member = !removal;
+        snprintf(w->sf_status, sizeof w->sf_status, "%s", removal ? "" : ev->status);
         if (m) {
-            want_mk = true;
-            mk_member = !removal;
-            if (mk_member && !to_marketo(m, ev, mk_status, sizeof mk_status, out)) return;
+            w->want_mk = true;
+            w->mk_member = !removal;
+            if (w->mk_member && !to_marketo(m, ev, w->mk_status, sizeof w->mk_status, out))
+                return false;
         }
     } else { /* Salesforce campaign member change or deletion */
-        want_mk = true;
-        mk_member = !removal;
-        if (mk_member && !to_marketo(m, ev, mk_status, sizeof mk_status, out)) return;
-        sf_member = !removal;
-        snprintf(sf_status, sizeof sf_status, "%s", removal ? "" : ev->status);
+        w->want_mk = true;
+        w->mk_member = !removal;
+        if (w->mk_member && !to_marketo(m, ev, w->mk_status, sizeof w->mk_status, out))
+            return false;
+        w->sf_member = !removal;
+        snprintf(w->sf_status, sizeof w->sf_status, "%s", removal ? "" : ev->status);
     }
 
-    int64_t t = event_time(ev);
-    /* 4b. We wrote the event's own side after the event happened there (an older change from
-     * the other side, applied late): that write overwrote this newer change, which must be
-     * put back on its own side as well. */
-    /* The marks count even without a record: a worker may have died between its write and
-     * recording it. A write in the event's own millisecond may have landed after it as well
-     * (chaos: our late "Attended" and the user's Marketo removal, both at 20:14:37.583). */
-    int64_t mk_w =
-        st->mkto_written_ms > st->mkto_pending_ms ? st->mkto_written_ms : st->mkto_pending_ms;
-    int64_t sf_w = st->sf_written_ms > st->sf_pending_ms ? st->sf_written_ms : st->sf_pending_ms;
-    if (ev->source == SRC_MARKETO && is_program_event(ev->type) && t <= mk_w) want_mk = true;
-    if (ev->source == SRC_SALESFORCE && t <= sf_w) want_sf = true;
+    return true;
+}
 
-    /* 5. Nothing to write when every side already is as wanted. */
-    bool sf_needed =
-        want_sf && !same_side(sf_member, sf_status, st->known && st->sf_member, st->sf_status);
-    bool mk_needed =
-        want_mk && !same_side(mk_member, mk_status, st->known && st->mkto_member, st->mkto_status);
-    /* A first sight has nothing recorded to compare with: apply it. */
-    if (!st->known) {
-        sf_needed = want_sf;
-        mk_needed = want_mk;
-    }
-    /* A write of ours to the event's own side may have landed after the event without being
-     * recorded (its worker died): what that side holds is unknown, so the event is put back
-     * there whatever the record says (chaos: a re-asserted "Registered" landed after the
-     * newer removal, which was then taken as already in place). */
-    if (ev->source == SRC_MARKETO && is_program_event(ev->type) && t <= st->mkto_pending_ms)
-        mk_needed = want_mk;
-    if (ev->source == SRC_SALESFORCE && t <= st->sf_pending_ms) sf_needed = want_sf;
-
+/* The member state to record for the event (out->next): its time and side, each side it
+ * writes or describes, the people it names. */
+static void next_state(const event *ev, const member_state *st, const want_state *w, int64_t t,
+                       plan_result *out) {
     member_state *n = &out->next;
     *n = *st;
     n->known = true;
@@ -193,13 +182,13 @@ void plan_event(const event *ev, const mapping *m, const member_state *st,
     /* A side is recorded when we write it, or when the event itself describes it (a
      * Salesforce change, a Marketo program change; not a flow action on an unmapped
      * campaign, which says nothing about any program). */
-    if (want_sf || ev->source == SRC_SALESFORCE) {
-        n->sf_member = sf_member;
-        snprintf(n->sf_status, sizeof n->sf_status, "%s", sf_status);
+    if (w->want_sf || ev->source == SRC_SALESFORCE) {
+        n->sf_member = w->sf_member;
+        snprintf(n->sf_status, sizeof n->sf_status, "%s", w->sf_status);
     }
-    if (want_mk || is_program_event(ev->type)) {
-        n->mkto_member = mk_member;
-        snprintf(n->mkto_status, sizeof n->mkto_status, "%s", mk_status);
+    if (w->want_mk || is_program_event(ev->type)) {
+        n->mkto_member = w->mk_member;
+        snprintf(n->mkto_status, sizeof n->mkto_status, "%s", w->mk_status);
     }
     if (ev->email[0]) snprintf(n->email, sizeof n->email, "%s", ev->email);
     if (ev->mkto_lead_id[0]) snprintf(n->mkto_lead, sizeof n->mkto_lead, "%s", ev->mkto_lead_id);
@@ -208,22 +197,65 @@ void plan_event(const event *ev, const mapping *m, const member_state *st,
         const char *person = ev->sf_contact_id[0] ? ev->sf_contact_id : ev->sf_lead_id;
         if (*person) snprintf(n->sf_person, sizeof n->sf_person, "%s", person);
     }
+}
+
+void plan_event(const event *ev, const mapping *m, const member_state *st,
+                const char *integration_user_id, plan_result *out) {
+    memset(out, 0, sizeof *out);
+    const member_state none = {0};
+    want_state w;
+    if (!st) st = &none;
+    if (plan_roundtrip_person(ev->email)) integration_user_id = NULL;
+    if (!pair_and_order(ev, &m, st, integration_user_id, out) || !wanted_state(ev, m, out, &w))
+        return;
+
+    int64_t t = event_time(ev);
+    /* 4b. We wrote the event's own side after the event happened there (an older change from
+     * the other side, applied late): that write overwrote this newer change, which must be
+     * put back on its own side as well. */
+    /* The marks count even without a record: a worker may have died between its write and
+     * recording it. A write in the event's own millisecond may have landed after it as well
+     * (RELIABILITY.md, "Cases behind the rules in code"). */
+    int64_t mk_w =
+        st->mkto_written_ms > st->mkto_pending_ms ? st->mkto_written_ms : st->mkto_pending_ms;
+    int64_t sf_w = st->sf_written_ms > st->sf_pending_ms ? st->sf_written_ms : st->sf_pending_ms;
+    if (ev->source == SRC_MARKETO && is_program_event(ev->type) && t <= mk_w) w.want_mk = true;
+    if (ev->source == SRC_SALESFORCE && t <= sf_w) w.want_sf = true;
+
+    /* 5. Nothing to write when every side already is as wanted. */
+    bool sf_needed = w.want_sf && !same_side(w.sf_member, w.sf_status, st->known && st->sf_member,
+                                             st->sf_status);
+    bool mk_needed = w.want_mk && !same_side(w.mk_member, w.mk_status, st->known && st->mkto_member,
+                                             st->mkto_status);
+    /* A first sight has nothing recorded to compare with: apply it. */
+    if (!st->known) {
+        sf_needed = w.want_sf;
+        mk_needed = w.want_mk;
+    }
+    /* A write of ours to the event's own side may have landed after the event without being
+     * recorded (its worker died): what that side holds is unknown, so the event is put back
+     * there whatever the record says (RELIABILITY.md, "Cases behind the rules in code"). */
+    if (ev->source == SRC_MARKETO && is_program_event(ev->type) && t <= st->mkto_pending_ms)
+        mk_needed = w.want_mk;
+    if (ev->source == SRC_SALESFORCE && t <= st->sf_pending_ms) sf_needed = w.want_sf;
+
+    next_state(ev, st, &w, t, out);
 
     if (!sf_needed && !mk_needed) {
         /* Nothing to write, but the event's own side and its newer time still count: without
          * them an older event delivered later would look newer than what is recorded. */
         drop(out, st->src == ev->source ? DROP_DUPLICATE : DROP_ECHO);
         out->record = true;
-        if (out->reason == DROP_ECHO) n->src = st->src;
+        if (out->reason == DROP_ECHO) out->next.src = st->src;
         return;
     }
     out->kind = PLAN_APPLY;
     out->to_sf = sf_needed;
-    out->sf_member = sf_member;
-    snprintf(out->sf_status, sizeof out->sf_status, "%s", sf_status);
+    out->sf_member = w.sf_member;
+    snprintf(out->sf_status, sizeof out->sf_status, "%s", w.sf_status);
     out->to_mkto = mk_needed;
-    out->mkto_member = mk_member;
-    snprintf(out->mkto_status, sizeof out->mkto_status, "%s", mk_status);
+    out->mkto_member = w.mk_member;
+    snprintf(out->mkto_status, sizeof out->mkto_status, "%s", w.mk_status);
 }
 
 bool plan_superseded_by_salesforce(const event *ev, const member_state *st, int64_t modified_ms,

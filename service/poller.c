@@ -300,7 +300,7 @@ static int write_campaign(poller *p, const char *campaign_id, const char *type, 
     snprintf(f->code, sizeof f->code, "%s", se.code);
     snprintf(f->message, sizeof f->message, "%s", se.message);
     /* A deleted campaign (ENTITY_IS_DELETED, NOT_FOUND), missing rights or a Type outside a
-     * restricted picklist stay refused until a person acts; sf_call classes them permanent.
+     * restricted picklist stay refused until a person acts; salesforce.c classes them permanent.
      * Restricted: "only an admin can add or change values" (Metadata API,
      * Picklist.restrictedPicklist). */
     f->permanent = se.outcome == SF_PERMANENT;

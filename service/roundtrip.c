@@ -39,6 +39,8 @@ typedef struct {
     int64_t last_mkto_change_ms; /* wall clock of the latest Marketo change that fired a webhook */
 } trip;
 
+/* Set by SIGINT/SIGTERM: a signal handler can reach nothing but a static flag (it only sets
+ * it; the steps look at it). */
 static volatile sig_atomic_t stop_requested;
 
 static void on_signal(int sig) {

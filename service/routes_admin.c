@@ -121,6 +121,31 @@ static void list_page(http_request *req, cJSON *items, const char *next) {
 
 /* ---- mappings ---- */
 
+/* 409 for a mapping whose statuses have no counterpart (F11), naming them. */
+static void reply_incompatible(http_request *req, const mapping *m, const status_report *rep) {
+    char names[500] = "";
+    for (int i = 0; i < rep->nunmatched; i++)
+        snprintf(names + strlen(names), sizeof names - strlen(names), "%s%s \"%s\"", i ? ", " : "",
+                 rep->unmatched[i].marketo_side ? "Marketo" : "Salesforce",
+                 rep->unmatched[i].status);
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddStringToObject(o, "error", "incompatible_statuses");
+    char msg[800];
+    snprintf(msg, sizeof msg,
+             "statuses without a counterpart: %s; add them on the "
+             "other side or to statusMap, or send \"force\": true",
+             names);
+    cJSON_AddStringToObject(o, "message", msg);
+    char *js = checks_report_json(m, rep);
+    cJSON *report = js ? cJSON_Parse(js) : NULL;
+    free(js);
+    if (report)
+        cJSON_AddItemToObject(o, "unmatched",
+                              cJSON_DetachItemFromObjectCaseSensitive(report, "unmatched"));
+    cJSON_Delete(report);
+    reply_json(req, 409, o);
+}
+
 /* Stores m, a whole mapping read from a PUT body (or a patched mapping turned into one), as
  * PUT does: the status check of an enabled mapping (409 unless forced), the campaign's
  * uniqueness (409), then its parked events queued and the F2/F3 copy scheduled when it is
@@ -156,28 +181,8 @@ static void save_mapping(http_request *req, const routes_ctx *ctx, store *st, ma
             check = "pending"; /* a CRM could not be asked: stored, compared later */
             snprintf(check_msg, sizeof check_msg, "%s", err);
         } else if (rep->nunmatched && !force) {
-            char names[500] = "";
-            for (int i = 0; i < rep->nunmatched; i++)
-                snprintf(names + strlen(names), sizeof names - strlen(names), "%s%s \"%s\"",
-                         i ? ", " : "", rep->unmatched[i].marketo_side ? "Marketo" : "Salesforce",
-                         rep->unmatched[i].status);
-            cJSON *o = cJSON_CreateObject();
-            cJSON_AddStringToObject(o, "error", "incompatible_statuses");
-            char msg[800];
-            snprintf(msg, sizeof msg,
-                     "statuses without a counterpart: %s; add them on the "
-                     "other side or to statusMap, or send \"force\": true",
-                     names);
-            cJSON_AddStringToObject(o, "message", msg);
-            char *js = checks_report_json(m, rep);
-            cJSON *report = js ? cJSON_Parse(js) : NULL;
-            free(js);
-            if (report)
-                cJSON_AddItemToObject(o, "unmatched",
-                                      cJSON_DetachItemFromObjectCaseSensitive(report, "unmatched"));
-            cJSON_Delete(report);
+            reply_incompatible(req, m, rep);
             free(rep);
-            reply_json(req, 409, o);
             return;
         } else {
             check = rep->nunmatched ? "forced" : "passed";

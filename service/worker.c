@@ -308,15 +308,18 @@ static void *heartbeat_main(void *arg) {
                     size_t k = 0;
                     for (size_t j = 0; j < h->nids; j++)
                         if (h->qs[j] == (store_queue)q) ids[k++] = h->ids[j];
-                    if (k)
-                        store_touch(p->hb_store, (store_queue)q, p->ctx[i].consumer, ids, k, err,
-                                    sizeof err);
+                    if (k && store_touch(p->hb_store, (store_queue)q, p->ctx[i].consumer, ids, k,
+                                         err, sizeof err) != 0)
+                        LOG_KV_LIMITED(LOG_WARN, "worker: heartbeat could not renew entries",
+                                       "error", err);
                 }
                 free(ids);
                 bool *got = calloc(h->nkeys ? h->nkeys : 1, sizeof *got);
-                if (got && h->nkeys)
+                if (got && h->nkeys &&
                     store_lock_many(p->hb_store, (const char *const *)h->keys, h->nkeys, h->token,
-                                    p->cfg->claim_idle_ms, got, err, sizeof err);
+                                    p->cfg->claim_idle_ms, got, err, sizeof err) != 0)
+                    LOG_KV_LIMITED(LOG_WARN, "worker: heartbeat could not renew locks", "error",
+                                   err);
                 free(got);
             }
             pthread_mutex_unlock(&h->lock);
