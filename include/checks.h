@@ -27,10 +27,13 @@ char *checks_report_json(const mapping *m, const status_report *r);
  * no check FAILed). cfg_problems: how many configuration problems config_load reported. */
 int checks_cli(const struct config *cfg, int cfg_problems, FILE *out);
 
-/* Starts/stops the background refresh (every 60 s) of the CRM checks shown in /readyz. */
-void checks_ready_start(const struct config *cfg);
-void checks_ready_stop(void);
-/* routes_health checks (never required): "salesforce" and "marketo". ud unused. */
+/* The background refresh (every 60 s) of the CRM checks shown in /readyz: one token request
+ * to each CRM. checks_ready_start: NULL when out of memory or its thread cannot start (the
+ * checks then say "not checked yet"); checks_ready_stop stops and frees it (accepts NULL). */
+typedef struct checks_ready checks_ready;
+checks_ready *checks_ready_start(const struct config *cfg);
+void checks_ready_stop(checks_ready *r);
+/* routes_health checks (never required): "salesforce" and "marketo". ud: the checks_ready. */
 int checks_ready_salesforce(void *ud, char *detail, size_t len);
 int checks_ready_marketo(void *ud, char *detail, size_t len);
 

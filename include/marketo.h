@@ -1,4 +1,4 @@
-/* marketo — the Marketo Engage REST API as the worker needs it.
+/* marketo — the Marketo Engage REST API as the service needs it, in typed values.
  *
  * Owns the identity token (GET $MARKETO_BASE_URL/identity/oauth/token, client credentials;
  * sent only as `Authorization: Bearer`; fetched again once on 601/602), the response
@@ -7,11 +7,14 @@
  * 719, transport failures, HTTP 5xx), wait for the daily reset (607), permanent (the rest).
  * Before every REST call (identity calls excepted) it asks the limiter given with
  * mkto_client_set_limiter for a permit and returns it after, so that all processes share
- * one budget. One client per thread. */
+ * one budget. Every REST path, JSON field name and per-record reason code is here
+ * (marketo.c: the client; marketo_calls.c: the calls); callers get typed structs
+ * (crm_types.h), never JSON. One client per thread. */
 #ifndef CS_MARKETO_H
 #define CS_MARKETO_H
 
 #include "config.h"
+#include "crm_types.h"
 
 #include <cJSON.h>
 #include <stdbool.h>
@@ -56,70 +59,113 @@ void mkto_client_set_quota(mkto_client *c, mk_gate_fn gate, mk_quota_fn spent, v
  * CDT), as epoch ms. */
 int64_t mkto_quota_reset_ms(int64_t now_ms);
 
-/* One REST call; path starts with "/rest/". *envelope receives the parsed answer on
- * success (success:true); the caller frees it. 0, or -1 with err. A URL over 8 KB is not
- * sent: -1 with code "URI_TOO_LONG". */
-int mkto_call(mkto_client *c, const char *method, const char *path, const char *body,
-              cJSON **envelope, mk_error *err);
-
 /* Fetches a token now (start-up checks). */
 int mkto_authenticate(mkto_client *c, mk_error *err);
 
-/* GET /rest/v1/leads.json by a filter (id, email, sfdcLeadId, sfdcContactId) for up to 300
- * values; *result holds the records of every page (caller frees). A query whose URL would pass
- * ~7 KB goes as POST ...?_method=GET with the query as a form body (Marketo answers 414 over
- * 8 KB); no URL is ever cut. */
-int mkto_leads_by(mkto_client *c, const char *filter_type, const char *const *values, size_t n,
-                  const char *fields, cJSON **result, mk_error *err);
+/* What a failed call means (crm_types.h): MK_RETRY a retry, MK_BUSY a missing budget permit
+ * (CRM_NO_PERMIT) or a spent daily quota (607: CRM_SPENT), anything else refused. */
+crm_failure mkto_failure(const mk_error *e);
 
-/* GET /rest/v1/programs/{id}/members.json?filterType=leadId with statusName and updatedAt
- * (the membership's last change), for up to 300
- * leads (long queries as for mkto_leads_by); *result holds the members of every page (leads
- * not in the program are absent). */
+/* Whether a status call failed because the program's channel has no such status (1025). */
+bool mkto_unknown_status(const mk_error *e);
+
+/* Classifies a Marketo error code (also used for per-record reasons). */
+mk_outcome mkto_classify(const char *code);
+
+/* ---------------------------------------------------------------- typed calls
+ * Each returns 0, or -1 with err; what it fills is said with it. */
+
+/* How leads are looked up (leads.json filterType). */
+typedef enum { MK_BY_ID, MK_BY_EMAIL, MK_BY_SFDC_LEAD_ID, MK_BY_SFDC_CONTACT_ID } mk_lead_filter;
+
+/* Which fields of a lead to read besides its id (or'ed). */
+enum { MK_LEAD_EMAIL = 1, MK_LEAD_NAMES = 2, MK_LEAD_SFDC_IDS = 4 };
+
+/* GET /rest/v1/leads.json by a filter for up to 300 values; *out (free with mkto_leads_free)
+ * holds the *n leads of every page. A query whose URL would pass ~7 KB goes as POST
+ * ...?_method=GET with the query as a form body (Marketo answers 414 over 8 KB); no URL is
+ * ever cut. */
+int mkto_leads_by(mkto_client *c, mk_lead_filter filter, const char *const *values, size_t n,
+                  unsigned fields, mk_lead **out, size_t *nout, mk_error *err);
+void mkto_leads_free(mk_lead *leads, size_t n);
+
+/* A lead's membership of a program; status NULL when Marketo gave none. */
+typedef struct {
+    char lead_id[CRM_MKID_MAX];
+    char *status;
+    int64_t updated_ms; /* the membership's last change; 0 when unknown */
+} mk_member;
+void mkto_members_free(mk_member *m, size_t n);
+
+/* The memberships of up to 300 leads in a program (members.json?filterType=leadId, long
+ * queries as for mkto_leads_by); leads not in the program are absent. */
 int mkto_member_statuses(mkto_client *c, const char *program_id, const char *const *lead_ids,
-                         size_t n, cJSON **result, mk_error *err);
+                         size_t n, mk_member **out, size_t *nout, mk_error *err);
 
-/* POST /rest/v1/programs/{id}/members/status.json for up to 300 leads; *result is the
- * per-lead result array (seq, leadId, status created|updated|skipped, reasons). */
+/* One page of a program's members with one status (filterType=statusName); *token is the page
+ * token in and out ("" at start and end). */
+int mkto_members_page(mkto_client *c, const char *program_id, const char *status, char *token,
+                      size_t tokenlen, mk_member **out, size_t *nout, mk_error *err);
+
+/* The result for one lead of a per-record call, in request order. */
+typedef struct {
+    mk_record_outcome outcome;
+    crm_failure failure;   /* MK_REC_FAILED: CRM_RETRY when the reason is transient */
+    char reason[16];       /* the first reason code of a skipped record ("" when none) */
+    char id[CRM_MKID_MAX]; /* mkto_create_leads: the lead's id */
+    char status[16];       /* as Marketo answered it: created, updated, deleted, skipped */
+} mk_record;
+
+/* Sets up to 300 leads' status in a program (members/status.json); out[k] for lead_ids[k]. */
 int mkto_set_status(mkto_client *c, const char *program_id, const char *status,
-                    const char *const *lead_ids, size_t n, cJSON **result, mk_error *err);
+                    const char *const *lead_ids, size_t n, mk_record *out, mk_error *err);
 
-/* POST /rest/v1/programs/{id}/members/delete.json for up to 300 leads. */
+/* Removes up to 300 leads from a program (members/delete.json). */
 int mkto_remove_members(mkto_client *c, const char *program_id, const char *const *lead_ids,
-                        size_t n, cJSON **result, mk_error *err);
+                        size_t n, mk_record *out, mk_error *err);
 
-/* POST /rest/v1/leads.json createOrUpdate on email for up to 300 people given as a JSON array
- * of {email, firstName, lastName, company}; *result per input (id, status, reasons). */
-int mkto_upsert_leads(mkto_client *c, const cJSON *input, cJSON **result, mk_error *err);
+/* A lead to create; empty fields are not sent. */
+typedef struct {
+    const char *email, *first_name, *last_name, *company;
+} mk_new_lead;
 
-/* GET /rest/asset/v1/program/{id}.json; *program is result[0] (caller frees), or NULL when
- * Marketo has no such program. */
-int mkto_get_program(mkto_client *c, const char *program_id, cJSON **program, mk_error *err);
+/* createOrUpdate on email of up to 300 leads (leads.json); out[k] for in[k], MK_REC_OK with its
+ * id, else MK_REC_FAILED. */
+int mkto_create_leads(mkto_client *c, const mk_new_lead *in, size_t n, mk_record *out,
+                      mk_error *err);
+
+/* Deletes up to 300 leads (leads/delete.json): MK_REC_OK when deleted. */
+int mkto_delete_leads(mkto_client *c, const char *const *lead_ids, size_t n, mk_record *out,
+                      mk_error *err);
+
+/* A program as the asset API answers it. */
+typedef struct {
+    bool found;        /* false: Marketo has no such program */
+    char channel[256]; /* its channel's name */
+    double cost;       /* the sum of its period costs */
+    char sfdc_id[64];  /* the campaign Marketo's native sync links it to, or "" */
+} mk_program;
+int mkto_get_program(mkto_client *c, const char *program_id, mk_program *out, mk_error *err);
 
 /* The progression status names of a channel (channel/byName.json), "Not in Program"
  * included; *names (malloc'd array of malloc'd strings) and *n; caller frees. */
 int mkto_channel_statuses(mkto_client *c, const char *channel, char ***names, size_t *n,
                           mk_error *err);
 
-/* One page of a program's members with one status (filterType=statusName), with leadId,
- * statusName and updatedAt; *token is the page token in and out ("" at start and end). */
-int mkto_members_page(mkto_client *c, const char *program_id, const char *status, char *token,
-                      size_t tokenlen, cJSON **result, mk_error *err);
+/* A channel's progression status with its step (0: "Not in Program"). */
+typedef struct {
+    char *name;
+    int step; /* -1 when Marketo gave none */
+} mk_step;
+/* The channel's progression statuses; *steps (free with mkto_steps_free) holds *n (at least
+ * one: a channel with none is an error). */
+int mkto_channel_steps(mkto_client *c, const char *channel, mk_step **steps, size_t *n,
+                       mk_error *err);
+void mkto_steps_free(mk_step *steps, size_t n);
 
-/* The first reason code of a skipped per-record result ("1037"), or "" when none. */
-const char *mkto_reason_code(const cJSON *item, char *buf, size_t size);
-
-/* Classifies a Marketo error code (also used for per-record reasons). */
-mk_outcome mkto_classify(const char *code);
-
-/* A channel's progression statuses as Marketo lists them (channel/byName.json): *statuses is
- * the array of {name, step, success, hidden, description} (step 0: "Not in Program"); caller
- * frees. */
-int mkto_channel_steps(mkto_client *c, const char *channel, cJSON **statuses, mk_error *err);
-
-/* POST /rest/v1/leads/delete.json for up to 300 leads; *result per lead (id, status deleted or
- * skipped with reasons). */
-int mkto_delete_leads(mkto_client *c, const char *const *lead_ids, size_t n, cJSON **result,
-                      mk_error *err);
+/* What `campaign-sync check` asks of the API user's role: reading channels, leads, program
+ * members. 0 when allowed, -1 with Marketo's answer. */
+typedef enum { MK_ACCESS_CHANNELS, MK_ACCESS_LEADS, MK_ACCESS_MEMBERS } mk_access;
+int mkto_check_access(mkto_client *c, mk_access what, mk_error *err);
 
 #endif

@@ -25,6 +25,7 @@
 #ifndef CS_PLAN_H
 #define CS_PLAN_H
 
+#include "crm_types.h"
 #include "event.h"
 #include "member.h"
 #include "status_map.h"
@@ -40,7 +41,15 @@ typedef enum {
     PLAN_NEED_STATUS, /* read the status first (need_from says where), then plan again */
 } plan_kind;
 
-typedef enum { DROP_NONE = 0, DROP_DUPLICATE, DROP_ECHO, DROP_STALE, DROP_UNMAPPED } drop_reason;
+/* DROP_BACKWARD: Marketo kept a higher status (plan_backward), not a drop of plan_event's. */
+typedef enum {
+    DROP_NONE = 0,
+    DROP_DUPLICATE,
+    DROP_ECHO,
+    DROP_STALE,
+    DROP_UNMAPPED,
+    DROP_BACKWARD
+} drop_reason;
 
 typedef struct {
     plan_kind kind;
@@ -88,5 +97,128 @@ bool plan_superseded_by_salesforce(const event *ev, const member_state *st, int6
 #define PLAN_ROUNDTRIP_PREFIX "campaign-sync-roundtrip+"
 #define PLAN_ROUNDTRIP_DOMAIN "@example.com"
 bool plan_roundtrip_person(const char *email);
+
+/* ---------------------------------------------------------------- a worker's turn
+ * The decisions a worker takes while it applies a planned event: what a CRM's answer means
+ * for the event, who a person is, when to wait, what to record. */
+
+/* Where one event stands in a worker's turn, and what the worker does with it at the end. */
+typedef enum {
+    IT_PENDING = 0, /* going on: the next step acts on it (acknowledged when nothing is left) */
+    IT_DONE,        /* applied: recorded, audited, acknowledged */
+    IT_DROP,        /* nothing to do: acknowledged */
+    IT_RETRY,       /* failed, may work later: retried after plan_backoff_ms, or dead-lettered
+                       once plan_retry says so */
+    IT_DEAD,        /* failed for good: dead-lettered with its reason */
+    IT_DEFER,       /* waits a moment (a busy member, a write of ours still landing, a budget
+                       permit): no attempt spent */
+    IT_PARKED,      /* its mapping is disabled: parked until it is enabled */
+    IT_QUOTA,       /* the target CRM's daily allowance is spent: parked until it has room, no
+                       attempt spent (quota.h) */
+} it_state;
+
+/* What a failed CRM call means for the events it was for. */
+it_state plan_after_failure(crm_failure f);
+
+/* Which Salesforce write a record's result answers. */
+typedef enum {
+    PLAN_SF_CREATE_MEMBER,
+    PLAN_SF_UPDATE_MEMBER,
+    PLAN_SF_DELETE_MEMBER,
+    PLAN_SF_CREATE_LEAD
+} plan_sf_write;
+
+/* What one record's result (f: its failure, for SF_REC_FAILED) means for its event:
+ * IT_PENDING when the write is done (a member already gone is removed; a duplicate rule's
+ * person is the person), IT_DEFER for a member someone else created meanwhile (looked up and
+ * updated next round), else plan_after_failure or IT_DEAD. */
+it_state plan_after_sf_record(sf_record_outcome o, crm_failure f, plan_sf_write w);
+
+/* What one lead's result of a Marketo status change or removal means (creating: of a lead's
+ * creation, where every refusal is permanent). MK_REC_AT_OR_PAST is IT_PENDING:
+ * plan_skip_needs_read then says whether Marketo's status must be read. */
+it_state plan_after_mk_record(mk_record_outcome o, crm_failure f, bool creating);
+
+/* A status change Marketo skipped (1037: at that status or past it) is a success when the
+ * record already shows that status; otherwise Marketo's current status must be read. */
+bool plan_skip_needs_read(const member_state *st, const plan_result *p);
+
+/* Marketo keeps progression one-way: after a skip, a lead whose status is not the one wanted
+ * (now: its status as read; NULL: not a member) was a backward move, not applied there. */
+bool plan_backward(const char *now, const char *wanted);
+
+/* What a worker learned while applying an event: who the people are, the CampaignMember,
+ * whether Marketo kept a higher status and which. */
+typedef struct {
+    const char *sf_person; /* "" when not known */
+    const char *cm_id;     /* the CampaignMember written ("" when removed) */
+    const char *mkto_lead; /* "" when not known */
+    bool backward;         /* Marketo skipped the status as a backward move */
+    const char *mkto_now;  /* Marketo's status as read after its skip ("" when not read) */
+} plan_applied;
+
+/* The member state to record once every write of an applied plan succeeded, at now: the
+ * plan's next state with the people learned, the sides' write times (plan.h rule 4b), and
+ * after a backward move Marketo's own status (as read; else the recorded one). */
+void plan_record_applied(const plan_result *p, const member_state *st, const plan_applied *a,
+                         int64_t now, member_state *out);
+
+/* A write of ours to the event's own side may still be landing (its pending mark lies ahead):
+ * the event is put back there only once it has, or the late write would win. Returns when to
+ * try again (epoch ms), or 0 to go on now. */
+#define PLAN_DEFER_MS 20 /* a waiting event is tried again this soon after the mark */
+int64_t plan_wait_for_own_write(const event *ev, const member_state *st, const plan_result *p,
+                                int64_t now);
+
+/* Which lead, of leads[0..n) looked up by email, is the person with that email (sf_person:
+ * the Salesforce person the event is about): several leads may share an email in Marketo; one
+ * that Marketo's own sync links to another Salesforce person (its sfdcContactId or
+ * sfdcLeadId set to another id) is someone else. Among the rest the oldest (lowest id); when
+ * all are linked elsewhere, the oldest of all. Its index, or -1 when none has the email. */
+int plan_pick_lead_by_email(const mk_lead *leads, size_t n, const char *email,
+                            const char *sf_person);
+
+/* Which lead of leads[0..n) carries the Salesforce id sf_id (its sfdcContactId when contact,
+ * else its sfdcLeadId): the oldest of several. Its index, or -1. */
+int plan_pick_lead_by_sfdc(const mk_lead *leads, size_t n, bool contact, const char *sf_id);
+
+/* The Lead to create for the person of ev. FirstName may stay empty; LastName and Company may
+ * not (Object Reference for the Salesforce Platform, "Lead": both Required, neither
+ * Nillable), so the configured placeholders fill them when Marketo has no value. Points into
+ * ev and the placeholders. */
+sf_new_lead plan_new_lead(const event *ev, const char *placeholder_last_name,
+                          const char *placeholder_company);
+
+/* A removal of someone the other CRM never had (no person found there) has nothing to
+ * remove: that side needs no write. */
+bool plan_nothing_to_remove(bool wants_member, bool person_found);
+
+/* After a failed attempt number `attempts` (1-based): IT_RETRY while attempts remain, IT_DEAD
+ * once max_attempts are spent (MAX_ATTEMPTS). */
+it_state plan_retry(int attempts, int max_attempts);
+
+/* Backoff before retry number `attempt` (1-based): base * 2^(attempt-1), capped, with jitter in
+ * [50%, 100%]; never shorter than retry_after_ms when that is >= 0. r is a random number. */
+long plan_backoff_ms(int attempt, long base_ms, long max_ms, long retry_after_ms, unsigned r);
+
+/* Whether a campaign has a member status, from its labels as read at read_ms (complete: all of
+ * them): known only while fresh (PLAN_STATUSES_FRESH_MS) and, for an absence, complete. */
+#define PLAN_STATUSES_FRESH_MS (5 * 60 * 1000)
+typedef enum {
+    PLAN_STATUS_UNKNOWN = -1,
+    PLAN_STATUS_ABSENT = 0,
+    PLAN_STATUS_PRESENT = 1
+} plan_status;
+plan_status plan_campaign_has_status(const char *const *labels, size_t n, bool complete,
+                                     int64_t read_ms, int64_t now, const char *status);
+
+/* Whether an applied plan writes a Status to Salesforce (a create, or an update of a member
+ * whose Status differs): such writes wait until the campaign is known to have it (F11:
+ * Salesforce may store its default status in place of an unknown one instead of refusing it;
+ * reference salesforce-api.md section 5). */
+bool plan_writes_sf_status(const plan_result *p, bool member_exists, const char *member_status);
+
+/* The Marketo status of a lead as read: NOT_IN_PROGRAM when it is no member. */
+const char *plan_marketo_status(const char *read);
 
 #endif

@@ -18,16 +18,14 @@
 #include <stddef.h>
 #include <stdint.h>
 
-typedef struct {
-    store *st;
-    sf_client *sf;   /* Salesforce: the client whose `limits` probe decides; else NULL */
-    const char *crm; /* "salesforce" or "marketo" */
-    char token[160]; /* this gate's probe-lock token */
-    unsigned long seq;
-} quota_gate;
+/* One CRM client's gate (opaque). */
+typedef struct quota_gate quota_gate;
 
-/* Sets a gate up for one CRM client (holder: a name unique to the thread). */
-void quota_gate_init(quota_gate *g, store *st, const char *crm, sf_client *sf, const char *holder);
+/* A gate for one CRM client: crm "salesforce" (sf: the client whose `limits` probe decides)
+ * or "marketo" (sf NULL); holder: a name unique to the thread. st and sf are borrowed. NULL
+ * when out of memory; quota_gate_free accepts NULL. */
+quota_gate *quota_gate_new(store *st, const char *crm, sf_client *sf, const char *holder);
+void quota_gate_free(quota_gate *g);
 
 /* The clients' hooks (ud: the quota_gate): sf_gate_fn / mk_gate_fn, sf_spent_fn,
  * mk_quota_fn. */

@@ -11,6 +11,7 @@
 #define CS_ROUTES_ADMIN_H
 
 #include "config.h"
+#include "crm.h"
 #include "http_server.h"
 #include "store.h"
 
@@ -19,8 +20,17 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+/* What the /v1 routes share (their ud): the CRM clients of the server's threads, and through
+ * them the config. Owned by main; must outlive the server. */
+typedef struct {
+    crm_pool *crms;
+} routes_ctx;
+
+/* The config of a /v1 route's ud (a routes_ctx). */
+const struct config *routes_config(const void *ud);
+
 /* The admin API's route authorizer (http_server runs it on a request's first callback): the
- * bearer ADMIN_TOKEN, 404 while it is unset. ud: the config. Also for /v1 routes of other
+ * bearer ADMIN_TOKEN, 404 while it is unset. ud: the routes_ctx. Also for /v1 routes of other
  * files (routes_people.c). */
 bool routes_admin_authorize(http_request *req, void *ud);
 
@@ -42,7 +52,7 @@ bool admin_read_limit(http_request *req, long *limit);
 /* {"items": items, "next": next or null}, 200. items is taken. */
 void admin_list_page(http_request *req, cJSON *items, const char *next);
 
-/* Writes the admin routes into out; returns how many. cfg must outlive the server. */
-size_t routes_admin(http_route *out, size_t max, const struct config *cfg);
+/* Writes the admin routes into out; returns how many. ctx must outlive the server. */
+size_t routes_admin(http_route *out, size_t max, const routes_ctx *ctx);
 
 #endif

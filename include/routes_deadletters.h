@@ -9,12 +9,12 @@
 #ifndef CS_ROUTES_DEADLETTERS_H
 #define CS_ROUTES_DEADLETTERS_H
 
-#include "config.h"
 #include "http_server.h"
+#include "routes_admin.h"
 
 #include <stddef.h>
 
-/* Writes the dead-letter routes into out; returns how many. cfg must outlive the server. */
-size_t routes_deadletters(http_route *out, size_t max, const struct config *cfg);
+/* Writes the dead-letter routes into out; returns how many. ctx must outlive the server. */
+size_t routes_deadletters(http_route *out, size_t max, const routes_ctx *ctx);
 
 #endif

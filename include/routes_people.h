@@ -11,10 +11,12 @@
 
 #include "config.h"
 #include "http_server.h"
+#include "routes_admin.h"
 
 #include <stddef.h>
 
-/* Writes the routes into out; returns how many. cfg must outlive the server. */
-size_t routes_people(http_route *out, size_t max, const struct config *cfg);
+/* Writes the routes into out; returns how many. ctx (routes_admin.h) must outlive the
+ * server. */
+size_t routes_people(http_route *out, size_t max, const routes_ctx *ctx);
 
 #endif

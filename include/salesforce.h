@@ -1,15 +1,17 @@
-/* salesforce — the Salesforce REST API as the worker needs it.
+/* salesforce — the Salesforce REST API as the service needs it, in typed values.
  *
  * Owns the OAuth 2.0 client-credentials token ($SF_LOGIN_URL/services/oauth2/token; calls go
  * to the returned instance_url, the token is fetched again once on 401 INVALID_SESSION_ID),
- * SOQL queries with paging, sObject Collections (at most 200 records a call), the
- * classification of failures (retryable: transport, timeouts, 5xx, REQUEST_LIMIT_EXCEEDED,
- * UNABLE_TO_LOCK_ROW; permanent: everything Salesforce refuses on validation, with its own
- * errorCode and message), and the Sforce-Limit-Info gauge. One client per thread. */
+ * every SOQL text and its paging (salesforce_query.c), sObject Collections (at most 200
+ * records a call) and every record built for them, the objects' field names, the
+ * classification of failures and of each record's SaveResult (its error-code table), and the
+ * Sforce-Limit-Info gauge. Callers get typed structs (crm_types.h), never JSON. One client
+ * per thread. */
 #ifndef CS_SALESFORCE_H
 #define CS_SALESFORCE_H
 
 #include "config.h"
+#include "crm_types.h"
 
 #include <cJSON.h>
 #include <stdbool.h>
@@ -32,8 +34,21 @@ typedef struct {
 
 typedef struct sf_client sf_client;
 
-sf_client *sf_client_new(const struct config *cfg);
+/* The share of the org's API allowance used, as the last Sforce-Limit-Info seen by any client
+ * given it says (0 when none yet): one per group of clients that pace themselves together
+ * (the worker pool's). sf_usage_new: NULL when out of memory; sf_usage_free accepts NULL. */
+typedef struct sf_usage sf_usage;
+sf_usage *sf_usage_new(void);
+void sf_usage_free(sf_usage *u);
+double sf_usage_share(const sf_usage *u); /* 0..1 */
+
+/* usage: where this client reports the share it sees, or NULL (borrowed; must outlive it). */
+sf_client *sf_client_new(const struct config *cfg, sf_usage *usage);
 void sf_client_free(sf_client *c);
+
+/* What a failed call means (crm_types.h): SF_RETRY a retry, SF_BUSY a spent allowance,
+ * anything else refused. */
+crm_failure sf_failure(const sf_error *e);
 
 /* Asked before every call: 0 lets it go, > 0 is the milliseconds to wait (the call is not
  * made: SF_BUSY). Told when Salesforce answered REQUEST_LIMIT_EXCEEDED. */
@@ -43,16 +58,6 @@ void sf_client_set_gate(sf_client *c, sf_gate_fn gate, sf_spent_fn spent, void *
 
 /* GET limits, past the gate: the org's DailyApiRequests Max and Remaining. 0 or -1. */
 int sf_daily_requests(sf_client *c, long *max, long *remaining, sf_error *err);
-
-/* One REST call under /services/data/<version>/ (path without that prefix, e.g.
- * "composite/sobjects"), or an absolute path starting with "/services/". *out receives the
- * parsed JSON answer (NULL for an empty one); the caller frees it. Returns 0, or -1 with err. */
-int sf_call(sf_client *c, const char *method, const char *path, const char *body, cJSON **out,
-            sf_error *err);
-
-/* Runs a SOQL query and follows nextRecordsUrl; *records is a JSON array the caller frees.
- * A query whose URL would pass SF_URI_MAX is not sent: -1 with code "URI_TOO_LONG". */
-int sf_query(sf_client *c, const char *soql, cJSON **records, sf_error *err);
 
 /* Salesforce refuses a request URI over 16,384 bytes (414 URI Too Long; URI and headers
  * together: 431), and recommends URIs of at most 2,000 characters because the server expands
@@ -88,22 +93,6 @@ long sf_soql_in(const char *head, const char *tail, const char *const *values, s
  * naming the problem in why. */
 int sf_email_check(const char *email, char *why, size_t whylen);
 
-/* sObject Collections create (POST) or update (PATCH) of up to 200 records (a JSON array of
- * objects with attributes.type); *results is the array of SaveResults in request order. */
-int sf_collection_save(sf_client *c, const char *method, const cJSON *records, cJSON **results,
-                       sf_error *err);
-/* sObject Collections delete of up to 200 ids. */
-int sf_collection_delete(sf_client *c, const char *const *ids, size_t n, cJSON **results,
-                         sf_error *err);
-
-/* Creates one record (POST sobjects/<type>; record is a JSON object, attributes ignored).
- * *result is a SaveResult: {"id","success":true} or, when Salesforce refused the record
- * (HTTP 400), {"success":false,"errors":[...]} holding its error objects as sent (with
- * "statusCode" added from "errorCode"); the caller frees it. 0, or -1 with err when the call
- * itself failed (transport, token, 5xx, limits). */
-int sf_create_record(sf_client *c, const char *type, const cJSON *record, cJSON **result,
-                     sf_error *err);
-
 /* The existing record a DUPLICATES_DETECTED SaveResult names, from its error's
  * duplicateResult.matchResults[].matchRecords[].record.Id (also read under
  * "duplicateResut", the spelling REST answers have been seen to use): a Contact when one is
@@ -111,16 +100,8 @@ int sf_create_record(sf_client *c, const char *type, const cJSON *record, cJSON 
  * none (another error, or an error without match details). */
 int sf_duplicate_match(const cJSON *result, char *id, size_t idlen);
 
-/* Classifies one SaveResult: SF_OK, or the error's outcome with its code and message. */
-sf_outcome sf_save_result(const cJSON *result, char *code, size_t codelen, char *msg,
-                          size_t msglen);
-
 /* Reads a token now (start-up checks); 0 or -1 with err. */
 int sf_authenticate(sf_client *c, sf_error *err);
-
-/* The share of the org's API allowance used (0..1) as the last Sforce-Limit-Info this process
- * saw said (0 when none yet). Every client of the process updates it. */
-double sf_api_usage_share(void);
 
 /* One member status of a campaign, as sf_campaign_statuses reads it. */
 typedef struct {
@@ -137,5 +118,127 @@ typedef struct {
 int sf_campaign_statuses(sf_client *c, const char *const *campaign_ids, size_t ncampaigns,
                          sf_member_status **out, size_t *n, sf_error *err);
 void sf_member_statuses_free(sf_member_status *s, size_t n);
+
+/* ---------------------------------------------------------------- typed calls
+ * Each returns 0, or -1 with err; what it fills is said with it. Ids are 15 or 18 characters. */
+
+/* Who a person lookup is about: Contacts, Leads not converted (a converted Lead is its
+ * Contact now), or every Lead. */
+typedef enum { SF_CONTACT, SF_LEAD, SF_LEAD_ANY } sf_person_kind;
+
+/* The result of one record of a save or delete, in request order. */
+typedef struct {
+    sf_record_outcome outcome;
+    crm_failure failure;   /* SF_REC_FAILED: retry or refused */
+    char id[CRM_SFID_MAX]; /* SF_REC_OK: the record's id; SF_REC_DUPLICATE_PERSON: the person */
+    char code[64];         /* the error's statusCode, when not SF_REC_OK */
+    char message[512];
+} sf_record;
+
+/* The label of the campaign's default member status into *label (malloc'd; caller frees),
+ * NULL when the campaign has none or does not exist. */
+int sf_default_status(sf_client *c, const char *campaign_id, char **label, sf_error *err);
+
+/* Which of ids[0..n) are `kind` records (SF_CONTACT or SF_LEAD): sets exists[k] (the caller
+ * clears it first). An id that cannot be put in a query is no match. */
+int sf_people_exist(sf_client *c, sf_person_kind kind, const char *const *ids, size_t n,
+                    bool *exists, sf_error *err);
+
+/* For each of emails[0..n) (lower case, passed sf_email_check, each once): the first `kind`
+ * record (SF_CONTACT or SF_LEAD) with that Email, in ids[k] ("" when none); unusable[k] when the
+ * email cannot be put in a query (the caller clears both first). */
+int sf_people_by_email(sf_client *c, sf_person_kind kind, const char *const *emails, size_t n,
+                       char (*ids)[CRM_SFID_MAX], bool *unusable, sf_error *err);
+
+/* Every `kind` record with Email = email, at most max, into ids[0..*n). An email that cannot
+ * be put in a query has none (0). */
+int sf_people_with_email(sf_client *c, sf_person_kind kind, const char *email,
+                         char (*ids)[CRM_SFID_MAX], size_t max, size_t *n, sf_error *err);
+
+/* One query for the CampaignMembers in campaign_id of people[0..*taken) (all Contacts, or all
+ * Leads: kind SF_CONTACT or SF_LEAD), as many as the query carries: out[k] for people[k]
+ * (found false when none). -1 with err for that query; *taken 0 when people[0] or the campaign
+ * cannot be put in a query (err says so) or out of memory. */
+int sf_campaign_members(sf_client *c, const char *campaign_id, sf_person_kind kind,
+                        const char *const *people, size_t n, sf_campaign_member *out, size_t *taken,
+                        sf_error *err);
+
+/* A CampaignMember as a listing answers it; strings are never NULL ("" when absent). */
+typedef struct {
+    char id[CRM_SFID_MAX], campaign_id[CRM_SFID_MAX];
+    char lead_id[CRM_SFID_MAX], contact_id[CRM_SFID_MAX];
+    char *status, *email, *first_name, *last_name, *company;
+    int64_t modified_ms; /* LastModifiedDate; 0 when absent */
+} sf_member_row;
+void sf_member_rows_free(sf_member_row *rows, size_t n);
+
+/* Every CampaignMember of the campaign, with its person's email, names and company
+ * (reconciliation). *rows (sf_member_rows_free) holds *n. */
+int sf_campaign_member_list(sf_client *c, const char *campaign_id, sf_member_row **rows, size_t *n,
+                            sf_error *err);
+
+/* The CampaignMembers, in every campaign, of people[0..n) (all Contacts or all Leads); no
+ * names. err says which person cannot be put in a query. */
+int sf_person_memberships(sf_client *c, sf_person_kind kind, const char *const *people, size_t n,
+                          sf_member_row **rows, size_t *nrows, sf_error *err);
+
+/* The CampaignMembers of the campaign whose person has this Email; no names. */
+int sf_members_with_email(sf_client *c, const char *campaign_id, const char *email,
+                          sf_member_row **rows, size_t *n, sf_error *err);
+
+/* The campaign's member status labels, in their sort order, into *labels (malloc'd array of
+ * malloc'd strings; caller frees both) and *n: 0 labels when the campaign has none or does not
+ * exist. On failure nothing is left to free. */
+int sf_campaign_status_labels(sf_client *c, const char *campaign_id, char ***labels, size_t *n,
+                              sf_error *err);
+
+/* Creates up to SF_COLLECTION_MAX Leads, one sObject Collections call; out[k] for leads[k].
+ * A DUPLICATES_DETECTED answer without the matched record is asked again as a single create,
+ * whose error carries it (or which creates the Lead when the rule no longer matches):
+ * SF_REC_DUPLICATE_PERSON always names the person. */
+int sf_create_leads(sf_client *c, const sf_new_lead *leads, size_t n, sf_record *out,
+                    sf_error *err);
+
+/* One CampaignMember to create (campaign_id, person_id: a Contact's or a Lead's id) or update
+ * (member_id); status "" leaves the Status as Salesforce has it. */
+typedef struct {
+    const char *campaign_id, *person_id, *member_id, *status;
+} sf_member_write;
+
+/* Creates (create true) or updates up to SF_COLLECTION_MAX CampaignMembers in one sObject
+ * Collections call; out[k] for w[k]. */
+int sf_save_members(sf_client *c, bool create, const sf_member_write *w, size_t n, sf_record *out,
+                    sf_error *err);
+
+/* Deletes up to SF_COLLECTION_MAX records by id in one sObject Collections call. */
+int sf_delete_records(sf_client *c, const char *const *ids, size_t n, sf_record *out,
+                      sf_error *err);
+
+/* Sets the campaign's Type (unless type is "") and ActualCost. */
+int sf_update_campaign(sf_client *c, const char *campaign_id, const char *type, double cost,
+                       sf_error *err);
+
+/* What the integration user may do with an object (its describe). */
+typedef struct {
+    bool queryable, createable, updateable;
+} sf_rights;
+int sf_object_rights(sf_client *c, const char *object, sf_rights *out, sf_error *err);
+
+/* One CampaignMember deletion of the org's delete log. */
+typedef struct {
+    char id[64];           /* as Salesforce answers it; the caller checks it */
+    char deleted_date[64]; /* its deletedDate, as Salesforce answers it */
+} sf_deleted_record;
+
+/* What the delete log holds between start_ms and end_ms (REST "sObject Get Deleted"). */
+typedef struct {
+    sf_deleted_record *records; /* malloc'd; free with sf_deleted_free */
+    size_t n;
+    char earliest[64]; /* earliestDateAvailable, "" when absent */
+    char latest[64];   /* latestDateCovered, "" when absent */
+} sf_deleted;
+int sf_deleted_members(sf_client *c, int64_t start_ms, int64_t end_ms, sf_deleted *out,
+                       sf_error *err);
+void sf_deleted_free(sf_deleted *d);
 
 #endif

@@ -8,8 +8,9 @@
  * batches (sObject Collections of 200; Marketo status calls of 300 per program and status),
  * records the member state, and acknowledges. Failures retry with exponential backoff and
  * jitter (Retry-After honoured) until MAX_ATTEMPTS, then go to the dead-letter list with the
- * CRM's own text; permanent failures go there at once. Entries held by a worker that died
- * are claimed back after CLAIM_IDLE_MS. Nothing runs while sync is disabled. */
+ * CRM's own text; permanent failures go there at once (plan decides which is which). Entries
+ * held by a worker that died are claimed back after CLAIM_IDLE_MS. Nothing runs while sync is
+ * disabled. The files of one batch's walk are listed in service/worker_priv.h. */
 #ifndef CS_WORKER_H
 #define CS_WORKER_H
 
@@ -28,10 +29,5 @@ void worker_pool_stop(worker_pool *p);
 /* Readiness check (routes_health_add_check): fails when events wait, sync is enabled and no
  * worker anywhere finished an event for READY_STALL_S. ud: the config. */
 int worker_ready_check(void *ud, char *detail, size_t len);
-
-/* Backoff before retry number `attempt` (1-based): base * 2^(attempt-1), capped, with
- * jitter in [50%, 100%]; never shorter than retry_after_ms when that is >= 0. Exposed for
- * unit tests; r is a random number. */
-long worker_backoff_ms(int attempt, long base_ms, long max_ms, long retry_after_ms, unsigned r);
 
 #endif

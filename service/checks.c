@@ -25,64 +25,43 @@ static void free_names(char **names, size_t n) {
 }
 
 int checks_validate(crm *c, const mapping *m, status_report *out, char *err, size_t errlen) {
-    cJSON *prog = NULL;
+    mk_program prog;
     mk_error me;
-    if (mkto_get_program(c->mk, m->program_id, &prog, &me) != 0) {
+    if (mkto_get_program(crm_marketo(c), m->program_id, &prog, &me) != 0) {
         snprintf(err, errlen, "Marketo: reading program %s failed: %s %s", m->program_id, me.code,
                  me.message);
         return -1;
     }
-    if (!prog) {
+    if (!prog.found) {
         snprintf(err, errlen, "Marketo has no program %s", m->program_id);
         return -1;
     }
-    const cJSON *ch = cJSON_GetObjectItemCaseSensitive(prog, "channel");
-    char channel[256];
-    snprintf(channel, sizeof channel, "%s", cJSON_IsString(ch) ? ch->valuestring : "");
-    cJSON_Delete(prog);
-    char **mk = NULL;
-    size_t nm = 0;
-    if (mkto_channel_statuses(c->mk, channel, &mk, &nm, &me) != 0) {
+    char **mk = NULL, **sf = NULL;
+    size_t nm = 0, ns = 0;
+    if (mkto_channel_statuses(crm_marketo(c), prog.channel, &mk, &nm, &me) != 0) {
         snprintf(err, errlen, "Marketo: reading the statuses of channel \"%s\" failed: %s %s",
-                 channel, me.code, me.message);
+                 prog.channel, me.code, me.message);
         free_names(mk, nm);
         return -1;
     }
-    char soql[256] = "SELECT Label FROM CampaignMemberStatus WHERE CampaignId = ";
-    sf_soql_quote(soql, sizeof soql, m->campaign_id);
-    strcat(soql, " ORDER BY SortOrder");
-    cJSON *recs = NULL;
     sf_error se;
     int rc = -1;
-    if (sf_query(c->sf, soql, &recs, &se) != 0) {
+    if (sf_campaign_status_labels(crm_salesforce(c), m->campaign_id, &sf, &ns, &se) != 0) {
         snprintf(err, errlen,
                  "Salesforce: reading the member statuses of campaign %s failed: "
                  "%s: %s",
                  m->campaign_id, se.code, se.message);
         goto out;
     }
-    int ns = cJSON_GetArraySize(recs);
     if (ns == 0) {
         snprintf(err, errlen, "Salesforce campaign %s has no member statuses (does it exist?)",
                  m->campaign_id);
         goto out;
     }
-    const char **sf = calloc((size_t)ns, sizeof *sf);
-    if (!sf) {
-        snprintf(err, errlen, "out of memory");
-        goto out;
-    }
-    size_t k = 0;
-    const cJSON *r;
-    cJSON_ArrayForEach(r, recs) {
-        const cJSON *l = cJSON_GetObjectItemCaseSensitive(r, "Label");
-        if (cJSON_IsString(l)) sf[k++] = l->valuestring;
-    }
-    status_map_compare(m, (const char *const *)mk, nm, sf, k, out);
-    free(sf);
+    status_map_compare(m, (const char *const *)mk, nm, (const char *const *)sf, ns, out);
     rc = 0;
 out:
-    cJSON_Delete(recs);
+    free_names(sf, ns);
     free_names(mk, nm);
     return rc;
 }
@@ -133,28 +112,26 @@ static void line(tally *t, const char *level, const char *what, const char *fmt,
 }
 
 static void check_sf_object(tally *t, crm *c, const char *object, bool need_write) {
-    char path[96], what[48];
-    snprintf(path, sizeof path, "sobjects/%s/describe", object);
+    char what[48];
     snprintf(what, sizeof what, "salesforce %s", object);
-    cJSON *d = NULL;
+    sf_rights r;
     sf_error e;
-    if (sf_call(c->sf, "GET", path, NULL, &d, &e) != 0) {
+    if (sf_object_rights(crm_salesforce(c), object, &r, &e) != 0) {
         line(t, "FAIL", what,
              "cannot describe %s (%s: %s) — give the integration user access "
              "to %s (the Marketing User permission)",
              object, e.code, e.message, object);
         return;
     }
-    const char *flags[] = {"queryable", "createable", "updateable"};
+    const bool flags[] = {r.queryable, r.createable, r.updateable};
     char missing[96] = "";
     for (int i = 0; i < (need_write ? 3 : 1); i++)
-        if (!cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(d, flags[i])))
+        if (!flags[i])
             snprintf(missing + strlen(missing), sizeof missing - strlen(missing), "%s%s",
                      missing[0] ? ", " : "",
                      i == 0   ? "read"
                      : i == 1 ? "create"
                               : "edit");
-    cJSON_Delete(d);
     if (missing[0])
         line(t, "FAIL", what,
              "the integration user cannot %s %s — make it a Marketing User "
@@ -164,15 +141,13 @@ static void check_sf_object(tally *t, crm *c, const char *object, bool need_writ
         line(t, "ok", what, need_write ? "read, create and edit allowed" : "read allowed");
 }
 
-static void check_mkto_read(tally *t, crm *c, const char *what, const char *path,
+static void check_mkto_read(tally *t, crm *c, const char *what, mk_access access,
                             const char *hint) {
-    cJSON *env = NULL;
     mk_error e;
-    if (mkto_call(c->mk, "GET", path, NULL, &env, &e) != 0)
+    if (mkto_check_access(crm_marketo(c), access, &e) != 0)
         line(t, "FAIL", what, "%s %s — %s", e.code, e.message, hint);
     else
         line(t, "ok", what, "allowed");
-    cJSON_Delete(env);
 }
 
 static void check_mappings(tally *t, crm *c, store *st) {
@@ -202,18 +177,15 @@ static void check_mappings(tally *t, crm *c, store *st) {
                      ms[i].enabled ? "" : " (mapping disabled)");
             }
             /* Marketo's native campaign sync on the same program would write the same members. */
-            cJSON *prog = NULL;
+            mk_program prog;
             mk_error me;
-            if (mkto_get_program(c->mk, ms[i].program_id, &prog, &me) == 0 && prog) {
-                const cJSON *sfdc = cJSON_GetObjectItemCaseSensitive(prog, "sfdcId");
-                if (cJSON_IsString(sfdc) && sfdc->valuestring[0])
-                    line(t, "WARN", what,
-                         "Marketo's native campaign sync also links this program "
-                         "(to %s): both would write the same members — unlink "
-                         "it in Marketo",
-                         sfdc->valuestring);
-            }
-            cJSON_Delete(prog);
+            if (mkto_get_program(crm_marketo(c), ms[i].program_id, &prog, &me) == 0 && prog.found &&
+                prog.sfdc_id[0])
+                line(t, "WARN", what,
+                     "Marketo's native campaign sync also links this program "
+                     "(to %s): both would write the same members — unlink "
+                     "it in Marketo",
+                     prog.sfdc_id);
         }
         if (n <= 0 || !next[0]) break;
         snprintf(cursor, sizeof cursor, "%s", next);
@@ -252,14 +224,14 @@ int checks_cli(const struct config *cfg, int cfg_problems, FILE *out) {
         line(&t, "WARN", "redis",
              "reachable, but AOF is off: a Redis restart loses the queue — "
              "set appendonly yes and appendfsync always");
-    crm *c = crm_new(cfg, st, "check");
+    crm *c = crm_new(cfg, st, "check", NULL);
     if (!c) {
         line(&t, "FAIL", "memory", "out of memory");
         store_free(st);
         return 1;
     }
     sf_error se;
-    bool sf_ok = sf_authenticate(c->sf, &se) == 0;
+    bool sf_ok = sf_authenticate(crm_salesforce(c), &se) == 0;
     if (sf_ok)
         line(&t, "ok", "salesforce token", "client credentials accepted");
     else
@@ -275,7 +247,7 @@ int checks_cli(const struct config *cfg, int cfg_problems, FILE *out) {
         check_sf_object(&t, c, "Contact", false);
     }
     mk_error me;
-    bool mk_ok = mkto_authenticate(c->mk, &me) == 0;
+    bool mk_ok = mkto_authenticate(crm_marketo(c), &me) == 0;
     if (mk_ok)
         line(&t, "ok", "marketo token", "client credentials accepted");
     else
@@ -285,12 +257,9 @@ int checks_cli(const struct config *cfg, int cfg_problems, FILE *out) {
              me.message);
     if (mk_ok) {
         const char *hint = "give the API user's role this permission in Marketo Admin";
-        check_mkto_read(&t, c, "marketo channels", "/rest/asset/v1/channels.json?maxReturn=1",
-                        hint);
-        check_mkto_read(&t, c, "marketo leads",
-                        "/rest/v1/leads.json?filterType=id&filterValues=1&fields=id", hint);
-        check_mkto_read(&t, c, "marketo program members", "/rest/v1/programs/members/describe.json",
-                        hint);
+        check_mkto_read(&t, c, "marketo channels", MK_ACCESS_CHANNELS, hint);
+        check_mkto_read(&t, c, "marketo leads", MK_ACCESS_LEADS, hint);
+        check_mkto_read(&t, c, "marketo program members", MK_ACCESS_MEMBERS, hint);
     }
     if (sf_ok && mk_ok) check_mappings(&t, c, st);
     bool enabled = true;
@@ -307,26 +276,32 @@ int checks_cli(const struct config *cfg, int cfg_problems, FILE *out) {
 
 /* ---------------------------------------------------------------- readiness cache */
 
-static pthread_mutex_t ready_lock = PTHREAD_MUTEX_INITIALIZER;
-static char ready_sf[300] = "not checked yet", ready_mk[300] = "not checked yet";
-static pthread_t ready_thread;
-static atomic_bool ready_stop, ready_running;
+/* The last answers of both CRMs to a token request, refreshed by a thread of its own. */
+struct checks_ready {
+    const struct config *cfg;
+    pthread_mutex_t lock;
+    char sf[300], mk[300];
+    pthread_t thread;
+    atomic_bool stop;
+};
 
 static void *ready_main(void *arg) {
-    const struct config *cfg = arg;
-    store *st = store_open(&cfg->redis);
-    crm *c = st ? crm_new(cfg, st, "ready") : NULL;
-    while (c && !atomic_load(&ready_stop)) {
+    checks_ready *r = arg;
+    store *st = store_open(&r->cfg->redis);
+    crm *c = st ? crm_new(r->cfg, st, "ready", NULL) : NULL;
+    while (c && !atomic_load(&r->stop)) {
         char sf[300] = "ok", mk[300] = "ok";
         sf_error se;
         mk_error me;
-        if (sf_authenticate(c->sf, &se) != 0) snprintf(sf, sizeof sf, "%.280s", se.message);
-        if (mkto_authenticate(c->mk, &me) != 0) snprintf(mk, sizeof mk, "%.280s", me.message);
-        pthread_mutex_lock(&ready_lock);
-        memcpy(ready_sf, sf, sizeof sf);
-        memcpy(ready_mk, mk, sizeof mk);
-        pthread_mutex_unlock(&ready_lock);
-        for (int i = 0; i < READY_REFRESH_MS / 100 && !atomic_load(&ready_stop); i++) {
+        if (sf_authenticate(crm_salesforce(c), &se) != 0)
+            snprintf(sf, sizeof sf, "%.280s", se.message);
+        if (mkto_authenticate(crm_marketo(c), &me) != 0)
+            snprintf(mk, sizeof mk, "%.280s", me.message);
+        pthread_mutex_lock(&r->lock);
+        memcpy(r->sf, sf, sizeof sf);
+        memcpy(r->mk, mk, sizeof mk);
+        pthread_mutex_unlock(&r->lock);
+        for (int i = 0; i < READY_REFRESH_MS / 100 && !atomic_load(&r->stop); i++) {
             struct timespec ts = {0, 100 * 1000000L};
             nanosleep(&ts, NULL);
         }
@@ -336,38 +311,44 @@ static void *ready_main(void *arg) {
     return NULL;
 }
 
-void checks_ready_start(const struct config *cfg) {
-    char missing[200];
-    if (!crm_configured(cfg, missing, sizeof missing)) {
-        snprintf(ready_sf, sizeof ready_sf, "not configured (%s)", missing);
-        snprintf(ready_mk, sizeof ready_mk, "not configured (%s)", missing);
-        return;
+checks_ready *checks_ready_start(const struct config *cfg) {
+    checks_ready *r = calloc(1, sizeof *r);
+    if (!r) return NULL;
+    r->cfg = cfg;
+    snprintf(r->sf, sizeof r->sf, "not checked yet");
+    snprintf(r->mk, sizeof r->mk, "not checked yet");
+    pthread_mutex_init(&r->lock, NULL);
+    if (pthread_create(&r->thread, NULL, ready_main, r) != 0) {
+        pthread_mutex_destroy(&r->lock);
+        free(r);
+        return NULL;
     }
-    atomic_store(&ready_stop, false);
-    if (pthread_create(&ready_thread, NULL, ready_main, (void *)cfg) == 0)
-        atomic_store(&ready_running, true);
+    return r;
 }
 
-void checks_ready_stop(void) {
-    if (!atomic_load(&ready_running)) return;
-    atomic_store(&ready_stop, true);
-    pthread_join(ready_thread, NULL);
-    atomic_store(&ready_running, false);
+void checks_ready_stop(checks_ready *r) {
+    if (!r) return;
+    atomic_store(&r->stop, true);
+    pthread_join(r->thread, NULL);
+    pthread_mutex_destroy(&r->lock);
+    free(r);
 }
 
-static int ready_copy(const char *v, char *detail, size_t len) {
-    pthread_mutex_lock(&ready_lock);
-    snprintf(detail, len, "%s", v);
-    pthread_mutex_unlock(&ready_lock);
+static int ready_copy(checks_ready *r, bool salesforce, char *detail, size_t len) {
+    if (!r) {
+        snprintf(detail, len, "not checked yet");
+        return -1;
+    }
+    pthread_mutex_lock(&r->lock);
+    snprintf(detail, len, "%s", salesforce ? r->sf : r->mk);
+    pthread_mutex_unlock(&r->lock);
     return strcmp(detail, "ok") == 0 ? 0 : -1;
 }
 
 int checks_ready_salesforce(void *ud, char *detail, size_t len) {
-    (void)ud;
-    return ready_copy(ready_sf, detail, len);
+    return ready_copy(ud, true, detail, len);
 }
 
 int checks_ready_marketo(void *ud, char *detail, size_t len) {
-    (void)ud;
-    return ready_copy(ready_mk, detail, len);
+    return ready_copy(ud, false, detail, len);
 }

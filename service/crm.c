@@ -1,19 +1,31 @@
 /* crm — per-thread CRM clients sharing the Marketo budget. See include/crm.h. */
 #include "crm.h"
 
+#include "quota.h"
+
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
-crm *crm_new(const struct config *cfg, store *st, const char *holder) {
+struct crm {
+    sf_client *sf;
+    mkto_client *mk;
+    store *st;
+    store_mkto_budget budget;
+    quota_gate *sf_quota, *mk_quota; /* pause calls while a daily allowance is spent */
+};
+
+crm *crm_new(const struct config *cfg, store *st, const char *holder, sf_usage *usage) {
     crm *c = calloc(1, sizeof *c);
     if (!c) return NULL;
     c->st = st;
-    c->sf = sf_client_new(cfg);
+    c->sf = sf_client_new(cfg, usage);
     c->mk = mkto_client_new(cfg);
-    if (!c->sf || !c->mk) {
+    c->sf_quota = c->sf ? quota_gate_new(st, "salesforce", c->sf, holder) : NULL;
+    c->mk_quota = quota_gate_new(st, "marketo", NULL, holder);
+    if (!c->sf || !c->mk || !c->sf_quota || !c->mk_quota) {
         crm_free(c);
         return NULL;
     }
@@ -23,10 +35,8 @@ crm *crm_new(const struct config *cfg, store *st, const char *holder) {
     snprintf(c->budget.holder, sizeof c->budget.holder, "%s", holder);
     mkto_client_set_limiter(c->mk, store_mkto_budget_acquire, store_mkto_budget_release,
                             &c->budget);
-    quota_gate_init(&c->sf_quota, st, "salesforce", c->sf, holder);
-    quota_gate_init(&c->mk_quota, st, "marketo", NULL, holder);
-    sf_client_set_gate(c->sf, quota_gate_check, quota_salesforce_spent, &c->sf_quota);
-    mkto_client_set_quota(c->mk, quota_gate_check, quota_marketo_spent, &c->mk_quota);
+    sf_client_set_gate(c->sf, quota_gate_check, quota_salesforce_spent, c->sf_quota);
+    mkto_client_set_quota(c->mk, quota_gate_check, quota_marketo_spent, c->mk_quota);
     return c;
 }
 
@@ -34,7 +44,34 @@ void crm_free(crm *c) {
     if (!c) return;
     sf_client_free(c->sf);
     mkto_client_free(c->mk);
+    quota_gate_free(c->sf_quota);
+    quota_gate_free(c->mk_quota);
     free(c);
+}
+
+sf_client *crm_salesforce(crm *c) {
+    return c->sf;
+}
+
+mkto_client *crm_marketo(crm *c) {
+    return c->mk;
+}
+
+void crm_set_budget_wait(crm *c, long max_wait_ms, const atomic_bool *stop) {
+    c->budget.max_wait_ms = max_wait_ms;
+    c->budget.stop = stop;
+}
+
+long crm_budget_wait(const crm *c) {
+    return c->budget.max_wait_ms;
+}
+
+bool crm_salesforce_spent(crm *c) {
+    return quota_gate_check(c->sf_quota) != 0;
+}
+
+bool crm_marketo_spent(crm *c) {
+    return quota_gate_check(c->mk_quota) != 0;
 }
 
 bool crm_configured(const struct config *cfg, char *missing, size_t len) {
@@ -56,31 +93,59 @@ bool crm_configured(const struct config *cfg, char *missing, size_t len) {
     return missing[0] == '\0';
 }
 
-static pthread_mutex_t reg_lock = PTHREAD_MUTEX_INITIALIZER;
-static crm *registry[256];
-static int nregistry;
-static _Thread_local crm *mine;
+/* ---------------------------------------------------------------- the per-thread pool */
 
-crm *crm_thread(const struct config *cfg) {
-    if (mine) return mine;
+#define POOL_MAX 256 /* threads of one process that ask for clients */
+
+struct crm_pool {
+    const struct config *cfg;
+    pthread_mutex_t lock;
+    pthread_key_t mine; /* the calling thread's crm */
+    crm *all[POOL_MAX];
+    int n;
+};
+
+crm_pool *crm_pool_new(const struct config *cfg) {
+    crm_pool *p = calloc(1, sizeof *p);
+    if (!p) return NULL;
+    p->cfg = cfg;
+    if (pthread_key_create(&p->mine, NULL) != 0) {
+        free(p);
+        return NULL;
+    }
+    pthread_mutex_init(&p->lock, NULL);
+    return p;
+}
+
+void crm_pool_free(crm_pool *p) {
+    if (!p) return;
+    for (int i = 0; i < p->n; i++)
+        crm_free(p->all[i]);
+    pthread_key_delete(p->mine);
+    pthread_mutex_destroy(&p->lock);
+    free(p);
+}
+
+const struct config *crm_pool_config(const crm_pool *p) {
+    return p->cfg;
+}
+
+crm *crm_pool_get(crm_pool *p) {
+    crm *c = pthread_getspecific(p->mine);
+    if (c) return c;
     store *st = store_thread();
     if (!st) return NULL;
     char holder[96], host[64] = "host";
-    gethostname(host, sizeof host - 1);
-    pthread_mutex_lock(&reg_lock);
-    snprintf(holder, sizeof holder, "%s-%d-admin%d", host, (int)getpid(), nregistry);
-    crm *c = nregistry < 256 ? crm_new(cfg, st, holder) : NULL;
-    if (c) registry[nregistry++] = c;
-    pthread_mutex_unlock(&reg_lock);
-    mine = c;
+    if (gethostname(host, sizeof host - 1) != 0) snprintf(host, sizeof host, "host");
+    pthread_mutex_lock(&p->lock);
+    snprintf(holder, sizeof holder, "%s-%d-admin%d", host, (int)getpid(), p->n);
+    c = p->n < POOL_MAX ? crm_new(p->cfg, st, holder, NULL) : NULL;
+    if (c && pthread_setspecific(p->mine, c) == 0)
+        p->all[p->n++] = c;
+    else if (c) {
+        crm_free(c);
+        c = NULL;
+    }
+    pthread_mutex_unlock(&p->lock);
     return c;
-}
-
-void crm_thread_cleanup(void) {
-    pthread_mutex_lock(&reg_lock);
-    for (int i = 0; i < nregistry; i++)
-        crm_free(registry[i]);
-    nregistry = 0;
-    pthread_mutex_unlock(&reg_lock);
-    mine = NULL;
 }

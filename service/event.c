@@ -152,7 +152,8 @@ char *event_to_json(const event *ev) {
         if (*v) cJSON_AddStringToObject(o, text_fields[i].name, v);
     }
     /* Milliseconds since the epoch, written as integers: cJSON prints a number beyond an int
-     * with "%1.15g" and reads it back to check it: 2.2 -> 1.8 us per event. */
+     * with "%1.15g" and reads it back to check it, which costs more (BENCHMARKS.md, "Where
+     * the code's numbers came from"). */
     if (ev->source_ts_ms) add_ms(o, "sourceTs", ev->source_ts_ms);
     add_ms(o, "receivedAt", ev->received_ms);
     char *s = cJSON_PrintUnformatted(o);

@@ -125,6 +125,8 @@ static int serve(cs_command cmd) {
     bool signalled = false;
     http_server *srv = NULL, *mgmt = NULL;
     worker_pool *workers = NULL;
+    routes_ctx api = {0};
+    checks_ready *crm_checks = NULL;
     poller *jobs = NULL;
     char *tls_cert = NULL, *tls_key = NULL, *tls_ca = NULL;
     char err[256];
@@ -162,9 +164,9 @@ static int serve(cs_command cmd) {
         /* CRM checks are listed in /readyz (never failing it), refreshed in the background. */
         char missing[200];
         if (crm_configured(&cfg, missing, sizeof missing)) {
-            checks_ready_start(&cfg);
-            routes_health_add_check("salesforce", checks_ready_salesforce, NULL, false);
-            routes_health_add_check("marketo", checks_ready_marketo, NULL, false);
+            crm_checks = checks_ready_start(&cfg);
+            routes_health_add_check("salesforce", checks_ready_salesforce, crm_checks, false);
+            routes_health_add_check("marketo", checks_ready_marketo, crm_checks, false);
         }
     }
     char no_crm[200];
@@ -208,11 +210,18 @@ static int serve(cs_command cmd) {
     size_t nroutes = cfg.management_port ? routes_health_liveness(routes, MAX_ROUTES)
                                          : routes_health(routes, MAX_ROUTES);
     if (http_api) {
+        /* The CRM clients of the server's threads (validation, reconciliation, resync). */
+        api.crms = crm_pool_new(&cfg);
+        if (!api.crms) {
+            LOG_KV(LOG_ERROR, "out of memory");
+            rc = 1;
+            goto out;
+        }
         nroutes += routes_webhooks(routes + nroutes, MAX_ROUTES - nroutes, &hooks);
-        nroutes += routes_admin(routes + nroutes, MAX_ROUTES - nroutes, &cfg);
-        nroutes += routes_deadletters(routes + nroutes, MAX_ROUTES - nroutes, &cfg);
+        nroutes += routes_admin(routes + nroutes, MAX_ROUTES - nroutes, &api);
+        nroutes += routes_deadletters(routes + nroutes, MAX_ROUTES - nroutes, &api);
         nroutes += routes_console(routes + nroutes, MAX_ROUTES - nroutes, &cfg);
-        nroutes += routes_people(routes + nroutes, MAX_ROUTES - nroutes, &cfg);
+        nroutes += routes_people(routes + nroutes, MAX_ROUTES - nroutes, &api);
     }
 
     http_server_options opt = {.bind_addr = cfg.bind_addr,
@@ -281,7 +290,7 @@ out:
     http_server_stop(srv, 0);
     http_server_stop(mgmt, 0);
     committer_stop(hooks.commit); /* after the server: its deferred requests need it */
-    checks_ready_stop();
+    checks_ready_stop(crm_checks);
     poller_stop(jobs);
     worker_pool_stop(workers);
     spool_close(hooks.spool);
@@ -293,7 +302,7 @@ out:
     free(tls_ca);
     routes_health_shutdown();
     quota_metrics_stop();
-    crm_thread_cleanup();
+    crm_pool_free(api.crms); /* after the server: its threads used them */
     store_threads_free();
     metrics_shutdown();
     sf_outbound_cleanup();

@@ -1,5 +1,8 @@
-/* marketo — identity token, envelope and error classification. See include/marketo.h. */
+/* marketo — identity token, envelope, paging and error classification. See include/marketo.h;
+ * the typed calls are in marketo_calls.c. */
 #include "marketo.h"
+
+#include "marketo_priv.h"
 
 #include "event.h"
 #include "http_client.h"
@@ -70,6 +73,23 @@ void mkto_client_set_quota(mkto_client *c, mk_gate_fn gate, mk_quota_fn spent, v
     c->quota_ud = ud;
 }
 
+crm_failure mkto_failure(const mk_error *e) {
+    switch (e->outcome) {
+    case MK_RETRY: return CRM_RETRY;
+    /* Adobe "Error Codes": 607 "Daily quota reached" waits for the reset; any other busy
+     * answer is the shared budget's, which had no permit in time. */
+    case MK_BUSY: return strcmp(e->code, "607") == 0 ? CRM_SPENT : CRM_NO_PERMIT;
+    case MK_OK:
+    case MK_PERMANENT: return CRM_REFUSED;
+    }
+    return CRM_REFUSED;
+}
+
+/* Adobe "Error Codes": 1025 "Program status not found". */
+bool mkto_unknown_status(const mk_error *e) {
+    return strcmp(e->code, "1025") == 0;
+}
+
 mk_outcome mkto_classify(const char *code) {
     /* Adobe "Error Codes": 607 "Daily quota reached" is a wait, not a failure. */
     if (strcmp(code, "607") == 0) return MK_BUSY;
@@ -122,7 +142,7 @@ int64_t mkto_quota_reset_ms(int64_t now_ms) {
     }
 }
 
-static void set_err(mk_error *e, mk_outcome o, long status, const char *code, const char *msg) {
+void mk_set_error(mk_error *e, mk_outcome o, long status, const char *code, const char *msg) {
     e->outcome = o;
     e->status = status;
     snprintf(e->code, sizeof e->code, "%s", code);
@@ -151,7 +171,7 @@ int mkto_authenticate(mkto_client *c, mk_error *err) {
     int rc = -1;
     http_result res = {0};
     if (!id || !secret || !url) {
-        set_err(err, MK_RETRY, 0, "internal", "out of memory");
+        mk_set_error(err, MK_RETRY, 0, "internal", "out of memory");
         goto out;
     }
     snprintf(url, ulen,
@@ -160,7 +180,7 @@ int mkto_authenticate(mkto_client *c, mk_error *err) {
              c->base, id, secret);
     const char *hdr[] = {"Accept: application/json", NULL};
     if (http_client_request(c->http, "GET", url, hdr, NULL, 0, &res) != 0) {
-        set_err(err, MK_RETRY, 0, "network", res.error);
+        mk_set_error(err, MK_RETRY, 0, "network", res.error);
         goto out;
     }
     cJSON *o = cJSON_ParseWithLength(res.body, res.len);
@@ -173,7 +193,7 @@ int mkto_authenticate(mkto_client *c, mk_error *err) {
         char msg[300];
         snprintf(msg, sizeof msg, "Marketo refused the client credentials (HTTP %ld): %.200s",
                  res.status, cJSON_IsString(d) ? d->valuestring : res.body);
-        set_err(err, MK_RETRY, res.status, "auth", msg);
+        mk_set_error(err, MK_RETRY, res.status, "auth", msg);
     }
     cJSON_Delete(o);
 out:
@@ -182,6 +202,69 @@ out:
     free(url);
     http_result_free(&res);
     return rc;
+}
+
+/* One call under a budget permit: *o is the parsed answer of an HTTP 200 that is a JSON object
+ * (the caller frees it). 0, or -1 with err (no permit, transport, HTTP status, not JSON). */
+static int send_once(mkto_client *c, const char *method, const char *url, const char *body,
+                     const char *content_type, cJSON **o, mk_error *err) {
+    *o = NULL;
+    int permit = c->acquire ? c->acquire(c->limiter) : 0;
+    if (permit > 0) {
+        char msg[160];
+        snprintf(msg, sizeof msg,
+                 "the shared Marketo call budget is spent; the next permit frees up in %d ms",
+                 permit);
+        mk_set_error(err, MK_BUSY, 0, "budget", msg);
+        err->retry_after_ms = permit;
+        return -1;
+    }
+    if (permit != 0) {
+        mk_set_error(err, MK_RETRY, 0, "limiter",
+                     "the shared Marketo call budget is unavailable (Redis unreachable)");
+        return -1;
+    }
+    char auth[600], ctype[96];
+    snprintf(auth, sizeof auth, "Authorization: Bearer %s", c->token);
+    snprintf(ctype, sizeof ctype, "Content-Type: %s", content_type);
+    const char *hdr[] = {auth, "Accept: application/json", ctype, NULL};
+    http_result res;
+    int rc = http_client_request(c->http, method, url, hdr, body, body ? strlen(body) : 0, &res);
+    if (c->release) c->release(c->limiter);
+    if (rc != 0) {
+        mk_set_error(err, MK_RETRY, 0, strstr(res.error, "imeout") ? "timeout" : "network",
+                     res.error);
+    } else if (res.status != 200) {
+        char code[16], msg[400];
+        snprintf(code, sizeof code, "HTTP_%ld", res.status);
+        snprintf(msg, sizeof msg, "Marketo answered HTTP %ld: %.300s", res.status, res.body);
+        long ra = http_retry_after_ms(res.retry_after);
+        mk_set_error(err, res.status >= 500 || res.status == 429 ? MK_RETRY : MK_PERMANENT,
+                     res.status, code, msg);
+        err->retry_after_ms = ra;
+    } else if (!cJSON_IsObject(*o = cJSON_ParseWithLength(res.body, res.len))) {
+        cJSON_Delete(*o);
+        *o = NULL;
+        mk_set_error(err, MK_RETRY, 200, "unexpected",
+                     "Marketo answered something that is not a JSON object");
+    }
+    http_result_free(&res);
+    return *o ? 0 : -1;
+}
+
+/* The first error of an envelope with success:false (Adobe "Error Codes": errors arrive as
+ * HTTP 200): its code as text ("unknown" when none) and its message. */
+static void envelope_error(const cJSON *o, char *code, size_t clen, char *text, size_t tlen) {
+    const cJSON *e = cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(o, "errors"), 0);
+    const cJSON *c = cJSON_GetObjectItemCaseSensitive(e, "code");
+    const cJSON *m = cJSON_GetObjectItemCaseSensitive(e, "message");
+    if (cJSON_IsString(c))
+        snprintf(code, clen, "%s", c->valuestring);
+    else if (cJSON_IsNumber(c))
+        snprintf(code, clen, "%d", c->valueint);
+    else
+        snprintf(code, clen, "unknown");
+    snprintf(text, tlen, "%.380s", cJSON_IsString(m) ? m->valuestring : "");
 }
 
 /* mkto_call with the body's content type. */
@@ -198,7 +281,7 @@ static int request(mkto_client *c, const char *method, const char *path, const c
                  "the request URL would be %zu bytes, over Marketo's 8 KB limit; nothing "
                  "was sent",
                  ulen - 1);
-        set_err(err, MK_PERMANENT, 414, "URI_TOO_LONG", msg);
+        mk_set_error(err, MK_PERMANENT, 414, "URI_TOO_LONG", msg);
         return -1;
     }
     if (!c->token[0] && mkto_authenticate(c, err) != 0) return -1;
@@ -212,97 +295,38 @@ static int request(mkto_client *c, const char *method, const char *path, const c
         err->retry_after_ms = wait;
         return -1;
     }
-    for (int attempt = 0; attempt < 2; attempt++) {
-        int permit = c->acquire ? c->acquire(c->limiter) : 0;
-        if (permit > 0) {
-            char msg[160];
-            snprintf(msg, sizeof msg,
-                     "the shared Marketo call budget is spent; the next permit "
-                     "frees up in %d ms",
-                     permit);
-            set_err(err, MK_BUSY, 0, "budget", msg);
-            err->retry_after_ms = permit;
-            return -1;
-        }
-        if (permit != 0) {
-            set_err(err, MK_RETRY, 0, "limiter",
-                    "the shared Marketo call budget is unavailable "
-                    "(Redis unreachable)");
-            return -1;
-        }
-        char *url = malloc(ulen);
-        char auth[600];
-        if (!url) {
-            if (c->release) c->release(c->limiter);
-            set_err(err, MK_RETRY, 0, "internal", "out of memory");
-            return -1;
-        }
-        char ctype[96];
-        snprintf(url, ulen, "%s%s", c->base, path);
-        snprintf(auth, sizeof auth, "Authorization: Bearer %s", c->token);
-        snprintf(ctype, sizeof ctype, "Content-Type: %s", content_type);
-        const char *hdr[] = {auth, "Accept: application/json", ctype, NULL};
-        http_result res;
-        int rc =
-            http_client_request(c->http, method, url, hdr, body, body ? strlen(body) : 0, &res);
-        free(url);
-        if (c->release) c->release(c->limiter);
-        if (rc != 0) {
-            set_err(err, MK_RETRY, 0, strstr(res.error, "imeout") ? "timeout" : "network",
-                    res.error);
-            http_result_free(&res);
-            return -1;
-        }
-        if (res.status != 200) {
-            char code[16], msg[400];
-            snprintf(code, sizeof code, "HTTP_%ld", res.status);
-            snprintf(msg, sizeof msg, "Marketo answered HTTP %ld: %.300s", res.status, res.body);
-            long ra = http_retry_after_ms(res.retry_after);
-            set_err(err, res.status >= 500 || res.status == 429 ? MK_RETRY : MK_PERMANENT,
-                    res.status, code, msg);
-            err->retry_after_ms = ra;
-            http_result_free(&res);
-            return -1;
-        }
-        cJSON *o = cJSON_ParseWithLength(res.body, res.len);
-        http_result_free(&res);
-        if (!cJSON_IsObject(o)) {
-            cJSON_Delete(o);
-            set_err(err, MK_RETRY, 200, "unexpected",
-                    "Marketo answered something that is not "
-                    "a JSON object");
-            return -1;
-        }
-        if (cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(o, "success"))) {
-            *envelope = o;
-            return 0;
-        }
-        const cJSON *e = cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(o, "errors"), 0);
-        const cJSON *code = cJSON_GetObjectItemCaseSensitive(e, "code");
-        const cJSON *msg = cJSON_GetObjectItemCaseSensitive(e, "message");
-        char cs[32];
-        if (cJSON_IsString(code))
-            snprintf(cs, sizeof cs, "%s", code->valuestring);
-        else if (cJSON_IsNumber(code))
-            snprintf(cs, sizeof cs, "%d", code->valueint);
-        else
-            snprintf(cs, sizeof cs, "unknown");
-        char text[400];
-        snprintf(text, sizeof text, "%.380s", cJSON_IsString(msg) ? msg->valuestring : "");
-        cJSON_Delete(o);
-        if ((strcmp(cs, "601") == 0 || strcmp(cs, "602") == 0) && attempt == 0) {
-            /* Expired or invalid token: get a new one and retry at once, once. */
-            metrics_add(M_CRM_ERRORS, 1, "marketo", cs);
-            c->token[0] = '\0';
-            if (mkto_authenticate(c, err) != 0) return -1;
-            continue;
-        }
-        bool auth_again = strcmp(cs, "601") == 0 || strcmp(cs, "602") == 0;
-        set_err(err, auth_again ? MK_RETRY : mkto_classify(cs), 200, cs, text);
-        if (strcmp(cs, "607") == 0) quota_spent(c, err);
+    char *url = malloc(ulen);
+    if (!url) {
+        mk_set_error(err, MK_RETRY, 0, "internal", "out of memory");
         return -1;
     }
-    return -1;
+    snprintf(url, ulen, "%s%s", c->base, path);
+    int rc = -1;
+    for (int attempt = 0; attempt < 2; attempt++) {
+        cJSON *o = NULL;
+        if (send_once(c, method, url, body, content_type, &o, err) != 0) break;
+        if (cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(o, "success"))) {
+            *envelope = o;
+            rc = 0;
+            break;
+        }
+        char cs[32], text[400];
+        envelope_error(o, cs, sizeof cs, text, sizeof text);
+        cJSON_Delete(o);
+        bool auth_again = strcmp(cs, "601") == 0 || strcmp(cs, "602") == 0;
+        if (auth_again && attempt == 0) {
+            /* Expired or invalid token (601/602): get a new one and retry at once, once. */
+            metrics_add(M_CRM_ERRORS, 1, "marketo", cs);
+            c->token[0] = '\0';
+            if (mkto_authenticate(c, err) != 0) break;
+            continue;
+        }
+        mk_set_error(err, auth_again ? MK_RETRY : mkto_classify(cs), 200, cs, text);
+        if (strcmp(cs, "607") == 0) quota_spent(c, err);
+        break;
+    }
+    free(url);
+    return rc;
 }
 
 int mkto_call(mkto_client *c, const char *method, const char *path, const char *body,
@@ -311,7 +335,7 @@ int mkto_call(mkto_client *c, const char *method, const char *path, const char *
 }
 
 /* "a,b,c" of up to n values, each URL-escaped, into a malloc'd string. */
-static char *joined(mkto_client *c, const char *const *values, size_t n) {
+char *mk_joined(mkto_client *c, const char *const *values, size_t n) {
     size_t cap = 64, len = 0;
     char *out = malloc(cap);
     if (!out) return NULL;
@@ -341,8 +365,7 @@ static char *joined(mkto_client *c, const char *const *values, size_t n) {
 }
 
 /* printf into a malloc'd string; NULL when out of memory. */
-static char *format(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static char *format(const char *fmt, ...) {
+char *mk_format(const char *fmt, ...) {
     va_list ap;
     va_start(ap, fmt);
     int n = vsnprintf(NULL, 0, fmt, ap);
@@ -357,12 +380,12 @@ static char *format(const char *fmt, ...) {
 
 /* One page of GET path?query: as a GET while the URL stays within GET_URL_MAX, else as
  * POST path?_method=GET with the query as an application/x-www-form-urlencoded body. */
-static int get_page(mkto_client *c, const char *path, const char *query, cJSON **envelope,
-                    mk_error *err) {
+int mk_get_page(mkto_client *c, const char *path, const char *query, cJSON **envelope,
+                mk_error *err) {
     bool as_post = strlen(c->base) + strlen(path) + 1 + strlen(query) > GET_URL_MAX;
-    char *target = as_post ? format("%s?_method=GET", path) : format("%s?%s", path, query);
+    char *target = as_post ? mk_format("%s?_method=GET", path) : mk_format("%s?%s", path, query);
     if (!target) {
-        set_err(err, MK_RETRY, 0, "internal", "out of memory");
+        mk_set_error(err, MK_RETRY, 0, "internal", "out of memory");
         return -1;
     }
     int rc = as_post ? request(c, "POST", target, query, "application/x-www-form-urlencoded",
@@ -374,15 +397,14 @@ static int get_page(mkto_client *c, const char *path, const char *query, cJSON *
 
 /* GET path?query and every further page (nextPageToken); *result holds the records of all
  * pages (caller frees). */
-static int get_all(mkto_client *c, const char *path, const char *query, cJSON **result,
-                   mk_error *err) {
+int mk_get_all(mkto_client *c, const char *path, const char *query, cJSON **result, mk_error *err) {
     *result = cJSON_CreateArray();
     char *q = strdup(query);
     int rc = *result && q ? 0 : -1;
-    if (rc) set_err(err, MK_RETRY, 0, "internal", "out of memory");
+    if (rc) mk_set_error(err, MK_RETRY, 0, "internal", "out of memory");
     for (int page = 0; rc == 0; page++) {
         cJSON *env = NULL;
-        if (get_page(c, path, q, &env, err) != 0) {
+        if (mk_get_page(c, path, q, &env, err) != 0) {
             rc = -1;
             break;
         }
@@ -400,16 +422,16 @@ static int get_all(mkto_client *c, const char *path, const char *query, cJSON **
         if (!tok) break;
         if (page + 1 >= QUERY_PAGES) {
             free(tok);
-            set_err(err, MK_PERMANENT, 200, "too_many_pages",
-                    "the lookup matched more records than campaign-sync reads in one call");
+            mk_set_error(err, MK_PERMANENT, 200, "too_many_pages",
+                         "the lookup matched more records than campaign-sync reads in one call");
             rc = -1;
             break;
         }
         free(q);
-        q = format("%s&nextPageToken=%s", query, tok);
+        q = mk_format("%s&nextPageToken=%s", query, tok);
         free(tok);
         if (!q) {
-            set_err(err, MK_RETRY, 0, "internal", "out of memory");
+            mk_set_error(err, MK_RETRY, 0, "internal", "out of memory");
             rc = -1;
         }
     }
@@ -421,7 +443,7 @@ static int get_all(mkto_client *c, const char *path, const char *query, cJSON **
     return rc;
 }
 
-static int get_result(mkto_client *c, const char *path, cJSON **result, mk_error *err) {
+int mk_get_result(mkto_client *c, const char *path, cJSON **result, mk_error *err) {
     cJSON *env = NULL;
     if (mkto_call(c, "GET", path, NULL, &env, err) != 0) return -1;
     *result = cJSON_DetachItemFromObjectCaseSensitive(env, "result");
@@ -430,51 +452,12 @@ static int get_result(mkto_client *c, const char *path, cJSON **result, mk_error
     return 0;
 }
 
-int mkto_leads_by(mkto_client *c, const char *filter_type, const char *const *values, size_t n,
-                  const char *fields, cJSON **result, mk_error *err) {
-    *result = NULL;
-    char *vals = joined(c, values, n);
-    char *query = vals ? format("filterType=%s&filterValues=%s&fields=%s&batchSize=300",
-                                filter_type, vals, fields)
-                       : NULL;
-    free(vals);
-    if (!query) {
-        set_err(err, MK_RETRY, 0, "internal", "out of memory");
-        return -1;
-    }
-    int rc = get_all(c, "/rest/v1/leads.json", query, result, err);
-    free(query);
-    return rc;
-}
-
-int mkto_member_statuses(mkto_client *c, const char *program_id, const char *const *lead_ids,
-                         size_t n, cJSON **result, mk_error *err) {
-    *result = NULL;
-    char *vals = joined(c, lead_ids, n);
-    char *path = format("/rest/v1/programs/%s/members.json", program_id);
-    char *query =
-        vals ? format("filterType=leadId&filterValues=%s&fields=leadId,statusName,updatedAt&"
-                      "batchSize=300",
-                      vals)
-             : NULL;
-    int rc = -1;
-    if (!path || !query)
-        set_err(err, MK_RETRY, 0, "internal", "out of memory");
-    else
-        rc = get_all(c, path, query, result, err);
-    free(vals);
-    free(path);
-    free(query);
-    return rc;
-}
-
 /* POST with a JSON body; *result is the envelope's result array. */
-static int post_result(mkto_client *c, const char *path, cJSON *body, cJSON **result,
-                       mk_error *err) {
+int mk_post_result(mkto_client *c, const char *path, cJSON *body, cJSON **result, mk_error *err) {
     *result = NULL;
     char *text = cJSON_PrintUnformatted(body);
     if (!text) {
-        set_err(err, MK_RETRY, 0, "internal", "out of memory");
+        mk_set_error(err, MK_RETRY, 0, "internal", "out of memory");
         return -1;
     }
     cJSON *env = NULL;
@@ -487,174 +470,6 @@ static int post_result(mkto_client *c, const char *path, cJSON *body, cJSON **re
     return 0;
 }
 
-static cJSON *lead_input(const char *const *lead_ids, size_t n) {
-    cJSON *in = cJSON_CreateArray();
-    for (size_t i = 0; i < n; i++) {
-        cJSON *o = cJSON_CreateObject();
-        cJSON_AddNumberToObject(o, "leadId", strtod(lead_ids[i], NULL));
-        cJSON_AddItemToArray(in, o);
-    }
-    return in;
-}
-
-int mkto_set_status(mkto_client *c, const char *program_id, const char *status,
-                    const char *const *lead_ids, size_t n, cJSON **result, mk_error *err) {
-    char path[128];
-    snprintf(path, sizeof path, "/rest/v1/programs/%s/members/status.json", program_id);
-    cJSON *body = cJSON_CreateObject();
-    cJSON_AddStringToObject(body, "statusName", status);
-    cJSON_AddItemToObject(body, "input", lead_input(lead_ids, n));
-    int rc = post_result(c, path, body, result, err);
-    cJSON_Delete(body);
-    return rc;
-}
-
-int mkto_remove_members(mkto_client *c, const char *program_id, const char *const *lead_ids,
-                        size_t n, cJSON **result, mk_error *err) {
-    char path[128];
-    snprintf(path, sizeof path, "/rest/v1/programs/%s/members/delete.json", program_id);
-    cJSON *body = cJSON_CreateObject();
-    cJSON_AddItemToObject(body, "input", lead_input(lead_ids, n));
-    int rc = post_result(c, path, body, result, err);
-    cJSON_Delete(body);
-    return rc;
-}
-
-int mkto_upsert_leads(mkto_client *c, const cJSON *input, cJSON **result, mk_error *err) {
-    cJSON *body = cJSON_CreateObject();
-    cJSON_AddStringToObject(body, "action", "createOrUpdate");
-    cJSON_AddStringToObject(body, "lookupField", "email");
-    cJSON_AddItemToObject(body, "input", cJSON_Duplicate(input, true));
-    int rc = post_result(c, "/rest/v1/leads.json", body, result, err);
-    cJSON_Delete(body);
-    return rc;
-}
-
-const char *mkto_reason_code(const cJSON *item, char *buf, size_t size) {
-    const cJSON *r = cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(item, "reasons"), 0);
-    const cJSON *code = cJSON_GetObjectItemCaseSensitive(r, "code");
-    if (cJSON_IsString(code))
-        snprintf(buf, size, "%s", code->valuestring);
-    else if (cJSON_IsNumber(code))
-        snprintf(buf, size, "%d", code->valueint);
-    else
-        buf[0] = '\0';
-    return buf;
-}
-
-int mkto_get_program(mkto_client *c, const char *program_id, cJSON **program, mk_error *err) {
-    *program = NULL;
-    char path[128];
-    snprintf(path, sizeof path, "/rest/asset/v1/program/%s.json", program_id);
-    cJSON *result = NULL;
-    if (get_result(c, path, &result, err) != 0) return -1;
-    cJSON *first = cJSON_DetachItemFromArray(result, 0);
-    cJSON_Delete(result);
-    *program = first;
-    return 0;
-}
-
-int mkto_channel_statuses(mkto_client *c, const char *channel, char ***names, size_t *n,
-                          mk_error *err) {
-    *names = NULL;
-    *n = 0;
-    char *esc = http_client_escape(c->http, channel);
-    char *path = esc ? format("/rest/asset/v1/channel/byName.json?name=%s", esc) : NULL;
-    free(esc);
-    if (!path) {
-        set_err(err, MK_RETRY, 0, "internal", "out of memory");
-        return -1;
-    }
-    cJSON *result = NULL;
-    int rc = get_result(c, path, &result, err);
-    free(path);
-    if (rc != 0) return -1;
-    const cJSON *st =
-        cJSON_GetObjectItemCaseSensitive(cJSON_GetArrayItem(result, 0), "progressionStatuses");
-    int count = cJSON_GetArraySize(st);
-    *names = calloc((size_t)(count ? count : 1), sizeof **names);
-    const cJSON *it;
-    cJSON_ArrayForEach(it, st) {
-        const cJSON *name = cJSON_GetObjectItemCaseSensitive(it, "name");
-        if (*names && cJSON_IsString(name)) (*names)[(*n)++] = strdup(name->valuestring);
-    }
-    cJSON_Delete(result);
-    if (count == 0) {
-        set_err(err, MK_PERMANENT, 200, "channel", "Marketo has no channel of that name");
-        return -1;
-    }
-    return 0;
-}
-
-int mkto_members_page(mkto_client *c, const char *program_id, const char *status, char *token,
-                      size_t tokenlen, cJSON **result, mk_error *err) {
-    *result = NULL;
-    char *esc = http_client_escape(c->http, status);
-    char *tok = token[0] ? http_client_escape(c->http, token) : strdup("");
-    char *path = format("/rest/v1/programs/%s/members.json", program_id);
-    char *query = esc && tok ? format("filterType=statusName&filterValues=%s&"
-                                      "fields=leadId,statusName,updatedAt&batchSize=300%s%s",
-                                      esc, tok[0] ? "&nextPageToken=" : "", tok)
-                             : NULL;
-    free(esc);
-    free(tok);
-    cJSON *env = NULL;
-    int rc = -1;
-    if (!path || !query)
-        set_err(err, MK_RETRY, 0, "internal", "out of memory");
-    else
-        rc = get_page(c, path, query, &env, err);
-    free(path);
-    free(query);
-    if (rc != 0) return -1;
-    *result = cJSON_DetachItemFromObjectCaseSensitive(env, "result");
-    if (!*result) *result = cJSON_CreateArray();
-    const cJSON *more = cJSON_GetObjectItemCaseSensitive(env, "moreResult");
-    const cJSON *next = cJSON_GetObjectItemCaseSensitive(env, "nextPageToken");
-    if (cJSON_IsTrue(more) && cJSON_IsString(next))
-        snprintf(token, tokenlen, "%s", next->valuestring);
-    else
-        token[0] = '\0';
-    cJSON_Delete(env);
-    return 0;
-}
-
-int mkto_channel_steps(mkto_client *c, const char *channel, cJSON **statuses, mk_error *err) {
-    *statuses = NULL;
-    char *esc = http_client_escape(c->http, channel);
-    if (!esc) {
-        set_err(err, MK_RETRY, 0, "internal", "out of memory");
-        return -1;
-    }
-    char path[1024];
-    snprintf(path, sizeof path, "/rest/asset/v1/channel/byName.json?name=%.900s", esc);
-    free(esc);
-    cJSON *result = NULL;
-    if (get_result(c, path, &result, err) != 0) return -1;
-    *statuses = cJSON_DetachItemFromObjectCaseSensitive(cJSON_GetArrayItem(result, 0),
-                                                        "progressionStatuses");
-    cJSON_Delete(result);
-    if (!cJSON_IsArray(*statuses) || cJSON_GetArraySize(*statuses) == 0) {
-        cJSON_Delete(*statuses);
-        *statuses = NULL;
-        set_err(err, MK_PERMANENT, 200, "channel", "Marketo has no channel of that name");
-        return -1;
-    }
-    return 0;
-}
-
-/* Adobe developer docs, "Leads" ("Delete"): POST /rest/v1/leads/delete.json {"input":[{"id"}]}. */
-int mkto_delete_leads(mkto_client *c, const char *const *lead_ids, size_t n, cJSON **result,
-                      mk_error *err) {
-    cJSON *in = cJSON_CreateArray();
-    for (size_t i = 0; i < n; i++) {
-        cJSON *o = cJSON_CreateObject();
-        cJSON_AddNumberToObject(o, "id", strtod(lead_ids[i], NULL));
-        cJSON_AddItemToArray(in, o);
-    }
-    cJSON *body = cJSON_CreateObject();
-    cJSON_AddItemToObject(body, "input", in);
-    int rc = post_result(c, "/rest/v1/leads/delete.json", body, result, err);
-    cJSON_Delete(body);
-    return rc;
+char *mk_escape(mkto_client *c, const char *s) {
+    return http_client_escape(c->http, s);
 }

@@ -63,13 +63,6 @@ static bool take_turn(poller *p, const char *job, long ttl_ms) {
 }
 
 /* `2026-05-05T00:00:00+00:00` URL-encoded, as the REST guide's getDeleted example sends it. */
-static void deleted_param(int64_t ms, char *buf, size_t size) {
-    time_t secs = (time_t)(ms / 1000);
-    struct tm tm;
-    gmtime_r(&secs, &tm);
-    strftime(buf, size, "%Y-%m-%dT%H%%3A%M%%3A%S%%2B00%%3A00", &tm);
-}
-
 /* ---- Salesforce deletions ---- */
 
 /* The deleted-records poll's cursor: where the delete log has been read up to (the last
@@ -103,20 +96,17 @@ static void deleted_gap(poller *p, const char *why) {
 
 /* One deleted CampaignMember as a removal event, unless the service never synced it or
  * deleted it itself (an echo). 1 filled, 0 skipped, -1 Redis failed. */
-static int deleted_event(poller *p, const cJSON *r, int64_t now, event *ev) {
+static int deleted_event(poller *p, const sf_deleted_record *r, int64_t now, event *ev) {
     char err[STORE_ERR_MAX], campaign[EV_SFID_MAX], lead[EV_NUMID_MAX];
-    const cJSON *id = cJSON_GetObjectItemCaseSensitive(r, "id");
-    const cJSON *when = cJSON_GetObjectItemCaseSensitive(r, "deletedDate");
-    if (!cJSON_IsString(id) || !cJSON_IsString(when) || !event_valid_sfid(id->valuestring))
-        return 0;
-    int known = store_cm_lookup(p->st, id->valuestring, campaign, sizeof campaign, lead,
-                                sizeof lead, err, sizeof err);
+    if (!event_valid_sfid(r->id)) return 0;
+    int known = store_cm_lookup(p->st, r->id, campaign, sizeof campaign, lead, sizeof lead, err,
+                                sizeof err);
     if (known <= 0) return known; /* 0: a member this service never synced */
-    int ours = store_sf_deleted_ours(p->st, id->valuestring, err, sizeof err);
+    int ours = store_sf_deleted_ours(p->st, r->id, err, sizeof err);
     if (ours != 0) {
         if (ours > 0) metrics_add(M_EVENTS_DROPPED, 1, "echo");
-        if (ours > 0 && store_trace_own_deletion(p->st, p->cfg, campaign, lead, id->valuestring,
-                                                 when->valuestring, err, sizeof err) != 0)
+        if (ours > 0 && store_trace_own_deletion(p->st, p->cfg, campaign, lead, r->id,
+                                                 r->deleted_date, err, sizeof err) != 0)
             LOG_KV(LOG_WARN, "poller: could not trace an own deletion", "error", err);
         return ours > 0 ? 0 : -1;
     }
@@ -126,10 +116,10 @@ static int deleted_event(poller *p, const cJSON *r, int64_t now, event *ev) {
     ev->source = SRC_SALESFORCE;
     ev->type = EV_SF_MEMBER_DELETED;
     ev->received_ms = now;
-    event_parse_time(when->valuestring, &ev->source_ts_ms);
-    snprintf(ev->id, sizeof ev->id, "del:%.18s:%lld", id->valuestring, (long long)ev->source_ts_ms);
+    event_parse_time(r->deleted_date, &ev->source_ts_ms);
+    snprintf(ev->id, sizeof ev->id, "del:%.18s:%lld", r->id, (long long)ev->source_ts_ms);
     snprintf(ev->campaign_id, sizeof ev->campaign_id, "%s", campaign);
-    snprintf(ev->member_id, sizeof ev->member_id, "%.18s", id->valuestring);
+    snprintf(ev->member_id, sizeof ev->member_id, "%.18s", r->id);
     snprintf(ev->mkto_lead_id, sizeof ev->mkto_lead_id, "%s", lead);
     if (strncmp(st.sf_person, "003", 3) == 0)
         snprintf(ev->sf_contact_id, sizeof ev->sf_contact_id, "%s", st.sf_person);
@@ -152,13 +142,12 @@ static bool deleted_store(poller *p, const event *evs, size_t n, size_t *queued)
 
 /* Queues the removals of one getDeleted answer, DELETED_BATCH at a time; false when Redis
  * failed (the window is then read again). */
-static bool deleted_enqueue(poller *p, const cJSON *recs, int64_t now) {
+static bool deleted_enqueue(poller *p, const sf_deleted *d, int64_t now) {
     event *evs = calloc(DELETED_BATCH, sizeof *evs);
     size_t n = 0, queued = 0;
     bool ok = evs != NULL;
-    const cJSON *r;
-    cJSON_ArrayForEach(r, recs) {
-        int rc = ok ? deleted_event(p, r, now, &evs[n]) : -1;
+    for (size_t i = 0; i < d->n; i++) {
+        int rc = ok ? deleted_event(p, &d->records[i], now, &evs[n]) : -1;
         if (rc < 0) ok = false;
         if (rc > 0 && ++n == DELETED_BATCH) {
             ok = deleted_store(p, evs, n, &queued);
@@ -216,33 +205,27 @@ static void deleted_failed(poller *p, const sf_error *e, int64_t start, int64_t 
 static void poll_deleted(poller *p) {
     int64_t now = event_now_ms(), start, end, cursor = deleted_cursor(p);
     bool gap = deleted_window(p, now, &start, &end);
-    char path[256], s[80], e[80];
-    deleted_param(start, s, sizeof s);
-    deleted_param(end, e, sizeof e);
-    snprintf(path, sizeof path, "sobjects/CampaignMember/deleted/?start=%s&end=%s", s, e);
-    cJSON *res = NULL;
+    sf_deleted res;
     sf_error err;
-    if (sf_call(p->c->sf, "GET", path, NULL, &res, &err) != 0) {
+    if (sf_deleted_members(crm_salesforce(p->c), start, end, &res, &err) != 0) {
         deleted_failed(p, &err, start, end);
         return;
     }
-    const cJSON *earliest = cJSON_GetObjectItemCaseSensitive(res, "earliestDateAvailable");
-    const cJSON *latest = cJSON_GetObjectItemCaseSensitive(res, "latestDateCovered");
     int64_t earliest_ms = 0, latest_ms = 0;
     /* GetDeletedResult: an earliestDateAvailable after where we had read up to means
      * deletions were lost. */
-    if (cJSON_IsString(earliest) && event_parse_time(earliest->valuestring, &earliest_ms) == 0) {
+    if (res.earliest[0] && event_parse_time(res.earliest, &earliest_ms) == 0) {
         if (cursor && earliest_ms > cursor && !gap)
             deleted_gap(p, "earliestDateAvailable is later than the last poll's end");
         p->deleted_earliest = earliest_ms;
     }
-    bool ok = deleted_enqueue(p, cJSON_GetObjectItemCaseSensitive(res, "deletedRecords"), now);
+    bool ok = deleted_enqueue(p, &res, now);
     /* GetDeletedResult: the next call starts at latestDateCovered. */
-    if (ok && cJSON_IsString(latest) && event_parse_time(latest->valuestring, &latest_ms) == 0) {
+    if (ok && res.latest[0] && event_parse_time(res.latest, &latest_ms) == 0) {
         deleted_cursor_set(p, latest_ms);
         if (p->deleted_span_ms && latest_ms >= end - MINUTE_MS) p->deleted_span_ms = 0;
     }
-    cJSON_Delete(res);
+    sf_deleted_free(&res);
 }
 
 /* ---- program channel and costs (F2/F3) ---- */
@@ -290,13 +273,13 @@ static long copy_backoff_ms(int failures, bool permanent, long retry_after_ms, l
 /* Reads the program's channel and the sum of its cost entries. 0, or -1 with f filled. */
 static int read_program(poller *p, const char *program_id, char *type, size_t tsize, double *total,
                         copy_failure *f) {
-    cJSON *prog = NULL;
+    mk_program prog;
     mk_error me;
-    if (mkto_get_program(p->c->mk, program_id, &prog, &me) != 0) {
+    if (mkto_get_program(crm_marketo(p->c), program_id, &prog, &me) != 0) {
         marketo_failure(f, &me);
         return -1;
     }
-    if (!prog) {
+    if (!prog.found) {
         f->crm = "marketo";
         snprintf(f->code, sizeof f->code, "not_found");
         snprintf(f->message, sizeof f->message,
@@ -306,41 +289,21 @@ static int read_program(poller *p, const char *program_id, char *type, size_t ts
         f->permanent = true;
         return -1;
     }
-    const cJSON *channel = cJSON_GetObjectItemCaseSensitive(prog, "channel");
-    const cJSON *costs = cJSON_GetObjectItemCaseSensitive(prog, "costs");
-    *total = 0;
-    const cJSON *c;
-    cJSON_ArrayForEach(c, costs) {
-        const cJSON *v = cJSON_GetObjectItemCaseSensitive(c, "cost");
-        if (cJSON_IsNumber(v)) *total += v->valuedouble;
-    }
-    snprintf(type, tsize, "%s", cJSON_IsString(channel) ? channel->valuestring : "");
-    cJSON_Delete(prog);
+    *total = prog.cost;
+    snprintf(type, tsize, "%s", prog.channel);
     return 0;
 }
 
 /* PATCHes the campaign's Type and ActualCost. 0, or -1 with f filled. */
 static int write_campaign(poller *p, const char *campaign_id, const char *type, double total,
                           copy_failure *f) {
-    cJSON *body = cJSON_CreateObject();
-    if (type[0]) cJSON_AddStringToObject(body, "Type", type);
-    cJSON_AddNumberToObject(body, "ActualCost", total);
-    char *text = cJSON_PrintUnformatted(body);
-    cJSON_Delete(body);
-    char path[128];
-    snprintf(path, sizeof path, "sobjects/Campaign/%s", campaign_id);
-    cJSON *out = NULL;
-    sf_error se = {
-        .outcome = SF_RETRY, .retry_after_ms = -1, .code = "internal", .message = "out of memory"};
-    int rc = text ? sf_call(p->c->sf, "PATCH", path, text, &out, &se) : -1;
-    free(text);
-    cJSON_Delete(out);
-    if (rc == 0) return 0;
+    sf_error se;
+    if (sf_update_campaign(crm_salesforce(p->c), campaign_id, type, total, &se) == 0) return 0;
     f->crm = "salesforce";
     snprintf(f->code, sizeof f->code, "%s", se.code);
     snprintf(f->message, sizeof f->message, "%s", se.message);
     /* A deleted campaign (ENTITY_IS_DELETED, NOT_FOUND), missing rights or a Type outside a
-     * restricted picklist stay refused until a person acts; sf_call classes them permanent.
+     * restricted picklist stay refused until a person acts; salesforce.c classes them permanent.
      * Restricted: "only an admin can add or change values" (Metadata API,
      * Picklist.restrictedPicklist). */
     f->permanent = se.outcome == SF_PERMANENT;
@@ -547,8 +510,8 @@ poller *poller_start(const struct config *cfg, char *err, size_t errlen) {
     p->rnd = (unsigned)time(NULL) ^ (unsigned)getpid();
     p->st = store_open(&cfg->redis);
     /* Program reads share the Marketo budget with the workers. */
-    p->c = p->st ? crm_new(cfg, p->st, p->token) : NULL;
-    if (p->c) p->c->budget.stop = &p->stop;
+    p->c = p->st ? crm_new(cfg, p->st, p->token, NULL) : NULL;
+    if (p->c) crm_set_budget_wait(p->c, 0, &p->stop);
     if (!p->c || pthread_create(&p->thread, NULL, poller_main, p) != 0) {
         snprintf(err, errlen, "cannot start the poller");
         crm_free(p->c);

@@ -7,6 +7,7 @@
 #include "store_budget.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #define CLEAR_TRUST_MS 1000         /* a look that found no pause holds this long */
@@ -14,12 +15,26 @@
 #define PROBE_EVERY_MS (5 * 60000L) /* Salesforce's allowance is probed this often */
 #define PROBE_LOCK_MS  30000
 
-void quota_gate_init(quota_gate *g, store *st, const char *crm, sf_client *sf, const char *holder) {
-    memset(g, 0, sizeof *g);
+struct quota_gate {
+    store *st;
+    sf_client *sf;   /* Salesforce: the client whose `limits` probe decides; else NULL */
+    const char *crm; /* "salesforce" or "marketo" */
+    char token[160]; /* this gate's probe-lock token */
+    unsigned long seq;
+};
+
+quota_gate *quota_gate_new(store *st, const char *crm, sf_client *sf, const char *holder) {
+    quota_gate *g = calloc(1, sizeof *g);
+    if (!g) return NULL;
     g->st = st;
     g->sf = sf;
     g->crm = crm;
     snprintf(g->token, sizeof g->token, "%s:q", holder);
+    return g;
+}
+
+void quota_gate_free(quota_gate *g) {
+    free(g);
 }
 
 /* Salesforce's allowance has room again when `limits` says more than 1 % remains: the last

@@ -58,31 +58,23 @@ static void lower_copy(char *dst, size_t size, const char *src) {
     dst[i] = '\0';
 }
 
-static const char *str(const cJSON *o, const char *k) {
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, k);
-    return cJSON_IsString(v) ? v->valuestring : "";
-}
-
 /* The program's members, one listing per channel status (the endpoint needs a filter). */
 static int read_marketo(crm *c, const mapping *m, people *ps, char *err, size_t errlen) {
-    cJSON *prog = NULL;
+    mk_program prog;
     mk_error e;
-    if (mkto_get_program(c->mk, m->program_id, &prog, &e) != 0) {
+    if (mkto_get_program(crm_marketo(c), m->program_id, &prog, &e) != 0) {
         snprintf(err, errlen, "Marketo: reading program %s failed: %s %s", m->program_id, e.code,
                  e.message);
         return -1;
     }
-    if (!prog) {
+    if (!prog.found) {
         snprintf(err, errlen, "Marketo has no program %s", m->program_id);
         return -1;
     }
-    char channel[256];
-    snprintf(channel, sizeof channel, "%s", str(prog, "channel"));
-    cJSON_Delete(prog);
     char **names = NULL;
     size_t nn = 0;
-    if (mkto_channel_statuses(c->mk, channel, &names, &nn, &e) != 0) {
-        snprintf(err, errlen, "Marketo: channel \"%s\": %s %s", channel, e.code, e.message);
+    if (mkto_channel_statuses(crm_marketo(c), prog.channel, &names, &nn, &e) != 0) {
+        snprintf(err, errlen, "Marketo: channel \"%s\": %s %s", prog.channel, e.code, e.message);
         return -1;
     }
     int rc = 0;
@@ -90,26 +82,24 @@ static int read_marketo(crm *c, const mapping *m, people *ps, char *err, size_t 
         if (strcmp(names[s], NOT_IN_PROGRAM) == 0) continue;
         char token[1024] = "";
         do {
-            cJSON *page = NULL;
-            if (mkto_members_page(c->mk, m->program_id, names[s], token, sizeof token, &page, &e) !=
-                0) {
+            mk_member *page = NULL;
+            size_t np = 0;
+            if (mkto_members_page(crm_marketo(c), m->program_id, names[s], token, sizeof token,
+                                  &page, &np, &e) != 0) {
                 snprintf(err, errlen, "Marketo: members of program %s: %s %s", m->program_id,
                          e.code, e.message);
                 rc = -1;
                 break;
             }
-            const cJSON *it;
-            cJSON_ArrayForEach(it, page) {
-                const cJSON *lid = cJSON_GetObjectItemCaseSensitive(it, "leadId");
-                if (!cJSON_IsNumber(lid)) continue;
+            for (size_t k = 0; k < np; k++) {
                 person *p = add_person(ps);
                 if (!p) break;
                 p->in_mk = true;
-                snprintf(p->lead, sizeof p->lead, "%.0f", lid->valuedouble);
+                snprintf(p->lead, sizeof p->lead, "%s", page[k].lead_id);
                 snprintf(p->mk_status, sizeof p->mk_status, "%s", names[s]);
-                event_parse_time(str(it, "updatedAt"), &p->mk_ts);
+                p->mk_ts = page[k].updated_ms;
             }
-            cJSON_Delete(page);
+            mkto_members_free(page, np);
         } while (token[0]);
     }
     for (size_t i = 0; i < nn; i++)
@@ -122,47 +112,42 @@ static int read_marketo(crm *c, const mapping *m, people *ps, char *err, size_t 
         size_t k = 0;
         for (size_t i = start; i < ps->n && k < LEADS_PER_CALL; i++)
             ids[k++] = ps->p[i].lead;
-        cJSON *leads = NULL;
-        if (mkto_leads_by(c->mk, "id", ids, k, "id,email,firstName,lastName,company", &leads, &e) !=
-            0) {
+        mk_lead *leads = NULL;
+        size_t nl = 0;
+        if (mkto_leads_by(crm_marketo(c), MK_BY_ID, ids, k, MK_LEAD_EMAIL | MK_LEAD_NAMES, &leads,
+                          &nl, &e) != 0) {
             snprintf(err, errlen, "Marketo: leads: %s %s", e.code, e.message);
             return -1;
         }
-        const cJSON *l;
-        cJSON_ArrayForEach(l, leads) {
-            const cJSON *id = cJSON_GetObjectItemCaseSensitive(l, "id");
-            char lead[EV_NUMID_MAX];
-            snprintf(lead, sizeof lead, "%.0f", cJSON_IsNumber(id) ? id->valuedouble : -1.0);
-            person *p = by_lead(ps, lead);
+        for (size_t j = 0; j < nl; j++) {
+            const mk_lead *l = &leads[j];
+            person *p = l->id[0] ? by_lead(ps, l->id) : NULL;
             if (!p) continue;
-            lower_copy(p->email, sizeof p->email, str(l, "email"));
-            snprintf(p->first, sizeof p->first, "%s", str(l, "firstName"));
-            snprintf(p->last, sizeof p->last, "%s", str(l, "lastName"));
-            snprintf(p->company, sizeof p->company, "%s", str(l, "company"));
+            lower_copy(p->email, sizeof p->email, l->email ? l->email : "");
+            snprintf(p->first, sizeof p->first, "%s", l->first_name ? l->first_name : "");
+            snprintf(p->last, sizeof p->last, "%s", l->last_name ? l->last_name : "");
+            snprintf(p->company, sizeof p->company, "%s", l->company ? l->company : "");
         }
-        cJSON_Delete(leads);
+        mkto_leads_free(leads, nl);
     }
     return 0;
 }
 
 static int read_salesforce(crm *c, store *st, const mapping *m, people *ps, char *err,
                            size_t errlen) {
-    char soql[512] = "SELECT Id, LeadId, ContactId, Status, Email, FirstName, LastName, "
-                     "CompanyOrAccount, LastModifiedDate FROM CampaignMember WHERE CampaignId = ";
-    sf_soql_quote(soql, sizeof soql, m->campaign_id);
-    cJSON *recs = NULL;
+    sf_member_row *rows = NULL;
+    size_t nrows = 0;
     sf_error e;
-    if (sf_query(c->sf, soql, &recs, &e) != 0) {
+    if (sf_campaign_member_list(crm_salesforce(c), m->campaign_id, &rows, &nrows, &e) != 0) {
         snprintf(err, errlen, "Salesforce: members of campaign %s: %s: %s", m->campaign_id, e.code,
                  e.message);
-        cJSON_Delete(recs);
         return -1;
     }
-    const cJSON *r;
-    cJSON_ArrayForEach(r, recs) {
-        const char *who = *str(r, "ContactId") ? str(r, "ContactId") : str(r, "LeadId");
+    for (size_t i = 0; i < nrows; i++) {
+        const sf_member_row *r = &rows[i];
+        const char *who = r->contact_id[0] ? r->contact_id : r->lead_id;
         char email[EV_TEXT_MAX], lead[EV_NUMID_MAX] = "", e2[STORE_ERR_MAX];
-        lower_copy(email, sizeof email, str(r, "Email"));
+        lower_copy(email, sizeof email, r->email);
         /* Join through the recorded link first, then by email. */
         person *p = NULL;
         if (*who && store_link_by_sf(st, who, lead, e2, sizeof e2) == 1) p = by_lead(ps, lead);
@@ -170,17 +155,16 @@ static int read_salesforce(crm *c, store *st, const mapping *m, people *ps, char
         if (!p && !(p = add_person(ps))) break;
         if (!p->email[0]) snprintf(p->email, sizeof p->email, "%s", email);
         if (!p->lead[0] && lead[0]) snprintf(p->lead, sizeof p->lead, "%s", lead);
-        if (!p->first[0]) snprintf(p->first, sizeof p->first, "%s", str(r, "FirstName"));
-        if (!p->last[0]) snprintf(p->last, sizeof p->last, "%s", str(r, "LastName"));
-        if (!p->company[0])
-            snprintf(p->company, sizeof p->company, "%s", str(r, "CompanyOrAccount"));
+        if (!p->first[0]) snprintf(p->first, sizeof p->first, "%s", r->first_name);
+        if (!p->last[0]) snprintf(p->last, sizeof p->last, "%s", r->last_name);
+        if (!p->company[0]) snprintf(p->company, sizeof p->company, "%s", r->company);
         p->in_sf = true;
-        snprintf(p->cm_id, sizeof p->cm_id, "%s", str(r, "Id"));
+        snprintf(p->cm_id, sizeof p->cm_id, "%s", r->id);
         snprintf(p->sf_person, sizeof p->sf_person, "%s", who);
-        snprintf(p->sf_status, sizeof p->sf_status, "%s", str(r, "Status"));
-        event_parse_time(str(r, "LastModifiedDate"), &p->sf_ts);
+        snprintf(p->sf_status, sizeof p->sf_status, "%s", r->status);
+        p->sf_ts = r->modified_ms;
     }
-    cJSON_Delete(recs);
+    sf_member_rows_free(rows, nrows);
     return 0;
 }
 

@@ -21,21 +21,18 @@
 /* What one resync read of both sides. */
 typedef struct {
     char email[EV_TEXT_MAX]; /* lower case */
-    cJSON *leads;            /* the Marketo leads with the email, lowest id first */
+    mk_lead *leads;          /* the Marketo leads with the email */
+    size_t nall;
     const char *lead_ids[RESYNC_LEADS_MAX];
     size_t nleads;
     char sf_ids[RESYNC_LEADS_MAX * 3][EV_SFID_MAX]; /* Contacts, then Leads */
     size_t nsf;
-    cJSON *members; /* the CampaignMembers of those people, in every campaign */
+    sf_member_row *members; /* the CampaignMembers of those people, in every campaign */
+    size_t nmembers;
 } person_sides;
 
-static const char *str(const cJSON *o, const char *k) {
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, k);
-    return cJSON_IsString(v) ? v->valuestring : "";
-}
-
 static void add_sf_id(person_sides *ps, const char *id) {
-    if (!event_valid_sfid(id) || ps->nsf == sizeof ps->sf_ids / sizeof ps->sf_ids[0]) return;
+    if (!id || !event_valid_sfid(id) || ps->nsf == sizeof ps->sf_ids / sizeof ps->sf_ids[0]) return;
     for (size_t i = 0; i < ps->nsf; i++)
         if (strncmp(ps->sf_ids[i], id, 15) == 0) return;
     snprintf(ps->sf_ids[ps->nsf++], EV_SFID_MAX, "%s", id);
@@ -45,82 +42,67 @@ static void add_sf_id(person_sides *ps, const char *id) {
 static int read_marketo_leads(crm *c, person_sides *ps, char *err, size_t errlen) {
     const char *emails[] = {ps->email};
     mk_error e;
-    if (mkto_leads_by(c->mk, "email", emails, 1,
-                      "id,email,firstName,lastName,company,sfdcLeadId,sfdcContactId", &ps->leads,
+    if (mkto_leads_by(crm_marketo(c), MK_BY_EMAIL, emails, 1,
+                      MK_LEAD_EMAIL | MK_LEAD_NAMES | MK_LEAD_SFDC_IDS, &ps->leads, &ps->nall,
                       &e) != 0) {
         snprintf(err, errlen, "Marketo: looking up leads by email: %s %s", e.code, e.message);
         return -1;
     }
-    const cJSON *l;
-    cJSON_ArrayForEach(l, ps->leads) {
-        const cJSON *id = cJSON_GetObjectItemCaseSensitive(l, "id");
-        if (!cJSON_IsNumber(id) || ps->nleads == RESYNC_LEADS_MAX) continue;
-        char buf[EV_NUMID_MAX];
-        snprintf(buf, sizeof buf, "%.0f", id->valuedouble);
-        /* Kept as a string on the lead itself, so that lead_ids can point at it. */
-        cJSON_AddStringToObject((cJSON *)l, "idText", buf);
-        ps->lead_ids[ps->nleads++] = str(l, "idText");
-        add_sf_id(ps, str(l, "sfdcContactId"));
-        add_sf_id(ps, str(l, "sfdcLeadId"));
+    for (size_t i = 0; i < ps->nall; i++) {
+        const mk_lead *l = &ps->leads[i];
+        if (!l->id[0] || ps->nleads == RESYNC_LEADS_MAX) continue;
+        ps->lead_ids[ps->nleads++] = l->id;
+        add_sf_id(ps, l->sfdc_contact_id);
+        add_sf_id(ps, l->sfdc_lead_id);
     }
     return 0;
 }
 
-/* Salesforce ids from one query's records. */
-static int query_ids(crm *c, const char *head, person_sides *ps, char *err, size_t errlen) {
-    char soql[EV_TEXT_MAX * 2 + 200];
-    snprintf(soql, sizeof soql, "%s", head);
-    if (sf_soql_quote(soql, sizeof soql, ps->email) != 0) return 0; /* no such email there */
-    cJSON *recs = NULL;
+/* The ids of the `kind` records with the email. */
+static int query_ids(crm *c, sf_person_kind kind, person_sides *ps, char *err, size_t errlen) {
+    char ids[RESYNC_LEADS_MAX * 3][CRM_SFID_MAX];
+    size_t n = 0;
     sf_error e;
-    if (sf_query(c->sf, soql, &recs, &e) != 0) {
+    if (sf_people_with_email(crm_salesforce(c), kind, ps->email, ids, sizeof ids / sizeof ids[0],
+                             &n, &e) != 0) {
         snprintf(err, errlen, "Salesforce: %s: %s", e.code, e.message);
-        cJSON_Delete(recs);
         return -1;
     }
-    const cJSON *r;
-    cJSON_ArrayForEach(r, recs) add_sf_id(ps, str(r, "Id"));
-    cJSON_Delete(recs);
+    for (size_t i = 0; i < n; i++)
+        add_sf_id(ps, ids[i]);
     return 0;
 }
 
 /* The CampaignMembers (every campaign) of the people ids[0..n), all Contacts or all Leads. */
-static int query_members(crm *c, const char *field, const char *const *ids, size_t n, cJSON *into,
-                         char *err, size_t errlen) {
-    char head[200];
-    snprintf(head, sizeof head,
-             "SELECT Id, CampaignId, LeadId, ContactId, Status, LastModifiedDate FROM "
-             "CampaignMember WHERE %s IN (",
-             field);
-    for (size_t start = 0; start < n;) {
-        char *soql = NULL;
-        long k = sf_soql_in(head, ")", ids + start, n - start, 100, &soql);
-        if (k <= 0) {
-            snprintf(err, errlen, "Salesforce: person %s cannot be used in a query", ids[start]);
-            return -1;
-        }
-        cJSON *recs = NULL;
-        sf_error e;
-        int rc = sf_query(c->sf, soql, &recs, &e);
-        free(soql);
-        if (rc != 0) {
+static int query_members(crm *c, sf_person_kind kind, const char *const *ids, size_t n,
+                         person_sides *ps, char *err, size_t errlen) {
+    sf_member_row *rows = NULL;
+    size_t nrows = 0;
+    sf_error e;
+    if (n == 0) return 0;
+    if (sf_person_memberships(crm_salesforce(c), kind, ids, n, &rows, &nrows, &e) != 0) {
+        if (!strcmp(e.code, "UNUSABLE"))
+            snprintf(err, errlen, "Salesforce: %s", e.message);
+        else
             snprintf(err, errlen, "Salesforce: campaign members: %s: %s", e.code, e.message);
-            cJSON_Delete(recs);
-            return -1;
-        }
-        cJSON *r;
-        while (recs && (r = cJSON_DetachItemFromArray(recs, 0)) != NULL)
-            cJSON_AddItemToArray(into, r);
-        cJSON_Delete(recs);
-        start += (size_t)k;
+        return -1;
     }
+    sf_member_row *all = realloc(ps->members, (ps->nmembers + nrows + 1) * sizeof *all);
+    if (!all) {
+        sf_member_rows_free(rows, nrows);
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    ps->members = all;
+    memcpy(all + ps->nmembers, rows, nrows * sizeof *rows);
+    ps->nmembers += nrows;
+    free(rows); /* the rows' strings now belong to ps->members */
     return 0;
 }
 
 static int read_salesforce(crm *c, person_sides *ps, char *err, size_t errlen) {
-    if (query_ids(c, "SELECT Id FROM Contact WHERE Email = ", ps, err, errlen) != 0 ||
-        query_ids(c, "SELECT Id FROM Lead WHERE IsConverted = false AND Email = ", ps, err,
-                  errlen) != 0)
+    if (query_ids(c, SF_CONTACT, ps, err, errlen) != 0 ||
+        query_ids(c, SF_LEAD, ps, err, errlen) != 0)
         return -1;
     const char *contacts[RESYNC_LEADS_MAX * 3], *leads[RESYNC_LEADS_MAX * 3];
     size_t nc = 0, nl = 0;
@@ -130,13 +112,8 @@ static int read_salesforce(crm *c, person_sides *ps, char *err, size_t errlen) {
         else
             leads[nl++] = ps->sf_ids[i];
     }
-    ps->members = cJSON_CreateArray();
-    if (!ps->members) {
-        snprintf(err, errlen, "out of memory");
-        return -1;
-    }
-    return query_members(c, "ContactId", contacts, nc, ps->members, err, errlen) ||
-                   query_members(c, "LeadId", leads, nl, ps->members, err, errlen)
+    return query_members(c, SF_CONTACT, contacts, nc, ps, err, errlen) ||
+                   query_members(c, SF_LEAD, leads, nl, ps, err, errlen)
                ? -1
                : 0;
 }
@@ -147,34 +124,33 @@ static int marketo_side(crm *c, const mapping *m, const person_sides *ps, reconc
                         char *err, size_t errlen) {
     if (ps->nleads == 0) return 0;
     snprintf(p->lead, sizeof p->lead, "%s", ps->lead_ids[0]);
-    cJSON *res = NULL;
+    mk_member *res = NULL;
+    size_t nres = 0;
     mk_error e;
-    if (mkto_member_statuses(c->mk, m->program_id, ps->lead_ids, ps->nleads, &res, &e) != 0) {
+    if (mkto_member_statuses(crm_marketo(c), m->program_id, ps->lead_ids, ps->nleads, &res, &nres,
+                             &e) != 0) {
         snprintf(err, errlen, "Marketo: members of program %s: %s %s", m->program_id, e.code,
                  e.message);
         return -1;
     }
     for (size_t i = 0; i < ps->nleads && !p->in_mk; i++) {
-        const cJSON *r;
-        cJSON_ArrayForEach(r, res) {
-            const cJSON *lid = cJSON_GetObjectItemCaseSensitive(r, "leadId");
-            char buf[EV_NUMID_MAX];
-            snprintf(buf, sizeof buf, "%.0f", cJSON_IsNumber(lid) ? lid->valuedouble : -1.0);
-            if (strcmp(buf, ps->lead_ids[i]) != 0 || !*str(r, "statusName")) continue;
+        for (size_t k = 0; k < nres; k++) {
+            const mk_member *r = &res[k];
+            if (strcmp(r->lead_id, ps->lead_ids[i]) != 0 || !r->status || !r->status[0]) continue;
             p->in_mk = true;
-            snprintf(p->lead, sizeof p->lead, "%s", buf);
-            snprintf(p->mk_status, sizeof p->mk_status, "%s", str(r, "statusName"));
-            event_parse_time(str(r, "updatedAt"), &p->mk_ts);
+            snprintf(p->lead, sizeof p->lead, "%s", r->lead_id);
+            snprintf(p->mk_status, sizeof p->mk_status, "%s", r->status);
+            p->mk_ts = r->updated_ms;
         }
     }
-    cJSON_Delete(res);
+    mkto_members_free(res, nres);
     /* Names for a Lead the worker may create, from the lead chosen. */
-    const cJSON *l;
-    cJSON_ArrayForEach(l, ps->leads) {
-        if (strcmp(str(l, "idText"), p->lead) != 0) continue;
-        snprintf(p->first, sizeof p->first, "%s", str(l, "firstName"));
-        snprintf(p->last, sizeof p->last, "%s", str(l, "lastName"));
-        snprintf(p->company, sizeof p->company, "%s", str(l, "company"));
+    for (size_t i = 0; i < ps->nall; i++) {
+        const mk_lead *l = &ps->leads[i];
+        if (strcmp(l->id, p->lead) != 0) continue;
+        snprintf(p->first, sizeof p->first, "%s", l->first_name ? l->first_name : "");
+        snprintf(p->last, sizeof p->last, "%s", l->last_name ? l->last_name : "");
+        snprintf(p->company, sizeof p->company, "%s", l->company ? l->company : "");
     }
     return 0;
 }
@@ -182,18 +158,19 @@ static int marketo_side(crm *c, const mapping *m, const person_sides *ps, reconc
 /* The Salesforce side of one mapping: the person's CampaignMember of the campaign, a
  * Contact's before a Lead's (SPEC section 8). */
 static void salesforce_side(const mapping *m, const person_sides *ps, reconcile_person *p) {
-    const cJSON *r, *best = NULL;
-    cJSON_ArrayForEach(r, ps->members) {
-        if (strncmp(str(r, "CampaignId"), m->campaign_id, 15) != 0) continue;
-        if (!best || (*str(r, "ContactId") && !*str(best, "ContactId"))) best = r;
+    const sf_member_row *best = NULL;
+    for (size_t i = 0; i < ps->nmembers; i++) {
+        const sf_member_row *r = &ps->members[i];
+        if (strncmp(r->campaign_id, m->campaign_id, 15) != 0) continue;
+        if (!best || (r->contact_id[0] && !best->contact_id[0])) best = r;
     }
     if (!best) return;
-    const char *who = *str(best, "ContactId") ? str(best, "ContactId") : str(best, "LeadId");
+    const char *who = best->contact_id[0] ? best->contact_id : best->lead_id;
     p->in_sf = true;
-    snprintf(p->cm_id, sizeof p->cm_id, "%s", str(best, "Id"));
+    snprintf(p->cm_id, sizeof p->cm_id, "%s", best->id);
     snprintf(p->sf_person, sizeof p->sf_person, "%s", who);
-    snprintf(p->sf_status, sizeof p->sf_status, "%s", str(best, "Status"));
-    event_parse_time(str(best, "LastModifiedDate"), &p->sf_ts);
+    snprintf(p->sf_status, sizeof p->sf_status, "%s", best->status);
+    p->sf_ts = best->modified_ms;
 }
 
 typedef struct {
@@ -333,8 +310,8 @@ char *resync_person(crm *c, store *st, const char *email, bool *not_found, char 
          o->compared, o->differences, o->queued);
 done:
     if (ps) {
-        cJSON_Delete(ps->leads);
-        cJSON_Delete(ps->members);
+        mkto_leads_free(ps->leads, ps->nall);
+        sf_member_rows_free(ps->members, ps->nmembers);
     }
     if (o) cJSON_Delete(o->details);
     free(ps);

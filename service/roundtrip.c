@@ -41,6 +41,8 @@ typedef struct {
     int64_t last_mkto_change_ms; /* wall clock of the latest Marketo change that fired a webhook */
 } trip;
 
+/* Set by SIGINT/SIGTERM: a signal handler can reach nothing but a static flag (it only sets
+ * it; the steps look at it). */
 static volatile sig_atomic_t stop_requested;
 
 static void on_signal(int sig) {
@@ -162,34 +164,30 @@ static bool step_mapping(trip *t, const char *program_id) {
     return true;
 }
 
-/* The step of each of the program's channel statuses (by name), from Marketo. */
-static cJSON *channel_steps(trip *t, char *err, size_t errlen) {
-    cJSON *prog = NULL, *steps = NULL;
+/* The step of each of the program's channel statuses (by name), from Marketo: 0, or -1 with
+ * err. */
+static int channel_steps(trip *t, mk_step **steps, size_t *n, char *err, size_t errlen) {
+    mk_program prog;
     mk_error me;
-    if (mkto_get_program(t->c->mk, t->map.program_id, &prog, &me) != 0) {
+    if (mkto_get_program(crm_marketo(t->c), t->map.program_id, &prog, &me) != 0) {
         snprintf(err, errlen, "Marketo: reading program %s: %s %s", t->map.program_id, me.code,
                  me.message);
-        return NULL;
+        return -1;
     }
-    if (!prog) {
+    if (!prog.found) {
         snprintf(err, errlen, "Marketo has no program %s", t->map.program_id);
-        return NULL;
+        return -1;
     }
-    const cJSON *ch = cJSON_GetObjectItemCaseSensitive(prog, "channel");
-    if (mkto_channel_steps(t->c->mk, cJSON_IsString(ch) ? ch->valuestring : "", &steps, &me) != 0)
+    if (mkto_channel_steps(crm_marketo(t->c), prog.channel, steps, n, &me) != 0) {
         snprintf(err, errlen, "Marketo: reading the program's channel: %s %s", me.code, me.message);
-    cJSON_Delete(prog);
-    return steps;
+        return -1;
+    }
+    return 0;
 }
 
-static int step_of(const cJSON *steps, const char *name) {
-    const cJSON *s;
-    cJSON_ArrayForEach(s, steps) {
-        const cJSON *n = cJSON_GetObjectItemCaseSensitive(s, "name");
-        const cJSON *k = cJSON_GetObjectItemCaseSensitive(s, "step");
-        if (cJSON_IsString(n) && !strcmp(n->valuestring, name) && cJSON_IsNumber(k))
-            return k->valueint;
-    }
+static int step_of(const mk_step *steps, size_t n, const char *name) {
+    for (size_t i = 0; i < n; i++)
+        if (!strcmp(steps[i].name, name)) return steps[i].step;
     return -1;
 }
 
@@ -197,17 +195,17 @@ static int step_of(const cJSON *steps, const char *name) {
  * next higher step (set in Salesforce): Marketo skips a move to a lower step made through its
  * API (Adobe developer docs, "Program Members": "If a lead's status has a greater step value
  * than the designated statusName, then that lead will be skipped"). */
-static bool pick_statuses(trip *t, const status_report *rep, const cJSON *steps) {
+static bool pick_statuses(trip *t, const status_report *rep, const mk_step *steps, size_t ns) {
     int s1 = -1, s2 = -1, k1 = -1, k2 = -1;
     for (int i = 0; i < rep->nmatched; i++) {
-        int k = step_of(steps, rep->matched[i].marketo);
+        int k = step_of(steps, ns, rep->matched[i].marketo);
         if (k > 0 && (k1 < 0 || k < k1)) {
             k1 = k;
             s1 = i;
         }
     }
     for (int i = 0; s1 >= 0 && i < rep->nmatched; i++) {
-        int k = step_of(steps, rep->matched[i].marketo);
+        int k = step_of(steps, ns, rep->matched[i].marketo);
         if (k > k1 && (k2 < 0 || k < k2)) {
             k2 = k;
             s2 = i;
@@ -225,17 +223,18 @@ static bool step_statuses(trip *t) {
     begin(t);
     char err[1024];
     status_report *rep = calloc(1, sizeof *rep);
-    cJSON *steps = NULL;
+    mk_step *steps = NULL;
+    size_t ns = 0;
     bool ok = false;
     if (!rep) {
         line(t, "FAIL", "statuses", "out of memory");
         return false;
     }
     if (checks_validate(t->c, &t->map, rep, err, sizeof err) != 0 ||
-        !(steps = channel_steps(t, err, sizeof err))) {
+        channel_steps(t, &steps, &ns, err, sizeof err) != 0) {
         line(t, "FAIL", "statuses", "%s — run `campaign-sync check` for the credentials and rights",
              err);
-    } else if (!pick_statuses(t, rep, steps)) {
+    } else if (!pick_statuses(t, rep, steps, ns)) {
         line(t, "FAIL", "statuses",
              "the round trip needs two statuses that map to each other on two different steps of "
              "the program's channel; %d status(es) map — GET /v1/mappings/%s/validation lists them",
@@ -246,7 +245,7 @@ static bool step_statuses(trip *t) {
              t->s1_mk, t->s1_sf, t->s2_sf, t->s2_mk);
         ok = true;
     }
-    cJSON_Delete(steps);
+    mkto_steps_free(steps, ns);
     free(rep);
     return ok;
 }
@@ -257,33 +256,23 @@ static bool step_marketo_lead(trip *t) {
     begin(t);
     snprintf(t->email, sizeof t->email, "%s%lld%s", PLAN_ROUNDTRIP_PREFIX,
              (long long)(wall_ms() / 1000), PLAN_ROUNDTRIP_DOMAIN);
-    cJSON *in = cJSON_CreateArray(), *res = NULL;
-    cJSON *p = cJSON_CreateObject();
-    cJSON_AddStringToObject(p, "email", t->email);
-    cJSON_AddStringToObject(p, "firstName", "campaign-sync");
-    cJSON_AddStringToObject(p, "lastName", "round trip test person (delete me)");
-    cJSON_AddStringToObject(p, "company", "campaign-sync check --roundtrip");
-    cJSON_AddItemToArray(in, p);
+    mk_new_lead in = {t->email, "campaign-sync", "round trip test person (delete me)",
+                      "campaign-sync check --roundtrip"};
+    mk_record r;
     mk_error e;
-    int rc = mkto_upsert_leads(t->c->mk, in, &res, &e);
-    cJSON_Delete(in);
-    const cJSON *r = cJSON_GetArrayItem(res, 0);
-    const cJSON *id = cJSON_GetObjectItemCaseSensitive(r, "id");
-    bool ok = rc == 0 && cJSON_IsNumber(id);
-    char code[32];
+    int rc = mkto_create_leads(crm_marketo(t->c), &in, 1, &r, &e);
+    bool ok = rc == 0 && r.outcome == MK_REC_OK;
     if (ok) {
-        snprintf(t->lead, sizeof t->lead, "%.0f", id->valuedouble);
-        const cJSON *st = cJSON_GetObjectItemCaseSensitive(r, "status");
+        snprintf(t->lead, sizeof t->lead, "%s", r.id);
         line(t, "ok", "marketo test lead", "lead %s %s (%s)", t->lead, t->email,
-             cJSON_IsString(st) ? st->valuestring : "?");
+             r.status[0] ? r.status : "?");
     } else if (rc != 0) {
         line(t, "FAIL", "marketo test lead", "Marketo: %s %s — the API user needs Read-Write Lead",
              e.code, e.message);
     } else {
         line(t, "FAIL", "marketo test lead", "Marketo skipped the lead %s: reason %s", t->email,
-             mkto_reason_code(r, code, sizeof code));
+             r.reason);
     }
-    cJSON_Delete(res);
     return ok;
 }
 
@@ -294,59 +283,49 @@ static bool step_marketo_lead(trip *t) {
 static bool step_marketo_status(trip *t) {
     begin(t);
     const char *ids[] = {t->lead};
-    cJSON *res = NULL;
+    mk_record r;
     mk_error e;
-    int rc = mkto_set_status(t->c->mk, t->map.program_id, t->s1_mk, ids, 1, &res, &e);
-    const cJSON *st = cJSON_GetObjectItemCaseSensitive(cJSON_GetArrayItem(res, 0), "status");
-    bool ok = rc == 0 && cJSON_IsString(st) && strcmp(st->valuestring, "skipped") != 0;
-    char code[32];
+    int rc = mkto_set_status(crm_marketo(t->c), t->map.program_id, t->s1_mk, ids, 1, &r, &e);
+    bool ok = rc == 0 && r.outcome == MK_REC_OK && r.status[0];
     if (ok) {
         t->last_mkto_change_ms = wall_ms();
         line(t, "ok", "marketo status", "program %s: lead %s is \"%s\" (%s)", t->map.program_id,
-             t->lead, t->s1_mk, st->valuestring);
+             t->lead, t->s1_mk, r.status);
     } else if (rc != 0) {
         line(t, "FAIL", "marketo status", "Marketo: %s %s", e.code, e.message);
     } else {
-        line(t, "FAIL", "marketo status", "Marketo skipped the status change: reason %s",
-             mkto_reason_code(cJSON_GetArrayItem(res, 0), code, sizeof code));
+        line(t, "FAIL", "marketo status", "Marketo skipped the status change: reason %s", r.reason);
     }
-    cJSON_Delete(res);
     return ok;
 }
 
-/* The test person's CampaignMember records in the campaign; NULL with e. */
-/* Salesforce Object Reference, "CampaignMember": Email (the lead's or contact's) is filterable. */
-static cJSON *campaign_members(trip *t, sf_error *e) {
-    char soql[512] = "SELECT Id, Status, LeadId, ContactId FROM CampaignMember WHERE CampaignId = ";
-    sf_soql_quote(soql, sizeof soql, t->map.campaign_id);
-    strcat(soql, " AND Email = ");
-    sf_soql_quote(soql, sizeof soql, t->email);
-    cJSON *recs = NULL;
-    if (sf_query(t->c->sf, soql, &recs, e) != 0) return NULL;
-    return recs;
+/* The test person's CampaignMember records in the campaign (*n of them; free with
+ * sf_member_rows_free); NULL with e. */
+static sf_member_row *campaign_members(trip *t, size_t *n, sf_error *e) {
+    sf_member_row *rows = NULL;
+    if (sf_members_with_email(crm_salesforce(t->c), t->map.campaign_id, t->email, &rows, n, e) != 0)
+        return NULL;
+    return rows ? rows : calloc(1, sizeof *rows);
 }
 
 static int probe_salesforce(trip *t, char *seen, size_t size) {
     sf_error e;
-    cJSON *recs = campaign_members(t, &e);
-    if (!recs) {
+    size_t n = 0;
+    sf_member_row *rows = campaign_members(t, &n, &e);
+    if (!rows) {
         snprintf(seen, size, "Salesforce: %s: %s", e.code, e.message);
         return e.outcome == SF_RETRY || e.outcome == SF_BUSY ? 0 : -1;
     }
-    const cJSON *r = cJSON_GetArrayItem(recs, 0);
-    const cJSON *id = cJSON_GetObjectItemCaseSensitive(r, "Id");
-    const cJSON *st = cJSON_GetObjectItemCaseSensitive(r, "Status");
     int done = 0;
-    if (!cJSON_IsString(id)) {
+    if (n == 0 || !rows[0].id[0]) {
         snprintf(seen, size, "no campaign member of campaign %s for %s", t->map.campaign_id,
                  t->email);
     } else {
-        snprintf(t->cm_id, sizeof t->cm_id, "%s", id->valuestring);
-        snprintf(seen, size, "campaign member %s with Status \"%s\"", t->cm_id,
-                 cJSON_IsString(st) ? st->valuestring : "");
-        done = cJSON_IsString(st) && strcmp(st->valuestring, t->s1_sf) == 0;
+        snprintf(t->cm_id, sizeof t->cm_id, "%s", rows[0].id);
+        snprintf(seen, size, "campaign member %s with Status \"%s\"", t->cm_id, rows[0].status);
+        done = strcmp(rows[0].status, t->s1_sf) == 0;
     }
-    cJSON_Delete(recs);
+    sf_member_rows_free(rows, n);
     return done;
 }
 
@@ -380,42 +359,34 @@ static bool step_to_salesforce(trip *t) {
 
 static bool step_salesforce_status(trip *t) {
     begin(t);
-    cJSON *recs = cJSON_CreateArray(), *res = NULL;
-    cJSON *r = cJSON_CreateObject();
-    cJSON_AddStringToObject(cJSON_AddObjectToObject(r, "attributes"), "type", "CampaignMember");
-    cJSON_AddStringToObject(r, "Id", t->cm_id);
-    cJSON_AddStringToObject(r, "Status", t->s2_sf);
-    cJSON_AddItemToArray(recs, r);
+    sf_member_write w = {t->map.campaign_id, "", t->cm_id, t->s2_sf};
+    sf_record r;
     sf_error e;
-    char code[64], msg[512];
-    int rc = sf_collection_save(t->c->sf, "PATCH", recs, &res, &e);
-    cJSON_Delete(recs);
-    bool ok = rc == 0 && sf_save_result(cJSON_GetArrayItem(res, 0), code, sizeof code, msg,
-                                        sizeof msg) == SF_OK;
+    int rc = sf_save_members(crm_salesforce(t->c), false, &w, 1, &r, &e);
+    bool ok = rc == 0 && r.outcome == SF_REC_OK;
     if (ok)
         line(t, "ok", "salesforce status", "campaign member %s: Status \"%s\"", t->cm_id, t->s2_sf);
     else
         line(t, "FAIL", "salesforce status",
              "Salesforce: %s: %s — the integration user needs "
              "edit rights on CampaignMember",
-             rc ? e.code : code, rc ? e.message : msg);
-    cJSON_Delete(res);
+             rc ? e.code : r.code, rc ? e.message : r.message);
     return ok;
 }
 
 static int probe_marketo(trip *t, char *seen, size_t size) {
     const char *ids[] = {t->lead};
-    cJSON *res = NULL;
+    mk_member *res = NULL;
+    size_t nres = 0;
     mk_error e;
-    if (mkto_member_statuses(t->c->mk, t->map.program_id, ids, 1, &res, &e) != 0) {
+    if (mkto_member_statuses(crm_marketo(t->c), t->map.program_id, ids, 1, &res, &nres, &e) != 0) {
         snprintf(seen, size, "Marketo: %s %s", e.code, e.message);
         return e.outcome == MK_PERMANENT ? -1 : 0;
     }
-    const cJSON *st = cJSON_GetObjectItemCaseSensitive(cJSON_GetArrayItem(res, 0), "statusName");
-    const char *now = cJSON_IsString(st) ? st->valuestring : NOT_IN_PROGRAM;
+    const char *now = nres && res[0].status ? res[0].status : NOT_IN_PROGRAM;
     snprintf(seen, size, "lead %s \"%s\" in program %s", t->lead, now, t->map.program_id);
     int done = strcmp(now, t->s2_mk) == 0;
-    cJSON_Delete(res);
+    mkto_members_free(res, nres);
     return done;
 }
 
@@ -452,13 +423,13 @@ static bool step_to_marketo(trip *t) {
 static bool find_lead(trip *t) {
     if (t->lead[0]) return true;
     const char *emails[] = {t->email};
-    cJSON *res = NULL;
+    mk_lead *res = NULL;
+    size_t n = 0;
     mk_error e;
-    if (mkto_leads_by(t->c->mk, "email", emails, 1, "id", &res, &e) == 0) {
-        const cJSON *id = cJSON_GetObjectItemCaseSensitive(cJSON_GetArrayItem(res, 0), "id");
-        if (cJSON_IsNumber(id)) snprintf(t->lead, sizeof t->lead, "%.0f", id->valuedouble);
-    }
-    cJSON_Delete(res);
+    if (mkto_leads_by(crm_marketo(t->c), MK_BY_EMAIL, emails, 1, 0, &res, &n, &e) == 0 && n &&
+        res[0].id[0])
+        snprintf(t->lead, sizeof t->lead, "%s", res[0].id);
+    mkto_leads_free(res, n);
     return t->lead[0] != '\0';
 }
 
@@ -475,61 +446,70 @@ static void cleanup_program(trip *t) {
     int64_t next_second = (t->last_mkto_change_ms / 1000 + 1) * 1000 + 50;
     if (wall_ms() < next_second) sleep_ms(next_second - wall_ms());
     const char *ids[] = {t->lead};
-    cJSON *res = NULL;
+    mk_record r;
     mk_error e;
-    if (mkto_remove_members(t->c->mk, t->map.program_id, ids, 1, &res, &e) != 0)
+    if (mkto_remove_members(crm_marketo(t->c), t->map.program_id, ids, 1, &r, &e) != 0)
         line(t, "FAIL", "cleanup program",
              "left behind: lead %s in program %s (Marketo: %s %s) — remove it in Marketo", t->lead,
              t->map.program_id, e.code, e.message);
     else
         line(t, "ok", "cleanup program", "lead %s removed from program %s", t->lead,
              t->map.program_id);
-    cJSON_Delete(res);
 }
 
 static int probe_member_gone(trip *t, char *seen, size_t size) {
     sf_error e;
-    cJSON *recs = campaign_members(t, &e);
-    int gone = recs && cJSON_GetArraySize(recs) == 0;
-    snprintf(seen, size, "%s", recs ? "" : e.message);
-    cJSON_Delete(recs);
-    return gone;
+    size_t n = 0;
+    sf_member_row *rows = campaign_members(t, &n, &e);
+    snprintf(seen, size, "%s", rows ? "" : e.message);
+    sf_member_rows_free(rows, n);
+    return rows && n == 0;
 }
 
-/* Deletes every record of one SOQL answer (ids of one object); appends what is left to left. */
-static void delete_all(trip *t, const char *soql, const char *what, char *left, size_t size) {
-    cJSON *recs = NULL, *res = NULL;
+/* Deletes the records ids[0..n) (of one object); appends what is left to left. */
+static void delete_all(trip *t, const char *const *ids, size_t n, const char *what, char *left,
+                       size_t size) {
+    sf_record res[SF_COLLECTION_MAX];
     sf_error e;
-    if (sf_query(t->c->sf, soql, &recs, &e) != 0) {
-        snprintf(left + strlen(left), size - strlen(left), " %s (cannot list them: %s: %s);", what,
-                 e.code, e.message);
+    if (n > SF_COLLECTION_MAX) n = SF_COLLECTION_MAX;
+    int rc = n ? sf_delete_records(crm_salesforce(t->c), ids, n, res, &e) : 0;
+    for (size_t i = 0; i < n; i++) {
+        if (rc == 0 && res[i].outcome == SF_REC_OK) continue;
+        snprintf(left + strlen(left), size - strlen(left), " %s %s (%s: %s);", what, ids[i],
+                 rc ? e.code : res[i].code, rc ? e.message : res[i].message);
+    }
+}
+
+/* The test person's campaign members, then its Leads, deleted; what is left appended to
+ * members and leads. */
+static void delete_test_records(trip *t, char *members, size_t msize, char *leads, size_t lsize) {
+    sf_error e;
+    size_t n = 0;
+    sf_member_row *rows = campaign_members(t, &n, &e);
+    const char *ids[SF_COLLECTION_MAX];
+    size_t k = 0;
+    if (!rows)
+        snprintf(members, msize, " campaign member (cannot list them: %s: %s);", e.code, e.message);
+    for (size_t i = 0; rows && i < n && k < SF_COLLECTION_MAX; i++)
+        if (rows[i].id[0]) ids[k++] = rows[i].id;
+    delete_all(t, ids, k, "campaign member", members, msize);
+    sf_member_rows_free(rows, n);
+    char lead_ids[SF_COLLECTION_MAX][CRM_SFID_MAX];
+    if (sf_people_with_email(crm_salesforce(t->c), SF_LEAD_ANY, t->email, lead_ids,
+                             SF_COLLECTION_MAX, &n, &e) != 0) {
+        snprintf(leads, lsize, " Lead (cannot list them: %s: %s);", e.code, e.message);
         return;
     }
-    const char *ids[SF_COLLECTION_MAX];
-    size_t n = 0;
-    const cJSON *r;
-    cJSON_ArrayForEach(r, recs) {
-        const cJSON *id = cJSON_GetObjectItemCaseSensitive(r, "Id");
-        if (cJSON_IsString(id) && n < SF_COLLECTION_MAX) ids[n++] = id->valuestring;
-    }
-    int rc = n ? sf_collection_delete(t->c->sf, ids, n, &res, &e) : 0;
-    for (size_t i = 0; i < n; i++) {
-        char code[64], msg[512];
-        if (rc == 0 && sf_save_result(cJSON_GetArrayItem(res, (int)i), code, sizeof code, msg,
-                                      sizeof msg) == SF_OK)
-            continue;
-        snprintf(left + strlen(left), size - strlen(left), " %s %s (%s: %s);", what, ids[i],
-                 rc ? e.code : code, rc ? e.message : msg);
-    }
-    cJSON_Delete(res);
-    cJSON_Delete(recs);
+    for (size_t i = 0; i < n; i++)
+        ids[i] = lead_ids[i];
+    delete_all(t, ids, n, "Lead", leads, lsize);
 }
 
 /* Waits for the service to remove the campaign member it wrote (the removal from the program
  * reaches it like any other change), then deletes what is left: members, and the test Leads. */
 static void cleanup_salesforce(trip *t) {
     begin(t);
-    char seen[600] = "", members[1200] = "", leads[1200] = "", soql[512];
+    char seen[600] = "", members[1200] = "", leads[1200] = "";
     const char *how = "none to remove";
     if (t->cm_id[0]) {
         int64_t limit = t->timeout_ms < CLEANUP_WAIT_MS ? t->timeout_ms : CLEANUP_WAIT_MS;
@@ -537,14 +517,7 @@ static void cleanup_salesforce(trip *t) {
                   ? "the service removed the campaign member"
                   : "the service had not removed the campaign member: deleted it directly";
     }
-    snprintf(soql, sizeof soql, "SELECT Id FROM CampaignMember WHERE CampaignId = ");
-    sf_soql_quote(soql, sizeof soql, t->map.campaign_id);
-    strcat(soql, " AND Email = ");
-    sf_soql_quote(soql, sizeof soql, t->email);
-    delete_all(t, soql, "campaign member", members, sizeof members);
-    snprintf(soql, sizeof soql, "SELECT Id FROM Lead WHERE Email = ");
-    sf_soql_quote(soql, sizeof soql, t->email);
-    delete_all(t, soql, "Lead", leads, sizeof leads);
+    delete_test_records(t, members, sizeof members, leads, sizeof leads);
     if (members[0])
         line(t, "FAIL", "cleanup salesforce",
              "left behind in campaign %s:%s%s — delete them in Salesforce (the integration user "
@@ -566,21 +539,16 @@ static void cleanup_marketo_lead(trip *t) {
         return;
     }
     const char *ids[] = {t->lead};
-    cJSON *res = NULL;
+    mk_record r;
     mk_error e;
-    char code[32] = "";
-    int rc = mkto_delete_leads(t->c->mk, ids, 1, &res, &e);
-    const cJSON *r = cJSON_GetArrayItem(res, 0);
-    const cJSON *st = cJSON_GetObjectItemCaseSensitive(r, "status");
-    if (rc == 0 && cJSON_IsString(st) && !strcmp(st->valuestring, "deleted"))
+    int rc = mkto_delete_leads(crm_marketo(t->c), ids, 1, &r, &e);
+    if (rc == 0 && r.outcome == MK_REC_OK)
         line(t, "ok", "cleanup marketo lead", "lead %s deleted", t->lead);
     else
         line(t, "WARN", "cleanup marketo lead",
              "left behind: Marketo lead %s (%s): %s %s — delete it in Marketo (Database), or give "
              "the API user's role the Read-Write Lead permission",
-             t->lead, t->email, rc ? e.code : mkto_reason_code(r, code, sizeof code),
-             rc ? e.message : "skipped");
-    cJSON_Delete(res);
+             t->lead, t->email, rc ? e.code : r.reason, rc ? e.message : "skipped");
 }
 
 /* ---------------------------------------------------------------- the run */
@@ -607,7 +575,7 @@ int roundtrip_run(const struct config *cfg, const char *program_id, int timeout_
     t->st = store_open(&cfg->redis);
     char holder[64];
     snprintf(holder, sizeof holder, "roundtrip-%d", (int)getpid());
-    t->c = t->st ? crm_new(cfg, t->st, holder) : NULL;
+    t->c = t->st ? crm_new(cfg, t->st, holder, NULL) : NULL;
     struct sigaction sa = {0}, old_int, old_term;
     sa.sa_handler = on_signal; /* no SA_RESTART: a wait ends at once */
     sigemptyset(&sa.sa_mask);

@@ -47,7 +47,11 @@ bool admin_authorized(http_request *req, const struct config *cfg) {
 }
 
 bool routes_admin_authorize(http_request *req, void *ud) {
-    return admin_authorized(req, ud);
+    return admin_authorized(req, routes_config(ud));
+}
+
+const struct config *routes_config(const void *ud) {
+    return crm_pool_config(((const routes_ctx *)ud)->crms);
 }
 
 store *admin_redis(http_request *req) {
@@ -133,8 +137,9 @@ static void followup_failed(const char *what, const char *program_id, const char
  * enabled. old: the stored mapping (had) or none (!had). Answers, with the stored mapping
  * and the check's result, 201 when a PUT created it, else 200 (a PATCH always: it changed
  * what it read, whatever a DELETE did since). */
-static void save_mapping(http_request *req, const struct config *cfg, store *st, mapping *m,
+static void save_mapping(http_request *req, const routes_ctx *ctx, store *st, mapping *m,
                          bool force, const mapping *old, bool had, bool patch) {
+    const struct config *cfg = routes_config(ctx);
     const char *pid = m->program_id;
     char err[STORE_ERR_MAX];
     /* F11: an enabled mapping's statuses must match on both sides, unless forced. */
@@ -150,7 +155,7 @@ static void save_mapping(http_request *req, const struct config *cfg, store *st,
                  "process that has them",
                  missing);
     } else if (m->enabled) {
-        crm *c = crm_thread(cfg);
+        crm *c = crm_pool_get(ctx->crms);
         rep = calloc(1, sizeof *rep);
         if (!c || !rep) {
             free(rep);
@@ -245,7 +250,7 @@ static void save_mapping(http_request *req, const struct config *cfg, store *st,
 }
 
 static void put_mapping(http_request *req, void *ud) {
-    const struct config *cfg = ud;
+    const struct config *cfg = routes_config(ud);
     if (!admin_authorized(req, cfg)) return;
     const char *pid = http_req_param(req, "programId");
     size_t len;
@@ -265,13 +270,14 @@ static void put_mapping(http_request *req, void *ud) {
         admin_unavailable(req, err);
         return;
     }
-    save_mapping(req, cfg, st, &m, force, &old, had == STORE_FOUND, false);
+    save_mapping(req, ud, st, &m, force, &old, had == STORE_FOUND, false);
 }
 
 /* The preamble of the endpoints that ask both CRMs about one mapping: token, Redis, the
  * mapping ({programId}), and this process's CRM clients. Answers and returns NULL when the
  * request cannot go on. */
-static crm *mapping_and_crm(http_request *req, const struct config *cfg, mapping *m, store **st) {
+static crm *mapping_and_crm(http_request *req, const routes_ctx *ctx, mapping *m, store **st) {
+    const struct config *cfg = routes_config(ctx);
     if (!admin_authorized(req, cfg) || !(*st = admin_redis(req))) return NULL;
     const char *pid = http_req_param(req, "programId");
     char err[STORE_ERR_MAX], missing[200];
@@ -287,7 +293,7 @@ static crm *mapping_and_crm(http_request *req, const struct config *cfg, mapping
                          "this process has no CRM credentials: set %s", missing);
         return NULL;
     }
-    crm *c = crm_thread(cfg);
+    crm *c = crm_pool_get(ctx->crms);
     if (!c) http_reply_error(req, 500, "internal", "out of memory");
     return c;
 }
@@ -318,7 +324,7 @@ static void validate_mapping(http_request *req, void *ud) {
 }
 
 static void get_mapping(http_request *req, void *ud) {
-    const struct config *cfg = ud;
+    const struct config *cfg = routes_config(ud);
     if (!admin_authorized(req, cfg)) return;
     store *st = admin_redis(req);
     if (!st) return;
@@ -338,7 +344,7 @@ static void get_mapping(http_request *req, void *ud) {
 }
 
 static void delete_mapping(http_request *req, void *ud) {
-    const struct config *cfg = ud;
+    const struct config *cfg = routes_config(ud);
     if (!admin_authorized(req, cfg)) return;
     store *st = admin_redis(req);
     if (!st) return;
@@ -362,7 +368,7 @@ static void delete_mapping(http_request *req, void *ud) {
 }
 
 static void list_mappings(http_request *req, void *ud) {
-    const struct config *cfg = ud;
+    const struct config *cfg = routes_config(ud);
     if (!admin_authorized(req, cfg)) return;
     long limit;
     if (!admin_read_limit(req, &limit)) return;
@@ -412,7 +418,7 @@ static void reply_sync(http_request *req, bool enabled) {
 }
 
 static void get_sync(http_request *req, void *ud) {
-    const struct config *cfg = ud;
+    const struct config *cfg = routes_config(ud);
     if (!admin_authorized(req, cfg)) return;
     store *st = admin_redis(req);
     if (!st) return;
@@ -425,7 +431,7 @@ static void get_sync(http_request *req, void *ud) {
 }
 
 static void put_sync(http_request *req, void *ud) {
-    const struct config *cfg = ud;
+    const struct config *cfg = routes_config(ud);
     if (!admin_authorized(req, cfg)) return;
     size_t len;
     const char *body = http_req_body(req, &len);
@@ -471,7 +477,7 @@ static void reconcile_now(http_request *req, void *ud) {
 /* ---- members (F9) and audit ---- */
 
 static void campaign_members(http_request *req, void *ud) {
-    const struct config *cfg = ud;
+    const struct config *cfg = routes_config(ud);
     if (!admin_authorized(req, cfg)) return;
     long limit;
     if (!admin_read_limit(req, &limit)) return;
@@ -560,7 +566,7 @@ static bool valid_entry_id(const char *s) {
 }
 
 static void audit_log(http_request *req, void *ud) {
-    const struct config *cfg = ud;
+    const struct config *cfg = routes_config(ud);
     if (!admin_authorized(req, cfg)) return;
     long limit;
     if (!admin_read_limit(req, &limit)) return;
@@ -605,7 +611,7 @@ static bool patch_type_ok(const char *ct) {
 }
 
 static void patch_mapping(http_request *req, void *ud) {
-    const struct config *cfg = ud;
+    const struct config *cfg = routes_config(ud);
     if (!admin_authorized(req, cfg)) return;
     const char *ctype = http_req_header(req, "Content-Type");
     if (!patch_type_ok(ctype)) {
@@ -650,11 +656,11 @@ static void patch_mapping(http_request *req, void *ud) {
         http_reply_error(req, 400, "invalid_mapping", "%s", err);
         return;
     }
-    save_mapping(req, cfg, st, &m, force, &old, true, true);
+    save_mapping(req, ud, st, &m, force, &old, true, true);
 }
 
-size_t routes_admin(http_route *out, size_t max, const struct config *cfg) {
-    void *ud = (void *)cfg;
+size_t routes_admin(http_route *out, size_t max, const routes_ctx *ctx) {
+    void *ud = (void *)ctx;
     /* The token is checked before any of the body is read (routes_admin_authorize); bodies are
      * small. */
     const http_route r[] = {

@@ -20,7 +20,7 @@ static void list_dead_filtered(http_request *req, store *st, dead_filter *f, lon
 static void add_reasons(cJSON *items);
 
 static void list_dead(http_request *req, void *ud) {
-    const struct config *cfg = ud;
+    const struct config *cfg = routes_config(ud);
     if (!admin_authorized(req, cfg)) return;
     long limit;
     if (!admin_read_limit(req, &limit)) return;
@@ -70,7 +70,7 @@ static void refuse_unusable_or_404(http_request *req, store *st, const char *id)
 }
 
 static void replay_dead(http_request *req, void *ud) {
-    const struct config *cfg = ud;
+    const struct config *cfg = routes_config(ud);
     if (!admin_authorized(req, cfg)) return;
     store *st = admin_redis(req);
     if (!st) return;
@@ -89,7 +89,7 @@ static void replay_dead(http_request *req, void *ud) {
 }
 
 static void delete_dead(http_request *req, void *ud) {
-    const struct config *cfg = ud;
+    const struct config *cfg = routes_config(ud);
     if (!admin_authorized(req, cfg)) return;
     store *st = admin_redis(req);
     if (!st) return;
@@ -287,7 +287,7 @@ out:
 }
 
 static void replay_filtered(http_request *req, void *ud) {
-    const struct config *cfg = ud;
+    const struct config *cfg = routes_config(ud);
     if (!admin_authorized(req, cfg)) return;
     size_t len;
     const char *body = http_req_body(req, &len);
@@ -343,11 +343,11 @@ static bool dead_letter_authorize(http_request *req, void *ud) {
                          http_req_method(req), http_req_path(req));
         return false;
     }
-    return admin_authorized(req, ud);
+    return admin_authorized(req, routes_config(ud));
 }
 
-size_t routes_deadletters(http_route *out, size_t max, const struct config *cfg) {
-    void *ud = (void *)cfg;
+size_t routes_deadletters(http_route *out, size_t max, const routes_ctx *ctx) {
+    void *ud = (void *)ctx;
     const http_route r[] = {
         {"GET", "/v1/deadletters", list_dead, ud, NULL, routes_admin_authorize,
          ROUTES_ADMIN_MAX_BODY},

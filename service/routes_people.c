@@ -157,7 +157,7 @@ static cJSON *person_of(const cJSON *items, store_trace_by by, const char *value
 }
 
 static void get_person(http_request *req, void *ud) {
-    const struct config *cfg = ud;
+    const struct config *cfg = routes_config(ud);
     store_trace_by by;
     const char *value;
     long limit;
@@ -185,7 +185,7 @@ static void get_person(http_request *req, void *ud) {
 }
 
 static void resync(http_request *req, void *ud) {
-    const struct config *cfg = ud;
+    const struct config *cfg = routes_config(ud);
     const char *email;
     store *st;
     char missing[200], err[STORE_ERR_MAX * 2];
@@ -195,7 +195,7 @@ static void resync(http_request *req, void *ud) {
                          "this process has no CRM credentials: set %s", missing);
         return;
     }
-    crm *c = crm_thread(cfg);
+    crm *c = crm_pool_get(((const routes_ctx *)ud)->crms);
     if (!c) {
         http_reply_error(req, 500, "internal", "out of memory");
         return;
@@ -213,8 +213,8 @@ static void resync(http_request *req, void *ud) {
     http_reply_owned(req, 202, "application/json", report, strlen(report));
 }
 
-size_t routes_people(http_route *out, size_t max, const struct config *cfg) {
-    void *ud = (void *)cfg;
+size_t routes_people(http_route *out, size_t max, const routes_ctx *ctx) {
+    void *ud = (void *)ctx;
     const http_route r[] = {
         /* The admin API's token, checked before any of the body is read. */
         {"GET", "/v1/people", get_person, ud, NULL, routes_admin_authorize, ROUTES_ADMIN_MAX_BODY},

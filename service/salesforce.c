@@ -1,5 +1,8 @@
-/* salesforce — OAuth, REST calls, SOQL and Collections. See include/salesforce.h. */
+/* salesforce — OAuth, REST calls, Collections and records. See include/salesforce.h. The
+ * SOQL queries are in salesforce_query.c. */
 #include "salesforce.h"
+
+#include "salesforce_priv.h"
 
 #include "http_client.h"
 #include "log.h"
@@ -9,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 struct sf_client {
     http_client *http;
@@ -21,11 +25,30 @@ struct sf_client {
     sf_gate_fn gate;
     sf_spent_fn spent;
     void *gate_ud;
+    sf_usage *usage; /* borrowed; NULL: not reported */
 };
 
-sf_client *sf_client_new(const struct config *cfg) {
+/* The last usage share seen, in millionths (atomic: every worker thread's client sets it). */
+struct sf_usage {
+    _Atomic long share_ppm;
+};
+
+sf_usage *sf_usage_new(void) {
+    return calloc(1, sizeof(sf_usage));
+}
+
+void sf_usage_free(sf_usage *u) {
+    free(u);
+}
+
+double sf_usage_share(const sf_usage *u) {
+    return u ? (double)atomic_load(&u->share_ppm) / 1e6 : 0;
+}
+
+sf_client *sf_client_new(const struct config *cfg, sf_usage *usage) {
     sf_client *c = calloc(1, sizeof *c);
     if (!c) return NULL;
+    c->usage = usage;
     c->http = http_client_new("salesforce", cfg->crm_timeout_ms);
     if (!c->http) {
         free(c);
@@ -54,7 +77,7 @@ void sf_client_set_gate(sf_client *c, sf_gate_fn gate, sf_spent_fn spent, void *
     c->gate_ud = ud;
 }
 
-static void set_err(sf_error *e, sf_outcome o, long status, const char *code, const char *msg) {
+void sf_set_error(sf_error *e, sf_outcome o, long status, const char *code, const char *msg) {
     e->outcome = o;
     e->status = status;
     snprintf(e->code, sizeof e->code, "%s", code);
@@ -62,23 +85,27 @@ static void set_err(sf_error *e, sf_outcome o, long status, const char *code, co
     if (o != SF_OK) metrics_add(M_CRM_ERRORS, 1, "salesforce", e->code);
 }
 
-/* The last usage share seen, in millionths (atomic: every worker thread's client sets it). */
-static _Atomic long api_share_ppm;
-
-double sf_api_usage_share(void) {
-    return (double)atomic_load(&api_share_ppm) / 1e6;
+crm_failure sf_failure(const sf_error *e) {
+    switch (e->outcome) {
+    case SF_RETRY: return CRM_RETRY;
+    case SF_BUSY: return CRM_SPENT;
+    case SF_OK:
+    case SF_PERMANENT: return CRM_REFUSED;
+    }
+    return CRM_REFUSED;
 }
 
-/* Sforce-Limit-Info: api-usage=18/5000[; per-app-api-usage=...] */
-static void export_limits(const char *v) {
+/* Sforce-Limit-Info: api-usage=18/5000[; per-app-api-usage=...] (REST API Developer Guide,
+ * "Limit Info Header"). */
+static void export_limits(sf_usage *u, const char *v) {
     const char *p = strstr(v, "api-usage=");
     if (!p || (p > v && p[-1] == '-')) return; /* not "per-app-api-usage" */
     long used, limit;
     if (sscanf(p + 10, "%ld/%ld", &used, &limit) == 2) {
         metrics_set(M_SF_API_USAGE, (double)used, "used");
         metrics_set(M_SF_API_USAGE, (double)limit, "limit");
-        if (limit > 0 && used >= 0)
-            atomic_store(&api_share_ppm, used >= limit ? 1000000L : (long)(used * 1e6 / limit));
+        if (u && limit > 0 && used >= 0)
+            atomic_store(&u->share_ppm, used >= limit ? 1000000L : (long)(used * 1e6 / limit));
     }
 }
 
@@ -89,13 +116,13 @@ int sf_authenticate(sf_client *c, sf_error *err) {
     int rc = -1;
     http_result res = {0};
     if (!id || !secret) {
-        set_err(err, SF_RETRY, 0, "internal", "out of memory");
+        sf_set_error(err, SF_RETRY, 0, "internal", "out of memory");
         goto out;
     }
     size_t blen = strlen(id) + strlen(secret) + 80;
     body = malloc(blen);
     if (!body) {
-        set_err(err, SF_RETRY, 0, "internal", "out of memory");
+        sf_set_error(err, SF_RETRY, 0, "internal", "out of memory");
         goto out;
     }
     snprintf(body, blen, "grant_type=client_credentials&client_id=%s&client_secret=%s", id, secret);
@@ -103,7 +130,7 @@ int sf_authenticate(sf_client *c, sf_error *err) {
     const char *hdr[] = {"Content-Type: application/x-www-form-urlencoded",
                          "Accept: application/json", NULL};
     if (http_client_request(c->http, "POST", url, hdr, body, strlen(body), &res) != 0) {
-        set_err(err, SF_RETRY, 0, "network", res.error);
+        sf_set_error(err, SF_RETRY, 0, "network", res.error);
         goto out;
     }
     cJSON *o = cJSON_ParseWithLength(res.body, res.len);
@@ -122,7 +149,7 @@ int sf_authenticate(sf_client *c, sf_error *err) {
                  cJSON_IsString(e) ? e->valuestring : "HTTP error", cJSON_IsString(d) ? ": " : "",
                  cJSON_IsString(d) ? d->valuestring : "");
         /* Credentials are fixed by an operator, not by the event: retry, never drop. */
-        set_err(err, SF_RETRY, res.status, cJSON_IsString(e) ? e->valuestring : "auth", msg);
+        sf_set_error(err, SF_RETRY, res.status, cJSON_IsString(e) ? e->valuestring : "auth", msg);
     }
     cJSON_Delete(o);
 out:
@@ -173,7 +200,7 @@ static int call(sf_client *c, const char *method, const char *path, const char *
         char *url = request_url(c, path, &target);
         char auth[1100];
         if (!url) {
-            set_err(err, SF_RETRY, 0, "internal", "out of memory");
+            sf_set_error(err, SF_RETRY, 0, "internal", "out of memory");
             return -1;
         }
         if (target > SF_URI_MAX) {
@@ -185,7 +212,7 @@ static int call(sf_client *c, const char *method, const char *path, const char *
                      "nothing was sent",
                      target, SF_URI_MAX);
             free(url);
-            set_err(err, SF_PERMANENT, 414, "URI_TOO_LONG", msg);
+            sf_set_error(err, SF_PERMANENT, 414, "URI_TOO_LONG", msg);
             return -1;
         }
         snprintf(auth, sizeof auth, "Authorization: Bearer %s", c->token);
@@ -195,11 +222,11 @@ static int call(sf_client *c, const char *method, const char *path, const char *
         int rc =
             http_client_request(c->http, method, url, hdr, body, body ? strlen(body) : 0, &res);
         free(url);
-        if (res.limit_info[0]) export_limits(res.limit_info);
+        if (res.limit_info[0]) export_limits(c->usage, res.limit_info);
         err->retry_after_ms = http_retry_after_ms(res.retry_after);
         if (rc != 0) {
-            set_err(err, SF_RETRY, 0, strstr(res.error, "imeout") ? "timeout" : "network",
-                    res.error);
+            sf_set_error(err, SF_RETRY, 0, strstr(res.error, "imeout") ? "timeout" : "network",
+                         res.error);
             http_result_free(&res);
             return -1;
         }
@@ -232,7 +259,7 @@ static int call(sf_client *c, const char *method, const char *path, const char *
          * org's rolling 24-hour allowance: wait for room, never give up on the change. */
         if (strcmp(code, "REQUEST_LIMIT_EXCEEDED") == 0) kind = SF_BUSY;
         if (!code[0]) snprintf(code, sizeof code, "HTTP_%ld", st);
-        set_err(err, kind, st, code, msg);
+        sf_set_error(err, kind, st, code, msg);
         return -1;
     }
     return -1;
@@ -279,7 +306,7 @@ int sf_daily_requests(sf_client *c, long *max, long *remaining, sf_error *err) {
         *max = (long)m->valuedouble;
         *remaining = (long)r->valuedouble;
     } else {
-        set_err(err, SF_RETRY, 200, "unexpected", "limits answered without DailyApiRequests");
+        sf_set_error(err, SF_RETRY, 200, "unexpected", "limits answered without DailyApiRequests");
         rc = -1;
     }
     cJSON_Delete(o);
@@ -291,135 +318,19 @@ int sf_call(sf_client *c, const char *method, const char *path, const char *body
     return gated_call(c, method, path, body, out, NULL, err);
 }
 
-/* The escape sequence SOQL defines for a character, or NULL when it needs none. \b is left
- * out: the reference calls it "Bell" in English and backspace elsewhere; neither can be in a
- * Salesforce text value we look up. */
-static const char *soql_escape(unsigned char ch) {
-    switch (ch) {
-    case '\n': return "\\n";
-    case '\r': return "\\r";
-    case '\t': return "\\t";
-    case '\f': return "\\f";
-    case '"': return "\\\"";
-    case '\'': return "\\'";
-    case '\\': return "\\\\";
-    default: return NULL;
-    }
-}
-
-long sf_soql_literal(char *out, size_t size, const char *s) {
-    size_t n = 0;
-    if (size < 3) return -1;
-    out[n++] = '\'';
-    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-        const char *esc = soql_escape(*p);
-        if (!esc && (*p < 0x20 || *p == 0x7f)) return -1;
-        size_t len = esc ? strlen(esc) : 1;
-        if (n + len + 2 > size) return -1; /* room for the closing quote and the NUL */
-        if (esc)
-            memcpy(out + n, esc, len);
-        else
-            out[n] = (char)*p;
-        n += len;
-    }
-    out[n++] = '\'';
-    out[n] = '\0';
-    return (long)n;
-}
-
-int sf_soql_quote(char *buf, size_t size, const char *s) {
-    size_t used = strlen(buf);
-    if (used >= size) return -1;
-    long n = sf_soql_literal(buf + used, size - used, s);
-    if (n < 0) {
-        buf[used] = '\0';
-        return -1;
-    }
-    return 0;
-}
-
-size_t sf_url_escaped_len(const char *s) {
-    size_t n = 0;
-    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-        bool plain = (*p >= 'A' && *p <= 'Z') || (*p >= 'a' && *p <= 'z') ||
-                     (*p >= '0' && *p <= '9') || *p == '-' || *p == '.' || *p == '_' || *p == '~';
-        n += plain ? 1 : 3;
-    }
-    return n;
-}
-
-/* "/services/data/vNN.N/query?q=" with room for a longer version. */
-#define QUERY_PREFIX_LEN 32
-
-long sf_soql_in(const char *head, const char *tail, const char *const *values, size_t n, size_t max,
-                char **soql) {
-    *soql = NULL;
-    static const char sep[] = ", ";
-    size_t url = QUERY_PREFIX_LEN + sf_url_escaped_len(head) + sf_url_escaped_len(tail);
-    size_t text = strlen(head) + strlen(tail);
-    size_t sep_url = sf_url_escaped_len(sep);
-    /* First pass: how many values fit, and how long the text is. */
-    size_t k = 0;
-    char lit[2 * 4096 + 3];
-    for (; k < n && k < max; k++) {
-        long len = sf_soql_literal(lit, sizeof lit, values[k]);
-        if (len < 0) break;
-        size_t add = sf_url_escaped_len(lit) + (k ? sep_url : 0);
-        if (url + add > SF_QUERY_URI_BUDGET) break;
-        url += add;
-        text += (size_t)len + (k ? strlen(sep) : 0);
-    }
-    if (k == 0) return 0;
-    char *out = malloc(text + 1);
-    if (!out) return -1;
-    size_t off = (size_t)sprintf(out, "%s", head);
-    for (size_t i = 0; i < k; i++) {
-        if (i) off += (size_t)sprintf(out + off, "%s", sep);
-        off += (size_t)sf_soql_literal(out + off, text + 1 - off, values[i]);
-    }
-    sprintf(out + off, "%s", tail);
-    *soql = out;
-    return (long)k;
-}
-
-int sf_email_check(const char *email, char *why, size_t whylen) {
-    size_t chars = 0;
-    for (const unsigned char *p = (const unsigned char *)email; *p; p++) {
-        if (*p < 0x20 || *p == 0x7f) {
-            snprintf(why, whylen,
-                     "it contains the control character U+%04X, which no Salesforce email "
-                     "address can hold",
-                     *p);
-            return -1;
-        }
-        if ((*p & 0xC0) != 0x80) chars++; /* count UTF-8 characters, not bytes */
-    }
-    if (chars == 0) {
-        snprintf(why, whylen, "it is empty");
-        return -1;
-    }
-    if (chars > SF_EMAIL_MAX) {
-        snprintf(why, whylen,
-                 "it is %zu characters long and Salesforce's Email field holds at most %d", chars,
-                 SF_EMAIL_MAX);
-        return -1;
-    }
-    return 0;
-}
-
 int sf_query(sf_client *c, const char *soql, cJSON **records, sf_error *err) {
     *records = cJSON_CreateArray();
     char *q = http_client_escape(c->http, soql);
     if (!q || !*records) {
         free(q);
-        set_err(err, SF_RETRY, 0, "internal", "out of memory");
+        sf_set_error(err, SF_RETRY, 0, "internal", "out of memory");
         return -1;
     }
     size_t plen = strlen(q) + 16;
     char *path = malloc(plen);
     if (!path) {
         free(q);
-        set_err(err, SF_RETRY, 0, "internal", "out of memory");
+        sf_set_error(err, SF_RETRY, 0, "internal", "out of memory");
         return -1;
     }
     snprintf(path, plen, "query?q=%s", q);
@@ -451,16 +362,18 @@ static int expect_results(int rc, cJSON **results, sf_error *err) {
     if (rc == 0 && !cJSON_IsArray(*results)) {
         cJSON_Delete(*results);
         *results = NULL;
-        set_err(err, SF_RETRY, 200, "unexpected",
-                "sObject Collections answered without a "
-                "result array");
+        sf_set_error(err, SF_RETRY, 200, "unexpected",
+                     "sObject Collections answered without a "
+                     "result array");
         return -1;
     }
     return rc;
 }
 
-int sf_collection_save(sf_client *c, const char *method, const cJSON *records, cJSON **results,
-                       sf_error *err) {
+/* sObject Collections create (POST) or update (PATCH) of up to 200 records (a JSON array of
+ * objects with attributes.type); *results is the array of SaveResults in request order. */
+static int collection_save(sf_client *c, const char *method, const cJSON *records, cJSON **results,
+                           sf_error *err) {
     *results = NULL;
     cJSON *req = cJSON_CreateObject();
     cJSON_AddBoolToObject(req, "allOrNone", false);
@@ -468,7 +381,7 @@ int sf_collection_save(sf_client *c, const char *method, const cJSON *records, c
     char *body = cJSON_PrintUnformatted(req);
     cJSON_Delete(req);
     if (!body) {
-        set_err(err, SF_RETRY, 0, "internal", "out of memory");
+        sf_set_error(err, SF_RETRY, 0, "internal", "out of memory");
         return -1;
     }
     int rc = sf_call(c, method, "composite/sobjects", body, results, err);
@@ -476,13 +389,14 @@ int sf_collection_save(sf_client *c, const char *method, const cJSON *records, c
     return expect_results(rc, results, err);
 }
 
-int sf_collection_delete(sf_client *c, const char *const *ids, size_t n, cJSON **results,
-                         sf_error *err) {
+/* sObject Collections delete of up to 200 ids. */
+static int collection_delete(sf_client *c, const char *const *ids, size_t n, cJSON **results,
+                             sf_error *err) {
     *results = NULL;
     size_t len = 64 + n * 20;
     char *path = malloc(len);
     if (!path) {
-        set_err(err, SF_RETRY, 0, "internal", "out of memory");
+        sf_set_error(err, SF_RETRY, 0, "internal", "out of memory");
         return -1;
     }
     size_t off = (size_t)snprintf(path, len, "composite/sobjects?allOrNone=false&ids=");
@@ -493,8 +407,13 @@ int sf_collection_delete(sf_client *c, const char *const *ids, size_t n, cJSON *
     return expect_results(rc, results, err);
 }
 
-int sf_create_record(sf_client *c, const char *type, const cJSON *record, cJSON **result,
-                     sf_error *err) {
+/* Creates one record (POST sobjects/<type>; record is a JSON object, attributes ignored).
+ * *result is a SaveResult: {"id","success":true} or, when Salesforce refused the record
+ * (HTTP 400), {"success":false,"errors":[...]} holding its error objects as sent (with
+ * "statusCode" added from "errorCode"); the caller frees it. 0, or -1 with err when the call
+ * itself failed (transport, token, 5xx, limits). */
+static int create_record(sf_client *c, const char *type, const cJSON *record, cJSON **result,
+                         sf_error *err) {
     *result = NULL;
     cJSON *rec = cJSON_Duplicate(record, true);
     cJSON_DeleteItemFromObjectCaseSensitive(rec, "attributes");
@@ -504,7 +423,7 @@ int sf_create_record(sf_client *c, const char *type, const cJSON *record, cJSON 
     snprintf(path, sizeof path, "sobjects/%.100s", type);
     cJSON *out = NULL, *errbody = NULL;
     if (!body) {
-        set_err(err, SF_RETRY, 0, "internal", "out of memory");
+        sf_set_error(err, SF_RETRY, 0, "internal", "out of memory");
         return -1;
     }
     int rc = gated_call(c, "POST", path, body, &out, &errbody, err);
@@ -569,80 +488,266 @@ int sf_duplicate_match(const cJSON *result, char *id, size_t idlen) {
     return 1;
 }
 
-sf_outcome sf_save_result(const cJSON *result, char *code, size_t codelen, char *msg,
-                          size_t msglen) {
-    code[0] = msg[0] = '\0';
-    if (cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(result, "success"))) return SF_OK;
-    const cJSON *errs = cJSON_GetObjectItemCaseSensitive(result, "errors");
-    const cJSON *e = cJSON_GetArrayItem(errs, 0);
+/* ---------------------------------------------------------------- records */
+
+/* The SaveResult statusCodes that say something about the record itself; any other refusal
+ * is SF_REC_FAILED, retried when the code is transient. REST API Developer Guide, "Status
+ * Codes and Error Responses"; SOAP API Developer Guide, "StatusCode". */
+static const struct {
+    const char *code;
+    sf_record_outcome outcome;
+} record_codes[] = {
+    {"DUPLICATES_DETECTED", SF_REC_DUPLICATE_PERSON}, /* a duplicate rule matched a person */
+    {"DUPLICATE_VALUE", SF_REC_EXISTS},               /* e.g. the person is a member already */
+    /* A Status that is not one of the campaign's member statuses. */
+    {"INVALID_OR_NULL_FOR_RESTRICTED_PICKLIST", SF_REC_BAD_STATUS},
+    {"INVALID_STATUS", SF_REC_BAD_STATUS},
+    {"BAD_STATUS", SF_REC_BAD_STATUS},
+    /* The record is gone (a delete's "already gone"). */
+    {"ENTITY_IS_DELETED", SF_REC_GONE},
+    {"NOT_FOUND", SF_REC_GONE},
+    {"INVALID_CROSS_REFERENCE_KEY", SF_REC_GONE},
+};
+
+/* Transient per-record refusals: the same record may be saved when tried again. */
+static const char *const retry_codes[] = {"UNABLE_TO_LOCK_ROW", "REQUEST_LIMIT_EXCEEDED",
+                                          "SERVER_UNAVAILABLE",
+                                          "ALL_OR_NONE_OPERATION_ROLLED_BACK"};
+
+/* Classifies one SaveResult into out. `what` says which outcomes the call can have: a code
+ * whose outcome does not apply to it (e.g. INVALID_CROSS_REFERENCE_KEY on a create, where it
+ * names a missing campaign or person) is a plain refusal. */
+static void record_of(const cJSON *result, unsigned what, sf_record *out) {
+    memset(out, 0, sizeof *out);
+    if (cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(result, "success"))) {
+        out->outcome = SF_REC_OK;
+        snprintf(out->id, sizeof out->id, "%s", sf_text(result, "id"));
+        return;
+    }
+    const cJSON *e = cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(result, "errors"), 0);
     const cJSON *sc = cJSON_GetObjectItemCaseSensitive(e, "statusCode");
     if (!cJSON_IsString(sc)) sc = cJSON_GetObjectItemCaseSensitive(e, "errorCode");
     const cJSON *m = cJSON_GetObjectItemCaseSensitive(e, "message");
-    snprintf(code, codelen, "%s", cJSON_IsString(sc) ? sc->valuestring : "UNKNOWN");
-    snprintf(msg, msglen, "%s", cJSON_IsString(m) ? m->valuestring : "no message");
-    metrics_add(M_CRM_ERRORS, 1, "salesforce", code);
-    if (!strcmp(code, "UNABLE_TO_LOCK_ROW") || !strcmp(code, "REQUEST_LIMIT_EXCEEDED") ||
-        !strcmp(code, "SERVER_UNAVAILABLE") || !strcmp(code, "ALL_OR_NONE_OPERATION_ROLLED_BACK"))
-        return SF_RETRY;
-    return SF_PERMANENT;
+    snprintf(out->code, sizeof out->code, "%s", cJSON_IsString(sc) ? sc->valuestring : "UNKNOWN");
+    snprintf(out->message, sizeof out->message, "%s",
+             cJSON_IsString(m) ? m->valuestring : "no message");
+    metrics_add(M_CRM_ERRORS, 1, "salesforce", out->code);
+    out->outcome = SF_REC_FAILED;
+    out->failure = CRM_REFUSED;
+    for (size_t i = 0; i < sizeof retry_codes / sizeof retry_codes[0]; i++)
+        if (!strcmp(out->code, retry_codes[i])) out->failure = CRM_RETRY;
+    for (size_t i = 0; i < sizeof record_codes / sizeof record_codes[0]; i++)
+        if (!strcmp(out->code, record_codes[i].code) && (what & (1u << record_codes[i].outcome)))
+            out->outcome = record_codes[i].outcome;
 }
 
-void sf_member_statuses_free(sf_member_status *s, size_t n) {
-    for (size_t i = 0; s && i < n; i++)
-        free(s[i].label);
-    free(s);
+#define MAY(o) (1u << (o))
+
+/* A failed call as the record's result (each record of the call failed with it). */
+static void record_failed(const sf_error *e, sf_record *out) {
+    memset(out, 0, sizeof *out);
+    out->outcome = SF_REC_FAILED;
+    out->failure = sf_failure(e);
+    snprintf(out->code, sizeof out->code, "%s", e->code);
+    snprintf(out->message, sizeof out->message, "%s", e->message);
 }
 
-/* A campaign's member statuses are its CampaignMemberStatus records (object reference,
- * sforce_api_objects_campaignmemberstatus.htm). */
-int sf_campaign_statuses(sf_client *c, const char *const *campaign_ids, size_t ncampaigns,
-                         sf_member_status **out, size_t *n, sf_error *err) {
-    *out = NULL;
-    *n = 0;
-    if (ncampaigns == 0) return 0;
-    if (ncampaigns > SF_STATUS_CAMPAIGNS_MAX) ncampaigns = SF_STATUS_CAMPAIGNS_MAX;
-    size_t size = 160 + ncampaigns * 48; /* an id quoted and escaped takes at most 40 */
-    char *soql = malloc(size);
-    cJSON *recs = NULL;
-    if (!soql) {
-        set_err(err, SF_RETRY, 0, "internal", "out of memory");
-        return -1;
+/* The Lead for one person. FirstName may stay empty; LastName and Company are filled by the
+ * caller (Object Reference for the Salesforce Platform, "Lead": both Required). */
+static cJSON *lead_json(const sf_new_lead *l) {
+    cJSON *r = cJSON_CreateObject();
+    cJSON *a = cJSON_AddObjectToObject(r, "attributes");
+    cJSON_AddStringToObject(a, "type", "Lead");
+    cJSON_AddStringToObject(r, "Email", l->email);
+    if (l->first_name && l->first_name[0]) cJSON_AddStringToObject(r, "FirstName", l->first_name);
+    cJSON_AddStringToObject(r, "LastName", l->last_name);
+    cJSON_AddStringToObject(r, "Company", l->company);
+    return r;
+}
+
+/* A Lead creation refused with DUPLICATES_DETECTED: an active duplicate rule matched an
+ * existing Lead or Contact, which is then the person (the error's duplicateResult names it;
+ * Salesforce docs, "DuplicateError" / "MatchRecord"). When the Collections answer carries no
+ * match details (its documented example has none), one single-record create asks again: a
+ * REST error answer carries them, and the Lead is created if the rule no longer matches. */
+static void resolve_duplicate(sf_client *c, const sf_new_lead *l, const cJSON *result,
+                              sf_record *out) {
+    char id[CRM_SFID_MAX] = "";
+    if (sf_duplicate_match(result, id, sizeof id)) {
+        snprintf(out->id, sizeof out->id, "%s", id);
+        return;
     }
-    snprintf(soql, size,
-             "SELECT CampaignId, Label FROM CampaignMemberStatus WHERE CampaignId IN (");
-    for (size_t i = 0; i < ncampaigns; i++) {
-        if (i) strcat(soql, ", ");
-        sf_soql_quote(soql, size, campaign_ids[i]);
-    }
-    strcat(soql, ") ORDER BY SortOrder");
-    int rc = sf_query(c, soql, &recs, err);
-    free(soql);
-    int count = rc == 0 ? cJSON_GetArraySize(recs) : 0;
-    sf_member_status *s = calloc(count ? (size_t)count : 1, sizeof *s);
-    if (rc == 0 && !s) {
-        set_err(err, SF_RETRY, 0, "internal", "out of memory");
-        rc = -1;
-    }
-    const cJSON *list = rc == 0 ? recs : NULL, *r;
-    cJSON_ArrayForEach(r, list) {
-        const cJSON *cid = cJSON_GetObjectItemCaseSensitive(r, "CampaignId");
-        const cJSON *label = cJSON_GetObjectItemCaseSensitive(r, "Label");
-        if (!cJSON_IsString(cid) || !cJSON_IsString(label)) continue;
-        s[*n].label = strdup(label->valuestring);
-        if (!s[*n].label) {
-            set_err(err, SF_RETRY, 0, "internal", "out of memory");
-            rc = -1;
-            break;
-        }
-        snprintf(s[*n].campaign_id, sizeof s[*n].campaign_id, "%s", cid->valuestring);
-        (*n)++;
-    }
-    cJSON_Delete(recs);
+    cJSON *rec = lead_json(l), *single = NULL;
+    sf_error e;
+    int rc = create_record(c, "Lead", rec, &single, &e);
+    cJSON_Delete(rec);
     if (rc != 0) {
-        sf_member_statuses_free(s, *n);
-        *n = 0;
+        record_failed(&e, out);
+    } else if (sf_duplicate_match(single, id, sizeof id)) {
+        snprintf(out->id, sizeof out->id, "%s", id);
+    } else {
+        record_of(single, MAY(SF_REC_OK), out);
+        if (out->outcome == SF_REC_OK && !out->id[0]) { /* created, but no id answered */
+            out->outcome = SF_REC_FAILED;
+            out->failure = CRM_REFUSED;
+        }
+    }
+    cJSON_Delete(single);
+}
+
+int sf_create_leads(sf_client *c, const sf_new_lead *leads, size_t n, sf_record *out,
+                    sf_error *err) {
+    cJSON *recs = cJSON_CreateArray(), *res = NULL;
+    for (size_t k = 0; recs && k < n; k++)
+        cJSON_AddItemToArray(recs, lead_json(&leads[k]));
+    if (!recs) {
+        sf_set_error(err, SF_RETRY, 0, "internal", "out of memory");
         return -1;
     }
-    *out = s;
+    int rc = collection_save(c, "POST", recs, &res, err);
+    cJSON_Delete(recs);
+    for (size_t k = 0; rc == 0 && k < n; k++) {
+        const cJSON *r = cJSON_GetArrayItem(res, (int)k);
+        record_of(r, MAY(SF_REC_OK) | MAY(SF_REC_DUPLICATE_PERSON), &out[k]);
+        if (out[k].outcome == SF_REC_OK && !out[k].id[0]) {
+            out[k].outcome = SF_REC_FAILED; /* success without an id: not usable */
+            out[k].failure = CRM_REFUSED;
+        }
+        if (out[k].outcome == SF_REC_DUPLICATE_PERSON) resolve_duplicate(c, &leads[k], r, &out[k]);
+    }
+    cJSON_Delete(res);
+    return rc;
+}
+
+/* A Contact's id starts with 003 (key prefix); anything else here is a Lead's. */
+static bool is_contact(const char *id) {
+    return strncmp(id, "003", 3) == 0;
+}
+
+static cJSON *member_json(const sf_member_write *w, bool create) {
+    cJSON *r = cJSON_CreateObject();
+    cJSON *a = cJSON_AddObjectToObject(r, "attributes");
+    cJSON_AddStringToObject(a, "type", "CampaignMember");
+    if (create) {
+        cJSON_AddStringToObject(r, "CampaignId", w->campaign_id);
+        cJSON_AddStringToObject(r, is_contact(w->person_id) ? "ContactId" : "LeadId", w->person_id);
+    } else {
+        cJSON_AddStringToObject(r, "id", w->member_id);
+    }
+    if (w->status && w->status[0]) cJSON_AddStringToObject(r, "Status", w->status);
+    return r;
+}
+
+int sf_save_members(sf_client *c, bool create, const sf_member_write *w, size_t n, sf_record *out,
+                    sf_error *err) {
+    cJSON *recs = cJSON_CreateArray(), *res = NULL;
+    for (size_t k = 0; recs && k < n; k++)
+        cJSON_AddItemToArray(recs, member_json(&w[k], create));
+    if (!recs) {
+        sf_set_error(err, SF_RETRY, 0, "internal", "out of memory");
+        return -1;
+    }
+    int rc = collection_save(c, create ? "POST" : "PATCH", recs, &res, err);
+    cJSON_Delete(recs);
+    unsigned may = MAY(SF_REC_OK) | MAY(SF_REC_BAD_STATUS) | (create ? MAY(SF_REC_EXISTS) : 0);
+    for (size_t k = 0; rc == 0 && k < n; k++)
+        record_of(cJSON_GetArrayItem(res, (int)k), may, &out[k]);
+    cJSON_Delete(res);
+    return rc;
+}
+
+int sf_delete_records(sf_client *c, const char *const *ids, size_t n, sf_record *out,
+                      sf_error *err) {
+    cJSON *res = NULL;
+    int rc = collection_delete(c, ids, n, &res, err);
+    for (size_t k = 0; rc == 0 && k < n; k++)
+        record_of(cJSON_GetArrayItem(res, (int)k), MAY(SF_REC_OK) | MAY(SF_REC_GONE), &out[k]);
+    cJSON_Delete(res);
+    return rc;
+}
+
+int sf_update_campaign(sf_client *c, const char *campaign_id, const char *type, double cost,
+                       sf_error *err) {
+    cJSON *body = cJSON_CreateObject();
+    if (type[0]) cJSON_AddStringToObject(body, "Type", type);
+    cJSON_AddNumberToObject(body, "ActualCost", cost);
+    char *text = cJSON_PrintUnformatted(body);
+    cJSON_Delete(body);
+    if (!text) {
+        sf_set_error(err, SF_RETRY, 0, "internal", "out of memory");
+        return -1;
+    }
+    char path[128];
+    snprintf(path, sizeof path, "sobjects/Campaign/%s", campaign_id);
+    cJSON *out = NULL;
+    int rc = sf_call(c, "PATCH", path, text, &out, err);
+    free(text);
+    cJSON_Delete(out);
+    return rc;
+}
+
+int sf_object_rights(sf_client *c, const char *object, sf_rights *out, sf_error *err) {
+    char path[96];
+    snprintf(path, sizeof path, "sobjects/%s/describe", object);
+    cJSON *d = NULL;
+    memset(out, 0, sizeof *out);
+    if (sf_call(c, "GET", path, NULL, &d, err) != 0) return -1;
+    out->queryable = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(d, "queryable"));
+    out->createable = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(d, "createable"));
+    out->updateable = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(d, "updateable"));
+    cJSON_Delete(d);
     return 0;
+}
+
+/* A time as getDeleted's start and end parameters take it, percent-encoded. */
+static void deleted_param(int64_t ms, char *buf, size_t size) {
+    time_t secs = (time_t)(ms / 1000);
+    struct tm tm;
+    gmtime_r(&secs, &tm);
+    strftime(buf, size, "%Y-%m-%dT%H%%3A%M%%3A%S%%2B00%%3A00", &tm);
+}
+
+void sf_deleted_free(sf_deleted *d) {
+    free(d->records);
+    d->records = NULL;
+    d->n = 0;
+}
+
+/* REST API Developer Guide, "sObject Get Deleted": GET sobjects/<type>/deleted/?start=&end=
+ * answers deletedRecords [{id, deletedDate}], earliestDateAvailable and latestDateCovered. */
+int sf_deleted_members(sf_client *c, int64_t start_ms, int64_t end_ms, sf_deleted *out,
+                       sf_error *err) {
+    char path[256], s[80], e[80];
+    memset(out, 0, sizeof *out);
+    deleted_param(start_ms, s, sizeof s);
+    deleted_param(end_ms, e, sizeof e);
+    snprintf(path, sizeof path, "sobjects/CampaignMember/deleted/?start=%s&end=%s", s, e);
+    cJSON *res = NULL;
+    if (sf_call(c, "GET", path, NULL, &res, err) != 0) return -1;
+    const cJSON *recs = cJSON_GetObjectItemCaseSensitive(res, "deletedRecords"), *r;
+    int count = cJSON_GetArraySize(recs);
+    out->records = calloc(count > 0 ? (size_t)count : 1, sizeof *out->records);
+    if (!out->records) {
+        cJSON_Delete(res);
+        sf_set_error(err, SF_RETRY, 0, "internal", "out of memory");
+        return -1;
+    }
+    cJSON_ArrayForEach(r, recs) {
+        sf_deleted_record *d = &out->records[out->n];
+        if (strlen(sf_text(r, "id")) >= sizeof d->id ||
+            strlen(sf_text(r, "deletedDate")) >= sizeof d->deleted_date)
+            continue; /* not an id, not a date: nothing the service wrote */
+        snprintf(d->id, sizeof d->id, "%s", sf_text(r, "id"));
+        snprintf(d->deleted_date, sizeof d->deleted_date, "%s", sf_text(r, "deletedDate"));
+        if (d->id[0] && d->deleted_date[0]) out->n++;
+    }
+    snprintf(out->earliest, sizeof out->earliest, "%.63s", sf_text(res, "earliestDateAvailable"));
+    snprintf(out->latest, sizeof out->latest, "%.63s", sf_text(res, "latestDateCovered"));
+    cJSON_Delete(res);
+    return 0;
+}
+
+const char *sf_text(const cJSON *record, const char *field) {
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(record, field);
+    return cJSON_IsString(v) ? v->valuestring : "";
 }

@@ -583,10 +583,11 @@ def test_worker_waiting_for_the_marketo_budget_keeps_its_events(world):
 # ------------------------------------------------------------------ 9. batching, 3,000 changes
 
 BATCHING_BUG = (
-    "service bug: apply_marketo (worker.c) restores p.to_mkto on every item of a status group "
-    "after its call, so the next item of the group starts a new group: k changes with one "
-    "program and status go out as k members/status.json calls (k, k-1, ... leads), and each "
-    "lead Marketo skips as already there (1037) costs one more members.json read")
+    "service bug: batch_write_marketo (worker_write_mkto.c) restores p.to_mkto on every item "
+    "of a status group after its call, so the next item of the group starts a new group: k "
+    "changes with one program and status go out as k members/status.json calls (k, k-1, ... "
+    "leads), and each lead Marketo skips as already there (1037) costs one more members.json "
+    "read")
 
 
 def test_same_status_changes_of_one_message_go_out_in_one_call(world):

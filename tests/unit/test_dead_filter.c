@@ -26,7 +26,7 @@ static void kinds_from_the_texts(void **state) {
                                           "counterpart in Salesforce campaign 701...",
                                           false),
                      DEAD_UNKNOWN_STATUS);
-    /* worker.c: the CRM itself does not know the status */
+    /* worker_write_sf.c: the CRM itself does not know the status */
     assert_int_equal(dead_filter_classify("Salesforce campaign 701 has no member status "
                                           "\"Sent\" for Marketo program 1001 status ...",
                                           false),

@@ -1888,6 +1888,216 @@ static void roundtrip_person_save_by_integration_user_supersedes(void **state) {
     assert_false(plan_superseded_by_salesforce(&ev, &st, T(4), IUSER, IUSER));
 }
 
+/* ------------------------------------------------------------------------------------------
+ * A worker's turn: what a CRM's answer means, who a person is, when to wait, what to record. */
+
+static void failures_mean_retry_dead_or_a_wait(void **state) {
+    (void)state;
+    assert_int_equal(plan_after_failure(CRM_RETRY), IT_RETRY);
+    assert_int_equal(plan_after_failure(CRM_REFUSED), IT_DEAD);
+    assert_int_equal(plan_after_failure(CRM_NO_PERMIT), IT_DEFER); /* no attempt spent */
+    assert_int_equal(plan_after_failure(CRM_SPENT), IT_QUOTA);     /* parked, no attempt */
+}
+
+static void salesforce_records_by_write(void **state) {
+    (void)state;
+    const plan_sf_write all[] = {PLAN_SF_CREATE_MEMBER, PLAN_SF_UPDATE_MEMBER,
+                                 PLAN_SF_DELETE_MEMBER, PLAN_SF_CREATE_LEAD};
+    for (size_t i = 0; i < 4; i++) {
+        assert_int_equal(plan_after_sf_record(SF_REC_OK, CRM_REFUSED, all[i]), IT_PENDING);
+        assert_int_equal(plan_after_sf_record(SF_REC_FAILED, CRM_RETRY, all[i]), IT_RETRY);
+        assert_int_equal(plan_after_sf_record(SF_REC_FAILED, CRM_REFUSED, all[i]), IT_DEAD);
+        assert_int_equal(plan_after_sf_record(SF_REC_FAILED, CRM_SPENT, all[i]), IT_QUOTA);
+        assert_int_equal(plan_after_sf_record(SF_REC_BAD_STATUS, CRM_REFUSED, all[i]), IT_DEAD);
+    }
+    /* A member created meanwhile: looked up and updated next round. */
+    assert_int_equal(plan_after_sf_record(SF_REC_EXISTS, CRM_REFUSED, PLAN_SF_CREATE_MEMBER),
+                     IT_DEFER);
+    assert_int_equal(plan_after_sf_record(SF_REC_EXISTS, CRM_REFUSED, PLAN_SF_UPDATE_MEMBER),
+                     IT_DEAD);
+    /* Already gone is what a removal wants, and nothing else. */
+    assert_int_equal(plan_after_sf_record(SF_REC_GONE, CRM_REFUSED, PLAN_SF_DELETE_MEMBER),
+                     IT_PENDING);
+    assert_int_equal(plan_after_sf_record(SF_REC_GONE, CRM_REFUSED, PLAN_SF_UPDATE_MEMBER),
+                     IT_DEAD);
+    /* A duplicate rule's person is the person of a Lead creation. */
+    assert_int_equal(
+        plan_after_sf_record(SF_REC_DUPLICATE_PERSON, CRM_REFUSED, PLAN_SF_CREATE_LEAD),
+        IT_PENDING);
+    assert_int_equal(
+        plan_after_sf_record(SF_REC_DUPLICATE_PERSON, CRM_REFUSED, PLAN_SF_CREATE_MEMBER), IT_DEAD);
+}
+
+static void marketo_records_and_the_1037_skip(void **state) {
+    (void)state;
+    assert_int_equal(plan_after_mk_record(MK_REC_OK, CRM_REFUSED, false), IT_PENDING);
+    assert_int_equal(plan_after_mk_record(MK_REC_NOT_MEMBER, CRM_REFUSED, false), IT_PENDING);
+    assert_int_equal(plan_after_mk_record(MK_REC_AT_OR_PAST, CRM_REFUSED, false), IT_PENDING);
+    assert_int_equal(plan_after_mk_record(MK_REC_FAILED, CRM_RETRY, false), IT_RETRY);
+    assert_int_equal(plan_after_mk_record(MK_REC_FAILED, CRM_REFUSED, false), IT_DEAD);
+    assert_int_equal(plan_after_mk_record(MK_REC_FAILED, CRM_SPENT, false), IT_DEAD);
+    /* A lead's creation: every refusal is permanent. */
+    assert_int_equal(plan_after_mk_record(MK_REC_OK, CRM_REFUSED, true), IT_PENDING);
+    assert_int_equal(plan_after_mk_record(MK_REC_FAILED, CRM_RETRY, true), IT_DEAD);
+    /* A skip is a success when the record shows the wanted status; else Marketo is read. */
+    plan_result p;
+    memset(&p, 0, sizeof p);
+    strcpy(p.mkto_status, "Attended");
+    member_state st = {.known = true, .mkto_member = true};
+    strcpy(st.mkto_status, "Attended");
+    assert_false(plan_skip_needs_read(&st, &p));
+    strcpy(st.mkto_status, "Registered");
+    assert_true(plan_skip_needs_read(&st, &p));
+    st.known = false;
+    strcpy(st.mkto_status, "Attended");
+    assert_true(plan_skip_needs_read(&st, &p));
+    /* As read: at the wanted status, or past it (backward), or no member at all. */
+    assert_false(plan_backward("Attended", "Attended"));
+    assert_true(plan_backward("Attended", "Registered"));
+    assert_true(plan_backward(NULL, "Registered"));
+    assert_string_equal(plan_drop_reason_name(DROP_BACKWARD), "backward_progression");
+}
+
+static void recorded_after_a_write_and_a_backward_move(void **state) {
+    (void)state;
+    plan_result p;
+    memset(&p, 0, sizeof p);
+    p.kind = PLAN_APPLY;
+    p.to_sf = p.to_mkto = true;
+    p.next.known = true;
+    p.next.mkto_member = true;
+    strcpy(p.next.mkto_status, "Registered");
+    member_state st = {.known = true, .mkto_member = true};
+    strcpy(st.mkto_status, "Old");
+    plan_applied a = {LEAD_ID, CM_ID, "42", false, ""};
+    member_state n;
+    plan_record_applied(&p, &st, &a, T(5), &n);
+    assert_string_equal(n.sf_person, LEAD_ID);
+    assert_string_equal(n.cm_id, CM_ID);
+    assert_string_equal(n.mkto_lead, "42");
+    assert_string_equal(n.mkto_status, "Registered");
+    assert_true(n.sf_written_ms == T(5) && n.mkto_written_ms == T(5) && n.updated_ms == T(5));
+    /* Marketo kept a higher status: the one it answered with is recorded. */
+    a.backward = true;
+    a.mkto_now = "Attended";
+    plan_record_applied(&p, &st, &a, T(6), &n);
+    assert_true(n.mkto_member);
+    assert_string_equal(n.mkto_status, "Attended");
+    assert_true(n.mkto_written_ms == T(6)); /* an earlier try may have landed */
+    /* Not read: the record's own Marketo side stays. */
+    a.mkto_now = "";
+    plan_record_applied(&p, &st, &a, T(7), &n);
+    assert_string_equal(n.mkto_status, "Old");
+    /* A removal toward Salesforce records no CampaignMember. */
+    a.cm_id = "";
+    p.to_mkto = false;
+    plan_record_applied(&p, &st, &a, T(8), &n);
+    assert_string_equal(n.cm_id, "");
+    assert_true(n.mkto_written_ms == 0);
+}
+
+static void waits_for_a_write_of_ours_still_landing(void **state) {
+    (void)state;
+    event e = mkto_ev(EV_MEMBER_STATUS_CHANGED, "Registered", T(10));
+    plan_result p;
+    memset(&p, 0, sizeof p);
+    p.kind = PLAN_APPLY;
+    p.to_mkto = true;
+    member_state st = {.mkto_pending_ms = T(30)};
+    assert_true(plan_wait_for_own_write(&e, &st, &p, T(20)) == T(30) + PLAN_DEFER_MS);
+    assert_true(plan_wait_for_own_write(&e, &st, &p, T(31)) == 0); /* it has landed */
+    p.to_mkto = false; /* the event's own side is not written: nothing to wait for */
+    assert_true(plan_wait_for_own_write(&e, &st, &p, T(20)) == 0);
+    p.to_mkto = true;
+    e = mkto_ev(EV_MEMBER_STATUS_CHANGED, "Registered", T(40)); /* newer than the write */
+    assert_true(plan_wait_for_own_write(&e, &st, &p, T(20)) == 0);
+}
+
+static void which_lead_is_the_person(void **state) {
+    (void)state;
+    mk_lead l[4];
+    memset(l, 0, sizeof l);
+    strcpy(l[0].id, "900");
+    l[0].email = "Ann@X.com";
+    l[0].sfdc_contact_id = "0035g000000OthrAAA"; /* linked to someone else */
+    strcpy(l[1].id, "1000");
+    l[1].email = "ann@x.com";
+    strcpy(l[2].id, "950");
+    l[2].email = "ann@x.com";
+    l[2].sfdc_lead_id = LEAD_ID; /* linked to this person */
+    strcpy(l[3].id, "10");
+    l[3].email = "bob@x.com";
+    /* The oldest of those not linked elsewhere. */
+    assert_int_equal(plan_pick_lead_by_email(l, 4, "ann@x.com", LEAD_ID), 2);
+    /* All linked elsewhere: the oldest of all. */
+    assert_int_equal(plan_pick_lead_by_email(l, 1, "ann@x.com", LEAD_ID), 0);
+    assert_int_equal(plan_pick_lead_by_email(l, 4, "carl@x.com", LEAD_ID), -1);
+    /* By the ids Marketo's own sync keeps: the oldest of several (15 characters compared). */
+    l[1].sfdc_lead_id = "00Q5g000000LeadXYZ";
+    assert_int_equal(plan_pick_lead_by_sfdc(l, 4, false, LEAD_ID), 2);
+    assert_int_equal(plan_pick_lead_by_sfdc(l, 4, true, "0035g000000Othr"), 0);
+    assert_int_equal(plan_pick_lead_by_sfdc(l, 4, true, CONTACT_ID), -1);
+}
+
+static void new_lead_placeholders_and_nothing_to_remove(void **state) {
+    (void)state;
+    event e = mkto_ev(EV_MEMBER_STATUS_CHANGED, "Registered", T(1));
+    strcpy(e.email, "ann@x.com");
+    e.first_name[0] = e.last_name[0] = e.company[0] = '\0'; /* Marketo gave no names */
+    sf_new_lead l = plan_new_lead(&e, "[not provided]", "[none]");
+    assert_string_equal(l.email, "ann@x.com");
+    assert_string_equal(l.first_name, "");
+    assert_string_equal(l.last_name, "[not provided]");
+    assert_string_equal(l.company, "[none]");
+    strcpy(e.last_name, "Lee");
+    strcpy(e.company, "Acme");
+    l = plan_new_lead(&e, "[not provided]", "[none]");
+    assert_string_equal(l.last_name, "Lee");
+    assert_string_equal(l.company, "Acme");
+    assert_true(plan_nothing_to_remove(false, false));
+    assert_false(plan_nothing_to_remove(false, true));
+    assert_false(plan_nothing_to_remove(true, false));
+}
+
+static void retry_until_max_attempts_with_backoff(void **state) {
+    (void)state;
+    assert_int_equal(plan_retry(1, 3), IT_RETRY);
+    assert_int_equal(plan_retry(2, 3), IT_RETRY);
+    assert_int_equal(plan_retry(3, 3), IT_DEAD);
+    /* base * 2^(n-1), capped, jittered into [50%, 100%]. */
+    assert_int_equal(plan_backoff_ms(1, 1000, 60000, -1, 0), 500);
+    assert_int_equal(plan_backoff_ms(1, 1000, 60000, -1, 500), 1000);
+    assert_int_equal(plan_backoff_ms(3, 1000, 60000, -1, 0), 2000);
+    assert_int_equal(plan_backoff_ms(30, 1000, 60000, -1, 30000), 60000);
+    assert_int_equal(plan_backoff_ms(1, 1000, 60000, 7000, 0), 7000); /* Retry-After */
+}
+
+static void campaign_statuses_known_while_fresh(void **state) {
+    (void)state;
+    const char *labels[] = {"Sent", "Signed Up"};
+    assert_int_equal(plan_campaign_has_status(labels, 2, true, T(0), T(10), "Signed Up"),
+                     PLAN_STATUS_PRESENT);
+    assert_int_equal(plan_campaign_has_status(labels, 2, true, T(0), T(10), "Came"),
+                     PLAN_STATUS_ABSENT);
+    assert_int_equal(plan_campaign_has_status(labels, 2, false, T(0), T(10), "Came"),
+                     PLAN_STATUS_UNKNOWN); /* more labels than kept */
+    assert_int_equal(
+        plan_campaign_has_status(labels, 2, true, T(0), T(0) + PLAN_STATUSES_FRESH_MS + 1, "Sent"),
+        PLAN_STATUS_UNKNOWN);
+    plan_result p;
+    memset(&p, 0, sizeof p);
+    p.kind = PLAN_APPLY;
+    p.to_sf = p.sf_member = true;
+    strcpy(p.sf_status, "Came");
+    assert_true(plan_writes_sf_status(&p, false, ""));
+    assert_true(plan_writes_sf_status(&p, true, "Sent"));
+    assert_false(plan_writes_sf_status(&p, true, "Came"));
+    p.sf_member = false;
+    assert_false(plan_writes_sf_status(&p, true, "Sent"));
+    assert_string_equal(plan_marketo_status(NULL), NOT_IN_PROGRAM);
+    assert_string_equal(plan_marketo_status("Attended"), "Attended");
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         /* Marketo program events */
@@ -1929,6 +2139,15 @@ int main(void) {
         cmocka_unit_test(convergence_salesforce),
         cmocka_unit_test(convergence_mixed_sources),
         cmocka_unit_test(convergence_readd_recording_drops),
+        cmocka_unit_test(failures_mean_retry_dead_or_a_wait),
+        cmocka_unit_test(salesforce_records_by_write),
+        cmocka_unit_test(marketo_records_and_the_1037_skip),
+        cmocka_unit_test(recorded_after_a_write_and_a_backward_move),
+        cmocka_unit_test(waits_for_a_write_of_ours_still_landing),
+        cmocka_unit_test(which_lead_is_the_person),
+        cmocka_unit_test(new_lead_placeholders_and_nothing_to_remove),
+        cmocka_unit_test(retry_until_max_attempts_with_backoff),
+        cmocka_unit_test(campaign_statuses_known_while_fresh),
     };
     return cmocka_run_group_tests_name("plan", tests, NULL, NULL);
 }
