@@ -193,6 +193,14 @@ sf_new_lead plan_new_lead(const event *ev, const char *placeholder_last_name,
  * remove: that side needs no write. */
 bool plan_nothing_to_remove(bool wants_member, bool person_found);
 
+/* Whether to read the Marketo leads of a batch toward Salesforce before matching people: when
+ * some addition has no email (needed: it cannot be matched otherwise), or, as a refinement (ids
+ * before email, issue 21), when Marketo's budget is not wanted by changes toward Marketo
+ * (marketo_busy: they flow now). Under a burst in both directions the refinement cost one
+ * Marketo call per small batch toward Salesforce and delayed the writes toward Marketo
+ * (RELIABILITY.md, chaos): those people are then matched by email, as before issue 21. */
+bool plan_read_sfdc_ids(bool needed, bool marketo_busy);
+
 /* After a failed attempt number `attempts` (1-based): IT_RETRY while attempts remain, IT_DEAD
  * once max_attempts are spent (MAX_ATTEMPTS). */
 it_state plan_retry(int attempts, int max_attempts);

@@ -72,4 +72,11 @@ int store_quota_pause(store *s, const char *crm, long pause_ms, bool probe, char
                       size_t errlen);
 int store_quota_clear(store *s, const char *crm, char *err, size_t errlen);
 
+/* Whether changes toward Marketo want its call budget now: some wait to be read toward it,
+ * they arrive at light_rate per second or more, or half the window's calls are spent (*busy).
+ * A call that only refines (reading leads' sfdc ids toward Salesforce) is then left out. 0 or
+ * -1 with err. */
+int store_mkto_busy(store *s, int calls_per_window, long light_rate, bool *busy, char *err,
+                    size_t errlen);
+
 #endif

@@ -432,3 +432,7 @@ bool plan_writes_sf_status(const plan_result *p, bool member_exists, const char 
 const char *plan_marketo_status(const char *read) {
     return read ? read : NOT_IN_PROGRAM;
 }
+
+bool plan_read_sfdc_ids(bool needed, bool marketo_busy) {
+    return needed || !marketo_busy;
+}

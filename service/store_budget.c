@@ -139,3 +139,18 @@ int store_quota_clear(store *s, const char *crm, char *err, size_t errlen) {
     freeReplyObject(r);
     return 0;
 }
+
+int store_mkto_busy(store *s, int calls_per_window, long light_rate, bool *busy, char *err,
+                    size_t errlen) {
+    char lt[24], cpw[16], win[24];
+    snprintf(lt, sizeof lt, "%ld", light_rate);
+    snprintf(cpw, sizeof cpw, "%d", calls_per_window);
+    snprintf(win, sizeof win, "%d", STORE_MKTO_WINDOW_MS);
+    const char *args[] = {
+        store_stream(STORE_Q_SF), "cs:mkto:rate", "cs:mkto:calls", STORE_GROUP, lt, cpw, win};
+    redisReply *r = store_priv_eval_strs(s, STORE_LUA_MKTO_BUSY, 3, args, 7, err, errlen);
+    if (!r) return -1;
+    *busy = r->type == REDIS_REPLY_INTEGER && r->integer != 0;
+    freeReplyObject(r);
+    return 0;
+}

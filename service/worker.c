@@ -16,7 +16,6 @@
 #define CLAIM_EVERY_MS  2000
 #define UNPARK_EVERY_MS 2000
 #define SF_FILL_MS      50  /* under load, batches toward Salesforce start this far apart */
-#define MKTO_LIGHT_RATE 50  /* changes/s toward Marketo below which reads are not paced */
 #define MKTO_SOON_MS    100 /* a paced read due this soon keeps its thread free for it */
 
 void worker_hold_clear(held *h) {

@@ -45,9 +45,11 @@ static void fill_from(const char *v, char *dst, size_t size) {
 /* Reads the Marketo lead of every item whose Salesforce person is not known yet, in one call
  * for the batch: the Salesforce ids Marketo's own sync set on it (sfdcContactId,
  * sfdcLeadId: matched before the email), and the email and names the webhook left out. When
- * every such item has its email, the read is a refinement that must not hold changes toward
- * Salesforce behind Marketo's budget: it waits PEOPLE_READ_WAIT_MS at most for a permit, and
- * without one (or when Marketo fails) the items go on by their email. */
+ * every such item has its email, the read is a refinement that must not take Marketo's budget
+ * from changes toward Marketo nor hold changes toward Salesforce behind it
+ * (plan_read_sfdc_ids): it is skipped while changes toward Marketo flow, waits
+ * PEOPLE_READ_WAIT_MS at most for a permit, and without one (or when Marketo fails) the items
+ * go on by their email. */
 static void read_marketo_people(batch *b) {
     crm *c = b->w->c;
     const char *ids[MKTO_BATCH];
@@ -64,6 +66,12 @@ static void read_marketo_people(batch *b) {
         }
     }
     if (n == 0) return;
+    char serr[STORE_ERR_MAX];
+    bool marketo_busy = true; /* when Redis cannot say, the budget is left to the writes */
+    if (!needed)
+        store_mkto_busy(b->w->st, b->w->cfg->marketo_calls_per_20s, MKTO_LIGHT_RATE, &marketo_busy,
+                        serr, sizeof serr);
+    if (!plan_read_sfdc_ids(needed, marketo_busy)) return;
     mk_lead *res = NULL;
     size_t nres = 0;
     mk_error err;

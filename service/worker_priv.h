@@ -43,6 +43,7 @@
 #define DEFER_MS            20   /* a busy member's event is tried again this soon */
 #define BUDGET_WAIT_MS      5000 /* longest wait for a Marketo permit before deferring */
 #define PEOPLE_READ_WAIT_MS 250  /* and for reading leads' sfdc ids toward Salesforce */
+#define MKTO_LIGHT_RATE     50   /* changes/s toward Marketo below which reads are not paced */
 #define MKTO_BATCH          300  /* leads per Marketo call (leads.json, members/status.json) */
 
 struct worker_pool {

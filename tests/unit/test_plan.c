@@ -2059,6 +2059,16 @@ static void new_lead_placeholders_and_nothing_to_remove(void **state) {
     assert_false(plan_nothing_to_remove(true, false));
 }
 
+/* Reading Marketo's sfdc ids toward Salesforce: always when an addition has no email; as the
+ * ids-before-email refinement only while changes toward Marketo do not want its budget. */
+static void sfdc_ids_read_only_when_marketo_can_spare_it(void **state) {
+    (void)state;
+    assert_true(plan_read_sfdc_ids(true, true));
+    assert_true(plan_read_sfdc_ids(true, false));
+    assert_true(plan_read_sfdc_ids(false, false));
+    assert_false(plan_read_sfdc_ids(false, true));
+}
+
 static void retry_until_max_attempts_with_backoff(void **state) {
     (void)state;
     assert_int_equal(plan_retry(1, 3), IT_RETRY);
@@ -2146,6 +2156,7 @@ int main(void) {
         cmocka_unit_test(waits_for_a_write_of_ours_still_landing),
         cmocka_unit_test(which_lead_is_the_person),
         cmocka_unit_test(new_lead_placeholders_and_nothing_to_remove),
+        cmocka_unit_test(sfdc_ids_read_only_when_marketo_can_spare_it),
         cmocka_unit_test(retry_until_max_attempts_with_backoff),
         cmocka_unit_test(campaign_statuses_known_while_fresh),
     };
