@@ -171,12 +171,16 @@ int64_t plan_wait_for_own_write(const event *ev, const member_state *st, const p
                                 int64_t now);
 
 /* Which lead, of leads[0..n) looked up by email, is the person with that email (sf_person:
- * the Salesforce person the event is about): several leads may share an email in Marketo; one
- * that Marketo's own sync links to another Salesforce person (its sfdcContactId or
- * sfdcLeadId set to another id) is someone else. Among the rest the oldest (lowest id); when
- * all are linked elsewhere, the oldest of all. Its index, or -1 when none has the email. */
+ * the Salesforce person the event is about): several leads may share an email in Marketo. One
+ * that Marketo's own sync links to sf_person (its sfdcContactId or sfdcLeadId) is the person
+ * (ids before email, issue 21); one linked to another Salesforce person is someone else; among
+ * the rest the oldest (lowest id); when all are linked elsewhere, the oldest of all. Its index,
+ * or -1 when none has the email. *sure: the pick is linked to sf_person or to nobody; when
+ * not (none, or linked elsewhere) the leads Marketo's sync links to sf_person are looked up
+ * by their sfdc ids too (plan_pick_lead_by_sfdc) and win. So the common case costs one call,
+ * and a lead linked to the person by id is found first whenever it shares the email. */
 int plan_pick_lead_by_email(const mk_lead *leads, size_t n, const char *email,
-                            const char *sf_person);
+                            const char *sf_person, bool *sure);
 
 /* Which lead of leads[0..n) carries the Salesforce id sf_id (its sfdcContactId when contact,
  * else its sfdcLeadId): the oldest of several. Its index, or -1. */

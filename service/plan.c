@@ -361,22 +361,32 @@ static bool id_lower(const char *a, const char *b) {
     return la != lb ? la < lb : strcmp(a, b) < 0;
 }
 
+/* Whether lead l is linked (by Marketo's own sync) to sf_person (1), to another person (-1),
+ * or to nobody (0). */
+static int linked_to(const mk_lead *l, const char *sf_person) {
+    int mine = 0;
+    const char *links[] = {l->sfdc_contact_id, l->sfdc_lead_id};
+    for (int k = 0; k < 2; k++) {
+        if (!links[k] || !links[k][0]) continue;
+        if (strncmp(links[k], sf_person, 15) != 0) return -1;
+        mine = 1;
+    }
+    return mine;
+}
+
 int plan_pick_lead_by_email(const mk_lead *leads, size_t n, const char *email,
-                            const char *sf_person) {
-    int best = -1, best_free = -1;
+                            const char *sf_person, bool *sure) {
+    int best[3] = {-1, -1, -1}; /* linked elsewhere or any, free, mine */
     for (size_t i = 0; i < n; i++) {
         const mk_lead *l = &leads[i];
         if (!l->email || !l->id[0] || strcasecmp(l->email, email) != 0) continue;
-        bool elsewhere = false;
-        const char *links[] = {l->sfdc_contact_id, l->sfdc_lead_id};
-        for (int k = 0; k < 2; k++)
-            elsewhere =
-                elsewhere || (links[k] && links[k][0] && strncmp(links[k], sf_person, 15) != 0);
-        if (best < 0 || id_lower(l->id, leads[best].id)) best = (int)i;
-        if (!elsewhere && (best_free < 0 || id_lower(l->id, leads[best_free].id)))
-            best_free = (int)i;
+        int kind = linked_to(l, sf_person) + 1; /* 0 elsewhere, 1 free, 2 mine */
+        for (int k = 0; k <= kind; k++)
+            if (k != 1 || kind == 1) /* the "any" slot takes every lead; "free" only free ones */
+                if (best[k] < 0 || id_lower(l->id, leads[best[k]].id)) best[k] = (int)i;
     }
-    return best_free >= 0 ? best_free : best;
+    *sure = best[2] >= 0 || best[1] >= 0;
+    return best[2] >= 0 ? best[2] : best[1] >= 0 ? best[1] : best[0];
 }
 
 int plan_pick_lead_by_sfdc(const mk_lead *leads, size_t n, bool contact, const char *sf_id) {

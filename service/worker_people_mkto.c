@@ -27,8 +27,17 @@ const char *item_sf_person(const item *it) {
 /* The lead, among the leads looked up by email, that is the item's person
  * (plan_pick_lead_by_email). */
 static void pick_by_email(const mk_lead *leads, size_t n, item *it) {
-    int k = plan_pick_lead_by_email(leads, n, it->ev.email, item_sf_person(it));
+    int k = plan_pick_lead_by_email(leads, n, it->ev.email, item_sf_person(it), &it->mk_lead_sure);
     if (k >= 0) snprintf(it->lead, sizeof it->lead, "%s", leads[k].id);
+}
+
+/* Whether an item of the chunk is still to be looked up by its sfdc ids: it has no lead yet,
+ * or the lead its email found is linked to another Salesforce person. */
+static bool wants_sfdc_lookup(const item *it, int chunk) {
+    if (it->mk_chunk != chunk) return false;
+    if (item_needs_lead(it)) return true;
+    return it->state == IT_PENDING && it->p.kind == PLAN_APPLY && it->p.to_mkto &&
+           !it->mk_lead_sure;
 }
 
 /* CREATE_MISSING_PEOPLE=false and no Marketo lead is the item's person: a dead letter naming
@@ -43,8 +52,8 @@ static void missing_in_marketo(item *it) {
 }
 
 /* Finds the leads whose sfdcLeadId or sfdcContactId (Marketo's own sync) is the person of
- * one of the chunk's items still without a lead. Adobe's "Leads" reference: leads.json takes
- * filterType sfdcLeadId and sfdcContactId. */
+ * one of the chunk's items its email did not settle (wants_sfdc_lookup); such a lead wins.
+ * Adobe's "Leads" reference: leads.json takes filterType sfdcLeadId and sfdcContactId. */
 static void leads_by_sfdc_ids(batch *b, int chunk) {
     for (int kind = 0; kind < 2; kind++) {
         const char *ids[MKTO_BATCH];
@@ -53,7 +62,7 @@ static void leads_by_sfdc_ids(batch *b, int chunk) {
         for (size_t i = 0; i < b->n && n < MKTO_BATCH; i++) {
             item *it = &b->items[i];
             const char *id = kind == 0 ? it->ev.sf_contact_id : it->ev.sf_lead_id;
-            if (!item_needs_lead(it) || it->mk_chunk != chunk || !id[0]) continue;
+            if (!wants_sfdc_lookup(it, chunk) || !id[0]) continue;
             group[n] = it;
             ids[n++] = id;
         }
@@ -72,7 +81,9 @@ static void leads_by_sfdc_ids(batch *b, int chunk) {
         }
         for (size_t k = 0; k < n; k++) {
             int j = plan_pick_lead_by_sfdc(res, nres, kind == 0, ids[k]);
-            if (j >= 0) snprintf(group[k]->lead, sizeof group[k]->lead, "%s", res[j].id);
+            if (j < 0) continue;
+            snprintf(group[k]->lead, sizeof group[k]->lead, "%s", res[j].id);
+            group[k]->mk_lead_sure = true;
         }
         mkto_leads_free(res, nres);
     }
@@ -214,9 +225,11 @@ static size_t resolve_marketo_chunk(batch *b, int chunk) {
         taken++;
     }
     if (taken == 0) return 0;
-    leads_by_sfdc_ids(b, chunk);
-    /* Then by email (one call), then create the missing ones under a per-email lock. */
+    /* By email first, asking the sfdc ids along (one call settles the usual case: a lead
+     * linked to the person, or to nobody), then by the sfdc ids for the rest, then create the
+     * missing ones under a per-email lock. */
     size_t ne = leads_by_email(b, chunk, by_email);
+    leads_by_sfdc_ids(b, chunk);
     create_missing_leads(b, by_email, ne);
     return taken;
 }

@@ -114,6 +114,7 @@ typedef struct {
     bool locked;
     char lead_lock[160]; /* taken once a Salesforce item learns its Marketo lead */
     int mk_chunk;        /* the lead-resolution chunk this item was looked up in (0: none) */
+    bool mk_lead_sure;   /* its lead, found by email, is linked to its person or to nobody */
     int64_t defer_until; /* IT_DEFER: not before this time (0: at once) */
     bool mk_grouped;     /* already part of a Marketo write call of this batch */
     member_state st;

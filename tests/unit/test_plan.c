@@ -2027,11 +2027,21 @@ static void which_lead_is_the_person(void **state) {
     l[2].sfdc_lead_id = LEAD_ID; /* linked to this person */
     strcpy(l[3].id, "10");
     l[3].email = "bob@x.com";
-    /* The oldest of those not linked elsewhere. */
-    assert_int_equal(plan_pick_lead_by_email(l, 4, "ann@x.com", LEAD_ID), 2);
-    /* All linked elsewhere: the oldest of all. */
-    assert_int_equal(plan_pick_lead_by_email(l, 1, "ann@x.com", LEAD_ID), 0);
-    assert_int_equal(plan_pick_lead_by_email(l, 4, "carl@x.com", LEAD_ID), -1);
+    bool sure = false;
+    /* Linked to this person: it, before an older free one. */
+    assert_int_equal(plan_pick_lead_by_email(l, 4, "ann@x.com", LEAD_ID, &sure), 2);
+    assert_true(sure);
+    strcpy(l[2].id, "1100");
+    assert_int_equal(plan_pick_lead_by_email(l, 4, "ann@x.com", LEAD_ID, &sure), 2);
+    /* Linked to nobody: the oldest of those not linked elsewhere. */
+    assert_int_equal(plan_pick_lead_by_email(l, 4, "ann@x.com", CONTACT_ID, &sure), 1);
+    assert_true(sure);
+    strcpy(l[2].id, "950");
+    /* All linked elsewhere: the oldest of all, not sure (the sfdc ids are looked up too). */
+    assert_int_equal(plan_pick_lead_by_email(l, 1, "ann@x.com", LEAD_ID, &sure), 0);
+    assert_false(sure);
+    assert_int_equal(plan_pick_lead_by_email(l, 4, "carl@x.com", LEAD_ID, &sure), -1);
+    assert_false(sure);
     /* By the ids Marketo's own sync keeps: the oldest of several (15 characters compared). */
     l[1].sfdc_lead_id = "00Q5g000000LeadXYZ";
     assert_int_equal(plan_pick_lead_by_sfdc(l, 4, false, LEAD_ID), 2);
