@@ -16,9 +16,9 @@
 #include <time.h>
 #include <unistd.h>
 
-#define TICK_MS        500
+#define TICK_MS        200
 #define QUEUED_LOOK    20 /* queued jobs looked at per tick */
-#define APPLYING_EVERY 1000
+#define APPLYING_EVERY 500
 
 int jobs_create(store *st, const struct config *cfg, const mapping *m, job_kind kind,
                 job_trigger trigger, char *id, bool *created, char *err, size_t errlen) {

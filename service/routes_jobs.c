@@ -9,7 +9,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define CANCEL_TRIES 5 /* a job that moves on while it is cancelled: read it again */
+#define CANCEL_TRIES  5 /* a job that moves on while it is cancelled: read it again */
+#define REDIS_PING_MS 500
 
 static void add_time(cJSON *o, const char *name, int64_t ms) {
     char at[40];
@@ -80,7 +81,11 @@ static bool read_job(http_request *req, store *st, store_job *j) {
     const char *id = http_req_param(req, "id");
     char err[STORE_ERR_MAX];
     if (!job_id_valid(id)) {
-        http_reply_error(req, 404, "not_found", "no job %.60s", id ? id : "");
+        /* Redis first, as every admin endpoint answers 503 first while Redis is away. */
+        if (store_ping(st, REDIS_PING_MS, err, sizeof err) != 0)
+            admin_unavailable(req, err);
+        else
+            http_reply_error(req, 404, "not_found", "no job %.60s", id ? id : "");
         return false;
     }
     switch (store_job_get(st, id, j, err, sizeof err)) {
