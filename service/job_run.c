@@ -264,7 +264,11 @@ static bool salesforce_keys(run *r, const ml_sf_member *ms, size_t n, char (*key
 static void salesforce_person(const ml_sf_member *m, const char *key, const char *linked,
                               const store_job_member *k, bool found, reconcile_person *per) {
     memset(per, 0, sizeof *per);
-    snprintf(per->email, sizeof per->email, "%s", m->email[0] ? m->email : key);
+    /* A row without an email takes the email of the Marketo lead it is linked to. */
+    snprintf(per->email, sizeof per->email, "%s",
+             m->email[0]     ? m->email
+             : key[0] != '#' ? key
+                             : "");
     if (found) marketo_side(per, k);
     if (!per->lead[0]) snprintf(per->lead, sizeof per->lead, "%s", linked);
     per->in_sf = true;

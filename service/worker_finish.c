@@ -282,8 +282,10 @@ out:
 }
 
 /* What became of jobs' corrections in this batch, counted on their jobs (jobs.h waits for
- * them), before the acknowledgement: a crash between them counts one twice, never none. */
-static void count_job_outcomes(batch *b) {
+ * them), before the acknowledgement: a crash between them counts one twice, never none.
+ * False when Redis could not count them: the batch is then not acknowledged (its entries are
+ * claimed back and counted when applied again, idempotently). */
+static bool count_job_outcomes(batch *b) {
     store_job_outcome *o = calloc(b->n ? b->n : 1, sizeof *o);
     size_t no = 0;
     char err[STORE_ERR_MAX];
@@ -303,9 +305,14 @@ static void count_job_outcomes(batch *b) {
         o[k].skipped += skipped;
         o[k].dead += dead;
     }
-    if (no && store_job_outcomes(b->w->st, o, no, err, sizeof err) != 0)
-        LOG_KV(LOG_WARN, "worker: could not count jobs' corrections", "error", err);
+    bool ok = o != NULL;
+    if (no && store_job_outcomes(b->w->st, o, no, err, sizeof err) != 0) {
+        LOG_KV(LOG_WARN, "worker: could not count jobs' corrections; they will be claimed again",
+               "error", err);
+        ok = false;
+    }
     free(o);
+    return ok;
 }
 
 void batch_finish(batch *b) {
@@ -381,9 +388,9 @@ void batch_finish(batch *b) {
         }
     }
     write_audit_and_traces(b, now);
-    count_job_outcomes(b);
+    bool counted = count_job_outcomes(b);
     /* A batch holds entries of one queue (process_by_queue). */
-    if (na && store_ack(w->st, b->items[0].e->q, acks, na, err, sizeof err) != 0)
+    if (na && counted && store_ack(w->st, b->items[0].e->q, acks, na, err, sizeof err) != 0)
         LOG_KV(LOG_WARN, "worker: could not acknowledge; entries will be claimed again", "error",
                err);
     free(acks);

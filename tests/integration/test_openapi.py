@@ -125,7 +125,8 @@ def test_description_is_openapi_3_1_with_complete_operations():
                 # The admin API: bearer token, and the answers every admin call can give.
                 assert op["security"] == [{"bearerAuth": []}], f"{method} {path}"
                 assert {"401", "404", "503"} <= set(op["responses"]), f"{method} {path}"
-                assert op["tags"][0] in ("mappings", "sync", "deadletters", "members", "audit")
+                assert op["tags"][0] in ("mappings", "sync", "deadletters", "members", "audit",
+                                         "jobs")
             else:
                 assert op["security"] in ([], [{"webhookSecret": []}]), f"{method} {path}"
             if "requestBody" in op:
