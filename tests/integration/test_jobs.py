@@ -281,11 +281,10 @@ def seed_large(w, pid, cid, n_mk, n_sf, mk_statuses=("Invited", "Registered", "A
     per[mk_statuses[0]] += n_mk - sum(per.values())
     w.mk.ctl("POST", "seed", {"generate": {"programId": pid, "count": n_mk, "statuses": per,
                                            "emailPattern": "mk{n}@example.com"}})
-    leads = w.sf.ctl("POST", "seed", {"leads": [
-        {"LastName": f"L{i}", "Company": "Acme", "Email": f"sf{i}@example.com"}
-        for i in range(n_sf)]})["leads"]
-    w.sf.ctl("POST", "seed", {"members": [{"CampaignId": cid, "LeadId": l["Id"],
-                                           "Status": "Registered"} for l in leads]})
+    if n_sf:
+        w.sf.ctl("POST", "seed", {"generate": {"campaignId": cid, "count": n_sf, "kind": "lead",
+                                               "statuses": {"Registered": n_sf},
+                                               "emailPattern": "sf{n}@example.com"}})
 
 
 def members_calls(w, since):
