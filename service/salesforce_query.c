@@ -452,9 +452,10 @@ static int member_page(void *ud, cJSON *recs) {
 }
 
 /* Keyset paging: each page is the CampaignMembers after the last Id seen, so a listing
- * resumes from a stored Id with a new query. A query locator (nextRecordsUrl) expires after
- * 15 minutes of inactivity and a user has at most 10 open (SOAP API Developer Guide,
- * "QueryLocator"); it is followed within one run only. */
+ * resumes from a stored Id with a new query (Salesforce Help 000387840: sort by Id and filter
+ * on the last one returned). A query locator (nextRecordsUrl) expires after 15 minutes of
+ * inactivity and a user has at most 10 open (SOAP API Developer Guide, "QueryLocator"); it is
+ * followed within one run only. */
 int sf_campaign_member_pages(sf_client *c, const char *campaign_id, const char *after_id,
                              sf_member_page_fn page, void *ud, sf_error *err) {
     char soql[640] = "SELECT Id, LeadId, ContactId, Status, Email, FirstName, LastName, "
