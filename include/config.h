@@ -63,6 +63,12 @@ struct config {
     int trace_retention_days, trace_max_per_person;
     bool create_missing_people;
     char *lead_placeholder_last_name, *lead_placeholder_company;
+    /* Issue 19: a backfill job when a mapping is created or enabled; the share of Marketo's
+     * call budget jobs' calls may take; how long finished jobs and their details are kept;
+     * the most difference details a job keeps. */
+    bool backfill_on_link;
+    double backfill_marketo_share;
+    long job_retention_s, job_details_max;
 };
 
 /* Shortest ADMIN_TOKEN, MARKETO_WEBHOOK_SECRET(_PREVIOUS) and SF_WEBHOOK_TOKEN accepted. */

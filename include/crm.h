@@ -35,6 +35,11 @@ mkto_client *crm_marketo(crm *c);
 void crm_set_budget_wait(crm *c, long max_wait_ms, const atomic_bool *stop);
 long crm_budget_wait(const crm *c);
 
+/* Makes the following Marketo calls a job's (share > 0: its listings, or a batch of its
+ * corrections), within that share of the budget (store_mkto_acquire), or live ones again
+ * (share 0). */
+void crm_set_budget_share(crm *c, double share);
+
 /* Whether the CRM's daily allowance is spent now (quota.h): calls to it would not be made. */
 bool crm_salesforce_spent(crm *c);
 bool crm_marketo_spent(crm *c);

@@ -32,6 +32,7 @@ typedef enum {
 #define EV_TEXT_MAX   256 /* email, company, status */
 #define EV_NAME_MAX   128 /* first and last name */
 #define EV_STATUS_MAX 128 /* program or campaign member status label */
+#define EV_JOB_MAX    40  /* a job id (jobs.h) */
 
 typedef struct event {
     event_source source;
@@ -51,6 +52,9 @@ typedef struct event {
     char modified_by[EV_SFID_MAX];
     int64_t source_ts_ms; /* the source's time of the change; 0 = unknown */
     int64_t received_ms;  /* when we received it */
+    char job[EV_JOB_MAX]; /* a correction queued by a job (backfill, reconciliation): its id;
+                             empty for a change a CRM reported. Such events wait in the
+                             corrections' queues, below live changes (store_queue.h) */
 } event;
 
 const char *event_source_name(event_source s);

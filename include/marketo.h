@@ -69,6 +69,10 @@ crm_failure mkto_failure(const mk_error *e);
 /* Whether a status call failed because the program's channel has no such status (1025). */
 bool mkto_unknown_status(const mk_error *e);
 
+/* Whether a listing of a program's members by status (mkto_members_page) failed because the
+ * program has too many members for it (1003): the bulk extract must list it. */
+bool mkto_members_too_many(const mk_error *e);
+
 /* Classifies a Marketo error code (also used for per-record reasons). */
 mk_outcome mkto_classify(const char *code);
 

@@ -72,5 +72,8 @@ extern metric *M_WEBHOOK_PREVIOUS_SECRET; /* counter: Marketo requests with the 
 /* counter {offset_hours}: Marketo events whose occurredAt is whole hours from their receive
  * time (tzguard.h): MARKETO_TIMEZONE is likely wrong */
 extern metric *M_MKTO_TZ_SUSPECT;
+/* Issue 19. */
+extern metric *M_JOBS_RUNNING; /* gauge {kind}: jobs this process works on */
+extern metric *M_JOB_SECONDS;  /* histogram {kind}: a job's start to its end */
 
 #endif

@@ -43,4 +43,12 @@ int pace_calls(const pace_change *c, size_t n);
  * (a read that is not paced, pace_ms <= 0, holds nothing back). Returns how many wait. */
 size_t pace_hold(pace_change *c, size_t n, long pace_ms, int room, int64_t now);
 
+/* The share of the Marketo budget that jobs' calls (their listings and their corrections) may
+ * take (BACKFILL_MARKETO_SHARE): of calls_per_window calls in Marketo's window, and of
+ * max_concurrent calls in flight. At least one each, so that a job always moves; never all
+ * of the window's calls but one when share < 1, so that a live change always finds a call.
+ * Live calls are paced on what the window has left (store_budget.h). */
+int pace_share_calls(int calls_per_window, double share);
+int pace_share_concurrent(int max_concurrent, double share);
+
 #endif

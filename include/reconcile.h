@@ -1,20 +1,20 @@
 /* reconcile — heals drift that no webhook reported (Outbound Messages dropped after 24 h,
- * Marketo webhooks never sent, changes made while sync was off elsewhere).
+ * Marketo webhooks never sent, changes made while sync was off elsewhere), and merges two
+ * member lists when a program is linked to a campaign.
  *
- * Owns the comparison of one mapping's two member lists (the program's members, listed per
- * channel status; the campaign's members, by SOQL) with each other and with the recorded
- * state. For each person whose sides differ, the side that changed since the recorded state
- * wins; when both did (or nothing is recorded), the newer change by the CRMs' own
- * timestamps, and a membership present on one side wins over an absence with no time. The
- * correction is queued as an ordinary event, so the normal rules (newest wins, one-way
- * progression, echo suppression) apply to it. */
+ * Owns the decision for one person whose two sides in one mapping were read (by a job,
+ * jobs.h, from the two member lists; by a resync, resync.h, from one person's records),
+ * against the recorded state: the side that changed since the recorded state wins; when both
+ * did (or nothing is recorded: a backfill), the newer change by the CRMs' own timestamps, and
+ * a membership present on one side wins over an absence with no time. The correction is an
+ * ordinary event, so the normal rules (newest wins, one-way progression, echo suppression,
+ * F6 person creation, F11 dead letters) apply to it. Pure. */
 #ifndef CS_RECONCILE_H
 #define CS_RECONCILE_H
 
-#include "crm.h"
+#include "event.h"
 #include "member.h"
 #include "status_map.h"
-#include "store.h"
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -46,10 +46,5 @@ const char *reconcile_difference(const mapping *m, const reconcile_person *p);
  * queued (neither side changed since recorded, or the winner cannot be stated). */
 bool reconcile_decide(const mapping *m, const reconcile_person *p, const member_state *rec,
                       int64_t now, event *ev, char *action, size_t alen);
-
-/* Runs one reconciliation. Returns the report as a JSON text {"programId","campaignId",
- * "compared","differences","queued","details":[{"email","marketo","salesforce","action"}]}
- * (caller frees), or NULL with err when a CRM or Redis could not be read. */
-char *reconcile_mapping(crm *c, store *st, const mapping *m, char *err, size_t errlen);
 
 #endif

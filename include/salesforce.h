@@ -177,6 +177,15 @@ void sf_member_rows_free(sf_member_row *rows, size_t n);
 int sf_campaign_member_list(sf_client *c, const char *campaign_id, sf_member_row **rows, size_t *n,
                             sf_error *err);
 
+/* Every CampaignMember of the campaign whose Id sorts after after_id ("" or NULL: all), in
+ * Id order, with its person's email, names and company, handed to page() a page at a time as
+ * Salesforce answers them (one page in memory at a time; rows are the callee's only during
+ * the call). page() returns 0 to go on, or a positive value that stops the listing and is
+ * returned. 0 when every page was handed, -1 with err. */
+typedef int (*sf_member_page_fn)(void *ud, const sf_member_row *rows, size_t n);
+int sf_campaign_member_pages(sf_client *c, const char *campaign_id, const char *after_id,
+                             sf_member_page_fn page, void *ud, sf_error *err);
+
 /* The CampaignMembers, in every campaign, of people[0..n) (all Contacts or all Leads); no
  * names. err says which person cannot be put in a query. */
 int sf_person_memberships(sf_client *c, sf_person_kind kind, const char *const *people, size_t n,

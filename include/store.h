@@ -14,6 +14,8 @@
  *                             program copies
  *   store_budget.h            the Marketo call budget and pace, the CRMs' spent allowances
  *   store_trace.h             each person's trace, the time-zone evidence
+ *   store_jobs.h              jobs (backfill, reconciliation), their details and what a
+ *                             running job keeps
  * Every state change that must not half-happen is one Lua script (service/lua/, embedded at
  * build time), each key it touches passed in KEYS; store_priv.h runs them. */
 #ifndef CS_STORE_H

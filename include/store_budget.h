@@ -4,6 +4,9 @@
  *   cs:mkto:calls, cs:mkto:inflight
  *                             calls started in the last STORE_MKTO_WINDOW_MS (zset by start
  *                             time) and calls in flight (zset by the end of their lease)
+ *   cs:mkto:calls:fix, cs:mkto:inflight:fix
+ *                             the same of the calls jobs made (listings and corrections),
+ *                             which take at most BACKFILL_MARKETO_SHARE of both (pace.h)
  *   cs:mkto:pace, cs:mkto:read, cs:mkto:rate
  *                             the pace of reads toward Marketo: when the calls made are one
  *                             pace apart again, when the last paced read began, and the
@@ -21,12 +24,18 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#define STORE_MKTO_FIX_CALLS    "cs:mkto:calls:fix"
+#define STORE_MKTO_FIX_INFLIGHT "cs:mkto:inflight:fix"
+
 /* The Marketo call budget shared by every process (cs:mkto:calls, cs:mkto:inflight): takes
  * a permit when fewer than calls_per_window calls started in the last window_ms and fewer
- * than max_concurrent are in flight. Returns 0 (permit taken, token recorded), or the
- * milliseconds to wait before asking again (> 0), or -1 on a Redis error. */
+ * than max_concurrent are in flight. share > 0 makes it a job's call: it also needs room in
+ * the jobs' share (pace_share_calls, pace_share_concurrent of share) and does not move the
+ * live pace; share 0 is a live call, which moves the pace (counted on the window's calls less
+ * the jobs' calls in it). Returns 0 (permit taken, token recorded), or the milliseconds to
+ * wait before asking again (> 0), or -1 on a Redis error. */
 long store_mkto_acquire(store *s, const char *token, int calls_per_window, long window_ms,
-                        int max_concurrent, char *err, size_t errlen);
+                        int max_concurrent, double share, char *err, size_t errlen);
 int store_mkto_release(store *s, const char *token, char *err, size_t errlen);
 
 /* Whether a worker may read the queue toward Marketo (STORE_Q_SF) now: 0, or the ms to wait
@@ -42,6 +51,16 @@ int store_mkto_release(store *s, const char *token, char *err, size_t errlen);
 long store_mkto_gate(store *s, int calls_per_window, int max_concurrent, long light_rate,
                      long *paced_ms, int *calls, char *err, size_t errlen);
 
+/* Which of jobs' corrections a worker may read now: toward Marketo (STORE_Q_FIX_SF)
+ * *mkto_room > 0, the calls the jobs' share has left in the window, when some are unread, no
+ * live change toward Marketo is, and a permit of the budget and of the share is free; toward
+ * Salesforce (STORE_Q_FIX_MKTO) *to_sf, when some are unread and no live change toward
+ * Salesforce is.
+ * Corrections have no pace: they are read only when no live change waits (worker.c). 0, or
+ * -1 with err. */
+int store_fix_gate(store *s, int calls_per_window, int max_concurrent, double share, int *mkto_room,
+                   bool *to_sf, char *err, size_t errlen);
+
 /* The Marketo budget as mkto_client's limiter: one per client (thread). acquire waits for a
  * permit (returns -1 when Redis fails or *stop becomes true); with max_wait_ms > 0 it waits
  * no longer than that and returns the milliseconds still to wait instead (> 0), so that a
@@ -51,6 +70,7 @@ typedef struct {
     store *st;
     int calls_per_20s, max_concurrent;
     long max_wait_ms; /* 0: wait as long as it takes */
+    double share;     /* > 0: the calls are a job's, within this share (BACKFILL_MARKETO_SHARE) */
     const _Atomic bool *stop;
     char holder[128];
     unsigned long seq;

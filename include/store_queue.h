@@ -2,19 +2,23 @@
  *
  * Owns the queues and everything an event passes through on its way to being applied:
  *   cs:events:sf, cs:events:mkto
- *                             the two queues: streams of the events received from Salesforce
+ *                             the two live queues: streams of the events received from Salesforce
  *                             (applied toward Marketo) and from Marketo (toward Salesforce);
  *                             fields `event` (event JSON), `attempts`, `error` (last
  *                             failure); consumer group `workers` on each. Two queues so that
  *                             changes toward Salesforce never wait in line behind the
  *                             rate-limited ones toward Marketo, and the latter gather in
  *                             order while Marketo's budget is spent
+ *   cs:events:fix:sf, cs:events:fix:mkto
+ *                             the corrections of jobs (backfill, reconciliation), in the same
+ *                             form and group, one stream per direction, read below the live
+ *                             ones (store_read_prio)
  *   cs:dedup:<sf|mkto>:<id>   de-duplication key of a received event (value: stream id),
  *                             expires after STORE_DEDUP_TTL_S
  *   cs:retry, cs:retry:recv   events waiting for a retry (of both queues; each member names
  *                             its queue): zsets of the same members scored by due time and by
  *                             receive time
- *   cs:retry:recv:sf, cs:retry:recv:mkto
+ *   cs:retry:recv:sf, cs:retry:recv:mkto, cs:retry:recv:fix:sf, cs:retry:recv:fix:mkto
  *                             the entry ids of those retries, per queue, by receive time
  *   cs:parked:<programId>, cs:parked:programs  events of a disabled mapping, in order (and
  *                             cs:parked:quota:<crm>: events waiting for that CRM's daily
@@ -35,13 +39,27 @@
 #define STORE_DEDUP_TTL_S (26 * 3600) /* > Salesforce's 24 h redelivery window */
 #define STORE_GROUP       "workers"
 
-/* The queues, named by where their events come from. */
-typedef enum { STORE_Q_SF = 0, STORE_Q_MKTO = 1 } store_queue;
-#define STORE_NQUEUES 2
-/* The stream key of a queue ("cs:events:sf", "cs:events:mkto"). */
+/* The queues, named by where their events come from: the live changes the CRMs reported,
+ * and the corrections of jobs (jobs.h: backfill, reconciliation), each in a queue of its own
+ * per direction, read only when the live queue of that direction has nothing ready, so that
+ * a backfill of 100,000 members never stands in line before a live change. */
+typedef enum {
+    STORE_Q_SF = 0,       /* cs:events:sf: from Salesforce, toward Marketo */
+    STORE_Q_MKTO = 1,     /* cs:events:mkto: from Marketo, toward Salesforce */
+    STORE_Q_FIX_SF = 2,   /* cs:events:fix:sf: corrections toward Marketo */
+    STORE_Q_FIX_MKTO = 3, /* cs:events:fix:mkto: corrections toward Salesforce */
+} store_queue;
+#define STORE_NQUEUES 4
+/* The stream key of a queue ("cs:events:sf", "cs:events:mkto", "cs:events:fix:sf",
+ * "cs:events:fix:mkto"). */
 const char *store_stream(store_queue q);
-/* The queue an event goes to: the one of its source. */
+/* The queue an event goes to: the one of its source, a correction's (ev->job set) among the
+ * corrections. */
 store_queue store_queue_of(const event *ev);
+/* Whether q's events are written to Salesforce (they came from Marketo); whether q holds
+ * corrections. */
+bool store_queue_to_salesforce(store_queue q);
+bool store_queue_is_fix(store_queue q);
 
 /* Appends n events, each to its source's queue, skipping those whose de-duplication key exists,
  * atomically. added[i] is set to true for an event stored, false for a duplicate. Returns 0, or -1
@@ -52,8 +70,9 @@ int store_enqueue(store *s, const event *evs, size_t n, bool *added, char *err, 
 int store_enqueue_refs(store *s, const event *const *evs, size_t n, bool *added, char *err,
                        size_t errlen);
 
-/* Events waiting in both queues (depth) and the age of the oldest, in seconds (0 when
- * empty). */
+/* Events waiting in both live queues (depth) and the age of the oldest, in seconds (0 when
+ * empty). Jobs' corrections are not received events and are left out (their jobs count
+ * them), but for those waiting for a retry. */
 int store_queue_stats(store *s, long long *depth, double *oldest_age_s, char *err, size_t errlen);
 
 /* ---- worker queue ---- */

@@ -10,7 +10,10 @@
  * jitter (Retry-After honoured) until MAX_ATTEMPTS, then go to the dead-letter list with the
  * CRM's own text; permanent failures go there at once (plan decides which is which). Entries
  * held by a worker that died are claimed back after CLAIM_IDLE_MS. Nothing runs while sync is
- * disabled. The files of one batch's walk are listed in service/worker_priv.h. */
+ * disabled. Jobs' corrections (jobs.h) are read only when no live change of their direction
+ * waits, by all threads but one, their Marketo calls within BACKFILL_MARKETO_SHARE, and each
+ * one's outcome is counted on its job. The files of one batch's walk are listed in
+ * service/worker_priv.h. */
 #ifndef CS_WORKER_H
 #define CS_WORKER_H
 

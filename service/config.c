@@ -32,7 +32,8 @@ typedef enum {
     T_TZ,
     T_REDIS,
     T_TOKEN, /* a secret for a URL path: letters, digits, - _ . ~ (min..max bytes) */
-    T_PINS   /* SHA-256 certificate fingerprints */
+    T_PINS,  /* SHA-256 certificate fingerprints */
+    T_SHARE  /* a fraction (double) from min/100 to max/100 */
 } setting_type;
 
 /* Bit per command that requires the setting. */
@@ -139,6 +140,11 @@ static const setting settings[] = {
      false, 0, NULL},
     {"LEAD_PLACEHOLDER_COMPANY", T_STR, OFF(lead_placeholder_company), "[not provided]", 0, 255,
      false, 0, NULL},
+    /* Issue 19: linking a program to a campaign that has members; jobs. */
+    {"BACKFILL_ON_LINK", T_BOOL, OFF(backfill_on_link), "true", 0, 0, false, 0, NULL},
+    {"BACKFILL_MARKETO_SHARE", T_SHARE, OFF(backfill_marketo_share), "0.5", 5, 100, false, 0, NULL},
+    {"JOB_RETENTION_S", T_LONG, OFF(job_retention_s), "604800", 60, 90L * 86400, false, 0, NULL},
+    {"JOB_DETAILS_MAX", T_LONG, OFF(job_details_max), "100000", 0, 10000000, false, 0, NULL},
 };
 
 #define NSETTINGS (sizeof settings / sizeof settings[0])
@@ -283,6 +289,17 @@ int config_parse_redis_url(const char *url, struct redis_target *out, char *err,
     return 0;
 }
 
+/* A decimal fraction such as 0.5 (no exponent, no sign). */
+static bool parse_share(const char *s, double *out) {
+    if (strspn(s, "0123456789.") != strlen(s) || !*s) return false;
+    char *e;
+    errno = 0;
+    double v = strtod(s, &e);
+    if (errno || e == s || *e) return false;
+    *out = v;
+    return true;
+}
+
 static bool parse_long(const char *s, long *out) {
     char *e;
     errno = 0;
@@ -308,6 +325,18 @@ static bool assign(const setting *st, struct config *cfg, const char *v, char *w
         else
             *(int *)(base + st->offset) = (int)n;
         return true;
+    case T_SHARE: {
+        double d;
+        /* A tenth of a percent of slack, so that 0.05 passes a minimum of 5 %. */
+        if (!parse_share(v, &d) || d * 100 < (double)st->min - 1e-3 ||
+            d * 100 > (double)st->max + 1e-3) {
+            snprintf(why, wl, "must be a fraction from %.2f to %.2f, e.g. 0.5",
+                     (double)st->min / 100, (double)st->max / 100);
+            return false;
+        }
+        *(double *)(base + st->offset) = d;
+        return true;
+    }
     case T_BOOL:
         if (!strcmp(v, "true") || !strcmp(v, "1") || !strcmp(v, "yes"))
             *(bool *)(base + st->offset) = true;
@@ -555,7 +584,7 @@ void config_free(struct config *cfg) {
     for (size_t i = 0; i < NSETTINGS; i++) {
         const setting *st = &settings[i];
         if (st->type != T_INT && st->type != T_LONG && st->type != T_BOOL &&
-            st->type != T_ENUM_LEVEL && st->type != T_ENUM_FORMAT) {
+            st->type != T_ENUM_LEVEL && st->type != T_ENUM_FORMAT && st->type != T_SHARE) {
             char **p = (char **)((char *)cfg + st->offset);
             free(*p);
             *p = NULL;
@@ -584,6 +613,10 @@ void config_log(const struct config *cfg) {
             val = nums[i];
             break;
         case T_BOOL: val = *(const bool *)(base + st->offset) ? "true" : "false"; break;
+        case T_SHARE:
+            snprintf(nums[i], sizeof nums[i], "%g", *(const double *)(base + st->offset));
+            val = nums[i];
+            break;
         case T_ENUM_LEVEL: val = lvl[*(const int *)(base + st->offset) & 3]; break;
         case T_ENUM_FORMAT: val = *(const int *)(base + st->offset) ? "text" : "json"; break;
         case T_REDIS:

@@ -66,6 +66,10 @@ long crm_budget_wait(const crm *c) {
     return c->budget.max_wait_ms;
 }
 
+void crm_set_budget_share(crm *c, double share) {
+    c->budget.share = share;
+}
+
 bool crm_salesforce_spent(crm *c) {
     return quota_gate_check(c->sf_quota) != 0;
 }

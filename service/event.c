@@ -131,6 +131,7 @@ static const struct {
     F("company", company),
     F("status", status),
     F("modifiedBy", modified_by),
+    F("job", job),
 };
 #undef F
 #define NTEXT (sizeof text_fields / sizeof text_fields[0])

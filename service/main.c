@@ -5,6 +5,7 @@
 #include "config.h"
 #include "crm.h"
 #include "http_server.h"
+#include "jobs.h"
 #include "log.h"
 #include "metrics.h"
 #include "poller.h"
@@ -14,6 +15,7 @@
 #include "routes_deadletters.h"
 #include "routes_console.h"
 #include "routes_health.h"
+#include "routes_jobs.h"
 #include "routes_people.h"
 #include "routes_webhooks.h"
 #include "roundtrip.h"
@@ -38,7 +40,7 @@
 
 #define SHUTDOWN_GRACE_MS 8000
 #define PEM_MAX           (1024 * 1024)
-#define MAX_ROUTES        32
+#define MAX_ROUTES        40
 
 static void usage(FILE *f) {
     fprintf(f,
@@ -128,6 +130,7 @@ static int serve(cs_command cmd) {
     routes_ctx api = {0};
     checks_ready *crm_checks = NULL;
     poller *jobs = NULL;
+    jobs_runner *job_thread = NULL;
     char *tls_cert = NULL, *tls_key = NULL, *tls_ca = NULL;
     char err[256];
     bool http_api = cmd != CMD_WORKER, run_workers = cmd != CMD_INGEST;
@@ -193,6 +196,13 @@ static int serve(cs_command cmd) {
             rc = 1;
             goto out;
         }
+        /* Backfills and reconciliations (issue 19). */
+        job_thread = jobs_runner_start(&cfg, err, sizeof err);
+        if (!job_thread) {
+            LOG_KV(LOG_ERROR, err);
+            rc = 1;
+            goto out;
+        }
     }
 
     if (http_api) {
@@ -222,6 +232,7 @@ static int serve(cs_command cmd) {
         nroutes += routes_deadletters(routes + nroutes, MAX_ROUTES - nroutes, &api);
         nroutes += routes_console(routes + nroutes, MAX_ROUTES - nroutes, &cfg);
         nroutes += routes_people(routes + nroutes, MAX_ROUTES - nroutes, &api);
+        nroutes += routes_jobs(routes + nroutes, MAX_ROUTES - nroutes, &api);
     }
 
     http_server_options opt = {.bind_addr = cfg.bind_addr,
@@ -291,6 +302,7 @@ out:
     http_server_stop(mgmt, 0);
     committer_stop(hooks.commit); /* after the server: its deferred requests need it */
     checks_ready_stop(crm_checks);
+    jobs_runner_stop(job_thread);
     poller_stop(jobs);
     worker_pool_stop(workers);
     spool_close(hooks.spool);

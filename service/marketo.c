@@ -90,6 +90,12 @@ bool mkto_unknown_status(const mk_error *e) {
     return strcmp(e->code, "1025") == 0;
 }
 
+/* Adobe "Program Members", Query: a filter other than leadId fails with 1003 when the program
+ * has more than 100,000 members; the bulk program member extract serves those. */
+bool mkto_members_too_many(const mk_error *e) {
+    return strcmp(e->code, "1003") == 0;
+}
+
 mk_outcome mkto_classify(const char *code) {
     /* Adobe "Error Codes": 607 "Daily quota reached" is a wait, not a failure. */
     if (strcmp(code, "607") == 0) return MK_BUSY;

@@ -48,6 +48,7 @@ metric *M_AUTH_FAILURES;
 metric *M_PROGRAM_COPY_ERRORS;
 metric *M_PARKED_EVENTS, *M_WEBHOOK_PREVIOUS_SECRET;
 metric *M_MKTO_TZ_SUSPECT;
+metric *M_JOBS_RUNNING, *M_JOB_SECONDS;
 
 metric *metrics_register(metric_type type, const char *name, const char *help, const char *labels,
                          const double *buckets, int nbuckets) {
@@ -441,6 +442,21 @@ void metrics_init(const char *version) {
         "Marketo events whose occurredAt lies a whole number of hours from their receive time "
         "(MARKETO_TIMEZONE is likely wrong), by that number of hours.",
         "offset_hours", NULL, 0);
+    /* Issue 19: jobs (backfill, reconciliation). */
+    static const double job_buckets[] = {1, 5, 15, 60, 300, 900, 1800, 3600, 4 * 3600, 12 * 3600};
+    M_JOBS_RUNNING = metrics_register(
+        METRIC_GAUGE, "campaign_sync_jobs_running",
+        "Jobs this process is working on (listing and comparing a mapping's members), by kind "
+        "(backfill, reconcile); sum() over processes gives every such job.",
+        "kind", NULL, 0);
+    M_JOB_SECONDS = metrics_register(
+        METRIC_HISTOGRAM, "campaign_sync_job_duration_seconds",
+        "Jobs from their start to their end (done, failed or cancelled), by kind, observed by the "
+        "process that ended them.",
+        "kind", job_buckets, (int)(sizeof job_buckets / sizeof job_buckets[0]));
+    static const char *const job_kinds[] = {"backfill", "reconcile"};
+    for (int i = 0; i < 2; i++)
+        metrics_set(M_JOBS_RUNNING, 0, job_kinds[i]);
 }
 
 void metrics_set_all(metric *m, size_t n, const char *const *label_values, const double *values) {
@@ -505,5 +521,6 @@ void metrics_shutdown(void) {
     M_PROGRAM_COPY_ERRORS = NULL;
     M_PARKED_EVENTS = M_WEBHOOK_PREVIOUS_SECRET = NULL;
     M_MKTO_TZ_SUSPECT = NULL;
+    M_JOBS_RUNNING = M_JOB_SECONDS = NULL;
     pthread_mutex_unlock(&reg_lock);
 }

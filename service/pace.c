@@ -117,3 +117,15 @@ out:
     if (pace_ms > 0 && oldest) groups_free(&g);
     return held;
 }
+
+int pace_share_calls(int calls_per_window, double share) {
+    int n = (int)(calls_per_window * share + 1e-9); /* 50 x 0.3 is 15, not 14.99... */
+    if (share < 1 && n > calls_per_window - 1) n = calls_per_window - 1;
+    return n < 1 ? 1 : n;
+}
+
+int pace_share_concurrent(int max_concurrent, double share) {
+    int n = (int)(max_concurrent * share + 1e-9);
+    if (share < 1 && n > max_concurrent - 1) n = max_concurrent - 1;
+    return n < 1 ? 1 : n;
+}

@@ -6,7 +6,7 @@
 #include "log.h"
 #include "marketo.h"
 #include "metrics.h"
-#include "reconcile.h"
+#include "jobs.h"
 #include "salesforce.h"
 #include "status_map.h"
 #include "store.h"
@@ -412,8 +412,9 @@ static void copy_all_programs(poller *p) {
     free(ms);
 }
 
-/* Every enabled mapping, compared and corrected (RECONCILE_INTERVAL_S). */
-static void reconcile_all(poller *p) {
+/* A reconciliation job for every enabled mapping (RECONCILE_INTERVAL_S, or a gap in the
+ * delete log), unless the mapping has a job unfinished; worker processes run them (jobs.h). */
+static void reconcile_all(poller *p, job_trigger trigger) {
     char err[STORE_ERR_MAX * 2], next[EV_NUMID_MAX], cursor[EV_NUMID_MAX] = "";
     mapping *ms = calloc(100, sizeof *ms);
     if (!ms) return;
@@ -421,11 +422,12 @@ static void reconcile_all(poller *p) {
         long n = store_mapping_list(p->st, cursor, 100, ms, next, sizeof next, err, sizeof err);
         for (long i = 0; i < n && !atomic_load(&p->stop); i++) {
             if (!ms[i].enabled) continue;
-            char *report = reconcile_mapping(p->c, p->st, &ms[i], err, sizeof err);
-            if (!report)
-                LOG_KV(LOG_WARN, "poller: reconciliation failed", "program_id", ms[i].program_id,
-                       "error", err);
-            free(report);
+            char id[JOB_ID_MAX];
+            bool created = false;
+            if (jobs_create(p->st, p->cfg, &ms[i], JOB_RECONCILE, trigger, id, &created, err,
+                            sizeof err) != 0)
+                LOG_KV(LOG_WARN, "poller: queueing a reconciliation failed", "program_id",
+                       ms[i].program_id, "error", err);
         }
         if (n <= 0 || !next[0]) break;
         snprintf(cursor, sizeof cursor, "%s", next);
@@ -449,7 +451,7 @@ static void reconcile_when_due(poller *p) {
         return;
     if (!take_turn(p, "reconcile-due", 60000)) return;
     store_kv_set(p->st, "reconcile-due", "0", err, sizeof err);
-    reconcile_all(p);
+    reconcile_all(p, JOB_BY_GAP);
 }
 
 static void *poller_main(void *arg) {
@@ -488,7 +490,8 @@ static void *poller_main(void *arg) {
         if (now >= next_reconcile) {
             long iv = (long)p->cfg->reconcile_interval_s * 1000;
             next_reconcile = now + iv;
-            if (take_turn(p, "reconcile", iv - TICK_MS > 0 ? iv - TICK_MS : iv)) reconcile_all(p);
+            if (take_turn(p, "reconcile", iv - TICK_MS > 0 ? iv - TICK_MS : iv))
+                reconcile_all(p, JOB_BY_SCHEDULE);
         }
         reconcile_when_due(p);
         copy_due_programs(p);

@@ -6,7 +6,7 @@
 #include "dead_filter.h"
 #include "log.h"
 #include "mapping_patch.h"
-#include "reconcile.h"
+#include "jobs.h"
 #include "secure.h"
 #include "status_map.h"
 #include "store.h"
@@ -131,6 +131,24 @@ static void followup_failed(const char *what, const char *program_id, const char
     LOG_KV(LOG_WARN, what, "program_id", program_id, "error", err);
 }
 
+/* A mapping just created or enabled (or pointed at another campaign) links a program to a
+ * campaign that may both have members already: a backfill job merges them both ways, as
+ * Marketo's native sync does when a program is linked (BACKFILL_ON_LINK). id (JOB_ID_MAX)
+ * gets the job's id (the mapping's unfinished job when it has one), "" when none started. */
+static void start_backfill(const struct config *cfg, store *st, const mapping *m,
+                           const mapping *old, bool had, char *id) {
+    char err[STORE_ERR_MAX];
+    bool created = false;
+    bool linked = !had || !old->enabled || strncmp(old->campaign_id, m->campaign_id, 15) != 0;
+    id[0] = '\0';
+    if (!linked || !cfg->backfill_on_link) return;
+    if (jobs_create(st, cfg, m, JOB_BACKFILL, JOB_BY_LINK, id, &created, err, sizeof err) != 0) {
+        id[0] = '\0';
+        followup_failed("mapping saved; no backfill started (POST .../reconcile to start one)",
+                        m->program_id, err);
+    }
+}
+
 /* Stores m, a whole mapping read from a PUT body (or a patched mapping turned into one), as
  * PUT does: the status check of an enabled mapping (409 unless forced), the campaign's
  * uniqueness (409), then its parked events queued and the F2/F3 copy scheduled when it is
@@ -220,6 +238,7 @@ static void save_mapping(http_request *req, const routes_ctx *ctx, store *st, ma
                                          : "mapping replaced",
            "program_id", pid, "campaign_id", m->campaign_id, "enabled",
            m->enabled ? "true" : "false", "status_check", check);
+    char backfill[JOB_ID_MAX] = "";
     if (m->enabled) {
         /* The mapping is stored whatever follows; what fails here waits for a worker's next
          * look at the parked programs, or the program poll. */
@@ -230,12 +249,14 @@ static void save_mapping(http_request *req, const routes_ctx *ctx, store *st, ma
         if (store_copy_retry_now(st, pid, err, sizeof err) != 0 ||
             store_program_due_add(st, pid, err, sizeof err) != 0)
             followup_failed("mapping saved; its program copy waits for the next poll", pid, err);
+        start_backfill(cfg, st, m, old, had, backfill);
     }
     store_copy_state cp;
     if (store_copy_state_get(st, pid, &cp, err, sizeof err) != 0) memset(&cp, 0, sizeof cp);
     cJSON *o = mapping_object(m, &cp);
     cJSON_AddStringToObject(o, "statusCheck", check);
     if (check_msg[0]) cJSON_AddStringToObject(o, "statusCheckMessage", check_msg);
+    if (backfill[0]) cJSON_AddStringToObject(o, "backfillJob", backfill);
     if (rep && rep->nunmatched) {
         char *js = checks_report_json(m, rep);
         cJSON *report = js ? cJSON_Parse(js) : NULL;
@@ -460,18 +481,45 @@ static void put_sync(http_request *req, void *ud) {
     reply_sync(req, enabled);
 }
 
+/* A reconciliation job of the mapping (jobs.h), run by a worker process: 202 with its id at
+ * once; 409 naming the mapping's unfinished job when it has one. */
 static void reconcile_now(http_request *req, void *ud) {
+    const struct config *cfg = routes_config(ud);
+    if (!admin_authorized(req, cfg)) return;
+    store *st = admin_redis(req);
+    if (!st) return;
+    const char *pid = http_req_param(req, "programId");
+    char err[STORE_ERR_MAX], id[JOB_ID_MAX];
     mapping m;
-    store *st;
-    char err[STORE_ERR_MAX * 2];
-    crm *c = mapping_and_crm(req, ud, &m, &st);
-    if (!c) return;
-    char *report = reconcile_mapping(c, st, &m, err, sizeof err);
-    if (!report) {
-        http_reply_error(req, 503, "crm_unavailable", "%s", err);
+    switch (store_mapping_get(st, pid, &m, err, sizeof err)) {
+    case STORE_FOUND: break;
+    case STORE_ERROR: admin_unavailable(req, err); return;
+    case STORE_NOT_FOUND:
+        http_reply_error(req, 404, "not_found", "no mapping for program %s", pid);
         return;
     }
-    http_reply_owned(req, 200, "application/json", report, strlen(report));
+    bool created = false;
+    if (jobs_create(st, cfg, &m, JOB_RECONCILE, JOB_BY_REQUEST, id, &created, err, sizeof err) !=
+        0) {
+        admin_unavailable(req, err);
+        return;
+    }
+    cJSON *o = cJSON_CreateObject();
+    if (!created) {
+        char msg[300];
+        snprintf(msg, sizeof msg,
+                 "program %s has a job not finished yet (%s): follow it at GET /v1/jobs/%s, or "
+                 "cancel it with DELETE /v1/jobs/%s",
+                 pid, id, id, id);
+        cJSON_AddStringToObject(o, "error", "job_running");
+        cJSON_AddStringToObject(o, "message", msg);
+        cJSON_AddStringToObject(o, "id", id);
+        admin_reply_json(req, 409, o);
+        return;
+    }
+    cJSON_AddStringToObject(o, "id", id);
+    cJSON_AddStringToObject(o, "state", job_state_name(JOB_QUEUED));
+    admin_reply_json(req, 202, o);
 }
 
 /* ---- members (F9) and audit ---- */

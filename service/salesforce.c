@@ -318,16 +318,10 @@ int sf_call(sf_client *c, const char *method, const char *path, const char *body
     return gated_call(c, method, path, body, out, NULL, err);
 }
 
-int sf_query(sf_client *c, const char *soql, cJSON **records, sf_error *err) {
-    *records = cJSON_CreateArray();
+int sf_query_pages(sf_client *c, const char *soql, sf_records_fn fn, void *ud, sf_error *err) {
     char *q = http_client_escape(c->http, soql);
-    if (!q || !*records) {
-        free(q);
-        sf_set_error(err, SF_RETRY, 0, "internal", "out of memory");
-        return -1;
-    }
-    size_t plen = strlen(q) + 16;
-    char *path = malloc(plen);
+    size_t plen = q ? strlen(q) + 16 : 0;
+    char *path = q ? malloc(plen) : NULL;
     if (!path) {
         free(q);
         sf_set_error(err, SF_RETRY, 0, "internal", "out of memory");
@@ -335,8 +329,8 @@ int sf_query(sf_client *c, const char *soql, cJSON **records, sf_error *err) {
     }
     snprintf(path, plen, "query?q=%s", q);
     free(q);
-    int guard = 0;
-    while (path && guard++ < 10000) {
+    int guard = 0, rc = 0;
+    while (path && rc == 0 && guard++ < 100000) {
         cJSON *page = NULL;
         if (sf_call(c, "GET", path, NULL, &page, err) != 0) {
             free(path);
@@ -344,17 +338,33 @@ int sf_query(sf_client *c, const char *soql, cJSON **records, sf_error *err) {
         }
         free(path);
         path = NULL;
-        cJSON *recs = cJSON_DetachItemFromObjectCaseSensitive(page, "records");
-        cJSON *r;
-        while (recs && (r = cJSON_DetachItemFromArray(recs, 0)) != NULL)
-            cJSON_AddItemToArray(*records, r);
-        cJSON_Delete(recs);
+        /* REST API guide, "Query More Results": more records are at nextRecordsUrl. */
         const cJSON *next = cJSON_GetObjectItemCaseSensitive(page, "nextRecordsUrl");
         if (cJSON_IsString(next)) path = strdup(next->valuestring);
+        cJSON *recs = cJSON_DetachItemFromObjectCaseSensitive(page, "records");
         cJSON_Delete(page);
+        rc = fn(ud, recs ? recs : cJSON_CreateArray());
     }
     free(path);
+    return rc;
+}
+
+/* sf_query's page callback: moves the page's records to the array ud. */
+static int collect_records(void *ud, cJSON *recs) {
+    cJSON *all = ud, *r;
+    while (recs && (r = cJSON_DetachItemFromArray(recs, 0)) != NULL)
+        cJSON_AddItemToArray(all, r);
+    cJSON_Delete(recs);
     return 0;
+}
+
+int sf_query(sf_client *c, const char *soql, cJSON **records, sf_error *err) {
+    *records = cJSON_CreateArray();
+    if (!*records) {
+        sf_set_error(err, SF_RETRY, 0, "internal", "out of memory");
+        return -1;
+    }
+    return sf_query_pages(c, soql, collect_records, *records, err) == 0 ? 0 : -1;
 }
 
 /* A Collections call answers an array of SaveResults; anything else is retried. */

@@ -22,6 +22,13 @@ int sf_call(sf_client *c, const char *method, const char *path, const char *body
  * A query whose URL would pass SF_URI_MAX is not sent: -1 with code "URI_TOO_LONG". */
 int sf_query(sf_client *c, const char *soql, cJSON **records, sf_error *err);
 
+/* Runs a SOQL query and hands each page's records (a JSON array, the callee's to free) to
+ * fn as Salesforce answers it, following nextRecordsUrl: one page in memory at a time. fn
+ * returns 0 to go on; any other value stops the query and is returned. 0 when every page was
+ * handed, -1 with err when a call failed. */
+typedef int (*sf_records_fn)(void *ud, cJSON *records);
+int sf_query_pages(sf_client *c, const char *soql, sf_records_fn fn, void *ud, sf_error *err);
+
 /* A text field of a record, "" when absent or not a string. */
 const char *sf_text(const cJSON *record, const char *field);
 

@@ -3,6 +3,7 @@
 #include "store_budget.h"
 
 #include "log.h"
+#include "pace.h"
 #include "store_priv.h"
 #include "store_queue.h"
 
@@ -16,15 +17,29 @@
 #define MKTO_LEASE_MS 60000
 
 long store_mkto_acquire(store *s, const char *token, int calls_per_window, long window_ms,
-                        int max_concurrent, char *err, size_t errlen) {
-    char cpw[16], win[24], mc[16], lease[16];
+                        int max_concurrent, double share, char *err, size_t errlen) {
+    char cpw[16], win[24], mc[16], lease[16], fm[16] = "0", fc[16] = "0";
     snprintf(cpw, sizeof cpw, "%d", calls_per_window);
     snprintf(win, sizeof win, "%ld", window_ms);
     snprintf(mc, sizeof mc, "%d", max_concurrent);
     snprintf(lease, sizeof lease, "%d", MKTO_LEASE_MS);
-    const char *args[] = {
-        "cs:mkto:calls", "cs:mkto:inflight", "cs:mkto:pace", token, cpw, win, mc, lease};
-    redisReply *r = store_priv_eval_strs(s, STORE_LUA_MKTO_ACQUIRE, 3, args, 8, err, errlen);
+    if (share > 0) {
+        snprintf(fm, sizeof fm, "%d", pace_share_calls(calls_per_window, share));
+        snprintf(fc, sizeof fc, "%d", pace_share_concurrent(max_concurrent, share));
+    }
+    const char *args[] = {"cs:mkto:calls",
+                          "cs:mkto:inflight",
+                          "cs:mkto:pace",
+                          STORE_MKTO_FIX_CALLS,
+                          STORE_MKTO_FIX_INFLIGHT,
+                          token,
+                          cpw,
+                          win,
+                          mc,
+                          lease,
+                          fm,
+                          fc};
+    redisReply *r = store_priv_eval_strs(s, STORE_LUA_MKTO_ACQUIRE, 5, args, 12, err, errlen);
     if (!r) return -1;
     long wait = (long)r->integer;
     freeReplyObject(r);
@@ -44,12 +59,13 @@ long store_mkto_gate(store *s, int calls_per_window, int max_concurrent, long li
                           store_stream(STORE_Q_SF),
                           "cs:mkto:rate",
                           "cs:mkto:read",
+                          STORE_MKTO_FIX_CALLS,
                           cpw,
                           win,
                           mc,
                           STORE_GROUP,
                           lt};
-    redisReply *r = store_priv_eval_strs(s, STORE_LUA_MKTO_GATE, 6, args, 11, err, errlen);
+    redisReply *r = store_priv_eval_strs(s, STORE_LUA_MKTO_GATE, 7, args, 12, err, errlen);
     if (!r) return -1;
     long wait = (long)r->integer;
     *paced_ms = 0;
@@ -63,11 +79,51 @@ long store_mkto_gate(store *s, int calls_per_window, int max_concurrent, long li
     return wait;
 }
 
-int store_mkto_release(store *s, const char *token, char *err, size_t errlen) {
-    redisReply *r = store_priv_cmd(s, err, errlen, "ZREM cs:mkto:inflight %s", token);
-    if (!r || store_priv_reply_error(r, err, errlen)) return -1;
+int store_fix_gate(store *s, int calls_per_window, int max_concurrent, double share, int *mkto_room,
+                   bool *to_sf, char *err, size_t errlen) {
+    char cpw[16], win[24], mc[16], fm[16], fc[16];
+    snprintf(cpw, sizeof cpw, "%d", calls_per_window);
+    snprintf(win, sizeof win, "%d", STORE_MKTO_WINDOW_MS);
+    snprintf(mc, sizeof mc, "%d", max_concurrent);
+    snprintf(fm, sizeof fm, "%d", pace_share_calls(calls_per_window, share));
+    snprintf(fc, sizeof fc, "%d", pace_share_concurrent(max_concurrent, share));
+    const char *args[] = {"cs:mkto:calls",
+                          "cs:mkto:inflight",
+                          STORE_MKTO_FIX_CALLS,
+                          STORE_MKTO_FIX_INFLIGHT,
+                          store_stream(STORE_Q_SF),
+                          store_stream(STORE_Q_MKTO),
+                          store_stream(STORE_Q_FIX_SF),
+                          store_stream(STORE_Q_FIX_MKTO),
+                          cpw,
+                          win,
+                          mc,
+                          fm,
+                          fc,
+                          STORE_GROUP};
+    *mkto_room = 0;
+    *to_sf = false;
+    redisReply *r = store_priv_eval_strs(s, STORE_LUA_FIX_GATE, 8, args, 14, err, errlen);
+    if (!r) return -1;
+    if (r->type != REDIS_REPLY_ARRAY || r->elements != 2) {
+        snprintf(err, errlen, "Redis: unexpected answer to the corrections' gate");
+        freeReplyObject(r);
+        return -1;
+    }
+    *mkto_room = r->element[0]->integer > 0 ? (int)r->element[0]->integer : 0;
+    *to_sf = r->element[1]->integer == 1;
     freeReplyObject(r);
     return 0;
+}
+
+int store_mkto_release(store *s, const char *token, char *err, size_t errlen) {
+    /* A job's permit is also in the jobs' set; removing a live one from it is a no-op. */
+    store_priv_pipe p = {0};
+    store_priv_pipe_addf(&p, "ZREM cs:mkto:inflight %s", token);
+    store_priv_pipe_addf(&p, "ZREM " STORE_MKTO_FIX_INFLIGHT " %s", token);
+    int rc = store_priv_pipe_each(s, &p, false, store_priv_ignore_reply, NULL, err, errlen);
+    store_priv_pipe_free(&p);
+    return rc;
 }
 
 int store_mkto_budget_acquire(void *budget) {
@@ -77,7 +133,7 @@ int store_mkto_budget_acquire(void *budget) {
     snprintf(b->permit, sizeof b->permit, "%s:%lu", b->holder, ++b->seq);
     for (;;) {
         long wait = store_mkto_acquire(b->st, b->permit, b->calls_per_20s, STORE_MKTO_WINDOW_MS,
-                                       b->max_concurrent, err, sizeof err);
+                                       b->max_concurrent, b->share, err, sizeof err);
         if (wait <= 0) return wait == 0 ? 0 : -1;
         if (b->stop && *b->stop) return -1;
         if (b->max_wait_ms > 0 && waited + wait > b->max_wait_ms)

@@ -82,11 +82,33 @@ int store_enqueue(store *s, const event *evs, size_t n, bool *added, char *err, 
 }
 
 const char *store_stream(store_queue q) {
-    return q == STORE_Q_MKTO ? "cs:events:mkto" : "cs:events:sf";
+    switch (q) {
+    case STORE_Q_SF: return "cs:events:sf";
+    case STORE_Q_MKTO: return "cs:events:mkto";
+    case STORE_Q_FIX_SF: return "cs:events:fix:sf";
+    case STORE_Q_FIX_MKTO: return "cs:events:fix:mkto";
+    }
+    return "cs:events:sf";
 }
 
 store_queue store_queue_of(const event *ev) {
+    if (ev->job[0]) return ev->source == SRC_MARKETO ? STORE_Q_FIX_MKTO : STORE_Q_FIX_SF;
     return ev->source == SRC_MARKETO ? STORE_Q_MKTO : STORE_Q_SF;
+}
+
+bool store_queue_to_salesforce(store_queue q) {
+    return q == STORE_Q_MKTO || q == STORE_Q_FIX_MKTO;
+}
+
+bool store_queue_is_fix(store_queue q) {
+    return q == STORE_Q_FIX_SF || q == STORE_Q_FIX_MKTO;
+}
+
+/* The queue whose stream key is name (STORE_Q_SF when none is). */
+static store_queue queue_named(const char *name) {
+    for (int q = 0; q < STORE_NQUEUES; q++)
+        if (strcmp(name, store_stream((store_queue)q)) == 0) return (store_queue)q;
+    return STORE_Q_SF;
 }
 
 void store_entries_free(store_entry *e, size_t n) {
@@ -158,8 +180,8 @@ long store_read(store *s, const char *consumer, const bool want[STORE_NQUEUES], 
     char count[24], block[24];
     snprintf(count, sizeof count, "%zu", max);
     snprintf(block, sizeof block, "%d", block_ms);
-    const char *argv[16] = {"XREADGROUP", "GROUP", STORE_GROUP, consumer, "COUNT",
-                            count,        "BLOCK", block,       "STREAMS"};
+    const char *argv[9 + 2 * STORE_NQUEUES] = {
+        "XREADGROUP", "GROUP", STORE_GROUP, consumer, "COUNT", count, "BLOCK", block, "STREAMS"};
     int argc = 9, nq = 0;
     if (block_ms < 0) { /* no wait: without BLOCK */
         argv[6] = "STREAMS";
@@ -171,7 +193,7 @@ long store_read(store *s, const char *consumer, const bool want[STORE_NQUEUES], 
     for (int i = 0; i < nq; i++)
         argv[argc + nq + i] = ">";
     argc += 2 * nq;
-    size_t lens[16];
+    size_t lens[9 + 2 * STORE_NQUEUES];
     for (int i = 0; i < argc; i++)
         lens[i] = strlen(argv[i]);
     redisReply *r = store_priv_argv(s, argc, argv, lens, err, errlen);
@@ -188,9 +210,7 @@ long store_read(store *s, const char *consumer, const bool want[STORE_NQUEUES], 
     for (size_t i = 0; n >= 0 && r->type == REDIS_REPLY_ARRAY && i < r->elements; i++) {
         const redisReply *sr = r->element[i]; /* [stream name, entries] */
         if (sr->type != REDIS_REPLY_ARRAY || sr->elements != 2 || !sr->element[0]->str) continue;
-        store_queue q = strcmp(sr->element[0]->str, store_stream(STORE_Q_MKTO)) == 0 ? STORE_Q_MKTO
-                                                                                     : STORE_Q_SF;
-        n = parse_entries(sr->element[1], q, out, n);
+        n = parse_entries(sr->element[1], queue_named(sr->element[0]->str), out, n);
     }
     freeReplyObject(r);
     if (n < 0) {
@@ -301,7 +321,13 @@ static char *waiting_member(const store_entry *e, int attempts, const char *erro
 
 /* The retries of one queue by receive time (members: their entry ids). */
 static const char *retry_recv_key(store_queue q) {
-    return q == STORE_Q_MKTO ? "cs:retry:recv:mkto" : "cs:retry:recv:sf";
+    switch (q) {
+    case STORE_Q_SF: return "cs:retry:recv:sf";
+    case STORE_Q_MKTO: return "cs:retry:recv:mkto";
+    case STORE_Q_FIX_SF: return "cs:retry:recv:fix:sf";
+    case STORE_Q_FIX_MKTO: return "cs:retry:recv:fix:mkto";
+    }
+    return "cs:retry:recv:sf";
 }
 
 static int64_t received_of(const store_entry *e) {
@@ -352,9 +378,13 @@ long store_promote_due(store *s, int64_t now_ms, size_t max, char *err, size_t e
                           store_stream(STORE_Q_MKTO),
                           retry_recv_key(STORE_Q_SF),
                           retry_recv_key(STORE_Q_MKTO),
+                          store_stream(STORE_Q_FIX_SF),
+                          store_stream(STORE_Q_FIX_MKTO),
+                          retry_recv_key(STORE_Q_FIX_SF),
+                          retry_recv_key(STORE_Q_FIX_MKTO),
                           now,
                           mx};
-    redisReply *r = store_priv_eval_strs(s, STORE_LUA_PROMOTE, 6, args, 8, err, errlen);
+    redisReply *r = store_priv_eval_strs(s, STORE_LUA_PROMOTE, 10, args, 12, err, errlen);
     if (!r) return -1;
     long n = (long)r->integer;
     freeReplyObject(r);
@@ -381,9 +411,14 @@ int store_park(store *s, const store_entry *e, const char *program_id, char *err
 long store_unpark(store *s, const char *program_id, char *err, size_t errlen) {
     char key[64];
     snprintf(key, sizeof key, "cs:parked:%s", program_id);
-    const char *args[] = {key, "cs:parked:programs", store_stream(STORE_Q_SF),
-                          store_stream(STORE_Q_MKTO), program_id};
-    redisReply *r = store_priv_eval_strs(s, STORE_LUA_UNPARK, 4, args, 5, err, errlen);
+    const char *args[] = {key,
+                          "cs:parked:programs",
+                          store_stream(STORE_Q_SF),
+                          store_stream(STORE_Q_MKTO),
+                          store_stream(STORE_Q_FIX_SF),
+                          store_stream(STORE_Q_FIX_MKTO),
+                          program_id};
+    redisReply *r = store_priv_eval_strs(s, STORE_LUA_UNPARK, 6, args, 7, err, errlen);
     if (!r) return -1;
     long n = (long)r->integer;
     freeReplyObject(r);

@@ -17,6 +17,12 @@
 #define UNPARK_EVERY_MS 2000
 #define SF_FILL_MS      50  /* under load, batches toward Salesforce start this far apart */
 #define MKTO_SOON_MS    100 /* a paced read due this soon keeps its thread free for it */
+#define FIX_READ_MAX                                                                               \
+    200 /* corrections per queue and read: a live change that arrives while                        \
+           a thread applies them waits for one such batch at most */
+#define FIX_SF_USAGE                                                                               \
+    0.8 /* corrections toward Salesforce wait while the org's allowance is                         \
+           used beyond this (live changes need what is left) */
 
 void worker_hold_clear(held *h) {
     pthread_mutex_lock(&h->lock);
@@ -112,6 +118,7 @@ typedef struct {
     long paced_ms;   /* the pace, when this read toward Marketo is a paced one */
     int paced_calls; /* and the calls it has room for */
     int block;       /* how long an idle read waits */
+    bool fix;        /* a slot for jobs' corrections (fix_readers) */
     bool want[STORE_NQUEUES];
 } read_slots;
 
@@ -212,36 +219,81 @@ static void take_salesforce_slot(wctx *w, read_slots *s, long gate) {
     s->want[STORE_Q_MKTO] = s->sf_slot;
 }
 
+/* Notes the read's entries toward Salesforce: whether they fill a call (a backlog), and when
+ * the last read took some. */
+static void note_salesforce_read(wctx *w, const store_entry *entries, long n) {
+    long k = 0;
+    for (long i = 0; i < n; i++)
+        k += entries[i].q == STORE_Q_MKTO;
+    atomic_store(&w->pool->sf_backlog, k >= SF_COLLECTION_MAX);
+    if (k) atomic_store(&w->pool->sf_last_ms, event_now_ms());
+}
+
+static void give_back(wctx *w, read_slots *s);
+
+/* Jobs' corrections (backfill, reconciliation), read by a thread that found no live change
+ * ready: a direction only when some wait and its live queue has nothing unread, toward
+ * Marketo within the jobs' share of the budget (store_fix_gate); in at most fix_readers_max
+ * threads at once, so that one stays free for live changes; without the live slots (given
+ * back, for other threads to take). The count; 0 when none are to be read (the live slots
+ * kept then); -1 with err. */
+static long read_fixes(wctx *w, read_slots *s, store_entry **entries, char *err, size_t errlen) {
+    int room = 0;
+    bool to_sf = false;
+    if (store_fix_gate(w->st, w->cfg->marketo_calls_per_20s, w->cfg->marketo_max_concurrent,
+                       w->cfg->backfill_marketo_share, &room, &to_sf, err, errlen) != 0)
+        return -1;
+    to_sf = to_sf && sf_usage_share(w->pool->sf_usage) < FIX_SF_USAGE;
+    if (room <= 0 && !to_sf) return 0;
+    if (atomic_fetch_add(&w->pool->fix_readers, 1) >= w->pool->fix_readers_max) {
+        atomic_fetch_sub(&w->pool->fix_readers, 1);
+        return 0;
+    }
+    give_back(w, s);
+    s->fix = true;
+    memset(s->want, 0, sizeof s->want);
+    s->want[STORE_Q_FIX_SF] = room > 0;
+    s->want[STORE_Q_FIX_MKTO] = to_sf;
+    return store_read(w->st, w->consumer, s->want, FIX_READ_MAX, -1, entries, err, errlen);
+}
+
 /* Reads what the slots allow into *entries: the count, 0 when nothing is to be read here now
- * (after a short sleep), -1 with err. A paced read takes what waits, not what comes next, and
- * no more than the calls with room carry (it never reads toward Salesforce as well). */
+ * (after a short sleep), -1 with err. Live changes first: what waits in the live queues the
+ * slots allow, at once; when none, jobs' corrections (read_fixes); when none either, the live
+ * queues again, waiting a moment for a change. A paced read takes what waits, not what comes
+ * next, and no more than the calls with room carry (it never reads toward Salesforce as
+ * well). */
 static long read_queue(wctx *w, read_slots *s, store_entry **entries, char *err, size_t errlen) {
     long gate;
     s->block = BLOCK_MS;
     take_marketo_slot(w, s, &gate);
     take_salesforce_slot(w, s, gate);
-    if (!s->want[STORE_Q_SF] && !s->want[STORE_Q_MKTO]) {
-        sleep_ms(s->block < 10 ? s->block : 10); /* nothing to read now, or not here */
-        return 0;
-    }
+    bool live = s->want[STORE_Q_SF] || s->want[STORE_Q_MKTO];
     bool paced = s->reader && s->paced_ms;
-    long n = store_read(w->st, w->consumer, s->want,
-                        paced ? (size_t)s->paced_calls * MKTO_BATCH : READ_MAX,
-                        paced ? -1 : s->block, entries, err, errlen);
-    if (s->sf_slot && n >= 0) {
-        long k = 0;
-        for (long i = 0; i < n; i++)
-            k += (*entries)[i].q == STORE_Q_MKTO;
-        atomic_store(&w->pool->sf_backlog, k >= SF_COLLECTION_MAX);
-        if (k) atomic_store(&w->pool->sf_last_ms, event_now_ms());
+    size_t max = paced ? (size_t)s->paced_calls * MKTO_BATCH : READ_MAX;
+    long n = live ? store_read(w->st, w->consumer, s->want, max, -1, entries, err, errlen) : 0;
+    if (n == 0) {
+        store_entries_free(*entries, 0);
+        *entries = NULL;
+        n = read_fixes(w, s, entries, err, errlen);
+        if (n != 0 || s->fix) return n;
     }
+    if (n == 0 && live && !paced) { /* nothing ready anywhere: wait a moment for a change */
+        store_entries_free(*entries, 0);
+        *entries = NULL;
+        n = store_read(w->st, w->consumer, s->want, max, s->block, entries, err, errlen);
+    } else if (n == 0) {
+        sleep_ms(s->block < 10 ? s->block : 10); /* nothing to read now, or not here */
+    }
+    if (s->sf_slot && n > 0) note_salesforce_read(w, *entries, n);
     return n;
 }
 
 static void give_back(wctx *w, read_slots *s) {
     if (s->reader) atomic_fetch_sub(&w->pool->mkto_readers, 1);
     if (s->sf_slot) atomic_fetch_sub(&w->pool->sf_readers, 1);
-    s->reader = s->sf_slot = false;
+    if (s->fix) atomic_fetch_sub(&w->pool->fix_readers, 1);
+    s->reader = s->sf_slot = s->fix = false;
 }
 
 /* The switch may have been turned off while the read waited: then nothing of it is applied;
@@ -341,6 +393,8 @@ worker_pool *worker_pool_start(const struct config *cfg, int threads, char *err,
     p->mkto_readers_max = threads <= 1 ? 1 : threads - 1;
     if (p->mkto_readers_max > cfg->marketo_max_concurrent)
         p->mkto_readers_max = cfg->marketo_max_concurrent;
+    /* Threads that may apply jobs' corrections at once: all but one, as above. */
+    p->fix_readers_max = threads <= 1 ? 1 : threads - 1;
     p->threads = calloc((size_t)threads, sizeof *p->threads);
     p->ctx = calloc((size_t)threads, sizeof *p->ctx);
     p->cap = threads;

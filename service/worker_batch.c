@@ -261,7 +261,7 @@ void batch_mark_writes(batch *b, bool salesforce) {
 /* A batch whose target CRM's allowance is spent waits parked, whole, without a call
  * (entries of one queue: Marketo's go toward Salesforce, Salesforce's toward Marketo). */
 static bool park_while_spent(wctx *w, const store_entry *entries, size_t n) {
-    bool to_sf = n && entries[0].q == STORE_Q_MKTO;
+    bool to_sf = n && store_queue_to_salesforce(entries[0].q);
     if (n == 0 || !(to_sf ? crm_salesforce_spent(w->c) : crm_marketo_spent(w->c))) return false;
     for (size_t i = 0; i < n; i++)
         worker_park_for_quota(w, &entries[i], to_sf ? "salesforce" : "marketo");
@@ -436,8 +436,31 @@ out:
     free(keys);
 }
 
-/* The changes toward Salesforce (read from Marketo's queue) first, then those toward
- * Marketo, each in queue order and each as a batch of its own: the Salesforce side is
+/* The order in which a read's queues are applied: toward Salesforce first (live changes, then
+ * corrections: a read holds one kind or the other), then toward Marketo. */
+static int queue_rank(store_queue q) {
+    switch (q) {
+    case STORE_Q_MKTO: return 0;
+    case STORE_Q_FIX_MKTO: return 1;
+    case STORE_Q_SF: return 2;
+    case STORE_Q_FIX_SF: return 3;
+    }
+    return 2;
+}
+
+/* Runs one batch of the entries of one queue (entries[0..n) of a read whose entries
+ * [0..nhold) are still to do), its Marketo calls counted among the corrections' share of the
+ * budget when they are a job's corrections. */
+static void run_queue_batch(wctx *w, store_entry *entries, const parsed_entry *const *pe, size_t n,
+                            size_t nhold, long paced_ms, int paced_calls) {
+    bool fix = store_queue_is_fix(entries[0].q);
+    if (fix) crm_set_budget_share(w->c, w->cfg->backfill_marketo_share);
+    run_batch(w, entries, pe, n, nhold, fix ? 0 : paced_ms, fix ? 0 : paced_calls);
+    if (fix) crm_set_budget_share(w->c, 0);
+}
+
+/* The changes toward Salesforce (read from Marketo's queues) first, then those toward
+ * Marketo, each in queue order and each queue as a batch of its own: the Salesforce side is
  * acknowledged without waiting for Marketo's slower, rate-limited calls. Every entry is
  * parsed once here; *sf_slot, when held, is given back as soon as the Salesforce side is
  * done. (Out of memory, the read is left pending: the claim loop hands it out again.) */
@@ -446,31 +469,42 @@ void worker_process_read(wctx *w, store_entry *entries, size_t n, bool *sf_slot,
     parsed_entry *pe = malloc(n * sizeof *pe);
     const parsed_entry **order = malloc(n * sizeof *order);
     store_entry *sorted = malloc(n * sizeof *sorted);
-    size_t nfirst = 0;
     if (pe && order && sorted) {
+        size_t start[5] = {0}; /* where each rank begins in the sorted read */
         for (size_t i = 0; i < n; i++) {
             pe[i].why[0] = '\0';
             if (event_from_json(entries[i].json, entries[i].len, &pe[i].ev, pe[i].why,
                                 sizeof pe[i].why) != 0 &&
                 !pe[i].why[0])
                 snprintf(pe[i].why, sizeof pe[i].why, "not an event");
-            if (entries[i].q == STORE_Q_MKTO) nfirst++;
+            start[queue_rank(entries[i].q) + 1]++;
         }
-        /* A stable partition: Marketo's queue, then Salesforce's. */
-        for (size_t i = 0, a = 0, m = nfirst; i < n; i++) {
-            size_t to = entries[i].q == STORE_Q_MKTO ? a++ : m++;
+        for (int r = 1; r < 5; r++)
+            start[r] += start[r - 1];
+        /* A stable partition by rank. */
+        size_t at[4] = {start[0], start[1], start[2], start[3]};
+        for (size_t i = 0; i < n; i++) {
+            size_t to = at[queue_rank(entries[i].q)]++;
             sorted[to] = entries[i];
             order[to] = &pe[i];
         }
         memcpy(entries, sorted, n * sizeof *entries); /* the same entries, reordered */
-        if (nfirst) run_batch(w, entries, order, nfirst, n, 0, 0);
-        if (*sf_slot) { /* the next batch toward Salesforce need not wait for Marketo's calls */
+        bool ran = false; /* a stopping pool finishes the batch it began, no more */
+        for (int r = 0; r < 4 && !(ran && atomic_load(&w->pool->stop)); r++) {
+            if (r == 2 && *sf_slot) { /* the next batch toward Salesforce need not wait */
+                atomic_fetch_sub(&w->pool->sf_readers, 1);
+                *sf_slot = false;
+            }
+            size_t k = start[r + 1] - start[r];
+            if (!k) continue;
+            run_queue_batch(w, entries + start[r], order + start[r], k, n - start[r], paced_ms,
+                            paced_calls);
+            ran = true;
+        }
+        if (*sf_slot) {
             atomic_fetch_sub(&w->pool->sf_readers, 1);
             *sf_slot = false;
         }
-        if (n > nfirst && !atomic_load(&w->pool->stop))
-            run_batch(w, entries + nfirst, order + nfirst, n - nfirst, n - nfirst, paced_ms,
-                      paced_calls);
     }
     free(pe);
     free(order);

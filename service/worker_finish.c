@@ -6,6 +6,7 @@
 
 #include "log.h"
 #include "metrics.h"
+#include "store_jobs.h"
 #include "store_trace.h"
 #include "trace.h"
 #include "tzguard.h"
@@ -280,6 +281,40 @@ out:
     free(items);
 }
 
+/* What became of jobs' corrections in this batch, counted on their jobs (jobs.h waits for
+ * them), before the acknowledgement: a crash between them counts one twice, never none.
+ * False when Redis could not count them: the batch is then not acknowledged (its entries are
+ * claimed back and counted when applied again, idempotently). */
+static bool count_job_outcomes(batch *b) {
+    store_job_outcome *o = calloc(b->n ? b->n : 1, sizeof *o);
+    size_t no = 0;
+    char err[STORE_ERR_MAX];
+    for (size_t i = 0; o && i < b->n; i++) {
+        const item *it = &b->items[i];
+        if (!it->parsed || !it->ev.job[0]) continue;
+        bool applied = it->state == IT_DONE && !it->backward;
+        bool skipped = it->state == IT_DROP || it->state == IT_PENDING ||
+                       (it->state == IT_DONE && it->backward);
+        bool dead = it->state == IT_DEAD && it->dead_id[0];
+        if (!applied && !skipped && !dead) continue; /* no outcome yet: retried, parked */
+        size_t k = 0;
+        while (k < no && strcmp(o[k].id, it->ev.job) != 0)
+            k++;
+        if (k == no) o[no++].id = it->ev.job;
+        o[k].applied += applied;
+        o[k].skipped += skipped;
+        o[k].dead += dead;
+    }
+    bool ok = o != NULL;
+    if (no && store_job_outcomes(b->w->st, o, no, err, sizeof err) != 0) {
+        LOG_KV(LOG_WARN, "worker: could not count jobs' corrections; they will be claimed again",
+               "error", err);
+        ok = false;
+    }
+    free(o);
+    return ok;
+}
+
 void batch_finish(batch *b) {
     wctx *w = b->w;
     char err[STORE_ERR_MAX];
@@ -353,8 +388,9 @@ void batch_finish(batch *b) {
         }
     }
     write_audit_and_traces(b, now);
+    bool counted = count_job_outcomes(b);
     /* A batch holds entries of one queue (process_by_queue). */
-    if (na && store_ack(w->st, b->items[0].e->q, acks, na, err, sizeof err) != 0)
+    if (na && counted && store_ack(w->st, b->items[0].e->q, acks, na, err, sizeof err) != 0)
         LOG_KV(LOG_WARN, "worker: could not acknowledge; entries will be claimed again", "error",
                err);
     free(acks);

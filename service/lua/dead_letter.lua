@@ -10,7 +10,7 @@
 -- ARGV[3]     item        the dead letter's listed JSON
 -- ARGV[4]     event       the raw event JSON (replayed as it is)
 -- ARGV[5]     at          when it was made (ms), its score in the index
--- ARGV[6]     q           the queue it came from (0, 1)
+-- ARGV[6]     q           the queue it came from (0 to 3, store_queue.h)
 -- ARGV[7..]   ids         the candidates' ids, in the order of their keys
 -- Returns the dead letter's id, or false when every candidate is taken (then nothing was
 -- done: ask again with the ids that follow).

@@ -5,6 +5,8 @@
 -- KEYS[4]  stream          the queue toward Marketo (cs:events:sf)
 -- KEYS[5]  rate            cs:mkto:rate (the arrival rate: t, n, rate of the last span)
 -- KEYS[6]  read            cs:mkto:read (when the last paced read began)
+-- KEYS[7]  fix_calls       cs:mkto:calls:fix (jobs' calls in the window: the pace counts on
+--                          the window's calls less these)
 -- ARGV[1]  calls           calls per window
 -- ARGV[2]  window          the window (ms)
 -- ARGV[3]  max_concurrent  calls in flight at most
@@ -47,7 +49,8 @@ if now - t0 >= 1000 then
   redis.call('HSET', KEYS[5], 't', now, 'n', added, 'rate', rate)
   redis.call('PEXPIRE', KEYS[5], 60000)
 end
-local debt, pace = budget_pace(tonumber(ARGV[1]), window)
+local live = tonumber(ARGV[1]) - budget_fix_calls(KEYS[7], now, window)
+local debt, pace = budget_pace(live, window)
 local since = now - tonumber(redis.call('GET', KEYS[6]) or '0')
 if rate < tonumber(ARGV[5]) and now_rate < tonumber(ARGV[5]) then
   -- Light arrivals go at once, but reads no closer than a quarter pace: a stream that starts

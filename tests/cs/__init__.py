@@ -17,9 +17,9 @@ path: pytest.ini gives it to pytest; the Makefile and bench/*.sh set PYTHONPATH 
 Everything of procs, web, wire, streams, metrics and world is also here, as cs.<name>."""
 from .metrics import metric_sum, metric_value, parse_metrics, promtool_check
 from .procs import (BIN, DATA, NOWHERE_CRMS, PYTHON, QUIET, ROOT, SANITIZED, SANITIZER_RE,
-                    TEST_TIMINGS, Redis, Service, Services, Sim, assert_still_serving, base_env,
-                    crm_env, crm_urls, data, free_port, make_workdir, remember, rss_kib,
-                    run_command, stop_all, wait_until)
+                    TEST_SETTINGS, TEST_TIMINGS, Redis, Service, Services, Sim,
+                    assert_still_serving, base_env, crm_env, crm_urls, data, free_port,
+                    make_workdir, remember, rss_kib, run_command, stop_all, wait_until)
 from .streams import STREAM_MKTO, STREAM_SF, STREAMS, queue_len, queue_pending, stream_events
 from .web import (ADMIN_TOKEN, MK_HEADERS, ORG_ID, SF_HEADERS, WEBHOOK_SECRET, Response,
                   admin_headers, request)

@@ -165,9 +165,18 @@ def _read_resp(f):
 
 # ------------------------------------------------------------------ the service's environment
 
+# A mapping created or enabled starts a backfill job that merges both member lists
+# (BACKFILL_ON_LINK, issue 19). The tests of the sync directions arrange each CRM's members and
+# the service's recorded state themselves, and often send webhooks that the simulators' state
+# does not reflect: a backfill would merge (or undo) what a test arranged, in a race with it.
+# Every process the harness starts runs without (the benchmarks too); tests/integration/
+# test_jobs.py (and any test passing BACKFILL_ON_LINK="true") has it on.
+TEST_SETTINGS = {"BACKFILL_ON_LINK": "false"}
+
+
 def base_env(redis_url, workdir, **extra):
-    """The environment of a service process: Redis, the harness's secrets, JSON logs; extra
-    settings on top (None removes a default)."""
+    """The environment of a service process: Redis, the harness's secrets, JSON logs,
+    TEST_SETTINGS; extra settings on top (None removes a default)."""
     env = {
         "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
         "REDIS_URL": redis_url,
@@ -180,6 +189,7 @@ def base_env(redis_url, workdir, **extra):
         "SF_WEBHOOK_AUTH": "none",
         "LOG_FORMAT": "json",
         "LOG_LEVEL": "info",
+        **TEST_SETTINGS,
     }
     for k in ("ASAN_OPTIONS", "UBSAN_OPTIONS", "LSAN_OPTIONS"):
         if k in os.environ:
@@ -214,6 +224,8 @@ def crm_urls(sf, mk, **extra):
            "SF_INTEGRATION_USER_ID": "005000000000001AAA"}
     env.update({k: str(v) for k, v in extra.items()})
     return env
+
+
 
 
 def crm_env(sf, mk, **extra):

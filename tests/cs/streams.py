@@ -1,10 +1,12 @@
 """The service's queue in Redis, read the way the tests check it: the two streams of events
-(received from Salesforce, applied toward Marketo; received from Marketo) and what the
-workers have read of them and not yet acknowledged."""
+(received from Salesforce, applied toward Marketo; received from Marketo), the two streams of
+jobs' corrections, and what the workers have read of them and not yet acknowledged."""
 import json
 
 STREAM_SF, STREAM_MKTO = "cs:events:sf", "cs:events:mkto"
 STREAMS = (STREAM_SF, STREAM_MKTO)
+# Jobs' corrections (backfill, reconciliation), below the live queues.
+FIX_STREAMS = ("cs:events:fix:sf", "cs:events:fix:mkto")
 
 
 def _entry_order(entry_id):
@@ -24,14 +26,14 @@ def stream_events(redis, key=None):
 
 
 def queue_len(redis):
-    """Entries in both queue streams (read or not)."""
-    return sum(redis.cmd("XLEN", k) for k in STREAMS)
+    """Entries in every queue stream, the corrections' too (read or not)."""
+    return sum(redis.cmd("XLEN", k) for k in STREAMS + FIX_STREAMS)
 
 
 def queue_pending(redis):
-    """Entries read by a worker and not yet acknowledged, in both queues."""
+    """Entries read by a worker and not yet acknowledged, in every queue."""
     total = 0
-    for k in STREAMS:
+    for k in STREAMS + FIX_STREAMS:
         try:
             total += redis.cmd("XPENDING", k, "workers")[0]
         except Exception:  # no group yet: nothing read

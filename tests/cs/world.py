@@ -294,15 +294,31 @@ class World:
             assert r.status == expect, f"{method} {path}: {r.status} {r.body[:800]!r}"
         return r
 
-    def put_mapping(self, program, campaign, expect=(200, 201), **fields):
-        """PUT /v1/mappings/{program}; the response."""
+    def put_mapping(self, program, campaign, expect=(200, 201), wait_backfill=True, **fields):
+        """PUT /v1/mappings/{program}; the response. A mapping created or enabled starts a
+        backfill job (BACKFILL_ON_LINK): unless wait_backfill=False, it is waited for while a
+        process runs jobs, so that what the test does next meets the two lists merged rather
+        than the job under way."""
         r = self.admin("PUT", f"/v1/mappings/{program}", dict({"campaignId": campaign}, **fields))
         assert r.status in expect, f"PUT mapping: {r.status} {r.body!r}"
+        if wait_backfill:
+            self.wait_backfill(r)
         return r
 
     def map(self, program, campaign, expect=(200, 201), **fields):
         """PUT /v1/mappings/{program}; the mapping answered."""
         return self.put_mapping(program, campaign, expect, **fields).json()
+
+    def wait_backfill(self, r, timeout=T):
+        """Waits until the backfill job a mapping's answer names has ended, when a process
+        that runs jobs (a worker, or `serve`) is up."""
+        jid = r.json().get("backfillJob") if r.status in (200, 201) else None
+        runs_jobs = [s for s in self.workers if s.proc is not None] or (
+            self.ingest.command == "serve" and self.ingest.proc is not None)
+        if not jid or not runs_jobs:
+            return
+        wait_until(lambda: self.admin("GET", f"/v1/jobs/{jid}").json().get("state") in (
+            "done", "failed", "cancelled"), timeout, interval=0.05, what=f"backfill {jid} to end")
 
     def dead_letters(self, query=""):
         return self.admin("GET", "/v1/deadletters?limit=1000" + query, expect=200).json()["items"]

@@ -36,7 +36,9 @@ ADMIN_ROUTES = {("GET", "/v1/mappings"), ("PUT", "/v1/mappings/{programId}"),
                 ("POST", "/v1/deadletters/{id}/replay"), ("DELETE", "/v1/deadletters/{id}"),
                 ("GET", "/v1/campaigns/{campaignId}/members"), ("GET", "/v1/audit"),
                 ("PATCH", "/v1/mappings/{programId}"), ("POST", "/v1/deadletters/replay"),
-                ("GET", "/v1/people"), ("POST", "/v1/people/resync")}
+                ("GET", "/v1/people"), ("POST", "/v1/people/resync"),
+                ("GET", "/v1/jobs"), ("GET", "/v1/jobs/{id}"), ("DELETE", "/v1/jobs/{id}"),
+                ("GET", "/v1/jobs/{id}/details")}
 ROUTES = {("GET", "/healthz"), ("GET", "/readyz"), ("GET", "/metrics"),
           ("POST", "/webhooks/salesforce"), ("POST", "/webhooks/salesforce/{token}"),
           ("POST", "/webhooks/marketo")} | ADMIN_ROUTES
@@ -50,7 +52,8 @@ NOT_ROUTED = ["/", "/v1", "/v1/", "/v1/mappings/", "/v1/mappings/1001/validation
               "/v1/campaigns/7015g000000CampAAA/members/x", "/v1/audit/", "/v1/audit/x",
               "/v1/deadletters/", "/v1/deadletters/x/replay/y", "/v1/sync/x",
               "/webhooks", "/healthz/", "/webhooks/salesforce/x/y", "/v1/people/",
-              "/v1/people/x", "/v1/people/resync/x"]
+              "/v1/people/x", "/v1/people/resync/x", "/v1/jobs/", "/v1/jobs/x/details/y",
+              "/v1/jobs/x/y"]
 # Sample values for the path templates, to send real requests to every operation.
 SAMPLE_PARAMS = {"{programId}": "1001", "{id}": "1795946401234-0",
                  "{campaignId}": "7015g000000CampAAA",
@@ -122,7 +125,8 @@ def test_description_is_openapi_3_1_with_complete_operations():
                 # The admin API: bearer token, and the answers every admin call can give.
                 assert op["security"] == [{"bearerAuth": []}], f"{method} {path}"
                 assert {"401", "404", "503"} <= set(op["responses"]), f"{method} {path}"
-                assert op["tags"][0] in ("mappings", "sync", "deadletters", "members", "audit")
+                assert op["tags"][0] in ("mappings", "sync", "deadletters", "members", "audit",
+                                         "jobs")
             else:
                 assert op["security"] in ([], [{"webhookSecret": []}]), f"{method} {path}"
             if "requestBody" in op:
@@ -465,6 +469,9 @@ VALIDATION = "/v1/mappings/{programId}/validation"
 RECONCILE = "/v1/mappings/{programId}/reconcile"
 MEMBERS = "/v1/campaigns/{campaignId}/members"
 AUDIT = "/v1/audit"
+JOBS = "/v1/jobs"
+JOB = "/v1/jobs/{id}"
+JOB_DETAILS = "/v1/jobs/{id}/details"
 ADMIN = cs.admin_headers()
 CID = "7015g000000CampAAA"
 DISABLED = {"error": "not_found",
@@ -502,14 +509,15 @@ def iso_ms(text):
 
 
 def untimed(mapping):
-    """A mapping without its times, to compare an answer with an example."""
-    return {k: v for k, v in mapping.items() if k not in ("createdAt", "updatedAt")}
+    """A mapping without its times (and the id of the backfill job it started), to compare an
+    answer with an example."""
+    return {k: v for k, v in mapping.items() if k not in ("createdAt", "updatedAt", "backfillJob")}
 
 
 def stored(answer):
     """The stored mapping of a PUT answer (what GET answers)."""
     return {k: v for k, v in answer.items()
-            if k not in ("statusCheck", "statusCheckMessage", "unmatched")}
+            if k not in ("statusCheck", "statusCheckMessage", "unmatched", "backfillJob")}
 
 
 def disabled_example(template, method):
@@ -1007,11 +1015,27 @@ def test_mapping_status_check_validation_and_reconcile(redis, services, sf_sim, 
     assert r.status == 200
     ex = with_campaign(example(M, "PUT", 200, "skipped"), cid)
     assert untimed(r.json()) == untimed(ex)
-    # Reconcile: nothing synced, nothing to do.
+    # Reconcile: a job, queued at once (this process runs no jobs); the second ask names it.
     r = call(svc, "POST", RECONCILE)
-    assert r.status == 200
-    assert r.json() == {**with_campaign(example(RECONCILE, "POST", 200, "inSync"), cid),
-                        "compared": 0}
+    assert r.status == 202
+    jid = r.json()["id"]
+    assert r.json() == {**example(RECONCILE, "POST", 202), "id": jid}
+    r = call(svc, "POST", RECONCILE)
+    ex = example(RECONCILE, "POST", 409)
+    assert r.status == 409
+    assert r.json() == json.loads(json.dumps(ex).replace(ex["id"], jid))
+    j = call(svc, "GET", JOB, path=f"/v1/jobs/{jid}")
+    assert j.status == 200 and (j.json()["state"], j.json()["kind"]) == ("queued", "reconcile")
+    r = call(svc, "GET", JOBS, query=f"?programId={pid}")
+    assert r.status == 200 and r.json() == {"items": [j.json()], "next": None}
+    r = call(svc, "GET", JOB_DETAILS, path=f"/v1/jobs/{jid}/details")
+    assert r.status == 200 and r.json() == {"items": [], "next": None}
+    r = call(svc, "DELETE", JOB, path=f"/v1/jobs/{jid}")
+    assert r.status == 200 and r.json()["state"] == "cancelled"
+    r = call(svc, "DELETE", JOB, path=f"/v1/jobs/{jid}")
+    assert r.status == 409
+    ex = example(JOB, "DELETE", 409)
+    assert r.json() == json.loads(json.dumps(ex).replace("jmx1o4740-4f0zq1", jid))
     # A program Marketo does not have: pending, and 503 from the CRM endpoints.
     r = call(svc, "PUT", M, {"campaignId": campaign(9)}, path="/v1/mappings/2002")
     assert r.status == 201 and r.json()["statusCheck"] == "pending"
@@ -1021,7 +1045,7 @@ def test_mapping_status_check_validation_and_reconcile(redis, services, sf_sim, 
     ex = example(VALIDATION, "GET", 503, "crmUnavailable")
     assert r.json() == {**ex, "message": ex["message"].replace("1001", "2002")}
     r = call(svc, "POST", RECONCILE, path="/v1/mappings/2002/reconcile")
-    assert r.status == 503 and r.json()["error"] == "crm_unavailable"
+    assert r.status == 202  # the job fails in a worker, saying why (test_jobs.py)
     # Unknown mappings.
     for method, template in (("GET", VALIDATION), ("POST", RECONCILE)):
         r = call(svc, method, template, path=concrete(template).replace("1001", "3003"))
@@ -1033,10 +1057,29 @@ def test_mapping_status_check_validation_and_reconcile(redis, services, sf_sim, 
 def test_crm_endpoints_without_crm_credentials(redis, service):
     assert call(service, "PUT", M, {"campaignId": CID, "enabled": False}).json()[
         "statusCheck"] == "skipped"
-    for method, template in (("GET", VALIDATION), ("POST", RECONCILE)):
-        r = call(service, method, template)
-        assert r.status == 503
-        assert r.json() == example(template, method, 503, "crmNotConfigured")
+    r = call(service, "GET", VALIDATION)
+    assert r.status == 503
+    assert r.json() == example(VALIDATION, "GET", 503, "crmNotConfigured")
+    # A reconciliation is a job: queued here, run by a worker process.
+    assert call(service, "POST", RECONCILE).status == 202
+
+
+def test_job_answers(redis, service):
+    """The jobs' 404s and 400s are the described examples."""
+    r = call(service, "GET", JOB)  # the sample id is not a job id
+    assert r.status == 404 and r.json() == examples(
+        declared(JOB, "GET", 404)["content"]["application/json"])["notAnId"]
+    r = call(service, "GET", JOB, path="/v1/jobs/jmx1o4740-4f0zq1")
+    assert r.status == 404 and r.json() == examples(
+        declared(JOB, "GET", 404)["content"]["application/json"])["noJob"]
+    for template in (JOB_DETAILS, ):
+        assert call(service, "GET", template, path="/v1/jobs/jmx1o4740-4f0zq1/details").status == 404
+    assert call(service, "DELETE", JOB, path="/v1/jobs/jmx1o4740-4f0zq1").status == 404
+    for q, name in (("?cursor=x", "cursor"), ("?programId=12a", "programId"),
+                    ("?limit=0", "limit")):
+        r = call(service, "GET", JOBS, query=q)
+        assert r.status == 400 and r.json() == example_400(JOBS, name), q
+    assert call(service, "GET", JOBS).json() == {"items": [], "next": None}
 
 
 def test_members_and_audit(redis, services, sf_sim, mkto_sim):

@@ -137,14 +137,33 @@ def test_status_check_pending_when_a_crm_cannot_answer(world):
     assert "424242" in r.json()["message"]
 
 
+def reconcile(w, pid, state="done"):
+    """POST /v1/mappings/{pid}/reconcile (202 at once) and the job, once it is in `state`."""
+    r = w.admin("POST", f"/v1/mappings/{pid}/reconcile", expect=202)
+    assert r.header("Content-Type") == "application/json"
+    assert r.json() == {"id": r.json()["id"], "state": "queued"}, r.json()
+    jid = r.json()["id"]
+
+    def ended():
+        j = w.admin("GET", f"/v1/jobs/{jid}", expect=200).json()
+        return j if j["state"] in ("done", "failed", "cancelled") else None
+    j = cs.wait_until(ended, T, interval=0.1, what=f"reconciliation {jid} to end")
+    assert j["state"] == state, j
+    return j
+
+
+def job_details(w, jid):
+    return w.admin("GET", f"/v1/jobs/{jid}/details?limit=1000", expect=200).json()["items"]
+
+
 def test_reconcile_of_a_program_marketo_lacks_says_why(world):
     w = world
     cid = w.campaign()
-    w.start(workers=0, hooks=False)
-    w.put_mapping(424242, cid, expect=(201,), enabled=True)  # pending: Marketo has no such program
-    r = w.admin("POST", "/v1/mappings/424242/reconcile")
-    assert r.status == 503 and r.json()["error"] == "crm_unavailable", r.body
-    msg = r.json()["message"]
+    w.start(workers=1, hooks=False)
+    # Pending: Marketo has no such program (its backfill fails the same way).
+    w.put_mapping(424242, cid, expect=(201,), enabled=True)
+    j = reconcile(w, 424242, state="failed")
+    msg = j["error"]
     assert "424242" in msg and re.search(r"not found|no program", msg), msg
 
 
@@ -208,16 +227,19 @@ def test_without_crm_credentials_status_check_is_pending(redis, services):
     assert r.status == 200 and r.json()["statusCheck"] == "skipped", r.body
     assert "statusCheckMessage" not in r.json()
 
-    # The validation report and reconciliation need the CRMs: 503 naming the variables.
-    for method, path in (("GET", "/v1/mappings/1001/validation"),
-                         ("POST", "/v1/mappings/1001/reconcile")):
+    # The validation report needs the CRMs: 503 naming the variables.
+    r = svc.req("GET", "/v1/mappings/1001/validation", None, h)
+    assert r.status == 503 and r.json()["error"] == "crm_not_configured", r.body
+    for var in CRM_VARS:
+        assert var in r.json()["message"], r.body
+    # A reconciliation is a job, run by the worker processes (which have the credentials):
+    # queued here.
+    r = svc.req("POST", "/v1/mappings/1001/reconcile", None, h)
+    assert r.status == 202 and r.json()["state"] == "queued", r.body
+    # An unknown mapping is 404.
+    for method, path in (("GET", "/v1/mappings/1002/validation"),
+                         ("POST", "/v1/mappings/1002/reconcile")):
         r = svc.req(method, path, None, h)
-        assert r.status == 503, (path, r.body)
-        assert r.json()["error"] == "crm_not_configured", r.body
-        for var in CRM_VARS:
-            assert var in r.json()["message"], r.body
-        # An unknown mapping is 404 first.
-        r = svc.req(method, path.replace("1001", "1002"), None, h)
         assert r.status == 404 and r.json()["message"] == "no mapping for program 1002"
     # /readyz lists no CRM checks for a process without credentials.
     r = svc.req("GET", "/readyz")
@@ -607,10 +629,13 @@ def test_reconcile_heals_drift_made_directly_in_each_crm(world):
     w.wait_both(pid, cid, {ann: "Registered", bob: "Registered", cy: "Attended",
                            eve: "Invited"})
     w.wait_settled()
-    r = w.admin("POST", f"/v1/mappings/{pid}/reconcile", expect=200)
-    assert r.json() == {"programId": str(pid), "campaignId": cid, "compared": 4,
-                        "differences": 0, "queued": 0, "details": []}, r.json()
-    diffs0 = {k: w.process_metric("campaign_sync_reconcile_differences_total", kind=k)
+    j = reconcile(w, pid)
+    assert (j["kind"], j["trigger"], j["programId"], j["campaignId"]) == (
+        "reconcile", "request", str(pid), cid)
+    c = j["counts"]
+    assert (c["compared"], sum(c["differences"].values()), c["queued"]) == (4, 0, 0), j
+    assert job_details(w, j["id"]) == []
+    diffs0 = {k: w.worker_metric("campaign_sync_reconcile_differences_total", kind=k)
               for k in ("missing_in_marketo", "missing_in_salesforce", "status_differs")}
     audit0 = len(w.audit(f"?programId={pid}&limit=1000")["items"])
 
@@ -625,17 +650,15 @@ def test_reconcile_heals_drift_made_directly_in_each_crm(world):
     w.wait_settled()
     assert cs.queue_len(w.redis) == 0, "no event reached the service"
 
-    r = w.admin("POST", f"/v1/mappings/{pid}/reconcile", expect=200)
-    rep = r.json()
-    assert r.header("Content-Type") == "application/json"
-    assert set(rep) == {"programId", "campaignId", "compared", "differences", "queued",
-                        "details"}, rep
-    assert (rep["programId"], rep["campaignId"]) == (str(pid), cid)
-    assert rep["compared"] == 5 and rep["differences"] == 4 and rep["queued"] == 4, rep
-    details = {d["email"]: d for d in rep["details"]}
+    j = reconcile(w, pid)
+    c = j["counts"]
+    assert (c["compared"], sum(c["differences"].values()), c["queued"]) == (5, 4, 4), j
+    assert (c["applied"], c["skipped"], c["deadLettered"]) == (4, 0, 0), j
+    rep = job_details(w, j["id"])
+    details = {d["email"]: d for d in rep}
     assert set(details) == {ann.email, bob.email, cy.email, dee.email}, rep
-    for d in rep["details"]:
-        assert set(d) == {"email", "marketo", "salesforce", "action"}, d
+    for d in rep:
+        assert set(d) == {"email", "marketo", "salesforce", "kind", "action"}, d
     assert (details[ann.email]["marketo"], details[ann.email]["salesforce"]) == (
         "Attended", "Registered")
     assert (details[bob.email]["marketo"], details[bob.email]["salesforce"]) == (
@@ -656,16 +679,19 @@ def test_reconcile_heals_drift_made_directly_in_each_crm(world):
     no_dead_letters(w)
     assert w.sf_member(cid, ann)["LastModifiedById"] == "005000000000001AAA"
 
-    # Counted by kind, in the process that reconciled.
+    # Counted by kind, in the worker process that ran the job, as in the job.
+    assert {e: d["kind"] for e, d in details.items()} == {
+        ann.email: "status_differs", bob.email: "missing_in_marketo",
+        cy.email: "missing_in_salesforce", dee.email: "missing_in_marketo"}
     want = {"missing_in_marketo": 2, "missing_in_salesforce": 1, "status_differs": 1}
+    assert c["differences"] == want, j
     for kind, n in want.items():
-        assert w.process_metric("campaign_sync_reconcile_differences_total", kind=kind) == \
+        assert w.worker_metric("campaign_sync_reconcile_differences_total", kind=kind) == \
             diffs0[kind] + n, kind
 
     # Nothing left to do: a second run finds no difference and queues nothing.
-    r = w.admin("POST", f"/v1/mappings/{pid}/reconcile", expect=200)
-    assert (r.json()["compared"], r.json()["differences"], r.json()["queued"]) == (3, 0, 0), \
-        r.json()
+    c = reconcile(w, pid)["counts"]
+    assert (c["compared"], sum(c["differences"].values()), c["queued"]) == (3, 0, 0), c
 
     # The corrections are in the audit log, newest first, before the earlier changes.
     entries = w.audit(f"?programId={pid}&limit=1000")["items"]
@@ -690,3 +716,5 @@ def test_reconcile_heals_drift_made_directly_in_each_crm(world):
     # Unknown mapping.
     r = w.admin("POST", "/v1/mappings/999999/reconcile")
     assert r.status == 404 and r.json()["message"] == "no mapping for program 999999"
+    # The job of a reconciliation: kind, trigger, times.
+    assert j["kind"] == "reconcile" and j["startedAt"] and j["endedAt"], j

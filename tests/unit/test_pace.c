@@ -97,8 +97,23 @@ static void ties_hold_the_first_group(void **state) {
     assert_int_equal(c[2].verdict, PACE_GO);
 }
 
+static void the_jobs_share_of_the_budget(void **state) {
+    (void)state;
+    assert_int_equal(pace_share_calls(50, 0.5), 25);
+    assert_int_equal(pace_share_calls(50, 0.3), 15); /* not 14: 50 x 0.3 in binary */
+    assert_int_equal(pace_share_calls(20, 0.05), 1); /* at least one: a job always moves */
+    assert_int_equal(pace_share_calls(1, 0.5), 1);
+    assert_int_equal(pace_share_calls(50, 0.99), 49); /* a live change always finds a call */
+    assert_int_equal(pace_share_calls(50, 1.0), 50);
+    assert_int_equal(pace_share_concurrent(5, 0.5), 2);
+    assert_int_equal(pace_share_concurrent(5, 0.9), 4);
+    assert_int_equal(pace_share_concurrent(1, 0.5), 1);
+    assert_int_equal(pace_share_concurrent(10, 1.0), 10);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(the_jobs_share_of_the_budget),
         cmocka_unit_test(calls_count_groups_and_one_lookup),
         cmocka_unit_test(nothing_held_when_the_calls_fit_or_unpaced),
         cmocka_unit_test(lookups_wait_first),

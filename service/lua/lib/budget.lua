@@ -32,3 +32,10 @@ local function budget_pace(calls, window)
   local pace = math.floor(window / math.max(1, calls - 3))
   return debt, pace
 end
+
+-- The calls jobs made in the window (zset fix_calls_key, pruned of older ones): the live
+-- pace counts on the window's calls less these (store_budget.h).
+local function budget_fix_calls(fix_calls_key, now, window)
+  redis.call('ZREMRANGEBYSCORE', fix_calls_key, '-inf', now - window)
+  return redis.call('ZCARD', fix_calls_key)
+end

@@ -1,0 +1,46 @@
+/* list_cursor — the text of a member listing's resume point (member_lists.h). Pure.
+ *
+ * Owns the form of the opaque cursor a listing hands its sink after each page, so that a job
+ * can store it and resume where it stopped, in this or another process:
+ *   ""                      the start
+ *   "mp1:<status>:<token>"  Marketo, paged: the channel status being listed (percent-encoded:
+ *                           a channel's statuses may change between runs, so the status is
+ *                           named, not numbered) and the nextPageToken of its next page (""
+ *                           for its first)
+ *   "sp1:<id>"              Salesforce, paged: the Id of the last CampaignMember delivered
+ *                           (the next page starts after it, in Id order)
+ *   "end"                   the listing handed its last page
+ * The bulk listings (issue 19, second half) add their own kinds and prefixes here. */
+#ifndef CS_LIST_CURSOR_H
+#define CS_LIST_CURSOR_H
+
+#include "event.h"
+
+#include <stddef.h>
+
+#define LIST_CURSOR_MAX       1600 /* the longest cursor text, NUL included */
+#define LIST_CURSOR_TOKEN_MAX 1024 /* a Marketo nextPageToken */
+
+typedef enum {
+    LC_START = 0,        /* from the first page */
+    LC_MARKETO_PAGED,    /* status, token */
+    LC_SALESFORCE_PAGED, /* after_id */
+    LC_END,              /* nothing more to list */
+} list_cursor_kind;
+
+typedef struct {
+    list_cursor_kind kind;
+    char status[EV_STATUS_MAX];
+    char token[LIST_CURSOR_TOKEN_MAX];
+    char after_id[EV_SFID_MAX];
+} list_cursor;
+
+/* Reads a cursor's text ("" or NULL: the start). 0, or -1 when it is not one this version
+ * wrote (a cursor is only ever what a listing handed out). */
+int list_cursor_parse(const char *text, list_cursor *out);
+
+/* Writes c's text into out (LIST_CURSOR_MAX is enough). 0, or -1 when out is too small or
+ * a field cannot be written (a token or id with characters a cursor never holds). */
+int list_cursor_format(const list_cursor *c, char *out, size_t size);
+
+#endif

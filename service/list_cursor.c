@@ -1,0 +1,107 @@
+/* list_cursor — a member listing's resume point as text. See include/list_cursor.h. */
+#include "list_cursor.h"
+
+#include <stdio.h>
+#include <string.h>
+
+/* Percent-encodes the bytes of s that a cursor uses as separators or escapes (':', '%') and
+ * the control characters; appends to out at *n. -1 when out is too small. */
+static int put_escaped(char *out, size_t size, size_t *n, const char *s) {
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+        bool plain = *p != ':' && *p != '%' && *p >= 0x20 && *p != 0x7f;
+        size_t need = plain ? 1 : 3;
+        if (*n + need >= size) return -1;
+        if (plain)
+            out[(*n)++] = (char)*p;
+        else
+            *n += (size_t)snprintf(out + *n, size - *n, "%%%02X", *p);
+    }
+    out[*n] = '\0';
+    return 0;
+}
+
+static int hex(char c) {
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    return -1;
+}
+
+/* Decodes s[0..len) into out (size); -1 when malformed or too long. */
+static int get_escaped(const char *s, size_t len, char *out, size_t size) {
+    size_t n = 0;
+    for (size_t i = 0; i < len; i++) {
+        char c = s[i];
+        if (c == '%') {
+            if (i + 2 >= len) return -1;
+            int h = hex(s[i + 1]), l = hex(s[i + 2]);
+            if (h < 0 || l < 0) return -1;
+            c = (char)(h * 16 + l);
+            i += 2;
+        }
+        if (n + 1 >= size || c == '\0') return -1;
+        out[n++] = c;
+    }
+    out[n] = '\0';
+    return 0;
+}
+
+/* Whether s holds only what a token or an id holds: printable ASCII without spaces. */
+static bool token_ok(const char *s) {
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++)
+        if (*p <= 0x20 || *p >= 0x7f) return false;
+    return true;
+}
+
+int list_cursor_parse(const char *text, list_cursor *out) {
+    memset(out, 0, sizeof *out);
+    if (!text || !*text) return 0;
+    if (strcmp(text, "end") == 0) {
+        out->kind = LC_END;
+        return 0;
+    }
+    if (strncmp(text, "sp1:", 4) == 0) {
+        const char *id = text + 4;
+        size_t len = strlen(id);
+        if (len == 0 || len >= sizeof out->after_id || !token_ok(id)) return -1;
+        out->kind = LC_SALESFORCE_PAGED;
+        memcpy(out->after_id, id, len + 1);
+        return 0;
+    }
+    if (strncmp(text, "mp1:", 4) == 0) {
+        const char *st = text + 4, *sep = strchr(st, ':');
+        if (!sep || sep == st) return -1;
+        const char *tok = sep + 1;
+        size_t tlen = strlen(tok);
+        if (get_escaped(st, (size_t)(sep - st), out->status, sizeof out->status) != 0 ||
+            tlen >= sizeof out->token || !token_ok(tok))
+            return -1;
+        out->kind = LC_MARKETO_PAGED;
+        memcpy(out->token, tok, tlen + 1);
+        return 0;
+    }
+    return -1;
+}
+
+int list_cursor_format(const list_cursor *c, char *out, size_t size) {
+    size_t n = 0;
+    if (size == 0) return -1;
+    out[0] = '\0';
+    switch (c->kind) {
+    case LC_START: return 0;
+    case LC_END: return snprintf(out, size, "end") < (int)size ? 0 : -1;
+    case LC_SALESFORCE_PAGED:
+        if (!c->after_id[0] || !token_ok(c->after_id)) return -1;
+        return snprintf(out, size, "sp1:%s", c->after_id) < (int)size ? 0 : -1;
+    case LC_MARKETO_PAGED:
+        if (!c->status[0] || !token_ok(c->token) || size < 5) return -1;
+        memcpy(out, "mp1:", 5);
+        n = 4;
+        if (put_escaped(out, size, &n, c->status) != 0 || n + 1 + strlen(c->token) >= size)
+            return -1;
+        out[n++] = ':';
+        memcpy(out + n, c->token, strlen(c->token) + 1);
+        return 0;
+    }
+    return -1;
+}
