@@ -168,7 +168,7 @@ screenshots: deps-test $(BUILD)/campaign-sync
 	$(Q)CONSOLE_SCREENSHOTS=$(abspath docs/console) CAMPAIGN_SYNC_BIN=$(abspath $(BUILD)/campaign-sync) \
 	  $(PYTHON) -m pytest -q -p no:cacheprovider tests/integration/test_console.py -k browser
 
-FORMAT_FILES = service/*.c include/*.h tests/unit/*.c tests/unit/*.h tests/fuzz/*.c tests/fuzz/*.h
+FORMAT_FILES = service/*.c service/*.h include/*.h tests/unit/*.c tests/unit/*.h tests/fuzz/*.c tests/fuzz/*.h
 format:
 	clang-format -i $(FORMAT_FILES)
 

@@ -45,4 +45,8 @@ char *http_client_escape(http_client *c, const char *s);
 /* Milliseconds a Retry-After value asks for (seconds or an HTTP date); -1 when absent. */
 long http_retry_after_ms(const char *value);
 
+/* Skips the TLS peer and host name checks: only for the health check of this very process on
+ * loopback (its certificate names the public host, not 127.0.0.1; nothing secret is sent). */
+void http_client_trust_loopback(http_client *c);
+
 #endif

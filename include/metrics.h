@@ -73,7 +73,8 @@ extern metric *M_WEBHOOK_PREVIOUS_SECRET; /* counter: Marketo requests with the 
  * time (tzguard.h): MARKETO_TIMEZONE is likely wrong */
 extern metric *M_MKTO_TZ_SUSPECT;
 /* Issue 19. */
-extern metric *M_JOBS_RUNNING; /* gauge {kind}: jobs this process works on */
-extern metric *M_JOB_SECONDS;  /* histogram {kind}: a job's start to its end */
+extern metric *M_JOBS_RUNNING;        /* gauge {kind}: jobs this process works on */
+extern metric *M_JOB_SECONDS;         /* histogram {kind}: a job's start to its end */
+extern metric *M_CORRECTIONS_WAITING; /* gauge {queue}: jobs' corrections not yet applied */
 
 #endif

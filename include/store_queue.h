@@ -157,4 +157,11 @@ typedef struct {
 int store_queue_detail_get(store *s, store_queue_detail *out, char *err, size_t errlen);
 void store_queue_detail_free(store_queue_detail *d);
 
+/* The corrections jobs queued (jobs.h) still waiting to be written to each CRM: their queue
+ * (also held by a worker) and their retries. They are counted apart from the live queues so
+ * that a backfill's hundred thousand corrections do not read as a stuck live path. 0, or -1
+ * with err. */
+int store_fix_depth(store *s, long long *to_marketo, long long *to_salesforce, char *err,
+                    size_t errlen);
+
 #endif

@@ -626,7 +626,14 @@ void config_log(const struct config *cfg) {
                      cfg->redis.db);
             val = redis_shown;
             break;
-        default:
+        case T_STR:
+        case T_URL:
+        case T_ORGID:
+        case T_SFID:
+        case T_APIVER:
+        case T_TZ:
+        case T_TOKEN:
+        case T_PINS:
             val = *(char *const *)(base + st->offset);
             if (!val)
                 val = "";

@@ -17,12 +17,12 @@
 typedef struct {
     const struct config *cfg;
     store *st;
-    crm *c;                 /* its Marketo calls within the jobs' share of the budget */
-    const char *owner;      /* this process's token on the mapping's lock */
+    crm *c;                  /* its Marketo calls within the jobs' share of the budget */
+    const char *owner;       /* this process's token on the mapping's lock */
     const atomic_bool *stop; /* the process stops: leave the job for another process */
     const atomic_bool *lost; /* the heartbeat could not renew the lock: another process may
                                 have taken the job over */
-    store_job job;          /* as taken: its phase and cursor say where to go on */
+    store_job job;           /* as taken: its phase and cursor say where to go on */
 } job_ctx;
 
 /* Runs the job from where it stands until it waits for its corrections' outcomes (applying),

@@ -59,8 +59,8 @@ static void usage(FILE *f) {
             "              awaited in Salesforce, changed there, awaited in Marketo, then removed\n"
             "              and deleted on both sides; each wait at most SECONDS (default %d);\n"
             "              exit 1 on a FAIL. Run it against sandboxes before go-live\n"
-            "  healthcheck GET /healthz on 127.0.0.1:$PORT (or $MANAGEMENT_PORT when set); exit "
-            "0 when it answers 200 (for containers)\n"
+            "  healthcheck GET /healthz on 127.0.0.1:$MANAGEMENT_PORT when set, else $PORT (HTTPS "
+            "with TLS_CERT_FILE); exit 0 when it answers 200 (for containers)\n"
             "  --version   print the version\n"
             "  --help      print this text\n"
             "\n"
@@ -390,22 +390,27 @@ static int check(int argc, char **argv) {
 }
 
 /* A container HEALTHCHECK without curl in the image: the management port when there is one
- * (plain HTTP, also when the public port serves HTTPS), else the public port. */
+ * (plain HTTP, also when the public port serves HTTPS), else the public port (HTTPS when
+ * TLS_CERT_FILE is set). */
 static int healthcheck(void) {
     const char *port = getenv("MANAGEMENT_PORT"), *addr = getenv("MANAGEMENT_BIND_ADDR");
+    const char *cert = getenv("TLS_CERT_FILE");
+    bool tls = false;
     if (!port || !*port) {
         port = getenv("PORT");
         addr = NULL;
+        tls = cert && *cert;
     }
     /* A wildcard address is reached on loopback. */
     if (!addr || !*addr || !strcmp(addr, "0.0.0.0") || !strcmp(addr, "::")) addr = "127.0.0.1";
     char url[128];
-    snprintf(url, sizeof url, strchr(addr, ':') ? "http://[%s]:%s/healthz" : "http://%s:%s/healthz",
-             addr, port && *port ? port : "8080");
+    snprintf(url, sizeof url, strchr(addr, ':') ? "%s://[%s]:%s/healthz" : "%s://%s:%s/healthz",
+             tls ? "https" : "http", addr, port && *port ? port : "8080");
     log_setup(LOG_ERROR, LOG_FORMAT_TEXT);
     metrics_init(CS_VERSION);
     http_client_global_init();
     http_client *c = http_client_new("self", 3000);
+    if (c && tls) http_client_trust_loopback(c);
     http_result r = {0};
     int ok = c && http_client_request(c, "GET", url, NULL, NULL, 0, &r) == 0 && r.status == 200;
     if (!ok)

@@ -48,7 +48,7 @@ metric *M_AUTH_FAILURES;
 metric *M_PROGRAM_COPY_ERRORS;
 metric *M_PARKED_EVENTS, *M_WEBHOOK_PREVIOUS_SECRET;
 metric *M_MKTO_TZ_SUSPECT;
-metric *M_JOBS_RUNNING, *M_JOB_SECONDS;
+metric *M_CORRECTIONS_WAITING, *M_JOBS_RUNNING, *M_JOB_SECONDS;
 
 metric *metrics_register(metric_type type, const char *name, const char *help, const char *labels,
                          const double *buckets, int nbuckets) {
@@ -457,6 +457,14 @@ void metrics_init(const char *version) {
     static const char *const job_kinds[] = {"backfill", "reconcile"};
     for (int i = 0; i < 2; i++)
         metrics_set(M_JOBS_RUNNING, 0, job_kinds[i]);
+    M_CORRECTIONS_WAITING = metrics_register(
+        METRIC_GAUGE, "campaign_sync_corrections_waiting",
+        "Corrections queued by jobs (backfill, reconcile) and not yet applied, dropped or "
+        "dead-lettered, by the CRM they are to be written to (queue=\"salesforce\" or "
+        "\"marketo\"); not counted in campaign_sync_queue_depth, which is the live changes.",
+        "queue", NULL, 0);
+    metrics_set(M_CORRECTIONS_WAITING, 0, "salesforce");
+    metrics_set(M_CORRECTIONS_WAITING, 0, "marketo");
 }
 
 void metrics_set_all(metric *m, size_t n, const char *const *label_values, const double *values) {
@@ -521,6 +529,6 @@ void metrics_shutdown(void) {
     M_PROGRAM_COPY_ERRORS = NULL;
     M_PARKED_EVENTS = M_WEBHOOK_PREVIOUS_SECRET = NULL;
     M_MKTO_TZ_SUSPECT = NULL;
-    M_JOBS_RUNNING = M_JOB_SECONDS = NULL;
+    M_JOBS_RUNNING = M_JOB_SECONDS = M_CORRECTIONS_WAITING = NULL;
     pthread_mutex_unlock(&reg_lock);
 }

@@ -62,7 +62,6 @@ static bool take_turn(poller *p, const char *job, long ttl_ms) {
     return got;
 }
 
-/* `2026-05-05T00:00:00+00:00` URL-encoded, as the REST guide's getDeleted example sends it. */
 /* ---- Salesforce deletions ---- */
 
 /* The deleted-records poll's cursor: where the delete log has been read up to (the last

@@ -104,7 +104,8 @@ static void metrics_page(http_request *req, void *ud) {
 
 /* The queue gauges: the total (no queue label, SPEC section 9) and per CRM the events are to
  * be written to ("toward": which side is stuck), and the events parked per program of a
- * disabled mapping (the programs with most, at most PARKED_SERIES_MAX). Runs on the scraping
+ * disabled mapping (the programs with most, at most PARKED_SERIES_MAX); jobs' corrections
+ * apart (campaign_sync_corrections_waiting). Runs on the scraping
  * thread; a Redis outage leaves the last values in place. */
 static void collect_queue(void *ud) {
     (void)ud;
@@ -127,6 +128,10 @@ static void collect_queue(void *ud) {
     }
     metrics_set_all(M_PARKED_EVENTS, n, ids, counts);
     store_queue_detail_free(&d);
+    long long fix_mk = 0, fix_sf = 0;
+    if (store_fix_depth(st, &fix_mk, &fix_sf, err, sizeof err) != 0) return;
+    metrics_set(M_CORRECTIONS_WAITING, (double)fix_sf, "salesforce");
+    metrics_set(M_CORRECTIONS_WAITING, (double)fix_mk, "marketo");
 }
 
 void routes_health_init(void) {

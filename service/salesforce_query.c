@@ -59,6 +59,13 @@ int sf_soql_quote(char *buf, size_t size, const char *s) {
     return 0;
 }
 
+/* A value that does not fit the query's buffer: the call fails on its own (a truncated query
+ * never goes out). */
+static int unquotable(sf_error *err, const char *what) {
+    sf_set_error(err, SF_PERMANENT, 0, "UNUSABLE", what);
+    return -1;
+}
+
 size_t sf_url_escaped_len(const char *s) {
     size_t n = 0;
     for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
@@ -153,7 +160,10 @@ int sf_campaign_statuses(sf_client *c, const char *const *campaign_ids, size_t n
              "SELECT CampaignId, Label FROM CampaignMemberStatus WHERE CampaignId IN (");
     for (size_t i = 0; i < ncampaigns; i++) {
         if (i) strcat(soql, ", ");
-        sf_soql_quote(soql, size, campaign_ids[i]);
+        if (sf_soql_quote(soql, size, campaign_ids[i]) != 0) {
+            free(soql);
+            return unquotable(err, "a campaign id cannot be used in a SOQL query");
+        }
     }
     strcat(soql, ") ORDER BY SortOrder");
     int rc = sf_query(c, soql, &recs, err);
@@ -212,7 +222,8 @@ int sf_default_status(sf_client *c, const char *campaign_id, char **label, sf_er
                      "CampaignId = ";
     cJSON *recs = NULL;
     *label = NULL;
-    sf_soql_quote(soql, sizeof soql, campaign_id);
+    if (sf_soql_quote(soql, sizeof soql, campaign_id) != 0)
+        return unquotable(err, "the campaign id cannot be used in a SOQL query");
     if (sf_query(c, soql, &recs, err) != 0) {
         cJSON_Delete(recs);
         return -1;
@@ -424,7 +435,8 @@ int sf_campaign_member_list(sf_client *c, const char *campaign_id, sf_member_row
                      "CompanyOrAccount, LastModifiedDate FROM CampaignMember WHERE CampaignId = ";
     *rows = NULL;
     *n = 0;
-    sf_soql_quote(soql, sizeof soql, campaign_id);
+    if (sf_soql_quote(soql, sizeof soql, campaign_id) != 0)
+        return unquotable(err, "the campaign id cannot be used in a SOQL query");
     return query_rows(c, soql, rows, n, err) == 0 ? 0 : rows_failed(rows, n);
 }
 
@@ -507,9 +519,9 @@ int sf_members_with_email(sf_client *c, const char *campaign_id, const char *ema
     char soql[512] = "SELECT Id, Status, LeadId, ContactId FROM CampaignMember WHERE CampaignId = ";
     *rows = NULL;
     *n = 0;
-    sf_soql_quote(soql, sizeof soql, campaign_id);
-    strcat(soql, " AND Email = ");
-    sf_soql_quote(soql, sizeof soql, email);
+    if (sf_soql_quote(soql, sizeof soql, campaign_id) != 0 ||
+        (strcat(soql, " AND Email = "), sf_soql_quote(soql, sizeof soql, email) != 0))
+        return unquotable(err, "the campaign id or the email cannot be used in a SOQL query");
     return query_rows(c, soql, rows, n, err) == 0 ? 0 : rows_failed(rows, n);
 }
 
@@ -518,7 +530,8 @@ int sf_campaign_status_labels(sf_client *c, const char *campaign_id, char ***lab
     char soql[256] = "SELECT Label FROM CampaignMemberStatus WHERE CampaignId = ";
     *labels = NULL;
     *n = 0;
-    sf_soql_quote(soql, sizeof soql, campaign_id);
+    if (sf_soql_quote(soql, sizeof soql, campaign_id) != 0)
+        return unquotable(err, "the campaign id cannot be used in a SOQL query");
     strcat(soql, " ORDER BY SortOrder");
     cJSON *recs = NULL;
     if (sf_query(c, soql, &recs, err) != 0) {

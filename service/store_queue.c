@@ -545,3 +545,24 @@ void store_queue_detail_free(store_queue_detail *d) {
     d->parked = NULL;
     d->nparked = 0;
 }
+
+/* One queue's waiting corrections: its stream's entries (acknowledged ones are deleted) and
+ * its scheduled retries. */
+static int fix_way(store *s, store_queue q, long long *out, char *err, size_t errlen) {
+    const char *what[2][2] = {{"XLEN", store_stream(q)}, {"ZCARD", retry_recv_key(q)}};
+    *out = 0;
+    for (int i = 0; i < 2; i++) {
+        redisReply *r = store_priv_cmd(s, err, errlen, "%s %s", what[i][0], what[i][1]);
+        if (store_priv_reply_error(r, err, errlen)) return -1;
+        if (r->type == REDIS_REPLY_INTEGER) *out += r->integer;
+        freeReplyObject(r);
+    }
+    return 0;
+}
+
+int store_fix_depth(store *s, long long *to_marketo, long long *to_salesforce, char *err,
+                    size_t errlen) {
+    *to_marketo = *to_salesforce = 0;
+    if (fix_way(s, STORE_Q_FIX_SF, to_marketo, err, errlen) != 0) return -1;
+    return fix_way(s, STORE_Q_FIX_MKTO, to_salesforce, err, errlen);
+}

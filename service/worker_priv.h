@@ -54,8 +54,8 @@ struct worker_pool {
     atomic_bool stop;
     atomic_int mkto_readers; /* threads now reading or applying the queue toward Marketo */
     int mkto_readers_max;
-    atomic_int sf_readers;      /* threads now reading or applying the queue toward Salesforce */
-    atomic_int fix_readers;     /* threads now reading or applying jobs' corrections */
+    atomic_int sf_readers;  /* threads now reading or applying the queue toward Salesforce */
+    atomic_int fix_readers; /* threads now reading or applying jobs' corrections */
     int fix_readers_max;
     atomic_bool mkto_keeper;    /* a thread keeps itself free for a paced read due soon */
     atomic_bool sf_backlog;     /* the last read toward Salesforce filled a call or more */

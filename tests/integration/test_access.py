@@ -127,7 +127,13 @@ def test_https_listener(redis, services, pki):
     # Plain HTTP on the TLS port gets no HTTP answer.
     with pytest.raises((http.client.HTTPException, OSError)):
         cs.request(svc.port, "GET", "/healthz", timeout=3)
+    # The container's health check follows the scheme: HTTPS on the public port (no
+    # MANAGEMENT_PORT), so a TLS-only deployment is not reported unhealthy.
+    rc, _, err = cs.run_command(svc.env, "healthcheck")
+    assert rc == 0, err
     svc.stop()
+    rc, _, err = cs.run_command(svc.env, "healthcheck")
+    assert rc == 1 and f"https://127.0.0.1:{svc.port}/healthz" in err, err
 
 
 def _answers(port, ctx, cert=None):

@@ -497,3 +497,27 @@ def test_corrections_take_at_most_their_share_of_the_marketo_budget(world):
         assert len(in_window) <= 10, (len(in_window), t)
     assert times[-1] - times[0] > 20.0  # it had to wait for the share
     assert len(w.mk_members(pid)) == 403
+
+
+def test_corrections_waiting_are_counted_apart_from_the_live_queues(world):
+    """A backfill's corrections show in campaign_sync_corrections_waiting{queue}, by the CRM
+    they are to be written to, and not in campaign_sync_queue_depth: a person paged when the
+    live queue grows is not paged for a backfill; both are 0 once the job is done."""
+    w = world
+    cid, pid = w.campaign(), w.program()
+    seed_large(w, pid, cid, 400, 0)  # 400 corrections toward Salesforce
+    w.sf.ctl("POST", "faults", {"rules": [{"kind": "delay", "path": r"/composite/sobjects",
+                                           "delay_ms": 1000, "count": None}]})
+    w.start(workers=1, threads=2)
+    jid = link(w, pid, cid)
+    wait_job(w, jid, state="running", phase="applying")
+    waiting = w.process_metric("campaign_sync_corrections_waiting", queue="salesforce")
+    assert waiting and 0 < waiting <= 400, waiting
+    assert w.process_metric("campaign_sync_corrections_waiting", queue="marketo") == 0
+    assert w.process_metric("campaign_sync_queue_depth", queue="salesforce") == 0
+    assert w.process_metric("campaign_sync_queue_depth") == 0
+    w.sf.ctl("POST", "faults", {"rules": []})
+    wait_job(w, jid, timeout=120)
+    cs.wait_until(lambda: w.process_metric("campaign_sync_corrections_waiting",
+                                           queue="salesforce") == 0, T, what="no correction left")
+    assert len(w.sf_members(cid)) == 400
