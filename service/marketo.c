@@ -479,3 +479,59 @@ int mk_post_result(mkto_client *c, const char *path, cJSON *body, cJSON **result
 char *mk_escape(mkto_client *c, const char *s) {
     return http_client_escape(c->http, s);
 }
+
+/* A byte range of a bulk export's file (marketo_bulk.c). Adobe "Bulk Extract", Retrieving
+ * Your Data: the file endpoints answer the file itself (not an envelope), 206 for a Range of
+ * bytes, and 404 with a plaintext message for a bad id or a job not completed. */
+int mk_get_file(mkto_client *c, const char *path, long long first, long long last, http_result *out,
+                mk_error *err) {
+    memset(out, 0, sizeof *out);
+    memset(err, 0, sizeof *err);
+    err->retry_after_ms = -1;
+    if (!c->token[0] && mkto_authenticate(c, err) != 0) return -1;
+    long wait = c->gate ? c->gate(c->quota_ud) : 0;
+    if (wait > 0) {
+        err->outcome = MK_BUSY;
+        snprintf(err->code, sizeof err->code, "607");
+        snprintf(err->message, sizeof err->message,
+                 "Marketo's daily API quota is spent; calls resume after its reset (in %ld min)",
+                 wait / 60000);
+        err->retry_after_ms = wait;
+        return -1;
+    }
+    int permit = c->acquire ? c->acquire(c->limiter) : 0;
+    if (permit != 0) {
+        mk_set_error(err, permit > 0 ? MK_BUSY : MK_RETRY, 0, permit > 0 ? "budget" : "limiter",
+                     permit > 0 ? "the shared Marketo call budget is spent"
+                                : "the shared Marketo call budget is unavailable (Redis "
+                                  "unreachable)");
+        err->retry_after_ms = permit > 0 ? permit : -1;
+        return -1;
+    }
+    char *url = mk_format("%s%s", c->base, path);
+    char auth[600], range[80];
+    snprintf(auth, sizeof auth, "Authorization: Bearer %s", c->token);
+    snprintf(range, sizeof range, "Range: bytes=%lld-%lld", first, last);
+    /* Byte offsets are the file's own: no content coding that would shift them. */
+    const char *hdr[] = {auth, range, "Accept-Encoding: identity", NULL};
+    bool oom = url == NULL;
+    int rc = oom ? -1 : http_client_request(c->http, "GET", url, hdr, NULL, 0, out);
+    if (c->release) c->release(c->limiter);
+    free(url);
+    if (rc != 0) {
+        mk_set_error(err, MK_RETRY, 0, strstr(out->error, "imeout") ? "timeout" : "network",
+                     oom ? "out of memory" : out->error);
+        http_result_free(out);
+        return -1;
+    }
+    if (out->status == 200 || out->status == 206) return 0;
+    char code[16], msg[400];
+    snprintf(code, sizeof code, "HTTP_%ld", out->status);
+    snprintf(msg, sizeof msg, "Marketo answered HTTP %ld: %.300s", out->status, out->body);
+    mk_set_error(err, out->status >= 500 || out->status == 429 ? MK_RETRY : MK_PERMANENT,
+                 out->status, code, msg);
+    err->retry_after_ms = http_retry_after_ms(out->retry_after);
+    if (out->status == 401) c->token[0] = '\0'; /* fetched again by the next call */
+    http_result_free(out);
+    return -1;
+}
