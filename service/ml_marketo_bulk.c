@@ -29,9 +29,10 @@ typedef struct {
     long interval_ms;    /* the next wait */
     ml_mk_member *page;
     size_t n;
-    bool header; /* the next record is the file's header row */
-    ml_result r; /* what stopped a parse from inside a record */
-    bool anew;   /* the export is gone: a new one is needed */
+    bool header;          /* the next record is the file's header row */
+    ml_result r;          /* what stopped a parse from inside a record */
+    bool anew;            /* the export is gone: a new one is needed */
+    char last_error[300]; /* why the last export ended without a file */
 } bulk;
 
 static ml_result fail(bulk *b, crm_failure f, const char *fmt, ...)
@@ -66,9 +67,9 @@ static ml_result progress(bulk *b, long long offset) {
 /* Sleeps the next wait (ending it when the process stops), then lengthens the one after. */
 static ml_result pause_for(bulk *b, const char *why) {
     if (b->waited_ms >= WAIT_MAX_MS)
-        return fail(b, CRM_RETRY,
-                    "Marketo: program %s: waited 26 hours for its bulk export (%s); try the job "
-                    "again later",
+        return fail(b, CRM_REFUSED,
+                    "Marketo: program %s: waited 26 hours for its bulk export (%s); start the "
+                    "job again later",
                     b->program_id, why);
     for (long slept = 0; slept < b->interval_ms; slept += 250) {
         if (crm_stopping(b->c)) return ML_STOPPED;
@@ -91,10 +92,10 @@ static bool to_wait_out(const mk_error *e) {
 /* Makes a new export (waiting out a full queue or a spent allocation); b->id names it. */
 static ml_result start_export(bulk *b) {
     if (++b->exports > EXPORTS_MAX)
-        return fail(b, CRM_RETRY,
-                    "Marketo: program %s: %d bulk exports of its members failed or were "
-                    "cancelled; try the job again later",
-                    b->program_id, EXPORTS_MAX);
+        return fail(b, CRM_REFUSED,
+                    "Marketo: program %s: %d bulk exports of its members ended without a file "
+                    "(the last: %s); start the job again later",
+                    b->program_id, EXPORTS_MAX, b->last_error[0] ? b->last_error : "gone");
     b->id[0] = '\0';
     for (;;) {
         mkb_export ex;
@@ -145,6 +146,8 @@ static ml_result await_completed(bulk *b, mkb_export *ex) {
              * recreate it." */
             LOG_KV(LOG_WARN, "member lists: bulk export ended without a file; making another",
                    "program_id", b->program_id, "export_id", b->id, "error", ex->error);
+            snprintf(b->last_error, sizeof b->last_error, "%s %.200s",
+                     ex->state == MKB_FAILED ? "failed:" : "cancelled", ex->error);
             b->anew = true;
             return ML_DONE;
         case MKB_CREATED: r = enqueue(b); break;

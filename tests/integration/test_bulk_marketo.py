@@ -214,3 +214,33 @@ def test_quoted_names_in_the_file_arrive_intact(world):
     # arrives as a space.
     assert (lead[0]["FirstName"], lead[0]["LastName"], lead[0]["Company"]) == (
         'Jo, "JJ"', "O'Neil, Jr.", "Acme, Inc."), lead
+
+
+def test_an_expired_token_while_reading_the_file_is_fetched_again(world):
+    """The file endpoint answers an error envelope (602, token expired) instead of the file:
+    the listing fetches a token and reads the same range again, not parsing the envelope as
+    the file."""
+    w = world
+    cid, pid = w.campaign(), w.program()
+    seed_program(w, pid, 5)
+    w.mk.ctl("POST", "faults", {"rules": [{"kind": "expire_tokens", "path": r"/file\.json$",
+                                           "count": 1}]})
+    w.start(workers=1, threads=2, MARKETO_BULK_ABOVE_MEMBERS="0", **FAST)
+    j = wait_job(w, link(w, pid, cid))
+    assert j["counts"]["listed"]["marketo"] == 5, j
+    files = bulk_calls(w, "file")
+    assert [(c["code"], c["http"]) for c in files] == [("602", 200), (None, 206)], files
+    assert files[1]["range"] == "bytes=0-" + str(w.mk.ctl("GET", "bulk")["jobs"][0]["fileSize"] - 1)
+
+
+def test_exports_that_keep_failing_fail_the_job_saying_why(world):
+    """Every export Marketo runs ends Failed: the listing makes another (Adobe: "you must
+    recreate it") up to three, then the job fails with Marketo's errorMsg and what to do."""
+    w = world
+    cid, pid = w.campaign(), w.program()
+    seed_program(w, pid, 5)
+    w.mk.ctl("POST", "config", {"bulkFailMessage": "Export failed: internal error"})
+    w.start(workers=1, threads=2, MARKETO_BULK_ABOVE_MEMBERS="0", **FAST)
+    j = wait_job(w, link(w, pid, cid), state="failed")
+    assert "Export failed: internal error" in j["error"] and "start the job again" in j["error"], j
+    assert len(bulk_calls(w, "create")) == 3 and bulk_calls(w, "file") == []
