@@ -15,8 +15,12 @@
  *     records the export before its file is read (a process that dies meanwhile leaves
  *     a cursor that resumes the same export) and a cancel or a stop is seen between polls.
  *     A stop of the process (crm_stopping) ends a wait at once.
+ *     A cancelled job's export is left to run out in Marketo: from here it cannot be told
+ *     from a job another process took over, which goes on with the same export.
  *   - Export queue full and daily export allocation spent (both 1029) are waited out, up to
- *     26 hours in all (one daily reset and more); then the listing fails, CRM_RETRY. */
+ *     26 hours in all (one daily reset and more); then the listing fails, CRM_REFUSED, as it
+ *     does after three exports that ended without a file (Marketo's errorMsg in the error):
+ *     the job fails saying so rather than trying again from its cursor. */
 #ifndef CS_ML_MARKETO_BULK_H
 #define CS_ML_MARKETO_BULK_H
 
