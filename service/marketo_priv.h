@@ -43,7 +43,7 @@ char *mk_escape(mkto_client *c, const char *s);
 /* GET path (a bulk export's file) with Range: bytes=first-last, under a budget permit: the
  * raw answer of a 200 or 206 in *out (the caller frees it with http_result_free). 0, or -1
  * with err (HTTP 404: the export is unknown, not completed, or its file is gone). */
-int mk_get_file(mkto_client *c, const char *path, long long first, long long last,
-                http_result *out, mk_error *err);
+int mk_get_file(mkto_client *c, const char *path, long long first, long long last, http_result *out,
+                mk_error *err);
 
 #endif
