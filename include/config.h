@@ -69,6 +69,9 @@ struct config {
     bool backfill_on_link;
     double backfill_marketo_share;
     long job_retention_s, job_details_max;
+    /* Issue 19: when a program is listed through Marketo's bulk program member extract, how
+     * often its export's status is read, how many bytes of its file one call reads. */
+    long marketo_bulk_above_members, marketo_bulk_poll_ms, marketo_bulk_read_bytes;
 };
 
 /* Shortest ADMIN_TOKEN, MARKETO_WEBHOOK_SECRET(_PREVIOUS) and SF_WEBHOOK_TOKEN accepted. */

@@ -58,4 +58,11 @@ void crm_pool_free(crm_pool *p);
 crm *crm_pool_get(crm_pool *p);
 const struct config *crm_pool_config(const crm_pool *p);
 
+/* The configuration the clients were made with (borrowed). */
+const struct config *crm_config(const crm *c);
+
+/* Whether the stop flag given to crm_set_budget_wait is set: a long wait (a bulk export's)
+ * ends then. */
+bool crm_stopping(const crm *c);
+
 #endif

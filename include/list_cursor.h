@@ -10,7 +10,10 @@
  *   "sp1:<id>"              Salesforce, paged: the Id of the last CampaignMember delivered
  *                           (the next page starts after it, in Id order)
  *   "end"                   the listing handed its last page
- * The bulk listings (issue 19, second half) add their own kinds and prefixes here. */
+ *   "mb1:<exportId>:<offset>"  Marketo, bulk program member extract: the export job and the
+ *                           byte offset in its file of the next record not yet handed (0:
+ *                           the export is waiting to be read, its header not read either)
+ * The Salesforce bulk listing adds its own kind and prefix here. */
 #ifndef CS_LIST_CURSOR_H
 #define CS_LIST_CURSOR_H
 
@@ -18,14 +21,16 @@
 
 #include <stddef.h>
 
-#define LIST_CURSOR_MAX       1600 /* the longest cursor text, NUL included */
-#define LIST_CURSOR_TOKEN_MAX 1024 /* a Marketo nextPageToken */
+#define LIST_CURSOR_MAX        1600 /* the longest cursor text, NUL included */
+#define LIST_CURSOR_TOKEN_MAX  1024 /* a Marketo nextPageToken */
+#define LIST_CURSOR_EXPORT_MAX 64   /* a Marketo bulk export's id (a UUID) */
 
 typedef enum {
     LC_START = 0,        /* from the first page */
     LC_MARKETO_PAGED,    /* status, token */
     LC_SALESFORCE_PAGED, /* after_id */
     LC_END,              /* nothing more to list */
+    LC_MARKETO_BULK,     /* export_id, offset */
 } list_cursor_kind;
 
 typedef struct {
@@ -33,6 +38,8 @@ typedef struct {
     char status[EV_STATUS_MAX];
     char token[LIST_CURSOR_TOKEN_MAX];
     char after_id[EV_SFID_MAX];
+    char export_id[LIST_CURSOR_EXPORT_MAX];
+    long long offset;
 } list_cursor;
 
 /* Reads a cursor's text ("" or NULL: the start). 0, or -1 when it is not one this version

@@ -13,15 +13,24 @@
  *                      members. Marketo refuses it (1003) for programs over 100,000 members.
  *   Salesforce, paged  SOQL in CampaignMember Id order, following nextRecordsUrl (2,000 a
  *                      page), resumed after the last Id.
- *   BULK (issue 19, second half): Marketo's bulk program member extract and Salesforce's Bulk
- *   API 2.0 query go behind these same two functions, chosen in choose_marketo /
- *   choose_salesforce (member_lists.c) above a size threshold and, for Marketo, when the paged
- *   listing answers ML_TOO_LARGE. They must: hand the sink pages of records as below (any
- *   page size up to ML_PAGE_MAX), each with a cursor of their own kind (list_cursor.h) from
- *   which they resume without listing again what was handed (an extract's job id and the
- *   byte offset of the file read so far; a Bulk API job id and its locator), and answer the
- *   same ml_result. A side listed twice (a page handed again after a restart) is harmless:
- *   the sink keys what it keeps by email.
+ *   Marketo, bulk      the bulk program member extract (ml_marketo_bulk.h): one export of
+ *                      the program, its file read MARKETO_BULK_READ_BYTES at a time by byte
+ *                      range; a handful of calls whatever the size, but minutes of waiting
+ *                      (Marketo updates an export's status once a minute) and a share of
+ *                      Marketo's daily export allocation (500 MB).
+ *   Which Marketo way (choose_marketo, member_lists.c): paged while it has handed at most
+ *   MARKETO_BULK_ABOVE_MEMBERS members (Marketo has no cheap member count: the pages tell);
+ *   once a page would pass that, or Marketo refuses the paged listing (1003: over 100,000
+ *   members), the bulk extract from the start. That wastes at most threshold/300*2 calls on a
+ *   large program and keeps small ones on the paged way, which answers in seconds. 0: always
+ *   the bulk extract; a very large value: never, except on 1003. A bulk cursor resumes its
+ *   export. (Salesforce's Bulk API 2.0 query goes behind member_lists_salesforce the same way.)
+ *   Every way hands the sink pages of records as below (any page size up to ML_PAGE_MAX; the
+ *   bulk extract also hands pages of none while it waits, with the cursor naming its export),
+ *   each with a cursor of its own kind (list_cursor.h) from which it resumes without listing
+ *   again what was handed, and answers the same ml_result. A side listed twice (a page handed
+ *   again after a restart, or the paged pages before the bulk extract) is harmless: the sink
+ *   keeps what it keeps by email.
  *
  * Marketo calls go through the caller's crm handle, within its budget share (crm.h). */
 #ifndef CS_MEMBER_LISTS_H
@@ -63,7 +72,8 @@ typedef enum {
     ML_DONE = 0,  /* every page was handed to the sink */
     ML_STOPPED,   /* the sink stopped it */
     ML_FAILED,    /* a CRM call failed: err says how */
-    ML_TOO_LARGE, /* Marketo refused the paged listing: too many members (the bulk path) */
+    ML_TOO_LARGE, /* Marketo refused the paged listing: too many members (internal: the
+                     bulk extract is used then; member_lists_marketo never answers it) */
 } ml_result;
 
 typedef struct {

@@ -145,6 +145,16 @@ static const setting settings[] = {
     {"BACKFILL_MARKETO_SHARE", T_SHARE, OFF(backfill_marketo_share), "0.5", 5, 100, false, 0, NULL},
     {"JOB_RETENTION_S", T_LONG, OFF(job_retention_s), "604800", 60, 90L * 86400, false, 0, NULL},
     {"JOB_DETAILS_MAX", T_LONG, OFF(job_details_max), "100000", 0, 10000000, false, 0, NULL},
+    /* Issue 19: a program's members through Marketo's bulk program member extract
+     * (member_lists.h): above how many members, how often its status is read (Adobe "Bulk
+     * Extract": the status changes at most once every 60 s), how much of its file one call
+     * reads. */
+    {"MARKETO_BULK_ABOVE_MEMBERS", T_LONG, OFF(marketo_bulk_above_members), "3000", 0, LONG_MAX,
+     false, 0, NULL},
+    {"MARKETO_BULK_POLL_MS", T_LONG, OFF(marketo_bulk_poll_ms), "60000", 10, 3600000, false, 0,
+     NULL},
+    {"MARKETO_BULK_READ_BYTES", T_LONG, OFF(marketo_bulk_read_bytes), "4194304", 4096,
+     16L * 1024 * 1024, false, 0, NULL},
 };
 
 #define NSETTINGS (sizeof settings / sizeof settings[0])

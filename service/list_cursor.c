@@ -2,6 +2,7 @@
 #include "list_cursor.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 /* Percent-encodes the bytes of s that a cursor uses as separators or escapes (':', '%') and
@@ -53,6 +54,21 @@ static bool token_ok(const char *s) {
     return true;
 }
 
+/* "mb1:<exportId>:<offset>": an id of token characters without ':', a decimal offset. */
+static int parse_bulk(const char *text, list_cursor *out) {
+    const char *id = text + 4, *sep = strchr(id, ':');
+    if (!sep || sep == id || (size_t)(sep - id) >= sizeof out->export_id) return -1;
+    const char *num = sep + 1;
+    size_t digits = strspn(num, "0123456789");
+    if (digits == 0 || digits > 15 || num[digits] != '\0') return -1;
+    memcpy(out->export_id, id, (size_t)(sep - id));
+    out->export_id[sep - id] = '\0';
+    if (!token_ok(out->export_id)) return -1;
+    out->offset = strtoll(num, NULL, 10);
+    out->kind = LC_MARKETO_BULK;
+    return 0;
+}
+
 int list_cursor_parse(const char *text, list_cursor *out) {
     memset(out, 0, sizeof *out);
     if (!text || !*text) return 0;
@@ -67,6 +83,11 @@ int list_cursor_parse(const char *text, list_cursor *out) {
         out->kind = LC_SALESFORCE_PAGED;
         memcpy(out->after_id, id, len + 1);
         return 0;
+    }
+    if (strncmp(text, "mb1:", 4) == 0) {
+        if (parse_bulk(text, out) == 0) return 0;
+        memset(out, 0, sizeof *out);
+        return -1;
     }
     if (strncmp(text, "mp1:", 4) == 0) {
         const char *st = text + 4, *sep = strchr(st, ':');
@@ -102,6 +123,11 @@ int list_cursor_format(const list_cursor *c, char *out, size_t size) {
         out[n++] = ':';
         memcpy(out + n, c->token, strlen(c->token) + 1);
         return 0;
+    case LC_MARKETO_BULK:
+        if (!c->export_id[0] || !token_ok(c->export_id) || strchr(c->export_id, ':') ||
+            c->offset < 0 || c->offset > 999999999999999LL)
+            return -1;
+        return snprintf(out, size, "mb1:%s:%lld", c->export_id, c->offset) < (int)size ? 0 : -1;
     }
     return -1;
 }

@@ -479,3 +479,102 @@ int mk_post_result(mkto_client *c, const char *path, cJSON *body, cJSON **result
 char *mk_escape(mkto_client *c, const char *s) {
     return http_client_escape(c->http, s);
 }
+
+/* One GET of a file's byte range under a budget permit: 0 with the raw answer of a 200 or
+ * 206, else -1 with err (transport, another HTTP status, no permit). */
+static int get_range_once(mkto_client *c, const char *url, long long first, long long last,
+                          http_result *out, mk_error *err) {
+    int permit = c->acquire ? c->acquire(c->limiter) : 0;
+    if (permit != 0) {
+        mk_set_error(err, permit > 0 ? MK_BUSY : MK_RETRY, 0, permit > 0 ? "budget" : "limiter",
+                     permit > 0 ? "the shared Marketo call budget is spent"
+                                : "the shared Marketo call budget is unavailable (Redis "
+                                  "unreachable)");
+        err->retry_after_ms = permit > 0 ? permit : -1;
+        return -1;
+    }
+    char auth[600], range[80];
+    snprintf(auth, sizeof auth, "Authorization: Bearer %s", c->token);
+    snprintf(range, sizeof range, "Range: bytes=%lld-%lld", first, last);
+    /* Byte offsets are the file's own: no content coding that would shift them. */
+    const char *hdr[] = {auth, range, "Accept-Encoding: identity", NULL};
+    int rc = http_client_request(c->http, "GET", url, hdr, NULL, 0, out);
+    if (c->release) c->release(c->limiter);
+    if (rc != 0) {
+        mk_set_error(err, MK_RETRY, 0, strstr(out->error, "imeout") ? "timeout" : "network",
+                     out->error);
+    } else if (out->status != 200 && out->status != 206) {
+        char code[16], msg[400];
+        snprintf(code, sizeof code, "HTTP_%ld", out->status);
+        snprintf(msg, sizeof msg, "Marketo answered HTTP %ld: %.300s", out->status, out->body);
+        mk_set_error(err, out->status >= 500 || out->status == 429 ? MK_RETRY : MK_PERMANENT,
+                     out->status, code, msg);
+        err->retry_after_ms = http_retry_after_ms(out->retry_after);
+    } else {
+        return 0;
+    }
+    http_result_free(out);
+    return -1;
+}
+
+/* Whether a file's answer is in fact an error envelope (a call refused before the file was
+ * read: token, rate, quota); code and text get its first error. The file's CSV is never a
+ * JSON object with success:false. */
+static bool error_envelope(const http_result *res, char *code, size_t clen, char *text,
+                           size_t tlen) {
+    if (res->len == 0 || res->body[0] != '{') return false;
+    cJSON *o = cJSON_ParseWithLength(res->body, res->len);
+    bool is = cJSON_IsObject(o) && cJSON_IsFalse(cJSON_GetObjectItemCaseSensitive(o, "success"));
+    if (is) envelope_error(o, code, clen, text, tlen);
+    cJSON_Delete(o);
+    return is;
+}
+
+/* A byte range of a bulk export's file (marketo_bulk.c). Adobe "Bulk Extract", Retrieving
+ * Your Data: the file endpoints answer the file itself (not an envelope), 206 for a Range of
+ * bytes, and 404 with a plaintext message for a bad id or a job not completed. */
+int mk_get_file(mkto_client *c, const char *path, long long first, long long last, http_result *out,
+                mk_error *err) {
+    memset(out, 0, sizeof *out);
+    memset(err, 0, sizeof *err);
+    err->retry_after_ms = -1;
+    if (!c->token[0] && mkto_authenticate(c, err) != 0) return -1;
+    long wait = c->gate ? c->gate(c->quota_ud) : 0;
+    if (wait > 0) {
+        err->outcome = MK_BUSY;
+        snprintf(err->code, sizeof err->code, "607");
+        snprintf(err->message, sizeof err->message,
+                 "Marketo's daily API quota is spent; calls resume after its reset (in %ld min)",
+                 wait / 60000);
+        err->retry_after_ms = wait;
+        return -1;
+    }
+    char *url = mk_format("%s%s", c->base, path);
+    if (!url) {
+        mk_set_error(err, MK_RETRY, 0, "internal", "out of memory");
+        return -1;
+    }
+    int rc = -1;
+    for (int attempt = 0; attempt < 2; attempt++) {
+        char cs[32], text[400];
+        if (get_range_once(c, url, first, last, out, err) != 0) break;
+        if (!error_envelope(out, cs, sizeof cs, text, sizeof text)) {
+            rc = 0;
+            break;
+        }
+        http_result_free(out);
+        bool auth_again = strcmp(cs, "601") == 0 || strcmp(cs, "602") == 0;
+        if (auth_again && attempt == 0) {
+            /* Expired or invalid token (601/602): a new one, and the read again, once. */
+            metrics_add(M_CRM_ERRORS, 1, "marketo", cs);
+            c->token[0] = '\0';
+            if (mkto_authenticate(c, err) != 0) break;
+            continue;
+        }
+        mk_set_error(err, auth_again ? MK_RETRY : mkto_classify(cs), 200, cs, text);
+        if (strcmp(cs, "607") == 0) quota_spent(c, err);
+        break;
+    }
+    free(url);
+    return rc;
+}

@@ -6,6 +6,8 @@
 
 #include "marketo.h"
 
+#include "http_client.h"
+
 #include <cJSON.h>
 
 /* Fills err (and counts a CRM error unless o is MK_OK). */
@@ -37,5 +39,11 @@ int mk_post_result(mkto_client *c, const char *path, cJSON *body, cJSON **result
 char *mk_joined(mkto_client *c, const char *const *values, size_t n);
 char *mk_format(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 char *mk_escape(mkto_client *c, const char *s);
+
+/* GET path (a bulk export's file) with Range: bytes=first-last, under a budget permit: the
+ * raw answer of a 200 or 206 in *out (the caller frees it with http_result_free). 0, or -1
+ * with err (HTTP 404: the export is unknown, not completed, or its file is gone). */
+int mk_get_file(mkto_client *c, const char *path, long long first, long long last, http_result *out,
+                mk_error *err);
 
 #endif

@@ -1,6 +1,8 @@
 /* member_lists — a mapping's two member lists, page by page. See include/member_lists.h. */
 #include "member_lists.h"
 
+#include "log.h"
+#include "ml_marketo_bulk.h"
 #include "status_map.h"
 
 #include <ctype.h>
@@ -162,6 +164,48 @@ static ml_result marketo_paged(crm *c, const char *program_id, const list_cursor
     return r;
 }
 
+/* ---------------------------------------------------------------- Marketo, which way */
+
+/* The paged listing's sink while it may go on: it stops the listing instead of handing a
+ * page that would pass MARKETO_BULK_ABOVE_MEMBERS. */
+typedef struct {
+    ml_mk_sink sink;
+    void *ud;
+    long long handed, above;
+    bool over;
+} paged_upto;
+
+static int hand_upto(void *ud, const ml_mk_member *m, size_t n, const char *next) {
+    paged_upto *pu = ud;
+    if (pu->handed + (long long)n > pu->above) {
+        pu->over = true;
+        return 1;
+    }
+    pu->handed += (long long)n;
+    return pu->sink(pu->ud, m, n, next);
+}
+
+/* Paged while the program has at most MARKETO_BULK_ABOVE_MEMBERS (Marketo has no cheap member
+ * count: the pages tell), else, or when Marketo refuses the paged listing (1003: over 100,000
+ * members), the bulk extract from its start (the members handed already are handed again:
+ * harmless, the sink keeps them by email). A bulk cursor goes on with its export. */
+static ml_result choose_marketo(crm *c, const char *program_id, const list_cursor *from,
+                                ml_mk_sink sink, void *ud, ml_error *err) {
+    if (from->kind == LC_MARKETO_BULK) return ml_marketo_bulk(c, program_id, from, sink, ud, err);
+    long long above = crm_config(c)->marketo_bulk_above_members;
+    if (above > 0) {
+        paged_upto pu = {sink, ud, 0, above, false};
+        ml_result r = marketo_paged(c, program_id, from, hand_upto, &pu, err);
+        if (r != ML_TOO_LARGE && !(r == ML_STOPPED && pu.over)) return r;
+        LOG_KV(LOG_INFO, "member lists: program listed through the bulk extract", "program_id",
+               program_id, "why",
+               r == ML_TOO_LARGE ? "Marketo refused the paged listing (1003)"
+                                 : "more members than MARKETO_BULK_ABOVE_MEMBERS");
+    }
+    list_cursor start = {.kind = LC_START};
+    return ml_marketo_bulk(c, program_id, &start, sink, ud, err);
+}
+
 ml_result member_lists_marketo(crm *c, const char *program_id, const char *cursor, ml_mk_sink sink,
                                void *ud, ml_error *err) {
     list_cursor from;
@@ -171,10 +215,7 @@ ml_result member_lists_marketo(crm *c, const char *program_id, const char *curso
                       "listing",
                       program_id, cursor);
     if (from.kind == LC_END) return ML_DONE;
-    /* BULK (issue 19, second half): choose_marketo -- the bulk program member extract above a
-     * size threshold, and when the paged listing answers ML_TOO_LARGE; its cursor kinds
-     * resume it (list_cursor.h). */
-    return marketo_paged(c, program_id, &from, sink, ud, err);
+    return choose_marketo(c, program_id, &from, sink, ud, err);
 }
 
 /* ---------------------------------------------------------------- Salesforce, paged */
@@ -218,7 +259,8 @@ static int sf_page(void *ud, const sf_member_row *rows, size_t n) {
 ml_result member_lists_salesforce(crm *c, const char *campaign_id, const char *cursor,
                                   ml_sf_sink sink, void *ud, ml_error *err) {
     list_cursor from;
-    if (list_cursor_parse(cursor, &from) != 0 || from.kind == LC_MARKETO_PAGED)
+    if (list_cursor_parse(cursor, &from) != 0 || from.kind == LC_MARKETO_PAGED ||
+        from.kind == LC_MARKETO_BULK)
         return failed(err, CRM_REFUSED,
                       "campaign %s: the listing's cursor \"%.60s\" is not one of a Salesforce "
                       "listing",

@@ -1636,6 +1636,8 @@ class RawAnswer:
 
     def send(self, handler):
         status, body, headers = self.status, self.body, {}
+        if handler._record is not None:     # the call log keeps the Range asked for (or None)
+            handler._record["range"] = handler.headers.get("Range")
         if self.ranged:
             headers["Accept-Ranges"] = "bytes"
             span = self.byte_range(handler.headers.get("Range"), len(body))
