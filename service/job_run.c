@@ -409,8 +409,8 @@ static bool list_failed(run *r, ml_result res, const ml_error *e, int *tries) {
     if (res == ML_TOO_LARGE) {
         snprintf(r->err, sizeof r->err,
                  "Marketo refuses to list the members of program %s by status: it has more than "
-                 "100,000 members (error 1003); such a program needs Marketo's bulk program "
-                 "member extract, which this version does not use",
+                 "100,000 members (error 1003), and the bulk program member extract that lists "
+                 "such a program was not used",
                  r->m->program_id);
         r->why = RUN_FAILED;
         return false;
