@@ -69,6 +69,9 @@ struct config {
     bool backfill_on_link;
     double backfill_marketo_share;
     long job_retention_s, job_details_max;
+    /* Issue 19: campaigns over sf_bulk_above_members are listed by a Bulk API 2.0 query job,
+     * sf_bulk_page_records rows a results page. */
+    long sf_bulk_above_members, sf_bulk_page_records;
 };
 
 /* Shortest ADMIN_TOKEN, MARKETO_WEBHOOK_SECRET(_PREVIOUS) and SF_WEBHOOK_TOKEN accepted. */

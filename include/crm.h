@@ -58,4 +58,7 @@ void crm_pool_free(crm_pool *p);
 crm *crm_pool_get(crm_pool *p);
 const struct config *crm_pool_config(const crm_pool *p);
 
+/* The configuration the handle was made with (borrowed: it outlives the handle). */
+const struct config *crm_config(const crm *c);
+
 #endif

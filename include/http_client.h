@@ -45,4 +45,14 @@ char *http_client_escape(http_client *c, const char *s);
 /* Milliseconds a Retry-After value asks for (seconds or an HTTP date); -1 when absent. */
 long http_retry_after_ms(const char *value);
 
+/* A streamed GET (Salesforce Bulk API 2.0 results): a 2xx answer's body goes to on_data as it
+ * arrives, nothing of it is kept (on_data returns n to go on, anything else aborts the
+ * transfer: -1 with out->error "aborted by the reader"); another answer's body is kept in
+ * out->body as http_client_request keeps it. on_header sees every header line as libcurl
+ * hands it (with its CRLF). Retry-After and Sforce-Limit-Info are kept in out as usual. */
+typedef size_t (*http_data_fn)(void *ud, const char *data, size_t n);
+typedef void (*http_header_fn)(void *ud, const char *line, size_t n);
+int http_client_stream(http_client *c, const char *url, const char *const *headers,
+                       http_data_fn on_data, http_header_fn on_header, void *ud, http_result *out);
+
 #endif

@@ -10,6 +10,9 @@
  *   "sp1:<id>"              Salesforce, paged: the Id of the last CampaignMember delivered
  *                           (the next page starts after it, in Id order)
  *   "end"                   the listing handed its last page
+ *   "sb1:<job>:<locator>:<n>"  Salesforce, Bulk API 2.0 query job <job>: n rows of its results
+ *                           page <locator> (percent-encoded; "" for the first page) were
+ *                           handed
  * The bulk listings (issue 19, second half) add their own kinds and prefixes here. */
 #ifndef CS_LIST_CURSOR_H
 #define CS_LIST_CURSOR_H
@@ -26,6 +29,7 @@ typedef enum {
     LC_MARKETO_PAGED,    /* status, token */
     LC_SALESFORCE_PAGED, /* after_id */
     LC_END,              /* nothing more to list */
+    LC_SALESFORCE_BULK,  /* sb_job, sb_locator, sb_handed */
 } list_cursor_kind;
 
 typedef struct {
@@ -33,6 +37,9 @@ typedef struct {
     char status[EV_STATUS_MAX];
     char token[LIST_CURSOR_TOKEN_MAX];
     char after_id[EV_SFID_MAX];
+    char sb_job[EV_SFID_MAX];                   /* a Bulk API 2.0 query job's id */
+    char sb_locator[LIST_CURSOR_TOKEN_MAX / 4]; /* its results page's locator, "" the first */
+    long sb_handed;                             /* rows of that page already handed */
 } list_cursor;
 
 /* Reads a cursor's text ("" or NULL: the start). 0, or -1 when it is not one this version

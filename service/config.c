@@ -145,6 +145,12 @@ static const setting settings[] = {
     {"BACKFILL_MARKETO_SHARE", T_SHARE, OFF(backfill_marketo_share), "0.5", 5, 100, false, 0, NULL},
     {"JOB_RETENTION_S", T_LONG, OFF(job_retention_s), "604800", 60, 90L * 86400, false, 0, NULL},
     {"JOB_DETAILS_MAX", T_LONG, OFF(job_details_max), "100000", 0, 10000000, false, 0, NULL},
+    /* Issue 19: a campaign over this many members is listed by a Bulk API 2.0 query job, read
+     * SF_BULK_PAGE_RECORDS rows a results page. */
+    {"SF_BULK_ABOVE_MEMBERS", T_LONG, OFF(sf_bulk_above_members), "50000", 0, 100000000, false, 0,
+     NULL},
+    {"SF_BULK_PAGE_RECORDS", T_LONG, OFF(sf_bulk_page_records), "10000", 1, 1000000, false, 0,
+     NULL},
 };
 
 #define NSETTINGS (sizeof settings / sizeof settings[0])

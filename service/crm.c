@@ -15,12 +15,14 @@ struct crm {
     store *st;
     store_mkto_budget budget;
     quota_gate *sf_quota, *mk_quota; /* pause calls while a daily allowance is spent */
+    const struct config *cfg;        /* borrowed */
 };
 
 crm *crm_new(const struct config *cfg, store *st, const char *holder, sf_usage *usage) {
     crm *c = calloc(1, sizeof *c);
     if (!c) return NULL;
     c->st = st;
+    c->cfg = cfg;
     c->sf = sf_client_new(cfg, usage);
     c->mk = mkto_client_new(cfg);
     c->sf_quota = c->sf ? quota_gate_new(st, "salesforce", c->sf, holder) : NULL;
@@ -152,4 +154,8 @@ crm *crm_pool_get(crm_pool *p) {
     }
     pthread_mutex_unlock(&p->lock);
     return c;
+}
+
+const struct config *crm_config(const crm *c) {
+    return c->cfg;
 }
