@@ -10,6 +10,8 @@ import json
 import re
 import signal
 
+import pytest
+
 import cs
 from test_jobs import T, job, link, wait_job
 from test_jobs import world  # noqa: F401 - the fixture (backfill on link)
@@ -174,3 +176,66 @@ def test_names_with_quotes_commas_and_line_breaks_come_through_the_csv(world):
     for i, (f, l, c) in enumerate(odd):
         lead = by_email[f"odd{i}@example.com"]
         assert (lead.get("firstName"), lead.get("lastName")) == (f, l), lead
+
+
+def test_a_results_page_cut_midway_resumes_after_the_rows_already_handed(world):
+    """A results page of 3,600 rows is handed 2,000 at a time (ML_PAGE_MAX); the connection is
+    lost after about 2,700 rows of it. The listing goes on from its cursor (the job, the page's
+    locator, 2,000 rows handed): it reads the same page of the same job again and skips those
+    2,000, so every member is listed exactly once and no second job is made."""
+    w = world
+    cid, pid = w.campaign(), w.program()
+    n = 3600
+    pattern = {"emailPattern": "cut{n}@example.com", "start": 1000}  # fixed-width rows
+    w.sf.ctl("POST", "seed", {"generate": {"campaignId": cid, "count": n, "kind": "lead",
+                                           "statuses": {"Registered": n}, **pattern}})
+    w.mk.ctl("POST", "seed", {"generate": {"programId": pid, "count": n,
+                                           "statuses": {"Registered": n}, **pattern}})
+    row = len('"00vSm0000000001AAA","00QSm0000000001AAA","","Registered","cut1000@example.com",'
+              '"","Member 1000","","2026-12-07T18:00:00.000Z"\n')
+    w.sf.ctl("POST", "faults", {"rules": [{"kind": "cut", "path": r"/jobs/query/.+/results",
+                                           "bytes": 2700 * row, "count": 1}]})
+    w.start(workers=1, threads=2, SF_BULK_ABOVE_MEMBERS=100, SF_BULK_PAGE_RECORDS=n)
+    j = wait_job(w, link(w, pid, cid), timeout=120)
+    reads = results_calls(w)
+    assert len(reads) == 2 and reads[0]["path"] == reads[1]["path"], reads
+    assert "locator" not in reads[1]["query"], reads[1]
+    assert len(bulk_creates(w)) == 1
+    assert j["counts"]["listed"]["salesforce"] == n, j
+    assert j["counts"]["listed"]["marketo"] == n, j
+    assert j["counts"]["queued"] == 0, j
+    assert len(w.sf_members(cid)) == n and len(w.mk_members(pid)) == n
+
+
+def test_a_job_gone_when_the_listing_resumes_is_started_over(world):
+    """The worker is killed mid-results and the query job is gone by the time the listing
+    resumes (deleted; Salesforce deletes terminal jobs after 7 days): the results read answers
+    404, the listing starts over with a new query job and every member is merged (members
+    listed twice are meant to be harmless: the sink keys them by email). Today the members
+    listed twice whose corrections were applied in between are deleted from the campaign: a
+    job_run bug (issue 19, first half) this test reports as an expected failure, after checking
+    what this listing does."""
+    w = world
+    cid, pid = w.campaign(), w.program()
+    seed_campaign(w, cid, 600, "gone")
+    w.sf.ctl("POST", "faults", {"rules": [{"kind": "delay", "path": r"/jobs/query/.+/results",
+                                           "delay_ms": 400, "count": None}]})
+    w.start(workers=1, threads=2, SF_BULK_ABOVE_MEMBERS=100, SF_BULK_PAGE_RECORDS=100)
+    jid = link(w, pid, cid)
+    cs.wait_until(lambda: job(w, jid)["counts"]["listed"]["salesforce"] >= 200, T,
+                  what="two results pages listed")
+    w.worker.stop(signal.SIGKILL)
+    w.sf.ctl("DELETE", "bulk")
+    w.sf.ctl("POST", "faults", {"rules": []})
+    since = w.sf_seq()
+    w.restart(w.worker)
+    j = wait_job(w, jid, timeout=180)
+    reads = results_calls(w, since)
+    assert reads[0]["status"] == 404 and reads[0]["query"].get("locator"), reads[0]
+    assert len(bulk_creates(w, since)) == 1 and len(bulk_creates(w)) == 2
+    assert 600 + 200 <= j["counts"]["listed"]["salesforce"] <= 600 + 600, j
+    w.wait_settled(timeout=120)
+    assert len(w.mk_members(pid)) == 600
+    if len(w.sf_members(cid)) != 600:
+        pytest.xfail(f"job_run: {600 - len(w.sf_members(cid))} members listed twice were taken "
+                     "for ones Marketo removed and deleted from the campaign")
