@@ -91,11 +91,11 @@ static void test_csv_stop_and_refusals(void **state) {
     sfb_csv_free(p);
 
     static const char *const bad[] = {
-        "\"Name\"\n\"x\"\n",                     /* no Id column */
-        "\"Id\"\nab\"c\n",                       /* a quote inside an unquoted value */
-        "\"Id\"\n\"a\"b\n",                      /* text after a closing quote */
-        "\"Id\"\n\"00vA00000000001AAAXYZ\"\n",   /* an id too long */
-        "\"Id\"\n\"unterminated\n",              /* ends inside quotes (at sfb_csv_end) */
+        "\"Name\"\n\"x\"\n",                   /* no Id column */
+        "\"Id\"\nab\"c\n",                     /* a quote inside an unquoted value */
+        "\"Id\"\n\"a\"b\n",                    /* text after a closing quote */
+        "\"Id\"\n\"00vA00000000001AAAXYZ\"\n", /* an id too long */
+        "\"Id\"\n\"unterminated\n",            /* ends inside quotes (at sfb_csv_end) */
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         rows none = {0};
@@ -139,9 +139,13 @@ static void test_bulk_cursor(void **state) {
     snprintf(c.sb_locator, sizeof c.sb_locator, "a:b%%c/+=");
     round_trip(&c, "sb1:750A00000000001AAA:a%3Ab%25c/+=:2000");
 
-    static const char *const bad[] = {"sb1:", "sb1:750A00000000001AAA", "sb1::x:1",
-                                      "sb1:750A00000000001AAA:x:", "sb1:750A00000000001AAA:x:-1",
-                                      "sb1:750A00000000001AAA:x:1a", "sb1:750A00000000001AAA:%zz:1",
+    static const char *const bad[] = {"sb1:",
+                                      "sb1:750A00000000001AAA",
+                                      "sb1::x:1",
+                                      "sb1:750A00000000001AAA:x:",
+                                      "sb1:750A00000000001AAA:x:-1",
+                                      "sb1:750A00000000001AAA:x:1a",
+                                      "sb1:750A00000000001AAA:%zz:1",
                                       "sb1:750A000000000000000000001AAA:x:1"};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         list_cursor out;
