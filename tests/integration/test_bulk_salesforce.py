@@ -239,3 +239,37 @@ def test_a_job_gone_when_the_listing_resumes_is_started_over(world):
     if len(w.sf_members(cid)) != 600:
         pytest.xfail(f"job_run: {600 - len(w.sf_members(cid))} members listed twice were taken "
                      "for ones Marketo removed and deleted from the campaign")
+
+
+def test_a_failed_query_job_fails_the_listing_with_salesforces_words(world):
+    """A query job that ends Failed: the backfill fails (a refusal, not retried) with
+    Salesforce's errorMessage and the campaign named; the failed query job is deleted."""
+    w = world
+    cid, pid = w.campaign(), w.program()
+    seed_campaign(w, cid, 20, "fail")
+    w.sf.ctl("POST", "config", {"bulkFailMessage": "InternalServerError: retried more than 15 "
+                                                   "times"})
+    w.start(workers=1, threads=2, SF_BULK_ABOVE_MEMBERS=10)
+    j = wait_job(w, link(w, pid, cid), state="failed")
+    assert "retried more than 15 times" in j["error"] and cid in j["error"], j
+    assert "Bulk API 2.0" in j["error"], j
+    assert len(bulk_creates(w)) == 1 and results_calls(w) == []
+    assert w.sf.ctl("GET", "bulk")["jobs"] == []
+    assert w.mk_members(pid) == {}
+
+
+def test_an_expired_token_while_reading_results_is_renewed(world):
+    """The session expires just before a results page is read: Salesforce answers 401, the
+    service fetches a new token and reads the page again; the listing goes on."""
+    w = world
+    cid, pid = w.campaign(), w.program()
+    seed_campaign(w, cid, 30, "tok")
+    w.sf.ctl("POST", "faults", {"rules": [{"kind": "expire_tokens",
+                                           "path": r"/jobs/query/.+/results", "count": 1}]})
+    w.start(workers=1, threads=2, SF_BULK_ABOVE_MEMBERS=10, SF_BULK_PAGE_RECORDS=20)
+    j = wait_job(w, link(w, pid, cid))
+    assert j["counts"]["listed"]["salesforce"] == 30, j
+    reads = results_calls(w)
+    assert [r["status"] for r in reads] == [401, 200, 200], reads
+    w.wait_settled(timeout=120)
+    assert len(w.mk_members(pid)) == 30
