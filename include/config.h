@@ -72,6 +72,9 @@ struct config {
     /* Issue 19: when a program is listed through Marketo's bulk program member extract, how
      * often its export's status is read, how many bytes of its file one call reads. */
     long marketo_bulk_above_members, marketo_bulk_poll_ms, marketo_bulk_read_bytes;
+    /* Issue 19: campaigns over sf_bulk_above_members are listed by a Bulk API 2.0 query job,
+     * sf_bulk_page_records rows a results page. */
+    long sf_bulk_above_members, sf_bulk_page_records;
 };
 
 /* Shortest ADMIN_TOKEN, MARKETO_WEBHOOK_SECRET(_PREVIOUS) and SF_WEBHOOK_TOKEN accepted. */

@@ -49,4 +49,14 @@ long http_retry_after_ms(const char *value);
  * loopback (its certificate names the public host, not 127.0.0.1; nothing secret is sent). */
 void http_client_trust_loopback(http_client *c);
 
+/* A streamed GET (Salesforce Bulk API 2.0 results): a 2xx answer's body goes to on_data as it
+ * arrives, nothing of it is kept (on_data returns n to go on, anything else aborts the
+ * transfer: -1 with out->error "aborted by the reader"); another answer's body is kept in
+ * out->body as http_client_request keeps it. on_header sees every header line as libcurl
+ * hands it (with its CRLF). Retry-After and Sforce-Limit-Info are kept in out as usual. */
+typedef size_t (*http_data_fn)(void *ud, const char *data, size_t n);
+typedef void (*http_header_fn)(void *ud, const char *line, size_t n);
+int http_client_stream(http_client *c, const char *url, const char *const *headers,
+                       http_data_fn on_data, http_header_fn on_header, void *ud, http_result *out);
+
 #endif

@@ -13,7 +13,10 @@
  *   "mb1:<exportId>:<offset>"  Marketo, bulk program member extract: the export job and the
  *                           byte offset in its file of the next record not yet handed (0:
  *                           the export is waiting to be read, its header not read either)
- * The Salesforce bulk listing adds its own kind and prefix here. */
+ *   "sb1:<job>:<locator>:<n>"  Salesforce, Bulk API 2.0 query job <job>: n rows of its results
+ *                           page <locator> (percent-encoded; "" for the first page) were
+ *                           handed
+ */
 #ifndef CS_LIST_CURSOR_H
 #define CS_LIST_CURSOR_H
 
@@ -31,6 +34,7 @@ typedef enum {
     LC_SALESFORCE_PAGED, /* after_id */
     LC_END,              /* nothing more to list */
     LC_MARKETO_BULK,     /* export_id, offset */
+    LC_SALESFORCE_BULK,  /* sb_job, sb_locator, sb_handed */
 } list_cursor_kind;
 
 typedef struct {
@@ -40,6 +44,9 @@ typedef struct {
     char after_id[EV_SFID_MAX];
     char export_id[LIST_CURSOR_EXPORT_MAX];
     long long offset;
+    char sb_job[EV_SFID_MAX];                   /* a Bulk API 2.0 query job's id */
+    char sb_locator[LIST_CURSOR_TOKEN_MAX / 4]; /* its results page's locator, "" the first */
+    long sb_handed;                             /* rows of that page already handed */
 } list_cursor;
 
 /* Reads a cursor's text ("" or NULL: the start). 0, or -1 when it is not one this version

@@ -155,6 +155,12 @@ static const setting settings[] = {
      NULL},
     {"MARKETO_BULK_READ_BYTES", T_LONG, OFF(marketo_bulk_read_bytes), "4194304", 4096,
      16L * 1024 * 1024, false, 0, NULL},
+    /* Issue 19: a campaign over this many members is listed by a Bulk API 2.0 query job, read
+     * SF_BULK_PAGE_RECORDS rows a results page. */
+    {"SF_BULK_ABOVE_MEMBERS", T_LONG, OFF(sf_bulk_above_members), "50000", 0, 100000000, false, 0,
+     NULL},
+    {"SF_BULK_PAGE_RECORDS", T_LONG, OFF(sf_bulk_page_records), "10000", 1, 1000000, false, 0,
+     NULL},
 };
 
 #define NSETTINGS (sizeof settings / sizeof settings[0])

@@ -193,3 +193,78 @@ long http_retry_after_ms(const char *v) {
 void http_client_trust_loopback(http_client *c) {
     c->trust_loopback = true;
 }
+
+/* ---------------------------------------------------------------- streamed answers */
+
+typedef struct {
+    CURL *curl;
+    sink keep; /* an error answer's body */
+    http_data_fn on_data;
+    http_header_fn on_line;
+    void *ud;
+    bool aborted;
+} stream;
+
+static size_t on_stream_body(char *ptr, size_t size, size_t nmemb, void *ud) {
+    stream *s = ud;
+    size_t n = size * nmemb;
+    long status = 0;
+    curl_easy_getinfo(s->curl, CURLINFO_RESPONSE_CODE, &status);
+    if (status < 200 || status >= 300) return on_body(ptr, size, nmemb, &s->keep);
+    if (s->on_data(s->ud, ptr, n) == n) return n;
+    s->aborted = true;
+    return 0;
+}
+
+static size_t on_stream_header(char *line, size_t size, size_t nmemb, void *ud) {
+    stream *s = ud;
+    size_t n = on_header(line, size, nmemb, s->keep.out);
+    if (s->on_line) s->on_line(s->ud, line, n);
+    return n;
+}
+
+int http_client_stream(http_client *c, const char *url, const char *const *headers,
+                       http_data_fn on_data, http_header_fn on_line, void *ud, http_result *out) {
+    memset(out, 0, sizeof *out);
+    CURL *h = c->curl;
+    stream s = {h, {out, 0, false}, on_data, on_line, ud, false};
+    curl_easy_reset(h);
+    curl_easy_setopt(h, CURLOPT_URL, url);
+    curl_easy_setopt(h, CURLOPT_HTTPGET, 1L);
+    curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, c->timeout_ms);
+    curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, c->timeout_ms < 5000 ? c->timeout_ms : 5000L);
+    curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_stream_body);
+    curl_easy_setopt(h, CURLOPT_WRITEDATA, &s);
+    curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, on_stream_header);
+    curl_easy_setopt(h, CURLOPT_HEADERDATA, &s);
+    curl_easy_setopt(h, CURLOPT_ACCEPT_ENCODING, "");
+    curl_easy_setopt(h, CURLOPT_USERAGENT, "campaign-sync");
+    curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
+    struct curl_slist *hl = NULL;
+    for (size_t i = 0; headers && headers[i]; i++)
+        hl = curl_slist_append(hl, headers[i]);
+    curl_easy_setopt(h, CURLOPT_HTTPHEADER, hl);
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    CURLcode rc = curl_easy_perform(h);
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    out->seconds = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
+    curl_slist_free_all(hl);
+    if (!out->body) out->body = calloc(1, 1);
+    char code[16];
+    if (rc != CURLE_OK) {
+        snprintf(out->error, sizeof out->error, "%s",
+                 s.aborted        ? "aborted by the reader"
+                 : s.keep.too_big ? "the answer exceeded 32 MiB"
+                                  : curl_easy_strerror(rc));
+        out->status = 0;
+        snprintf(code, sizeof code, "%s", rc == CURLE_OPERATION_TIMEDOUT ? "timeout" : "error");
+    } else {
+        curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &out->status);
+        snprintf(code, sizeof code, "%ld", out->status);
+    }
+    metrics_add(M_CRM_REQUESTS, 1, c->target, code);
+    metrics_observe(M_CRM_SECONDS, out->seconds, c->target);
+    return rc == CURLE_OK ? 0 : -1;
+}

@@ -1,6 +1,7 @@
 /* list_cursor — a member listing's resume point as text. See include/list_cursor.h. */
 #include "list_cursor.h"
 
+#include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -69,6 +70,22 @@ static int parse_bulk(const char *text, list_cursor *out) {
     return 0;
 }
 
+/* "<job>:<locator>:<handed>" of a "sb1:" cursor. */
+static int parse_bulk_sf(const char *s, list_cursor *out) {
+    const char *sep = strchr(s, ':'), *last = strrchr(s, ':');
+    if (!sep || sep == s || last == sep || (size_t)(sep - s) >= sizeof out->sb_job) return -1;
+    memcpy(out->sb_job, s, (size_t)(sep - s));
+    out->sb_job[sep - s] = '\0';
+    char *end;
+    long n = strtol(last + 1, &end, 10);
+    if (!token_ok(out->sb_job) || !isdigit((unsigned char)last[1]) || *end || n < 0 ||
+        get_escaped(sep + 1, (size_t)(last - sep - 1), out->sb_locator, sizeof out->sb_locator))
+        return -1;
+    out->kind = LC_SALESFORCE_BULK;
+    out->sb_handed = n;
+    return 0;
+}
+
 int list_cursor_parse(const char *text, list_cursor *out) {
     memset(out, 0, sizeof *out);
     if (!text || !*text) return 0;
@@ -89,6 +106,7 @@ int list_cursor_parse(const char *text, list_cursor *out) {
         memset(out, 0, sizeof *out);
         return -1;
     }
+    if (strncmp(text, "sb1:", 4) == 0) return parse_bulk_sf(text + 4, out);
     if (strncmp(text, "mp1:", 4) == 0) {
         const char *st = text + 4, *sep = strchr(st, ':');
         if (!sep || sep == st) return -1;
@@ -114,6 +132,12 @@ int list_cursor_format(const list_cursor *c, char *out, size_t size) {
     case LC_SALESFORCE_PAGED:
         if (!c->after_id[0] || !token_ok(c->after_id)) return -1;
         return snprintf(out, size, "sp1:%s", c->after_id) < (int)size ? 0 : -1;
+    case LC_SALESFORCE_BULK:
+        if (!c->sb_job[0] || !token_ok(c->sb_job) || strchr(c->sb_job, ':') || c->sb_handed < 0)
+            return -1;
+        n = (size_t)snprintf(out, size, "sb1:%s:", c->sb_job);
+        if (n >= size || put_escaped(out, size, &n, c->sb_locator) != 0) return -1;
+        return snprintf(out + n, size - n, ":%ld", c->sb_handed) < (int)(size - n) ? 0 : -1;
     case LC_MARKETO_PAGED:
         if (!c->status[0] || !token_ok(c->token) || size < 5) return -1;
         memcpy(out, "mp1:", 5);

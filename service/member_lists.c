@@ -3,6 +3,8 @@
 
 #include "log.h"
 #include "ml_marketo_bulk.h"
+#include "ml_salesforce_bulk.h"
+#include "salesforce_bulk.h"
 #include "status_map.h"
 
 #include <ctype.h>
@@ -209,7 +211,8 @@ static ml_result choose_marketo(crm *c, const char *program_id, const list_curso
 ml_result member_lists_marketo(crm *c, const char *program_id, const char *cursor, ml_mk_sink sink,
                                void *ud, ml_error *err) {
     list_cursor from;
-    if (list_cursor_parse(cursor, &from) != 0 || from.kind == LC_SALESFORCE_PAGED)
+    if (list_cursor_parse(cursor, &from) != 0 || from.kind == LC_SALESFORCE_PAGED ||
+        from.kind == LC_SALESFORCE_BULK)
         return failed(err, CRM_REFUSED,
                       "program %s: the listing's cursor \"%.60s\" is not one of a Marketo "
                       "listing",
@@ -256,6 +259,24 @@ static int sf_page(void *ud, const sf_member_row *rows, size_t n) {
     return 0;
 }
 
+/* Whether the campaign is listed by a Bulk API 2.0 query job: a listing resumed goes on as it
+ * began (its cursor's kind); one from the start does when the campaign has more members than
+ * SF_BULK_ABOVE_MEMBERS (one COUNT() query). 0, or -1 with err. */
+static int choose_salesforce(crm *c, const char *campaign_id, const list_cursor *from, bool *bulk,
+                             ml_error *err) {
+    *bulk = from->kind == LC_SALESFORCE_BULK;
+    if (from->kind != LC_START) return 0;
+    long count = 0;
+    sf_error e;
+    if (sfb_member_count(crm_salesforce(c), campaign_id, &count, &e) != 0) {
+        failed(err, sf_failure(&e), "Salesforce: counting the members of campaign %s: %s: %s",
+               campaign_id, e.code, e.message);
+        return -1;
+    }
+    *bulk = count > crm_config(c)->sf_bulk_above_members;
+    return 0;
+}
+
 ml_result member_lists_salesforce(crm *c, const char *campaign_id, const char *cursor,
                                   ml_sf_sink sink, void *ud, ml_error *err) {
     list_cursor from;
@@ -266,8 +287,15 @@ ml_result member_lists_salesforce(crm *c, const char *campaign_id, const char *c
                       "listing",
                       campaign_id, cursor);
     if (from.kind == LC_END) return ML_DONE;
-    /* BULK (issue 19, second half): choose_salesforce -- a Bulk API 2.0 query job above a
-     * size threshold; its cursor kind resumes it (list_cursor.h). */
+    bool bulk = false, no_allocation = false;
+    if (choose_salesforce(c, campaign_id, &from, &bulk, err) != 0) return ML_FAILED;
+    if (bulk) {
+        ml_result r = ml_salesforce_bulk(c, campaign_id, &from, sink, ud, &no_allocation, err);
+        if (!no_allocation) return r;
+        LOG_KV(LOG_WARN, "member lists: Bulk API 2.0 allocation spent; listing by SOQL instead",
+               "campaign_id", campaign_id, "error", err->message);
+        from = (list_cursor){.kind = LC_START};
+    }
     sf_pages sp = {sink, ud, malloc(ML_PAGE_MAX * sizeof(ml_sf_member)), false};
     if (!sp.out) return failed(err, CRM_RETRY, "out of memory listing campaign %s", campaign_id);
     sf_error e;

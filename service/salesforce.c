@@ -761,3 +761,69 @@ const char *sf_text(const cJSON *record, const char *field) {
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(record, field);
     return cJSON_IsString(v) ? v->valuestring : "";
 }
+
+/* ---------------------------------------------------------------- streamed GET */
+
+/* The failure of an answered call, as call() classifies it. */
+static void answer_failed(sf_error *err, long st, const char *body, size_t len) {
+    cJSON *o = len ? cJSON_ParseWithLength(body, len) : NULL;
+    char code[64] = "", msg[512] = "";
+    first_error(o, code, sizeof code, msg, sizeof msg);
+    cJSON_Delete(o);
+    if (!msg[0]) snprintf(msg, sizeof msg, "HTTP %ld: %.300s", st, body);
+    sf_outcome kind = SF_PERMANENT;
+    if (st >= 500 || st == 401 || st == 429) kind = SF_RETRY;
+    if (strcmp(code, "REQUEST_LIMIT_EXCEEDED") == 0) kind = SF_BUSY;
+    if (!code[0]) snprintf(code, sizeof code, "HTTP_%ld", st);
+    sf_set_error(err, kind, st, code, msg);
+}
+
+int sf_stream_get(sf_client *c, const char *path, http_data_fn on_data, http_header_fn on_header,
+                  void *ud, sf_error *err) {
+    memset(err, 0, sizeof *err);
+    err->retry_after_ms = -1;
+    long wait = c->gate ? c->gate(c->gate_ud) : 0;
+    if (wait > 0) {
+        err->retry_after_ms = wait;
+        sf_set_error(err, SF_BUSY, 0, "REQUEST_LIMIT_EXCEEDED",
+                     "the org's daily API allowance is spent; calls wait for room");
+        return -1;
+    }
+    if (!c->token[0] && sf_authenticate(c, err) != 0) return -1;
+    for (int attempt = 0; attempt < 2; attempt++) {
+        size_t target = 0;
+        char *url = request_url(c, path, &target), auth[1100];
+        if (!url || target > SF_URI_MAX) {
+            free(url);
+            sf_set_error(err, SF_PERMANENT, 0, "internal", "the results URL cannot be built");
+            return -1;
+        }
+        snprintf(auth, sizeof auth, "Authorization: Bearer %s", c->token);
+        const char *hdr[] = {auth, "Accept: text/csv", NULL};
+        http_result res;
+        int rc = http_client_stream(c->http, url, hdr, on_data, on_header, ud, &res);
+        free(url);
+        if (res.limit_info[0]) export_limits(c->usage, res.limit_info);
+        err->retry_after_ms = http_retry_after_ms(res.retry_after);
+        long st = res.status;
+        if (rc != 0)
+            sf_set_error(err, SF_RETRY, 0,
+                         strcmp(res.error, "aborted by the reader") == 0 ? "aborted"
+                         : strstr(res.error, "imeout")                   ? "timeout"
+                                                                         : "network",
+                         res.error);
+        else if (st == 401 && attempt == 0) {
+            /* Expired or revoked token: fetch a new one and retry at once, once. */
+            http_result_free(&res);
+            c->token[0] = '\0';
+            if (sf_authenticate(c, err) != 0) return -1;
+            continue;
+        } else if (st >= 300)
+            answer_failed(err, st, res.body, res.len);
+        http_result_free(&res);
+        if (rc == 0 && st < 300) return 0;
+        if (err->outcome == SF_BUSY && c->spent) c->spent(c->gate_ud);
+        return -1;
+    }
+    return -1;
+}

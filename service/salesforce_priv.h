@@ -6,6 +6,8 @@
 
 #include "salesforce.h"
 
+#include "http_client.h"
+
 #include <cJSON.h>
 
 /* Fills err (and counts a CRM error unless o is SF_OK). */
@@ -31,5 +33,12 @@ int sf_query_pages(sf_client *c, const char *soql, sf_records_fn fn, void *ud, s
 
 /* A text field of a record, "" when absent or not a string. */
 const char *sf_text(const cJSON *record, const char *field);
+
+/* A GET under /services/data/<version>/ whose 2xx answer is streamed to on_data (and its
+ * header lines to on_header) instead of parsed (Bulk API 2.0 results, salesforce_bulk.c),
+ * past the gate, with sf_call's token refresh on 401 and its classification of failures. A
+ * transfer on_data aborted is -1 with code "aborted". 0, or -1 with err. */
+int sf_stream_get(sf_client *c, const char *path, http_data_fn on_data, http_header_fn on_header,
+                  void *ud, sf_error *err);
 
 #endif

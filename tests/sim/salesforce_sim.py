@@ -1478,7 +1478,9 @@ class Auth:
         self.tokens.clear()
 
 
-FAULT_KINDS = ("status", "expire_tokens", "request_limit", "delay", "drop")
+# "cut": the request is served, but only the first `bytes` bytes of its body are sent (its
+# Content-Length says the whole) before the connection closes: a connection lost mid-answer.
+FAULT_KINDS = ("status", "expire_tokens", "request_limit", "delay", "drop", "cut")
 
 
 @dataclass
@@ -1493,12 +1495,13 @@ class FaultRule:
     probability: float = 1.0
     delay_ms: int = 0
     fired: int = 0
+    cut_bytes: int = 0
 
     def public(self):
         return {"kind": self.kind, "method": self.method,
                 "path": self.path.pattern if self.path else None, "status": self.status,
                 "count": self.count, "probability": self.probability, "delayMs": self.delay_ms,
-                "fired": self.fired}
+                "bytes": self.cut_bytes, "fired": self.fired}
 
 
 class Faults:
@@ -1538,7 +1541,8 @@ class Faults:
         return FaultRule(kind=r["kind"], method=method.upper() if method else None,
                          path=re.compile(r["path"]) if r.get("path") else None, status=status,
                          body=r.get("body"), headers=dict(r.get("headers") or {}), count=count,
-                         probability=probability, delay_ms=int(r.get("delay_ms", 0)))
+                         probability=probability, delay_ms=int(r.get("delay_ms", 0)),
+                         cut_bytes=int(r.get("bytes", 0)))
 
     def match(self, method: str, path: str) -> Optional[FaultRule]:
         for rule in self.rules:
@@ -1855,6 +1859,7 @@ class Reply:
     headers: dict = field(default_factory=dict)
     content_type: str = JSON_CT
     drop: bool = False
+    cut: Optional[int] = None         # send only this many bytes of the body, then close
 
 
 # --------------------------------------------------------------------------- REST API
@@ -1877,6 +1882,14 @@ class RestApi:
         fault_reply = self._fault(rule, data is not None)
         if fault_reply is not None:
             return fault_reply
+        if rule is not None and rule.kind == "cut":
+            reply = self._serve(req, data)
+            reply.cut = rule.cut_bytes
+            return reply
+        return self._serve(req, data)
+
+    def _serve(self, req: Request, data) -> Reply:
+        sim = self.sim
         if req.path == "/services/oauth2/token":
             with sim.lock:
                 return self._token(req)
@@ -1904,7 +1917,7 @@ class RestApi:
         return [{"message": "TotalRequests Limit exceeded.", "errorCode": "REQUEST_LIMIT_EXCEEDED"}]
 
     def _fault(self, rule: Optional[FaultRule], is_data: bool) -> Optional[Reply]:
-        if rule is None or rule.kind == "delay":
+        if rule is None or rule.kind in ("delay", "cut"):
             return None
         with self.sim.lock:
             usage = self.sim.usage_header() if is_data else {}
@@ -3356,6 +3369,10 @@ class Handler(BaseHTTPRequestHandler):
             self.send_header(name, value)
         self.send_header("Content-Length", str(len(data)))
         self.end_headers()
+        if reply.cut is not None:
+            self.wfile.write(data[:reply.cut])
+            self.close_connection = True
+            return
         self.wfile.write(data)
 
 

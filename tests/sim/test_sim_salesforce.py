@@ -1120,3 +1120,20 @@ def test_duplicate_rule_on_lead_blocks_with_the_matched_records(sim, world):
 def test_email_with_a_control_character_is_refused(sim, world):
     out = sim.ok("POST", "composite/sobjects", {"records": [_lead("bad\u0001one@example.com")]})
     assert out[0]["errors"][0]["statusCode"] == "INVALID_EMAIL_ADDRESS", out
+
+
+def test_fault_cut_sends_part_of_the_body_then_closes(sim):
+    """kind "cut": the request is served (its change applied), its Content-Length announces the
+    whole body, only `bytes` of it are sent before the connection closes."""
+    token = sim.token()
+    sim.control("POST", "faults", {"rules": [{"kind": "cut", "method": "GET", "bytes": 10}]})
+    conn = http.client.HTTPConnection("127.0.0.1", sim.port, timeout=5)
+    conn.request("GET", API + "limits", headers={"Authorization": f"Bearer {token}"})
+    resp = conn.getresponse()
+    assert resp.status == 200 and int(resp.getheader("Content-Length")) > 10
+    with pytest.raises(http.client.IncompleteRead) as e:
+        resp.read()
+    assert len(e.value.partial) == 10
+    conn.close()
+    assert sim.control("GET", "faults")[1]["rules"][0]["bytes"] == 10
+    assert sim.api("GET", "limits")[0] == 200  # count 1: fired once
