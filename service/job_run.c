@@ -35,6 +35,7 @@ typedef struct {
     size_t nq;
     long long queued; /* stored by the page in progress (its count goes with the page) */
     int why;          /* RUN_* once a phase stops */
+    int64_t since_ms; /* when the job started: records written since are newer than its lists */
     char err[700];    /* RUN_FAILED: what failed */
 } run;
 
@@ -135,6 +136,11 @@ static void add_detail(store_job_page *p, const reconcile_person *per, const cha
 static bool compare(run *r, store_job_page *p, const reconcile_person *per,
                     const member_state *rec) {
     store_job_page_count(p, "compared", 1);
+    /* Recorded since the job started: the service applied a change to this person after the
+     * lists were read (a live change, or this job's own correction before a page was listed
+     * again after a restart), so the lists no longer describe them and the record is newer:
+     * nothing to correct. */
+    if (rec->known && rec->updated_ms >= r->since_ms) return true;
     const char *kind = reconcile_difference(r->m, per);
     if (!kind) return true;
     store_job_page_count(p, kind, 1);
@@ -513,6 +519,7 @@ void job_run(job_ctx *jc) {
     if (!r) return; /* left: taken over later */
     r->jc = jc;
     r->m = &m;
+    r->since_ms = jc->job.started_ms ? jc->job.started_ms : jc->job.created_ms;
     const char *kind = job_kind_name(jc->job.kind);
     metrics_add(M_JOBS_RUNNING, 1, kind);
     bool ok = true;
