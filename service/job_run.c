@@ -218,7 +218,6 @@ static int keep_marketo(void *ud, const ml_mk_member *ms, size_t n, const char *
         store_job_spill_value(&k, value, sizeof value);
         store_job_page_keep(p, key, value, ms[i].lead_id);
     }
-    store_job_page_count(p, "listedMarketo", (long long)n);
     if (!save(r, p)) return 1;
     snprintf(r->jc->job.cursor, sizeof r->jc->job.cursor, "%s", next);
     return 0;

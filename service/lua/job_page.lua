@@ -12,7 +12,8 @@
 -- ARGV[2]  page      JSON {"phase", "cursor", "incr": {field: n}, "details": [text],
 --                    "detailsMax": n, "spill": [[email, value]], "leads": [[lead, email]],
 --                    "seen": [email], "ttl": s, "applying": bool}: the phase and cursor
---                    after the page; counts to add; difference details (kept while fewer than
+--                    after the page; counts to add (listedMarketo is counted here, of the
+--                    members kept); difference details (kept while fewer than
 --                    detailsMax); members to keep, by email and by lead; members met on both
 --                    sides (their value's first byte becomes 'S'); the keep keys' lifetime;
 --                    applying: every correction is queued, the job now waits for outcomes
@@ -35,7 +36,11 @@ if kept > 0 then redis.call('HINCRBY', KEYS[1], 'details', kept) end
 local dropped = #(p.details or {}) - kept
 if dropped > 0 then redis.call('HINCRBY', KEYS[1], 'detailsDropped', dropped) end
 local ttl = tonumber(p.ttl or 604800)
-for _, kv in ipairs(p.spill or {}) do redis.call('HSET', KEYS[3], kv[1], kv[2]) end
+-- listedMarketo counts the members kept for the first time: a listing that starts again (the
+-- bulk extract after the paged listing, a resumed page) does not count a member twice.
+local new = 0
+for _, kv in ipairs(p.spill or {}) do new = new + redis.call('HSET', KEYS[3], kv[1], kv[2]) end
+if new > 0 then redis.call('HINCRBY', KEYS[1], 'listedMarketo', new) end
 for _, kv in ipairs(p.leads or {}) do redis.call('HSET', KEYS[4], kv[1], kv[2]) end
 for _, k in ipairs(p.seen or {}) do
   local v = redis.call('HGET', KEYS[3], k)
