@@ -17,6 +17,7 @@
   const WINDOW_MS = 60 * MINUTE_MS;
   const DAY_MS = 24 * WINDOW_MS;
   const PAGE = 1000; // the admin API's largest ?limit=
+  const REPLAY_LIMIT = 1000; // the bulk replay's largest "limit"
   const SCAN_MAX = 20000; // items read at most for a client-side search
 
   const state = {
@@ -853,22 +854,41 @@
     };
   }
 
+  /* Every dead letter the filter takes, through the server's bulk replay: the API's largest
+   * limit a call, again with each answer's cursor until its "next" is null (a call looks at
+   * 5000 dead letters at most, so one may take none and still have a "next"). Falls back to
+   * one by one where the server has no bulk replay or the filter is one it does not take.
+   * Returns {queued, skipped}. */
   async function replayAll(list, q, msg) {
-    // The server's own filtered replay when it has one (and the filter is one it takes).
     if (!q.reason) {
-      const body = {};
+      const body = { limit: REPLAY_LIMIT };
       if (q.program) body.programId = q.program;
       if (q.campaign) body.campaignId = q.campaign;
-      const r = await call('POST', '/v1/deadletters/replay', body, { accept: [400, 404, 405] });
-      if (r.status < 300) return r.data.queued ?? r.data.count ?? r.data.replayed ?? list.length;
+      let queued = 0, skipped = 0;
+      for (let first = true; ; first = false) {
+        say(msg, `Replaying… ${fmtNum(queued)} queued again so far.`);
+        let r;
+        try {
+          r = await call('POST', '/v1/deadletters/replay', body, first ? { accept: [400, 404, 405] } : {});
+        } catch (e) {
+          throw new Error(`${e.message} (${fmtNum(queued)} were queued again before; Replay all ` +
+                          'again takes the rest)');
+        }
+        if (r.status >= 300) break; // no bulk replay here: one by one below
+        queued += r.data.queued;
+        skipped += r.data.skipped;
+        if (!r.data.next) return { queued, skipped };
+        body.cursor = r.data.next;
+      }
     }
-    let n = 0;
+    let n = 0, skipped = 0;
     for (const d of list) {
-      say(msg, `Replaying ${n + 1} of ${list.length}…`);
-      const r = await call('POST', `/v1/deadletters/${enc(d.id)}/replay`, undefined, { accept: [404] });
+      say(msg, `Replaying ${n + skipped + 1} of ${list.length}…`);
+      const r = await call('POST', `/v1/deadletters/${enc(d.id)}/replay`, undefined, { accept: [404, 409] });
       if (r.status === 202) n++;
+      else skipped++;
     }
-    return n;
+    return { queued: n, skipped };
   }
 
   async function pageDeadLetters(view, _arg, q) {
@@ -916,8 +936,10 @@
       if (!(await confirmDialog(`Replay ${what} dead letters?`, 'Each goes back into its queue, past ' +
         'de-duplication, and is applied under the current mappings. One whose cause is not fixed ' +
         'comes back here.', 'Replay'))) return;
-      const n = await replayAll(list, f, msg);
-      state.flash = { text: `${fmtNum(n)} dead letter${n === 1 ? '' : 's'} replayed: queued again.` };
+      const { queued: n, skipped } = await replayAll(list, f, msg);
+      state.flash = { text: `${fmtNum(n)} dead letter${n === 1 ? '' : 's'} replayed: queued again.` +
+        (skipped ? ` ${fmtNum(skipped)} could not be replayed (a Salesforce notification that ` +
+                   'never became an event: fix the record in Salesforce, then delete it).' : '') };
       render();
     }));
     remove.addEventListener('click', () => act(remove, msg, async () => {

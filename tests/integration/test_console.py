@@ -632,3 +632,40 @@ def test_browser_overview_under_management_port(redis, services, sf_sim, mkto_si
                   .get("All waiting") == "3", T, what="the third event on the Overview")
     problems = p.problems()
     assert problems == [], problems
+
+
+def test_browser_replay_all_takes_every_page(redis, services, browser):
+    """"Replay all" goes on with the bulk replay's cursor until "next" is null: 150 dead
+    letters of one program behind 5000 newer ones of another (a call looks at 5000 at most)
+    are all replayed by the filtered button; then the 5000 others by the unfiltered one (a
+    call takes 1000 at most). An `ingest` runs no worker: the replayed events stay queued."""
+    now = int(time.time() * 1000)
+    plant_dead_letters(redis, 150, 1001, now - 3600 * 1000, F11.format(p=1001))
+    plant_dead_letters(redis, 5000, 2002, now - 600 * 1000, GAVE_UP)
+    svc = services(redis.url)
+    p = Page(browser, f"http://127.0.0.1:{svc.port}/console/")
+    sign_in(p, browser)
+
+    p.go("#/deadletters?program=1001")
+    p.loaded("deadletters")
+    p.wait_text("#dl-count", "150 of 5,150 dead letters match.")
+    p.click("#dl-replay-all")
+    p.confirm()
+    p.wait_text("#flash", "150 dead letters replayed: queued again.")
+    assert redis.cmd("ZCARD", "cs:deadletters") == 5000
+    queued = [json.loads(f["event"]) for _, _, f in cs.stream_events(redis, cs.STREAM_MKTO)]
+    assert len(queued) == 150 and {e["programId"] for e in queued} == {"1001"}
+    assert sorted(int(e["mktoLeadId"]) for e in queued) == list(range(1, 151))
+
+    p.go("#/deadletters")
+    p.loaded("deadletters")
+    p.wait_text("#dl-count", "5,000 dead letters.")
+    p.click("#dl-replay-all")
+    p.confirm()
+    p.wait_text("#flash", "5,000 dead letters replayed: queued again.", timeout=60)
+    assert redis.cmd("ZCARD", "cs:deadletters") == 0
+    assert cs.queue_len(redis) == 5150
+    p.loaded("deadletters")
+    p.wait_text("#dl-count", "0 dead letters.")
+    problems = p.problems()
+    assert problems == [], problems
