@@ -849,7 +849,7 @@
       const { program, campaign } = deadWhere(d, maps);
       if (q.program && program !== q.program) return false;
       if (q.campaign && !sameCampaign(campaign, q.campaign)) return false;
-      if (q.reason && !String(d.error || '').toLowerCase().includes(q.reason.toLowerCase())) return false;
+      if (q.reason && d.reason !== q.reason) return false;
       return true;
     };
   }
@@ -857,55 +857,69 @@
   /* Every dead letter the filter takes, through the server's bulk replay: the API's largest
    * limit a call, again with each answer's cursor until its "next" is null (a call looks at
    * 5000 dead letters at most, so one may take none and still have a "next"). Falls back to
-   * one by one where the server has no bulk replay or the filter is one it does not take.
+   * one by one where the server has no bulk replay or refuses the filter.
    * Returns {queued, skipped}. */
   async function replayAll(list, q, msg) {
-    if (!q.reason) {
-      const body = { limit: REPLAY_LIMIT };
-      if (q.program) body.programId = q.program;
-      if (q.campaign) body.campaignId = q.campaign;
-      let queued = 0, skipped = 0;
-      for (let first = true; ; first = false) {
-        say(msg, `Replaying… ${fmtNum(queued)} queued again so far.`);
-        let r;
-        try {
-          r = await call('POST', '/v1/deadletters/replay', body, first ? { accept: [400, 404, 405] } : {});
-        } catch (e) {
-          throw new Error(`${e.message} (${fmtNum(queued)} were queued again before; Replay all ` +
-                          'again takes the rest)');
-        }
-        if (r.status >= 300) break; // no bulk replay here: one by one below
-        queued += r.data.queued;
-        skipped += r.data.skipped;
-        if (!r.data.next) return { queued, skipped };
-        body.cursor = r.data.next;
+    const body = { limit: REPLAY_LIMIT };
+    if (q.program) body.programId = q.program;
+    if (q.campaign) body.campaignId = q.campaign;
+    if (q.reason) body.reason = q.reason;
+    let queued = 0, skipped = 0;
+    for (let first = true; ; first = false) {
+      say(msg, `Replaying… ${fmtNum(queued)} queued again so far.`);
+      let r;
+      try {
+        r = await call('POST', '/v1/deadletters/replay', body, first ? { accept: [400, 404, 405] } : {});
+      } catch (e) {
+        throw new Error(`${e.message} (${fmtNum(queued)} were queued again before; Replay all ` +
+                        'again takes the rest)');
       }
+      if (r.status >= 300) return replayEach(list, msg); // no bulk replay here
+      queued += r.data.queued;
+      skipped += r.data.skipped;
+      if (!r.data.next) return { queued, skipped };
+      body.cursor = r.data.next;
     }
-    let n = 0, skipped = 0;
+  }
+
+  async function replayEach(list, msg) {
+    let queued = 0, skipped = 0;
     for (const d of list) {
-      say(msg, `Replaying ${n + skipped + 1} of ${list.length}…`);
+      say(msg, `Replaying ${queued + skipped + 1} of ${list.length}…`);
       const r = await call('POST', `/v1/deadletters/${enc(d.id)}/replay`, undefined, { accept: [404, 409] });
-      if (r.status === 202) n++;
+      if (r.status === 202) queued++;
       else skipped++;
     }
-    return { queued: n, skipped };
+    return { queued, skipped };
   }
+
+  /* The dead-letter kinds the API lists as "reason" and filters by (dead_filter.c). */
+  const DEAD_REASONS = [
+    ['', 'Any reason'],
+    ['unknown_status', 'Unknown status'],
+    ['refused', 'Refused by a CRM'],
+    ['gave_up', 'Gave up after retries'],
+    ['unusable', 'Unusable notification'],
+  ];
 
   async function pageDeadLetters(view, _arg, q) {
     view.append(h('h1', { tabindex: -1 }, 'Dead letters'));
     view.append(h('p', { class: 'hint' }, 'Changes the workers gave up on, newest first, each with ' +
       "the CRM's own error text. Fix the cause (a status map entry, a status in the CRM, a " +
       "person's email), then replay."));
-    const f = { program: q.get('program') || '', campaign: q.get('campaign') || '', reason: q.get('reason') || '' };
+    const reason = q.get('reason') || '';
+    const f = { program: q.get('program') || '', campaign: q.get('campaign') || '',
+                reason: DEAD_REASONS.some(([k]) => k === reason) ? reason : '' };
     const inputs = {
       program: h('input', { id: 'dl-program', value: f.program, inputmode: 'numeric' }),
       campaign: h('input', { id: 'dl-campaign', value: f.campaign, spellcheck: 'false' }),
-      reason: h('input', { id: 'dl-reason', value: f.reason, type: 'search' }),
+      reason: h('select', { id: 'dl-reason' }, DEAD_REASONS.map(([k, text]) => h('option', { value: k }, text))),
     };
+    inputs.reason.value = f.reason;
     const form = h('form', { id: 'dl-filter', class: 'filters' },
       h('div', {}, h('label', { for: 'dl-program' }, 'Program id'), inputs.program),
       h('div', {}, h('label', { for: 'dl-campaign' }, 'Campaign id'), inputs.campaign),
-      h('div', {}, h('label', { for: 'dl-reason' }, 'Reason contains'), inputs.reason),
+      h('div', {}, h('label', { for: 'dl-reason' }, 'Reason'), inputs.reason),
       h('div', { class: 'actions' }, h('button', { type: 'submit' }, 'Filter'),
         h('a', { href: '#/deadletters', class: 'button quiet' }, 'Clear')));
     form.addEventListener('submit', (e) => {

@@ -488,8 +488,23 @@ def test_browser_operator_fixes_and_replays_a_dead_letter(redis, services, sf_si
     p.shot("mappings")
 
     # 8. Replay one from its row, then the rest that match the filter; both reach Salesforce.
-    p.go(f"#/deadletters?program={program}&reason=No%20Show")
+    # The reason filter offers the API's kinds; these two are "unknown_status", not "gave_up".
+    p.go(f"#/deadletters?program={program}")
     p.loaded("deadletters")
+    assert browser.execute_script("return [...document.querySelectorAll('#dl-reason option')]"
+                                  ".map(o => o.value)") == \
+        ["", "unknown_status", "refused", "gave_up", "unusable"]
+    from selenium.webdriver.support.ui import Select
+    Select(p.find("#dl-reason")).select_by_value("gave_up")
+    p.click("#dl-filter button[type=submit]")
+    p.loaded("deadletters")
+    p.wait_text("#dl-count", "0 of 2 dead letters match")
+    Select(p.find("#dl-reason")).select_by_value("unknown_status")
+    p.click("#dl-filter button[type=submit]")
+    p.loaded("deadletters")
+    p.wait_text("#dl-count", "2 of 2 dead letters match")
+    assert browser.execute_script("return location.hash") == \
+        f"#/deadletters?program={program}&reason=unknown_status"
     first = p.find(f"#dl-table tr:has(a[href$='{people[0][0].replace('@', '%40')}']) button.replay")
     first.click()
     p.wait_text("#flash", "replayed: queued again")
