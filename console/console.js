@@ -1,10 +1,12 @@
 /* campaign-sync operator console: one page, no library, no build step.
  *
  * Every figure comes from the service's own HTTP interface: the /v1 admin API (with the
- * bearer token the operator types once; it stays in this tab's sessionStorage), /readyz and
- * /metrics. Optional endpoints that newer servers answer (PATCH of a mapping, filtered bulk
- * replay, the per-person trace, background jobs) are used when the server has them and left
- * out, or replaced by what every server has, when it answers that it has no such endpoint.
+ * bearer token the operator types once; it stays in this tab's sessionStorage), including
+ * GET /v1/overview for the Overview's readiness checks, queues and metric lines (/readyz and
+ * /metrics may be on a management port the browser cannot reach). Optional endpoints that
+ * newer servers answer (PATCH of a mapping, filtered bulk replay, the per-person trace,
+ * background jobs) are used when the server has them and left out, or replaced by what
+ * every server has, when it answers that it has no such endpoint.
  * All text reaches the page through textContent: nothing from the server is parsed as HTML. */
 'use strict';
 (() => {
@@ -15,12 +17,14 @@
   const WINDOW_MS = 60 * MINUTE_MS;
   const DAY_MS = 24 * WINDOW_MS;
   const PAGE = 1000; // the admin API's largest ?limit=
+  const REPLAY_LIMIT = 1000; // the bulk replay's largest "limit"
   const SCAN_MAX = 20000; // items read at most for a client-side search
 
   const state = {
     token: sessionStorage.getItem(TOKEN_KEY) || '',
     history: loadHistory(),
-    metrics: null, // the last /metrics, parsed
+    overview: null, // the last GET /v1/overview
+    metrics: null, // its metric lines, parsed
     metricsError: '',
     pollTimer: null,
     flash: null, // {text, kind}: shown once, at the top of the next page rendered
@@ -233,8 +237,9 @@
 
   async function pollMetrics() {
     try {
-      const r = await call('GET', '/metrics');
-      state.metrics = parseMetrics(r.data);
+      const r = await call('GET', '/v1/overview');
+      state.overview = r.data;
+      state.metrics = parseMetrics(r.data.metrics || '');
       state.metricsError = '';
       state.history.push(sample(state.metrics, Date.now()));
       saveHistory();
@@ -382,23 +387,16 @@
       cards[key] = h('div', { class: 'card-body' });
       grid.append(section('card-' + key, title, cards[key]));
     }
-    const slow = () => Promise.all([fill(cards.sync, overviewSync), fill(cards.ready, overviewReady),
-                                    fill(cards.dead, overviewDead)]);
     const fast = () => {
-      for (const k of ['queue', 'applied', 'latency', 'errors', 'sfapi'])
-        fill(cards[k], overviewMetrics[k]);
+      for (const k of Object.keys(overviewMetrics)) fill(cards[k], overviewMetrics[k]);
     };
     fast();
-    await slow();
-    let polls = 0;
     const onMetrics = async () => {
       if (!view.isConnected) {
         document.removeEventListener('cs-metrics', onMetrics);
         return;
       }
       fast();
-      fill(cards.ready, overviewReady);
-      if (++polls % 6 === 0) fill(cards.dead, overviewDead);
       // Someone else may have turned the switch: redraw it only then (keeps the focus).
       try {
         const on = String((await call('GET', '/v1/sync')).data.enabled);
@@ -408,6 +406,8 @@
       }
     };
     document.addEventListener('cs-metrics', onMetrics);
+    // Figures as of now, not of the last poll (an action on another page may have changed them).
+    await Promise.all([fill(cards.sync, overviewSync), pollMetrics()]);
   }
 
   async function overviewSync(el) {
@@ -436,60 +436,73 @@
       btn, msg);
   }
 
-  async function overviewReady(el) {
-    const r = await call('GET', '/readyz', undefined, { accept: [503] });
-    const d = r.data || {};
-    const checks = Object.entries(d.checks || {});
-    el.replaceChildren(
-      h('p', { id: 'ready-state', class: 'big' }, r.status === 200 ? badge('READY', 'ok')
-        : badge('NOT READY', 'bad'), r.status === 200 ? ' Ready' : ' ' + (d.message || 'Not ready')),
-      h('ul', { class: 'checks', id: 'ready-checks' }, checks.map(([name, v]) =>
-        h('li', {}, v === 'ok' ? badge('✓ ok', 'ok') : badge('✗ failing', 'bad'), ' ',
-          h('strong', {}, name), v === 'ok' ? '' : ': ' + v))));
+  /* A check's state as /readyz names it: "ok", "failing", or the word a check that does not
+   * fail readiness uses ("waiting" for a spent API allowance, "suspect" for a likely wrong
+   * MARKETO_TIMEZONE), shown as that word. */
+  function checkBadge(v) {
+    if (v === 'ok') return badge('✓ ok', 'ok');
+    if (v === 'failing') return badge('✗ failing', 'bad');
+    return badge('⚠ ' + v, 'warn');
   }
 
-  async function overviewDead(el) {
-    const since = Date.now() - DAY_MS;
-    const { items, truncated } = await fetchAll(`/v1/deadletters?limit=${PAGE}`,
-      { max: SCAN_MAX, stop: (d) => Date.parse(d.at) < since });
+  function overviewReady(el) {
+    if (metricsPending(el)) return;
+    const d = state.overview.ready || {};
+    const ready = d.status === 'ready';
     el.replaceChildren(
-      h('p', { id: 'dead-24h', class: 'big' }, badge(items.length ? 'ATTENTION' : 'NONE', items.length ? 'bad' : 'ok'),
-        ` ${truncated ? 'over ' : ''}${fmtNum(items.length)} dead letter${items.length === 1 ? '' : 's'}`),
+      h('p', { id: 'ready-state', class: 'big' }, ready ? badge('READY', 'ok') : badge('NOT READY', 'bad'),
+        ready ? ' Ready' : ' ' + (d.message || 'Not ready')),
+      h('ul', { class: 'checks', id: 'ready-checks' }, Object.entries(d.checks || {}).map(([name, v]) =>
+        h('li', {}, checkBadge(v), ' ', h('strong', {}, name)))),
+      h('p', { class: 'hint' }, "Why a check is not ok: the service's log says."));
+  }
+
+  function overviewDead(el) {
+    if (metricsPending(el)) return;
+    const d = state.overview.deadLetters || { last24h: 0, more: false };
+    const n = d.last24h;
+    el.replaceChildren(
+      h('p', { id: 'dead-24h', class: 'big' }, badge(n ? 'ATTENTION' : 'NONE', n ? 'bad' : 'ok'),
+        ` ${d.more ? 'over ' : ''}${fmtNum(n)} dead letter${n === 1 ? '' : 's'}`),
       h('p', {}, h('a', { href: '#/deadletters' }, 'Open the dead letters')));
   }
 
   function metricsPending(el) {
-    if (state.metrics) return false;
+    if (state.overview && !state.metricsError) return false;
     el.replaceChildren(h('p', { class: state.metricsError ? 'message error' : 'hint' },
-      state.metricsError ? 'Error: /metrics: ' + state.metricsError : 'Reading /metrics…'));
+      state.metricsError ? 'Error: /v1/overview: ' + state.metricsError : 'Reading /v1/overview…'));
     return true;
   }
 
-  /* Gauges labelled queue="..." when the server has one series per direction (named as
-   * /metrics names them), else the one unlabelled series of both queues. */
-  function queueRows(ms) {
-    const depth = series(ms, 'campaign_sync_queue_depth');
-    const age = series(ms, 'campaign_sync_queue_oldest_age_seconds');
-    const names = [...new Set(depth.map((s) => s.labels.queue || ''))];
-    return names.map((q) => {
-      const d = depth.find((s) => (s.labels.queue || '') === q);
-      const a = age.find((s) => (s.labels.queue || '') === q);
-      return [q ? `queue="${q}"` : 'both directions',
-              fmtNum(d ? d.value : 0), a ? fmtDuration(a.value) : '—'];
-    });
+  /* The queues by the CRM their events are written to, and the events that disabled mappings
+   * hold (counted in the total). */
+  function queueRows(o) {
+    const q = o.queues || {}, way = (w) => w || { depth: 0, oldestAgeSeconds: 0 };
+    const row = (name, w) => [name, fmtNum(way(w).depth), way(w).depth ? fmtDuration(way(w).oldestAgeSeconds) : '—'];
+    const parked = o.parked || { events: 0, programs: 0 };
+    return [row('Toward Salesforce (from Marketo)', q.toSalesforce),
+            row('Toward Marketo (from Salesforce)', q.toMarketo),
+            [`Parked by ${fmtNum(parked.programs)} disabled mapping${parked.programs === 1 ? '' : 's'}`,
+             fmtNum(parked.events), '—'],
+            row('All waiting', q.total)];
   }
 
   function chartNote() {
     const first = state.history.length ? state.history[0].t : Date.now();
-    return h('p', { class: 'hint' }, `This tab reads /metrics every ${POLL_MS / 1000} s; ` +
+    return h('p', { class: 'hint' }, `This tab reads /v1/overview every ${POLL_MS / 1000} s; ` +
       `watched since ${fmtTime(first).slice(11)}.`);
   }
 
   const overviewMetrics = {
+    ready: overviewReady,
     queue(el) {
       if (metricsPending(el)) return;
-      el.replaceChildren(table('queue-table', ['Queue', 'Waiting', 'Oldest'], queueRows(state.metrics)));
+      const jobs = Object.entries(state.overview.jobsRunning || {})
+        .map(([k, n]) => `${k} ${fmtNum(n)}`).join(', ');
+      el.replaceChildren(table('queue-table', ['Queue', 'Waiting', 'Oldest'], queueRows(state.overview)),
+        h('p', { id: 'jobs-running', class: 'hint' }, `Jobs running in this process: ${jobs || 'none'}.`));
     },
+    dead: overviewDead,
     applied(el) {
       if (metricsPending(el)) return;
       const bins = perMinute(state.history, Date.now()).map((b) => b.applied);
@@ -836,44 +849,77 @@
       const { program, campaign } = deadWhere(d, maps);
       if (q.program && program !== q.program) return false;
       if (q.campaign && !sameCampaign(campaign, q.campaign)) return false;
-      if (q.reason && !String(d.error || '').toLowerCase().includes(q.reason.toLowerCase())) return false;
+      if (q.reason && d.reason !== q.reason) return false;
       return true;
     };
   }
 
+  /* Every dead letter the filter takes, through the server's bulk replay: the API's largest
+   * limit a call, again with each answer's cursor until its "next" is null (a call looks at
+   * 5000 dead letters at most, so one may take none and still have a "next"). Falls back to
+   * one by one where the server has no bulk replay or refuses the filter.
+   * Returns {queued, skipped}. */
   async function replayAll(list, q, msg) {
-    // The server's own filtered replay when it has one (and the filter is one it takes).
-    if (!q.reason) {
-      const body = {};
-      if (q.program) body.programId = q.program;
-      if (q.campaign) body.campaignId = q.campaign;
-      const r = await call('POST', '/v1/deadletters/replay', body, { accept: [400, 404, 405] });
-      if (r.status < 300) return r.data.queued ?? r.data.count ?? r.data.replayed ?? list.length;
+    const body = { limit: REPLAY_LIMIT };
+    if (q.program) body.programId = q.program;
+    if (q.campaign) body.campaignId = q.campaign;
+    if (q.reason) body.reason = q.reason;
+    let queued = 0, skipped = 0;
+    for (let first = true; ; first = false) {
+      say(msg, `Replaying… ${fmtNum(queued)} queued again so far.`);
+      let r;
+      try {
+        r = await call('POST', '/v1/deadletters/replay', body, first ? { accept: [400, 404, 405] } : {});
+      } catch (e) {
+        throw new Error(`${e.message} (${fmtNum(queued)} were queued again before; Replay all ` +
+                        'again takes the rest)');
+      }
+      if (r.status >= 300) return replayEach(list, msg); // no bulk replay here
+      queued += r.data.queued;
+      skipped += r.data.skipped;
+      if (!r.data.next) return { queued, skipped };
+      body.cursor = r.data.next;
     }
-    let n = 0;
-    for (const d of list) {
-      say(msg, `Replaying ${n + 1} of ${list.length}…`);
-      const r = await call('POST', `/v1/deadletters/${enc(d.id)}/replay`, undefined, { accept: [404] });
-      if (r.status === 202) n++;
-    }
-    return n;
   }
+
+  async function replayEach(list, msg) {
+    let queued = 0, skipped = 0;
+    for (const d of list) {
+      say(msg, `Replaying ${queued + skipped + 1} of ${list.length}…`);
+      const r = await call('POST', `/v1/deadletters/${enc(d.id)}/replay`, undefined, { accept: [404, 409] });
+      if (r.status === 202) queued++;
+      else skipped++;
+    }
+    return { queued, skipped };
+  }
+
+  /* The dead-letter kinds the API lists as "reason" and filters by (dead_filter.c). */
+  const DEAD_REASONS = [
+    ['', 'Any reason'],
+    ['unknown_status', 'Unknown status'],
+    ['refused', 'Refused by a CRM'],
+    ['gave_up', 'Gave up after retries'],
+    ['unusable', 'Unusable notification'],
+  ];
 
   async function pageDeadLetters(view, _arg, q) {
     view.append(h('h1', { tabindex: -1 }, 'Dead letters'));
     view.append(h('p', { class: 'hint' }, 'Changes the workers gave up on, newest first, each with ' +
       "the CRM's own error text. Fix the cause (a status map entry, a status in the CRM, a " +
       "person's email), then replay."));
-    const f = { program: q.get('program') || '', campaign: q.get('campaign') || '', reason: q.get('reason') || '' };
+    const reason = q.get('reason') || '';
+    const f = { program: q.get('program') || '', campaign: q.get('campaign') || '',
+                reason: DEAD_REASONS.some(([k]) => k === reason) ? reason : '' };
     const inputs = {
       program: h('input', { id: 'dl-program', value: f.program, inputmode: 'numeric' }),
       campaign: h('input', { id: 'dl-campaign', value: f.campaign, spellcheck: 'false' }),
-      reason: h('input', { id: 'dl-reason', value: f.reason, type: 'search' }),
+      reason: h('select', { id: 'dl-reason' }, DEAD_REASONS.map(([k, text]) => h('option', { value: k }, text))),
     };
+    inputs.reason.value = f.reason;
     const form = h('form', { id: 'dl-filter', class: 'filters' },
       h('div', {}, h('label', { for: 'dl-program' }, 'Program id'), inputs.program),
       h('div', {}, h('label', { for: 'dl-campaign' }, 'Campaign id'), inputs.campaign),
-      h('div', {}, h('label', { for: 'dl-reason' }, 'Reason contains'), inputs.reason),
+      h('div', {}, h('label', { for: 'dl-reason' }, 'Reason'), inputs.reason),
       h('div', { class: 'actions' }, h('button', { type: 'submit' }, 'Filter'),
         h('a', { href: '#/deadletters', class: 'button quiet' }, 'Clear')));
     form.addEventListener('submit', (e) => {
@@ -904,8 +950,10 @@
       if (!(await confirmDialog(`Replay ${what} dead letters?`, 'Each goes back into its queue, past ' +
         'de-duplication, and is applied under the current mappings. One whose cause is not fixed ' +
         'comes back here.', 'Replay'))) return;
-      const n = await replayAll(list, f, msg);
-      state.flash = { text: `${fmtNum(n)} dead letter${n === 1 ? '' : 's'} replayed: queued again.` };
+      const { queued: n, skipped } = await replayAll(list, f, msg);
+      state.flash = { text: `${fmtNum(n)} dead letter${n === 1 ? '' : 's'} replayed: queued again.` +
+        (skipped ? ` ${fmtNum(skipped)} could not be replayed (a Salesforce notification that ` +
+                   'never became an event: fix the record in Salesforce, then delete it).' : '') };
       render();
     }));
     remove.addEventListener('click', () => act(remove, msg, async () => {

@@ -13,6 +13,8 @@
 
 #include "http_server.h"
 
+#include <cJSON.h>
+
 #include <stdbool.h>
 #include <stddef.h>
 
@@ -23,6 +25,11 @@ typedef int (*health_check_fn)(void *ud, char *detail, size_t len);
 /* Adds a check shown under its name in /readyz; a failing `required` check makes /readyz
  * answer 503. At most 8 checks. Call before the server starts. */
 void routes_health_add_check(const char *name, health_check_fn fn, void *ud, bool required);
+
+/* Runs every check: {"status": "ready"|"not_ready", "checks": {name: state}, and when not
+ * ready "error" and "message"}, as /readyz answers it (NULL when out of memory; caller frees).
+ * *ready: whether no required check fails. For /readyz and GET /v1/overview. */
+cJSON *routes_health_readiness(bool *ready);
 
 /* Writes the three routes into out (room for at least 3); returns how many. */
 size_t routes_health(http_route *out, size_t max);

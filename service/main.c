@@ -16,6 +16,7 @@
 #include "routes_console.h"
 #include "routes_health.h"
 #include "routes_jobs.h"
+#include "routes_overview.h"
 #include "routes_people.h"
 #include "routes_webhooks.h"
 #include "roundtrip.h"
@@ -233,6 +234,7 @@ static int serve(cs_command cmd) {
         nroutes += routes_console(routes + nroutes, MAX_ROUTES - nroutes, &cfg);
         nroutes += routes_people(routes + nroutes, MAX_ROUTES - nroutes, &api);
         nroutes += routes_jobs(routes + nroutes, MAX_ROUTES - nroutes, &api);
+        nroutes += routes_overview(routes + nroutes, MAX_ROUTES - nroutes, &api);
     }
 
     http_server_options opt = {.bind_addr = cfg.bind_addr,

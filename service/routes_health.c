@@ -54,8 +54,7 @@ static const char *check_state(const char *name, int rc, const char *detail,
     return state;
 }
 
-static void readyz(http_request *req, void *ud) {
-    (void)ud;
+cJSON *routes_health_readiness(bool *ready) {
     cJSON *o = cJSON_CreateObject();
     cJSON *c = cJSON_CreateObject();
     const char *failing = NULL;
@@ -71,7 +70,7 @@ static void readyz(http_request *req, void *ud) {
         cJSON_AddStringToObject(c, checks[i].name, check_state(checks[i].name, rc, detail, state));
         if (rc != 0 && checks[i].required && !failing) failing = checks[i].name;
     }
-    int status = failing ? 503 : 200;
+    *ready = !failing;
     cJSON_AddStringToObject(o, "status", failing ? "not_ready" : "ready");
     if (failing) {
         char msg[160];
@@ -80,6 +79,14 @@ static void readyz(http_request *req, void *ud) {
         cJSON_AddStringToObject(o, "message", msg);
     }
     cJSON_AddItemToObject(o, "checks", c);
+    return o;
+}
+
+static void readyz(http_request *req, void *ud) {
+    (void)ud;
+    bool ready;
+    cJSON *o = routes_health_readiness(&ready);
+    int status = ready ? 200 : 503;
     char *body = cJSON_PrintUnformatted(o);
     cJSON_Delete(o);
     if (!body) {

@@ -10,6 +10,7 @@ replays them from the page and sees them applied in the Salesforce simulator. It
 screenshots the README shows: into $CONSOLE_SCREENSHOTS (`make screenshots` sets docs/console),
 otherwise into build/console-screenshots."""
 import hashlib
+import json
 import os
 import re
 import shutil
@@ -19,6 +20,7 @@ import time
 import pytest
 
 import cs
+from cs.openapi import check
 
 CONSOLE_DIR = os.path.join(cs.ROOT, "console")
 SHOTS = os.environ.get("CONSOLE_SCREENSHOTS") or os.path.join(cs.ROOT, "build",
@@ -100,6 +102,98 @@ def test_console_is_404_while_admin_token_is_unset(redis, services):
         assert r.status == 404, path
         assert r.json() == {"error": "not_found", "message": "the console is disabled, like the "
                             "admin API; set ADMIN_TOKEN to enable it"}
+
+
+# ------------------------------------------------------------------ GET /v1/overview
+
+F11 = ('Marketo program {p} status "No Show" has no counterpart in Salesforce campaign '
+       '7015g000000CampAAA: add a campaign member status "No Show" to the campaign or a '
+       'statusMap entry to the mapping, then replay this dead letter')
+GAVE_UP = "gave up after 10 attempts: salesforce: HTTP 503: Service Unavailable"
+# The sample names of the families the Overview charts (service/routes_overview.c).
+CHARTED = {"campaign_sync_events_applied_total", "campaign_sync_apply_latency_seconds_bucket",
+           "campaign_sync_apply_latency_seconds_sum", "campaign_sync_apply_latency_seconds_count",
+           "campaign_sync_crm_errors_total", "campaign_sync_retries_total",
+           "campaign_sync_salesforce_api_usage", "campaign_sync_dead_letters_total"}
+
+
+def queue_marketo_events(svc, program, leads):
+    """Marketo's webhook for each lead: events queued toward Salesforce."""
+    body = [{"type": "member_status_changed", "programId": int(program), "leadId": lead,
+             "email": f"p{lead}@example.com", "status": "Registered",
+             "occurredAt": "2026-11-29 10:00:00"} for lead in leads]
+    r = svc.req("POST", "/webhooks/marketo", json.dumps(body), cs.MK_HEADERS)
+    assert r.status == 202 and r.json() == {"accepted": len(leads), "duplicates": 0}, r.body
+
+
+def plant_dead_letters(redis, n, program, at_ms, error):
+    """n dead letters of Marketo events of program as service/lua/dead_letter.lua stores them
+    (cs:dead:<id> with the listed item, the event and its queue; the id in cs:deadletters),
+    made at_ms + 1, + 2, ... in one script. Returns their ids."""
+    redis.cmd("EVAL", "for i = 1, tonumber(ARGV[2]) do\n"
+              "  local at = tonumber(ARGV[3]) + i\n"
+              "  local id = string.format('%d-0', at)\n"
+              "  local ev = string.format('{\"v\":1,\"source\":\"marketo\",\"type\":"
+              "\"member_status_changed\",\"programId\":\"%s\",\"mktoLeadId\":\"%d\","
+              "\"email\":\"d%d@example.com\",\"status\":\"No Show\"}', ARGV[1], i, i)\n"
+              "  local item = cjson.encode({id = id, at = ARGV[5], attempts = 1, error = ARGV[4],"
+              " event = cjson.decode(ev)})\n"
+              "  redis.call('HSET', 'cs:dead:' .. id, 'item', item, 'event', ev, 'q', '1')\n"
+              "  redis.call('ZADD', 'cs:deadletters', at, id)\n"
+              "end\n", 0, str(program), str(n), str(at_ms), error,
+              time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime(at_ms // 1000)))
+    return [f"{at_ms + i}-0" for i in range(1, n + 1)]
+
+
+def test_overview_answers_on_the_public_port_under_management_port(redis, services):
+    """With MANAGEMENT_PORT (the image's default), /readyz and /metrics are not on the public
+    port; GET /v1/overview is, behind the bearer, with the readiness checks /readyz answers
+    on the management port and the queues' figures."""
+    mport = cs.free_port()
+    svc = services(redis.url, MANAGEMENT_PORT=mport)
+    assert svc.req("GET", "/metrics").status == 404 and svc.req("GET", "/readyz").status == 404
+    r = svc.req("GET", "/v1/overview")
+    assert r.status == 401 and r.json()["error"] == "unauthorized", r.body
+    assert svc.req("GET", "/v1/overview", None, cs.admin_headers("wrong")).status == 401
+    assert svc.req("POST", "/v1/overview", b"{}", cs.admin_headers()).status == 405
+
+    def overview():
+        r = svc.req("GET", "/v1/overview", None, cs.admin_headers())
+        assert r.status == 200 and r.header("Content-Type") == "application/json", r.body
+        check(r, "/v1/overview", "GET")  # as openapi/openapi.yaml describes it
+        return r.json()
+
+    o = overview()
+    assert o["queues"] == {"total": {"depth": 0, "oldestAgeSeconds": 0},
+                           "toSalesforce": {"depth": 0, "oldestAgeSeconds": 0},
+                           "toMarketo": {"depth": 0, "oldestAgeSeconds": 0}}
+    assert o["parked"] == {"events": 0, "programs": 0, "top": []}
+    assert o["deadLetters"] == {"last24h": 0, "more": False}
+    assert o["jobsRunning"] == {"backfill": 0, "reconcile": 0}
+    assert o["ready"] == cs.request(mport, "GET", "/readyz").json() == \
+        {"status": "ready", "checks": {"redis": "ok"}}
+    # Only the charted families' sample lines, no comments.
+    names = {line.split("{")[0].split(" ")[0] for line in o["metrics"].splitlines()}
+    assert names <= CHARTED and "campaign_sync_dead_letters_total 0" in o["metrics"], o["metrics"]
+    assert o["metricsTruncated"] is False
+
+    # An event from Marketo waits toward Salesforce (no worker in an `ingest`); two dead
+    # letters today, one of two days ago that is not counted.
+    queue_marketo_events(svc, 1001, [7])
+    now = int(time.time() * 1000)
+    plant_dead_letters(redis, 2, 1001, now - 60000, F11.format(p=1001))
+    plant_dead_letters(redis, 1, 1001, now - 48 * 3600 * 1000, GAVE_UP)
+    o = overview()
+    assert o["queues"]["toSalesforce"]["depth"] == 1 and o["queues"]["toMarketo"]["depth"] == 0
+    assert o["queues"]["total"]["depth"] == 1 and o["queues"]["toSalesforce"]["oldestAgeSeconds"] >= 0
+    assert o["deadLetters"] == {"last24h": 2, "more": False}
+    assert o["ready"] == cs.request(mport, "GET", "/readyz").json()
+    assert len(json.dumps(o)) < 4096
+
+
+def test_overview_without_admin_token_is_404(redis, services):
+    svc = services(redis.url, ADMIN_TOKEN=None)
+    assert svc.req("GET", "/v1/overview", None, cs.admin_headers()).status == 404
 
 
 # ------------------------------------------------------------------ the browser
@@ -394,8 +488,23 @@ def test_browser_operator_fixes_and_replays_a_dead_letter(redis, services, sf_si
     p.shot("mappings")
 
     # 8. Replay one from its row, then the rest that match the filter; both reach Salesforce.
-    p.go(f"#/deadletters?program={program}&reason=No%20Show")
+    # The reason filter offers the API's kinds; these two are "unknown_status", not "gave_up".
+    p.go(f"#/deadletters?program={program}")
     p.loaded("deadletters")
+    assert browser.execute_script("return [...document.querySelectorAll('#dl-reason option')]"
+                                  ".map(o => o.value)") == \
+        ["", "unknown_status", "refused", "gave_up", "unusable"]
+    from selenium.webdriver.support.ui import Select
+    Select(p.find("#dl-reason")).select_by_value("gave_up")
+    p.click("#dl-filter button[type=submit]")
+    p.loaded("deadletters")
+    p.wait_text("#dl-count", "0 of 2 dead letters match")
+    Select(p.find("#dl-reason")).select_by_value("unknown_status")
+    p.click("#dl-filter button[type=submit]")
+    p.loaded("deadletters")
+    p.wait_text("#dl-count", "2 of 2 dead letters match")
+    assert browser.execute_script("return location.hash") == \
+        f"#/deadletters?program={program}&reason=unknown_status"
     first = p.find(f"#dl-table tr:has(a[href$='{people[0][0].replace('@', '%40')}']) button.replay")
     first.click()
     p.wait_text("#flash", "replayed: queued again")
@@ -482,3 +591,96 @@ def test_browser_operator_fixes_and_replays_a_dead_letter(redis, services, sf_si
         with open(path, "rb") as f:
             assert f.read(8) == b"\x89PNG\r\n\x1a\n"
     print(f"browser test: {time.monotonic() - started:.1f} s; screenshots in {SHOTS}")
+
+
+def sign_in(p, browser):
+    p.view(DESKTOP)
+    browser.get(p.base)
+    browser.get_log("browser")  # start the log from here
+    p.type("#token", cs.ADMIN_TOKEN)
+    p.click("#login-form button[type=submit]")
+    p.loaded("overview")
+
+
+def table_cells(browser, css):
+    return browser.execute_script(
+        "return [...document.querySelectorAll(arguments[0] + ' tbody tr')]"
+        ".map(r => [...r.cells].map(c => c.textContent))", css)
+
+
+def test_browser_overview_under_management_port(redis, services, sf_sim, mkto_sim, browser):
+    """The image's setting: /readyz and /metrics on MANAGEMENT_PORT only. The Overview reads
+    GET /v1/overview on the public port: no error, the right figures, and a check that is not
+    failing ("suspect": MARKETO_TIMEZONE is likely wrong) shown as what it is."""
+    mport = cs.free_port()
+    svc = services(redis.url, MANAGEMENT_PORT=mport, **cs.crm_env(sf_sim, mkto_sim))
+    queue_marketo_events(svc, 1001, [7, 8])
+    now = int(time.time() * 1000)
+    plant_dead_letters(redis, 3, 1001, now - 60000, F11.format(p=1001))
+    # The evidence tzwatch keeps of a Marketo event 6 h off (service/tzwatch.c reads it).
+    redis.cmd("HSET", "cs:tz:marketo", "offset_h", "-6", "count", "1", "last_ms", now,
+              "event_id", "1-0", "occurred_ms", now - 6 * 3600 * 1000, "received_ms", now)
+    ready = cs.request(mport, "GET", "/readyz")
+    assert ready.status == 200 and ready.json()["checks"]["marketo_timezone"] == "suspect"
+
+    p = Page(browser, f"http://127.0.0.1:{svc.port}/console/")
+    sign_in(p, browser)
+    p.wait_text("#ready-state", "READY")
+    checks = p.wait_text("#ready-checks", "marketo_timezone")
+    lines = checks.splitlines()
+    assert "⚠ suspect marketo_timezone" in lines and "✓ ok redis" in lines, lines
+    assert "failing" not in checks
+    p.find("#queue-table")
+    rows = {r[0]: r[1:] for r in table_cells(browser, "#queue-table")}
+    assert rows["Toward Salesforce (from Marketo)"][0] == "2", rows
+    assert rows["Toward Marketo (from Salesforce)"] == ["0", "—"], rows
+    assert rows["All waiting"][0] == "2", rows
+    p.wait_text("#dead-24h", "3 dead letters")
+    assert "backfill 0, reconcile 0" in p.text("#jobs-running")
+    p.find("#chart-applied")
+    p.find("#errors-none")
+    errors = [e.text for e in browser.find_elements(p.By.CSS_SELECTOR, "#page-overview .error")]
+    assert errors == [], errors
+    # The next poll keeps them right: one more event waits.
+    queue_marketo_events(svc, 1001, [9])
+    cs.wait_until(lambda: {r[0]: r[1] for r in table_cells(browser, "#queue-table")}
+                  .get("All waiting") == "3", T, what="the third event on the Overview")
+    problems = p.problems()
+    assert problems == [], problems
+
+
+def test_browser_replay_all_takes_every_page(redis, services, browser):
+    """"Replay all" goes on with the bulk replay's cursor until "next" is null: 150 dead
+    letters of one program behind 5000 newer ones of another (a call looks at 5000 at most)
+    are all replayed by the filtered button; then the 5000 others by the unfiltered one (a
+    call takes 1000 at most). An `ingest` runs no worker: the replayed events stay queued."""
+    now = int(time.time() * 1000)
+    plant_dead_letters(redis, 150, 1001, now - 3600 * 1000, F11.format(p=1001))
+    plant_dead_letters(redis, 5000, 2002, now - 600 * 1000, GAVE_UP)
+    svc = services(redis.url)
+    p = Page(browser, f"http://127.0.0.1:{svc.port}/console/")
+    sign_in(p, browser)
+
+    p.go("#/deadletters?program=1001")
+    p.loaded("deadletters")
+    p.wait_text("#dl-count", "150 of 5,150 dead letters match.")
+    p.click("#dl-replay-all")
+    p.confirm()
+    p.wait_text("#flash", "150 dead letters replayed: queued again.")
+    assert redis.cmd("ZCARD", "cs:deadletters") == 5000
+    queued = [json.loads(f["event"]) for _, _, f in cs.stream_events(redis, cs.STREAM_MKTO)]
+    assert len(queued) == 150 and {e["programId"] for e in queued} == {"1001"}
+    assert sorted(int(e["mktoLeadId"]) for e in queued) == list(range(1, 151))
+
+    p.go("#/deadletters")
+    p.loaded("deadletters")
+    p.wait_text("#dl-count", "5,000 dead letters.")
+    p.click("#dl-replay-all")
+    p.confirm()
+    p.wait_text("#flash", "5,000 dead letters replayed: queued again.", timeout=60)
+    assert redis.cmd("ZCARD", "cs:deadletters") == 0
+    assert cs.queue_len(redis) == 5150
+    p.loaded("deadletters")
+    p.wait_text("#dl-count", "0 dead letters.")
+    problems = p.problems()
+    assert problems == [], problems

@@ -38,7 +38,7 @@ ADMIN_ROUTES = {("GET", "/v1/mappings"), ("PUT", "/v1/mappings/{programId}"),
                 ("PATCH", "/v1/mappings/{programId}"), ("POST", "/v1/deadletters/replay"),
                 ("GET", "/v1/people"), ("POST", "/v1/people/resync"),
                 ("GET", "/v1/jobs"), ("GET", "/v1/jobs/{id}"), ("DELETE", "/v1/jobs/{id}"),
-                ("GET", "/v1/jobs/{id}/details")}
+                ("GET", "/v1/jobs/{id}/details"), ("GET", "/v1/overview")}
 ROUTES = {("GET", "/healthz"), ("GET", "/readyz"), ("GET", "/metrics"),
           ("POST", "/webhooks/salesforce"), ("POST", "/webhooks/salesforce/{token}"),
           ("POST", "/webhooks/marketo")} | ADMIN_ROUTES
