@@ -432,14 +432,35 @@ def audit_window(w, program, t_from, t_to):
             return out
 
 
+def crm_seconds(w):
+    """{target: (seconds, calls)} of campaign_sync_crm_request_seconds over the workers."""
+    out = {"salesforce": [0.0, 0], "marketo": [0.0, 0]}
+    for wk in w.workers:
+        m = lib.metrics(wk)
+        for t in out:
+            out[t][0] += cs.metric_sum(m, "campaign_sync_crm_request_seconds_sum", target=t)
+            out[t][1] += cs.metric_sum(m, "campaign_sync_crm_request_seconds_count", target=t)
+    return out
+
+
 def run_window(w, name, offset, rate, seconds, tag, log):
     streams, total, t0 = paced_window(w, offset, rate, seconds, tag)
     log(f"  backfill: live window {name}: {rate}/s from each side for {seconds} s")
+    cpu = lib.CpuMeter(dict(w.pids(), redis=w.redis.pid, sf_sim=w.sf.pid, mkto_sim=w.mk.pid,
+                            generator=os.getpid())).start()
+    crm0 = crm_seconds(w)
     sent, _ = gen.send(w.ingest.port, streams, t0=t0)
     t_sent = time.time()
+    cores = {k: v.get("cores") for k, v in cpu.stop()["procs"].items()}
+    crm1 = crm_seconds(w)
     time.sleep(10)  # applied after 10 s or counted as not applied within the window
     out = {"rate_per_side": rate, "seconds": seconds, "changes_per_side": total,
-           "started_s_after_link": round(t0 - w.t_link, 1), "sent": sent}
+           "started_s_after_link": round(t0 - w.t_link, 1), "sent": sent, "cores": cores,
+           "load_1min": os.getloadavg()[0],
+           # the worker's CRM calls during the window: how many, and their mean duration
+           "crm_calls": {t: {"calls": crm1[t][1] - crm0[t][1], "mean_ms": round(
+               (crm1[t][0] - crm0[t][0]) / (crm1[t][1] - crm0[t][1]) * 1000, 1)
+               if crm1[t][1] > crm0[t][1] else None} for t in crm0}}
     for target, program in (("salesforce", w.program_a), ("marketo", w.program_b)):
         es = [e for e in audit_window(w, program, t0, t_sent) if e.get("target") == target]
         lat = [(e2e.parse_time(e["at"]) - e2e.parse_time(e["receivedAt"])) * 1000 for e in es]
