@@ -118,7 +118,47 @@ def targets(r):
             "< 64 MiB", top[0] < 64)
     else:
         add("peak RSS of every service process under every load", "—", "< 64 MiB", None)
+    backfill_targets(r, add)
     return out
+
+
+def backfill_targets(r, add):
+    """Issue 19's targets, judged on the backfill section (bench/backfill.py) when it ran."""
+    b = r.get("backfill")
+    if not isinstance(b, dict) or "after" not in b:
+        return
+    n = _g(b, "parameters", "members_per_side")
+    mv = b.get("marketo_vs_floor") or {}
+    after = b.get("after") or {}
+    add(f"backfill {_fmt(n)} x {_fmt(n)}: converged (job done, both lists equal)",
+        f"{b.get('job_state')} in {_fmt(b.get('converge_s'))} s; {_fmt(after.get('mismatches'))} mismatches",
+        "done, 0 mismatches", b.get("job_state") == "done" and after.get("mismatches") == 0)
+    ratio = mv.get("correction_ratio")
+    add("backfill: Marketo calls of the corrections vs their floor",
+        f"{_fmt(mv.get('correction_calls'))} / {_fmt(mv.get('correction_floor'))} = {_fmt(ratio, 2)}x",
+        "<= 1.5x", None if ratio is None else ratio <= 1.5)
+    add("backfill: Marketo calls of listing + corrections vs the paged listing's floor (not a target)",
+        f"{_fmt(mv.get('total_calls'))} / {_fmt(mv.get('total_floor_paged'))} = "
+        f"{_fmt(mv.get('total_ratio'), 2)}x", "(<= 1.5x)", None)
+    peaks = [(v, k) for k, v in (b.get("peak_rss_mib") or {}).items()
+             if v is not None and k not in ("redis", "sf_sim", "mkto_sim")]
+    if peaks:
+        top = max(peaks)
+        add("backfill: peak RSS of every service process", f"{top[0]:.1f} MiB ({top[1]})",
+            "< 64 MiB", top[0] < 64)
+    floor = marketo_floor_s(r) * 1000
+    for wname, win in (b.get("live") or {}).items():
+        for target, want, limit in (("salesforce", "< 250 ms", 250), ("marketo", f"<= {floor + 100:.0f} ms",
+                                                                         floor + 100)):
+            v = win.get(f"toward_{target}") or {}
+            total = win.get("changes_per_side")
+            p99 = v.get("p99_ms")
+            complete = total is not None and v.get("applied") == total
+            add(f"backfill: live paced p99 toward {target.title()} ({wname.replace('_', ' ')})",
+                f"{_fmt(p99, 0)} ms ({_fmt(v.get('applied'))} of {_fmt(total)} at "
+                f"{_fmt(win.get('rate_per_side'))}/s)", want,
+                None if p99 is None else (p99 < limit if target == "salesforce" else p99 <= limit)
+                and complete, "" if complete else "not every change was applied within 10 s")
 
 
 def _complete(sec, target):
@@ -277,13 +317,65 @@ def print_table(r):
                ["layout", "drained", "drain s", "changes/s", "to SF /s", "to MK /s",
                 "applied", "CPU s/1k", "cores used"], rows)
 
+    print_backfill(r)
     t = r.get("targets") or targets(r)
     rows = [[x["what"], x["figure"], x["target"],
              "met" if x["met"] else ("not met" if x["met"] is False else "n/a"), x.get("note", "")]
             for x in t]
-    _table("TARGETS (issue 8)", ["target", "figure", "wanted", "", "note"], rows)
+    _table("TARGETS (issues 8 and 19)", ["target", "figure", "wanted", "", "note"], rows)
     for e in r.get("errors") or []:
         print(f"\nERROR in {e['section']}: {e['error']}")
+
+
+def print_backfill(r):
+    b = r.get("backfill")
+    if not isinstance(b, dict) or "after" not in b:
+        return
+    p = b.get("parameters") or {}
+    j = b.get("job") or {}
+    c = j.get("counts") or {}
+    ld = b.get("load") or {}
+    print(f"\nBACKFILL  (link {_fmt(p.get('members_per_side'))} program members to "
+          f"{_fmt(p.get('members_per_side'))} campaign members, {_fmt(p.get('overlap'))} shared, "
+          f"{_fmt(p.get('conflicts'))} of them with conflicting statuses; 1 ingest, 1 worker x 2 threads; "
+          f"load average {_fmt(ld.get('mean_1min'), 2)} mean, {_fmt(ld.get('max_1min'), 2)} max)")
+    print(f"  job {j.get('state')} in {_fmt(b.get('converge_s'))} s after the link (phases at s: "
+          f"{b.get('phases_s_after_link')}); both lists after: {b.get('after')}")
+    print(f"  counts: listed {c.get('listed')}, compared {_fmt(c.get('compared'))}, differences "
+          f"{c.get('differences')}, queued {_fmt(c.get('queued'))}, applied {_fmt(c.get('applied'))}, "
+          f"skipped {_fmt(c.get('skipped'))}, dead-lettered {_fmt(c.get('deadLettered'))}")
+    mv = b.get("marketo_vs_floor") or {}
+    fl = b.get("floor") or {}
+    rows = [["listing (paged members.json + leads.json)", _fmt(mv.get("listing_calls")),
+             _fmt(mv.get("listing_floor_paged")), ""],
+            ["corrections (status writes, lead lookups and creates)", _fmt(mv.get("correction_calls")),
+             _fmt(mv.get("correction_floor")), _fmt(mv.get("correction_ratio"), 2) + "x"],
+            ["both", _fmt(mv.get("total_calls")), _fmt(mv.get("total_floor_paged")),
+             _fmt(mv.get("total_ratio"), 2) + "x"]]
+    _table(f"  Marketo calls of the job ({_fmt(fl.get('changes_toward_marketo'))} changes toward "
+           f"Marketo, {_fmt(fl.get('changes_toward_salesforce'))} toward Salesforce)",
+           ["", "calls", "floor", "ratio"], rows)
+    print(f"  Marketo calls by kind: {_g(b, 'mk_calls', 'by_kind')}; max in 20 s "
+          f"{_g(b, 'mk_calls', 'max_calls_in_20s')}; leads per backfill status call "
+          f"{_g(b, 'mk_calls', 'backfill_leads_per_status_call')}")
+    print(f"  Salesforce calls by kind: {_g(b, 'sf_calls', 'by_kind')}; records per backfill "
+          f"CampaignMember write {_g(b, 'sf_calls', 'backfill_records_per_cm_write')}")
+    rss = b.get("rss_mib") or {}
+    print("  peak RSS (VmHWM) MiB: " + ", ".join(
+        f"{k} {_fmt(v, 1)} (RSS first {_fmt(_g(rss, k, 'first'), 1)}, last {_fmt(_g(rss, k, 'last'), 1)})"
+        for k, v in (b.get("peak_rss_mib") or {}).items()))
+    print(f"  Redis used_memory MiB: {b.get('redis_used_memory_mib')}")
+    rows = []
+    for wname, win in (b.get("live") or {}).items():
+        for target in ("salesforce", "marketo"):
+            v = win.get(f"toward_{target}") or {}
+            rows.append([f"{wname} (from {_fmt(win.get('started_s_after_link'))} s, job "
+                         f"{win.get('job_phase_at_start')})", f"toward {target.title()}",
+                         _fmt(win.get("changes_per_side")), _fmt(v.get("applied")),
+                         _fmt(v.get("p50_ms"), 0), _fmt(v.get("p99_ms"), 0), _fmt(v.get("max_ms"), 0)])
+    _table(f"  Live paced load during the backfill ({_fmt(p.get('paced_rate_per_side'))}/s from each side, "
+           f"{_fmt(p.get('paced_window_s'))} s windows; audit received -> applied)",
+           ["window", "direction", "sent", "applied", "p50 ms", "p99 ms", "max ms"], rows)
 
 
 if __name__ == "__main__":
