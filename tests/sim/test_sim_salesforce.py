@@ -728,7 +728,11 @@ def test_soql_index_examines_only_the_candidates(sim):
     soql = f"SELECT Id FROM CampaignMember WHERE CampaignId = '{small}' AND Status = 'Sent'"
     assert examined(soql) == (3, 3, 1)
     assert examined("SELECT Id FROM Lead WHERE Email IN ('X')") == (0, 0, 1)
-    assert examined("SELECT Id FROM Lead WHERE LastName != null") == (43, 43, 0)
+    lead = sim.seed(leads=[{"Email": "Old@Example.com", "LastName": "L", "Company": "C"}])["leads"][0]["Id"]
+    sim.ok("PATCH", f"sobjects/Lead/{lead}", {"Email": "New@Example.com"}, expect=204)
+    assert examined("SELECT Id FROM Lead WHERE Email = 'old@example.com'") == (0, 0, 1)
+    assert examined("SELECT Id FROM Lead WHERE Email = 'NEW@example.com'") == (1, 1, 1)
+    assert examined("SELECT Id FROM Lead WHERE LastName != null") == (44, 44, 0)
     sim.configure(queryIndex=False)
     assert examined(soql) == (3, 43, 0)
     status, out = sim.control("POST", "config", {"queryIndex": "yes"})
