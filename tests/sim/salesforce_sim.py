@@ -421,6 +421,10 @@ class Config:
     # meta_picklist.htm); then a value outside campaignTypeValues fails with
     # INVALID_OR_NULL_FOR_RESTRICTED_PICKLIST. Unrestricted (the default), any value is kept.
     campaignTypeRestricted: bool = False
+    # SOQL WHERE terms `=`/`IN` on Id, CampaignMember.CampaignId/LeadId/ContactId and
+    # Lead/Contact Email take their candidates from an index (false: scan every record, the
+    # reference the index is tested against). Results are the same either way.
+    queryIndex: bool = True
     campaignTypeValues: list = field(default_factory=lambda: list(CAMPAIGN_TYPES))
     # What a CampaignMember save with a Status the campaign lacks does: "refuse" (the restricted
     # picklist error) or "default" (GUESS, from public posts: the campaign's default member
@@ -459,10 +463,10 @@ class Config:
                     raise ControlError(400, "bad_setting",
                                        f"duplicateRuleLead must be one of {', '.join(DUPLICATE_RULE_MODES)}")
                 self.duplicateRuleLead = value
-            elif key == "campaignTypeRestricted":
+            elif key in ("campaignTypeRestricted", "queryIndex"):
                 if not isinstance(value, bool):
-                    raise ControlError(400, "bad_setting", "campaignTypeRestricted must be true or false")
-                self.campaignTypeRestricted = value
+                    raise ControlError(400, "bad_setting", f"{key} must be true or false")
+                setattr(self, key, value)
             elif key == "campaignTypeValues":
                 if not isinstance(value, list) or not all(isinstance(v, str) and 0 < len(v) <= 255
                                                           for v in value) or len(value) > 1000:
@@ -547,15 +551,33 @@ class Transaction:
         self.journal.clear()
 
 
+# Fields of live records indexed by value, so that a SOQL `=` or `IN` term on them takes its
+# candidates from the index (QueryEngine.candidates) instead of scanning the object.
+INDEXED_FIELDS = {"CampaignMember": ("CampaignId", "LeadId", "ContactId"),
+                  "Lead": ("Email",), "Contact": ("Email",)}
+
+
+def index_key(f: FieldDef, v):
+    """A stored value as SOQL compares it (QueryEngine._value): strings case-insensitively."""
+    return v.casefold() if isinstance(v, str) and f.type in STRING_TYPES else v
+
+
 class Store:
     """Live records per object and the recycle bin, keyed by canonical 15-character id.
-    Stored dicts are never mutated in place (saves replace them), so snapshots are cheap."""
+    Stored dicts are never mutated in place (saves replace them), so snapshots are cheap.
+    Every change to `live` goes through save, discard and restore, which keep the value
+    indexes (`by_value`) and each live record's place in its object's dict (`seq`) true."""
 
     def __init__(self, schema):
         self.schema = schema
         self.live = {name: {} for name in schema}
         self.recycle = {}                      # id15 -> (obj, record with deletedDate)
         self.member_by_person = {}             # (campaign15, person15) -> member15
+        # (obj, field) -> index_key(value) -> {id15, ...} of live records
+        self.by_value = {(obj, name): {} for obj, names in INDEXED_FIELDS.items() for name in names}
+        # id15 -> a number rising with the record's place in live[obj] (the order of a scan)
+        self.seq = {}
+        self._next_seq = 0
 
     def get(self, obj: str, id15: Optional[str]):
         return self.live[obj].get(id15) if id15 else None
@@ -582,20 +604,25 @@ class Store:
 
     def save(self, tx: Transaction, obj: str, rec: dict):
         tx.touch(rec["Id"])
-        self._unindex(obj, self.live[obj].get(rec["Id"]))
-        self.live[obj][rec["Id"]] = rec
+        old = self.live[obj].get(rec["Id"])
+        self._unindex(obj, old)
+        self.live[obj][rec["Id"]] = rec        # an existing key keeps its place in the dict
+        if old is None:
+            self._place(rec["Id"])
         self._index(obj, rec)
 
     def discard(self, tx: Transaction, obj: str, id15: str, rec: dict):
         """Moves a live record to the recycle bin as `rec` (already marked deleted)."""
         tx.touch(id15)
         self._unindex(obj, self.live[obj].pop(id15))
+        self.seq.pop(id15, None)
         self.recycle[id15] = (obj, rec)
 
     def restore(self, id15, snap):
         for name, recs in self.live.items():
             if id15 in recs:
                 self._unindex(name, recs.pop(id15))
+        self.seq.pop(id15, None)
         self.recycle.pop(id15, None)
         obj, rec, deleted = snap
         if obj is None:
@@ -603,19 +630,53 @@ class Store:
         if deleted:
             self.recycle[id15] = (obj, rec)
         else:
-            self.live[obj][id15] = rec
+            self.live[obj][id15] = rec         # re-inserted: now last in the dict
+            self._place(id15)
             self._index(obj, rec)
 
     def member_key(self, rec):
         return rec["CampaignId"], rec["ContactId"] or rec["LeadId"]
 
+    def _place(self, id15):
+        self.seq[id15] = self._next_seq
+        self._next_seq += 1
+
     def _index(self, obj, rec):
         if obj == "CampaignMember":
             self.member_by_person[self.member_key(rec)] = rec["Id"]
+        objdef = self.schema[obj]
+        for name in INDEXED_FIELDS.get(obj, ()):
+            key = index_key(objdef.field(name), rec.get(name))
+            self.by_value[obj, name].setdefault(key, set()).add(rec["Id"])
 
     def _unindex(self, obj, rec):
-        if obj == "CampaignMember" and rec is not None:
+        if rec is None:
+            return
+        if obj == "CampaignMember":
             self.member_by_person.pop(self.member_key(rec), None)
+        objdef = self.schema[obj]
+        for name in INDEXED_FIELDS.get(obj, ()):
+            key = index_key(objdef.field(name), rec.get(name))
+            ids = self.by_value[obj, name].get(key)
+            if ids is not None:
+                ids.discard(rec["Id"])
+                if not ids:
+                    del self.by_value[obj, name][key]
+
+    def ids_where(self, obj: str, name: str, keys) -> Optional[set]:
+        """Ids of live `obj` records whose `name` (as index_key makes it) is one of keys;
+        None when that field has no index."""
+        if name == "Id":
+            return {k for k in keys if k in self.live[obj]}
+        index = self.by_value.get((obj, name))
+        if index is None:
+            return None
+        return set().union(*(index.get(k, ()) for k in keys))
+
+    def in_scan_order(self, obj: str, ids) -> list:
+        """The live records of ids in the order list(live[obj].values()) gives them."""
+        live = self.live[obj]
+        return [live[i] for i in sorted(ids, key=self.seq.__getitem__)]
 
     def statuses(self, campaign15: str) -> list:
         return sorted((r for r in self.live["CampaignMemberStatus"].values()
@@ -1356,12 +1417,56 @@ class QueryEngine:
     def __init__(self, sim):
         self.sim = sim
         self.cursors = collections.OrderedDict()   # locator id -> (records, query resource)
+        self.rows_examined = 0     # records the WHERE clause was evaluated on (/_sim/stats)
+        self.index_hits = 0        # queries whose candidates came from an index
+
+    def candidates(self, q: Query, include_deleted: bool) -> list:
+        """The records the WHERE clause must be evaluated on, in the order of a full scan
+        (live records in insertion order, then the recycle bin's): all of the object's, or,
+        when the WHERE is a conjunction with an indexed `=`/`IN` term (and config queryIndex
+        is on), only the live records that term can match. Either way the caller evaluates the
+        whole WHERE, so the result is the same."""
+        store, obj = self.sim.store, q.objdef.name
+        ids = self._indexed_ids(q) if self.sim.config.queryIndex else None
+        if ids is None:
+            rows = list(store.live[obj].values())
+        else:
+            rows = store.in_scan_order(obj, ids)
+            self.index_hits += 1
+        if include_deleted:
+            rows += [rec for o, rec in store.recycle.values() if o == obj]
+        self.rows_examined += len(rows)
+        return rows
+
+    def _indexed_ids(self, q: Query) -> Optional[set]:
+        """The smallest id set one indexed term of a top-level AND allows, or None."""
+        if q.where is None:
+            return None
+        best = None
+        for term in self._conjuncts(q.where):
+            if term[0] == "cmp" and term[2] == "=":
+                keys = (term[3],)
+            elif term[0] == "in" and not term[3]:
+                keys = term[2]
+            else:
+                continue
+            path = term[1]
+            if path.rel is not None or path.field.derived:
+                continue
+            ids = self.sim.store.ids_where(q.objdef.name, path.field.name, keys)
+            if ids is not None and (best is None or len(ids) < len(best)):
+                best = ids
+        return best
+
+    @classmethod
+    def _conjuncts(cls, node):
+        if node[0] != "and":
+            return [node]
+        return [t for n in node[1] for t in cls._conjuncts(n)]
 
     def run(self, text: str, include_deleted: bool, version: str, resource: str, batch: int):
         q = SoqlParser(self.sim, text).parse()
-        rows = list(self.sim.store.live[q.objdef.name].values())
-        if include_deleted:
-            rows += [rec for obj, rec in self.sim.store.recycle.values() if obj == q.objdef.name]
+        rows = self.candidates(q, include_deleted)
         rows = [r for r in rows if q.where is None or self._eval(q.where, q.objdef, r)]
         for path, desc, nulls_first in reversed(q.order):
             rows.sort(key=lambda r, p=path, nf=nulls_first, d=desc: self._sort_key(p, r, nf != d),
@@ -2376,6 +2481,8 @@ class ControlApi:
             ("POST", "/_sim/faults"): lambda: self._set_faults(body),
             ("DELETE", "/_sim/faults"): self._clear_faults,
             ("GET", "/_sim/config"): lambda: Reply(200, self.sim.config.public()),
+            ("GET", "/_sim/stats"): lambda: Reply(200, {"queryRowsExamined": self.sim.queries.rows_examined,
+                                                        "queryIndexHits": self.sim.queries.index_hits}),
             ("POST", "/_sim/config"): lambda: self._configure(body),
             ("GET", "/_sim/outbound"): lambda: Reply(200, self.sim.outbound.public()),
             ("GET", "/_sim/journal"): lambda: self._journal(req.query.get("id")),
@@ -2987,11 +3094,8 @@ class BulkQueryJobs:
                 if job.state == "InProgress":
                     job.pending = e
             return
-        store = self.sim.store
         with self.sim.lock:
-            rows = list(store.live[q.objdef.name].values())
-            if job.operation == "queryAll":
-                rows += [rec for obj, rec in store.recycle.values() if obj == q.objdef.name]
+            rows = self.sim.queries.candidates(q, job.operation == "queryAll")
         header, data, offsets, read = BulkCsv(self.sim, q, job).write(rows)
         with self.sim.lock:
             if job.state != "InProgress":

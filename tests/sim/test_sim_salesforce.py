@@ -620,6 +620,125 @@ def test_soql_paging(sim, people):
     assert status == 400 and out[0]["errorCode"] == "INVALID_QUERY_LOCATOR"
 
 
+def all_pages(sim, soql, resource="query"):
+    """(status, every page of one query with its locator id masked): what a client sees."""
+    status, _, page = sim.query(soql, resource)
+    pages = [page]
+    while status == 200 and not page["done"]:
+        status, _, page = sim.http("GET", page["nextRecordsUrl"],
+                                   headers={"Authorization": f"Bearer {sim.token()}"})
+        pages.append(page)
+    for p in pages:
+        if isinstance(p, dict) and "nextRecordsUrl" in p:
+            p["nextRecordsUrl"] = re.sub(r"/[A-Za-z0-9]{18}-", "/LOCATOR-", p["nextRecordsUrl"])
+    return status, pages
+
+
+def test_soql_index_answers_exactly_as_a_full_scan(sim):
+    """Config queryIndex (on by default) lets `=`/`IN` terms on Id, CampaignMember.CampaignId and
+    Lead/Contact Email take candidates from indexes kept by every write; off, every record is
+    scanned. Every query below must answer the same, page by page, both ways, after writes
+    that move records between index keys and within the scan order."""
+    out = sim.seed(campaigns=[{"Name": "A"}, {"Name": "B"}],
+                   leads=[{"Email": f"Lead{i}@Example.COM" if i % 5 else None, "LastName": f"L{i % 4}",
+                           "Company": "Co"} for i in range(24)] + [
+                       {"Email": "same@example.com", "LastName": "S1", "Company": "Co"},
+                       {"Email": "SAME@Example.com", "LastName": "S2", "Company": "Co"}],
+                   contacts=[{"Email": f"lead{i}@example.com", "LastName": f"C{i}"} for i in range(6)])
+    a, b = out["campaigns"][0]["Id"], out["campaigns"][1]["Id"]
+    leads, contacts = [r["Id"] for r in out["leads"]], [r["Id"] for r in out["contacts"]]
+    members = sim.seed(members=[{"CampaignId": a if i % 3 else b, "LeadId": lead, "Status": "Sent"}
+                                for i, lead in enumerate(leads)] +
+                       [{"CampaignId": b, "ContactId": c} for c in contacts])["members"]
+    member_ids = [m["Id"] for m in members]
+    # Writes after insert: email changes (single and Collections), a rolled-back Collections
+    # update (the undo re-inserts the record), deletes (single, Collections, cascading), a
+    # member moved to another campaign (deleted, re-created), human and generated members.
+    sim.ok("PATCH", f"sobjects/Lead/{leads[1]}", {"Email": "Moved@Example.com"}, expect=204)
+    sim.ok("PATCH", "composite/sobjects", {"records": [
+        {"attributes": {"type": "Lead"}, "id": leads[2], "Email": "SAME@example.COM"},
+        {"attributes": {"type": "Contact"}, "id": contacts[0], "Email": None}]})
+    out = sim.ok("PATCH", "composite/sobjects", {"allOrNone": True, "records": [
+        {"attributes": {"type": "Lead"}, "id": leads[3], "Email": "rolled@back.com"},
+        {"attributes": {"type": "Lead"}, "id": leads[4], "Email": "not an email"}]})
+    assert [r["success"] for r in out] == [False, False]
+    sim.ok("DELETE", f"sobjects/Lead/{leads[6]}", expect=204)          # cascades to its member
+    sim.ok("DELETE", f"composite/sobjects?ids={member_ids[7]},{contacts[1]}")
+    sim.ok("DELETE", f"sobjects/CampaignMember/{member_ids[8]}", expect=204)
+    moved = sim.ok("POST", "sobjects/CampaignMember", {"CampaignId": a, "LeadId": leads[8]}, expect=201)["id"]
+    sim.ok("PATCH", f"sobjects/CampaignMember/{member_ids[9]}", {"Status": "Responded"}, expect=204)
+    assert sim.control("POST", "members", {"CampaignId": b, "LeadId": leads[10], "Status": "Responded"})[0] == 201
+    sim.seed(generate={"campaignId": b, "count": 8, "statuses": {"Sent": 1}, "kind": "lead",
+                       "emailPattern": "LEAD{n}@example.com", "start": 20})
+    assert sim.query(f"SELECT Id FROM CampaignMember WHERE Id = '{moved}' AND CampaignId = '{a}'")[2]["totalSize"] == 1
+    emails = ", ".join(f"'{e}'" for e in ("lead1@example.com", "MOVED@example.com", "same@EXAMPLE.com",
+                                          "rolled@back.com", "lead3@example.com", "LEAD26@EXAMPLE.COM",
+                                          "lead6@example.com", "nobody@example.com"))
+    ids = ", ".join(f"'{i[:15]}'" for i in leads[::3] + [member_ids[7], "00Q000000000000"])
+    queries = [(q, "query") for q in (
+        f"SELECT Id, Status, LeadId, Lead.Email FROM CampaignMember WHERE CampaignId = '{a}'",
+        f"SELECT Id, Status FROM CampaignMember WHERE CampaignId = '{b[:15]}' AND Status = 'Sent'",
+        f"SELECT Id FROM CampaignMember WHERE Status != null AND (CampaignId = '{b}') ORDER BY Status DESC",
+        f"SELECT Id FROM CampaignMember WHERE CampaignId IN ('{a}', '{b}') LIMIT 7",
+        f"SELECT Id FROM CampaignMember WHERE CampaignId = '{a}' OR Status = 'Responded'",
+        f"SELECT Id FROM CampaignMember WHERE NOT CampaignId = '{a}'",
+        f"SELECT Id FROM CampaignMember WHERE CampaignId != '{a}'",
+        f"SELECT Id FROM CampaignMember WHERE LeadId IN ({ids}) AND CampaignId = '{b}'",
+        f"SELECT COUNT() FROM CampaignMember WHERE CampaignId = '{b}'",
+        f"SELECT Id, Email FROM Lead WHERE Email IN ({emails})",
+        f"SELECT Id, Email FROM Contact WHERE Email IN ({emails})",
+        f"SELECT Id, Email FROM Lead WHERE Email IN ({emails}) ORDER BY LastName LIMIT 4",
+        "SELECT Id, Email FROM Lead WHERE Email = 'SAME@EXAMPLE.COM'",
+        "SELECT Id FROM Lead WHERE Email = null",
+        "SELECT Id FROM Contact WHERE Email IN (null, 'lead2@example.com')",
+        "SELECT Id FROM Lead WHERE Email NOT IN ('same@example.com')",
+        f"SELECT Id, Email FROM Lead WHERE Id IN ({ids})",
+        f"SELECT Id FROM Lead WHERE Id = '{leads[3]}' AND Email = 'lead3@example.com'",
+        f"SELECT Id FROM Lead WHERE Id IN ({ids}) AND Email IN ({emails})",
+        "SELECT Id FROM Lead WHERE Id IN ('00Qabc')",
+    )] + [(f"SELECT Id, IsDeleted FROM CampaignMember WHERE CampaignId = '{b}'", "queryAll"),
+          (f"SELECT Id, IsDeleted FROM Lead WHERE Id IN ({ids})", "queryAll"),
+          (f"SELECT Id, IsDeleted FROM Lead WHERE Email IN ({emails})", "queryAll")]
+    answers = {}
+    for indexed in (True, False):
+        sim.configure(queryIndex=indexed, queryBatchSize=3)
+        answers[indexed] = [all_pages(sim, soql, resource) for soql, resource in queries]
+    for (soql, _), got, want in zip(queries, answers[True], answers[False]):
+        assert got == want, soql
+    assert answers[True][0][1][0]["totalSize"] > 3 and answers[True][9][1][0]["totalSize"] == 6
+    assert answers[True][-1][1][0]["totalSize"] == 7          # Lead6, deleted, found by queryAll
+
+
+def test_soql_index_examines_only_the_candidates(sim):
+    """/_sim/stats counts the records a WHERE was evaluated on: with the index a CampaignId
+    query looks at that campaign's members only."""
+    camps = sim.seed(campaigns=[{"Name": "Small"}, {"Name": "Big"}])["campaigns"]
+    small, big = camps[0]["Id"], camps[1]["Id"]
+    sim.seed(generate=[{"campaignId": big, "count": 40, "statuses": {"Sent": 1}},
+                       {"campaignId": small, "count": 3, "statuses": {"Sent": 1}, "start": 100}])
+
+    def examined(soql):
+        before = sim.control("GET", "stats")[1]
+        status, _, out = sim.query(soql)
+        assert status == 200, out
+        after = sim.control("GET", "stats")[1]
+        return (out["totalSize"], after["queryRowsExamined"] - before["queryRowsExamined"],
+                after["queryIndexHits"] - before["queryIndexHits"])
+
+    soql = f"SELECT Id FROM CampaignMember WHERE CampaignId = '{small}' AND Status = 'Sent'"
+    assert examined(soql) == (3, 3, 1)
+    assert examined("SELECT Id FROM Lead WHERE Email IN ('X')") == (0, 0, 1)
+    lead = sim.seed(leads=[{"Email": "Old@Example.com", "LastName": "L", "Company": "C"}])["leads"][0]["Id"]
+    sim.ok("PATCH", f"sobjects/Lead/{lead}", {"Email": "New@Example.com"}, expect=204)
+    assert examined("SELECT Id FROM Lead WHERE Email = 'old@example.com'") == (0, 0, 1)
+    assert examined("SELECT Id FROM Lead WHERE Email = 'NEW@example.com'") == (1, 1, 1)
+    assert examined("SELECT Id FROM Lead WHERE LastName != null") == (44, 44, 0)
+    sim.configure(queryIndex=False)
+    assert examined(soql) == (3, 43, 0)
+    status, out = sim.control("POST", "config", {"queryIndex": "yes"})
+    assert status == 400 and out["error"] == "bad_setting"
+
+
 @pytest.mark.parametrize("soql,code,reason", [
     ("SELECT FROM Lead", "MALFORMED_QUERY", "unexpected token: FROM"),
     ("SELECT Id FROM Lead WHERE Email = 'a' AND Company = 'b' OR LastName = 'c'", "MALFORMED_QUERY",
