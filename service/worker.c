@@ -254,12 +254,10 @@ static long read_fixes(wctx *w, read_slots *s, store_entry **entries, char *err,
     memset(s->want, 0, sizeof s->want);
     s->want[STORE_Q_FIX_SF] = room > 0;
     s->want[STORE_Q_FIX_MKTO] = to_sf;
-    /* Toward Marketo, what the share's calls left in the window carry (up to READ_MAX), so
-     * that a batch spread over a channel's statuses still fills its status calls. */
-    size_t max = FIX_READ_MAX;
-    if (room > 0 && (size_t)room * MKTO_BATCH > max)
-        max = (size_t)room * MKTO_BATCH < READ_MAX ? (size_t)room * MKTO_BATCH : READ_MAX;
-    return store_read(w->st, w->consumer, s->want, max, -1, entries, err, errlen);
+    /* Toward Marketo a full read (READ_MAX), so that a batch spread over a channel's statuses
+     * still fills its status calls; its calls wait for the share's permits (run_queue_batch). */
+    return store_read(w->st, w->consumer, s->want, room > 0 ? READ_MAX : FIX_READ_MAX, -1, entries,
+                      err, errlen);
 }
 
 /* Reads what the slots allow into *entries: the count, 0 when nothing is to be read here now

@@ -454,9 +454,18 @@ static int queue_rank(store_queue q) {
 static void run_queue_batch(wctx *w, store_entry *entries, const parsed_entry *const *pe, size_t n,
                             size_t nhold, long paced_ms, int paced_calls) {
     bool fix = store_queue_is_fix(entries[0].q);
-    if (fix) crm_set_budget_share(w->c, w->cfg->backfill_marketo_share);
+    long wait = crm_budget_wait(w->c);
+    if (fix) {
+        crm_set_budget_share(w->c, w->cfg->backfill_marketo_share);
+        /* A full read of corrections needs several of the share's permits: its thread (never
+         * the one kept for live changes) waits for them rather than deferring its calls. */
+        crm_set_budget_wait(w->c, FIX_BUDGET_WAIT_MS, &w->pool->stop);
+    }
     run_batch(w, entries, pe, n, nhold, fix ? 0 : paced_ms, fix ? 0 : paced_calls);
-    if (fix) crm_set_budget_share(w->c, 0);
+    if (fix) {
+        crm_set_budget_share(w->c, 0);
+        crm_set_budget_wait(w->c, wait, &w->pool->stop);
+    }
 }
 
 /* The changes toward Salesforce (read from Marketo's queues) first, then those toward
