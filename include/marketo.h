@@ -138,6 +138,11 @@ typedef struct {
 int mkto_create_leads(mkto_client *c, const mk_new_lead *in, size_t n, mk_record *out,
                       mk_error *err);
 
+/* createOnly on email, as mkto_create_leads: a lead that exists already is not touched and
+ * answers MK_REC_FAILED with reason "1005". */
+int mkto_create_new_leads(mkto_client *c, const mk_new_lead *in, size_t n, mk_record *out,
+                          mk_error *err);
+
 /* Deletes up to 300 leads (leads/delete.json): MK_REC_OK when deleted. */
 int mkto_delete_leads(mkto_client *c, const char *const *lead_ids, size_t n, mk_record *out,
                       mk_error *err);

@@ -279,8 +279,9 @@ int mkto_remove_members(mkto_client *c, const char *program_id, const char *cons
     return post_records(c, path, body, true, n, out, err);
 }
 
-int mkto_create_leads(mkto_client *c, const mk_new_lead *in, size_t n, mk_record *out,
-                      mk_error *err) {
+/* leads.json with `action` (createOrUpdate or createOnly) on email. */
+static int create_leads(mkto_client *c, const char *action, const mk_new_lead *in, size_t n,
+                        mk_record *out, mk_error *err) {
     cJSON *input = cJSON_CreateArray();
     for (size_t k = 0; input && k < n; k++) {
         cJSON *o = cJSON_CreateObject();
@@ -293,7 +294,7 @@ int mkto_create_leads(mkto_client *c, const mk_new_lead *in, size_t n, mk_record
         cJSON_AddItemToArray(input, o);
     }
     cJSON *body = cJSON_CreateObject();
-    cJSON_AddStringToObject(body, "action", "createOrUpdate");
+    cJSON_AddStringToObject(body, "action", action);
     cJSON_AddStringToObject(body, "lookupField", "email");
     cJSON_AddItemToObject(body, "input", input);
     int rc = post_records(c, "/rest/v1/leads.json", body, false, n, out, err);
@@ -304,6 +305,17 @@ int mkto_create_leads(mkto_client *c, const mk_new_lead *in, size_t n, mk_record
             out[k].failure = CRM_REFUSED;
         }
     return rc;
+}
+
+int mkto_create_leads(mkto_client *c, const mk_new_lead *in, size_t n, mk_record *out,
+                      mk_error *err) {
+    return create_leads(c, "createOrUpdate", in, n, out, err);
+}
+
+/* Adobe developer docs, "Error Codes": 1005 "Lead already exists" (action createOnly). */
+int mkto_create_new_leads(mkto_client *c, const mk_new_lead *in, size_t n, mk_record *out,
+                          mk_error *err) {
+    return create_leads(c, "createOnly", in, n, out, err);
 }
 
 /* Adobe developer docs, "Leads" ("Delete"): POST /rest/v1/leads/delete.json {"input":[{"id"}]}. */

@@ -119,53 +119,63 @@ static size_t leads_by_email(batch *b, int chunk, item **by_email) {
     return ne;
 }
 
-/* Under the creation lock of their emails: looks again (a lead may have been created since
- * the first look), then creates the leads still missing for creating[0..n) in one call. */
-static void create_locked(batch *b, item **creating, size_t n) {
+/* Looks up by email the leads of items[0..n) (one call) and takes the one that is each item's
+ * person; the items fail with the call. */
+static void pick_by_email_call(batch *b, item **items, size_t n) {
     const char *emails[MKTO_BATCH];
-    mk_new_lead input[MKTO_BATCH];
-    item *inputs[MKTO_BATCH];
-    size_t ninput = 0;
     for (size_t j = 0; j < n; j++)
-        emails[j] = creating[j]->ev.email;
+        emails[j] = items[j]->ev.email;
     mk_lead *res = NULL;
     size_t nres = 0;
     mk_error e;
     if (mkto_leads_by(crm_marketo(b->w->c), MK_BY_EMAIL, emails, n,
                       MK_LEAD_EMAIL | MK_LEAD_SFDC_IDS, &res, &nres, &e) != 0) {
         for (size_t j = 0; j < n; j++)
-            item_fail(creating[j], item_mk_failed(&e), "marketo", e.retry_after_ms,
-                      "looking up Marketo lead %s: %s %s", creating[j]->ev.email, e.code,
-                      e.message);
+            item_fail(items[j], item_mk_failed(&e), "marketo", e.retry_after_ms,
+                      "looking up Marketo lead %s: %s %s", items[j]->ev.email, e.code, e.message);
         return;
     }
-    for (size_t j = 0; j < n; j++) {
-        pick_by_email(res, nres, creating[j]);
-        if (creating[j]->lead[0]) continue;
-        const event *ev = &creating[j]->ev;
-        input[ninput] = (mk_new_lead){ev->email, ev->first_name, ev->last_name, ev->company};
-        inputs[ninput++] = creating[j];
-    }
+    for (size_t j = 0; j < n; j++)
+        pick_by_email(res, nres, items[j]);
     mkto_leads_free(res, nres);
+}
+
+/* Under the creation lock of their emails: creates the leads of creating[0..n) with createOnly
+ * (one call), so that a lead made since the first look (by another process, or a person)
+ * is neither overwritten nor made twice: those answer 1005 and are looked up again. */
+static void create_locked(batch *b, item **creating, size_t n) {
+    mk_new_lead input[MKTO_BATCH];
+    item *exists[MKTO_BATCH];
+    size_t nexists = 0;
+    for (size_t j = 0; j < n; j++) {
+        const event *ev = &creating[j]->ev;
+        input[j] = (mk_new_lead){ev->email, ev->first_name, ev->last_name, ev->company};
+    }
     mk_record out[MKTO_BATCH];
-    if (ninput && mkto_create_leads(crm_marketo(b->w->c), input, ninput, out, &e) != 0) {
-        for (size_t j = 0; j < ninput; j++)
-            item_fail(inputs[j], item_mk_failed(&e), "marketo", e.retry_after_ms,
+    mk_error e;
+    if (mkto_create_new_leads(crm_marketo(b->w->c), input, n, out, &e) != 0) {
+        for (size_t j = 0; j < n; j++)
+            item_fail(creating[j], item_mk_failed(&e), "marketo", e.retry_after_ms,
                       "creating the Marketo lead: %s %s", e.code, e.message);
         return;
     }
-    for (size_t j = 0; j < ninput; j++) {
+    for (size_t j = 0; j < n; j++) {
+        if (strcmp(out[j].reason, "1005") == 0) {
+            exists[nexists++] = creating[j];
+            continue;
+        }
         it_state st = plan_after_mk_record(out[j].outcome, out[j].failure, true);
         if (st == IT_PENDING) {
-            snprintf(inputs[j]->lead, sizeof inputs[j]->lead, "%s", out[j].id);
-            LOG_KV(LOG_INFO, "marketo: created a lead", "lead_id", inputs[j]->lead, "event_id",
-                   inputs[j]->ev.id);
+            snprintf(creating[j]->lead, sizeof creating[j]->lead, "%s", out[j].id);
+            LOG_KV(LOG_INFO, "marketo: created a lead", "lead_id", creating[j]->lead, "event_id",
+                   creating[j]->ev.id);
         } else {
-            item_fail(inputs[j], st, "marketo", -1,
-                      "Marketo refused to create a lead for %s (reason %s)", inputs[j]->ev.email,
+            item_fail(creating[j], st, "marketo", -1,
+                      "Marketo refused to create a lead for %s (reason %s)", creating[j]->ev.email,
                       out[j].reason);
         }
     }
+    if (nexists) pick_by_email_call(b, exists, nexists);
 }
 
 /* Creates the Marketo leads of the items looked up by email (by_email[0..ne)) and still

@@ -127,14 +127,46 @@ def test_unknown_person_lead_created_once_when_two_messages_race(world):
     calls = w.mk_calls(seq)
     creates = [c for c in calls if c["method"] == "POST" and c["path"] == "/rest/v1/leads.json"]
     assert len(creates) == 1, creates
-    assert creates[0]["body"]["action"] == "createOrUpdate"
+    assert creates[0]["body"]["action"] == "createOnly"
     assert creates[0]["body"]["lookupField"] == "email"
     assert [i["email"].lower() for i in creates[0]["body"]["input"]] == [new.email]
-    # The race did happen: both processes looked the email up, and the creator looked again
-    # under its lock, all before the lead was created.
+    # The race did happen: both processes looked the email up before the lead was created.
     looked = [c for c in calls if c["method"] == "GET" and c["path"] == "/rest/v1/leads.json"
               and c["query"].get("filterType") == "email" and c["t_start"] < creates[0]["t_start"]]
-    assert len(looked) >= 3, "precondition: the two messages were handled at the same time"
+    assert len(looked) >= 2, "precondition: the two messages were handled at the same time"
+    no_dead_letters(w)
+
+
+def test_a_lead_made_between_lookup_and_creation_is_neither_overwritten_nor_doubled(world):
+    """Someone creates the lead in Marketo after the worker looked the email up and before it
+    creates the lead: the creation is createOnly, so Marketo skips it (1005, "Lead already
+    exists") instead of overwriting that lead's names, and the worker looks the email up again
+    and applies the status to that lead."""
+    w = world
+    cid, pid = w.campaign(), w.program()
+    new = w.sf_person("between", kind="lead", marketo=False)
+    (m,) = w.seed_members(cid, [new], "Invited")
+    w.start(threads=1, outbound=False)
+    w.map(pid, cid, enabled=True)
+    # The creation answers 3 s late (the simulator plans it after the delay); once the worker
+    # has looked the email up (and found nobody), a person creates the lead in Marketo.
+    w.mk.ctl("POST", "faults", {"rules": [{"kind": "delay", "method": "POST",
+                                           "path": r"^/rest/v1/leads\.json$", "delay_ms": 3000,
+                                           "count": 1}]})
+    seq = w.mk_seq()
+    w.post_om([changed(m, "Registered")])
+    cs.wait_until(lambda: [c for c in w.mk_calls(seq) if c["path"] == "/rest/v1/leads.json"
+                           and c["query"].get("filterType") == "email"], T,
+                  what="the email looked up")
+    human = w.mk.ctl("POST", "seed", {"leads": [{"email": new.email, "firstName": "Chosen",
+                                                 "lastName": "ByAPerson"}]})["leads"][0]["id"]
+    w.wait_mk(pid, human, "Registered")
+    leads = w.mk_leads(new.email)
+    assert len(leads) == 1 and (leads[0]["firstName"], leads[0]["lastName"]) == (
+        "Chosen", "ByAPerson"), leads
+    creates = [c for c in w.mk_calls(seq)
+               if c["method"] == "POST" and c["path"] == "/rest/v1/leads.json"]
+    assert len(creates) == 1 and creates[0]["body"]["action"] == "createOnly", creates
     no_dead_letters(w)
 
 
