@@ -98,22 +98,14 @@ static size_t on_header(char *line, size_t size, size_t nmemb, void *ud) {
     return n;
 }
 
-int http_client_request(http_client *c, const char *method, const char *url,
-                        const char *const *headers, const char *body, size_t len,
-                        http_result *out) {
-    memset(out, 0, sizeof *out);
-    sink s = {out, 0, false};
+/* A fresh request on c's handle: the options every request shares. */
+static void start(http_client *c, const char *url) {
     CURL *h = c->curl;
     curl_easy_reset(h);
     curl_easy_setopt(h, CURLOPT_URL, url);
-    curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, method);
     curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, c->timeout_ms);
     curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, c->timeout_ms < 5000 ? c->timeout_ms : 5000L);
-    curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_body);
-    curl_easy_setopt(h, CURLOPT_WRITEDATA, &s);
-    curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, on_header);
-    curl_easy_setopt(h, CURLOPT_HEADERDATA, out);
     curl_easy_setopt(h, CURLOPT_ACCEPT_ENCODING, "");
     curl_easy_setopt(h, CURLOPT_USERAGENT, "campaign-sync");
     curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
@@ -121,6 +113,54 @@ int http_client_request(http_client *c, const char *method, const char *url,
         curl_easy_setopt(h, CURLOPT_SSL_VERIFYPEER, 0L);
         curl_easy_setopt(h, CURLOPT_SSL_VERIFYHOST, 0L);
     }
+}
+
+/* Runs the request with headers hl (freed), timed and counted in the metrics; out->status and
+ * out->error as http_client_request says. failure: the transport error's sentence when the
+ * caller knows better than curl (an answer too large, a reader that stopped), else NULL. */
+static CURLcode perform(http_client *c, struct curl_slist *hl, http_result *out,
+                        const char *(*failure)(const void *), const void *ud) {
+    CURL *h = c->curl;
+    curl_easy_setopt(h, CURLOPT_HTTPHEADER, hl);
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    CURLcode rc = curl_easy_perform(h);
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    out->seconds = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
+    curl_slist_free_all(hl);
+    if (!out->body) out->body = calloc(1, 1);
+    char code[16];
+    if (rc != CURLE_OK) {
+        const char *why = failure(ud);
+        snprintf(out->error, sizeof out->error, "%s", why ? why : curl_easy_strerror(rc));
+        out->status = 0;
+        snprintf(code, sizeof code, "%s", rc == CURLE_OPERATION_TIMEDOUT ? "timeout" : "error");
+    } else {
+        curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &out->status);
+        snprintf(code, sizeof code, "%ld", out->status);
+    }
+    metrics_add(M_CRM_REQUESTS, 1, c->target, code);
+    metrics_observe(M_CRM_SECONDS, out->seconds, c->target);
+    return rc;
+}
+
+static const char *sink_failure(const void *ud) {
+    const sink *s = ud;
+    return s->too_big ? "the answer exceeded 32 MiB" : NULL;
+}
+
+int http_client_request(http_client *c, const char *method, const char *url,
+                        const char *const *headers, const char *body, size_t len,
+                        http_result *out) {
+    memset(out, 0, sizeof *out);
+    sink s = {out, 0, false};
+    CURL *h = c->curl;
+    start(c, url);
+    curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, method);
+    curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_body);
+    curl_easy_setopt(h, CURLOPT_WRITEDATA, &s);
+    curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, on_header);
+    curl_easy_setopt(h, CURLOPT_HEADERDATA, out);
     if (strcmp(method, "GET") == 0) {
         curl_easy_setopt(h, CURLOPT_HTTPGET, 1L);
     } else if (body) {
@@ -135,28 +175,7 @@ int http_client_request(http_client *c, const char *method, const char *url,
     hl = curl_slist_append(hl, "Expect:");
     for (size_t i = 0; headers && headers[i]; i++)
         hl = curl_slist_append(hl, headers[i]);
-    curl_easy_setopt(h, CURLOPT_HTTPHEADER, hl);
-
-    struct timespec t0, t1;
-    clock_gettime(CLOCK_MONOTONIC, &t0);
-    CURLcode rc = curl_easy_perform(h);
-    clock_gettime(CLOCK_MONOTONIC, &t1);
-    out->seconds = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
-    curl_slist_free_all(hl);
-    if (!out->body) out->body = calloc(1, 1);
-
-    char code[16];
-    if (rc != CURLE_OK) {
-        snprintf(out->error, sizeof out->error, "%s",
-                 s.too_big ? "the answer exceeded 32 MiB" : curl_easy_strerror(rc));
-        out->status = 0;
-        snprintf(code, sizeof code, "%s", rc == CURLE_OPERATION_TIMEDOUT ? "timeout" : "error");
-    } else {
-        curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &out->status);
-        snprintf(code, sizeof code, "%ld", out->status);
-    }
-    metrics_add(M_CRM_REQUESTS, 1, c->target, code);
-    metrics_observe(M_CRM_SECONDS, out->seconds, c->target);
+    CURLcode rc = perform(c, hl, out, sink_failure, &s);
     if (log_enabled(LOG_DEBUG)) {
         char st[16];
         snprintf(st, sizeof st, "%ld", out->status);
@@ -223,48 +242,25 @@ static size_t on_stream_header(char *line, size_t size, size_t nmemb, void *ud) 
     return n;
 }
 
+static const char *stream_failure(const void *ud) {
+    const stream *s = ud;
+    return s->aborted ? "aborted by the reader" : sink_failure(&s->keep);
+}
+
 int http_client_stream(http_client *c, const char *url, const char *const *headers,
                        http_data_fn on_data, http_header_fn on_line, void *ud, http_result *out) {
     memset(out, 0, sizeof *out);
     CURL *h = c->curl;
     stream s = {h, {out, 0, false}, on_data, on_line, ud, false};
-    curl_easy_reset(h);
-    curl_easy_setopt(h, CURLOPT_URL, url);
+    start(c, url);
     curl_easy_setopt(h, CURLOPT_HTTPGET, 1L);
-    curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, c->timeout_ms);
-    curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, c->timeout_ms < 5000 ? c->timeout_ms : 5000L);
     curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_stream_body);
     curl_easy_setopt(h, CURLOPT_WRITEDATA, &s);
     curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, on_stream_header);
     curl_easy_setopt(h, CURLOPT_HEADERDATA, &s);
-    curl_easy_setopt(h, CURLOPT_ACCEPT_ENCODING, "");
-    curl_easy_setopt(h, CURLOPT_USERAGENT, "campaign-sync");
-    curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
     struct curl_slist *hl = NULL;
     for (size_t i = 0; headers && headers[i]; i++)
         hl = curl_slist_append(hl, headers[i]);
-    curl_easy_setopt(h, CURLOPT_HTTPHEADER, hl);
-    struct timespec t0, t1;
-    clock_gettime(CLOCK_MONOTONIC, &t0);
-    CURLcode rc = curl_easy_perform(h);
-    clock_gettime(CLOCK_MONOTONIC, &t1);
-    out->seconds = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
-    curl_slist_free_all(hl);
-    if (!out->body) out->body = calloc(1, 1);
-    char code[16];
-    if (rc != CURLE_OK) {
-        snprintf(out->error, sizeof out->error, "%s",
-                 s.aborted        ? "aborted by the reader"
-                 : s.keep.too_big ? "the answer exceeded 32 MiB"
-                                  : curl_easy_strerror(rc));
-        out->status = 0;
-        snprintf(code, sizeof code, "%s", rc == CURLE_OPERATION_TIMEDOUT ? "timeout" : "error");
-    } else {
-        curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &out->status);
-        snprintf(code, sizeof code, "%ld", out->status);
-    }
-    metrics_add(M_CRM_REQUESTS, 1, c->target, code);
-    metrics_observe(M_CRM_SECONDS, out->seconds, c->target);
+    CURLcode rc = perform(c, hl, out, stream_failure, &s);
     return rc == CURLE_OK ? 0 : -1;
 }
