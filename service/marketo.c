@@ -273,6 +273,41 @@ static void envelope_error(const cJSON *o, char *code, size_t clen, char *text, 
     snprintf(text, tlen, "%.380s", cJSON_IsString(m) ? m->valuestring : "");
 }
 
+/* Before a call (JSON or file): a token when there is none, then the daily quota's gate. 0, or
+ * -1 with err: the credentials refused, or the quota spent (code "607"; nothing was sent, so
+ * it is not counted as a Marketo error). */
+static int ready_to_send(mkto_client *c, mk_error *err) {
+    if (!c->token[0] && mkto_authenticate(c, err) != 0) return -1;
+    long wait = c->gate ? c->gate(c->quota_ud) : 0;
+    if (wait <= 0) return 0;
+    err->outcome = MK_BUSY;
+    snprintf(err->code, sizeof err->code, "607");
+    snprintf(err->message, sizeof err->message,
+             "Marketo's daily API quota is spent; calls resume after its reset (in %ld min)",
+             wait / 60000);
+    err->retry_after_ms = wait;
+    return -1;
+}
+
+/* What an error envelope o (success:false) means for a call (JSON or file) on its attempt-th
+ * try (0 or 1): true when the token was invalid or expired (601/602) on the first try and a new
+ * one is in hand, so the caller sends the same request again at once; false with err filled
+ * otherwise (a 607 also starts the wait for the quota's reset). */
+static bool send_again(mkto_client *c, const cJSON *o, int attempt, mk_error *err) {
+    char cs[32], text[400];
+    envelope_error(o, cs, sizeof cs, text, sizeof text);
+    bool auth_again = strcmp(cs, "601") == 0 || strcmp(cs, "602") == 0;
+    if (auth_again && attempt == 0) {
+        /* Expired or invalid token (601/602): get a new one and retry at once, once. */
+        metrics_add(M_CRM_ERRORS, 1, "marketo", cs);
+        c->token[0] = '\0';
+        return mkto_authenticate(c, err) == 0;
+    }
+    mk_set_error(err, auth_again ? MK_RETRY : mkto_classify(cs), 200, cs, text);
+    if (strcmp(cs, "607") == 0) quota_spent(c, err);
+    return false;
+}
+
 /* mkto_call with the body's content type. */
 static int request(mkto_client *c, const char *method, const char *path, const char *body,
                    const char *content_type, cJSON **envelope, mk_error *err) {
@@ -290,17 +325,7 @@ static int request(mkto_client *c, const char *method, const char *path, const c
         mk_set_error(err, MK_PERMANENT, 414, "URI_TOO_LONG", msg);
         return -1;
     }
-    if (!c->token[0] && mkto_authenticate(c, err) != 0) return -1;
-    long wait = c->gate ? c->gate(c->quota_ud) : 0;
-    if (wait > 0) { /* not sent, so not counted as a Marketo error */
-        err->outcome = MK_BUSY;
-        snprintf(err->code, sizeof err->code, "607");
-        snprintf(err->message, sizeof err->message,
-                 "Marketo's daily API quota is spent; calls resume after its reset (in %ld min)",
-                 wait / 60000);
-        err->retry_after_ms = wait;
-        return -1;
-    }
+    if (ready_to_send(c, err) != 0) return -1;
     char *url = malloc(ulen);
     if (!url) {
         mk_set_error(err, MK_RETRY, 0, "internal", "out of memory");
@@ -316,20 +341,9 @@ static int request(mkto_client *c, const char *method, const char *path, const c
             rc = 0;
             break;
         }
-        char cs[32], text[400];
-        envelope_error(o, cs, sizeof cs, text, sizeof text);
+        bool again = send_again(c, o, attempt, err);
         cJSON_Delete(o);
-        bool auth_again = strcmp(cs, "601") == 0 || strcmp(cs, "602") == 0;
-        if (auth_again && attempt == 0) {
-            /* Expired or invalid token (601/602): get a new one and retry at once, once. */
-            metrics_add(M_CRM_ERRORS, 1, "marketo", cs);
-            c->token[0] = '\0';
-            if (mkto_authenticate(c, err) != 0) break;
-            continue;
-        }
-        mk_set_error(err, auth_again ? MK_RETRY : mkto_classify(cs), 200, cs, text);
-        if (strcmp(cs, "607") == 0) quota_spent(c, err);
-        break;
+        if (!again) break;
     }
     free(url);
     return rc;
@@ -517,17 +531,16 @@ static int get_range_once(mkto_client *c, const char *url, long long first, long
     return -1;
 }
 
-/* Whether a file's answer is in fact an error envelope (a call refused before the file was
- * read: token, rate, quota); code and text get its first error. The file's CSV is never a
- * JSON object with success:false. */
-static bool error_envelope(const http_result *res, char *code, size_t clen, char *text,
-                           size_t tlen) {
-    if (res->len == 0 || res->body[0] != '{') return false;
+/* The error envelope a file's answer is in fact (a call refused before the file was read:
+ * token, rate, quota), parsed (the caller frees it); NULL for the file itself. The file's CSV
+ * is never a JSON object with success:false. */
+static cJSON *error_envelope(const http_result *res) {
+    if (res->len == 0 || res->body[0] != '{') return NULL;
     cJSON *o = cJSON_ParseWithLength(res->body, res->len);
-    bool is = cJSON_IsObject(o) && cJSON_IsFalse(cJSON_GetObjectItemCaseSensitive(o, "success"));
-    if (is) envelope_error(o, code, clen, text, tlen);
+    if (cJSON_IsObject(o) && cJSON_IsFalse(cJSON_GetObjectItemCaseSensitive(o, "success")))
+        return o;
     cJSON_Delete(o);
-    return is;
+    return NULL;
 }
 
 /* A byte range of a bulk export's file (marketo_bulk.c). Adobe "Bulk Extract", Retrieving
@@ -538,17 +551,7 @@ int mk_get_file(mkto_client *c, const char *path, long long first, long long las
     memset(out, 0, sizeof *out);
     memset(err, 0, sizeof *err);
     err->retry_after_ms = -1;
-    if (!c->token[0] && mkto_authenticate(c, err) != 0) return -1;
-    long wait = c->gate ? c->gate(c->quota_ud) : 0;
-    if (wait > 0) {
-        err->outcome = MK_BUSY;
-        snprintf(err->code, sizeof err->code, "607");
-        snprintf(err->message, sizeof err->message,
-                 "Marketo's daily API quota is spent; calls resume after its reset (in %ld min)",
-                 wait / 60000);
-        err->retry_after_ms = wait;
-        return -1;
-    }
+    if (ready_to_send(c, err) != 0) return -1;
     char *url = mk_format("%s%s", c->base, path);
     if (!url) {
         mk_set_error(err, MK_RETRY, 0, "internal", "out of memory");
@@ -556,24 +559,16 @@ int mk_get_file(mkto_client *c, const char *path, long long first, long long las
     }
     int rc = -1;
     for (int attempt = 0; attempt < 2; attempt++) {
-        char cs[32], text[400];
         if (get_range_once(c, url, first, last, out, err) != 0) break;
-        if (!error_envelope(out, cs, sizeof cs, text, sizeof text)) {
+        cJSON *o = error_envelope(out);
+        if (!o) {
             rc = 0;
             break;
         }
         http_result_free(out);
-        bool auth_again = strcmp(cs, "601") == 0 || strcmp(cs, "602") == 0;
-        if (auth_again && attempt == 0) {
-            /* Expired or invalid token (601/602): a new one, and the read again, once. */
-            metrics_add(M_CRM_ERRORS, 1, "marketo", cs);
-            c->token[0] = '\0';
-            if (mkto_authenticate(c, err) != 0) break;
-            continue;
-        }
-        mk_set_error(err, auth_again ? MK_RETRY : mkto_classify(cs), 200, cs, text);
-        if (strcmp(cs, "607") == 0) quota_spent(c, err);
-        break;
+        bool again = send_again(c, o, attempt, err);
+        cJSON_Delete(o);
+        if (!again) break;
     }
     free(url);
     return rc;
