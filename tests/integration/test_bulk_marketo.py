@@ -244,3 +244,82 @@ def test_exports_that_keep_failing_fail_the_job_saying_why(world):
     j = wait_job(w, link(w, pid, cid), state="failed")
     assert "Export failed: internal error" in j["error"] and "start the job again" in j["error"], j
     assert len(bulk_calls(w, "create")) == 3 and bulk_calls(w, "file") == []
+
+
+def file_reads_and_tokens(w):
+    """From the first read of an export's file to the last, in order: ("file", code) per read
+    and ("token", None) per identity call between them (the reading thread's re-authentications;
+    the one worker has one thread)."""
+    out = []
+    for c in w.mk_calls():
+        if re.fullmatch(EXPORT + r"/[0-9a-f-]+/file\.json", c["path"]):
+            out.append(("file", c["code"]))
+        elif c["path"] == "/identity/oauth/token" and out:
+            out.append(("token", None))
+    while out and out[-1][0] == "token":
+        out.pop()  # another process's (or the merge's) token after the listing
+    return out
+
+
+def file_fault(w, code, count):
+    w.mk.ctl("POST", "faults", {"rules": [{"kind": "error", "code": code,
+                                           "path": r"/file\.json$", "count": count}]})
+
+
+def test_an_invalid_token_while_reading_the_file_is_fetched_again_once(world):
+    """The file endpoint answers 601 (access token invalid) instead of the file: the listing
+    fetches one new token and reads the same range again at once (no wait, no second export);
+    every member is merged and the 601 is counted."""
+    w = world
+    cid, pid = w.campaign(), w.program()
+    seed_program(w, pid, 5)
+    file_fault(w, "601", 1)
+    w.start(workers=1, threads=1, MARKETO_BULK_ABOVE_MEMBERS="0", **FAST)
+    j = wait_job(w, link(w, pid, cid))
+    assert j["counts"]["listed"]["marketo"] == 5 and j["error"] is None, j
+    assert file_reads_and_tokens(w) == [("file", "601"), ("token", None), ("file", None)]
+    files = bulk_calls(w, "file")
+    size = w.mk.ctl("GET", "bulk")["jobs"][0]["fileSize"]
+    assert (files[1]["http"], files[1]["range"]) == (206, f"bytes=0-{size - 1}"), files
+    assert len(bulk_calls(w, "create")) == 1
+    assert w.metric("campaign_sync_crm_errors_total", target="marketo", code="601") == 1
+    w.wait_settled(timeout=60)
+    assert len(w.sf_members(cid)) == 5 and len(w.mk_members(pid)) == 5
+    no_dead_letters(w)
+
+
+def test_a_token_refused_again_while_reading_the_file_is_not_fetched_twice(world):
+    """601 to the read and again to the read with a new token: one re-authentication only (a
+    read is sent again at once once, not in a loop); the listing is tried again later from its
+    cursor with the token it has, and ends with every member merged."""
+    w = world
+    cid, pid = w.campaign(), w.program()
+    seed_program(w, pid, 5)
+    file_fault(w, "601", 2)
+    w.start(workers=1, threads=1, MARKETO_BULK_ABOVE_MEMBERS="0", **FAST)
+    j = wait_job(w, link(w, pid, cid))
+    assert j["counts"]["listed"]["marketo"] == 5 and j["error"] is None, j
+    assert file_reads_and_tokens(w) == [("file", "601"), ("token", None), ("file", "601"),
+                                        ("file", None)]
+    assert len(bulk_calls(w, "create")) == 1
+    w.wait_settled(timeout=60)
+    assert len(w.sf_members(cid)) == 5 and len(w.mk_members(pid)) == 5
+    no_dead_letters(w)
+
+
+def test_a_spent_daily_quota_while_reading_the_file_fails_the_job_saying_why(world):
+    """607 (daily quota reached) to the read of the file: no new token, no second read; the
+    pause until Marketo's reset is recorded for every process (cs:quota:marketo) and the job
+    fails saying the allowance is spent and to start it again once it has room."""
+    w = world
+    cid, pid = w.campaign(), w.program()
+    seed_program(w, pid, 5)
+    file_fault(w, "607", 1)
+    w.start(workers=1, threads=1, MARKETO_BULK_ABOVE_MEMBERS="0", **FAST)
+    j = wait_job(w, link(w, pid, cid), state="failed")
+    assert "daily API quota is spent (607)" in j["error"], j
+    assert "start the job again once it has room" in j["error"], j
+    assert file_reads_and_tokens(w) == [("file", "607")]
+    assert w.redis.cmd("PTTL", "cs:quota:marketo") > 0
+    assert w.metric("campaign_sync_crm_errors_total", target="marketo", code="607") == 1
+    assert w.sf_members(cid) == {}
