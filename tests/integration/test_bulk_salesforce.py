@@ -98,13 +98,13 @@ def test_the_threshold_chooses_soql_at_or_below_it_and_bulk_above(world):
     assert len(w.mk_members(p1)) == 40 and len(w.mk_members(p2)) == 41
 
 
-def test_a_worker_killed_mid_results_resumes_the_same_job_at_its_locator(world):
-    """SIGKILL of the worker while it reads the results of a query job (slow pages of 100
-    rows): the worker that takes the job over reads the same job's results from a locator (not
-    the first page again) and creates no second job; every member is merged."""
-    w = world
+def killed_mid_results(w, n, prefix):
+    """A campaign of n members (emails prefix{n}@example.com) linked to a program, its backfill
+    listing them through a query job whose results pages (100 rows) are slowed; the one worker
+    is killed by SIGKILL once two pages are listed (the results delay is still on). Returns
+    (campaign id, program id, backfill job id)."""
     cid, pid = w.campaign(), w.program()
-    seed_campaign(w, cid, 800, "res")
+    seed_campaign(w, cid, n, prefix)
     w.sf.ctl("POST", "faults", {"rules": [{"kind": "delay", "path": r"/jobs/query/.+/results",
                                            "delay_ms": 400, "count": None}]})
     w.start(workers=1, threads=2, SF_BULK_ABOVE_MEMBERS=100, SF_BULK_PAGE_RECORDS=100)
@@ -112,6 +112,15 @@ def test_a_worker_killed_mid_results_resumes_the_same_job_at_its_locator(world):
     cs.wait_until(lambda: job(w, jid)["counts"]["listed"]["salesforce"] >= 200, T,
                   what="two results pages listed")
     w.worker.stop(signal.SIGKILL)
+    return cid, pid, jid
+
+
+def test_a_worker_killed_mid_results_resumes_the_same_job_at_its_locator(world):
+    """SIGKILL of the worker while it reads the results of a query job (slow pages of 100
+    rows): the worker that takes the job over reads the same job's results from a locator (not
+    the first page again) and creates no second job; every member is merged."""
+    w = world
+    cid, pid, jid = killed_mid_results(w, 800, "res")
     since = w.sf_seq()
     job_id = bulk_creates(w)[0]["response"]["id"]
     w.restart(w.worker)
@@ -216,15 +225,7 @@ def test_a_job_gone_when_the_listing_resumes_is_started_over(world):
     job_run bug (issue 19, first half) this test reports as an expected failure, after checking
     what this listing does."""
     w = world
-    cid, pid = w.campaign(), w.program()
-    seed_campaign(w, cid, 600, "gone")
-    w.sf.ctl("POST", "faults", {"rules": [{"kind": "delay", "path": r"/jobs/query/.+/results",
-                                           "delay_ms": 400, "count": None}]})
-    w.start(workers=1, threads=2, SF_BULK_ABOVE_MEMBERS=100, SF_BULK_PAGE_RECORDS=100)
-    jid = link(w, pid, cid)
-    cs.wait_until(lambda: job(w, jid)["counts"]["listed"]["salesforce"] >= 200, T,
-                  what="two results pages listed")
-    w.worker.stop(signal.SIGKILL)
+    cid, pid, jid = killed_mid_results(w, 600, "gone")
     w.sf.ctl("DELETE", "bulk")
     w.sf.ctl("POST", "faults", {"rules": []})
     since = w.sf_seq()
