@@ -114,10 +114,9 @@ def https(port, path, ctx, method="GET", body=None, headers=None):
 
 
 def test_https_listener(redis, services, pki):
-    svc = cs.Service(os.path.dirname(pki), cs.base_env(
-        redis.url, os.path.dirname(pki), TLS_CERT_FILE=f"{pki}/server.pem",
-        TLS_KEY_FILE=f"{pki}/server.key"), "ingest", "tls")
-    svc.start(wait=False)
+    # services: stopped after the test even when an assertion fails (pki is in its workdir).
+    svc = services(redis.url, "ingest", wait=False, name="tls",
+                   TLS_CERT_FILE=f"{pki}/server.pem", TLS_KEY_FILE=f"{pki}/server.key")
     ctx = ssl.create_default_context(cafile=f"{pki}/ca.pem")
     cs.wait_until(lambda: _answers(svc.port, ctx), 15, what="HTTPS listener")
     status, body = https(svc.port, "/healthz", ctx)
@@ -143,12 +142,12 @@ def _answers(port, ctx, cert=None):
         return False
 
 
-def _mtls_service(redis, pki, name, **env):
-    wd = os.path.dirname(pki)
-    svc = cs.Service(wd, cs.base_env(redis.url, wd, TLS_CERT_FILE=f"{pki}/server.pem",
-                                     TLS_KEY_FILE=f"{pki}/server.key",
-                                     TLS_CLIENT_CA_FILE=f"{pki}/ca.pem", **env), "ingest", name)
-    svc.start(wait=False)
+def _mtls_service(services, redis, pki, name, **env):
+    """An ingest with mutual TLS, from the services factory: stopped after the test even when
+    an assertion fails (pki is in the factory's workdir)."""
+    svc = services(redis.url, "ingest", wait=False, name=name,
+                   TLS_CERT_FILE=f"{pki}/server.pem", TLS_KEY_FILE=f"{pki}/server.key",
+                   TLS_CLIENT_CA_FILE=f"{pki}/ca.pem", **env)
     anonymous = ssl.create_default_context(cafile=f"{pki}/ca.pem")
     cs.wait_until(lambda: _answers(svc.port, anonymous), 15, what="HTTPS listener")
     return svc, anonymous
@@ -160,8 +159,8 @@ def _client(pki, name):
     return ctx
 
 
-def test_mutual_tls_requires_a_client_certificate_from_the_ca(redis, pki):
-    svc, anonymous = _mtls_service(redis, pki, "mtls")
+def test_mutual_tls_requires_a_client_certificate_from_the_ca(redis, services, pki):
+    svc, anonymous = _mtls_service(services, redis, pki, "mtls")
     # Without a client certificate: refused, in the route's own error format.
     status, body = https(svc.port, "/webhooks/salesforce", anonymous, "POST",
                          cs.data("salesforce/cm_1.xml"), SF_HEADERS)
@@ -195,12 +194,12 @@ def fingerprint(pem):
                           check=True, capture_output=True, text=True).stdout.strip()
 
 
-def test_salesforce_client_certificate_must_be_pinned(redis, pki):
+def test_salesforce_client_certificate_must_be_pinned(redis, services, pki):
     """Finding 5: any certificate chaining to TLS_CLIENT_CA_FILE was accepted; for a public CA
     that is anyone's. With TLS_CLIENT_CERT_PINS only the pinned certificates get in."""
     pin = fingerprint(f"{pki}/client.pem")  # "sha256 Fingerprint=AB:CD:..."
     assert "Fingerprint=" in pin and pin.count(":") == 31
-    svc, anonymous = _mtls_service(redis, pki, "pinned", SF_WEBHOOK_AUTH=None,
+    svc, anonymous = _mtls_service(services, redis, pki, "pinned", SF_WEBHOOK_AUTH=None,
                                    TLS_CLIENT_CERT_PINS=pin)
     rss = cs.rss_kib(svc.proc.pid)
     xml = cs.data("salesforce/cm_1.xml")

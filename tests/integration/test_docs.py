@@ -77,8 +77,11 @@ def binary(tmp_path_factory):
         env = cs.base_env(redis.url, workdir, SF_CLIENT_SECRET="x" * 40,
                           MARKETO_CLIENT_SECRET="y" * 40, SF_ALLOWED_CIDRS="127.0.0.0/8",
                           SF_WEBHOOK_TOKEN="t" * 40)
-        svc = cs.Service(workdir, env, "ingest").start()
-        svc.stop(signal.SIGTERM)
+        svc = cs.Service(workdir, env, "ingest")
+        try:
+            svc.start()
+        finally:
+            svc.stop(signal.SIGTERM)  # also when it never became healthy
         lines = [l for l in svc.logs() if l.get("msg") == "effective configuration"]
         assert lines, "no effective configuration in the log:\n" + svc.stderr()[-3000:]
         config = {k: v for k, v in lines[0].items() if k not in ("ts", "level", "msg")}
