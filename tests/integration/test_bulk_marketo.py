@@ -261,9 +261,16 @@ def file_reads_and_tokens(w):
     return out
 
 
-def file_fault(w, code, count):
+def list_with_file_fault(w, code, count, state="done"):
+    """A program of 5 members listed through the extract only (one worker of one thread) while
+    Marketo answers its next `count` reads of the file with error `code`; waits for the
+    backfill to end in `state`. Returns (campaign id, program id, the job)."""
+    cid, pid = w.campaign(), w.program()
+    seed_program(w, pid, 5)
     w.mk.ctl("POST", "faults", {"rules": [{"kind": "error", "code": code,
                                            "path": r"/file\.json$", "count": count}]})
+    w.start(workers=1, threads=1, MARKETO_BULK_ABOVE_MEMBERS="0", **FAST)
+    return cid, pid, wait_job(w, link(w, pid, cid), state=state)
 
 
 def test_an_invalid_token_while_reading_the_file_is_fetched_again_once(world):
@@ -271,11 +278,7 @@ def test_an_invalid_token_while_reading_the_file_is_fetched_again_once(world):
     fetches one new token and reads the same range again at once (no wait, no second export);
     every member is merged and the 601 is counted."""
     w = world
-    cid, pid = w.campaign(), w.program()
-    seed_program(w, pid, 5)
-    file_fault(w, "601", 1)
-    w.start(workers=1, threads=1, MARKETO_BULK_ABOVE_MEMBERS="0", **FAST)
-    j = wait_job(w, link(w, pid, cid))
+    cid, pid, j = list_with_file_fault(w, "601", 1)
     assert j["counts"]["listed"]["marketo"] == 5 and j["error"] is None, j
     assert file_reads_and_tokens(w) == [("file", "601"), ("token", None), ("file", None)]
     files = bulk_calls(w, "file")
@@ -293,11 +296,7 @@ def test_a_token_refused_again_while_reading_the_file_is_not_fetched_twice(world
     read is sent again at once once, not in a loop); the listing is tried again later from its
     cursor with the token it has, and ends with every member merged."""
     w = world
-    cid, pid = w.campaign(), w.program()
-    seed_program(w, pid, 5)
-    file_fault(w, "601", 2)
-    w.start(workers=1, threads=1, MARKETO_BULK_ABOVE_MEMBERS="0", **FAST)
-    j = wait_job(w, link(w, pid, cid))
+    cid, pid, j = list_with_file_fault(w, "601", 2)
     assert j["counts"]["listed"]["marketo"] == 5 and j["error"] is None, j
     assert file_reads_and_tokens(w) == [("file", "601"), ("token", None), ("file", "601"),
                                         ("file", None)]
@@ -312,11 +311,7 @@ def test_a_spent_daily_quota_while_reading_the_file_fails_the_job_saying_why(wor
     pause until Marketo's reset is recorded for every process (cs:quota:marketo) and the job
     fails saying the allowance is spent and to start it again once it has room."""
     w = world
-    cid, pid = w.campaign(), w.program()
-    seed_program(w, pid, 5)
-    file_fault(w, "607", 1)
-    w.start(workers=1, threads=1, MARKETO_BULK_ABOVE_MEMBERS="0", **FAST)
-    j = wait_job(w, link(w, pid, cid), state="failed")
+    cid, pid, j = list_with_file_fault(w, "607", 1, state="failed")
     assert "daily API quota is spent (607)" in j["error"], j
     assert "start the job again once it has room" in j["error"], j
     assert file_reads_and_tokens(w) == [("file", "607")]
