@@ -18,6 +18,10 @@
 /* Leads per Marketo status call (members/status.json and delete.json take 300). */
 #define PACE_LEADS_PER_CALL 300
 
+/* Changes/s toward Marketo below which reads are not paced (an occasional change goes at
+ * once). */
+#define PACE_LIGHT_RATE 50
+
 typedef enum {
     PACE_GO = 0,      /* written with this read */
     PACE_LOOKUP_NEXT, /* its lead is looked up with the next read's */
@@ -47,7 +51,12 @@ size_t pace_hold(pace_change *c, size_t n, long pace_ms, int room, int64_t now);
  * take (BACKFILL_MARKETO_SHARE): of calls_per_window calls in Marketo's window, and of
  * max_concurrent calls in flight. At least one each, so that a job always moves; never all
  * of the window's calls but one when share < 1, so that a live change always finds a call.
- * Live calls are paced on what the window has left (store_budget.h). */
+ * Live calls are paced on what the window has left (store_budget.h).
+ * While live changes toward Marketo arrive at PACE_LIGHT_RATE or more, jobs take no more than
+ * PACE_BUSY_SHARE_CALLS calls per window and as many in flight: a paced read waits up to a
+ * pace, window / (the window's calls less the jobs' ones), so the live latency holds only
+ * with nearly the whole window; the jobs go on at their share once the stream ends. */
+#define PACE_BUSY_SHARE_CALLS 1
 int pace_share_calls(int calls_per_window, double share);
 int pace_share_concurrent(int max_concurrent, double share);
 

@@ -6,7 +6,8 @@
  *                             time) and calls in flight (zset by the end of their lease)
  *   cs:mkto:calls:fix, cs:mkto:inflight:fix
  *                             the same of the calls jobs made (listings and corrections),
- *                             which take at most BACKFILL_MARKETO_SHARE of both (pace.h)
+ *                             which take at most BACKFILL_MARKETO_SHARE of both, spread
+ *                             evenly, and give it up while a live stream runs (pace.h)
  *   cs:mkto:pace, cs:mkto:read, cs:mkto:rate
  *                             the pace of reads toward Marketo: when the calls made are one
  *                             pace apart again, when the last paced read began, and the
@@ -30,9 +31,12 @@
 /* The Marketo call budget shared by every process (cs:mkto:calls, cs:mkto:inflight): takes
  * a permit when fewer than calls_per_window calls started in the last window_ms and fewer
  * than max_concurrent are in flight. share > 0 makes it a job's call: it also needs room in
- * the jobs' share (pace_share_calls, pace_share_concurrent of share) and does not move the
- * live pace; share 0 is a live call, which moves the pace (counted on the window's calls less
- * the jobs' calls in it). Returns 0 (permit taken, token recorded), or the milliseconds to
+ * the jobs' share (pace_share_calls, pace_share_concurrent of share; PACE_BUSY_SHARE_CALLS
+ * while live changes toward Marketo arrive at PACE_LIGHT_RATE or more), one share's pace
+ * after the jobs' last call, and does not move the live pace; share 0 is a live call, which
+ * moves the pace (counted on the window's calls less the jobs' calls in it, or less
+ * PACE_BUSY_SHARE_CALLS while live changes stream, and no faster than the calls in the window
+ * leave it). Returns 0 (permit taken, token recorded), or the milliseconds to
  * wait before asking again (> 0), or -1 on a Redis error. */
 long store_mkto_acquire(store *s, const char *token, int calls_per_window, long window_ms,
                         int max_concurrent, double share, char *err, size_t errlen);
@@ -55,11 +59,12 @@ long store_mkto_gate(store *s, int calls_per_window, int max_concurrent, long li
  * *mkto_room > 0, the calls the jobs' share has left in the window, when some are unread, no
  * live change toward Marketo is, and a permit of the budget and of the share is free; toward
  * Salesforce (STORE_Q_FIX_MKTO) *to_sf, when some are unread and no live change toward
- * Salesforce is.
+ * Salesforce is. *busy: live changes toward Marketo arrive at PACE_LIGHT_RATE or more, so the
+ * jobs' share is shrunk to PACE_BUSY_SHARE_CALLS (pace.h).
  * Corrections have no pace: they are read only when no live change waits (worker.c). 0, or
  * -1 with err. */
 int store_fix_gate(store *s, int calls_per_window, int max_concurrent, double share, int *mkto_room,
-                   bool *to_sf, char *err, size_t errlen);
+                   bool *to_sf, bool *busy, char *err, size_t errlen);
 
 /* The Marketo budget as mkto_client's limiter: one per client (thread). acquire waits for a
  * permit (returns -1 when Redis fails or *stop becomes true); with max_wait_ms > 0 it waits

@@ -18,8 +18,10 @@
 
 long store_mkto_acquire(store *s, const char *token, int calls_per_window, long window_ms,
                         int max_concurrent, double share, char *err, size_t errlen) {
-    char cpw[16], win[24], mc[16], lease[16], fm[16] = "0", fc[16] = "0";
+    char cpw[16], win[24], mc[16], lease[16], fm[16] = "0", fc[16] = "0", lt[16], bm[16];
     snprintf(cpw, sizeof cpw, "%d", calls_per_window);
+    snprintf(lt, sizeof lt, "%d", PACE_LIGHT_RATE);
+    snprintf(bm, sizeof bm, "%d", PACE_BUSY_SHARE_CALLS);
     snprintf(win, sizeof win, "%ld", window_ms);
     snprintf(mc, sizeof mc, "%d", max_concurrent);
     snprintf(lease, sizeof lease, "%d", MKTO_LEASE_MS);
@@ -32,14 +34,18 @@ long store_mkto_acquire(store *s, const char *token, int calls_per_window, long 
                           "cs:mkto:pace",
                           STORE_MKTO_FIX_CALLS,
                           STORE_MKTO_FIX_INFLIGHT,
+                          store_stream(STORE_Q_SF),
+                          "cs:mkto:rate",
                           token,
                           cpw,
                           win,
                           mc,
                           lease,
                           fm,
-                          fc};
-    redisReply *r = store_priv_eval_strs(s, STORE_LUA_MKTO_ACQUIRE, 5, args, 12, err, errlen);
+                          fc,
+                          lt,
+                          bm};
+    redisReply *r = store_priv_eval_strs(s, STORE_LUA_MKTO_ACQUIRE, 7, args, 16, err, errlen);
     if (!r) return -1;
     long wait = (long)r->integer;
     freeReplyObject(r);
@@ -48,8 +54,9 @@ long store_mkto_acquire(store *s, const char *token, int calls_per_window, long 
 
 long store_mkto_gate(store *s, int calls_per_window, int max_concurrent, long light_rate,
                      long *paced_ms, int *calls, char *err, size_t errlen) {
-    char cpw[16], win[24], mc[16], lt[24];
+    char cpw[16], win[24], mc[16], lt[24], bm[16];
     snprintf(cpw, sizeof cpw, "%d", calls_per_window);
+    snprintf(bm, sizeof bm, "%d", PACE_BUSY_SHARE_CALLS);
     snprintf(win, sizeof win, "%d", STORE_MKTO_WINDOW_MS);
     snprintf(mc, sizeof mc, "%d", max_concurrent);
     snprintf(lt, sizeof lt, "%ld", light_rate);
@@ -64,8 +71,9 @@ long store_mkto_gate(store *s, int calls_per_window, int max_concurrent, long li
                           win,
                           mc,
                           STORE_GROUP,
-                          lt};
-    redisReply *r = store_priv_eval_strs(s, STORE_LUA_MKTO_GATE, 7, args, 12, err, errlen);
+                          lt,
+                          bm};
+    redisReply *r = store_priv_eval_strs(s, STORE_LUA_MKTO_GATE, 7, args, 13, err, errlen);
     if (!r) return -1;
     long wait = (long)r->integer;
     *paced_ms = 0;
@@ -80,11 +88,13 @@ long store_mkto_gate(store *s, int calls_per_window, int max_concurrent, long li
 }
 
 int store_fix_gate(store *s, int calls_per_window, int max_concurrent, double share, int *mkto_room,
-                   bool *to_sf, char *err, size_t errlen) {
-    char cpw[16], win[24], mc[16], fm[16], fc[16];
+                   bool *to_sf, bool *busy, char *err, size_t errlen) {
+    char cpw[16], win[24], mc[16], fm[16], fc[16], lt[16], bm[16];
     snprintf(cpw, sizeof cpw, "%d", calls_per_window);
     snprintf(win, sizeof win, "%d", STORE_MKTO_WINDOW_MS);
     snprintf(mc, sizeof mc, "%d", max_concurrent);
+    snprintf(lt, sizeof lt, "%d", PACE_LIGHT_RATE);
+    snprintf(bm, sizeof bm, "%d", PACE_BUSY_SHARE_CALLS);
     snprintf(fm, sizeof fm, "%d", pace_share_calls(calls_per_window, share));
     snprintf(fc, sizeof fc, "%d", pace_share_concurrent(max_concurrent, share));
     const char *args[] = {"cs:mkto:calls",
@@ -95,23 +105,27 @@ int store_fix_gate(store *s, int calls_per_window, int max_concurrent, double sh
                           store_stream(STORE_Q_MKTO),
                           store_stream(STORE_Q_FIX_SF),
                           store_stream(STORE_Q_FIX_MKTO),
+                          "cs:mkto:rate",
                           cpw,
                           win,
                           mc,
                           fm,
                           fc,
-                          STORE_GROUP};
+                          STORE_GROUP,
+                          lt,
+                          bm};
     *mkto_room = 0;
-    *to_sf = false;
-    redisReply *r = store_priv_eval_strs(s, STORE_LUA_FIX_GATE, 8, args, 14, err, errlen);
+    *to_sf = *busy = false;
+    redisReply *r = store_priv_eval_strs(s, STORE_LUA_FIX_GATE, 9, args, 17, err, errlen);
     if (!r) return -1;
-    if (r->type != REDIS_REPLY_ARRAY || r->elements != 2) {
+    if (r->type != REDIS_REPLY_ARRAY || r->elements != 3) {
         snprintf(err, errlen, "Redis: unexpected answer to the corrections' gate");
         freeReplyObject(r);
         return -1;
     }
     *mkto_room = r->element[0]->integer > 0 ? (int)r->element[0]->integer : 0;
     *to_sf = r->element[1]->integer == 1;
+    *busy = r->element[2]->integer == 1;
     freeReplyObject(r);
     return 0;
 }

@@ -5,6 +5,7 @@
 
 #include "log.h"
 #include "metrics.h"
+#include "pace.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -180,7 +181,7 @@ static void take_marketo_slot(wctx *w, read_slots *s, long *gate) {
     if (atomic_fetch_add(&w->pool->mkto_readers, 1) < w->pool->mkto_readers_max) {
         *gate =
             store_mkto_gate(w->st, w->cfg->marketo_calls_per_20s, w->cfg->marketo_max_concurrent,
-                            MKTO_LIGHT_RATE, &s->paced_ms, &s->paced_calls, err, sizeof err);
+                            PACE_LIGHT_RATE, &s->paced_ms, &s->paced_calls, err, sizeof err);
         s->reader = *gate == 0;
         if (*gate > 0 && *gate < s->block) s->block = (int)*gate;
     }
@@ -239,9 +240,9 @@ static void give_back(wctx *w, read_slots *s);
  * kept then); -1 with err. */
 static long read_fixes(wctx *w, read_slots *s, store_entry **entries, char *err, size_t errlen) {
     int room = 0;
-    bool to_sf = false;
+    bool to_sf = false, busy = false;
     if (store_fix_gate(w->st, w->cfg->marketo_calls_per_20s, w->cfg->marketo_max_concurrent,
-                       w->cfg->backfill_marketo_share, &room, &to_sf, err, errlen) != 0)
+                       w->cfg->backfill_marketo_share, &room, &to_sf, &busy, err, errlen) != 0)
         return -1;
     to_sf = to_sf && sf_usage_share(w->pool->sf_usage) < FIX_SF_USAGE;
     if (room <= 0 && !to_sf) return 0;
@@ -255,9 +256,10 @@ static long read_fixes(wctx *w, read_slots *s, store_entry **entries, char *err,
     s->want[STORE_Q_FIX_SF] = room > 0;
     s->want[STORE_Q_FIX_MKTO] = to_sf;
     /* Toward Marketo a full read (READ_MAX), so that a batch spread over a channel's statuses
-     * still fills its status calls; its calls wait for the share's permits (run_queue_batch). */
-    return store_read(w->st, w->consumer, s->want, room > 0 ? READ_MAX : FIX_READ_MAX, -1, entries,
-                      err, errlen);
+     * still fills its status calls; its calls wait for the share's permits (run_queue_batch).
+     * While the share is shrunk for a live stream (pace.h), what one call carries. */
+    size_t max = room <= 0 ? FIX_READ_MAX : busy ? MKTO_BATCH : READ_MAX;
+    return store_read(w->st, w->consumer, s->want, max, -1, entries, err, errlen);
 }
 
 /* Reads what the slots allow into *entries: the count, 0 when nothing is to be read here now

@@ -5,6 +5,7 @@
 #include "worker_priv.h"
 
 #include "log.h"
+#include "pace.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -69,7 +70,7 @@ static void read_marketo_people(batch *b) {
     char serr[STORE_ERR_MAX];
     bool marketo_busy = true; /* when Redis cannot say, the budget is left to the writes */
     if (!needed)
-        store_mkto_busy(b->w->st, b->w->cfg->marketo_calls_per_20s, MKTO_LIGHT_RATE, &marketo_busy,
+        store_mkto_busy(b->w->st, b->w->cfg->marketo_calls_per_20s, PACE_LIGHT_RATE, &marketo_busy,
                         serr, sizeof serr);
     if (!plan_read_sfdc_ids(needed, marketo_busy)) return;
     mk_lead *res = NULL;

@@ -44,7 +44,6 @@
 #define BUDGET_WAIT_MS      5000  /* longest wait for a Marketo permit before deferring */
 #define FIX_BUDGET_WAIT_MS  15000 /* the same for jobs' corrections (within CLAIM_IDLE_MS) */
 #define PEOPLE_READ_WAIT_MS 250   /* and for reading leads' sfdc ids toward Salesforce */
-#define MKTO_LIGHT_RATE     50    /* changes/s toward Marketo below which reads are not paced */
 #define MKTO_BATCH          300   /* leads per Marketo call (leads.json, members/status.json) */
 
 struct worker_pool {

@@ -6,12 +6,14 @@
 -- KEYS[5]  rate            cs:mkto:rate (the arrival rate: t, n, rate of the last span)
 -- KEYS[6]  read            cs:mkto:read (when the last paced read began)
 -- KEYS[7]  fix_calls       cs:mkto:calls:fix (jobs' calls in the window: the pace counts on
---                          the window's calls less these)
+--                          the window's calls less these, at most busy_max of them)
 -- ARGV[1]  calls           calls per window
 -- ARGV[2]  window          the window (ms)
 -- ARGV[3]  max_concurrent  calls in flight at most
 -- ARGV[4]  group           the consumer group
 -- ARGV[5]  light_rate      arrivals per second below which reads are not paced
+-- ARGV[6]  busy_max        the jobs' calls per window at most while reads are paced (the
+--                          pace counts on the window's calls less these: lib/budget.lua)
 -- Returns 0 (read now), {-2, pace ms, calls} (read what waits now, without waiting for
 -- more, as much as that many calls carry) or the ms to wait.
 -- While changes arrive slower than the light rate (measured over spans of a second or more
@@ -27,32 +29,20 @@ local wait = budget_wait(KEYS[1], KEYS[2], now, window, tonumber(ARGV[1]), tonum
 if wait then return wait end
 local ok, p = pcall(redis.call, 'XPENDING', KEYS[4], ARGV[4])
 local waiting = redis.call('XLEN', KEYS[4]) - (ok and p[1] or 0)
--- The arrival rate toward Marketo.
-local added = 0
-local iok, info = pcall(redis.call, 'XINFO', 'STREAM', KEYS[4])
-if iok then
-  for i = 1, #info, 2 do
-    if info[i] == 'entries-added' then added = tonumber(info[i + 1]) end
-  end
-end
-local r = redis.call('HMGET', KEYS[5], 't', 'n', 'rate')
-local t0, n0, rate = tonumber(r[1] or '0'), tonumber(r[2] or '0'), tonumber(r[3] or '0')
--- The rate of the span now running counts as soon as it shows (over at least 100 ms, so that
--- two changes a few ms apart are no stream): a stream that starts is paced from its first
--- quarter second, not after the next full span.
-local now_rate = 0
-if t0 > 0 and added >= n0 then
-  now_rate = math.floor((added - n0) * 1000 / math.max(now - t0, 100))
-end
+-- The arrival rate toward Marketo: the running span's counts as soon as it shows, so a
+-- stream that starts is paced from its first quarter second, not after the next full span.
+local rate, now_rate, added, t0 = budget_rates(KEYS[4], KEYS[5], now)
 if now - t0 >= 1000 then
   rate = now_rate
   redis.call('HSET', KEYS[5], 't', now, 'n', added, 'rate', rate)
   redis.call('PEXPIRE', KEYS[5], 60000)
 end
-local live = tonumber(ARGV[1]) - budget_fix_calls(KEYS[7], now, window)
+local busy = rate >= tonumber(ARGV[5]) or now_rate >= tonumber(ARGV[5])
+local live = budget_live_calls(tonumber(ARGV[1]), KEYS[7], now, window, busy, tonumber(ARGV[6]))
 local debt, pace = budget_pace(live, window)
+if busy then pace = math.max(pace, budget_window_pace(KEYS[1], now, window, live)) end
 local since = now - tonumber(redis.call('GET', KEYS[6]) or '0')
-if rate < tonumber(ARGV[5]) and now_rate < tonumber(ARGV[5]) then
+if not busy then
   -- Light arrivals go at once, but reads no closer than a quarter pace: a stream that starts
   -- is not measured as one yet, and every read of its first tenth of a second would cost a
   -- call that pushes the first paced read back.

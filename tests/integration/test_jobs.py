@@ -521,3 +521,63 @@ def test_corrections_waiting_are_counted_apart_from_the_live_queues(world):
     cs.wait_until(lambda: w.process_metric("campaign_sync_corrections_waiting",
                                            queue="salesforce") == 0, T, what="no correction left")
     assert len(w.sf_members(cid)) == 400
+
+
+def test_a_live_stream_toward_marketo_takes_the_window_back_from_a_job(world):
+    """While live changes toward Marketo arrive at the pace's light rate (50/s) or more, their
+    reads are paced on the window's calls, and a job's share would halve that pace (each change
+    waiting twice as long): the jobs give their share up to one call a window
+    (PACE_BUSY_SHARE_CALLS) while the stream lasts, and the live pace counts on all the other
+    calls at once, the job's earlier calls leaving the window as the live ones come. Program
+    A's backfill (3,000 people Marketo lacks) has spent its share (20 of 40 calls) when a
+    stream of 70 changes/s toward program B starts: in the stream's first 18 s the live status
+    calls come a full-window pace apart (more than 24 of them: the job's share would allow
+    ~15), the job makes at most one call in any 20 s, and both end merged."""
+    w = world
+    cid_a, pid_a = w.campaign(), w.program()
+    seed_large(w, pid_a, cid_a, 3, 3000)
+    cid_b, pid_b = w.campaign("Live"), w.program("Live Nov")
+    people = w.sf_people(1200, "live", kind="contact")
+    members = w.seed_members(cid_b, people, "Invited")
+    w.start(workers=1, threads=2, calls=40, concurrent=3, outbound=False)
+    w.put_mapping(pid_b, cid_b, enabled=True)  # waits for B's backfill: the people linked
+    assert len(w.mk_members(pid_b)) == 1200
+    b_leads = {p.lead for p in people}
+
+    def live(c):
+        """A call for program B's people: its path, their emails, their lead ids, or their
+        Contact ids (A's people are Leads)."""
+        body = c.get("body") if isinstance(c.get("body"), dict) else {}
+        ids = {i.get("leadId", i.get("id")) for i in body.get("input", []) if isinstance(i, dict)}
+        text = json.dumps([c.get("query"), body])
+        return (f"/programs/{pid_b}/" in c["path"] or "live" in text or "sfdcContactId" in text
+                or bool(ids and ids <= b_leads))
+
+    def job_calls(since):
+        return [c["t_start"] for c in w.mk_calls(since)
+                if c["path"].startswith(("/rest/v1/", "/bulk/v1/")) and not live(c)]
+
+    since = w.mk_seq()
+    jid = link(w, pid_a, cid_a)
+    cs.wait_until(lambda: len(job_calls(since)) >= 15, 90, interval=0.2,
+                  what="the job spending its share")
+    changes = [cs.changed(m, s) for s in ("Registered", "Attended") for m in members]
+    t0 = time.time()
+    for k in range(0, len(changes), 14):  # 14 every 0.2 s: 70 changes/s for 34 s
+        time.sleep(max(0.0, t0 + k / 70.0 - time.time()))
+        w.post_om(changes[k:k + 14])
+    t1 = time.time()
+
+    during = [t for t in job_calls(since) if t0 + 3 <= t <= t1]
+    for i, t in enumerate(sorted(during)):
+        assert len([x for x in sorted(during)[i:] if x - t < 20.0]) <= 1, during
+    paced = [c["t_start"] for c in w.status_calls(since, program=pid_b)
+             if t0 + 2 <= c["t_start"] <= t0 + 20]
+    assert len(paced) > 24, [round(t - t0, 2) for t in paced]
+    wait_job(w, jid, timeout=240)
+    w.wait_settled()
+    assert len(w.mk_members(pid_a)) == 3003
+    assert w.mk_members(pid_b) == {p.lead: "Attended" for p in people}
+    stats = w.mk_stats()
+    assert stats.get("rejected606", 0) == 0 and stats.get("rejected615", 0) == 0, stats
+    no_dead_letters(w)
