@@ -345,10 +345,12 @@ static int ready_copy(checks_ready *r, bool salesforce, char *detail, size_t len
     return strcmp(detail, "ok") == 0 ? 0 : -1;
 }
 
-int checks_ready_salesforce(void *ud, char *detail, size_t len) {
+int checks_ready_salesforce(void *ud, store *st, char *detail, size_t len) {
+    (void)st;
     return ready_copy(ud, true, detail, len);
 }
 
-int checks_ready_marketo(void *ud, char *detail, size_t len) {
+int checks_ready_marketo(void *ud, store *st, char *detail, size_t len) {
+    (void)st;
     return ready_copy(ud, false, detail, len);
 }

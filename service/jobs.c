@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -20,13 +21,21 @@
 #define QUEUED_LOOK    20 /* queued jobs looked at per tick */
 #define APPLYING_EVERY 500
 
+/* The random part of a job id, from the kernel (no generator state to keep); should the call
+ * fail, the clock's nanoseconds and the process id, which the millisecond in the id already
+ * nearly separates. */
+static uint32_t id_random(void) {
+    uint32_t r;
+    if (getrandom(&r, sizeof r, GRND_NONBLOCK) == (ssize_t)sizeof r) return r;
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (uint32_t)ts.tv_nsec ^ ((uint32_t)getpid() << 12);
+}
+
 int jobs_create(store *st, const struct config *cfg, const mapping *m, job_kind kind,
                 job_trigger trigger, char *id, bool *created, char *err, size_t errlen) {
-    static _Thread_local unsigned seed;
-    if (!seed) seed = (unsigned)time(NULL) ^ (unsigned)getpid() ^ (unsigned)(uintptr_t)&seed;
     store_job j = {.kind = kind, .trigger = trigger, .created_ms = event_now_ms()};
-    job_id_make(j.created_ms, (uint32_t)rand_r(&seed) ^ ((uint32_t)rand_r(&seed) << 16), j.id,
-                sizeof j.id);
+    job_id_make(j.created_ms, id_random(), j.id, sizeof j.id);
     snprintf(j.program_id, sizeof j.program_id, "%s", m->program_id);
     snprintf(j.campaign_id, sizeof j.campaign_id, "%s", m->campaign_id);
     /* Index entries outlive their jobs by a day at most (a job ends within a day of its

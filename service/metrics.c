@@ -33,6 +33,8 @@ struct metric {
     metric *next;
 };
 
+/* Process-wide on purpose: one registry per process, as Prometheus client libraries keep it,
+ * since /metrics exposes the process (every module counts into the same exposition). */
 static pthread_mutex_t reg_lock = PTHREAD_MUTEX_INITIALIZER;
 static metric *reg_head, *reg_tail;
 static struct {

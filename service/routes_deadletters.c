@@ -27,7 +27,7 @@ static void list_dead(http_request *req, void *ud) {
     dead_filter f;
     int narrows = list_filter(req, &f);
     if (narrows < 0) return;
-    store *st = admin_redis(req);
+    store *st = admin_redis(req, ud);
     if (!st) return;
     if (narrows) {
         list_dead_filtered(req, st, &f, limit);
@@ -72,7 +72,7 @@ static void refuse_unusable_or_404(http_request *req, store *st, const char *id)
 static void replay_dead(http_request *req, void *ud) {
     const struct config *cfg = routes_config(ud);
     if (!admin_authorized(req, cfg)) return;
-    store *st = admin_redis(req);
+    store *st = admin_redis(req, ud);
     if (!st) return;
     const char *id = http_req_param(req, "id");
     char err[STORE_ERR_MAX];
@@ -91,7 +91,7 @@ static void replay_dead(http_request *req, void *ud) {
 static void delete_dead(http_request *req, void *ud) {
     const struct config *cfg = routes_config(ud);
     if (!admin_authorized(req, cfg)) return;
-    store *st = admin_redis(req);
+    store *st = admin_redis(req, ud);
     if (!st) return;
     const char *id = http_req_param(req, "id");
     char err[STORE_ERR_MAX];
@@ -298,7 +298,7 @@ static void replay_filtered(http_request *req, void *ud) {
         http_reply_error(req, 400, "invalid_filter", "%s", err);
         return;
     }
-    store *st = admin_redis(req);
+    store *st = admin_redis(req, ud);
     if (!st) return;
     replay_batch b = {.ids = calloc((size_t)f.limit, DEAD_ID_MAX)};
     if (!b.ids) {

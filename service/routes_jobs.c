@@ -108,7 +108,7 @@ static void list_jobs(http_request *req, void *ud) {
         http_reply_error(req, 400, "invalid_parameter", "programId must be a Marketo program id");
         return;
     }
-    store *st = admin_redis(req);
+    store *st = admin_redis(req, ud);
     if (!st) return;
     store_job *jobs = calloc((size_t)limit, sizeof *jobs);
     char err[STORE_ERR_MAX];
@@ -134,7 +134,7 @@ static void list_jobs(http_request *req, void *ud) {
 
 static void get_job(http_request *req, void *ud) {
     if (!admin_authorized(req, routes_config(ud))) return;
-    store *st = admin_redis(req);
+    store *st = admin_redis(req, ud);
     store_job *j = st ? malloc(sizeof *j) : NULL;
     if (st && !j) http_reply_error(req, 500, "internal", "out of memory");
     if (j && read_job(req, st, j)) admin_reply_json(req, 200, routes_job_json(j));
@@ -145,7 +145,7 @@ static void job_details(http_request *req, void *ud) {
     if (!admin_authorized(req, routes_config(ud))) return;
     long limit, offset;
     if (!admin_read_limit(req, &limit) || !read_offset(req, &offset)) return;
-    store *st = admin_redis(req);
+    store *st = admin_redis(req, ud);
     store_job *j = st ? malloc(sizeof *j) : NULL;
     if (st && !j) http_reply_error(req, 500, "internal", "out of memory");
     if (!j || !read_job(req, st, j)) {
@@ -207,7 +207,7 @@ static int cancel(http_request *req, store *st, store_job *j, const struct confi
 static void delete_job(http_request *req, void *ud) {
     const struct config *cfg = routes_config(ud);
     if (!admin_authorized(req, cfg)) return;
-    store *st = admin_redis(req);
+    store *st = admin_redis(req, ud);
     store_job *j = st ? malloc(sizeof *j) : NULL;
     if (st && !j) http_reply_error(req, 500, "internal", "out of memory");
     if (!j || !read_job(req, st, j)) {

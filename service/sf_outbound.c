@@ -36,6 +36,9 @@ static void silent(void *ctx, const char *msg, ...) {
  * once its dictionary holds CTXT_DICT_MAX names, so hostile names cannot grow it for good. */
 #define CTXT_USES     1000
 #define CTXT_DICT_MAX 4096
+/* Process-wide on purpose: the parsers are called from any HTTP thread through a pure API
+ * (sf_outbound_parse takes no context), and a libxml2 parser context serves one thread; the
+ * key (with each thread's count of uses) frees a thread's context when the thread ends. */
 static pthread_key_t ctxt_key;
 static _Thread_local int ctxt_uses;
 

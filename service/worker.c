@@ -467,9 +467,8 @@ void worker_pool_stop(worker_pool *p) {
     free(p);
 }
 
-int worker_ready_check(void *ud, char *detail, size_t len) {
+int worker_ready_check(void *ud, store *st, char *detail, size_t len) {
     const struct config *cfg = ud;
-    store *st = store_thread();
     char err[STORE_ERR_MAX];
     bool enabled = true;
     int64_t last = 0;
