@@ -42,8 +42,8 @@ char *metrics_render(size_t *len);
 /* Registers the SPEC section 9 families and campaign_sync_build_info. Idempotent. */
 void metrics_init(const char *version);
 
-/* Frees every family (end of process, tests). */
-void metrics_shutdown(void);
+/* Frees every family (end of process, tests): metrics_init's pair. */
+void metrics_cleanup(void);
 
 /* The SPEC section 9 families (valid after metrics_init). */
 extern metric *M_EVENTS_RECEIVED;  /* counter {source,outcome} */

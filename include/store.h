@@ -31,7 +31,7 @@
 
 /* Conventions of every store_* function: errors are a return value (-1, or the enum's
  * ERROR) with a sentence in the caller's err buffer (STORE_ERR_MAX is enough); a handle is
- * made by store_open and released by store_free, and whatever the store hands out is released
+ * made by store_new and released by store_free, and whatever the store hands out is released
  * by its *_free function, which accepts NULL. */
 
 /* What a call that looks up, deletes or replays one thing found. */
@@ -44,7 +44,7 @@ typedef enum {
 typedef struct store store;
 
 /* Creates a handle for target; connects lazily. NULL only when out of memory. */
-store *store_open(const struct redis_target *target);
+store *store_new(const struct redis_target *target);
 void store_free(store *s);
 
 /* PING with the given timeout; 0 when Redis answered, -1 with the reason in err. */

@@ -204,7 +204,7 @@ int checks_cli(const struct config *cfg, int cfg_problems, FILE *out) {
         return 1;
     }
     line(&t, "ok", "config", "all variables valid");
-    store *st = store_open(&cfg->redis);
+    store *st = store_new(&cfg->redis);
     char err[STORE_ERR_MAX], fsync[32];
     bool aof = false;
     if (!st || store_ping(st, 2000, err, sizeof err) != 0) {
@@ -287,7 +287,7 @@ struct checks_ready {
 
 static void *ready_main(void *arg) {
     checks_ready *r = arg;
-    store *st = store_open(&r->cfg->redis);
+    store *st = store_new(&r->cfg->redis);
     crm *c = st ? crm_new(r->cfg, st, "ready", NULL) : NULL;
     while (c && !atomic_load(&r->stop)) {
         char sf[300] = "ok", mk[300] = "ok";

@@ -206,8 +206,8 @@ jobs_runner *jobs_runner_start(const struct config *cfg, char *err, size_t errle
     char host[64] = "host";
     gethostname(host, sizeof host - 1);
     snprintf(r->owner, sizeof r->owner, "%s-%d-jobs", host, (int)getpid());
-    r->st = store_open(&cfg->redis);
-    r->hb_store = store_open(&cfg->redis);
+    r->st = store_new(&cfg->redis);
+    r->hb_store = store_new(&cfg->redis);
     r->c = r->st ? crm_new(cfg, r->st, r->owner, NULL) : NULL;
     if (r->c) {
         /* A job's Marketo calls are within the jobs' share of the budget, waiting for it as

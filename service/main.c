@@ -155,7 +155,7 @@ static int serve(cs_command cmd) {
     }
     if (http_api) {
         char serr[1400];
-        hooks.spool = spool_open(cfg.spool_dir, cfg.spool_max_bytes, serr, sizeof serr);
+        hooks.spool = spool_new(cfg.spool_dir, cfg.spool_max_bytes, serr, sizeof serr);
         if (!hooks.spool) {
             LOG_KV(LOG_ERROR, serr);
             rc = 2;
@@ -334,7 +334,7 @@ out:
     jobs_runner_stop(job_thread);
     poller_stop(jobs);
     worker_pool_stop(workers);
-    spool_close(hooks.spool);
+    spool_free(hooks.spool);
     /* Last, so that no worker or poller line follows it: an operator reads it as "all done". */
     if (signalled) LOG_KV(LOG_INFO, "stopped");
     free(tls_cert);
@@ -345,7 +345,7 @@ out:
     quota_metrics_stop(stores);
     crm_pool_free(api.crms); /* after the server: its threads used them */
     store_pool_free(stores); /* after everything that borrowed it */
-    metrics_shutdown();
+    metrics_cleanup();
     sf_outbound_cleanup();
     http_client_global_cleanup();
     config_free(&cfg);
@@ -413,7 +413,7 @@ static int check(int argc, char **argv) {
     else
         rc = checks_cli(&cfg, problems, stdout);
     http_client_global_cleanup();
-    metrics_shutdown();
+    metrics_cleanup();
     config_free(&cfg);
     return rc;
 }
@@ -447,7 +447,7 @@ static int healthcheck(void) {
     http_result_free(&r);
     http_client_free(c);
     http_client_global_cleanup();
-    metrics_shutdown();
+    metrics_cleanup();
     return ok ? 0 : 1;
 }
 

@@ -498,7 +498,7 @@ void metrics_set_all(metric *m, size_t n, const char *const *label_values, const
     pthread_mutex_unlock(&m->lock);
 }
 
-void metrics_shutdown(void) {
+void metrics_cleanup(void) {
     pthread_mutex_lock(&reg_lock);
     metric *m = reg_head;
     while (m) {

@@ -510,7 +510,7 @@ poller *poller_start(const struct config *cfg, char *err, size_t errlen) {
     gethostname(host, sizeof host - 1);
     snprintf(p->token, sizeof p->token, "%s-%d-poller", host, (int)getpid());
     p->rnd = (unsigned)time(NULL) ^ (unsigned)getpid();
-    p->st = store_open(&cfg->redis);
+    p->st = store_new(&cfg->redis);
     /* Program reads share the Marketo budget with the workers. */
     p->c = p->st ? crm_new(cfg, p->st, p->token, NULL) : NULL;
     if (p->c) crm_set_budget_wait(p->c, 0, &p->stop);

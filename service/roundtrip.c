@@ -572,7 +572,7 @@ int roundtrip_run(const struct config *cfg, const char *program_id, int timeout_
     }
     t->out = out;
     t->timeout_ms = (int64_t)timeout_s * 1000;
-    t->st = store_open(&cfg->redis);
+    t->st = store_new(&cfg->redis);
     char holder[64];
     snprintf(holder, sizeof holder, "roundtrip-%d", (int)getpid());
     t->c = t->st ? crm_new(cfg, t->st, holder, NULL) : NULL;

@@ -38,7 +38,7 @@ static struct timeval tv_ms(int ms) {
     return tv;
 }
 
-store *store_open(const struct redis_target *target) {
+store *store_new(const struct redis_target *target) {
     store *s = calloc(1, sizeof *s);
     if (s) s->target = *target;
     return s;
@@ -657,7 +657,7 @@ store_pool *store_pool_new(const struct redis_target *target) {
 store *store_pool_get(store_pool *p) {
     store *s = pthread_getspecific(p->mine);
     if (s) return s;
-    s = store_open(&p->target);
+    s = store_new(&p->target);
     if (!s) return NULL;
     if (pthread_setspecific(p->mine, s) != 0) {
         store_free(s);

@@ -417,7 +417,7 @@ worker_pool *worker_pool_start(const struct config *cfg, int threads, char *err,
         w->index = i;
         w->rnd = (unsigned)(time(NULL) ^ (getpid() << 8) ^ i);
         snprintf(w->consumer, sizeof w->consumer, "%s-%d-%d", host, (int)getpid(), i);
-        w->st = store_open(&cfg->redis);
+        w->st = store_new(&cfg->redis);
         w->c = w->st ? crm_new(cfg, w->st, w->consumer, p->sf_usage) : NULL;
         if (!w->c) {
             snprintf(err, errlen, "out of memory");
@@ -435,7 +435,7 @@ worker_pool *worker_pool_start(const struct config *cfg, int threads, char *err,
         }
         p->n++;
     }
-    p->hb_store = store_open(&cfg->redis);
+    p->hb_store = store_new(&cfg->redis);
     if (!p->hb_store || pthread_create(&p->heartbeat, NULL, heartbeat_main, p) != 0) {
         snprintf(err, errlen, "cannot start the worker heartbeat");
         worker_pool_stop(p);
