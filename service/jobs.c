@@ -112,7 +112,8 @@ static void end_applied(jobs_runner *r) {
             j.state == JOB_RUNNING && j.phase == JOB_APPLYING &&
             job_outcomes_complete(j.queued, j.applied, j.skipped, j.dead_lettered) &&
             store_job_finish(r->st, j.id, j.program_id, "", JOB_DONE, "", event_now_ms(),
-                             r->cfg->job_retention_s, "running,applying", err, sizeof err) == 1) {
+                             r->cfg->job_retention_s, "running,applying", err,
+                             sizeof err) == STORE_JOB_CHANGED) {
             metrics_observe(M_JOB_SECONDS, (double)(event_now_ms() - j.started_ms) / 1000.0,
                             job_kind_name(j.kind));
             LOG_KV(LOG_INFO, "jobs: job done", "job_id", j.id, "program_id", j.program_id);

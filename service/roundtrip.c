@@ -133,13 +133,13 @@ static int wait_for(trip *t, probe_fn probe, int64_t limit_ms, char *seen, size_
 static bool step_mapping(trip *t, const char *program_id) {
     begin(t);
     char err[STORE_ERR_MAX];
-    int found = store_mapping_get(t->st, program_id, &t->map, err, sizeof err);
+    store_found found = store_mapping_get(t->st, program_id, &t->map, err, sizeof err);
     bool enabled = true;
-    if (found < 0 || store_sync_get(t->st, &enabled, err, sizeof err) != 0) {
+    if (found == STORE_ERROR || store_sync_get(t->st, &enabled, err, sizeof err) != 0) {
         line(t, "FAIL", "mapping", "cannot read Redis: %s — check REDIS_URL (the service's)", err);
         return false;
     }
-    if (found == 0) {
+    if (found == STORE_NOT_FOUND) {
         line(t, "FAIL", "mapping",
              "no mapping for program %s in Redis — map it first (PUT /v1/mappings/%s), and "
              "give this command the service's REDIS_URL",

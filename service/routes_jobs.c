@@ -181,17 +181,19 @@ static int cancel(http_request *req, store *st, store_job *j, const struct confi
         if (!step.allowed) return 409;
         snprintf(expect, sizeof expect, "%s,%s", job_state_name(j->state),
                  job_phase_name(j->phase));
-        int rc = step.cancel_asked ? store_job_cancel_ask(st, j->id, expect, err, sizeof err)
-                                   : store_job_finish(st, j->id, j->program_id, "", JOB_CANCELLED,
-                                                      "", event_now_ms(), cfg->job_retention_s,
-                                                      expect, err, sizeof err);
-        store_found f = rc < 0 ? STORE_ERROR : store_job_get(st, j->id, j, err, sizeof err);
+        store_job_change rc =
+            step.cancel_asked
+                ? store_job_cancel_ask(st, j->id, expect, err, sizeof err)
+                : store_job_finish(st, j->id, j->program_id, "", JOB_CANCELLED, "", event_now_ms(),
+                                   cfg->job_retention_s, expect, err, sizeof err);
+        store_found f = rc == STORE_JOB_CHANGE_ERROR ? STORE_ERROR
+                                                     : store_job_get(st, j->id, j, err, sizeof err);
         if (f == STORE_ERROR) {
             admin_unavailable(req, err);
             return -1;
         }
         if (f == STORE_NOT_FOUND) return 409; /* expired meanwhile */
-        if (rc == 1) {
+        if (rc == STORE_JOB_CHANGED) {
             LOG_KV(LOG_INFO, step.cancel_asked ? "jobs: cancel asked" : "jobs: job cancelled",
                    "job_id", j->id, "program_id", j->program_id);
             return step.cancel_asked ? 202 : 200;

@@ -44,9 +44,9 @@ int tzwatch_ready(void *ud, store *st, char *detail, size_t len) {
     const struct config *cfg = ud;
     char err[STORE_ERR_MAX];
     store_tz_suspect tz;
-    int rc = st ? store_tz_get(st, &tz, err, sizeof err) : -1;
-    if (rc == 0) return 0;
-    if (rc < 0) { /* the redis check says why (this text stays the same, for monitors) */
+    store_found rc = st ? store_tz_get(st, &tz, err, sizeof err) : STORE_ERROR;
+    if (rc == STORE_NOT_FOUND) return 0;
+    if (rc == STORE_ERROR) { /* the redis check says why (this text stays the same, for monitors) */
         snprintf(detail, len, "unknown: the evidence in Redis cannot be read");
         return -1;
     }

@@ -85,8 +85,8 @@ static bool may_unpark(wctx *w, const char *pid) {
         return !(strcmp(pid + 6, "marketo") == 0 ? crm_marketo_spent(w->c)
                                                  : crm_salesforce_spent(w->c));
     mapping m;
-    int rc = store_mapping_get(w->st, pid, &m, err, sizeof err);
-    return rc == 0 || (rc == 1 && m.enabled);
+    store_found rc = store_mapping_get(w->st, pid, &m, err, sizeof err);
+    return rc == STORE_NOT_FOUND || (rc == STORE_FOUND && m.enabled);
 }
 
 static void unpark_ready(wctx *w) {
