@@ -689,16 +689,15 @@ static void patch_mapping(http_request *req, void *ud) {
     size_t len;
     const char *body = http_req_body(req, &len);
     char *put_body;
-    int rc = mapping_patch_apply(&old, body, len, &put_body, err, sizeof err);
-    if (rc != 0) {
-        if (rc == -2)
-            http_reply_error(req, 500, "internal", "out of memory");
-        else
-            http_reply_error(req, 400, "invalid_patch", "%s", err);
+    switch (mapping_patch_apply(&old, body, len, &put_body, err, sizeof err)) {
+    case MAPPING_PATCH_APPLIED: break;
+    case MAPPING_PATCH_REFUSED: http_reply_error(req, 400, "invalid_patch", "%s", err); return;
+    case MAPPING_PATCH_OUT_OF_MEMORY:
+        http_reply_error(req, 500, "internal", "out of memory");
         return;
     }
     bool force;
-    rc = mapping_from_request(pid, put_body, strlen(put_body), &m, &force, err, sizeof err);
+    int rc = mapping_from_request(pid, put_body, strlen(put_body), &m, &force, err, sizeof err);
     free(put_body);
     if (rc != 0) {
         http_reply_error(req, 400, "invalid_mapping", "%s", err);
