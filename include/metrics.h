@@ -32,8 +32,8 @@ void metrics_set_all(metric *m, size_t n, const char *const *label_values, const
 double metrics_value(metric *m, ...);
 
 typedef void (*metrics_collect_fn)(void *ud);
-/* Runs fn before each render; at most 16 callbacks. */
-void metrics_on_collect(metrics_collect_fn fn, void *ud);
+/* Runs fn before each render; at most 16 callbacks: 0, or -1 when that many are registered. */
+int metrics_on_collect(metrics_collect_fn fn, void *ud);
 void metrics_remove_collect(metrics_collect_fn fn, void *ud);
 
 /* The whole registry as Prometheus text; caller frees. */

@@ -40,8 +40,8 @@ int quota_ready_marketo(void *ud, store *st, char *detail, size_t len);
 
 /* Refreshes campaign_sync_crm_quota_waiting from Redis before each /metrics render, on the
  * rendering thread's handle of stores (borrowed; it must outlive the collector: stop with
- * the same pool before freeing it). */
-void quota_metrics_start(store_pool *stores);
+ * the same pool before freeing it). 0, or -1 when metrics has no room for the collector. */
+int quota_metrics_start(store_pool *stores);
 void quota_metrics_stop(store_pool *stores);
 
 #endif

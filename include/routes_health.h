@@ -29,8 +29,9 @@ typedef int (*health_check_fn)(void *ud, store *st, char *detail, size_t len);
 
 /* The checks and the queue gauges' collector. routes_health_new registers the collector that
  * copies queue depth and age from Redis into the gauges (stores is borrowed and must outlive
- * the context); NULL when out of memory. routes_health_free removes the collector and frees
- * the context (accepts NULL); call it after the servers using it stopped. */
+ * the context); NULL when out of memory or metrics has no room for another collector.
+ * routes_health_free removes the collector and frees the context (accepts NULL); call it after the
+ * servers using it stopped. */
 typedef struct routes_health_ctx routes_health_ctx;
 routes_health_ctx *routes_health_new(store_pool *stores);
 void routes_health_free(routes_health_ctx *h);

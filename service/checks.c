@@ -317,7 +317,10 @@ checks_ready *checks_ready_start(const struct config *cfg) {
     r->cfg = cfg;
     snprintf(r->sf, sizeof r->sf, "not checked yet");
     snprintf(r->mk, sizeof r->mk, "not checked yet");
-    pthread_mutex_init(&r->lock, NULL);
+    if (pthread_mutex_init(&r->lock, NULL) != 0) {
+        free(r);
+        return NULL;
+    }
     if (pthread_create(&r->thread, NULL, ready_main, r) != 0) {
         pthread_mutex_destroy(&r->lock);
         free(r);

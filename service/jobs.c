@@ -203,9 +203,13 @@ jobs_runner *jobs_runner_start(const struct config *cfg, char *err, size_t errle
         return NULL;
     }
     r->cfg = cfg;
-    pthread_mutex_init(&r->lock, NULL);
+    if (pthread_mutex_init(&r->lock, NULL) != 0) {
+        snprintf(err, errlen, "cannot make the job runner's lock");
+        free(r);
+        return NULL;
+    }
     char host[64] = "host";
-    gethostname(host, sizeof host - 1);
+    if (gethostname(host, sizeof host - 1) != 0) snprintf(host, sizeof host, "host");
     snprintf(r->owner, sizeof r->owner, "%s-%d-jobs", host, (int)getpid());
     r->st = store_new(&cfg->redis);
     r->hb_store = store_new(&cfg->redis);

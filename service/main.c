@@ -127,7 +127,7 @@ static int serve(cs_command cmd) {
     config_log(&cfg);
 
     metrics_init(CS_VERSION);
-    sf_outbound_init();
+    int xml_rc = sf_outbound_init();
     /* The Redis handles of the HTTP servers' threads (and of this one), and what /readyz
      * checks. */
     store_pool *stores = store_pool_new(&cfg.redis);
@@ -148,8 +148,9 @@ static int serve(cs_command cmd) {
     bool http_api = cmd != CMD_WORKER, run_workers = cmd != CMD_INGEST;
     webhooks_ctx hooks = {.cfg = &cfg};
     routes_webhooks_acl(&hooks);
-    if (!health) {
-        LOG_KV(LOG_ERROR, "out of memory");
+    if (xml_rc != 0 || !health) {
+        LOG_KV(LOG_ERROR, xml_rc != 0 ? "cannot set up the XML parser (no thread key left)"
+                                      : "out of memory (the readiness checks)");
         rc = 1;
         goto out;
     }
@@ -173,8 +174,11 @@ static int serve(cs_command cmd) {
     sigemptyset(&sigs);
     sigaddset(&sigs, SIGTERM);
     sigaddset(&sigs, SIGINT);
-    pthread_sigmask(SIG_BLOCK, &sigs, NULL);
-    signal(SIGPIPE, SIG_IGN);
+    if (pthread_sigmask(SIG_BLOCK, &sigs, NULL) != 0 || signal(SIGPIPE, SIG_IGN) == SIG_ERR) {
+        LOG_KV(LOG_ERROR, "cannot set up signal handling");
+        rc = 1;
+        goto out;
+    }
 
     /* After the mask: background threads must not take SIGTERM. */
     if (hooks.spool && spool_start_mover(hooks.spool, &cfg.redis) != 0) {
@@ -204,7 +208,11 @@ static int serve(cs_command cmd) {
             rc = 1;
             goto out;
         }
-        quota_metrics_start(stores);
+        if (quota_metrics_start(stores) != 0) {
+            LOG_KV(LOG_ERROR, "too many metrics collectors");
+            rc = 1;
+            goto out;
+        }
     }
 
     if (run_workers && cfg.workers > 0) {

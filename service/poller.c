@@ -538,7 +538,7 @@ poller *poller_start(const struct config *cfg, char *err, size_t errlen) {
     }
     p->cfg = cfg;
     char host[64] = "host";
-    gethostname(host, sizeof host - 1);
+    if (gethostname(host, sizeof host - 1) != 0) snprintf(host, sizeof host, "host");
     snprintf(p->token, sizeof p->token, "%s-%d-poller", host, (int)getpid());
     p->rnd = (unsigned)time(NULL) ^ (unsigned)getpid();
     p->st = store_new(&cfg->redis);

@@ -147,8 +147,8 @@ static void collect(void *ud) {
     }
 }
 
-void quota_metrics_start(store_pool *stores) {
-    metrics_on_collect(collect, stores);
+int quota_metrics_start(store_pool *stores) {
+    return metrics_on_collect(collect, stores);
 }
 
 void quota_metrics_stop(store_pool *stores) {

@@ -32,7 +32,10 @@ routes_health_ctx *routes_health_new(store_pool *stores) {
     routes_health_ctx *h = calloc(1, sizeof *h);
     if (!h) return NULL;
     h->stores = stores;
-    metrics_on_collect(collect_queue, h);
+    if (metrics_on_collect(collect_queue, h) != 0) {
+        free(h);
+        return NULL;
+    }
     return h;
 }
 

@@ -400,16 +400,16 @@ worker_pool *worker_pool_start(const struct config *cfg, int threads, char *err,
     p->fix_readers_max = threads <= 1 ? 1 : threads - 1;
     p->threads = calloc((size_t)threads, sizeof *p->threads);
     p->ctx = calloc((size_t)threads, sizeof *p->ctx);
-    p->cap = threads;
-    for (int i = 0; p->ctx && i < threads; i++)
-        pthread_mutex_init(&p->ctx[i].hold.lock, NULL);
-    if (!p->threads || !p->ctx || !p->sf_usage) {
+    /* cap: the contexts whose lock is made (worker_pool_stop destroys those). */
+    while (p->ctx && p->cap < threads && pthread_mutex_init(&p->ctx[p->cap].hold.lock, NULL) == 0)
+        p->cap++;
+    if (!p->threads || !p->ctx || !p->sf_usage || p->cap < threads) {
         snprintf(err, errlen, "out of memory");
         worker_pool_stop(p);
         return NULL;
     }
     char host[64] = "host";
-    gethostname(host, sizeof host - 1);
+    if (gethostname(host, sizeof host - 1) != 0) snprintf(host, sizeof host, "host");
     for (int i = 0; i < threads; i++) {
         wctx *w = &p->ctx[i];
         w->pool = p;
