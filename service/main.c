@@ -200,8 +200,8 @@ static int serve(cs_command cmd) {
     }
     char no_crm[200];
     if (crm_configured(&cfg, no_crm, sizeof no_crm)) {
-        /* A spent CRM allowance pauses every process that calls the CRMs: each says so. */
-        /* And a wrong MARKETO_TIMEZONE, as the workers saw it (kept in Redis). */
+        /* A spent CRM allowance pauses every process that calls the CRMs: each says so, and
+         * shows a wrong MARKETO_TIMEZONE as the workers saw it (kept in Redis). */
         if (!add_check(health, "salesforce_quota", quota_ready_salesforce, NULL, false) ||
             !add_check(health, "marketo_quota", quota_ready_marketo, NULL, false) ||
             !add_check(health, "marketo_timezone", tzwatch_ready, &cfg, false)) {
