@@ -34,7 +34,7 @@ typedef struct checks_ready checks_ready;
 checks_ready *checks_ready_start(const struct config *cfg);
 void checks_ready_stop(checks_ready *r);
 /* routes_health checks (never required): "salesforce" and "marketo". ud: the checks_ready. */
-int checks_ready_salesforce(void *ud, char *detail, size_t len);
-int checks_ready_marketo(void *ud, char *detail, size_t len);
+int checks_ready_salesforce(void *ud, store *st, char *detail, size_t len);
+int checks_ready_marketo(void *ud, store *st, char *detail, size_t len);
 
 #endif

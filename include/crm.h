@@ -4,8 +4,9 @@
  * shared budget paces the Marketo client, so that admin requests, checks and
  * reconciliation stay within MARKETO_CALLS_PER_20S together with the workers; the daily
  * allowance gates (quota.h) of both clients; and a pool that gives each HTTP thread its own
- * clients. Also says which credentials are missing when a process was started without them.
- * The handle is opaque: callers reach the clients through crm_salesforce / crm_marketo. */
+ * clients, on that thread's handle of the store_pool main passes it. Also says which credentials
+ * are missing when a process was started without them. The handle is opaque: callers reach the
+ * clients through crm_salesforce / crm_marketo. */
 #ifndef CS_CRM_H
 #define CS_CRM_H
 
@@ -48,11 +49,12 @@ bool crm_marketo_spent(crm *c);
  * credentials (e.g. an `ingest` started without them). */
 bool crm_configured(const struct config *cfg, char *missing, size_t len);
 
-/* One crm per thread that asks, created on first use with that thread's store_thread()
- * handle: the HTTP server's threads. cfg must outlive the pool. crm_pool_free frees every
+/* One crm per thread that asks, created on first use with that thread's handle of stores
+ * (store_pool_get): the HTTP server's threads. cfg and stores are borrowed and must outlive
+ * the pool; NULL when out of memory or out of thread keys. crm_pool_free frees every
  * thread's clients; call it after every thread using them stopped (accepts NULL). */
 typedef struct crm_pool crm_pool;
-crm_pool *crm_pool_new(const struct config *cfg);
+crm_pool *crm_pool_new(const struct config *cfg, store_pool *stores);
 void crm_pool_free(crm_pool *p);
 /* The calling thread's clients; NULL when out of memory or the pool is full. */
 crm *crm_pool_get(crm_pool *p);

@@ -57,10 +57,17 @@ typedef struct {
 /* An empty filter: everything, limit 100. */
 void dead_filter_init(dead_filter *f);
 
+/* What setting one named field of a filter did. */
+typedef enum {
+    DEAD_FIELD_ERROR = -1,  /* a bad value: err has a sentence naming the field */
+    DEAD_FIELD_SET = 0,     /* the field is set */
+    DEAD_FIELD_UNKNOWN = 1, /* no such field here: the caller's to judge */
+} dead_field_rc;
+
 /* Sets one of the fields a list query and a replay body share (programId, campaignId,
- * reason, errorContains, from, to) from its text. 0; 1 when name is none of them; -1 with a
- * sentence naming the field in err. */
-int dead_filter_set(dead_filter *f, const char *name, const char *value, char *err, size_t errlen);
+ * reason, errorContains, from, to) from its text. */
+dead_field_rc dead_filter_set(dead_filter *f, const char *name, const char *value, char *err,
+                              size_t errlen);
 
 /* Checks what the fields say together (from not after to). 0, or -1 with err. */
 int dead_filter_check(const dead_filter *f, char *err, size_t errlen);

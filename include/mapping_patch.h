@@ -14,14 +14,20 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-/* Applies the patch document (len bytes) to the stored mapping. On success *put_body is the
- * malloc'd PUT body {"campaignId", "enabled", "statusMap"[, "force"]} of the result (caller
- * frees; `force` is a flag of the request, copied when given, never stored) and 0 is
- * returned. -1 with a sentence in err when the patch is not one JSON object, names members
- * a mapping does not have (all of them named), tries to change programId, createdAt or
- * updatedAt, or removes campaignId or enabled; -2 when out of memory. Values are not
- * checked here: the PUT body's reader does that. */
-int mapping_patch_apply(const mapping *stored, const char *patch, size_t len, char **put_body,
-                        char *err, size_t errlen);
+/* What applying a patch came to. */
+typedef enum {
+    MAPPING_PATCH_OUT_OF_MEMORY = -2,
+    MAPPING_PATCH_REFUSED = -1, /* err has a sentence for the client */
+    MAPPING_PATCH_APPLIED = 0,
+} mapping_patch_rc;
+
+/* Applies the patch document (len bytes) to the stored mapping. When APPLIED, *put_body is
+ * the malloc'd PUT body {"campaignId", "enabled", "statusMap"[, "force"]} of the result
+ * (caller frees; `force` is a flag of the request, copied when given, never stored).
+ * REFUSED when the patch is not one JSON object, names members a mapping does not have (all
+ * of them named), tries to change programId, createdAt or updatedAt, or removes campaignId or
+ * enabled. Values are not checked here: the PUT body's reader does that. */
+mapping_patch_rc mapping_patch_apply(const mapping *stored, const char *patch, size_t len,
+                                     char **put_body, char *err, size_t errlen);
 
 #endif

@@ -92,9 +92,17 @@ typedef struct {
 /* Starts a parse at a record's first byte, at file offset `offset`. */
 void mkb_csv_init(mkb_csv *p, long long offset);
 
+/* What feeding the parser came to. */
+typedef enum {
+    MKB_CSV_TOO_LONG = -1, /* a record is too long or has too many fields (p->record_start is
+                              that record's offset) */
+    MKB_CSV_FED = 0,       /* every record handed on; feed the next bytes */
+    MKB_CSV_STOPPED = 1,   /* fn stopped: the rest of data is not parsed */
+} mkb_csv_rc;
+
 /* Feeds len bytes; at_end: they are the file's last (a last record without a line break is
- * handed then). Returns 0, 1 when fn stopped (the rest of data is not parsed), or -1 when a
- * record is too long or has too many fields (p->record_start is that record's offset). */
-int mkb_csv_feed(mkb_csv *p, const char *data, size_t len, bool at_end, mkb_record_fn fn, void *ud);
+ * handed then). */
+mkb_csv_rc mkb_csv_feed(mkb_csv *p, const char *data, size_t len, bool at_end, mkb_record_fn fn,
+                        void *ud);
 
 #endif

@@ -32,8 +32,8 @@ void metrics_set_all(metric *m, size_t n, const char *const *label_values, const
 double metrics_value(metric *m, ...);
 
 typedef void (*metrics_collect_fn)(void *ud);
-/* Runs fn before each render; at most 16 callbacks. */
-void metrics_on_collect(metrics_collect_fn fn, void *ud);
+/* Runs fn before each render; at most 16 callbacks: 0, or -1 when that many are registered. */
+int metrics_on_collect(metrics_collect_fn fn, void *ud);
 void metrics_remove_collect(metrics_collect_fn fn, void *ud);
 
 /* The whole registry as Prometheus text; caller frees. */
@@ -42,8 +42,8 @@ char *metrics_render(size_t *len);
 /* Registers the SPEC section 9 families and campaign_sync_build_info. Idempotent. */
 void metrics_init(const char *version);
 
-/* Frees every family (end of process, tests). */
-void metrics_shutdown(void);
+/* Frees every family (end of process, tests): metrics_init's pair. */
+void metrics_cleanup(void);
 
 /* The SPEC section 9 families (valid after metrics_init). */
 extern metric *M_EVENTS_RECEIVED;  /* counter {source,outcome} */

@@ -35,11 +35,13 @@ void quota_marketo_spent(void *ud, int64_t reset_ms);
 
 /* /readyz checks (routes_health_add_check, never required; ud unused): 0 when calls go,
  * -1 with the wait described in detail. */
-int quota_ready_salesforce(void *ud, char *detail, size_t len);
-int quota_ready_marketo(void *ud, char *detail, size_t len);
+int quota_ready_salesforce(void *ud, store *st, char *detail, size_t len);
+int quota_ready_marketo(void *ud, store *st, char *detail, size_t len);
 
-/* Refreshes campaign_sync_crm_quota_waiting from Redis before each /metrics render. */
-void quota_metrics_start(void);
-void quota_metrics_stop(void);
+/* Refreshes campaign_sync_crm_quota_waiting from Redis before each /metrics render, on the
+ * rendering thread's handle of stores (borrowed; it must outlive the collector: stop with
+ * the same pool before freeing it). 0, or -1 when metrics has no room for the collector. */
+int quota_metrics_start(store_pool *stores);
+void quota_metrics_stop(store_pool *stores);
 
 #endif

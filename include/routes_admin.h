@@ -13,6 +13,7 @@
 #include "config.h"
 #include "crm.h"
 #include "http_server.h"
+#include "routes_health.h"
 #include "store.h"
 
 #include <cJSON.h>
@@ -20,10 +21,13 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-/* What the /v1 routes share (their ud): the CRM clients of the server's threads, and through
- * them the config. Owned by main; must outlive the server. */
+/* What the /v1 routes share (their ud): the Redis handles and the CRM clients of the server's
+ * threads (through the clients, the config), and the readiness checks (GET /v1/overview).
+ * Owned by main; must outlive the server. */
 typedef struct {
+    store_pool *stores;
     crm_pool *crms;
+    routes_health_ctx *health;
 } routes_ctx;
 
 /* The config of a /v1 route's ud (a routes_ctx). */
@@ -41,8 +45,8 @@ bool routes_admin_authorize(http_request *req, void *ud);
 /* The bearer token; answers (404 without ADMIN_TOKEN, 401) and returns false when the request
  * may not go on. */
 bool admin_authorized(http_request *req, const struct config *cfg);
-/* This thread's Redis handle; NULL after answering 503. */
-store *admin_redis(http_request *req);
+/* This thread's Redis handle (from the routes_ctx ud's pool); NULL after answering 503. */
+store *admin_redis(http_request *req, const void *ud);
 /* 503 naming Redis's error. */
 void admin_unavailable(http_request *req, const char *err);
 /* Answers o (taken) as JSON. */

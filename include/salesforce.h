@@ -96,9 +96,9 @@ int sf_email_check(const char *email, char *why, size_t whylen);
 /* The existing record a DUPLICATES_DETECTED SaveResult names, from its error's
  * duplicateResult.matchResults[].matchRecords[].record.Id (also read under
  * "duplicateResut", the spelling REST answers have been seen to use): a Contact when one is
- * named (a Contact wins, SPEC section 8), else a Lead. 1 with id filled, 0 when it names
- * none (another error, or an error without match details). */
-int sf_duplicate_match(const cJSON *result, char *id, size_t idlen);
+ * named (a Contact wins, SPEC section 8), else a Lead. True with id filled; false when it
+ * names none (another error, or an error without match details). */
+bool sf_duplicate_match(const cJSON *result, char *id, size_t idlen);
 
 /* Reads a token now (start-up checks); 0 or -1 with err. */
 int sf_authenticate(sf_client *c, sf_error *err);

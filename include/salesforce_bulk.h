@@ -33,15 +33,21 @@ int sfb_wait(sf_client *c, const char *job_id, long max_wait_ms, sf_error *err);
 
 /* One data row of the results (the header row of every page is not one); fields point into the
  * parser's buffers and are the callee's only during the call. Returns 0 to go on, anything else
- * stops the read (sfb_read_page returns it). */
+ * (positive) stops the read (sfb_csv_feed returns it; sfb_read_page: SFB_PAGE_STOPPED). */
 typedef int (*sfb_row_fn)(void *ud, const sf_member_row *row);
+
+/* What reading a page came to. */
+typedef enum {
+    SFB_PAGE_ERROR = -1,  /* err says why (sfb_gone tells a job that no longer exists) */
+    SFB_PAGE_READ = 0,    /* every row handed to fn */
+    SFB_PAGE_STOPPED = 1, /* fn answered non-zero: the rest of the page was not read */
+} sfb_page_rc;
 
 /* Reads one page of the job's results: the first (locator "") or the one locator names, at most
  * max_records rows, handing each to fn as it is parsed. next (SFB_LOCATOR_MAX) receives the next
- * page's locator, "" when this was the last. 0, a positive value fn stopped it with, or -1 with
- * err (sfb_gone tells a job that no longer exists). */
-int sfb_read_page(sf_client *c, const char *job_id, const char *locator, long max_records,
-                  sfb_row_fn fn, void *ud, char *next, sf_error *err);
+ * page's locator, "" when this was the last. */
+sfb_page_rc sfb_read_page(sf_client *c, const char *job_id, const char *locator, long max_records,
+                          sfb_row_fn fn, void *ud, char *next, sf_error *err);
 
 /* Aborts (a job not yet complete) and deletes the job; best effort, failures only logged. */
 void sfb_discard(sf_client *c, const char *job_id);

@@ -65,7 +65,9 @@ typedef struct {
     char org_id[EV_SFID_MAX];
 } sf_outbound_result;
 
-void sf_outbound_init(void);
+/* Process-wide set-up of libxml2 and the per-thread parser contexts: 0, or -1 when no thread
+ * key is left for them (nothing can be parsed then). Idempotent. */
+int sf_outbound_init(void);
 void sf_outbound_cleanup(void);
 
 /* Parses one Outbound Message. expected_org: SF_ORG_ID. The message's OrganizationId must be

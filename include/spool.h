@@ -26,9 +26,9 @@ typedef struct spool spool;
 /* Opens (creating) the directory's journal, at most max_bytes long, and takes its lock.
  * NULL with err on failure: a sentence naming SPOOL_DIR and, for a directory others may
  * reach or a file that is a link, device or someone else's, the command that fixes it. */
-spool *spool_open(const char *dir, long max_bytes, char *err, size_t errlen);
-/* Stops the mover (if started) and closes the files. */
-void spool_close(spool *sp);
+spool *spool_new(const char *dir, long max_bytes, char *err, size_t errlen);
+/* Stops the mover (if started), closes the files and frees sp (accepts NULL). */
+void spool_free(spool *sp);
 
 /* Appends n events and fsyncs them; 0 or -1 with err (nothing acknowledged then), also
  * when they would take the journal past its max_bytes. */

@@ -1,9 +1,9 @@
 /* store — the connection to Redis, where the service keeps everything.
  *
  * Owns the Redis connection (with store_priv.h, the only code that includes hiredis): a
- * handle is one connection and is not thread-safe, so each thread uses its own
- * (store_thread). Every call reconnects when the connection broke, with a growing pause
- * between failed attempts so a Redis outage never becomes a hot loop. Also owns the
+ * handle is one connection and is not thread-safe, so each thread uses its own (a store_pool
+ * gives each thread that asks its handle). Every call reconnects when the connection broke, with a
+ * growing pause between failed attempts so a Redis outage never becomes a hot loop. Also owns the
  * short-lived locks:
  *   cs:lock:<name>            (member, person creation, a poller's or a probe's turn)
  * What is stored is split by what it is, each module with its keys in its header:
@@ -31,7 +31,7 @@
 
 /* Conventions of every store_* function: errors are a return value (-1, or the enum's
  * ERROR) with a sentence in the caller's err buffer (STORE_ERR_MAX is enough); a handle is
- * made by store_open and released by store_free, and whatever the store hands out is released
+ * made by store_new and released by store_free, and whatever the store hands out is released
  * by its *_free function, which accepts NULL. */
 
 /* What a call that looks up, deletes or replays one thing found. */
@@ -44,7 +44,7 @@ typedef enum {
 typedef struct store store;
 
 /* Creates a handle for target; connects lazily. NULL only when out of memory. */
-store *store_open(const struct redis_target *target);
+store *store_new(const struct redis_target *target);
 void store_free(store *s);
 
 /* PING with the given timeout; 0 when Redis answered, -1 with the reason in err. */
@@ -65,11 +65,15 @@ int store_unlock_many(store *s, const char *const *keys, size_t n, const char *t
 
 /* ---- one handle per thread ---- */
 
-/* Sets the target every thread's handle connects to; call once before threads start. */
-void store_threads_open(const struct redis_target *target);
-/* The calling thread's handle, created on first use; NULL only when out of memory. */
-store *store_thread(void);
-/* Frees every per-thread handle; call after all threads using them stopped. */
-void store_threads_free(void);
+/* A pool of handles to target, one per thread that asks (the HTTP server's threads). Made by
+ * main and passed to whoever serves requests; NULL when out of memory or out of thread keys.
+ * store_pool_free frees every thread's handle; call it after every thread using them stopped
+ * (accepts NULL). */
+typedef struct store_pool store_pool;
+store_pool *store_pool_new(const struct redis_target *target);
+void store_pool_free(store_pool *p);
+/* The calling thread's handle (owned by the pool), created on first use; NULL only when out
+ * of memory. It connects lazily: a Redis outage shows in the calls made with it. */
+store *store_pool_get(store_pool *p);
 
 #endif

@@ -131,17 +131,25 @@ store_page_rc store_job_page_save(store *s, const char *id, const char *program_
                                   const char *owner, const store_job_page *p, long details_max,
                                   long keep_s, char *err, size_t errlen);
 
+/* Whether a change of a job's state (store_job_finish, store_job_cancel_ask) was made. */
+typedef enum {
+    STORE_JOB_CHANGE_ERROR = -1, /* Redis failed: err says why */
+    STORE_JOB_MOVED_ON = 0,      /* not made: the job moved on, already ended, or is another's */
+    STORE_JOB_CHANGED = 1,
+} store_job_change;
+
 /* Ends the job: state (done, failed, cancelled) with error ("" none), at now_ms; by owner
  * (holding the lock) or, with owner "", by anyone (a queued or applying job). expect:
- * "state,phase" as the caller saw it ("" any). The job and details then live keep_s. 1 ended,
- * 0 not (moved on, already ended, not the owner's), -1 with err. */
-int store_job_finish(store *s, const char *id, const char *program_id, const char *owner,
-                     job_state state, const char *error, int64_t now_ms, long keep_s,
-                     const char *expect, char *err, size_t errlen);
+ * "state,phase" as the caller saw it ("" any). The job and details then live keep_s. */
+store_job_change store_job_finish(store *s, const char *id, const char *program_id,
+                                  const char *owner, job_state state, const char *error,
+                                  int64_t now_ms, long keep_s, const char *expect, char *err,
+                                  size_t errlen);
 
-/* Asks a running job to stop at its next page, if it is still at expect ("state,phase"). 1
- * asked, 0 moved on (read it again), -1 with err. */
-int store_job_cancel_ask(store *s, const char *id, const char *expect, char *err, size_t errlen);
+/* Asks a running job to stop at its next page, if it is still at expect ("state,phase");
+ * STORE_JOB_MOVED_ON: read it again. */
+store_job_change store_job_cancel_ask(store *s, const char *id, const char *expect, char *err,
+                                      size_t errlen);
 
 /* What became of jobs' corrections: for each of n jobs, how many were applied, skipped and
  * dead-lettered (counted on jobs that still exist). 0 or -1. */

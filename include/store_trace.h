@@ -80,8 +80,8 @@ typedef enum { STORE_TRACE_BY_EMAIL, STORE_TRACE_BY_MKTO, STORE_TRACE_BY_SF } st
 char *store_trace_read(store *s, store_trace_by by, const char *value, long limit, int64_t since_ms,
                        char *err, size_t errlen);
 
-/* The time-zone evidence: 1 with *out filled, 0 when there is none (none in the last
- * STORE_TZ_TTL_S), -1 with err. */
-int store_tz_get(store *s, store_tz_suspect *out, char *err, size_t errlen);
+/* The time-zone evidence: STORE_FOUND with *out filled, STORE_NOT_FOUND when there is none
+ * (none in the last STORE_TZ_TTL_S). */
+store_found store_tz_get(store *s, store_tz_suspect *out, char *err, size_t errlen);
 
 #endif

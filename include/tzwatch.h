@@ -9,6 +9,7 @@
 
 #include "config.h"
 #include "event.h"
+#include "store.h"
 
 #include <stddef.h>
 #include <stdint.h>
@@ -20,8 +21,9 @@ void tzwatch_seen(const char *configured, const event *ev, int offset_hours);
 /* MARKETO_TIMEZONE's UTC offset at at_ms, in seconds (the process runs in that zone). */
 long tzwatch_configured_offset(int64_t at_ms);
 
-/* The /readyz check (ud: the struct config): 0 when no suspect event was seen in the last
+/* The /readyz check (ud: the struct config; st: the asking thread's Redis handle, NULL when
+ * out of memory): 0 when no suspect event was seen in the last
  * hour; otherwise -1 with the note (it is registered as not required). */
-int tzwatch_ready(void *ud, char *detail, size_t len);
+int tzwatch_ready(void *ud, store *st, char *detail, size_t len);
 
 #endif

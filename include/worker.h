@@ -18,6 +18,7 @@
 #define CS_WORKER_H
 
 #include "config.h"
+#include "store.h"
 
 #include <stddef.h>
 
@@ -30,7 +31,8 @@ worker_pool *worker_pool_start(const struct config *cfg, int threads, char *err,
 void worker_pool_stop(worker_pool *p);
 
 /* Readiness check (routes_health_add_check): fails when events wait, sync is enabled and no
- * worker anywhere finished an event for READY_STALL_S. ud: the config. */
-int worker_ready_check(void *ud, char *detail, size_t len);
+ * worker anywhere finished an event for READY_STALL_S. ud: the config; st: the asking
+ * thread's Redis handle (NULL: out of memory). */
+int worker_ready_check(void *ud, store *st, char *detail, size_t len);
 
 #endif

@@ -204,7 +204,7 @@ int checks_cli(const struct config *cfg, int cfg_problems, FILE *out) {
         return 1;
     }
     line(&t, "ok", "config", "all variables valid");
-    store *st = store_open(&cfg->redis);
+    store *st = store_new(&cfg->redis);
     char err[STORE_ERR_MAX], fsync[32];
     bool aof = false;
     if (!st || store_ping(st, 2000, err, sizeof err) != 0) {
@@ -287,7 +287,7 @@ struct checks_ready {
 
 static void *ready_main(void *arg) {
     checks_ready *r = arg;
-    store *st = store_open(&r->cfg->redis);
+    store *st = store_new(&r->cfg->redis);
     crm *c = st ? crm_new(r->cfg, st, "ready", NULL) : NULL;
     while (c && !atomic_load(&r->stop)) {
         char sf[300] = "ok", mk[300] = "ok";
@@ -317,7 +317,10 @@ checks_ready *checks_ready_start(const struct config *cfg) {
     r->cfg = cfg;
     snprintf(r->sf, sizeof r->sf, "not checked yet");
     snprintf(r->mk, sizeof r->mk, "not checked yet");
-    pthread_mutex_init(&r->lock, NULL);
+    if (pthread_mutex_init(&r->lock, NULL) != 0) {
+        free(r);
+        return NULL;
+    }
     if (pthread_create(&r->thread, NULL, ready_main, r) != 0) {
         pthread_mutex_destroy(&r->lock);
         free(r);
@@ -345,10 +348,12 @@ static int ready_copy(checks_ready *r, bool salesforce, char *detail, size_t len
     return strcmp(detail, "ok") == 0 ? 0 : -1;
 }
 
-int checks_ready_salesforce(void *ud, char *detail, size_t len) {
+int checks_ready_salesforce(void *ud, store *st, char *detail, size_t len) {
+    (void)st;
     return ready_copy(ud, true, detail, len);
 }
 
-int checks_ready_marketo(void *ud, char *detail, size_t len) {
+int checks_ready_marketo(void *ud, store *st, char *detail, size_t len) {
+    (void)st;
     return ready_copy(ud, false, detail, len);
 }

@@ -101,9 +101,18 @@ committer *committer_start(const struct redis_target *target, size_t max_waiting
         return NULL;
     }
     c->max_waiting = max_waiting;
-    pthread_mutex_init(&c->lock, NULL);
-    pthread_cond_init(&c->wake, NULL);
-    c->st = store_open(target);
+    if (pthread_mutex_init(&c->lock, NULL) != 0) {
+        snprintf(err, errlen, "cannot make the commit thread's lock");
+        free(c);
+        return NULL;
+    }
+    if (pthread_cond_init(&c->wake, NULL) != 0) {
+        snprintf(err, errlen, "cannot make the commit thread's condition variable");
+        pthread_mutex_destroy(&c->lock);
+        free(c);
+        return NULL;
+    }
+    c->st = store_new(target);
     c->started = c->st && pthread_create(&c->thread, NULL, committer_main, c) == 0;
     if (!c->started) {
         snprintf(err, errlen, "%s", c->st ? "cannot start the commit thread" : "out of memory");

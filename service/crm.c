@@ -105,21 +105,27 @@ bool crm_configured(const struct config *cfg, char *missing, size_t len) {
 
 struct crm_pool {
     const struct config *cfg;
+    store_pool *stores; /* borrowed: each thread's clients use its handle */
     pthread_mutex_t lock;
     pthread_key_t mine; /* the calling thread's crm */
     crm *all[POOL_MAX];
     int n;
 };
 
-crm_pool *crm_pool_new(const struct config *cfg) {
+crm_pool *crm_pool_new(const struct config *cfg, store_pool *stores) {
     crm_pool *p = calloc(1, sizeof *p);
     if (!p) return NULL;
     p->cfg = cfg;
+    p->stores = stores;
     if (pthread_key_create(&p->mine, NULL) != 0) {
         free(p);
         return NULL;
     }
-    pthread_mutex_init(&p->lock, NULL);
+    if (pthread_mutex_init(&p->lock, NULL) != 0) {
+        pthread_key_delete(p->mine);
+        free(p);
+        return NULL;
+    }
     return p;
 }
 
@@ -139,7 +145,7 @@ const struct config *crm_pool_config(const crm_pool *p) {
 crm *crm_pool_get(crm_pool *p) {
     crm *c = pthread_getspecific(p->mine);
     if (c) return c;
-    store *st = store_thread();
+    store *st = store_pool_get(p->stores);
     if (!st) return NULL;
     char holder[96], host[64] = "host";
     if (gethostname(host, sizeof host - 1) != 0) snprintf(host, sizeof host, "host");

@@ -77,36 +77,42 @@ static int set_reason(dead_filter *f, const char *v, char *err, size_t errlen) {
     return -1;
 }
 
-int dead_filter_set(dead_filter *f, const char *name, const char *value, char *err, size_t errlen) {
+/* 0 or -1 as a field's outcome. */
+static dead_field_rc field_rc(int rc) {
+    return rc == 0 ? DEAD_FIELD_SET : DEAD_FIELD_ERROR;
+}
+
+dead_field_rc dead_filter_set(dead_filter *f, const char *name, const char *value, char *err,
+                              size_t errlen) {
     if (strcmp(name, "programId") == 0) {
         if (!all_digits(value, 1, sizeof f->program_id - 1)) {
             snprintf(err, errlen, "programId must be a Marketo program id (digits)");
-            return -1;
+            return DEAD_FIELD_ERROR;
         }
         strcpy(f->program_id, value);
     } else if (strcmp(name, "campaignId") == 0) {
         if (!event_valid_sfid(value)) {
             snprintf(err, errlen, "campaignId must be a 15- or 18-character Salesforce id");
-            return -1;
+            return DEAD_FIELD_ERROR;
         }
         strcpy(f->campaign_id, value);
     } else if (strcmp(name, "reason") == 0) {
-        return set_reason(f, value, err, errlen);
+        return field_rc(set_reason(f, value, err, errlen));
     } else if (strcmp(name, "errorContains") == 0) {
         if (!*value || strlen(value) >= sizeof f->error_contains) {
             snprintf(err, errlen, "errorContains must be 1 to %d bytes of the error text",
                      DEAD_TEXT_MAX - 1);
-            return -1;
+            return DEAD_FIELD_ERROR;
         }
         strcpy(f->error_contains, value);
     } else if (strcmp(name, "from") == 0) {
-        return parse_instant(name, value, &f->from_ms, err, errlen);
+        return field_rc(parse_instant(name, value, &f->from_ms, err, errlen));
     } else if (strcmp(name, "to") == 0) {
-        return parse_instant(name, value, &f->to_ms, err, errlen);
+        return field_rc(parse_instant(name, value, &f->to_ms, err, errlen));
     } else {
-        return 1;
+        return DEAD_FIELD_UNKNOWN;
     }
-    return 0;
+    return DEAD_FIELD_SET;
 }
 
 int dead_filter_check(const dead_filter *f, char *err, size_t errlen) {
@@ -141,34 +147,34 @@ void dead_filter_cursor(int64_t at_ms, const char *id, char *out, size_t size) {
     snprintf(out, size, "%lld:%s", (long long)at_ms, id);
 }
 
-/* Reads the request fields of a replay (limit, dryRun, cursor); 1 when name is none. */
-static int set_request_field(dead_filter *f, const cJSON *v, char *err, size_t errlen) {
+/* Reads the request fields of a replay (limit, dryRun, cursor). */
+static dead_field_rc set_request_field(dead_filter *f, const cJSON *v, char *err, size_t errlen) {
     const char *name = v->string;
     if (strcmp(name, "limit") == 0) {
         if (!cJSON_IsNumber(v) || v->valuedouble != (double)(long)v->valuedouble ||
             v->valuedouble < 1 || v->valuedouble > DEAD_LIMIT_MAX) {
             snprintf(err, errlen, "limit must be an integer from 1 to %d", DEAD_LIMIT_MAX);
-            return -1;
+            return DEAD_FIELD_ERROR;
         }
         f->limit = (long)v->valuedouble;
     } else if (strcmp(name, "dryRun") == 0) {
         if (!cJSON_IsBool(v)) {
             snprintf(err, errlen, "dryRun must be true or false");
-            return -1;
+            return DEAD_FIELD_ERROR;
         }
         f->dry_run = cJSON_IsTrue(v);
     } else if (strcmp(name, "cursor") == 0) {
-        if (cJSON_IsNull(v)) return 0; /* a previous answer's "next": null */
+        if (cJSON_IsNull(v)) return DEAD_FIELD_SET; /* a previous answer's "next": null */
         if (!cJSON_IsString(v) || !dead_filter_parse_cursor(v->valuestring, &f->cursor_at_ms,
                                                             f->cursor_id, sizeof f->cursor_id)) {
             snprintf(err, errlen, "cursor must be the \"next\" of a previous answer, unchanged");
-            return -1;
+            return DEAD_FIELD_ERROR;
         }
         f->has_cursor = true;
     } else {
-        return 1;
+        return DEAD_FIELD_UNKNOWN;
     }
-    return 0;
+    return DEAD_FIELD_SET;
 }
 
 int dead_filter_from_json(dead_filter *f, const char *body, size_t len, char *err, size_t errlen) {
@@ -185,33 +191,33 @@ int dead_filter_from_json(dead_filter *f, const char *body, size_t len, char *er
         return -1;
     }
     char unknown[300] = "";
-    int rc = 0;
-    for (const cJSON *v = o->child; v && rc == 0; v = v->next) {
+    dead_field_rc rc = DEAD_FIELD_SET;
+    for (const cJSON *v = o->child; v && rc == DEAD_FIELD_SET; v = v->next) {
         rc = set_request_field(f, v, err, errlen);
-        if (rc != 1) continue;
+        if (rc != DEAD_FIELD_UNKNOWN) continue;
         if (cJSON_IsString(v))
             rc = dead_filter_set(f, v->string, v->valuestring, err, errlen);
         else if (!strcmp(v->string, "programId") || !strcmp(v->string, "campaignId") ||
                  !strcmp(v->string, "reason") || !strcmp(v->string, "errorContains") ||
                  !strcmp(v->string, "from") || !strcmp(v->string, "to")) {
             snprintf(err, errlen, "%s must be a string", v->string);
-            rc = -1;
+            rc = DEAD_FIELD_ERROR;
         }
-        if (rc == 1) {
+        if (rc == DEAD_FIELD_UNKNOWN) {
             size_t n = strlen(unknown);
             snprintf(unknown + n, sizeof unknown - n, "%s\"%.60s\"", n ? ", " : "", v->string);
-            rc = 0;
+            rc = DEAD_FIELD_SET;
         }
     }
     cJSON_Delete(o);
-    if (rc == 0 && *unknown) {
+    if (rc == DEAD_FIELD_SET && *unknown) {
         snprintf(err, errlen,
                  "unknown fields %s: the body may hold programId, campaignId, reason, "
                  "errorContains, from, to, limit, dryRun and cursor",
                  unknown);
-        rc = -1;
+        rc = DEAD_FIELD_ERROR;
     }
-    return rc == 0 ? dead_filter_check(f, err, errlen) : -1;
+    return rc == DEAD_FIELD_SET ? dead_filter_check(f, err, errlen) : -1;
 }
 
 static bool same_campaign(const char *a, const char *b) {

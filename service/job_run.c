@@ -472,7 +472,8 @@ static void to_applying(run *r) {
     if (store_job_get(jc->st, jc->job.id, &now, err, sizeof err) == STORE_FOUND &&
         job_outcomes_complete(now.queued, now.applied, now.skipped, now.dead_lettered) &&
         store_job_finish(jc->st, jc->job.id, jc->job.program_id, "", JOB_DONE, "", event_now_ms(),
-                         jc->cfg->job_retention_s, "running,applying", err, sizeof err) == 1)
+                         jc->cfg->job_retention_s, "running,applying", err,
+                         sizeof err) == STORE_JOB_CHANGED)
         metrics_observe(M_JOB_SECONDS, (double)(event_now_ms() - now.started_ms) / 1000.0,
                         job_kind_name(now.kind));
 }
@@ -480,14 +481,15 @@ static void to_applying(run *r) {
 void job_end(job_ctx *jc, job_state state, const char *error) {
     char err[STORE_ERR_MAX];
     int64_t now = event_now_ms();
-    int rc = store_job_finish(jc->st, jc->job.id, jc->job.program_id, jc->owner, state, error, now,
-                              jc->cfg->job_retention_s, "", err, sizeof err);
-    if (rc < 0) {
+    store_job_change rc =
+        store_job_finish(jc->st, jc->job.id, jc->job.program_id, jc->owner, state, error, now,
+                         jc->cfg->job_retention_s, "", err, sizeof err);
+    if (rc == STORE_JOB_CHANGE_ERROR) {
         LOG_KV(LOG_WARN, "jobs: ending a job failed; it is taken over later", "job_id", jc->job.id,
                "error", err);
         return;
     }
-    if (rc == 0) return; /* another process has it, or it ended meanwhile */
+    if (rc == STORE_JOB_MOVED_ON) return; /* another process has it, or it ended meanwhile */
     int64_t since = jc->job.started_ms ? jc->job.started_ms : jc->job.created_ms;
     metrics_observe(M_JOB_SECONDS, (double)(now - since) / 1000.0, job_kind_name(jc->job.kind));
     LOG_KV(state == JOB_FAILED ? LOG_WARN : LOG_INFO, "jobs: job ended", "job_id", jc->job.id,

@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -20,13 +21,21 @@
 #define QUEUED_LOOK    20 /* queued jobs looked at per tick */
 #define APPLYING_EVERY 500
 
+/* The random part of a job id, from the kernel (no generator state to keep); should the call
+ * fail, the clock's nanoseconds and the process id, which the millisecond in the id already
+ * nearly separates. */
+static uint32_t id_random(void) {
+    uint32_t r;
+    if (getrandom(&r, sizeof r, GRND_NONBLOCK) == (ssize_t)sizeof r) return r;
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (uint32_t)ts.tv_nsec ^ ((uint32_t)getpid() << 12);
+}
+
 int jobs_create(store *st, const struct config *cfg, const mapping *m, job_kind kind,
                 job_trigger trigger, char *id, bool *created, char *err, size_t errlen) {
-    static _Thread_local unsigned seed;
-    if (!seed) seed = (unsigned)time(NULL) ^ (unsigned)getpid() ^ (unsigned)(uintptr_t)&seed;
     store_job j = {.kind = kind, .trigger = trigger, .created_ms = event_now_ms()};
-    job_id_make(j.created_ms, (uint32_t)rand_r(&seed) ^ ((uint32_t)rand_r(&seed) << 16), j.id,
-                sizeof j.id);
+    job_id_make(j.created_ms, id_random(), j.id, sizeof j.id);
     snprintf(j.program_id, sizeof j.program_id, "%s", m->program_id);
     snprintf(j.campaign_id, sizeof j.campaign_id, "%s", m->campaign_id);
     /* Index entries outlive their jobs by a day at most (a job ends within a day of its
@@ -103,7 +112,8 @@ static void end_applied(jobs_runner *r) {
             j.state == JOB_RUNNING && j.phase == JOB_APPLYING &&
             job_outcomes_complete(j.queued, j.applied, j.skipped, j.dead_lettered) &&
             store_job_finish(r->st, j.id, j.program_id, "", JOB_DONE, "", event_now_ms(),
-                             r->cfg->job_retention_s, "running,applying", err, sizeof err) == 1) {
+                             r->cfg->job_retention_s, "running,applying", err,
+                             sizeof err) == STORE_JOB_CHANGED) {
             metrics_observe(M_JOB_SECONDS, (double)(event_now_ms() - j.started_ms) / 1000.0,
                             job_kind_name(j.kind));
             LOG_KV(LOG_INFO, "jobs: job done", "job_id", j.id, "program_id", j.program_id);
@@ -193,12 +203,16 @@ jobs_runner *jobs_runner_start(const struct config *cfg, char *err, size_t errle
         return NULL;
     }
     r->cfg = cfg;
-    pthread_mutex_init(&r->lock, NULL);
+    if (pthread_mutex_init(&r->lock, NULL) != 0) {
+        snprintf(err, errlen, "cannot make the job runner's lock");
+        free(r);
+        return NULL;
+    }
     char host[64] = "host";
-    gethostname(host, sizeof host - 1);
+    if (gethostname(host, sizeof host - 1) != 0) snprintf(host, sizeof host, "host");
     snprintf(r->owner, sizeof r->owner, "%s-%d-jobs", host, (int)getpid());
-    r->st = store_open(&cfg->redis);
-    r->hb_store = store_open(&cfg->redis);
+    r->st = store_new(&cfg->redis);
+    r->hb_store = store_new(&cfg->redis);
     r->c = r->st ? crm_new(cfg, r->st, r->owner, NULL) : NULL;
     if (r->c) {
         /* A job's Marketo calls are within the jobs' share of the budget, waiting for it as

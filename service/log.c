@@ -10,6 +10,7 @@
 
 #define LINE_MAX_BYTES 8192
 
+/* Process-wide on purpose: the process writes one log (stderr), set up once by main. */
 static atomic_int cur_level = LOG_INFO;
 static atomic_int cur_format = LOG_FORMAT_JSON;
 

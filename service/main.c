@@ -76,9 +76,10 @@ static void print_config_error(const char *line, void *ud) {
 
 /* /healthz, /readyz and /metrics on MANAGEMENT_BIND_ADDR:MANAGEMENT_PORT, plain HTTP, apart
  * from the webhooks (for a private network, a sidecar or the container's health check). */
-static http_server *start_management(const struct config *cfg, char *err, size_t errlen) {
+static http_server *start_management(const struct config *cfg, routes_health_ctx *health, char *err,
+                                     size_t errlen) {
     http_route routes[4];
-    size_t n = routes_health(routes, 4);
+    size_t n = routes_health(routes, 4, health);
     http_server_options opt = {.bind_addr = cfg->management_bind_addr,
                                .port = cfg->management_port,
                                .max_body_bytes = 4096,
@@ -96,6 +97,14 @@ static http_server *start_management(const struct config *cfg, char *err, size_t
                cfg->management_bind_addr, "port", port);
     }
     return srv;
+}
+
+/* Adds a /readyz check; false, logged, when the table is full (a mistake in this file). */
+static bool add_check(routes_health_ctx *h, const char *name, health_check_fn fn, void *ud,
+                      bool required) {
+    if (routes_health_add_check(h, name, fn, ud, required) == 0) return true;
+    LOG_KV(LOG_ERROR, "too many readiness checks", "check", name);
+    return false;
 }
 
 static int serve(cs_command cmd) {
@@ -118,9 +127,11 @@ static int serve(cs_command cmd) {
     config_log(&cfg);
 
     metrics_init(CS_VERSION);
-    sf_outbound_init();
-    store_threads_open(&cfg.redis);
-    routes_health_init();
+    int xml_rc = sf_outbound_init();
+    /* The Redis handles of the HTTP servers' threads (and of this one), and what /readyz
+     * checks. */
+    store_pool *stores = store_pool_new(&cfg.redis);
+    routes_health_ctx *health = stores ? routes_health_new(stores) : NULL;
 
     http_client_global_init();
 
@@ -128,7 +139,7 @@ static int serve(cs_command cmd) {
     bool signalled = false;
     http_server *srv = NULL, *mgmt = NULL;
     worker_pool *workers = NULL;
-    routes_ctx api = {0};
+    routes_ctx api = {.stores = stores, .health = health};
     checks_ready *crm_checks = NULL;
     poller *jobs = NULL;
     jobs_runner *job_thread = NULL;
@@ -137,9 +148,15 @@ static int serve(cs_command cmd) {
     bool http_api = cmd != CMD_WORKER, run_workers = cmd != CMD_INGEST;
     webhooks_ctx hooks = {.cfg = &cfg};
     routes_webhooks_acl(&hooks);
+    if (xml_rc != 0 || !health) {
+        LOG_KV(LOG_ERROR, xml_rc != 0 ? "cannot set up the XML parser (no thread key left)"
+                                      : "out of memory (the readiness checks)");
+        rc = 1;
+        goto out;
+    }
     if (http_api) {
         char serr[1400];
-        hooks.spool = spool_open(cfg.spool_dir, cfg.spool_max_bytes, serr, sizeof serr);
+        hooks.spool = spool_new(cfg.spool_dir, cfg.spool_max_bytes, serr, sizeof serr);
         if (!hooks.spool) {
             LOG_KV(LOG_ERROR, serr);
             rc = 2;
@@ -147,16 +164,21 @@ static int serve(cs_command cmd) {
         }
     }
     /* The switch's first value; later /v1/sync rules. Workers retry this if Redis is down. */
-    store *boot = store_thread();
-    if (boot) store_sync_init(boot, cfg.sync_enabled, err, sizeof err);
+    store *boot = store_pool_get(stores);
+    if (boot && store_sync_init(boot, cfg.sync_enabled, err, sizeof err) != 0)
+        LOG_KV(LOG_WARN, "the sync switch's first value is not stored yet; workers retry", "error",
+               err);
 
     /* Signals go to the main thread's sigwait only; every thread inherits this mask. */
     sigset_t sigs;
     sigemptyset(&sigs);
     sigaddset(&sigs, SIGTERM);
     sigaddset(&sigs, SIGINT);
-    pthread_sigmask(SIG_BLOCK, &sigs, NULL);
-    signal(SIGPIPE, SIG_IGN);
+    if (pthread_sigmask(SIG_BLOCK, &sigs, NULL) != 0 || signal(SIGPIPE, SIG_IGN) == SIG_ERR) {
+        LOG_KV(LOG_ERROR, "cannot set up signal handling");
+        rc = 1;
+        goto out;
+    }
 
     /* After the mask: background threads must not take SIGTERM. */
     if (hooks.spool && spool_start_mover(hooks.spool, &cfg.redis) != 0) {
@@ -169,18 +191,28 @@ static int serve(cs_command cmd) {
         char missing[200];
         if (crm_configured(&cfg, missing, sizeof missing)) {
             crm_checks = checks_ready_start(&cfg);
-            routes_health_add_check("salesforce", checks_ready_salesforce, crm_checks, false);
-            routes_health_add_check("marketo", checks_ready_marketo, crm_checks, false);
+            if (!add_check(health, "salesforce", checks_ready_salesforce, crm_checks, false) ||
+                !add_check(health, "marketo", checks_ready_marketo, crm_checks, false)) {
+                rc = 1;
+                goto out;
+            }
         }
     }
     char no_crm[200];
     if (crm_configured(&cfg, no_crm, sizeof no_crm)) {
-        /* A spent CRM allowance pauses every process that calls the CRMs: each says so. */
-        routes_health_add_check("salesforce_quota", quota_ready_salesforce, NULL, false);
-        routes_health_add_check("marketo_quota", quota_ready_marketo, NULL, false);
-        /* A wrong MARKETO_TIMEZONE, as the workers saw it (kept in Redis). */
-        routes_health_add_check("marketo_timezone", tzwatch_ready, &cfg, false);
-        quota_metrics_start();
+        /* A spent CRM allowance pauses every process that calls the CRMs: each says so, and
+         * shows a wrong MARKETO_TIMEZONE as the workers saw it (kept in Redis). */
+        if (!add_check(health, "salesforce_quota", quota_ready_salesforce, NULL, false) ||
+            !add_check(health, "marketo_quota", quota_ready_marketo, NULL, false) ||
+            !add_check(health, "marketo_timezone", tzwatch_ready, &cfg, false)) {
+            rc = 1;
+            goto out;
+        }
+        if (quota_metrics_start(stores) != 0) {
+            LOG_KV(LOG_ERROR, "too many metrics collectors");
+            rc = 1;
+            goto out;
+        }
     }
 
     if (run_workers && cfg.workers > 0) {
@@ -190,7 +222,10 @@ static int serve(cs_command cmd) {
             rc = 1;
             goto out;
         }
-        routes_health_add_check("workers", worker_ready_check, &cfg, true);
+        if (!add_check(health, "workers", worker_ready_check, &cfg, true)) {
+            rc = 1;
+            goto out;
+        }
         jobs = poller_start(&cfg, err, sizeof err);
         if (!jobs) {
             LOG_KV(LOG_ERROR, err);
@@ -218,11 +253,11 @@ static int serve(cs_command cmd) {
     /* With MANAGEMENT_PORT, /readyz and /metrics are served there only (with /healthz); the
      * public port keeps /healthz. */
     http_route routes[MAX_ROUTES];
-    size_t nroutes = cfg.management_port ? routes_health_liveness(routes, MAX_ROUTES)
-                                         : routes_health(routes, MAX_ROUTES);
+    size_t nroutes = cfg.management_port ? routes_health_liveness(routes, MAX_ROUTES, health)
+                                         : routes_health(routes, MAX_ROUTES, health);
     if (http_api) {
         /* The CRM clients of the server's threads (validation, reconciliation, resync). */
-        api.crms = crm_pool_new(&cfg);
+        api.crms = crm_pool_new(&cfg, stores);
         if (!api.crms) {
             LOG_KV(LOG_ERROR, "out of memory");
             rc = 1;
@@ -285,7 +320,7 @@ static int serve(cs_command cmd) {
     LOG_KV(LOG_INFO, "listening", "command", config_command_name(cmd), "addr", cfg.bind_addr,
            "port", port, "version", CS_VERSION);
     if (cfg.management_port) {
-        mgmt = start_management(&cfg, err, sizeof err);
+        mgmt = start_management(&cfg, health, err, sizeof err);
         if (!mgmt) {
             LOGF(LOG_ERROR, "MANAGEMENT_BIND_ADDR/MANAGEMENT_PORT: %s", err);
             rc = 1;
@@ -307,18 +342,18 @@ out:
     jobs_runner_stop(job_thread);
     poller_stop(jobs);
     worker_pool_stop(workers);
-    spool_close(hooks.spool);
+    spool_free(hooks.spool);
     /* Last, so that no worker or poller line follows it: an operator reads it as "all done". */
     if (signalled) LOG_KV(LOG_INFO, "stopped");
     free(tls_cert);
     if (tls_key) memset(tls_key, 0, strlen(tls_key)); /* a private key does not linger */
     free(tls_key);
     free(tls_ca);
-    routes_health_shutdown();
-    quota_metrics_stop();
+    routes_health_free(health);
+    quota_metrics_stop(stores);
     crm_pool_free(api.crms); /* after the server: its threads used them */
-    store_threads_free();
-    metrics_shutdown();
+    store_pool_free(stores); /* after everything that borrowed it */
+    metrics_cleanup();
     sf_outbound_cleanup();
     http_client_global_cleanup();
     config_free(&cfg);
@@ -386,7 +421,7 @@ static int check(int argc, char **argv) {
     else
         rc = checks_cli(&cfg, problems, stdout);
     http_client_global_cleanup();
-    metrics_shutdown();
+    metrics_cleanup();
     config_free(&cfg);
     return rc;
 }
@@ -420,7 +455,7 @@ static int healthcheck(void) {
     http_result_free(&r);
     http_client_free(c);
     http_client_global_cleanup();
-    metrics_shutdown();
+    metrics_cleanup();
     return ok ? 0 : 1;
 }
 

@@ -114,8 +114,8 @@ static int check_members(const cJSON *patch, char *err, size_t errlen) {
     return 0;
 }
 
-int mapping_patch_apply(const mapping *stored, const char *patch, size_t len, char **put_body,
-                        char *err, size_t errlen) {
+mapping_patch_rc mapping_patch_apply(const mapping *stored, const char *patch, size_t len,
+                                     char **put_body, char *err, size_t errlen) {
     *put_body = NULL;
     const char *end = NULL;
     cJSON *p = cJSON_ParseWithLengthOpts(patch, len, &end, 0);
@@ -127,11 +127,11 @@ int mapping_patch_apply(const mapping *stored, const char *patch, size_t len, ch
                  "the body must be one JSON object, a merge patch of the mapping: the fields to "
                  "change, null to remove one (e.g. {\"enabled\": false} or {\"statusMap\": "
                  "{\"No Show\": null}})");
-        return -1;
+        return MAPPING_PATCH_REFUSED;
     }
     if (check_members(p, err, errlen) != 0) {
         cJSON_Delete(p);
-        return -1;
+        return MAPPING_PATCH_REFUSED;
     }
     cJSON *target = as_put_body(stored);
     cJSON *result = target ? merge(target, p) : NULL;
@@ -140,7 +140,7 @@ int mapping_patch_apply(const mapping *stored, const char *patch, size_t len, ch
     cJSON_Delete(result);
     if (!*put_body) {
         snprintf(err, errlen, "out of memory");
-        return -2;
+        return MAPPING_PATCH_OUT_OF_MEMORY;
     }
-    return 0;
+    return MAPPING_PATCH_APPLIED;
 }

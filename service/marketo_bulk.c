@@ -205,17 +205,17 @@ static void end_field(mkb_csv *p) {
     p->state = CSV_FIELD_START;
 }
 
-/* Ends the record; 0, 1 (fn stopped) or -1 (too long). A blank line is no record. */
-static int end_record(mkb_csv *p, mkb_record_fn fn, void *ud) {
+/* Ends the record. A blank line is no record. */
+static mkb_csv_rc end_record(mkb_csv *p, mkb_record_fn fn, void *ud) {
     bool blank = p->nf == 0 && p->len == 0;
-    int rc = 0;
+    mkb_csv_rc rc = MKB_CSV_FED;
     if (!blank) {
         end_field(p);
-        if (p->too_long) return -1;
+        if (p->too_long) return MKB_CSV_TOO_LONG;
         char *fields[MKB_FIELDS_MAX];
         for (int i = 0; i < p->nf; i++)
             fields[i] = p->buf + p->starts[i];
-        rc = fn(ud, fields, p->nf, p->offset) != 0 ? 1 : 0;
+        rc = fn(ud, fields, p->nf, p->offset) != 0 ? MKB_CSV_STOPPED : MKB_CSV_FED;
     }
     p->len = 0;
     p->nf = 0;
@@ -224,26 +224,26 @@ static int end_record(mkb_csv *p, mkb_record_fn fn, void *ud) {
     return rc;
 }
 
-/* One byte outside quotes: 1 when it ends a field or the record (handled), else 0. */
-static int separator(mkb_csv *p, char ch, mkb_record_fn fn, void *ud, int *rc) {
+/* One byte outside quotes: true when it ends a field or the record (handled). */
+static bool separator(mkb_csv *p, char ch, mkb_record_fn fn, void *ud, mkb_csv_rc *rc) {
     if (ch == ',') {
         if (p->nf == 0) begin_field(p);
         end_field(p);
         begin_field(p);
-        return 1;
+        return true;
     }
     if (ch == '\n') {
         *rc = end_record(p, fn, ud);
-        return 1;
+        return true;
     }
     return ch == '\r'; /* CRLF: the CR is dropped */
 }
 
-int mkb_csv_feed(mkb_csv *p, const char *data, size_t len, bool at_end, mkb_record_fn fn,
-                 void *ud) {
+mkb_csv_rc mkb_csv_feed(mkb_csv *p, const char *data, size_t len, bool at_end, mkb_record_fn fn,
+                        void *ud) {
     for (size_t i = 0; i < len; i++) {
         char ch = data[i];
-        int rc = 0;
+        mkb_csv_rc rc = MKB_CSV_FED;
         p->offset++;
         switch (p->state) {
         case CSV_QUOTED:
@@ -275,9 +275,9 @@ int mkb_csv_feed(mkb_csv *p, const char *data, size_t len, bool at_end, mkb_reco
                 p->state = CSV_UNQUOTED;
             }
         }
-        if (p->too_long) return -1;
-        if (rc != 0) return rc;
+        if (p->too_long) return MKB_CSV_TOO_LONG;
+        if (rc != MKB_CSV_FED) return rc;
     }
     if (at_end && (p->nf > 0 || p->len > 0)) return end_record(p, fn, ud);
-    return 0;
+    return MKB_CSV_FED;
 }

@@ -33,6 +33,8 @@ struct metric {
     metric *next;
 };
 
+/* Process-wide on purpose: one registry per process, as Prometheus client libraries keep it,
+ * since /metrics exposes the process (every module counts into the same exposition). */
 static pthread_mutex_t reg_lock = PTHREAD_MUTEX_INITIALIZER;
 static metric *reg_head, *reg_tail;
 static struct {
@@ -75,7 +77,15 @@ metric *metrics_register(metric_type type, const char *name, const char *help, c
         m->nbuckets = nbuckets;
         memcpy(m->buckets, buckets, sizeof(double) * (size_t)nbuckets);
     }
-    pthread_mutex_init(&m->lock, NULL);
+    if (!m->name || !m->help || pthread_mutex_init(&m->lock, NULL) != 0) {
+        for (int i = 0; i < m->nlabels; i++)
+            free(m->labels[i]);
+        free(m->name);
+        free(m->help);
+        free(m);
+        m = NULL;
+        goto out;
+    }
     if (reg_tail)
         reg_tail->next = m;
     else
@@ -164,15 +174,17 @@ double metrics_value(metric *m, ...) {
     return v;
 }
 
-void metrics_on_collect(metrics_collect_fn fn, void *ud) {
+int metrics_on_collect(metrics_collect_fn fn, void *ud) {
+    int rc = -1;
     pthread_mutex_lock(&reg_lock);
-    for (int i = 0; i < MAX_COLLECT; i++)
+    for (int i = 0; i < MAX_COLLECT && rc != 0; i++)
         if (!collectors[i].fn) {
             collectors[i].fn = fn;
             collectors[i].ud = ud;
-            break;
+            rc = 0;
         }
     pthread_mutex_unlock(&reg_lock);
+    return rc;
 }
 
 void metrics_remove_collect(metrics_collect_fn fn, void *ud) {
@@ -496,7 +508,7 @@ void metrics_set_all(metric *m, size_t n, const char *const *label_values, const
     pthread_mutex_unlock(&m->lock);
 }
 
-void metrics_shutdown(void) {
+void metrics_cleanup(void) {
     pthread_mutex_lock(&reg_lock);
     metric *m = reg_head;
     while (m) {

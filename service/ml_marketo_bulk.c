@@ -248,10 +248,10 @@ static ml_result read_file(bulk *b, const mkb_export *ex, long long offset) {
             break;
         }
         at += (long long)len;
-        int rc = mkb_csv_feed(p, data, len, at >= size, on_record, b);
+        mkb_csv_rc rc = mkb_csv_feed(p, data, len, at >= size, on_record, b);
         free(data);
-        if (rc > 0) r = b->r;
-        if (rc < 0)
+        if (rc == MKB_CSV_STOPPED) r = b->r;
+        if (rc == MKB_CSV_TOO_LONG)
             r = fail(b, CRM_REFUSED,
                      "Marketo: program %s: bulk export %s has a record over %d bytes or %d "
                      "fields at byte %lld",

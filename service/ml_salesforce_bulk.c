@@ -113,8 +113,9 @@ ml_result ml_salesforce_bulk(crm *c, const char *campaign_id, const list_cursor 
         pc.n = 0;
         pc.rows = 0;
         pc.skip = at.sb_handed;
-        int rc = sfb_read_page(sf, at.sb_job, at.sb_locator, max_records, on_row, &pc, next, &e);
-        if (rc < 0 && sfb_gone(&e) && !restarted) {
+        sfb_page_rc rc =
+            sfb_read_page(sf, at.sb_job, at.sb_locator, max_records, on_row, &pc, next, &e);
+        if (rc == SFB_PAGE_ERROR && sfb_gone(&e) && !restarted) {
             /* "As long as the associated job exists, the locator string for a set of results
              * does not change" (Get Results for a Query Job): gone, the job starts over. */
             LOG_KV(LOG_WARN,
@@ -125,8 +126,8 @@ ml_result ml_salesforce_bulk(crm *c, const char *campaign_id, const list_cursor 
             r = new_job(sf, campaign_id, &at, no_allocation, err);
             continue;
         }
-        if (rc > 0) r = ML_STOPPED;
-        if (rc < 0) r = failed(err, campaign_id, &e);
+        if (rc == SFB_PAGE_STOPPED) r = ML_STOPPED;
+        if (rc == SFB_PAGE_ERROR) r = failed(err, campaign_id, &e);
         if (r != ML_DONE) break;
         list_cursor lc = {.kind = next[0] ? LC_SALESFORCE_BULK : LC_END};
         copy(lc.sb_job, sizeof lc.sb_job, at.sb_job);

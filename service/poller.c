@@ -69,48 +69,70 @@ static bool take_turn(poller *p, const char *job, long ttl_ms) {
 static int64_t deleted_cursor(poller *p) {
     char err[STORE_ERR_MAX], text[40] = "";
     int64_t ms = 0;
-    if (store_kv_get(p->st, "sf-deleted-start", text, sizeof text, err, sizeof err) <= 0 ||
+    if (store_kv_get(p->st, "sf-deleted-start", text, sizeof text, err, sizeof err) !=
+            STORE_FOUND ||
         event_parse_time(text, &ms) != 0)
         return 0;
     return ms;
 }
 
+/* Stores one of the poller's values (cs:kv:<key>); a failure is logged: the value is written
+ * again at the next turn that changes it (a cursor left behind only reads a window again). */
+static void kv_set(poller *p, const char *key, const char *value) {
+    char err[STORE_ERR_MAX];
+    if (store_kv_set(p->st, key, value, err, sizeof err) != 0)
+        LOG_KV_LIMITED(LOG_WARN, "poller: could not store a value", "key", key, "error", err);
+}
+
 static void deleted_cursor_set(poller *p, int64_t ms) {
-    char err[STORE_ERR_MAX], text[40];
+    char text[40];
     event_format_time(ms, text, sizeof text);
-    store_kv_set(p->st, "sf-deleted-start", text, err, sizeof err);
+    kv_set(p, "sf-deleted-start", text);
 }
 
 /* Deletions the service never saw (the delete log no longer reaches back to the cursor):
  * every mapping is compared again soon (the poller's reconciliation). */
 static void deleted_gap(poller *p, const char *why) {
-    char err[STORE_ERR_MAX];
     metrics_add(M_SF_DELETED_GAPS, 1);
-    store_kv_set(p->st, "reconcile-due", "1", err, sizeof err);
+    kv_set(p, "reconcile-due", "1");
     LOG_KV(LOG_WARN,
            "poller: Salesforce's delete log no longer reaches back to the last poll; removals "
            "in between may be missed, so every mapping is reconciled",
            "reason", why);
 }
 
+/* What became of one deleted CampaignMember. */
+typedef enum {
+    DELETED_QUEUE,  /* ev filled: a removal to queue */
+    DELETED_SKIP,   /* never synced by the service, or deleted by it (an echo) */
+    DELETED_FAILED, /* Redis failed: the window is read again */
+} deleted_verdict;
+
 /* One deleted CampaignMember as a removal event, unless the service never synced it or
- * deleted it itself (an echo). 1 filled, 0 skipped, -1 Redis failed. */
-static int deleted_event(poller *p, const sf_deleted_record *r, int64_t now, event *ev) {
+ * deleted it itself (an echo). */
+static deleted_verdict deleted_event(poller *p, const sf_deleted_record *r, int64_t now,
+                                     event *ev) {
     char err[STORE_ERR_MAX], campaign[EV_SFID_MAX], lead[EV_NUMID_MAX];
-    if (!event_valid_sfid(r->id)) return 0;
-    int known = store_cm_lookup(p->st, r->id, campaign, sizeof campaign, lead, sizeof lead, err,
-                                sizeof err);
-    if (known <= 0) return known; /* 0: a member this service never synced */
-    int ours = store_sf_deleted_ours(p->st, r->id, err, sizeof err);
-    if (ours != 0) {
-        if (ours > 0) metrics_add(M_EVENTS_DROPPED, 1, "echo");
-        if (ours > 0 && store_trace_own_deletion(p->st, p->cfg, campaign, lead, r->id,
-                                                 r->deleted_date, err, sizeof err) != 0)
+    if (!event_valid_sfid(r->id)) return DELETED_SKIP;
+    switch (store_cm_lookup(p->st, r->id, campaign, sizeof campaign, lead, sizeof lead, err,
+                            sizeof err)) {
+    case STORE_ERROR: return DELETED_FAILED;
+    case STORE_NOT_FOUND: return DELETED_SKIP; /* a member this service never synced */
+    case STORE_FOUND: break;
+    }
+    switch (store_sf_deleted_ours(p->st, r->id, err, sizeof err)) {
+    case STORE_ERROR: return DELETED_FAILED;
+    case STORE_FOUND:
+        metrics_add(M_EVENTS_DROPPED, 1, "echo");
+        if (store_trace_own_deletion(p->st, p->cfg, campaign, lead, r->id, r->deleted_date, err,
+                                     sizeof err) != 0)
             LOG_KV(LOG_WARN, "poller: could not trace an own deletion", "error", err);
-        return ours > 0 ? 0 : -1;
+        return DELETED_SKIP;
+    case STORE_NOT_FOUND: break;
     }
     member_state st;
-    if (store_member_get(p->st, campaign, lead, &st, err, sizeof err) < 0) return -1;
+    if (store_member_get(p->st, campaign, lead, &st, err, sizeof err) == STORE_ERROR)
+        return DELETED_FAILED;
     memset(ev, 0, sizeof *ev);
     ev->source = SRC_SALESFORCE;
     ev->type = EV_SF_MEMBER_DELETED;
@@ -125,7 +147,7 @@ static int deleted_event(poller *p, const sf_deleted_record *r, int64_t now, eve
     else
         snprintf(ev->sf_lead_id, sizeof ev->sf_lead_id, "%s", st.sf_person);
     snprintf(ev->email, sizeof ev->email, "%s", st.email);
-    return 1;
+    return DELETED_QUEUE;
 }
 
 /* Stores n events; adds how many were new to *queued. */
@@ -146,9 +168,9 @@ static bool deleted_enqueue(poller *p, const sf_deleted *d, int64_t now) {
     size_t n = 0, queued = 0;
     bool ok = evs != NULL;
     for (size_t i = 0; i < d->n; i++) {
-        int rc = ok ? deleted_event(p, &d->records[i], now, &evs[n]) : -1;
-        if (rc < 0) ok = false;
-        if (rc > 0 && ++n == DELETED_BATCH) {
+        deleted_verdict v = ok ? deleted_event(p, &d->records[i], now, &evs[n]) : DELETED_FAILED;
+        if (v == DELETED_FAILED) ok = false;
+        if (v == DELETED_QUEUE && ++n == DELETED_BATCH) {
             ok = deleted_store(p, evs, n, &queued);
             n = 0;
         }
@@ -338,12 +360,20 @@ static void copy_failed(poller *p, const char *program_id, const char *campaign_
 /* Copies one mapping's program channel and costs to its campaign (F2/F3), written only when
  * they changed. A mapping whose earlier copies failed waits for its next try (the schedule
  * brings it back); `scheduled` says this is that try. */
+/* Forgets a program's copy failures; a failure is logged. */
+static void copy_clear(poller *p, const char *program_id) {
+    char err[STORE_ERR_MAX];
+    if (store_copy_clear(p->st, program_id, err, sizeof err) != 0)
+        LOG_KV_LIMITED(LOG_WARN, "poller: could not clear a program's copy failures", "program_id",
+                       program_id, "error", err);
+}
+
 static void copy_program(poller *p, const char *program_id, bool scheduled) {
     char err[STORE_ERR_MAX];
     mapping m;
-    int found = store_mapping_get(p->st, program_id, &m, err, sizeof err);
-    if (found == 0) store_copy_clear(p->st, program_id, err, sizeof err); /* mapping gone */
-    if (found != 1 || !m.enabled) return;
+    store_found found = store_mapping_get(p->st, program_id, &m, err, sizeof err);
+    if (found == STORE_NOT_FOUND) copy_clear(p, program_id); /* mapping gone */
+    if (found != STORE_FOUND || !m.enabled) return;
     store_copy_state st;
     if (store_copy_state_get(p->st, program_id, &st, err, sizeof err) != 0) return;
     if (!scheduled && st.next_ms > event_now_ms()) return; /* backing off */
@@ -358,15 +388,15 @@ static void copy_program(poller *p, const char *program_id, bool scheduled) {
     char key[96], want[320], have[320] = "";
     snprintf(key, sizeof key, "program:%s:%.15s", program_id, m.campaign_id);
     snprintf(want, sizeof want, "%s\x1f%.2f", type, total);
-    if (store_kv_get(p->st, key, have, sizeof have, err, sizeof err) < 0) return;
+    if (store_kv_get(p->st, key, have, sizeof have, err, sizeof err) == STORE_ERROR) return;
     bool changed = strcmp(have, want) != 0; /* unchanged: no write */
     if (changed && write_campaign(p, m.campaign_id, type, total, &f) != 0) {
         copy_failed(p, program_id, m.campaign_id, &st, &f);
         return;
     }
-    if (st.failures || st.at_ms) store_copy_clear(p->st, program_id, err, sizeof err);
+    if (st.failures || st.at_ms) copy_clear(p, program_id);
     if (!changed) return;
-    store_kv_set(p->st, key, want, err, sizeof err);
+    kv_set(p, key, want);
     char cost[32];
     snprintf(cost, sizeof cost, "%.2f", total);
     LOG_KV(LOG_INFO, "poller: campaign Type/ActualCost updated from the program", "program_id",
@@ -446,10 +476,11 @@ static void deleted_tick(poller *p, int64_t now, int64_t *next) {
 /* A reconciliation of every mapping asked for by a gap in the delete log. */
 static void reconcile_when_due(poller *p) {
     char err[STORE_ERR_MAX], v[8] = "";
-    if (store_kv_get(p->st, "reconcile-due", v, sizeof v, err, sizeof err) <= 0 || v[0] != '1')
+    if (store_kv_get(p->st, "reconcile-due", v, sizeof v, err, sizeof err) != STORE_FOUND ||
+        v[0] != '1')
         return;
     if (!take_turn(p, "reconcile-due", 60000)) return;
-    store_kv_set(p->st, "reconcile-due", "0", err, sizeof err);
+    kv_set(p, "reconcile-due", "0");
     reconcile_all(p, JOB_BY_GAP);
 }
 
@@ -507,10 +538,10 @@ poller *poller_start(const struct config *cfg, char *err, size_t errlen) {
     }
     p->cfg = cfg;
     char host[64] = "host";
-    gethostname(host, sizeof host - 1);
+    if (gethostname(host, sizeof host - 1) != 0) snprintf(host, sizeof host, "host");
     snprintf(p->token, sizeof p->token, "%s-%d-poller", host, (int)getpid());
     p->rnd = (unsigned)time(NULL) ^ (unsigned)getpid();
-    p->st = store_open(&cfg->redis);
+    p->st = store_new(&cfg->redis);
     /* Program reads share the Marketo budget with the workers. */
     p->c = p->st ? crm_new(cfg, p->st, p->token, NULL) : NULL;
     if (p->c) crm_set_budget_wait(p->c, 0, &p->stop);

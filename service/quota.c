@@ -110,8 +110,7 @@ void quota_marketo_spent(void *ud, int64_t reset_ms) {
 }
 
 /* The wait on one CRM as /readyz shows it (0 when none). */
-static int ready_check(const char *crm, const char *what, char *detail, size_t len) {
-    store *st = store_thread();
+static int ready_check(store *st, const char *crm, const char *what, char *detail, size_t len) {
     long pause = 0;
     bool need_probe = false;
     char err[STORE_ERR_MAX], at[40];
@@ -126,19 +125,18 @@ static int ready_check(const char *crm, const char *what, char *detail, size_t l
     return -1;
 }
 
-int quota_ready_salesforce(void *ud, char *detail, size_t len) {
+int quota_ready_salesforce(void *ud, store *st, char *detail, size_t len) {
     (void)ud;
-    return ready_check("salesforce", "the org's API allowance is spent", detail, len);
+    return ready_check(st, "salesforce", "the org's API allowance is spent", detail, len);
 }
 
-int quota_ready_marketo(void *ud, char *detail, size_t len) {
+int quota_ready_marketo(void *ud, store *st, char *detail, size_t len) {
     (void)ud;
-    return ready_check("marketo", "the daily API quota is spent", detail, len);
+    return ready_check(st, "marketo", "the daily API quota is spent", detail, len);
 }
 
 static void collect(void *ud) {
-    (void)ud;
-    store *st = store_thread();
+    store *st = store_pool_get(ud);
     const char *crms[] = {"salesforce", "marketo"};
     for (size_t i = 0; st && i < 2; i++) {
         long pause = 0;
@@ -149,10 +147,10 @@ static void collect(void *ud) {
     }
 }
 
-void quota_metrics_start(void) {
-    metrics_on_collect(collect, NULL);
+int quota_metrics_start(store_pool *stores) {
+    return metrics_on_collect(collect, stores);
 }
 
-void quota_metrics_stop(void) {
-    metrics_remove_collect(collect, NULL);
+void quota_metrics_stop(store_pool *stores) {
+    metrics_remove_collect(collect, stores);
 }

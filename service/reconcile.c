@@ -61,22 +61,23 @@ bool reconcile_decide(const mapping *m, const reconcile_person *p, const member_
                       (p->in_mk && strcmp(rec->mkto_status, p->mk_status) != 0);
     bool sf_changed = !rec->known || rec->sf_member != p->in_sf ||
                       (p->in_sf && strcmp(rec->sf_status, p->sf_status) != 0);
-    int winner = 0; /* 1 Marketo, 2 Salesforce, 0 none */
+    enum { WIN_NONE, WIN_MARKETO, WIN_SALESFORCE } winner = WIN_NONE;
     if (mk_changed && !sf_changed)
-        winner = 1;
+        winner = WIN_MARKETO;
     else if (sf_changed && !mk_changed)
-        winner = 2;
+        winner = WIN_SALESFORCE;
     else if (mk_changed && sf_changed)
         /* A membership with a time beats an absence without one. */
-        winner = (p->in_mk ? p->mk_ts : 0) >= (p->in_sf ? p->sf_ts : 0) ? 1 : 2;
+        winner =
+            (p->in_mk ? p->mk_ts : 0) >= (p->in_sf ? p->sf_ts : 0) ? WIN_MARKETO : WIN_SALESFORCE;
     /* Salesforce deletions need the member we recorded; without it, Marketo's side wins. */
-    if (winner == 2 && !p->in_sf && !rec->cm_id[0]) winner = 1;
-    if (winner == 1 && !p->in_mk && !lead[0]) winner = 2;
-    if (winner == 1)
+    if (winner == WIN_SALESFORCE && !p->in_sf && !rec->cm_id[0]) winner = WIN_MARKETO;
+    if (winner == WIN_MARKETO && !p->in_mk && !lead[0]) winner = WIN_SALESFORCE;
+    if (winner == WIN_MARKETO)
         snprintf(action, alen,
                  p->in_mk ? "Salesforce set to Marketo's \"%s\"" : "removed from Salesforce%s",
                  p->in_mk ? p->mk_status : "");
-    else if (winner == 2)
+    else if (winner == WIN_SALESFORCE)
         snprintf(action, alen,
                  p->in_sf ? "Marketo set to Salesforce's \"%s\"" : "removed from Marketo%s",
                  p->in_sf ? p->sf_status : "");
@@ -84,9 +85,10 @@ bool reconcile_decide(const mapping *m, const reconcile_person *p, const member_
         snprintf(action, alen,
                  "none: neither side changed since recorded (e.g. a "
                  "backward move Marketo keeps)");
-    if (!winner || !(winner == 1 ? p->email[0] || lead[0]
-                                 : p->email[0] || p->sf_person[0] || rec->sf_person[0]))
+    if (winner == WIN_NONE ||
+        !(winner == WIN_MARKETO ? p->email[0] || lead[0]
+                                : p->email[0] || p->sf_person[0] || rec->sf_person[0]))
         return false;
-    correction(m, p, rec, winner == 1, now, ev);
+    correction(m, p, rec, winner == WIN_MARKETO, now, ev);
     return true;
 }

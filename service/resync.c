@@ -211,7 +211,8 @@ static int resync_mapping(crm *c, store *st, const mapping *m, const person_side
         metrics_add(M_RECONCILE_DIFFS, 1, kind);
         member_state rec = {0};
         char e2[STORE_ERR_MAX];
-        if (p.lead[0] && store_member_get(st, m->campaign_id, p.lead, &rec, e2, sizeof e2) < 0) {
+        if (p.lead[0] &&
+            store_member_get(st, m->campaign_id, p.lead, &rec, e2, sizeof e2) == STORE_ERROR) {
             snprintf(err, errlen, "Redis: %s", e2);
             return -1;
         }

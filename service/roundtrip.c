@@ -113,16 +113,23 @@ static void dead_letter_note(trip *t, char *buf, size_t size) {
     cJSON_Delete(items);
 }
 
-/* Polls probe until it answers 1 (done), fails for good (-1) or the step's time is up; probe
- * writes what it saw into seen. Returns 1, 0 (timed out or interrupted) or -1. */
-typedef int (*probe_fn)(trip *t, char *seen, size_t size);
-static int wait_for(trip *t, probe_fn probe, int64_t limit_ms, char *seen, size_t size) {
+/* What a probe saw; as wait_for's answer, WAITING means timed out or interrupted. */
+typedef enum {
+    PROBE_FAILED = -1, /* failed for good */
+    PROBE_WAITING = 0, /* not yet (or a failure worth another try) */
+    PROBE_DONE = 1,
+} probe_rc;
+
+/* Polls probe until it answers DONE or FAILED or the step's time is up; probe writes what it
+ * saw into seen. */
+typedef probe_rc (*probe_fn)(trip *t, char *seen, size_t size);
+static probe_rc wait_for(trip *t, probe_fn probe, int64_t limit_ms, char *seen, size_t size) {
     int64_t deadline = mono_ms() + limit_ms, pause = POLL_FIRST_MS;
     for (;;) {
-        int rc = probe(t, seen, size);
-        if (rc != 0) return rc;
+        probe_rc rc = probe(t, seen, size);
+        if (rc != PROBE_WAITING) return rc;
         int64_t left = deadline - mono_ms();
-        if (left <= 0 || stop_requested) return 0;
+        if (left <= 0 || stop_requested) return PROBE_WAITING;
         sleep_ms(pause < left ? pause : left);
         pause = pause * 2 > POLL_MAX_MS ? POLL_MAX_MS : pause * 2;
     }
@@ -133,13 +140,13 @@ static int wait_for(trip *t, probe_fn probe, int64_t limit_ms, char *seen, size_
 static bool step_mapping(trip *t, const char *program_id) {
     begin(t);
     char err[STORE_ERR_MAX];
-    int found = store_mapping_get(t->st, program_id, &t->map, err, sizeof err);
+    store_found found = store_mapping_get(t->st, program_id, &t->map, err, sizeof err);
     bool enabled = true;
-    if (found < 0 || store_sync_get(t->st, &enabled, err, sizeof err) != 0) {
+    if (found == STORE_ERROR || store_sync_get(t->st, &enabled, err, sizeof err) != 0) {
         line(t, "FAIL", "mapping", "cannot read Redis: %s — check REDIS_URL (the service's)", err);
         return false;
     }
-    if (found == 0) {
+    if (found == STORE_NOT_FOUND) {
         line(t, "FAIL", "mapping",
              "no mapping for program %s in Redis — map it first (PUT /v1/mappings/%s), and "
              "give this command the service's REDIS_URL",
@@ -308,15 +315,15 @@ static sf_member_row *campaign_members(trip *t, size_t *n, sf_error *e) {
     return rows ? rows : calloc(1, sizeof *rows);
 }
 
-static int probe_salesforce(trip *t, char *seen, size_t size) {
+static probe_rc probe_salesforce(trip *t, char *seen, size_t size) {
     sf_error e;
     size_t n = 0;
     sf_member_row *rows = campaign_members(t, &n, &e);
     if (!rows) {
         snprintf(seen, size, "Salesforce: %s: %s", e.code, e.message);
-        return e.outcome == SF_RETRY || e.outcome == SF_BUSY ? 0 : -1;
+        return e.outcome == SF_RETRY || e.outcome == SF_BUSY ? PROBE_WAITING : PROBE_FAILED;
     }
-    int done = 0;
+    bool done = false;
     if (n == 0 || !rows[0].id[0]) {
         snprintf(seen, size, "no campaign member of campaign %s for %s", t->map.campaign_id,
                  t->email);
@@ -326,19 +333,19 @@ static int probe_salesforce(trip *t, char *seen, size_t size) {
         done = strcmp(rows[0].status, t->s1_sf) == 0;
     }
     sf_member_rows_free(rows, n);
-    return done;
+    return done ? PROBE_DONE : PROBE_WAITING;
 }
 
 static bool step_to_salesforce(trip *t) {
     begin(t);
     char seen[600], note[1000];
-    int rc = wait_for(t, probe_salesforce, t->timeout_ms, seen, sizeof seen);
-    if (rc == 1) {
+    probe_rc rc = wait_for(t, probe_salesforce, t->timeout_ms, seen, sizeof seen);
+    if (rc == PROBE_DONE) {
         line(t, "ok", "marketo -> salesforce", "%s", seen);
         return true;
     }
     dead_letter_note(t, note, sizeof note);
-    if (rc < 0 || stop_requested)
+    if (rc == PROBE_FAILED || stop_requested)
         line(t, "FAIL", "marketo -> salesforce", "%s%s", stop_requested ? "interrupted" : seen,
              note);
     else
@@ -374,33 +381,33 @@ static bool step_salesforce_status(trip *t) {
     return ok;
 }
 
-static int probe_marketo(trip *t, char *seen, size_t size) {
+static probe_rc probe_marketo(trip *t, char *seen, size_t size) {
     const char *ids[] = {t->lead};
     mk_member *res = NULL;
     size_t nres = 0;
     mk_error e;
     if (mkto_member_statuses(crm_marketo(t->c), t->map.program_id, ids, 1, &res, &nres, &e) != 0) {
         snprintf(seen, size, "Marketo: %s %s", e.code, e.message);
-        return e.outcome == MK_PERMANENT ? -1 : 0;
+        return e.outcome == MK_PERMANENT ? PROBE_FAILED : PROBE_WAITING;
     }
     const char *now = nres && res[0].status ? res[0].status : NOT_IN_PROGRAM;
     snprintf(seen, size, "lead %s \"%s\" in program %s", t->lead, now, t->map.program_id);
-    int done = strcmp(now, t->s2_mk) == 0;
+    bool done = strcmp(now, t->s2_mk) == 0;
     mkto_members_free(res, nres);
-    return done;
+    return done ? PROBE_DONE : PROBE_WAITING;
 }
 
 static bool step_to_marketo(trip *t) {
     begin(t);
     char seen[600], note[1000];
-    int rc = wait_for(t, probe_marketo, t->timeout_ms, seen, sizeof seen);
-    if (rc == 1) {
+    probe_rc rc = wait_for(t, probe_marketo, t->timeout_ms, seen, sizeof seen);
+    if (rc == PROBE_DONE) {
         t->last_mkto_change_ms = wall_ms(); /* the service's write fired the webhook */
         line(t, "ok", "salesforce -> marketo", "%s", seen);
         return true;
     }
     dead_letter_note(t, note, sizeof note);
-    if (rc < 0 || stop_requested)
+    if (rc == PROBE_FAILED || stop_requested)
         line(t, "FAIL", "salesforce -> marketo", "%s%s", stop_requested ? "interrupted" : seen,
              note);
     else
@@ -457,13 +464,13 @@ static void cleanup_program(trip *t) {
              t->map.program_id);
 }
 
-static int probe_member_gone(trip *t, char *seen, size_t size) {
+static probe_rc probe_member_gone(trip *t, char *seen, size_t size) {
     sf_error e;
     size_t n = 0;
     sf_member_row *rows = campaign_members(t, &n, &e);
     snprintf(seen, size, "%s", rows ? "" : e.message);
     sf_member_rows_free(rows, n);
-    return rows && n == 0;
+    return rows && n == 0 ? PROBE_DONE : PROBE_WAITING;
 }
 
 /* Deletes the records ids[0..n) (of one object); appends what is left to left. */
@@ -513,7 +520,7 @@ static void cleanup_salesforce(trip *t) {
     const char *how = "none to remove";
     if (t->cm_id[0]) {
         int64_t limit = t->timeout_ms < CLEANUP_WAIT_MS ? t->timeout_ms : CLEANUP_WAIT_MS;
-        how = wait_for(t, probe_member_gone, limit, seen, sizeof seen) == 1
+        how = wait_for(t, probe_member_gone, limit, seen, sizeof seen) == PROBE_DONE
                   ? "the service removed the campaign member"
                   : "the service had not removed the campaign member: deleted it directly";
     }
@@ -572,7 +579,7 @@ int roundtrip_run(const struct config *cfg, const char *program_id, int timeout_
     }
     t->out = out;
     t->timeout_ms = (int64_t)timeout_s * 1000;
-    t->st = store_open(&cfg->redis);
+    t->st = store_new(&cfg->redis);
     char holder[64];
     snprintf(holder, sizeof holder, "roundtrip-%d", (int)getpid());
     t->c = t->st ? crm_new(cfg, t->st, holder, NULL) : NULL;

@@ -54,8 +54,8 @@ const struct config *routes_config(const void *ud) {
     return crm_pool_config(((const routes_ctx *)ud)->crms);
 }
 
-store *admin_redis(http_request *req) {
-    store *st = store_thread();
+store *admin_redis(http_request *req, const void *ud) {
+    store *st = store_pool_get(((const routes_ctx *)ud)->stores);
     if (!st) http_reply_error(req, 503, "unavailable", "out of memory");
     return st;
 }
@@ -283,7 +283,7 @@ static void put_mapping(http_request *req, void *ud) {
         http_reply_error(req, 400, "invalid_mapping", "%s", err);
         return;
     }
-    store *st = admin_redis(req);
+    store *st = admin_redis(req, ud);
     if (!st) return;
     mapping old;
     store_found had = store_mapping_get(st, pid, &old, err, sizeof err);
@@ -299,7 +299,7 @@ static void put_mapping(http_request *req, void *ud) {
  * request cannot go on. */
 static crm *mapping_and_crm(http_request *req, const routes_ctx *ctx, mapping *m, store **st) {
     const struct config *cfg = routes_config(ctx);
-    if (!admin_authorized(req, cfg) || !(*st = admin_redis(req))) return NULL;
+    if (!admin_authorized(req, cfg) || !(*st = admin_redis(req, ctx))) return NULL;
     const char *pid = http_req_param(req, "programId");
     char err[STORE_ERR_MAX], missing[200];
     switch (store_mapping_get(*st, pid, m, err, sizeof err)) {
@@ -347,7 +347,7 @@ static void validate_mapping(http_request *req, void *ud) {
 static void get_mapping(http_request *req, void *ud) {
     const struct config *cfg = routes_config(ud);
     if (!admin_authorized(req, cfg)) return;
-    store *st = admin_redis(req);
+    store *st = admin_redis(req, ud);
     if (!st) return;
     const char *pid = http_req_param(req, "programId");
     mapping m;
@@ -367,7 +367,7 @@ static void get_mapping(http_request *req, void *ud) {
 static void delete_mapping(http_request *req, void *ud) {
     const struct config *cfg = routes_config(ud);
     if (!admin_authorized(req, cfg)) return;
-    store *st = admin_redis(req);
+    store *st = admin_redis(req, ud);
     if (!st) return;
     const char *pid = http_req_param(req, "programId");
     char err[STORE_ERR_MAX];
@@ -393,7 +393,7 @@ static void list_mappings(http_request *req, void *ud) {
     if (!admin_authorized(req, cfg)) return;
     long limit;
     if (!admin_read_limit(req, &limit)) return;
-    store *st = admin_redis(req);
+    store *st = admin_redis(req, ud);
     if (!st) return;
     const char *cursor = http_req_query(req, "cursor");
     if (cursor &&
@@ -441,7 +441,7 @@ static void reply_sync(http_request *req, bool enabled) {
 static void get_sync(http_request *req, void *ud) {
     const struct config *cfg = routes_config(ud);
     if (!admin_authorized(req, cfg)) return;
-    store *st = admin_redis(req);
+    store *st = admin_redis(req, ud);
     if (!st) return;
     bool enabled;
     char err[STORE_ERR_MAX];
@@ -470,7 +470,7 @@ static void put_sync(http_request *req, void *ud) {
     }
     bool enabled = cJSON_IsTrue(en);
     cJSON_Delete(o);
-    store *st = admin_redis(req);
+    store *st = admin_redis(req, ud);
     if (!st) return;
     char err[STORE_ERR_MAX];
     if (store_sync_set(st, enabled, err, sizeof err) != 0) {
@@ -486,7 +486,7 @@ static void put_sync(http_request *req, void *ud) {
 static void reconcile_now(http_request *req, void *ud) {
     const struct config *cfg = routes_config(ud);
     if (!admin_authorized(req, cfg)) return;
-    store *st = admin_redis(req);
+    store *st = admin_redis(req, ud);
     if (!st) return;
     const char *pid = http_req_param(req, "programId");
     char err[STORE_ERR_MAX], id[JOB_ID_MAX];
@@ -537,7 +537,7 @@ static void campaign_members(http_request *req, void *ud) {
                          "previous page");
         return;
     }
-    store *st = admin_redis(req);
+    store *st = admin_redis(req, ud);
     if (!st) return;
     member_state *ms = calloc((size_t)limit, sizeof *ms);
     char next[32], err[STORE_ERR_MAX];
@@ -618,7 +618,7 @@ static void audit_log(http_request *req, void *ud) {
     if (!admin_authorized(req, cfg)) return;
     long limit;
     if (!admin_read_limit(req, &limit)) return;
-    store *st = admin_redis(req);
+    store *st = admin_redis(req, ud);
     if (!st) return;
     const char *pid = http_req_query(req, "programId");
     const char *cid = http_req_query(req, "campaignId");
@@ -672,7 +672,7 @@ static void patch_mapping(http_request *req, void *ud) {
                          ctype ? ctype : "(none)");
         return;
     }
-    store *st = admin_redis(req);
+    store *st = admin_redis(req, ud);
     if (!st) return;
     const char *pid = http_req_param(req, "programId");
     mapping old, m;
@@ -689,16 +689,15 @@ static void patch_mapping(http_request *req, void *ud) {
     size_t len;
     const char *body = http_req_body(req, &len);
     char *put_body;
-    int rc = mapping_patch_apply(&old, body, len, &put_body, err, sizeof err);
-    if (rc != 0) {
-        if (rc == -2)
-            http_reply_error(req, 500, "internal", "out of memory");
-        else
-            http_reply_error(req, 400, "invalid_patch", "%s", err);
+    switch (mapping_patch_apply(&old, body, len, &put_body, err, sizeof err)) {
+    case MAPPING_PATCH_APPLIED: break;
+    case MAPPING_PATCH_REFUSED: http_reply_error(req, 400, "invalid_patch", "%s", err); return;
+    case MAPPING_PATCH_OUT_OF_MEMORY:
+        http_reply_error(req, 500, "internal", "out of memory");
         return;
     }
     bool force;
-    rc = mapping_from_request(pid, put_body, strlen(put_body), &m, &force, err, sizeof err);
+    int rc = mapping_from_request(pid, put_body, strlen(put_body), &m, &force, err, sizeof err);
     free(put_body);
     if (rc != 0) {
         http_reply_error(req, 400, "invalid_mapping", "%s", err);

@@ -14,8 +14,15 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* What the query of GET /v1/deadletters asks for. */
+typedef enum {
+    LIST_ALL,      /* no filter: the plain list */
+    LIST_FILTERED, /* f filled: the filtered list */
+    LIST_ANSWERED, /* a bad parameter, answered 400 */
+} list_query;
+
 /* Issue 21's filter, defined with the bulk replay below. */
-static int list_filter(http_request *req, dead_filter *f);
+static list_query list_filter(http_request *req, dead_filter *f);
 static void list_dead_filtered(http_request *req, store *st, dead_filter *f, long limit);
 static void add_reasons(cJSON *items);
 
@@ -25,11 +32,11 @@ static void list_dead(http_request *req, void *ud) {
     long limit;
     if (!admin_read_limit(req, &limit)) return;
     dead_filter f;
-    int narrows = list_filter(req, &f);
-    if (narrows < 0) return;
-    store *st = admin_redis(req);
+    list_query q = list_filter(req, &f);
+    if (q == LIST_ANSWERED) return;
+    store *st = admin_redis(req, ud);
     if (!st) return;
-    if (narrows) {
+    if (q == LIST_FILTERED) {
         list_dead_filtered(req, st, &f, limit);
         return;
     }
@@ -72,7 +79,7 @@ static void refuse_unusable_or_404(http_request *req, store *st, const char *id)
 static void replay_dead(http_request *req, void *ud) {
     const struct config *cfg = routes_config(ud);
     if (!admin_authorized(req, cfg)) return;
-    store *st = admin_redis(req);
+    store *st = admin_redis(req, ud);
     if (!st) return;
     const char *id = http_req_param(req, "id");
     char err[STORE_ERR_MAX];
@@ -91,7 +98,7 @@ static void replay_dead(http_request *req, void *ud) {
 static void delete_dead(http_request *req, void *ud) {
     const struct config *cfg = routes_config(ud);
     if (!admin_authorized(req, cfg)) return;
-    store *st = admin_redis(req);
+    store *st = admin_redis(req, ud);
     if (!st) return;
     const char *id = http_req_param(req, "id");
     char err[STORE_ERR_MAX];
@@ -194,25 +201,24 @@ static int take_for_list(const store_dead_entry *e, void *ud) {
     return -1;
 }
 
-/* Reads the filter of GET /v1/deadletters from the query. Returns 1 when the query narrows
- * the list (f filled), 0 when it does not, -1 after answering 400. */
-static int list_filter(http_request *req, dead_filter *f) {
+/* Reads the filter of GET /v1/deadletters from the query. */
+static list_query list_filter(http_request *req, dead_filter *f) {
     static const char *const names[] = {"programId",     "campaignId", "reason",
                                         "errorContains", "from",       "to"};
     char err[STORE_ERR_MAX];
     dead_filter_init(f);
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
         const char *v = http_req_query(req, names[i]);
-        if (v && dead_filter_set(f, names[i], v, err, sizeof err) != 0) {
+        if (v && dead_filter_set(f, names[i], v, err, sizeof err) != DEAD_FIELD_SET) {
             http_reply_error(req, 400, "invalid_parameter", "%s", err);
-            return -1;
+            return LIST_ANSWERED;
         }
     }
     if (dead_filter_check(f, err, sizeof err) != 0) {
         http_reply_error(req, 400, "invalid_parameter", "%s", err);
-        return -1;
+        return LIST_ANSWERED;
     }
-    if (!dead_filter_narrows(f)) return 0;
+    if (!dead_filter_narrows(f)) return LIST_ALL;
     const char *cursor = http_req_query(req, "cursor");
     if (cursor && *cursor) {
         if (!dead_filter_parse_cursor(cursor, &f->cursor_at_ms, f->cursor_id,
@@ -220,11 +226,11 @@ static int list_filter(http_request *req, dead_filter *f) {
             http_reply_error(req, 400, "invalid_parameter",
                              "cursor must be the \"next\" of a previous page of the same "
                              "filter, unchanged");
-            return -1;
+            return LIST_ANSWERED;
         }
         f->has_cursor = true;
     }
-    return 1;
+    return LIST_FILTERED;
 }
 
 /* GET /v1/deadletters with a filter: the page holds what the filter takes among the next
@@ -298,7 +304,7 @@ static void replay_filtered(http_request *req, void *ud) {
         http_reply_error(req, 400, "invalid_filter", "%s", err);
         return;
     }
-    store *st = admin_redis(req);
+    store *st = admin_redis(req, ud);
     if (!st) return;
     replay_batch b = {.ids = calloc((size_t)f.limit, DEAD_ID_MAX)};
     if (!b.ids) {

@@ -8,27 +8,52 @@
 
 #include <cJSON.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #define MAX_CHECKS            8
 #define READY_PING_TIMEOUT_MS 500
 #define HEALTH_MAX_BODY       4096 /* GETs: nothing to read */
 
-static struct {
-    const char *name;
-    health_check_fn fn;
-    void *ud;
-    bool required;
-} checks[MAX_CHECKS];
-static int nchecks;
+struct routes_health_ctx {
+    store_pool *stores; /* borrowed */
+    struct {
+        const char *name;
+        health_check_fn fn;
+        void *ud;
+        bool required;
+    } checks[MAX_CHECKS];
+    int nchecks;
+};
 
-void routes_health_add_check(const char *name, health_check_fn fn, void *ud, bool required) {
-    if (nchecks >= MAX_CHECKS) return;
-    checks[nchecks].name = name;
-    checks[nchecks].fn = fn;
-    checks[nchecks].ud = ud;
-    checks[nchecks].required = required;
-    nchecks++;
+static void collect_queue(void *ud);
+
+routes_health_ctx *routes_health_new(store_pool *stores) {
+    routes_health_ctx *h = calloc(1, sizeof *h);
+    if (!h) return NULL;
+    h->stores = stores;
+    if (metrics_on_collect(collect_queue, h) != 0) {
+        free(h);
+        return NULL;
+    }
+    return h;
+}
+
+void routes_health_free(routes_health_ctx *h) {
+    if (!h) return;
+    metrics_remove_collect(collect_queue, h);
+    free(h);
+}
+
+int routes_health_add_check(routes_health_ctx *h, const char *name, health_check_fn fn, void *ud,
+                            bool required) {
+    if (h->nchecks >= MAX_CHECKS) return -1;
+    h->checks[h->nchecks].name = name;
+    h->checks[h->nchecks].fn = fn;
+    h->checks[h->nchecks].ud = ud;
+    h->checks[h->nchecks].required = required;
+    h->nchecks++;
+    return 0;
 }
 
 static void healthz(http_request *req, void *ud) {
@@ -54,21 +79,22 @@ static const char *check_state(const char *name, int rc, const char *detail,
     return state;
 }
 
-cJSON *routes_health_readiness(bool *ready) {
+cJSON *routes_health_readiness(routes_health_ctx *h, bool *ready) {
     cJSON *o = cJSON_CreateObject();
     cJSON *c = cJSON_CreateObject();
     const char *failing = NULL;
     char detail[STORE_ERR_MAX], state[STATE_MAX];
 
-    store *st = store_thread();
+    store *st = store_pool_get(h->stores);
     int rc = st ? store_ping(st, READY_PING_TIMEOUT_MS, detail, sizeof detail) : -1;
     if (!st) snprintf(detail, sizeof detail, "out of memory");
     cJSON_AddStringToObject(c, "redis", check_state("redis", rc, detail, state));
     if (rc != 0) failing = "redis";
-    for (int i = 0; i < nchecks; i++) {
-        rc = checks[i].fn(checks[i].ud, detail, sizeof detail);
-        cJSON_AddStringToObject(c, checks[i].name, check_state(checks[i].name, rc, detail, state));
-        if (rc != 0 && checks[i].required && !failing) failing = checks[i].name;
+    for (int i = 0; i < h->nchecks; i++) {
+        const char *name = h->checks[i].name;
+        rc = h->checks[i].fn(h->checks[i].ud, st, detail, sizeof detail);
+        cJSON_AddStringToObject(c, name, check_state(name, rc, detail, state));
+        if (rc != 0 && h->checks[i].required && !failing) failing = name;
     }
     *ready = !failing;
     cJSON_AddStringToObject(o, "status", failing ? "not_ready" : "ready");
@@ -83,9 +109,8 @@ cJSON *routes_health_readiness(bool *ready) {
 }
 
 static void readyz(http_request *req, void *ud) {
-    (void)ud;
     bool ready;
-    cJSON *o = routes_health_readiness(&ready);
+    cJSON *o = routes_health_readiness(ud, &ready);
     int status = ready ? 200 : 503;
     char *body = cJSON_PrintUnformatted(o);
     cJSON_Delete(o);
@@ -115,8 +140,8 @@ static void metrics_page(http_request *req, void *ud) {
  * apart (campaign_sync_corrections_waiting). Runs on the scraping
  * thread; a Redis outage leaves the last values in place. */
 static void collect_queue(void *ud) {
-    (void)ud;
-    store *st = store_thread();
+    const routes_health_ctx *h = ud;
+    store *st = store_pool_get(h->stores);
     store_queue_detail d;
     char err[STORE_ERR_MAX];
     if (!st || store_queue_detail_get(st, &d, err, sizeof err) != 0) return;
@@ -141,20 +166,11 @@ static void collect_queue(void *ud) {
     metrics_set(M_CORRECTIONS_WAITING, (double)fix_mk, "marketo");
 }
 
-void routes_health_init(void) {
-    metrics_on_collect(collect_queue, NULL);
-}
-
-void routes_health_shutdown(void) {
-    metrics_remove_collect(collect_queue, NULL);
-    nchecks = 0;
-}
-
-size_t routes_health(http_route *out, size_t max) {
+size_t routes_health(http_route *out, size_t max, routes_health_ctx *h) {
     const http_route r[] = {
-        {"GET", "/healthz", healthz, NULL, NULL, NULL, HEALTH_MAX_BODY},
-        {"GET", "/readyz", readyz, NULL, NULL, NULL, HEALTH_MAX_BODY},
-        {"GET", "/metrics", metrics_page, NULL, NULL, NULL, HEALTH_MAX_BODY},
+        {"GET", "/healthz", healthz, h, NULL, NULL, HEALTH_MAX_BODY},
+        {"GET", "/readyz", readyz, h, NULL, NULL, HEALTH_MAX_BODY},
+        {"GET", "/metrics", metrics_page, h, NULL, NULL, HEALTH_MAX_BODY},
     };
     size_t n = sizeof r / sizeof r[0];
     if (n > max) n = max;
@@ -162,6 +178,6 @@ size_t routes_health(http_route *out, size_t max) {
     return n;
 }
 
-size_t routes_health_liveness(http_route *out, size_t max) {
-    return routes_health(out, max < 1 ? max : 1); /* /healthz comes first */
+size_t routes_health_liveness(http_route *out, size_t max, routes_health_ctx *h) {
+    return routes_health(out, max < 1 ? max : 1, h); /* /healthz comes first */
 }

@@ -108,7 +108,7 @@ static void list_jobs(http_request *req, void *ud) {
         http_reply_error(req, 400, "invalid_parameter", "programId must be a Marketo program id");
         return;
     }
-    store *st = admin_redis(req);
+    store *st = admin_redis(req, ud);
     if (!st) return;
     store_job *jobs = calloc((size_t)limit, sizeof *jobs);
     char err[STORE_ERR_MAX];
@@ -134,7 +134,7 @@ static void list_jobs(http_request *req, void *ud) {
 
 static void get_job(http_request *req, void *ud) {
     if (!admin_authorized(req, routes_config(ud))) return;
-    store *st = admin_redis(req);
+    store *st = admin_redis(req, ud);
     store_job *j = st ? malloc(sizeof *j) : NULL;
     if (st && !j) http_reply_error(req, 500, "internal", "out of memory");
     if (j && read_job(req, st, j)) admin_reply_json(req, 200, routes_job_json(j));
@@ -145,7 +145,7 @@ static void job_details(http_request *req, void *ud) {
     if (!admin_authorized(req, routes_config(ud))) return;
     long limit, offset;
     if (!admin_read_limit(req, &limit) || !read_offset(req, &offset)) return;
-    store *st = admin_redis(req);
+    store *st = admin_redis(req, ud);
     store_job *j = st ? malloc(sizeof *j) : NULL;
     if (st && !j) http_reply_error(req, 500, "internal", "out of memory");
     if (!j || !read_job(req, st, j)) {
@@ -181,17 +181,19 @@ static int cancel(http_request *req, store *st, store_job *j, const struct confi
         if (!step.allowed) return 409;
         snprintf(expect, sizeof expect, "%s,%s", job_state_name(j->state),
                  job_phase_name(j->phase));
-        int rc = step.cancel_asked ? store_job_cancel_ask(st, j->id, expect, err, sizeof err)
-                                   : store_job_finish(st, j->id, j->program_id, "", JOB_CANCELLED,
-                                                      "", event_now_ms(), cfg->job_retention_s,
-                                                      expect, err, sizeof err);
-        store_found f = rc < 0 ? STORE_ERROR : store_job_get(st, j->id, j, err, sizeof err);
+        store_job_change rc =
+            step.cancel_asked
+                ? store_job_cancel_ask(st, j->id, expect, err, sizeof err)
+                : store_job_finish(st, j->id, j->program_id, "", JOB_CANCELLED, "", event_now_ms(),
+                                   cfg->job_retention_s, expect, err, sizeof err);
+        store_found f = rc == STORE_JOB_CHANGE_ERROR ? STORE_ERROR
+                                                     : store_job_get(st, j->id, j, err, sizeof err);
         if (f == STORE_ERROR) {
             admin_unavailable(req, err);
             return -1;
         }
         if (f == STORE_NOT_FOUND) return 409; /* expired meanwhile */
-        if (rc == 1) {
+        if (rc == STORE_JOB_CHANGED) {
             LOG_KV(LOG_INFO, step.cancel_asked ? "jobs: cancel asked" : "jobs: job cancelled",
                    "job_id", j->id, "program_id", j->program_id);
             return step.cancel_asked ? 202 : 200;
@@ -207,7 +209,7 @@ static int cancel(http_request *req, store *st, store_job *j, const struct confi
 static void delete_job(http_request *req, void *ud) {
     const struct config *cfg = routes_config(ud);
     if (!admin_authorized(req, cfg)) return;
-    store *st = admin_redis(req);
+    store *st = admin_redis(req, ud);
     store_job *j = st ? malloc(sizeof *j) : NULL;
     if (st && !j) http_reply_error(req, 500, "internal", "out of memory");
     if (!j || !read_job(req, st, j)) {

@@ -116,11 +116,12 @@ static void add_jobs(cJSON *o) {
 
 static void get_overview(http_request *req, void *ud) {
     if (!admin_authorized(req, routes_config(ud))) return;
-    store *st = admin_redis(req);
+    store *st = admin_redis(req, ud);
     if (!st) return;
     bool ready, truncated;
     cJSON *o = cJSON_CreateObject();
-    cJSON_AddItemToObject(o, "ready", routes_health_readiness(&ready));
+    cJSON_AddItemToObject(o, "ready",
+                          routes_health_readiness(((const routes_ctx *)ud)->health, &ready));
     char err[STORE_ERR_MAX];
     if (add_queues(o, st, err, sizeof err) != 0 || add_dead_letters(o, st, err, sizeof err) != 0) {
         cJSON_Delete(o);

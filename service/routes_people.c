@@ -25,8 +25,8 @@
 
 /* This thread's Redis handle, once Redis answers (before the parameters are judged, as every
  * admin endpoint answers 503 first while Redis is away); NULL after answering. */
-static store *redis_or_503(http_request *req) {
-    store *st = store_thread();
+static store *redis_or_503(http_request *req, const void *ud) {
+    store *st = store_pool_get(((const routes_ctx *)ud)->stores);
     char err[STORE_ERR_MAX];
     if (!st) {
         http_reply_error(req, 503, "unavailable", "out of memory");
@@ -162,7 +162,7 @@ static void get_person(http_request *req, void *ud) {
     const char *value;
     long limit;
     store *st;
-    if (!(st = redis_or_503(req)) || !read_person(req, &by, &value) || !read_limit(req, &limit))
+    if (!(st = redis_or_503(req, ud)) || !read_person(req, &by, &value) || !read_limit(req, &limit))
         return;
     char err[STORE_ERR_MAX];
     int64_t since = event_now_ms() - cfg->trace_retention_days * 86400000LL;
@@ -189,7 +189,7 @@ static void resync(http_request *req, void *ud) {
     const char *email;
     store *st;
     char missing[200], err[STORE_ERR_MAX * 2];
-    if (!(st = redis_or_503(req)) || !read_email(req, &email)) return;
+    if (!(st = redis_or_503(req, ud)) || !read_email(req, &email)) return;
     if (!crm_configured(cfg, missing, sizeof missing)) {
         http_reply_error(req, 503, "crm_not_configured",
                          "this process has no CRM credentials: set %s", missing);

@@ -85,6 +85,7 @@ static bool salesforce_authorize(http_request *req, void *ud) {
  * once a minute (with how many came since the last line), so that the log says that Marketo
  * still sends the old secret without a line per event. */
 static void previous_secret_used(void) {
+    /* Process-wide on purpose: a log throttle, as LOG_KV_LIMITED keeps one per call site. */
     static _Atomic long long last_s = -1;
     static atomic_long since_line;
     metrics_add(M_WEBHOOK_PREVIOUS_SECRET, 1);

@@ -469,7 +469,7 @@ static const cJSON *duplicate_result(const cJSON *e) {
     return cJSON_IsObject(d) ? d : cJSON_GetObjectItemCaseSensitive(e, "duplicateResut");
 }
 
-int sf_duplicate_match(const cJSON *result, char *id, size_t idlen) {
+bool sf_duplicate_match(const cJSON *result, char *id, size_t idlen) {
     char lead[19] = ""; /* an 18-character id */
     const cJSON *e;
     cJSON_ArrayForEach(e, cJSON_GetObjectItemCaseSensitive(result, "errors")) {
@@ -486,16 +486,16 @@ int sf_duplicate_match(const cJSON *result, char *id, size_t idlen) {
                 /* Key prefixes: 003 Contact, 00Q Lead; other objects are not people. */
                 if (strncmp(rid->valuestring, "003", 3) == 0) {
                     snprintf(id, idlen, "%s", rid->valuestring);
-                    return 1;
+                    return true;
                 }
                 if (strncmp(rid->valuestring, "00Q", 3) == 0 && !lead[0])
                     snprintf(lead, sizeof lead, "%s", rid->valuestring);
             }
         }
     }
-    if (!lead[0]) return 0;
+    if (!lead[0]) return false;
     snprintf(id, idlen, "%s", lead);
-    return 1;
+    return true;
 }
 
 /* ---------------------------------------------------------------- records */

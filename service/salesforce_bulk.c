@@ -217,20 +217,20 @@ static void on_line(void *ud, const char *line, size_t n) {
     pr->next[len] = '\0';
 }
 
-int sfb_read_page(sf_client *c, const char *job_id, const char *locator, long max_records,
-                  sfb_row_fn fn, void *ud, char *next, sf_error *err) {
+sfb_page_rc sfb_read_page(sf_client *c, const char *job_id, const char *locator, long max_records,
+                          sfb_row_fn fn, void *ud, char *next, sf_error *err) {
     char path[SFB_LOCATOR_MAX * 3 + 128];
     next[0] = '\0';
     snprintf(path, sizeof path, "jobs/query/%s/results?maxRecords=%ld", job_id, max_records);
     if (locator && *locator &&
         (strcat(path, "&locator="), url_append(path, sizeof path, locator) != 0)) {
         sf_set_error(err, SF_PERMANENT, 0, "UNUSABLE", "the results locator is too long");
-        return -1;
+        return SFB_PAGE_ERROR;
     }
     page_read pr = {sfb_csv_new(fn, ud), next, 0};
     if (!pr.csv) {
         sf_set_error(err, SF_RETRY, 0, "internal", "out of memory");
-        return -1;
+        return SFB_PAGE_ERROR;
     }
     int rc = sf_stream_get(c, path, on_data, on_line, &pr, err);
     if (rc == 0 && !pr.stopped) pr.stopped = sfb_csv_end(pr.csv);
@@ -241,8 +241,8 @@ int sfb_read_page(sf_client *c, const char *job_id, const char *locator, long ma
         sf_set_error(err, SF_PERMANENT, 200, "BAD_CSV", msg);
     }
     sfb_csv_free(pr.csv);
-    if (pr.stopped) return pr.stopped < 0 ? -1 : pr.stopped;
-    return rc;
+    if (pr.stopped) return pr.stopped < 0 ? SFB_PAGE_ERROR : SFB_PAGE_STOPPED;
+    return rc == 0 ? SFB_PAGE_READ : SFB_PAGE_ERROR;
 }
 
 /* ---------------------------------------------------------------- the CSV reader */

@@ -36,7 +36,11 @@ static void silent(void *ctx, const char *msg, ...) {
  * once its dictionary holds CTXT_DICT_MAX names, so hostile names cannot grow it for good. */
 #define CTXT_USES     1000
 #define CTXT_DICT_MAX 4096
+/* Process-wide on purpose: the parsers are called from any HTTP thread through a pure API
+ * (sf_outbound_parse takes no context), and a libxml2 parser context serves one thread; the
+ * key (with each thread's count of uses) frees a thread's context when the thread ends. */
 static pthread_key_t ctxt_key;
+static int ctxt_key_rc = -1; /* pthread_key_create's answer */
 static _Thread_local int ctxt_uses;
 
 static void ctxt_free(void *pc) {
@@ -44,7 +48,7 @@ static void ctxt_free(void *pc) {
 }
 
 static void ctxt_key_create(void) {
-    pthread_key_create(&ctxt_key, ctxt_free);
+    ctxt_key_rc = pthread_key_create(&ctxt_key, ctxt_free);
 }
 
 /* A DTD is refused as soon as the parser meets it, before any entity is declared. */
@@ -60,27 +64,32 @@ static xmlParserCtxtPtr thread_ctxt(void) {
     if (!pc) {
         pc = xmlNewParserCtxt();
         if (pc) sax_setup(pc->sax);
-        pthread_setspecific(ctxt_key, pc);
+        if (pthread_setspecific(ctxt_key, pc) != 0) {
+            xmlFreeParserCtxt(pc); /* not kept: it would leak */
+            return NULL;
+        }
         ctxt_uses = 0;
     }
     ctxt_uses++;
     return pc;
 }
 
-void sf_outbound_init(void) {
+int sf_outbound_init(void) {
     static pthread_once_t once = PTHREAD_ONCE_INIT;
-    pthread_once(&once, ctxt_key_create);
+    if (pthread_once(&once, ctxt_key_create) != 0 || ctxt_key_rc != 0) return -1;
     xmlInitParser();
     /* Parse errors are reported through the fault, not printed by libxml2. */
     xmlSetGenericErrorFunc(NULL, silent);
+    return 0;
 }
 
 void sf_outbound_cleanup(void) {
+    if (ctxt_key_rc != 0) return; /* never set up */
     /* The calling thread's context; the others went with their threads. */
     xmlParserCtxtPtr pc = pthread_getspecific(ctxt_key);
     if (pc) {
         xmlFreeParserCtxt(pc);
-        pthread_setspecific(ctxt_key, NULL);
+        (void)pthread_setspecific(ctxt_key, NULL); /* cannot fail: the key exists, and NULL */
     }
     xmlCleanupParser();
 }

@@ -151,7 +151,7 @@ static int open_file(int dfd, const char *dir, const char *name, int flags, char
     return fd;
 }
 
-spool *spool_open(const char *dir, long max_bytes, char *err, size_t errlen) {
+spool *spool_new(const char *dir, long max_bytes, char *err, size_t errlen) {
     spool *sp = calloc(1, sizeof *sp);
     if (!sp) {
         snprintf(err, errlen, "out of memory");
@@ -160,8 +160,17 @@ spool *spool_open(const char *dir, long max_bytes, char *err, size_t errlen) {
     sp->lock_fd = sp->journal_fd = sp->offset_fd = -1;
     sp->max_size = (off_t)max_bytes;
     snprintf(sp->dir, sizeof sp->dir, "%s", dir);
-    pthread_mutex_init(&sp->lock, NULL);
-    pthread_cond_init(&sp->wake, NULL);
+    if (pthread_mutex_init(&sp->lock, NULL) != 0) {
+        snprintf(err, errlen, "cannot make the spool's lock");
+        free(sp);
+        return NULL;
+    }
+    if (pthread_cond_init(&sp->wake, NULL) != 0) {
+        snprintf(err, errlen, "cannot make the spool's condition variable");
+        pthread_mutex_destroy(&sp->lock);
+        free(sp);
+        return NULL;
+    }
     int dfd = -1;
     if (mkdir(dir, 0700) != 0 && errno != EEXIST) {
         snprintf(err, errlen, "SPOOL_DIR: cannot create %s: %s", dir, strerror(errno));
@@ -192,11 +201,11 @@ spool *spool_open(const char *dir, long max_bytes, char *err, size_t errlen) {
     return sp;
 fail:
     if (dfd >= 0) close(dfd);
-    spool_close(sp);
+    spool_free(sp);
     return NULL;
 }
 
-void spool_close(spool *sp) {
+void spool_free(spool *sp) {
     if (!sp) return;
     if (sp->mover_running) {
         pthread_mutex_lock(&sp->lock);
@@ -375,7 +384,7 @@ static void *mover_main(void *arg) {
 }
 
 int spool_start_mover(spool *sp, const struct redis_target *target) {
-    sp->mover_store = store_open(target);
+    sp->mover_store = store_new(target);
     if (!sp->mover_store) return -1;
     if (pthread_create(&sp->mover, NULL, mover_main, sp) != 0) return -1;
     sp->mover_running = true;

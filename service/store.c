@@ -1,6 +1,6 @@
 /* store — the Redis connection: connecting and reconnecting with a growing pause, one
  * command, the scripts of service/lua/ and pipelines for the store_* files (store_priv.h),
- * locks and the per-thread handles. See include/store.h. */
+ * locks and the pool of per-thread handles. See include/store.h. */
 #include "store.h"
 
 #include "store_priv.h"
@@ -24,7 +24,7 @@ struct store {
     int64_t next_try_ms; /* monotonic; no reconnect before this after a failure */
     int64_t failed_ms;   /* monotonic time of the last failed connect */
     int backoff_ms;
-    struct store *next; /* per-thread registry */
+    struct store *next; /* in its store_pool */
 };
 
 static int64_t mono_ms(void) {
@@ -38,7 +38,7 @@ static struct timeval tv_ms(int ms) {
     return tv;
 }
 
-store *store_open(const struct redis_target *target) {
+store *store_new(const struct redis_target *target) {
     store *s = calloc(1, sizeof *s);
     if (s) s->target = *target;
     return s;
@@ -51,7 +51,8 @@ void store_free(store *s) {
 }
 
 /* When any handle of this process last connected: once Redis is back for one thread, the
- * others need not sit out their backoff. */
+ * others need not sit out their backoff. Process-wide on purpose: every handle of a process
+ * talks to the one Redis of its REDIS_URL, and only a hint is shared (no handle's state). */
 static _Atomic int64_t last_connect_ms;
 
 static void fail_connect(store *s) {
@@ -628,36 +629,56 @@ int store_aof_status(store *s, bool *aof, char *fsync, size_t size, char *err, s
     return 0;
 }
 
-static struct redis_target thread_target;
-static pthread_mutex_t thread_lock = PTHREAD_MUTEX_INITIALIZER;
-static store *thread_stores;
-static _Thread_local store *thread_store;
+/* ---------------------------------------------------------------- the per-thread pool */
 
-void store_threads_open(const struct redis_target *target) {
-    thread_target = *target;
+struct store_pool {
+    struct redis_target target;
+    pthread_key_t mine; /* the calling thread's handle */
+    pthread_mutex_t lock;
+    store *all; /* every thread's handle, linked by next */
+};
+
+store_pool *store_pool_new(const struct redis_target *target) {
+    store_pool *p = calloc(1, sizeof *p);
+    if (!p) return NULL;
+    p->target = *target;
+    if (pthread_key_create(&p->mine, NULL) != 0) {
+        free(p);
+        return NULL;
+    }
+    if (pthread_mutex_init(&p->lock, NULL) != 0) {
+        pthread_key_delete(p->mine);
+        free(p);
+        return NULL;
+    }
+    return p;
 }
 
-store *store_thread(void) {
-    if (thread_store) return thread_store;
-    store *s = store_open(&thread_target);
+store *store_pool_get(store_pool *p) {
+    store *s = pthread_getspecific(p->mine);
+    if (s) return s;
+    s = store_new(&p->target);
     if (!s) return NULL;
-    pthread_mutex_lock(&thread_lock);
-    s->next = thread_stores;
-    thread_stores = s;
-    pthread_mutex_unlock(&thread_lock);
-    thread_store = s;
+    if (pthread_setspecific(p->mine, s) != 0) {
+        store_free(s);
+        return NULL;
+    }
+    pthread_mutex_lock(&p->lock);
+    s->next = p->all;
+    p->all = s;
+    pthread_mutex_unlock(&p->lock);
     return s;
 }
 
-void store_threads_free(void) {
-    pthread_mutex_lock(&thread_lock);
-    store *s = thread_stores;
-    thread_stores = NULL;
-    pthread_mutex_unlock(&thread_lock);
+void store_pool_free(store_pool *p) {
+    if (!p) return;
+    store *s = p->all;
     while (s) {
         store *next = s->next;
         store_free(s);
         s = next;
     }
-    thread_store = NULL;
+    pthread_key_delete(p->mine);
+    pthread_mutex_destroy(&p->lock);
+    free(p);
 }

@@ -361,9 +361,10 @@ store_page_rc store_job_page_save(store *s, const char *id, const char *program_
     return v == 1 ? STORE_PAGE_SAVED : v == 2 ? STORE_PAGE_CANCEL : STORE_PAGE_LOST;
 }
 
-int store_job_finish(store *s, const char *id, const char *program_id, const char *owner,
-                     job_state state, const char *error, int64_t now_ms, long keep_s,
-                     const char *expect, char *err, size_t errlen) {
+store_job_change store_job_finish(store *s, const char *id, const char *program_id,
+                                  const char *owner, job_state state, const char *error,
+                                  int64_t now_ms, long keep_s, const char *expect, char *err,
+                                  size_t errlen) {
     char job[64], active[64], lock[64], details[80], mk[80], mkl[80], now[24], keep[24];
     snprintf(job, sizeof job, "cs:job:%s", id);
     snprintf(active, sizeof active, "cs:job:active:%s", program_id);
@@ -390,21 +391,22 @@ int store_job_finish(store *s, const char *id, const char *program_id, const cha
                           keep,
                           expect ? expect : ""};
     redisReply *r = store_priv_eval_strs(s, STORE_LUA_JOB_FINISH, 9, args, 16, err, errlen);
-    if (!r) return -1;
-    int v = r->type == REDIS_REPLY_INTEGER && r->integer == 1;
+    if (!r) return STORE_JOB_CHANGE_ERROR;
+    bool changed = r->type == REDIS_REPLY_INTEGER && r->integer == 1;
     freeReplyObject(r);
-    return v;
+    return changed ? STORE_JOB_CHANGED : STORE_JOB_MOVED_ON;
 }
 
-int store_job_cancel_ask(store *s, const char *id, const char *expect, char *err, size_t errlen) {
+store_job_change store_job_cancel_ask(store *s, const char *id, const char *expect, char *err,
+                                      size_t errlen) {
     char job[64];
     snprintf(job, sizeof job, "cs:job:%s", id);
     const char *args[] = {job, expect};
     redisReply *r = store_priv_eval_strs(s, STORE_LUA_JOB_CANCEL, 1, args, 2, err, errlen);
-    if (!r) return -1;
-    int v = r->type == REDIS_REPLY_INTEGER && r->integer == 1;
+    if (!r) return STORE_JOB_CHANGE_ERROR;
+    bool changed = r->type == REDIS_REPLY_INTEGER && r->integer == 1;
     freeReplyObject(r);
-    return v;
+    return changed ? STORE_JOB_CHANGED : STORE_JOB_MOVED_ON;
 }
 
 int store_job_outcomes(store *s, const store_job_outcome *o, size_t n, char *err, size_t errlen) {

@@ -122,24 +122,25 @@ int store_trace_own_deletion(store *s, const struct config *cfg, const char *cam
     member_state st;
     mapping m;
     if (lim.retention_s <= 0) return 0;
-    if (store_member_get(s, campaign, lead, &st, err, errlen) < 0) return -1;
+    if (store_member_get(s, campaign, lead, &st, err, errlen) == STORE_ERROR) return -1;
     /* The mapping names the program, and the campaign in its 18-character form. */
-    int mapped = store_mapping_by_campaign(s, campaign, &m, err, errlen);
-    if (mapped < 0) return -1;
+    store_found mapped = store_mapping_by_campaign(s, campaign, &m, err, errlen);
+    if (mapped == STORE_ERROR) return -1;
     event ev = {.source = SRC_SALESFORCE, .type = EV_SF_MEMBER_DELETED};
     int64_t now = event_now_ms();
     ev.received_ms = now;
     event_parse_time(deleted_date, &ev.source_ts_ms);
     /* The id the poll gives the removal events it queues. */
     snprintf(ev.id, sizeof ev.id, "del:%.18s:%lld", cm_id, (long long)ev.source_ts_ms);
-    snprintf(ev.campaign_id, sizeof ev.campaign_id, "%s", mapped ? m.campaign_id : campaign);
+    snprintf(ev.campaign_id, sizeof ev.campaign_id, "%s",
+             mapped == STORE_FOUND ? m.campaign_id : campaign);
     snprintf(ev.member_id, sizeof ev.member_id, "%.18s", cm_id);
     trace_record r = {.at_ms = now,
                       .ev = &ev,
                       .email = st.email,
                       .mkto_lead = lead,
                       .sf_person = st.sf_person,
-                      .program_id = mapped ? m.program_id : "",
+                      .program_id = mapped == STORE_FOUND ? m.program_id : "",
                       .campaign_id = ev.campaign_id,
                       .outcome = TRACE_DROPPED,
                       .reason = "echo"};
@@ -298,19 +299,19 @@ out:
     return js;
 }
 
-int store_tz_get(store *s, store_tz_suspect *out, char *err, size_t errlen) {
+store_found store_tz_get(store *s, store_tz_suspect *out, char *err, size_t errlen) {
     store_priv_pipe c = {0};
     memset(out, 0, sizeof *out);
     store_priv_pipe_addf(&c, "HGETALL cs:tz:marketo");
     redisReply **r = run_all(s, &c, err, errlen);
     store_priv_pipe_free(&c);
-    if (!r) return -1;
-    int rc = 0;
+    if (!r) return STORE_ERROR;
+    store_found rc = STORE_NOT_FOUND;
     const redisReply *h = r[0];
     for (size_t i = 0; h->type == REDIS_REPLY_ARRAY && i + 1 < h->elements; i += 2) {
         const char *k = h->element[i]->str, *v = h->element[i + 1]->str;
         if (!k || !v) continue;
-        rc = 1;
+        rc = STORE_FOUND;
         if (!strcmp(k, "offset_h"))
             out->offset_hours = atoi(v);
         else if (!strcmp(k, "count"))

@@ -12,6 +12,8 @@
 
 #define WARN_EVERY_MS 60000
 
+/* Process-wide on purpose: a log throttle (a warning at most once a minute per process, as
+ * LOG_KV_LIMITED keeps one per call site); nothing else reads it. */
 static _Atomic int64_t last_warning_ms;
 
 long tzwatch_configured_offset(int64_t at_ms) {
@@ -38,14 +40,13 @@ void tzwatch_seen(const char *configured, const event *ev, int offset_hours) {
            hours);
 }
 
-int tzwatch_ready(void *ud, char *detail, size_t len) {
+int tzwatch_ready(void *ud, store *st, char *detail, size_t len) {
     const struct config *cfg = ud;
-    store *st = store_thread();
     char err[STORE_ERR_MAX];
     store_tz_suspect tz;
-    int rc = st ? store_tz_get(st, &tz, err, sizeof err) : -1;
-    if (rc == 0) return 0;
-    if (rc < 0) { /* the redis check says why (this text stays the same, for monitors) */
+    store_found rc = st ? store_tz_get(st, &tz, err, sizeof err) : STORE_ERROR;
+    if (rc == STORE_NOT_FOUND) return 0;
+    if (rc == STORE_ERROR) { /* the redis check says why (this text stays the same, for monitors) */
         snprintf(detail, len, "unknown: the evidence in Redis cannot be read");
         return -1;
     }

@@ -86,8 +86,8 @@ static bool may_unpark(wctx *w, const char *pid) {
         return !(strcmp(pid + 6, "marketo") == 0 ? crm_marketo_spent(w->c)
                                                  : crm_salesforce_spent(w->c));
     mapping m;
-    int rc = store_mapping_get(w->st, pid, &m, err, sizeof err);
-    return rc == 0 || (rc == 1 && m.enabled);
+    store_found rc = store_mapping_get(w->st, pid, &m, err, sizeof err);
+    return rc == STORE_NOT_FOUND || (rc == STORE_FOUND && m.enabled);
 }
 
 static void unpark_ready(wctx *w) {
@@ -402,16 +402,16 @@ worker_pool *worker_pool_start(const struct config *cfg, int threads, char *err,
     p->fix_readers_max = threads <= 1 ? 1 : threads - 1;
     p->threads = calloc((size_t)threads, sizeof *p->threads);
     p->ctx = calloc((size_t)threads, sizeof *p->ctx);
-    p->cap = threads;
-    for (int i = 0; p->ctx && i < threads; i++)
-        pthread_mutex_init(&p->ctx[i].hold.lock, NULL);
-    if (!p->threads || !p->ctx || !p->sf_usage) {
+    /* cap: the contexts whose lock is made (worker_pool_stop destroys those). */
+    while (p->ctx && p->cap < threads && pthread_mutex_init(&p->ctx[p->cap].hold.lock, NULL) == 0)
+        p->cap++;
+    if (!p->threads || !p->ctx || !p->sf_usage || p->cap < threads) {
         snprintf(err, errlen, "out of memory");
         worker_pool_stop(p);
         return NULL;
     }
     char host[64] = "host";
-    gethostname(host, sizeof host - 1);
+    if (gethostname(host, sizeof host - 1) != 0) snprintf(host, sizeof host, "host");
     for (int i = 0; i < threads; i++) {
         wctx *w = &p->ctx[i];
         w->pool = p;
@@ -419,7 +419,7 @@ worker_pool *worker_pool_start(const struct config *cfg, int threads, char *err,
         w->index = i;
         w->rnd = (unsigned)(time(NULL) ^ (getpid() << 8) ^ i);
         snprintf(w->consumer, sizeof w->consumer, "%s-%d-%d", host, (int)getpid(), i);
-        w->st = store_open(&cfg->redis);
+        w->st = store_new(&cfg->redis);
         w->c = w->st ? crm_new(cfg, w->st, w->consumer, p->sf_usage) : NULL;
         if (!w->c) {
             snprintf(err, errlen, "out of memory");
@@ -437,7 +437,7 @@ worker_pool *worker_pool_start(const struct config *cfg, int threads, char *err,
         }
         p->n++;
     }
-    p->hb_store = store_open(&cfg->redis);
+    p->hb_store = store_new(&cfg->redis);
     if (!p->hb_store || pthread_create(&p->heartbeat, NULL, heartbeat_main, p) != 0) {
         snprintf(err, errlen, "cannot start the worker heartbeat");
         worker_pool_stop(p);
@@ -469,9 +469,8 @@ void worker_pool_stop(worker_pool *p) {
     free(p);
 }
 
-int worker_ready_check(void *ud, char *detail, size_t len) {
+int worker_ready_check(void *ud, store *st, char *detail, size_t len) {
     const struct config *cfg = ud;
-    store *st = store_thread();
     char err[STORE_ERR_MAX];
     bool enabled = true;
     int64_t last = 0;

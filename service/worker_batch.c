@@ -75,11 +75,12 @@ static int load_mapping(batch *b, item *it, char *err, size_t errlen) {
         return -1;
     }
     b->maps = grown;
-    int rc = by_program ? store_mapping_get(b->w->st, it->ev.program_id, m, err, errlen)
-                        : store_mapping_by_campaign(b->w->st, it->ev.campaign_id, m, err, errlen);
-    if (rc != 1) {
+    store_found rc = by_program
+                         ? store_mapping_get(b->w->st, it->ev.program_id, m, err, errlen)
+                         : store_mapping_by_campaign(b->w->st, it->ev.campaign_id, m, err, errlen);
+    if (rc != STORE_FOUND) {
         free(m);
-        return rc < 0 ? -1 : 0; /* no mapping: it->map stays NULL */
+        return rc == STORE_ERROR ? -1 : 0; /* no mapping: it->map stays NULL */
     }
     b->maps[b->nmaps++] = m;
     it->map = m;

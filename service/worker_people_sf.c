@@ -33,7 +33,8 @@ static void sf_people_known(batch *b) {
             snprintf(it->sf_person, sizeof it->sf_person, "%s",
                      it->ev.sf_contact_id[0] ? it->ev.sf_contact_id : it->ev.sf_lead_id);
         if (!it->sf_person[0] && it->ev.mkto_lead_id[0] &&
-            store_link_by_mkto(b->w->st, it->ev.mkto_lead_id, it->sf_person, err, sizeof err) < 0)
+            store_link_by_mkto(b->w->st, it->ev.mkto_lead_id, it->sf_person, err, sizeof err) ==
+                STORE_ERROR)
             item_fail(it, IT_RETRY, "salesforce", -1, "Redis: %s", err);
     }
 }

@@ -20,7 +20,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv) {
     (void)argc;
     (void)argv;
     setenv("TZ", "UTC", 1);
-    sf_outbound_init();
+    if (sf_outbound_init() != 0) abort();
     return 0;
 }
 

@@ -28,9 +28,9 @@ static char *patched(const char *patch) {
     mapping m = stored();
     char *out = NULL;
     err[0] = '\0';
-    int rc = mapping_patch_apply(&m, patch, strlen(patch), &out, err, sizeof err);
-    if (rc != 0) assert_null(out);
-    return rc == 0 ? out : NULL;
+    mapping_patch_rc rc = mapping_patch_apply(&m, patch, strlen(patch), &out, err, sizeof err);
+    if (rc != MAPPING_PATCH_APPLIED) assert_null(out);
+    return rc == MAPPING_PATCH_APPLIED ? out : NULL;
 }
 
 #define ASSERT_PATCH(patch, want)                                                                  \

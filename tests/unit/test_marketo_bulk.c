@@ -31,7 +31,7 @@ static void parse_in_steps(const char *data, size_t step, got *g) {
     size_t len = strlen(data);
     for (size_t at = 0; at < len; at += step) {
         size_t n = len - at < step ? len - at : step;
-        assert_int_equal(mkb_csv_feed(p, data + at, n, at + n >= len, collect, g), 0);
+        assert_int_equal(mkb_csv_feed(p, data + at, n, at + n >= len, collect, g), MKB_CSV_FED);
     }
     free(p);
 }
@@ -65,7 +65,7 @@ static void a_stop_leaves_the_rest_unparsed(void **state) {
     mkb_csv p;
     got g = {.stop_after = 1};
     mkb_csv_init(&p, 0);
-    assert_int_equal(mkb_csv_feed(&p, "a,b\nc,d\n", 8, true, collect, &g), 1);
+    assert_int_equal(mkb_csv_feed(&p, "a,b\nc,d\n", 8, true, collect, &g), MKB_CSV_STOPPED);
     assert_string_equal(g.text, "a|b\n");
     assert_int_equal(g.next[0], 4);
 }
@@ -76,14 +76,16 @@ static void an_endless_record_is_refused(void **state) {
     assert_non_null(p);
     got g = {0};
     mkb_csv_init(p, 0);
-    assert_int_equal(mkb_csv_feed(p, "ok\n", 3, false, collect, &g), 0);
+    assert_int_equal(mkb_csv_feed(p, "ok\n", 3, false, collect, &g), MKB_CSV_FED);
     char *big = malloc(MKB_RECORD_MAX + 10);
     assert_non_null(big);
     memset(big, 'x', MKB_RECORD_MAX + 10);
-    assert_int_equal(mkb_csv_feed(p, big, MKB_RECORD_MAX + 10, false, collect, &g), -1);
+    assert_int_equal(mkb_csv_feed(p, big, MKB_RECORD_MAX + 10, false, collect, &g),
+                     MKB_CSV_TOO_LONG);
     assert_int_equal(p->record_start, 3);
     mkb_csv_init(p, 0);
-    assert_int_equal(mkb_csv_feed(p, ",,,,,,,,,,,,,,,,,,,,\n", 21, false, collect, &g), -1);
+    assert_int_equal(mkb_csv_feed(p, ",,,,,,,,,,,,,,,,,,,,\n", 21, false, collect, &g),
+                     MKB_CSV_TOO_LONG);
     free(big);
     free(p);
 }

@@ -5,7 +5,7 @@
 
 static int teardown(void **state) {
     (void)state;
-    metrics_shutdown();
+    metrics_cleanup();
     return 0;
 }
 

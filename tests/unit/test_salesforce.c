@@ -210,7 +210,7 @@ static void duplicate_match_prefers_a_contact(void **state) {
               "\"attributes\":{\"type\":\"Contact\"},\"Id\":\"003Sm0000000002AAA\"}}],"
               "\"size\":1,\"success\":true}]}}]}");
     char id[19];
-    assert_int_equal(sf_duplicate_match(r, id, sizeof id), 1);
+    assert_true(sf_duplicate_match(r, id, sizeof id));
     assert_string_equal(id, "003Sm0000000002AAA");
     cJSON_Delete(r);
 }
@@ -225,7 +225,7 @@ static void duplicate_match_reads_the_rest_spelling(void **state) {
         "\"Id\":\"00QSm0000000003AAA\"}}]}]},\"errorCode\":\"DUPLICATES_DETECTED\","
         "\"statusCode\":\"DUPLICATES_DETECTED\",\"message\":\"Use one of these records?\"}]}");
     char id[19];
-    assert_int_equal(sf_duplicate_match(r, id, sizeof id), 1);
+    assert_true(sf_duplicate_match(r, id, sizeof id));
     assert_string_equal(id, "00QSm0000000003AAA");
     cJSON_Delete(r);
 }
@@ -236,7 +236,7 @@ static void duplicate_match_names_nothing_without_details(void **state) {
     /* The REST guide's Collections example: no duplicateResult. */
     cJSON *bare = parse("{\"success\":false,\"errors\":[{\"statusCode\":\"DUPLICATES_DETECTED\","
                         "\"message\":\"Use one of these records?\",\"fields\":[]}]}");
-    assert_int_equal(sf_duplicate_match(bare, id, sizeof id), 0);
+    assert_false(sf_duplicate_match(bare, id, sizeof id));
     cJSON_Delete(bare);
     /* Another error, an Account match, a malformed id, success: nothing. */
     const char *none[] = {
@@ -253,10 +253,10 @@ static void duplicate_match_names_nothing_without_details(void **state) {
     };
     for (size_t i = 0; i < sizeof none / sizeof none[0]; i++) {
         cJSON *r = parse(none[i]);
-        assert_int_equal(sf_duplicate_match(r, id, sizeof id), 0);
+        assert_false(sf_duplicate_match(r, id, sizeof id));
         cJSON_Delete(r);
     }
-    assert_int_equal(sf_duplicate_match(NULL, id, sizeof id), 0);
+    assert_false(sf_duplicate_match(NULL, id, sizeof id));
 }
 
 int main(void) {

@@ -32,8 +32,7 @@ static void check_queue_form(const event *e) {
 static int setup(void **state) {
     (void)state;
     setenv("TZ", "UTC", 1);
-    sf_outbound_init();
-    return 0;
+    return sf_outbound_init();
 }
 
 static void one_notification(void **state) {
