@@ -252,6 +252,7 @@ static long read_fixes(wctx *w, read_slots *s, store_entry **entries, char *err,
     }
     give_back(w, s);
     s->fix = true;
+    w->fix_busy = busy;
     memset(s->want, 0, sizeof s->want);
     s->want[STORE_Q_FIX_SF] = room > 0;
     s->want[STORE_Q_FIX_MKTO] = to_sf;

@@ -459,8 +459,11 @@ static void run_queue_batch(wctx *w, store_entry *entries, const parsed_entry *c
     if (fix) {
         crm_set_budget_share(w->c, w->cfg->backfill_marketo_share);
         /* A full read of corrections needs several of the share's permits: its thread (never
-         * the one kept for live changes) waits for them rather than deferring its calls. */
-        crm_set_budget_wait(w->c, FIX_BUDGET_WAIT_MS, &w->pool->stop);
+         * the one kept for live changes) waits for them rather than deferring its calls. Not
+         * while live changes stream toward Marketo: the share is one call a window then
+         * (pace.h), and the thread is wanted for the live changes toward Salesforce. */
+        crm_set_budget_wait(w->c, w->fix_busy ? FIX_BUSY_WAIT_MS : FIX_BUDGET_WAIT_MS,
+                            &w->pool->stop);
     }
     run_batch(w, entries, pe, n, nhold, fix ? 0 : paced_ms, fix ? 0 : paced_calls);
     if (fix) {

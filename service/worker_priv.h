@@ -43,6 +43,7 @@
 #define DEFER_MS            20    /* a busy member's event is tried again this soon */
 #define BUDGET_WAIT_MS      5000  /* longest wait for a Marketo permit before deferring */
 #define FIX_BUDGET_WAIT_MS  15000 /* the same for jobs' corrections (within CLAIM_IDLE_MS) */
+#define FIX_BUSY_WAIT_MS    1     /* and for them while live changes stream toward Marketo */
 #define PEOPLE_READ_WAIT_MS 250   /* and for reading leads' sfdc ids toward Salesforce */
 #define MKTO_BATCH          300   /* leads per Marketo call (leads.json, members/status.json) */
 
@@ -99,7 +100,8 @@ typedef struct wctx {
     char consumer[128];
     unsigned long seq;
     unsigned rnd;
-    bool keeping; /* this thread is the pool's mkto_keeper */
+    bool keeping;  /* this thread is the pool's mkto_keeper */
+    bool fix_busy; /* its corrections were read while live changes stream toward Marketo */
     held hold;
     status_cache statuses[STATUS_CACHE_MAX];
 } wctx;
