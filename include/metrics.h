@@ -15,7 +15,8 @@ typedef struct metric metric;
 typedef enum { METRIC_COUNTER, METRIC_GAUGE, METRIC_HISTOGRAM } metric_type;
 
 /* Registers a family. labels: comma-separated label names or NULL; buckets: upper bounds
- * for histograms (ascending, +Inf implied). Returns NULL when the name is already taken. */
+ * for histograms (ascending, +Inf implied). Returns NULL when the name is already taken or
+ * on running out of memory. */
 metric *metrics_register(metric_type type, const char *name, const char *help, const char *labels,
                          const double *buckets, int nbuckets);
 
@@ -39,8 +40,10 @@ void metrics_remove_collect(metrics_collect_fn fn, void *ud);
 /* The whole registry as Prometheus text; caller frees. */
 char *metrics_render(size_t *len);
 
-/* Registers the SPEC section 9 families and campaign_sync_build_info. Idempotent. */
-void metrics_init(const char *version);
+/* Registers the SPEC section 9 families and campaign_sync_build_info, and starts the series
+ * dashboards expect at 0. Idempotent. Returns 0, or -1 with err naming the family that could
+ * not be registered (its name taken, or out of memory); metrics_cleanup frees what was. */
+int metrics_init(const char *version, char *err, size_t errlen);
 
 /* Frees every family (end of process, tests): metrics_init's pair. */
 void metrics_cleanup(void);

@@ -325,157 +325,208 @@ static bool parse_long(const char *s, long *out) {
     return true;
 }
 
-/* Stores one value; returns false with a reason when it does not fit the type. */
-static bool assign(const setting *st, struct config *cfg, const char *v, char *why, size_t wl) {
-    char *base = (char *)cfg;
+/* The setters and checkers below take one value of a setting's type: a setter stores it at
+ * dst, a checker only looks; each returns false with a reason in why when it does not fit. */
+
+/* T_INT (an int at dst) or T_LONG (a long), from st->min to st->max. */
+static bool set_integer(const setting *st, void *dst, const char *v, char *why, size_t wl) {
     long n;
-    switch (st->type) {
-    case T_INT:
-    case T_LONG:
-        if (!parse_long(v, &n) || n < st->min || n > st->max) {
-            snprintf(why, wl, "must be an integer from %ld to %ld", st->min, st->max);
-            return false;
-        }
-        if (st->type == T_LONG)
-            *(long *)(base + st->offset) = n;
-        else
-            *(int *)(base + st->offset) = (int)n;
-        return true;
-    case T_SHARE: {
-        double d;
-        /* A tenth of a percent of slack, so that 0.05 passes a minimum of 5 %. */
-        if (!parse_share(v, &d) || d * 100 < (double)st->min - 1e-3 ||
-            d * 100 > (double)st->max + 1e-3) {
-            snprintf(why, wl, "must be a fraction from %.2f to %.2f, e.g. 0.5",
-                     (double)st->min / 100, (double)st->max / 100);
-            return false;
-        }
-        *(double *)(base + st->offset) = d;
-        return true;
+    if (!parse_long(v, &n) || n < st->min || n > st->max) {
+        snprintf(why, wl, "must be an integer from %ld to %ld", st->min, st->max);
+        return false;
     }
-    case T_BOOL:
-        if (!strcmp(v, "true") || !strcmp(v, "1") || !strcmp(v, "yes"))
-            *(bool *)(base + st->offset) = true;
-        else if (!strcmp(v, "false") || !strcmp(v, "0") || !strcmp(v, "no"))
-            *(bool *)(base + st->offset) = false;
-        else {
-            snprintf(why, wl, "must be true or false");
-            return false;
-        }
-        return true;
-    case T_ENUM_LEVEL:
-        if ((n = log_level_parse(v)) < 0) {
-            snprintf(why, wl, "must be debug, info, warn or error");
-            return false;
-        }
-        *(int *)(base + st->offset) = (int)n;
-        return true;
-    case T_ENUM_FORMAT:
-        if ((n = log_format_parse(v)) < 0) {
-            snprintf(why, wl, "must be json or text");
-            return false;
-        }
-        *(int *)(base + st->offset) = (int)n;
-        return true;
-    case T_URL:
-        if ((strncmp(v, "https://", 8) != 0 && strncmp(v, "http://", 7) != 0) || strlen(v) < 10 ||
-            strpbrk(v, " \t\r\n")) {
-            snprintf(why, wl, "must be an http(s) URL%s%s", st->hint ? ", " : "",
-                     st->hint ? st->hint : "");
-            return false;
-        }
-        break;
-    case T_ORGID:
-        if (!((strlen(v) == 15 || strlen(v) == 18) && all_alnum(v, strlen(v)) &&
-              strncmp(v, "00D", 3) == 0)) {
-            snprintf(why, wl,
-                     "must be a Salesforce org id: 15 or 18 letters and digits "
-                     "starting with 00D");
-            return false;
-        }
-        break;
-    case T_SFID:
-        if (!((strlen(v) == 15 || strlen(v) == 18) && all_alnum(v, strlen(v)))) {
-            snprintf(why, wl, "must be a 15- or 18-character Salesforce id");
-            return false;
-        }
-        break;
-    case T_APIVER: {
-        const char *p = v;
-        bool ok = *p++ == 'v' && isdigit((unsigned char)*p);
-        while (ok && isdigit((unsigned char)*p))
-            p++;
-        ok = ok && *p++ == '.' && isdigit((unsigned char)*p);
-        while (ok && isdigit((unsigned char)*p))
-            p++;
-        if (!ok || *p) {
-            snprintf(why, wl, "must look like v62.0");
-            return false;
-        }
-        break;
+    if (st->type == T_LONG)
+        *(long *)dst = n;
+    else
+        *(int *)dst = (int)n;
+    return true;
+}
+
+static bool set_share(const setting *st, void *dst, const char *v, char *why, size_t wl) {
+    double d;
+    /* A tenth of a percent of slack, so that 0.05 passes a minimum of 5 %. */
+    if (!parse_share(v, &d) || d * 100 < (double)st->min - 1e-3 ||
+        d * 100 > (double)st->max + 1e-3) {
+        snprintf(why, wl, "must be a fraction from %.2f to %.2f, e.g. 0.5", (double)st->min / 100,
+                 (double)st->max / 100);
+        return false;
     }
-    case T_TZ:
-        if (!valid_tz(v)) {
-            snprintf(why, wl, "must be an IANA time zone name such as UTC or America/Chicago");
-            return false;
-        }
-        break;
-    case T_REDIS: {
-        char e[128];
-        if (config_parse_redis_url(v, &cfg->redis, e, sizeof e) != 0) {
-            snprintf(why, wl, "must be redis://[:password@]host:port[/db]: %s", e);
-            return false;
-        }
-        break;
+    *(double *)dst = d;
+    return true;
+}
+
+static bool set_bool(void *dst, const char *v, char *why, size_t wl) {
+    if (!strcmp(v, "true") || !strcmp(v, "1") || !strcmp(v, "yes"))
+        *(bool *)dst = true;
+    else if (!strcmp(v, "false") || !strcmp(v, "0") || !strcmp(v, "no"))
+        *(bool *)dst = false;
+    else {
+        snprintf(why, wl, "must be true or false");
+        return false;
     }
-    case T_STR:
-        if (!*v) {
-            snprintf(why, wl, "must not be empty");
-            return false;
-        }
-        if (st->min && strlen(v) < (size_t)st->min) {
-            snprintf(why, wl,
-                     "must be at least %ld bytes long (a guessable secret is no secret); "
-                     "generate one with `openssl rand -hex 32`",
-                     st->min);
-            return false;
-        }
-        break;
-    case T_TOKEN:
-        if (strlen(v) < (size_t)st->min) {
-            snprintf(why, wl,
-                     "must be at least %ld bytes long (a guessable secret is no secret); "
-                     "generate one with `openssl rand -hex 32`",
-                     st->min);
-            return false;
-        }
-        if (strlen(v) > (size_t)st->max ||
-            strspn(v, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_.~") !=
-                strlen(v)) {
-            snprintf(why, wl,
-                     "must be %ld to %ld letters, digits, '-', '_', '.' or '~' (it goes in the "
-                     "endpoint URL); generate one with `openssl rand -hex 32`",
-                     st->min, st->max);
-            return false;
-        }
-        break;
-    case T_PINS: {
-        unsigned char pins[SECURE_PINS_MAX * SECURE_PIN_BYTES];
-        char e[200];
-        if (secure_parse_pins(v, pins, SECURE_PINS_MAX, e, sizeof e) < 0) {
-            snprintf(why, wl, "%s", e);
-            return false;
-        }
-        break;
+    return true;
+}
+
+static bool set_level(void *dst, const char *v, char *why, size_t wl) {
+    int n = log_level_parse(v);
+    if (n < 0) {
+        snprintf(why, wl, "must be debug, info, warn or error");
+        return false;
     }
+    *(int *)dst = n;
+    return true;
+}
+
+static bool set_format(void *dst, const char *v, char *why, size_t wl) {
+    int n = log_format_parse(v);
+    if (n < 0) {
+        snprintf(why, wl, "must be json or text");
+        return false;
     }
+    *(int *)dst = n;
+    return true;
+}
+
+/* Every string-valued type, once checked: a copy of v at dst. */
+static bool set_text(void *dst, const char *v, char *why, size_t wl) {
     char *copy = strdup(v);
     if (!copy) {
         snprintf(why, wl, "out of memory");
         return false;
     }
-    *(char **)(base + st->offset) = copy;
+    *(char **)dst = copy;
     return true;
+}
+
+static bool check_url(const setting *st, const char *v, char *why, size_t wl) {
+    if ((strncmp(v, "https://", 8) != 0 && strncmp(v, "http://", 7) != 0) || strlen(v) < 10 ||
+        strpbrk(v, " \t\r\n")) {
+        snprintf(why, wl, "must be an http(s) URL%s%s", st->hint ? ", " : "",
+                 st->hint ? st->hint : "");
+        return false;
+    }
+    return true;
+}
+
+static bool check_orgid(const char *v, char *why, size_t wl) {
+    if (!((strlen(v) == 15 || strlen(v) == 18) && all_alnum(v, strlen(v)) &&
+          strncmp(v, "00D", 3) == 0)) {
+        snprintf(why, wl,
+                 "must be a Salesforce org id: 15 or 18 letters and digits "
+                 "starting with 00D");
+        return false;
+    }
+    return true;
+}
+
+static bool check_sfid(const char *v, char *why, size_t wl) {
+    if (!((strlen(v) == 15 || strlen(v) == 18) && all_alnum(v, strlen(v)))) {
+        snprintf(why, wl, "must be a 15- or 18-character Salesforce id");
+        return false;
+    }
+    return true;
+}
+
+static bool check_apiver(const char *v, char *why, size_t wl) {
+    const char *p = v;
+    bool ok = *p++ == 'v' && isdigit((unsigned char)*p);
+    while (ok && isdigit((unsigned char)*p))
+        p++;
+    ok = ok && *p++ == '.' && isdigit((unsigned char)*p);
+    while (ok && isdigit((unsigned char)*p))
+        p++;
+    if (!ok || *p) {
+        snprintf(why, wl, "must look like v62.0");
+        return false;
+    }
+    return true;
+}
+
+static bool check_tz(const char *v, char *why, size_t wl) {
+    if (!valid_tz(v)) {
+        snprintf(why, wl, "must be an IANA time zone name such as UTC or America/Chicago");
+        return false;
+    }
+    return true;
+}
+
+/* Also parses the URL into redis. */
+static bool check_redis(struct redis_target *redis, const char *v, char *why, size_t wl) {
+    char e[128];
+    if (config_parse_redis_url(v, redis, e, sizeof e) != 0) {
+        snprintf(why, wl, "must be redis://[:password@]host:port[/db]: %s", e);
+        return false;
+    }
+    return true;
+}
+
+static bool check_str(const setting *st, const char *v, char *why, size_t wl) {
+    if (!*v) {
+        snprintf(why, wl, "must not be empty");
+        return false;
+    }
+    if (st->min && strlen(v) < (size_t)st->min) {
+        snprintf(why, wl,
+                 "must be at least %ld bytes long (a guessable secret is no secret); "
+                 "generate one with `openssl rand -hex 32`",
+                 st->min);
+        return false;
+    }
+    return true;
+}
+
+static bool check_token(const setting *st, const char *v, char *why, size_t wl) {
+    if (strlen(v) < (size_t)st->min) {
+        snprintf(why, wl,
+                 "must be at least %ld bytes long (a guessable secret is no secret); "
+                 "generate one with `openssl rand -hex 32`",
+                 st->min);
+        return false;
+    }
+    if (strlen(v) > (size_t)st->max ||
+        strspn(v, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_.~") !=
+            strlen(v)) {
+        snprintf(why, wl,
+                 "must be %ld to %ld letters, digits, '-', '_', '.' or '~' (it goes in the "
+                 "endpoint URL); generate one with `openssl rand -hex 32`",
+                 st->min, st->max);
+        return false;
+    }
+    return true;
+}
+
+static bool check_pins(const char *v, char *why, size_t wl) {
+    unsigned char pins[SECURE_PINS_MAX * SECURE_PIN_BYTES];
+    char e[200];
+    if (secure_parse_pins(v, pins, SECURE_PINS_MAX, e, sizeof e) < 0) {
+        snprintf(why, wl, "%s", e);
+        return false;
+    }
+    return true;
+}
+
+/* Stores one value; returns false with a reason when it does not fit the type. */
+static bool assign(const setting *st, struct config *cfg, const char *v, char *why, size_t wl) {
+    void *dst = (char *)cfg + st->offset;
+    switch (st->type) {
+    case T_INT:
+    case T_LONG: return set_integer(st, dst, v, why, wl);
+    case T_SHARE: return set_share(st, dst, v, why, wl);
+    case T_BOOL: return set_bool(dst, v, why, wl);
+    case T_ENUM_LEVEL: return set_level(dst, v, why, wl);
+    case T_ENUM_FORMAT: return set_format(dst, v, why, wl);
+    case T_URL: return check_url(st, v, why, wl) && set_text(dst, v, why, wl);
+    case T_ORGID: return check_orgid(v, why, wl) && set_text(dst, v, why, wl);
+    case T_SFID: return check_sfid(v, why, wl) && set_text(dst, v, why, wl);
+    case T_APIVER: return check_apiver(v, why, wl) && set_text(dst, v, why, wl);
+    case T_TZ: return check_tz(v, why, wl) && set_text(dst, v, why, wl);
+    case T_REDIS: return check_redis(&cfg->redis, v, why, wl) && set_text(dst, v, why, wl);
+    case T_STR: return check_str(st, v, why, wl) && set_text(dst, v, why, wl);
+    case T_TOKEN: return check_token(st, v, why, wl) && set_text(dst, v, why, wl);
+    case T_PINS: return check_pins(v, why, wl) && set_text(dst, v, why, wl);
+    }
+    snprintf(why, wl, "unknown setting type %d", (int)st->type); /* every type has a case */
+    return false;
 }
 
 /* The Salesforce webhook must check its caller somehow: the org id in a message is no secret

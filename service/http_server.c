@@ -679,34 +679,51 @@ static enum MHD_Result accept_policy(void *cls, const struct sockaddr *addr, soc
     return atomic_load(&srv->stopping) ? MHD_NO : MHD_YES;
 }
 
-http_server *http_server_start(const http_server_options *opt, const http_route *routes,
+/* A server not yet listening: its copies of the routes and pins, and its locks. NULL with a
+ * sentence in err when memory or a lock cannot be had. */
+static http_server *server_new(const http_server_options *opt, const http_route *routes,
                                size_t nroutes, char *err, size_t errlen) {
+    int rc = 0; /* a pthread error; 0 with srv incomplete: out of memory */
     http_server *srv = calloc(1, sizeof *srv);
-    if (!srv) {
-        snprintf(err, errlen, "out of memory");
-        return NULL;
-    }
+    if (!srv) goto fail;
     srv->opt = *opt;
     srv->routes = malloc(sizeof *routes * (nroutes ? nroutes : 1));
-    if (!srv->routes) {
-        free(srv);
-        snprintf(err, errlen, "out of memory");
-        return NULL;
-    }
+    if (!srv->routes) goto fail;
     memcpy(srv->routes, routes, sizeof *routes * nroutes);
     srv->nroutes = nroutes;
-    pthread_mutex_init(&srv->defer_lock, NULL);
-    pthread_mutex_init(&srv->conns_lock, NULL);
-    pthread_cond_init(&srv->reaper_wake, NULL);
     if (opt->n_cert_pins) {
         srv->pins = malloc(opt->n_cert_pins * PIN_BYTES);
-        if (!srv->pins) {
-            snprintf(err, errlen, "out of memory");
-            server_free(srv);
-            return NULL;
-        }
+        if (!srv->pins) goto fail;
         memcpy(srv->pins, opt->cert_pins, opt->n_cert_pins * PIN_BYTES);
     }
+    if ((rc = pthread_mutex_init(&srv->defer_lock, NULL)) != 0) goto fail;
+    if ((rc = pthread_mutex_init(&srv->conns_lock, NULL)) != 0) {
+        pthread_mutex_destroy(&srv->defer_lock);
+        goto fail;
+    }
+    if ((rc = pthread_cond_init(&srv->reaper_wake, NULL)) != 0) {
+        pthread_mutex_destroy(&srv->conns_lock);
+        pthread_mutex_destroy(&srv->defer_lock);
+        goto fail;
+    }
+    return srv;
+fail:
+    if (rc != 0)
+        snprintf(err, errlen, "cannot create the server's locks: %s", strerror(rc));
+    else
+        snprintf(err, errlen, "out of memory");
+    if (srv) {
+        free(srv->pins);
+        free(srv->routes);
+        free(srv);
+    }
+    return NULL;
+}
+
+http_server *http_server_start(const http_server_options *opt, const http_route *routes,
+                               size_t nroutes, char *err, size_t errlen) {
+    http_server *srv = server_new(opt, routes, nroutes, err, errlen);
+    if (!srv) return NULL;
     /* Every route that checks callers starts its failure count at 0. */
     for (size_t i = 0; i < nroutes; i++)
         if (routes[i].authorize) metrics_add(M_AUTH_FAILURES, 0, routes[i].pattern);

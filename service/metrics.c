@@ -52,32 +52,44 @@ metric *M_PARKED_EVENTS, *M_WEBHOOK_PREVIOUS_SECRET;
 metric *M_MKTO_TZ_SUSPECT;
 metric *M_CORRECTIONS_WAITING, *M_JOBS_RUNNING, *M_JOB_SECONDS;
 
+/* Copies the comma-separated label names into m (at most MAX_LABELS): false when a copy
+ * fails (the names copied so far stay in m for the caller to free). */
+static bool copy_labels(metric *m, const char *labels) {
+    if (!labels || !*labels) return true;
+    char *copy = strdup(labels), *save = NULL;
+    if (!copy) return false;
+    bool ok = true;
+    for (char *t = strtok_r(copy, ",", &save); t && m->nlabels < MAX_LABELS;
+         t = strtok_r(NULL, ",", &save)) {
+        m->labels[m->nlabels] = strdup(t);
+        if (!m->labels[m->nlabels]) {
+            ok = false;
+            break;
+        }
+        m->nlabels++;
+    }
+    free(copy);
+    return ok;
+}
+
 metric *metrics_register(metric_type type, const char *name, const char *help, const char *labels,
                          const double *buckets, int nbuckets) {
     if (nbuckets > MAX_BUCKETS) return NULL;
+    metric *m = NULL;
     pthread_mutex_lock(&reg_lock);
-    for (metric *m = reg_head; m; m = m->next)
-        if (strcmp(m->name, name) == 0) {
-            pthread_mutex_unlock(&reg_lock);
-            return NULL;
-        }
-    metric *m = calloc(1, sizeof *m);
+    for (metric *o = reg_head; o; o = o->next)
+        if (strcmp(o->name, name) == 0) goto out;
+    m = calloc(1, sizeof *m);
     if (!m) goto out;
     m->type = type;
     m->name = strdup(name);
     m->help = strdup(help);
-    if (labels && *labels) {
-        char *copy = strdup(labels), *save = NULL;
-        for (char *t = strtok_r(copy, ",", &save); t && m->nlabels < MAX_LABELS;
-             t = strtok_r(NULL, ",", &save))
-            m->labels[m->nlabels++] = strdup(t);
-        free(copy);
-    }
     if (type == METRIC_HISTOGRAM) {
         m->nbuckets = nbuckets;
         memcpy(m->buckets, buckets, sizeof(double) * (size_t)nbuckets);
     }
-    if (!m->name || !m->help || pthread_mutex_init(&m->lock, NULL) != 0) {
+    if (!m->name || !m->help || !copy_labels(m, labels) ||
+        pthread_mutex_init(&m->lock, NULL) != 0) {
         for (int i = 0; i < m->nlabels; i++)
             free(m->labels[i]);
         free(m->name);
@@ -334,74 +346,110 @@ char *metrics_render(size_t *len) {
 static const double latency_buckets[] = {0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1,
                                          0.25,  0.5,    1,     2.5,  5,     10,   30};
 #define NLAT ((int)(sizeof latency_buckets / sizeof latency_buckets[0]))
+static const double job_buckets[] = {1, 5, 15, 60, 300, 900, 1800, 3600, 4 * 3600, 12 * 3600};
+#define NJOB ((int)(sizeof job_buckets / sizeof job_buckets[0]))
 
-void metrics_init(const char *version) {
-    if (M_EVENTS_RECEIVED) return;
-    M_EVENTS_RECEIVED =
-        metrics_register(METRIC_COUNTER, "campaign_sync_events_received_total",
-                         "Events received by source and outcome (accepted, duplicate, spooled, "
-                         "rejected).",
-                         "source,outcome", NULL, 0);
-    M_EVENTS_APPLIED = metrics_register(METRIC_COUNTER, "campaign_sync_events_applied_total",
-                                        "Events applied to the target CRM.", "target", NULL, 0);
-    M_EVENTS_DROPPED =
-        metrics_register(METRIC_COUNTER, "campaign_sync_events_dropped_total",
-                         "Events dropped without a CRM write, by reason.", "reason", NULL, 0);
-    M_DEAD_LETTERS = metrics_register(METRIC_COUNTER, "campaign_sync_dead_letters_total",
-                                      "Events moved to the dead-letter list.", NULL, NULL, 0);
-    M_RETRIES =
-        metrics_register(METRIC_COUNTER, "campaign_sync_retries_total",
-                         "Retries scheduled after a retryable CRM failure.", "target", NULL, 0);
-    M_QUEUE_DEPTH = metrics_register(
-        METRIC_GAUGE, "campaign_sync_queue_depth",
-        "Events received and not yet applied, dropped or dead-lettered. queue=\"salesforce\" or "
-        "\"marketo\": the CRM they are to be written to (queued, retrying or waiting for its "
-        "daily allowance); without queue: the total, also counting the events parked by a "
-        "disabled mapping (so sum() over all series counts twice).",
-        "queue", NULL, 0);
-    M_QUEUE_OLDEST_AGE = metrics_register(
-        METRIC_GAUGE, "campaign_sync_queue_oldest_age_seconds",
-        "Age of the oldest event still waiting. queue=\"salesforce\" or \"marketo\": the CRM it "
-        "is to be written to; without queue: the older of the two (events parked by a disabled "
-        "mapping are not counted).",
-        "queue", NULL, 0);
-    M_CRM_REQUESTS =
-        metrics_register(METRIC_COUNTER, "campaign_sync_crm_requests_total",
-                         "Requests made to a CRM, by HTTP status.", "target,code", NULL, 0);
-    M_CRM_ERRORS =
-        metrics_register(METRIC_COUNTER, "campaign_sync_crm_errors_total",
-                         "CRM errors by the CRM's own error code.", "target,code", NULL, 0);
-    M_CRM_SECONDS = metrics_register(METRIC_HISTOGRAM, "campaign_sync_crm_request_seconds",
-                                     "Duration of CRM requests.", "target", latency_buckets, NLAT);
-    M_SF_API_USAGE =
-        metrics_register(METRIC_GAUGE, "campaign_sync_salesforce_api_usage",
-                         "Salesforce API usage from Sforce-Limit-Info.", "kind", NULL, 0);
-    M_RECONCILE_DIFFS =
-        metrics_register(METRIC_COUNTER, "campaign_sync_reconcile_differences_total",
-                         "Differences found by reconciliation, by kind.", "kind", NULL, 0);
-    M_APPLY_LATENCY =
-        metrics_register(METRIC_HISTOGRAM, "campaign_sync_apply_latency_seconds",
-                         "Time from receiving an event to applying it, by target CRM.", "target",
-                         latency_buckets, NLAT);
-    M_HTTP_REQUESTS = metrics_register(METRIC_COUNTER, "campaign_sync_http_requests_total",
-                                       "HTTP requests served, by route template and status.",
-                                       "route,code", NULL, 0);
-    M_HTTP_SECONDS = metrics_register(METRIC_HISTOGRAM, "campaign_sync_http_request_seconds",
-                                      "HTTP request duration by route template.", "route",
-                                      latency_buckets, NLAT);
-    M_CRM_QUOTA_WAITING = metrics_register(
-        METRIC_GAUGE, "campaign_sync_crm_quota_waiting",
-        "1 while calls to a CRM wait because its daily API allowance is spent.", "target", NULL, 0);
-    M_SF_DELETED_GAPS = metrics_register(
-        METRIC_COUNTER, "campaign_sync_salesforce_deleted_gaps_total",
-        "Times Salesforce's delete log no longer reached back to where the deleted-records poll "
-        "had got (deletions in between unseen); each queues a reconciliation of every mapping.",
-        NULL, NULL, 0);
-    metric *bi = metrics_register(METRIC_GAUGE, "campaign_sync_build_info",
-                                  "Build information; the value is always 1.", "version", NULL, 0);
-    metrics_set(bi, 1, version);
+static metric *build_info; /* campaign_sync_build_info, set once by metrics_init */
 
-    /* Series that dashboards and alerts expect to exist at 0 from the start. */
+/* One family metrics_init registers, and the handle it sets. */
+typedef struct {
+    metric **handle;
+    metric_type type;
+    const char *name, *help;
+    const char *labels; /* comma-separated, or NULL */
+    const double *buckets;
+    int nbuckets;
+} metric_def;
+
+/* In the order /metrics lists them. */
+static const metric_def families[] = {
+    {&M_EVENTS_RECEIVED, METRIC_COUNTER, "campaign_sync_events_received_total",
+     "Events received by source and outcome (accepted, duplicate, spooled, rejected).",
+     "source,outcome", NULL, 0},
+    {&M_EVENTS_APPLIED, METRIC_COUNTER, "campaign_sync_events_applied_total",
+     "Events applied to the target CRM.", "target", NULL, 0},
+    {&M_EVENTS_DROPPED, METRIC_COUNTER, "campaign_sync_events_dropped_total",
+     "Events dropped without a CRM write, by reason.", "reason", NULL, 0},
+    {&M_DEAD_LETTERS, METRIC_COUNTER, "campaign_sync_dead_letters_total",
+     "Events moved to the dead-letter list.", NULL, NULL, 0},
+    {&M_RETRIES, METRIC_COUNTER, "campaign_sync_retries_total",
+     "Retries scheduled after a retryable CRM failure.", "target", NULL, 0},
+    {&M_QUEUE_DEPTH, METRIC_GAUGE, "campaign_sync_queue_depth",
+     "Events received and not yet applied, dropped or dead-lettered. queue=\"salesforce\" or "
+     "\"marketo\": the CRM they are to be written to (queued, retrying or waiting for its "
+     "daily allowance); without queue: the total, also counting the events parked by a "
+     "disabled mapping (so sum() over all series counts twice).",
+     "queue", NULL, 0},
+    {&M_QUEUE_OLDEST_AGE, METRIC_GAUGE, "campaign_sync_queue_oldest_age_seconds",
+     "Age of the oldest event still waiting. queue=\"salesforce\" or \"marketo\": the CRM it "
+     "is to be written to; without queue: the older of the two (events parked by a disabled "
+     "mapping are not counted).",
+     "queue", NULL, 0},
+    {&M_CRM_REQUESTS, METRIC_COUNTER, "campaign_sync_crm_requests_total",
+     "Requests made to a CRM, by HTTP status.", "target,code", NULL, 0},
+    {&M_CRM_ERRORS, METRIC_COUNTER, "campaign_sync_crm_errors_total",
+     "CRM errors by the CRM's own error code.", "target,code", NULL, 0},
+    {&M_CRM_SECONDS, METRIC_HISTOGRAM, "campaign_sync_crm_request_seconds",
+     "Duration of CRM requests.", "target", latency_buckets, NLAT},
+    {&M_SF_API_USAGE, METRIC_GAUGE, "campaign_sync_salesforce_api_usage",
+     "Salesforce API usage from Sforce-Limit-Info.", "kind", NULL, 0},
+    {&M_RECONCILE_DIFFS, METRIC_COUNTER, "campaign_sync_reconcile_differences_total",
+     "Differences found by reconciliation, by kind.", "kind", NULL, 0},
+    {&M_APPLY_LATENCY, METRIC_HISTOGRAM, "campaign_sync_apply_latency_seconds",
+     "Time from receiving an event to applying it, by target CRM.", "target", latency_buckets,
+     NLAT},
+    {&M_HTTP_REQUESTS, METRIC_COUNTER, "campaign_sync_http_requests_total",
+     "HTTP requests served, by route template and status.", "route,code", NULL, 0},
+    {&M_HTTP_SECONDS, METRIC_HISTOGRAM, "campaign_sync_http_request_seconds",
+     "HTTP request duration by route template.", "route", latency_buckets, NLAT},
+    {&M_CRM_QUOTA_WAITING, METRIC_GAUGE, "campaign_sync_crm_quota_waiting",
+     "1 while calls to a CRM wait because its daily API allowance is spent.", "target", NULL, 0},
+    {&M_SF_DELETED_GAPS, METRIC_COUNTER, "campaign_sync_salesforce_deleted_gaps_total",
+     "Times Salesforce's delete log no longer reached back to where the deleted-records poll "
+     "had got (deletions in between unseen); each queues a reconciliation of every mapping.",
+     NULL, NULL, 0},
+    {&build_info, METRIC_GAUGE, "campaign_sync_build_info",
+     "Build information; the value is always 1.", "version", NULL, 0},
+    /* Its series start at 0 per checked route when a server starts (http_server). */
+    {&M_AUTH_FAILURES, METRIC_COUNTER, "campaign_sync_auth_failures_total",
+     "Requests refused 401 (missing or wrong secret, token or bearer), by route template.", "route",
+     NULL, 0},
+    {&M_PROGRAM_COPY_ERRORS, METRIC_COUNTER, "campaign_sync_program_copy_errors_total",
+     "Failed copies of a program's channel and costs to its campaign (F2/F3), by CRM and the "
+     "CRM's error code.",
+     "target,code", NULL, 0},
+    /* Issue 21. */
+    {&M_PARKED_EVENTS, METRIC_GAUGE, "campaign_sync_parked_events",
+     "Events of a disabled mapping, waiting for it to be enabled again, by Marketo program "
+     "(programs with none have no series).",
+     "program_id", NULL, 0},
+    {&M_WEBHOOK_PREVIOUS_SECRET, METRIC_COUNTER, "campaign_sync_webhook_previous_secret_total",
+     "Marketo webhook requests accepted with MARKETO_WEBHOOK_SECRET_PREVIOUS, the secret being "
+     "rotated out; once it stays flat, Marketo sends the new one.",
+     NULL, NULL, 0},
+    {&M_MKTO_TZ_SUSPECT, METRIC_COUNTER, "campaign_sync_marketo_timezone_suspect_total",
+     "Marketo events whose occurredAt lies a whole number of hours from their receive time "
+     "(MARKETO_TIMEZONE is likely wrong), by that number of hours.",
+     "offset_hours", NULL, 0},
+    /* Issue 19: jobs (backfill, reconciliation). */
+    {&M_JOBS_RUNNING, METRIC_GAUGE, "campaign_sync_jobs_running",
+     "Jobs this process is working on (listing and comparing a mapping's members), by kind "
+     "(backfill, reconcile); sum() over processes gives every such job.",
+     "kind", NULL, 0},
+    {&M_JOB_SECONDS, METRIC_HISTOGRAM, "campaign_sync_job_duration_seconds",
+     "Jobs from their start to their end (done, failed or cancelled), by kind, observed by the "
+     "process that ended them.",
+     "kind", job_buckets, NJOB},
+    {&M_CORRECTIONS_WAITING, METRIC_GAUGE, "campaign_sync_corrections_waiting",
+     "Corrections queued by jobs (backfill, reconcile) and not yet applied, dropped or "
+     "dead-lettered, by the CRM they are to be written to (queue=\"salesforce\" or "
+     "\"marketo\"); not counted in campaign_sync_queue_depth, which is the live changes.",
+     "queue", NULL, 0},
+};
+#define NFAMILIES (sizeof families / sizeof families[0])
+
+/* Series that dashboards and alerts expect to exist at 0 from the start. */
+static void start_series(void) {
     static const char *const sources[] = {"salesforce", "marketo"};
     static const char *const outcomes[] = {"accepted", "duplicate", "spooled", "rejected"};
     for (int i = 0; i < 2; i++) {
@@ -410,6 +458,7 @@ void metrics_init(const char *version) {
         metrics_add(M_EVENTS_APPLIED, 0, sources[i]);
         metrics_add(M_RETRIES, 0, sources[i]);
         metrics_set(M_CRM_QUOTA_WAITING, 0, sources[i]);
+        metrics_set(M_CORRECTIONS_WAITING, 0, sources[i]);
     }
     metrics_add(M_SF_DELETED_GAPS, 0);
     static const char *const reasons[] = {"duplicate", "echo",  "stale",
@@ -427,56 +476,28 @@ void metrics_init(const char *version) {
                                         "status_differs"};
     for (int i = 0; i < 3; i++)
         metrics_add(M_RECONCILE_DIFFS, 0, kinds[i]);
-    /* Its series start at 0 per checked route when a server starts (http_server). */
-    M_AUTH_FAILURES = metrics_register(
-        METRIC_COUNTER, "campaign_sync_auth_failures_total",
-        "Requests refused 401 (missing or wrong secret, token or bearer), by route template.",
-        "route", NULL, 0);
-    M_PROGRAM_COPY_ERRORS = metrics_register(
-        METRIC_COUNTER, "campaign_sync_program_copy_errors_total",
-        "Failed copies of a program's channel and costs to its campaign (F2/F3), by CRM and the "
-        "CRM's error code.",
-        "target,code", NULL, 0);
-    /* Issue 21. */
-    M_PARKED_EVENTS = metrics_register(
-        METRIC_GAUGE, "campaign_sync_parked_events",
-        "Events of a disabled mapping, waiting for it to be enabled again, by Marketo program "
-        "(programs with none have no series).",
-        "program_id", NULL, 0);
-    M_WEBHOOK_PREVIOUS_SECRET = metrics_register(
-        METRIC_COUNTER, "campaign_sync_webhook_previous_secret_total",
-        "Marketo webhook requests accepted with MARKETO_WEBHOOK_SECRET_PREVIOUS, the secret being "
-        "rotated out; once it stays flat, Marketo sends the new one.",
-        NULL, NULL, 0);
     metrics_add(M_WEBHOOK_PREVIOUS_SECRET, 0);
-    M_MKTO_TZ_SUSPECT = metrics_register(
-        METRIC_COUNTER, "campaign_sync_marketo_timezone_suspect_total",
-        "Marketo events whose occurredAt lies a whole number of hours from their receive time "
-        "(MARKETO_TIMEZONE is likely wrong), by that number of hours.",
-        "offset_hours", NULL, 0);
-    /* Issue 19: jobs (backfill, reconciliation). */
-    static const double job_buckets[] = {1, 5, 15, 60, 300, 900, 1800, 3600, 4 * 3600, 12 * 3600};
-    M_JOBS_RUNNING = metrics_register(
-        METRIC_GAUGE, "campaign_sync_jobs_running",
-        "Jobs this process is working on (listing and comparing a mapping's members), by kind "
-        "(backfill, reconcile); sum() over processes gives every such job.",
-        "kind", NULL, 0);
-    M_JOB_SECONDS = metrics_register(
-        METRIC_HISTOGRAM, "campaign_sync_job_duration_seconds",
-        "Jobs from their start to their end (done, failed or cancelled), by kind, observed by the "
-        "process that ended them.",
-        "kind", job_buckets, (int)(sizeof job_buckets / sizeof job_buckets[0]));
     static const char *const job_kinds[] = {"backfill", "reconcile"};
     for (int i = 0; i < 2; i++)
         metrics_set(M_JOBS_RUNNING, 0, job_kinds[i]);
-    M_CORRECTIONS_WAITING = metrics_register(
-        METRIC_GAUGE, "campaign_sync_corrections_waiting",
-        "Corrections queued by jobs (backfill, reconcile) and not yet applied, dropped or "
-        "dead-lettered, by the CRM they are to be written to (queue=\"salesforce\" or "
-        "\"marketo\"); not counted in campaign_sync_queue_depth, which is the live changes.",
-        "queue", NULL, 0);
-    metrics_set(M_CORRECTIONS_WAITING, 0, "salesforce");
-    metrics_set(M_CORRECTIONS_WAITING, 0, "marketo");
+}
+
+int metrics_init(const char *version, char *err, size_t errlen) {
+    if (*families[NFAMILIES - 1].handle) return 0; /* registered already */
+    for (size_t i = 0; i < NFAMILIES; i++) {
+        const metric_def *d = &families[i];
+        *d->handle =
+            metrics_register(d->type, d->name, d->help, d->labels, d->buckets, d->nbuckets);
+        if (!*d->handle) {
+            snprintf(err, errlen,
+                     "cannot register the metric %s (its name is taken, or out of memory)",
+                     d->name);
+            return -1;
+        }
+    }
+    metrics_set(build_info, 1, version);
+    start_series();
+    return 0;
 }
 
 void metrics_set_all(metric *m, size_t n, const char *const *label_values, const double *values) {
@@ -532,15 +553,7 @@ void metrics_cleanup(void) {
     }
     reg_head = reg_tail = NULL;
     memset(collectors, 0, sizeof collectors);
-    M_EVENTS_RECEIVED = M_EVENTS_APPLIED = M_EVENTS_DROPPED = M_DEAD_LETTERS = M_RETRIES = NULL;
-    M_QUEUE_DEPTH = M_QUEUE_OLDEST_AGE = M_CRM_REQUESTS = M_CRM_ERRORS = M_CRM_SECONDS = NULL;
-    M_SF_API_USAGE = M_RECONCILE_DIFFS = M_APPLY_LATENCY = M_HTTP_REQUESTS = NULL;
-    M_HTTP_SECONDS = NULL;
-    M_CRM_QUOTA_WAITING = M_SF_DELETED_GAPS = NULL;
-    M_AUTH_FAILURES = NULL;
-    M_PROGRAM_COPY_ERRORS = NULL;
-    M_PARKED_EVENTS = M_WEBHOOK_PREVIOUS_SECRET = NULL;
-    M_MKTO_TZ_SUSPECT = NULL;
-    M_JOBS_RUNNING = M_JOB_SECONDS = M_CORRECTIONS_WAITING = NULL;
+    for (size_t i = 0; i < NFAMILIES; i++)
+        *families[i].handle = NULL;
     pthread_mutex_unlock(&reg_lock);
 }

@@ -77,7 +77,9 @@ static void collectors_run_before_render(void **state) {
 
 static void spec_families_present(void **state) {
     (void)state;
-    metrics_init("1.2.3");
+    char err[200];
+    assert_int_equal(metrics_init("1.2.3", err, sizeof err), 0);
+    assert_int_equal(metrics_init("1.2.3", err, sizeof err), 0); /* idempotent */
     metrics_observe(M_APPLY_LATENCY, 0.2, "salesforce");
     char *txt = metrics_render(NULL);
     const char *names[] = {
@@ -103,6 +105,16 @@ static void spec_families_present(void **state) {
     free(txt);
 }
 
+/* A family whose name is taken fails metrics_init, which names it. */
+static void init_names_a_failed_family(void **state) {
+    (void)state;
+    assert_non_null(
+        metrics_register(METRIC_GAUGE, "campaign_sync_build_info", "Taken.", NULL, NULL, 0));
+    char err[200] = "";
+    assert_int_equal(metrics_init("1.2.3", err, sizeof err), -1);
+    assert_non_null(strstr(err, "campaign_sync_build_info"));
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_teardown(counter_with_labels, teardown),
@@ -110,6 +122,7 @@ int main(void) {
         cmocka_unit_test_teardown(histogram_buckets_cumulative, teardown),
         cmocka_unit_test_teardown(collectors_run_before_render, teardown),
         cmocka_unit_test_teardown(spec_families_present, teardown),
+        cmocka_unit_test_teardown(init_names_a_failed_family, teardown),
     };
     return cmocka_run_group_tests_name("metrics", tests, NULL, NULL);
 }
