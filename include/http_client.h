@@ -24,8 +24,9 @@ typedef struct {
     double seconds;
 } http_result;
 
-/* Calls curl_global_init once; call from main before threads start. */
-void http_client_global_init(void);
+/* Calls curl_global_init once; call from main before threads start. 0, or -1 when libcurl
+ * cannot be set up (then call http_client_global_cleanup all the same). */
+int http_client_global_init(void);
 void http_client_global_cleanup(void);
 
 /* target: metrics label ("salesforce", "marketo"); timeout_ms per request. */

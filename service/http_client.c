@@ -26,8 +26,8 @@ typedef struct {
     bool too_big;
 } sink;
 
-void http_client_global_init(void) {
-    curl_global_init(CURL_GLOBAL_DEFAULT);
+int http_client_global_init(void) {
+    return curl_global_init(CURL_GLOBAL_DEFAULT) == CURLE_OK ? 0 : -1;
 }
 void http_client_global_cleanup(void) {
     curl_global_cleanup();

@@ -163,13 +163,14 @@ static int open_base(running *r) {
     r->xml_ready = sf_outbound_init() == 0;
     r->stores = store_pool_new(&r->cfg.redis);
     r->health = r->stores ? routes_health_new(r->stores) : NULL;
-    http_client_global_init();
     r->curl_ready = true;
+    bool curl_ok = http_client_global_init() == 0;
     r->api = (routes_ctx){.stores = r->stores, .health = r->health};
     r->hooks = (webhooks_ctx){.cfg = &r->cfg};
     routes_webhooks_acl(&r->hooks);
-    if (!r->xml_ready || !r->health) {
+    if (!r->xml_ready || !r->health || !curl_ok) {
         LOG_KV(LOG_ERROR, !r->xml_ready ? "cannot set up the XML parser (no thread key left)"
+                          : !curl_ok    ? "cannot set up libcurl (curl_global_init failed)"
                                         : "out of memory (the readiness checks)");
         return 1;
     }
@@ -474,9 +475,10 @@ static int check(int argc, char **argv) {
         config_free(&cfg);
         return 1;
     }
-    http_client_global_init();
     int rc = 1;
-    if (roundtrip && problems)
+    if (http_client_global_init() != 0)
+        printf("FAIL  libcurl: curl_global_init failed\n");
+    else if (roundtrip && problems)
         printf("FAIL  config: %d variable(s) missing or malformed (named above)\n", problems);
     else if (roundtrip)
         rc = roundtrip_run(&cfg, roundtrip, timeout_s, stdout);
@@ -512,8 +514,7 @@ static int healthcheck(void) {
         metrics_cleanup();
         return 1;
     }
-    http_client_global_init();
-    http_client *c = http_client_new("self", 3000);
+    http_client *c = http_client_global_init() == 0 ? http_client_new("self", 3000) : NULL;
     if (c && tls) http_client_trust_loopback(c);
     http_result r = {0};
     int ok = c && http_client_request(c, "GET", url, NULL, NULL, 0, &r) == 0 && r.status == 200;
