@@ -83,7 +83,9 @@ def test_wrong_zone_warns_counts_and_shows_in_readyz(world):
     cs.wait_until(lambda: w.worker_metric(METRIC, offset_hours=str(hours)) == 3, T,
                   what="the other suspect events counted")
     assert all(len([l for l in s.logs() if l.get("msg") == WARNING]) <= 1 for s in w.workers)
-    assert "(3 suspect Marketo events, " in readyz_note(w.ingest)
+    # The count in Redis is written with the batch's records, after the metric: wait for it.
+    cs.wait_until(lambda: "(3 suspect Marketo events, " in readyz_note(w.ingest), T,
+                  what="the note counting 3")
     # The note goes once the evidence has expired.
     w.redis.cmd("DEL", "cs:tz:marketo")
     assert readyz_note(w.ingest) == "ok"
