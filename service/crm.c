@@ -2,6 +2,7 @@
 #include "crm.h"
 
 #include "quota.h"
+#include "per_thread.h"
 
 #include <pthread.h>
 #include <stdio.h>
@@ -117,12 +118,7 @@ crm_pool *crm_pool_new(const struct config *cfg, store_pool *stores) {
     if (!p) return NULL;
     p->cfg = cfg;
     p->stores = stores;
-    if (pthread_key_create(&p->mine, NULL) != 0) {
-        free(p);
-        return NULL;
-    }
-    if (pthread_mutex_init(&p->lock, NULL) != 0) {
-        pthread_key_delete(p->mine);
+    if (per_thread_init(&p->mine, &p->lock) != 0) {
         free(p);
         return NULL;
     }
@@ -133,8 +129,7 @@ void crm_pool_free(crm_pool *p) {
     if (!p) return;
     for (int i = 0; i < p->n; i++)
         crm_free(p->all[i]);
-    pthread_key_delete(p->mine);
-    pthread_mutex_destroy(&p->lock);
+    per_thread_cleanup(p->mine, &p->lock);
     free(p);
 }
 

@@ -4,6 +4,7 @@
 #include "store.h"
 
 #include "store_priv.h"
+#include "per_thread.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -642,12 +643,7 @@ store_pool *store_pool_new(const struct redis_target *target) {
     store_pool *p = calloc(1, sizeof *p);
     if (!p) return NULL;
     p->target = *target;
-    if (pthread_key_create(&p->mine, NULL) != 0) {
-        free(p);
-        return NULL;
-    }
-    if (pthread_mutex_init(&p->lock, NULL) != 0) {
-        pthread_key_delete(p->mine);
+    if (per_thread_init(&p->mine, &p->lock) != 0) {
         free(p);
         return NULL;
     }
@@ -678,7 +674,6 @@ void store_pool_free(store_pool *p) {
         store_free(s);
         s = next;
     }
-    pthread_key_delete(p->mine);
-    pthread_mutex_destroy(&p->lock);
+    per_thread_cleanup(p->mine, &p->lock);
     free(p);
 }
