@@ -67,20 +67,21 @@ int store_fix_gate(store *s, int calls_per_window, int max_concurrent, double sh
                    bool *to_sf, bool *busy, char *err, size_t errlen);
 
 /* The Marketo budget as mkto_client's limiter: one per client (thread). acquire waits for a
- * permit (returns -1 when Redis fails or *stop becomes true); with max_wait_ms > 0 it waits
- * no longer than that and returns the milliseconds still to wait instead (> 0), so that a
- * worker can put Marketo-bound events aside and go on with others. release gives it back. */
+ * permit (returns -1 when Redis fails or the stop flag becomes true); with a wait limit > 0 it
+ * waits no longer than that and returns the milliseconds still to wait instead (> 0), so that
+ * a worker can put Marketo-bound events aside and go on with others. release gives it back.
+ * holder names the permits' owner (a process and thread). new: NULL when out of memory. */
 #define STORE_MKTO_WINDOW_MS 21000 /* Marketo's 20 s plus a second for clock and transit skew */
-typedef struct {
-    store *st;
-    int calls_per_20s, max_concurrent;
-    long max_wait_ms; /* 0: wait as long as it takes */
-    double share;     /* > 0: the calls are a job's, within this share (BACKFILL_MARKETO_SHARE) */
-    const _Atomic bool *stop;
-    char holder[128];
-    unsigned long seq;
-    char permit[160];
-} store_mkto_budget;
+typedef struct store_mkto_budget store_mkto_budget;
+store_mkto_budget *store_mkto_budget_new(store *st, int calls_per_20s, int max_concurrent,
+                                         const char *holder);
+void store_mkto_budget_free(store_mkto_budget *b);
+/* The longest wait for a permit (0: as long as it takes) and the flag that ends a wait. */
+void store_mkto_budget_set_wait(store_mkto_budget *b, long max_wait_ms, const _Atomic bool *stop);
+long store_mkto_budget_wait(const store_mkto_budget *b);
+bool store_mkto_budget_stopping(const store_mkto_budget *b);
+/* share > 0: the calls are a job's, within this share (BACKFILL_MARKETO_SHARE); 0: live. */
+void store_mkto_budget_set_share(store_mkto_budget *b, double share);
 int store_mkto_budget_acquire(void *budget);
 void store_mkto_budget_release(void *budget);
 

@@ -14,7 +14,7 @@ struct crm {
     sf_client *sf;
     mkto_client *mk;
     store *st;
-    store_mkto_budget budget;
+    store_mkto_budget *budget;
     quota_gate *sf_quota, *mk_quota; /* pause calls while a daily allowance is spent */
     const struct config *cfg;
 };
@@ -28,16 +28,13 @@ crm *crm_new(const struct config *cfg, store *st, const char *holder, sf_usage *
     c->mk = mkto_client_new(cfg);
     c->sf_quota = c->sf ? quota_gate_new(st, "salesforce", c->sf, holder) : NULL;
     c->mk_quota = quota_gate_new(st, "marketo", NULL, holder);
-    if (!c->sf || !c->mk || !c->sf_quota || !c->mk_quota) {
+    c->budget =
+        store_mkto_budget_new(st, cfg->marketo_calls_per_20s, cfg->marketo_max_concurrent, holder);
+    if (!c->sf || !c->mk || !c->sf_quota || !c->mk_quota || !c->budget) {
         crm_free(c);
         return NULL;
     }
-    c->budget = (store_mkto_budget){.st = st,
-                                    .calls_per_20s = cfg->marketo_calls_per_20s,
-                                    .max_concurrent = cfg->marketo_max_concurrent};
-    snprintf(c->budget.holder, sizeof c->budget.holder, "%s", holder);
-    mkto_client_set_limiter(c->mk, store_mkto_budget_acquire, store_mkto_budget_release,
-                            &c->budget);
+    mkto_client_set_limiter(c->mk, store_mkto_budget_acquire, store_mkto_budget_release, c->budget);
     sf_client_set_gate(c->sf, quota_gate_check, quota_salesforce_spent, c->sf_quota);
     mkto_client_set_quota(c->mk, quota_gate_check, quota_marketo_spent, c->mk_quota);
     return c;
@@ -49,6 +46,7 @@ void crm_free(crm *c) {
     mkto_client_free(c->mk);
     quota_gate_free(c->sf_quota);
     quota_gate_free(c->mk_quota);
+    store_mkto_budget_free(c->budget);
     free(c);
 }
 
@@ -61,16 +59,15 @@ mkto_client *crm_marketo(crm *c) {
 }
 
 void crm_set_budget_wait(crm *c, long max_wait_ms, const atomic_bool *stop) {
-    c->budget.max_wait_ms = max_wait_ms;
-    c->budget.stop = stop;
+    store_mkto_budget_set_wait(c->budget, max_wait_ms, stop);
 }
 
 long crm_budget_wait(const crm *c) {
-    return c->budget.max_wait_ms;
+    return store_mkto_budget_wait(c->budget);
 }
 
 void crm_set_budget_share(crm *c, double share) {
-    c->budget.share = share;
+    store_mkto_budget_set_share(c->budget, share);
 }
 
 bool crm_salesforce_spent(crm *c) {
@@ -162,5 +159,5 @@ const struct config *crm_config(const crm *c) {
 }
 
 bool crm_stopping(const crm *c) {
-    return c->budget.stop && atomic_load(c->budget.stop);
+    return store_mkto_budget_stopping(c->budget);
 }

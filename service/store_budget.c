@@ -9,6 +9,7 @@
 
 #include <limits.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
@@ -138,6 +139,48 @@ int store_mkto_release(store *s, const char *token, char *err, size_t errlen) {
     int rc = store_priv_pipe_each(s, &p, false, store_priv_ignore_reply, NULL, err, errlen);
     store_priv_pipe_free(&p);
     return rc;
+}
+
+struct store_mkto_budget {
+    store *st;
+    int calls_per_20s, max_concurrent;
+    long max_wait_ms; /* 0: wait as long as it takes */
+    double share;     /* > 0: the calls are a job's, within this share */
+    const _Atomic bool *stop;
+    char holder[128];
+    unsigned long seq;
+    char permit[160];
+};
+
+store_mkto_budget *store_mkto_budget_new(store *st, int calls_per_20s, int max_concurrent,
+                                         const char *holder) {
+    store_mkto_budget *b = calloc(1, sizeof *b);
+    if (!b) return NULL;
+    *b = (store_mkto_budget){
+        .st = st, .calls_per_20s = calls_per_20s, .max_concurrent = max_concurrent};
+    snprintf(b->holder, sizeof b->holder, "%s", holder);
+    return b;
+}
+
+void store_mkto_budget_free(store_mkto_budget *b) {
+    free(b);
+}
+
+void store_mkto_budget_set_wait(store_mkto_budget *b, long max_wait_ms, const _Atomic bool *stop) {
+    b->max_wait_ms = max_wait_ms;
+    b->stop = stop;
+}
+
+long store_mkto_budget_wait(const store_mkto_budget *b) {
+    return b->max_wait_ms;
+}
+
+bool store_mkto_budget_stopping(const store_mkto_budget *b) {
+    return b->stop && *b->stop;
+}
+
+void store_mkto_budget_set_share(store_mkto_budget *b, double share) {
+    b->share = share;
 }
 
 int store_mkto_budget_acquire(void *budget) {
