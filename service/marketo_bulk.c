@@ -268,7 +268,7 @@ mkb_csv_rc mkb_csv_feed(mkb_csv *p, const char *data, size_t len, bool at_end, m
                 break;
             }
             /* fall through */
-        default:
+        case CSV_UNQUOTED:
             if (!separator(p, ch, fn, ud, &rc)) {
                 if (p->nf == 0) begin_field(p);
                 put(p, ch);
