@@ -22,7 +22,8 @@
 -- ARGV[8]  busy_max        the jobs' calls per window at most while live changes arrive at
 --                          light_rate or more
 -- Returns {calls the jobs' share has left toward Marketo (0: read none now), 1 when
--- corrections toward Salesforce may be read (else 0), 1 when the share is shrunk (else 0)}.
+-- corrections toward Salesforce may be read (else 0), 1 when the share is shrunk (else 0; read
+-- only while corrections toward Marketo wait)}.
 --@use budget.lua
 local function unread(stream)
   local ok, p = pcall(redis.call, 'XPENDING', stream, ARGV[6])
@@ -31,15 +32,19 @@ end
 local now = budget_now()
 local window = tonumber(ARGV[2])
 local room = 0
-local fix_max, fix_concurrent = tonumber(ARGV[4]), tonumber(ARGV[5])
-local busy = budget_live_busy(KEYS[5], KEYS[9], now, tonumber(ARGV[7]))
-if busy then
-  fix_max = math.min(fix_max, tonumber(ARGV[8]))
-  fix_concurrent = math.min(fix_concurrent, fix_max)
-end
+local busy = false
+-- The arrival rate (an XINFO) is read only when corrections toward Marketo wait: this gate
+-- runs whenever a worker thread finds no live change ready.
 if unread(KEYS[7]) > 0 and unread(KEYS[5]) <= 0 and
-   not budget_wait(KEYS[1], KEYS[2], now, window, tonumber(ARGV[1]), tonumber(ARGV[3])) and
-   not budget_wait(KEYS[3], KEYS[4], now, window, fix_max, fix_concurrent) then
-  room = fix_max - redis.call('ZCARD', KEYS[3])
+   not budget_wait(KEYS[1], KEYS[2], now, window, tonumber(ARGV[1]), tonumber(ARGV[3])) then
+  local fix_max, fix_concurrent = tonumber(ARGV[4]), tonumber(ARGV[5])
+  busy = budget_live_busy(KEYS[5], KEYS[9], now, tonumber(ARGV[7]))
+  if busy then
+    fix_max = math.min(fix_max, tonumber(ARGV[8]))
+    fix_concurrent = math.min(fix_concurrent, fix_max)
+  end
+  if not budget_wait(KEYS[3], KEYS[4], now, window, fix_max, fix_concurrent) then
+    room = fix_max - redis.call('ZCARD', KEYS[3])
+  end
 end
 return {room, (unread(KEYS[8]) > 0 and unread(KEYS[6]) <= 0) and 1 or 0, busy and 1 or 0}
