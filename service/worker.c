@@ -1,5 +1,6 @@
-/* worker — the pool of worker threads, the scheduler loop that gives each read a thread and
- * a reader slot, and the heartbeat. One read's walk is in worker_batch.c; see
+/* worker — the pool of worker threads (WORKERS live ones and one job thread per direction for
+ * jobs' corrections), the scheduler loop that gives each read a thread and a reader slot, and
+ * the heartbeat. One read's walk is in worker_batch.c; see
  * service/worker_priv.h for the map and include/worker.h for the interface. */
 #include "worker_priv.h"
 
