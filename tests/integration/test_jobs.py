@@ -479,17 +479,17 @@ def test_live_changes_go_before_a_backfills_corrections(world):
 
 def test_a_job_waiting_for_its_marketo_share_holds_up_no_live_change(world):
     """Jobs' corrections have threads of their own (one per direction, beside WORKERS): a
-    correction batch toward Marketo that waits for the jobs' share of the budget (here 4 of 40
-    calls a window, one every 5 s) holds up no live change, even with a single live thread
+    correction batch toward Marketo that waits for the jobs' share of the budget (here 6 of 40
+    calls a window, one every 3.5 s) holds up no live change, even with a single live thread
     (WORKERS=1). A live change toward Salesforce posted just after one of the job's Marketo
     calls is applied before the job's next call; when a job held the only thread, it waited
     for the job's permits (up to 15 s each)."""
     w = world
     cid, pid = w.campaign(), w.program()
-    seed_large(w, pid, cid, 3, 600)  # 600 corrections toward Marketo: lookups, creates, statuses
+    seed_large(w, pid, cid, 3, 290)  # 290 corrections toward Marketo: lookups, creates, statuses
     live = w.sf_people(2, "live")
     w.start(workers=1, threads=1, hooks=True, calls=40, concurrent=3,
-            BACKFILL_MARKETO_SHARE="0.1")
+            BACKFILL_MARKETO_SHARE="0.15")
     since = w.mk_seq()
 
     def job_calls():
@@ -511,9 +511,7 @@ def test_a_job_waiting_for_its_marketo_share_holds_up_no_live_change(world):
         applied = time.time()
         between = [t for t in job_calls() if posted < t < applied]
         assert not between, (status, round(applied - posted, 2), between)
-    wait_job(w, jid, timeout=240)
-    w.wait_settled()
-    assert len(w.mk_members(pid)) == 605
+    assert job(w, jid)["state"] == "running"  # (its merge is test_backfill_merges_both_ways')
     sf = w.sf_members(cid)
     assert [sf.get(p.email) for p in live] == ["Registered", "Attended"], sf
     no_dead_letters(w)
