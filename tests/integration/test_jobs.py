@@ -563,6 +563,7 @@ def test_corrections_waiting_are_counted_apart_from_the_live_queues(world):
     assert len(w.sf_members(cid)) == 400
 
 
+@pytest.mark.paced
 def test_a_live_stream_toward_marketo_takes_the_window_back_from_a_job(world):
     """While live changes toward Marketo arrive at the pace's light rate (50/s) or more, their
     reads are paced on the window's calls, and a job's share would halve that pace (each change
