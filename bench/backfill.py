@@ -443,12 +443,44 @@ def crm_seconds(w):
     return out
 
 
+def p99_by_5s(entries, t0):
+    """The p99 latency (ms) of the changes received in each 5 s of the window: whether a miss
+    comes from the window's start (the jobs' calls still in Marketo's window) or throughout."""
+    spans = {}
+    for e in entries:
+        rt = e2e.parse_time(e["receivedAt"])
+        spans.setdefault(int((rt - t0) // 5), []).append(
+            (e2e.parse_time(e["at"]) - rt) * 1000)
+    return [lib.quantiles(spans[k])["p99"] for k in sorted(spans)]
+
+
+def mk_calls_by_5s(w, calls, t0):
+    """Marketo's calls in each 5 s of the window, as the simulator saw them: the live status
+    calls (how many, their longest) and every other call (kind, start in s, duration in ms):
+    what a span whose p99 is over shared the simulator with."""
+    spans = {}
+    for c in calls:
+        k = int((c["t_start"] - t0) // 5)
+        if k < 0:
+            continue
+        kind = [k for k in mk_kinds([c], w.program_c, w.program_b) if not k.startswith("refused_")][0]
+        ms = round((c.get("t_end", c["t_start"]) - c["t_start"]) * 1000)
+        span = spans.setdefault(k, {"live_status_calls": 0, "live_status_ms_max": 0, "other": []})
+        if kind == "status_write_live":
+            span["live_status_calls"] += 1
+            span["live_status_ms_max"] = max(span["live_status_ms_max"], ms)
+        elif kind != "token":
+            span["other"].append([kind, round(c["t_start"] - t0, 2), ms])
+    return [spans[k] for k in sorted(spans)]
+
+
 def run_window(w, name, offset, rate, seconds, tag, log):
     streams, total, t0 = paced_window(w, offset, rate, seconds, tag)
     log(f"  backfill: live window {name}: {rate}/s from each side for {seconds} s")
     cpu = lib.CpuMeter(dict(w.pids(), redis=w.redis.pid, sf_sim=w.sf.pid, mkto_sim=w.mk.pid,
                             generator=os.getpid())).start()
     crm0 = crm_seconds(w)
+    mk_since = w.mk.ctl("GET", "calls")["next"]
     sent, _ = gen.send(w.ingest.port, streams, t0=t0)
     t_sent = time.time()
     cores = {k: v.get("cores") for k, v in cpu.stop()["procs"].items()}
@@ -466,10 +498,13 @@ def run_window(w, name, offset, rate, seconds, tag, log):
         lat = [(e2e.parse_time(e["at"]) - e2e.parse_time(e["receivedAt"])) * 1000 for e in es]
         q = lib.quantiles(lat)
         out[f"toward_{target}"] = {"applied": len(es), "p50_ms": q["p50"], "p99_ms": q["p99"],
-                                   "max_ms": q["max"]}
+                                   "max_ms": q["max"], "p99_ms_by_5s": p99_by_5s(es, t0)}
+    out["marketo_calls_by_5s"] = mk_calls_by_5s(w, w.mk.calls(mk_since), t0)
     log(f"  backfill: window {name}: p99 toward SF {out['toward_salesforce']['p99_ms']} ms "
         f"({out['toward_salesforce']['applied']}/{total}), toward Marketo "
-        f"{out['toward_marketo']['p99_ms']} ms ({out['toward_marketo']['applied']}/{total})")
+        f"{out['toward_marketo']['p99_ms']} ms ({out['toward_marketo']['applied']}/{total}); "
+        f"p99 by 5 s: SF {[round(x) for x in out['toward_salesforce']['p99_ms_by_5s']]}, "
+        f"Marketo {[round(x) for x in out['toward_marketo']['p99_ms_by_5s']]}")
     return out
 
 

@@ -24,7 +24,8 @@
 
 typedef struct worker_pool worker_pool;
 
-/* Starts `threads` workers; NULL with err on failure. cfg must outlive the pool. */
+/* Starts `threads` workers for live changes and two for jobs' corrections (one per direction);
+ * NULL with err on failure. cfg must outlive the pool. */
 worker_pool *worker_pool_start(const struct config *cfg, int threads, char *err, size_t errlen);
 
 /* Asks every worker to stop after its current batch and waits for them. */

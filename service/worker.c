@@ -1,5 +1,6 @@
-/* worker — the pool of worker threads, the scheduler loop that gives each read a thread and
- * a reader slot, and the heartbeat. One read's walk is in worker_batch.c; see
+/* worker — the pool of worker threads (WORKERS live ones and one job thread per direction for
+ * jobs' corrections), the scheduler loop that gives each read a thread and a reader slot, and
+ * the heartbeat. One read's walk is in worker_batch.c; see
  * service/worker_priv.h for the map and include/worker.h for the interface. */
 #include "worker_priv.h"
 
@@ -19,8 +20,10 @@
 #define SF_FILL_MS      50  /* under load, batches toward Salesforce start this far apart */
 #define MKTO_SOON_MS    100 /* a paced read due this soon keeps its thread free for it */
 #define FIX_READ_MAX                                                                               \
-    200 /* corrections per queue and read: a live change that arrives while                        \
-           a thread applies them waits for one such batch at most */
+    200                 /* corrections per queue and read: a live change that arrives while        \
+                           a thread applies them waits for one such batch at most */
+#define JOB_THREADS 2   /* threads for jobs' corrections, one per direction, beside WORKERS */
+#define JOB_IDLE_MS 200 /* a job thread with no correction to read waits this long */
 #define FIX_SF_USAGE                                                                               \
     0.8 /* corrections toward Salesforce wait while the org's allowance is                         \
            used beyond this (live changes need what is left) */
@@ -119,7 +122,6 @@ typedef struct {
     long paced_ms;   /* the pace, when this read toward Marketo is a paced one */
     int paced_calls; /* and the calls it has room for */
     int block;       /* how long an idle read waits */
-    bool fix;        /* a slot for jobs' corrections (fix_readers) */
     bool want[STORE_NQUEUES];
 } read_slots;
 
@@ -196,7 +198,7 @@ static void take_marketo_slot(wctx *w, read_slots *s, long *gate) {
  * to wait for such a batch (the wait would be added to every change of the read): one thread
  * keeps itself free for it, the others take the batch (BENCHMARKS.md, "Reader slots"). */
 static void take_salesforce_slot(wctx *w, read_slots *s, long gate) {
-    bool soon = gate > 0 && gate <= MKTO_SOON_MS && w->pool->n > 1;
+    bool soon = gate > 0 && gate <= MKTO_SOON_MS && w->pool->live > 1;
     if (soon && !w->keeping) { /* one thread waits for it; the others go on */
         bool none = false;
         w->keeping = atomic_compare_exchange_strong(&w->pool->mkto_keeper, &none, true);
@@ -230,14 +232,11 @@ static void note_salesforce_read(wctx *w, const store_entry *entries, long n) {
     if (k) atomic_store(&w->pool->sf_last_ms, event_now_ms());
 }
 
-static void give_back(wctx *w, read_slots *s);
-
-/* Jobs' corrections (backfill, reconciliation), read by a thread that found no live change
- * ready: a direction only when some wait and its live queue has nothing unread, toward
- * Marketo within the jobs' share of the budget (store_fix_gate); in at most fix_readers_max
- * threads at once, so that one stays free for live changes; without the live slots (given
- * back, for other threads to take). The count; 0 when none are to be read (the live slots
- * kept then); -1 with err. */
+/* Jobs' corrections (backfill, reconciliation) of the job thread's direction (its queue),
+ * read by one of the pool's job threads, never by a live one: only when some wait and the
+ * direction's live queue has nothing unread, toward Marketo within the jobs' share of the
+ * budget (store_fix_gate), toward Salesforce while the org's allowance has room for live
+ * changes. The count; 0 when none are to be read now; -1 with err. */
 static long read_fixes(wctx *w, read_slots *s, store_entry **entries, char *err, size_t errlen) {
     int room = 0;
     bool to_sf = false, busy = false;
@@ -245,30 +244,27 @@ static long read_fixes(wctx *w, read_slots *s, store_entry **entries, char *err,
                        w->cfg->backfill_marketo_share, &room, &to_sf, &busy, err, errlen) != 0)
         return -1;
     to_sf = to_sf && sf_usage_share(w->pool->sf_usage) < FIX_SF_USAGE;
-    if (room <= 0 && !to_sf) return 0;
-    if (atomic_fetch_add(&w->pool->fix_readers, 1) >= w->pool->fix_readers_max) {
-        atomic_fetch_sub(&w->pool->fix_readers, 1);
-        return 0;
-    }
-    give_back(w, s);
-    s->fix = true;
-    w->fix_busy = busy;
     memset(s->want, 0, sizeof s->want);
-    s->want[STORE_Q_FIX_SF] = room > 0;
-    s->want[STORE_Q_FIX_MKTO] = to_sf;
-    /* Toward Marketo a full read (READ_MAX), so that a batch spread over a channel's statuses
-     * still fills its status calls; its calls wait for the share's permits (run_queue_batch).
-     * While the share is shrunk for a live stream (pace.h), what one call carries. */
-    size_t max = room <= 0 ? FIX_READ_MAX : busy ? MKTO_BATCH : READ_MAX;
-    return store_read(w->st, w->consumer, s->want, max, -1, entries, err, errlen);
+    if (w->job_q == STORE_Q_FIX_SF) {
+        if (room <= 0) return 0;
+        w->fix_busy = busy;
+        s->want[STORE_Q_FIX_SF] = true;
+        /* A full read (READ_MAX), so that a batch spread over a channel's statuses still
+         * fills its status calls; its calls wait for the share's permits (run_queue_batch).
+         * While the share is shrunk for a live stream (pace.h), what one call carries. */
+        return store_read(w->st, w->consumer, s->want, busy ? MKTO_BATCH : READ_MAX, -1, entries,
+                          err, errlen);
+    }
+    if (!to_sf) return 0;
+    s->want[STORE_Q_FIX_MKTO] = true;
+    return store_read(w->st, w->consumer, s->want, FIX_READ_MAX, -1, entries, err, errlen);
 }
 
 /* Reads what the slots allow into *entries: the count, 0 when nothing is to be read here now
- * (after a short sleep), -1 with err. Live changes first: what waits in the live queues the
- * slots allow, at once; when none, jobs' corrections (read_fixes); when none either, the live
- * queues again, waiting a moment for a change. A paced read takes what waits, not what comes
- * next, and no more than the calls with room carry (it never reads toward Salesforce as
- * well). */
+ * (after a short sleep), -1 with err. What waits in the live queues the slots allow, at once;
+ * when none, the live queues again, waiting a moment for a change. A paced read takes what waits,
+ * not what comes next, and no more than the calls with room carry (it never reads toward Salesforce
+ * as well). */
 static long read_queue(wctx *w, read_slots *s, store_entry **entries, char *err, size_t errlen) {
     long gate;
     s->block = BLOCK_MS;
@@ -278,12 +274,6 @@ static long read_queue(wctx *w, read_slots *s, store_entry **entries, char *err,
     bool paced = s->reader && s->paced_ms;
     size_t max = paced ? (size_t)s->paced_calls * MKTO_BATCH : READ_MAX;
     long n = live ? store_read(w->st, w->consumer, s->want, max, -1, entries, err, errlen) : 0;
-    if (n == 0) {
-        store_entries_free(*entries, 0);
-        *entries = NULL;
-        n = read_fixes(w, s, entries, err, errlen);
-        if (n != 0 || s->fix) return n;
-    }
     if (n == 0 && live && !paced) { /* nothing ready anywhere: wait a moment for a change */
         store_entries_free(*entries, 0);
         *entries = NULL;
@@ -298,8 +288,7 @@ static long read_queue(wctx *w, read_slots *s, store_entry **entries, char *err,
 static void give_back(wctx *w, read_slots *s) {
     if (s->reader) atomic_fetch_sub(&w->pool->mkto_readers, 1);
     if (s->sf_slot) atomic_fetch_sub(&w->pool->sf_readers, 1);
-    if (s->fix) atomic_fetch_sub(&w->pool->fix_readers, 1);
-    s->reader = s->sf_slot = s->fix = false;
+    s->reader = s->sf_slot = false;
 }
 
 /* The switch may have been turned off while the read waited: then nothing of it is applied;
@@ -346,6 +335,33 @@ static void *worker_main(void *arg) {
     return NULL;
 }
 
+/* One job thread: reads and applies jobs' corrections of its direction (read_fixes), until the
+ * pool stops. Corrections have threads of their own so that a job never takes a thread from
+ * live changes, and a correction toward Marketo that waits for the jobs' share of the budget
+ * does not hold up those toward Salesforce. */
+static void *job_main(void *arg) {
+    wctx *w = arg;
+    char err[STORE_ERR_MAX];
+    loop_state ls = {.backoff = 100};
+    while (!atomic_load(&w->pool->stop)) {
+        if (!may_read(w, &ls)) continue;
+        store_entry *entries = NULL;
+        read_slots s = {0};
+        long n = read_fixes(w, &s, &entries, err, sizeof err);
+        if (n < 0) {
+            if (!ls.failing) LOG_KV(LOG_WARN, "worker: reading the queue failed", "error", err);
+            ls.failing = true;
+            sleep_ms(ls.backoff);
+            continue;
+        }
+        if (n == 0) sleep_ms(JOB_IDLE_MS);
+        if (n > 0 && !switched_off(w, entries, n))
+            worker_process_read(w, entries, (size_t)n, &s.sf_slot, 0, 0);
+        store_entries_free(entries, (size_t)n);
+    }
+    return NULL;
+}
+
 /* Keeps every batch in progress alive: its entries' idle time and its locks are renewed
  * three times per CLAIM_IDLE_MS, so only a worker that really stopped loses them. */
 static void *heartbeat_main(void *arg) {
@@ -385,6 +401,36 @@ static void *heartbeat_main(void *arg) {
     return NULL;
 }
 
+/* Starts thread i of the pool: a live one (job_q < 0) or the job thread of queue job_q. 0, or
+ * -1 with err. */
+static int start_thread(worker_pool *p, int i, int job_q, char *err, size_t errlen) {
+    char host[64] = "host";
+    if (gethostname(host, sizeof host - 1) != 0) snprintf(host, sizeof host, "host");
+    wctx *w = &p->ctx[i];
+    w->pool = p;
+    w->cfg = p->cfg;
+    w->index = i;
+    w->job_q = job_q;
+    w->rnd = (unsigned)(time(NULL) ^ (getpid() << 8) ^ i);
+    snprintf(w->consumer, sizeof w->consumer, "%s-%d-%d", host, (int)getpid(), i);
+    w->st = store_new(&p->cfg->redis);
+    w->c = w->st ? crm_new(p->cfg, w->st, w->consumer, p->sf_usage) : NULL;
+    if (!w->c) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    /* A stopping worker does not wait for a permit, nor long for one: after that,
+     * Marketo-bound events wait outside the queue for the budget (without spending an
+     * attempt) while the thread goes on. */
+    crm_set_budget_wait(w->c, BUDGET_WAIT_MS, &p->stop);
+    if (pthread_create(&p->threads[i], NULL, job_q < 0 ? worker_main : job_main, w) != 0) {
+        snprintf(err, errlen, "cannot start worker thread %d", i);
+        return -1;
+    }
+    p->n++;
+    return 0;
+}
+
 worker_pool *worker_pool_start(const struct config *cfg, int threads, char *err, size_t errlen) {
     worker_pool *p = calloc(1, sizeof *p);
     if (!p) {
@@ -399,44 +445,25 @@ worker_pool *worker_pool_start(const struct config *cfg, int threads, char *err,
     p->mkto_readers_max = threads <= 1 ? 1 : threads - 1;
     if (p->mkto_readers_max > cfg->marketo_max_concurrent)
         p->mkto_readers_max = cfg->marketo_max_concurrent;
-    /* Threads that may apply jobs' corrections at once: all but one, as above. */
-    p->fix_readers_max = threads <= 1 ? 1 : threads - 1;
-    p->threads = calloc((size_t)threads, sizeof *p->threads);
-    p->ctx = calloc((size_t)threads, sizeof *p->ctx);
+    /* The live threads, then one job thread per direction. */
+    int all = threads + JOB_THREADS;
+    p->threads = calloc((size_t)all, sizeof *p->threads);
+    p->ctx = calloc((size_t)all, sizeof *p->ctx);
     /* cap: the contexts whose lock is made (worker_pool_stop destroys those). */
-    while (p->ctx && p->cap < threads && pthread_mutex_init(&p->ctx[p->cap].hold.lock, NULL) == 0)
+    while (p->ctx && p->cap < all && pthread_mutex_init(&p->ctx[p->cap].hold.lock, NULL) == 0)
         p->cap++;
-    if (!p->threads || !p->ctx || !p->sf_usage || p->cap < threads) {
+    if (!p->threads || !p->ctx || !p->sf_usage || p->cap < all) {
         snprintf(err, errlen, "out of memory");
         worker_pool_stop(p);
         return NULL;
     }
-    char host[64] = "host";
-    if (gethostname(host, sizeof host - 1) != 0) snprintf(host, sizeof host, "host");
-    for (int i = 0; i < threads; i++) {
-        wctx *w = &p->ctx[i];
-        w->pool = p;
-        w->cfg = cfg;
-        w->index = i;
-        w->rnd = (unsigned)(time(NULL) ^ (getpid() << 8) ^ i);
-        snprintf(w->consumer, sizeof w->consumer, "%s-%d-%d", host, (int)getpid(), i);
-        w->st = store_new(&cfg->redis);
-        w->c = w->st ? crm_new(cfg, w->st, w->consumer, p->sf_usage) : NULL;
-        if (!w->c) {
-            snprintf(err, errlen, "out of memory");
+    p->live = threads;
+    for (int i = 0; i < all; i++) {
+        store_queue job_q = i == threads ? STORE_Q_FIX_SF : STORE_Q_FIX_MKTO;
+        if (start_thread(p, i, i < threads ? -1 : (int)job_q, err, errlen) != 0) {
             worker_pool_stop(p);
             return NULL;
         }
-        /* A stopping worker does not wait for a permit, nor long for one: after that,
-         * Marketo-bound events wait outside the queue for the budget (without spending an
-         * attempt) while the thread goes on. */
-        crm_set_budget_wait(w->c, BUDGET_WAIT_MS, &p->stop);
-        if (pthread_create(&p->threads[i], NULL, worker_main, w) != 0) {
-            snprintf(err, errlen, "cannot start worker thread %d", i);
-            worker_pool_stop(p);
-            return NULL;
-        }
-        p->n++;
     }
     p->hb_store = store_new(&cfg->redis);
     if (!p->hb_store || pthread_create(&p->heartbeat, NULL, heartbeat_main, p) != 0) {

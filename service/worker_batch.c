@@ -458,10 +458,11 @@ static void run_queue_batch(wctx *w, store_entry *entries, const parsed_entry *c
     long wait = crm_budget_wait(w->c);
     if (fix) {
         crm_set_budget_share(w->c, w->cfg->backfill_marketo_share);
-        /* A full read of corrections needs several of the share's permits: its thread (never
-         * the one kept for live changes) waits for them rather than deferring its calls. Not
-         * while live changes stream toward Marketo: the share is one call a window then
-         * (pace.h), and the thread is wanted for the live changes toward Salesforce. */
+        /* A full read of corrections needs several of the share's permits: its job thread
+         * waits for them rather than deferring its calls. Not while live changes stream
+         * toward Marketo: the share is one call a window then (pace.h), and the batch defers
+         * what it cannot send at once rather than hold its entries and its members' locks
+         * (which a live change of the same person would wait for) for a window. */
         crm_set_budget_wait(w->c, w->fix_busy ? FIX_BUSY_WAIT_MS : FIX_BUDGET_WAIT_MS,
                             &w->pool->stop);
     }

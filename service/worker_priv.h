@@ -49,15 +49,14 @@
 
 struct worker_pool {
     const struct config *cfg;
-    int n, cap;
+    int n, cap; /* threads started; contexts made */
+    int live;   /* the live threads (WORKERS), ctx[0..live); then the job threads */
     pthread_t *threads;
     struct wctx *ctx;
     atomic_bool stop;
     atomic_int mkto_readers; /* threads now reading or applying the queue toward Marketo */
     int mkto_readers_max;
-    atomic_int sf_readers;  /* threads now reading or applying the queue toward Salesforce */
-    atomic_int fix_readers; /* threads now reading or applying jobs' corrections */
-    int fix_readers_max;
+    atomic_int sf_readers;      /* threads now reading or applying the queue toward Salesforce */
     atomic_bool mkto_keeper;    /* a thread keeps itself free for a paced read due soon */
     atomic_bool sf_backlog;     /* the last read toward Salesforce filled a call or more */
     _Atomic int64_t sf_last_ms; /* when the last read toward Salesforce took something */
@@ -95,6 +94,7 @@ typedef struct wctx {
     worker_pool *pool;
     const struct config *cfg;
     int index;
+    int job_q; /* a job thread: the corrections queue it reads (store_queue); -1: a live thread */
     store *st;
     crm *c; /* this thread's CRM clients, paced by the shared Marketo budget */
     char consumer[128];

@@ -1,4 +1,4 @@
--- fix_gate: which of jobs' corrections a worker may read now (store_fix_gate): those of a
+-- fix_gate: which of jobs' corrections a job thread may read now (store_fix_gate): those of a
 -- direction that has some unread while its live queue has none (live changes go first), and
 -- toward Marketo only while a permit of the whole budget and of the jobs' share is free (the
 -- share shrunk to busy_max calls while live changes toward Marketo arrive at the light rate
@@ -34,7 +34,7 @@ local window = tonumber(ARGV[2])
 local room = 0
 local busy = false
 -- The arrival rate (an XINFO) is read only when corrections toward Marketo wait: this gate
--- runs whenever a worker thread finds no live change ready.
+-- runs on every turn of the job threads, every 200 ms when they have nothing to apply.
 if unread(KEYS[7]) > 0 and unread(KEYS[5]) <= 0 and
    not budget_wait(KEYS[1], KEYS[2], now, window, tonumber(ARGV[1]), tonumber(ARGV[3])) then
   local fix_max, fix_concurrent = tonumber(ARGV[4]), tonumber(ARGV[5])

@@ -58,7 +58,7 @@ end
 -- window further (mkto_gate.lua).
 local live = budget_live_calls(tonumber(ARGV[2]), KEYS[4], now, window, busy, tonumber(ARGV[9]))
 local _, pace = budget_pace(live, window)
-if busy then pace = math.max(pace, budget_window_pace(KEYS[1], now, window, live)) end
+if busy then pace = math.max(pace, budget_window_pace(KEYS[1], now, window, tonumber(ARGV[2]))) end
 local tat = tonumber(redis.call('GET', KEYS[3]) or '0')
 if tat < now then tat = now end
 redis.call('SET', KEYS[3], tat + pace, 'PX', window * 2)

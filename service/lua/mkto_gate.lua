@@ -40,7 +40,7 @@ end
 local busy = rate >= tonumber(ARGV[5]) or now_rate >= tonumber(ARGV[5])
 local live = budget_live_calls(tonumber(ARGV[1]), KEYS[7], now, window, busy, tonumber(ARGV[6]))
 local debt, pace = budget_pace(live, window)
-if busy then pace = math.max(pace, budget_window_pace(KEYS[1], now, window, live)) end
+if busy then pace = math.max(pace, budget_window_pace(KEYS[1], now, window, tonumber(ARGV[1]))) end
 local since = now - tonumber(redis.call('GET', KEYS[6]) or '0')
 if not busy then
   -- Light arrivals go at once, but reads no closer than a quarter pace: a stream that starts

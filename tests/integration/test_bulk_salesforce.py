@@ -204,7 +204,10 @@ def test_a_results_page_cut_midway_resumes_after_the_rows_already_handed(world):
               '"","Member 1000","","2026-12-07T18:00:00.000Z"\n')
     w.sf.ctl("POST", "faults", {"rules": [{"kind": "cut", "path": r"/jobs/query/.+/results",
                                            "bytes": 2700 * row, "count": 1}]})
-    w.start(workers=1, threads=2, SF_BULK_ABOVE_MEMBERS=100, SF_BULK_PAGE_RECORDS=n)
+    # The program (3,600 > MARKETO_BULK_ABOVE_MEMBERS) goes through the bulk extract: polled
+    # every 100 ms rather than every minute.
+    w.start(workers=1, threads=2, SF_BULK_ABOVE_MEMBERS=100, SF_BULK_PAGE_RECORDS=n,
+            MARKETO_BULK_POLL_MS=100)
     j = wait_job(w, link(w, pid, cid), timeout=120)
     reads = results_calls(w)
     assert len(reads) == 2 and reads[0]["path"] == reads[1]["path"], reads

@@ -477,6 +477,46 @@ def test_live_changes_go_before_a_backfills_corrections(world):
     assert stats.get("rejected606", 0) == 0 and stats.get("rejected615", 0) == 0, stats
 
 
+def test_a_job_waiting_for_its_marketo_share_holds_up_no_live_change(world):
+    """Jobs' corrections have threads of their own (one per direction, beside WORKERS): a
+    correction batch toward Marketo that waits for the jobs' share of the budget (here 6 of 40
+    calls a window, one every 3.5 s) holds up no live change, even with a single live thread
+    (WORKERS=1). A live change toward Salesforce posted just after one of the job's Marketo
+    calls is applied before the job's next call; when a job held the only thread, it waited
+    for the job's permits (up to 15 s each)."""
+    w = world
+    cid, pid = w.campaign(), w.program()
+    seed_large(w, pid, cid, 3, 290)  # 290 corrections toward Marketo: lookups, creates, statuses
+    live = w.sf_people(2, "live")
+    w.start(workers=1, threads=1, hooks=True, calls=40, concurrent=3,
+            BACKFILL_MARKETO_SHARE="0.15")
+    since = w.mk_seq()
+
+    def job_calls():
+        """The job's lead-database calls: those not about the live people."""
+        def about_live(c):
+            text = json.dumps([c.get("query"), c.get("body")])
+            return "live" in text or any(re.search(rf"\b{p.lead}\b", text) for p in live)
+        return sorted(c["t_start"] for c in w.mk_calls(since)
+                      if c["path"].startswith("/rest/v1/") and not about_live(c))
+
+    jid = link(w, pid, cid)
+    wait_job(w, jid, state="running", phase="applying")
+    for person, status in zip(live, ("Registered", "Attended")):
+        n = len(job_calls())
+        cs.wait_until(lambda: len(job_calls()) > n, 60, interval=0.05, what="a job call")
+        posted = time.time()
+        w.mk_human(pid, person, status)
+        w.wait_status(cid, person.email, status)
+        applied = time.time()
+        between = [t for t in job_calls() if posted < t < applied]
+        assert not between, (status, round(applied - posted, 2), between)
+    assert job(w, jid)["state"] == "running"  # (its merge is test_backfill_merges_both_ways')
+    sf = w.sf_members(cid)
+    assert [sf.get(p.email) for p in live] == ["Registered", "Attended"], sf
+    no_dead_letters(w)
+
+
 def test_corrections_take_at_most_their_share_of_the_marketo_budget(world):
     """A backfill toward Marketo alone, BACKFILL_MARKETO_SHARE=0.25 of 40 calls: in any 20 s
     window, the job's lead-database calls (its listing's and its corrections') are at most 10
@@ -523,6 +563,7 @@ def test_corrections_waiting_are_counted_apart_from_the_live_queues(world):
     assert len(w.sf_members(cid)) == 400
 
 
+@pytest.mark.paced
 def test_a_live_stream_toward_marketo_takes_the_window_back_from_a_job(world):
     """While live changes toward Marketo arrive at the pace's light rate (50/s) or more, their
     reads are paced on the window's calls, and a job's share would halve that pace (each change

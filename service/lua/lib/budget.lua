@@ -46,7 +46,9 @@ end
 -- (calls - k + 1)-th newest must have left by then. A window filled evenly gives about
 -- window / calls; a burst of jobs' calls just before a stream began gives more, and
 -- spreads the live calls over the time the burst takes to leave instead of letting them run
--- into the hard limit and stop until it has.
+-- into the hard limit and stop until it has. `calls` is the hard limit of every call, jobs'
+-- included: they are in the window (counted against the live share as well, a job's one call
+-- of a busy window doubled the pace of the next live read).
 local function budget_window_pace(calls_key, now, window, calls)
   local newest = redis.call('ZREVRANGE', calls_key, 0, calls - 1, 'WITHSCORES')
   local pace = 0
