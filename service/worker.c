@@ -304,6 +304,13 @@ static bool switched_off(wctx *w, store_entry *entries, long n) {
     return true;
 }
 
+/* A read failed (Redis): logs it once per outage and waits the loop's backoff. */
+static void read_failed(loop_state *ls, const char *err) {
+    if (!ls->failing) LOG_KV(LOG_WARN, "worker: reading the queue failed", "error", err);
+    ls->failing = true;
+    sleep_ms(ls->backoff);
+}
+
 /* One worker thread: claims, reads, applies (worker_process_read), until the pool stops. */
 static void *worker_main(void *arg) {
     wctx *w = arg;
@@ -321,9 +328,7 @@ static void *worker_main(void *arg) {
         }
         if (n < 0) {
             give_back(w, &s);
-            if (!ls.failing) LOG_KV(LOG_WARN, "worker: reading the queue failed", "error", err);
-            ls.failing = true;
-            sleep_ms(ls.backoff);
+            read_failed(&ls, err);
             continue;
         }
         if (n > 0 && !switched_off(w, entries, n))
@@ -349,9 +354,7 @@ static void *job_main(void *arg) {
         read_slots s = {0};
         long n = read_fixes(w, &s, &entries, err, sizeof err);
         if (n < 0) {
-            if (!ls.failing) LOG_KV(LOG_WARN, "worker: reading the queue failed", "error", err);
-            ls.failing = true;
-            sleep_ms(ls.backoff);
+            read_failed(&ls, err);
             continue;
         }
         if (n == 0) sleep_ms(JOB_IDLE_MS);
